@@ -1,0 +1,227 @@
+// Package client is the host side of the WTB plugin contract: it launches a plugin
+// binary through go-plugin, negotiates the protocol version, and multiplexes
+// executions over a runner session. The wtb host builds its supervision on it and
+// sdk/conformance uses it to test plugins; plugin authors do not need it.
+package client
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
+	"github.com/wtbench/wtb/sdk"
+	environmentv1 "github.com/wtbench/wtb/proto/wtb/environment/v1"
+	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
+	"google.golang.org/grpc"
+)
+
+// Kind is the kind of a plugin binary.
+type Kind string
+
+// Plugin kinds.
+const (
+	KindRunner      Kind = "runner"
+	KindEnvironment Kind = "environment"
+)
+
+// DefaultStartTimeout bounds the handshake of a plugin that does not set its own.
+const DefaultStartTimeout = 30 * time.Second
+
+// LaunchConfig says which binary to start and how.
+type LaunchConfig struct {
+	Name string // for messages and logs, e.g. "runner-pool"
+	Path string
+	Kind Kind
+	// SHA256, when set, pins the binary: a different binary is refused.
+	SHA256       string
+	StartTimeout time.Duration
+	// Logger receives the plugin's log (its hclog JSON on stderr) under Name.
+	Logger hclog.Logger
+	// Env is added to the plugin's environment.
+	Env []string
+	// ProtocolVersions overrides the versions the host offers (tests only).
+	ProtocolVersions []int
+}
+
+// Plugin is a launched plugin process.
+type Plugin struct {
+	Name    string
+	Path    string
+	Version int // negotiated protocol version
+	client  *plugin.Client
+	raw     any
+}
+
+// Runner returns the runner contract client.
+func (p *Plugin) Runner() runnerv1.RunnerServiceClient {
+	c, _ := p.raw.(runnerv1.RunnerServiceClient)
+	return c
+}
+
+// Environment returns the environment provider contract client.
+func (p *Plugin) Environment() environmentv1.EnvironmentProviderServiceClient {
+	c, _ := p.raw.(environmentv1.EnvironmentProviderServiceClient)
+	return c
+}
+
+// Exited reports whether the plugin process has exited.
+func (p *Plugin) Exited() bool { return p.client.Exited() }
+
+// Pid is the plugin's process id, or 0.
+func (p *Plugin) Pid() int {
+	if rc := p.client.ReattachConfig(); rc != nil && rc.Pid != 0 {
+		return rc.Pid
+	}
+	return 0
+}
+
+// Kill stops the plugin: a graceful close first, then SIGKILL after 2 s.
+func (p *Plugin) Kill() { p.client.Kill() }
+
+// Launch starts a plugin binary and completes the handshake. Errors explain what
+// went wrong in terms of the plugin: not a plugin, wrong protocol version,
+// checksum mismatch, handshake timeout.
+func Launch(cfg LaunchConfig) (*Plugin, error) {
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Name == "" {
+		cfg.Name = cfg.Path
+	}
+	info, err := os.Stat(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+	}
+	if info.IsDir() || info.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("plugin %s: %s is not an executable file", cfg.Name, cfg.Path)
+	}
+	var secure *plugin.SecureConfig
+	if cfg.SHA256 != "" {
+		want, err := hex.DecodeString(strings.TrimPrefix(strings.ToLower(cfg.SHA256), "sha256:"))
+		if err != nil || len(want) != sha256.Size {
+			return nil, fmt.Errorf("plugin %s: pinned checksum %q is not a SHA-256 in hex", cfg.Name, cfg.SHA256)
+		}
+		secure = &plugin.SecureConfig{Checksum: want, Hash: sha256.New()}
+	}
+
+	versions := cfg.ProtocolVersions
+	if len(versions) == 0 {
+		versions = []int{sdk.ProtocolVersion}
+	}
+	set := plugin.PluginSet{}
+	switch cfg.Kind {
+	case KindRunner:
+		set[sdk.RunnerPluginName] = &sdk.RunnerPlugin{}
+	case KindEnvironment:
+		set[sdk.EnvironmentPluginName] = &sdk.EnvironmentPlugin{}
+	default:
+		return nil, fmt.Errorf("plugin %s: unknown plugin kind %q", cfg.Name, cfg.Kind)
+	}
+	versioned := map[int]plugin.PluginSet{}
+	for _, v := range versions {
+		versioned[v] = set
+	}
+
+	cmd := exec.Command(cfg.Path)
+	cmd.Env = append(os.Environ(), cfg.Env...)
+	cmd.SysProcAttr = pluginSysProcAttr()
+	pc := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		VersionedPlugins: versioned,
+		Cmd:              cmd,
+		SkipHostEnv:      true, // cmd.Env already carries it
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Managed:          true,
+		SecureConfig:     secure,
+		StartTimeout:     cfg.StartTimeout,
+		Logger:           cfg.Logger.Named(cfg.Name),
+		SyncStdout:       logWriter{cfg.Logger.Named(cfg.Name), "stdout"},
+		SyncStderr:       logWriter{cfg.Logger.Named(cfg.Name), "stderr"},
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes))},
+	})
+	rpc, err := pc.Client()
+	if err != nil {
+		pc.Kill()
+		return nil, explainLaunchError(cfg, versions, err)
+	}
+	name := sdk.RunnerPluginName
+	if cfg.Kind == KindEnvironment {
+		name = sdk.EnvironmentPluginName
+	}
+	raw, err := rpc.Dispense(name)
+	if err != nil {
+		pc.Kill()
+		return nil, fmt.Errorf("plugin %s (%s) does not serve a WTB %s: %w", cfg.Name, cfg.Path, cfg.Kind, err)
+	}
+	return &Plugin{Name: cfg.Name, Path: cfg.Path, Version: pc.NegotiatedVersion(), client: pc, raw: raw}, nil
+}
+
+var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
+
+func explainLaunchError(cfg LaunchConfig, versions []int, err error) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
+		actual, _ := FileSHA256(cfg.Path)
+		return fmt.Errorf("plugin %s: refusing to start %s: its SHA-256 is %s but the configuration pins %s", cfg.Name, cfg.Path, actual, cfg.SHA256)
+	case strings.Contains(msg, "incompatible API version"):
+		pv := "unknown"
+		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
+			pv = m[1]
+		}
+		return fmt.Errorf("plugin %s: incompatible protocol: the plugin speaks WTB plugin protocol version %s, this wtb speaks %v; install a plugin built for protocol %d (or a wtb that speaks %s)",
+			cfg.Name, pv, versions, versions[len(versions)-1], pv)
+	case strings.Contains(msg, "Unrecognized remote plugin message"):
+		first := strings.TrimSpace(strings.SplitN(strings.TrimPrefix(msg, "Unrecognized remote plugin message: "), "\n", 2)[0])
+		return fmt.Errorf("plugin %s: %s is not a WTB plugin, or it printed to stdout before its handshake (first line: %q)", cfg.Name, cfg.Path, first)
+	case strings.Contains(msg, "timeout while waiting for plugin to start"):
+		return fmt.Errorf("plugin %s: %s did not complete its handshake within %s (raise start_timeout if it is just slow)", cfg.Name, cfg.Path, cfg.StartTimeout)
+	case strings.Contains(msg, "plugin exited before we could connect"):
+		return fmt.Errorf("plugin %s: %s exited before its handshake; is it a WTB plugin? (see its log above)", cfg.Name, cfg.Path)
+	}
+	return fmt.Errorf("plugin %s: starting %s: %w", cfg.Name, cfg.Path, err)
+}
+
+// FileSHA256 returns the hex SHA-256 of a file.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// logWriter forwards raw plugin output (anything not written through hclog)
+// into the host log instead of losing it.
+type logWriter struct {
+	log    hclog.Logger
+	stream string
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		if line != "" {
+			w.log.Info(line, "stream", w.stream)
+		}
+	}
+	return len(p), nil
+}

@@ -1,0 +1,335 @@
+// Package executor runs workflow nodes for WTB runners: command nodes (a process
+// that reads JSON on stdin and prints a JSON object), the built-in "merge" node,
+// and node kinds a runner implements in Go. Every runner shipped with WTB uses
+// it, so a node behaves the same on the local pool, on Temporal workers and in
+// the reference gRPC environment.
+package executor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/wtbench/wtb/sdk"
+)
+
+// Built-in node kinds.
+const (
+	KindCommand = "command"
+	KindMerge   = "merge"
+)
+
+// DefaultMaxOutputBytes bounds a command node's stdout unless the node sets its own
+// limit.
+const DefaultMaxOutputBytes = 16 << 20
+
+// RetryableExitCode is the exit status (EX_TEMPFAIL from sysexits.h) by which a
+// command node says "try me again": the failure is marked retryable.
+const RetryableExitCode = 75
+
+// MetricsKey is the output key under which a node reports numeric metrics. It is
+// taken out of the output and never merged into the state.
+const MetricsKey = "_metrics"
+
+// NodeInput is what a node receives. A command node gets it as JSON on stdin.
+type NodeInput struct {
+	State     map[string]any    `json:"state"`
+	Params    json.RawMessage   `json:"params"`
+	Case      CaseInput         `json:"case"`
+	Node      string            `json:"node"`
+	Variant   string            `json:"variant"`
+	Execution ExecutionInput    `json:"execution"`
+	Env       map[string]string `json:"-"`
+}
+
+// CaseInput is the case as a node sees it.
+type CaseInput struct {
+	ID       string          `json:"id"`
+	Input    json.RawMessage `json:"input"`
+	Expected json.RawMessage `json:"expected"`
+}
+
+// ExecutionInput tells a node which execution it is part of.
+type ExecutionInput struct {
+	Key         string            `json:"key"`
+	Attempt     int               `json:"attempt"`
+	Combination string            `json:"combination"`
+	Variants    map[string]string `json:"variants"`
+	Repeat      int               `json:"repeat"`
+}
+
+// NodeFunc implements a node kind in Go. It returns the patch to merge into the
+// state. Returning an *NodeError controls the failure kind and retryability.
+type NodeFunc func(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (map[string]any, error)
+
+// NodeError is a node failure with a kind.
+type NodeError struct {
+	Kind      sdk.FailureKind
+	Message   string
+	Retryable bool
+	ExitCode  int
+}
+
+func (e *NodeError) Error() string { return e.Message }
+
+// Options configure an Executor.
+type Options struct {
+	// Kinds adds node kinds implemented in Go (they may replace built-ins).
+	Kinds map[string]NodeFunc
+	// WorkerID is reported in events; defaults to "<hostname>/<pid>".
+	WorkerID string
+	// DefaultWorkingDir is used when the runtime env names none.
+	DefaultWorkingDir string
+}
+
+// Executor runs the nodes of an execution segment. It is safe for concurrent use.
+type Executor struct {
+	kinds    map[string]NodeFunc
+	workerID string
+	workDir  string
+}
+
+// New returns an executor with the built-in kinds and those in opts.
+func New(opts Options) *Executor {
+	e := &Executor{kinds: map[string]NodeFunc{}, workerID: opts.WorkerID, workDir: opts.DefaultWorkingDir}
+	e.kinds[KindCommand] = runCommand
+	e.kinds[KindMerge] = runMerge
+	for k, f := range opts.Kinds {
+		e.kinds[k] = f
+	}
+	if e.workerID == "" {
+		host, _ := os.Hostname()
+		e.workerID = fmt.Sprintf("%s/%d", host, os.Getpid())
+	}
+	return e
+}
+
+// WorkerID is the id this executor reports.
+func (e *Executor) WorkerID() string { return e.workerID }
+
+// Kinds lists the node kinds this executor runs.
+func (e *Executor) Kinds() []string {
+	out := make([]string, 0, len(e.kinds))
+	for k := range e.kinds {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Execute runs req.Nodes in order from req.StartState, reporting events to ev.
+func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.Events) sdk.Outcome {
+	start := time.Now()
+	state := map[string]any{}
+	if len(bytes.TrimSpace(req.StartState)) > 0 {
+		if err := decodeObject(req.StartState, &state); err != nil {
+			return sdk.Outcome{Status: sdk.StatusFailed, Error: "start state is not a JSON object: " + err.Error(),
+				FailureKind: sdk.FailureStart, Duration: time.Since(start), WorkerID: e.workerID}
+		}
+	}
+	caseIn := CaseInput{ID: req.Case.ID, Input: orNull(req.Case.Input), Expected: orNull(req.Case.Expected)}
+	exec := ExecutionInput{Key: req.ExecutionKey, Attempt: req.Attempt, Combination: req.Combination,
+		Variants: req.Variants, Repeat: req.RepeatIndex}
+	var stateJSON json.RawMessage
+	for i := range req.Nodes {
+		node := req.Nodes[i]
+		if err := ctx.Err(); err != nil {
+			return e.stopped(ctx, node.Name, start, stateJSON)
+		}
+		kind := node.Kind
+		if kind == "" {
+			kind = KindCommand
+		}
+		run, ok := e.kinds[kind]
+		nodeStart := time.Now()
+		ev.NodeStarted(node.Name, e.workerID)
+		if !ok {
+			return e.fail(ev, start, &NodeError{Kind: sdk.FailureStart,
+				Message: fmt.Sprintf("node %q has kind %q, which this runner does not support (it runs: %v)", node.Name, kind, e.Kinds())},
+				node.Name, nodeStart)
+		}
+		in := &NodeInput{State: state, Params: orEmptyObject(node.Params), Case: caseIn, Node: node.Name,
+			Variant: node.Variant, Execution: exec, Env: mergedEnv(req.Env.Env, node.Env)}
+		nctx := ctx
+		var cancel context.CancelFunc
+		if node.Timeout > 0 {
+			nctx, cancel = context.WithTimeoutCause(ctx, node.Timeout, errNodeTimeout)
+		}
+		patch, err := run(withWorkDir(nctx, e.workDirFor(req)), node, in, ev)
+		if cancel != nil {
+			cancel()
+		}
+		if err != nil {
+			return e.fail(ev, start, classify(ctx, node, err), node.Name, nodeStart)
+		}
+		metrics := extractMetrics(patch)
+		state = sdk.MergePatch(state, patch)
+		var merr error
+		stateJSON, merr = json.Marshal(state)
+		if merr != nil {
+			return e.fail(ev, start, &NodeError{Kind: sdk.FailureInvalidOutput,
+				Message: fmt.Sprintf("node %q: encoding the state: %v", node.Name, merr)}, node.Name, nodeStart)
+		}
+		out, _ := json.Marshal(patch)
+		ev.NodeFinished(sdk.NodeResult{Node: node.Name, State: stateJSON, Output: out, Duration: time.Since(nodeStart),
+			Metrics: metrics, WorkerID: e.workerID})
+	}
+	if stateJSON == nil {
+		stateJSON, _ = json.Marshal(state)
+	}
+	return sdk.Outcome{Status: sdk.StatusSucceeded, FinalState: stateJSON, Duration: time.Since(start), WorkerID: e.workerID}
+}
+
+func (e *Executor) workDirFor(req *sdk.ExecuteRequest) string {
+	if req.Env.WorkingDir != "" {
+		return req.Env.WorkingDir
+	}
+	return e.workDir
+}
+
+func (e *Executor) stopped(ctx context.Context, node string, start time.Time, state json.RawMessage) sdk.Outcome {
+	return sdk.Outcome{Status: sdk.StatusCancelled, Error: "cancelled before node " + node + ": " + context.Cause(ctx).Error(),
+		FailedNode: node, FailureKind: sdk.FailureCancelled, Duration: time.Since(start), WorkerID: e.workerID, FinalState: state}
+}
+
+func (e *Executor) fail(ev sdk.Events, start time.Time, ne *NodeError, node string, nodeStart time.Time) sdk.Outcome {
+	ev.NodeFailed(sdk.NodeFailure{Node: node, Error: ne.Message, Kind: ne.Kind, Retryable: ne.Retryable,
+		Duration: time.Since(nodeStart), ExitCode: ne.ExitCode})
+	status := sdk.StatusFailed
+	if ne.Kind == sdk.FailureCancelled {
+		status = sdk.StatusCancelled
+	}
+	return sdk.Outcome{Status: status, Error: ne.Message, Retryable: ne.Retryable, FailedNode: node,
+		FailureKind: ne.Kind, Duration: time.Since(start), WorkerID: e.workerID}
+}
+
+var errNodeTimeout = errors.New("node timeout")
+
+// classify turns any error from a node into a NodeError with a clear message.
+func classify(execCtx context.Context, node sdk.Node, err error) *NodeError {
+	var ne *NodeError
+	if errors.As(err, &ne) {
+		return ne
+	}
+	switch {
+	case execCtx.Err() != nil:
+		return &NodeError{Kind: sdk.FailureCancelled, Message: fmt.Sprintf("node %q cancelled: %v", node.Name, context.Cause(execCtx))}
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errNodeTimeout):
+		return &NodeError{Kind: sdk.FailureTimeout, Message: fmt.Sprintf("node %q timed out after %s", node.Name, node.Timeout)}
+	}
+	return &NodeError{Kind: sdk.FailureExit, Message: fmt.Sprintf("node %q failed: %v", node.Name, err)}
+}
+
+func runMerge(_ context.Context, node sdk.Node, in *NodeInput, _ sdk.Events) (map[string]any, error) {
+	patch := map[string]any{}
+	if err := decodeObject(in.Params, &patch); err != nil {
+		return nil, &NodeError{Kind: sdk.FailureInvalidOutput, Message: fmt.Sprintf("merge node %q: params are not a JSON object: %v", node.Name, err)}
+	}
+	return patch, nil
+}
+
+func extractMetrics(patch map[string]any) map[string]float64 {
+	raw, ok := patch[MetricsKey]
+	if !ok {
+		return nil
+	}
+	delete(patch, MetricsKey)
+	obj, ok := raw.(map[string]any)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]float64, len(obj))
+	for k, v := range obj {
+		switch n := v.(type) {
+		case json.Number:
+			if f, err := n.Float64(); err == nil {
+				out[k] = f
+			}
+		case float64:
+			out[k] = n
+		}
+	}
+	return out
+}
+
+// decodeObject decodes a JSON object keeping numbers exact (json.Number), so a
+// state passes through nodes without float rounding.
+func decodeObject(data []byte, into *map[string]any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the JSON object")
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("got %s, want an object", jsonKind(v))
+	}
+	*into = obj
+	return nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case json.Number, float64:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	}
+	return "an object"
+}
+
+func mergedEnv(base, node map[string]string) map[string]string {
+	if len(node) == 0 {
+		return base
+	}
+	out := make(map[string]string, len(base)+len(node))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range node {
+		out[k] = v
+	}
+	return out
+}
+
+func orNull(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+func orEmptyObject(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("{}")
+	}
+	return b
+}
+
+type workDirKey struct{}
+
+func withWorkDir(ctx context.Context, dir string) context.Context {
+	if dir == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, workDirKey{}, dir)
+}
+
+// WorkDir returns the working directory node kinds should use.
+func WorkDir(ctx context.Context) string {
+	s, _ := ctx.Value(workDirKey{}).(string)
+	return s
+}

@@ -1,0 +1,281 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
+	pluginv1 "github.com/wtbench/wtb/proto/wtb/plugin/v1"
+	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Batching limits for events sent back to the host. Under load many events
+// travel in one message; when idle an event is sent as soon as it happens.
+const (
+	maxEventsPerMessage = 512
+	maxBytesPerMessage  = 4 << 20
+	eventQueueLength    = 4096
+)
+
+// RunnerPlugin is the go-plugin glue for runners. Plugin authors use ServeRunner;
+// hosts put a RunnerPlugin (without Impl) in their plugin set to get a
+// runnerv1.RunnerServiceClient.
+type RunnerPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl   Runner
+	Logger hclog.Logger
+	server *runnerServer
+}
+
+// GRPCServer registers the runner service.
+func (p *RunnerPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	p.server = newRunnerServer(p.Impl, p.Logger)
+	runnerv1.RegisterRunnerServiceServer(s, p.server)
+	return nil
+}
+
+// GRPCClient returns the raw contract client.
+func (p *RunnerPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
+	return runnerv1.NewRunnerServiceClient(cc), nil
+}
+
+// cancelAll cancels every running execution (used when the host has gone away).
+func (p *RunnerPlugin) cancelAll(cause error) {
+	if p.server != nil {
+		p.server.stop(cause)
+	}
+}
+
+type runnerServer struct {
+	runnerv1.UnimplementedRunnerServiceServer
+	impl   Runner
+	log    hclog.Logger
+	base   context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+}
+
+func newRunnerServer(impl Runner, log hclog.Logger) *runnerServer {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &runnerServer{impl: impl, log: log, base: ctx, cancel: cancel}
+}
+
+// stop cancels all executions and waits for them to report.
+func (s *runnerServer) stop(cause error) {
+	s.cancel(cause)
+	s.wg.Wait()
+}
+
+func (s *runnerServer) GetInfo(context.Context, *runnerv1.GetInfoRequest) (*runnerv1.GetInfoResponse, error) {
+	info, err := InfoToProto(s.impl.Info(), pluginv1.PluginKind_PLUGIN_KIND_RUNNER)
+	if err != nil {
+		return nil, fmt.Errorf("describing the plugin: %w", err)
+	}
+	return &runnerv1.GetInfoResponse{Info: info, NodeKinds: s.impl.NodeKinds()}, nil
+}
+
+func (s *runnerServer) Configure(ctx context.Context, req *runnerv1.ConfigureRequest) (*runnerv1.ConfigureResponse, error) {
+	capacity, diags := s.impl.Configure(ctx, req.GetConfigJson())
+	return &runnerv1.ConfigureResponse{Diagnostics: DiagnosticsToProto(diags), MaxConcurrency: int32(capacity)}, nil
+}
+
+func (s *runnerServer) Shutdown(ctx context.Context, _ *runnerv1.ShutdownRequest) (*runnerv1.ShutdownResponse, error) {
+	s.stop(errors.New("runner shut down by the host"))
+	if err := s.impl.Shutdown(ctx); err != nil {
+		return nil, fmt.Errorf("shutting down: %w", err)
+	}
+	return &runnerv1.ShutdownResponse{}, nil
+}
+
+// Session runs executions as they arrive and streams their events back. When the
+// host closes its side the session finishes what runs and ends; when the stream
+// breaks, everything it started is cancelled.
+func (s *runnerServer) Session(stream runnerv1.RunnerService_SessionServer) error {
+	ctx, cancel := context.WithCancelCause(stream.Context())
+	defer cancel(nil)
+	stopOnShutdown := context.AfterFunc(s.base, func() { cancel(context.Cause(s.base)) })
+	defer stopOnShutdown()
+
+	events := make(chan *runnerv1.Event, eventQueueLength)
+	sendDone := make(chan error, 1)
+	go func() { sendDone <- sendEvents(stream, events) }()
+
+	var (
+		mu      sync.Mutex
+		running = map[string]context.CancelCauseFunc{}
+		wg      sync.WaitGroup
+	)
+	var recvErr error
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				recvErr = err
+				cancel(fmt.Errorf("session with the host broke: %w", err))
+			}
+			break
+		}
+		mu.Lock()
+		for _, c := range req.GetCancels() {
+			if stop, ok := running[c.GetExecutionId()]; ok {
+				stop(fmt.Errorf("cancelled by the host: %s", c.GetReason()))
+			}
+		}
+		mu.Unlock()
+		for _, pr := range req.GetExecutions() {
+			id := pr.GetExecutionId()
+			ectx, ecancel := context.WithCancelCause(ctx)
+			mu.Lock()
+			running[id] = ecancel
+			mu.Unlock()
+			wg.Add(1)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer wg.Done()
+				sink := &eventSink{id: id, out: events, ctx: ctx}
+				outcome := s.execute(ectx, ExecuteRequestFromProto(pr), sink)
+				sink.finish(outcome)
+				mu.Lock()
+				delete(running, id)
+				mu.Unlock()
+				ecancel(nil)
+			}()
+		}
+	}
+	wg.Wait()
+	close(events)
+	sendErr := <-sendDone
+	if recvErr != nil {
+		return recvErr
+	}
+	return sendErr
+}
+
+// execute calls the runner, turning a panic into a failed outcome: one broken
+// execution must not take the plugin and every other execution down.
+func (s *runnerServer) execute(ctx context.Context, req *ExecuteRequest, ev Events) (out Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("runner panicked", "execution", req.ExecutionID, "panic", r, "stack", string(debug.Stack()))
+			out = Outcome{Status: StatusFailed, Error: fmt.Sprintf("runner panicked: %v", r), FailureKind: FailureInfrastructure}
+		}
+	}()
+	return s.impl.Execute(ctx, req, ev)
+}
+
+// sendEvents sends queued events, batching whatever is already waiting.
+func sendEvents(stream runnerv1.RunnerService_SessionServer, events <-chan *runnerv1.Event) error {
+	var failed error
+	batch := make([]*runnerv1.Event, 0, 64)
+	for ev := range events {
+		batch = append(batch[:0], ev)
+		size := approxSize(ev)
+	drain:
+		for len(batch) < maxEventsPerMessage && size < maxBytesPerMessage {
+			select {
+			case more, ok := <-events:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, more)
+				size += approxSize(more)
+			default:
+				break drain
+			}
+		}
+		if failed != nil {
+			continue // keep draining so producers never block on a dead stream
+		}
+		if err := stream.Send(&runnerv1.SessionResponse{Events: batch}); err != nil {
+			failed = fmt.Errorf("sending events to the host: %w", err)
+		}
+	}
+	return failed
+}
+
+func approxSize(ev *runnerv1.Event) int {
+	n := 64
+	switch p := ev.GetPayload().(type) {
+	case *runnerv1.Event_NodeFinished:
+		n += len(p.NodeFinished.GetStateJson()) + len(p.NodeFinished.GetOutputJson())
+	case *runnerv1.Event_ExecutionFinished:
+		n += len(p.ExecutionFinished.GetFinalStateJson())
+	case *runnerv1.Event_Log:
+		n += len(p.Log.GetLine())
+	}
+	return n
+}
+
+// eventSink numbers one execution's events and queues them for sending.
+type eventSink struct {
+	id       string
+	out      chan<- *runnerv1.Event
+	ctx      context.Context
+	mu       sync.Mutex
+	seq      uint64
+	finished bool
+}
+
+func (s *eventSink) emit(ev *runnerv1.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finished {
+		return
+	}
+	s.seq++
+	ev.ExecutionId = s.id
+	ev.Seq = s.seq
+	ev.Time = timestamppb.Now()
+	select {
+	case s.out <- ev:
+	case <-s.ctx.Done():
+	}
+}
+
+func (s *eventSink) NodeStarted(node, workerID string) {
+	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeStarted{NodeStarted: &runnerv1.NodeStarted{Node: node, WorkerId: workerID}}})
+}
+
+func (s *eventSink) NodeFinished(r NodeResult) {
+	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeFinished{NodeFinished: &runnerv1.NodeFinished{
+		Node: r.Node, StateJson: r.State, OutputJson: r.Output, Duration: durationpb.New(r.Duration),
+		Metrics: r.Metrics, WorkerId: r.WorkerID,
+	}}})
+}
+
+func (s *eventSink) NodeFailed(f NodeFailure) {
+	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeFailed{NodeFailed: &runnerv1.NodeFailed{
+		Node: f.Node, Error: f.Error, Kind: runnerv1.FailureKind(f.Kind), Retryable: f.Retryable,
+		Duration: durationOrNil(f.Duration), ExitCode: int32(f.ExitCode),
+	}}})
+}
+
+func (s *eventSink) Log(node string, stream LogStream, line string) {
+	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_Log{Log: &runnerv1.LogLine{Node: node, Stream: runnerv1.LogStream(stream), Line: line}}})
+}
+
+// finish sends the final event; later events of this execution are dropped.
+func (s *eventSink) finish(o Outcome) {
+	if o.Status == StatusUnspecified {
+		o.Status = StatusFailed
+		if o.Error == "" {
+			o.Error = "runner returned no outcome"
+		}
+	}
+	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_ExecutionFinished{ExecutionFinished: OutcomeToProto(o)}})
+	s.mu.Lock()
+	s.finished = true
+	s.mu.Unlock()
+}

@@ -1,0 +1,102 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+)
+
+// ServeRunner serves a runner plugin. Call it from main; it returns when the host
+// is done with the plugin.
+func ServeRunner(impl Runner) {
+	logger := pluginLogger("runner-" + impl.Info().Name)
+	p := &RunnerPlugin{Impl: impl, Logger: logger}
+	serve(RunnerPluginName, p, logger, func() {
+		p.cancelAll(errors.New("the wtb host exited"))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = impl.Shutdown(ctx)
+	})
+}
+
+// ServeEnvironment serves an environment provider plugin.
+func ServeEnvironment(impl EnvironmentProvider) {
+	logger := pluginLogger("env-" + impl.Info().Name)
+	serve(EnvironmentPluginName, &EnvironmentPlugin{Impl: impl, Logger: logger}, logger, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = impl.Shutdown(ctx)
+	})
+}
+
+func serve(name string, p plugin.Plugin, logger hclog.Logger, onOrphaned func()) {
+	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
+		fmt.Fprintf(os.Stderr, "%s is a WTB plugin; the wtb host starts it (run `wtb plugins` to list plugins), it is not meant to be run by hand.\n",
+			filepath.Base(os.Args[0]))
+		os.Exit(1)
+	}
+	go watchParent(logger, onOrphaned)
+	go onTerminate(logger, onOrphaned)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {name: p}},
+		GRPCServer:       NewGRPCServer,
+		Logger:           logger,
+	})
+}
+
+// NewGRPCServer is the gRPC server every WTB plugin uses: large messages for big
+// node states, and keepalive so a vanished host is noticed.
+func NewGRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	opts = append(opts,
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	return grpc.NewServer(opts...)
+}
+
+// pluginLogger logs hclog JSON to stderr, which go-plugin forwards into the host's
+// log with the plugin's name and the right level. WTB_PLUGIN_LOG_LEVEL sets the level.
+func pluginLogger(name string) hclog.Logger {
+	level := hclog.LevelFromString(os.Getenv("WTB_PLUGIN_LOG_LEVEL"))
+	if level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: os.Stderr, JSONFormat: true})
+}
+
+// watchParent exits the plugin when the host that started it is gone, even when
+// the host was killed with SIGKILL and could not clean up: the kernel then
+// re-parents the plugin, which the changed parent pid shows.
+func watchParent(logger hclog.Logger, onOrphaned func()) {
+	parent := os.Getppid()
+	for range time.Tick(250 * time.Millisecond) {
+		if os.Getppid() != parent {
+			logger.Warn("the wtb host is gone; stopping", "old_parent_pid", parent)
+			onOrphaned()
+			os.Exit(2)
+		}
+	}
+}
+
+// onTerminate stops running nodes before exiting on SIGTERM (the host sends it
+// through the kernel's parent-death signal when it dies without cleaning up).
+func onTerminate(logger hclog.Logger, cleanup func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	<-ch
+	logger.Warn("terminated; stopping running executions")
+	cleanup()
+	os.Exit(3)
+}

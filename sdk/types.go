@@ -1,0 +1,180 @@
+package sdk
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ExecuteRequest asks a runner to execute one segment of a workflow: run Nodes in
+// order, starting from StartState.
+type ExecuteRequest struct {
+	// ExecutionID is unique per attempt.
+	ExecutionID string
+	// ExecutionKey is stable across attempts and resumes: "combination/case/repeat".
+	// Use it as an idempotency key when talking to external systems.
+	ExecutionKey string
+	Attempt      int
+	BatchID      string
+	// Combination is the combination's name, e.g. "answer=t0,retrieve=bm25".
+	Combination string
+	// Variants maps node name to the variant chosen for it.
+	Variants    map[string]string
+	Case        Case
+	RepeatIndex int
+	// Nodes to run, in execution order.
+	Nodes []Node
+	// StartState is a JSON object: the case input for a fresh execution or a stored
+	// checkpoint's state when the host resumes, forks or shares a prefix.
+	StartState json.RawMessage
+	// StartCheckpointID names the checkpoint StartState came from, if any.
+	StartCheckpointID string
+	Env               RuntimeEnv
+	// Deadline is when the host cancels the execution; zero means none.
+	Deadline time.Time
+	Labels   map[string]string
+}
+
+// Node is one workflow node to run.
+type Node struct {
+	Name string
+	// Kind is "command" (also when empty), "merge", or a kind the runner registers.
+	Kind    string
+	Command []string
+	// Params is the node's parameter object after its variant's overrides.
+	Params    json.RawMessage
+	Env       map[string]string
+	Timeout   time.Duration
+	Variant   string
+	DependsOn []string
+	// MaxOutputBytes bounds the node's stdout; zero means the executor's default.
+	MaxOutputBytes int64
+	// ConfigHash is the host's hash of the node's effective configuration.
+	ConfigHash string
+}
+
+// Case is one test case.
+type Case struct {
+	ID       string
+	Input    json.RawMessage
+	Expected json.RawMessage
+}
+
+// RuntimeEnv says where and how the nodes of a variant run.
+type RuntimeEnv struct {
+	ID         string
+	Env        map[string]string
+	WorkingDir string
+	Labels     map[string]string
+}
+
+// Status is the outcome of one execution attempt.
+type Status int
+
+// Execution outcomes.
+const (
+	StatusUnspecified Status = iota
+	StatusSucceeded
+	StatusFailed
+	StatusCancelled
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusSucceeded:
+		return "succeeded"
+	case StatusFailed:
+		return "failed"
+	case StatusCancelled:
+		return "cancelled"
+	}
+	return "unspecified"
+}
+
+// FailureKind classifies why a node or an execution failed.
+type FailureKind int
+
+// Failure kinds; they mirror wtb.runner.v1.FailureKind.
+const (
+	FailureUnspecified FailureKind = iota
+	FailureExit
+	FailureInvalidOutput
+	FailureOutputTooLarge
+	FailureTimeout
+	FailureCancelled
+	FailureStart
+	FailureInfrastructure
+)
+
+func (k FailureKind) String() string {
+	switch k {
+	case FailureExit:
+		return "exit"
+	case FailureInvalidOutput:
+		return "invalid_output"
+	case FailureOutputTooLarge:
+		return "output_too_large"
+	case FailureTimeout:
+		return "timeout"
+	case FailureCancelled:
+		return "cancelled"
+	case FailureStart:
+		return "start"
+	case FailureInfrastructure:
+		return "infrastructure"
+	}
+	return "unspecified"
+}
+
+// Outcome is what a runner returns when an execution attempt ends.
+type Outcome struct {
+	Status     Status
+	FinalState json.RawMessage
+	Error      string
+	// Retryable says running the execution again may succeed (a lost worker, an
+	// unreachable service, a node that exited with status 75).
+	Retryable   bool
+	Duration    time.Duration
+	WorkerID    string
+	FailedNode  string
+	FailureKind FailureKind
+}
+
+// NodeResult is a finished node: its checkpoint.
+type NodeResult struct {
+	Node string
+	// State is the full state after the node (a JSON object).
+	State json.RawMessage
+	// Output is what the node returned (the patch merged into the state).
+	Output   json.RawMessage
+	Duration time.Duration
+	Metrics  map[string]float64
+	WorkerID string
+}
+
+// NodeFailure is a failed node.
+type NodeFailure struct {
+	Node      string
+	Error     string
+	Kind      FailureKind
+	Retryable bool
+	Duration  time.Duration
+	ExitCode  int
+}
+
+// LogStream says where a log line came from.
+type LogStream int
+
+// Log streams.
+const (
+	LogStderr LogStream = iota + 1
+	LogRunner
+)
+
+// Events receives what happens during an execution. Implementations are safe for
+// concurrent use; the SDK numbers events in the order it receives them.
+type Events interface {
+	NodeStarted(node, workerID string)
+	NodeFinished(NodeResult)
+	NodeFailed(NodeFailure)
+	Log(node string, stream LogStream, line string)
+}
