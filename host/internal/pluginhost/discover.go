@@ -1,0 +1,121 @@
+// Package pluginhost finds, launches, configures and supervises WTB plugins.
+package pluginhost
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/client"
+)
+
+// Candidate is a plugin binary found on disk.
+type Candidate struct {
+	Kind client.Kind
+	Name string // short name: "pool" for wtb-runner-pool
+	Path string
+	// Shadowed is set when an earlier directory holds a plugin of the same kind and name.
+	Shadowed bool
+}
+
+// SearchPath is the ordered list of directories searched for plugins: the
+// configured plugin_dir, then $WTB_PLUGIN_PATH, then bin/plugins beside the wtb
+// binary. The first directory holding a plugin wins.
+func SearchPath(configured string) []string {
+	var dirs []string
+	add := func(d string) {
+		if d == "" {
+			return
+		}
+		if abs, err := filepath.Abs(d); err == nil {
+			d = abs
+		}
+		for _, have := range dirs {
+			if have == d {
+				return
+			}
+		}
+		dirs = append(dirs, d)
+	}
+	add(configured)
+	for _, d := range filepath.SplitList(os.Getenv("WTB_PLUGIN_PATH")) {
+		add(d)
+	}
+	if exe, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = real
+		}
+		add(filepath.Join(filepath.Dir(exe), "plugins"))
+	}
+	return dirs
+}
+
+// Discover lists plugin binaries in dirs, in search order.
+func Discover(dirs []string) []Candidate {
+	var out []Candidate
+	seen := map[string]bool{}
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+		for _, e := range entries {
+			kind, name, ok := parseBinaryName(e.Name())
+			if !ok {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			info, err := os.Stat(path)
+			if err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
+				continue
+			}
+			key := string(kind) + "/" + name
+			out = append(out, Candidate{Kind: kind, Name: name, Path: path, Shadowed: seen[key]})
+			seen[key] = true
+		}
+	}
+	return out
+}
+
+func parseBinaryName(file string) (client.Kind, string, bool) {
+	switch {
+	case strings.HasPrefix(file, sdk.RunnerBinaryPrefix):
+		return client.KindRunner, strings.TrimPrefix(file, sdk.RunnerBinaryPrefix), len(file) > len(sdk.RunnerBinaryPrefix)
+	case strings.HasPrefix(file, sdk.EnvironmentBinaryPrefix):
+		return client.KindEnvironment, strings.TrimPrefix(file, sdk.EnvironmentBinaryPrefix), len(file) > len(sdk.EnvironmentBinaryPrefix)
+	}
+	return "", "", false
+}
+
+// BinaryName is the file name of a plugin.
+func BinaryName(kind client.Kind, name string) string {
+	if kind == client.KindEnvironment {
+		return sdk.EnvironmentBinaryPrefix + name
+	}
+	return sdk.RunnerBinaryPrefix + name
+}
+
+// Find returns the path of a plugin, or an error that says where it looked.
+func Find(dirs []string, kind client.Kind, name string) (string, error) {
+	for _, c := range Discover(dirs) {
+		if c.Kind == kind && c.Name == name && !c.Shadowed {
+			return c.Path, nil
+		}
+	}
+	var have []string
+	for _, c := range Discover(dirs) {
+		if c.Kind == kind && !c.Shadowed {
+			have = append(have, c.Name)
+		}
+	}
+	hint := "none are installed"
+	if len(have) > 0 {
+		hint = "available: " + strings.Join(have, ", ")
+	}
+	return "", fmt.Errorf("no %s plugin %q (binary %s) in %s; %s (build them with `make build`, or set plugin_dir or WTB_PLUGIN_PATH)",
+		kind, name, BinaryName(kind, name), strings.Join(dirs, ", "), hint)
+}

@@ -1,0 +1,348 @@
+package pluginhost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
+	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/client"
+)
+
+// EventType is a plugin lifecycle event.
+type EventType string
+
+// Plugin lifecycle events.
+const (
+	PluginStarted   EventType = "started"
+	PluginCrashed   EventType = "crashed"
+	PluginRestarted EventType = "restarted"
+	PluginStopped   EventType = "stopped"
+	PluginGaveUp    EventType = "gave_up"
+)
+
+// Event reports a plugin's lifecycle to the host (the event bus and audit trail).
+type Event struct {
+	Type   EventType
+	Plugin string // e.g. "runner-pool"
+	Pid    int
+	Detail string
+}
+
+// Spec says which plugin to run and how.
+type Spec struct {
+	// Name identifies the plugin in messages and logs, e.g. "runner-pool".
+	Name         string
+	Kind         client.Kind
+	Path         string
+	SHA256       string
+	StartTimeout time.Duration
+	// Config is the plugin's HCL block decoded to a JSON object.
+	Config      json.RawMessage
+	Logger      hclog.Logger
+	OnEvent     func(Event)
+	HostVersion string
+	// MaxRestarts bounds restarts within RestartWindow before the host gives up.
+	MaxRestarts   int
+	RestartWindow time.Duration
+}
+
+func (s *Spec) defaults() {
+	if s.Logger == nil {
+		s.Logger = hclog.NewNullLogger()
+	}
+	if s.OnEvent == nil {
+		s.OnEvent = func(Event) {}
+	}
+	if s.MaxRestarts == 0 {
+		s.MaxRestarts = 5
+	}
+	if s.RestartWindow == 0 {
+		s.RestartWindow = time.Minute
+	}
+}
+
+func (s *Spec) launch() (*client.Plugin, error) {
+	return client.Launch(client.LaunchConfig{Name: s.Name, Path: s.Path, Kind: s.Kind, SHA256: s.SHA256,
+		StartTimeout: s.StartTimeout, Logger: s.Logger})
+}
+
+// ErrGaveUp is returned once a plugin has crashed more often than allowed.
+var ErrGaveUp = errors.New("plugin keeps crashing; gave up restarting it")
+
+// Runner is a supervised runner plugin: it relaunches the plugin with backoff
+// when it crashes, and what was in flight comes back to the caller as a
+// retryable failure, never silently lost.
+type Runner struct {
+	spec Spec
+
+	mu       sync.Mutex
+	plugin   *client.Plugin
+	session  *client.Session
+	info     *runnerv1.GetInfoResponse
+	capacity int
+	changed  chan struct{} // closed and replaced whenever session changes
+	failed   error
+	closing  bool
+	crashes  []time.Time
+	wg       sync.WaitGroup
+}
+
+// LaunchRunner starts a runner plugin and reads its info. Call Configure next.
+func LaunchRunner(ctx context.Context, spec Spec) (*Runner, error) {
+	spec.Kind = client.KindRunner
+	spec.defaults()
+	p, err := spec.launch()
+	if err != nil {
+		return nil, err
+	}
+	info, err := p.Runner().GetInfo(ctx, &runnerv1.GetInfoRequest{})
+	if err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("plugin %s: GetInfo: %w", spec.Name, err)
+	}
+	r := &Runner{spec: spec, plugin: p, info: info, changed: make(chan struct{})}
+	spec.OnEvent(Event{Type: PluginStarted, Plugin: spec.Name, Pid: p.Pid(),
+		Detail: fmt.Sprintf("%s %s, protocol %d", info.GetInfo().GetName(), info.GetInfo().GetVersion(), p.Version)})
+	return r, nil
+}
+
+// Info is what the plugin said about itself.
+func (r *Runner) Info() *runnerv1.GetInfoResponse { return r.info }
+
+// Name is the plugin's display name.
+func (r *Runner) Name() string { return r.spec.Name }
+
+// Capacity is how many executions may be in flight (0 = unbounded).
+func (r *Runner) Capacity() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.capacity
+}
+
+// Pid of the current plugin process.
+func (r *Runner) Pid() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.plugin == nil {
+		return 0
+	}
+	return r.plugin.Pid()
+}
+
+// Configure sends the plugin its configuration and opens the execution session.
+// Diagnostics are configuration problems to show the user; the error is for
+// everything else.
+func (r *Runner) Configure(ctx context.Context) (sdk.Diagnostics, error) {
+	r.mu.Lock()
+	p := r.plugin
+	r.mu.Unlock()
+	diags, capacity, err := r.configure(ctx, p)
+	if err != nil || diags.HasErrors() {
+		return diags, err
+	}
+	s, err := r.openSession(p)
+	if err != nil {
+		return diags, err
+	}
+	r.mu.Lock()
+	r.capacity = capacity
+	r.setSession(s)
+	r.mu.Unlock()
+	return diags, nil
+}
+
+// Validate only checks the configuration (the plugin is not used further).
+func (r *Runner) Validate(ctx context.Context) (sdk.Diagnostics, error) {
+	diags, _, err := r.configure(ctx, r.plugin)
+	return diags, err
+}
+
+func (r *Runner) configure(ctx context.Context, p *client.Plugin) (sdk.Diagnostics, int, error) {
+	resp, err := p.Runner().Configure(ctx, &runnerv1.ConfigureRequest{ConfigJson: r.spec.Config, HostVersion: r.spec.HostVersion})
+	if err != nil {
+		return nil, 0, fmt.Errorf("plugin %s: Configure: %w", r.spec.Name, err)
+	}
+	return sdk.DiagnosticsFromProto(resp.GetDiagnostics()), int(resp.GetMaxConcurrency()), nil
+}
+
+func (r *Runner) openSession(p *client.Plugin) (*client.Session, error) {
+	describe := func(err error) string {
+		// The session breaks a moment before the process is reaped.
+		deadline := time.Now().Add(500 * time.Millisecond)
+		for !p.Exited() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if p.Exited() {
+			return fmt.Sprintf("runner plugin %s (pid %d) exited unexpectedly during the execution", r.spec.Name, p.Pid())
+		}
+		return fmt.Sprintf("lost the connection to runner plugin %s (pid %d): %v", r.spec.Name, p.Pid(), err)
+	}
+	s, err := client.OpenSession(context.Background(), p.Runner(), describe)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", r.spec.Name, err)
+	}
+	r.wg.Add(1)
+	go r.watch(s)
+	return s, nil
+}
+
+// setSession must be called with r.mu held.
+func (r *Runner) setSession(s *client.Session) {
+	r.session = s
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// watch restarts the plugin when its session ends without the host asking.
+func (r *Runner) watch(s *client.Session) {
+	defer r.wg.Done()
+	<-s.Done()
+	r.mu.Lock()
+	if r.closing || r.session != s {
+		r.mu.Unlock()
+		return
+	}
+	old := r.plugin
+	r.setSession(nil)
+	r.mu.Unlock()
+
+	r.spec.OnEvent(Event{Type: PluginCrashed, Plugin: r.spec.Name, Pid: old.Pid(), Detail: fmt.Sprint(s.Err())})
+	r.spec.Logger.Warn("runner plugin crashed; restarting it", "plugin", r.spec.Name, "error", s.Err())
+	old.Kill()
+
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		r.mu.Lock()
+		if r.closing {
+			r.mu.Unlock()
+			return
+		}
+		now := time.Now()
+		recent := r.crashes[:0]
+		for _, t := range r.crashes {
+			if now.Sub(t) < r.spec.RestartWindow {
+				recent = append(recent, t)
+			}
+		}
+		r.crashes = append(recent, now)
+		if len(r.crashes) > r.spec.MaxRestarts {
+			r.failed = fmt.Errorf("runner plugin %s: %w (%d failures within %s; last: %v)",
+				r.spec.Name, ErrGaveUp, len(r.crashes), r.spec.RestartWindow, s.Err())
+			close(r.changed)
+			r.changed = make(chan struct{})
+			r.mu.Unlock()
+			r.spec.OnEvent(Event{Type: PluginGaveUp, Plugin: r.spec.Name, Detail: r.failed.Error()})
+			return
+		}
+		r.mu.Unlock()
+
+		time.Sleep(backoff)
+		backoff = min(backoff*2, 5*time.Second)
+		p, err := r.spec.launch()
+		if err == nil {
+			var diags sdk.Diagnostics
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			diags, _, err = r.configure(ctx, p)
+			cancel()
+			if err == nil && diags.HasErrors() {
+				err = fmt.Errorf("configuration rejected after restart: %v", diags[0].Error())
+			}
+			if err == nil {
+				var ns *client.Session
+				if ns, err = r.openSession(p); err == nil {
+					r.mu.Lock()
+					if r.closing {
+						r.mu.Unlock()
+						_ = ns.Close(context.Background())
+						p.Kill()
+						return
+					}
+					r.plugin = p
+					r.setSession(ns)
+					r.mu.Unlock()
+					r.spec.OnEvent(Event{Type: PluginRestarted, Plugin: r.spec.Name, Pid: p.Pid(),
+						Detail: fmt.Sprintf("restart %d", attempt)})
+					return
+				}
+			}
+			p.Kill()
+		}
+		r.spec.Logger.Warn("restarting runner plugin failed", "plugin", r.spec.Name, "attempt", attempt, "error", err)
+	}
+}
+
+// Start sends an execution to the plugin, waiting for a restart in progress.
+func (r *Runner) Start(ctx context.Context, req *runnerv1.ExecuteRequest, onEvent client.EventFunc) error {
+	for {
+		r.mu.Lock()
+		s, changed, failed, closing := r.session, r.changed, r.failed, r.closing
+		r.mu.Unlock()
+		switch {
+		case failed != nil:
+			return failed
+		case closing:
+			return fmt.Errorf("runner plugin %s is shutting down", r.spec.Name)
+		case s != nil:
+			err := s.Start(req, onEvent)
+			if !errors.Is(err, client.ErrSessionClosed) {
+				return err
+			}
+			// The session just broke; watch() will replace it.
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		default:
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+	}
+}
+
+// Cancel asks the plugin to cancel an execution.
+func (r *Runner) Cancel(executionID, reason string) {
+	r.mu.Lock()
+	s := r.session
+	r.mu.Unlock()
+	if s != nil {
+		s.Cancel(executionID, reason)
+	}
+}
+
+// Close lets executions in flight finish (until ctx ends), shuts the plugin down
+// and waits for its process to exit.
+func (r *Runner) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closing = true
+	s, p := r.session, r.plugin
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+	var err error
+	if s != nil {
+		err = s.Close(ctx)
+	}
+	if p != nil && !p.Exited() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, _ = p.Runner().Shutdown(sctx, &runnerv1.ShutdownRequest{})
+		cancel()
+		p.Kill()
+		r.spec.OnEvent(Event{Type: PluginStopped, Plugin: r.spec.Name, Pid: p.Pid()})
+	}
+	r.wg.Wait()
+	return err
+}

@@ -1,0 +1,114 @@
+// Package testbin builds the real wtb and plugin binaries for tests, once per
+// test process, so tests talk to them exactly as users do.
+package testbin
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// Binaries built by Build, by name.
+const (
+	Wtb          = "wtb"
+	RunnerPool   = "wtb-runner-pool"
+	EnvLocal     = "wtb-env-local"
+	CustomRunner = "wtb-runner-custom"
+)
+
+// packages maps binary names to their main packages, relative to the module root.
+var packages = map[string]string{
+	Wtb:          "./host/cmd/wtb",
+	RunnerPool:   "./plugins/runner-pool",
+	EnvLocal:     "./plugins/env-local",
+	CustomRunner: "./examples/custom-runner",
+}
+
+var (
+	mu    sync.Mutex
+	dir   string
+	built = map[string]string{}
+)
+
+// Root is the module root directory.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+}
+
+// Dir is the directory the binaries are built into: bin/ with the wtb binary,
+// and bin/plugins with the plugins, as `make build` lays them out.
+func Dir(t testing.TB) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if dir == "" {
+		d, err := os.MkdirTemp("", "wtb-testbin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(d, "plugins"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		dir = d
+	}
+	return dir
+}
+
+// PluginDir is where plugins are built.
+func PluginDir(t testing.TB) string { return filepath.Join(Dir(t), "plugins") }
+
+// Build builds a binary (one of the names above, or a name with a package
+// given as pkg) and returns its path.
+func Build(t testing.TB, name string, pkg ...string) string {
+	t.Helper()
+	d := Dir(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
+	}
+	src := packages[name]
+	if len(pkg) > 0 {
+		src = pkg[0]
+	}
+	if src == "" {
+		t.Fatalf("testbin: unknown binary %q", name)
+	}
+	out := filepath.Join(d, "plugins", name)
+	if name == Wtb {
+		out = filepath.Join(d, name)
+	}
+	cmd := exec.Command("go", "build", "-o", out, src)
+	cmd.Dir = Root()
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s (%s): %v\n%s", name, src, err, msg)
+	}
+	built[name] = out
+	return out
+}
+
+// BuildAll builds the wtb binary and the standard plugins.
+func BuildAll(t testing.TB) string {
+	for _, n := range []string{Wtb, RunnerPool, EnvLocal} {
+		Build(t, n)
+	}
+	return Dir(t)
+}
+
+// Cleanup removes the built binaries; call it from TestMain after m.Run.
+func Cleanup() {
+	mu.Lock()
+	defer mu.Unlock()
+	if dir != "" {
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "testbin:", err)
+		}
+		dir = ""
+		built = map[string]string{}
+	}
+}
