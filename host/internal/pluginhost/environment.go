@@ -45,8 +45,11 @@ func (e *Environment) Info() *environmentv1.GetInfoResponse { return e.info }
 // Name is the plugin's display name.
 func (e *Environment) Name() string { return e.spec.Name }
 
-// Configure sends the plugin its configuration.
-func (e *Environment) Configure(ctx context.Context) (sdk.Diagnostics, error) {
+// Configure sends the plugin its configuration (kept for restarts).
+func (e *Environment) Configure(ctx context.Context, config []byte) (sdk.Diagnostics, error) {
+	e.mu.Lock()
+	e.spec.Config = config
+	e.mu.Unlock()
 	var diags sdk.Diagnostics
 	err := e.call(ctx, func(c environmentv1.EnvironmentProviderServiceClient) error {
 		resp, err := c.Configure(ctx, &environmentv1.ConfigureRequest{ConfigJson: e.spec.Config, HostVersion: e.spec.HostVersion})

@@ -69,7 +69,7 @@ func launchPool(t *testing.T, rec *recorder) *pluginhost.Runner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diags, err := r.Configure(context.Background())
+	diags, err := r.Configure(context.Background(), []byte(`{"max_workers": 4}`))
 	if err != nil || diags.HasErrors() {
 		t.Fatalf("configure: %v %v", err, diags)
 	}

@@ -135,12 +135,13 @@ func (r *Runner) Pid() int {
 	return r.plugin.Pid()
 }
 
-// Configure sends the plugin its configuration and opens the execution session.
-// Diagnostics are configuration problems to show the user; the error is for
-// everything else.
-func (r *Runner) Configure(ctx context.Context) (sdk.Diagnostics, error) {
+// Configure sends the plugin its configuration (kept for restarts) and opens
+// the execution session. Diagnostics are configuration problems to show the
+// user; the error is for everything else.
+func (r *Runner) Configure(ctx context.Context, config []byte) (sdk.Diagnostics, error) {
 	r.mu.Lock()
 	p := r.plugin
+	r.spec.Config = config
 	r.mu.Unlock()
 	diags, capacity, err := r.configure(ctx, p)
 	if err != nil || diags.HasErrors() {
@@ -157,8 +158,9 @@ func (r *Runner) Configure(ctx context.Context) (sdk.Diagnostics, error) {
 	return diags, nil
 }
 
-// Validate only checks the configuration (the plugin is not used further).
-func (r *Runner) Validate(ctx context.Context) (sdk.Diagnostics, error) {
+// Validate only checks a configuration (the plugin is not used further).
+func (r *Runner) Validate(ctx context.Context, config []byte) (sdk.Diagnostics, error) {
+	r.spec.Config = config
 	diags, _, err := r.configure(ctx, r.plugin)
 	return diags, err
 }

@@ -21,7 +21,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if _, err := r.Configure(ctx); err != nil {
+	if _, err := r.Configure(ctx, []byte(`{"max_workers":2}`)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -1,0 +1,182 @@
+// Package cli is the wtb command line.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
+	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/store/open"
+)
+
+// Version is set at build time with -ldflags "-X .../cli.Version=v1.2.3".
+var Version = "0.1.0-dev"
+
+// Exit codes.
+const (
+	ExitOK          = 0
+	ExitThresholds  = 1 // thresholds missed (or a compare found a regression)
+	ExitConfig      = 2 // configuration or usage error
+	ExitRuntime     = 3 // runtime failure: database, plugins, ...
+	ExitInterrupted = 130
+)
+
+// exitError carries an exit code; its message (if any) is printed once.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitf(code int, format string, args ...any) error {
+	return &exitError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+func exitCode(code int) error { return &exitError{code: code} }
+
+type app struct {
+	stdout, stderr io.Writer
+	dbFlag         string
+	logLevel       string
+	pluginDir      string
+	noColor        bool
+	log            hclog.Logger
+	ctx            context.Context
+	interrupts     chan os.Signal
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string) int {
+	a := &app{stdout: os.Stdout, stderr: os.Stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	ctx, stop := a.signals()
+	defer stop()
+	a.ctx = ctx
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(a.stderr, "Error: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	// Cobra's own errors: unknown command or flag, wrong argument count.
+	fmt.Fprintf(a.stderr, "Error: %v\nRun 'wtb --help' for usage.\n", err)
+	return ExitConfig
+}
+
+// signals cancels the context on the first SIGINT/SIGTERM (the batch stops
+// dispatching, cancels what runs and stores what finished) and exits at once
+// on the second.
+func (a *app) signals() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	a.interrupts = ch
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-ch:
+			fmt.Fprintf(a.stderr, "\n%s: stopping — cancelling running executions and storing what finished (press Ctrl-C again to quit at once)\n", sig)
+			cancel(fmt.Errorf("interrupted by %s", sig))
+		case <-done:
+			return
+		}
+		select {
+		case <-ch:
+			fmt.Fprintln(a.stderr, "interrupted again: exiting now")
+			killPlugins()
+			os.Exit(ExitInterrupted)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "wtb",
+		Short: "Workflow Test Bench: batch-test workflow variants and rank them",
+		Long: `wtb runs every combination of workflow variants × test case × repeat through a
+runner plugin, scores each execution, stores every result, ranks the
+combinations and fails CI when a threshold is missed.
+
+Exit codes: 0 thresholds met · 1 thresholds missed · 2 configuration or usage
+error · 3 runtime failure · 130 interrupted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			level := hclog.LevelFromString(a.logLevel)
+			if level == hclog.NoLevel {
+				return exitf(ExitConfig, "unknown --log-level %q (trace, debug, info, warn, error)", a.logLevel)
+			}
+			a.log = hclog.New(&hclog.LoggerOptions{Name: "wtb", Level: level, Output: a.stderr, Color: hclog.ColorOff})
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "database URL: sqlite://PATH or postgres://... (default: $WTB_DATABASE_URL, the bench file's wtb.database, or sqlite://wtb.db)")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", envOr("WTB_LOG_LEVEL", "warn"), "log level: trace, debug, info, warn, error (env WTB_LOG_LEVEL)")
+	root.PersistentFlags().StringVar(&a.pluginDir, "plugin-dir", "", "directory searched first for plugins (before plugin_dir, $WTB_PLUGIN_PATH and bin/plugins)")
+	root.PersistentFlags().BoolVar(&a.noColor, "no-color", os.Getenv("NO_COLOR") != "", "disable colour in diagnostics")
+	root.AddCommand(a.runCommand(), a.resumeCommand(), a.validateCommand(), a.planCommand(), a.resultsCommand(),
+		a.compareCommand(), a.auditCommand(), a.showCommand(), a.cacheCommand(), a.pluginsCommand(), a.versionCommand())
+	return root
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// databaseURL picks the database: --db, then WTB_DATABASE_URL, then the bench
+// file's setting, then ./wtb.db.
+func (a *app) databaseURL(fromFile string) string {
+	switch {
+	case a.dbFlag != "":
+		return a.dbFlag
+	case os.Getenv("WTB_DATABASE_URL") != "":
+		return os.Getenv("WTB_DATABASE_URL")
+	case fromFile != "":
+		return fromFile
+	}
+	return open.DefaultURL
+}
+
+func (a *app) openStore(ctx context.Context, fromFile string) (store.Store, error) {
+	url := a.databaseURL(fromFile)
+	st, err := open.Open(ctx, url)
+	if err != nil {
+		return nil, exitf(ExitRuntime, "opening the database %s: %v", store.Redact(url), oneLine(err))
+	}
+	return st, nil
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+}

@@ -1,0 +1,331 @@
+package cli
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/wtbench/wtb/host/internal/pluginhost"
+	"github.com/wtbench/wtb/host/internal/report"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/store"
+	environmentv1 "github.com/wtbench/wtb/proto/wtb/environment/v1"
+	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
+	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/client"
+)
+
+func (a *app) validateCommand() *cobra.Command {
+	var vars []string
+	var noPlugins bool
+	cmd := &cobra.Command{
+		Use:   "validate FILE",
+		Short: "Check a bench file and its plugin blocks, reporting every problem at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.loadConfig(args[0], vars)
+			if err != nil {
+				return err
+			}
+			if !noPlugins {
+				errs := 0
+				for _, bd := range cfg.Batches {
+					_, diags, err := a.startPluginsFromConfig(cmd.Context(), cfg, bd, nil, false)
+					a.printDiagnostics(cfg.Files(), diags)
+					if err != nil {
+						return exitf(ExitRuntime, "%v", err)
+					}
+					errs += countErrors(diags)
+				}
+				if errs > 0 {
+					return exitf(ExitConfig, "%s has %s", args[0], plural(errs, "error", "errors"))
+				}
+			}
+			for _, bd := range cfg.Batches {
+				b := bd.Spec
+				fmt.Fprintf(a.stdout, "batch_test %q: %s × %s × %d repeat = %s\n", b.Name,
+					plural(len(b.Combinations), "combination", "combinations"), plural(len(b.Cases), "case", "cases"),
+					b.Repeat, plural(b.Total(), "execution", "executions"))
+			}
+			fmt.Fprintf(a.stdout, "%s is valid.\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value")
+	cmd.Flags().BoolVar(&noPlugins, "no-plugins", false, "skip launching plugins to check their blocks")
+	return cmd
+}
+
+// batchOrLatest loads the named batch, or the latest one when id is "".
+func batchOrLatest(ctx context.Context, st store.Store, id string) (*store.Batch, *spec.Batch, error) {
+	var rec *store.Batch
+	var err error
+	if id == "" || id == "latest" {
+		rec, err = st.Batches().Latest(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, exitf(ExitConfig, "%s holds no batches yet; run one with `wtb run FILE`", st.Describe())
+		}
+	} else {
+		rec, err = st.Batches().Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, exitf(ExitConfig, "no batch %s in %s (list them with `wtb results --list`)", id, st.Describe())
+		}
+	}
+	if err != nil {
+		return nil, nil, exitf(ExitRuntime, "%v", err)
+	}
+	var b spec.Batch
+	if err := json.Unmarshal(rec.Spec, &b); err != nil {
+		return nil, nil, exitf(ExitRuntime, "batch %s: unreadable spec: %v", rec.ID, err)
+	}
+	return rec, &b, nil
+}
+
+func (a *app) resultsCommand() *cobra.Command {
+	var format string
+	var list, failed, executions bool
+	cmd := &cobra.Command{
+		Use:   "results [BATCH_ID]",
+		Short: "Show the leaderboard of a batch (the latest by default)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx, "")
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if list {
+				return a.listBatches(ctx, st, format)
+			}
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			}
+			rec, b, err := batchOrLatest(ctx, st, id)
+			if err != nil {
+				return err
+			}
+			results, err := st.Results().List(ctx, rec.ID)
+			if err != nil {
+				return exitf(ExitRuntime, "%v", err)
+			}
+			if failed || executions {
+				return a.writeExecutions(results, format, failed)
+			}
+			sum := report.Summarize(b, results)
+			if format == "table" {
+				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, rec.Status, rec.StartedAt.Local().Format(time.DateTime))
+			}
+			return writeLeaderboard(a.stdout, format, rec, b, sum, results)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or csv")
+	cmd.Flags().BoolVar(&list, "list", false, "list stored batches instead")
+	cmd.Flags().BoolVar(&failed, "failed", false, "list failed executions with their errors")
+	cmd.Flags().BoolVar(&executions, "executions", false, "list every execution with its scores")
+	return cmd
+}
+
+func (a *app) listBatches(ctx context.Context, st store.Store, format string) error {
+	bs, err := st.Batches().List(ctx, 100)
+	if err != nil {
+		return exitf(ExitRuntime, "%v", err)
+	}
+	if format == "json" {
+		type row struct {
+			ID, Name, Status, Runner, Parent string
+			Total                            int
+			Started                          time.Time
+		}
+		var rows []row
+		for _, b := range bs {
+			rows = append(rows, row{b.ID, b.Name, b.Status, b.Runner, b.ParentID, b.Total, b.StartedAt})
+		}
+		return json.NewEncoder(a.stdout).Encode(rows)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BATCH\tNAME\tSTATUS\tEXECUTIONS\tRUNNER\tSTARTED\tPARENT")
+	for _, b := range bs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Name, b.Status, b.Total, b.Runner,
+			b.StartedAt.Local().Format(time.DateTime), b.ParentID)
+	}
+	return tw.Flush()
+}
+
+func (a *app) writeExecutions(results []store.Result, format string, onlyFailed bool) error {
+	var rows []store.Result
+	for _, r := range results {
+		if !onlyFailed || !r.Success {
+			rows = append(rows, r)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].ExecutionKey < rows[j].ExecutionKey })
+	switch format {
+	case "json":
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	case "csv":
+		cw := csv.NewWriter(a.stdout)
+		_ = cw.Write([]string{"execution_key", "combination", "case", "repeat", "status", "overall_score", "passed", "duration_ms", "attempts", "worker", "error"})
+		for _, r := range rows {
+			_ = cw.Write([]string{r.ExecutionKey, r.Combination, r.CaseID, fmt.Sprint(r.Repeat), r.Status,
+				fmt.Sprintf("%.6f", r.OverallScore), fmt.Sprint(r.Passed), fmt.Sprintf("%.1f", r.DurationMs),
+				fmt.Sprint(r.Attempts), r.WorkerID, r.Error})
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EXECUTION\tSTATUS\tSCORE\tMS\tATTEMPTS\tERROR")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.0f\t%d\t%s\n", r.ExecutionKey, r.Status, r.OverallScore, r.DurationMs, r.Attempts, r.Error)
+	}
+	return tw.Flush()
+}
+
+func (a *app) auditCommand() *cobra.Command {
+	var level, typ, format string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "audit [BATCH_ID]",
+		Short: "Show the audit trail of a batch (the latest by default)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx, "")
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			}
+			rec, _, err := batchOrLatest(ctx, st, id)
+			if err != nil {
+				return err
+			}
+			entries, err := st.Audit().List(ctx, rec.ID, store.AuditFilter{MinSeverity: level, EventType: typ, Limit: limit})
+			if err != nil {
+				return exitf(ExitRuntime, "%v", err)
+			}
+			if format == "json" {
+				enc := json.NewEncoder(a.stdout)
+				for _, e := range entries {
+					_ = enc.Encode(e)
+				}
+				return nil
+			}
+			for _, e := range entries {
+				where := joinNonEmpty(" ", e.ExecutionKey, e.Node)
+				if where != "" {
+					where = " [" + where + "]"
+				}
+				fmt.Fprintf(a.stdout, "%s %-7s %-22s %s%s\n", e.Time.Local().Format("15:04:05.000"), e.Severity, e.EventType, e.Message, where)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&level, "level", "INFO", "lowest severity shown: DEBUG, INFO, SUCCESS, WARNING, ERROR")
+	cmd.Flags().StringVar(&typ, "type", "", "only this event type, e.g. execution.failed")
+	cmd.Flags().StringVar(&format, "format", "text", "text or json (one entry per line)")
+	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many entries")
+	return cmd
+}
+
+func (a *app) pluginsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "plugins",
+		Short: "List the plugins wtb finds, with kind, version and protocol versions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dirs := a.searchPath("")
+			cands := pluginhost.Discover(dirs)
+			fmt.Fprintf(a.stdout, "Searched: %s\n\n", strings.Join(dirs, ", "))
+			if len(cands) == 0 {
+				fmt.Fprintln(a.stdout, "No plugins found. Build them with `make build`, or point --plugin-dir or WTB_PLUGIN_PATH at them.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tKIND\tVERSION\tPROTOCOL\tCAPABILITIES\tPATH")
+			for _, c := range cands {
+				version, protocols, caps := describePlugin(cmd.Context(), c)
+				name := c.Name
+				if c.Shadowed {
+					name += " (shadowed)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, c.Kind, version, protocols, caps, c.Path)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func describePlugin(ctx context.Context, c pluginhost.Candidate) (version, protocols, caps string) {
+	p, err := client.Launch(client.LaunchConfig{Name: string(c.Kind) + "-" + c.Name, Path: c.Path, Kind: c.Kind, StartTimeout: 10 * time.Second})
+	if err != nil {
+		return "error", "-", oneLine(err)
+	}
+	defer p.Kill()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var info interface {
+		GetVersion() string
+		GetProtocolVersions() []int32
+		GetCapabilities() []string
+	}
+	if c.Kind == client.KindRunner {
+		resp, err := p.Runner().GetInfo(ctx, &runnerv1.GetInfoRequest{})
+		if err != nil {
+			return "error", "-", oneLine(err)
+		}
+		info = resp.GetInfo()
+		caps = "kinds=" + strings.Join(sortedCopy(resp.GetNodeKinds()), ",")
+	} else {
+		resp, err := p.Environment().GetInfo(ctx, &environmentv1.GetInfoRequest{})
+		if err != nil {
+			return "error", "-", oneLine(err)
+		}
+		info = resp.GetInfo()
+	}
+	var pv []string
+	for _, v := range info.GetProtocolVersions() {
+		pv = append(pv, fmt.Sprint(v))
+	}
+	caps = joinNonEmpty(" ", strings.Join(info.GetCapabilities(), ","), caps)
+	if caps == "" {
+		caps = "-"
+	}
+	return info.GetVersion(), fmt.Sprintf("%s (negotiated %d)", strings.Join(pv, ","), p.Version), caps
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the wtb version and the plugin protocol it speaks",
+		Args:  cobra.NoArgs,
+		Run: func(*cobra.Command, []string) {
+			fmt.Fprintf(a.stdout, "wtb %s (plugin protocol %d, SDK %s, %s %s/%s)\n", Version, sdk.ProtocolVersion, sdk.Version,
+				runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	}
+}

@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/wtbench/wtb/host/internal/plan"
+	"github.com/wtbench/wtb/host/internal/report"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/store"
+)
+
+func countErrors(diags hcl.Diagnostics) int {
+	n := 0
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			n++
+		}
+	}
+	return n
+}
+
+// printPlan prints what the batch will run and what prefix sharing saves.
+func (a *app) printPlan(p *plan.Plan, id string, st store.Store) {
+	b := p.Batch
+	fmt.Fprintf(a.stderr, "batch %s: %s × %s × %s → %s (runner %s, store %s)\n", id,
+		plural(len(b.Combinations), "combination", "combinations"), plural(len(b.Cases), "case", "cases"), plural(b.Repeat, "repeat", "repeats"),
+		plural(len(p.Executions), "execution", "executions"), b.Runner.Plugin, st.Describe())
+	stats := p.Stats()
+	var unshared, shared int
+	for _, s := range stats {
+		unshared += s.Unshared
+		shared += s.Shared
+	}
+	if b.SharePrefixes && shared < unshared {
+		fmt.Fprintf(a.stderr, "node runs: %d with prefix sharing instead of %d (%s)\n", shared, unshared, perNode(stats))
+	} else {
+		fmt.Fprintf(a.stderr, "node runs: %d\n", unshared)
+	}
+}
+
+func perNode(stats []plan.NodeStats) string {
+	var parts []string
+	for _, s := range stats {
+		parts = append(parts, fmt.Sprintf("%s %d/%d", s.Node, s.Shared, s.Unshared))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func ci(c report.Combo) string {
+	if c.CI95 == nil {
+		return "-"
+	}
+	return fmt.Sprintf("[%.3f, %.3f]", c.CI95[0], c.CI95[1])
+}
+
+func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum report.Summary, results []store.Result) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"batch_id": rec.ID, "name": b.Name, "summary": sum})
+	case "csv":
+		cw := csv.NewWriter(w)
+		header := []string{"rank", "combination", "executions", "succeeded", "failed", "mean_score", "stddev", "ci95_low", "ci95_high", "pass_rate", "p50_ms", "p95_ms", "meets_thresholds"}
+		for _, ev := range b.Evaluators {
+			header = append(header, "mean_"+ev.Name)
+		}
+		_ = cw.Write(header)
+		for _, c := range sum.Combos {
+			lo, hi := "", ""
+			if c.CI95 != nil {
+				lo, hi = fmt.Sprintf("%.6f", c.CI95[0]), fmt.Sprintf("%.6f", c.CI95[1])
+			}
+			row := []string{fmt.Sprint(c.Rank), c.Combination, fmt.Sprint(c.Executions), fmt.Sprint(c.Succeeded), fmt.Sprint(c.Failed),
+				fmt.Sprintf("%.6f", c.Mean), fmt.Sprintf("%.6f", c.StdDev), lo, hi, fmt.Sprintf("%.6f", c.PassRate),
+				fmt.Sprintf("%.1f", c.P50Ms), fmt.Sprintf("%.1f", c.P95Ms), fmt.Sprint(c.MeetsThresh)}
+			for _, ev := range b.Evaluators {
+				row = append(row, fmt.Sprintf("%.6f", c.Evaluators[ev.Name]))
+			}
+			_ = cw.Write(row)
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	fmt.Fprintf(w, "\nLeaderboard — %s (batch %s)\n", b.Name, rec.ID)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	header := "RANK\tCOMBINATION\tMEAN\tSTDDEV\t95% CI\tPASS\tP50 ms\tP95 ms\tOK/FAIL"
+	for _, ev := range b.Evaluators {
+		header += "\t" + strings.ToUpper(ev.Name)
+	}
+	fmt.Fprintln(tw, header+"\t")
+	for _, c := range sum.Combos {
+		mark := ""
+		if sum.Thresholds && !c.MeetsThresh {
+			mark = "  ✗ " + strings.Join(c.Misses, "; ")
+		}
+		line := fmt.Sprintf("%d\t%s\t%.3f\t%.3f\t%s\t%.0f%%\t%.0f\t%.0f\t%d/%d", c.Rank, c.Combination, c.Mean, c.StdDev, ci(c),
+			100*c.PassRate, c.P50Ms, c.P95Ms, c.Succeeded, c.Failed)
+		for _, ev := range b.Evaluators {
+			line += fmt.Sprintf("\t%.3f", c.Evaluators[ev.Name])
+		}
+		fmt.Fprintln(tw, line+"\t"+mark)
+	}
+	_ = tw.Flush()
+	failures := failureDigest(results)
+	if len(failures) > 0 {
+		fmt.Fprintf(w, "\nFailures (%d):\n", len(failures))
+		for i, f := range failures {
+			if i == 5 {
+				fmt.Fprintf(w, "  … and %d more: wtb results %s --failed\n", len(failures)-5, rec.ID)
+				break
+			}
+			fmt.Fprintf(w, "  %s: %s\n", f.ExecutionKey, f.Error)
+		}
+	}
+	verdict := sum.Verdict
+	if sum.Thresholds {
+		t := b.Thresholds
+		var parts []string
+		if t.OverallScore != nil {
+			parts = append(parts, fmt.Sprintf("overall_score ≥ %.2f", *t.OverallScore))
+		}
+		if t.PassRate != nil {
+			parts = append(parts, fmt.Sprintf("pass_rate ≥ %.2f", *t.PassRate))
+		}
+		for _, k := range spec.SortedKeys(t.Evaluators) {
+			parts = append(parts, fmt.Sprintf("%s ≥ %.2f", k, t.Evaluators[k]))
+		}
+		verdict = fmt.Sprintf("%s (%s, for %s combinations)", verdict, strings.Join(parts, ", "), t.AppliesTo)
+	}
+	fmt.Fprintf(w, "\nVerdict: %s — %d/%d executions stored, %d failed\n", verdict, sum.Stored, sum.Total, sum.Failed)
+	return nil
+}
+
+func failureDigest(results []store.Result) []store.Result {
+	var out []store.Result
+	for _, r := range results {
+		if !r.Success {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ExecutionKey < out[j].ExecutionKey })
+	return out
+}
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Time     float64     `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	ClassName string        `xml:"classname,attr"`
+	Time      float64       `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// writeJUnitFile writes one test suite per combination (a test case per
+// execution: failed or below pass_score fails) plus a "thresholds" suite.
+func writeJUnitFile(path string, rec *store.Batch, b *spec.Batch, sum report.Summary, results []store.Result) error {
+	out := junitSuites{Name: b.Name + " (" + rec.ID + ")"}
+	by := map[string][]store.Result{}
+	for _, r := range results {
+		by[r.Combination] = append(by[r.Combination], r)
+	}
+	for _, c := range sum.Combos {
+		s := junitSuite{Name: c.Combination}
+		rs := by[c.Combination]
+		sort.Slice(rs, func(i, j int) bool { return rs[i].ExecutionKey < rs[j].ExecutionKey })
+		for _, r := range rs {
+			jc := junitCase{Name: fmt.Sprintf("%s/%d", r.CaseID, r.Repeat), ClassName: c.Combination, Time: r.DurationMs / 1000}
+			if !r.Passed {
+				msg := fmt.Sprintf("overall_score %.3f below pass_score %.2f", r.OverallScore, b.PassScore)
+				if !r.Success {
+					msg = r.Error
+				}
+				scores, _ := json.Marshal(r.Scores)
+				jc.Failure = &junitFailure{Message: msg, Text: "scores: " + string(scores)}
+				s.Failures++
+			}
+			s.Time += jc.Time
+			s.Cases = append(s.Cases, jc)
+		}
+		s.Tests = len(s.Cases)
+		out.Suites = append(out.Suites, s)
+	}
+	if sum.Thresholds {
+		s := junitSuite{Name: "thresholds"}
+		for _, c := range sum.Combos {
+			jc := junitCase{Name: c.Combination, ClassName: "thresholds"}
+			if !c.MeetsThresh && (b.Thresholds.AppliesTo != "best" || c.Rank == 1) {
+				jc.Failure = &junitFailure{Message: strings.Join(c.Misses, "; "), Text: fmt.Sprintf("mean %.3f, pass rate %.3f", c.Mean, c.PassRate)}
+				s.Failures++
+			}
+			s.Cases = append(s.Cases, jc)
+		}
+		s.Tests = len(s.Cases)
+		out.Suites = append(out.Suites, s)
+	}
+	for _, s := range out.Suites {
+		out.Tests += s.Tests
+		out.Failures += s.Failures
+	}
+	data, err := xml.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append([]byte(xml.Header), append(data, '\n')...), 0o644)
+}

@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/wtbench/wtb/host/internal/plan"
+	"github.com/wtbench/wtb/host/internal/store"
+)
+
+func (a *app) planCommand() *cobra.Command {
+	var batch string
+	var vars []string
+	cmd := &cobra.Command{
+		Use:   "plan FILE",
+		Short: "Show what a batch would run: executions, and node runs without sharing, with sharing and from the cache",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.loadConfig(args[0], vars)
+			if err != nil {
+				return err
+			}
+			bd, err := cfg.Batch(batch)
+			if err != nil {
+				return exitf(ExitConfig, "%v", err)
+			}
+			b := bd.Spec
+			p := plan.Build(b, plan.Options{BatchID: "plan"})
+			var cached []int
+			if b.Cache || anyNodeCached(p) {
+				st, err := a.openStore(cmd.Context(), cfg.Database)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				cached = cacheHits(cmd.Context(), st, p)
+			}
+			fmt.Fprintf(a.stdout, "batch_test %q: %d combinations × %d cases × %d repeats = %d executions\n",
+				b.Name, len(b.Combinations), len(b.Cases), b.Repeat, len(p.Executions))
+			sharing := "on"
+			if !b.SharePrefixes {
+				sharing = "off (share_prefixes = false)"
+			}
+			fmt.Fprintf(a.stdout, "prefix sharing: %s; runner requests (segments): %d\n\n", sharing, len(p.Segments))
+			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tVARIANTS\tRUNS WITHOUT SHARING\tRUNS WITH SHARING\tFROM CACHE\tCACHE")
+			var tu, ts, tc int
+			for i, s := range p.Stats() {
+				n := b.Workflow.Nodes[i]
+				c := 0
+				if cached != nil {
+					c = cached[i]
+				}
+				cacheOn := b.Cache
+				if n.Cache != nil {
+					cacheOn = *n.Cache
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%v\n", s.Node, len(n.Variants), s.Unshared, s.Shared, c, cacheOn)
+				tu, ts, tc = tu+s.Unshared, ts+s.Shared, tc+c
+			}
+			fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t\n", tu, ts, tc)
+			_ = tw.Flush()
+			if ts > 0 {
+				fmt.Fprintf(a.stdout, "\nto run: %d node runs (%.0f%% of %d)\n", ts-tc, 100*float64(ts-tc)/float64(tu), tu)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&batch, "batch", "", "which batch_test when the file has several")
+	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value")
+	return cmd
+}
+
+func anyNodeCached(p *plan.Plan) bool {
+	for _, st := range p.Steps {
+		if st.Node.Cache {
+			return true
+		}
+	}
+	return false
+}
+
+// cacheHits counts, per node, the node runs the cache would serve. A step can
+// only be looked up when its input state is known before running anything: at
+// the first node (the case input) and after steps that are hits themselves.
+func cacheHits(ctx context.Context, st store.Store, p *plan.Plan) []int {
+	hits := make([]int, len(p.Batch.Workflow.Nodes))
+	known := map[*plan.Step][]byte{}
+	for _, step := range p.Steps { // parents come before children
+		var in []byte
+		if step.Parent == nil {
+			in = step.Executions[0].Case.Input
+		} else {
+			in = known[step.Parent]
+		}
+		if in == nil || !step.Node.Cache {
+			continue
+		}
+		hit, err := st.Checkpoints().FindCached(ctx, plan.CacheKey(in, step, p.EnvSpecs[step.Executions[0].EnvKey].Spec))
+		if err == nil && hit != nil {
+			hits[step.Position-1]++
+			known[step] = hit.State
+		}
+	}
+	return hits
+}
+
+func (a *app) cacheCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "cache", Short: "Inspect or clear the node cache"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "stats",
+		Short: "How many node runs the cache holds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.openStore(cmd.Context(), "")
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			s, err := st.Checkpoints().CacheStats(cmd.Context())
+			if err != nil {
+				return exitf(ExitRuntime, "%v", err)
+			}
+			fmt.Fprintf(a.stdout, "node cache in %s: %d entries from %s, %.1f MiB of state\n", st.Describe(), s.Entries,
+				plural(s.Batches, "batch", "batches"), float64(s.Bytes)/(1<<20))
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "clear",
+		Short: "Forget every cache entry (checkpoints stay for inspection)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.openStore(cmd.Context(), "")
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			n, err := st.Checkpoints().ClearCache(cmd.Context())
+			if err != nil {
+				return exitf(ExitRuntime, "%v", err)
+			}
+			fmt.Fprintf(a.stdout, "cleared %s\n", plural(n, "cache entry", "cache entries"))
+			return nil
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,485 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/zclconf/go-cty/cty"
+)
+
+var batchAttrs = []string{"workflow", "runner", "environment", "cases", "repeat", "timeout", "max_retries",
+	"retry_backoff", "max_pending", "fail_fast", "share_prefixes", "cache", "pass_score"}
+
+var batchSchema = &hcl.BodySchema{
+	Attributes: attrSchema(batchAttrs...),
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "case", LabelNames: []string{"id"}},
+		{Type: "include"}, {Type: "exclude"}, {Type: "combination"},
+		{Type: "evaluator", LabelNames: []string{"name"}},
+		{Type: "threshold"},
+	},
+}
+
+var caseSchema = &hcl.BodySchema{Attributes: attrSchema("input", "expected")}
+
+// Evaluator types and the attributes each one takes besides type and weight.
+var evaluatorTypes = map[string][]string{
+	"equals":           {"path", "expect"},
+	"json_path_equals": {"path", "expect"},
+	"contains":         {"path", "expect", "case_sensitive"},
+	"regex":            {"path", "pattern", "case_sensitive"},
+	"numeric":          {"path", "expect", "tolerance"},
+	"latency":          {"max_ms"},
+	"command":          {"command", "timeout"},
+}
+
+var evaluatorSchema = &hcl.BodySchema{Attributes: attrSchema("type", "path", "expect", "pattern", "weight",
+	"tolerance", "max_ms", "case_sensitive", "command", "timeout")}
+
+var thresholdSchema = &hcl.BodySchema{Attributes: attrSchema("overall_score", "pass_rate", "evaluators", "applies_to")}
+
+func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
+	content, diags := b.Body.Content(batchSchema)
+	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+	s := &spec.Batch{Name: b.Labels[0], File: c.Path, Dir: c.Dir}
+	bd := &BatchDecl{Spec: s, DefRange: b.DefRange}
+
+	if !a.has("workflow") {
+		a.diags = append(a.diags, missing("workflow", "batch_test", b.DefRange, "workflow = workflow.NAME"))
+	}
+	if !a.has("runner") {
+		a.diags = append(a.diags, missing("runner", "batch_test", b.DefRange, "runner = runner.NAME"))
+	}
+	var wf *spec.Workflow
+	if name, ok := c.reference(a, "workflow", "workflow", spec.SortedKeys(c.Workflows)); ok {
+		wf = c.Workflows[name]
+		s.Workflow = *wf
+	}
+	if name, ok := c.reference(a, "runner", "runner", spec.SortedKeys(c.Runners)); ok {
+		bd.Runner = c.Runners[name]
+	}
+	if a.has("environment") {
+		if name, ok := c.reference(a, "environment", "environment", spec.SortedKeys(c.Environments)); ok {
+			bd.Environment = c.Environments[name]
+		}
+	}
+	s.Repeat = a.integer("repeat", 1, 1, 100000)
+	s.Timeout = spec.Duration(a.duration("timeout", 0))
+	s.MaxRetries = a.integer("max_retries", 2, 0, 100)
+	s.RetryDelay = spec.Duration(a.duration("retry_backoff", 0))
+	if s.RetryDelay == 0 {
+		s.RetryDelay = spec.Duration(200e6)
+	}
+	s.MaxPending = a.integer("max_pending", 64, 1, 1000000)
+	s.FailFast = a.boolean("fail_fast", false)
+	s.SharePrefixes = a.boolean("share_prefixes", true)
+	s.Cache = a.boolean("cache", false)
+	s.PassScore = a.number("pass_score", 0.5)
+	if s.PassScore < 0 || s.PassScore > 1 {
+		a.errorf("pass_score", "Value out of range", "pass_score must be between 0 and 1.")
+	}
+
+	// Cases: inline blocks and/or a JSONL file.
+	ids := map[string]string{}
+	addCase := func(cs spec.Case, where string, rng *hcl.Range) {
+		if prev, dup := ids[cs.ID]; dup {
+			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate case id",
+				Detail: fmt.Sprintf("Case %q is defined twice (%s and %s).", cs.ID, prev, where), Subject: rng})
+			return
+		}
+		ids[cs.ID] = where
+		s.Cases = append(s.Cases, cs)
+	}
+	for _, cb := range content.Blocks {
+		if cb.Type != "case" {
+			continue
+		}
+		cs, d := c.decodeCase(cb)
+		a.diags = append(a.diags, d...)
+		addCase(cs, cb.DefRange.String(), cb.DefRange.Ptr())
+	}
+	if a.has("cases") {
+		if path := a.str("cases", ""); path != "" {
+			cases, d := c.loadCasesFile(path, *a.rng("cases"))
+			a.diags = append(a.diags, d...)
+			for _, lc := range cases {
+				addCase(lc.Case, lc.where, lc.rng.Ptr())
+			}
+		}
+	}
+	if len(s.Cases) == 0 && !a.diags.HasErrors() {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No test cases",
+			Detail:  fmt.Sprintf("Batch test %q has no cases: add case \"ID\" { input = {...} } blocks or cases = \"cases.jsonl\".", s.Name),
+			Subject: b.DefRange.Ptr()})
+	}
+
+	if wf != nil {
+		s.Combinations = c.combinations(wf, content.Blocks, a)
+	}
+	for _, eb := range content.Blocks {
+		if eb.Type == "evaluator" {
+			ev, d := c.decodeEvaluator(eb)
+			a.diags = append(a.diags, d...)
+			for _, have := range s.Evaluators {
+				if have.Name == ev.Name {
+					a.diags = append(a.diags, dupBlock("evaluator", ev.Name, eb.DefRange, eb.DefRange))
+				}
+			}
+			s.Evaluators = append(s.Evaluators, ev)
+		}
+	}
+	s.Thresholds.AppliesTo = "all"
+	seenThreshold := false
+	for _, tb := range content.Blocks {
+		if tb.Type != "threshold" {
+			continue
+		}
+		if seenThreshold {
+			a.diags = append(a.diags, dupBlock("threshold", "", tb.DefRange, tb.DefRange))
+			continue
+		}
+		seenThreshold = true
+		a.diags = append(a.diags, c.decodeThreshold(tb, s)...)
+	}
+	return bd, a.diags
+}
+
+func missing(attr, block string, rng hcl.Range, example string) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing required argument",
+		Detail: fmt.Sprintf("The argument %q is required in a %s block, e.g. %s.", attr, block, example), Subject: rng.Ptr()}
+}
+
+func (c *Config) decodeCase(b *hcl.Block) (spec.Case, hcl.Diagnostics) {
+	content, diags := b.Body.Content(caseSchema)
+	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+	cs := spec.Case{ID: b.Labels[0], Input: json.RawMessage("{}")}
+	if a.has("input") {
+		if in, ok := a.object("input"); ok {
+			cs.Input = in
+		}
+	}
+	if a.has("expected") {
+		cs.Expected, _ = a.anyJSON("expected")
+	}
+	return cs, a.diags
+}
+
+type lineCase struct {
+	spec.Case
+	where string
+	rng   hcl.Range
+}
+
+// loadCasesFile reads a JSONL file of {"id", "input", "expected"} objects. Errors
+// point at the line in that file.
+func (c *Config) loadCasesFile(path string, attrRange hcl.Range) ([]lineCase, hcl.Diagnostics) {
+	full := resolvePath(c.Dir, path)
+	data, err := os.ReadFile(full)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read cases file", Detail: err.Error(), Subject: attrRange.Ptr()}}
+	}
+	// Register the file so diagnostics can quote its lines.
+	c.parser.Files()[path] = &hcl.File{Bytes: data}
+	var diags hcl.Diagnostics
+	var out []lineCase
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		text := bytes.TrimSpace(sc.Bytes())
+		if len(text) == 0 || text[0] == '#' {
+			continue
+		}
+		rng := hcl.Range{Filename: path, Start: hcl.Pos{Line: line, Column: 1}, End: hcl.Pos{Line: line, Column: len(sc.Bytes()) + 1}}
+		var raw struct {
+			ID       *string         `json:"id"`
+			Input    json.RawMessage `json:"input"`
+			Expected json.RawMessage `json:"expected"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(text))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&raw); err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid case",
+				Detail: fmt.Sprintf("Line %d of %s is not a case object {\"id\", \"input\", \"expected\"}: %v.", line, path, err), Subject: rng.Ptr()})
+			continue
+		}
+		if raw.ID == nil || *raw.ID == "" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Case without id",
+				Detail: fmt.Sprintf("Line %d of %s has no \"id\".", line, path), Subject: rng.Ptr()})
+			continue
+		}
+		if len(raw.Input) == 0 || bytes.Equal(raw.Input, []byte("null")) {
+			raw.Input = json.RawMessage("{}")
+		} else if trimmed := bytes.TrimSpace(raw.Input); len(trimmed) == 0 || trimmed[0] != '{' {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid case input",
+				Detail: fmt.Sprintf("Line %d of %s: \"input\" must be a JSON object.", line, path), Subject: rng.Ptr()})
+			continue
+		}
+		out = append(out, lineCase{Case: spec.Case{ID: *raw.ID, Input: raw.Input, Expected: raw.Expected},
+			where: fmt.Sprintf("%s:%d", path, line), rng: rng})
+	}
+	if err := sc.Err(); err != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read cases file", Detail: err.Error(), Subject: attrRange.Ptr()})
+	}
+	return out, diags
+}
+
+// selector is one include/exclude/combination block: node → allowed variants.
+type selector struct {
+	kind  string
+	rng   hcl.Range
+	picks map[string][]string
+}
+
+func (sel selector) matches(combo map[string]string) bool {
+	for node, allowed := range sel.picks {
+		ok := false
+		for _, v := range allowed {
+			ok = ok || combo[node] == v
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// combinations expands the full matrix of node variants, then applies explicit
+// combination blocks, include and exclude filters.
+func (c *Config) combinations(wf *spec.Workflow, blocks hcl.Blocks, a *attrs) []spec.Combination {
+	var sels []selector
+	for _, b := range blocks {
+		if b.Type != "include" && b.Type != "exclude" && b.Type != "combination" {
+			continue
+		}
+		sel := selector{kind: b.Type, rng: b.DefRange, picks: map[string][]string{}}
+		as, d := b.Body.JustAttributes()
+		a.diags = append(a.diags, d...)
+		for name, at := range as {
+			node, _ := wf.NodeByName(name)
+			if node == nil {
+				a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared node",
+					Detail:  fmt.Sprintf("Workflow %q has no node %q.%s", wf.Name, name, suggest(name, nodeNames(wf))),
+					Subject: at.NameRange.Ptr()})
+				continue
+			}
+			if len(node.Variants) == 0 {
+				a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Node has no variants",
+					Detail: fmt.Sprintf("Node %q declares no variant blocks, so it cannot be selected in %s.", name, b.Type), Subject: at.NameRange.Ptr()})
+				continue
+			}
+			sub := &attrs{m: hcl.Attributes{name: at}, ctx: c.ctx}
+			var values []string
+			if v, ok := sub.value(name); ok && !v.IsNull() && v.Type() == cty.String {
+				values = []string{v.AsString()}
+			} else if ok {
+				values, _ = sub.strings(name)
+			}
+			a.diags = append(a.diags, sub.diags...)
+			for _, v := range values {
+				if node.Variant(v) == nil {
+					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared variant",
+						Detail:  fmt.Sprintf("Node %q has no variant %q; it has: %s.%s", name, v, strings.Join(variantNames(node), ", "), suggest(v, variantNames(node))),
+						Subject: at.Expr.Range().Ptr()})
+				}
+			}
+			sel.picks[name] = values
+		}
+		if b.Type == "combination" {
+			for _, n := range wf.Nodes {
+				if _, ok := sel.picks[n.Name]; !ok && len(n.Variants) > 0 {
+					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incomplete combination",
+						Detail: fmt.Sprintf("A combination block must pick a variant for every node that has variants; %q is missing.", n.Name), Subject: b.DefRange.Ptr()})
+				}
+			}
+		}
+		sels = append(sels, sel)
+	}
+
+	var all []map[string]string
+	all = append(all, map[string]string{})
+	for _, n := range wf.Nodes {
+		if len(n.Variants) == 0 {
+			continue
+		}
+		var next []map[string]string
+		for _, partial := range all {
+			for _, v := range n.Variants {
+				m := make(map[string]string, len(partial)+1)
+				for k, val := range partial {
+					m[k] = val
+				}
+				m[n.Name] = v.Name
+				next = append(next, m)
+			}
+		}
+		all = next
+	}
+	var explicit, include, exclude []selector
+	for _, s := range sels {
+		switch s.kind {
+		case "combination":
+			explicit = append(explicit, s)
+		case "include":
+			include = append(include, s)
+		case "exclude":
+			exclude = append(exclude, s)
+		}
+	}
+	var out []spec.Combination
+	for _, combo := range all {
+		keep := len(explicit) == 0 && len(include) == 0
+		for _, s := range append(explicit, include...) {
+			keep = keep || s.matches(combo)
+		}
+		for _, s := range exclude {
+			keep = keep && !s.matches(combo)
+		}
+		if keep {
+			out = append(out, spec.Combination{Name: spec.CombinationName(wf, combo), Variants: combo})
+		}
+	}
+	if len(out) == 0 && !a.diags.HasErrors() {
+		rng := a.rng("workflow")
+		for _, s := range sels {
+			rng = s.rng.Ptr()
+		}
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No combinations left",
+			Detail: "The include, exclude and combination blocks leave no combination of variants to run.", Subject: rng})
+	}
+	return out
+}
+
+func nodeNames(wf *spec.Workflow) []string {
+	var out []string
+	for _, n := range wf.Nodes {
+		out = append(out, n.Name)
+	}
+	return out
+}
+
+func variantNames(n *spec.Node) []string {
+	var out []string
+	for _, v := range n.Variants {
+		out = append(out, v.Name)
+	}
+	return out
+}
+
+func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics) {
+	content, diags := b.Body.Content(evaluatorSchema)
+	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+	ev := spec.Evaluator{Name: b.Labels[0], Weight: 1}
+	if !a.has("type") {
+		a.diags = append(a.diags, missing("type", "evaluator", b.DefRange, `type = "equals"`))
+		return ev, a.diags
+	}
+	ev.Type = a.str("type", "")
+	allowed, ok := evaluatorTypes[ev.Type]
+	if !ok {
+		a.errorf("type", "Unknown evaluator type", "Evaluator types are: %s.%s", strings.Join(spec.SortedKeys(evaluatorTypes), ", "),
+			suggest(ev.Type, spec.SortedKeys(evaluatorTypes)))
+		return ev, a.diags
+	}
+	for name, at := range content.Attributes {
+		if name == "type" || name == "weight" {
+			continue
+		}
+		found := false
+		for _, al := range allowed {
+			found = found || al == name
+		}
+		if !found {
+			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
+				Detail: fmt.Sprintf("A %s evaluator does not take %q; it takes: %s, weight.", ev.Type, name, strings.Join(allowed, ", ")), Subject: at.NameRange.Ptr()})
+		}
+	}
+	ev.Weight = a.number("weight", 1)
+	if ev.Weight < 0 || !finite(ev.Weight) {
+		a.errorf("weight", "Invalid weight", "weight must be a number ≥ 0.")
+	}
+	ev.Path = a.str("path", "$")
+	if a.has("expect") {
+		ev.Expect, _ = a.anyJSON("expect")
+	}
+	ev.Pattern = a.str("pattern", "")
+	ev.Tolerance = a.number("tolerance", 0)
+	ev.MaxMs = a.number("max_ms", 0)
+	ev.CaseSensitive = a.boolean("case_sensitive", false)
+	if a.has("command") {
+		ev.Command, _ = a.strings("command")
+		ev.Command, _ = c.resolveCommand(ev.Command)
+	}
+	ev.Timeout = spec.Duration(a.duration("timeout", 0))
+	switch ev.Type {
+	case "equals", "json_path_equals", "contains", "numeric":
+		if !a.has("expect") {
+			a.diags = append(a.diags, missing("expect", ev.Type+" evaluator", b.DefRange, `expect = "$.expected.answer"`))
+		}
+	case "regex":
+		if ev.Pattern == "" {
+			a.diags = append(a.diags, missing("pattern", "regex evaluator", b.DefRange, `pattern = "^[A-Z]"`))
+		} else if _, err := regexp.Compile(ev.Pattern); err != nil {
+			a.errorf("pattern", "Invalid regular expression", "%s.", err)
+		}
+	case "latency":
+		if ev.MaxMs <= 0 {
+			a.diags = append(a.diags, missing("max_ms", "latency evaluator", b.DefRange, "max_ms = 500"))
+		}
+	case "command":
+		if len(ev.Command) == 0 {
+			a.diags = append(a.diags, missing("command", "command evaluator", b.DefRange, `command = ["python3", "score.py"]`))
+		}
+	}
+	if ev.Path != "" && ev.Path[0] != '$' {
+		a.errorf("path", "Invalid JSON path", "path must be a JSONPath starting with \"$\", e.g. \"$.answer\"; got %q.", ev.Path)
+	}
+	return ev, a.diags
+}
+
+func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
+	content, diags := b.Body.Content(thresholdSchema)
+	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+	unit := func(name string) *float64 {
+		if !a.has(name) {
+			return nil
+		}
+		v := a.number(name, 0)
+		if v < 0 || v > 1 {
+			a.errorf(name, "Value out of range", "%s must be between 0 and 1, got %g.", name, v)
+		}
+		return &v
+	}
+	s.Thresholds.OverallScore = unit("overall_score")
+	s.Thresholds.PassRate = unit("pass_rate")
+	if a.has("evaluators") {
+		if v, ok := a.convert("evaluators", cty.Map(cty.Number), "a map of evaluator name to score"); ok {
+			s.Thresholds.Evaluators = map[string]float64{}
+			for it := v.ElementIterator(); it.Next(); {
+				k, e := it.Element()
+				f, _ := e.AsBigFloat().Float64()
+				found := false
+				for _, ev := range s.Evaluators {
+					found = found || ev.Name == k.AsString()
+				}
+				if !found {
+					a.errorf("evaluators", "Reference to undeclared evaluator", "No evaluator %q is declared in this batch_test.", k.AsString())
+				}
+				s.Thresholds.Evaluators[k.AsString()] = f
+			}
+		}
+	}
+	if a.has("applies_to") {
+		s.Thresholds.AppliesTo = a.str("applies_to", "all")
+		if s.Thresholds.AppliesTo != "all" && s.Thresholds.AppliesTo != "best" {
+			a.errorf("applies_to", "Invalid value", "applies_to must be \"all\" (every combination must meet the thresholds) or \"best\" (the best combination must).")
+		}
+	}
+	return a.diags
+}

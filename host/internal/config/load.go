@@ -1,0 +1,487 @@
+// Package config loads bench files: HCL with variables, locals and a function
+// library, decoded into validated batch specs. Every problem is an hcl.Diagnostic
+// with a source range, and loading goes on after an error so that `wtb validate`
+// can report all of them at once.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agext/levenshtein"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/sdk/client"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+// Config is a loaded bench file.
+type Config struct {
+	Path string
+	Dir  string
+	// Database and PluginDir come from the wtb block ("" when not set).
+	Database     string
+	PluginDir    string
+	Runners      map[string]*PluginBlock
+	Environments map[string]*PluginBlock
+	Workflows    map[string]*spec.Workflow
+	Batches      []*BatchDecl
+	// Sensitive holds values of sensitive variables, to be masked in output.
+	Sensitive []string
+
+	parser *hclparse.Parser
+	ctx    *hcl.EvalContext
+}
+
+// PluginBlock is a runner or environment block. Its Body holds the plugin's own
+// attributes, decoded against the plugin's schema once the plugin is known.
+type PluginBlock struct {
+	Kind         client.Kind
+	Label        string
+	Plugin       string
+	SHA256       string
+	StartTimeout time.Duration
+	Body         hcl.Body
+	DefRange     hcl.Range
+	PluginRange  hcl.Range
+	ctx          *hcl.EvalContext
+}
+
+// BatchDecl is a batch_test block.
+type BatchDecl struct {
+	Spec        *spec.Batch
+	Runner      *PluginBlock
+	Environment *PluginBlock
+	DefRange    hcl.Range
+}
+
+// Files returns the parsed files, for rendering diagnostics with snippets.
+func (c *Config) Files() map[string]*hcl.File { return c.parser.Files() }
+
+// Batch returns the named batch test, or the only one when name is "".
+func (c *Config) Batch(name string) (*BatchDecl, error) {
+	if name == "" {
+		switch len(c.Batches) {
+		case 0:
+			return nil, fmt.Errorf("%s declares no batch_test", c.Path)
+		case 1:
+			return c.Batches[0], nil
+		}
+		var names []string
+		for _, b := range c.Batches {
+			names = append(names, b.Spec.Name)
+		}
+		return nil, fmt.Errorf("%s declares several batch tests (%s); choose one with --batch", c.Path, strings.Join(names, ", "))
+	}
+	for _, b := range c.Batches {
+		if b.Spec.Name == name {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("%s declares no batch_test %q", c.Path, name)
+}
+
+// Options are the inputs of a load besides the file.
+type Options struct {
+	// Vars are --var name=value settings; they win over WTB_VAR_name.
+	Vars map[string]string
+	// Environ is the process environment (os.Environ() when nil).
+	Environ []string
+}
+
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "wtb"},
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "runner", LabelNames: []string{"name"}},
+		{Type: "environment", LabelNames: []string{"name"}},
+		{Type: "workflow", LabelNames: []string{"name"}},
+		{Type: "batch_test", LabelNames: []string{"name"}},
+	},
+}
+
+// Load parses and decodes a bench file. The Config is returned even when there
+// are errors (as far as it could be built), together with all diagnostics.
+func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	c := &Config{Path: path, Dir: filepath.Dir(abs), parser: hclparse.NewParser(),
+		Runners: map[string]*PluginBlock{}, Environments: map[string]*PluginBlock{}, Workflows: map[string]*spec.Workflow{}}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return c, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read bench file", Detail: err.Error()}}
+	}
+	file, diags := c.parser.ParseHCL(src, path)
+	if diags.HasErrors() {
+		return c, diags
+	}
+	content, d := file.Body.Content(rootSchema)
+	diags = append(diags, d...)
+
+	blocks := map[string][]*hcl.Block{}
+	for _, b := range content.Blocks {
+		blocks[b.Type] = append(blocks[b.Type], b)
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ()
+	}
+	vars, d := c.decodeVariables(blocks["variable"], opts)
+	diags = append(diags, d...)
+	c.ctx = &hcl.EvalContext{
+		Variables: map[string]cty.Value{
+			"var":  cty.ObjectVal(vars),
+			"path": cty.ObjectVal(map[string]cty.Value{"root": cty.StringVal(c.Dir)}),
+		},
+		Functions: functions(c.Dir),
+	}
+	locals, d := c.decodeLocals(blocks["locals"])
+	diags = append(diags, d...)
+	c.ctx.Variables["local"] = cty.ObjectVal(locals)
+
+	if len(blocks["wtb"]) > 1 {
+		diags = append(diags, dupBlock("wtb", "", blocks["wtb"][1].DefRange, blocks["wtb"][0].DefRange))
+	}
+	for _, b := range blocks["wtb"][:min(1, len(blocks["wtb"]))] {
+		diags = append(diags, c.decodeSettings(b)...)
+	}
+	for _, b := range blocks["runner"] {
+		diags = append(diags, c.decodePluginBlock(b, client.KindRunner, c.Runners)...)
+	}
+	for _, b := range blocks["environment"] {
+		diags = append(diags, c.decodePluginBlock(b, client.KindEnvironment, c.Environments)...)
+	}
+	workflowRanges := map[string]hcl.Range{}
+	for _, b := range blocks["workflow"] {
+		name := b.Labels[0]
+		if prev, ok := workflowRanges[name]; ok {
+			diags = append(diags, dupBlock("workflow", name, b.DefRange, prev))
+			continue
+		}
+		workflowRanges[name] = b.DefRange
+		wf, d := c.decodeWorkflow(b)
+		diags = append(diags, d...)
+		if wf != nil {
+			c.Workflows[name] = wf
+		}
+	}
+	batchRanges := map[string]hcl.Range{}
+	for _, b := range blocks["batch_test"] {
+		name := b.Labels[0]
+		if prev, ok := batchRanges[name]; ok {
+			diags = append(diags, dupBlock("batch_test", name, b.DefRange, prev))
+			continue
+		}
+		batchRanges[name] = b.DefRange
+		bd, d := c.decodeBatch(b)
+		diags = append(diags, d...)
+		if bd != nil {
+			c.Batches = append(c.Batches, bd)
+		}
+	}
+	if len(blocks["batch_test"]) == 0 && !diags.HasErrors() {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "No batch_test",
+			Detail:  "The file declares no batch_test block, so `wtb run` has nothing to run.",
+			Subject: file.Body.MissingItemRange().Ptr()})
+	}
+	return c, diags
+}
+
+func dupBlock(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {
+	what := kind
+	if name != "" {
+		what = fmt.Sprintf("%s %q", kind, name)
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + kind + " block",
+		Detail: fmt.Sprintf("A %s was already declared at %s.", what, prev), Subject: at.Ptr()}
+}
+
+func (c *Config) decodeSettings(b *hcl.Block) hcl.Diagnostics {
+	body, diags := b.Body.JustAttributes()
+	a := &attrs{m: body, ctx: c.ctx, diags: diags}
+	for name := range body {
+		switch name {
+		case "database", "plugin_dir":
+		default:
+			a.diags = append(a.diags, unsupported(name, "wtb", []string{"database", "plugin_dir"}, body[name].NameRange))
+		}
+	}
+	c.Database = a.str("database", "")
+	if d := a.str("plugin_dir", ""); d != "" {
+		c.PluginDir = resolvePath(c.Dir, d)
+	}
+	return a.diags
+}
+
+func unsupported(name, block string, allowed []string, rng hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
+		Detail:  fmt.Sprintf("An argument named %q is not expected in a %s block.%s", name, block, suggest(name, allowed)),
+		Subject: rng.Ptr()}
+}
+
+// suggest returns " Did you mean "x"?" for a close match.
+func suggest(got string, options []string) string {
+	best, bestDist := "", 3
+	for _, o := range options {
+		if d := levenshtein.Distance(got, o, nil); d < bestDist {
+			best, bestDist = o, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" Did you mean %q?", best)
+}
+
+var variableSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"},
+}}
+
+func (c *Config) decodeVariables(blocks []*hcl.Block, opts Options) (map[string]cty.Value, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	vals := map[string]cty.Value{}
+	declared := map[string]hcl.Range{}
+	env := map[string]string{}
+	for _, kv := range opts.Environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "WTB_VAR_") {
+			env[strings.TrimPrefix(k, "WTB_VAR_")] = v
+		}
+	}
+	for _, b := range blocks {
+		name := b.Labels[0]
+		if prev, ok := declared[name]; ok {
+			diags = append(diags, dupBlock("variable", name, b.DefRange, prev))
+			continue
+		}
+		declared[name] = b.DefRange
+		if !hclsyntax.ValidIdentifier(name) {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid variable name",
+				Detail: "A variable name must start with a letter and contain only letters, digits, underscores and dashes.", Subject: b.LabelRanges[0].Ptr()})
+			continue
+		}
+		content, d := b.Body.Content(variableSchema)
+		diags = append(diags, d...)
+		typ := cty.DynamicPseudoType
+		if at, ok := content.Attributes["type"]; ok {
+			t, d := typeexpr.TypeConstraint(at.Expr)
+			diags = append(diags, d...)
+			if !d.HasErrors() {
+				typ = t
+			}
+		}
+		a := &attrs{m: content.Attributes, ctx: nil}
+		val, sensitive := c.variableValue(name, b, a, typ, opts.Vars, env)
+		diags = append(diags, a.diags...)
+		if val == cty.NilVal {
+			continue
+		}
+		if sensitive && val.Type() == cty.String && val.AsString() != "" {
+			c.Sensitive = append(c.Sensitive, val.AsString())
+		}
+		vals[name] = val
+	}
+	for name := range opts.Vars {
+		if _, ok := declared[name]; !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Undeclared variable",
+				Detail: fmt.Sprintf("--var %s was given, but %s declares no variable %q.%s", name, c.Path, name, suggest(name, spec.SortedKeys(declared)))})
+		}
+	}
+	return vals, diags
+}
+
+// variableValue picks a variable's value: --var, then WTB_VAR_name, then the
+// default. It returns cty.NilVal when there is none (a diagnostic says why).
+func (c *Config) variableValue(name string, b *hcl.Block, a *attrs, typ cty.Type, cli, env map[string]string) (cty.Value, bool) {
+	sensitive := a.boolean("sensitive", false)
+	var src, raw string
+	var have bool
+	if raw, have = cli[name]; have {
+		src = "--var " + name
+	} else if raw, have = env[name]; have {
+		src = "WTB_VAR_" + name
+	}
+	switch {
+	case have:
+		v, err := parseVarValue(raw, typ)
+		if err != nil {
+			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for variable",
+				Detail: fmt.Sprintf("The value from %s is not valid for variable %q: %s.", src, name, err), Subject: b.DefRange.Ptr()})
+			return cty.NilVal, sensitive
+		}
+		return v, sensitive
+	case a.has("default"):
+		v, ok := a.value("default")
+		if !ok {
+			return cty.NilVal, sensitive
+		}
+		cv, err := convert.Convert(v, typ)
+		if err != nil {
+			a.errorf("default", "Invalid default value for variable", "The default of variable %q does not match its type: %s.", name, err)
+			return cty.NilVal, sensitive
+		}
+		return cv, sensitive
+	}
+	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No value for required variable",
+		Detail:  fmt.Sprintf("Variable %q has no default; set it with --var %s=VALUE or the environment variable WTB_VAR_%s.", name, name, name),
+		Subject: b.DefRange.Ptr()})
+	return cty.NilVal, sensitive
+}
+
+// parseVarValue reads a variable value given on the command line: verbatim for
+// strings, as an HCL expression (e.g. 3, true, ["a","b"]) for other types.
+func parseVarValue(raw string, typ cty.Type) (cty.Value, error) {
+	if typ == cty.String || typ == cty.DynamicPseudoType {
+		return cty.StringVal(raw), nil
+	}
+	expr, diags := hclsyntax.ParseExpression([]byte(raw), "<value>", hcl.InitialPos)
+	if diags.HasErrors() {
+		return cty.NilVal, fmt.Errorf("cannot parse %q: %s", raw, diags[0].Summary)
+	}
+	v, diags := expr.Value(nil)
+	if diags.HasErrors() {
+		return cty.NilVal, fmt.Errorf("cannot evaluate %q: %s", raw, diags[0].Detail)
+	}
+	return convert.Convert(v, typ)
+}
+
+// decodeLocals evaluates locals in dependency order, reporting cycles.
+func (c *Config) decodeLocals(blocks []*hcl.Block) (map[string]cty.Value, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	pending := map[string]*hcl.Attribute{}
+	for _, b := range blocks {
+		as, d := b.Body.JustAttributes()
+		diags = append(diags, d...)
+		for name, at := range as {
+			if prev, ok := pending[name]; ok {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate local value",
+					Detail: fmt.Sprintf("local.%s was already defined at %s.", name, prev.NameRange), Subject: at.NameRange.Ptr()})
+				continue
+			}
+			pending[name] = at
+		}
+	}
+	done := map[string]cty.Value{}
+	for len(pending) > 0 {
+		progress := false
+		for _, name := range spec.SortedKeys(pending) {
+			at := pending[name]
+			ready := true
+			for _, tr := range at.Expr.Variables() {
+				if tr.RootName() != "local" || len(tr) < 2 {
+					continue
+				}
+				if ref, ok := tr[1].(hcl.TraverseAttr); ok {
+					if _, isDone := done[ref.Name]; !isDone {
+						if _, isPending := pending[ref.Name]; isPending {
+							ready = false
+						}
+					}
+				}
+			}
+			if !ready {
+				continue
+			}
+			c.ctx.Variables["local"] = cty.ObjectVal(done)
+			v, d := at.Expr.Value(c.ctx)
+			diags = append(diags, d...)
+			if d.HasErrors() {
+				v = cty.DynamicVal
+			}
+			done[name] = v
+			delete(pending, name)
+			progress = true
+		}
+		if !progress {
+			names := spec.SortedKeys(pending)
+			for _, name := range names {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cycle in local values",
+					Detail:  fmt.Sprintf("local.%s depends on itself through: %s.", name, strings.Join(names, ", ")),
+					Subject: pending[name].Expr.Range().Ptr()})
+			}
+			break
+		}
+	}
+	return done, diags
+}
+
+var pluginBlockSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "plugin", Required: true}, {Name: "plugin_sha256"}, {Name: "start_timeout"},
+}}
+
+func (c *Config) decodePluginBlock(b *hcl.Block, kind client.Kind, into map[string]*PluginBlock) hcl.Diagnostics {
+	name := b.Labels[0]
+	blockType := string(kind)
+	if prev, ok := into[name]; ok {
+		return hcl.Diagnostics{dupBlock(blockType, name, b.DefRange, prev.DefRange)}
+	}
+	content, rest, diags := b.Body.PartialContent(pluginBlockSchema)
+	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+	pb := &PluginBlock{Kind: kind, Label: name, Body: rest, DefRange: b.DefRange, ctx: c.ctx,
+		Plugin: a.str("plugin", ""), SHA256: a.str("plugin_sha256", ""), StartTimeout: a.duration("start_timeout", 0)}
+	if r := a.rng("plugin"); r != nil {
+		pb.PluginRange = *r
+	} else {
+		pb.PluginRange = b.DefRange
+	}
+	if pb.Plugin != "" && !validName(pb.Plugin) {
+		a.errorf("plugin", "Invalid plugin name", "%q is not a plugin name; use the short name, e.g. \"pool\" for wtb-runner-pool.", pb.Plugin)
+	}
+	into[name] = pb
+	return a.diags
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// reference reads an attribute that names a block: `workflow.qa` or "qa".
+func (c *Config) reference(a *attrs, attr, kind string, known []string) (string, bool) {
+	at, ok := a.m[attr]
+	if !ok {
+		return "", false
+	}
+	name := ""
+	if tr, d := hcl.AbsTraversalForExpr(at.Expr); !d.HasErrors() && len(tr) == 2 && tr.RootName() == kind {
+		if step, ok := tr[1].(hcl.TraverseAttr); ok {
+			name = step.Name
+		}
+	}
+	if name == "" {
+		name = a.str(attr, "")
+		if name == "" {
+			return "", false
+		}
+	}
+	for _, k := range known {
+		if k == name {
+			return name, true
+		}
+	}
+	sort.Strings(known)
+	detail := fmt.Sprintf("No %s %q is declared in this file.", kind, name)
+	if len(known) > 0 {
+		detail += fmt.Sprintf(" Declared: %s.", strings.Join(known, ", "))
+	}
+	detail += suggest(name, known)
+	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared " + kind,
+		Detail: detail, Subject: at.Expr.Range().Ptr()})
+	return "", false
+}

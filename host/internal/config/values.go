@@ -1,0 +1,216 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+// attrs evaluates expressions of one block with shared context and collects
+// diagnostics, so a block with five problems reports all five.
+type attrs struct {
+	m     hcl.Attributes
+	ctx   *hcl.EvalContext
+	diags hcl.Diagnostics
+}
+
+func (a *attrs) has(name string) bool { _, ok := a.m[name]; return ok }
+
+func (a *attrs) rng(name string) *hcl.Range {
+	if at, ok := a.m[name]; ok {
+		r := at.Expr.Range()
+		return &r
+	}
+	return nil
+}
+
+func (a *attrs) value(name string) (cty.Value, bool) {
+	at, ok := a.m[name]
+	if !ok {
+		return cty.NilVal, false
+	}
+	v, diags := at.Expr.Value(a.ctx)
+	a.diags = append(a.diags, diags...)
+	if diags.HasErrors() {
+		return cty.NilVal, false
+	}
+	if !v.IsWhollyKnown() {
+		a.errorf(name, "Value not known", "The value of %q depends on something that is not known.", name)
+		return cty.NilVal, false
+	}
+	return v, true
+}
+
+func (a *attrs) errorf(name, summary, format string, args ...any) {
+	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
+		Detail: fmt.Sprintf(format, args...), Subject: a.rng(name)})
+}
+
+func (a *attrs) convert(name string, want cty.Type, what string) (cty.Value, bool) {
+	v, ok := a.value(name)
+	if !ok {
+		return cty.NilVal, false
+	}
+	if v.IsNull() {
+		a.errorf(name, "Missing value", "%q must be %s, not null.", name, what)
+		return cty.NilVal, false
+	}
+	out, err := convert.Convert(v, want)
+	if err != nil {
+		a.errorf(name, "Incorrect attribute value type", "%q must be %s: %s.", name, what, err)
+		return cty.NilVal, false
+	}
+	return out, true
+}
+
+func (a *attrs) str(name, def string) string {
+	v, ok := a.convert(name, cty.String, "a string")
+	if !ok {
+		return def
+	}
+	return v.AsString()
+}
+
+func (a *attrs) boolean(name string, def bool) bool {
+	v, ok := a.convert(name, cty.Bool, "a boolean")
+	if !ok {
+		return def
+	}
+	return v.True()
+}
+
+func (a *attrs) number(name string, def float64) float64 {
+	v, ok := a.convert(name, cty.Number, "a number")
+	if !ok {
+		return def
+	}
+	f, _ := v.AsBigFloat().Float64()
+	return f
+}
+
+func (a *attrs) integer(name string, def, lo, hi int) int {
+	if !a.has(name) {
+		return def
+	}
+	v, ok := a.convert(name, cty.Number, "a whole number")
+	if !ok {
+		return def
+	}
+	bf := v.AsBigFloat()
+	if !bf.IsInt() {
+		a.errorf(name, "Invalid value", "%q must be a whole number, got %s.", name, bf.Text('g', 10))
+		return def
+	}
+	i, acc := bf.Int64()
+	if acc != big.Exact || i < int64(lo) || i > int64(hi) {
+		a.errorf(name, "Value out of range", "%q must be between %d and %d, got %s.", name, lo, hi, bf.Text('g', 10))
+		return def
+	}
+	return int(i)
+}
+
+func (a *attrs) strings(name string) ([]string, bool) {
+	v, ok := a.convert(name, cty.List(cty.String), "a list of strings")
+	if !ok {
+		return nil, false
+	}
+	out := []string{}
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.IsNull() {
+			a.errorf(name, "Invalid value", "%q must not contain null.", name)
+			return nil, false
+		}
+		out = append(out, e.AsString())
+	}
+	return out, true
+}
+
+func (a *attrs) stringMap(name string) (map[string]string, bool) {
+	v, ok := a.convert(name, cty.Map(cty.String), "a map of strings")
+	if !ok {
+		return nil, false
+	}
+	out := map[string]string{}
+	for it := v.ElementIterator(); it.Next(); {
+		k, e := it.Element()
+		if e.IsNull() {
+			a.errorf(name, "Invalid value", "%q: key %q is null.", name, k.AsString())
+			return nil, false
+		}
+		out[k.AsString()] = e.AsString()
+	}
+	return out, true
+}
+
+func (a *attrs) duration(name string, def time.Duration) time.Duration {
+	if !a.has(name) {
+		return def
+	}
+	s := a.str(name, "")
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		a.errorf(name, "Invalid duration", "%q must be a duration such as \"30s\", \"1m30s\" or \"500ms\"; got %q.", name, s)
+		return def
+	}
+	return d
+}
+
+// object evaluates an attribute that must be an object (or map) and returns JSON.
+func (a *attrs) object(name string) (json.RawMessage, bool) {
+	v, ok := a.value(name)
+	if !ok {
+		return nil, false
+	}
+	t := v.Type()
+	if v.IsNull() || !(t.IsObjectType() || t.IsMapType()) {
+		a.errorf(name, "Incorrect attribute value type", "%q must be an object, such as { key = \"value\" }; got %s.", name, friendlyType(v))
+		return nil, false
+	}
+	out, err := toJSON(v)
+	if err != nil {
+		a.errorf(name, "Invalid value", "%q cannot be encoded as JSON: %s.", name, err)
+		return nil, false
+	}
+	return out, true
+}
+
+// anyJSON evaluates an attribute of any type to JSON.
+func (a *attrs) anyJSON(name string) (json.RawMessage, bool) {
+	v, ok := a.value(name)
+	if !ok {
+		return nil, false
+	}
+	out, err := toJSON(v)
+	if err != nil {
+		a.errorf(name, "Invalid value", "%q cannot be encoded as JSON: %s.", name, err)
+		return nil, false
+	}
+	return out, true
+}
+
+func toJSON(v cty.Value) (json.RawMessage, error) {
+	if v.IsNull() {
+		return json.RawMessage("null"), nil
+	}
+	return ctyjson.SimpleJSONValue{Value: v}.MarshalJSON()
+}
+
+func friendlyType(v cty.Value) string {
+	if v.IsNull() {
+		return "null"
+	}
+	return v.Type().FriendlyName()
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

@@ -1,0 +1,310 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/zclconf/go-cty/cty"
+)
+
+var workflowSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "node", LabelNames: []string{"name"}}}}
+
+var nodeAttrs = []string{"kind", "command", "depends_on", "params", "env", "timeout", "max_output_bytes", "cache"}
+
+var nodeSchema = &hcl.BodySchema{
+	Attributes: attrSchema(nodeAttrs...),
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "variant", LabelNames: []string{"name"}}},
+}
+
+var variantAttrs = []string{"kind", "command", "params", "env", "timeout", "environment"}
+
+var variantSchema = &hcl.BodySchema{Attributes: attrSchema(variantAttrs...)}
+
+func attrSchema(names ...string) []hcl.AttributeSchema {
+	out := make([]hcl.AttributeSchema, len(names))
+	for i, n := range names {
+		out[i] = hcl.AttributeSchema{Name: n}
+	}
+	return out
+}
+
+type nodeDecl struct {
+	node      spec.Node
+	rng       hcl.Range
+	dependsOn map[string]hcl.Range
+}
+
+func (c *Config) decodeWorkflow(b *hcl.Block) (*spec.Workflow, hcl.Diagnostics) {
+	content, diags := b.Body.Content(workflowSchema)
+	var decls []*nodeDecl
+	byName := map[string]*nodeDecl{}
+	for _, nb := range content.Blocks {
+		name := nb.Labels[0]
+		if prev, ok := byName[name]; ok {
+			diags = append(diags, dupBlock("node", name, nb.DefRange, prev.rng))
+			continue
+		}
+		nd, d := c.decodeNode(nb)
+		diags = append(diags, d...)
+		byName[name] = nd
+		decls = append(decls, nd)
+	}
+	if len(decls) == 0 {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty workflow",
+			Detail: fmt.Sprintf("Workflow %q has no node blocks.", b.Labels[0]), Subject: b.DefRange.Ptr()})
+		return nil, diags
+	}
+	for _, nd := range decls {
+		for _, dep := range nd.node.DependsOn {
+			if dep == nd.node.Name {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Node depends on itself",
+					Detail: fmt.Sprintf("Node %q lists itself in depends_on.", dep), Subject: nd.dependsOn[dep].Ptr()})
+			} else if _, ok := byName[dep]; !ok {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared node",
+					Detail:  fmt.Sprintf("Node %q depends on %q, which workflow %q does not declare.%s", nd.node.Name, dep, b.Labels[0], suggest(dep, spec.SortedKeys(byName))),
+					Subject: nd.dependsOn[dep].Ptr()})
+			}
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	order, cycle := topoOrder(decls)
+	if cycle != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Dependency cycle",
+			Detail:  fmt.Sprintf("The nodes of workflow %q form a cycle: %s.", b.Labels[0], strings.Join(cycle, " → ")),
+			Subject: byName[cycle[0]].rng.Ptr()})
+		return nil, diags
+	}
+	wf := &spec.Workflow{Name: b.Labels[0]}
+	for _, nd := range order {
+		wf.Nodes = append(wf.Nodes, nd.node)
+	}
+	return wf, diags
+}
+
+// topoOrder orders nodes so each comes after its dependencies, keeping the
+// declaration order wherever the graph allows (a stable Kahn's algorithm). On a
+// cycle it returns the cycle's nodes.
+func topoOrder(decls []*nodeDecl) ([]*nodeDecl, []string) {
+	placed := map[string]bool{}
+	var order []*nodeDecl
+	for len(order) < len(decls) {
+		progress := false
+		for _, nd := range decls {
+			if placed[nd.node.Name] {
+				continue
+			}
+			ready := true
+			for _, dep := range nd.node.DependsOn {
+				ready = ready && placed[dep]
+			}
+			if ready {
+				placed[nd.node.Name] = true
+				order = append(order, nd)
+				progress = true
+				break // restart from the top: declaration order first
+			}
+		}
+		if !progress {
+			return nil, findCycle(decls, placed)
+		}
+	}
+	return order, nil
+}
+
+func findCycle(decls []*nodeDecl, placed map[string]bool) []string {
+	deps := map[string][]string{}
+	var start string
+	for _, nd := range decls {
+		if !placed[nd.node.Name] {
+			deps[nd.node.Name] = nd.node.DependsOn
+			if start == "" {
+				start = nd.node.Name
+			}
+		}
+	}
+	// Walk unplaced dependencies until a node repeats.
+	seen := map[string]int{}
+	var path []string
+	for cur := start; ; {
+		if i, ok := seen[cur]; ok {
+			return append(path[i:], cur)
+		}
+		seen[cur] = len(path)
+		path = append(path, cur)
+		next := ""
+		for _, d := range deps[cur] {
+			if !placed[d] {
+				next = d
+				break
+			}
+		}
+		if next == "" {
+			return path
+		}
+		cur = next
+	}
+}
+
+func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
+	content, diags := b.Body.Content(nodeSchema)
+	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+	nd := &nodeDecl{rng: b.DefRange, dependsOn: map[string]hcl.Range{}}
+	n := &nd.node
+	n.Name = b.Labels[0]
+	n.Kind = a.str("kind", "command")
+	if a.has("command") {
+		n.Command, _ = a.strings("command")
+	}
+	if n.Kind == "command" && len(n.Command) == 0 && a.has("command") {
+		a.errorf("command", "Empty command", "Node %q needs a command such as [\"sh\", \"nodes/step.sh\"].", n.Name)
+	}
+	if at, ok := content.Attributes["depends_on"]; ok {
+		n.DependsOn = c.dependsOn(a, at, nd.dependsOn)
+	}
+	if a.has("params") {
+		n.Params, _ = a.object("params")
+	}
+	if a.has("env") {
+		n.Env, _ = a.stringMap("env")
+	}
+	n.Timeout = spec.Duration(a.duration("timeout", 0))
+	n.MaxOutputBytes = int64(a.integer("max_output_bytes", 0, 0, 1<<40))
+	if a.has("cache") {
+		v := a.boolean("cache", false)
+		n.Cache = &v
+	}
+	n.Command, n.Files = c.resolveCommand(n.Command)
+
+	seen := map[string]hcl.Range{}
+	hasCommand := len(n.Command) > 0
+	for _, vb := range content.Blocks {
+		name := vb.Labels[0]
+		if prev, ok := seen[name]; ok {
+			a.diags = append(a.diags, dupBlock("variant", name, vb.DefRange, prev))
+			continue
+		}
+		seen[name] = vb.DefRange
+		v, d := c.decodeVariant(vb, n)
+		a.diags = append(a.diags, d...)
+		if v.Command != nil {
+			hasCommand = true
+		}
+		n.Variants = append(n.Variants, v)
+	}
+	if n.Kind == "command" && !hasCommand && !a.has("command") {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing command",
+			Detail:  fmt.Sprintf("Node %q is a command node (the default kind) but sets no command. Set command = [...], or kind = \"merge\" for a node that merges its params into the state.", n.Name),
+			Subject: b.DefRange.Ptr()})
+	}
+	return nd, a.diags
+}
+
+func (c *Config) dependsOn(a *attrs, at *hcl.Attribute, ranges map[string]hcl.Range) []string {
+	// Accept bare node names (depends_on = [retrieve]) as well as strings.
+	exprs, d := hcl.ExprList(at.Expr)
+	if d.HasErrors() {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid depends_on",
+			Detail: "depends_on must be a list of node names, such as [\"retrieve\"].", Subject: at.Expr.Range().Ptr()})
+		return nil
+	}
+	var out []string
+	for _, e := range exprs {
+		name := hcl.ExprAsKeyword(e)
+		if name == "" {
+			v, d := e.Value(c.ctx)
+			if d.HasErrors() || v.IsNull() || v.Type() != cty.String {
+				a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid depends_on",
+					Detail: "Each entry of depends_on must be a node name.", Subject: e.Range().Ptr()})
+				continue
+			}
+			name = v.AsString()
+		}
+		ranges[name] = e.Range()
+		out = append(out, name)
+	}
+	return out
+}
+
+func (c *Config) decodeVariant(b *hcl.Block, n *spec.Node) (spec.Variant, hcl.Diagnostics) {
+	content, diags := b.Body.Content(variantSchema)
+	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+	v := spec.Variant{Name: b.Labels[0], Kind: a.str("kind", "")}
+	if !validName(v.Name) || strings.ContainsAny(v.Name, ",=/") {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid variant name",
+			Detail: "Variant names may contain letters, digits, '-', '_' and '.'.", Subject: b.LabelRanges[0].Ptr()})
+	}
+	if a.has("command") {
+		v.Command, _ = a.strings("command")
+		v.Command, v.Files = c.resolveCommand(v.Command)
+	}
+	if a.has("params") {
+		if p, ok := a.object("params"); ok {
+			v.Params = mergeJSON(n.Params, p)
+		}
+	}
+	if a.has("env") {
+		if e, ok := a.stringMap("env"); ok {
+			v.Env = map[string]string{}
+			for k, val := range n.Env {
+				v.Env[k] = val
+			}
+			for k, val := range e {
+				v.Env[k] = val
+			}
+		}
+	}
+	v.Timeout = spec.Duration(a.duration("timeout", 0))
+	if a.has("environment") {
+		v.Environment, _ = a.stringMap("environment")
+	}
+	return v, a.diags
+}
+
+// mergeJSON merges the variant's params over the node's (top-level keys).
+func mergeJSON(base, over json.RawMessage) json.RawMessage {
+	b := map[string]json.RawMessage{}
+	_ = json.Unmarshal(base, &b)
+	o := map[string]json.RawMessage{}
+	_ = json.Unmarshal(over, &o)
+	for k, v := range o {
+		b[k] = v
+	}
+	out, _ := json.Marshal(b)
+	return out
+}
+
+// resolveCommand makes arguments that name files relative to the bench file
+// absolute, so a node finds its script whatever its working directory, and
+// returns those files: their contents are part of the node cache key.
+func (c *Config) resolveCommand(argv []string) ([]string, []string) {
+	if len(argv) == 0 {
+		return argv, nil
+	}
+	out := make([]string, len(argv))
+	var files []string
+	for i, arg := range argv {
+		out[i] = arg
+		if arg == "" || strings.ContainsAny(arg, " \t\n$;|&<>*?") || strings.HasPrefix(arg, "-") {
+			continue
+		}
+		path := arg
+		if !filepath.IsAbs(path) {
+			if i == 0 && !strings.ContainsRune(arg, '/') {
+				continue // a program looked up in PATH
+			}
+			path = filepath.Join(c.Dir, arg)
+		}
+		if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+			out[i] = path
+			files = append(files, path)
+		}
+	}
+	return out, files
+}

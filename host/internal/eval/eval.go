@@ -1,0 +1,319 @@
+// Package eval scores executions with the built-in evaluators and aggregates
+// scores per combination.
+package eval
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/theory/jsonpath"
+	"github.com/wtbench/wtb/host/internal/spec"
+)
+
+// Input is what evaluators see of one execution.
+type Input struct {
+	Success    bool
+	State      json.RawMessage
+	Case       spec.Case
+	DurationMs float64
+	Metrics    map[string]float64
+}
+
+// Outcome is the scoring of one execution.
+type Outcome struct {
+	Scores  map[string]float64
+	Overall float64
+	Passed  bool
+	// Notes explain scores below 1 (why an evaluator failed).
+	Notes map[string]string
+}
+
+// Evaluator is a compiled set of evaluators of one batch.
+type Evaluator struct {
+	evs       []compiled
+	passScore float64
+	dir       string
+}
+
+type compiled struct {
+	spec.Evaluator
+	path    *jsonpath.Path
+	expect  any            // literal expectation
+	expPath *jsonpath.Path // or a path into {expected, input}
+	re      *regexp.Regexp
+}
+
+// Compile prepares a batch's evaluators.
+func Compile(b *spec.Batch) (*Evaluator, error) {
+	e := &Evaluator{passScore: b.PassScore, dir: b.Dir}
+	for _, ev := range b.Evaluators {
+		c := compiled{Evaluator: ev}
+		p := ev.Path
+		if p == "" {
+			p = "$"
+		}
+		var err error
+		if c.path, err = jsonpath.Parse(p); err != nil {
+			return nil, fmt.Errorf("evaluator %q: path %q: %w", ev.Name, p, err)
+		}
+		if len(ev.Expect) > 0 {
+			var lit any
+			if err := json.Unmarshal(ev.Expect, &lit); err != nil {
+				return nil, fmt.Errorf("evaluator %q: expect: %w", ev.Name, err)
+			}
+			if s, ok := lit.(string); ok && strings.HasPrefix(s, "$") {
+				if c.expPath, err = jsonpath.Parse(s); err != nil {
+					return nil, fmt.Errorf("evaluator %q: expect path %q: %w", ev.Name, s, err)
+				}
+			} else {
+				c.expect = lit
+			}
+		}
+		if ev.Type == "regex" {
+			pat := ev.Pattern
+			if !ev.CaseSensitive {
+				pat = "(?i)" + pat
+			}
+			if c.re, err = regexp.Compile(pat); err != nil {
+				return nil, fmt.Errorf("evaluator %q: pattern: %w", ev.Name, err)
+			}
+		}
+		e.evs = append(e.evs, c)
+	}
+	return e, nil
+}
+
+// Evaluate scores one execution. A failed execution scores 0 everywhere.
+func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
+	out := Outcome{Scores: make(map[string]float64, len(e.evs))}
+	var state any
+	if in.Success {
+		if err := json.Unmarshal(in.State, &state); err != nil {
+			in.Success = false
+		}
+	}
+	var doc map[string]any // what expect paths refer to
+	var totalW, sum float64
+	for _, ev := range e.evs {
+		score := 0.0
+		note := "execution failed"
+		if in.Success {
+			if doc == nil {
+				doc = expectationDoc(in)
+			}
+			score, note = e.score(ctx, ev, state, doc, in)
+			score = clamp(score)
+		}
+		out.Scores[ev.Name] = score
+		if score < 1 && note != "" {
+			if out.Notes == nil {
+				out.Notes = map[string]string{}
+			}
+			out.Notes[ev.Name] = note
+		}
+		totalW += ev.Weight
+		sum += ev.Weight * score
+	}
+	switch {
+	case !in.Success:
+		out.Overall = 0
+	case totalW > 0:
+		out.Overall = sum / totalW
+	case len(e.evs) == 0:
+		out.Overall = 1 // no evaluators: success is all there is to score
+	}
+	out.Passed = in.Success && out.Overall >= e.passScore
+	return out
+}
+
+func expectationDoc(in Input) map[string]any {
+	doc := map[string]any{"case": map[string]any{"id": in.Case.ID}}
+	var exp, inp any
+	if len(in.Case.Expected) > 0 {
+		_ = json.Unmarshal(in.Case.Expected, &exp)
+	}
+	_ = json.Unmarshal(in.Case.Input, &inp)
+	doc["expected"], doc["input"] = exp, inp
+	return doc
+}
+
+func clamp(f float64) float64 {
+	if math.IsNaN(f) || f < 0 {
+		return 0
+	}
+	return math.Min(f, 1)
+}
+
+func first(p *jsonpath.Path, v any) (any, bool) {
+	nodes := p.Select(v)
+	if len(nodes) == 0 {
+		return nil, false
+	}
+	return nodes[0], true
+}
+
+func (e *Evaluator) expected(ev compiled, doc map[string]any) (any, bool) {
+	if ev.expPath != nil {
+		return first(ev.expPath, doc)
+	}
+	return ev.expect, ev.expect != nil || len(ev.Expect) > 0
+}
+
+func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[string]any, in Input) (float64, string) {
+	switch ev.Type {
+	case "latency":
+		if in.DurationMs <= ev.MaxMs {
+			return 1, ""
+		}
+		return 0, fmt.Sprintf("took %.0f ms > %.0f ms", in.DurationMs, ev.MaxMs)
+	case "command":
+		return e.runCommand(ctx, ev, in)
+	}
+	actual, ok := first(ev.path, state)
+	if !ok {
+		return 0, fmt.Sprintf("%s not found in the final state", ev.Path)
+	}
+	switch ev.Type {
+	case "regex":
+		s, ok := actual.(string)
+		if !ok {
+			s = compact(actual)
+		}
+		if ev.re.MatchString(s) {
+			return 1, ""
+		}
+		return 0, fmt.Sprintf("%s does not match /%s/", shorten(s), ev.Pattern)
+	}
+	want, ok := e.expected(ev, doc)
+	if !ok {
+		return 0, fmt.Sprintf("expectation %s not found in the case", string(ev.Expect))
+	}
+	switch ev.Type {
+	case "equals", "json_path_equals":
+		if jsonEqual(actual, want) {
+			return 1, ""
+		}
+		return 0, fmt.Sprintf("got %s, want %s", shorten(compact(actual)), shorten(compact(want)))
+	case "contains":
+		if contains(actual, want, ev.CaseSensitive) {
+			return 1, ""
+		}
+		return 0, fmt.Sprintf("%s does not contain %s", shorten(compact(actual)), shorten(compact(want)))
+	case "numeric":
+		a, okA := number(actual)
+		w, okW := number(want)
+		if !okA || !okW {
+			return 0, fmt.Sprintf("cannot compare %s with %s as numbers", shorten(compact(actual)), shorten(compact(want)))
+		}
+		if math.Abs(a-w) <= ev.Tolerance {
+			return 1, ""
+		}
+		return 0, fmt.Sprintf("%g is not within %g of %g", a, ev.Tolerance, w)
+	}
+	return 0, "unknown evaluator type " + ev.Type
+}
+
+func jsonEqual(a, b any) bool {
+	if x, ok := number(a); ok {
+		if y, ok := number(b); ok {
+			return x == y
+		}
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+func contains(actual, want any, caseSensitive bool) bool {
+	switch a := actual.(type) {
+	case string:
+		w, ok := want.(string)
+		if !ok {
+			w = compact(want)
+		}
+		if !caseSensitive {
+			return strings.Contains(strings.ToLower(a), strings.ToLower(w))
+		}
+		return strings.Contains(a, w)
+	case []any:
+		for _, el := range a {
+			if jsonEqual(el, want) {
+				return true
+			}
+		}
+	case map[string]any:
+		if k, ok := want.(string); ok {
+			_, has := a[k]
+			return has
+		}
+	}
+	return false
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func compact(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func shorten(s string) string {
+	if len(s) > 80 {
+		return s[:77] + "..."
+	}
+	return s
+}
+
+// runCommand runs an external scorer: it gets {state, case, duration_ms,
+// metrics} on stdin and prints a number in [0,1] or {"score": x, "note": "..."}.
+func (e *Evaluator) runCommand(ctx context.Context, ev compiled, in Input) (float64, string) {
+	timeout := ev.Timeout.D()
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	payload, _ := json.Marshal(map[string]any{"state": in.State, "case": in.Case, "duration_ms": in.DurationMs, "metrics": in.Metrics})
+	cmd := exec.CommandContext(ctx, ev.Command[0], ev.Command[1:]...)
+	cmd.Dir = e.dir
+	cmd.Env = os.Environ()
+	cmd.Stdin = bytes.NewReader(payload)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = time.Second
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Sprintf("scorer %s failed: %v %s", ev.Command[0], err, shorten(strings.TrimSpace(stderr.String())))
+	}
+	out := bytes.TrimSpace(stdout.Bytes())
+	if f, err := strconv.ParseFloat(string(out), 64); err == nil {
+		return f, ""
+	}
+	var obj struct {
+		Score *float64 `json:"score"`
+		Note  string   `json:"note"`
+	}
+	if err := json.Unmarshal(out, &obj); err != nil || obj.Score == nil {
+		return 0, fmt.Sprintf("scorer printed %q; want a number in [0,1] or {\"score\": x}", shorten(string(out)))
+	}
+	return *obj.Score, obj.Note
+}

@@ -1,0 +1,278 @@
+// Package plan expands a batch into executions and arranges their node runs in
+// a prefix tree: executions of the same case and repeat whose first k nodes
+// have the same configuration (and runtime environment) share those k node
+// runs. The tree is cut into segments — chains of node runs with no branching
+// inside — and each segment is one request to a runner, starting from its
+// parent's checkpoint. With sharing off, every execution is its own chain.
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/wtbench/wtb/host/internal/spec"
+)
+
+// Execution is one (combination, case, repeat).
+type Execution struct {
+	Key         string
+	Combination *spec.Combination
+	Case        *spec.Case
+	Repeat      int
+	EnvKey      string
+	// Steps is the chain of node runs, root first.
+	Steps []*Step
+}
+
+// Leaf is the execution's last step.
+func (e *Execution) Leaf() *Step { return e.Steps[len(e.Steps)-1] }
+
+// Step is one node run: a node of the tree. Its ID is the id of the
+// checkpoint it produces.
+type Step struct {
+	ID       string
+	Parent   *Step // nil for the first node
+	Node     spec.Resolved
+	Position int // 1-based index in the workflow
+	Children []*Step
+	// Executions whose chain passes through this step.
+	Executions []*Execution
+	// Ending lists executions whose chain ends here.
+	Ending  []*Execution
+	Segment *Segment
+	// FilesHash is the hash of the files the node's command names.
+	FilesHash string
+}
+
+// Segment is a chain of steps run by one runner request.
+type Segment struct {
+	Key      string
+	Steps    []*Step
+	Parent   *Segment
+	Children []*Segment
+	Case     *spec.Case
+	Repeat   int
+	EnvKey   string
+	// Variants of the nodes up to the end of the segment.
+	Variants map[string]string
+	RootID   string
+}
+
+// Last is the segment's last step.
+func (s *Segment) Last() *Step { return s.Steps[len(s.Steps)-1] }
+
+// Executions under this segment (ending in it or below it).
+func (s *Segment) Executions() []*Execution { return s.Last().Executions }
+
+// Plan is the expanded batch.
+type Plan struct {
+	Batch      *spec.Batch
+	BatchID    string
+	Executions []*Execution
+	Roots      []*Segment // segments that start from a case's input
+	Segments   []*Segment
+	Steps      []*Step
+	// RootIDs maps case id to its root checkpoint id.
+	RootIDs map[string]string
+	// EnvSpecs maps an environment key to its spec and a combination using it.
+	EnvSpecs map[string]EnvSpec
+}
+
+// EnvSpec is one distinct runtime environment.
+type EnvSpec struct {
+	Key         string
+	Spec        []byte
+	Combination string
+}
+
+// Options select what to plan.
+type Options struct {
+	BatchID string
+	// Skip holds execution keys already stored (resume).
+	Skip map[string]bool
+	// FileHasher hashes a node's files; defaults to reading them.
+	FileHasher func(paths []string) string
+}
+
+// Build plans the executions of a batch that are not in opts.Skip.
+func Build(b *spec.Batch, opts Options) *Plan {
+	if opts.FileHasher == nil {
+		opts.FileHasher = HashFiles
+	}
+	p := &Plan{Batch: b, BatchID: opts.BatchID, RootIDs: map[string]string{}, EnvSpecs: map[string]EnvSpec{}}
+	resolved := map[string]spec.Resolved{} // node/variant -> resolved
+	filesHash := map[string]string{}
+	resolve := func(n *spec.Node, variant string) spec.Resolved {
+		k := n.Name + "\x00" + variant
+		r, ok := resolved[k]
+		if !ok {
+			r = n.Resolve(variant, b.Cache)
+			resolved[k] = r
+			filesHash[k] = opts.FileHasher(r.Files)
+		}
+		return r
+	}
+	envKeys := map[string]string{}
+	for ci := range b.Combinations {
+		c := &b.Combinations[ci]
+		envSpec := b.EnvironmentSpec(*c)
+		key := spec.HashStrings(string(envSpec))[:12]
+		envKeys[c.Name] = key
+		if _, ok := p.EnvSpecs[key]; !ok {
+			p.EnvSpecs[key] = EnvSpec{Key: key, Spec: envSpec, Combination: c.Name}
+		}
+	}
+	steps := map[string]*Step{}
+	for ki := range b.Cases {
+		cs := &b.Cases[ki]
+		rootID := spec.HashStrings("root", opts.BatchID, cs.ID)
+		p.RootIDs[cs.ID] = rootID
+		for ci := range b.Combinations {
+			c := &b.Combinations[ci]
+			for r := 0; r < b.Repeat; r++ {
+				key := spec.ExecutionKey(c.Name, cs.ID, r)
+				if opts.Skip[key] {
+					continue
+				}
+				ex := &Execution{Key: key, Combination: c, Case: cs, Repeat: r, EnvKey: envKeys[c.Name]}
+				branch := fmt.Sprintf("r%d", r)
+				if !b.SharePrefixes {
+					branch = key
+				}
+				parentID := rootID
+				var parent *Step
+				for ni := range b.Workflow.Nodes {
+					n := &b.Workflow.Nodes[ni]
+					variant := c.Variants[n.Name]
+					rn := resolve(n, variant)
+					id := spec.HashStrings(opts.BatchID, parentID, n.Name, rn.ConfigHash, ex.EnvKey, branch)
+					st, ok := steps[id]
+					if !ok {
+						st = &Step{ID: id, Parent: parent, Node: rn, Position: ni + 1, FilesHash: filesHash[n.Name+"\x00"+variant]}
+						steps[id] = st
+						p.Steps = append(p.Steps, st)
+						if parent != nil {
+							parent.Children = append(parent.Children, st)
+						}
+					}
+					st.Executions = append(st.Executions, ex)
+					ex.Steps = append(ex.Steps, st)
+					parent, parentID = st, id
+				}
+				parent.Ending = append(parent.Ending, ex)
+				p.Executions = append(p.Executions, ex)
+			}
+		}
+	}
+	p.cut()
+	return p
+}
+
+// cut splits the tree into segments at every branching point.
+func (p *Plan) cut() {
+	for _, st := range p.Steps {
+		if st.Parent != nil {
+			continue
+		}
+		p.Roots = append(p.Roots, p.segmentFrom(st, nil))
+	}
+}
+
+func (p *Plan) segmentFrom(first *Step, parent *Segment) *Segment {
+	ex := first.Executions[0]
+	seg := &Segment{Parent: parent, Case: ex.Case, Repeat: ex.Repeat, EnvKey: ex.EnvKey, RootID: p.RootIDs[ex.Case.ID]}
+	st := first
+	for {
+		seg.Steps = append(seg.Steps, st)
+		st.Segment = seg
+		if len(st.Children) != 1 || len(st.Ending) > 0 {
+			break
+		}
+		st = st.Children[0]
+	}
+	seg.Variants = map[string]string{}
+	for _, s := range ex.Steps[:seg.Last().Position] {
+		if s.Node.Variant != "" {
+			seg.Variants[s.Node.Name] = s.Node.Variant
+		}
+	}
+	last := seg.Last()
+	// A segment that serves one execution is named after it; a shared one after
+	// the prefix of node variants it runs.
+	if len(last.Executions) == 1 {
+		seg.Key = ex.Key
+	} else {
+		var parts []string
+		for _, s := range ex.Steps[:last.Position] {
+			parts = append(parts, s.Node.Name+"="+orDash(s.Node.Variant))
+		}
+		seg.Key = fmt.Sprintf("%s/%d/%s", ex.Case.ID, ex.Repeat, strings.Join(parts, ","))
+	}
+	p.Segments = append(p.Segments, seg)
+	for _, child := range last.Children {
+		seg.Children = append(seg.Children, p.segmentFrom(child, seg))
+	}
+	return seg
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// NodeStats counts node runs per node.
+type NodeStats struct {
+	Node string
+	// Unshared is one run per execution; Shared is one run per distinct prefix.
+	Unshared, Shared, Cached int
+}
+
+// Stats counts node runs with and without sharing.
+func (p *Plan) Stats() []NodeStats {
+	out := make([]NodeStats, len(p.Batch.Workflow.Nodes))
+	for i, n := range p.Batch.Workflow.Nodes {
+		out[i].Node = n.Name
+		out[i].Unshared = len(p.Executions)
+	}
+	for _, st := range p.Steps {
+		out[st.Position-1].Shared++
+	}
+	return out
+}
+
+// HashFiles hashes the contents of files (missing files hash as missing).
+func HashFiles(paths []string) string {
+	if len(paths) == 0 {
+		return ""
+	}
+	sorted := append([]string(nil), paths...)
+	sort.Strings(sorted)
+	h := sha256.New()
+	for _, p := range sorted {
+		fmt.Fprintf(h, "%s\x00", p)
+		f, err := os.Open(p)
+		if err != nil {
+			fmt.Fprintf(h, "missing\x00")
+			continue
+		}
+		_, _ = io.Copy(h, f)
+		f.Close()
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// CacheKey is the node cache key of a step given its parent's state: the same
+// input state, node configuration, runtime environment and file contents mean
+// the same node run.
+func CacheKey(parentState []byte, st *Step, envSpec []byte) string {
+	sum := sha256.Sum256(parentState)
+	return spec.HashStrings("cache-v1", hex.EncodeToString(sum[:]), st.Node.Name, st.Node.ConfigHash, string(envSpec), st.FilesHash)
+}

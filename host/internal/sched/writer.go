@@ -1,0 +1,110 @@
+package sched
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/wtbench/wtb/host/internal/store"
+)
+
+// writer batches checkpoints and results into few transactions, off the
+// scheduler's goroutine. Writes are idempotent, so a failed transaction is
+// simply tried again; after repeated failures the error stops the batch.
+type writer struct {
+	st   store.Store
+	log  hclog.Logger
+	in   chan store.WriteSet
+	done chan struct{}
+
+	mu      sync.Mutex
+	lastErr error
+}
+
+const (
+	writerMaxRows  = 4000
+	writerMaxDelay = 50 * time.Millisecond
+	writerAttempts = 8
+)
+
+func newWriter(st store.Store, log hclog.Logger) *writer {
+	w := &writer{st: st, log: log, in: make(chan store.WriteSet, 4096), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+func (w *writer) send(ws store.WriteSet) {
+	if len(ws.Checkpoints) == 0 && len(ws.Results) == 0 {
+		return
+	}
+	w.in <- ws
+}
+
+func (w *writer) err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastErr
+}
+
+func (w *writer) loop() {
+	defer close(w.done)
+	var batch store.WriteSet
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	flush := func() {
+		if len(batch.Checkpoints)+len(batch.Results) > 0 {
+			w.write(batch)
+			batch = store.WriteSet{}
+		}
+	}
+	for {
+		select {
+		case ws, ok := <-w.in:
+			if !ok {
+				flush()
+				return
+			}
+			if len(batch.Checkpoints)+len(batch.Results) == 0 {
+				timer.Reset(writerMaxDelay)
+			}
+			batch.Checkpoints = append(batch.Checkpoints, ws.Checkpoints...)
+			batch.Results = append(batch.Results, ws.Results...)
+			if len(batch.Checkpoints)+len(batch.Results) >= writerMaxRows {
+				timer.Stop()
+				flush()
+			}
+		case <-timer.C:
+			flush()
+		}
+	}
+}
+
+func (w *writer) write(ws store.WriteSet) {
+	delay := 100 * time.Millisecond
+	var err error
+	for attempt := 1; attempt <= writerAttempts; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err = w.st.Write(ctx, ws)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				w.log.Info("store write succeeded after retrying", "attempt", attempt)
+			}
+			return
+		}
+		w.log.Warn("store write failed; retrying", "attempt", attempt, "error", err)
+		time.Sleep(delay)
+		delay = min(delay*2, 5*time.Second)
+	}
+	w.mu.Lock()
+	w.lastErr = err
+	w.mu.Unlock()
+	w.log.Error("giving up on a store write", "results", len(ws.Results), "checkpoints", len(ws.Checkpoints), "error", err)
+}
+
+func (w *writer) close() error {
+	close(w.in)
+	<-w.done
+	return w.err()
+}

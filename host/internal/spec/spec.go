@@ -1,0 +1,290 @@
+// Package spec is the resolved, validated form of a batch test: what the HCL
+// loader produces and what the scheduler, evaluators and store consume. It is
+// stored with each batch (as JSON) so resume and fork do not need the file.
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Batch is one batch test, fully resolved.
+type Batch struct {
+	Name string `json:"name"`
+	// File is the bench file it came from and Dir its directory; relative paths
+	// in commands were resolved against Dir.
+	File string `json:"file"`
+	Dir  string `json:"dir"`
+	// PluginDir is the bench file's plugin_dir, searched first for plugins.
+	PluginDir   string     `json:"plugin_dir,omitempty"`
+	Workflow    Workflow   `json:"workflow"`
+	Runner      PluginRef  `json:"runner"`
+	Environment *PluginRef `json:"environment,omitempty"`
+	Cases       []Case     `json:"cases"`
+	Repeat      int        `json:"repeat"`
+	Timeout     Duration   `json:"timeout"`
+	MaxRetries  int        `json:"max_retries"`
+	RetryDelay  Duration   `json:"retry_backoff"`
+	MaxPending  int        `json:"max_pending"`
+	FailFast    bool       `json:"fail_fast"`
+	// SharePrefixes runs each distinct prefix of node configurations once per
+	// case and repeat and forks its checkpoint to every suffix.
+	SharePrefixes bool          `json:"share_prefixes"`
+	Cache         bool          `json:"cache"`
+	Combinations  []Combination `json:"combinations"`
+	Evaluators    []Evaluator   `json:"evaluators"`
+	PassScore     float64       `json:"pass_score"`
+	Thresholds    Thresholds    `json:"thresholds"`
+}
+
+// PluginRef is a runner or environment block.
+type PluginRef struct {
+	Block        string          `json:"block"`  // the block's label, e.g. "local"
+	Plugin       string          `json:"plugin"` // the plugin's short name, e.g. "pool"
+	SHA256       string          `json:"sha256,omitempty"`
+	StartTimeout Duration        `json:"start_timeout,omitempty"`
+	Config       json.RawMessage `json:"config"`
+}
+
+// Workflow is a DAG of nodes in a deterministic topological order.
+type Workflow struct {
+	Name  string `json:"name"`
+	Nodes []Node `json:"nodes"`
+}
+
+// Node is one workflow node with its variants.
+type Node struct {
+	Name           string            `json:"name"`
+	Kind           string            `json:"kind"`
+	Command        []string          `json:"command,omitempty"`
+	DependsOn      []string          `json:"depends_on,omitempty"`
+	Params         json.RawMessage   `json:"params,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	Timeout        Duration          `json:"timeout,omitempty"`
+	MaxOutputBytes int64             `json:"max_output_bytes,omitempty"`
+	Cache          *bool             `json:"cache,omitempty"`
+	// Files are the files the command names (resolved paths); their contents are
+	// part of the node cache key.
+	Files    []string  `json:"files,omitempty"`
+	Variants []Variant `json:"variants,omitempty"`
+}
+
+// Variant overrides parts of a node. Params and Env are already merged over
+// the node's; nil Command/Timeout mean "as the node".
+type Variant struct {
+	Name        string            `json:"name"`
+	Kind        string            `json:"kind,omitempty"`
+	Command     []string          `json:"command,omitempty"`
+	Params      json.RawMessage   `json:"params,omitempty"`
+	Env         map[string]string `json:"env,omitempty"`
+	Timeout     Duration          `json:"timeout,omitempty"`
+	Environment map[string]string `json:"environment,omitempty"`
+	Files       []string          `json:"files,omitempty"`
+}
+
+// Case is one test case.
+type Case struct {
+	ID       string          `json:"id"`
+	Input    json.RawMessage `json:"input"`
+	Expected json.RawMessage `json:"expected,omitempty"`
+}
+
+// Combination picks one variant per node that has variants.
+type Combination struct {
+	Name     string            `json:"name"`
+	Variants map[string]string `json:"variants"`
+}
+
+// Evaluator scores an execution in [0,1].
+type Evaluator struct {
+	Name          string          `json:"name"`
+	Type          string          `json:"type"`
+	Path          string          `json:"path,omitempty"`
+	Expect        json.RawMessage `json:"expect,omitempty"`
+	Pattern       string          `json:"pattern,omitempty"`
+	Weight        float64         `json:"weight"`
+	Tolerance     float64         `json:"tolerance,omitempty"`
+	MaxMs         float64         `json:"max_ms,omitempty"`
+	CaseSensitive bool            `json:"case_sensitive,omitempty"`
+	Command       []string        `json:"command,omitempty"`
+	Timeout       Duration        `json:"timeout,omitempty"`
+}
+
+// Thresholds decide pass or fail of the batch.
+type Thresholds struct {
+	OverallScore *float64           `json:"overall_score,omitempty"`
+	PassRate     *float64           `json:"pass_rate,omitempty"`
+	Evaluators   map[string]float64 `json:"evaluators,omitempty"`
+	// AppliesTo is "all" (every combination must meet them) or "best".
+	AppliesTo string `json:"applies_to"`
+}
+
+// Duration is a time.Duration that reads and writes as "1.5s" in JSON.
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string (or nanoseconds).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err2 := json.Unmarshal(b, &n); err2 != nil {
+			return err
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// NodeByName finds a node.
+func (w *Workflow) NodeByName(name string) (*Node, int) {
+	for i := range w.Nodes {
+		if w.Nodes[i].Name == name {
+			return &w.Nodes[i], i
+		}
+	}
+	return nil, -1
+}
+
+// Variant finds a variant of the node.
+func (n *Node) Variant(name string) *Variant {
+	for i := range n.Variants {
+		if n.Variants[i].Name == name {
+			return &n.Variants[i]
+		}
+	}
+	return nil
+}
+
+// Resolved is a node as it runs in one combination: the node with its chosen
+// variant applied.
+type Resolved struct {
+	Name           string            `json:"name"`
+	Kind           string            `json:"kind"`
+	Variant        string            `json:"variant,omitempty"`
+	Command        []string          `json:"command,omitempty"`
+	DependsOn      []string          `json:"depends_on,omitempty"`
+	Params         json.RawMessage   `json:"params"`
+	Env            map[string]string `json:"env,omitempty"`
+	Timeout        Duration          `json:"timeout,omitempty"`
+	MaxOutputBytes int64             `json:"max_output_bytes,omitempty"`
+	Files          []string          `json:"files,omitempty"`
+	Cache          bool              `json:"-"`
+	// ConfigHash identifies the configuration above (not file contents).
+	ConfigHash string `json:"-"`
+}
+
+// Resolve applies variant (may be "") to the node.
+func (n *Node) Resolve(variant string, batchCache bool) Resolved {
+	r := Resolved{Name: n.Name, Kind: n.Kind, Command: n.Command, DependsOn: n.DependsOn, Params: n.Params,
+		Env: n.Env, Timeout: n.Timeout, MaxOutputBytes: n.MaxOutputBytes, Files: n.Files, Cache: batchCache}
+	if n.Cache != nil {
+		r.Cache = *n.Cache
+	}
+	if v := n.Variant(variant); v != nil {
+		r.Variant = v.Name
+		if v.Kind != "" {
+			r.Kind = v.Kind
+		}
+		if v.Command != nil {
+			r.Command = v.Command
+			r.Files = v.Files
+		}
+		if v.Params != nil {
+			r.Params = v.Params
+		}
+		if v.Env != nil {
+			r.Env = v.Env
+		}
+		if v.Timeout != 0 {
+			r.Timeout = v.Timeout
+		}
+	}
+	if len(r.Params) == 0 {
+		r.Params = json.RawMessage("{}")
+	}
+	r.ConfigHash = hashJSON(r)
+	return r
+}
+
+// EnvironmentSpec is the merged environment settings of a combination's
+// variants (later nodes win), as JSON; combinations with equal specs share an
+// environment.
+func (b *Batch) EnvironmentSpec(c Combination) json.RawMessage {
+	merged := map[string]string{}
+	for _, n := range b.Workflow.Nodes {
+		if v := n.Variant(c.Variants[n.Name]); v != nil {
+			for k, val := range v.Environment {
+				merged[k] = val
+			}
+		}
+	}
+	if len(merged) == 0 {
+		return json.RawMessage("{}")
+	}
+	out, _ := json.Marshal(map[string]any{"env": merged})
+	return out
+}
+
+// CombinationName names a combination in workflow order: "retrieve=bm25,answer=t0".
+func CombinationName(w *Workflow, variants map[string]string) string {
+	var parts []string
+	for _, n := range w.Nodes {
+		if v, ok := variants[n.Name]; ok && v != "" {
+			parts = append(parts, n.Name+"="+v)
+		}
+	}
+	if len(parts) == 0 {
+		return "default"
+	}
+	return strings.Join(parts, ",")
+}
+
+// ExecutionKey is the stable identity of an execution: combination, case, repeat.
+func ExecutionKey(combination, caseID string, repeat int) string {
+	return fmt.Sprintf("%s/%s/%d", combination, caseID, repeat)
+}
+
+// Hash returns a stable hash of the batch spec (what it runs and how it scores).
+func (b *Batch) Hash() string { return hashJSON(b) }
+
+// Total is the number of executions.
+func (b *Batch) Total() int { return len(b.Combinations) * len(b.Cases) * b.Repeat }
+
+func hashJSON(v any) string {
+	raw, _ := json.Marshal(v)
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:16])
+}
+
+// HashStrings hashes parts with separators that cannot collide.
+func HashStrings(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s;", len(p), p)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// SortedKeys returns the keys of m in order.
+func SortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

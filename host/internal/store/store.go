@@ -1,0 +1,227 @@
+// Package store defines WTB's persistence: batch tests, results, checkpoints and
+// audit entries, behind repository interfaces with a SQLite implementation (the
+// embedded default) and a PostgreSQL one. Every write is idempotent: a result is
+// unique per (batch, execution key) and a checkpoint per id, so a retry or a
+// resume never stores a row twice.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrSchemaTooNew is returned when the database was migrated by a newer wtb.
+var ErrSchemaTooNew = errors.New("database schema is newer than this wtb")
+
+// Batch statuses.
+const (
+	StatusRunning   = "running"
+	StatusCompleted = "completed"
+	StatusFailed    = "failed"
+	StatusCancelled = "cancelled"
+)
+
+// Batch is a stored batch test.
+type Batch struct {
+	ID         string
+	Name       string
+	File       string
+	Status     string
+	Spec       json.RawMessage
+	SpecHash   string
+	ParentID   string
+	ForkNode   string
+	Runner     string
+	Total      int
+	Host       string
+	Version    string
+	Summary    json.RawMessage
+	CreatedAt  time.Time
+	StartedAt  time.Time
+	FinishedAt *time.Time
+}
+
+// Result is the outcome of one execution.
+type Result struct {
+	BatchID           string
+	ExecutionKey      string
+	ExecutionID       string
+	Combination       string
+	Variants          map[string]string
+	CaseID            string
+	Repeat            int
+	Status            string // succeeded, failed
+	Success           bool
+	Error             string
+	FailedNode        string
+	FailureKind       string
+	Metrics           map[string]float64
+	Scores            map[string]float64
+	OverallScore      float64
+	Passed            bool
+	DurationMs        float64
+	WorkerID          string
+	Attempts          int
+	FinalCheckpointID string
+	CreatedAt         time.Time
+}
+
+// Checkpoint sources.
+const (
+	SourceRoot   = "root"
+	SourceRan    = "ran"
+	SourceCached = "cached"
+	SourceForked = "forked"
+)
+
+// Checkpoint is the state after a node (or, for the root, the case input).
+type Checkpoint struct {
+	ID         string
+	BatchID    string
+	ParentID   string
+	Node       string
+	Position   int
+	Variant    string
+	ConfigHash string
+	CacheKey   string
+	Source     string
+	SegmentKey string
+	State      json.RawMessage
+	Output     json.RawMessage
+	Metrics    map[string]float64
+	DurationMs float64
+	WorkerID   string
+	CreatedAt  time.Time
+}
+
+// AuditEntry is one line of a batch's audit trail.
+type AuditEntry struct {
+	ID           string
+	BatchID      string
+	Time         time.Time
+	Severity     string
+	EventType    string
+	Message      string
+	ExecutionKey string
+	Node         string
+	Details      json.RawMessage
+}
+
+// AuditFilter narrows an audit listing.
+type AuditFilter struct {
+	MinSeverity string // DEBUG < INFO < SUCCESS < WARNING < ERROR
+	EventType   string
+	Limit       int
+}
+
+// WriteSet is written in one transaction: checkpoints first, then results that
+// refer to them.
+type WriteSet struct {
+	Checkpoints []Checkpoint
+	Results     []Result
+}
+
+// CacheStats summarises the node cache.
+type CacheStats struct {
+	Entries int
+	Bytes   int64
+	Batches int
+}
+
+// BatchRepository stores batch tests.
+type BatchRepository interface {
+	Create(ctx context.Context, b *Batch) error
+	Get(ctx context.Context, id string) (*Batch, error)
+	// Latest returns the most recently created batch.
+	Latest(ctx context.Context) (*Batch, error)
+	List(ctx context.Context, limit int) ([]Batch, error)
+	SetStatus(ctx context.Context, id, status string, finished *time.Time, summary json.RawMessage) error
+}
+
+// ResultRepository stores execution results.
+type ResultRepository interface {
+	// Keys returns the execution keys already stored for a batch.
+	Keys(ctx context.Context, batchID string) (map[string]bool, error)
+	List(ctx context.Context, batchID string) ([]Result, error)
+	Get(ctx context.Context, batchID, executionKey string) (*Result, error)
+	Count(ctx context.Context, batchID string) (int, error)
+}
+
+// CheckpointRepository stores checkpoints.
+type CheckpointRepository interface {
+	Get(ctx context.Context, id string) (*Checkpoint, error)
+	// Existing returns which of ids are stored.
+	Existing(ctx context.Context, ids []string) (map[string]bool, error)
+	// ListByBatch returns a batch's checkpoints without their states.
+	ListByBatch(ctx context.Context, batchID string) ([]Checkpoint, error)
+	// FindCached returns a stored node run with this cache key, from any batch.
+	FindCached(ctx context.Context, cacheKey string) (*Checkpoint, error)
+	CacheStats(ctx context.Context) (CacheStats, error)
+	// ClearCache forgets cache keys (the checkpoints stay, for inspection).
+	ClearCache(ctx context.Context) (int, error)
+}
+
+// AuditRepository stores audit entries.
+type AuditRepository interface {
+	Append(ctx context.Context, entries []AuditEntry) error
+	List(ctx context.Context, batchID string, f AuditFilter) ([]AuditEntry, error)
+}
+
+// Store is a database holding WTB's data.
+type Store interface {
+	Batches() BatchRepository
+	Results() ResultRepository
+	Checkpoints() CheckpointRepository
+	Audit() AuditRepository
+	// Write stores checkpoints and results atomically and idempotently.
+	Write(ctx context.Context, w WriteSet) error
+	// Describe names the database for messages, without credentials.
+	Describe() string
+	Close() error
+}
+
+// SeverityRank orders audit severities for filtering.
+func SeverityRank(s string) int {
+	switch strings.ToUpper(s) {
+	case "DEBUG":
+		return 0
+	case "INFO":
+		return 1
+	case "SUCCESS":
+		return 2
+	case "WARNING":
+		return 3
+	case "ERROR":
+		return 4
+	}
+	return 1
+}
+
+// Redact removes the password from a database URL for display.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		if err != nil && strings.Contains(raw, "@") {
+			return "<database url>"
+		}
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// SchemaError explains a schema version the binary does not know.
+func SchemaError(db string, have, know int64) error {
+	return fmt.Errorf("%w: %s has schema version %d but this wtb knows versions up to %d; upgrade wtb (it never downgrades or writes to a newer schema)",
+		ErrSchemaTooNew, db, have, know)
+}
