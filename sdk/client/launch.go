@@ -18,9 +18,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
-	"github.com/wtbench/wtb/sdk"
 	environmentv1 "github.com/wtbench/wtb/proto/wtb/environment/v1"
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
+	"github.com/wtbench/wtb/sdk"
 	"google.golang.org/grpc"
 )
 

@@ -220,4 +220,3 @@ func unwrapExecErr(err error) error {
 	}
 	return err
 }
-

@@ -1,0 +1,11 @@
+# want: Incorrect attribute value type @ 9:14
+runner "r" { plugin = "pool" }
+workflow "w" {
+  node "a" { kind = "merge" }
+}
+batch_test "b" {
+  workflow = workflow.w
+  runner   = runner.r
+  repeat   = "three"
+  case "c" { input = {} }
+}
