@@ -60,7 +60,16 @@ func Attach(bus *events.Bus, repo store.AuditRepository, batchID string, opts Op
 	}
 	t := &Trail{repo: repo, batchID: batchID, opts: opts, kick: make(chan struct{}, 1),
 		done: make(chan struct{}), stopped: make(chan struct{})}
+	since := time.Now()
 	t.unsub = bus.Subscribe(t.record)
+	// Plugins start before the batch exists; their events wait in the bus
+	// history and become the first entries of the trail.
+	for _, e := range bus.History(events.Filter{Types: []events.Type{events.PluginStarted, events.PluginCrashed,
+		events.PluginRestarted, events.PluginStopped, events.PluginGaveUp}}) {
+		if e.BatchID == "" && e.Time.Before(since) {
+			t.record(e)
+		}
+	}
 	go t.loop()
 	return t
 }

@@ -25,9 +25,7 @@ func (a *app) printDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics
 	if len(diags) == 0 {
 		return
 	}
-	color := !a.noColor && isTerminal(a.stderr)
-	w := hcl.NewDiagnosticTextWriter(a.stderr, files, 100, color)
-	_ = w.WriteDiagnostics(diags)
+	writeDiagnostics(a.stderr, files, diags, !a.noColor && isTerminal(a.stderr))
 }
 
 func isTerminal(w io.Writer) bool {

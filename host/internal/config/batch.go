@@ -46,7 +46,7 @@ var evaluatorSchema = &hcl.BodySchema{Attributes: attrSchema("type", "path", "ex
 var thresholdSchema = &hcl.BodySchema{Attributes: attrSchema("overall_score", "pass_rate", "evaluators", "applies_to")}
 
 func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
-	content, diags := b.Body.Content(batchSchema)
+	content, diags := content(b.Body, batchSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
 	s := &spec.Batch{Name: b.Labels[0], File: c.Path, Dir: c.Dir}
 	bd := &BatchDecl{Spec: s, DefRange: b.DefRange}
@@ -157,7 +157,7 @@ func missing(attr, block string, rng hcl.Range, example string) *hcl.Diagnostic 
 }
 
 func (c *Config) decodeCase(b *hcl.Block) (spec.Case, hcl.Diagnostics) {
-	content, diags := b.Body.Content(caseSchema)
+	content, diags := content(b.Body, caseSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
 	cs := spec.Case{ID: b.Labels[0], Input: json.RawMessage("{}")}
 	if a.has("input") {
@@ -186,7 +186,7 @@ func (c *Config) loadCasesFile(path string, attrRange hcl.Range) ([]lineCase, hc
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read cases file", Detail: err.Error(), Subject: attrRange.Ptr()}}
 	}
 	// Register the file so diagnostics can quote its lines.
-	c.parser.Files()[path] = &hcl.File{Bytes: data}
+	c.parser.Files()[full] = &hcl.File{Bytes: data}
 	var diags hcl.Diagnostics
 	var out []lineCase
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -196,7 +196,7 @@ func (c *Config) loadCasesFile(path string, attrRange hcl.Range) ([]lineCase, hc
 		if len(text) == 0 || text[0] == '#' {
 			continue
 		}
-		rng := hcl.Range{Filename: path, Start: hcl.Pos{Line: line, Column: 1}, End: hcl.Pos{Line: line, Column: len(sc.Bytes()) + 1}}
+		rng := hcl.Range{Filename: full, Start: hcl.Pos{Line: line, Column: 1}, End: hcl.Pos{Line: line, Column: len(sc.Bytes()) + 1}}
 		var raw struct {
 			ID       *string         `json:"id"`
 			Input    json.RawMessage `json:"input"`
@@ -373,7 +373,7 @@ func variantNames(n *spec.Node) []string {
 }
 
 func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics) {
-	content, diags := b.Body.Content(evaluatorSchema)
+	content, diags := content(b.Body, evaluatorSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
 	ev := spec.Evaluator{Name: b.Labels[0], Weight: 1}
 	if !a.has("type") {
@@ -444,7 +444,7 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 }
 
 func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
-	content, diags := b.Body.Content(thresholdSchema)
+	content, diags := content(b.Body, thresholdSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
 	unit := func(name string) *float64 {
 		if !a.has(name) {

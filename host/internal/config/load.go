@@ -126,7 +126,7 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return c, diags
 	}
-	content, d := file.Body.Content(rootSchema)
+	content, d := content(file.Body, rootSchema)
 	diags = append(diags, d...)
 
 	blocks := map[string][]*hcl.Block{}
@@ -269,7 +269,7 @@ func (c *Config) decodeVariables(blocks []*hcl.Block, opts Options) (map[string]
 				Detail: "A variable name must start with a letter and contain only letters, digits, underscores and dashes.", Subject: b.LabelRanges[0].Ptr()})
 			continue
 		}
-		content, d := b.Body.Content(variableSchema)
+		content, d := content(b.Body, variableSchema)
 		diags = append(diags, d...)
 		typ := cty.DynamicPseudoType
 		if at, ok := content.Attributes["type"]; ok {

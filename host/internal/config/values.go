@@ -2,6 +2,8 @@ package config
 
 import (
 	"encoding/json"
+	"regexp"
+	"strings"
 	"fmt"
 	"math"
 	"math/big"
@@ -214,3 +216,20 @@ func friendlyType(v cty.Value) string {
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+var unsupportedArgRE = regexp.MustCompile(`An argument named "([^"]+)" is not expected here\.`)
+
+// content is body.Content with a "Did you mean ...?" for misspelled arguments.
+func content(body hcl.Body, schema *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagnostics) {
+	c, diags := body.Content(schema)
+	var names []string
+	for _, a := range schema.Attributes {
+		names = append(names, a.Name)
+	}
+	for _, d := range diags {
+		if m := unsupportedArgRE.FindStringSubmatch(d.Detail); m != nil && !strings.Contains(d.Detail, "Did you mean") {
+			d.Detail += suggest(m[1], names)
+		}
+	}
+	return c, diags
+}

@@ -40,7 +40,7 @@ type nodeDecl struct {
 }
 
 func (c *Config) decodeWorkflow(b *hcl.Block) (*spec.Workflow, hcl.Diagnostics) {
-	content, diags := b.Body.Content(workflowSchema)
+	content, diags := content(b.Body, workflowSchema)
 	var decls []*nodeDecl
 	byName := map[string]*nodeDecl{}
 	for _, nb := range content.Blocks {
@@ -153,7 +153,7 @@ func findCycle(decls []*nodeDecl, placed map[string]bool) []string {
 }
 
 func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
-	content, diags := b.Body.Content(nodeSchema)
+	content, diags := content(b.Body, nodeSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
 	nd := &nodeDecl{rng: b.DefRange, dependsOn: map[string]hcl.Range{}}
 	n := &nd.node
@@ -233,7 +233,7 @@ func (c *Config) dependsOn(a *attrs, at *hcl.Attribute, ranges map[string]hcl.Ra
 }
 
 func (c *Config) decodeVariant(b *hcl.Block, n *spec.Node) (spec.Variant, hcl.Diagnostics) {
-	content, diags := b.Body.Content(variantSchema)
+	content, diags := content(b.Body, variantSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
 	v := spec.Variant{Name: b.Labels[0], Kind: a.str("kind", "")}
 	if !validName(v.Name) || strings.ContainsAny(v.Name, ",=/") {

@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/store/open"
+	"github.com/wtbench/wtb/host/internal/testbin"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testbin.Cleanup()
+	os.Exit(code)
+}
+
+// env is one isolated workspace: a bench directory and a database.
+type env struct {
+	t   *testing.T
+	dir string
+	db  string
+	wtb string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	testbin.BuildAll(t)
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, db: dbURL(t, dir), wtb: filepath.Join(testbin.Dir(t), "wtb")}
+	return e
+}
+
+// dbURL is the database the end-to-end tests use: a SQLite file by default,
+// or a fresh PostgreSQL schema when WTB_E2E_DATABASE says "postgres".
+func dbURL(t *testing.T, dir string) string {
+	return "sqlite://" + filepath.Join(dir, "wtb.db")
+}
+
+func (e *env) write(name, content string) string {
+	e.t.Helper()
+	path := filepath.Join(e.dir, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	mode := os.FileMode(0o644)
+	if strings.HasSuffix(name, ".sh") {
+		mode = 0o755
+	}
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (e *env) cmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(e.wtb, append([]string{"--db", e.db}, args...)...)
+	cmd.Dir = e.dir
+	cmd.Env = append(os.Environ(), "WTB_PLUGIN_PATH="+testbin.PluginDir(e.t), "NO_COLOR=1")
+	return cmd
+}
+
+func (e *env) run(args ...string) result {
+	e.t.Helper()
+	cmd := e.cmd(args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("running wtb %v: %v", args, err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+func (e *env) mustRun(args ...string) result {
+	e.t.Helper()
+	r := e.run(args...)
+	if r.code != 0 {
+		e.t.Fatalf("wtb %v exited %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+var batchIDRE = regexp.MustCompile(`batch (\d{8}-\d{6}-[0-9a-f]{8})`)
+
+func batchID(t *testing.T, out string) string {
+	t.Helper()
+	m := batchIDRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no batch id in output:\n%s", out)
+	}
+	return m[1]
+}
+
+func (e *env) store() store.Store {
+	e.t.Helper()
+	st, err := open.Open(context.Background(), e.db)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func (e *env) results(st store.Store, id string) []store.Result {
+	e.t.Helper()
+	rs, err := st.Results().List(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rs
+}
+
+// assertExactlyOnce checks every execution of the batch is stored once.
+func assertExactlyOnce(t *testing.T, rs []store.Result, total int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, r := range rs {
+		seen[r.ExecutionKey]++
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("execution %s stored %d times", k, n)
+		}
+	}
+	if len(seen) != total || len(rs) != total {
+		t.Errorf("stored %d rows for %d distinct executions; want %d", len(rs), len(seen), total)
+	}
+}
+
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// childPids lists the processes whose parent is pid and whose command line
+// contains match.
+func childPids(pid int, match string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var child int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &child); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		var ppid int
+		if len(fields) > 1 {
+			fmt.Sscanf(fields[1], "%d", &ppid)
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child))
+		if ppid == pid && strings.Contains(string(cmdline), match) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
