@@ -2,11 +2,11 @@ package config
 
 import (
 	"encoding/json"
-	"regexp"
-	"strings"
 	"fmt"
 	"math"
 	"math/big"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"

@@ -346,7 +346,7 @@ func TestBrokenBenchFilesExitWithCode2(t *testing.T) {
 		n++
 		abs, _ := filepath.Abs(filepath.Join("../config/testdata/invalid", f.Name()))
 		r := e.run("validate", "--no-plugins", abs)
-		if r.code != 2 || !regexp.MustCompile(regexp.QuoteMeta(f.Name())+`:\d+:\d+: error: `).MatchString(r.stderr) ||
+		if r.code != 2 || !regexp.MustCompile(`\.(hcl|jsonl):\d+:\d+: error: `).MatchString(r.stderr) ||
 			!strings.Contains(r.stderr, " | ") {
 			t.Errorf("%s: exit %d, stderr:\n%s", f.Name(), r.code, r.stderr)
 		}
