@@ -214,8 +214,8 @@ batch_test "slow" {
 func startBatch(t *testing.T, e *env, file string, n int) (*os.Process, string, func() string) {
 	t.Helper()
 	cmd := e.cmd("run", file, "--no-progress")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func startBatch(t *testing.T, e *env, file string, n int) (*os.Process, string, 
 	})
 	st := e.store()
 	var id string
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d stored results", n), func() bool {
+	waitFor(t, 30*time.Second, func() string { return fmt.Sprintf("%d stored results (wtb stderr: %s)", n, stderr) }, func() bool {
 		bs, err := st.Batches().List(context.Background(), 1)
 		if err != nil || len(bs) == 0 {
 			return false
@@ -253,7 +253,7 @@ func TestHostKilledMidBatchThenResumeStoresEachExecutionOnce(t *testing.T) {
 	}
 	wait()
 	for _, pid := range plugins {
-		waitFor(t, 5*time.Second, fmt.Sprintf("plugin %d to exit after its host was killed", pid), func() bool { return !alive(pid) })
+		waitFor(t, 5*time.Second, func() string { return fmt.Sprintf("plugin %d to exit after its host was killed", pid) }, func() bool { return !alive(pid) })
 	}
 	st := e.store()
 	before, _ := st.Results().Count(context.Background(), id)

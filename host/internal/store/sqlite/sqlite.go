@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -44,11 +45,35 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(4)
 	s := &Store{db: db, path: path}
-	if err := s.migrate(ctx); err != nil {
+	// Two hosts may open a new database at the same moment; only one may
+	// migrate it. A lock file beside the database serialises them.
+	unlock, err := lockFile(path + ".migrate-lock")
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("locking %s for migration: %w", path, err)
+	}
+	err = s.migrate(ctx)
+	unlock()
+	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 func (s *Store) migrate(ctx context.Context) error {
