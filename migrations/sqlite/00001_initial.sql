@@ -23,7 +23,7 @@ CREATE TABLE wtb_batch_tests (
 CREATE INDEX idx_batch_tests_created ON wtb_batch_tests(created_at);
 
 CREATE TABLE wtb_batch_test_results (
-    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                  INTEGER PRIMARY KEY,        -- rowid: no AUTOINCREMENT bookkeeping per insert
     batch_test_id       TEXT NOT NULL REFERENCES wtb_batch_tests(id),
     execution_key       TEXT NOT NULL,              -- combination/case/repeat: stable across retries and resumes
     execution_id        TEXT NOT NULL,              -- the attempt that produced this row
@@ -47,7 +47,8 @@ CREATE TABLE wtb_batch_test_results (
     created_at          TEXT NOT NULL,
     UNIQUE (batch_test_id, execution_key)
 );
-CREATE INDEX idx_batch_test_results_score ON wtb_batch_test_results(batch_test_id, overall_score DESC);
+-- Leaderboards are computed from a batch's rows (the unique index serves that
+-- lookup), so no per-score index slows every insert down.
 
 -- The state after every node. A checkpoint's id is derived from
 -- (batch, parent checkpoint, node, node config, branch), so writing one twice

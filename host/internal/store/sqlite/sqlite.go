@@ -38,7 +38,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			return nil, fmt.Errorf("creating the directory of %s: %w", path, err)
 		}
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
@@ -127,6 +127,10 @@ func parseTS(s string) time.Time {
 
 func jsonText(v any) string {
 	switch x := v.(type) {
+	case map[string]string:
+		return store.EncodeStringMap(x)
+	case map[string]float64:
+		return store.EncodeFloatMap(x)
 	case json.RawMessage:
 		if len(x) == 0 {
 			return "{}"
@@ -147,6 +151,53 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+const resultInsert = `INSERT OR IGNORE INTO wtb_batch_test_results
+	(batch_test_id, execution_key, execution_id, combination_name, variant_config, case_id, repeat_index,
+	 status, success, error, failed_node, failure_kind, metrics, scores, overall_score, passed, duration_ms,
+	 worker_id, attempts, final_checkpoint_id, created_at) VALUES `
+
+// rowsPerStatement is how many rows one multi-row INSERT carries: fewer
+// statements are much cheaper than one per row through database/sql.
+const rowsPerStatement = 64
+
+// insertRows inserts n rows of width columns with multi-row INSERT statements.
+func insertRows(ctx context.Context, tx *sql.Tx, prefix string, width, n int, row func(i int, args []any) []any) error {
+	var full *sql.Stmt
+	args := make([]any, 0, width*rowsPerStatement)
+	for start := 0; start < n; start += rowsPerStatement {
+		count := min(rowsPerStatement, n-start)
+		args = args[:0]
+		for i := start; i < start+count; i++ {
+			args = row(i, args)
+		}
+		stmt := full
+		if count != rowsPerStatement || stmt == nil {
+			var err error
+			stmt, err = tx.PrepareContext(ctx, prefix+placeholders(width, count))
+			if err != nil {
+				return err
+			}
+			if count == rowsPerStatement {
+				full = stmt
+			} else {
+				defer stmt.Close()
+			}
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	if full != nil {
+		full.Close()
+	}
+	return nil
+}
+
+func placeholders(width, rows int) string {
+	one := "(?" + strings.Repeat(",?", width-1) + ")"
+	return one + strings.Repeat(","+one, rows-1)
 }
 
 // Write stores a write set in one transaction. INSERT OR IGNORE makes it
@@ -178,24 +229,14 @@ func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
 		}
 		_ = stmt.Close()
 	}
-	if len(w.Results) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO wtb_batch_test_results
-			(batch_test_id, execution_key, execution_id, combination_name, variant_config, case_id, repeat_index,
-			 status, success, error, failed_node, failure_kind, metrics, scores, overall_score, passed, duration_ms,
-			 worker_id, attempts, final_checkpoint_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("preparing result insert: %w", err)
-		}
-		for _, r := range w.Results {
-			if _, err := stmt.ExecContext(ctx, r.BatchID, r.ExecutionKey, r.ExecutionID, r.Combination, jsonText(r.Variants),
-				r.CaseID, r.Repeat, r.Status, boolInt(r.Success), r.Error, r.FailedNode, r.FailureKind, jsonText(r.Metrics),
-				jsonText(r.Scores), r.OverallScore, boolInt(r.Passed), r.DurationMs, r.WorkerID, r.Attempts,
-				r.FinalCheckpointID, ts(r.CreatedAt)); err != nil {
-				return fmt.Errorf("storing result %s: %w", r.ExecutionKey, err)
-			}
-		}
-		_ = stmt.Close()
+	if err := insertRows(ctx, tx, resultInsert, 21, len(w.Results), func(i int, args []any) []any {
+		r := w.Results[i]
+		return append(args, r.BatchID, r.ExecutionKey, r.ExecutionID, r.Combination, jsonText(r.Variants),
+			r.CaseID, r.Repeat, r.Status, boolInt(r.Success), r.Error, r.FailedNode, r.FailureKind, jsonText(r.Metrics),
+			jsonText(r.Scores), r.OverallScore, boolInt(r.Passed), r.DurationMs, r.WorkerID, r.Attempts,
+			r.FinalCheckpointID, ts(r.CreatedAt))
+	}); err != nil {
+		return fmt.Errorf("storing results: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing %d results and %d checkpoints: %w", len(w.Results), len(w.Checkpoints), err)

@@ -1,0 +1,287 @@
+// Package storetest is the repository test suite every store implementation
+// must pass: the same tests run against SQLite and PostgreSQL.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/store"
+)
+
+// Opener returns a fresh, empty store for one test.
+type Opener func(t *testing.T) store.Store
+
+// Run runs the suite.
+func Run(t *testing.T, open Opener) {
+	t.Run("batches", func(t *testing.T) { testBatches(t, open(t)) })
+	t.Run("results_idempotent", func(t *testing.T) { testResultsIdempotent(t, open(t)) })
+	t.Run("checkpoints", func(t *testing.T) { testCheckpoints(t, open(t)) })
+	t.Run("node_cache", func(t *testing.T) { testCache(t, open(t)) })
+	t.Run("audit", func(t *testing.T) { testAudit(t, open(t)) })
+	t.Run("large_state", func(t *testing.T) { testLargeState(t, open(t)) })
+	t.Run("concurrent_writers", func(t *testing.T) { testConcurrentWriters(t, open(t)) })
+}
+
+// NewBatch returns a batch record for tests.
+func NewBatch(id string) *store.Batch {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return &store.Batch{ID: id, Name: "suite", File: "bench.hcl", Status: store.StatusRunning,
+		Spec: json.RawMessage(`{"name":"suite"}`), SpecHash: "h", Runner: "local (pool)", Total: 10,
+		Host: "test", Version: "test", CreatedAt: now, StartedAt: now}
+}
+
+// NewResult returns a result row for tests.
+func NewResult(batch, key string) store.Result {
+	return store.Result{BatchID: batch, ExecutionKey: key, ExecutionID: key + "#1", Combination: "a=x",
+		Variants: map[string]string{"a": "x"}, CaseID: "c", Status: "succeeded", Success: true,
+		Metrics: map[string]float64{"tokens": 12}, Scores: map[string]float64{"correct": 1}, OverallScore: 0.75,
+		Passed: true, DurationMs: 12.5, WorkerID: "w1", Attempts: 1, FinalCheckpointID: "cp-" + key,
+		CreatedAt: time.Now().UTC()}
+}
+
+func testBatches(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if _, err := st.Batches().Latest(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Latest on an empty store: %v, want ErrNotFound", err)
+	}
+	a := NewBatch("b-1")
+	if err := st.Batches().Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	b := NewBatch("b-2")
+	b.CreatedAt = a.CreatedAt.Add(time.Second)
+	b.ParentID, b.ForkNode = "b-1", "retrieve"
+	if err := st.Batches().Create(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Batches().Create(ctx, NewBatch("b-1")); err == nil {
+		t.Error("creating a batch id twice must fail")
+	}
+	got, err := st.Batches().Get(ctx, "b-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ParentID != "b-1" || got.ForkNode != "retrieve" || got.Status != store.StatusRunning || got.Total != 10 ||
+		!got.CreatedAt.Equal(b.CreatedAt) || string(got.Spec) == "" {
+		t.Errorf("round trip: %+v", got)
+	}
+	if latest, _ := st.Batches().Latest(ctx); latest == nil || latest.ID != "b-2" {
+		t.Errorf("Latest = %+v, want b-2", latest)
+	}
+	if list, _ := st.Batches().List(ctx, 10); len(list) != 2 || list[0].ID != "b-2" {
+		t.Errorf("List: %+v", list)
+	}
+	fin := time.Now().UTC()
+	if err := st.Batches().SetStatus(ctx, "b-1", store.StatusCompleted, &fin, json.RawMessage(`{"verdict":"ok"}`)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = st.Batches().Get(ctx, "b-1")
+	if got.Status != store.StatusCompleted || got.FinishedAt == nil || !strings.Contains(string(got.Summary), "ok") {
+		t.Errorf("after SetStatus: %+v", got)
+	}
+	if _, err := st.Batches().Get(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get unknown: %v", err)
+	}
+	if err := st.Batches().SetStatus(ctx, "nope", store.StatusFailed, nil, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SetStatus unknown: %v", err)
+	}
+}
+
+func testResultsIdempotent(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Batches().Create(ctx, NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	var rs []store.Result
+	for i := 0; i < 50; i++ {
+		rs = append(rs, NewResult("b", fmt.Sprintf("a=x/c%d/0", i)))
+	}
+	if err := st.Write(ctx, store.WriteSet{Results: rs[:30]}); err != nil {
+		t.Fatal(err)
+	}
+	// A retried write overlaps what is stored: nothing is duplicated, and the
+	// first stored version wins.
+	changed := append([]store.Result(nil), rs...)
+	changed[0].OverallScore = 0.1
+	if err := st.Write(ctx, store.WriteSet{Results: changed}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(ctx, store.WriteSet{Results: rs}); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := st.Results().Count(ctx, "b")
+	keys, _ := st.Results().Keys(ctx, "b")
+	if n != 50 || len(keys) != 50 {
+		t.Fatalf("stored %d rows, %d keys; want 50", n, len(keys))
+	}
+	got, err := st.Results().Get(ctx, "b", "a=x/c0/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OverallScore != 0.75 || got.Metrics["tokens"] != 12 || got.Scores["correct"] != 1 || got.Variants["a"] != "x" ||
+		!got.Success || !got.Passed || got.DurationMs != 12.5 || got.FinalCheckpointID != "cp-a=x/c0/0" {
+		t.Errorf("round trip: %+v", got)
+	}
+	list, _ := st.Results().List(ctx, "b")
+	if len(list) != 50 {
+		t.Errorf("List: %d rows", len(list))
+	}
+}
+
+func testCheckpoints(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Batches().Create(ctx, NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	root := store.Checkpoint{ID: "root", BatchID: "b", Source: store.SourceRoot, State: json.RawMessage(`{"q":1}`), CreatedAt: time.Now()}
+	one := store.Checkpoint{ID: "one", BatchID: "b", ParentID: "root", Node: "a", Position: 1, Variant: "x", ConfigHash: "h1",
+		Source: store.SourceRan, SegmentKey: "seg", State: json.RawMessage(`{"q":1,"a":"x"}`), Output: json.RawMessage(`{"a":"x"}`),
+		Metrics: map[string]float64{"m": 2}, DurationMs: 3.5, WorkerID: "w", CreatedAt: time.Now()}
+	for i := 0; i < 2; i++ {
+		if err := st.Write(ctx, store.WriteSet{Checkpoints: []store.Checkpoint{root, one}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.Checkpoints().Get(ctx, "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state map[string]any
+	if err := json.Unmarshal(got.State, &state); err != nil || state["a"] != "x" || got.ParentID != "root" ||
+		got.Metrics["m"] != 2 || got.DurationMs != 3.5 || got.Position != 1 || got.Variant != "x" {
+		t.Errorf("round trip: %+v (%v)", got, err)
+	}
+	ex, _ := st.Checkpoints().Existing(ctx, []string{"root", "one", "two"})
+	if !ex["root"] || !ex["one"] || ex["two"] {
+		t.Errorf("Existing: %v", ex)
+	}
+	list, _ := st.Checkpoints().ListByBatch(ctx, "b")
+	if len(list) != 2 {
+		t.Errorf("ListByBatch: %d", len(list))
+	}
+	if _, err := st.Checkpoints().Get(ctx, "two"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get unknown: %v", err)
+	}
+}
+
+func testCache(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	for _, id := range []string{"b1", "b2"} {
+		if err := st.Batches().Create(ctx, NewBatch(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp := store.Checkpoint{ID: "c1", BatchID: "b1", Node: "a", CacheKey: "k1", Source: store.SourceRan,
+		State: json.RawMessage(`{"x":1}`), CreatedAt: time.Now()}
+	reuse := store.Checkpoint{ID: "c2", BatchID: "b2", Node: "a", CacheKey: "k1", Source: store.SourceCached,
+		State: json.RawMessage(`{"x":1}`), CreatedAt: time.Now()}
+	if err := st.Write(ctx, store.WriteSet{Checkpoints: []store.Checkpoint{cp, reuse}}); err != nil {
+		t.Fatal(err)
+	}
+	hit, err := st.Checkpoints().FindCached(ctx, "k1")
+	if err != nil || hit.ID != "c1" {
+		t.Fatalf("FindCached: %+v %v; want the node run, not the reuse", hit, err)
+	}
+	if _, err := st.Checkpoints().FindCached(ctx, "k2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("miss: %v", err)
+	}
+	stats, _ := st.Checkpoints().CacheStats(ctx)
+	if stats.Entries != 1 || stats.Batches != 1 || stats.Bytes == 0 {
+		t.Errorf("stats: %+v", stats)
+	}
+	if n, err := st.Checkpoints().ClearCache(ctx); err != nil || n != 2 {
+		t.Errorf("ClearCache: %d %v", n, err)
+	}
+	if _, err := st.Checkpoints().FindCached(ctx, "k1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after clear: %v", err)
+	}
+}
+
+func testAudit(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	t0 := time.Now().UTC()
+	var entries []store.AuditEntry
+	for i, sev := range []string{"DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"} {
+		entries = append(entries, store.AuditEntry{ID: fmt.Sprintf("e%d", i), BatchID: "b", Time: t0.Add(time.Duration(i) * time.Millisecond),
+			Severity: sev, EventType: "execution." + strings.ToLower(sev), Message: "m", ExecutionKey: "k", Details: json.RawMessage(`{"n":1}`)})
+	}
+	if err := st.Audit().Append(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Audit().Append(ctx, entries[3:]); err != nil { // retried write
+		t.Fatal(err)
+	}
+	all, _ := st.Audit().List(ctx, "b", store.AuditFilter{MinSeverity: "DEBUG"})
+	if len(all) != 5 || all[0].Severity != "DEBUG" || all[4].Severity != "ERROR" {
+		t.Fatalf("List all: %+v", all)
+	}
+	warn, _ := st.Audit().List(ctx, "b", store.AuditFilter{MinSeverity: "WARNING"})
+	if len(warn) != 2 {
+		t.Errorf("WARNING and above: %d", len(warn))
+	}
+	typ, _ := st.Audit().List(ctx, "b", store.AuditFilter{MinSeverity: "DEBUG", EventType: "execution.info"})
+	if len(typ) != 1 {
+		t.Errorf("by type: %d", len(typ))
+	}
+}
+
+func testLargeState(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Batches().Create(ctx, NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	big, _ := json.Marshal(map[string]string{"blob": strings.Repeat("x", 6<<20)})
+	if err := st.Write(ctx, store.WriteSet{Checkpoints: []store.Checkpoint{{ID: "big", BatchID: "b", Source: store.SourceRan,
+		State: big, CreatedAt: time.Now()}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Checkpoints().Get(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(got.State, &m); err != nil || len(m["blob"]) != 6<<20 {
+		t.Errorf("a 6 MiB state did not survive (%v)", err)
+	}
+}
+
+func testConcurrentWriters(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Batches().Create(ctx, NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var rs []store.Result
+			for i := 0; i < 100; i++ {
+				// Writers overlap: keys repeat across them.
+				rs = append(rs, NewResult("b", fmt.Sprintf("k%d", (w*37+i)%200)))
+			}
+			if err := st.Write(ctx, store.WriteSet{Results: rs}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	keys, _ := st.Results().Keys(ctx, "b")
+	n, _ := st.Results().Count(ctx, "b")
+	if n != len(keys) {
+		t.Errorf("%d rows for %d keys: duplicates", n, len(keys))
+	}
+}
