@@ -29,8 +29,9 @@ func main() {
 		os.Exit(3)
 	}
 	if marker := os.Getenv("HASHNODE_FAIL_ONCE"); marker != "" && os.Getenv("HASHNODE_FAIL_ONCE_NODE") == in.Node {
-		if _, err := os.Stat(marker); err != nil {
-			_ = os.WriteFile(marker, []byte("x"), 0o644)
+		// Exactly one run creates the marker, and that run fails.
+		if f, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); err == nil {
+			f.Close()
 			fmt.Fprintln(os.Stderr, "hashnode: transient failure")
 			os.Exit(75)
 		}
