@@ -26,6 +26,9 @@ const (
 // 256 MiB is Terraform's cap and still bounds memory use of a runaway plugin.
 const MaxMessageBytes = 256 << 20
 
+// WindowBytes is the HTTP/2 flow-control window of plugin connections.
+const WindowBytes = 8 << 20
+
 // Handshake is shared by the host and every plugin. The cookie is not a security
 // measure; it only tells a user who runs a plugin by hand what it is. It never changes.
 var Handshake = plugin.HandshakeConfig{

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,6 +47,12 @@ func serve(name string, p plugin.Plugin, logger hclog.Logger, onOrphaned func())
 			filepath.Base(os.Args[0]))
 		os.Exit(1)
 	}
+	if path := os.Getenv("WTB_PLUGIN_CPUPROFILE"); path != "" {
+		stop := startCPUProfile(logger, path)
+		prev := onOrphaned
+		onOrphaned = func() { prev(); stop() }
+		defer stop()
+	}
 	go watchParent(logger, onOrphaned)
 	go onTerminate(logger, onOrphaned)
 	plugin.Serve(&plugin.ServeConfig{
@@ -61,6 +69,11 @@ func NewGRPCServer(opts []grpc.ServerOption) *grpc.Server {
 	opts = append(opts,
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
+		// Large flow-control windows: a session carries thousands of small
+		// messages a second, and the default 64 KiB window means a window
+		// update every few of them.
+		grpc.InitialWindowSize(WindowBytes),
+		grpc.InitialConnWindowSize(WindowBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	return grpc.NewServer(opts...)
@@ -99,4 +112,27 @@ func onTerminate(logger hclog.Logger, cleanup func()) {
 	logger.Warn("terminated; stopping running executions")
 	cleanup()
 	os.Exit(3)
+}
+
+// startCPUProfile writes a CPU profile of the plugin to path (plus the pid, so
+// restarted plugins do not overwrite each other) until the plugin stops. It is
+// for plugin authors measuring their runner under a real host.
+func startCPUProfile(logger hclog.Logger, path string) func() {
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+	if err != nil {
+		logger.Warn("cannot write the CPU profile", "error", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		logger.Warn("cannot start the CPU profile", "error", err)
+		f.Close()
+		return func() {}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}
 }

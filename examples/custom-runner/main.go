@@ -86,8 +86,12 @@ func renderTemplate(node sdk.Node, in *executor.NodeInput, left, right string) (
 	}
 	var params map[string]any
 	_ = json.Unmarshal(in.Params, &params)
+	state, err := in.StateMap()
+	if err != nil {
+		return nil, &executor.NodeError{Kind: sdk.FailureStart, Message: fmt.Sprintf("template node %q: %v", node.Name, err)}
+	}
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, map[string]any{"state": in.State, "params": params, "variant": in.Variant}); err != nil {
+	if err := tmpl.Execute(&buf, map[string]any{"state": state, "params": params, "variant": in.Variant}); err != nil {
 		return nil, &executor.NodeError{Kind: sdk.FailureExit, Message: fmt.Sprintf("template node %q: %v", node.Name, err)}
 	}
 	return map[string]any{p.Into: buf.String()}, nil

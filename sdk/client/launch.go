@@ -150,8 +150,11 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 		Logger:           cfg.Logger.Named(cfg.Name),
 		SyncStdout:       logWriter{cfg.Logger.Named(cfg.Name), "stdout"},
 		SyncStderr:       logWriter{cfg.Logger.Named(cfg.Name), "stderr"},
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes))},
+		GRPCDialOptions: []grpc.DialOption{
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes)),
+			grpc.WithInitialWindowSize(sdk.WindowBytes),
+			grpc.WithInitialConnWindowSize(sdk.WindowBytes),
+		},
 	})
 	rpc, err := pc.Client()
 	if err != nil {

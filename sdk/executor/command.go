@@ -26,7 +26,7 @@ const maxLogLine = 64 << 10
 // runCommand runs a command node: input as JSON on stdin, a JSON object on stdout
 // merged into the state, stderr forwarded line by line as logs. The node runs in
 // its own process group, so a timeout or cancel kills it and all its children.
-func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (map[string]any, error) {
+func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (json.RawMessage, error) {
 	if len(node.Command) == 0 {
 		return nil, &NodeError{Kind: sdk.FailureStart, Message: fmt.Sprintf("node %q has no command", node.Name)}
 	}
@@ -120,17 +120,11 @@ func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events
 	if readErr != nil {
 		return nil, &NodeError{Kind: sdk.FailureInvalidOutput, Message: fmt.Sprintf("node %q: reading stdout: %v", node.Name, readErr)}
 	}
-	patch := map[string]any{}
-	trimmed := bytes.TrimSpace(out.Bytes())
-	if len(trimmed) == 0 {
-		return nil, &NodeError{Kind: sdk.FailureInvalidOutput,
-			Message: fmt.Sprintf("node %q printed nothing on stdout; a node must print one JSON object (print {} to change nothing)%s", node.Name, tail.suffix())}
+	if _, nerr := objectOutput(node.Name, out.Bytes()); nerr != nil {
+		nerr.Message += tail.suffix()
+		return nil, nerr
 	}
-	if err := decodeObject(trimmed, &patch); err != nil {
-		return nil, &NodeError{Kind: sdk.FailureInvalidOutput,
-			Message: fmt.Sprintf("node %q: stdout is not a JSON object (%v): %s", node.Name, err, quoteStart(trimmed, 120))}
-	}
-	return patch, nil
+	return out.Bytes(), nil
 }
 
 var errOutputTooLarge = errors.New("output too large")

@@ -37,7 +37,8 @@ const MetricsKey = "_metrics"
 
 // NodeInput is what a node receives. A command node gets it as JSON on stdin.
 type NodeInput struct {
-	State     map[string]any    `json:"state"`
+	// State is the state before the node, a JSON object.
+	State     json.RawMessage   `json:"state"`
 	Params    json.RawMessage   `json:"params"`
 	Case      CaseInput         `json:"case"`
 	Node      string            `json:"node"`
@@ -53,6 +54,13 @@ type CaseInput struct {
 	Expected json.RawMessage `json:"expected"`
 }
 
+// StateMap decodes the state, keeping numbers exact (json.Number).
+func (in *NodeInput) StateMap() (map[string]any, error) {
+	m := map[string]any{}
+	err := decodeObject(in.State, &m)
+	return m, err
+}
+
 // ExecutionInput tells a node which execution it is part of.
 type ExecutionInput struct {
 	Key         string            `json:"key"`
@@ -65,6 +73,24 @@ type ExecutionInput struct {
 // NodeFunc implements a node kind in Go. It returns the patch to merge into the
 // state. Returning an *NodeError controls the failure kind and retryability.
 type NodeFunc func(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (map[string]any, error)
+
+// rawNodeFunc is a node kind that returns its patch as JSON (the built-ins do,
+// so a command's output is never decoded deeper than its top level).
+type rawNodeFunc func(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (json.RawMessage, error)
+
+func (f NodeFunc) raw() rawNodeFunc {
+	return func(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (json.RawMessage, error) {
+		patch, err := f(ctx, node, in, ev)
+		if err != nil {
+			return nil, err
+		}
+		out, err := json.Marshal(patch)
+		if err != nil {
+			return nil, &NodeError{Kind: sdk.FailureInvalidOutput, Message: fmt.Sprintf("node %q: encoding its output: %v", node.Name, err)}
+		}
+		return out, nil
+	}
+}
 
 // NodeError is a node failure with a kind.
 type NodeError struct {
@@ -88,18 +114,18 @@ type Options struct {
 
 // Executor runs the nodes of an execution segment. It is safe for concurrent use.
 type Executor struct {
-	kinds    map[string]NodeFunc
+	kinds    map[string]rawNodeFunc
 	workerID string
 	workDir  string
 }
 
 // New returns an executor with the built-in kinds and those in opts.
 func New(opts Options) *Executor {
-	e := &Executor{kinds: map[string]NodeFunc{}, workerID: opts.WorkerID, workDir: opts.DefaultWorkingDir}
+	e := &Executor{kinds: map[string]rawNodeFunc{}, workerID: opts.WorkerID, workDir: opts.DefaultWorkingDir}
 	e.kinds[KindCommand] = runCommand
 	e.kinds[KindMerge] = runMerge
 	for k, f := range opts.Kinds {
-		e.kinds[k] = f
+		e.kinds[k] = f.raw()
 	}
 	if e.workerID == "" {
 		host, _ := os.Hostname()
@@ -121,19 +147,20 @@ func (e *Executor) Kinds() []string {
 }
 
 // Execute runs req.Nodes in order from req.StartState, reporting events to ev.
+// The state travels between nodes as JSON; only its top level is decoded to
+// merge each node's output, so large states stay cheap and numbers exact.
 func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.Events) sdk.Outcome {
 	start := time.Now()
-	state := map[string]any{}
-	if len(bytes.TrimSpace(req.StartState)) > 0 {
-		if err := decodeObject(req.StartState, &state); err != nil {
-			return sdk.Outcome{Status: sdk.StatusFailed, Error: "start state is not a JSON object: " + err.Error(),
-				FailureKind: sdk.FailureStart, Duration: time.Since(start), WorkerID: e.workerID}
-		}
+	state, err := sdk.ShallowObject(req.StartState)
+	if err != nil {
+		return sdk.Outcome{Status: sdk.StatusFailed, Error: "start state is not a JSON object: " + err.Error(),
+			FailureKind: sdk.FailureStart, Duration: time.Since(start), WorkerID: e.workerID}
 	}
+	stateJSON := sdk.EncodeObject(state)
 	caseIn := CaseInput{ID: req.Case.ID, Input: orNull(req.Case.Input), Expected: orNull(req.Case.Expected)}
 	exec := ExecutionInput{Key: req.ExecutionKey, Attempt: req.Attempt, Combination: req.Combination,
 		Variants: req.Variants, Repeat: req.RepeatIndex}
-	var stateJSON json.RawMessage
+	ctx = withWorkDir(ctx, e.workDirFor(req))
 	for i := range req.Nodes {
 		node := req.Nodes[i]
 		if err := ctx.Err(); err != nil {
@@ -151,36 +178,61 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 				Message: fmt.Sprintf("node %q has kind %q, which this runner does not support (it runs: %v)", node.Name, kind, e.Kinds())},
 				node.Name, nodeStart)
 		}
-		in := &NodeInput{State: state, Params: orEmptyObject(node.Params), Case: caseIn, Node: node.Name,
+		in := &NodeInput{State: stateJSON, Params: orEmptyObject(node.Params), Case: caseIn, Node: node.Name,
 			Variant: node.Variant, Execution: exec, Env: mergedEnv(req.Env.Env, node.Env)}
 		nctx := ctx
 		var cancel context.CancelFunc
 		if node.Timeout > 0 {
 			nctx, cancel = context.WithTimeoutCause(ctx, node.Timeout, errNodeTimeout)
 		}
-		patch, err := run(withWorkDir(nctx, e.workDirFor(req)), node, in, ev)
+		raw, err := run(nctx, node, in, ev)
 		if cancel != nil {
 			cancel()
 		}
 		if err != nil {
 			return e.fail(ev, start, classify(ctx, node, err), node.Name, nodeStart)
 		}
-		metrics := extractMetrics(patch)
-		state = sdk.MergePatch(state, patch)
-		var merr error
-		stateJSON, merr = json.Marshal(state)
-		if merr != nil {
-			return e.fail(ev, start, &NodeError{Kind: sdk.FailureInvalidOutput,
-				Message: fmt.Sprintf("node %q: encoding the state: %v", node.Name, merr)}, node.Name, nodeStart)
+		patch, nerr := objectOutput(node.Name, raw)
+		if nerr != nil {
+			return e.fail(ev, start, nerr, node.Name, nodeStart)
 		}
-		out, _ := json.Marshal(patch)
+		metrics := extractMetrics(patch)
+		if err := sdk.MergeShallow(state, patch); err != nil {
+			return e.fail(ev, start, &NodeError{Kind: sdk.FailureInvalidOutput,
+				Message: fmt.Sprintf("node %q: merging its output: %v", node.Name, err)}, node.Name, nodeStart)
+		}
+		stateJSON = sdk.EncodeObject(state)
+		out := sdk.EncodeObject(patch)
 		ev.NodeFinished(sdk.NodeResult{Node: node.Name, State: stateJSON, Output: out, Duration: time.Since(nodeStart),
 			Metrics: metrics, WorkerID: e.workerID})
 	}
-	if stateJSON == nil {
-		stateJSON, _ = json.Marshal(state)
-	}
 	return sdk.Outcome{Status: sdk.StatusSucceeded, FinalState: stateJSON, Duration: time.Since(start), WorkerID: e.workerID}
+}
+
+// objectOutput checks a node's output is one JSON object and decodes its top level.
+func objectOutput(node string, raw json.RawMessage) (map[string]json.RawMessage, *NodeError) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		return nil, &NodeError{Kind: sdk.FailureInvalidOutput,
+			Message: fmt.Sprintf("node %q printed nothing on stdout; a node must print one JSON object (print {} to change nothing)", node)}
+	}
+	if !json.Valid(trimmed) {
+		var v any
+		err := json.Unmarshal(trimmed, &v)
+		return nil, &NodeError{Kind: sdk.FailureInvalidOutput,
+			Message: fmt.Sprintf("node %q: stdout is not a JSON object (%v): %s", node, err, quoteStart(trimmed, 120))}
+	}
+	if trimmed[0] != '{' {
+		var v any
+		_ = json.Unmarshal(trimmed, &v)
+		return nil, &NodeError{Kind: sdk.FailureInvalidOutput,
+			Message: fmt.Sprintf("node %q: stdout is not a JSON object (got %s, want an object): %s", node, jsonKind(v), quoteStart(trimmed, 120))}
+	}
+	m, err := sdk.ShallowObject(trimmed)
+	if err != nil {
+		return nil, &NodeError{Kind: sdk.FailureInvalidOutput, Message: fmt.Sprintf("node %q: stdout: %v", node, err)}
+	}
+	return m, nil
 }
 
 func (e *Executor) workDirFor(req *sdk.ExecuteRequest) string {
@@ -223,33 +275,25 @@ func classify(execCtx context.Context, node sdk.Node, err error) *NodeError {
 	return &NodeError{Kind: sdk.FailureExit, Message: fmt.Sprintf("node %q failed: %v", node.Name, err)}
 }
 
-func runMerge(_ context.Context, node sdk.Node, in *NodeInput, _ sdk.Events) (map[string]any, error) {
-	patch := map[string]any{}
-	if err := decodeObject(in.Params, &patch); err != nil {
-		return nil, &NodeError{Kind: sdk.FailureInvalidOutput, Message: fmt.Sprintf("merge node %q: params are not a JSON object: %v", node.Name, err)}
-	}
-	return patch, nil
+func runMerge(_ context.Context, _ sdk.Node, in *NodeInput, _ sdk.Events) (json.RawMessage, error) {
+	return in.Params, nil
 }
 
-func extractMetrics(patch map[string]any) map[string]float64 {
+// extractMetrics takes the numeric "_metrics" object out of a node's output.
+func extractMetrics(patch map[string]json.RawMessage) map[string]float64 {
 	raw, ok := patch[MetricsKey]
 	if !ok {
 		return nil
 	}
 	delete(patch, MetricsKey)
-	obj, ok := raw.(map[string]any)
-	if !ok {
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
 		return nil
 	}
 	out := make(map[string]float64, len(obj))
 	for k, v := range obj {
-		switch n := v.(type) {
-		case json.Number:
-			if f, err := n.Float64(); err == nil {
-				out[k] = f
-			}
-		case float64:
-			out[k] = n
+		if f, ok := v.(float64); ok {
+			out[k] = f
 		}
 	}
 	return out

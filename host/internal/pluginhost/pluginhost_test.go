@@ -336,12 +336,14 @@ func TestNoOrphansWhenHostIsKilled(t *testing.T) {
 		t.Fatalf("mini host printed no plugin pid: %v", err)
 	}
 	pluginPid, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "PLUGIN_PID="))
-	raw, err := os.ReadFile(pidFile)
-	for i := 0; err != nil && i < 50; i++ {
-		time.Sleep(100 * time.Millisecond)
-		raw, err = os.ReadFile(pidFile)
+	var nodePid int
+	for i := 0; nodePid == 0 && i < 100; i++ {
+		raw, _ := os.ReadFile(pidFile) // the shell creates the file before it writes the pid
+		nodePid, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
+		if nodePid == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
-	nodePid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
 	if !alive(pluginPid) || !alive(nodePid) {
 		t.Fatalf("plugin %d or node %d not running before the kill", pluginPid, nodePid)
 	}
