@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Benchmarks with figures (make bench). Runs on whatever machine it is given;
+# the README's "Performance" section records one run. Every figure here is a
+# measurement of this run; ratios compare against a baseline measured in the
+# same run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+wtb="$root/bin/wtb"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export WTB_PLUGIN_PATH="$root/bin/plugins"
+
+section() { echo; echo "## $*"; }
+# elapsed_rss CMD...: runs CMD, prints "wall_s max_rss_kib" on fd 3.
+measure() {
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; return 1; }
+  cat "$work/time"
+}
+
+section "Plugin boundary (go test -bench, host/internal/pluginhost)"
+go test -run '^$' -bench 'InProcess|Plugin' -benchtime 3s ./host/internal/pluginhost/ | grep -E '^Benchmark'
+
+section "SQLite result writes, 100,000 rows (go test -bench, host/internal/store/sqlite)"
+go test -run '^$' -bench WriteResults -benchtime 100000x ./host/internal/store/sqlite/ | grep -E '^Benchmark'
+
+section "End to end: 10,000 executions of the built-in merge node through wtb-runner-pool (SQLite)"
+python3 - "$work/trivial.hcl" <<'PY'
+import sys
+variants = "\n".join(f'    variant "v{i}" {{ params = {{ v = {i} }} }}' for i in range(10))
+cases = "\n".join(f'  case "c{i}" {{ input = {{ q = {i} }} }}' for i in range(100))
+open(sys.argv[1], "w").write(f'''
+runner "pool" {{
+  plugin      = "pool"
+  max_workers = 64
+}}
+workflow "trivial" {{
+  node "only" {{
+    kind   = "merge"
+    params = {{ answer = "42" }}
+{variants}
+  }}
+}}
+batch_test "trivial-10k" {{
+  workflow    = workflow.trivial
+  runner      = runner.pool
+  repeat      = 10
+  max_pending = 256
+{cases}
+  evaluator "answer" {{
+    type   = "equals"
+    path   = "$.answer"
+    expect = "42"
+  }}
+}}
+''')
+PY
+read -r wall rss < <(measure "$wtb" --db "sqlite://$work/trivial.db" run "$work/trivial.hcl" --no-progress --format csv)
+grep -o 'in [0-9.]*m\?s, [0-9]* executions/s' "$work/err" | sed 's/^/scheduler: /'
+echo "process: ${wall}s wall including start-up and leaderboard, peak host RSS $((rss / 1024)) MiB"
+awk -v w="$wall" 'BEGIN { printf "host overhead per execution (wall / executions): %.1f us\n", w * 1e6 / 10000 }'
+
+section "400 sh command executions with 8 workers vs xargs -P 8"
+cat >"$work/step.sh" <<'SH'
+#!/bin/sh
+cat >/dev/null
+echo '{"ok": true}'
+SH
+chmod +x "$work/step.sh"
+python3 - "$work/sh.hcl" "$work/step.sh" <<'PY'
+import sys
+cases = "\n".join(f'  case "c{i}" {{ input = {{ q = {i} }} }}' for i in range(40))
+variants = "\n".join(f'    variant "v{i}" {{ params = {{ v = {i} }} }}' for i in range(10))
+open(sys.argv[1], "w").write(f'''
+runner "pool" {{
+  plugin      = "pool"
+  max_workers = 8
+}}
+workflow "sh" {{
+  node "step" {{
+    command = ["sh", "{sys.argv[2]}"]
+{variants}
+  }}
+}}
+batch_test "sh-400" {{
+  workflow = workflow.sh
+  runner   = runner.pool
+{cases}
+}}
+''')
+PY
+read -r wall _ < <(measure "$wtb" --db "sqlite://$work/sh.db" run "$work/sh.hcl" --no-progress --format csv)
+echo "wtb:        ${wall}s"
+read -r xwall _ < <(measure sh -c "seq 400 | xargs -P 8 -I{} sh -c 'echo {} | sh $work/step.sh >/dev/null'")
+echo "xargs -P 8: ${xwall}s"
+awk -v a="$wall" -v b="$xwall" 'BEGIN { printf "ratio wtb / xargs: %.2f\n", a / b }'
+
+section "Prefix sharing and node cache: 3 nodes of 50 ms, 10 variants on the last, 20 cases"
+cat >"$work/slow.sh" <<'SH'
+#!/bin/sh
+cat >/dev/null
+sleep 0.05
+echo "{\"$1\": 1}"
+SH
+python3 - "$work/share.hcl" "$work/slow.sh" <<'PY'
+import sys
+cases = "\n".join(f'  case "c{i}" {{ input = {{ q = {i} }} }}' for i in range(20))
+variants = "\n".join(f'    variant "v{i}" {{ params = {{ v = {i} }} }}' for i in range(10))
+node = lambda name, deps, extra="": f'''  node "{name}" {{
+    command = ["sh", "{sys.argv[2]}", "{name}"]
+    {deps}
+{extra}
+  }}'''
+open(sys.argv[1], "w").write(f'''
+variable "share" {{
+  type    = bool
+  default = true
+}}
+variable "cache" {{
+  type    = bool
+  default = false
+}}
+runner "pool" {{
+  plugin      = "pool"
+  max_workers = 8
+}}
+workflow "w" {{
+{node("a", "")}
+{node("b", 'depends_on = ["a"]')}
+{node("c", 'depends_on = ["b"]', variants)}
+}}
+batch_test "share" {{
+  workflow       = workflow.w
+  runner         = runner.pool
+  share_prefixes = var.share
+  cache          = var.cache
+  max_pending    = 64
+{cases}
+}}
+''')
+PY
+run_share() {
+  read -r wall _ < <(measure "$wtb" --db "sqlite://$work/share.db" run "$work/share.hcl" --no-progress --format csv "$@")
+  runs=$(grep -o '[0-9]* node runs' "$work/err" | head -1)
+  cached=$(grep -o '[0-9]* from cache' "$work/err" || echo "0 from cache")
+  echo "$*: $runs, $cached, ${wall}s"
+}
+run_share --var share=false
+run_share --var share=true
+run_share --var share=true --var cache=true
+run_share --var share=true --var cache=true
+echo "(the last two: the first fills the node cache, the second reuses it)"
