@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs the whole test suite with the race detector. Services the tests need
-# (PostgreSQL, PgBouncer, the Temporal dev server) are started by
-# scripts/services.sh when available; see README "Testing".
+# Runs the whole test suite with the race detector, with the services the tests
+# need: a throwaway PostgreSQL and PgBouncer (scripts/services.sh), stopped
+# afterwards even when tests fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec go test -race -count=1 -timeout 20m ./... "$@"
+export WTB_SERVICES_STATE=${WTB_SERVICES_STATE:-$(mktemp -u /tmp/wtb-services.XXXXXX)}
+trap 'scripts/services.sh stop' EXIT
+eval "$(scripts/services.sh start)"
+go test -race -count=1 -timeout 25m ./... "$@"

@@ -48,9 +48,10 @@ CREATE TABLE wtb_batch_test_results (
     created_at          TIMESTAMPTZ NOT NULL,
     CONSTRAINT uq_results_batch_execution UNIQUE (batch_test_id, execution_key)
 );
-CREATE INDEX idx_batch_test_results_score ON wtb_batch_test_results(batch_test_id, overall_score DESC);
+-- Results are queried by metric (e.g. metrics @> '{"tokens": 12}'); leaderboards
+-- read a batch's rows through the unique index, so no per-score index slows
+-- every bulk insert down.
 CREATE INDEX idx_batch_test_results_metrics ON wtb_batch_test_results USING GIN (metrics jsonb_path_ops);
-CREATE INDEX idx_batch_test_results_scores ON wtb_batch_test_results USING GIN (scores jsonb_path_ops);
 CREATE INDEX idx_batch_test_results_created ON wtb_batch_test_results USING BRIN (created_at);
 ALTER TABLE wtb_batch_test_results SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.02);
 

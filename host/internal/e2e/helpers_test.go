@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
+	osexec "os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/store/open"
+	"github.com/wtbench/wtb/host/internal/store/postgres/pgtest"
 	"github.com/wtbench/wtb/host/internal/testbin"
 )
 
@@ -33,18 +35,30 @@ type env struct {
 	wtb string
 }
 
-func newEnv(t *testing.T) *env {
+// Stores an end-to-end test can run against.
+const (
+	sqliteStore    = "sqlite"
+	postgresStore  = "postgres"
+	pgbouncerStore = "pgbouncer"
+)
+
+func newEnv(t *testing.T) *env { return newEnvOn(t, sqliteStore) }
+
+// newEnvOn makes a workspace whose database is a fresh SQLite file, a fresh
+// PostgreSQL database, or that database through PgBouncer.
+func newEnvOn(t *testing.T, kind string) *env {
 	t.Helper()
 	testbin.BuildAll(t)
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, db: dbURL(t, dir), wtb: filepath.Join(testbin.Dir(t), "wtb")}
-	return e
-}
-
-// dbURL is the database the end-to-end tests use: a SQLite file by default,
-// or a fresh PostgreSQL schema when WTB_E2E_DATABASE says "postgres".
-func dbURL(t *testing.T, dir string) string {
-	return "sqlite://" + filepath.Join(dir, "wtb.db")
+	db := "sqlite://" + filepath.Join(dir, "wtb.db")
+	switch kind {
+	case postgresStore:
+		db, _ = pgtest.Database(t)
+	case pgbouncerStore:
+		pgtest.Require(t, "WTB_TEST_PGBOUNCER_URL")
+		_, db = pgtest.Database(t)
+	}
+	return &env{t: t, dir: dir, db: db, wtb: filepath.Join(testbin.Dir(t), "wtb")}
 }
 
 func (e *env) write(name, content string) string {
@@ -68,8 +82,8 @@ type result struct {
 	stdout, stderr string
 }
 
-func (e *env) cmd(args ...string) *exec.Cmd {
-	cmd := exec.Command(e.wtb, append([]string{"--db", e.db}, args...)...)
+func (e *env) cmd(args ...string) *osexec.Cmd {
+	cmd := osexec.Command(e.wtb, append([]string{"--db", e.db}, args...)...)
 	cmd.Dir = e.dir
 	cmd.Env = append(os.Environ(), "WTB_PLUGIN_PATH="+testbin.PluginDir(e.t), "NO_COLOR=1")
 	return cmd
@@ -82,7 +96,7 @@ func (e *env) run(args ...string) result {
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee, ok := err.(*osexec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
 		e.t.Fatalf("running wtb %v: %v", args, err)
@@ -215,4 +229,35 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// exec runs one SQL statement against a PostgreSQL URL.
+func exec(url, sql string) error {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+func count(url, sql string) int {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return -1
+	}
+	defer conn.Close(ctx)
+	var n int
+	_ = conn.QueryRow(ctx, sql).Scan(&n)
+	return n
 }

@@ -126,34 +126,36 @@ func TestPrefixSharingNeverChangesResults(t *testing.T) {
 		{"diamond", []wfNode{{"a", nil, 2}, {"b", []string{"a"}, 2}, {"c", []string{"a"}, 0}, {"d", []string{"b", "c"}, 2}}},
 	}
 	const cases, repeat = 3, 2
-	for _, w := range shapes {
-		t.Run(w.name, func(t *testing.T) {
-			e := newEnv(t)
-			e.write("bench.hcl", w.hcl(hashnode, cases, repeat))
-			shared := batchID(t, e.mustRun("run", "bench.hcl", "--no-progress").stderr)
-			alone := batchID(t, e.mustRun("run", "bench.hcl", "--no-progress", "--var", "share=false").stderr)
-			st := e.store()
-			a, b := outcomes(t, st, shared), outcomes(t, st, alone)
-			if len(a) != len(b) || len(a) == 0 {
-				t.Fatalf("%d vs %d executions", len(a), len(b))
-			}
-			for k, oa := range a {
-				if ob, ok := b[k]; !ok || !reflect.DeepEqual(oa, ob) {
-					t.Errorf("%s differs:\n  shared %+v\n  alone  %+v", k, oa, ob)
+	for _, db := range []string{sqliteStore, postgresStore} {
+		for _, w := range shapes {
+			t.Run(db+"/"+w.name, func(t *testing.T) {
+				e := newEnvOn(t, db)
+				e.write("bench.hcl", w.hcl(hashnode, cases, repeat))
+				shared := batchID(t, e.mustRun("run", "bench.hcl", "--no-progress").stderr)
+				alone := batchID(t, e.mustRun("run", "bench.hcl", "--no-progress", "--var", "share=false").stderr)
+				st := e.store()
+				a, b := outcomes(t, st, shared), outcomes(t, st, alone)
+				if len(a) != len(b) || len(a) == 0 {
+					t.Fatalf("%d vs %d executions", len(a), len(b))
 				}
-			}
-			wantShared, wantUnshared := w.distinctPrefixes(cases, repeat)
-			if got := ranCount(t, st, shared)["total"]; got != wantShared {
-				t.Errorf("node runs with sharing: %d, want the %d distinct prefixes", got, wantShared)
-			}
-			if got := ranCount(t, st, alone)["total"]; got != wantUnshared {
-				t.Errorf("node runs without sharing: %d, want %d", got, wantUnshared)
-			}
-			plan := e.mustRun("plan", "bench.hcl").stdout
-			if !regexp.MustCompile(fmt.Sprintf(`total\s+%d\s+%d\s+0`, wantUnshared, wantShared)).MatchString(plan) {
-				t.Errorf("wtb plan does not show %d/%d node runs:\n%s", wantUnshared, wantShared, plan)
-			}
-		})
+				for k, oa := range a {
+					if ob, ok := b[k]; !ok || !reflect.DeepEqual(oa, ob) {
+						t.Errorf("%s differs:\n  shared %+v\n  alone  %+v", k, oa, ob)
+					}
+				}
+				wantShared, wantUnshared := w.distinctPrefixes(cases, repeat)
+				if got := ranCount(t, st, shared)["total"]; got != wantShared {
+					t.Errorf("node runs with sharing: %d, want the %d distinct prefixes", got, wantShared)
+				}
+				if got := ranCount(t, st, alone)["total"]; got != wantUnshared {
+					t.Errorf("node runs without sharing: %d, want %d", got, wantUnshared)
+				}
+				plan := e.mustRun("plan", "bench.hcl").stdout
+				if !regexp.MustCompile(fmt.Sprintf(`total\s+%d\s+%d\s+0`, wantUnshared, wantShared)).MatchString(plan) {
+					t.Errorf("wtb plan does not show %d/%d node runs:\n%s", wantUnshared, wantShared, plan)
+				}
+			})
+		}
 	}
 }
 

@@ -2,11 +2,11 @@ package open
 
 import (
 	"context"
-	"errors"
 
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/store/postgres"
 )
 
-func openPostgres(_ context.Context, url string) (store.Store, error) {
-	return nil, errors.New("PostgreSQL support is not built in yet: " + store.Redact(url))
+func openPostgres(ctx context.Context, url string) (store.Store, error) {
+	return postgres.Open(ctx, url, postgres.Options{})
 }

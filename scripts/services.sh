@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Starts and stops the throwaway services the test suite uses:
+#   PostgreSQL (a fresh cluster owned by the postgres user, data in a temp dir,
+#   on 127.0.0.1 and a free port) and PgBouncer in transaction pooling mode in
+#   front of it.
+#
+#   eval "$(scripts/services.sh start)"   # exports WTB_TEST_* variables
+#   scripts/services.sh stop              # stops what start started
+#
+# Nothing is started when the binaries are missing; the tests then skip, or
+# fail when CI=true.
+set -euo pipefail
+state=${WTB_SERVICES_STATE:-/tmp/wtb-test-services}
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null ||
+  awk 'BEGIN{srand(); print 20000+int(rand()*20000)}'; }
+
+as_postgres() {
+  if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
+}
+
+start_postgres() {
+  local pgbin
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$pgbin" ] || [ ! -x "$pgbin/initdb" ]; then
+    echo "echo 'services: PostgreSQL is not installed; PostgreSQL tests will skip' >&2"
+    return
+  fi
+  if [ "$(id -u)" != 0 ] && [ "$(id -un)" != postgres ]; then
+    echo "echo 'services: run as root (or postgres) to start a throwaway PostgreSQL; PostgreSQL tests will skip' >&2"
+    return
+  fi
+  local port data
+  port=$(free_port)
+  data=$(mktemp -d /tmp/wtb-pg.XXXXXX)
+  chown postgres:postgres "$data"
+  as_postgres "$pgbin/initdb" -D "$data/db" -U postgres -A trust -E UTF8 --no-locale --no-sync >"$data/initdb.log"
+  # A role that must give a password, for the wrong-password test.
+  { echo "host all wtb_pw 127.0.0.1/32 scram-sha-256"; cat "$data/db/pg_hba.conf"; } >"$data/hba" && mv "$data/hba" "$data/db/pg_hba.conf"
+  chown postgres:postgres "$data/db/pg_hba.conf"
+  as_postgres "$pgbin/pg_ctl" -D "$data/db" -l "$data/log" -w -o "-p $port -k $data -h 127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+  as_postgres "$pgbin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE ROLE wtb_pw LOGIN SUPERUSER PASSWORD 'right-password'" >/dev/null
+  echo "$pgbin $data $port" >"$state.pg"
+  echo "export WTB_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable'"
+  echo "export WTB_TEST_PGBIN='$pgbin' WTB_TEST_PGDATA='$data/db' WTB_TEST_PGPORT='$port' WTB_TEST_PGSOCK='$data'"
+  start_pgbouncer "$port" "$data"
+}
+
+start_pgbouncer() {
+  local pgport=$1 data=$2 bouncer
+  bouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+  if [ ! -x "$bouncer" ]; then
+    echo "echo 'services: PgBouncer is not installed; PgBouncer tests will skip' >&2"
+    return
+  fi
+  local port
+  port=$(free_port)
+  cat >"$data/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$pgport
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $data/userlist.txt
+pool_mode = transaction
+max_client_conn = 500
+default_pool_size = 20
+ignore_startup_parameters = extra_float_digits,options
+logfile = $data/pgbouncer.log
+pidfile = $data/pgbouncer.pid
+INI
+  echo '"postgres" ""' >"$data/userlist.txt"
+  chown postgres:postgres "$data/pgbouncer.ini" "$data/userlist.txt"
+  as_postgres "$bouncer" -d "$data/pgbouncer.ini"
+  for _ in $(seq 50); do
+    [ -s "$data/pgbouncer.pid" ] && break
+    sleep 0.1
+  done
+  echo "export WTB_TEST_PGBOUNCER_URL='postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable'"
+}
+
+stop() {
+  if [ -f "$state.pg" ]; then
+    read -r pgbin data port <"$state.pg"
+    if [ -f "$data/pgbouncer.pid" ]; then kill "$(cat "$data/pgbouncer.pid")" 2>/dev/null || true; fi
+    as_postgres "$pgbin/pg_ctl" -D "$data/db" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$data" "$state.pg"
+  fi
+}
+
+case "${1:-}" in
+  start) stop; start_postgres ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
