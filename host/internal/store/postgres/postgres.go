@@ -146,7 +146,7 @@ func (s *Store) Close() error {
 // Pool exposes the pool to tests and benchmarks.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-func (s *Store) Batches() store.BatchRepository         { return batches{s} }
+func (s *Store) Batches() store.BatchRepository          { return batches{s} }
 func (s *Store) Results() store.ResultRepository         { return results{s} }
 func (s *Store) Checkpoints() store.CheckpointRepository { return checkpoints{s} }
 func (s *Store) Audit() store.AuditRepository            { return audit{s} }
