@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
 )
 
 // ForkMatch maps the steps of a new plan up to the fork node onto the steps of
