@@ -82,7 +82,40 @@ INI
   echo "export WTB_TEST_PGBOUNCER_URL='postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable'"
 }
 
+start_temporal() {
+  local temporal
+  temporal=$(command -v temporal || echo "$(go env GOPATH 2>/dev/null)/bin/temporal")
+  if [ ! -x "$temporal" ]; then
+    echo "echo 'services: the temporal CLI is not installed (scripts/install-deps.sh); Temporal tests will skip' >&2"
+    return
+  fi
+  local port ui dir
+  port=$(free_port)
+  ui=$(free_port)
+  dir=$(mktemp -d /tmp/wtb-temporal.XXXXXX)
+  # In-memory persistence (a file-backed dev server spends its time in fsync)
+  # and one task queue partition (with a few pollers, tasks written to other
+  # partitions wait to be forwarded).
+  "$temporal" server start-dev --headless --ip 127.0.0.1 --port "$port" --ui-port "$ui" --log-level warn \
+    --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
+    --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
+    >"$dir/log" 2>&1 &
+  echo "$! $dir" >"$state.temporal"
+  for _ in $(seq 100); do
+    "$temporal" operator namespace describe --namespace default --address "127.0.0.1:$port" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  echo "export WTB_TEST_TEMPORAL_ADDRESS='127.0.0.1:$port' WTB_TEST_TEMPORAL_BIN='$temporal'"
+}
+
 stop() {
+  if [ -f "$state.temporal" ]; then
+    read -r pid dir <"$state.temporal"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -rf "$dir" "$state.temporal"
+  fi
   if [ -f "$state.pg" ]; then
     read -r pgbin data port <"$state.pg"
     if [ -f "$data/pgbouncer.pid" ]; then kill "$(cat "$data/pgbouncer.pid")" 2>/dev/null || true; fi
@@ -92,7 +125,7 @@ stop() {
 }
 
 case "${1:-}" in
-  start) stop; start_postgres ;;
+  start) stop; start_postgres; start_temporal ;;
   stop) stop ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

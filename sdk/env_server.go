@@ -9,6 +9,8 @@ import (
 	environmentv1 "github.com/wtbench/wtb/proto/wtb/environment/v1"
 	pluginv1 "github.com/wtbench/wtb/proto/wtb/plugin/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // EnvironmentPlugin is the go-plugin glue for environment providers. Plugin
@@ -45,7 +47,13 @@ func (s *envServer) GetInfo(context.Context, *environmentv1.GetInfoRequest) (*en
 }
 
 func (s *envServer) Configure(ctx context.Context, req *environmentv1.ConfigureRequest) (*environmentv1.ConfigureResponse, error) {
-	return &environmentv1.ConfigureResponse{Diagnostics: DiagnosticsToProto(s.impl.Configure(ctx, req.GetConfigJson()))}, nil
+	diags := s.impl.Configure(ctx, req.GetConfigJson())
+	if c, ok := s.impl.(Connector); ok && !diags.HasErrors() {
+		if err := c.Connect(ctx); err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+	}
+	return &environmentv1.ConfigureResponse{Diagnostics: DiagnosticsToProto(diags)}, nil
 }
 
 func (s *envServer) CreateEnvironment(ctx context.Context, req *environmentv1.CreateEnvironmentRequest) (*environmentv1.CreateEnvironmentResponse, error) {

@@ -42,6 +42,14 @@ type Runner interface {
 	Shutdown(ctx context.Context) error
 }
 
+// Connector is implemented by plugins that depend on an external system (a
+// cluster, a remote service). Connect is called after a Configure without
+// errors; a failure is a runtime problem, reported to the user as such (the
+// host exits with its runtime-failure code), not as a configuration error.
+type Connector interface {
+	Connect(ctx context.Context) error
+}
+
 // EnvironmentProvider prepares the environments variants run in.
 type EnvironmentProvider interface {
 	Info() Info

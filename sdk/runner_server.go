@@ -13,6 +13,8 @@ import (
 	pluginv1 "github.com/wtbench/wtb/proto/wtb/plugin/v1"
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -87,6 +89,11 @@ func (s *runnerServer) GetInfo(context.Context, *runnerv1.GetInfoRequest) (*runn
 
 func (s *runnerServer) Configure(ctx context.Context, req *runnerv1.ConfigureRequest) (*runnerv1.ConfigureResponse, error) {
 	capacity, diags := s.impl.Configure(ctx, req.GetConfigJson())
+	if c, ok := s.impl.(Connector); ok && !diags.HasErrors() {
+		if err := c.Connect(ctx); err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+	}
 	return &runnerv1.ConfigureResponse{Diagnostics: DiagnosticsToProto(diags), MaxConcurrency: int32(capacity)}, nil
 }
 

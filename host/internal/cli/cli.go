@@ -143,7 +143,7 @@ error · 3 runtime failure · 130 interrupted.`,
 	root.PersistentFlags().StringVar(&a.pluginDir, "plugin-dir", "", "directory searched first for plugins (before plugin_dir, $WTB_PLUGIN_PATH and bin/plugins)")
 	root.PersistentFlags().BoolVar(&a.noColor, "no-color", os.Getenv("NO_COLOR") != "", "disable colour in diagnostics")
 	root.AddCommand(a.runCommand(), a.resumeCommand(), a.validateCommand(), a.planCommand(), a.resultsCommand(),
-		a.compareCommand(), a.forkCommand(), a.auditCommand(), a.showCommand(), a.cacheCommand(), a.pluginsCommand(), a.versionCommand())
+		a.compareCommand(), a.forkCommand(), a.parityCommand(), a.auditCommand(), a.showCommand(), a.cacheCommand(), a.pluginsCommand(), a.versionCommand())
 	return root
 }
 

@@ -32,6 +32,7 @@ type runFlags struct {
 	format     string
 	noProgress bool
 	auditNodes bool
+	quiet      bool // no leaderboard (parity prints its own report)
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -271,8 +272,10 @@ func (a *app) execute(ctx context.Context, st store.Store, ps *plugins, bus *eve
 		a.log.Warn("the audit trail could not be written completely", "error", err)
 	}
 
-	if err := writeLeaderboard(a.stdout, f.format, rec, b, sum, results); err != nil {
-		return exitf(ExitRuntime, "%v", err)
+	if !f.quiet {
+		if err := writeLeaderboard(a.stdout, f.format, rec, b, sum, results); err != nil {
+			return exitf(ExitRuntime, "%v", err)
+		}
 	}
 	fmt.Fprintf(a.stderr, "%s\n", runLine(rec.ID, rep, st))
 	if f.junit != "" {

@@ -97,7 +97,7 @@ func (e *Environment) call(ctx context.Context, f func(environmentv1.Environment
 	err := f(p.Environment())
 	if err == nil || !p.Exited() {
 		if err != nil {
-			return fmt.Errorf("environment plugin %s: %w", e.spec.Name, err)
+			return pluginError(e.spec.Name, "call", err)
 		}
 		return nil
 	}
@@ -119,7 +119,7 @@ func (e *Environment) call(ctx context.Context, f func(environmentv1.Environment
 	e.mu.Unlock()
 	e.spec.OnEvent(Event{Type: PluginRestarted, Plugin: e.spec.Name, Pid: np.Pid()})
 	if err := f(np.Environment()); err != nil {
-		return fmt.Errorf("environment plugin %s: %w", e.spec.Name, err)
+		return pluginError(e.spec.Name, "call", err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/client"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // EventType is a plugin lifecycle event.
@@ -168,7 +171,7 @@ func (r *Runner) Validate(ctx context.Context, config []byte) (sdk.Diagnostics, 
 func (r *Runner) configure(ctx context.Context, p *client.Plugin) (sdk.Diagnostics, int, error) {
 	resp, err := p.Runner().Configure(ctx, &runnerv1.ConfigureRequest{ConfigJson: r.spec.Config, HostVersion: r.spec.HostVersion})
 	if err != nil {
-		return nil, 0, fmt.Errorf("plugin %s: Configure: %w", r.spec.Name, err)
+		return nil, 0, pluginError(r.spec.Name, "Configure", err)
 	}
 	return sdk.DiagnosticsFromProto(resp.GetDiagnostics()), int(resp.GetMaxConcurrency()), nil
 }
@@ -347,4 +350,13 @@ func (r *Runner) Close(ctx context.Context) error {
 	}
 	r.wg.Wait()
 	return err
+}
+
+// pluginError words an RPC error from a plugin: an Unavailable status is the
+// plugin saying an external system is unreachable, and its message says it all.
+func pluginError(name, rpc string, err error) error {
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable && st.Message() != "" {
+		return fmt.Errorf("%s plugin %s: %s", strings.SplitN(name, "-", 2)[0], name, st.Message())
+	}
+	return fmt.Errorf("plugin %s: %s: %w", name, rpc, err)
 }
