@@ -184,14 +184,21 @@ func (r *temporalRunner) Execute(ctx context.Context, req *sdk.ExecuteRequest, e
 		WorkflowExecutionTimeout: 24 * time.Hour,
 	}
 	var runID string
-	run, err := c.ExecuteWorkflow(ctx, opts, workflowName, in)
+	// Start with a context of its own: a start that the server accepted while
+	// the host was cancelling must still be seen, and then cancelled.
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	run, err := c.ExecuteWorkflow(sctx, opts, workflowName, in)
+	scancel()
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):
 		runID = "" // the latest run: it completed, its history holds the results
 	case err != nil:
 		if ctx.Err() != nil {
-			return sdk.Outcome{Status: sdk.StatusCancelled, Error: "cancelled before the workflow started", FailureKind: sdk.FailureCancelled}
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = c.CancelWorkflow(cctx, id, "")
+			cancel()
+			return sdk.Outcome{Status: sdk.StatusCancelled, Error: "cancelled while the workflow was starting", FailureKind: sdk.FailureCancelled}
 		}
 		return fail(fmt.Sprintf("starting workflow %s on %s: %v", id, cfg.Address, err), true)
 	default:

@@ -18,6 +18,8 @@ const (
 	RunnerPool   = "wtb-runner-pool"
 	EnvLocal     = "wtb-env-local"
 	CustomRunner = "wtb-runner-custom"
+	Temporal     = "wtb-runner-temporal"
+	QA           = "qa"
 )
 
 // packages maps binary names to their main packages, relative to the module root.
@@ -26,6 +28,8 @@ var packages = map[string]string{
 	RunnerPool:   "./plugins/runner-pool",
 	EnvLocal:     "./plugins/env-local",
 	CustomRunner: "./examples/custom-runner",
+	Temporal:     "./plugins/runner-temporal",
+	QA:           "./examples/quickstart/qa",
 }
 
 var (
