@@ -21,6 +21,7 @@ build: ## build bin/wtb, the plugins under bin/plugins and the example node prog
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/wtb ./host/cmd/wtb
 	$(GO) build -o $(PLUGINS)/wtb-runner-pool ./plugins/runner-pool
 	$(GO) build -o $(PLUGINS)/wtb-env-local ./plugins/env-local
+	$(GO) build -o $(PLUGINS)/wtb-runner-temporal ./plugins/runner-temporal
 	$(GO) build -o $(PLUGINS)/wtb-runner-custom ./examples/custom-runner
 	$(GO) build -o $(BIN)/examples/qa ./examples/quickstart/qa
 

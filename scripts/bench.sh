@@ -150,3 +150,66 @@ run_share --var share=true
 run_share --var share=true --var cache=true
 run_share --var share=true --var cache=true
 echo "(the last two: the first fills the node cache, the second reuses it)"
+
+section "Temporal runner vs pool: trivial node and 50 ms node, 1 and 2 workers"
+export WTB_SERVICES_STATE="$work/services"
+eval "$(scripts/services.sh start 2>/dev/null)"
+trap 'pkill -f "wtb-runner-temporal worker --address ${WTB_TEST_TEMPORAL_ADDRESS:-none}" || true; scripts/services.sh stop; rm -rf "$work"' EXIT
+if [ -z "${WTB_TEST_TEMPORAL_ADDRESS:-}" ]; then
+  echo "(skipped: no Temporal dev server; scripts/install-deps.sh installs the CLI)"
+  exit 0
+fi
+temporal_bench() { # name node-kind-lines executions
+  python3 - "$work/$1.hcl" "$WTB_TEST_TEMPORAL_ADDRESS" "$2" <<'PY'
+import sys
+path, addr, kind = sys.argv[1:]
+node = 'kind = "merge"\n    params = { answer = "42" }' if kind == "trivial" else \
+       'command = ["sh", "-c", "cat >/dev/null; sleep 0.05; echo {}"]'
+cases = "\n".join(f'  case "c{i}" {{ input = {{ q = {i} }} }}' for i in range(50))
+open(path, "w").write(f'''
+runner "pool" {{
+  plugin      = "pool"
+  max_workers = 16
+}}
+runner "cluster" {{
+  plugin     = "temporal"
+  address    = "{addr}"
+  task_queue = "bench"
+}}
+workflow "w" {{
+  node "n" {{
+    {node}
+    variant "a" {{}}
+    variant "b" {{ params = {{ b = 1 }} }}
+  }}
+}}
+batch_test "t" {{
+  workflow    = workflow.w
+  runner      = runner.pool
+  max_pending = 16
+{cases}
+}}
+''')
+PY
+}
+run_runner() { # file runner label
+  sed "s/runner      = runner.pool/runner      = runner.$2/" "$work/$1.hcl" >"$work/$1-$2.hcl"
+  "$wtb" --db "sqlite://$work/temporal.db" run "$work/$1-$2.hcl" --no-progress --format csv >/dev/null 2>"$work/err" || true
+  printf '%-28s %s\n' "$3:" "$(grep -o '[0-9]* succeeded.*executions/s' "$work/err")"
+}
+start_worker() {
+  "$root/bin/plugins/wtb-runner-temporal" worker --address "$WTB_TEST_TEMPORAL_ADDRESS" --task-queue bench \
+    --worker-id "bench-$1" --max-concurrent 16 2>"$work/worker-$1.log" &
+  sleep 1
+}
+for kind in trivial sleep50; do
+  temporal_bench "$kind" "$kind"
+  echo "-- $kind node, 100 executions, 16 in flight"
+  run_runner "$kind" pool "pool"
+  start_worker 1
+  run_runner "$kind" cluster "temporal, 1 worker"
+  start_worker 2
+  run_runner "$kind" cluster "temporal, 2 workers"
+  pkill -f "wtb-runner-temporal worker --address $WTB_TEST_TEMPORAL_ADDRESS" || true
+  sleep 0.5
+done

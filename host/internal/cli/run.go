@@ -313,6 +313,10 @@ func runLine(id string, rep sched.Report, st store.Store) string {
 	if rep.Retries > 0 {
 		parts = append(parts, plural(rep.Retries, "retry", "retries"))
 	}
+	if len(rep.Latencies) > 0 {
+		parts = append(parts, fmt.Sprintf("runner round trip p50 %s p95 %s", rep.Percentile(0.5).Round(10*time.Microsecond),
+			rep.Percentile(0.95).Round(10*time.Microsecond)))
+	}
 	parts = append(parts, fmt.Sprintf("in %s", rep.Elapsed.Round(time.Millisecond)))
 	if rep.Elapsed > 0 && rep.Succeeded+rep.Failed > 0 {
 		parts = append(parts, fmt.Sprintf("%.0f executions/s", float64(rep.Succeeded+rep.Failed)/rep.Elapsed.Seconds()))

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,19 @@ type Report struct {
 	Cancelled  bool
 	FailFast   bool
 	Elapsed    time.Duration
+	// Latencies are the round trips of the runner requests (dispatch to
+	// outcome), which include the runner's own overhead.
+	Latencies []time.Duration
+}
+
+// Percentile returns the p-th percentile (0..1) of the request latencies.
+func (r Report) Percentile(p float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), r.Latencies...)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
 type nodeDone struct {
@@ -105,6 +119,7 @@ type segRun struct {
 	timer      *time.Timer
 	byName     map[string]*plan.Step
 	lastWorker string
+	sentAt     time.Time
 }
 
 type stepInfo struct {
@@ -427,6 +442,7 @@ func (s *scheduler) dispatch(ctx context.Context, sr *segRun) {
 		})
 	}
 	s.inflight[sr.execID] = sr
+	sr.sentAt = time.Now()
 	err := s.cfg.Runner.Start(ctx, req, func(ev *runnerv1.Event) { s.onEvent(sr, ev) })
 	if err != nil {
 		delete(s.inflight, sr.execID)
@@ -470,6 +486,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 func (s *scheduler) complete(sr *segRun, pendingRetries *int) {
 	delete(s.inflight, sr.execID)
+	s.mu.Lock()
+	s.rep.Latencies = append(s.rep.Latencies, time.Since(sr.sentAt))
+	s.mu.Unlock()
 	if sr.timer != nil {
 		sr.timer.Stop()
 	}
