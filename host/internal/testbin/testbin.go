@@ -20,6 +20,9 @@ const (
 	CustomRunner = "wtb-runner-custom"
 	Temporal     = "wtb-runner-temporal"
 	QA           = "qa"
+	RunnerGRPC   = "wtb-runner-grpc"
+	EnvGRPC      = "wtb-env-grpc"
+	RemoteServer = "grpc-environment"
 )
 
 // packages maps binary names to their main packages, relative to the module root.
@@ -30,6 +33,9 @@ var packages = map[string]string{
 	CustomRunner: "./examples/custom-runner",
 	Temporal:     "./plugins/runner-temporal",
 	QA:           "./examples/quickstart/qa",
+	RunnerGRPC:   "./plugins/runner-grpc",
+	EnvGRPC:      "./plugins/env-grpc",
+	RemoteServer: "./examples/grpc-environment",
 }
 
 var (
