@@ -213,3 +213,47 @@ for kind in trivial sleep50; do
   pkill -f "wtb-runner-temporal worker --address $WTB_TEST_TEMPORAL_ADDRESS" || true
   sleep 0.5
 done
+
+section "External gRPC environment (runner-grpc -> reference server) vs pool"
+export WTB_BENCH_TOKEN=bench-token
+raddr="127.0.0.1:$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
+WTB_REMOTE_TOKEN=$WTB_BENCH_TOKEN "$root/bin/examples/grpc-environment" --listen "$raddr" --max-concurrent 16 2>"$work/remote.log" &
+remote_pid=$!
+sleep 1
+for kind in trivial sh; do
+  python3 - "$work/remote-$kind.hcl" "$raddr" "$kind" "$work/step.sh" <<'PY'
+import sys
+path, addr, kind, step = sys.argv[1:]
+node = 'kind = "merge"\n    params = { answer = "42" }' if kind == "trivial" else f'command = ["sh", "{step}"]'
+cases = "\n".join(f'  case "c{i}" {{ input = {{ q = {i} }} }}' for i in range(100))
+open(path, "w").write(f'''
+runner "pool" {{
+  plugin      = "pool"
+  max_workers = 16
+}}
+runner "remote" {{
+  plugin         = "grpc"
+  address        = "{addr}"
+  token_env      = "WTB_BENCH_TOKEN"
+  max_concurrent = 16
+}}
+workflow "w" {{
+  node "n" {{
+    {node}
+    variant "a" {{}}
+    variant "b" {{ params = {{ b = 1 }} }}
+  }}
+}}
+batch_test "t" {{
+  workflow    = workflow.w
+  runner      = runner.pool
+  max_pending = 16
+{cases}
+}}
+''')
+PY
+  echo "-- $kind node, 200 executions, 16 in flight"
+  run_runner "remote-$kind" pool "pool"
+  run_runner "remote-$kind" remote "runner-grpc"
+done
+kill "$remote_pid" 2>/dev/null || true
