@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 func TestSubscribeByType(t *testing.T) {
@@ -130,3 +132,5 @@ func TestConcurrentPublishers(t *testing.T) {
 		t.Errorf("history holds %d, want its bound 1000", got)
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -1,0 +1,98 @@
+package eval
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/wtbench/wtb/host/internal/spec"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func ev(typ, path, expect string, extra func(*spec.Evaluator)) spec.Evaluator {
+	e := spec.Evaluator{Name: typ, Type: typ, Path: path, Weight: 1}
+	if expect != "" {
+		e.Expect = json.RawMessage(expect)
+	}
+	if extra != nil {
+		extra(&e)
+	}
+	return e
+}
+
+func TestBuiltInEvaluators(t *testing.T) {
+	state := json.RawMessage(`{"answer":"Paris is the capital","n":3.02,"tags":["a","b"],"big":12345678901234567890,"obj":{"x":1}}`)
+	cs := spec.Case{ID: "c1", Input: json.RawMessage(`{"q":"capital?"}`), Expected: json.RawMessage(`{"answer":"Paris","n":3,"tag":"b"}`)}
+	cases := []struct {
+		name string
+		ev   spec.Evaluator
+		want float64
+	}{
+		{"equals literal", ev("equals", "$.obj", `{"x":1}`, nil), 1},
+		{"equals mismatch", ev("equals", "$.answer", `"Paris"`, nil), 0},
+		{"json path from case", ev("json_path_equals", "$.n", `"$.expected.n"`, nil), 0},
+		{"contains case-insensitive", ev("contains", "$.answer", `"$.expected.answer"`, nil), 1},
+		{"contains case-sensitive", ev("contains", "$.answer", `"paris"`, func(e *spec.Evaluator) { e.CaseSensitive = true }), 0},
+		{"contains in array", ev("contains", "$.tags", `"$.expected.tag"`, nil), 1},
+		{"regex", ev("regex", "$.answer", "", func(e *spec.Evaluator) { e.Pattern = "^paris" }), 1},
+		{"numeric within", ev("numeric", "$.n", `"$.expected.n"`, func(e *spec.Evaluator) { e.Tolerance = 0.05 }), 1},
+		{"numeric outside", ev("numeric", "$.n", `3`, func(e *spec.Evaluator) { e.Tolerance = 0.01 }), 0},
+		{"latency ok", ev("latency", "", "", func(e *spec.Evaluator) { e.MaxMs = 100 }), 1},
+		{"latency slow", ev("latency", "", "", func(e *spec.Evaluator) { e.MaxMs = 10 }), 0},
+		{"missing path", ev("equals", "$.nope", `1`, nil), 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, err := Compile(&spec.Batch{Evaluators: []spec.Evaluator{c.ev}, PassScore: 0.5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := e.Evaluate(context.Background(), Input{Success: true, State: state, Case: cs, DurationMs: 50})
+			if got := out.Scores[c.ev.Name]; got != c.want {
+				t.Errorf("score %v, want %v (notes %v)", got, c.want, out.Notes)
+			}
+			if c.want < 1 && out.Notes[c.ev.Name] == "" {
+				t.Errorf("a score below 1 needs a note saying why")
+			}
+		})
+	}
+}
+
+func TestWeightsPassAndFailure(t *testing.T) {
+	b := &spec.Batch{PassScore: 0.7, Evaluators: []spec.Evaluator{
+		ev("equals", "$.a", `1`, func(e *spec.Evaluator) { e.Name, e.Weight = "heavy", 3 }),
+		ev("equals", "$.b", `1`, func(e *spec.Evaluator) { e.Name, e.Weight = "light", 1 }),
+	}}
+	e, _ := Compile(b)
+	out := e.Evaluate(context.Background(), Input{Success: true, State: json.RawMessage(`{"a":1,"b":2}`)})
+	if math.Abs(out.Overall-0.75) > 1e-9 || !out.Passed {
+		t.Errorf("overall %v passed %v; want 0.75 and passed", out.Overall, out.Passed)
+	}
+	out = e.Evaluate(context.Background(), Input{Success: false})
+	if out.Overall != 0 || out.Passed || out.Scores["heavy"] != 0 {
+		t.Errorf("a failed execution scores 0: %+v", out)
+	}
+}
+
+func TestCommandEvaluator(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "score.sh")
+	_ = os.WriteFile(script, []byte("#!/bin/sh\ngrep -q Paris && echo '{\"score\": 0.8, \"note\": \"ok\"}' || echo 0\n"), 0o755)
+	e, err := Compile(&spec.Batch{Dir: dir, Evaluators: []spec.Evaluator{{Name: "judge", Type: "command", Weight: 1, Command: []string{"sh", script}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := e.Evaluate(context.Background(), Input{Success: true, State: json.RawMessage(`{"answer":"Paris"}`)})
+	if out.Scores["judge"] != 0.8 {
+		t.Errorf("command score %v (notes %v)", out.Scores["judge"], out.Notes)
+	}
+	out = e.Evaluate(context.Background(), Input{Success: true, State: json.RawMessage(`{"answer":"Rome"}`)})
+	if out.Scores["judge"] != 0 {
+		t.Errorf("command score %v", out.Scores["judge"])
+	}
+}

@@ -1,0 +1,109 @@
+package plan
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/wtbench/wtb/host/internal/spec"
+)
+
+func node(name string, variants ...string) spec.Node {
+	n := spec.Node{Name: name, Kind: "merge", Params: json.RawMessage(`{}`)}
+	for _, v := range variants {
+		n.Variants = append(n.Variants, spec.Variant{Name: v, Params: json.RawMessage(`{"v":"` + v + `"}`)})
+	}
+	return n
+}
+
+func batchOf(share bool, nodes ...spec.Node) *spec.Batch {
+	b := &spec.Batch{Workflow: spec.Workflow{Name: "w", Nodes: nodes}, Repeat: 2, SharePrefixes: share,
+		Cases: []spec.Case{{ID: "c1", Input: json.RawMessage(`{}`)}, {ID: "c2", Input: json.RawMessage(`{}`)}}}
+	combos := []map[string]string{{}}
+	for _, n := range nodes {
+		if len(n.Variants) == 0 {
+			continue
+		}
+		var next []map[string]string
+		for _, c := range combos {
+			for _, v := range n.Variants {
+				m := map[string]string{n.Name: v.Name}
+				for k, x := range c {
+					m[k] = x
+				}
+				next = append(next, m)
+			}
+		}
+		combos = next
+	}
+	for _, c := range combos {
+		b.Combinations = append(b.Combinations, spec.Combination{Name: spec.CombinationName(&b.Workflow, c), Variants: c})
+	}
+	return b
+}
+
+func TestPrefixSharing(t *testing.T) {
+	// 3 nodes, variants on the last: per case and repeat 1 + 1 + 10 node runs
+	// instead of 30, and segments: one shared prefix and ten leaves.
+	leaf := node("c", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
+	p := Build(batchOf(true, node("a"), node("b"), leaf), Options{BatchID: "b"})
+	if len(p.Executions) != 2*2*10 || len(p.Steps) != 2*2*12 {
+		t.Fatalf("%d executions, %d node runs; want 40 and 48", len(p.Executions), len(p.Steps))
+	}
+	if len(p.Roots) != 4 || len(p.Segments) != 4*11 {
+		t.Errorf("%d roots, %d segments; want 4 and 44", len(p.Roots), len(p.Segments))
+	}
+	for _, r := range p.Roots {
+		if len(r.Steps) != 2 || len(r.Children) != 10 {
+			t.Errorf("root segment runs %d nodes with %d children; want 2 and 10", len(r.Steps), len(r.Children))
+		}
+	}
+	stats := p.Stats()
+	if stats[0].Shared != 4 || stats[2].Shared != 40 || stats[0].Unshared != 40 {
+		t.Errorf("stats %+v", stats)
+	}
+	// Without sharing every execution is its own chain.
+	q := Build(batchOf(false, node("a"), node("b"), leaf), Options{BatchID: "b"})
+	if len(q.Steps) != 120 || len(q.Segments) != 40 {
+		t.Errorf("without sharing: %d node runs, %d segments; want 120 and 40", len(q.Steps), len(q.Segments))
+	}
+	for _, s := range q.Segments {
+		if s.Key != s.Executions()[0].Key {
+			t.Errorf("an unshared segment is named after its execution: %q", s.Key)
+		}
+	}
+}
+
+func TestStepIDsAreStable(t *testing.T) {
+	b := batchOf(true, node("a", "x", "y"), node("b"))
+	p1, p2 := Build(b, Options{BatchID: "b"}), Build(b, Options{BatchID: "b"})
+	for i := range p1.Steps {
+		if p1.Steps[i].ID != p2.Steps[i].ID {
+			t.Fatal("step ids must be deterministic: resume finds stored checkpoints by them")
+		}
+	}
+	p3 := Build(b, Options{BatchID: "other"})
+	if p3.Steps[0].ID == p1.Steps[0].ID {
+		t.Error("step ids must differ between batches")
+	}
+	skip := map[string]bool{p1.Executions[0].Key: true}
+	if p4 := Build(b, Options{BatchID: "b", Skip: skip}); len(p4.Executions) != len(p1.Executions)-1 {
+		t.Errorf("Skip: %d executions", len(p4.Executions))
+	}
+}
+
+func TestForkMatching(t *testing.T) {
+	parent := Build(batchOf(true, node("a", "x", "y"), node("b", "1")), Options{BatchID: "p"})
+	child := Build(batchOf(true, node("a", "x", "y"), node("b", "1", "2")), Options{BatchID: "c"})
+	m, err := MatchFork(parent, child, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Parent) != 2*2*2 {
+		t.Errorf("%d prefix steps matched; want 8", len(m.Parent))
+	}
+	changed := node("a", "x", "y")
+	changed.Variants[0].Params = json.RawMessage(`{"v":"changed"}`)
+	if _, err := MatchFork(parent, Build(batchOf(true, changed, node("b", "1")), Options{BatchID: "c"}), "a"); err == nil {
+		t.Error("a changed upstream node must refuse the fork")
+	}
+}

@@ -1,0 +1,75 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/store"
+)
+
+func f(v float64) *float64 { return &v }
+
+func batch(applies string) *spec.Batch {
+	return &spec.Batch{Repeat: 2, Cases: make([]spec.Case, 2),
+		Combinations: []spec.Combination{{Name: "good"}, {Name: "bad"}},
+		Evaluators:   []spec.Evaluator{{Name: "e"}},
+		Thresholds:   spec.Thresholds{OverallScore: f(0.6), AppliesTo: applies}}
+}
+
+func results(scores map[string][]float64) []store.Result {
+	var out []store.Result
+	for combo, ss := range scores {
+		for i, s := range ss {
+			out = append(out, store.Result{Combination: combo, ExecutionKey: fmt.Sprintf("%s/%d", combo, i), Success: true,
+				OverallScore: s, Passed: s >= 0.5, DurationMs: float64(10 * (i + 1)), Scores: map[string]float64{"e": s}})
+		}
+	}
+	return out
+}
+
+func TestSummarize(t *testing.T) {
+	rs := results(map[string][]float64{"good": {1, 1, 0.5, 0.9}, "bad": {0, 0.5, 0.2, 0.1}})
+	s := Summarize(batch("all"), rs)
+	if len(s.Combos) != 2 || s.Combos[0].Combination != "good" || s.Combos[0].Rank != 1 {
+		t.Fatalf("ranking: %+v", s.Combos)
+	}
+	g := s.Combos[0]
+	if math.Abs(g.Mean-0.85) > 1e-9 || g.PassRate != 1 || g.Evaluators["e"] != g.Mean {
+		t.Errorf("good: %+v", g)
+	}
+	wantStd := math.Sqrt(((0.15*0.15)*2 + 0.35*0.35 + 0.05*0.05) / 3)
+	if math.Abs(g.StdDev-wantStd) > 1e-9 {
+		t.Errorf("stddev %v, want %v", g.StdDev, wantStd)
+	}
+	// 95% CI with t(3) = 3.182.
+	half := 3.182 * wantStd / 2
+	if g.CI95 == nil || math.Abs(g.CI95[0]-(0.85-half)) > 1e-9 || g.CI95[1] != 1 {
+		t.Errorf("CI %v, want [%v, 1]", g.CI95, 0.85-half)
+	}
+	if g.P50Ms != 25 || math.Abs(g.P95Ms-38.5) > 1e-9 {
+		t.Errorf("p50 %v p95 %v", g.P50Ms, g.P95Ms)
+	}
+	if s.Passed || s.Verdict != "thresholds missed" {
+		t.Errorf("all combinations must meet overall_score 0.6: %+v", s)
+	}
+	if s := Summarize(batch("best"), rs); !s.Passed || s.Verdict != "thresholds met" {
+		t.Errorf("applies_to best: %+v", s)
+	}
+	if s := Summarize(batch("best"), rs[:3]); s.Passed || s.Verdict != "incomplete" {
+		t.Errorf("an incomplete batch never passes: %+v", s)
+	}
+}
+
+func TestTQuantile(t *testing.T) {
+	if q := tQuantile975(1); q != 12.706 {
+		t.Errorf("t(1) = %v", q)
+	}
+	if q := tQuantile975(1000); math.Abs(q-1.962) > 0.001 {
+		t.Errorf("t(1000) = %v, want ≈1.962", q)
+	}
+	if q := tQuantile975(40); math.Abs(q-2.021) > 0.002 {
+		t.Errorf("t(40) = %v, want ≈2.021", q)
+	}
+}
