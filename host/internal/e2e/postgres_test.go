@@ -49,10 +49,12 @@ func TestBatchOnPostgres(t *testing.T) {
 // TestPostgresRestartMidBatch stops and starts the server while a batch runs:
 // the batch completes and every execution is stored exactly once.
 func TestPostgresRestartMidBatch(t *testing.T) {
-	e := newEnvOn(t, postgresStore)
+	srv := pgtest.OwnServer(t)
+	e := newEnv(t)
+	e.db = srv.URL
 	e.write("slow.hcl", slowBench)
 	_, id, wait := startBatch(t, e, "slow.hcl", 10)
-	pgtest.Restart(t, time.Second)
+	srv.Restart(t, time.Second)
 	stderr := wait()
 	st := e.store()
 	rs := e.results(st, id)

@@ -261,6 +261,10 @@ func (r *Runner) watch(s *client.Session) {
 			if err == nil {
 				var ns *client.Session
 				if ns, err = r.openSession(p); err == nil {
+					// Reported before executions can use the new plugin, so the
+					// event always precedes their outcomes.
+					r.spec.OnEvent(Event{Type: PluginRestarted, Plugin: r.spec.Name, Pid: p.Pid(),
+						Detail: fmt.Sprintf("restart %d", attempt)})
 					r.mu.Lock()
 					if r.closing {
 						r.mu.Unlock()
@@ -271,8 +275,6 @@ func (r *Runner) watch(s *client.Session) {
 					r.plugin = p
 					r.setSession(ns)
 					r.mu.Unlock()
-					r.spec.OnEvent(Event{Type: PluginRestarted, Plugin: r.spec.Name, Pid: p.Pid(),
-						Detail: fmt.Sprintf("restart %d", attempt)})
 					return
 				}
 			}

@@ -104,8 +104,8 @@ func TestUnreachableHost(t *testing.T) {
 }
 
 func TestWritesSurviveAServerRestart(t *testing.T) {
-	direct, _ := pgtest.Database(t)
-	st := openURL(t, direct)
+	srv := pgtest.OwnServer(t)
+	st := openURL(t, srv.URL)
 	ctx := context.Background()
 	if err := st.Batches().Create(ctx, storetest.NewBatch("b")); err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestWritesSurviveAServerRestart(t *testing.T) {
 		done <- nil
 	}()
 	time.Sleep(200 * time.Millisecond)
-	pgtest.Restart(t, 500*time.Millisecond)
+	srv.Restart(t, 500*time.Millisecond)
 	if err := <-done; err != nil {
 		t.Fatalf("a write failed across the restart: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -74,25 +75,86 @@ func withDatabase(raw, db string) string {
 	return u.String()
 }
 
-// Restart stops and starts the test server (fast shutdown): connections drop
-// as they would in a failover. It needs the server started by services.sh.
-func Restart(t testing.TB, downFor time.Duration) {
+// Server is a PostgreSQL cluster of one test's own, for tests that stop and
+// start it: the shared test server stays up for everyone else.
+type Server struct {
+	URL  string
+	bin  string
+	data string
+	port string
+}
+
+// OwnServer starts a throwaway cluster (initdb into a temporary directory, a
+// free port on 127.0.0.1) and stops it when the test ends. It needs the
+// PostgreSQL binaries (WTB_TEST_PGBIN) and, as root, the postgres user.
+func OwnServer(t testing.TB) *Server {
 	t.Helper()
-	pgbin, data, port, sock := os.Getenv("WTB_TEST_PGBIN"), os.Getenv("WTB_TEST_PGDATA"), os.Getenv("WTB_TEST_PGPORT"), os.Getenv("WTB_TEST_PGSOCK")
-	if pgbin == "" || data == "" {
-		t.Skip("the test server's pg_ctl is unknown (WTB_TEST_PGBIN, WTB_TEST_PGDATA)")
-	}
-	ctl := func(args ...string) {
-		full := append([]string{pgbin + "/pg_ctl", "-D", data, "-w"}, args...)
-		cmd := exec.Command(full[0], full[1:]...)
-		if os.Geteuid() == 0 {
-			cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--"}, full...)...)
+	Require(t, "WTB_TEST_POSTGRES_URL")
+	bin := os.Getenv("WTB_TEST_PGBIN")
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("WTB_TEST_PGBIN is not set")
 		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("pg_ctl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+		t.Skip("WTB_TEST_PGBIN is not set (scripts/services.sh sets it)")
 	}
-	ctl("-m", "fast", "stop")
+	dir, err := os.MkdirTemp("", "wtb-pg-own-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		_ = exec.Command("chown", "postgres:postgres", dir).Run()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	s := &Server{bin: bin, data: dir + "/db", port: port,
+		URL: fmt.Sprintf("postgres://postgres@127.0.0.1:%s/postgres?sslmode=disable", port)}
+	s.run(t, "initdb", "-D", s.data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync")
+	s.ctl(t, "-l", dir+"/log", "-o", s.options(dir), "start")
+	t.Cleanup(func() {
+		s.ctlQuiet("-m", "immediate", "stop")
+		_ = os.RemoveAll(dir)
+	})
+	return s
+}
+
+func (s *Server) options(dir string) string {
+	return fmt.Sprintf("-p %s -k %s -h 127.0.0.1 -c fsync=off", s.port, dir)
+}
+
+func (s *Server) command(name string, args ...string) *exec.Cmd {
+	full := append([]string{s.bin + "/" + name}, args...)
+	if os.Geteuid() == 0 {
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--"}, full...)...)
+	}
+	return exec.Command(full[0], full[1:]...)
+}
+
+func (s *Server) run(t testing.TB, name string, args ...string) {
+	t.Helper()
+	if out, err := s.command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+func (s *Server) ctl(t testing.TB, args ...string) {
+	t.Helper()
+	s.run(t, "pg_ctl", append([]string{"-D", s.data, "-w"}, args...)...)
+}
+
+func (s *Server) ctlQuiet(args ...string) {
+	_ = s.command("pg_ctl", append([]string{"-D", s.data, "-w"}, args...)...).Run()
+}
+
+// Restart stops the server (fast shutdown: connections drop as in a
+// failover), waits, and starts it again.
+func (s *Server) Restart(t testing.TB, downFor time.Duration) {
+	t.Helper()
+	s.ctl(t, "-m", "fast", "stop")
 	time.Sleep(downFor)
-	ctl("-l", data+"/../log", "-o", fmt.Sprintf("-p %s -k %s -h 127.0.0.1 -c fsync=off -c max_connections=200", port, sock), "start")
+	dir := strings.TrimSuffix(s.data, "/db")
+	s.ctl(t, "-l", dir+"/log", "-o", s.options(dir), "start")
 }
