@@ -151,14 +151,17 @@ run_share --var share=true --var cache=true
 run_share --var share=true --var cache=true
 echo "(the last two: the first fills the node cache, the second reuses it)"
 
-section "Temporal runner vs pool: trivial node and 50 ms node, 1 and 2 workers"
 export WTB_SERVICES_STATE="$work/services"
 eval "$(scripts/services.sh start 2>/dev/null)"
 trap 'pkill -f "wtb-runner-temporal worker --address ${WTB_TEST_TEMPORAL_ADDRESS:-none}" || true; scripts/services.sh stop; rm -rf "$work"' EXIT
-if [ -z "${WTB_TEST_TEMPORAL_ADDRESS:-}" ]; then
-  echo "(skipped: no Temporal dev server; scripts/install-deps.sh installs the CLI)"
-  exit 0
+
+section "PostgreSQL result writes, 100,000 rows: bulk (COPY + INSERT ON CONFLICT) vs one INSERT per row, direct and through PgBouncer"
+if [ -n "${WTB_TEST_POSTGRES_URL:-}" ]; then
+  go test -run '^$' -bench WriteResults -benchtime 100000x ./host/internal/store/postgres/ | grep -E '^Benchmark'
+else
+  echo "(skipped: no PostgreSQL; run as root or start one with scripts/services.sh)"
 fi
+
 temporal_bench() { # name node-kind-lines executions
   python3 - "$work/$1.hcl" "$WTB_TEST_TEMPORAL_ADDRESS" "$2" <<'PY'
 import sys
@@ -202,6 +205,10 @@ start_worker() {
     --worker-id "bench-$1" --max-concurrent 16 2>"$work/worker-$1.log" &
   sleep 1
 }
+section "Temporal runner vs pool: trivial node and 50 ms node, 1 and 2 workers"
+if [ -z "${WTB_TEST_TEMPORAL_ADDRESS:-}" ]; then
+  echo "(skipped: no Temporal dev server; scripts/install-deps.sh installs the CLI)"
+else
 for kind in trivial sleep50; do
   temporal_bench "$kind" "$kind"
   echo "-- $kind node, 100 executions, 16 in flight"
@@ -213,6 +220,7 @@ for kind in trivial sleep50; do
   pkill -f "wtb-runner-temporal worker --address $WTB_TEST_TEMPORAL_ADDRESS" || true
   sleep 0.5
 done
+fi
 
 section "External gRPC environment (runner-grpc -> reference server) vs pool"
 export WTB_BENCH_TOKEN=bench-token

@@ -13,11 +13,12 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 echo "system packages ok"
+[ -n "${WTB_SKIP_TEMPORAL:-}" ] && exit 0
 
 # The Temporal CLI (dev server) for the cluster tests. v1.5.1 builds with this
 # Go; newer releases do not (replace directives in their go.mod). The binary is
 # cached in $(go env GOPATH)/bin, so a second run does not rebuild it.
-if ! command -v temporal >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/temporal" ]; then
+if [ -z "${WTB_SKIP_TEMPORAL:-}" ] && ! command -v temporal >/dev/null 2>&1 && [ ! -x "$(go env GOPATH)/bin/temporal" ]; then
   echo "installing the temporal CLI v1.5.1 (a few minutes, once)"
   go install github.com/temporalio/cli/cmd/temporal@v1.5.1
 fi
