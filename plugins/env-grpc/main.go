@@ -56,19 +56,15 @@ func (p *provider) Connect(ctx context.Context) error {
 	p.mu.Lock()
 	s := p.settings
 	p.mu.Unlock()
-	conn, err := s.Dial()
+	conn, err := s.Connect(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := remotev1.NewEnvironmentServiceClient(conn).GetEnvironment(ctx, &remotev1.GetEnvironmentRequest{EnvironmentId: "wtb-connect-check"})
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	c := remotev1.NewEnvironmentServiceClient(conn)
-	cctx, cancel := context.WithTimeout(ctx, s.ConnectTimeout())
-	defer cancel()
-	if _, err := c.GetEnvironment(cctx, &remotev1.GetEnvironmentRequest{EnvironmentId: "wtb-connect-check"}); err != nil {
-		conn.Close()
-		return remote.Explain(s.Address, err)
-	}
 	p.mu.Lock()
-	p.conn, p.client = conn, c
+	p.conn, p.client = conn, remotev1.NewEnvironmentServiceClient(conn)
 	p.mu.Unlock()
 	return nil
 }

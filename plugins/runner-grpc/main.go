@@ -69,22 +69,18 @@ func (r *grpcRunner) Connect(ctx context.Context) error {
 	r.mu.Lock()
 	s := r.settings
 	r.mu.Unlock()
-	conn, err := s.Dial()
+	conn, err := s.Connect(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := remotev1.NewExecutionServiceClient(conn).GetInfo(ctx, &remotev1.GetInfoRequest{})
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	c := remotev1.NewExecutionServiceClient(conn)
-	cctx, cancel := context.WithTimeout(ctx, s.ConnectTimeout())
-	defer cancel()
-	if _, err := c.GetInfo(cctx, &remotev1.GetInfoRequest{}); err != nil {
-		conn.Close()
-		return remote.Explain(s.Address, err)
 	}
 	r.mu.Lock()
 	if r.conn != nil {
 		r.conn.Close()
 	}
-	r.conn, r.client = conn, c
+	r.conn, r.client = conn, remotev1.NewExecutionServiceClient(conn)
 	r.mu.Unlock()
 	return nil
 }

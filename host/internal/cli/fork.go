@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -125,15 +123,12 @@ func (a *app) fork(ctx context.Context, parentID, node, file string, f *runFlags
 			Variant: cp.Variant, ConfigHash: cp.ConfigHash, Source: store.SourceForked, SegmentKey: "fork:" + cp.ID,
 			State: cp.State, Output: cp.Output, Metrics: cp.Metrics, DurationMs: cp.DurationMs, WorkerID: cp.WorkerID, CreatedAt: now})
 	}
-	specJSON, _ := json.Marshal(b)
-	host, _ := os.Hostname()
 	name := file
 	if name == "" {
 		name = parentRec.File
 	}
-	rec := &store.Batch{ID: id, Name: b.Name, File: name, Status: store.StatusRunning, Spec: specJSON, SpecHash: b.Hash(),
-		ParentID: parentRec.ID, ForkNode: node, Runner: b.Runner.Block + " (" + b.Runner.Plugin + ")", Total: b.Total(),
-		Host: host, Version: Version, CreatedAt: now, StartedAt: now}
+	rec := newBatchRecord(id, b, name)
+	rec.ParentID, rec.ForkNode = parentRec.ID, node
 	if err := st.Batches().Create(ctx, rec); err != nil {
 		return exitf(ExitRuntime, "%v", err)
 	}

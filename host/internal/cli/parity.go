@@ -2,13 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/config"
@@ -85,12 +82,8 @@ func (a *app) parity(ctx context.Context, file string, runners []string, limit i
 		if !hasCapability(ps.runner, sdk.CapabilityStartState) {
 			b.SharePrefixes = false
 		}
-		specJSON, _ := json.Marshal(b)
-		host, _ := os.Hostname()
-		now := time.Now()
-		rec := &store.Batch{ID: newBatchID(), Name: b.Name + " (parity: " + name + ")", File: file, Status: store.StatusRunning,
-			Spec: specJSON, SpecHash: b.Hash(), Runner: name + " (" + pb.Plugin + ")", Total: b.Total(), Host: host,
-			Version: Version, CreatedAt: now, StartedAt: now}
+		rec := newBatchRecord(newBatchID(), b, file)
+		rec.Name = b.Name + " (parity: " + name + ")"
 		if err := st.Batches().Create(ctx, rec); err != nil {
 			ps.close()
 			return exitf(ExitRuntime, "%v", err)

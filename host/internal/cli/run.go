@@ -156,16 +156,22 @@ func (a *app) run(ctx context.Context, path string, f *runFlags) error {
 		fmt.Fprintf(a.stderr, "note: runner plugin %s cannot start from a checkpoint; prefix sharing is off\n", b.Runner.Plugin)
 		b.SharePrefixes = false
 	}
-	specJSON, _ := json.Marshal(b)
-	host, _ := os.Hostname()
-	now := time.Now()
-	rec := &store.Batch{ID: newBatchID(), Name: b.Name, File: path, Status: store.StatusRunning, Spec: specJSON,
-		SpecHash: b.Hash(), Runner: b.Runner.Block + " (" + b.Runner.Plugin + ")", Total: b.Total(), Host: host,
-		Version: Version, CreatedAt: now, StartedAt: now}
+	rec := newBatchRecord(newBatchID(), b, path)
 	if err := st.Batches().Create(ctx, rec); err != nil {
 		return exitf(ExitRuntime, "%v", err)
 	}
 	return a.execute(ctx, st, ps, bus, rec, b, nil, f)
+}
+
+// newBatchRecord describes a batch about to run, with its resolved spec (what
+// resume and fork run again).
+func newBatchRecord(id string, b *spec.Batch, file string) *store.Batch {
+	specJSON, _ := json.Marshal(b)
+	host, _ := os.Hostname()
+	now := time.Now()
+	return &store.Batch{ID: id, Name: b.Name, File: file, Status: store.StatusRunning, Spec: specJSON, SpecHash: b.Hash(),
+		Runner: b.Runner.Block + " (" + b.Runner.Plugin + ")", Total: b.Total(), Host: host, Version: Version,
+		CreatedAt: now, StartedAt: now}
 }
 
 func (a *app) resume(ctx context.Context, id string, f *runFlags) error {

@@ -162,6 +162,23 @@ func (s *Settings) Dial() (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
+// Connect dials the service and makes a first call (probe) within the connect
+// timeout, so a wrong address, token or certificate shows before anything
+// runs, worded for the user.
+func (s *Settings) Connect(ctx context.Context, probe func(context.Context, *grpc.ClientConn) error) (*grpc.ClientConn, error) {
+	conn, err := s.Dial()
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
+	defer cancel()
+	if err := probe(cctx, conn); err != nil {
+		conn.Close()
+		return nil, Explain(s.Address, err)
+	}
+	return conn, nil
+}
+
 // ConnectTimeout bounds the first contact.
 func (s *Settings) ConnectTimeout() time.Duration { return s.connectTimeout }
 
