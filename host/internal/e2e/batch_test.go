@@ -380,3 +380,40 @@ batch_test "b" {
 		t.Errorf("missing file: exit %d", r.code)
 	}
 }
+
+func TestInterruptTwiceExitsAndStopsPlugins(t *testing.T) {
+	e := newEnv(t)
+	e.write("bench.hcl", sleepBench(`
+runner "pool" {
+  plugin = "pool"
+}
+`, "pool", "30", 4))
+	cmd := e.cmd("run", "bench.hcl", "--no-progress")
+	out := &syncBuffer{}
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var plugins []int
+	waitFor(t, 20*time.Second, func() string { return "the batch to start: " + out.String() }, func() bool {
+		plugins = childPids(cmd.Process.Pid, "wtb-runner-pool")
+		return len(plugins) > 0 && strings.Contains(out.String(), "node runs")
+	})
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	// Two Ctrl-Cs in a row: the second usually lands while the first is still
+	// stopping the batch gracefully, and ends the host at once.
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(15 * time.Millisecond) // identical pending signals coalesce
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 || time.Since(start) > 10*time.Second {
+		t.Errorf("exit %d after %s:\n%s", code, time.Since(start), out.String())
+	}
+	if !strings.Contains(out.String(), "exiting now") {
+		t.Logf("the graceful stop finished before the second Ctrl-C was handled:\n%s", out.String())
+	}
+	for _, pid := range plugins {
+		waitFor(t, 5*time.Second, func() string { return fmt.Sprintf("plugin %d to exit", pid) }, func() bool { return !alive(pid) })
+	}
+}
