@@ -31,7 +31,8 @@ build: ## build bin/wtb, the plugins under bin/plugins and the example node prog
 demo: build ## build everything and run the quickstart batch on SQLite
 	$(BIN)/wtb run examples/quickstart/bench.hcl
 
-test: ## run the whole test suite (real plugins, real databases) with the race detector
+test: ## run the whole test suite (real plugins, real databases, Temporal) with the race detector
+	./scripts/install-deps.sh
 	./scripts/test.sh
 
 test-short: ## unit tests only, no external services
