@@ -42,7 +42,7 @@ start_postgres() {
   as_postgres "$pgbin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE ROLE wtb_pw LOGIN SUPERUSER PASSWORD 'right-password'" >/dev/null
   echo "$pgbin $data $port" >"$state.pg"
   echo "export WTB_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable'"
-  echo "export WTB_TEST_PGBIN='$pgbin' WTB_TEST_PGDATA='$data/db' WTB_TEST_PGPORT='$port' WTB_TEST_PGSOCK='$data'"
+  echo "export WTB_TEST_PGBIN='$pgbin' WTB_TEST_PGPORT='$port'"
   start_pgbouncer "$port" "$data"
 }
 

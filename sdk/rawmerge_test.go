@@ -46,7 +46,7 @@ func TestMergePatchJSONMatchesMergePatch(t *testing.T) {
 		_ = json.Unmarshal(sj, &want)
 		var p map[string]any
 		_ = json.Unmarshal(pj, &p)
-		want = MergePatch(want, p)
+		want = mergePatch(want, p)
 		var g map[string]any
 		if err := json.Unmarshal(got, &g); err != nil {
 			t.Fatalf("result is not JSON: %s", got)
@@ -118,4 +118,32 @@ func TestScanObjectMatchesEncodingJSON(t *testing.T) {
 			t.Fatalf("EncodeObject = %s, want %s", enc, canon)
 		}
 	})
+}
+
+// mergePatch is the reference implementation the raw merge is checked
+// against: it applies patch to state with JSON Merge Patch semantics (RFC 7386):
+// objects merge recursively, a null value deletes the key, anything else replaces
+// it. state is modified in place and returned; nested objects of the patch are
+// copied, so later changes to state never reach back into the patch.
+func mergePatch(state, patch map[string]any) map[string]any {
+	if state == nil {
+		state = make(map[string]any, len(patch))
+	}
+	for k, pv := range patch {
+		if pv == nil {
+			delete(state, k)
+			continue
+		}
+		pObj, pIsObj := pv.(map[string]any)
+		if !pIsObj {
+			state[k] = pv
+			continue
+		}
+		sObj, sIsObj := state[k].(map[string]any)
+		if !sIsObj {
+			sObj = nil
+		}
+		state[k] = mergePatch(sObj, pObj)
+	}
+	return state
 }

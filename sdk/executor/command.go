@@ -26,7 +26,7 @@ const maxLogLine = 64 << 10
 // runCommand runs a command node: input as JSON on stdin, a JSON object on stdout
 // merged into the state, stderr forwarded line by line as logs. The node runs in
 // its own process group, so a timeout or cancel kills it and all its children.
-func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (json.RawMessage, error) {
+func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (map[string]json.RawMessage, error) {
 	if len(node.Command) == 0 {
 		return nil, &NodeError{Kind: sdk.FailureStart, Message: fmt.Sprintf("node %q has no command", node.Name)}
 	}
@@ -120,11 +120,12 @@ func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events
 	if readErr != nil {
 		return nil, &NodeError{Kind: sdk.FailureInvalidOutput, Message: fmt.Sprintf("node %q: reading stdout: %v", node.Name, readErr)}
 	}
-	if _, nerr := objectOutput(node.Name, out.Bytes()); nerr != nil {
+	patch, nerr := objectOutput(node.Name, out.Bytes())
+	if nerr != nil {
 		nerr.Message += tail.suffix()
 		return nil, nerr
 	}
-	return out.Bytes(), nil
+	return patch, nil
 }
 
 var errOutputTooLarge = errors.New("output too large")

@@ -74,19 +74,24 @@ type ExecutionInput struct {
 // state. Returning an *NodeError controls the failure kind and retryability.
 type NodeFunc func(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (map[string]any, error)
 
-// rawNodeFunc is a node kind that returns its patch as JSON (the built-ins do,
-// so a command's output is never decoded deeper than its top level).
-type rawNodeFunc func(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (json.RawMessage, error)
+// rawNodeFunc is a node kind that returns its patch with only the top level
+// decoded (the built-ins do, so a command's output is scanned once and never
+// decoded deeper).
+type rawNodeFunc func(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (map[string]json.RawMessage, error)
 
 func (f NodeFunc) raw() rawNodeFunc {
-	return func(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (json.RawMessage, error) {
+	return func(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (map[string]json.RawMessage, error) {
 		patch, err := f(ctx, node, in, ev)
 		if err != nil {
 			return nil, err
 		}
-		out, err := json.Marshal(patch)
-		if err != nil {
-			return nil, &NodeError{Kind: sdk.FailureInvalidOutput, Message: fmt.Sprintf("node %q: encoding its output: %v", node.Name, err)}
+		out := make(map[string]json.RawMessage, len(patch))
+		for k, v := range patch {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, &NodeError{Kind: sdk.FailureInvalidOutput, Message: fmt.Sprintf("node %q: encoding its output %q: %v", node.Name, k, err)}
+			}
+			out[k] = b
 		}
 		return out, nil
 	}
@@ -185,16 +190,12 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 		if node.Timeout > 0 {
 			nctx, cancel = context.WithTimeoutCause(ctx, node.Timeout, errNodeTimeout)
 		}
-		raw, err := run(nctx, node, in, ev)
+		patch, err := run(nctx, node, in, ev)
 		if cancel != nil {
 			cancel()
 		}
 		if err != nil {
 			return e.fail(ev, start, classify(ctx, node, err), node.Name, nodeStart)
-		}
-		patch, nerr := objectOutput(node.Name, raw)
-		if nerr != nil {
-			return e.fail(ev, start, nerr, node.Name, nodeStart)
 		}
 		metrics := extractMetrics(patch)
 		if err := sdk.MergeShallow(state, patch); err != nil {
@@ -275,8 +276,12 @@ func classify(execCtx context.Context, node sdk.Node, err error) *NodeError {
 	return &NodeError{Kind: sdk.FailureExit, Message: fmt.Sprintf("node %q failed: %v", node.Name, err)}
 }
 
-func runMerge(_ context.Context, _ sdk.Node, in *NodeInput, _ sdk.Events) (json.RawMessage, error) {
-	return in.Params, nil
+func runMerge(_ context.Context, node sdk.Node, in *NodeInput, _ sdk.Events) (map[string]json.RawMessage, error) {
+	patch, nerr := objectOutput(node.Name, in.Params)
+	if nerr != nil {
+		return nil, nerr
+	}
+	return patch, nil
 }
 
 // extractMetrics takes the numeric "_metrics" object out of a node's output.

@@ -7,7 +7,6 @@ package sched
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -722,10 +721,4 @@ func shortID(id string) string {
 		return id[:8]
 	}
 	return id
-}
-
-// StateHash is a short hash of a state, for display.
-func StateHash(state []byte) string {
-	sum := sha256.Sum256(state)
-	return fmt.Sprintf("%x", sum[:6])
 }

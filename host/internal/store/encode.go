@@ -8,35 +8,48 @@ import (
 	"strings"
 )
 
-// EncodeStringMap encodes a map as a JSON object with sorted keys, without
-// reflection: result rows carry a few small maps and bulk writes encode
-// hundreds of thousands of them.
-func EncodeStringMap(m map[string]string) string {
-	if len(m) == 0 {
+// JSONText encodes a value for a JSON column; an absent value is {}. The maps
+// of result rows are encoded without reflection: bulk writes encode hundreds
+// of thousands of them.
+func JSONText(v any) string {
+	switch x := v.(type) {
+	case map[string]string:
+		return EncodeStringMap(x)
+	case map[string]float64:
+		return EncodeFloatMap(x)
+	case json.RawMessage:
+		if len(x) == 0 {
+			return "{}"
+		}
+		return string(x)
+	case nil:
 		return "{}"
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	b, _ := json.Marshal(v)
+	if string(b) == "null" {
+		return "{}"
 	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		writeJSONString(&b, k)
-		b.WriteByte(':')
-		writeJSONString(&b, m[k])
-	}
-	b.WriteByte('}')
-	return b.String()
+	return string(b)
+}
+
+// EncodeStringMap encodes a map as a JSON object with sorted keys.
+func EncodeStringMap(m map[string]string) string {
+	return encodeMap(m, func(b *strings.Builder, v string) { writeJSONString(b, v) })
 }
 
 // EncodeFloatMap encodes a map of numbers as a JSON object with sorted keys.
 // NaN and infinities, which JSON cannot hold, are written as null.
 func EncodeFloatMap(m map[string]float64) string {
+	return encodeMap(m, func(b *strings.Builder, v float64) {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			b.WriteString("null")
+			return
+		}
+		b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	})
+}
+
+func encodeMap[V any](m map[string]V, value func(*strings.Builder, V)) string {
 	if len(m) == 0 {
 		return "{}"
 	}
@@ -53,12 +66,7 @@ func EncodeFloatMap(m map[string]float64) string {
 		}
 		writeJSONString(&b, k)
 		b.WriteByte(':')
-		v := m[k]
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			b.WriteString("null")
-			continue
-		}
-		b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+		value(&b, m[k])
 	}
 	b.WriteByte('}')
 	return b.String()

@@ -12,7 +12,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -225,18 +224,4 @@ func transient(err error) bool {
 // jsonb encodes a value for a JSONB column. It is a string: in the exec query
 // mode parameter types come from Go types, and text with a ::jsonb cast (or
 // COPY, which knows the column types) is what PostgreSQL accepts.
-func jsonb(v any) string {
-	switch x := v.(type) {
-	case map[string]string:
-		return store.EncodeStringMap(x)
-	case map[string]float64:
-		return store.EncodeFloatMap(x)
-	case json.RawMessage:
-		if len(x) == 0 {
-			return "{}"
-		}
-		return string(x)
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
-}
+func jsonb(v any) string { return store.JSONText(v) }

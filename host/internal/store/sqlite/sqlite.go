@@ -125,26 +125,8 @@ func parseTS(s string) time.Time {
 	return t
 }
 
-func jsonText(v any) string {
-	switch x := v.(type) {
-	case map[string]string:
-		return store.EncodeStringMap(x)
-	case map[string]float64:
-		return store.EncodeFloatMap(x)
-	case json.RawMessage:
-		if len(x) == 0 {
-			return "{}"
-		}
-		return string(x)
-	case nil:
-		return "{}"
-	}
-	b, _ := json.Marshal(v)
-	if string(b) == "null" {
-		return "{}"
-	}
-	return string(b)
-}
+// jsonText encodes a value for a JSON TEXT column.
+func jsonText(v any) string { return store.JSONText(v) }
 
 func boolInt(b bool) int {
 	if b {
