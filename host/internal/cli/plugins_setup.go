@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
 	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/diagnostic"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -25,7 +26,7 @@ func (a *app) printDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics
 	if len(diags) == 0 {
 		return
 	}
-	writeDiagnostics(a.stderr, files, diags, !a.noColor && isTerminal(a.stderr))
+	diagnostic.Write(a.stderr, files, diags, diagnostic.Options{Color: !a.noColor && isTerminal(a.stderr)})
 }
 
 func isTerminal(w io.Writer) bool {

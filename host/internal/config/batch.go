@@ -171,6 +171,10 @@ func (c *Config) decodeCase(b *hcl.Block) (spec.Case, hcl.Diagnostics) {
 	return cs, a.diags
 }
 
+// maxCaseErrors is how many invalid lines of a cases file are reported before
+// reading stops.
+const maxCaseErrors = 10
+
 type lineCase struct {
 	spec.Case
 	where string
@@ -185,13 +189,29 @@ func (c *Config) loadCasesFile(path string, attrRange hcl.Range) ([]lineCase, hc
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read cases file", Detail: err.Error(), Subject: attrRange.Ptr()}}
 	}
+	if d := notText(data, full); d != nil {
+		d.Summary = "Cases file is not text"
+		d.Detail = strings.Replace(d.Detail, "a bench file is UTF-8 text in HCL syntax", "a cases file is UTF-8 JSON Lines", 1)
+		return nil, hcl.Diagnostics{d}
+	}
 	// Register the file so diagnostics can quote its lines.
 	c.parser.Files()[full] = &hcl.File{Bytes: data}
 	var diags hcl.Diagnostics
 	var out []lineCase
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	bad := 0
 	for line := 1; sc.Scan(); line++ {
+		if n := len(diags); n > bad {
+			bad = n
+			if bad == maxCaseErrors {
+				// A file that is wrong throughout says so once, not per line.
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Too many invalid cases",
+					Detail:  fmt.Sprintf("%s has more than %d invalid lines; stopped reading it at line %d. Is it a JSON Lines file of {\"id\", \"input\", \"expected\"} objects?", path, maxCaseErrors, line),
+					Subject: attrRange.Ptr()})
+				return out, diags
+			}
+		}
 		text := bytes.TrimSpace(sc.Bytes())
 		if len(text) == 0 || text[0] == '#' {
 			continue

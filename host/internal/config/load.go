@@ -5,12 +5,14 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
@@ -122,6 +124,9 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	if err != nil {
 		return c, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read bench file", Detail: err.Error()}}
 	}
+	if d := notText(src, path); d != nil {
+		return c, hcl.Diagnostics{d}
+	}
 	file, diags := c.parser.ParseHCL(src, path)
 	if diags.HasErrors() {
 		return c, diags
@@ -195,6 +200,34 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 			Subject: file.Body.MissingItemRange().Ptr()})
 	}
 	return c, diags
+}
+
+// notText refuses input that is plainly not a bench file (binary data, another
+// encoding) with one diagnostic, instead of a flood of syntax errors quoting
+// control bytes.
+func notText(src []byte, path string) *hcl.Diagnostic {
+	bad := bytes.IndexByte(src, 0)
+	why := "a NUL byte"
+	if bad < 0 && !utf8.Valid(src) {
+		why = "a byte sequence that is not UTF-8"
+		for i := 0; i < len(src); {
+			r, size := utf8.DecodeRune(src[i:])
+			if r == utf8.RuneError && size <= 1 {
+				bad = i
+				break
+			}
+			i += size
+		}
+	}
+	if bad < 0 {
+		return nil
+	}
+	line := 1 + bytes.Count(src[:bad], []byte("\n"))
+	col := 1 + utf8.RuneCount(src[bytes.LastIndexByte(src[:bad], '\n')+1:bad])
+	pos := hcl.Pos{Line: line, Column: col, Byte: bad}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not a text file",
+		Detail: fmt.Sprintf("%s contains %s at line %d, column %d; a bench file is UTF-8 text in HCL syntax. Is this the right file?", path, why, line, col),
+		Subject: &hcl.Range{Filename: path, Start: pos, End: pos}}
 }
 
 func dupBlock(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {
@@ -283,6 +316,9 @@ func (c *Config) decodeVariables(blocks []*hcl.Block, opts Options) (map[string]
 		val, sensitive := c.variableValue(name, b, a, typ, opts.Vars, env)
 		diags = append(diags, a.diags...)
 		if val == cty.NilVal {
+			// Reported once above; an unknown value keeps every use of var.NAME
+			// from adding an error of its own.
+			vals[name] = cty.UnknownVal(typ)
 			continue
 		}
 		if sensitive && val.Type() == cty.String && val.AsString() != "" {

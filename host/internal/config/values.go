@@ -44,7 +44,9 @@ func (a *attrs) value(name string) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	if !v.IsWhollyKnown() {
-		a.errorf(name, "Value not known", "The value of %q depends on something that is not known.", name)
+		// Bench files have no values known only later: an unknown value stands
+		// for one whose own error (a bad variable default, a broken local) was
+		// reported where it is.
 		return cty.NilVal, false
 	}
 	return v, true

@@ -71,15 +71,18 @@ func (c *Config) decodeWorkflow(b *hcl.Block) (*spec.Workflow, hcl.Diagnostics) 
 			}
 		}
 	}
-	if diags.HasErrors() {
-		return nil, diags
-	}
-	order, cycle := topoOrder(decls)
-	if cycle != nil {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Dependency cycle",
-			Detail:  fmt.Sprintf("The nodes of workflow %q form a cycle: %s.", b.Labels[0], strings.Join(cycle, " → ")),
-			Subject: byName[cycle[0]].rng.Ptr()})
-		return nil, diags
+	// A workflow with a mistake is still returned (in declaration order when its
+	// graph is broken), so references to it and its nodes resolve and each
+	// mistake is reported once, where it is.
+	order := decls
+	if !diags.HasErrors() {
+		var cycle []string
+		if order, cycle = topoOrder(decls); cycle != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Dependency cycle",
+				Detail:  fmt.Sprintf("The nodes of workflow %q form a cycle: %s.", b.Labels[0], strings.Join(cycle, " → ")),
+				Subject: byName[cycle[0]].rng.Ptr()})
+			order = decls
+		}
 	}
 	wf := &spec.Workflow{Name: b.Labels[0]}
 	for _, nd := range order {
