@@ -226,7 +226,7 @@ func notText(src []byte, path string) *hcl.Diagnostic {
 	col := 1 + utf8.RuneCount(src[bytes.LastIndexByte(src[:bad], '\n')+1:bad])
 	pos := hcl.Pos{Line: line, Column: col, Byte: bad}
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not a text file",
-		Detail: fmt.Sprintf("%s contains %s at line %d, column %d; a bench file is UTF-8 text in HCL syntax. Is this the right file?", path, why, line, col),
+		Detail:  fmt.Sprintf("%s contains %s at line %d, column %d; a bench file is UTF-8 text in HCL syntax. Is this the right file?", path, why, line, col),
 		Subject: &hcl.Range{Filename: path, Start: pos, End: pos}}
 }
 
