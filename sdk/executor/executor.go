@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/wtbench/wtb/sdk"
@@ -36,6 +38,14 @@ const RetryableExitCode = 75
 const MetricsKey = "_metrics"
 
 // NodeInput is what a node receives. A command node gets it as JSON on stdin.
+//
+// Everything in it is a function of the node run's identity — the state before
+// the node, the node's configuration, the case, the repeat and the variants of
+// the nodes up to this one — because that identity is what prefix sharing and
+// the node cache key on: two runs that receive the same input may be served by
+// one. What is not part of the identity is deliberately not passed: the case's
+// expected values (the system under test never sees the answer key; evaluators
+// do), the attempt number, and the variants of later nodes.
 type NodeInput struct {
 	// State is the state before the node, a JSON object.
 	State     json.RawMessage   `json:"state"`
@@ -49,9 +59,8 @@ type NodeInput struct {
 
 // CaseInput is the case as a node sees it.
 type CaseInput struct {
-	ID       string          `json:"id"`
-	Input    json.RawMessage `json:"input"`
-	Expected json.RawMessage `json:"expected"`
+	ID    string          `json:"id"`
+	Input json.RawMessage `json:"input"`
 }
 
 // StateMap decodes the state, keeping numbers exact (json.Number).
@@ -61,13 +70,51 @@ func (in *NodeInput) StateMap() (map[string]any, error) {
 	return m, err
 }
 
-// ExecutionInput tells a node which execution it is part of.
+// ExecutionInput tells a node which run it is.
 type ExecutionInput struct {
-	Key         string            `json:"key"`
-	Attempt     int               `json:"attempt"`
-	Combination string            `json:"combination"`
-	Variants    map[string]string `json:"variants"`
-	Repeat      int               `json:"repeat"`
+	// Key names this node run: "case/repeat" followed by the variants of the
+	// nodes up to this one, e.g. "capital-france/0/answer=terse,retrieve=bm25".
+	// Stable across attempts, resumes and batches; use it as an idempotency key.
+	Key    string `json:"key"`
+	Repeat int    `json:"repeat"`
+	// Variants maps the nodes up to and including this one to their variants.
+	Variants map[string]string `json:"variants"`
+}
+
+// nodeRunInput is what node i of req sees of its execution.
+func nodeRunInput(req *sdk.ExecuteRequest, i int) ExecutionInput {
+	later := map[string]bool{}
+	for _, n := range req.Nodes[i+1:] {
+		later[n.Name] = true
+	}
+	variants := make(map[string]string, len(req.Variants))
+	for node, v := range req.Variants {
+		if !later[node] && v != "" {
+			variants[node] = v
+		}
+	}
+	return ExecutionInput{Key: RunKey(req.Case.ID, req.RepeatIndex, variants), Repeat: req.RepeatIndex, Variants: variants}
+}
+
+// RunKey is the key a node run gets: case, repeat and the variants so far in
+// node-name order.
+func RunKey(caseID string, repeat int, variants map[string]string) string {
+	names := make([]string, 0, len(variants))
+	for n := range variants {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s/%d", caseID, repeat)
+	for i, n := range names {
+		if i == 0 {
+			b.WriteByte('/')
+		} else {
+			b.WriteByte(',')
+		}
+		b.WriteString(n + "=" + variants[n])
+	}
+	return b.String()
 }
 
 // NodeFunc implements a node kind in Go. It returns the patch to merge into the
@@ -162,9 +209,7 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 			FailureKind: sdk.FailureStart, Duration: time.Since(start), WorkerID: e.workerID}
 	}
 	stateJSON := sdk.EncodeObject(state)
-	caseIn := CaseInput{ID: req.Case.ID, Input: orNull(req.Case.Input), Expected: orNull(req.Case.Expected)}
-	exec := ExecutionInput{Key: req.ExecutionKey, Attempt: req.Attempt, Combination: req.Combination,
-		Variants: req.Variants, Repeat: req.RepeatIndex}
+	caseIn := CaseInput{ID: req.Case.ID, Input: orNull(req.Case.Input)}
 	ctx = withWorkDir(ctx, e.workDirFor(req))
 	for i := range req.Nodes {
 		node := req.Nodes[i]
@@ -184,7 +229,7 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 				node.Name, nodeStart)
 		}
 		in := &NodeInput{State: stateJSON, Params: orEmptyObject(node.Params), Case: caseIn, Node: node.Name,
-			Variant: node.Variant, Execution: exec, Env: mergedEnv(req.Env.Env, node.Env)}
+			Variant: node.Variant, Execution: nodeRunInput(req, i), Env: mergedEnv(req.Env.Env, node.Env)}
 		nctx := ctx
 		var cancel context.CancelFunc
 		if node.Timeout > 0 {

@@ -98,7 +98,7 @@ func cacheHits(ctx context.Context, st store.Store, p *plan.Plan) []int {
 		if in == nil || !step.Node.Cache {
 			continue
 		}
-		hit, err := st.Checkpoints().FindCached(ctx, plan.CacheKey(in, step, p.EnvSpecs[step.Executions[0].EnvKey].Spec))
+		hit, err := st.Checkpoints().FindCached(ctx, p.CacheKey(in, step))
 		if err == nil && hit != nil {
 			hits[step.Position-1]++
 			known[step] = hit.State

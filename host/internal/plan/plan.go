@@ -269,10 +269,29 @@ func HashFiles(paths []string) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// CacheKey is the node cache key of a step given its parent's state: the same
-// input state, node configuration, runtime environment and file contents mean
-// the same node run.
-func CacheKey(parentState []byte, st *Step, envSpec []byte) string {
-	sum := sha256.Sum256(parentState)
-	return spec.HashStrings("cache-v1", hex.EncodeToString(sum[:]), st.Node.Name, st.Node.ConfigHash, string(envSpec), st.FilesHash)
+// CacheKey is the node cache key of a step given its parent's state. It covers
+// everything the node can read (see executor.NodeInput): the input state, the
+// case, the repeat, the variants of the nodes up to this one, the node's
+// configuration and the contents of the files it names, and its runtime
+// environment (the variant's environment settings and the environment block).
+// Two node runs with the same key are interchangeable; nothing else may be
+// added to what a node sees without adding it here.
+func (p *Plan) CacheKey(parentState []byte, st *Step) string {
+	ex := st.Executions[0]
+	stateSum := sha256.Sum256(parentState)
+	inputSum := sha256.Sum256(ex.Case.Input)
+	var prefix []string
+	for s := st; s != nil; s = s.Parent {
+		if s.Node.Variant != "" {
+			prefix = append(prefix, s.Node.Name+"="+s.Node.Variant)
+		}
+	}
+	sort.Strings(prefix)
+	envBlock := ""
+	if e := p.Batch.Environment; e != nil {
+		envBlock = e.Plugin + "\x00" + string(e.Config)
+	}
+	return spec.HashStrings("cache-v2", hex.EncodeToString(stateSum[:]), st.Node.Name, st.Node.ConfigHash, st.FilesHash,
+		string(p.EnvSpecs[ex.EnvKey].Spec), envBlock, ex.Case.ID, hex.EncodeToString(inputSum[:]), fmt.Sprint(ex.Repeat),
+		strings.Join(prefix, ","))
 }

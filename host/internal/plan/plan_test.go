@@ -2,6 +2,7 @@ package plan
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -107,3 +108,52 @@ func TestForkMatching(t *testing.T) {
 		t.Error("a changed upstream node must refuse the fork")
 	}
 }
+
+// The cache key changes with every input a node can read, and only with those.
+func TestCacheKeyCoversEverythingANodeSees(t *testing.T) {
+	keyOf := func(mutate func(b *spec.Batch)) map[string]string {
+		b := batchOf(true, node("a", "x", "y"), node("b"))
+		b.Environment = &spec.PluginRef{Plugin: "local", Config: json.RawMessage(`{"env":{"A":"1"}}`)}
+		mutate(b)
+		p := Build(b, Options{BatchID: "b", FileHasher: func([]string) string { return "files" }})
+		out := map[string]string{}
+		for _, st := range p.Steps {
+			ex := st.Executions[0]
+			out[ex.Case.ID+"/"+fmt.Sprint(ex.Repeat)+"/"+st.Node.Name+"/"+ex.Combination.Name] = p.CacheKey([]byte(`{"s":1}`), st)
+		}
+		return out
+	}
+	base := keyOf(func(*spec.Batch) {})
+	// Every step is a distinct node run (repeats, cases, upstream variants), so
+	// no two share a key even when the state before the node is the same.
+	seen := map[string]string{}
+	for id, k := range base {
+		if prev, dup := seen[k]; dup {
+			t.Errorf("%s and %s share a cache key", prev, id)
+		}
+		seen[k] = id
+	}
+	for name, mutate := range map[string]func(b *spec.Batch){
+		"case input":        func(b *spec.Batch) { b.Cases[0].Input = json.RawMessage(`{"q":2}`) },
+		"environment block": func(b *spec.Batch) { b.Environment.Config = json.RawMessage(`{"env":{"A":"2"}}`) },
+		"node env":          func(b *spec.Batch) { b.Workflow.Nodes[1].Env = map[string]string{"K": "v"} },
+		"node params":       func(b *spec.Batch) { b.Workflow.Nodes[1].Params = json.RawMessage(`{"p":1}`) },
+	} {
+		changed := keyOf(mutate)
+		differs := false
+		for id, k := range changed {
+			differs = differs || base[id] != k
+		}
+		if !differs {
+			t.Errorf("changing the %s leaves every cache key as it was", name)
+		}
+	}
+	// The expected values are not given to nodes, so they are not in the key.
+	same := keyOf(func(b *spec.Batch) { b.Cases[0].Expected = json.RawMessage(`{"answer":"x"}`) })
+	for id, k := range same {
+		if base[id] != k {
+			t.Errorf("%s: changing a case's expected values changed its cache key", id)
+		}
+	}
+}
+

@@ -355,7 +355,7 @@ func (s *scheduler) prepare(ctx context.Context, sr *segRun) bool {
 			continue
 		}
 		if st.Node.Cache {
-			key := plan.CacheKey(sr.startState, st, s.p.EnvSpecs[seg.EnvKey].Spec)
+			key := s.p.CacheKey(sr.startState, st)
 			if hit, err := s.cfg.Store.Checkpoints().FindCached(ctx, key); err == nil {
 				s.writer.send(store.WriteSet{Checkpoints: []store.Checkpoint{{ID: st.ID, BatchID: s.cfg.BatchID,
 					ParentID: sr.startID, Node: st.Node.Name, Position: st.Position, Variant: st.Node.Variant,
@@ -573,7 +573,7 @@ func (s *scheduler) storeDone(sr *segRun) {
 			SegmentKey: sr.seg.Key, State: d.state, Output: d.output, Metrics: d.metrics, DurationMs: ms(d.duration),
 			WorkerID: d.worker, CreatedAt: now}
 		if st.Node.Cache {
-			cp.CacheKey = plan.CacheKey(parentState, st, s.p.EnvSpecs[sr.seg.EnvKey].Spec)
+			cp.CacheKey = s.p.CacheKey(parentState, st)
 		}
 		cps = append(cps, cp)
 		s.recordStep(st, d.state, cp.DurationMs, d.metrics, d.worker)
