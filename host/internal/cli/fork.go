@@ -96,6 +96,10 @@ func (a *app) fork(ctx context.Context, parentID, node, file string, f *runFlags
 	}
 
 	id := newBatchID()
+	if parentSpec.FileHashes == nil {
+		fmt.Fprintf(a.stderr, "warning: batch %s was stored by an older wtb that did not record its scripts' contents; the scripts of the reused nodes are compared as they are now\n", parentRec.ID)
+	}
+	plan.RecordFiles(b)
 	parentPlan := plan.Build(parentSpec, plan.Options{BatchID: parentRec.ID})
 	next := plan.Build(b, plan.Options{BatchID: id})
 	match, err := plan.MatchFork(parentPlan, next, node)

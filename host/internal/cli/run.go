@@ -166,6 +166,9 @@ func (a *app) run(ctx context.Context, path string, f *runFlags) error {
 // newBatchRecord describes a batch about to run, with its resolved spec (what
 // resume and fork run again).
 func newBatchRecord(id string, b *spec.Batch, file string) *store.Batch {
+	if b.FileHashes == nil {
+		plan.RecordFiles(b)
+	}
 	specJSON, _ := json.Marshal(b)
 	host, _ := os.Hostname()
 	now := time.Now()
@@ -193,6 +196,9 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 	var b spec.Batch
 	if err := json.Unmarshal(rec.Spec, &b); err != nil {
 		return exitf(ExitRuntime, "batch %s: its stored spec is unreadable: %v", id, err)
+	}
+	if err := checkScripts(&b, "resume batch "+id, "Restore them, or run the file again as a new batch with `wtb run`."); err != nil {
+		return err
 	}
 	done, err := st.Results().Keys(ctx, id)
 	if err != nil {
@@ -336,4 +342,19 @@ func checkFormat(f string) error {
 		return nil
 	}
 	return exitf(ExitConfig, "unknown --format %q: use table, json or csv", f)
+}
+
+// checkScripts refuses to continue a stored batch with scripts that changed
+// since it ran: its results would mix two versions of a node.
+func checkScripts(b *spec.Batch, what, hint string) error {
+	changes := plan.ChangedFiles(b)
+	if len(changes) == 0 {
+		return nil
+	}
+	var lines []string
+	for _, c := range changes {
+		lines = append(lines, fmt.Sprintf("  %s (%s)", c.Path, strings.Join(c.Nodes, ", ")))
+	}
+	return exitf(ExitConfig, "cannot %s: %s changed since it ran:\n%s\n%s", what,
+		plural(len(changes), "script", "scripts"), strings.Join(lines, "\n"), hint)
 }

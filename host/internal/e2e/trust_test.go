@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -285,4 +286,76 @@ func leaderboard(t *testing.T, doc string) string {
 	}
 	out, _ := json.Marshal(d.Summary.Leaderboard)
 	return string(out)
+}
+
+const forkScriptBench = `
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "prep" {
+    command = ["sh", "prep.sh"]
+  }
+  node "answer" {
+    depends_on = ["prep"]
+    command    = ["sh", "-c", "cat >/dev/null; echo '{\"answered\": true}'"]
+    variant "a" {}
+    variant "b" { params = { x = 1 } }
+  }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.pool
+  case "c1" { input = {} }
+  evaluator "v2" {
+    type   = "equals"
+    path   = "$.prep"
+    expect = "v2"
+  }
+}
+`
+
+// A fork reuses the parent's checkpoints only for nodes that would compute the
+// same thing now; it compares against what the parent ran (the script hashes
+// stored with it), not against the files as they are now.
+func TestForkRefusesWhenAnUpstreamScriptChanged(t *testing.T) {
+	e := newEnv(t)
+	e.write("prep.sh", "cat >/dev/null; echo '{\"prep\": \"v1\"}'\n")
+	e.write("bench.hcl", forkScriptBench)
+	parent := batchID(t, e.run("run", "bench.hcl", "--no-progress").stderr)
+
+	e.write("prep.sh", "cat >/dev/null; echo '{\"prep\": \"v2\"}'\n")
+	for _, args := range [][]string{{"fork", parent, "--from", "prep", "bench.hcl"}, {"fork", parent, "--from", "prep"}} {
+		r := e.run(append(args, "--no-progress")...)
+		noCrash(t, "fork", r)
+		if r.code != 2 || !strings.Contains(r.stderr, `node "prep"`) || !strings.Contains(r.stderr, "prep.sh changed since the parent ran") {
+			t.Errorf("wtb %v: exit %d, want 2 naming node prep and prep.sh:\n%s", args, r.code, r.stderr)
+		}
+	}
+	// Forking further down does not help: the changed node is still upstream.
+	r := e.run("fork", parent, "--from", "answer", "bench.hcl", "--no-progress")
+	if r.code != 2 || !strings.Contains(r.stderr, "prep.sh") {
+		t.Errorf("fork --from answer: exit %d:\n%s", r.code, r.stderr)
+	}
+	// Restoring the script makes the fork valid again.
+	e.write("prep.sh", "cat >/dev/null; echo '{\"prep\": \"v1\"}'\n")
+	e.mustRun("fork", parent, "--from", "prep", "bench.hcl", "--no-progress")
+}
+
+// Resuming a batch whose scripts changed since it started would mix two
+// versions of a node in one batch: refused, naming the file and its node.
+func TestResumeRefusesChangedScripts(t *testing.T) {
+	e := newEnv(t)
+	e.write("work.sh", "cat >/dev/null; sleep 0.05; echo '{\"v\": 1}'\n")
+	e.write("slow.hcl", strings.Replace(slowBench, `command = ["sh", "-c", "sleep 0.05; echo '{\"done\": true}'"]`, `command = ["sh", "work.sh"]`, 1))
+	proc, id, wait := startBatch(t, e, "slow.hcl", 5)
+	_ = proc.Signal(syscall.SIGKILL)
+	wait()
+	e.write("work.sh", "cat >/dev/null; echo '{\"v\": 2}'\n")
+	r := e.run("resume", id)
+	noCrash(t, "resume", r)
+	if r.code != 2 || !strings.Contains(r.stderr, "work.sh") || !strings.Contains(r.stderr, `node "work"`) {
+		t.Fatalf("resume with a changed script: exit %d, want 2 naming work.sh and node work:\n%s", r.code, r.stderr)
+	}
+	e.write("work.sh", "cat >/dev/null; sleep 0.05; echo '{\"v\": 1}'\n")
+	e.mustRun("resume", id)
+	assertExactlyOnce(t, e.results(e.store(), id), 120)
 }

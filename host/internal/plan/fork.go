@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/wtbench/wtb/host/internal/spec"
 )
 
 // ForkMatch maps the steps of a new plan up to the fork node onto the steps of
@@ -60,7 +62,7 @@ func MatchFork(parent, next *Plan, node string) (*ForkMatch, error) {
 		}
 		id, ok := index[signature(st)]
 		if !ok {
-			missing = append(missing, explainMismatch(parent, st))
+			missing = append(missing, explainMismatch(parent, next, st))
 			continue
 		}
 		m.Parent[st.ID] = id
@@ -82,20 +84,23 @@ func MatchFork(parent, next *Plan, node string) (*ForkMatch, error) {
 }
 
 // explainMismatch says which node of a step's lineage has no counterpart.
-func explainMismatch(parent *Plan, st *Step) string {
+func explainMismatch(parent, next *Plan, st *Step) string {
 	var chain []*Step
 	for s := st; s != nil; s = s.Parent {
 		chain = append([]*Step{s}, chain...)
 	}
 	ex := st.Executions[0]
 	for _, s := range chain {
-		found, sameVariant := false, false
+		found, sameVariant, sameConfig := false, false, false
 		for _, ps := range parent.Steps {
 			if ps.Node.Name != s.Node.Name {
 				continue
 			}
 			if ps.Node.Variant == s.Node.Variant {
 				sameVariant = true
+			}
+			if ps.Node.ConfigHash == s.Node.ConfigHash {
+				sameConfig = true
 			}
 			if ps.Node.ConfigHash == s.Node.ConfigHash && ps.FilesHash == s.FilesHash {
 				found = true
@@ -110,6 +115,8 @@ func explainMismatch(parent *Plan, st *Step) string {
 			v = "(no variant)"
 		}
 		switch {
+		case sameConfig:
+			return fmt.Sprintf("node %q variant %s: %s changed since the parent ran", s.Node.Name, v, changedScripts(parent.Batch, next.Batch, s.Node.Files))
 		case sameVariant:
 			return fmt.Sprintf("node %q variant %s: its configuration or script changed since the parent ran", s.Node.Name, v)
 		default:
@@ -117,4 +124,25 @@ func explainMismatch(parent *Plan, st *Step) string {
 		}
 	}
 	return fmt.Sprintf("case %q repeat %d: the parent did not run it (or ran it in another environment)", ex.Case.ID, ex.Repeat)
+}
+
+// changedScripts names the files whose contents differ between what the parent
+// batch recorded and what the new batch runs.
+func changedScripts(parent, next *spec.Batch, files []string) string {
+	hashOf := func(b *spec.Batch, f string) string {
+		if b.FileHashes == nil {
+			return HashFile(f)
+		}
+		return b.FileHashes[f]
+	}
+	var changed []string
+	for _, f := range files {
+		if hashOf(parent, f) != hashOf(next, f) {
+			changed = append(changed, f)
+		}
+	}
+	if len(changed) == 0 {
+		return "its script"
+	}
+	return "its script " + strings.Join(changed, ", ")
 }

@@ -95,7 +95,8 @@ type Options struct {
 	BatchID string
 	// Skip holds execution keys already stored (resume).
 	Skip map[string]bool
-	// FileHasher hashes a node's files; defaults to reading them.
+	// FileHasher hashes a node's files; defaults to the hashes recorded in the
+	// batch, or to reading the files when none are recorded.
 	FileHasher func(paths []string) string
 }
 
@@ -103,6 +104,9 @@ type Options struct {
 func Build(b *spec.Batch, opts Options) *Plan {
 	if opts.FileHasher == nil {
 		opts.FileHasher = HashFiles
+		if b.FileHashes != nil {
+			opts.FileHasher = StoredHashes(b.FileHashes)
+		}
 	}
 	p := &Plan{Batch: b, BatchID: opts.BatchID, RootIDs: map[string]string{}, EnvSpecs: map[string]EnvSpec{}}
 	resolved := map[string]spec.Resolved{} // node/variant -> resolved
@@ -247,8 +251,38 @@ func (p *Plan) Stats() []NodeStats {
 	return out
 }
 
-// HashFiles hashes the contents of files (missing files hash as missing).
-func HashFiles(paths []string) string {
+// HashFile returns the SHA-256 of a file's contents in hex, or "missing".
+func HashFile(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "missing"
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "unreadable"
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// HashFiles hashes the contents of files as they are now.
+func HashFiles(paths []string) string { return combine(paths, HashFile) }
+
+// StoredHashes hashes files by the contents recorded for a batch (see
+// RecordFiles), so a stored batch is planned as it ran, not as the files are
+// now.
+func StoredHashes(recorded map[string]string) func([]string) string {
+	return func(paths []string) string {
+		return combine(paths, func(p string) string {
+			if h, ok := recorded[p]; ok {
+				return h
+			}
+			return "unrecorded"
+		})
+	}
+}
+
+func combine(paths []string, hashOf func(string) string) string {
 	if len(paths) == 0 {
 		return ""
 	}
@@ -256,17 +290,36 @@ func HashFiles(paths []string) string {
 	sort.Strings(sorted)
 	h := sha256.New()
 	for _, p := range sorted {
-		fmt.Fprintf(h, "%s\x00", p)
-		f, err := os.Open(p)
-		if err != nil {
-			fmt.Fprintf(h, "missing\x00")
-			continue
-		}
-		_, _ = io.Copy(h, f)
-		f.Close()
-		h.Write([]byte{0})
+		fmt.Fprintf(h, "%s\x00%s\x00", p, hashOf(p))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// RecordFiles stores in the batch the hash of every file its nodes' commands
+// name, as the files are now: what the batch runs with.
+func RecordFiles(b *spec.Batch) {
+	b.FileHashes = map[string]string{}
+	for _, p := range b.Scripts() {
+		b.FileHashes[p] = HashFile(p)
+	}
+}
+
+// FileChange is a file a stored batch ran with that is different now.
+type FileChange struct {
+	Path string
+	// Nodes names the node (and variant) using it, e.g. `answer` or `answer (variant terse)`.
+	Nodes []string
+}
+
+// ChangedFiles lists the files recorded for b whose contents differ now.
+func ChangedFiles(b *spec.Batch) []FileChange {
+	var out []FileChange
+	for _, p := range spec.SortedKeys(b.FileHashes) {
+		if HashFile(p) != b.FileHashes[p] {
+			out = append(out, FileChange{Path: p, Nodes: b.UsersOf(p)})
+		}
+	}
+	return out
 }
 
 // CacheKey is the node cache key of a step given its parent's state. It covers

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -40,6 +41,41 @@ type Batch struct {
 	Evaluators    []Evaluator   `json:"evaluators"`
 	PassScore     float64       `json:"pass_score"`
 	Thresholds    Thresholds    `json:"thresholds"`
+	// FileHashes maps every file a node's command names to the SHA-256 of its
+	// contents when the batch was created: what resume and fork compare against.
+	FileHashes map[string]string `json:"file_hashes,omitempty"`
+}
+
+// Scripts lists the files the nodes' commands name, sorted, once each.
+func (b *Batch) Scripts() []string {
+	seen := map[string]bool{}
+	for _, n := range b.Workflow.Nodes {
+		for _, f := range n.Files {
+			seen[f] = true
+		}
+		for _, v := range n.Variants {
+			for _, f := range v.Files {
+				seen[f] = true
+			}
+		}
+	}
+	return SortedKeys(seen)
+}
+
+// UsersOf names the nodes (and variants) whose commands name file.
+func (b *Batch) UsersOf(file string) []string {
+	var out []string
+	for _, n := range b.Workflow.Nodes {
+		if slices.Contains(n.Files, file) {
+			out = append(out, fmt.Sprintf("node %q", n.Name))
+		}
+		for _, v := range n.Variants {
+			if slices.Contains(v.Files, file) {
+				out = append(out, fmt.Sprintf("node %q (variant %s)", n.Name, v.Name))
+			}
+		}
+	}
+	return out
 }
 
 // PluginRef is a runner or environment block.
