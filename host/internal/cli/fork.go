@@ -131,14 +131,19 @@ func (a *app) fork(ctx context.Context, parentID, node, file string, f *runFlags
 	if name == "" {
 		name = parentRec.File
 	}
+	evaluator, err := compileEvaluators(b)
+	if err != nil {
+		return err
+	}
 	rec := newBatchRecord(id, b, name)
 	rec.ParentID, rec.ForkNode = parentRec.ID, node
 	if err := st.Batches().Create(ctx, rec); err != nil {
 		return exitf(ExitRuntime, "%v", err)
 	}
 	if err := st.Write(ctx, store.WriteSet{Checkpoints: copies}); err != nil {
+		a.abandon(st, id, err)
 		return exitf(ExitRuntime, "copying checkpoints: %v", err)
 	}
 	fmt.Fprintf(a.stderr, "fork of batch %s at node %s: %d checkpoints reused, only the nodes after %s run\n", parentRec.ID, node, len(copies), node)
-	return a.execute(ctx, st, ps, bus, rec, b, nil, f)
+	return a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: b, evaluator: evaluator}, f)
 }

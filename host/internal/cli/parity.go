@@ -82,6 +82,11 @@ func (a *app) parity(ctx context.Context, file string, runners []string, limit i
 		if !hasCapability(ps.runner, sdk.CapabilityStartState) {
 			b.SharePrefixes = false
 		}
+		evaluator, err := compileEvaluators(b)
+		if err != nil {
+			ps.close()
+			return err
+		}
 		rec := newBatchRecord(newBatchID(), b, file)
 		rec.Name = b.Name + " (parity: " + name + ")"
 		if err := st.Batches().Create(ctx, rec); err != nil {
@@ -89,7 +94,7 @@ func (a *app) parity(ctx context.Context, file string, runners []string, limit i
 			return exitf(ExitRuntime, "%v", err)
 		}
 		fmt.Fprintf(a.stderr, "parity: running %s on runner %s (%s)\n", b.Name, name, pb.Plugin)
-		err = a.execute(ctx, st, ps, bus, rec, b, nil, f)
+		err = a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: b, evaluator: evaluator}, f)
 		ps.close()
 		if ee, ok := err.(*exitError); ok && ee.code != ExitThresholds {
 			return err

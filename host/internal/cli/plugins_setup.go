@@ -123,6 +123,13 @@ func (a *app) startPluginsFromConfig(ctx context.Context, cfg *config.Config, bd
 			} else {
 				ps.runner = r
 				bd.Spec.Runner = spec.PluginRef{Block: pb.Label, Plugin: pb.Plugin, SHA256: pb.SHA256, StartTimeout: spec.Duration(pb.StartTimeout)}
+				kinds := r.Info().GetNodeKinds()
+				for _, u := range bd.Spec.UnsupportedKinds(kinds) {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Node kind not supported by the runner",
+						Detail: fmt.Sprintf("Node %q%s has kind %q, but runner plugin %s runs only: %s.", u.Node, variantSuffix(u.Variant), u.Kind,
+							pb.Plugin, strings.Join(sortedCopy(kinds), ", ")),
+						Subject: cfg.KindRange(bd.Spec.Workflow.Name, u.Node, u.Variant)})
+				}
 				cfgJSON, d := pb.DecodeBody(r.Info().GetInfo().GetConfigSchema())
 				diags = append(diags, d...)
 				if !d.HasErrors() {
@@ -182,6 +189,11 @@ func (a *app) startPluginsFromSpec(ctx context.Context, b *spec.Batch, bus *even
 	if ps.runner, err = pluginhost.LaunchRunner(ctx, rs); err != nil {
 		return nil, err
 	}
+	if bad := b.UnsupportedKinds(ps.runner.Info().GetNodeKinds()); len(bad) > 0 {
+		ps.close()
+		return nil, fmt.Errorf("runner plugin %s no longer runs node kind %q (node %q%s); it runs: %s", b.Runner.Plugin,
+			bad[0].Kind, bad[0].Node, variantSuffix(bad[0].Variant), strings.Join(sortedCopy(ps.runner.Info().GetNodeKinds()), ", "))
+	}
 	d, err := ps.runner.Configure(ctx, b.Runner.Config)
 	if err == nil && d.HasErrors() {
 		err = fmt.Errorf("runner plugin %s rejects the stored configuration: %v", b.Runner.Plugin, d[0].Error())
@@ -234,4 +246,11 @@ func joinNonEmpty(sep string, parts ...string) string {
 		}
 	}
 	return strings.Join(out, sep)
+}
+
+func variantSuffix(v string) string {
+	if v == "" {
+		return ""
+	}
+	return " (variant " + v + ")"
 }

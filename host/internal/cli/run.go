@@ -156,11 +156,15 @@ func (a *app) run(ctx context.Context, path string, f *runFlags) error {
 		fmt.Fprintf(a.stderr, "note: runner plugin %s cannot start from a checkpoint; prefix sharing is off\n", b.Runner.Plugin)
 		b.SharePrefixes = false
 	}
+	evaluator, err := compileEvaluators(b)
+	if err != nil {
+		return err
+	}
 	rec := newBatchRecord(newBatchID(), b, path)
 	if err := st.Batches().Create(ctx, rec); err != nil {
 		return exitf(ExitRuntime, "%v", err)
 	}
-	return a.execute(ctx, st, ps, bus, rec, b, nil, f)
+	return a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: b, evaluator: evaluator}, f)
 }
 
 // newBatchRecord describes a batch about to run, with its resolved spec (what
@@ -209,6 +213,10 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 	} else {
 		fmt.Fprintf(a.stderr, "resuming batch %s: %d of %d executions stored, %d to run\n", id, len(done), b.Total(), b.Total()-len(done))
 	}
+	evaluator, err := compileEvaluators(&b)
+	if err != nil {
+		return err
+	}
 	bus := events.New(10000)
 	ps, err := a.startPluginsFromSpec(ctx, &b, bus)
 	if err != nil {
@@ -218,21 +226,47 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 	if err := st.Batches().SetStatus(ctx, id, store.StatusRunning, nil, nil); err != nil {
 		return exitf(ExitRuntime, "%v", err)
 	}
-	return a.execute(ctx, st, ps, bus, rec, &b, done, f)
+	return a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: &b, evaluator: evaluator, done: done}, f)
 }
 
-// execute runs (or resumes) a stored batch and reports the verdict.
-func (a *app) execute(ctx context.Context, st store.Store, ps *plugins, bus *events.Bus, rec *store.Batch, b *spec.Batch, done map[string]bool, f *runFlags) error {
+// batchRun is a stored batch about to run (or resume): everything about it was
+// checked before its row was written.
+type batchRun struct {
+	st        store.Store
+	ps        *plugins
+	bus       *events.Bus
+	rec       *store.Batch
+	spec      *spec.Batch
+	evaluator *eval.Evaluator
+	done      map[string]bool // execution keys already stored (resume)
+}
+
+// compileEvaluators checks the evaluators can run; callers do it before a
+// batch row exists, so a batch never starts that cannot be scored.
+func compileEvaluators(b *spec.Batch) (*eval.Evaluator, error) {
+	ev, err := eval.Compile(b)
+	if err != nil {
+		return nil, exitf(ExitConfig, "%v", err)
+	}
+	return ev, nil
+}
+
+// execute runs (or resumes) a stored batch and reports the verdict. Whatever
+// happens, the batch row ends in a final status: completed, failed or
+// cancelled, never left "running".
+func (a *app) execute(ctx context.Context, br batchRun, f *runFlags) (err error) {
+	st, ps, bus, rec, b, done, evaluator := br.st, br.ps, br.bus, br.rec, br.spec, br.done, br.evaluator
+	finalized := false
+	defer func() {
+		if !finalized {
+			a.abandon(st, rec.ID, err)
+		}
+	}()
 	trail := audit.Attach(bus, st.Audit(), rec.ID, audit.Options{Nodes: f.auditNodes,
 		OnError: func(err error) { a.log.Warn("writing the audit trail failed; will retry", "error", err) }})
 	bus.Publish(events.Event{Type: events.BatchStarted, BatchID: rec.ID,
 		Message: fmt.Sprintf("batch %s (%s) started: %s", rec.ID, b.Name, plural(b.Total()-len(done), "execution", "executions"))})
 
-	evaluator, err := eval.Compile(b)
-	if err != nil {
-		_ = trail.Close(context.Background())
-		return exitf(ExitConfig, "%v", err)
-	}
 	p := plan.Build(b, plan.Options{BatchID: rec.ID, Skip: done})
 	a.printPlan(p, rec.ID, st)
 
@@ -267,6 +301,7 @@ func (a *app) execute(ctx context.Context, st store.Store, ps *plugins, bus *eve
 	if err := st.Batches().SetStatus(bg, rec.ID, status, &finished, sumJSON); err != nil && runErr == nil {
 		runErr = err
 	}
+	finalized = true
 	switch status {
 	case store.StatusCompleted:
 		ev := events.Event{Type: events.BatchFinished, BatchID: rec.ID, Message: fmt.Sprintf("batch finished: %s", sum.Verdict)}
@@ -357,4 +392,15 @@ func checkScripts(b *spec.Batch, what, hint string) error {
 	}
 	return exitf(ExitConfig, "cannot %s: %s changed since it ran:\n%s\n%s", what,
 		plural(len(changes), "script", "scripts"), strings.Join(lines, "\n"), hint)
+}
+
+// abandon marks a batch that ended before it could be finished normally as
+// failed, so it never stays "running".
+func (a *app) abandon(st store.Store, id string, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := time.Now()
+	if err := st.Batches().SetStatus(ctx, id, store.StatusFailed, &now, nil); err != nil {
+		a.log.Warn("could not mark the batch failed", "batch", id, "error", err, "cause", cause)
+	}
 }

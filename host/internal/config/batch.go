@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/theory/jsonpath"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -459,6 +460,17 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 	}
 	if ev.Path != "" && ev.Path[0] != '$' {
 		a.errorf("path", "Invalid JSON path", "path must be a JSONPath starting with \"$\", e.g. \"$.answer\"; got %q.", ev.Path)
+	} else if _, err := jsonpath.Parse(ev.Path); err != nil && a.has("path") {
+		a.errorf("path", "Invalid JSON path", "%q is not a valid JSONPath (RFC 9535): %s.", ev.Path, err)
+	}
+	// An expect string starting with "$" is a path into {expected, input, case}.
+	var lit any
+	if len(ev.Expect) > 0 && json.Unmarshal(ev.Expect, &lit) == nil {
+		if p, ok := lit.(string); ok && strings.HasPrefix(p, "$") {
+			if _, err := jsonpath.Parse(p); err != nil {
+				a.errorf("expect", "Invalid JSON path", "expect %q starts with \"$\", so it is a JSONPath into {expected, input, case}, but it is not a valid one: %s.", p, err)
+			}
+		}
 	}
 	return ev, a.diags
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -37,6 +38,8 @@ type nodeDecl struct {
 	node      spec.Node
 	rng       hcl.Range
 	dependsOn map[string]hcl.Range
+	// kinds holds where the node ("") and each variant set their kind.
+	kinds map[string]hcl.Range
 }
 
 func (c *Config) decodeWorkflow(b *hcl.Block) (*spec.Workflow, hcl.Diagnostics) {
@@ -51,6 +54,9 @@ func (c *Config) decodeWorkflow(b *hcl.Block) (*spec.Workflow, hcl.Diagnostics) 
 		}
 		nd, d := c.decodeNode(nb)
 		diags = append(diags, d...)
+		for variant, rng := range nd.kinds {
+			c.kindRanges[kindKey(b.Labels[0], name, variant)] = rng
+		}
 		byName[name] = nd
 		decls = append(decls, nd)
 	}
@@ -158,10 +164,13 @@ func findCycle(decls []*nodeDecl, placed map[string]bool) []string {
 func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 	content, diags := content(b.Body, nodeSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
-	nd := &nodeDecl{rng: b.DefRange, dependsOn: map[string]hcl.Range{}}
+	nd := &nodeDecl{rng: b.DefRange, dependsOn: map[string]hcl.Range{}, kinds: map[string]hcl.Range{"": b.DefRange}}
 	n := &nd.node
 	n.Name = b.Labels[0]
 	n.Kind = a.str("kind", "command")
+	if r := a.rng("kind"); r != nil {
+		nd.kinds[""] = *r
+	}
 	if a.has("command") {
 		n.Command, _ = a.strings("command")
 	}
@@ -196,6 +205,12 @@ func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 		seen[name] = vb.DefRange
 		v, d := c.decodeVariant(vb, n)
 		a.diags = append(a.diags, d...)
+		if v.Kind != "" {
+			nd.kinds[v.Name] = vb.DefRange
+			if at, ok := vb.Body.(*hclsyntax.Body); ok && at.Attributes["kind"] != nil {
+				nd.kinds[v.Name] = at.Attributes["kind"].Expr.Range()
+			}
+		}
 		if v.Command != nil {
 			hasCommand = true
 		}
@@ -310,4 +325,19 @@ func (c *Config) resolveCommand(argv []string) ([]string, []string) {
 		}
 	}
 	return out, files
+}
+
+func kindKey(workflow, node, variant string) string { return workflow + "\x00" + node + "\x00" + variant }
+
+// KindRange is where a node (or one of its variants) sets its kind, or the
+// block itself when the kind is the default: where a runner's refusal of that
+// kind points.
+func (c *Config) KindRange(workflow, node, variant string) *hcl.Range {
+	if r, ok := c.kindRanges[kindKey(workflow, node, variant)]; ok {
+		return &r
+	}
+	if r, ok := c.kindRanges[kindKey(workflow, node, "")]; ok {
+		return &r
+	}
+	return nil
 }

@@ -359,3 +359,62 @@ func TestResumeRefusesChangedScripts(t *testing.T) {
 	e.mustRun("resume", id)
 	assertExactlyOnce(t, e.results(e.store(), id), 120)
 }
+
+// Everything that can be checked before a run is checked by validate, and a
+// run that fails those checks leaves no batch behind.
+func TestValidateCatchesWhatRunWouldReject(t *testing.T) {
+	e := newEnv(t)
+	files := map[string]struct {
+		src  string
+		want string
+	}{
+		"jsonpath.hcl": {`
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "a" { kind = "merge" }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.pool
+  case "c" { input = {} }
+  evaluator "e" {
+    type   = "equals"
+    path   = "$.answer[["
+    expect = "$.expected[["
+  }
+}
+`, "jsonpath.hcl:12:14: error: Invalid JSON path"},
+		"kind.hcl": {`
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "a" { kind = "merge" }
+  node "b" {
+    depends_on = ["a"]
+    kind       = "llm_call"
+  }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.pool
+  case "c" { input = {} }
+}
+`, "kind.hcl:7:18: error: Node kind not supported by the runner"},
+	}
+	for name, f := range files {
+		t.Run(name, func(t *testing.T) {
+			e.write(name, f.src)
+			v := e.run("validate", name)
+			noCrash(t, "validate", v)
+			if v.code != 2 || !strings.Contains(v.stderr, f.want) {
+				t.Fatalf("validate: exit %d, want 2 with %q:\n%s", v.code, f.want, v.stderr)
+			}
+			r := e.run("run", name, "--no-progress")
+			if r.code != 2 || !strings.Contains(r.stderr, f.want) {
+				t.Fatalf("run: exit %d, want 2 with %q:\n%s", r.code, f.want, r.stderr)
+			}
+		})
+	}
+	if l := e.run("results", "--list"); strings.Contains(l.stdout, "running") || strings.Count(l.stdout, "\n") > 1 {
+		t.Errorf("a rejected run left a batch behind:\n%s", l.stdout)
+	}
+}

@@ -62,6 +62,35 @@ func (b *Batch) Scripts() []string {
 	return SortedKeys(seen)
 }
 
+// KindUse is a node (or one of its variants) and the kind it runs as.
+type KindUse struct{ Node, Variant, Kind string }
+
+// UnsupportedKinds lists the nodes and variants whose kind is not in
+// supported. An empty list means the runner did not say, and nothing is listed.
+func (b *Batch) UnsupportedKinds(supported []string) []KindUse {
+	if len(supported) == 0 {
+		return nil
+	}
+	var out []KindUse
+	check := func(node, variant, kind string) {
+		if kind == "" {
+			kind = "command"
+		}
+		if !slices.Contains(supported, kind) {
+			out = append(out, KindUse{node, variant, kind})
+		}
+	}
+	for _, n := range b.Workflow.Nodes {
+		check(n.Name, "", n.Kind)
+		for _, v := range n.Variants {
+			if v.Kind != "" {
+				check(n.Name, v.Name, v.Kind)
+			}
+		}
+	}
+	return out
+}
+
 // UsersOf names the nodes (and variants) whose commands name file.
 func (b *Batch) UsersOf(file string) []string {
 	var out []string
