@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -149,7 +150,7 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 			Total                            int
 			Started                          time.Time
 		}
-		var rows []row
+		rows := []row{}
 		for _, b := range bs {
 			rows = append(rows, row{b.ID, b.Name, b.Status, b.Runner, b.ParentID, b.Total, b.StartedAt})
 		}
@@ -165,7 +166,7 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 }
 
 func (a *app) writeExecutions(results []store.Result, format string, onlyFailed bool) error {
-	var rows []store.Result
+	rows := []store.Result{}
 	for _, r := range results {
 		if !onlyFailed || !r.Success {
 			rows = append(rows, r)
@@ -205,6 +206,12 @@ func (a *app) auditCommand() *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if !slices.Contains(store.SeveritiesAtLeast(""), strings.ToUpper(level)) {
+				return exitf(ExitConfig, "unknown --level %q: use one of %s", level, strings.Join(store.SeveritiesAtLeast(""), ", "))
+			}
+			if format != "text" && format != "json" {
+				return exitf(ExitConfig, "unknown --format %q: use text or json", format)
+			}
 			st, err := a.openStore(ctx, "")
 			if err != nil {
 				return err

@@ -214,10 +214,31 @@ listed with the first node whose output differs between the two batches.`,
 			if err != nil {
 				return exitf(ExitRuntime, "%v", err)
 			}
-			regressions := a.compareCombos(recA, recB, report.Summarize(bA, resA), report.Summarize(bB, resB), tolerance, format)
+			if format != "table" && format != "json" {
+				return exitf(ExitConfig, "unknown --format %q: use table or json", format)
+			}
+			rows, regressions := compareCombos(report.Summarize(bA, resA), report.Summarize(bB, resB), tolerance)
+			var changed []caseDelta
 			if cases {
-				if err := a.compareCases(ctx, st, resA, resB, limit); err != nil {
-					return err
+				if changed, err = compareCases(ctx, st, resA, resB); err != nil {
+					return exitf(ExitRuntime, "%v", err)
+				}
+			}
+			if format == "json" {
+				// One document, whatever the flags: machine readers parse it whole.
+				doc := map[string]any{"a": recA.ID, "b": recB.ID, "combinations": rows, "regressions": regressions, "tolerance": tolerance}
+				if cases {
+					doc["cases"] = nonNil(changed)
+				}
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(doc); err != nil {
+					return exitf(ExitRuntime, "%v", err)
+				}
+			} else {
+				a.writeComboDeltas(recA, recB, rows, regressions, tolerance)
+				if cases {
+					a.writeCaseDeltas(changed, limit)
 				}
 			}
 			if regressions > 0 {
@@ -243,7 +264,7 @@ type comboDelta struct {
 	Regression  bool     `json:"regression"`
 }
 
-func (a *app) compareCombos(recA, recB *store.Batch, sa, sb report.Summary, tol float64, format string) int {
+func compareCombos(sa, sb report.Summary, tol float64) ([]comboDelta, int) {
 	byA := map[string]report.Combo{}
 	for _, c := range sa.Combos {
 		byA[c.Combination] = c
@@ -259,7 +280,7 @@ func (a *app) compareCombos(recA, recB *store.Batch, sa, sb report.Summary, tol 
 	for k := range byB {
 		names[k] = true
 	}
-	var rows []comboDelta
+	rows := []comboDelta{}
 	regressions := 0
 	for _, n := range spec.SortedKeys(names) {
 		row := comboDelta{Combination: n}
@@ -281,12 +302,10 @@ func (a *app) compareCombos(recA, recB *store.Batch, sa, sb report.Summary, tol 
 		rows = append(rows, row)
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Delta < rows[j].Delta })
-	if format == "json" {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"a": recA.ID, "b": recB.ID, "combinations": rows, "regressions": regressions})
-		return regressions
-	}
+	return rows, regressions
+}
+
+func (a *app) writeComboDeltas(recA, recB *store.Batch, rows []comboDelta, regressions int, tol float64) {
 	fmt.Fprintf(a.stdout, "Comparing %s (A, %s) → %s (B, %s)\n", recA.ID, recA.Name, recB.ID, recB.Name)
 	if recB.ParentID == recA.ID {
 		fmt.Fprintf(a.stdout, "B was forked from A at node %s\n", recB.ForkNode)
@@ -312,21 +331,24 @@ func (a *app) compareCombos(recA, recB *store.Batch, sa, sb report.Summary, tol 
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(a.stdout, "%s (tolerance %.3f)\n", plural(regressions, "regression", "regressions"), tol)
-	return regressions
+}
+
+// caseDelta is an execution whose score changed between two batches.
+type caseDelta struct {
+	ExecutionKey string  `json:"execution_key"`
+	Node         string  `json:"first_differing_node"`
+	Detail       string  `json:"detail"`
+	Delta        float64 `json:"score_delta"`
 }
 
 // compareCases lists executions whose score changed, with the first node whose
 // output (the state after it) differs between the two batches.
-func (a *app) compareCases(ctx context.Context, st store.Store, resA, resB []store.Result, limit int) error {
+func compareCases(ctx context.Context, st store.Store, resA, resB []store.Result) ([]caseDelta, error) {
 	byKey := map[string]store.Result{}
 	for _, r := range resA {
 		byKey[r.ExecutionKey] = r
 	}
-	type row struct {
-		key, node, detail string
-		delta             float64
-	}
-	var rows []row
+	var rows []caseDelta
 	for _, rb := range resB {
 		ra, ok := byKey[rb.ExecutionKey]
 		if !ok || ra.OverallScore == rb.OverallScore && ra.Success == rb.Success {
@@ -334,20 +356,31 @@ func (a *app) compareCases(ctx context.Context, st store.Store, resA, resB []sto
 		}
 		node, detail, err := firstDivergence(ctx, st, ra, rb)
 		if err != nil {
-			return exitf(ExitRuntime, "%v", err)
+			return nil, err
 		}
-		rows = append(rows, row{rb.ExecutionKey, node, detail, rb.OverallScore - ra.OverallScore})
+		rows = append(rows, caseDelta{rb.ExecutionKey, node, detail, rb.OverallScore - ra.OverallScore})
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].delta < rows[j].delta })
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Delta < rows[j].Delta })
+	return rows, nil
+}
+
+func (a *app) writeCaseDeltas(rows []caseDelta, limit int) {
 	fmt.Fprintf(a.stdout, "\n%s whose score changed (first differing node → score change):\n", plural(len(rows), "execution", "executions"))
 	for i, r := range rows {
 		if i == limit {
 			fmt.Fprintf(a.stdout, "  … %d more (raise --limit)\n", len(rows)-limit)
 			break
 		}
-		fmt.Fprintf(a.stdout, "  %s\n    first differs at %s: %s  →  score %+.3f\n", r.key, r.node, r.detail, r.delta)
+		fmt.Fprintf(a.stdout, "  %s\n    first differs at %s: %s  →  score %+.3f\n", r.ExecutionKey, r.Node, r.Detail, r.Delta)
 	}
-	return nil
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func firstDivergence(ctx context.Context, st store.Store, ra, rb store.Result) (string, string, error) {

@@ -418,3 +418,31 @@ batch_test "t" {
 		t.Errorf("a rejected run left a batch behind:\n%s", l.stdout)
 	}
 }
+
+// Machine-readable output is one valid document, and filters apply before limits.
+func TestAuditLimitAndCompareJSON(t *testing.T) {
+	e := newEnv(t)
+	e.write("score.sh", scoreScript)
+	e.write("bench.hcl", strings.Replace(deterministicBench("all"), `variant "bad" { params = { value = 0 } }`,
+		`variant "bad" { command = ["sh", "-c", "exit 3"] }`, 1))
+	r := e.run("run", "bench.hcl", "--no-progress")
+	id := batchID(t, r.stderr)
+	// ERROR entries (failed executions) come after many INFO ones.
+	errs := e.mustRun("audit", id, "--level", "ERROR", "--limit", "1").stdout
+	if strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "ERROR") {
+		t.Errorf("audit --level ERROR --limit 1:\n%s", errs)
+	}
+	if r := e.run("audit", id, "--level", "LOUD"); r.code != 2 {
+		t.Errorf("an unknown level must be a usage error, got exit %d", r.code)
+	}
+	second := batchID(t, e.run("run", "bench.hcl", "--no-progress").stderr)
+	out := e.mustRunOK("compare", id, second, "--cases", "--format", "json")
+	var doc struct {
+		Combinations []any `json:"combinations"`
+		Cases        []any `json:"cases"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&doc); err != nil || dec.More() || doc.Cases == nil || len(doc.Combinations) != 2 {
+		t.Errorf("compare --cases --format json is not one document with cases (%v):\n%s", err, out)
+	}
+}

@@ -188,21 +188,26 @@ type Store interface {
 	Close() error
 }
 
+// Audit severities, lowest first.
+var severities = []string{"DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"}
+
 // SeverityRank orders audit severities for filtering.
 func SeverityRank(s string) int {
-	switch strings.ToUpper(s) {
-	case "DEBUG":
-		return 0
-	case "INFO":
-		return 1
-	case "SUCCESS":
-		return 2
-	case "WARNING":
-		return 3
-	case "ERROR":
-		return 4
+	for i, name := range severities {
+		if strings.EqualFold(s, name) {
+			return i
+		}
 	}
 	return 1
+}
+
+// SeveritiesAtLeast lists the severities ranked at or above min ("" means all):
+// what a listing filters on in SQL, before any limit applies.
+func SeveritiesAtLeast(min string) []string {
+	if min == "" {
+		return severities
+	}
+	return severities[SeverityRank(min):]
 }
 
 // Redact removes the password from a database URL for display.

@@ -360,16 +360,15 @@ func (r audit) List(ctx context.Context, batchID string, f store.AuditFilter) ([
 	if limit <= 0 {
 		limit = 1 << 30
 	}
-	min := 0
-	if f.MinSeverity != "" {
-		min = store.SeverityRank(f.MinSeverity)
-	}
 	var out []store.AuditEntry
 	err := r.s.retries.do(ctx, func(ctx context.Context) error {
 		out = nil
+		// The severity filter is part of the query, so a limit counts entries
+		// that pass it.
 		rows, err := r.s.pool.Query(ctx, `SELECT id, batch_test_id, ts, severity, event_type, message, execution_key, node, details
-			FROM wtb_audit_log WHERE batch_test_id = $1 AND ($2 = '' OR event_type = $2) ORDER BY ts, id LIMIT $3`,
-			batchID, f.EventType, limit)
+			FROM wtb_audit_log WHERE batch_test_id = $1 AND ($2 = '' OR event_type = $2) AND severity = ANY($4)
+			ORDER BY ts, id LIMIT $3`,
+			batchID, f.EventType, limit, store.SeveritiesAtLeast(f.MinSeverity))
 		if err != nil {
 			return err
 		}
@@ -379,9 +378,6 @@ func (r audit) List(ctx context.Context, batchID string, f store.AuditFilter) ([
 			var details []byte
 			if err := rows.Scan(&e.ID, &e.BatchID, &e.Time, &e.Severity, &e.EventType, &e.Message, &e.ExecutionKey, &e.Node, &details); err != nil {
 				return err
-			}
-			if store.SeverityRank(e.Severity) < min {
-				continue
 			}
 			e.Details = details
 			out = append(out, e)

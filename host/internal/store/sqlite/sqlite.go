@@ -528,26 +528,27 @@ func (r audit) List(ctx context.Context, batchID string, f store.AuditFilter) ([
 	if limit <= 0 {
 		limit = 1 << 30
 	}
+	// The severity filter is part of the query, so a limit counts entries that
+	// pass it.
+	sev := store.SeveritiesAtLeast(f.MinSeverity)
+	args := []any{batchID, f.EventType, f.EventType}
+	for _, s := range sev {
+		args = append(args, s)
+	}
+	args = append(args, limit)
 	rows, err := r.db.QueryContext(ctx, `SELECT id, batch_test_id, ts, severity, event_type, message, execution_key, node, details
-		FROM wtb_audit_log WHERE batch_test_id = ? AND (? = '' OR event_type = ?) ORDER BY ts, rowid LIMIT ?`,
-		batchID, f.EventType, f.EventType, limit)
+		FROM wtb_audit_log WHERE batch_test_id = ? AND (? = '' OR event_type = ?) AND severity IN (?`+strings.Repeat(",?", len(sev)-1)+`)
+		ORDER BY ts, rowid LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing audit entries: %w", err)
 	}
 	defer rows.Close()
-	min := store.SeverityRank(f.MinSeverity)
-	if f.MinSeverity == "" {
-		min = 0
-	}
 	var out []store.AuditEntry
 	for rows.Next() {
 		var e store.AuditEntry
 		var t, details string
 		if err := rows.Scan(&e.ID, &e.BatchID, &t, &e.Severity, &e.EventType, &e.Message, &e.ExecutionKey, &e.Node, &details); err != nil {
 			return nil, err
-		}
-		if store.SeverityRank(e.Severity) < min {
-			continue
 		}
 		e.Time, e.Details = parseTS(t), json.RawMessage(details)
 		out = append(out, e)

@@ -231,6 +231,12 @@ func testAudit(t *testing.T, st store.Store) {
 	if len(typ) != 1 {
 		t.Errorf("by type: %d", len(typ))
 	}
+	// The limit counts entries that pass the severity filter: the first error
+	// comes after four lower ones.
+	errs, _ := st.Audit().List(ctx, "b", store.AuditFilter{MinSeverity: "ERROR", Limit: 1})
+	if len(errs) != 1 || errs[0].Severity != "ERROR" {
+		t.Errorf("--level ERROR --limit 1: %+v", errs)
+	}
 }
 
 func testLargeState(t *testing.T, st store.Store) {
