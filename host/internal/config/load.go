@@ -40,8 +40,8 @@ type Config struct {
 	Sensitive []string
 
 	kindRanges map[string]hcl.Range
-	parser *hclparse.Parser
-	ctx    *hcl.EvalContext
+	parser     *hclparse.Parser
+	ctx        *hcl.EvalContext
 }
 
 // PluginBlock is a runner or environment block. Its Body holds the plugin's own

@@ -327,7 +327,9 @@ func (c *Config) resolveCommand(argv []string) ([]string, []string) {
 	return out, files
 }
 
-func kindKey(workflow, node, variant string) string { return workflow + "\x00" + node + "\x00" + variant }
+func kindKey(workflow, node, variant string) string {
+	return workflow + "\x00" + node + "\x00" + variant
+}
 
 // KindRange is where a node (or one of its variants) sets its kind, or the
 // block itself when the kind is the default: where a runner's refusal of that

@@ -156,4 +156,3 @@ func TestCacheKeyCoversEverythingANodeSees(t *testing.T) {
 		}
 	}
 }
-
