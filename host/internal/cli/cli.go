@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/store/open"
+	"github.com/wtbench/wtb/host/internal/store/sqlite"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=v1.2.3".
@@ -56,6 +58,7 @@ type app struct {
 	logLevel       string
 	pluginDir      string
 	noColor        bool
+	dbURL          string // the database the command opened
 	log            hclog.Logger
 	ctx            context.Context
 	interrupts     chan os.Signal
@@ -168,13 +171,59 @@ func (a *app) databaseURL(fromFile string) string {
 	return open.DefaultURL
 }
 
+// openStore opens the database for a command that writes (creating a SQLite
+// file if needed); fromFile is the bench file's wtb.database, if any.
 func (a *app) openStore(ctx context.Context, fromFile string) (store.Store, error) {
 	url := a.databaseURL(fromFile)
 	st, err := open.Open(ctx, url)
 	if err != nil {
 		return nil, exitf(ExitRuntime, "opening the database %s: %v", store.Redact(url), oneLine(err))
 	}
+	a.dbURL = url
 	return st, nil
+}
+
+// openReader opens an existing database for a command that only reads: it
+// creates nothing and takes no lock, so a user who may read a database but
+// not write its directory can use every read command.
+func (a *app) openReader(ctx context.Context, fromFile string) (store.Store, error) {
+	url := a.databaseURL(fromFile)
+	st, err := open.OpenReadOnly(ctx, url)
+	if errors.Is(err, sqlite.ErrNoDatabase) {
+		return nil, exitf(ExitConfig, "%v", err)
+	}
+	if err != nil {
+		return nil, exitf(ExitRuntime, "opening the database %s: %v", store.Redact(url), oneLine(err))
+	}
+	a.dbURL = url
+	return st, nil
+}
+
+// dbHint is what a printed follow-up command needs to reach the database
+// this one used: "" when a bare command would pick the same database anyway,
+// else " --db URL".
+func (a *app) dbHint() string {
+	url := a.dbURL
+	if url == "" || url == a.databaseURL("") {
+		return ""
+	}
+	if path, err := open.SQLitePath(url); err == nil && !strings.Contains(url, "postgres") {
+		if abs, err := filepath.Abs(path); err == nil {
+			url = "sqlite://" + abs
+		}
+		return " --db " + shellQuote(url)
+	}
+	if store.Redact(url) != url {
+		return " --db '" + store.Redact(url) + "' (with the password)"
+	}
+	return " --db " + shellQuote(url)
+}
+
+func shellQuote(s string) string {
+	if strings.ContainsAny(s, " '\"$`\\!&;|<>()*?[]#~") {
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return s
 }
 
 func oneLine(err error) string {

@@ -66,7 +66,7 @@ func (a *app) validateCommand() *cobra.Command {
 }
 
 // batchOrLatest loads the named batch, or the latest one when id is "".
-func batchOrLatest(ctx context.Context, st store.Store, id string) (*store.Batch, *spec.Batch, error) {
+func (a *app) batchOrLatest(ctx context.Context, st store.Store, id string) (*store.Batch, *spec.Batch, error) {
 	var rec *store.Batch
 	var err error
 	if id == "" || id == "latest" {
@@ -77,7 +77,7 @@ func batchOrLatest(ctx context.Context, st store.Store, id string) (*store.Batch
 	} else {
 		rec, err = st.Batches().Get(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, exitf(ExitConfig, "no batch %s in %s (list them with `wtb results --list`)", id, st.Describe())
+			return nil, nil, exitf(ExitConfig, "no batch %s in %s (list them with `wtb%s results --list`)", id, st.Describe(), a.dbHint())
 		}
 	}
 	if err != nil {
@@ -102,7 +102,7 @@ func (a *app) resultsCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx, "")
+			st, err := a.openReader(ctx, "")
 			if err != nil {
 				return err
 			}
@@ -114,7 +114,7 @@ func (a *app) resultsCommand() *cobra.Command {
 			if len(args) == 1 {
 				id = args[0]
 			}
-			rec, b, err := batchOrLatest(ctx, st, id)
+			rec, b, err := a.batchOrLatest(ctx, st, id)
 			if err != nil {
 				return err
 			}
@@ -127,9 +127,13 @@ func (a *app) resultsCommand() *cobra.Command {
 			}
 			sum := report.Summarize(b, results)
 			if format == "table" {
-				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, rec.Status, rec.StartedAt.Local().Format(time.DateTime))
+				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, displayStatus(rec), rec.StartedAt.Local().Format(time.DateTime))
 			}
-			return writeLeaderboard(a.stdout, format, rec, b, sum, results)
+			if interrupted(rec) {
+				fmt.Fprintf(a.stderr, "batch %s was interrupted: the process running it stopped before it finished; `wtb%s resume %s` runs the rest\n",
+					rec.ID, a.dbHint(), rec.ID)
+			}
+			return writeLeaderboard(a.stdout, format, rec, b, sum, results, a.dbHint())
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or csv")
@@ -152,14 +156,14 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 		}
 		rows := []row{}
 		for _, b := range bs {
-			rows = append(rows, row{b.ID, b.Name, b.Status, b.Runner, b.ParentID, b.Total, b.StartedAt})
+			rows = append(rows, row{b.ID, b.Name, displayStatus(&b), b.Runner, b.ParentID, b.Total, b.StartedAt})
 		}
 		return json.NewEncoder(a.stdout).Encode(rows)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BATCH\tNAME\tSTATUS\tEXECUTIONS\tRUNNER\tSTARTED\tPARENT")
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Name, b.Status, b.Total, b.Runner,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Name, displayStatus(&b), b.Total, b.Runner,
 			b.StartedAt.Local().Format(time.DateTime), b.ParentID)
 	}
 	return tw.Flush()
@@ -212,7 +216,7 @@ func (a *app) auditCommand() *cobra.Command {
 			if format != "text" && format != "json" {
 				return exitf(ExitConfig, "unknown --format %q: use text or json", format)
 			}
-			st, err := a.openStore(ctx, "")
+			st, err := a.openReader(ctx, "")
 			if err != nil {
 				return err
 			}
@@ -221,7 +225,7 @@ func (a *app) auditCommand() *cobra.Command {
 			if len(args) == 1 {
 				id = args[0]
 			}
-			rec, _, err := batchOrLatest(ctx, st, id)
+			rec, _, err := a.batchOrLatest(ctx, st, id)
 			if err != nil {
 				return err
 			}

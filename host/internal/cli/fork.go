@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/wtbench/wtb/host/internal/config"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -53,12 +54,27 @@ func (a *app) fork(ctx context.Context, parentID, node, file string, f *runFlags
 	if err := checkFormat(f.format); err != nil {
 		return err
 	}
-	st, err := a.openStore(ctx, "")
+	// With FILE, the database is the one that file names (unless --db or
+	// WTB_DATABASE_URL say otherwise), as for `wtb run FILE`.
+	var cfg *config.Config
+	var bd *config.BatchDecl
+	dbFromFile := ""
+	if file != "" {
+		var err error
+		if cfg, err = a.loadConfig(file, f.vars); err != nil {
+			return err
+		}
+		if bd, err = cfg.Batch(f.batch); err != nil {
+			return exitf(ExitConfig, "%v", err)
+		}
+		dbFromFile = cfg.Database
+	}
+	st, err := a.openStore(ctx, dbFromFile)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	parentRec, parentSpec, err := batchOrLatest(ctx, st, parentID)
+	parentRec, parentSpec, err := a.batchOrLatest(ctx, st, parentID)
 	if err != nil {
 		return err
 	}
@@ -66,14 +82,6 @@ func (a *app) fork(ctx context.Context, parentID, node, file string, f *runFlags
 	var b *spec.Batch
 	var ps *plugins
 	if file != "" {
-		cfg, err := a.loadConfig(file, f.vars)
-		if err != nil {
-			return err
-		}
-		bd, err := cfg.Batch(f.batch)
-		if err != nil {
-			return exitf(ExitConfig, "%v", err)
-		}
 		p, d, err := a.startPluginsFromConfig(ctx, cfg, bd, bus, true)
 		a.printDiagnostics(cfg.Files(), d)
 		if err != nil {
@@ -137,13 +145,15 @@ func (a *app) fork(ctx context.Context, parentID, node, file string, f *runFlags
 	}
 	rec := newBatchRecord(id, b, name)
 	rec.ParentID, rec.ForkNode = parentRec.ID, node
-	if err := st.Batches().Create(ctx, rec); err != nil {
-		return exitf(ExitRuntime, "%v", err)
+	ctx, l, err := a.create(ctx, st, rec)
+	if err != nil {
+		return err
 	}
+	defer l.release()
 	if err := st.Write(ctx, store.WriteSet{Checkpoints: copies}); err != nil {
 		a.abandon(st, id, err)
 		return exitf(ExitRuntime, "copying checkpoints: %v", err)
 	}
 	fmt.Fprintf(a.stderr, "fork of batch %s at node %s: %d checkpoints reused, only the nodes after %s run\n", parentRec.ID, node, len(copies), node)
-	return a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: b, evaluator: evaluator}, f)
+	return a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: b, evaluator: evaluator, lease: l}, f)
 }

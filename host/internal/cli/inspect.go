@@ -92,18 +92,18 @@ EXECUTION_KEY is combination/case/repeat, e.g. "retrieve=bm25,answer=terse/q1/0"
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx, "")
+			st, err := a.openReader(ctx, "")
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			rec, _, err := batchOrLatest(ctx, st, batchID)
+			rec, _, err := a.batchOrLatest(ctx, st, batchID)
 			if err != nil {
 				return err
 			}
 			res, err := st.Results().Get(ctx, rec.ID, args[0])
 			if err != nil {
-				return exitf(ExitConfig, "batch %s has no stored execution %q (list them with `wtb results %s --executions`)", rec.ID, args[0], rec.ID)
+				return exitf(ExitConfig, "batch %s has no stored execution %q (list them with `wtb%s results %s --executions`)", rec.ID, args[0], a.dbHint(), rec.ID)
 			}
 			cps, err := chain(ctx, st, res.FinalCheckpointID)
 			if err != nil {
@@ -193,16 +193,16 @@ listed with the first node whose output differs between the two batches.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, err := a.openStore(ctx, "")
+			st, err := a.openReader(ctx, "")
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			recA, bA, err := batchOrLatest(ctx, st, args[0])
+			recA, bA, err := a.batchOrLatest(ctx, st, args[0])
 			if err != nil {
 				return err
 			}
-			recB, bB, err := batchOrLatest(ctx, st, args[1])
+			recB, bB, err := a.batchOrLatest(ctx, st, args[1])
 			if err != nil {
 				return err
 			}

@@ -62,7 +62,9 @@ func ci(c report.Combo) string {
 	return fmt.Sprintf("[%.3f, %.3f]", c.CI95[0], c.CI95[1])
 }
 
-func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum report.Summary, results []store.Result) error {
+// writeLeaderboard renders a batch's leaderboard; dbHint completes the
+// commands it suggests (see app.dbHint).
+func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum report.Summary, results []store.Result, dbHint string) error {
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
@@ -116,7 +118,7 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		fmt.Fprintf(w, "\nFailures (%d):\n", len(failures))
 		for i, f := range failures {
 			if i == 5 {
-				fmt.Fprintf(w, "  … and %d more: wtb results %s --failed\n", len(failures)-5, rec.ID)
+				fmt.Fprintf(w, "  … and %d more: wtb%s results %s --failed\n", len(failures)-5, dbHint, rec.ID)
 				break
 			}
 			fmt.Fprintf(w, "  %s: %s\n", f.ExecutionKey, f.Error)

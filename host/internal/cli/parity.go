@@ -89,12 +89,14 @@ func (a *app) parity(ctx context.Context, file string, runners []string, limit i
 		}
 		rec := newBatchRecord(newBatchID(), b, file)
 		rec.Name = b.Name + " (parity: " + name + ")"
-		if err := st.Batches().Create(ctx, rec); err != nil {
+		runCtx, l, err := a.create(ctx, st, rec)
+		if err != nil {
 			ps.close()
-			return exitf(ExitRuntime, "%v", err)
+			return err
 		}
 		fmt.Fprintf(a.stderr, "parity: running %s on runner %s (%s)\n", b.Name, name, pb.Plugin)
-		err = a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: b, evaluator: evaluator}, f)
+		err = a.execute(runCtx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: b, evaluator: evaluator, lease: l}, f)
+		l.release()
 		ps.close()
 		if ee, ok := err.(*exitError); ok && ee.code != ExitThresholds {
 			return err

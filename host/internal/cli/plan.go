@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/store/open"
+	"github.com/wtbench/wtb/host/internal/store/sqlite"
 )
 
 func (a *app) planCommand() *cobra.Command {
@@ -30,12 +33,16 @@ func (a *app) planCommand() *cobra.Command {
 			p := plan.Build(b, plan.Options{BatchID: "plan"})
 			var cached []int
 			if b.Cache || anyNodeCached(p) {
-				st, err := a.openStore(cmd.Context(), cfg.Database)
-				if err != nil {
-					return err
+				// A plan only reads: no database yet means an empty cache.
+				st, err := open.OpenReadOnly(cmd.Context(), a.databaseURL(cfg.Database))
+				switch {
+				case errors.Is(err, sqlite.ErrNoDatabase):
+				case err != nil:
+					return exitf(ExitRuntime, "opening the database: %v", oneLine(err))
+				default:
+					defer st.Close()
+					cached = cacheHits(cmd.Context(), st, p)
 				}
-				defer st.Close()
-				cached = cacheHits(cmd.Context(), st, p)
 			}
 			fmt.Fprintf(a.stdout, "batch_test %q: %d combinations × %d cases × %d repeats = %d executions\n",
 				b.Name, len(b.Combinations), len(b.Cases), b.Repeat, len(p.Executions))
@@ -114,7 +121,7 @@ func (a *app) cacheCommand() *cobra.Command {
 		Short: "How many node runs the cache holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.openStore(cmd.Context(), "")
+			st, err := a.openReader(cmd.Context(), "")
 			if err != nil {
 				return err
 			}

@@ -161,10 +161,12 @@ func (a *app) run(ctx context.Context, path string, f *runFlags) error {
 		return err
 	}
 	rec := newBatchRecord(newBatchID(), b, path)
-	if err := st.Batches().Create(ctx, rec); err != nil {
-		return exitf(ExitRuntime, "%v", err)
+	ctx, l, err := a.create(ctx, st, rec)
+	if err != nil {
+		return err
 	}
-	return a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: b, evaluator: evaluator}, f)
+	defer l.release()
+	return a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: b, evaluator: evaluator, lease: l}, f)
 }
 
 // newBatchRecord describes a batch about to run, with its resolved spec (what
@@ -192,7 +194,7 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 	defer st.Close()
 	rec, err := st.Batches().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return exitf(ExitConfig, "no batch %s in %s (see `wtb results --list`)", id, st.Describe())
+		return exitf(ExitConfig, "no batch %s in %s (see `wtb%s results --list`)", id, st.Describe(), a.dbHint())
 	}
 	if err != nil {
 		return exitf(ExitRuntime, "%v", err)
@@ -204,6 +206,13 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 	if err := checkScripts(&b, "resume batch "+id, "Restore them, or run the file again as a new batch with `wtb run`."); err != nil {
 		return err
 	}
+	// Own the batch before reading what is stored: another process running it
+	// would be adding results meanwhile.
+	ctx, l, err := a.own(ctx, st, id)
+	if err != nil {
+		return err
+	}
+	defer l.release()
 	done, err := st.Results().Keys(ctx, id)
 	if err != nil {
 		return exitf(ExitRuntime, "%v", err)
@@ -226,7 +235,7 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 	if err := st.Batches().SetStatus(ctx, id, store.StatusRunning, nil, nil); err != nil {
 		return exitf(ExitRuntime, "%v", err)
 	}
-	return a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: &b, evaluator: evaluator, done: done}, f)
+	return a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: &b, evaluator: evaluator, done: done, lease: l}, f)
 }
 
 // batchRun is a stored batch about to run (or resume): everything about it was
@@ -239,6 +248,20 @@ type batchRun struct {
 	spec      *spec.Batch
 	evaluator *eval.Evaluator
 	done      map[string]bool // execution keys already stored (resume)
+	lease     *lease
+}
+
+// create stores a new batch and takes ownership of it.
+func (a *app) create(ctx context.Context, st store.Store, rec *store.Batch) (context.Context, *lease, error) {
+	if err := st.Batches().Create(ctx, rec); err != nil {
+		return nil, nil, exitf(ExitRuntime, "%v", err)
+	}
+	ctx, l, err := a.own(ctx, st, rec.ID)
+	if err != nil {
+		a.abandon(st, rec.ID, err)
+		return nil, nil, err
+	}
+	return ctx, l, nil
 }
 
 // compileEvaluators checks the evaluators can run; callers do it before a
@@ -258,7 +281,7 @@ func (a *app) execute(ctx context.Context, br batchRun, f *runFlags) (err error)
 	st, ps, bus, rec, b, done, evaluator := br.st, br.ps, br.bus, br.rec, br.spec, br.done, br.evaluator
 	finalized := false
 	defer func() {
-		if !finalized {
+		if !finalized && !br.lease.Lost() {
 			a.abandon(st, rec.ID, err)
 		}
 	}()
@@ -296,6 +319,12 @@ func (a *app) execute(ctx context.Context, br batchRun, f *runFlags) (err error)
 	case rep.Cancelled || sum.Stored < sum.Total:
 		status = store.StatusCancelled
 	}
+	if br.lease.Lost() {
+		// The new owner decides the batch's status; this process only stops.
+		finalized = true
+		_ = trail.Close(bg)
+		return exitf(ExitRuntime, "batch %s: %v; what this process finished is stored", rec.ID, errLeaseLost)
+	}
 	sumJSON, _ := json.Marshal(sum)
 	finished := time.Now()
 	if err := st.Batches().SetStatus(bg, rec.ID, status, &finished, sumJSON); err != nil && runErr == nil {
@@ -320,7 +349,7 @@ func (a *app) execute(ctx context.Context, br batchRun, f *runFlags) (err error)
 	}
 
 	if !f.quiet {
-		if err := writeLeaderboard(a.stdout, f.format, rec, b, sum, results); err != nil {
+		if err := writeLeaderboard(a.stdout, f.format, rec, b, sum, results, a.dbHint()); err != nil {
 			return exitf(ExitRuntime, "%v", err)
 		}
 	}
@@ -332,9 +361,9 @@ func (a *app) execute(ctx context.Context, br batchRun, f *runFlags) (err error)
 	}
 	switch {
 	case runErr != nil:
-		return exitf(ExitRuntime, "batch %s: %v (what finished is stored; `wtb resume %s` runs the rest)", rec.ID, runErr, rec.ID)
+		return exitf(ExitRuntime, "batch %s: %v (what finished is stored; `wtb%s resume %s` runs the rest)", rec.ID, runErr, a.dbHint(), rec.ID)
 	case status == store.StatusCancelled:
-		fmt.Fprintf(a.stderr, "batch %s interrupted: %d of %d executions stored; finish it with `wtb resume %s`\n", rec.ID, sum.Stored, sum.Total, rec.ID)
+		fmt.Fprintf(a.stderr, "batch %s interrupted: %d of %d executions stored; finish it with `wtb%s resume %s`\n", rec.ID, sum.Stored, sum.Total, a.dbHint(), rec.ID)
 		return exitCode(ExitInterrupted)
 	case rep.FailFast:
 		fmt.Fprintf(a.stderr, "fail_fast: stopped after the first failed execution\n")

@@ -251,10 +251,31 @@ func (c *Config) decodeSettings(b *hcl.Block) hcl.Diagnostics {
 		}
 	}
 	c.Database = a.str("database", "")
+	c.Database = sqliteRelativeTo(c.Dir, c.Database)
 	if d := a.str("plugin_dir", ""); d != "" {
 		c.PluginDir = resolvePath(c.Dir, d)
 	}
 	return a.diags
+}
+
+// sqliteRelativeTo makes a relative SQLite path in a bench file relative to
+// the file's directory, like every other path in it.
+func sqliteRelativeTo(dir, db string) string {
+	path := db
+	switch {
+	case db == "":
+		return db
+	case strings.HasPrefix(db, "sqlite://"):
+		path = strings.TrimPrefix(db, "sqlite://")
+	case strings.HasPrefix(db, "sqlite:"):
+		path = strings.TrimPrefix(db, "sqlite:")
+	case strings.Contains(db, "://"):
+		return db // postgres://...
+	}
+	if path == "" || filepath.IsAbs(path) {
+		return db
+	}
+	return "sqlite://" + filepath.Join(dir, path)
 }
 
 func unsupported(name, block string, allowed []string, rng hcl.Range) *hcl.Diagnostic {

@@ -224,7 +224,7 @@ func clamp(v, lo, hi int) int {
 func Escape(s string) string {
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || (r != '\n' && r != '\t' && !unicode.IsPrint(r) && !unicode.IsSpace(r)) {
+		if r != '\n' && needsEscape(r) {
 			clean = false
 			break
 		}
@@ -238,7 +238,7 @@ func Escape(s string) string {
 		switch {
 		case r == utf8.RuneError && size <= 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\n' || r == '\t':
+		case r == '\n':
 			b.WriteRune(r)
 		default:
 			b.WriteString(escapeRune(r))
@@ -248,18 +248,28 @@ func Escape(s string) string {
 	return b.String()
 }
 
+// needsEscape says a rune may not reach a terminal as it is: C0 and C1
+// controls (tab aside), DEL, and anything else unprintable.
+func needsEscape(r rune) bool {
+	switch {
+	case r == '\t' || r == ' ':
+		return false
+	case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == utf8.RuneError:
+		return true
+	}
+	return !unicode.IsPrint(r)
+}
+
 func escapeRune(r rune) string {
 	switch {
-	case r == '\t':
-		return "\t"
+	case !needsEscape(r):
+		return string(r)
 	case r == utf8.RuneError:
 		return `\ufffd`
-	case r < 0x20 || r == 0x7f:
+	case r < 0x100:
 		return fmt.Sprintf(`\x%02x`, r)
-	case !unicode.IsPrint(r) && !unicode.IsSpace(r):
-		return fmt.Sprintf(`\u%04x`, r)
 	}
-	return string(r)
+	return fmt.Sprintf(`\u%04x`, r)
 }
 
 func wrap(s string, width int) []string {

@@ -47,6 +47,27 @@ type Batch struct {
 	CreatedAt  time.Time
 	StartedAt  time.Time
 	FinishedAt *time.Time
+	// Owner is the process running the batch ("" when none) and LeaseLive
+	// whether its lease is still renewed: a running batch whose lease has run
+	// out lost its owner (killed, or its machine went away).
+	Owner     string
+	LeaseLive bool
+}
+
+// Orphaned says the batch is marked running but its owner's lease has run
+// out, so nobody is running it.
+func (b *Batch) Orphaned() bool { return b.Status == StatusRunning && !b.LeaseLive }
+
+// ErrLeaseLost is returned when renewing a lease another process has taken.
+var ErrLeaseLost = errors.New("another process took over the batch")
+
+// LeaseHeldError says another process owns the batch.
+type LeaseHeldError struct {
+	Batch, Owner string
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("batch %s is being run by %s", e.Batch, e.Owner)
 }
 
 // Result is the outcome of one execution.
@@ -144,6 +165,16 @@ type BatchRepository interface {
 	Latest(ctx context.Context) (*Batch, error)
 	List(ctx context.Context, limit int) ([]Batch, error)
 	SetStatus(ctx context.Context, id, status string, finished *time.Time, summary json.RawMessage) error
+	// Acquire makes owner the batch's owner for ttl, unless another owner's
+	// lease is still live (*LeaseHeldError). The database's clock decides.
+	Acquire(ctx context.Context, id, owner string, ttl time.Duration) error
+	// Renew extends owner's lease, or returns ErrLeaseLost.
+	Renew(ctx context.Context, id, owner string, ttl time.Duration) error
+	// Release gives the batch up.
+	Release(ctx context.Context, id, owner string) error
+	// Takeover makes owner the batch's owner if dead still holds it: for a
+	// successor that knows the holder died (same machine, process gone).
+	Takeover(ctx context.Context, id, dead, owner string, ttl time.Duration) error
 }
 
 // ResultRepository stores execution results.

@@ -14,18 +14,42 @@ import (
 // names a database.
 const DefaultURL = "sqlite://wtb.db"
 
-// Open opens the database: sqlite://PATH (or a plain file path) or
-// postgres://... . Errors never contain a password.
+// Open opens the database for a command that writes: sqlite://PATH (or a
+// plain file path), created if missing, or postgres://... . Errors never
+// contain a password.
 func Open(ctx context.Context, url string) (store.Store, error) {
-	switch {
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+	return openURL(ctx, url, false)
+}
+
+// OpenReadOnly opens an existing database for a command that only reads: it
+// creates no file or directory and takes no lock.
+func OpenReadOnly(ctx context.Context, url string) (store.Store, error) {
+	return openURL(ctx, url, true)
+}
+
+func openURL(ctx context.Context, url string, readOnly bool) (store.Store, error) {
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		return openPostgres(ctx, url)
-	case strings.HasPrefix(url, "sqlite://"):
-		return sqlite.Open(ctx, strings.TrimPrefix(url, "sqlite://"))
-	case strings.HasPrefix(url, "sqlite:"):
-		return sqlite.Open(ctx, strings.TrimPrefix(url, "sqlite:"))
-	case strings.Contains(url, "://"):
-		return nil, fmt.Errorf("unsupported database URL %s: use sqlite://PATH or postgres://USER@HOST/DB", store.Redact(url))
 	}
-	return sqlite.Open(ctx, url)
+	path, err := SQLitePath(url)
+	if err != nil {
+		return nil, err
+	}
+	if readOnly {
+		return sqlite.OpenReadOnly(ctx, path)
+	}
+	return sqlite.Open(ctx, path)
+}
+
+// SQLitePath is the file a sqlite URL (or a plain path) names.
+func SQLitePath(url string) (string, error) {
+	switch {
+	case strings.HasPrefix(url, "sqlite://"):
+		return strings.TrimPrefix(url, "sqlite://"), nil
+	case strings.HasPrefix(url, "sqlite:"):
+		return strings.TrimPrefix(url, "sqlite:"), nil
+	case strings.Contains(url, "://"):
+		return "", fmt.Errorf("unsupported database URL %s: use sqlite://PATH or postgres://USER@HOST/DB", store.Redact(url))
+	}
+	return url, nil
 }

@@ -109,8 +109,11 @@ func (s *Store) migrate(ctx context.Context, cc *pgx.ConnConfig) error {
 	for _, src := range p.ListSources() {
 		know = max(know, src.Version)
 	}
-	if have > know {
+	switch {
+	case have > know:
 		return store.SchemaError(s.Describe(), have, know)
+	case have == know:
+		return nil // up to date: no lock row, no write (a read-only role can read)
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrating %s: %w", s.Describe(), redactErr(err, s.url))

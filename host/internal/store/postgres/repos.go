@@ -41,13 +41,14 @@ func (r batches) Create(ctx context.Context, b *store.Batch) error {
 }
 
 const batchColumns = `id, name, file, status, spec, spec_hash, COALESCE(parent_batch_id, ''), fork_node, runner,
-	total_executions, host, wtb_version, summary, created_at, started_at, finished_at`
+	total_executions, host, wtb_version, summary, created_at, started_at, finished_at,
+	owner, COALESCE(lease_until > now(), false)`
 
 func scanBatch(row pgx.Row) (*store.Batch, error) {
 	var b store.Batch
 	var spec, summary []byte
 	if err := row.Scan(&b.ID, &b.Name, &b.File, &b.Status, &spec, &b.SpecHash, &b.ParentID, &b.ForkNode, &b.Runner,
-		&b.Total, &b.Host, &b.Version, &summary, &b.CreatedAt, &b.StartedAt, &b.FinishedAt); err != nil {
+		&b.Total, &b.Host, &b.Version, &summary, &b.CreatedAt, &b.StartedAt, &b.FinishedAt, &b.Owner, &b.LeaseLive); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -130,6 +131,64 @@ func (r batches) SetStatus(ctx context.Context, id, status string, finished *tim
 	}
 	if n == 0 {
 		return fmt.Errorf("batch %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (r batches) exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	var n int64
+	err := r.s.retries.do(ctx, func(ctx context.Context) error {
+		tag, err := r.s.pool.Exec(ctx, sql, args...)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+func (r batches) Acquire(ctx context.Context, id, owner string, ttl time.Duration) error {
+	n, err := r.exec(ctx, `UPDATE wtb_batch_tests SET owner = $1, lease_until = now() + make_interval(secs => $2)
+		WHERE id = $3 AND (owner = '' OR owner = $1 OR lease_until IS NULL OR lease_until <= now())`,
+		owner, ttl.Seconds(), id)
+	if err != nil {
+		return fmt.Errorf("taking ownership of batch %s: %w", id, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	b, err := r.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	return &store.LeaseHeldError{Batch: id, Owner: b.Owner}
+}
+
+func (r batches) Renew(ctx context.Context, id, owner string, ttl time.Duration) error {
+	n, err := r.exec(ctx, `UPDATE wtb_batch_tests SET lease_until = now() + make_interval(secs => $1) WHERE id = $2 AND owner = $3`,
+		ttl.Seconds(), id, owner)
+	if err != nil {
+		return fmt.Errorf("renewing the lease on batch %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("batch %s: %w", id, store.ErrLeaseLost)
+	}
+	return nil
+}
+
+func (r batches) Takeover(ctx context.Context, id, dead, owner string, ttl time.Duration) error {
+	n, err := r.exec(ctx, `UPDATE wtb_batch_tests SET owner = $1, lease_until = now() + make_interval(secs => $2) WHERE id = $3 AND owner = $4`,
+		owner, ttl.Seconds(), id, dead)
+	if err != nil {
+		return fmt.Errorf("taking over batch %s: %w", id, err)
+	}
+	if n == 0 {
+		return r.Acquire(ctx, id, owner, ttl) // released or taken meanwhile
+	}
+	return nil
+}
+
+func (r batches) Release(ctx context.Context, id, owner string) error {
+	if _, err := r.exec(ctx, `UPDATE wtb_batch_tests SET owner = '', lease_until = NULL WHERE id = $1 AND owner = $2`, id, owner); err != nil {
+		return fmt.Errorf("releasing batch %s: %w", id, err)
 	}
 	return nil
 }

@@ -24,45 +24,145 @@ import (
 
 // Store is the SQLite store.
 type Store struct {
-	db   *sql.DB
-	path string
+	db       *sql.DB
+	path     string
+	readOnly bool
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the database file at path and applies
-// migrations. A file migrated by a newer wtb is refused.
+// ErrNoDatabase is returned when a read finds no database file.
+var ErrNoDatabase = errors.New("no database")
+
+// Open opens (creating if needed) the database file at path for reading and
+// writing, and brings its schema up to date. A file migrated by a newer wtb is
+// refused.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("creating the directory of %s: %w", path, err)
 		}
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&"+commonPragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
-	s := &Store{db: db, path: path}
-	// Two hosts may open a new database at the same moment; only one may
-	// migrate it. A lock file beside the database serialises them.
-	unlock, err := lockFile(path + ".migrate-lock")
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("locking %s for migration: %w", path, err)
-	}
-	err = s.migrate(ctx)
-	unlock()
-	if err != nil {
+	s := &Store{db: db, path: absPath(path)}
+	if err := s.migrate(ctx, true); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
+// OpenReadOnly opens an existing database for reading. It never creates a file
+// or directory and never writes — except to upgrade an older schema, once,
+// when the user may write the file (a user who may not gets a clear error).
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s (run a batch first, or point --db at an existing database)", ErrNoDatabase, path)
+		}
+		return nil, err
+	}
+	// mode=ro needs the WAL index (-shm) to exist or be creatable; a reader
+	// who may not write the directory opens the file as immutable instead
+	// (safe: with no -shm file there is no writer).
+	var lastErr error
+	for _, extra := range []string{"mode=ro", "mode=ro&immutable=1"} {
+		db, err := sql.Open("sqlite", "file:"+path+"?"+extra+"&"+commonPragmas)
+		if err != nil {
+			return nil, fmt.Errorf("opening %s: %w", path, err)
+		}
+		db.SetMaxOpenConns(4)
+		s := &Store{db: db, path: absPath(path), readOnly: true}
+		if lastErr = s.migrate(ctx, false); lastErr == nil {
+			return s, nil
+		}
+		_ = db.Close()
+		if errors.Is(lastErr, store.ErrSchemaTooNew) || errors.Is(lastErr, errNeedsUpgrade) {
+			return nil, lastErr
+		}
+	}
+	return nil, lastErr
+}
+
+const commonPragmas = "_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)"
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
+var errNeedsUpgrade = errors.New("the database schema is older than this wtb")
+
+// migrate brings the schema up to date. Nothing is written when it already
+// is; otherwise the database file itself is locked (flock, which does not
+// interfere with SQLite's own locks) so only one process migrates it.
+func (s *Store) migrate(ctx context.Context, writable bool) error {
+	sub, err := fs.Sub(migrations.SQLite, "sqlite")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.db, sub, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("loading migrations: %w", err)
+	}
+	var know int64
+	for _, src := range p.ListSources() {
+		know = max(know, src.Version)
+	}
+	have, err := s.schemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the schema version of %s: %w", s.path, err)
+	}
+	switch {
+	case have > know:
+		return store.SchemaError(s.path, have, know)
+	case have == know:
+		return nil
+	}
+	if !writable {
+		// The one write a reader makes: upgrading an older schema, through a
+		// connection of its own, when the user may write the file.
+		w, err := Open(ctx, s.path)
+		if err != nil {
+			return fmt.Errorf("%w (version %d, this wtb needs %d) and upgrading it failed: %v; run wtb once as a user who may write %s",
+				errNeedsUpgrade, have, know, err, s.path)
+		}
+		return w.Close()
+	}
+	unlock, err := lockFile(s.path)
+	if err != nil {
+		return fmt.Errorf("locking %s for migration: %w", s.path, err)
+	}
+	defer unlock()
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrating %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// schemaVersion reads goose's version table without creating it (goose's own
+// GetDBVersion creates the table, which is a write).
+func (s *Store) schemaVersion(ctx context.Context) (int64, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version'`).Scan(&n); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	var v sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT max(version_id) FROM goose_db_version WHERE is_applied`).Scan(&v)
+	return v.Int64, err
+}
+
 func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -74,32 +174,6 @@ func lockFile(path string) (func(), error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
-}
-
-func (s *Store) migrate(ctx context.Context) error {
-	sub, err := fs.Sub(migrations.SQLite, "sqlite")
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.db, sub, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return fmt.Errorf("loading migrations: %w", err)
-	}
-	have, err := p.GetDBVersion(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the schema version of %s: %w", s.path, err)
-	}
-	var know int64
-	for _, src := range p.ListSources() {
-		know = max(know, src.Version)
-	}
-	if have > know {
-		return store.SchemaError(s.path, have, know)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrating %s: %w", s.path, err)
-	}
-	return nil
 }
 
 // Describe names the database.
@@ -245,13 +319,14 @@ func (r batches) Create(ctx context.Context, b *store.Batch) error {
 }
 
 const batchColumns = `id, name, file, status, spec, spec_hash, COALESCE(parent_batch_id, ''), fork_node, runner,
-	total_executions, host, wtb_version, COALESCE(summary, ''), created_at, started_at, COALESCE(finished_at, '')`
+	total_executions, host, wtb_version, COALESCE(summary, ''), created_at, started_at, COALESCE(finished_at, ''),
+	owner, COALESCE(lease_until > julianday('now'), 0)`
 
 func scanBatch(row interface{ Scan(...any) error }) (*store.Batch, error) {
 	var b store.Batch
 	var spec, summary, created, started, finished string
 	if err := row.Scan(&b.ID, &b.Name, &b.File, &b.Status, &spec, &b.SpecHash, &b.ParentID, &b.ForkNode, &b.Runner,
-		&b.Total, &b.Host, &b.Version, &summary, &created, &started, &finished); err != nil {
+		&b.Total, &b.Host, &b.Version, &summary, &created, &started, &finished, &b.Owner, &b.LeaseLive); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -320,6 +395,54 @@ func (r batches) SetStatus(ctx context.Context, id, status string, finished *tim
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("batch %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (r batches) Acquire(ctx context.Context, id, owner string, ttl time.Duration) error {
+	res, err := r.db.ExecContext(ctx, `UPDATE wtb_batch_tests SET owner = ?, lease_until = julianday('now') + ? / 86400.0
+		WHERE id = ? AND (owner = '' OR owner = ? OR lease_until IS NULL OR lease_until <= julianday('now'))`,
+		owner, ttl.Seconds(), id, owner)
+	if err != nil {
+		return fmt.Errorf("taking ownership of batch %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	b, err := r.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	return &store.LeaseHeldError{Batch: id, Owner: b.Owner}
+}
+
+func (r batches) Renew(ctx context.Context, id, owner string, ttl time.Duration) error {
+	res, err := r.db.ExecContext(ctx, `UPDATE wtb_batch_tests SET lease_until = julianday('now') + ? / 86400.0 WHERE id = ? AND owner = ?`,
+		ttl.Seconds(), id, owner)
+	if err != nil {
+		return fmt.Errorf("renewing the lease on batch %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("batch %s: %w", id, store.ErrLeaseLost)
+	}
+	return nil
+}
+
+func (r batches) Takeover(ctx context.Context, id, dead, owner string, ttl time.Duration) error {
+	res, err := r.db.ExecContext(ctx, `UPDATE wtb_batch_tests SET owner = ?, lease_until = julianday('now') + ? / 86400.0 WHERE id = ? AND owner = ?`,
+		owner, ttl.Seconds(), id, dead)
+	if err != nil {
+		return fmt.Errorf("taking over batch %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return r.Acquire(ctx, id, owner, ttl) // released or taken meanwhile
+	}
+	return nil
+}
+
+func (r batches) Release(ctx context.Context, id, owner string) error {
+	if _, err := r.db.ExecContext(ctx, `UPDATE wtb_batch_tests SET owner = '', lease_until = NULL WHERE id = ? AND owner = ?`, id, owner); err != nil {
+		return fmt.Errorf("releasing batch %s: %w", id, err)
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("checkpoints", func(t *testing.T) { testCheckpoints(t, open(t)) })
 	t.Run("node_cache", func(t *testing.T) { testCache(t, open(t)) })
 	t.Run("audit", func(t *testing.T) { testAudit(t, open(t)) })
+	t.Run("batch_lease", func(t *testing.T) { testLease(t, open(t)) })
 	t.Run("large_state", func(t *testing.T) { testLargeState(t, open(t)) })
 	t.Run("concurrent_writers", func(t *testing.T) { testConcurrentWriters(t, open(t)) })
 }
@@ -289,5 +290,67 @@ func testConcurrentWriters(t *testing.T, st store.Store) {
 	n, _ := st.Results().Count(ctx, "b")
 	if n != len(keys) {
 		t.Errorf("%d rows for %d keys: duplicates", n, len(keys))
+	}
+}
+
+// A batch has one owner at a time; a dead owner's lease runs out and a
+// successor takes over, after which the old owner cannot renew.
+func testLease(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	b := st.Batches()
+	if err := b.Create(ctx, NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.Get(ctx, "b"); !got.Orphaned() {
+		t.Errorf("a running batch nobody owns is not shown as orphaned: %+v", got)
+	}
+	if err := b.Acquire(ctx, "b", "first", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var held *store.LeaseHeldError
+	if err := b.Acquire(ctx, "b", "second", time.Minute); !errors.As(err, &held) || held.Owner != "first" {
+		t.Fatalf("a second owner got the batch: %v", err)
+	}
+	if err := b.Acquire(ctx, "b", "first", time.Minute); err != nil {
+		t.Errorf("the owner cannot re-acquire its own batch: %v", err)
+	}
+	if got, _ := b.Get(ctx, "b"); got.Owner != "first" || !got.LeaseLive || got.Orphaned() {
+		t.Errorf("owned batch: %+v", got)
+	}
+	if err := b.Renew(ctx, "b", "second", time.Minute); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("a non-owner renewed: %v", err)
+	}
+	// The owner dies: its short lease runs out and a successor takes over.
+	if err := b.Renew(ctx, "b", "first", 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got, _ := b.Get(ctx, "b"); !got.Orphaned() {
+		t.Errorf("an expired lease still looks live: %+v", got)
+	}
+	if err := b.Acquire(ctx, "b", "second", time.Minute); err != nil {
+		t.Fatalf("the successor could not take over an expired lease: %v", err)
+	}
+	if err := b.Renew(ctx, "b", "first", time.Minute); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("the old owner renewed after a takeover: %v", err)
+	}
+	if err := b.Release(ctx, "b", "first"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.Get(ctx, "b"); got.Owner != "second" {
+		t.Errorf("a former owner released the new owner's lease: %+v", got)
+	}
+	// A successor that knows the holder died takes over at once.
+	if err := b.Takeover(ctx, "b", "second", "fourth", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Takeover(ctx, "b", "second", "fifth", time.Minute); !errors.As(err, &held) || held.Owner != "fourth" {
+		t.Errorf("a takeover from a holder that no longer holds the batch succeeded: %v", err)
+	}
+	if err := b.Release(ctx, "b", "fourth"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Acquire(ctx, "b", "third", time.Minute); err != nil {
+		t.Errorf("a released batch cannot be taken: %v", err)
 	}
 }
