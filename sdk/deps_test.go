@@ -8,7 +8,7 @@ import (
 
 // TestSDKDependenciesStaySmall enforces that plugin authors who import the SDK
 // compile only go-plugin, gRPC, protobuf, hclog and the standard library —
-// never the host, its databases, HCL or Temporal.
+// never the host, its databases, HCL or Temporal (golang.org/x/sys is allowed).
 func TestSDKDependenciesStaySmall(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "./...").CombinedOutput()
 	if err != nil {

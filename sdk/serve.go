@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
+	"github.com/wtbench/wtb/sdk/childproc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 )
@@ -53,6 +54,18 @@ func serve(name string, p plugin.Plugin, logger hclog.Logger, onOrphaned func())
 		onOrphaned = func() { prev(); stop() }
 		defer stop()
 	}
+	// A host that died leaves the plugin's stdout and stderr pipes without a
+	// reader; by default Go exits at the first log line written to them, before
+	// the cleanup below could kill the plugin's children. With SIGPIPE
+	// notified, such writes just fail.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	// Whatever stops the plugin, its children die first and at once — before
+	// the graceful part, which may take seconds the host no longer has.
+	graceful := onOrphaned
+	onOrphaned = func() {
+		childproc.KillAll()
+		graceful()
+	}
 	go watchParent(logger, onOrphaned)
 	go onTerminate(logger, onOrphaned)
 	plugin.Serve(&plugin.ServeConfig{
@@ -61,6 +74,10 @@ func serve(name string, p plugin.Plugin, logger hclog.Logger, onOrphaned func())
 		GRPCServer:       NewGRPCServer,
 		Logger:           logger,
 	})
+	// Serve returns when the host has gone (its connection closed) as well as
+	// when it asked the plugin to stop: either way nothing started here may
+	// outlive the plugin, and returning from main would not kill it.
+	childproc.KillAll()
 }
 
 // NewGRPCServer is the gRPC server every WTB plugin uses: large messages for big
@@ -96,6 +113,8 @@ func watchParent(logger hclog.Logger, onOrphaned func()) {
 	parent := os.Getppid()
 	for range time.Tick(250 * time.Millisecond) {
 		if os.Getppid() != parent {
+			// Children first: logging goes to the dead host's pipe.
+			childproc.KillAll()
 			logger.Warn("the wtb host is gone; stopping", "old_parent_pid", parent)
 			onOrphaned()
 			os.Exit(2)
@@ -109,6 +128,8 @@ func onTerminate(logger hclog.Logger, cleanup func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGTERM)
 	<-ch
+	// Children first: the log line below goes to a host that may be dead.
+	childproc.KillAll()
 	logger.Warn("terminated; stopping running executions")
 	cleanup()
 	os.Exit(3)

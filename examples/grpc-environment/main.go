@@ -30,6 +30,7 @@ import (
 
 	remotev1 "github.com/wtbench/wtb/proto/wtb/remote/v1"
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/childproc"
 	"github.com/wtbench/wtb/sdk/executor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -106,7 +107,9 @@ func main() {
 		auth = "bearer token required"
 	}
 	fmt.Fprintf(os.Stderr, "grpc-environment: serving wtb.remote.v1 on %s (%s), environments under %s\n", lis.Addr(), auth, *root)
-	if err := gs.Serve(lis); err != nil {
+	err = gs.Serve(lis)
+	childproc.KillAll() // no node outlives the server
+	if err != nil {
 		fatal("%v", err)
 	}
 }

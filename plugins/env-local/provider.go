@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/childproc"
 )
 
 // spec is an environment: the base from the HCL block with a variant's settings
@@ -250,7 +252,7 @@ func runSetup(ctx context.Context, root, batchID, hash string, s spec) (string, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.Setup[0], s.Setup[1:]...)
+	cmd := exec.Command(s.Setup[0], s.Setup[1:]...)
 	cmd.Dir = dir
 	cmd.Env = os.Environ()
 	keys := make([]string, 0, len(s.Env))
@@ -264,7 +266,23 @@ func runSetup(ctx context.Context, root, batchID, hash string, s spec) (string, 
 	cmd.Env = append(cmd.Env, "WTB_SETUP_DIR="+dir)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	// The setup command and everything it starts die on timeout, on cancel
+	// and with the plugin.
+	cmd.WaitDelay = time.Second
+	pgid, err := childproc.Start(cmd)
+	if err == nil {
+		stop := context.AfterFunc(ctx, func() { childproc.Kill(pgid) })
+		err = cmd.Wait()
+		stop()
+		childproc.Done(pgid)
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			err = fmt.Errorf("timed out after %s (setup_timeout); its process group was killed", timeout)
+		case ctx.Err() != nil:
+			err = fmt.Errorf("cancelled: %w", context.Cause(ctx))
+		}
+	}
+	if err != nil {
 		tail := strings.TrimSpace(out.String())
 		if len(tail) > 400 {
 			tail = "…" + tail[len(tail)-400:]

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/wtbench/wtb/sdk/childproc"
 	"github.com/wtbench/wtb/sdk/executor"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
@@ -56,7 +57,10 @@ func runWorker(args []string) int {
 	w.RegisterActivityWithOptions(nw.RunNode, activity.RegisterOptions{Name: activityName})
 	fmt.Fprintf(os.Stderr, "wtb worker %s: polling task queue %q on %s (namespace %s), up to %d nodes at once\n",
 		*workerID, *taskQueue, *address, *namespace, *maxConcurrent)
-	if err := w.Run(worker.InterruptCh()); err != nil {
+	err = w.Run(worker.InterruptCh())
+	// Nodes still running after the worker stopped must not outlive it.
+	childproc.KillAll()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "wtb worker:", err)
 		return 3
 	}

@@ -5,9 +5,9 @@
 package client
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 	environmentv1 "github.com/wtbench/wtb/proto/wtb/environment/v1"
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
@@ -58,6 +59,7 @@ type Plugin struct {
 	Path    string
 	Version int // negotiated protocol version
 	client  *plugin.Client
+	proc    *pluginProcess
 	raw     any
 }
 
@@ -78,14 +80,35 @@ func (p *Plugin) Exited() bool { return p.client.Exited() }
 
 // Pid is the plugin's process id, or 0.
 func (p *Plugin) Pid() int {
-	if rc := p.client.ReattachConfig(); rc != nil && rc.Pid != 0 {
-		return rc.Pid
+	if p.proc == nil {
+		return 0
 	}
-	return 0
+	p.proc.mu.Lock()
+	defer p.proc.mu.Unlock()
+	return p.proc.pid
 }
 
-// Kill stops the plugin: a graceful close first, then SIGKILL after 2 s.
-func (p *Plugin) Kill() { p.client.Kill() }
+// killWait bounds how long Kill waits for go-plugin to finish with a plugin
+// whose session has been killed (a process that left the session could still
+// hold its pipes).
+const killWait = 5 * time.Second
+
+// Kill stops the plugin: a graceful close first, then SIGKILL of its whole
+// session after 2 s. It returns within a few seconds whatever the plugin does.
+func (p *Plugin) Kill() {
+	done := make(chan struct{})
+	go func() {
+		p.client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(killWait):
+		if p.proc != nil {
+			_ = p.proc.Kill(context.Background())
+		}
+	}
+}
 
 // Launch starts a plugin binary and completes the handshake. Errors explain what
 // went wrong in terms of the plugin: not a plugin, wrong protocol version,
@@ -107,13 +130,18 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 	if info.IsDir() || info.Mode()&0o111 == 0 {
 		return nil, fmt.Errorf("plugin %s: %s is not an executable file", cfg.Name, cfg.Path)
 	}
-	var secure *plugin.SecureConfig
 	if cfg.SHA256 != "" {
 		want, err := hex.DecodeString(strings.TrimPrefix(strings.ToLower(cfg.SHA256), "sha256:"))
 		if err != nil || len(want) != sha256.Size {
 			return nil, fmt.Errorf("plugin %s: pinned checksum %q is not a SHA-256 in hex", cfg.Name, cfg.SHA256)
 		}
-		secure = &plugin.SecureConfig{Checksum: want, Hash: sha256.New()}
+		actual, err := FileSHA256(cfg.Path)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+		}
+		if actual != hex.EncodeToString(want) {
+			return nil, fmt.Errorf("plugin %s: refusing to start %s: its SHA-256 is %s but the configuration pins %s", cfg.Name, cfg.Path, actual, cfg.SHA256)
+		}
 	}
 
 	versions := cfg.ProtocolVersions
@@ -134,20 +162,26 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 		versioned[v] = set
 	}
 
-	cmd := exec.Command(cfg.Path)
-	cmd.Env = append(os.Environ(), cfg.Env...)
-	cmd.SysProcAttr = pluginSysProcAttr()
+	var proc *pluginProcess
+	startErr := &tailWriter{max: 5}
 	pc := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: versioned,
-		Cmd:              cmd,
-		SkipHostEnv:      true, // cmd.Env already carries it
+		// The plugin runs in a session of its own, killed whole (see pluginProcess).
+		// go-plugin hands over a command carrying the handshake environment.
+		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
+			cmd := exec.Command(cfg.Path)
+			cmd.Env = append(spec.Env, cfg.Env...)
+			var err error
+			proc, err = newPluginProcess(cmd)
+			return proc, err
+		},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		Managed:          true,
-		SecureConfig:     secure,
 		StartTimeout:     cfg.StartTimeout,
-		Logger:           cfg.Logger.Named(cfg.Name),
+		Logger:           quietLogger{cfg.Logger.Named(cfg.Name)},
+		Stderr:           startErr,
 		SyncStdout:       logWriter{cfg.Logger.Named(cfg.Name), "stdout"},
 		SyncStderr:       logWriter{cfg.Logger.Named(cfg.Name), "stderr"},
 		GRPCDialOptions: []grpc.DialOption{
@@ -156,31 +190,35 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 			grpc.WithInitialConnWindowSize(sdk.WindowBytes),
 		},
 	})
+	p := &Plugin{Name: cfg.Name, Path: cfg.Path, client: pc}
 	rpc, err := pc.Client()
 	if err != nil {
-		pc.Kill()
-		return nil, explainLaunchError(cfg, versions, err)
+		p.Kill()
+		status := ""
+		if proc != nil {
+			status = proc.exitStatus()
+		}
+		return nil, explainLaunchError(cfg, versions, err, status, startErr.String())
 	}
+	p.proc = proc
 	name := sdk.RunnerPluginName
 	if cfg.Kind == KindEnvironment {
 		name = sdk.EnvironmentPluginName
 	}
 	raw, err := rpc.Dispense(name)
 	if err != nil {
-		pc.Kill()
+		p.Kill()
 		return nil, fmt.Errorf("plugin %s (%s) does not serve a WTB %s: %w", cfg.Name, cfg.Path, cfg.Kind, err)
 	}
-	return &Plugin{Name: cfg.Name, Path: cfg.Path, Version: pc.NegotiatedVersion(), client: pc, raw: raw}, nil
+	p.Version, p.raw = pc.NegotiatedVersion(), raw
+	return p, nil
 }
 
 var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
 
-func explainLaunchError(cfg LaunchConfig, versions []int, err error) error {
+func explainLaunchError(cfg LaunchConfig, versions []int, err error, status, output string) error {
 	msg := err.Error()
 	switch {
-	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
-		actual, _ := FileSHA256(cfg.Path)
-		return fmt.Errorf("plugin %s: refusing to start %s: its SHA-256 is %s but the configuration pins %s", cfg.Name, cfg.Path, actual, cfg.SHA256)
 	case strings.Contains(msg, "incompatible API version"):
 		pv := "unknown"
 		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
@@ -188,13 +226,24 @@ func explainLaunchError(cfg LaunchConfig, versions []int, err error) error {
 		}
 		return fmt.Errorf("plugin %s: incompatible protocol: the plugin speaks WTB plugin protocol version %s, this wtb speaks %v; install a plugin built for protocol %d (or a wtb that speaks %s)",
 			cfg.Name, pv, versions, versions[len(versions)-1], pv)
+	case strings.Contains(msg, "Failed to read any lines from plugin's stdout"):
+		// stdout closed without a line: the plugin exited (or closed stdout) at once.
+		if status == "" {
+			status = "it closed its output"
+		}
+		return fmt.Errorf("plugin %s: %s exited before its handshake (%s); is it a WTB plugin?%s", cfg.Name, cfg.Path, status, output)
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
 		first := strings.TrimSpace(strings.SplitN(strings.TrimPrefix(msg, "Unrecognized remote plugin message: "), "\n", 2)[0])
 		return fmt.Errorf("plugin %s: %s is not a WTB plugin, or it printed to stdout before its handshake (first line: %q)", cfg.Name, cfg.Path, first)
+	case strings.Contains(msg, "timeout while waiting for plugin to start") && strings.HasPrefix(status, "exit status"):
+		return fmt.Errorf("plugin %s: %s exited before its handshake (%s); is it a WTB plugin?%s", cfg.Name, cfg.Path, status, output)
 	case strings.Contains(msg, "timeout while waiting for plugin to start"):
-		return fmt.Errorf("plugin %s: %s did not complete its handshake within %s (raise start_timeout if it is just slow)", cfg.Name, cfg.Path, cfg.StartTimeout)
+		return fmt.Errorf("plugin %s: %s did not complete its handshake within %s and was killed (raise start_timeout if it is just slow)%s", cfg.Name, cfg.Path, cfg.StartTimeout, output)
 	case strings.Contains(msg, "plugin exited before we could connect"):
-		return fmt.Errorf("plugin %s: %s exited before its handshake; is it a WTB plugin? (see its log above)", cfg.Name, cfg.Path)
+		if status == "" {
+			status = "it exited"
+		}
+		return fmt.Errorf("plugin %s: %s exited before its handshake (%s); is it a WTB plugin?%s", cfg.Name, cfg.Path, status, output)
 	}
 	return fmt.Errorf("plugin %s: starting %s: %w", cfg.Name, cfg.Path, err)
 }

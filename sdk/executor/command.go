@@ -1,20 +1,19 @@
 package executor
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
+	"time"
 
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/childproc"
 )
 
 // stderrTail is how many of a node's last stderr lines an error message quotes.
@@ -22,6 +21,11 @@ const stderrTail = 5
 
 // maxLogLine bounds one stderr line forwarded as a log event; longer lines are cut.
 const maxLogLine = 64 << 10
+
+// pipeGrace bounds how long a node's output is still read after its process
+// exited: a child it left behind holding stdout or stderr open is then killed
+// with the node's group, instead of keeping the node "running" forever.
+const pipeGrace = time.Second
 
 // runCommand runs a command node: input as JSON on stdin, a JSON object on stdout
 // merged into the state, stderr forwarded line by line as logs. The node runs in
@@ -46,57 +50,47 @@ func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Env = append(cmd.Env, "WTB_NODE="+node.Name, "WTB_EXECUTION_KEY="+in.Execution.Key)
-	cmd.SysProcAttr = nodeSysProcAttr()
 	cmd.Stdin = bytes.NewReader(input)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, &NodeError{Kind: sdk.FailureStart, Message: fmt.Sprintf("node %q: %v", node.Name, err)}
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, &NodeError{Kind: sdk.FailureStart, Message: fmt.Sprintf("node %q: %v", node.Name, err)}
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, &NodeError{Kind: sdk.FailureStart, Message: fmt.Sprintf("node %q: cannot start %q: %v", node.Name, node.Command[0], unwrapExecErr(err))}
-	}
-	pgid := cmd.Process.Pid
 
 	// The group is killed on timeout, on cancel and when stdout grows too large;
 	// killing the group (not just the child) takes grandchildren with it.
+	var pgid int
 	var killOnce sync.Once
 	var killReason error
 	kill := func(reason error) {
 		killOnce.Do(func() {
 			killReason = reason
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			childproc.Kill(pgid)
 		})
 	}
-	stop := context.AfterFunc(ctx, func() { kill(context.Cause(ctx)) })
-	defer stop()
-
-	var wg sync.WaitGroup
 	tail := newTailBuffer(stderrTail)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		forwardStderr(stderr, node.Name, ev, tail)
-	}()
+	stdout := &cappedBuffer{limit: limit, overflow: func() { kill(errOutputTooLarge) }}
+	stderr := &lineWriter{emit: func(line []byte) { emitLog(ev, node.Name, tail, line) }}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.WaitDelay = pipeGrace
 
-	var out bytes.Buffer
-	n, readErr := io.Copy(&out, io.LimitReader(stdout, limit+1))
-	tooLarge := n > limit
-	if tooLarge {
-		kill(errOutputTooLarge)
-		_, _ = io.Copy(io.Discard, stdout)
+	// The node runs in a process group of its own, registered so that it dies
+	// with the plugin (see childproc).
+	pgid, err = childproc.Start(cmd)
+	if errors.Is(err, childproc.ErrStopping) {
+		return nil, &NodeError{Kind: sdk.FailureCancelled, Message: fmt.Sprintf("node %q not started: the runner is stopping", node.Name)}
 	}
-	wg.Wait()
+	if err != nil {
+		return nil, &NodeError{Kind: sdk.FailureStart, Message: fmt.Sprintf("node %q: cannot start %q: %v", node.Name, node.Command[0], unwrapExecErr(err))}
+	}
+	stop := context.AfterFunc(ctx, func() { kill(context.Cause(ctx)) })
 	waitErr := cmd.Wait()
+	stop()
 	// Children that outlived the node's main process would keep running; the
 	// group is gone after this, whatever the node did.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	childproc.Done(pgid)
+	stderr.flush()
+	if errors.Is(waitErr, exec.ErrWaitDelay) {
+		waitErr = nil // it exited; only a child it left behind held its output open
+	}
 
 	switch {
-	case tooLarge:
+	case stdout.tooLarge:
 		return nil, &NodeError{Kind: sdk.FailureOutputTooLarge,
 			Message: fmt.Sprintf("node %q wrote more than %s to stdout (limit max_output_bytes = %d); it was killed", node.Name, humanBytes(limit), limit)}
 	case killReason != nil && errors.Is(killReason, errNodeTimeout):
@@ -117,10 +111,7 @@ func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events
 		}
 		return nil, &NodeError{Kind: sdk.FailureExit, Message: fmt.Sprintf("node %q: %v", node.Name, waitErr)}
 	}
-	if readErr != nil {
-		return nil, &NodeError{Kind: sdk.FailureInvalidOutput, Message: fmt.Sprintf("node %q: reading stdout: %v", node.Name, readErr)}
-	}
-	patch, nerr := objectOutput(node.Name, out.Bytes())
+	patch, nerr := objectOutput(node.Name, stdout.buf.Bytes())
 	if nerr != nil {
 		nerr.Message += tail.suffix()
 		return nil, nerr
@@ -128,32 +119,68 @@ func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events
 	return patch, nil
 }
 
-var errOutputTooLarge = errors.New("output too large")
+// cappedBuffer keeps a node's stdout up to limit bytes; past it, it calls
+// overflow once and drops the rest.
+type cappedBuffer struct {
+	buf      bytes.Buffer
+	limit    int64
+	tooLarge bool
+	overflow func()
+}
 
-func forwardStderr(r io.Reader, node string, ev sdk.Events, tail *tailBuffer) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var line []byte
-	for {
-		chunk, isPrefix, err := br.ReadLine()
-		if len(chunk) > 0 && len(line) < maxLogLine {
-			room := maxLogLine - len(line)
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if c.tooLarge {
+		return len(p), nil
+	}
+	if room := c.limit - int64(c.buf.Len()); int64(len(p)) > room {
+		c.tooLarge = true
+		c.overflow()
+		return len(p), nil
+	}
+	c.buf.Write(p)
+	return len(p), nil
+}
+
+// lineWriter splits a stream into lines, each cut at maxLogLine.
+type lineWriter struct {
+	line []byte
+	cut  bool // the current line passed maxLogLine; drop the rest of it
+	emit func([]byte)
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i]
+		}
+		if !w.cut {
+			room := maxLogLine - len(w.line)
 			if len(chunk) > room {
-				chunk = chunk[:room]
+				chunk, w.cut = chunk[:room], true
 			}
-			line = append(line, chunk...)
+			w.line = append(w.line, chunk...)
 		}
-		if err != nil {
-			if len(line) > 0 {
-				emitLog(ev, node, tail, line)
-			}
-			return
+		if i < 0 {
+			break
 		}
-		if !isPrefix {
-			emitLog(ev, node, tail, line)
-			line = line[:0]
-		}
+		w.emit(w.line)
+		w.line, w.cut = w.line[:0], false
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (w *lineWriter) flush() {
+	if len(w.line) > 0 {
+		w.emit(w.line)
+		w.line = w.line[:0]
 	}
 }
+
+var errOutputTooLarge = errors.New("output too large")
 
 func emitLog(ev sdk.Events, node string, tail *tailBuffer, line []byte) {
 	s := string(line)

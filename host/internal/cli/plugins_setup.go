@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 
-	plugin "github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
 	"github.com/wtbench/wtb/host/internal/config"
@@ -18,8 +17,9 @@ import (
 	"github.com/wtbench/wtb/sdk/client"
 )
 
-// killPlugins stops every plugin process started by this host.
-func killPlugins() { plugin.CleanupClients() }
+// killPlugins kills every plugin process started by this host, with all they
+// started, at once.
+func killPlugins() { client.KillAll() }
 
 // printDiagnostics renders diagnostics with file:line:col and a source snippet.
 func (a *app) printDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics) {
@@ -111,8 +111,13 @@ func (a *app) startPluginsFromConfig(ctx context.Context, cfg *config.Config, bd
 		}
 		return sp, true
 	}
+	// A plugin that cannot start is a runtime failure (exit 3), not a mistake
+	// in the file: one line, naming where the block is.
+	var startErr error
 	pluginError := func(pb *config.PluginBlock, err error) {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Plugin failed to start", Detail: err.Error(), Subject: pb.PluginRange.Ptr()})
+		if startErr == nil {
+			startErr = fmt.Errorf("%s:%d:%d: %w", pb.PluginRange.Filename, pb.PluginRange.Start.Line, pb.PluginRange.Start.Column, err)
+		}
 	}
 
 	if pb := bd.Runner; pb != nil {
@@ -170,6 +175,10 @@ func (a *app) startPluginsFromConfig(ctx context.Context, cfg *config.Config, bd
 				bd.Spec.Environment = ref
 			}
 		}
+	}
+	if startErr != nil {
+		ps.close()
+		return nil, diags, startErr
 	}
 	if diags.HasErrors() || !keep {
 		ps.close()

@@ -29,10 +29,12 @@ func LaunchEnvironment(ctx context.Context, spec Spec) (*Environment, error) {
 	if err != nil {
 		return nil, err
 	}
-	info, err := p.Environment().GetInfo(ctx, &environmentv1.GetInfoRequest{})
+	ictx, cancel := spec.bound(ctx)
+	info, err := p.Environment().GetInfo(ictx, &environmentv1.GetInfoRequest{})
+	cancel()
 	if err != nil {
 		p.Kill()
-		return nil, fmt.Errorf("plugin %s: GetInfo: %w", spec.Name, err)
+		return nil, spec.callError("GetInfo", err)
 	}
 	spec.OnEvent(Event{Type: PluginStarted, Plugin: spec.Name, Pid: p.Pid(),
 		Detail: fmt.Sprintf("%s %s, protocol %d", info.GetInfo().GetName(), info.GetInfo().GetVersion(), p.Version)})
@@ -51,6 +53,8 @@ func (e *Environment) Configure(ctx context.Context, config []byte) (sdk.Diagnos
 	e.spec.Config = config
 	e.mu.Unlock()
 	var diags sdk.Diagnostics
+	ctx, cancel := e.spec.bound(ctx)
+	defer cancel()
 	err := e.call(ctx, func(c environmentv1.EnvironmentProviderServiceClient) error {
 		resp, err := c.Configure(ctx, &environmentv1.ConfigureRequest{ConfigJson: e.spec.Config, HostVersion: e.spec.HostVersion})
 		if err != nil {

@@ -157,6 +157,9 @@ func TestPluginKilledMidExecutionIsRestartedAndExecutionIsRetryable(t *testing.T
 		t.Fatal(err)
 	}
 	<-started
+	if firstPid <= 0 {
+		t.Fatalf("no plugin pid (%d)", firstPid) // kill(0) would kill the test's own group
+	}
 	if err := syscall.Kill(firstPid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,28 @@ func (s *Spec) defaults() {
 	}
 }
 
+// bound limits a start-up call (GetInfo, Configure) to the start timeout: a
+// plugin that completes its handshake and then hangs must not hang the host.
+func (s *Spec) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.StartTimeout
+	if d <= 0 {
+		d = client.DefaultStartTimeout
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// callError words a failed start-up call, naming a timeout as one.
+func (s *Spec) callError(rpc string, err error) error {
+	if status.Code(err) == codes.DeadlineExceeded {
+		d := s.StartTimeout
+		if d <= 0 {
+			d = client.DefaultStartTimeout
+		}
+		return fmt.Errorf("plugin %s did not answer %s within %s (start_timeout); it was stopped", s.Name, rpc, d)
+	}
+	return pluginError(s.Name, rpc, err)
+}
+
 func (s *Spec) launch() (*client.Plugin, error) {
 	return client.Launch(client.LaunchConfig{Name: s.Name, Path: s.Path, Kind: s.Kind, SHA256: s.SHA256,
 		StartTimeout: s.StartTimeout, Logger: s.Logger})
@@ -104,10 +126,12 @@ func LaunchRunner(ctx context.Context, spec Spec) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	info, err := p.Runner().GetInfo(ctx, &runnerv1.GetInfoRequest{})
+	ictx, cancel := spec.bound(ctx)
+	info, err := p.Runner().GetInfo(ictx, &runnerv1.GetInfoRequest{})
+	cancel()
 	if err != nil {
 		p.Kill()
-		return nil, fmt.Errorf("plugin %s: GetInfo: %w", spec.Name, err)
+		return nil, spec.callError("GetInfo", err)
 	}
 	r := &Runner{spec: spec, plugin: p, info: info, changed: make(chan struct{})}
 	spec.OnEvent(Event{Type: PluginStarted, Plugin: spec.Name, Pid: p.Pid(),
@@ -169,9 +193,11 @@ func (r *Runner) Validate(ctx context.Context, config []byte) (sdk.Diagnostics, 
 }
 
 func (r *Runner) configure(ctx context.Context, p *client.Plugin) (sdk.Diagnostics, int, error) {
+	ctx, cancel := r.spec.bound(ctx)
+	defer cancel()
 	resp, err := p.Runner().Configure(ctx, &runnerv1.ConfigureRequest{ConfigJson: r.spec.Config, HostVersion: r.spec.HostVersion})
 	if err != nil {
-		return nil, 0, pluginError(r.spec.Name, "Configure", err)
+		return nil, 0, r.spec.callError("Configure", err)
 	}
 	return sdk.DiagnosticsFromProto(resp.GetDiagnostics()), int(resp.GetMaxConcurrency()), nil
 }
