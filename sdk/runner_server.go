@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -233,6 +234,8 @@ type eventSink struct {
 	mu       sync.Mutex
 	seq      uint64
 	finished bool
+	// lastState is the state of the last NodeFinished sent.
+	lastState []byte
 }
 
 func (s *eventSink) emit(ev *runnerv1.Event) {
@@ -256,6 +259,9 @@ func (s *eventSink) NodeStarted(node, workerID string) {
 }
 
 func (s *eventSink) NodeFinished(r NodeResult) {
+	s.mu.Lock()
+	s.lastState = r.State
+	s.mu.Unlock()
 	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeFinished{NodeFinished: &runnerv1.NodeFinished{
 		Node: r.Node, StateJson: r.State, OutputJson: r.Output, Duration: durationpb.New(r.Duration),
 		Metrics: r.Metrics, WorkerId: r.WorkerID,
@@ -281,6 +287,14 @@ func (s *eventSink) finish(o Outcome) {
 			o.Error = "runner returned no outcome"
 		}
 	}
+	s.mu.Lock()
+	if bytes.Equal(o.FinalState, s.lastState) {
+		// The host has it from the last NodeFinished: a large state crosses
+		// the wire once, not twice.
+		o.FinalState = nil
+	}
+	s.lastState = nil
+	s.mu.Unlock()
 	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_ExecutionFinished{ExecutionFinished: OutcomeToProto(o)}})
 	s.mu.Lock()
 	s.finished = true

@@ -207,7 +207,7 @@ func (h *harness) simpleExecution(t *testing.T) {
 	}
 	checkEventOrder(t, events, []string{"first", "second"})
 	var state map[string]any
-	if err := json.Unmarshal(fin.GetFinalStateJson(), &state); err != nil {
+	if err := json.Unmarshal(finalState(events, fin), &state); err != nil {
 		t.Fatalf("final state is not a JSON object: %v", err)
 	}
 	if state["q"] != "hello" || state["a"] != "1" || state["b"] != "2" {
@@ -258,12 +258,12 @@ func (h *harness) startState(t *testing.T) {
 	req := h.request("resume-1", h.target.Node("second", "b", "2"))
 	req.StartStateJson = []byte(`{"q":"hello","a":"from-checkpoint"}`)
 	req.StartCheckpointId = "checkpoint-1"
-	_, fin, err := s.Run(ctx, req)
+	events, fin, err := s.Run(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var state map[string]any
-	_ = json.Unmarshal(fin.GetFinalStateJson(), &state)
+	_ = json.Unmarshal(finalState(events, fin), &state)
 	if state["a"] != "from-checkpoint" || state["b"] != "2" {
 		t.Errorf("execution from a checkpoint: final state %v, want a=from-checkpoint b=2", state)
 	}
@@ -303,13 +303,13 @@ func (h *harness) concurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprintf("concurrent-%d", i)
-			_, fin, err := s.Run(ctx, h.request(id, h.target.Node("only", "i", fmt.Sprint(i))))
+			events, fin, err := s.Run(ctx, h.request(id, h.target.Node("only", "i", fmt.Sprint(i))))
 			if err != nil {
 				errs <- err
 				return
 			}
 			var state map[string]any
-			_ = json.Unmarshal(fin.GetFinalStateJson(), &state)
+			_ = json.Unmarshal(finalState(events, fin), &state)
 			if fin.GetStatus() != runnerv1.ExecutionStatus_EXECUTION_STATUS_SUCCEEDED || state["i"] != fmt.Sprint(i) {
 				errs <- fmt.Errorf("%s: status %v, state %v, error %s", id, fin.GetStatus(), state, fin.GetError())
 			}
@@ -338,7 +338,7 @@ func (h *harness) largeState(t *testing.T) {
 		t.Fatalf("large state: %v %s", fin.GetStatus(), fin.GetError())
 	}
 	var state map[string]string
-	if err := json.Unmarshal(fin.GetFinalStateJson(), &state); err != nil || len(state["big"]) != len(big) || state["small"] != "y" {
+	if err := json.Unmarshal(finalState(events, fin), &state); err != nil || len(state["big"]) != len(big) || state["small"] != "y" {
 		t.Errorf("large state did not survive the round trip (err %v, big %d bytes)", err, len(state["big"]))
 	}
 	checkEventOrder(t, events, []string{"after"})
@@ -383,4 +383,18 @@ func (w *testWriter) stop() {
 	w.mu.Lock()
 	w.done = true
 	w.mu.Unlock()
+}
+
+// finalState is an execution's final state: ExecutionFinished carries it, or
+// leaves it out when it is the state of the last NodeFinished event.
+func finalState(events []*runnerv1.Event, fin *runnerv1.ExecutionFinished) []byte {
+	if len(fin.GetFinalStateJson()) > 0 {
+		return fin.GetFinalStateJson()
+	}
+	for i := len(events) - 1; i >= 0; i-- {
+		if nf := events[i].GetNodeFinished(); nf != nil {
+			return nf.GetStateJson()
+		}
+	}
+	return nil
 }

@@ -762,3 +762,73 @@ func TestNodesDieWithTheirPlugin(t *testing.T) {
 		waitAllDead(t, fmt.Sprintf("kill %d: the plugin and its nodes after the host was SIGKILLed", i+1), append(nodes, plugins...), 3*time.Second)
 	}
 }
+
+// A node output near the output limit costs the host a small multiple of its
+// size, not twenty times it.
+func TestLargeOutputMemoryIsBounded(t *testing.T) {
+	e := newEnv(t)
+	const size = 15 << 20
+	e.write("big.py", fmt.Sprintf("import json, sys\njson.load(sys.stdin)\nprint(json.dumps({\"blob\": \"x\" * %d}))\n", size))
+	e.write("bench.hcl", `
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "big" { command = ["python3", "big.py"] }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.pool
+  case "c" { input = {} }
+  evaluator "e" {
+    type   = "equals"
+    path   = "$.blob"
+    expect = "y"
+  }
+}
+`)
+	cmd := e.cmd("run", "bench.hcl", "--no-progress")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	peak := 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if ee, ok := err.(*osexec.ExitError); err != nil && (!ok || ee.ExitCode() > 1) {
+				t.Fatalf("run: %v", err)
+			}
+			running = false
+		case <-time.After(10 * time.Millisecond):
+			if kb := vmHWM(cmd.Process.Pid); kb > peak {
+				peak = kb
+			}
+		}
+	}
+	t.Logf("host peak RSS %d MiB for a %d MiB node output", peak>>10, size>>20)
+	if limit := 20 * size >> 10; peak > limit {
+		t.Errorf("host peak RSS %d MiB for a %d MiB output; want under %d MiB", peak>>10, size>>20, limit>>10)
+	}
+	rs := e.results(e.store(), batchID(t, stderr.String()))
+	if len(rs) != 1 || !rs[0].Success {
+		t.Fatalf("the execution: %+v", rs)
+	}
+}
+
+// vmHWM is a process's peak resident set in KiB (0 when it cannot be read).
+func vmHWM(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			var kb int
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
+}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -192,7 +193,7 @@ func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[s
 		if ev.re.MatchString(s) {
 			return 1, ""
 		}
-		return 0, fmt.Sprintf("%s does not match /%s/", shorten(s), ev.Pattern)
+		return 0, fmt.Sprintf("%s does not match /%s/", preview(s), ev.Pattern)
 	}
 	want, ok := e.expected(ev, doc)
 	if !ok {
@@ -203,17 +204,17 @@ func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[s
 		if jsonEqual(actual, want) {
 			return 1, ""
 		}
-		return 0, fmt.Sprintf("got %s, want %s", shorten(compact(actual)), shorten(compact(want)))
+		return 0, fmt.Sprintf("got %s, want %s", preview(actual), preview(want))
 	case "contains":
 		if contains(actual, want, ev.CaseSensitive) {
 			return 1, ""
 		}
-		return 0, fmt.Sprintf("%s does not contain %s", shorten(compact(actual)), shorten(compact(want)))
+		return 0, fmt.Sprintf("%s does not contain %s", preview(actual), preview(want))
 	case "numeric":
 		a, okA := number(actual)
 		w, okW := number(want)
 		if !okA || !okW {
-			return 0, fmt.Sprintf("cannot compare %s with %s as numbers", shorten(compact(actual)), shorten(compact(want)))
+			return 0, fmt.Sprintf("cannot compare %s with %s as numbers", preview(actual), preview(want))
 		}
 		if math.Abs(a-w) <= ev.Tolerance {
 			return 1, ""
@@ -266,6 +267,11 @@ func number(v any) (float64, bool) {
 		f, err := n.Float64()
 		return f, err == nil
 	case string:
+		// A number written as a string is short; parsing a long text would
+		// only copy it into the error.
+		if len(n) > 64 {
+			return 0, false
+		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
 		return f, err == nil
 	}
@@ -277,11 +283,67 @@ func compact(v any) string {
 	return string(b)
 }
 
-func shorten(s string) string {
-	if len(s) > 80 {
-		return s[:77] + "..."
+// previewLen bounds how much of a value a note quotes.
+const previewLen = 80
+
+// preview is the start of v's JSON for a note. It writes only about
+// previewLen bytes, whatever the size of v (a node's output may be megabytes).
+func preview(v any) string {
+	var b strings.Builder
+	writePreview(&b, v)
+	if b.Len() > previewLen-3 {
+		out := []rune(b.String())
+		return string(out[:min(len(out), previewLen-3)]) + "..."
 	}
-	return s
+	return b.String()
+}
+
+func writePreview(b *strings.Builder, v any) {
+	if b.Len() > previewLen {
+		return
+	}
+	switch x := v.(type) {
+	case string:
+		if len(x) > previewLen {
+			x = x[:previewLen]
+		}
+		enc, _ := json.Marshal(x)
+		b.Write(enc)
+	case []any:
+		b.WriteByte('[')
+		for i, el := range x {
+			if b.Len() > previewLen {
+				return
+			}
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writePreview(b, el)
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		b.WriteByte('{')
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			if b.Len() > previewLen {
+				return
+			}
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writePreview(b, k)
+			b.WriteByte(':')
+			writePreview(b, x[k])
+		}
+		b.WriteByte('}')
+	default:
+		enc, _ := json.Marshal(x)
+		b.Write(enc)
+	}
 }
 
 // runCommand runs an external scorer: it gets {state, case, duration_ms,
@@ -302,7 +364,7 @@ func (e *Evaluator) runCommand(ctx context.Context, ev compiled, in Input) (floa
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = time.Second
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Sprintf("scorer %s failed: %v %s", ev.Command[0], err, shorten(strings.TrimSpace(stderr.String())))
+		return 0, fmt.Sprintf("scorer %s failed: %v %s", ev.Command[0], err, preview(strings.TrimSpace(stderr.String())))
 	}
 	out := bytes.TrimSpace(stdout.Bytes())
 	if f, err := strconv.ParseFloat(string(out), 64); err == nil {
@@ -313,7 +375,7 @@ func (e *Evaluator) runCommand(ctx context.Context, ev compiled, in Input) (floa
 		Note  string   `json:"note"`
 	}
 	if err := json.Unmarshal(out, &obj); err != nil || obj.Score == nil {
-		return 0, fmt.Sprintf("scorer printed %q; want a number in [0,1] or {\"score\": x}", shorten(string(out)))
+		return 0, fmt.Sprintf("scorer printed %q; want a number in [0,1] or {\"score\": x}", preview(string(out)))
 	}
 	return *obj.Score, obj.Note
 }

@@ -24,6 +24,7 @@ type writer struct {
 
 const (
 	writerMaxRows  = 4000
+	writerMaxBytes = 8 << 20 // of states and outputs: large checkpoints go in small transactions
 	writerMaxDelay = 50 * time.Millisecond
 	writerAttempts = 8
 )
@@ -50,12 +51,13 @@ func (w *writer) err() error {
 func (w *writer) loop() {
 	defer close(w.done)
 	var batch store.WriteSet
+	var bytes int
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	flush := func() {
 		if len(batch.Checkpoints)+len(batch.Results) > 0 {
 			w.write(batch)
-			batch = store.WriteSet{}
+			batch, bytes = store.WriteSet{}, 0
 		}
 	}
 	for {
@@ -70,7 +72,10 @@ func (w *writer) loop() {
 			}
 			batch.Checkpoints = append(batch.Checkpoints, ws.Checkpoints...)
 			batch.Results = append(batch.Results, ws.Results...)
-			if len(batch.Checkpoints)+len(batch.Results) >= writerMaxRows {
+			for _, c := range ws.Checkpoints {
+				bytes += len(c.State) + len(c.Output)
+			}
+			if len(batch.Checkpoints)+len(batch.Results) >= writerMaxRows || bytes >= writerMaxBytes {
 				timer.Stop()
 				flush()
 			}

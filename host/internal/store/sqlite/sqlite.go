@@ -88,7 +88,7 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 	return nil, lastErr
 }
 
-const commonPragmas = "_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)"
+const commonPragmas = "_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-16384)"
 
 func absPath(p string) string {
 	if abs, err := filepath.Abs(p); err == nil {

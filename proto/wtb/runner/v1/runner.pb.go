@@ -1423,13 +1423,15 @@ func (x *LogLine) GetLine() string {
 
 // ExecutionFinished is the last event of an execution attempt.
 type ExecutionFinished struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Status         ExecutionStatus        `protobuf:"varint,1,opt,name=status,proto3,enum=wtb.runner.v1.ExecutionStatus" json:"status,omitempty"`
-	FinalStateJson []byte                 `protobuf:"bytes,2,opt,name=final_state_json,json=finalStateJson,proto3" json:"final_state_json,omitempty"`
-	Error          string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
-	Retryable      bool                   `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
-	Duration       *durationpb.Duration   `protobuf:"bytes,5,opt,name=duration,proto3" json:"duration,omitempty"`
-	WorkerId       string                 `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status ExecutionStatus        `protobuf:"varint,1,opt,name=status,proto3,enum=wtb.runner.v1.ExecutionStatus" json:"status,omitempty"`
+	// The state after the last node. May be empty when it equals the state of
+	// the last NodeFinished event (the SDK sends a large state once).
+	FinalStateJson []byte               `protobuf:"bytes,2,opt,name=final_state_json,json=finalStateJson,proto3" json:"final_state_json,omitempty"`
+	Error          string               `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Retryable      bool                 `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	Duration       *durationpb.Duration `protobuf:"bytes,5,opt,name=duration,proto3" json:"duration,omitempty"`
+	WorkerId       string               `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// Node that failed, when status is FAILED.
 	FailedNode    string      `protobuf:"bytes,7,opt,name=failed_node,json=failedNode,proto3" json:"failed_node,omitempty"`
 	FailureKind   FailureKind `protobuf:"varint,8,opt,name=failure_kind,json=failureKind,proto3,enum=wtb.runner.v1.FailureKind" json:"failure_kind,omitempty"`
