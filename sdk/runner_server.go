@@ -50,6 +50,12 @@ func (p *RunnerPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *g
 	return runnerv1.NewRunnerServiceClient(cc), nil
 }
 
+// ErrHostGone is the cause of an execution's cancellation when the host exited
+// or its session with the plugin broke — not because anybody asked. A runner
+// backed by a durable engine may let such work run on: the host's retry or
+// `wtb resume` asks for the same execution key again and can join it.
+var ErrHostGone = errors.New("the wtb host is gone")
+
 // cancelAll cancels every running execution (used when the host has gone away).
 func (p *RunnerPlugin) cancelAll(cause error) {
 	if p.server != nil {
@@ -110,8 +116,15 @@ func (s *runnerServer) Shutdown(ctx context.Context, _ *runnerv1.ShutdownRequest
 // host closes its side the session finishes what runs and ends; when the stream
 // breaks, everything it started is cancelled.
 func (s *runnerServer) Session(stream runnerv1.RunnerService_SessionServer) error {
-	ctx, cancel := context.WithCancelCause(stream.Context())
+	// The stream's own context ends when the host goes away; executions learn
+	// that with ErrHostGone as the cause, not a bare "context canceled", so a
+	// runner can tell a dead host from a cancel it was asked for.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(stream.Context()))
 	defer cancel(nil)
+	stopOnHostGone := context.AfterFunc(stream.Context(), func() {
+		cancel(fmt.Errorf("%w: its session with the plugin ended", ErrHostGone))
+	})
+	defer stopOnHostGone()
 	stopOnShutdown := context.AfterFunc(s.base, func() { cancel(context.Cause(s.base)) })
 	defer stopOnShutdown()
 
@@ -130,7 +143,7 @@ func (s *runnerServer) Session(stream runnerv1.RunnerService_SessionServer) erro
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				recvErr = err
-				cancel(fmt.Errorf("session with the host broke: %w", err))
+				cancel(fmt.Errorf("%w: session with the host broke: %w", ErrHostGone, err))
 			}
 			break
 		}

@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -25,7 +24,7 @@ func ServeRunner(impl Runner) {
 	logger := pluginLogger("runner-" + impl.Info().Name)
 	p := &RunnerPlugin{Impl: impl, Logger: logger}
 	serve(RunnerPluginName, p, logger, func() {
-		p.cancelAll(errors.New("the wtb host exited"))
+		p.cancelAll(ErrHostGone)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = impl.Shutdown(ctx)

@@ -195,9 +195,11 @@ func (r *temporalRunner) Execute(ctx context.Context, req *sdk.ExecuteRequest, e
 		runID = "" // the latest run: it completed, its history holds the results
 	case err != nil:
 		if ctx.Err() != nil {
-			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_ = c.CancelWorkflow(cctx, id, "")
-			cancel()
+			if !errors.Is(context.Cause(ctx), sdk.ErrHostGone) {
+				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_ = c.CancelWorkflow(cctx, id, "")
+				cancel()
+			}
 			return sdk.Outcome{Status: sdk.StatusCancelled, Error: "cancelled while the workflow was starting", FailureKind: sdk.FailureCancelled}
 		}
 		return fail(fmt.Sprintf("starting workflow %s on %s: %v", id, cfg.Address, err), true)
@@ -208,6 +210,12 @@ func (r *temporalRunner) Execute(ctx context.Context, req *sdk.ExecuteRequest, e
 	// Follow the workflow's history: node started and finished events come
 	// from its activity events, the outcome from its close event.
 	stopCancel := context.AfterFunc(ctx, func() {
+		// A host that died did not ask to stop: the workflow runs on, and the
+		// host's retry or `wtb resume` joins it (same workflow id) so no node
+		// that already started runs twice. A cancel the user asked for stops it.
+		if errors.Is(context.Cause(ctx), sdk.ErrHostGone) {
+			return
+		}
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = c.CancelWorkflow(cctx, id, runID)
@@ -224,6 +232,9 @@ func (r *temporalRunner) Execute(ctx context.Context, req *sdk.ExecuteRequest, e
 		}
 	}()
 	f := &follower{req: req, ev: ev, dc: dc, fc: fc, state: req.StartState, scheduled: map[int64]int{}}
+	for _, n := range req.Nodes {
+		f.nodes = append(f.nodes, n.Name)
+	}
 	iter := c.GetWorkflowHistory(hctx, id, runID, true, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for iter.HasNext() {
 		event, err := iter.Next()
@@ -250,17 +261,37 @@ type follower struct {
 	state     []byte
 	scheduled map[int64]int // activity scheduled event id -> node index
 	worker    string
+	// nodes are the names of the nodes the workflow runs: those of the
+	// request, unless it joined a workflow started by an earlier attempt
+	// (after the host died) whose nodes began further back.
+	nodes []string
 }
 
 func (f *follower) node(scheduledID int64) string {
-	if i, ok := f.scheduled[scheduledID]; ok && i < len(f.req.Nodes) {
-		return f.req.Nodes[i].Name
+	if i, ok := f.scheduled[scheduledID]; ok && i < len(f.nodes) {
+		return f.nodes[i]
 	}
 	return "?"
 }
 
 func (f *follower) handle(e *historypb.HistoryEvent) (sdk.Outcome, bool) {
 	switch e.GetEventType() {
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+		var in struct {
+			Nodes []struct {
+				Name string `json:"Name"`
+			} `json:"nodes"`
+		}
+		f.nodes = f.nodes[:0]
+		if err := f.dc.FromPayloads(e.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in); err == nil && len(in.Nodes) > 0 {
+			for _, n := range in.Nodes {
+				f.nodes = append(f.nodes, n.Name)
+			}
+		} else {
+			for _, n := range f.req.Nodes {
+				f.nodes = append(f.nodes, n.Name)
+			}
+		}
 	case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 		f.scheduled[e.GetEventId()] = len(f.scheduled)
 	case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:

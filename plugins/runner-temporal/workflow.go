@@ -95,8 +95,22 @@ func (w *nodeWorker) RunNode(ctx context.Context, in NodeInput) (NodeOutput, err
 		}
 	}()
 	seg := in.Segment
+	// The node sees the variants of the nodes up to itself, as on every runner
+	// (the executor drops those of later nodes in the request; here the
+	// request holds this node alone).
+	variants := make(map[string]string, len(seg.Variants))
+	for k, v := range seg.Variants {
+		variants[k] = v
+	}
+	later := false
+	for _, n := range seg.Nodes {
+		if later {
+			delete(variants, n.Name)
+		}
+		later = later || n.Name == in.Node.Name
+	}
 	req := &sdk.ExecuteRequest{ExecutionKey: seg.ExecutionKey, Attempt: seg.Attempt, BatchID: seg.BatchID,
-		Combination: seg.Combination, Variants: seg.Variants, Case: seg.Case, RepeatIndex: seg.Repeat,
+		Combination: seg.Combination, Variants: variants, Case: seg.Case, RepeatIndex: seg.Repeat,
 		Nodes: []sdk.Node{in.Node}, StartState: in.State, Env: seg.Env}
 	ev := &captureEvents{}
 	out := w.exec.Execute(ctx, req, ev)

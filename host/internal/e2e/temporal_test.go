@@ -275,3 +275,41 @@ batch_test "big" {
 		}
 	}
 }
+
+// When the host dies, the Temporal runner leaves its workflows running, and
+// `wtb resume` joins them: no node that had started runs twice.
+func TestTemporalResumeJoinsOrphanedWorkflows(t *testing.T) {
+	e := newTemporalEnv(t)
+	e.worker("w")
+	bench := strings.Replace(sleepBench(e.runnerBlock(""), "cluster", "1.5", 8),
+		`"cat >/dev/null; sleep 1.5;`, `"cat >/dev/null; echo run >> runs.log; sleep 1.5;`, 1)
+	e.write("bench.hcl", bench)
+	proc, id, wait := startBatch(t, e.env, "bench.hcl", 1)
+	_ = proc.Signal(syscall.SIGKILL)
+	wait()
+	c, err := client.Dial(client.Options{HostPort: e.address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	count := func(status string) int {
+		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus = '%s'", e.queue, status)})
+		if err != nil {
+			return -1
+		}
+		return len(resp.GetExecutions())
+	}
+	if n := count("Running"); n == 0 {
+		t.Fatalf("no workflow runs on after the host was killed (cancelled: %d)", count("Canceled"))
+	}
+	e.mustRun("resume", id, "--no-progress")
+	assertExactlyOnce(t, e.results(e.store(), id), 16)
+	runs, _ := os.ReadFile(filepath.Join(e.dir, "runs.log"))
+	if n := strings.Count(string(runs), "run\n"); n != 16 {
+		t.Errorf("%d node runs for 16 executions: a node ran twice after the resume", n)
+	}
+	if n := count("Canceled"); n != 0 {
+		t.Errorf("%d workflows were cancelled", n)
+	}
+}
