@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 
@@ -456,6 +458,10 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 	case "command":
 		if len(ev.Command) == 0 {
 			a.diags = append(a.diags, missing("command", "command evaluator", b.DefRange, `command = ["python3", "score.py"]`))
+		} else if _, err := exec.LookPath(ev.Command[0]); err != nil {
+			// Evaluators run in the host: a missing program would score every
+			// execution 0 without failing anything.
+			a.errorf("command", "Evaluator program not found", "%q cannot be run here: %v.", ev.Command[0], unwrapPathError(err))
 		}
 	}
 	if ev.Path != "" && ev.Path[0] != '$' {
@@ -514,4 +520,12 @@ func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
 		}
 	}
 	return a.diags
+}
+
+func unwrapPathError(err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
 }
