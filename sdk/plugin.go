@@ -14,6 +14,10 @@ type Info struct {
 	// Capabilities lists additive contract features the plugin supports.
 	Capabilities []string
 	Schema       Schema
+	// SDKVersion and ProtocolVersions are filled in when the host reads a
+	// plugin's info; a plugin leaves them empty (its SDK reports them).
+	SDKVersion       string
+	ProtocolVersions []int
 }
 
 // Capabilities a runner may announce.

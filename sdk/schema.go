@@ -89,3 +89,26 @@ func DecodeConfig(config json.RawMessage, v any) error {
 	}
 	return nil
 }
+
+// WithDefaults returns config (a JSON object) with the defaults of the
+// attributes it leaves out filled in — what the host sends a plugin after
+// decoding its block.
+func (s Schema) WithDefaults(config json.RawMessage) (json.RawMessage, error) {
+	obj := map[string]json.RawMessage{}
+	if len(config) > 0 {
+		if err := json.Unmarshal(config, &obj); err != nil {
+			return nil, fmt.Errorf("configuration is not a JSON object: %w", err)
+		}
+	}
+	for _, a := range s.Attributes {
+		if _, set := obj[a.Name]; set || a.Default == nil {
+			continue
+		}
+		d, err := json.Marshal(a.Default)
+		if err != nil {
+			return nil, fmt.Errorf("default of attribute %q: %w", a.Name, err)
+		}
+		obj[a.Name] = d
+	}
+	return json.Marshal(obj)
+}

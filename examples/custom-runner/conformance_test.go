@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
+	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/conformance"
 )
 
@@ -21,14 +21,15 @@ func TestConformance(t *testing.T) {
 		t.Fatalf("building the plugin: %v", err)
 	}
 	conformance.RunRunner(t, conformance.Runner{
-		Binary:        bin,
-		Config:        json.RawMessage(`{"parallelism": 8, "delimiters": ["{{", "}}"]}`),
-		InvalidConfig: json.RawMessage(`{"parallelism": 0, "delimiters": ["{{", "}}"]}`),
+		Binary: bin,
+		// The schema's defaults (delimiters) are filled in, as the host does.
+		Config:        json.RawMessage(`{"parallelism": 8}`),
+		InvalidConfig: json.RawMessage(`{"parallelism": 0}`),
 		InvalidPath:   []string{"parallelism"},
 		// Exercise the plugin's own node kind in the quick checks.
-		Node: func(name, key, value string) *runnerv1.Node {
+		Node: func(name, key, value string) sdk.Node {
 			params, _ := json.Marshal(map[string]string{"template": value, "into": key})
-			return &runnerv1.Node{Name: name, Kind: "template", ParamsJson: params}
+			return sdk.Node{Name: name, Kind: "template", Params: params}
 		},
 	})
 }

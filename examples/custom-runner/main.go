@@ -19,6 +19,7 @@ import (
 
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/executor"
+	"github.com/wtbench/wtb/sdk/serve"
 )
 
 type customRunner struct {
@@ -110,5 +111,5 @@ func (r *customRunner) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev 
 func (r *customRunner) Shutdown(context.Context) error { return nil }
 
 func main() {
-	sdk.ServeRunner(&customRunner{})
+	serve.Runner(&customRunner{})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/wtbench/wtb/plugins/internal/remote"
 	remotev1 "github.com/wtbench/wtb/proto/wtb/remote/v1"
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/serve"
 	"google.golang.org/grpc"
 )
 
@@ -169,5 +170,5 @@ func (p *provider) Shutdown(ctx context.Context) error {
 }
 
 func main() {
-	sdk.ServeEnvironment(&provider{})
+	serve.Environment(&provider{})
 }

@@ -4,12 +4,12 @@
 package main
 
 import (
-	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/serve"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0"
 
 func main() {
-	sdk.ServeEnvironment(newProvider())
+	serve.Environment(newProvider())
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/wtbench/wtb/plugins/internal/remote"
 	remotev1 "github.com/wtbench/wtb/proto/wtb/remote/v1"
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/serve"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -231,5 +232,5 @@ func (r *grpcRunner) Shutdown(context.Context) error {
 }
 
 func main() {
-	sdk.ServeRunner(&grpcRunner{})
+	serve.Runner(&grpcRunner{})
 }

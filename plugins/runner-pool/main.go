@@ -9,6 +9,7 @@ import (
 
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/executor"
+	"github.com/wtbench/wtb/sdk/serve"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -92,5 +93,5 @@ func (r *poolRunner) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sd
 func (r *poolRunner) Shutdown(context.Context) error { return nil }
 
 func main() {
-	sdk.ServeRunner(&poolRunner{})
+	serve.Runner(&poolRunner{})
 }

@@ -10,7 +10,7 @@ package main
 import (
 	"os"
 
-	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/serve"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -20,5 +20,5 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "worker" {
 		os.Exit(runWorker(os.Args[2:]))
 	}
-	sdk.ServeRunner(&temporalRunner{})
+	serve.Runner(&temporalRunner{})
 }

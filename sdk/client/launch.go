@@ -22,7 +22,7 @@ import (
 	environmentv1 "github.com/wtbench/wtb/proto/wtb/environment/v1"
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
-	"google.golang.org/grpc"
+	"github.com/wtbench/wtb/sdk/internal/wire"
 )
 
 // Kind is the kind of a plugin binary.
@@ -63,16 +63,22 @@ type Plugin struct {
 	raw     any
 }
 
-// Runner returns the runner contract client.
-func (p *Plugin) Runner() runnerv1.RunnerServiceClient {
-	c, _ := p.raw.(runnerv1.RunnerServiceClient)
-	return c
+// Runner is the plugin's runner service (nil for an environment plugin).
+func (p *Plugin) Runner() *RunnerClient {
+	c, ok := p.raw.(runnerv1.RunnerServiceClient)
+	if !ok {
+		return nil
+	}
+	return &RunnerClient{rc: c}
 }
 
-// Environment returns the environment provider contract client.
-func (p *Plugin) Environment() environmentv1.EnvironmentProviderServiceClient {
-	c, _ := p.raw.(environmentv1.EnvironmentProviderServiceClient)
-	return c
+// Environment is the plugin's environment service (nil for a runner plugin).
+func (p *Plugin) Environment() *EnvironmentClient {
+	c, ok := p.raw.(environmentv1.EnvironmentProviderServiceClient)
+	if !ok {
+		return nil
+	}
+	return &EnvironmentClient{ec: c}
 }
 
 // Exited reports whether the plugin process has exited.
@@ -151,9 +157,9 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 	set := plugin.PluginSet{}
 	switch cfg.Kind {
 	case KindRunner:
-		set[sdk.RunnerPluginName] = &sdk.RunnerPlugin{}
+		set[wire.RunnerPluginName] = &runnerPlugin{}
 	case KindEnvironment:
-		set[sdk.EnvironmentPluginName] = &sdk.EnvironmentPlugin{}
+		set[wire.EnvironmentPluginName] = &environmentPlugin{}
 	default:
 		return nil, fmt.Errorf("plugin %s: unknown plugin kind %q", cfg.Name, cfg.Kind)
 	}
@@ -165,7 +171,7 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 	var proc *pluginProcess
 	startErr := &tailWriter{max: 5}
 	pc := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
+		HandshakeConfig:  wire.Handshake(),
 		VersionedPlugins: versioned,
 		// The plugin runs in a session of its own, killed whole (see pluginProcess).
 		// go-plugin hands over a command carrying the handshake environment.
@@ -184,11 +190,7 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 		Stderr:           startErr,
 		SyncStdout:       logWriter{cfg.Logger.Named(cfg.Name), "stdout"},
 		SyncStderr:       logWriter{cfg.Logger.Named(cfg.Name), "stderr"},
-		GRPCDialOptions: []grpc.DialOption{
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes)),
-			grpc.WithInitialWindowSize(sdk.WindowBytes),
-			grpc.WithInitialConnWindowSize(sdk.WindowBytes),
-		},
+		GRPCDialOptions:  wire.DialOptions(),
 	})
 	p := &Plugin{Name: cfg.Name, Path: cfg.Path, client: pc}
 	rpc, err := pc.Client()
@@ -201,9 +203,9 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 		return nil, explainLaunchError(cfg, versions, err, status, startErr.String())
 	}
 	p.proc = proc
-	name := sdk.RunnerPluginName
+	name := wire.RunnerPluginName
 	if cfg.Kind == KindEnvironment {
-		name = sdk.EnvironmentPluginName
+		name = wire.EnvironmentPluginName
 	}
 	raw, err := rpc.Dispense(name)
 	if err != nil {

@@ -9,17 +9,17 @@ import (
 
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
-	"google.golang.org/protobuf/types/known/timestamppb"
+	"github.com/wtbench/wtb/sdk/internal/wire"
 )
 
-// EventFunc receives the events of one execution, in order and without
-// duplicates, on the session's receive goroutine: it must not block. The last
-// event it gets carries an ExecutionFinished payload.
-type EventFunc func(*runnerv1.Event)
+// DoneFunc receives the outcome of an execution, exactly once.
+type DoneFunc func(sdk.Outcome)
 
 // Session multiplexes executions over one runner Session stream. It batches
 // requests that are waiting to be sent, so many small executions cost a few
-// messages rather than an RPC each.
+// messages rather than an RPC each. Events arrive in the SDK's Go types, in
+// order and without duplicates, on the session's receive goroutine: handlers
+// must not block.
 type Session struct {
 	stream  runnerv1.RunnerService_SessionClient
 	cancel  context.CancelFunc
@@ -30,20 +30,29 @@ type Session struct {
 	done    chan struct{}
 	// describe turns a broken stream into the message failed executions carry.
 	describe func(error) string
+	// violation, when set, hears of events that break the contract (sequence
+	// numbers out of order, events of unknown executions); the host drops them.
+	violation func(error)
+}
+
+// ReportViolations makes the session report events that break the contract
+// to f instead of only dropping them (the conformance kit fails on them).
+func (s *Session) ReportViolations(f func(error)) {
+	s.mu.Lock()
+	s.violation = f
+	s.mu.Unlock()
 }
 
 type pending struct {
-	onEvent EventFunc
+	ev      sdk.Events
+	done    DoneFunc
 	lastSeq uint64
 }
 
 // ErrSessionClosed is returned when starting an execution on a closed or broken session.
 var ErrSessionClosed = errors.New("runner session is closed")
 
-// OpenSession opens a session on a runner. describe (optional) words the error
-// that executions in flight get when the session breaks, e.g. because the plugin
-// crashed.
-func OpenSession(ctx context.Context, rc runnerv1.RunnerServiceClient, describe func(error) string) (*Session, error) {
+func openSession(ctx context.Context, rc runnerv1.RunnerServiceClient, describe func(error) string) (*Session, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	stream, err := rc.Session(ctx)
 	if err != nil {
@@ -60,34 +69,51 @@ func OpenSession(ctx context.Context, rc runnerv1.RunnerServiceClient, describe 
 	return s, nil
 }
 
-// Start sends an execution. onEvent gets its events; a final ExecutionFinished
-// always comes, synthesized as a retryable infrastructure failure if the session
-// breaks first.
-func (s *Session) Start(req *runnerv1.ExecuteRequest, onEvent EventFunc) error {
+// Start sends an execution. ev gets its node events and done its outcome; an
+// outcome always comes, synthesized as a retryable infrastructure failure if
+// the session breaks first.
+func (s *Session) Start(req *sdk.ExecuteRequest, ev sdk.Events, done DoneFunc) error {
 	s.mu.Lock()
 	if s.broken != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %v", ErrSessionClosed, s.broken)
 	}
-	if _, dup := s.pending[req.GetExecutionId()]; dup {
+	if _, dup := s.pending[req.ExecutionID]; dup {
 		s.mu.Unlock()
-		return fmt.Errorf("execution %s is already running", req.GetExecutionId())
+		return fmt.Errorf("execution %s is already running", req.ExecutionID)
 	}
-	s.pending[req.GetExecutionId()] = &pending{onEvent: onEvent}
+	s.pending[req.ExecutionID] = &pending{ev: ev, done: done}
 	s.mu.Unlock()
 	select {
-	case s.outbox <- &runnerv1.SessionRequest{Executions: []*runnerv1.ExecuteRequest{req}}:
+	case s.outbox <- &runnerv1.SessionRequest{Executions: []*runnerv1.ExecuteRequest{wire.ExecuteRequestToProto(req)}}:
 		return nil
 	case <-s.done:
 		return nil // recvLoop has failed (or will fail) every pending execution
 	}
 }
 
-// Cancel asks the runner to cancel an execution; its final event still comes.
+// Cancel asks the runner to cancel an execution; its outcome still comes.
 func (s *Session) Cancel(executionID, reason string) {
 	select {
 	case s.outbox <- &runnerv1.SessionRequest{Cancels: []*runnerv1.CancelRequest{{ExecutionId: executionID, Reason: reason}}}:
 	case <-s.done:
+	}
+}
+
+// Execute runs one execution and waits for its outcome; when ctx ends the
+// execution is cancelled (with ctx's cause as the reason) and its outcome
+// still awaited.
+func (s *Session) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.Events) (sdk.Outcome, error) {
+	finished := make(chan sdk.Outcome, 1)
+	if err := s.Start(req, ev, func(o sdk.Outcome) { finished <- o }); err != nil {
+		return sdk.Outcome{}, err
+	}
+	select {
+	case o := <-finished:
+		return o, nil
+	case <-ctx.Done():
+		s.Cancel(req.ExecutionID, context.Cause(ctx).Error())
+		return <-finished, nil
 	}
 }
 
@@ -194,52 +220,44 @@ func (s *Session) recvLoop() {
 	if errors.Is(err, errClosedByHost) {
 		msg = "runner session closed before the execution finished"
 	}
-	for id, p := range orphans {
-		p.onEvent(&runnerv1.Event{ExecutionId: id, Seq: p.lastSeq + 1, Time: timestamppb.Now(),
-			Payload: &runnerv1.Event_ExecutionFinished{ExecutionFinished: &runnerv1.ExecutionFinished{
-				Status: runnerv1.ExecutionStatus_EXECUTION_STATUS_FAILED, Error: msg, Retryable: true,
-				FailureKind: runnerv1.FailureKind(sdk.FailureInfrastructure),
-			}}})
+	for _, p := range orphans {
+		p.done(sdk.Outcome{Status: sdk.StatusFailed, Error: msg, Retryable: true, FailureKind: sdk.FailureInfrastructure})
 	}
 }
 
+// deliver hands one wire event to its execution's handlers, dropping
+// duplicates and events of executions it does not know.
 func (s *Session) deliver(ev *runnerv1.Event) {
 	id := ev.GetExecutionId()
 	s.mu.Lock()
 	p, ok := s.pending[id]
 	if !ok || ev.GetSeq() <= p.lastSeq {
+		report := s.violation
 		s.mu.Unlock()
-		return // unknown execution or a duplicate: drop it
+		if report != nil {
+			report(fmt.Errorf("event %d of execution %q: unknown execution or a sequence number already seen", ev.GetSeq(), id))
+		}
+		return
+	}
+	if ev.GetSeq() != p.lastSeq+1 && s.violation != nil {
+		s.violation(fmt.Errorf("execution %q: event seq %d follows %d; events are numbered 1, 2, 3, … per execution", id, ev.GetSeq(), p.lastSeq))
 	}
 	p.lastSeq = ev.GetSeq()
-	final := ev.GetExecutionFinished() != nil
-	if final {
+	fin := ev.GetExecutionFinished()
+	if fin != nil {
 		delete(s.pending, id)
 	}
 	s.mu.Unlock()
-	p.onEvent(ev)
-}
-
-// Run executes one request and waits for its outcome, collecting its events. It
-// cancels the execution when ctx ends.
-func (s *Session) Run(ctx context.Context, req *runnerv1.ExecuteRequest) ([]*runnerv1.Event, *runnerv1.ExecutionFinished, error) {
-	var events []*runnerv1.Event
-	finished := make(chan *runnerv1.ExecutionFinished, 1)
-	err := s.Start(req, func(ev *runnerv1.Event) {
-		events = append(events, ev)
-		if f := ev.GetExecutionFinished(); f != nil {
-			finished <- f
-		}
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	select {
-	case f := <-finished:
-		return events, f, nil
-	case <-ctx.Done():
-		s.Cancel(req.GetExecutionId(), context.Cause(ctx).Error())
-		f := <-finished
-		return events, f, nil
+	switch pl := ev.GetPayload().(type) {
+	case *runnerv1.Event_NodeStarted:
+		p.ev.NodeStarted(pl.NodeStarted.GetNode(), pl.NodeStarted.GetWorkerId())
+	case *runnerv1.Event_NodeFinished:
+		p.ev.NodeFinished(wire.NodeResultFromProto(pl.NodeFinished))
+	case *runnerv1.Event_NodeFailed:
+		p.ev.NodeFailed(wire.NodeFailureFromProto(pl.NodeFailed))
+	case *runnerv1.Event_Log:
+		p.ev.Log(pl.Log.GetNode(), sdk.LogStream(pl.Log.GetStream()), pl.Log.GetLine())
+	case *runnerv1.Event_ExecutionFinished:
+		p.done(wire.OutcomeFromProto(fin))
 	}
 }

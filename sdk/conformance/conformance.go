@@ -1,14 +1,18 @@
-// Package conformance checks a WTB runner plugin binary against the v1 contract.
-// A plugin author calls it from `go test` with the path of their built binary:
+// Package conformance checks WTB plugin binaries against the v1 contract. A
+// plugin author calls it from `go test` with the path of their built binary:
 //
 //	func TestConformance(t *testing.T) {
 //		conformance.RunRunner(t, conformance.Runner{Binary: "./bin/wtb-runner-mine"})
 //	}
 //
-// It launches the binary through go-plugin exactly as the wtb host does and
-// checks the handshake, GetInfo, configuration diagnostics, a simple execution
-// with correct event order and ids, cancellation, concurrent executions, a state
-// larger than gRPC's default message limit, and a clean exit.
+// It launches the binary through go-plugin exactly as the wtb host does, sends
+// it its configuration with the schema's defaults filled in as the host does,
+// and checks the handshake, the info, configuration diagnostics, a simple
+// execution with correct event order and numbering, a start from a checkpoint,
+// cancellation, concurrent executions, a state larger than gRPC's default
+// message limit, and a clean exit. RunEnvironment does the same for an
+// environment provider; RunRemote checks an external service of the
+// wtb.remote.v1 contract. Everything is in the SDK's Go types.
 package conformance
 
 import (
@@ -21,17 +25,16 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/client"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Runner describes the runner under test.
 type Runner struct {
 	// Binary is the path of the built plugin.
 	Binary string
-	// Config is a valid configuration block as JSON ({} when empty).
+	// Config is a valid configuration block as JSON ({} when empty); the
+	// schema's defaults are filled in before it is sent.
 	Config json.RawMessage
 	// InvalidConfig, when set, must be rejected with an error diagnostic whose
 	// attribute path is InvalidPath.
@@ -39,10 +42,10 @@ type Runner struct {
 	InvalidPath   []string
 	// Node builds a quick node that sets key to value in the state. Defaults to
 	// the built-in "merge" kind.
-	Node func(name, key, value string) *runnerv1.Node
+	Node func(name, key, value string) sdk.Node
 	// SlowNode builds a node that runs until cancelled. Defaults to a command
 	// node running `sleep 60`.
-	SlowNode func(name string) *runnerv1.Node
+	SlowNode func(name string) sdk.Node
 	// Concurrency is how many executions the concurrency check runs at once
 	// (default 32; capped by the runner's capacity).
 	Concurrency int
@@ -51,19 +54,22 @@ type Runner struct {
 	LargeStateBytes int
 }
 
+// MergeNode is the default quick node: the built-in "merge" kind setting key.
+func MergeNode(name, key, value string) sdk.Node {
+	params, _ := json.Marshal(map[string]string{key: value})
+	return sdk.Node{Name: name, Kind: "merge", Params: params}
+}
+
 func (r *Runner) defaults() {
 	if len(r.Config) == 0 {
 		r.Config = json.RawMessage("{}")
 	}
 	if r.Node == nil {
-		r.Node = func(name, key, value string) *runnerv1.Node {
-			params, _ := json.Marshal(map[string]string{key: value})
-			return &runnerv1.Node{Name: name, Kind: "merge", ParamsJson: params}
-		}
+		r.Node = MergeNode
 	}
 	if r.SlowNode == nil {
-		r.SlowNode = func(name string) *runnerv1.Node {
-			return &runnerv1.Node{Name: name, Kind: "command", Command: []string{"sleep", "60"}}
+		r.SlowNode = func(name string) sdk.Node {
+			return sdk.Node{Name: name, Kind: "command", Command: []string{"sleep", "60"}}
 		}
 	}
 	if r.Concurrency == 0 {
@@ -94,74 +100,95 @@ type harness struct {
 	target Runner
 }
 
-func (h *harness) launch(t *testing.T) *client.Plugin {
+// launch starts a plugin binary as the host does.
+func launch(t *testing.T, binary string, kind client.Kind) *client.Plugin {
 	t.Helper()
 	w := &testWriter{t: t}
 	t.Cleanup(w.stop)
-	p, err := client.Launch(client.LaunchConfig{Name: "plugin-under-test", Path: h.target.Binary, Kind: client.KindRunner,
+	p, err := client.Launch(client.LaunchConfig{Name: "plugin-under-test", Path: binary, Kind: kind,
 		StartTimeout: 20 * time.Second, Logger: hclog.New(&hclog.LoggerOptions{Output: w, Level: hclog.Warn})})
 	if err != nil {
-		t.Fatalf("launching %s: %v", h.target.Binary, err)
+		t.Fatalf("launching %s: %v", binary, err)
 	}
 	t.Cleanup(p.Kill)
 	return p
 }
 
+// withDefaults fills in the schema's defaults the way the host does.
+func withDefaults(t *testing.T, info sdk.Info, config json.RawMessage) json.RawMessage {
+	t.Helper()
+	out, err := info.Schema.WithDefaults(config)
+	if err != nil {
+		t.Fatalf("applying the schema's defaults to %s: %v", config, err)
+	}
+	return out
+}
+
 // configured launches the plugin, configures it and opens a session.
 func (h *harness) configured(t *testing.T) (*client.Plugin, *client.Session, int) {
 	t.Helper()
-	p := h.launch(t)
+	p := launch(t, h.target.Binary, client.KindRunner)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	resp, err := p.Runner().Configure(ctx, &runnerv1.ConfigureRequest{ConfigJson: h.target.Config})
+	info, _, err := p.Runner().Info(ctx)
+	if err != nil {
+		t.Fatalf("GetInfo: %v", err)
+	}
+	capacity, diags, err := p.Runner().Configure(ctx, withDefaults(t, info, h.target.Config), "conformance")
 	if err != nil {
 		t.Fatalf("Configure: %v", err)
 	}
-	if diags := sdk.DiagnosticsFromProto(resp.GetDiagnostics()); diags.HasErrors() {
+	if diags.HasErrors() {
 		t.Fatalf("Configure rejected the valid config %s: %v", h.target.Config, diags)
 	}
-	s, err := client.OpenSession(context.Background(), p.Runner(), nil)
+	s, err := p.Runner().OpenSession(context.Background(), nil)
 	if err != nil {
 		t.Fatalf("opening a session: %v", err)
 	}
+	s.ReportViolations(func(err error) { t.Errorf("contract violation: %v", err) })
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = s.Close(ctx)
 	})
-	return p, s, int(resp.GetMaxConcurrency())
+	return p, s, capacity
 }
 
 func (h *harness) handshakeAndInfo(t *testing.T) {
-	p := h.launch(t)
+	p := launch(t, h.target.Binary, client.KindRunner)
 	if p.Version != sdk.ProtocolVersion {
 		t.Errorf("negotiated protocol %d, want %d", p.Version, sdk.ProtocolVersion)
 	}
-	info, err := p.Runner().GetInfo(context.Background(), &runnerv1.GetInfoRequest{})
+	info, kinds, err := p.Runner().Info(context.Background())
 	if err != nil {
 		t.Fatalf("GetInfo: %v", err)
 	}
-	i := info.GetInfo()
-	if i.GetName() == "" || i.GetVersion() == "" {
-		t.Errorf("GetInfo must name the plugin and its version, got name=%q version=%q", i.GetName(), i.GetVersion())
+	checkInfo(t, info)
+	if len(kinds) == 0 {
+		t.Errorf("GetInfo lists no node kinds")
+	}
+}
+
+// checkInfo checks what every plugin must say about itself.
+func checkInfo(t *testing.T, info sdk.Info) {
+	t.Helper()
+	if info.Name == "" || info.Version == "" {
+		t.Errorf("GetInfo must name the plugin and its version, got name=%q version=%q", info.Name, info.Version)
 	}
 	found := false
-	for _, v := range i.GetProtocolVersions() {
+	for _, v := range info.ProtocolVersions {
 		found = found || v == sdk.ProtocolVersion
 	}
 	if !found {
-		t.Errorf("GetInfo protocol_versions %v does not include %d", i.GetProtocolVersions(), sdk.ProtocolVersion)
+		t.Errorf("GetInfo protocol_versions %v does not include %d", info.ProtocolVersions, sdk.ProtocolVersion)
 	}
-	for _, a := range i.GetConfigSchema().GetAttributes() {
-		if a.GetName() == "" || a.GetType() == "" {
+	for _, a := range info.Schema.Attributes {
+		if a.Name == "" || a.Type == "" {
 			t.Errorf("schema attribute %+v needs a name and a type", a)
 		}
-		if d := a.GetDefaultJson(); len(d) > 0 && !json.Valid(d) {
-			t.Errorf("schema attribute %q has a default that is not JSON: %q", a.GetName(), d)
+		if d, ok := a.Default.(json.RawMessage); ok && !json.Valid(d) {
+			t.Errorf("schema attribute %q has a default that is not JSON: %q", a.Name, d)
 		}
-	}
-	if len(info.GetNodeKinds()) == 0 {
-		t.Errorf("GetInfo lists no node kinds")
 	}
 }
 
@@ -169,16 +196,24 @@ func (h *harness) configDiagnostics(t *testing.T) {
 	if len(h.target.InvalidConfig) == 0 {
 		t.Skip("no InvalidConfig given")
 	}
-	p := h.launch(t)
-	resp, err := p.Runner().Configure(context.Background(), &runnerv1.ConfigureRequest{ConfigJson: h.target.InvalidConfig})
+	p := launch(t, h.target.Binary, client.KindRunner)
+	info, _, err := p.Runner().Info(context.Background())
+	if err != nil {
+		t.Fatalf("GetInfo: %v", err)
+	}
+	_, diags, err := p.Runner().Configure(context.Background(), withDefaults(t, info, h.target.InvalidConfig), "conformance")
 	if err != nil {
 		t.Fatalf("Configure must report bad configuration as diagnostics, not as an RPC error: %v", err)
 	}
-	diags := sdk.DiagnosticsFromProto(resp.GetDiagnostics())
+	checkDiagnostic(t, diags, h.target.InvalidConfig, h.target.InvalidPath)
+}
+
+func checkDiagnostic(t *testing.T, diags sdk.Diagnostics, config json.RawMessage, path []string) {
+	t.Helper()
 	if !diags.HasErrors() {
-		t.Fatalf("Configure accepted the invalid config %s", h.target.InvalidConfig)
+		t.Fatalf("Configure accepted the invalid config %s", config)
 	}
-	want := strings.Join(h.target.InvalidPath, ".")
+	want := strings.Join(path, ".")
 	for _, d := range diags {
 		if strings.Join(d.Path, ".") == want {
 			return
@@ -187,27 +222,75 @@ func (h *harness) configDiagnostics(t *testing.T) {
 	t.Errorf("no diagnostic points at %q: %v", want, diags)
 }
 
-func (h *harness) request(id string, nodes ...*runnerv1.Node) *runnerv1.ExecuteRequest {
-	return &runnerv1.ExecuteRequest{ExecutionId: id, ExecutionKey: "conformance/" + id, Attempt: 1,
-		BatchId: "conformance", Combination: "default", Case: &runnerv1.Case{Id: "c1", InputJson: []byte(`{"q":"hello"}`)},
-		Nodes: nodes, StartStateJson: []byte(`{"q":"hello"}`)}
+func (h *harness) request(id string, nodes ...sdk.Node) *sdk.ExecuteRequest {
+	return &sdk.ExecuteRequest{ExecutionID: id, ExecutionKey: "conformance/" + id, Attempt: 1,
+		BatchID: "conformance", Combination: "default", Case: sdk.Case{ID: "c1", Input: []byte(`{"q":"hello"}`)},
+		Nodes: nodes, StartState: []byte(`{"q":"hello"}`)}
+}
+
+// recorder keeps an execution's events in the order they came.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+	states map[string]json.RawMessage
+	last   json.RawMessage
+}
+
+func newRecorder() *recorder { return &recorder{states: map[string]json.RawMessage{}} }
+
+func (r *recorder) add(s string) {
+	r.mu.Lock()
+	r.events = append(r.events, s)
+	r.mu.Unlock()
+}
+
+func (r *recorder) NodeStarted(node, _ string) { r.add("start:" + node) }
+func (r *recorder) NodeFinished(n sdk.NodeResult) {
+	r.mu.Lock()
+	r.states[n.Node], r.last = n.State, n.State
+	r.mu.Unlock()
+	r.add("finish:" + n.Node)
+}
+func (r *recorder) NodeFailed(f sdk.NodeFailure)      { r.add("fail:" + f.Node) }
+func (r *recorder) Log(string, sdk.LogStream, string) {}
+func (r *recorder) order() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.events, " ")
+}
+
+// finalState is the outcome's final state, or the state of the last node
+// when the outcome leaves it out (the SDK sends a large state once).
+func (r *recorder) finalState(o sdk.Outcome) json.RawMessage {
+	if len(o.FinalState) > 0 {
+		return o.FinalState
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+func execute(t *testing.T, s *client.Session, ctx context.Context, req *sdk.ExecuteRequest) (*recorder, sdk.Outcome) {
+	t.Helper()
+	rec := newRecorder()
+	out, err := s.Execute(ctx, req, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, out
 }
 
 func (h *harness) simpleExecution(t *testing.T) {
 	_, s, _ := h.configured(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req := h.request("simple-1", h.target.Node("first", "a", "1"), h.target.Node("second", "b", "2"))
-	events, fin, err := s.Run(ctx, req)
-	if err != nil {
-		t.Fatal(err)
+	rec, out := execute(t, s, ctx, h.request("simple-1", h.target.Node("first", "a", "1"), h.target.Node("second", "b", "2")))
+	if out.Status != sdk.StatusSucceeded {
+		t.Fatalf("execution %v: %s", out.Status, out.Error)
 	}
-	if fin.GetStatus() != runnerv1.ExecutionStatus_EXECUTION_STATUS_SUCCEEDED {
-		t.Fatalf("execution %v: %s", fin.GetStatus(), fin.GetError())
-	}
-	checkEventOrder(t, events, []string{"first", "second"})
+	checkEventOrder(t, rec, []string{"first", "second"})
 	var state map[string]any
-	if err := json.Unmarshal(finalState(events, fin), &state); err != nil {
+	if err := json.Unmarshal(rec.finalState(out), &state); err != nil {
 		t.Fatalf("final state is not a JSON object: %v", err)
 	}
 	if state["q"] != "hello" || state["a"] != "1" || state["b"] != "2" {
@@ -215,39 +298,23 @@ func (h *harness) simpleExecution(t *testing.T) {
 	}
 }
 
-// checkEventOrder checks ids, sequence numbers and the started → finished order.
-func checkEventOrder(t *testing.T, events []*runnerv1.Event, nodes []string) {
+// checkEventOrder checks the started → finished order of the nodes (the
+// session checks numbering and ids; the outcome comes last by construction).
+func checkEventOrder(t *testing.T, rec *recorder, nodes []string) {
 	t.Helper()
-	var got []string
-	for i, ev := range events {
-		if ev.GetSeq() != uint64(i+1) {
-			t.Errorf("event %d has seq %d; want 1, 2, 3, ... per execution", i, ev.GetSeq())
-		}
-		if ev.GetExecutionId() != events[0].GetExecutionId() {
-			t.Errorf("event %d carries execution id %q, want %q", i, ev.GetExecutionId(), events[0].GetExecutionId())
-		}
-		switch p := ev.GetPayload().(type) {
-		case *runnerv1.Event_NodeStarted:
-			got = append(got, "start:"+p.NodeStarted.GetNode())
-		case *runnerv1.Event_NodeFinished:
-			got = append(got, "finish:"+p.NodeFinished.GetNode())
-			if !json.Valid(p.NodeFinished.GetStateJson()) {
-				t.Errorf("node %s: checkpoint state is not JSON", p.NodeFinished.GetNode())
-			}
-		case *runnerv1.Event_ExecutionFinished:
-			got = append(got, "done")
-			if i != len(events)-1 {
-				t.Errorf("ExecutionFinished is event %d of %d; it must be last", i+1, len(events))
-			}
-		}
-	}
 	var want []string
 	for _, n := range nodes {
 		want = append(want, "start:"+n, "finish:"+n)
 	}
-	want = append(want, "done")
-	if strings.Join(got, " ") != strings.Join(want, " ") {
+	if got := rec.order(); got != strings.Join(want, " ") {
 		t.Errorf("event order:\n got  %v\n want %v", got, want)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for node, st := range rec.states {
+		if !json.Valid(st) {
+			t.Errorf("node %s: checkpoint state is not JSON", node)
+		}
 	}
 }
 
@@ -256,14 +323,11 @@ func (h *harness) startState(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req := h.request("resume-1", h.target.Node("second", "b", "2"))
-	req.StartStateJson = []byte(`{"q":"hello","a":"from-checkpoint"}`)
-	req.StartCheckpointId = "checkpoint-1"
-	events, fin, err := s.Run(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req.StartState = []byte(`{"q":"hello","a":"from-checkpoint"}`)
+	req.StartCheckpointID = "checkpoint-1"
+	rec, out := execute(t, s, ctx, req)
 	var state map[string]any
-	_ = json.Unmarshal(finalState(events, fin), &state)
+	_ = json.Unmarshal(rec.finalState(out), &state)
 	if state["a"] != "from-checkpoint" || state["b"] != "2" {
 		t.Errorf("execution from a checkpoint: final state %v, want a=from-checkpoint b=2", state)
 	}
@@ -272,19 +336,16 @@ func (h *harness) startState(t *testing.T) {
 func (h *harness) cancel(t *testing.T) {
 	_, s, _ := h.configured(t)
 	req := h.request("cancel-1", h.target.SlowNode("slow"))
-	req.Nodes[0].Timeout = durationpb.New(2 * time.Minute)
+	req.Nodes[0].Timeout = 2 * time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, fin, err := s.Run(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, out := execute(t, s, ctx, req)
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("cancel took %s; a runner must stop promptly", took)
 	}
-	if fin.GetStatus() != runnerv1.ExecutionStatus_EXECUTION_STATUS_CANCELLED {
-		t.Errorf("cancelled execution reported %v (%s), want CANCELLED", fin.GetStatus(), fin.GetError())
+	if out.Status != sdk.StatusCancelled {
+		t.Errorf("cancelled execution reported %v (%s), want cancelled", out.Status, out.Error)
 	}
 }
 
@@ -303,15 +364,16 @@ func (h *harness) concurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprintf("concurrent-%d", i)
-			events, fin, err := s.Run(ctx, h.request(id, h.target.Node("only", "i", fmt.Sprint(i))))
+			rec := newRecorder()
+			out, err := s.Execute(ctx, h.request(id, h.target.Node("only", "i", fmt.Sprint(i))), rec)
 			if err != nil {
 				errs <- err
 				return
 			}
 			var state map[string]any
-			_ = json.Unmarshal(finalState(events, fin), &state)
-			if fin.GetStatus() != runnerv1.ExecutionStatus_EXECUTION_STATUS_SUCCEEDED || state["i"] != fmt.Sprint(i) {
-				errs <- fmt.Errorf("%s: status %v, state %v, error %s", id, fin.GetStatus(), state, fin.GetError())
+			_ = json.Unmarshal(rec.finalState(out), &state)
+			if out.Status != sdk.StatusSucceeded || state["i"] != fmt.Sprint(i) {
+				errs <- fmt.Errorf("%s: status %v, state %v, error %s", id, out.Status, state, out.Error)
 			}
 		}()
 	}
@@ -327,21 +389,18 @@ func (h *harness) largeState(t *testing.T) {
 	big := strings.Repeat("x", h.target.LargeStateBytes)
 	start, _ := json.Marshal(map[string]string{"big": big})
 	req := h.request("large-1", h.target.Node("after", "small", "y"))
-	req.StartStateJson = start
+	req.StartState = start
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	events, fin, err := s.Run(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fin.GetStatus() != runnerv1.ExecutionStatus_EXECUTION_STATUS_SUCCEEDED {
-		t.Fatalf("large state: %v %s", fin.GetStatus(), fin.GetError())
+	rec, out := execute(t, s, ctx, req)
+	if out.Status != sdk.StatusSucceeded {
+		t.Fatalf("large state: %v %s", out.Status, out.Error)
 	}
 	var state map[string]string
-	if err := json.Unmarshal(finalState(events, fin), &state); err != nil || len(state["big"]) != len(big) || state["small"] != "y" {
+	if err := json.Unmarshal(rec.finalState(out), &state); err != nil || len(state["big"]) != len(big) || state["small"] != "y" {
 		t.Errorf("large state did not survive the round trip (err %v, big %d bytes)", err, len(state["big"]))
 	}
-	checkEventOrder(t, events, []string{"after"})
+	checkEventOrder(t, rec, []string{"after"})
 }
 
 func (h *harness) cleanExit(t *testing.T) {
@@ -351,7 +410,12 @@ func (h *harness) cleanExit(t *testing.T) {
 	if err := s.Close(ctx); err != nil {
 		t.Errorf("closing the session: %v", err)
 	}
-	_, _ = p.Runner().Shutdown(ctx, &runnerv1.ShutdownRequest{})
+	_ = p.Runner().Shutdown(ctx)
+	checkKill(t, p)
+}
+
+func checkKill(t *testing.T, p *client.Plugin) {
+	t.Helper()
 	start := time.Now()
 	p.Kill()
 	if !p.Exited() {
@@ -383,18 +447,4 @@ func (w *testWriter) stop() {
 	w.mu.Lock()
 	w.done = true
 	w.mu.Unlock()
-}
-
-// finalState is an execution's final state: ExecutionFinished carries it, or
-// leaves it out when it is the state of the last NodeFinished event.
-func finalState(events []*runnerv1.Event, fin *runnerv1.ExecutionFinished) []byte {
-	if len(fin.GetFinalStateJson()) > 0 {
-		return fin.GetFinalStateJson()
-	}
-	for i := len(events) - 1; i >= 0; i-- {
-		if nf := events[i].GetNodeFinished(); nf != nil {
-			return nf.GetStateJson()
-		}
-	}
-	return nil
 }

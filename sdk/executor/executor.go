@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/internal/jsonobj"
 )
 
 // Built-in node kinds.
@@ -203,12 +204,12 @@ func (e *Executor) Kinds() []string {
 // merge each node's output, so large states stay cheap and numbers exact.
 func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.Events) sdk.Outcome {
 	start := time.Now()
-	state, err := sdk.ShallowObject(req.StartState)
+	state, err := jsonobj.ShallowObject(req.StartState)
 	if err != nil {
 		return sdk.Outcome{Status: sdk.StatusFailed, Error: "start state is not a JSON object: " + err.Error(),
 			FailureKind: sdk.FailureStart, Duration: time.Since(start), WorkerID: e.workerID}
 	}
-	stateJSON := sdk.EncodeObject(state)
+	stateJSON := jsonobj.EncodeObject(state)
 	caseIn := CaseInput{ID: req.Case.ID, Input: orNull(req.Case.Input)}
 	ctx = withWorkDir(ctx, e.workDirFor(req))
 	for i := range req.Nodes {
@@ -243,12 +244,12 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 			return e.fail(ev, start, classify(ctx, node, err), node.Name, nodeStart)
 		}
 		metrics := extractMetrics(patch)
-		if err := sdk.MergeShallow(state, patch); err != nil {
+		if err := jsonobj.MergeShallow(state, patch); err != nil {
 			return e.fail(ev, start, &NodeError{Kind: sdk.FailureInvalidOutput,
 				Message: fmt.Sprintf("node %q: merging its output: %v", node.Name, err)}, node.Name, nodeStart)
 		}
-		stateJSON = sdk.EncodeObject(state)
-		out := sdk.EncodeObject(patch)
+		stateJSON = jsonobj.EncodeObject(state)
+		out := jsonobj.EncodeObject(patch)
 		ev.NodeFinished(sdk.NodeResult{Node: node.Name, State: stateJSON, Output: out, Duration: time.Since(nodeStart),
 			Metrics: metrics, WorkerID: e.workerID})
 	}
@@ -274,7 +275,7 @@ func objectOutput(node string, raw json.RawMessage) (map[string]json.RawMessage,
 		return nil, &NodeError{Kind: sdk.FailureInvalidOutput,
 			Message: fmt.Sprintf("node %q: stdout is not a JSON object (got %s, want an object): %s", node, jsonKind(v), quoteStart(trimmed, 120))}
 	}
-	m, err := sdk.ShallowObject(trimmed)
+	m, err := jsonobj.ShallowObject(trimmed)
 	if err != nil {
 		return nil, &NodeError{Kind: sdk.FailureInvalidOutput, Message: fmt.Sprintf("node %q: stdout: %v", node, err)}
 	}

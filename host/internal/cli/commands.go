@@ -18,10 +18,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
-	environmentv1 "github.com/wtbench/wtb/proto/wtb/environment/v1"
-	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
-	"github.com/wtbench/wtb/sdk/client"
 )
 
 func (a *app) validateCommand() *cobra.Command {
@@ -286,41 +283,22 @@ func (a *app) pluginsCommand() *cobra.Command {
 }
 
 func describePlugin(ctx context.Context, c pluginhost.Candidate) (version, protocols, caps string) {
-	p, err := client.Launch(client.LaunchConfig{Name: string(c.Kind) + "-" + c.Name, Path: c.Path, Kind: c.Kind, StartTimeout: 10 * time.Second})
+	d, err := pluginhost.Describe(ctx, c)
 	if err != nil {
 		return "error", "-", oneLine(err)
 	}
-	defer p.Kill()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var info interface {
-		GetVersion() string
-		GetProtocolVersions() []int32
-		GetCapabilities() []string
-	}
-	if c.Kind == client.KindRunner {
-		resp, err := p.Runner().GetInfo(ctx, &runnerv1.GetInfoRequest{})
-		if err != nil {
-			return "error", "-", oneLine(err)
-		}
-		info = resp.GetInfo()
-		caps = "kinds=" + strings.Join(sortedCopy(resp.GetNodeKinds()), ",")
-	} else {
-		resp, err := p.Environment().GetInfo(ctx, &environmentv1.GetInfoRequest{})
-		if err != nil {
-			return "error", "-", oneLine(err)
-		}
-		info = resp.GetInfo()
+	if c.Kind == pluginhost.KindRunner {
+		caps = "kinds=" + strings.Join(sortedCopy(d.NodeKinds), ",")
 	}
 	var pv []string
-	for _, v := range info.GetProtocolVersions() {
+	for _, v := range d.Info.ProtocolVersions {
 		pv = append(pv, fmt.Sprint(v))
 	}
-	caps = joinNonEmpty(" ", strings.Join(info.GetCapabilities(), ","), caps)
+	caps = joinNonEmpty(" ", strings.Join(d.Info.Capabilities, ","), caps)
 	if caps == "" {
 		caps = "-"
 	}
-	return info.GetVersion(), fmt.Sprintf("%s (negotiated %d)", strings.Join(pv, ","), p.Version), caps
+	return d.Info.Version, fmt.Sprintf("%s (negotiated %d)", strings.Join(pv, ","), d.Negotiated), caps
 }
 
 func sortedCopy(s []string) []string {

@@ -99,7 +99,7 @@ func (a *app) fork(ctx context.Context, parentID, node, file string, f *runFlags
 		}
 	}
 	defer ps.close()
-	if !hasCapability(ps.runner, sdk.CapabilityStartState) {
+	if !ps.runner.HasCapability(sdk.CapabilityStartState) {
 		return exitf(ExitConfig, "runner plugin %s cannot start from a checkpoint, so it cannot run a fork", b.Runner.Plugin)
 	}
 

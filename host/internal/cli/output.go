@@ -29,12 +29,11 @@ func countErrors(diags hcl.Diagnostics) int {
 }
 
 // printPlan prints what the batch will run and what prefix sharing saves.
-func (a *app) printPlan(p *plan.Plan, id string, st store.Store) {
-	b := p.Batch
+func (a *app) printPlan(b *spec.Batch, counts plan.Counts, id string, st store.Store) {
 	fmt.Fprintf(a.stderr, "batch %s: %s × %s × %s → %s (runner %s, store %s)\n", id,
 		plural(len(b.Combinations), "combination", "combinations"), plural(len(b.Cases), "case", "cases"), plural(b.Repeat, "repeat", "repeats"),
-		plural(len(p.Executions), "execution", "executions"), b.Runner.Plugin, st.Describe())
-	stats := p.Stats()
+		plural(counts.Executions, "execution", "executions"), b.Runner.Plugin, st.Describe())
+	stats := counts.Nodes
 	var unshared, shared int
 	for _, s := range stats {
 		unshared += s.Unshared

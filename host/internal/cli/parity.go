@@ -79,7 +79,7 @@ func (a *app) parity(ctx context.Context, file string, runners []string, limit i
 			return exitf(ExitConfig, "%s has %s", file, plural(countErrors(diags), "error", "errors"))
 		}
 		b := bd.Spec
-		if !hasCapability(ps.runner, sdk.CapabilityStartState) {
+		if !ps.runner.HasCapability(sdk.CapabilityStartState) {
 			b.SharePrefixes = false
 		}
 		evaluator, err := compileEvaluators(b)

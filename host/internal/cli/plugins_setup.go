@@ -14,12 +14,11 @@ import (
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/spec"
-	"github.com/wtbench/wtb/sdk/client"
 )
 
 // killPlugins kills every plugin process started by this host, with all they
 // started, at once.
-func killPlugins() { client.KillAll() }
+func killPlugins() { pluginhost.KillAll() }
 
 // printDiagnostics renders diagnostics with file:line:col and a source snippet.
 func (a *app) printDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics) {
@@ -60,13 +59,13 @@ func (p *plugins) close() {
 	}
 }
 
-func (a *app) pluginSpec(dirs []string, kind client.Kind, ref spec.PluginRef, bus *events.Bus) (pluginhost.Spec, error) {
+func (a *app) pluginSpec(dirs []string, kind pluginhost.Kind, ref spec.PluginRef, bus *events.Bus) (pluginhost.Spec, error) {
 	path, err := pluginhost.Find(dirs, kind, ref.Plugin)
 	if err != nil {
 		return pluginhost.Spec{}, err
 	}
 	prefix := "runner-"
-	if kind == client.KindEnvironment {
+	if kind == pluginhost.KindEnvironment {
 		prefix = "env-"
 	}
 	return pluginhost.Spec{Name: prefix + ref.Plugin, Path: path, SHA256: ref.SHA256, StartTimeout: ref.StartTimeout.D(),
@@ -104,7 +103,7 @@ func (a *app) startPluginsFromConfig(ctx context.Context, cfg *config.Config, bd
 	var diags hcl.Diagnostics
 	launch := func(pb *config.PluginBlock) (pluginhost.Spec, bool) {
 		ref := spec.PluginRef{Block: pb.Label, Plugin: pb.Plugin, SHA256: pb.SHA256, StartTimeout: spec.Duration(pb.StartTimeout)}
-		sp, err := a.pluginSpec(dirs, pb.Kind, ref, bus)
+		sp, err := a.pluginSpec(dirs, pluginhost.Kind(pb.Kind), ref, bus)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Plugin not found", Detail: err.Error(), Subject: pb.PluginRange.Ptr()})
 			return sp, false
@@ -128,14 +127,14 @@ func (a *app) startPluginsFromConfig(ctx context.Context, cfg *config.Config, bd
 			} else {
 				ps.runner = r
 				bd.Spec.Runner = spec.PluginRef{Block: pb.Label, Plugin: pb.Plugin, SHA256: pb.SHA256, StartTimeout: spec.Duration(pb.StartTimeout)}
-				kinds := r.Info().GetNodeKinds()
+				kinds := r.NodeKinds()
 				for _, u := range bd.Spec.UnsupportedKinds(kinds) {
 					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Node kind not supported by the runner",
 						Detail: fmt.Sprintf("Node %q%s has kind %q, but runner plugin %s runs only: %s.", u.Node, variantSuffix(u.Variant), u.Kind,
 							pb.Plugin, strings.Join(sortedCopy(kinds), ", ")),
 						Subject: cfg.KindRange(bd.Spec.Workflow.Name, u.Node, u.Variant)})
 				}
-				cfgJSON, d := pb.DecodeBody(r.Info().GetInfo().GetConfigSchema())
+				cfgJSON, d := pb.DecodeBody(r.Info().Schema)
 				diags = append(diags, d...)
 				if !d.HasErrors() {
 					bd.Spec.Runner.Config = cfgJSON
@@ -161,7 +160,7 @@ func (a *app) startPluginsFromConfig(ctx context.Context, cfg *config.Config, bd
 			} else {
 				ps.env = e
 				ref := &spec.PluginRef{Block: pb.Label, Plugin: pb.Plugin, SHA256: pb.SHA256, StartTimeout: spec.Duration(pb.StartTimeout)}
-				cfgJSON, d := pb.DecodeBody(e.Info().GetInfo().GetConfigSchema())
+				cfgJSON, d := pb.DecodeBody(e.Info().Schema)
 				diags = append(diags, d...)
 				if !d.HasErrors() {
 					ref.Config = cfgJSON
@@ -191,17 +190,17 @@ func (a *app) startPluginsFromConfig(ctx context.Context, cfg *config.Config, bd
 func (a *app) startPluginsFromSpec(ctx context.Context, b *spec.Batch, bus *events.Bus) (*plugins, error) {
 	dirs := a.searchPath(b.PluginDir)
 	ps := &plugins{}
-	rs, err := a.pluginSpec(dirs, client.KindRunner, b.Runner, bus)
+	rs, err := a.pluginSpec(dirs, pluginhost.KindRunner, b.Runner, bus)
 	if err != nil {
 		return nil, err
 	}
 	if ps.runner, err = pluginhost.LaunchRunner(ctx, rs); err != nil {
 		return nil, err
 	}
-	if bad := b.UnsupportedKinds(ps.runner.Info().GetNodeKinds()); len(bad) > 0 {
+	if bad := b.UnsupportedKinds(ps.runner.NodeKinds()); len(bad) > 0 {
 		ps.close()
 		return nil, fmt.Errorf("runner plugin %s no longer runs node kind %q (node %q%s); it runs: %s", b.Runner.Plugin,
-			bad[0].Kind, bad[0].Node, variantSuffix(bad[0].Variant), strings.Join(sortedCopy(ps.runner.Info().GetNodeKinds()), ", "))
+			bad[0].Kind, bad[0].Node, variantSuffix(bad[0].Variant), strings.Join(sortedCopy(ps.runner.NodeKinds()), ", "))
 	}
 	d, err := ps.runner.Configure(ctx, b.Runner.Config)
 	if err == nil && d.HasErrors() {
@@ -212,7 +211,7 @@ func (a *app) startPluginsFromSpec(ctx context.Context, b *spec.Batch, bus *even
 		return nil, err
 	}
 	if b.Environment != nil {
-		es, err := a.pluginSpec(dirs, client.KindEnvironment, *b.Environment, bus)
+		es, err := a.pluginSpec(dirs, pluginhost.KindEnvironment, *b.Environment, bus)
 		if err == nil {
 			ps.env, err = pluginhost.LaunchEnvironment(ctx, es)
 		}
@@ -229,15 +228,6 @@ func (a *app) startPluginsFromSpec(ctx context.Context, b *spec.Batch, bus *even
 		}
 	}
 	return ps, nil
-}
-
-func hasCapability(r *pluginhost.Runner, c string) bool {
-	for _, have := range r.Info().GetInfo().GetCapabilities() {
-		if have == c {
-			return true
-		}
-	}
-	return false
 }
 
 func plural(n int, one, many string) string {

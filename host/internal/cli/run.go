@@ -152,7 +152,7 @@ func (a *app) run(ctx context.Context, path string, f *runFlags) error {
 	defer ps.close()
 
 	b := bd.Spec
-	if !hasCapability(ps.runner, sdk.CapabilityStartState) && b.SharePrefixes {
+	if !ps.runner.HasCapability(sdk.CapabilityStartState) && b.SharePrefixes {
 		fmt.Fprintf(a.stderr, "note: runner plugin %s cannot start from a checkpoint; prefix sharing is off\n", b.Runner.Plugin)
 		b.SharePrefixes = false
 	}
@@ -290,8 +290,13 @@ func (a *app) execute(ctx context.Context, br batchRun, f *runFlags) (err error)
 	bus.Publish(events.Event{Type: events.BatchStarted, BatchID: rec.ID,
 		Message: fmt.Sprintf("batch %s (%s) started: %s", rec.ID, b.Name, plural(b.Total()-len(done), "execution", "executions"))})
 
-	p := plan.Build(b, plan.Options{BatchID: rec.ID, Skip: done})
-	a.printPlan(p, rec.ID, st)
+	skip := func(key string) bool { return done[key] }
+	a.printPlan(b, plan.NewPlanner(b, plan.Options{BatchID: rec.ID, Skip: skip}).Count(), rec.ID, st)
+	stored, err := storedCheckpoints(ctx, st, rec.ID)
+	if err != nil {
+		_ = trail.Close(context.Background())
+		return exitf(ExitRuntime, "%v", err)
+	}
 
 	var prog sched.Progress
 	if !f.noProgress {
@@ -301,8 +306,9 @@ func (a *app) execute(ctx context.Context, br batchRun, f *runFlags) (err error)
 	if ps.env != nil {
 		env = ps.env
 	}
-	rep, runErr := sched.Run(ctx, sched.Config{Plan: p, BatchID: rec.ID, Runner: ps.runner, Env: env, Store: st, Bus: bus,
-		Evaluator: evaluator, Progress: prog, Log: a.log, StartState: hasCapability(ps.runner, sdk.CapabilityStartState)})
+	rep, runErr := sched.Run(ctx, sched.Config{Batch: b, BatchID: rec.ID, Runner: ps.runner, Env: env, Store: st, Bus: bus,
+		Evaluator: evaluator, Progress: prog, Log: a.log, StartState: ps.runner.HasCapability(sdk.CapabilityStartState),
+		Done: skip, Stored: stored})
 
 	// Verdict from what is stored, so a resumed batch counts earlier results too.
 	bg := context.Background()
@@ -389,7 +395,7 @@ func runLine(id string, rep sched.Report, st store.Store) string {
 	if rep.Retries > 0 {
 		parts = append(parts, plural(rep.Retries, "retry", "retries"))
 	}
-	if len(rep.Latencies) > 0 {
+	if rep.RoundTrips > 0 {
 		parts = append(parts, fmt.Sprintf("runner round trip p50 %s p95 %s", rep.Percentile(0.5).Round(10*time.Microsecond),
 			rep.Percentile(0.95).Round(10*time.Microsecond)))
 	}
@@ -432,4 +438,18 @@ func (a *app) abandon(st store.Store, id string, cause error) {
 	if err := st.Batches().SetStatus(ctx, id, store.StatusFailed, &now, nil); err != nil {
 		a.log.Warn("could not mark the batch failed", "batch", id, "error", err, "cause", cause)
 	}
+}
+
+// storedCheckpoints says which checkpoints of a batch are stored (a resume or
+// a fork continues from them).
+func storedCheckpoints(ctx context.Context, st store.Store, id string) (func(string) bool, error) {
+	cps, err := st.Checkpoints().ListByBatch(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("reading stored checkpoints: %w", err)
+	}
+	ids := make(map[string]bool, len(cps))
+	for _, c := range cps {
+		ids[c.ID] = true
+	}
+	return func(id string) bool { return ids[id] }, nil
 }

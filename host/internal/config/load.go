@@ -20,7 +20,6 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/wtbench/wtb/host/internal/spec"
-	"github.com/wtbench/wtb/sdk/client"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -44,10 +43,20 @@ type Config struct {
 	ctx        *hcl.EvalContext
 }
 
+// PluginKind says whether a block configures a runner or an environment
+// provider.
+type PluginKind string
+
+// Plugin kinds; their values are the block types.
+const (
+	KindRunner      PluginKind = "runner"
+	KindEnvironment PluginKind = "environment"
+)
+
 // PluginBlock is a runner or environment block. Its Body holds the plugin's own
 // attributes, decoded against the plugin's schema once the plugin is known.
 type PluginBlock struct {
-	Kind         client.Kind
+	Kind         PluginKind
 	Label        string
 	Plugin       string
 	SHA256       string
@@ -162,10 +171,10 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 		diags = append(diags, c.decodeSettings(b)...)
 	}
 	for _, b := range blocks["runner"] {
-		diags = append(diags, c.decodePluginBlock(b, client.KindRunner, c.Runners)...)
+		diags = append(diags, c.decodePluginBlock(b, KindRunner, c.Runners)...)
 	}
 	for _, b := range blocks["environment"] {
-		diags = append(diags, c.decodePluginBlock(b, client.KindEnvironment, c.Environments)...)
+		diags = append(diags, c.decodePluginBlock(b, KindEnvironment, c.Environments)...)
 	}
 	workflowRanges := map[string]hcl.Range{}
 	for _, b := range blocks["workflow"] {
@@ -476,7 +485,7 @@ var pluginBlockSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "plugin", Required: true}, {Name: "plugin_sha256"}, {Name: "start_timeout"},
 }}
 
-func (c *Config) decodePluginBlock(b *hcl.Block, kind client.Kind, into map[string]*PluginBlock) hcl.Diagnostics {
+func (c *Config) decodePluginBlock(b *hcl.Block, kind PluginKind, into map[string]*PluginBlock) hcl.Diagnostics {
 	name := b.Labels[0]
 	blockType := string(kind)
 	if prev, ok := into[name]; ok {

@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	pluginv1 "github.com/wtbench/wtb/proto/wtb/plugin/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -19,28 +18,32 @@ import (
 // declared, applying defaults, and returns them as a JSON object. Unknown
 // attributes, missing required ones and wrong types are diagnostics at their
 // source range.
-func (pb *PluginBlock) DecodeBody(schema *pluginv1.ConfigSchema) (json.RawMessage, hcl.Diagnostics) {
+func (pb *PluginBlock) DecodeBody(schema sdk.Schema) (json.RawMessage, hcl.Diagnostics) {
 	spec := hcldec.ObjectSpec{}
 	var diags hcl.Diagnostics
-	for _, at := range schema.GetAttributes() {
-		typ, err := parseType(at.GetType())
+	for _, at := range schema.Attributes {
+		typ, err := parseType(at.Type)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Plugin declares an invalid schema",
-				Detail:  fmt.Sprintf("Plugin %q declares attribute %q with type %q: %v. This is a bug in the plugin.", pb.Plugin, at.GetName(), at.GetType(), err),
+				Detail:  fmt.Sprintf("Plugin %q declares attribute %q with type %q: %v. This is a bug in the plugin.", pb.Plugin, at.Name, at.Type, err),
 				Subject: pb.PluginRange.Ptr()})
 			continue
 		}
-		var s hcldec.Spec = &hcldec.AttrSpec{Name: at.GetName(), Type: typ, Required: at.GetRequired()}
-		if def := at.GetDefaultJson(); len(def) > 0 && !at.GetRequired() {
-			dv, err := ctyjson.Unmarshal(def, impliedIfDynamic(typ, def))
+		var s hcldec.Spec = &hcldec.AttrSpec{Name: at.Name, Type: typ, Required: at.Required}
+		if at.Default != nil && !at.Required {
+			def, err := json.Marshal(at.Default)
+			var dv cty.Value
+			if err == nil {
+				dv, err = ctyjson.Unmarshal(def, impliedIfDynamic(typ, def))
+			}
 			if err != nil {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Plugin declares an invalid default",
-					Detail: fmt.Sprintf("Plugin %q: default of %q: %v.", pb.Plugin, at.GetName(), err), Subject: pb.PluginRange.Ptr()})
+					Detail: fmt.Sprintf("Plugin %q: default of %q: %v.", pb.Plugin, at.Name, err), Subject: pb.PluginRange.Ptr()})
 				continue
 			}
 			s = &hcldec.DefaultSpec{Primary: s, Default: &hcldec.LiteralSpec{Value: dv}}
 		}
-		spec[at.GetName()] = s
+		spec[at.Name] = s
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -64,10 +67,10 @@ func (pb *PluginBlock) DecodeBody(schema *pluginv1.ConfigSchema) (json.RawMessag
 	return out, diags
 }
 
-func attrNames(schema *pluginv1.ConfigSchema) []string {
+func attrNames(schema sdk.Schema) []string {
 	var out []string
-	for _, at := range schema.GetAttributes() {
-		out = append(out, at.GetName())
+	for _, at := range schema.Attributes {
+		out = append(out, at.Name)
 	}
 	return out
 }

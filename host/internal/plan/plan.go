@@ -69,18 +69,17 @@ func (s *Segment) Last() *Step { return s.Steps[len(s.Steps)-1] }
 // Executions under this segment (ending in it or below it).
 func (s *Segment) Executions() []*Execution { return s.Last().Executions }
 
-// Plan is the expanded batch.
+// Plan is the expanded batch: every group of a Planner at once. The scheduler
+// does not use it (it takes groups one at a time, so memory follows what is
+// in flight); `wtb plan` and fork matching do.
 type Plan struct {
-	Batch      *spec.Batch
-	BatchID    string
+	*Planner
 	Executions []*Execution
 	Roots      []*Segment // segments that start from a case's input
 	Segments   []*Segment
 	Steps      []*Step
 	// RootIDs maps case id to its root checkpoint id.
 	RootIDs map[string]string
-	// EnvSpecs maps an environment key to its spec and a combination using it.
-	EnvSpecs map[string]EnvSpec
 }
 
 // EnvSpec is one distinct runtime environment.
@@ -93,103 +92,158 @@ type EnvSpec struct {
 // Options select what to plan.
 type Options struct {
 	BatchID string
-	// Skip holds execution keys already stored (resume).
-	Skip map[string]bool
+	// Skip says an execution key is already stored (resume).
+	Skip func(key string) bool
 	// FileHasher hashes a node's files; defaults to the hashes recorded in the
 	// batch, or to reading the files when none are recorded.
 	FileHasher func(paths []string) string
 }
 
-// Build plans the executions of a batch that are not in opts.Skip.
-func Build(b *spec.Batch, opts Options) *Plan {
+// Planner plans a batch one group at a time. A group is every execution of
+// one case and repeat: the executions that can share node runs (prefixes are
+// shared within a case and repeat, never across them), so groups are
+// independent and can be planned, run and forgotten one after another.
+type Planner struct {
+	Batch   *spec.Batch
+	BatchID string
+	// EnvSpecs maps an environment key to its spec and a combination using it.
+	EnvSpecs map[string]EnvSpec
+	opts     Options
+	resolved map[string]resolvedNode // node + "\x00" + variant
+	envKeys  map[string]string       // combination name -> environment key
+}
+
+type resolvedNode struct {
+	node      spec.Resolved
+	filesHash string
+}
+
+// NewPlanner prepares planning of b.
+func NewPlanner(b *spec.Batch, opts Options) *Planner {
 	if opts.FileHasher == nil {
 		opts.FileHasher = HashFiles
 		if b.FileHashes != nil {
 			opts.FileHasher = StoredHashes(b.FileHashes)
 		}
 	}
-	p := &Plan{Batch: b, BatchID: opts.BatchID, RootIDs: map[string]string{}, EnvSpecs: map[string]EnvSpec{}}
-	resolved := map[string]spec.Resolved{} // node/variant -> resolved
-	filesHash := map[string]string{}
-	resolve := func(n *spec.Node, variant string) spec.Resolved {
-		k := n.Name + "\x00" + variant
-		r, ok := resolved[k]
-		if !ok {
-			r = n.Resolve(variant, b.Cache)
-			resolved[k] = r
-			filesHash[k] = opts.FileHasher(r.Files)
-		}
-		return r
-	}
-	envKeys := map[string]string{}
+	p := &Planner{Batch: b, BatchID: opts.BatchID, EnvSpecs: map[string]EnvSpec{}, opts: opts,
+		resolved: map[string]resolvedNode{}, envKeys: map[string]string{}}
 	for ci := range b.Combinations {
 		c := &b.Combinations[ci]
 		envSpec := b.EnvironmentSpec(*c)
 		key := spec.HashStrings(string(envSpec))[:12]
-		envKeys[c.Name] = key
+		p.envKeys[c.Name] = key
 		if _, ok := p.EnvSpecs[key]; !ok {
 			p.EnvSpecs[key] = EnvSpec{Key: key, Spec: envSpec, Combination: c.Name}
 		}
 	}
-	steps := map[string]*Step{}
-	for ki := range b.Cases {
-		cs := &b.Cases[ki]
-		rootID := spec.HashStrings("root", opts.BatchID, cs.ID)
-		p.RootIDs[cs.ID] = rootID
-		for ci := range b.Combinations {
-			c := &b.Combinations[ci]
-			for r := 0; r < b.Repeat; r++ {
-				key := spec.ExecutionKey(c.Name, cs.ID, r)
-				if opts.Skip[key] {
-					continue
-				}
-				ex := &Execution{Key: key, Combination: c, Case: cs, Repeat: r, EnvKey: envKeys[c.Name]}
-				branch := fmt.Sprintf("r%d", r)
-				if !b.SharePrefixes {
-					branch = key
-				}
-				parentID := rootID
-				var parent *Step
-				for ni := range b.Workflow.Nodes {
-					n := &b.Workflow.Nodes[ni]
-					variant := c.Variants[n.Name]
-					rn := resolve(n, variant)
-					id := spec.HashStrings(opts.BatchID, parentID, n.Name, rn.ConfigHash, ex.EnvKey, branch)
-					st, ok := steps[id]
-					if !ok {
-						st = &Step{ID: id, Parent: parent, Node: rn, Position: ni + 1, FilesHash: filesHash[n.Name+"\x00"+variant]}
-						steps[id] = st
-						p.Steps = append(p.Steps, st)
-						if parent != nil {
-							parent.Children = append(parent.Children, st)
-						}
-					}
-					st.Executions = append(st.Executions, ex)
-					ex.Steps = append(ex.Steps, st)
-					parent, parentID = st, id
-				}
-				parent.Ending = append(parent.Ending, ex)
-				p.Executions = append(p.Executions, ex)
-			}
-		}
-	}
-	p.cut()
 	return p
 }
 
-// cut splits the tree into segments at every branching point.
-func (p *Plan) cut() {
-	for _, st := range p.Steps {
-		if st.Parent != nil {
+// EnvKey is the environment key of a combination.
+func (p *Planner) EnvKey(combination string) string { return p.envKeys[combination] }
+
+// Groups is the number of groups: cases × repeats.
+func (p *Planner) Groups() int { return len(p.Batch.Cases) * p.Batch.Repeat }
+
+// RootID is the id of a case's root checkpoint (its input).
+func (p *Planner) RootID(caseID string) string { return spec.HashStrings("root", p.BatchID, caseID) }
+
+func (p *Planner) resolve(n *spec.Node, variant string) resolvedNode {
+	k := n.Name + "\x00" + variant
+	r, ok := p.resolved[k]
+	if !ok {
+		r.node = n.Resolve(variant, p.Batch.Cache)
+		r.filesHash = p.opts.FileHasher(r.node.Files)
+		p.resolved[k] = r
+	}
+	return r
+}
+
+// Group is the plan of one case and repeat.
+type Group struct {
+	Case       *spec.Case
+	Repeat     int
+	RootID     string
+	Executions []*Execution
+	Steps      []*Step
+	Roots      []*Segment
+	Segments   []*Segment
+}
+
+// Group plans group i (case i / repeat, repeat i % repeats), leaving out
+// executions opts.Skip names. A group may have no executions left.
+func (p *Planner) Group(i int) *Group {
+	b := p.Batch
+	cs := &b.Cases[i/b.Repeat]
+	r := i % b.Repeat
+	g := &Group{Case: cs, Repeat: r, RootID: p.RootID(cs.ID)}
+	steps := map[string]*Step{}
+	for ci := range b.Combinations {
+		c := &b.Combinations[ci]
+		key := spec.ExecutionKey(c.Name, cs.ID, r)
+		if p.opts.Skip != nil && p.opts.Skip(key) {
 			continue
 		}
-		p.Roots = append(p.Roots, p.segmentFrom(st, nil))
+		ex := &Execution{Key: key, Combination: c, Case: cs, Repeat: r, EnvKey: p.envKeys[c.Name]}
+		branch := fmt.Sprintf("r%d", r)
+		if !b.SharePrefixes {
+			branch = key
+		}
+		parentID := g.RootID
+		var parent *Step
+		for ni := range b.Workflow.Nodes {
+			n := &b.Workflow.Nodes[ni]
+			rn := p.resolve(n, c.Variants[n.Name])
+			id := spec.HashStrings(p.BatchID, parentID, n.Name, rn.node.ConfigHash, ex.EnvKey, branch)
+			st, ok := steps[id]
+			if !ok {
+				st = &Step{ID: id, Parent: parent, Node: rn.node, Position: ni + 1, FilesHash: rn.filesHash}
+				steps[id] = st
+				g.Steps = append(g.Steps, st)
+				if parent != nil {
+					parent.Children = append(parent.Children, st)
+				}
+			}
+			st.Executions = append(st.Executions, ex)
+			ex.Steps = append(ex.Steps, st)
+			parent, parentID = st, id
+		}
+		parent.Ending = append(parent.Ending, ex)
+		g.Executions = append(g.Executions, ex)
+	}
+	g.cut()
+	return g
+}
+
+// Build plans every group of a batch at once.
+func Build(b *spec.Batch, opts Options) *Plan {
+	p := &Plan{Planner: NewPlanner(b, opts), RootIDs: map[string]string{}}
+	for _, cs := range b.Cases {
+		p.RootIDs[cs.ID] = p.RootID(cs.ID)
+	}
+	for i := 0; i < p.Groups(); i++ {
+		g := p.Group(i)
+		p.Executions = append(p.Executions, g.Executions...)
+		p.Steps = append(p.Steps, g.Steps...)
+		p.Roots = append(p.Roots, g.Roots...)
+		p.Segments = append(p.Segments, g.Segments...)
+	}
+	return p
+}
+
+// cut splits the group's tree into segments at every branching point.
+func (g *Group) cut() {
+	for _, st := range g.Steps {
+		if st.Parent == nil {
+			g.Roots = append(g.Roots, g.segmentFrom(st, nil))
+		}
 	}
 }
 
-func (p *Plan) segmentFrom(first *Step, parent *Segment) *Segment {
+func (g *Group) segmentFrom(first *Step, parent *Segment) *Segment {
 	ex := first.Executions[0]
-	seg := &Segment{Parent: parent, Case: ex.Case, Repeat: ex.Repeat, EnvKey: ex.EnvKey, RootID: p.RootIDs[ex.Case.ID]}
+	seg := &Segment{Parent: parent, Case: ex.Case, Repeat: ex.Repeat, EnvKey: ex.EnvKey, RootID: g.RootID}
 	st := first
 	for {
 		seg.Steps = append(seg.Steps, st)
@@ -217,9 +271,9 @@ func (p *Plan) segmentFrom(first *Step, parent *Segment) *Segment {
 		}
 		seg.Key = fmt.Sprintf("%s/%d/%s", ex.Case.ID, ex.Repeat, strings.Join(parts, ","))
 	}
-	p.Segments = append(p.Segments, seg)
+	g.Segments = append(g.Segments, seg)
 	for _, child := range last.Children {
-		seg.Children = append(seg.Children, p.segmentFrom(child, seg))
+		seg.Children = append(seg.Children, g.segmentFrom(child, seg))
 	}
 	return seg
 }
@@ -238,17 +292,34 @@ type NodeStats struct {
 	Unshared, Shared, Cached int
 }
 
+// Counts is the size of a batch's plan.
+type Counts struct {
+	Executions int
+	Segments   int // runner requests, retries aside
+	Nodes      []NodeStats
+}
+
 // Stats counts node runs with and without sharing.
-func (p *Plan) Stats() []NodeStats {
-	out := make([]NodeStats, len(p.Batch.Workflow.Nodes))
+func (p *Plan) Stats() []NodeStats { return p.Planner.Count().Nodes }
+
+// Count plans every group and counts, holding one group at a time.
+func (p *Planner) Count() Counts {
+	c := Counts{Nodes: make([]NodeStats, len(p.Batch.Workflow.Nodes))}
 	for i, n := range p.Batch.Workflow.Nodes {
-		out[i].Node = n.Name
-		out[i].Unshared = len(p.Executions)
+		c.Nodes[i].Node = n.Name
 	}
-	for _, st := range p.Steps {
-		out[st.Position-1].Shared++
+	for i := 0; i < p.Groups(); i++ {
+		g := p.Group(i)
+		c.Executions += len(g.Executions)
+		c.Segments += len(g.Segments)
+		for _, st := range g.Steps {
+			c.Nodes[st.Position-1].Shared++
+		}
 	}
-	return out
+	for i := range c.Nodes {
+		c.Nodes[i].Unshared = c.Executions
+	}
+	return c
 }
 
 // HashFile returns the SHA-256 of a file's contents in hex, or "missing".
@@ -329,7 +400,7 @@ func ChangedFiles(b *spec.Batch) []FileChange {
 // environment (the variant's environment settings and the environment block).
 // Two node runs with the same key are interchangeable; nothing else may be
 // added to what a node sees without adding it here.
-func (p *Plan) CacheKey(parentState []byte, st *Step) string {
+func (p *Planner) CacheKey(parentState []byte, st *Step) string {
 	ex := st.Executions[0]
 	stateSum := sha256.Sum256(parentState)
 	inputSum := sha256.Sum256(ex.Case.Input)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/testbin"
-	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/executor"
 )
@@ -30,16 +29,16 @@ func (nopEvents) NodeFinished(sdk.NodeResult)       {}
 func (nopEvents) NodeFailed(sdk.NodeFailure)        {}
 func (nopEvents) Log(string, sdk.LogStream, string) {}
 
-func trivialRequest(i int) *runnerv1.ExecuteRequest {
-	return &runnerv1.ExecuteRequest{ExecutionId: fmt.Sprintf("bench-%d", i), ExecutionKey: "k", Attempt: 1,
-		StartStateJson: []byte(`{"q":"hello"}`),
-		Nodes:          []*runnerv1.Node{{Name: "m", Kind: "merge", ParamsJson: []byte(`{"answer":"42"}`)}}}
+func trivialRequest(i int) *sdk.ExecuteRequest {
+	return &sdk.ExecuteRequest{ExecutionID: fmt.Sprintf("bench-%d", i), ExecutionKey: "k", Attempt: 1,
+		StartState: []byte(`{"q":"hello"}`),
+		Nodes:      []sdk.Node{{Name: "m", Kind: "merge", Params: []byte(`{"answer":"42"}`)}}}
 }
 
 // inProcessNsPerOp measures the in-process baseline for n executions.
 func inProcessNsPerOp(n int) float64 {
 	ex := executor.New(executor.Options{WorkerID: "bench"})
-	req := sdk.ExecuteRequestFromProto(trivialRequest(0))
+	req := trivialRequest(0)
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		if out := ex.Execute(context.Background(), req, nopEvents{}); out.Status != sdk.StatusSucceeded {
@@ -51,7 +50,7 @@ func inProcessNsPerOp(n int) float64 {
 
 func BenchmarkInProcess(b *testing.B) {
 	ex := executor.New(executor.Options{WorkerID: "bench"})
-	req := sdk.ExecuteRequestFromProto(trivialRequest(0))
+	req := trivialRequest(0)
 	b.ReportAllocs()
 	for b.Loop() {
 		if out := ex.Execute(context.Background(), req, nopEvents{}); out.Status != sdk.StatusSucceeded {
@@ -82,18 +81,13 @@ func BenchmarkPlugin(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				slots <- struct{}{}
-				err := r.Start(context.Background(), trivialRequest(i), func(ev *runnerv1.Event) {
-					if f := ev.GetExecutionFinished(); f != nil {
-						if f.GetStatus() != runnerv1.ExecutionStatus_EXECUTION_STATUS_SUCCEEDED {
-							panic(f.GetError())
-						}
-						<-slots
-						done <- struct{}{}
+				go func() {
+					if out := r.Execute(context.Background(), trivialRequest(i), nopEvents{}); out.Status != sdk.StatusSucceeded {
+						panic(out.Error)
 					}
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
+					<-slots
+					done <- struct{}{}
+				}()
 			}
 			for i := 0; i < b.N; i++ {
 				<-done

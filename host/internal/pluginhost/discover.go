@@ -2,15 +2,30 @@
 package pluginhost
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/client"
 )
+
+// Kind is the kind of a plugin binary.
+type Kind = client.Kind
+
+// Plugin kinds.
+const (
+	KindRunner      = client.KindRunner
+	KindEnvironment = client.KindEnvironment
+)
+
+// KillAll kills every plugin this process started, with all they started, at
+// once (an emergency exit).
+func KillAll() { client.KillAll() }
 
 // Candidate is a plugin binary found on disk.
 type Candidate struct {
@@ -118,4 +133,34 @@ func Find(dirs []string, kind client.Kind, name string) (string, error) {
 	}
 	return "", fmt.Errorf("no %s plugin %q (binary %s) in %s; %s (build them with `make build`, or set plugin_dir or WTB_PLUGIN_PATH)",
 		kind, name, BinaryName(kind, name), strings.Join(dirs, ", "), hint)
+}
+
+// Description is what a plugin says about itself when launched briefly.
+type Description struct {
+	Info sdk.Info
+	// NodeKinds are a runner's node kinds (empty for an environment provider).
+	NodeKinds []string
+	// Negotiated is the protocol version the handshake settled on.
+	Negotiated int
+}
+
+// Describe launches a plugin, reads its info and stops it.
+func Describe(ctx context.Context, c Candidate) (Description, error) {
+	p, err := client.Launch(client.LaunchConfig{Name: string(c.Kind) + "-" + c.Name, Path: c.Path, Kind: c.Kind, StartTimeout: 10 * time.Second})
+	if err != nil {
+		return Description{}, err
+	}
+	defer p.Kill()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d := Description{Negotiated: p.Version}
+	if c.Kind == client.KindRunner {
+		d.Info, d.NodeKinds, err = p.Runner().Info(ctx)
+	} else {
+		d.Info, err = p.Environment().Info(ctx)
+	}
+	if err != nil {
+		return Description{}, fmt.Errorf("plugin %s: GetInfo: %w", c.Path, err)
+	}
+	return d, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	environmentv1 "github.com/wtbench/wtb/proto/wtb/environment/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/client"
 )
@@ -17,7 +16,7 @@ type Environment struct {
 	spec   Spec
 	mu     sync.Mutex
 	plugin *client.Plugin
-	info   *environmentv1.GetInfoResponse
+	info   sdk.Info
 	closed bool
 }
 
@@ -30,19 +29,19 @@ func LaunchEnvironment(ctx context.Context, spec Spec) (*Environment, error) {
 		return nil, err
 	}
 	ictx, cancel := spec.bound(ctx)
-	info, err := p.Environment().GetInfo(ictx, &environmentv1.GetInfoRequest{})
+	info, err := p.Environment().Info(ictx)
 	cancel()
 	if err != nil {
 		p.Kill()
 		return nil, spec.callError("GetInfo", err)
 	}
 	spec.OnEvent(Event{Type: PluginStarted, Plugin: spec.Name, Pid: p.Pid(),
-		Detail: fmt.Sprintf("%s %s, protocol %d", info.GetInfo().GetName(), info.GetInfo().GetVersion(), p.Version)})
+		Detail: fmt.Sprintf("%s %s, protocol %d", info.Name, info.Version, p.Version)})
 	return &Environment{spec: spec, plugin: p, info: info}, nil
 }
 
 // Info is what the plugin said about itself.
-func (e *Environment) Info() *environmentv1.GetInfoResponse { return e.info }
+func (e *Environment) Info() sdk.Info { return e.info }
 
 // Name is the plugin's display name.
 func (e *Environment) Name() string { return e.spec.Name }
@@ -55,13 +54,9 @@ func (e *Environment) Configure(ctx context.Context, config []byte) (sdk.Diagnos
 	var diags sdk.Diagnostics
 	ctx, cancel := e.spec.bound(ctx)
 	defer cancel()
-	err := e.call(ctx, func(c environmentv1.EnvironmentProviderServiceClient) error {
-		resp, err := c.Configure(ctx, &environmentv1.ConfigureRequest{ConfigJson: e.spec.Config, HostVersion: e.spec.HostVersion})
-		if err != nil {
-			return err
-		}
-		diags = sdk.DiagnosticsFromProto(resp.GetDiagnostics())
-		return nil
+	err := e.call(ctx, func(c *client.EnvironmentClient) (err error) {
+		diags, err = c.Configure(ctx, config, e.spec.HostVersion)
+		return err
 	})
 	return diags, err
 }
@@ -70,28 +65,20 @@ func (e *Environment) Configure(ctx context.Context, config []byte) (sdk.Diagnos
 func (e *Environment) Create(ctx context.Context, batchID, variantID string, config []byte) (sdk.RuntimeEnv, sdk.Diagnostics, error) {
 	var env sdk.RuntimeEnv
 	var diags sdk.Diagnostics
-	err := e.call(ctx, func(c environmentv1.EnvironmentProviderServiceClient) error {
-		resp, err := c.CreateEnvironment(ctx, &environmentv1.CreateEnvironmentRequest{BatchId: batchID, VariantId: variantID, ConfigJson: config})
-		if err != nil {
-			return err
-		}
-		env = sdk.RuntimeEnvFromProto(resp.GetRuntimeEnv())
-		diags = sdk.DiagnosticsFromProto(resp.GetDiagnostics())
-		return nil
+	err := e.call(ctx, func(c *client.EnvironmentClient) (err error) {
+		env, diags, err = c.Create(ctx, batchID, variantID, config)
+		return err
 	})
 	return env, diags, err
 }
 
 // Cleanup removes the environment of one variant.
 func (e *Environment) Cleanup(ctx context.Context, variantID string) error {
-	return e.call(ctx, func(c environmentv1.EnvironmentProviderServiceClient) error {
-		_, err := c.CleanupEnvironment(ctx, &environmentv1.CleanupEnvironmentRequest{VariantId: variantID})
-		return err
-	})
+	return e.call(ctx, func(c *client.EnvironmentClient) error { return c.Cleanup(ctx, variantID) })
 }
 
 // call runs f against the plugin, relaunching it once if it has died.
-func (e *Environment) call(ctx context.Context, f func(environmentv1.EnvironmentProviderServiceClient) error) error {
+func (e *Environment) call(ctx context.Context, f func(*client.EnvironmentClient) error) error {
 	e.mu.Lock()
 	p, closed := e.plugin, e.closed
 	e.mu.Unlock()
@@ -110,8 +97,8 @@ func (e *Environment) call(ctx context.Context, f func(environmentv1.Environment
 	if lerr != nil {
 		return fmt.Errorf("environment plugin %s crashed and could not be restarted: %w", e.spec.Name, lerr)
 	}
-	resp, cerr := np.Environment().Configure(ctx, &environmentv1.ConfigureRequest{ConfigJson: e.spec.Config, HostVersion: e.spec.HostVersion})
-	if cerr == nil && sdk.DiagnosticsFromProto(resp.GetDiagnostics()).HasErrors() {
+	diags, cerr := np.Environment().Configure(ctx, e.spec.Config, e.spec.HostVersion)
+	if cerr == nil && diags.HasErrors() {
 		cerr = fmt.Errorf("configuration rejected after restart")
 	}
 	if cerr != nil {
@@ -139,7 +126,7 @@ func (e *Environment) Close(ctx context.Context) error {
 	p := e.plugin
 	e.mu.Unlock()
 	if !p.Exited() {
-		_, _ = p.Environment().Shutdown(ctx, &environmentv1.ShutdownRequest{})
+		_ = p.Environment().Shutdown(ctx)
 		p.Kill()
 		e.spec.OnEvent(Event{Type: PluginStopped, Plugin: e.spec.Name, Pid: p.Pid()})
 	}

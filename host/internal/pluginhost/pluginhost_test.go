@@ -18,11 +18,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/testbin"
-	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/client"
 	"github.com/wtbench/wtb/sdk/conformance"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func TestPoolRunnerConformance(t *testing.T) {
@@ -77,36 +75,42 @@ func launchPool(t *testing.T, rec *recorder) *pluginhost.Runner {
 	return r
 }
 
-// run executes one request through a supervised runner and returns its events.
-func run(t *testing.T, r *pluginhost.Runner, req *runnerv1.ExecuteRequest) ([]*runnerv1.Event, *runnerv1.ExecutionFinished) {
-	t.Helper()
-	var events []*runnerv1.Event
-	done := make(chan *runnerv1.ExecutionFinished, 1)
-	err := r.Start(context.Background(), req, func(ev *runnerv1.Event) {
-		events = append(events, ev)
-		if f := ev.GetExecutionFinished(); f != nil {
-			done <- f
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case f := <-done:
-		return events, f
-	case <-time.After(60 * time.Second):
-		t.Fatal("execution did not finish within 60s")
-	}
-	return nil, nil
+// events records an execution's events as "start:n", "finish:n", "fail:n".
+type events struct {
+	mu   sync.Mutex
+	seen []string
+	on   func(string)
 }
 
-func commandReq(id string, timeout time.Duration, argv ...string) *runnerv1.ExecuteRequest {
-	n := &runnerv1.Node{Name: "n", Command: argv}
-	if timeout > 0 {
-		n.Timeout = durationpb.New(timeout)
+func (e *events) add(s string) {
+	e.mu.Lock()
+	e.seen = append(e.seen, s)
+	on := e.on
+	e.mu.Unlock()
+	if on != nil {
+		on(s)
 	}
-	return &runnerv1.ExecuteRequest{ExecutionId: id, ExecutionKey: id, Attempt: 1, Nodes: []*runnerv1.Node{n},
-		StartStateJson: []byte(`{}`)}
+}
+func (e *events) NodeStarted(node, _ string)        { e.add("start:" + node) }
+func (e *events) NodeFinished(r sdk.NodeResult)     { e.add("finish:" + r.Node) }
+func (e *events) NodeFailed(f sdk.NodeFailure)      { e.add("fail:" + f.Node) }
+func (e *events) Log(string, sdk.LogStream, string) {}
+
+// run executes one request through a supervised runner and returns its outcome.
+func run(t *testing.T, r *pluginhost.Runner, req *sdk.ExecuteRequest) sdk.Outcome {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out := r.Execute(ctx, req, &events{})
+	if ctx.Err() != nil {
+		t.Fatal("execution did not finish within 60s")
+	}
+	return out
+}
+
+func commandReq(id string, timeout time.Duration, argv ...string) *sdk.ExecuteRequest {
+	return &sdk.ExecuteRequest{ExecutionID: id, ExecutionKey: id, Attempt: 1,
+		Nodes: []sdk.Node{{Name: "n", Command: argv, Timeout: timeout}}, StartState: []byte(`{}`)}
 }
 
 func alive(pid int) bool {
@@ -141,21 +145,14 @@ func TestPluginKilledMidExecutionIsRestartedAndExecutionIsRetryable(t *testing.T
 	r := launchPool(t, rec)
 	firstPid := r.Pid()
 
-	var events []*runnerv1.Event
-	done := make(chan *runnerv1.ExecutionFinished, 1)
 	started := make(chan struct{}, 1)
-	err := r.Start(context.Background(), commandReq("crash-1", 0, "sleep", "30"), func(ev *runnerv1.Event) {
-		events = append(events, ev)
-		if ev.GetNodeStarted() != nil {
+	done := make(chan sdk.Outcome, 1)
+	ev := &events{on: func(s string) {
+		if strings.HasPrefix(s, "start:") {
 			started <- struct{}{}
 		}
-		if f := ev.GetExecutionFinished(); f != nil {
-			done <- f
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}}
+	go func() { done <- r.Execute(context.Background(), commandReq("crash-1", 0, "sleep", "30"), ev) }()
 	<-started
 	if firstPid <= 0 {
 		t.Fatalf("no plugin pid (%d)", firstPid) // kill(0) would kill the test's own group
@@ -163,24 +160,24 @@ func TestPluginKilledMidExecutionIsRestartedAndExecutionIsRetryable(t *testing.T
 	if err := syscall.Kill(firstPid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	var fin *runnerv1.ExecutionFinished
+	var fin sdk.Outcome
 	select {
 	case fin = <-done:
 	case <-time.After(20 * time.Second):
 		t.Fatal("no outcome after the plugin was killed")
 	}
-	if !fin.GetRetryable() || fin.GetStatus() != runnerv1.ExecutionStatus_EXECUTION_STATUS_FAILED {
-		t.Fatalf("execution in flight must come back as a retryable failure, got %v retryable=%v", fin.GetStatus(), fin.GetRetryable())
+	if !fin.Retryable || fin.Status != sdk.StatusFailed {
+		t.Fatalf("execution in flight must come back as a retryable failure, got %v retryable=%v", fin.Status, fin.Retryable)
 	}
-	if !strings.Contains(fin.GetError(), "exited unexpectedly") || !strings.Contains(fin.GetError(), strconv.Itoa(firstPid)) {
-		t.Errorf("error should say the plugin (pid %d) exited: %q", firstPid, fin.GetError())
+	if !strings.Contains(fin.Error, "exited unexpectedly") || !strings.Contains(fin.Error, strconv.Itoa(firstPid)) {
+		t.Errorf("error should say the plugin (pid %d) exited: %q", firstPid, fin.Error)
 	}
 
 	// The next execution runs on a restarted plugin.
-	_, fin2 := run(t, r, &runnerv1.ExecuteRequest{ExecutionId: "after-crash", Nodes: []*runnerv1.Node{
-		{Name: "m", Kind: "merge", ParamsJson: []byte(`{"ok":true}`)}}})
-	if fin2.GetStatus() != runnerv1.ExecutionStatus_EXECUTION_STATUS_SUCCEEDED {
-		t.Fatalf("execution after restart: %v %s", fin2.GetStatus(), fin2.GetError())
+	fin2 := run(t, r, &sdk.ExecuteRequest{ExecutionID: "after-crash", Nodes: []sdk.Node{
+		{Name: "m", Kind: "merge", Params: []byte(`{"ok":true}`)}}})
+	if fin2.Status != sdk.StatusSucceeded {
+		t.Fatalf("execution after restart: %v %s", fin2.Status, fin2.Error)
 	}
 	if r.Pid() == firstPid || r.Pid() == 0 {
 		t.Errorf("plugin pid %d after restart; want a new process", r.Pid())
@@ -256,12 +253,12 @@ func TestHungNodeIsKilledWithItsChildren(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	script := fmt.Sprintf("sleep 1000 & echo $! > %s; sleep 1000", pidFile)
 	start := time.Now()
-	_, fin := run(t, r, commandReq("hang-1", 300*time.Millisecond, "sh", "-c", script))
-	if fin.GetFailureKind() != runnerv1.FailureKind_FAILURE_KIND_TIMEOUT {
-		t.Fatalf("want a timeout failure, got %v: %s", fin.GetFailureKind(), fin.GetError())
+	fin := run(t, r, commandReq("hang-1", 300*time.Millisecond, "sh", "-c", script))
+	if fin.FailureKind != sdk.FailureTimeout {
+		t.Fatalf("want a timeout failure, got %v: %s", fin.FailureKind, fin.Error)
 	}
-	if !strings.Contains(fin.GetError(), "timed out after 300ms") {
-		t.Errorf("unclear timeout error: %q", fin.GetError())
+	if !strings.Contains(fin.Error, "timed out after 300ms") {
+		t.Errorf("unclear timeout error: %q", fin.Error)
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("timeout of 300ms took %s", took)
@@ -279,23 +276,23 @@ func TestBadNodeOutput(t *testing.T) {
 	cases := []struct {
 		name string
 		argv []string
-		kind runnerv1.FailureKind
+		kind sdk.FailureKind
 		want string
 	}{
-		{"invalid json", []string{"sh", "-c", "echo this is not json"}, runnerv1.FailureKind_FAILURE_KIND_INVALID_OUTPUT, "stdout is not a JSON object"},
-		{"json array", []string{"sh", "-c", "echo '[1,2]'"}, runnerv1.FailureKind_FAILURE_KIND_INVALID_OUTPUT, "want an object"},
-		{"100 MiB", []string{"head", "-c", "104857600", "/dev/zero"}, runnerv1.FailureKind_FAILURE_KIND_OUTPUT_TOO_LARGE, "wrote more than 16 MiB"},
-		{"exit 3", []string{"sh", "-c", "echo boom >&2; exit 3"}, runnerv1.FailureKind_FAILURE_KIND_EXIT, "exited with status 3; stderr: boom"},
-		{"missing program", []string{"/nonexistent/prog"}, runnerv1.FailureKind_FAILURE_KIND_START, "cannot start"},
+		{"invalid json", []string{"sh", "-c", "echo this is not json"}, sdk.FailureInvalidOutput, "stdout is not a JSON object"},
+		{"json array", []string{"sh", "-c", "echo '[1,2]'"}, sdk.FailureInvalidOutput, "want an object"},
+		{"100 MiB", []string{"head", "-c", "104857600", "/dev/zero"}, sdk.FailureOutputTooLarge, "wrote more than 16 MiB"},
+		{"exit 3", []string{"sh", "-c", "echo boom >&2; exit 3"}, sdk.FailureExit, "exited with status 3; stderr: boom"},
+		{"missing program", []string{"/nonexistent/prog"}, sdk.FailureStart, "cannot start"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, fin := run(t, r, commandReq(fmt.Sprintf("bad-%d", i), 30*time.Second, c.argv...))
-			if fin.GetStatus() != runnerv1.ExecutionStatus_EXECUTION_STATUS_FAILED || fin.GetFailureKind() != c.kind {
-				t.Fatalf("got %v/%v: %s", fin.GetStatus(), fin.GetFailureKind(), fin.GetError())
+			fin := run(t, r, commandReq(fmt.Sprintf("bad-%d", i), 30*time.Second, c.argv...))
+			if fin.Status != sdk.StatusFailed || fin.FailureKind != c.kind {
+				t.Fatalf("got %v/%v: %s", fin.Status, fin.FailureKind, fin.Error)
 			}
-			if !strings.Contains(fin.GetError(), c.want) {
-				t.Errorf("error %q does not contain %q", fin.GetError(), c.want)
+			if !strings.Contains(fin.Error, c.want) {
+				t.Errorf("error %q does not contain %q", fin.Error, c.want)
 			}
 		})
 	}
@@ -303,8 +300,8 @@ func TestBadNodeOutput(t *testing.T) {
 
 func TestRetryableExitCode(t *testing.T) {
 	r := launchPool(t, nil)
-	_, fin := run(t, r, commandReq("tempfail", 0, "sh", "-c", "exit 75"))
-	if !fin.GetRetryable() {
+	fin := run(t, r, commandReq("tempfail", 0, "sh", "-c", "exit 75"))
+	if !fin.Retryable {
 		t.Errorf("exit status 75 (EX_TEMPFAIL) must be retryable: %+v", fin)
 	}
 }

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/client"
 	"google.golang.org/grpc/codes"
@@ -109,7 +109,8 @@ type Runner struct {
 	mu       sync.Mutex
 	plugin   *client.Plugin
 	session  *client.Session
-	info     *runnerv1.GetInfoResponse
+	info     sdk.Info
+	kinds    []string
 	capacity int
 	changed  chan struct{} // closed and replaced whenever session changes
 	failed   error
@@ -127,20 +128,26 @@ func LaunchRunner(ctx context.Context, spec Spec) (*Runner, error) {
 		return nil, err
 	}
 	ictx, cancel := spec.bound(ctx)
-	info, err := p.Runner().GetInfo(ictx, &runnerv1.GetInfoRequest{})
+	info, kinds, err := p.Runner().Info(ictx)
 	cancel()
 	if err != nil {
 		p.Kill()
 		return nil, spec.callError("GetInfo", err)
 	}
-	r := &Runner{spec: spec, plugin: p, info: info, changed: make(chan struct{})}
+	r := &Runner{spec: spec, plugin: p, info: info, kinds: kinds, changed: make(chan struct{})}
 	spec.OnEvent(Event{Type: PluginStarted, Plugin: spec.Name, Pid: p.Pid(),
-		Detail: fmt.Sprintf("%s %s, protocol %d", info.GetInfo().GetName(), info.GetInfo().GetVersion(), p.Version)})
+		Detail: fmt.Sprintf("%s %s, protocol %d", info.Name, info.Version, p.Version)})
 	return r, nil
 }
 
 // Info is what the plugin said about itself.
-func (r *Runner) Info() *runnerv1.GetInfoResponse { return r.info }
+func (r *Runner) Info() sdk.Info { return r.info }
+
+// NodeKinds are the node kinds the runner executes.
+func (r *Runner) NodeKinds() []string { return r.kinds }
+
+// HasCapability says the runner announced capability c.
+func (r *Runner) HasCapability(c string) bool { return slices.Contains(r.info.Capabilities, c) }
 
 // Name is the plugin's display name.
 func (r *Runner) Name() string { return r.spec.Name }
@@ -195,11 +202,11 @@ func (r *Runner) Validate(ctx context.Context, config []byte) (sdk.Diagnostics, 
 func (r *Runner) configure(ctx context.Context, p *client.Plugin) (sdk.Diagnostics, int, error) {
 	ctx, cancel := r.spec.bound(ctx)
 	defer cancel()
-	resp, err := p.Runner().Configure(ctx, &runnerv1.ConfigureRequest{ConfigJson: r.spec.Config, HostVersion: r.spec.HostVersion})
+	capacity, diags, err := p.Runner().Configure(ctx, r.spec.Config, r.spec.HostVersion)
 	if err != nil {
 		return nil, 0, r.spec.callError("Configure", err)
 	}
-	return sdk.DiagnosticsFromProto(resp.GetDiagnostics()), int(resp.GetMaxConcurrency()), nil
+	return diags, capacity, nil
 }
 
 func (r *Runner) openSession(p *client.Plugin) (*client.Session, error) {
@@ -214,7 +221,7 @@ func (r *Runner) openSession(p *client.Plugin) (*client.Session, error) {
 		}
 		return fmt.Sprintf("lost the connection to runner plugin %s (pid %d): %v", r.spec.Name, p.Pid(), err)
 	}
-	s, err := client.OpenSession(context.Background(), p.Runner(), describe)
+	s, err := p.Runner().OpenSession(context.Background(), describe)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", r.spec.Name, err)
 	}
@@ -310,46 +317,50 @@ func (r *Runner) watch(s *client.Session) {
 	}
 }
 
-// Start sends an execution to the plugin, waiting for a restart in progress.
-func (r *Runner) Start(ctx context.Context, req *runnerv1.ExecuteRequest, onEvent client.EventFunc) error {
+// Execute runs an execution on the plugin and returns its outcome, waiting for
+// a restart in progress first. Cancelling ctx cancels the execution (its cause
+// is the reason the plugin is given); the outcome still comes. A plugin that
+// crashes mid-execution gives a retryable infrastructure failure; once the
+// host has given up restarting it, every execution fails at once with the
+// reason (see Failed).
+func (r *Runner) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.Events) sdk.Outcome {
 	for {
 		r.mu.Lock()
 		s, changed, failed, closing := r.session, r.changed, r.failed, r.closing
 		r.mu.Unlock()
 		switch {
 		case failed != nil:
-			return failed
+			return infrastructureFailure(failed.Error(), false)
 		case closing:
-			return fmt.Errorf("runner plugin %s is shutting down", r.spec.Name)
+			return infrastructureFailure(fmt.Sprintf("runner plugin %s is shutting down", r.spec.Name), true)
 		case s != nil:
-			err := s.Start(req, onEvent)
+			out, err := s.Execute(ctx, req, ev)
+			if err == nil {
+				return out
+			}
 			if !errors.Is(err, client.ErrSessionClosed) {
-				return err
+				return infrastructureFailure(fmt.Sprintf("cannot start on runner plugin %s: %v", r.spec.Name, err), true)
 			}
-			// The session just broke; watch() will replace it.
-			select {
-			case <-changed:
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
-		default:
-			select {
-			case <-changed:
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
+		}
+		// No session, or it just broke: watch() replaces it.
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return sdk.Outcome{Status: sdk.StatusCancelled, Error: "cancelled before it started: " + context.Cause(ctx).Error(),
+				FailureKind: sdk.FailureCancelled}
 		}
 	}
 }
 
-// Cancel asks the plugin to cancel an execution.
-func (r *Runner) Cancel(executionID, reason string) {
+// Failed is why the host gave up on the plugin, or nil.
+func (r *Runner) Failed() error {
 	r.mu.Lock()
-	s := r.session
-	r.mu.Unlock()
-	if s != nil {
-		s.Cancel(executionID, reason)
-	}
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+func infrastructureFailure(msg string, retryable bool) sdk.Outcome {
+	return sdk.Outcome{Status: sdk.StatusFailed, Error: msg, Retryable: retryable, FailureKind: sdk.FailureInfrastructure}
 }
 
 // Close lets executions in flight finish (until ctx ends), shuts the plugin down
@@ -371,7 +382,7 @@ func (r *Runner) Close(ctx context.Context) error {
 	}
 	if p != nil && !p.Exited() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, _ = p.Runner().Shutdown(sctx, &runnerv1.ShutdownRequest{})
+		_ = p.Runner().Shutdown(sctx)
 		cancel()
 		p.Kill()
 		r.spec.OnEvent(Event{Type: PluginStopped, Plugin: r.spec.Name, Pid: p.Pid()})

@@ -1,41 +1,44 @@
-// Package sched runs a planned batch through a runner plugin: a bounded number
-// of segments in flight, per-execution timeouts, retries with backoff for
+// Package sched runs a batch through a runner plugin: a bounded number of
+// segments in flight, per-execution timeouts, retries with backoff for
 // retryable failures, fail-fast, cancellation that stores what finished,
 // resume from stored checkpoints, node cache lookups, evaluation, and batched
 // idempotent writes of checkpoints and results.
+//
+// The batch is planned one group (case × repeat) at a time and a group is
+// forgotten once its executions are stored, so memory follows what is in
+// flight, not the size of the batch. The work is split by job: this file is
+// the loop (dispatch and completion), groups.go feeds it, resume.go decides
+// where an attempt starts (stored checkpoints, the node cache), attempt.go
+// collects an attempt's events, records.go builds checkpoints and results,
+// and report.go counts and tells.
 package sched
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/plan"
-	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
-	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
-	"github.com/wtbench/wtb/sdk/client"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// Runner is what the scheduler needs of a runner plugin.
+// Runner is what the scheduler needs of a runner plugin: pluginhost.Runner.
 type Runner interface {
-	Start(ctx context.Context, req *runnerv1.ExecuteRequest, onEvent client.EventFunc) error
-	Cancel(executionID, reason string)
+	// Execute runs an execution and returns its outcome; cancelling ctx
+	// cancels it (the cause is the reason given).
+	Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.Events) sdk.Outcome
 	Capacity() int
+	// Failed is non-nil once the runner cannot be used any more.
+	Failed() error
 }
 
 // Environments is what the scheduler needs of an environment provider.
@@ -53,7 +56,7 @@ type Progress interface {
 
 // Config is one run of a batch.
 type Config struct {
-	Plan      *plan.Plan
+	Batch     *spec.Batch
 	BatchID   string
 	Runner    Runner
 	Env       Environments // nil: nodes run in the bench file's directory
@@ -65,186 +68,128 @@ type Config struct {
 	// StartState says the runner can start from a checkpoint; without it a
 	// failed segment is retried from its beginning.
 	StartState bool
+	// Done says an execution is stored already (resume); nil: none is.
+	Done func(executionKey string) bool
+	// Stored says a checkpoint of this batch is stored already (resume, fork);
+	// nil: none is.
+	Stored func(checkpointID string) bool
 }
 
-// Report is what a run did.
-type Report struct {
-	Planned    int
-	Succeeded  int
-	Failed     int
-	Unfinished int
-	NodeRuns   int
-	CachedRuns int
-	Resumed    int
-	Retries    int
-	Cancelled  bool
-	FailFast   bool
-	Elapsed    time.Duration
-	// Latencies are the round trips of the runner requests (dispatch to
-	// outcome), which include the runner's own overhead.
-	Latencies []time.Duration
-}
+// errTimedOut is the cause of an attempt cancelled by the batch's timeout.
+var errTimedOut = errors.New("execution timed out")
 
-// Percentile returns the p-th percentile (0..1) of the request latencies.
-func (r Report) Percentile(p float64) time.Duration {
-	if len(r.Latencies) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), r.Latencies...)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(p*float64(len(s))))]
-}
-
-type nodeDone struct {
-	step     *plan.Step
-	state    json.RawMessage
-	output   json.RawMessage
-	duration time.Duration
-	metrics  map[string]float64
-	worker   string
-}
-
-// segRun is one attempt at a segment.
-type segRun struct {
+// attempt is one request for a segment.
+type attempt struct {
 	seg        *plan.Segment
-	attempt    int
+	group      *groupRun
+	number     int
 	startIdx   int
-	startState json.RawMessage
+	startState []byte
 	startID    string
 	execID     string
-	done       []nodeDone
-	outcome    *runnerv1.ExecutionFinished
-	timedOut   atomic.Bool
-	timer      *time.Timer
-	byName     map[string]*plan.Step
-	lastWorker string
+	events     *attemptEvents
+	outcome    sdk.Outcome
+	cancel     context.CancelCauseFunc
+	ctx        context.Context
 	sentAt     time.Time
-}
-
-type stepInfo struct {
-	durationMs float64
-	metrics    map[string]float64
-	worker     string
-	state      json.RawMessage // kept while children still need it
+	lastWorker string
 }
 
 type scheduler struct {
-	cfg   Config
-	b     *spec.Batch
-	p     *plan.Plan
-	log   hclog.Logger
-	ctx   context.Context
-	limit int
+	cfg     Config
+	b       *spec.Batch
+	planner *plan.Planner
+	log     hclog.Logger
+	limit   int
 
-	ready       []*segRun
-	inflight    map[string]*segRun
-	completions chan *segRun
-	retries     chan *segRun
-	timers      map[*segRun]*time.Timer
+	ready       []*attempt
+	inflight    map[*attempt]bool
+	completions chan *attempt
+	retries     chan *attempt
+	timers      map[*attempt]*time.Timer
+	feed        *feeder
 
-	steps     map[string]*stepInfo // completed steps
-	existing  map[string]store.Checkpoint
-	envs      map[string]sdk.RuntimeEnv
-	envErrs   map[string]error
-	writer    *writer
-	evalSem   chan struct{}
-	evalWG    sync.WaitGroup
-	stopping  bool
-	stopCause string
+	envs     map[string]sdk.RuntimeEnv
+	envErrs  map[string]error
+	writer   *writer
+	evalSem  chan struct{}
+	evalWG   sync.WaitGroup
+	stopping bool
 
-	mu         sync.Mutex // guards the counters below (eval goroutines update them)
-	rep        Report
-	comboLeft  map[string]int
-	comboStart map[string]bool
+	tally *tally
 }
 
-// Run executes the plan and returns what happened. It returns an error only for
-// failures of the host itself (the store); failed executions are results.
+// Run executes the batch and returns what happened. It returns an error only
+// for failures of the host itself (the store); failed executions are results.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	start := time.Now()
-	s := &scheduler{cfg: cfg, b: cfg.Plan.Batch, p: cfg.Plan, log: cfg.Log, ctx: ctx,
-		inflight: map[string]*segRun{}, timers: map[*segRun]*time.Timer{}, steps: map[string]*stepInfo{},
-		envs: map[string]sdk.RuntimeEnv{}, envErrs: map[string]error{}, comboLeft: map[string]int{}, comboStart: map[string]bool{},
-		evalSem: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+	s := &scheduler{cfg: cfg, b: cfg.Batch, log: cfg.Log, inflight: map[*attempt]bool{}, timers: map[*attempt]*time.Timer{},
+		envs: map[string]sdk.RuntimeEnv{}, envErrs: map[string]error{}, evalSem: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
+	s.planner = plan.NewPlanner(cfg.Batch, plan.Options{BatchID: cfg.BatchID, Skip: cfg.Done})
 	s.limit = s.b.MaxPending
 	if c := cfg.Runner.Capacity(); c > 0 && c < s.limit {
 		s.limit = c
 	}
-	s.completions = make(chan *segRun, s.limit+16)
-	s.retries = make(chan *segRun, len(s.p.Segments)+16)
-	s.rep.Planned = len(s.p.Executions)
-	for _, ex := range s.p.Executions {
-		s.comboLeft[ex.Combination.Name]++
-	}
+	s.completions = make(chan *attempt, s.limit+16)
+	s.retries = make(chan *attempt, s.limit+16)
+	s.feed = newFeeder(s)
+	s.tally = newTally(cfg, s.feed.census())
 	if cfg.Progress != nil {
-		cfg.Progress.Start(len(s.p.Executions))
+		cfg.Progress.Start(s.tally.planned)
 		defer cfg.Progress.Finish()
 	}
 	s.writer = newWriter(cfg.Store, s.log)
-	err := s.run(ctx)
+	s.createEnvironments(ctx)
+	s.loop(ctx)
 	s.evalWG.Wait()
-	if werr := s.writer.close(); werr != nil && err == nil {
-		err = werr
-	}
+	err := s.writer.close()
 	s.cleanupEnvironments()
-	s.mu.Lock()
-	rep := s.rep
-	s.mu.Unlock()
-	rep.Unfinished = rep.Planned - rep.Succeeded - rep.Failed
-	rep.Elapsed = time.Since(start)
-	return rep, err
+	return s.tally.report(time.Since(start)), err
 }
 
-func (s *scheduler) run(ctx context.Context) error {
-	if err := s.loadExisting(ctx); err != nil {
-		return err
-	}
-	s.writeRoots()
-	s.createEnvironments(ctx)
-	for _, seg := range s.p.Roots {
-		s.ready = append(s.ready, &segRun{seg: seg, attempt: 1})
-	}
+func (s *scheduler) loop(ctx context.Context) {
 	pendingRetries := 0
 	done := ctx.Done()
 	for {
+		s.feed.fill()
 		for !s.stopping && len(s.inflight) < s.limit && len(s.ready) > 0 {
-			sr := s.ready[0]
+			a := s.ready[0]
 			s.ready = s.ready[1:]
-			s.dispatch(ctx, sr)
+			s.dispatch(ctx, a)
+			s.feed.fill()
 		}
 		if werr := s.writer.err(); werr != nil && !s.stopping {
 			s.stop(fmt.Sprintf("cannot store results: %v", werr))
 		}
 		if len(s.inflight) == 0 && (len(s.ready) == 0 || s.stopping) && pendingRetries == 0 {
-			break
+			return
 		}
 		select {
-		case sr := <-s.completions:
-			s.complete(sr, &pendingRetries)
-		case sr := <-s.retries:
+		case a := <-s.completions:
+			if s.complete(a) {
+				pendingRetries++
+			}
+		case a := <-s.retries:
 			pendingRetries--
-			delete(s.timers, sr)
+			delete(s.timers, a)
 			if !s.stopping {
-				s.ready = append([]*segRun{sr}, s.ready...)
+				s.ready = append([]*attempt{a}, s.ready...)
 			}
 		case <-done:
 			done = nil
-			s.mu.Lock()
-			s.rep.Cancelled = true
-			s.mu.Unlock()
+			s.tally.cancelled()
 			s.stop("batch interrupted")
-			for sr, t := range s.timers {
+			for a, t := range s.timers {
 				if t.Stop() {
 					pendingRetries--
-					delete(s.timers, sr)
+					delete(s.timers, a)
 				}
 			}
 		}
 	}
-	return s.writer.err()
 }
 
 func (s *scheduler) stop(reason string) {
@@ -252,298 +197,127 @@ func (s *scheduler) stop(reason string) {
 		return
 	}
 	s.stopping = true
-	s.stopCause = reason
-	for id := range s.inflight {
-		s.cfg.Runner.Cancel(id, reason)
+	for a := range s.inflight {
+		a.cancel(errors.New(reason))
 	}
 }
 
-// loadExisting finds checkpoints stored by an earlier run of this batch, so a
-// resume continues from them instead of running their nodes again.
-func (s *scheduler) loadExisting(ctx context.Context) error {
-	cps, err := s.cfg.Store.Checkpoints().ListByBatch(ctx, s.cfg.BatchID)
-	if err != nil {
-		return fmt.Errorf("reading stored checkpoints: %w", err)
-	}
-	s.existing = make(map[string]store.Checkpoint, len(cps))
-	for _, c := range cps {
-		s.existing[c.ID] = c
-	}
-	return nil
-}
-
-func (s *scheduler) writeRoots() {
-	var cps []store.Checkpoint
-	now := time.Now()
-	for _, c := range s.b.Cases {
-		id := s.p.RootIDs[c.ID]
-		if _, ok := s.existing[id]; ok {
-			continue
-		}
-		cps = append(cps, store.Checkpoint{ID: id, BatchID: s.cfg.BatchID, Source: store.SourceRoot, State: c.Input,
-			SegmentKey: c.ID, CreatedAt: now})
-	}
-	s.writer.send(store.WriteSet{Checkpoints: cps})
-}
-
-func (s *scheduler) createEnvironments(ctx context.Context) {
-	used := map[string]bool{}
-	for _, ex := range s.p.Executions {
-		used[ex.EnvKey] = true
-	}
-	for _, key := range spec.SortedKeys(used) {
-		es := s.p.EnvSpecs[key]
-		if s.cfg.Env == nil {
-			s.envs[key] = sdk.RuntimeEnv{WorkingDir: s.b.Dir}
-			continue
-		}
-		env, diags, err := s.cfg.Env.Create(ctx, s.cfg.BatchID, es.Combination, es.Spec)
-		if err == nil && diags.HasErrors() {
-			err = errors.New(diags[0].Error())
-		}
-		if err != nil {
-			s.envErrs[key] = fmt.Errorf("creating the environment for %s: %w", es.Combination, err)
-			s.log.Error("environment setup failed", "combination", es.Combination, "error", err)
-			continue
-		}
-		if env.WorkingDir == "" {
-			env.WorkingDir = s.b.Dir
-		}
-		s.envs[key] = env
-	}
-}
-
-func (s *scheduler) cleanupEnvironments() {
-	if s.cfg.Env == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for key := range s.envs {
-		if err := s.cfg.Env.Cleanup(ctx, s.p.EnvSpecs[key].Combination); err != nil {
-			s.log.Warn("environment cleanup failed", "combination", s.p.EnvSpecs[key].Combination, "error", err)
-		}
-	}
-}
-
-// prepare decides where an attempt starts: after steps that are already stored
-// (resume) or found in the node cache. It returns false when nothing is left
-// to run.
-func (s *scheduler) prepare(ctx context.Context, sr *segRun) bool {
-	seg := sr.seg
-	if sr.startState == nil {
-		if seg.Parent == nil {
-			sr.startState, sr.startID = seg.Case.Input, seg.RootID
-		} else {
-			parent := seg.Parent.Last()
-			sr.startState, sr.startID = s.stateOf(ctx, parent), parent.ID
-		}
-	}
-	for sr.startIdx < len(seg.Steps) {
-		st := seg.Steps[sr.startIdx]
-		if cp, ok := s.existing[st.ID]; ok {
-			full, err := s.cfg.Store.Checkpoints().Get(ctx, cp.ID)
-			if err != nil {
-				break
-			}
-			s.recordStep(st, full.State, full.DurationMs, full.Metrics, full.WorkerID)
-			s.mu.Lock()
-			s.rep.Resumed++
-			s.mu.Unlock()
-			sr.startState, sr.startID = full.State, st.ID
-			sr.startIdx++
-			continue
-		}
-		if st.Node.Cache {
-			key := s.p.CacheKey(sr.startState, st)
-			if hit, err := s.cfg.Store.Checkpoints().FindCached(ctx, key); err == nil {
-				s.writer.send(store.WriteSet{Checkpoints: []store.Checkpoint{{ID: st.ID, BatchID: s.cfg.BatchID,
-					ParentID: sr.startID, Node: st.Node.Name, Position: st.Position, Variant: st.Node.Variant,
-					ConfigHash: st.Node.ConfigHash, CacheKey: key, Source: store.SourceCached, SegmentKey: seg.Key,
-					State: hit.State, Output: hit.Output, Metrics: hit.Metrics, DurationMs: hit.DurationMs,
-					WorkerID: hit.WorkerID, CreatedAt: time.Now()}}})
-				s.recordStep(st, hit.State, hit.DurationMs, hit.Metrics, hit.WorkerID)
-				s.mu.Lock()
-				s.rep.CachedRuns++
-				s.mu.Unlock()
-				s.cfg.Bus.Publish(events.Event{Type: events.NodeFinished, BatchID: s.cfg.BatchID, ExecutionKey: seg.Key,
-					Node: st.Node.Name, Message: "node " + st.Node.Name + " reused from the node cache", Data: map[string]any{"cached_from": hit.ID}})
-				sr.startState, sr.startID = hit.State, st.ID
-				sr.startIdx++
-				continue
-			}
-		}
-		break
-	}
-	return sr.startIdx < len(seg.Steps)
-}
-
-// stateOf returns a completed step's state, from memory or the store.
-func (s *scheduler) stateOf(ctx context.Context, st *plan.Step) json.RawMessage {
-	if info, ok := s.steps[st.ID]; ok && info.state != nil {
-		return info.state
-	}
-	cp, err := s.cfg.Store.Checkpoints().Get(ctx, st.ID)
-	if err != nil {
-		return nil
-	}
-	return cp.State
-}
-
-func (s *scheduler) recordStep(st *plan.Step, state json.RawMessage, durMs float64, metrics map[string]float64, worker string) {
-	info := &stepInfo{durationMs: durMs, metrics: metrics, worker: worker}
-	if len(st.Children) > 0 || len(st.Ending) > 0 {
-		info.state = state
-	}
-	s.steps[st.ID] = info
-}
-
-func (s *scheduler) dispatch(ctx context.Context, sr *segRun) {
-	seg := sr.seg
+// dispatch sends an attempt to the runner (or finishes it at once when the
+// stored checkpoints or the node cache cover it).
+func (s *scheduler) dispatch(ctx context.Context, a *attempt) {
+	seg := a.seg
 	if err := s.envErrs[seg.EnvKey]; err != nil {
-		s.failSegment(sr, err.Error(), seg.Steps[0].Node.Name, sdk.FailureStart)
+		s.failSegment(a, err.Error(), seg.Steps[0].Node.Name, sdk.FailureStart)
 		return
 	}
-	if !s.prepare(ctx, sr) {
-		s.succeedSegment(sr)
+	if !s.prepare(ctx, a) {
+		s.succeedSegment(a)
 		return
 	}
 	for _, ex := range seg.Executions() {
-		s.markComboStarted(ex.Combination.Name)
+		s.tally.comboStarted(ex.Combination.Name)
 	}
-	sr.execID = fmt.Sprintf("%s-%s-%d", shortID(s.cfg.BatchID), spec.HashStrings(seg.Key)[:12], sr.attempt)
-	sr.done = nil
-	sr.outcome = nil
-	sr.byName = map[string]*plan.Step{}
-	req := &runnerv1.ExecuteRequest{
-		ExecutionId: sr.execID, ExecutionKey: seg.Key, Attempt: int32(sr.attempt), BatchId: s.cfg.BatchID,
-		Combination: spec.CombinationName(&s.b.Workflow, seg.Variants), Variants: seg.Variants,
-		Case:        &runnerv1.Case{Id: seg.Case.ID, InputJson: seg.Case.Input, ExpectedJson: seg.Case.Expected},
-		RepeatIndex: int32(seg.Repeat), StartStateJson: sr.startState, StartCheckpointId: sr.startID,
-		RuntimeEnv: sdk.RuntimeEnvToProto(s.envs[seg.EnvKey]),
-	}
-	for _, st := range seg.Steps[sr.startIdx:] {
-		sr.byName[st.Node.Name] = st
-		n := &runnerv1.Node{Name: st.Node.Name, Kind: st.Node.Kind, Command: st.Node.Command, ParamsJson: st.Node.Params,
-			Env: st.Node.Env, Variant: st.Node.Variant, DependsOn: st.Node.DependsOn, MaxOutputBytes: st.Node.MaxOutputBytes,
-			ConfigHash: st.Node.ConfigHash}
-		if st.Node.Timeout > 0 {
-			n.Timeout = durationpb.New(st.Node.Timeout.D())
-		}
-		req.Nodes = append(req.Nodes, n)
-	}
+	a.execID = fmt.Sprintf("%s-%s-%d", shortID(s.cfg.BatchID), spec.HashStrings(seg.Key)[:12], a.number)
+	a.events = newAttemptEvents(s, a)
+	req := s.request(a)
+	// The attempt's context: the run's, so an interrupt reaches it, with the
+	// batch's timeout as a cause of its own.
+	a.ctx, a.cancel = context.WithCancelCause(ctx)
 	if t := s.b.Timeout.D(); t > 0 {
-		req.Deadline = timestamppb.New(time.Now().Add(t))
-		id := sr.execID
-		sr.timer = time.AfterFunc(t, func() {
-			sr.timedOut.Store(true)
-			s.cfg.Runner.Cancel(id, fmt.Sprintf("execution timed out after %s", t))
-		})
+		req.Deadline = time.Now().Add(t)
+		tctx, tcancel := context.WithTimeoutCause(a.ctx, t, fmt.Errorf("%w after %s", errTimedOut, t))
+		cancel := a.cancel
+		a.ctx, a.cancel = tctx, func(err error) { tcancel(); cancel(err) }
 	}
-	s.inflight[sr.execID] = sr
-	sr.sentAt = time.Now()
-	err := s.cfg.Runner.Start(ctx, req, func(ev *runnerv1.Event) { s.onEvent(sr, ev) })
-	if err != nil {
-		delete(s.inflight, sr.execID)
-		if sr.timer != nil {
-			sr.timer.Stop()
-		}
-		kind := sdk.FailureInfrastructure
-		s.failSegment(sr, fmt.Sprintf("cannot start on the runner: %v", err), seg.Steps[sr.startIdx].Node.Name, kind)
-		if errors.Is(err, pluginhost.ErrGaveUp) {
-			s.stop(err.Error())
-		}
-	}
+	s.inflight[a] = true
+	a.sentAt = time.Now()
+	go func() {
+		a.outcome = s.cfg.Runner.Execute(a.ctx, req, a.events)
+		s.completions <- a
+	}()
 }
 
-// onEvent runs on the session's receive goroutine: it only records.
-func (s *scheduler) onEvent(sr *segRun, ev *runnerv1.Event) {
-	switch p := ev.GetPayload().(type) {
-	case *runnerv1.Event_NodeStarted:
-		s.cfg.Bus.Publish(events.Event{Type: events.NodeStarted, BatchID: s.cfg.BatchID, ExecutionKey: sr.seg.Key,
-			Node: p.NodeStarted.GetNode(), Attempt: sr.attempt})
-	case *runnerv1.Event_NodeFinished:
-		nf := p.NodeFinished
-		if st := sr.byName[nf.GetNode()]; st != nil {
-			sr.done = append(sr.done, nodeDone{step: st, state: nf.GetStateJson(), output: nf.GetOutputJson(),
-				duration: nf.GetDuration().AsDuration(), metrics: nf.GetMetrics(), worker: nf.GetWorkerId()})
-		}
-		s.cfg.Bus.Publish(events.Event{Type: events.NodeFinished, BatchID: s.cfg.BatchID, ExecutionKey: sr.seg.Key,
-			Node: nf.GetNode(), Attempt: sr.attempt, Data: map[string]any{"duration_ms": ms(nf.GetDuration().AsDuration())}})
-	case *runnerv1.Event_NodeFailed:
-		s.cfg.Bus.Publish(events.Event{Type: events.NodeFailed, BatchID: s.cfg.BatchID, ExecutionKey: sr.seg.Key,
-			Node: p.NodeFailed.GetNode(), Attempt: sr.attempt, Error: p.NodeFailed.GetError()})
-	case *runnerv1.Event_Log:
-		s.log.Debug("node log", "execution", sr.seg.Key, "node", p.Log.GetNode(), "line", p.Log.GetLine())
-	case *runnerv1.Event_ExecutionFinished:
-		sr.outcome = p.ExecutionFinished
-		s.completions <- sr
+// request is the runner request for an attempt: the segment's nodes from
+// where the attempt starts.
+func (s *scheduler) request(a *attempt) *sdk.ExecuteRequest {
+	seg := a.seg
+	req := &sdk.ExecuteRequest{ExecutionID: a.execID, ExecutionKey: seg.Key, Attempt: a.number, BatchID: s.cfg.BatchID,
+		Combination: spec.CombinationName(&s.b.Workflow, seg.Variants), Variants: seg.Variants,
+		Case:        sdk.Case{ID: seg.Case.ID, Input: seg.Case.Input, Expected: seg.Case.Expected},
+		RepeatIndex: seg.Repeat, StartState: a.startState, StartCheckpointID: a.startID, Env: s.envs[seg.EnvKey]}
+	for _, st := range seg.Steps[a.startIdx:] {
+		n := st.Node
+		req.Nodes = append(req.Nodes, sdk.Node{Name: n.Name, Kind: n.Kind, Command: n.Command, Params: n.Params, Env: n.Env,
+			Timeout: n.Timeout.D(), Variant: n.Variant, DependsOn: n.DependsOn, MaxOutputBytes: n.MaxOutputBytes, ConfigHash: n.ConfigHash})
 	}
+	return req
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func (s *scheduler) complete(sr *segRun, pendingRetries *int) {
-	delete(s.inflight, sr.execID)
-	s.mu.Lock()
-	s.rep.Latencies = append(s.rep.Latencies, time.Since(sr.sentAt))
-	s.mu.Unlock()
-	if sr.timer != nil {
-		sr.timer.Stop()
+// complete handles an attempt's outcome; it reports whether a retry was
+// scheduled.
+func (s *scheduler) complete(a *attempt) bool {
+	delete(s.inflight, a)
+	a.cancel(nil)
+	s.tally.roundTrip(time.Since(a.sentAt))
+	done := a.events.finished()
+	s.storeDone(a, done)
+	out := a.outcome
+	if out.Status == sdk.StatusSucceeded && len(done) == len(a.seg.Steps)-a.startIdx {
+		s.succeedSegment(a)
+		return false
 	}
-	s.storeDone(sr)
-	out := sr.outcome
-	status := out.GetStatus()
-	if status == runnerv1.ExecutionStatus_EXECUTION_STATUS_SUCCEEDED && len(sr.done) == len(sr.seg.Steps)-sr.startIdx {
-		s.succeedSegment(sr)
-		return
+	if out.Status == sdk.StatusSucceeded {
+		out = sdk.Outcome{Status: sdk.StatusFailed, FailureKind: sdk.FailureInfrastructure,
+			Error: fmt.Sprintf("runner reported success but finished %d of %d nodes", len(done), len(a.seg.Steps)-a.startIdx)}
 	}
-	if status == runnerv1.ExecutionStatus_EXECUTION_STATUS_SUCCEEDED {
-		out = &runnerv1.ExecutionFinished{Status: runnerv1.ExecutionStatus_EXECUTION_STATUS_FAILED,
-			Error:       fmt.Sprintf("runner reported success but finished %d of %d nodes", len(sr.done), len(sr.seg.Steps)-sr.startIdx),
-			FailureKind: runnerv1.FailureKind_FAILURE_KIND_INFRASTRUCTURE}
+	failedNode := out.FailedNode
+	if failedNode == "" && a.startIdx+len(done) < len(a.seg.Steps) {
+		failedNode = a.seg.Steps[a.startIdx+len(done)].Node.Name
 	}
-	failedNode := out.GetFailedNode()
-	if failedNode == "" && sr.startIdx+len(sr.done) < len(sr.seg.Steps) {
-		failedNode = sr.seg.Steps[sr.startIdx+len(sr.done)].Node.Name
-	}
-	if sr.timedOut.Load() {
-		s.failSegment(sr, fmt.Sprintf("execution timed out after %s (in node %s)", s.b.Timeout.D(), failedNode), failedNode, sdk.FailureTimeout)
-		return
+	if errors.Is(context.Cause(a.ctx), errTimedOut) {
+		s.failSegment(a, fmt.Sprintf("execution timed out after %s (in node %s)", s.b.Timeout.D(), failedNode), failedNode, sdk.FailureTimeout)
+		return false
 	}
 	if s.stopping {
-		return // cancelled or interrupted: stays unfinished, a resume runs it
+		return false // cancelled or interrupted: stays unfinished, a resume runs it
 	}
-	if status == runnerv1.ExecutionStatus_EXECUTION_STATUS_CANCELLED {
-		s.failSegment(sr, out.GetError(), failedNode, sdk.FailureCancelled)
-		return
+	if err := s.cfg.Runner.Failed(); err != nil {
+		s.failSegment(a, out.Error, failedNode, out.FailureKind)
+		s.stop(err.Error())
+		return false
 	}
-	if out.GetRetryable() && sr.attempt <= s.b.MaxRetries {
-		next := &segRun{seg: sr.seg, attempt: sr.attempt + 1}
-		if s.cfg.StartState && len(sr.done) > 0 {
-			// Keep the work done: start after the last node that finished.
-			last := sr.done[len(sr.done)-1]
-			next.startIdx = sr.startIdx + len(sr.done)
+	if out.Status == sdk.StatusCancelled {
+		s.failSegment(a, out.Error, failedNode, sdk.FailureCancelled)
+		return false
+	}
+	if out.Retryable && a.number <= s.b.MaxRetries {
+		s.retry(a, done, failedNode, out.Error)
+		return true
+	}
+	msg := out.Error
+	if out.Retryable && s.b.MaxRetries > 0 {
+		msg = fmt.Sprintf("%s (after %d attempts)", msg, a.number)
+	}
+	s.failSegment(a, msg, failedNode, out.FailureKind)
+	return false
+}
+
+// retry schedules the next attempt after a backoff. With a runner that can
+// start from a checkpoint, the work done is kept: the next attempt starts
+// after the last node that finished.
+func (s *scheduler) retry(a *attempt, done []nodeDone, failedNode, reason string) {
+	next := &attempt{seg: a.seg, group: a.group, number: a.number + 1}
+	if s.cfg.StartState {
+		next.startIdx, next.startState, next.startID = a.startIdx, a.startState, a.startID
+		if len(done) > 0 {
+			last := done[len(done)-1]
+			next.startIdx += len(done)
 			next.startState, next.startID = last.state, last.step.ID
-		} else if s.cfg.StartState {
-			next.startIdx, next.startState, next.startID = sr.startIdx, sr.startState, sr.startID
 		}
-		delay := backoff(s.b.RetryDelay.D(), sr.attempt)
-		s.mu.Lock()
-		s.rep.Retries++
-		s.mu.Unlock()
-		s.cfg.Bus.Publish(events.Event{Type: events.ExecutionRetried, BatchID: s.cfg.BatchID, ExecutionKey: sr.seg.Key,
-			Node: failedNode, Attempt: sr.attempt, Error: out.GetError(),
-			Message: fmt.Sprintf("attempt %d failed; retrying in %s", sr.attempt, delay.Round(time.Millisecond))})
-		*pendingRetries++
-		s.timers[next] = time.AfterFunc(delay, func() { s.retries <- next })
-		return
 	}
-	msg := out.GetError()
-	if out.GetRetryable() && s.b.MaxRetries > 0 {
-		msg = fmt.Sprintf("%s (after %d attempts)", msg, sr.attempt)
-	}
-	s.failSegment(sr, msg, failedNode, sdk.FailureKind(out.GetFailureKind()))
+	delay := backoff(s.b.RetryDelay.D(), a.number)
+	s.tally.retried(a.seg.Key, failedNode, a.number, reason, delay)
+	s.timers[next] = time.AfterFunc(delay, func() { s.retries <- next })
 }
 
 func backoff(base time.Duration, attempt int) time.Duration {
@@ -558,161 +332,42 @@ func backoff(base time.Duration, attempt int) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
-// storeDone writes the checkpoints of the nodes that finished in this attempt.
-func (s *scheduler) storeDone(sr *segRun) {
-	if len(sr.done) == 0 {
-		return
-	}
-	cps := make([]store.Checkpoint, 0, len(sr.done))
-	parentID, parentState := sr.startID, sr.startState
-	now := time.Now()
-	for _, d := range sr.done {
-		st := d.step
-		cp := store.Checkpoint{ID: st.ID, BatchID: s.cfg.BatchID, ParentID: parentID, Node: st.Node.Name,
-			Position: st.Position, Variant: st.Node.Variant, ConfigHash: st.Node.ConfigHash, Source: store.SourceRan,
-			SegmentKey: sr.seg.Key, State: d.state, Output: d.output, Metrics: d.metrics, DurationMs: ms(d.duration),
-			WorkerID: d.worker, CreatedAt: now}
-		if st.Node.Cache {
-			cp.CacheKey = s.p.CacheKey(parentState, st)
-		}
-		cps = append(cps, cp)
-		s.recordStep(st, d.state, cp.DurationMs, d.metrics, d.worker)
-		parentID, parentState = st.ID, d.state
-		sr.lastWorker = d.worker
-	}
-	s.mu.Lock()
-	s.rep.NodeRuns += len(sr.done)
-	s.mu.Unlock()
-	s.writer.send(store.WriteSet{Checkpoints: cps})
-}
-
-func (s *scheduler) succeedSegment(sr *segRun) {
-	seg := sr.seg
+// succeedSegment queues the segment's children and finishes the executions
+// that end with it.
+func (s *scheduler) succeedSegment(a *attempt) {
+	seg := a.seg
 	last := seg.Last()
 	for _, child := range seg.Children {
-		s.ready = append([]*segRun{{seg: child, attempt: 1}}, s.ready...)
+		s.ready = append([]*attempt{{seg: child, group: a.group, number: 1}}, s.ready...)
 	}
 	if len(last.Ending) == 0 {
 		return
 	}
-	state := s.steps[last.ID].state
+	info := a.group.info(last)
+	state := info.state
 	if len(last.Children) == 0 {
-		s.steps[last.ID].state = nil // nobody else needs it
-	}
-	worker := sr.lastWorker
-	if worker == "" && sr.outcome != nil {
-		worker = sr.outcome.GetWorkerId()
+		info.state = nil // nobody else needs it
 	}
 	for _, ex := range last.Ending {
-		s.finishExecution(ex, true, state, "", "", "", last.ID, worker, sr)
+		s.finishExecution(ex, a, finish{ok: true, state: state, finalID: last.ID, worker: a.lastWorker})
 	}
 }
 
 // failSegment fails every execution under the segment with the same error.
-func (s *scheduler) failSegment(sr *segRun, msg, node string, kind sdk.FailureKind) {
+func (s *scheduler) failSegment(a *attempt, msg, node string, kind sdk.FailureKind) {
 	if msg == "" {
 		msg = "execution failed"
 	}
-	lastID := sr.startID
-	if n := len(sr.done); n > 0 {
-		lastID = sr.done[n-1].step.ID
+	lastID := a.startID
+	if done := a.events.finishedOrNil(); len(done) > 0 {
+		lastID = done[len(done)-1].step.ID
 	}
-	for _, ex := range sr.seg.Executions() {
-		s.finishExecution(ex, false, nil, msg, node, kind.String(), lastID, sr.lastWorker, sr)
+	for _, ex := range a.seg.Executions() {
+		s.finishExecution(ex, a, finish{err: msg, node: node, kind: kind, finalID: lastID, worker: a.lastWorker})
 	}
 	if s.b.FailFast {
-		s.mu.Lock()
-		s.rep.FailFast = true
-		s.mu.Unlock()
-		s.stop(fmt.Sprintf("fail_fast: %s failed", sr.seg.Key))
-	}
-}
-
-func (s *scheduler) finishExecution(ex *plan.Execution, ok bool, state json.RawMessage, errMsg, failedNode, kind, finalID, worker string, sr *segRun) {
-	var durMs float64
-	metrics := map[string]float64{}
-	for _, st := range ex.Steps {
-		if info, done := s.steps[st.ID]; done {
-			durMs += info.durationMs
-			for k, v := range info.metrics {
-				metrics[k] = v
-			}
-		}
-	}
-	res := store.Result{BatchID: s.cfg.BatchID, ExecutionKey: ex.Key, ExecutionID: sr.execID,
-		Combination: ex.Combination.Name, Variants: ex.Combination.Variants, CaseID: ex.Case.ID, Repeat: ex.Repeat,
-		Success: ok, Error: errMsg, FailedNode: failedNode, FailureKind: kind, Metrics: metrics, DurationMs: durMs,
-		WorkerID: worker, Attempts: sr.attempt, FinalCheckpointID: finalID, CreatedAt: time.Now()}
-	if res.ExecutionID == "" {
-		res.ExecutionID = fmt.Sprintf("%s-%s-resumed", shortID(s.cfg.BatchID), spec.HashStrings(ex.Key)[:12])
-	}
-	res.Status = "failed"
-	if ok {
-		res.Status = "succeeded"
-	}
-	in := eval.Input{Success: ok, State: state, Case: *ex.Case, DurationMs: durMs, Metrics: metrics}
-	s.evalWG.Add(1)
-	s.evalSem <- struct{}{}
-	go func() {
-		defer s.evalWG.Done()
-		defer func() { <-s.evalSem }()
-		outcome := s.cfg.Evaluator.Evaluate(s.ctxForEval(), in)
-		res.Scores, res.OverallScore, res.Passed = outcome.Scores, outcome.Overall, outcome.Passed
-		s.writer.send(store.WriteSet{Results: []store.Result{res}})
-		s.counted(ex, res, outcome)
-	}()
-}
-
-// ctxForEval is not the run's context: scoring what finished must complete
-// even when the batch is being interrupted.
-func (s *scheduler) ctxForEval() context.Context { return context.Background() }
-
-func (s *scheduler) counted(ex *plan.Execution, res store.Result, outcome eval.Outcome) {
-	s.mu.Lock()
-	if res.Success {
-		s.rep.Succeeded++
-	} else {
-		s.rep.Failed++
-	}
-	s.comboLeft[ex.Combination.Name]--
-	comboDone := s.comboLeft[ex.Combination.Name] == 0
-	s.mu.Unlock()
-	if s.cfg.Progress != nil {
-		if res.Success {
-			s.cfg.Progress.Add(1, 0)
-		} else {
-			s.cfg.Progress.Add(0, 1)
-		}
-	}
-	typ := events.ExecutionFinished
-	msg := fmt.Sprintf("score %.3f", res.OverallScore)
-	if !res.Success {
-		typ = events.ExecutionFailed
-		msg = "execution failed"
-		if res.FailedNode != "" {
-			msg = "node " + res.FailedNode + " failed"
-		}
-	}
-	data := map[string]any{"overall_score": res.OverallScore, "duration_ms": res.DurationMs, "attempts": res.Attempts}
-	if len(outcome.Notes) > 0 {
-		data["notes"] = outcome.Notes
-	}
-	s.cfg.Bus.Publish(events.Event{Type: typ, BatchID: s.cfg.BatchID, Combination: ex.Combination.Name,
-		ExecutionKey: ex.Key, Node: res.FailedNode, Attempt: res.Attempts, Message: msg, Error: res.Error, Data: data})
-	if comboDone {
-		s.cfg.Bus.Publish(events.Event{Type: events.CombinationFinished, BatchID: s.cfg.BatchID, Combination: ex.Combination.Name,
-			Message: "all executions of " + ex.Combination.Name + " finished"})
-	}
-}
-
-func (s *scheduler) markComboStarted(name string) {
-	s.mu.Lock()
-	first := !s.comboStart[name]
-	s.comboStart[name] = true
-	s.mu.Unlock()
-	if first {
-		s.cfg.Bus.Publish(events.Event{Type: events.CombinationStarted, BatchID: s.cfg.BatchID, Combination: name,
-			Message: "combination " + name + " started"})
+		s.tally.failFast()
+		s.stop(fmt.Sprintf("fail_fast: %s failed", a.seg.Key))
 	}
 }
 

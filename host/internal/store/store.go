@@ -29,6 +29,12 @@ const (
 	StatusCancelled = "cancelled"
 )
 
+// Result statuses.
+const (
+	ResultSucceeded = "succeeded"
+	ResultFailed    = "failed"
+)
+
 // Batch is a stored batch test.
 type Batch struct {
 	ID         string

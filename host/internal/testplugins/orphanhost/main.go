@@ -11,8 +11,16 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/pluginhost"
-	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
+	"github.com/wtbench/wtb/sdk"
 )
+
+// started tells when the long node has started.
+type started chan struct{}
+
+func (s started) NodeStarted(string, string)      { s <- struct{}{} }
+func (started) NodeFinished(sdk.NodeResult)       {}
+func (started) NodeFailed(sdk.NodeFailure)        {}
+func (started) Log(string, sdk.LogStream, string) {}
 
 func main() {
 	ctx := context.Background()
@@ -25,19 +33,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	started := make(chan struct{}, 1)
-	err = r.Start(ctx, &runnerv1.ExecuteRequest{ExecutionId: "orphan-1", ExecutionKey: "k",
-		Nodes: []*runnerv1.Node{{Name: "long", Command: []string{"sh", "-c", os.Args[2]}}}},
-		func(ev *runnerv1.Event) {
-			if ev.GetNodeStarted() != nil {
-				started <- struct{}{}
-			}
-		})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	<-started
+	ev := make(started, 1)
+	go r.Execute(ctx, &sdk.ExecuteRequest{ExecutionID: "orphan-1", ExecutionKey: "k",
+		Nodes: []sdk.Node{{Name: "long", Command: []string{"sh", "-c", os.Args[2]}}}}, ev)
+	<-ev
 	fmt.Printf("PLUGIN_PID=%d\n", r.Pid())
 	time.Sleep(10 * time.Minute)
 }

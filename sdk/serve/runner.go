@@ -1,4 +1,4 @@
-package sdk
+package serve
 
 import (
 	"bytes"
@@ -8,11 +8,14 @@ import (
 	"io"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
 	pluginv1 "github.com/wtbench/wtb/proto/wtb/plugin/v1"
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
+	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/internal/wire"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,36 +31,26 @@ const (
 	eventQueueLength    = 4096
 )
 
-// RunnerPlugin is the go-plugin glue for runners. Plugin authors use ServeRunner;
-// hosts put a RunnerPlugin (without Impl) in their plugin set to get a
-// runnerv1.RunnerServiceClient.
-type RunnerPlugin struct {
+// runnerPlugin is the go-plugin glue on the plugin's side.
+type runnerPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	Impl   Runner
-	Logger hclog.Logger
+	impl   sdk.Runner
+	log    hclog.Logger
 	server *runnerServer
 }
 
-// GRPCServer registers the runner service.
-func (p *RunnerPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	p.server = newRunnerServer(p.Impl, p.Logger)
+func (p *runnerPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	p.server = newRunnerServer(p.impl, p.log)
 	runnerv1.RegisterRunnerServiceServer(s, p.server)
 	return nil
 }
 
-// GRPCClient returns the raw contract client.
-func (p *RunnerPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
-	return runnerv1.NewRunnerServiceClient(cc), nil
+func (p *runnerPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("the serving side has no client")
 }
 
-// ErrHostGone is the cause of an execution's cancellation when the host exited
-// or its session with the plugin broke — not because anybody asked. A runner
-// backed by a durable engine may let such work run on: the host's retry or
-// `wtb resume` asks for the same execution key again and can join it.
-var ErrHostGone = errors.New("the wtb host is gone")
-
 // cancelAll cancels every running execution (used when the host has gone away).
-func (p *RunnerPlugin) cancelAll(cause error) {
+func (p *runnerPlugin) cancelAll(cause error) {
 	if p.server != nil {
 		p.server.stop(cause)
 	}
@@ -65,14 +58,14 @@ func (p *RunnerPlugin) cancelAll(cause error) {
 
 type runnerServer struct {
 	runnerv1.UnimplementedRunnerServiceServer
-	impl   Runner
+	impl   sdk.Runner
 	log    hclog.Logger
 	base   context.Context
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
 }
 
-func newRunnerServer(impl Runner, log hclog.Logger) *runnerServer {
+func newRunnerServer(impl sdk.Runner, log hclog.Logger) *runnerServer {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -87,7 +80,7 @@ func (s *runnerServer) stop(cause error) {
 }
 
 func (s *runnerServer) GetInfo(context.Context, *runnerv1.GetInfoRequest) (*runnerv1.GetInfoResponse, error) {
-	info, err := InfoToProto(s.impl.Info(), pluginv1.PluginKind_PLUGIN_KIND_RUNNER)
+	info, err := wire.InfoToProto(s.impl.Info(), pluginv1.PluginKind_PLUGIN_KIND_RUNNER)
 	if err != nil {
 		return nil, fmt.Errorf("describing the plugin: %w", err)
 	}
@@ -96,12 +89,12 @@ func (s *runnerServer) GetInfo(context.Context, *runnerv1.GetInfoRequest) (*runn
 
 func (s *runnerServer) Configure(ctx context.Context, req *runnerv1.ConfigureRequest) (*runnerv1.ConfigureResponse, error) {
 	capacity, diags := s.impl.Configure(ctx, req.GetConfigJson())
-	if c, ok := s.impl.(Connector); ok && !diags.HasErrors() {
+	if c, ok := s.impl.(sdk.Connector); ok && !diags.HasErrors() {
 		if err := c.Connect(ctx); err != nil {
 			return nil, status.Error(codes.Unavailable, err.Error())
 		}
 	}
-	return &runnerv1.ConfigureResponse{Diagnostics: DiagnosticsToProto(diags), MaxConcurrency: int32(capacity)}, nil
+	return &runnerv1.ConfigureResponse{Diagnostics: wire.DiagnosticsToProto(diags), MaxConcurrency: int32(capacity)}, nil
 }
 
 func (s *runnerServer) Shutdown(ctx context.Context, _ *runnerv1.ShutdownRequest) (*runnerv1.ShutdownResponse, error) {
@@ -117,12 +110,12 @@ func (s *runnerServer) Shutdown(ctx context.Context, _ *runnerv1.ShutdownRequest
 // breaks, everything it started is cancelled.
 func (s *runnerServer) Session(stream runnerv1.RunnerService_SessionServer) error {
 	// The stream's own context ends when the host goes away; executions learn
-	// that with ErrHostGone as the cause, not a bare "context canceled", so a
+	// that with sdk.ErrHostGone as the cause, not a bare "context canceled", so a
 	// runner can tell a dead host from a cancel it was asked for.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(stream.Context()))
 	defer cancel(nil)
 	stopOnHostGone := context.AfterFunc(stream.Context(), func() {
-		cancel(fmt.Errorf("%w: its session with the plugin ended", ErrHostGone))
+		cancel(fmt.Errorf("%w: its session with the plugin ended", sdk.ErrHostGone))
 	})
 	defer stopOnHostGone()
 	stopOnShutdown := context.AfterFunc(s.base, func() { cancel(context.Cause(s.base)) })
@@ -143,7 +136,7 @@ func (s *runnerServer) Session(stream runnerv1.RunnerService_SessionServer) erro
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				recvErr = err
-				cancel(fmt.Errorf("%w: session with the host broke: %w", ErrHostGone, err))
+				cancel(fmt.Errorf("%w: session with the host broke: %w", sdk.ErrHostGone, err))
 			}
 			break
 		}
@@ -166,7 +159,7 @@ func (s *runnerServer) Session(stream runnerv1.RunnerService_SessionServer) erro
 				defer s.wg.Done()
 				defer wg.Done()
 				sink := &eventSink{id: id, out: events, ctx: ctx}
-				outcome := s.execute(ectx, ExecuteRequestFromProto(pr), sink)
+				outcome := s.execute(ectx, wire.ExecuteRequestFromProto(pr), sink)
 				sink.finish(outcome)
 				mu.Lock()
 				delete(running, id)
@@ -186,11 +179,11 @@ func (s *runnerServer) Session(stream runnerv1.RunnerService_SessionServer) erro
 
 // execute calls the runner, turning a panic into a failed outcome: one broken
 // execution must not take the plugin and every other execution down.
-func (s *runnerServer) execute(ctx context.Context, req *ExecuteRequest, ev Events) (out Outcome) {
+func (s *runnerServer) execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.Events) (out sdk.Outcome) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("runner panicked", "execution", req.ExecutionID, "panic", r, "stack", string(debug.Stack()))
-			out = Outcome{Status: StatusFailed, Error: fmt.Sprintf("runner panicked: %v", r), FailureKind: FailureInfrastructure}
+			out = sdk.Outcome{Status: sdk.StatusFailed, Error: fmt.Sprintf("runner panicked: %v", r), FailureKind: sdk.FailureInfrastructure}
 		}
 	}()
 	return s.impl.Execute(ctx, req, ev)
@@ -271,7 +264,7 @@ func (s *eventSink) NodeStarted(node, workerID string) {
 	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeStarted{NodeStarted: &runnerv1.NodeStarted{Node: node, WorkerId: workerID}}})
 }
 
-func (s *eventSink) NodeFinished(r NodeResult) {
+func (s *eventSink) NodeFinished(r sdk.NodeResult) {
 	s.mu.Lock()
 	s.lastState = r.State
 	s.mu.Unlock()
@@ -281,21 +274,21 @@ func (s *eventSink) NodeFinished(r NodeResult) {
 	}}})
 }
 
-func (s *eventSink) NodeFailed(f NodeFailure) {
+func (s *eventSink) NodeFailed(f sdk.NodeFailure) {
 	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeFailed{NodeFailed: &runnerv1.NodeFailed{
 		Node: f.Node, Error: f.Error, Kind: runnerv1.FailureKind(f.Kind), Retryable: f.Retryable,
 		Duration: durationOrNil(f.Duration), ExitCode: int32(f.ExitCode),
 	}}})
 }
 
-func (s *eventSink) Log(node string, stream LogStream, line string) {
+func (s *eventSink) Log(node string, stream sdk.LogStream, line string) {
 	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_Log{Log: &runnerv1.LogLine{Node: node, Stream: runnerv1.LogStream(stream), Line: line}}})
 }
 
 // finish sends the final event; later events of this execution are dropped.
-func (s *eventSink) finish(o Outcome) {
-	if o.Status == StatusUnspecified {
-		o.Status = StatusFailed
+func (s *eventSink) finish(o sdk.Outcome) {
+	if o.Status == sdk.StatusUnspecified {
+		o.Status = sdk.StatusFailed
 		if o.Error == "" {
 			o.Error = "runner returned no outcome"
 		}
@@ -308,8 +301,15 @@ func (s *eventSink) finish(o Outcome) {
 	}
 	s.lastState = nil
 	s.mu.Unlock()
-	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_ExecutionFinished{ExecutionFinished: OutcomeToProto(o)}})
+	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_ExecutionFinished{ExecutionFinished: wire.OutcomeToProto(o)}})
 	s.mu.Lock()
 	s.finished = true
 	s.mu.Unlock()
+}
+
+func durationOrNil(d time.Duration) *durationpb.Duration {
+	if d == 0 {
+		return nil
+	}
+	return durationpb.New(d)
 }

@@ -1,23 +1,24 @@
-package sdk
+// Package wire translates between the SDK's Go types and the versioned gRPC
+// contract (proto/wtb/...), and holds the go-plugin glue both sides share. It
+// is internal: plugin authors and the host's upper layers see Go types only;
+// the serving side (sdk/serve) and the host side (sdk/client) speak the wire
+// through it.
+package wire
 
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	pluginv1 "github.com/wtbench/wtb/proto/wtb/plugin/v1"
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
+	"github.com/wtbench/wtb/sdk"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// The functions in this file translate between the SDK's Go types and the wire
-// contract. They are exported because the host uses the same translation; plugin
-// authors do not need them.
-
 // ExecuteRequestFromProto converts a wire request.
-func ExecuteRequestFromProto(p *runnerv1.ExecuteRequest) *ExecuteRequest {
-	r := &ExecuteRequest{
+func ExecuteRequestFromProto(p *runnerv1.ExecuteRequest) *sdk.ExecuteRequest {
+	r := &sdk.ExecuteRequest{
 		ExecutionID:       p.GetExecutionId(),
 		ExecutionKey:      p.GetExecutionKey(),
 		Attempt:           int(p.GetAttempt()),
@@ -31,14 +32,14 @@ func ExecuteRequestFromProto(p *runnerv1.ExecuteRequest) *ExecuteRequest {
 		Labels:            p.GetLabels(),
 	}
 	if c := p.GetCase(); c != nil {
-		r.Case = Case{ID: c.GetId(), Input: c.GetInputJson(), Expected: c.GetExpectedJson()}
+		r.Case = sdk.Case{ID: c.GetId(), Input: c.GetInputJson(), Expected: c.GetExpectedJson()}
 	}
 	if d := p.GetDeadline(); d != nil {
 		r.Deadline = d.AsTime()
 	}
-	r.Nodes = make([]Node, len(p.GetNodes()))
+	r.Nodes = make([]sdk.Node, len(p.GetNodes()))
 	for i, n := range p.GetNodes() {
-		r.Nodes[i] = Node{
+		r.Nodes[i] = sdk.Node{
 			Name: n.GetName(), Kind: n.GetKind(), Command: n.GetCommand(), Params: n.GetParamsJson(),
 			Env: n.GetEnv(), Timeout: n.GetTimeout().AsDuration(), Variant: n.GetVariant(),
 			DependsOn: n.GetDependsOn(), MaxOutputBytes: n.GetMaxOutputBytes(), ConfigHash: n.GetConfigHash(),
@@ -48,7 +49,7 @@ func ExecuteRequestFromProto(p *runnerv1.ExecuteRequest) *ExecuteRequest {
 }
 
 // ExecuteRequestToProto converts a request to its wire form.
-func ExecuteRequestToProto(r *ExecuteRequest) *runnerv1.ExecuteRequest {
+func ExecuteRequestToProto(r *sdk.ExecuteRequest) *runnerv1.ExecuteRequest {
 	p := &runnerv1.ExecuteRequest{
 		ExecutionId:       r.ExecutionID,
 		ExecutionKey:      r.ExecutionKey,
@@ -81,29 +82,29 @@ func ExecuteRequestToProto(r *ExecuteRequest) *runnerv1.ExecuteRequest {
 }
 
 // RuntimeEnvFromProto converts a wire runtime environment.
-func RuntimeEnvFromProto(p *pluginv1.RuntimeEnv) RuntimeEnv {
+func RuntimeEnvFromProto(p *pluginv1.RuntimeEnv) sdk.RuntimeEnv {
 	if p == nil {
-		return RuntimeEnv{}
+		return sdk.RuntimeEnv{}
 	}
-	return RuntimeEnv{ID: p.GetId(), Env: p.GetEnv(), WorkingDir: p.GetWorkingDir(), Labels: p.GetLabels()}
+	return sdk.RuntimeEnv{ID: p.GetId(), Env: p.GetEnv(), WorkingDir: p.GetWorkingDir(), Labels: p.GetLabels()}
 }
 
 // RuntimeEnvToProto converts a runtime environment to its wire form.
-func RuntimeEnvToProto(e RuntimeEnv) *pluginv1.RuntimeEnv {
+func RuntimeEnvToProto(e sdk.RuntimeEnv) *pluginv1.RuntimeEnv {
 	return &pluginv1.RuntimeEnv{Id: e.ID, Env: e.Env, WorkingDir: e.WorkingDir, Labels: e.Labels}
 }
 
 // OutcomeFromProto converts a wire ExecutionFinished event.
-func OutcomeFromProto(p *runnerv1.ExecutionFinished) Outcome {
-	return Outcome{
-		Status: Status(p.GetStatus()), FinalState: p.GetFinalStateJson(), Error: p.GetError(),
+func OutcomeFromProto(p *runnerv1.ExecutionFinished) sdk.Outcome {
+	return sdk.Outcome{
+		Status: sdk.Status(p.GetStatus()), FinalState: p.GetFinalStateJson(), Error: p.GetError(),
 		Retryable: p.GetRetryable(), Duration: p.GetDuration().AsDuration(), WorkerID: p.GetWorkerId(),
-		FailedNode: p.GetFailedNode(), FailureKind: FailureKind(p.GetFailureKind()),
+		FailedNode: p.GetFailedNode(), FailureKind: sdk.FailureKind(p.GetFailureKind()),
 	}
 }
 
 // OutcomeToProto converts an outcome to its wire form.
-func OutcomeToProto(o Outcome) *runnerv1.ExecutionFinished {
+func OutcomeToProto(o sdk.Outcome) *runnerv1.ExecutionFinished {
 	return &runnerv1.ExecutionFinished{
 		Status: runnerv1.ExecutionStatus(o.Status), FinalStateJson: o.FinalState, Error: o.Error,
 		Retryable: o.Retryable, Duration: durationpb.New(o.Duration), WorkerId: o.WorkerID,
@@ -112,32 +113,32 @@ func OutcomeToProto(o Outcome) *runnerv1.ExecutionFinished {
 }
 
 // NodeResultFromProto converts a wire NodeFinished event.
-func NodeResultFromProto(p *runnerv1.NodeFinished) NodeResult {
-	return NodeResult{Node: p.GetNode(), State: p.GetStateJson(), Output: p.GetOutputJson(),
+func NodeResultFromProto(p *runnerv1.NodeFinished) sdk.NodeResult {
+	return sdk.NodeResult{Node: p.GetNode(), State: p.GetStateJson(), Output: p.GetOutputJson(),
 		Duration: p.GetDuration().AsDuration(), Metrics: p.GetMetrics(), WorkerID: p.GetWorkerId()}
 }
 
 // NodeFailureFromProto converts a wire NodeFailed event.
-func NodeFailureFromProto(p *runnerv1.NodeFailed) NodeFailure {
-	return NodeFailure{Node: p.GetNode(), Error: p.GetError(), Kind: FailureKind(p.GetKind()),
+func NodeFailureFromProto(p *runnerv1.NodeFailed) sdk.NodeFailure {
+	return sdk.NodeFailure{Node: p.GetNode(), Error: p.GetError(), Kind: sdk.FailureKind(p.GetKind()),
 		Retryable: p.GetRetryable(), Duration: p.GetDuration().AsDuration(), ExitCode: int(p.GetExitCode())}
 }
 
 // InfoToProto converts plugin info and its schema to the wire form.
-func InfoToProto(info Info, kind pluginv1.PluginKind) (*pluginv1.PluginInfo, error) {
+func InfoToProto(info sdk.Info, kind pluginv1.PluginKind) (*pluginv1.PluginInfo, error) {
 	schema, err := SchemaToProto(info.Schema)
 	if err != nil {
 		return nil, err
 	}
 	return &pluginv1.PluginInfo{
-		Name: info.Name, Kind: kind, Version: info.Version, SdkVersion: Version,
-		ProtocolVersions: []int32{ProtocolVersion}, Capabilities: info.Capabilities,
+		Name: info.Name, Kind: kind, Version: info.Version, SdkVersion: sdk.Version,
+		ProtocolVersions: []int32{sdk.ProtocolVersion}, Capabilities: info.Capabilities,
 		Description: info.Description, ConfigSchema: schema,
 	}, nil
 }
 
 // SchemaToProto converts a schema to its wire form.
-func SchemaToProto(s Schema) (*pluginv1.ConfigSchema, error) {
+func SchemaToProto(s sdk.Schema) (*pluginv1.ConfigSchema, error) {
 	out := &pluginv1.ConfigSchema{}
 	for _, a := range s.Attributes {
 		pa := &pluginv1.AttributeSchema{Name: a.Name, Type: a.Type, Required: a.Required,
@@ -158,7 +159,7 @@ func SchemaToProto(s Schema) (*pluginv1.ConfigSchema, error) {
 }
 
 // DiagnosticsToProto converts diagnostics to their wire form.
-func DiagnosticsToProto(ds Diagnostics) []*pluginv1.Diagnostic {
+func DiagnosticsToProto(ds sdk.Diagnostics) []*pluginv1.Diagnostic {
 	out := make([]*pluginv1.Diagnostic, len(ds))
 	for i, d := range ds {
 		out[i] = &pluginv1.Diagnostic{Severity: pluginv1.Severity(d.Severity), Summary: d.Summary,
@@ -168,18 +169,29 @@ func DiagnosticsToProto(ds Diagnostics) []*pluginv1.Diagnostic {
 }
 
 // DiagnosticsFromProto converts wire diagnostics.
-func DiagnosticsFromProto(ps []*pluginv1.Diagnostic) Diagnostics {
-	out := make(Diagnostics, len(ps))
+func DiagnosticsFromProto(ps []*pluginv1.Diagnostic) sdk.Diagnostics {
+	out := make(sdk.Diagnostics, len(ps))
 	for i, p := range ps {
-		out[i] = Diagnostic{Severity: Severity(p.GetSeverity()), Summary: p.GetSummary(),
+		out[i] = sdk.Diagnostic{Severity: sdk.Severity(p.GetSeverity()), Summary: p.GetSummary(),
 			Detail: p.GetDetail(), Path: p.GetAttributePath()}
 	}
 	return out
 }
 
-func durationOrNil(d time.Duration) *durationpb.Duration {
-	if d == 0 {
-		return nil
+// InfoFromProto converts wire plugin info, schema included.
+func InfoFromProto(p *pluginv1.PluginInfo) sdk.Info {
+	info := sdk.Info{Name: p.GetName(), Version: p.GetVersion(), Description: p.GetDescription(),
+		Capabilities: p.GetCapabilities(), SDKVersion: p.GetSdkVersion()}
+	for _, v := range p.GetProtocolVersions() {
+		info.ProtocolVersions = append(info.ProtocolVersions, int(v))
 	}
-	return durationpb.New(d)
+	for _, a := range p.GetConfigSchema().GetAttributes() {
+		attr := sdk.Attribute{Name: a.GetName(), Type: a.GetType(), Required: a.GetRequired(),
+			Description: a.GetDescription(), Sensitive: a.GetSensitive()}
+		if d := a.GetDefaultJson(); len(d) > 0 {
+			attr.Default = json.RawMessage(d)
+		}
+		info.Schema.Attributes = append(info.Schema.Attributes, attr)
+	}
+	return info
 }

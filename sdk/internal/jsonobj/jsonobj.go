@@ -1,4 +1,8 @@
-package sdk
+// Package jsonobj merges node outputs into states the way every runner must:
+// JSON Merge Patch (RFC 7386) on JSON objects kept as raw bytes, decoding only
+// the levels a patch touches so numbers keep their exact text and a large state
+// is cheap to update. The executor uses it; it is not part of the SDK's API.
+package jsonobj
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package sdk
+package jsonobj
 
 import (
 	"encoding/json"

@@ -1,4 +1,9 @@
-package sdk
+// Package serve runs a WTB plugin: call Runner or Environment from main. It
+// completes go-plugin's handshake, serves the versioned gRPC contract over
+// mTLS, and makes sure nothing the plugin starts outlives it (see
+// sdk/childproc): when the host dies, even by SIGKILL, the plugin kills its
+// children and exits.
+package serve
 
 import (
 	"context"
@@ -13,28 +18,28 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
+	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/childproc"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/keepalive"
+	"github.com/wtbench/wtb/sdk/internal/wire"
 )
 
-// ServeRunner serves a runner plugin. Call it from main; it returns when the host
+// Runner serves a runner plugin. Call it from main; it returns when the host
 // is done with the plugin.
-func ServeRunner(impl Runner) {
+func Runner(impl sdk.Runner) {
 	logger := pluginLogger("runner-" + impl.Info().Name)
-	p := &RunnerPlugin{Impl: impl, Logger: logger}
-	serve(RunnerPluginName, p, logger, func() {
-		p.cancelAll(ErrHostGone)
+	p := &runnerPlugin{impl: impl, log: logger}
+	serve(wire.RunnerPluginName, p, logger, func() {
+		p.cancelAll(sdk.ErrHostGone)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = impl.Shutdown(ctx)
 	})
 }
 
-// ServeEnvironment serves an environment provider plugin.
-func ServeEnvironment(impl EnvironmentProvider) {
+// Environment serves an environment provider plugin.
+func Environment(impl sdk.EnvironmentProvider) {
 	logger := pluginLogger("env-" + impl.Info().Name)
-	serve(EnvironmentPluginName, &EnvironmentPlugin{Impl: impl, Logger: logger}, logger, func() {
+	serve(wire.EnvironmentPluginName, &environmentPlugin{impl: impl}, logger, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = impl.Shutdown(ctx)
@@ -42,7 +47,7 @@ func ServeEnvironment(impl EnvironmentProvider) {
 }
 
 func serve(name string, p plugin.Plugin, logger hclog.Logger, onOrphaned func()) {
-	if os.Getenv(Handshake.MagicCookieKey) != Handshake.MagicCookieValue {
+	if os.Getenv(sdk.MagicCookieKey) != sdk.MagicCookieValue {
 		fmt.Fprintf(os.Stderr, "%s is a WTB plugin; the wtb host starts it (run `wtb plugins` to list plugins), it is not meant to be run by hand.\n",
 			filepath.Base(os.Args[0]))
 		os.Exit(1)
@@ -68,31 +73,15 @@ func serve(name string, p plugin.Plugin, logger hclog.Logger, onOrphaned func())
 	go watchParent(logger, onOrphaned)
 	go onTerminate(logger, onOrphaned)
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {name: p}},
-		GRPCServer:       NewGRPCServer,
+		HandshakeConfig:  wire.Handshake(),
+		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion: {name: p}},
+		GRPCServer:       wire.NewGRPCServer,
 		Logger:           logger,
 	})
 	// Serve returns when the host has gone (its connection closed) as well as
 	// when it asked the plugin to stop: either way nothing started here may
 	// outlive the plugin, and returning from main would not kill it.
 	childproc.KillAll()
-}
-
-// NewGRPCServer is the gRPC server every WTB plugin uses: large messages for big
-// node states, and keepalive so a vanished host is noticed.
-func NewGRPCServer(opts []grpc.ServerOption) *grpc.Server {
-	opts = append(opts,
-		grpc.MaxRecvMsgSize(MaxMessageBytes),
-		grpc.MaxSendMsgSize(MaxMessageBytes),
-		// Large flow-control windows: a session carries thousands of small
-		// messages a second, and the default 64 KiB window means a window
-		// update every few of them.
-		grpc.InitialWindowSize(WindowBytes),
-		grpc.InitialConnWindowSize(WindowBytes),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-	)
-	return grpc.NewServer(opts...)
 }
 
 // pluginLogger logs hclog JSON to stderr, which go-plugin forwards into the host's

@@ -1,45 +1,42 @@
-package sdk
+package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
-	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
 	environmentv1 "github.com/wtbench/wtb/proto/wtb/environment/v1"
 	pluginv1 "github.com/wtbench/wtb/proto/wtb/plugin/v1"
+	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/internal/wire"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// EnvironmentPlugin is the go-plugin glue for environment providers. Plugin
-// authors use ServeEnvironment; hosts put an EnvironmentPlugin (without Impl) in
-// their plugin set to get an environmentv1.EnvironmentProviderServiceClient.
-type EnvironmentPlugin struct {
+// environmentPlugin is the go-plugin glue on the plugin's side.
+type environmentPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	Impl   EnvironmentProvider
-	Logger hclog.Logger
+	impl sdk.EnvironmentProvider
 }
 
-// GRPCServer registers the environment provider service.
-func (p *EnvironmentPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	environmentv1.RegisterEnvironmentProviderServiceServer(s, &envServer{impl: p.Impl})
+func (p *environmentPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	environmentv1.RegisterEnvironmentProviderServiceServer(s, &envServer{impl: p.impl})
 	return nil
 }
 
-// GRPCClient returns the raw contract client.
-func (p *EnvironmentPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
-	return environmentv1.NewEnvironmentProviderServiceClient(cc), nil
+func (p *environmentPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("the serving side has no client")
 }
 
 type envServer struct {
 	environmentv1.UnimplementedEnvironmentProviderServiceServer
-	impl EnvironmentProvider
+	impl sdk.EnvironmentProvider
 }
 
 func (s *envServer) GetInfo(context.Context, *environmentv1.GetInfoRequest) (*environmentv1.GetInfoResponse, error) {
-	info, err := InfoToProto(s.impl.Info(), pluginv1.PluginKind_PLUGIN_KIND_ENVIRONMENT)
+	info, err := wire.InfoToProto(s.impl.Info(), pluginv1.PluginKind_PLUGIN_KIND_ENVIRONMENT)
 	if err != nil {
 		return nil, fmt.Errorf("describing the plugin: %w", err)
 	}
@@ -48,17 +45,17 @@ func (s *envServer) GetInfo(context.Context, *environmentv1.GetInfoRequest) (*en
 
 func (s *envServer) Configure(ctx context.Context, req *environmentv1.ConfigureRequest) (*environmentv1.ConfigureResponse, error) {
 	diags := s.impl.Configure(ctx, req.GetConfigJson())
-	if c, ok := s.impl.(Connector); ok && !diags.HasErrors() {
+	if c, ok := s.impl.(sdk.Connector); ok && !diags.HasErrors() {
 		if err := c.Connect(ctx); err != nil {
 			return nil, status.Error(codes.Unavailable, err.Error())
 		}
 	}
-	return &environmentv1.ConfigureResponse{Diagnostics: DiagnosticsToProto(diags)}, nil
+	return &environmentv1.ConfigureResponse{Diagnostics: wire.DiagnosticsToProto(diags)}, nil
 }
 
 func (s *envServer) CreateEnvironment(ctx context.Context, req *environmentv1.CreateEnvironmentRequest) (*environmentv1.CreateEnvironmentResponse, error) {
 	env, diags := s.impl.CreateEnvironment(ctx, req.GetBatchId(), req.GetVariantId(), req.GetConfigJson())
-	return &environmentv1.CreateEnvironmentResponse{RuntimeEnv: RuntimeEnvToProto(env), Diagnostics: DiagnosticsToProto(diags)}, nil
+	return &environmentv1.CreateEnvironmentResponse{RuntimeEnv: wire.RuntimeEnvToProto(env), Diagnostics: wire.DiagnosticsToProto(diags)}, nil
 }
 
 func (s *envServer) GetRuntimeEnv(ctx context.Context, req *environmentv1.GetRuntimeEnvRequest) (*environmentv1.GetRuntimeEnvResponse, error) {
@@ -68,7 +65,7 @@ func (s *envServer) GetRuntimeEnv(ctx context.Context, req *environmentv1.GetRun
 	}
 	resp := &environmentv1.GetRuntimeEnvResponse{Found: ok}
 	if ok {
-		resp.RuntimeEnv = RuntimeEnvToProto(env)
+		resp.RuntimeEnv = wire.RuntimeEnvToProto(env)
 	}
 	return resp, nil
 }

@@ -1,0 +1,88 @@
+package sched
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/plan"
+	"github.com/wtbench/wtb/sdk"
+)
+
+// nodeDone is a node run an attempt finished.
+type nodeDone struct {
+	step     *plan.Step
+	state    json.RawMessage
+	output   json.RawMessage
+	duration time.Duration
+	metrics  map[string]float64
+	worker   string
+}
+
+// attemptEvents receives an attempt's events from the runner: it keeps the
+// finished node runs (for the checkpoints) and tells the bus. The runner calls
+// it from its own goroutine.
+type attemptEvents struct {
+	s      *scheduler
+	a      *attempt
+	byName map[string]*plan.Step
+	mu     sync.Mutex
+	done   []nodeDone
+}
+
+var _ sdk.Events = (*attemptEvents)(nil)
+
+func newAttemptEvents(s *scheduler, a *attempt) *attemptEvents {
+	e := &attemptEvents{s: s, a: a, byName: make(map[string]*plan.Step, len(a.seg.Steps)-a.startIdx)}
+	for _, st := range a.seg.Steps[a.startIdx:] {
+		e.byName[st.Node.Name] = st
+	}
+	return e
+}
+
+func (e *attemptEvents) publish(ev events.Event) {
+	ev.BatchID, ev.ExecutionKey, ev.Attempt = e.s.cfg.BatchID, e.a.seg.Key, e.a.number
+	e.s.cfg.Bus.Publish(ev)
+}
+
+func (e *attemptEvents) NodeStarted(node, _ string) {
+	e.publish(events.Event{Type: events.NodeStarted, Node: node})
+}
+
+func (e *attemptEvents) NodeFinished(r sdk.NodeResult) {
+	// A node the request did not ask for (a joined workflow that began further
+	// back) is not this attempt's to store.
+	if st := e.byName[r.Node]; st != nil {
+		e.mu.Lock()
+		e.done = append(e.done, nodeDone{step: st, state: r.State, output: r.Output, duration: r.Duration,
+			metrics: r.Metrics, worker: r.WorkerID})
+		e.mu.Unlock()
+	}
+	e.publish(events.Event{Type: events.NodeFinished, Node: r.Node, Data: map[string]any{"duration_ms": ms(r.Duration)}})
+}
+
+func (e *attemptEvents) NodeFailed(f sdk.NodeFailure) {
+	e.publish(events.Event{Type: events.NodeFailed, Node: f.Node, Error: f.Error})
+}
+
+func (e *attemptEvents) Log(node string, _ sdk.LogStream, line string) {
+	e.s.log.Debug("node log", "execution", e.a.seg.Key, "node", node, "line", line)
+}
+
+// finished returns the node runs the attempt finished, in order.
+func (e *attemptEvents) finished() []nodeDone {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.done
+}
+
+// finishedOrNil is finished for an attempt that may never have been sent.
+func (e *attemptEvents) finishedOrNil() []nodeDone {
+	if e == nil {
+		return nil
+	}
+	return e.finished()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

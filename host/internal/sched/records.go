@@ -1,0 +1,103 @@
+package sched
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/eval"
+	"github.com/wtbench/wtb/host/internal/plan"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/sdk"
+)
+
+// newCheckpoint is the checkpoint of a node run of step st, whatever its
+// source (ran, cached, forked).
+func newCheckpoint(batchID string, st *plan.Step, parentID, segmentKey, source string, state, output json.RawMessage) store.Checkpoint {
+	return store.Checkpoint{ID: st.ID, BatchID: batchID, ParentID: parentID, Node: st.Node.Name, Position: st.Position,
+		Variant: st.Node.Variant, ConfigHash: st.Node.ConfigHash, Source: source, SegmentKey: segmentKey,
+		State: state, Output: output, CreatedAt: time.Now()}
+}
+
+// storeDone writes the checkpoints of the nodes an attempt finished and keeps
+// what the group's executions need of them.
+func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
+	if len(done) == 0 {
+		return
+	}
+	cps := make([]store.Checkpoint, 0, len(done))
+	parentID, parentState := a.startID, a.startState
+	for _, d := range done {
+		st := d.step
+		cp := newCheckpoint(s.cfg.BatchID, st, parentID, a.seg.Key, store.SourceRan, d.state, d.output)
+		cp.Metrics, cp.DurationMs, cp.WorkerID = d.metrics, ms(d.duration), d.worker
+		if st.Node.Cache {
+			cp.CacheKey = s.planner.CacheKey(parentState, st)
+		}
+		cps = append(cps, cp)
+		a.group.record(st, d.state, cp.DurationMs, d.metrics, d.worker)
+		parentID, parentState = st.ID, d.state
+		a.lastWorker = d.worker
+	}
+	s.tally.nodeRuns(len(done))
+	s.writer.send(store.WriteSet{Checkpoints: cps})
+}
+
+// finish is how an execution ended.
+type finish struct {
+	ok      bool
+	state   json.RawMessage // the final state, when ok
+	err     string
+	node    string // the node that failed
+	kind    sdk.FailureKind
+	finalID string // the last checkpoint
+	worker  string
+}
+
+// finishExecution scores an execution and stores its result. Scoring runs
+// off the loop (a command evaluator may take a while), bounded in number.
+func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
+	var durMs float64
+	metrics := map[string]float64{}
+	for _, st := range ex.Steps {
+		if info, done := a.group.infos[st]; done {
+			durMs += info.durationMs
+			for k, v := range info.metrics {
+				metrics[k] = v
+			}
+		}
+	}
+	if f.worker == "" {
+		f.worker = a.outcome.WorkerID
+	}
+	res := store.Result{BatchID: s.cfg.BatchID, ExecutionKey: ex.Key, ExecutionID: a.execID,
+		Combination: ex.Combination.Name, Variants: ex.Combination.Variants, CaseID: ex.Case.ID, Repeat: ex.Repeat,
+		Success: f.ok, Error: f.err, FailedNode: f.node, Metrics: metrics, DurationMs: durMs,
+		WorkerID: f.worker, Attempts: a.number, FinalCheckpointID: f.finalID, CreatedAt: time.Now()}
+	if !f.ok {
+		res.FailureKind = f.kind.String()
+	}
+	if res.ExecutionID == "" {
+		res.ExecutionID = fmt.Sprintf("%s-%s-resumed", shortID(s.cfg.BatchID), spec.HashStrings(ex.Key)[:12])
+	}
+	res.Status = store.ResultFailed
+	if f.ok {
+		res.Status = store.ResultSucceeded
+	}
+	s.feed.executionFinished(a.group)
+	in := eval.Input{Success: f.ok, State: f.state, Case: *ex.Case, DurationMs: durMs, Metrics: metrics}
+	s.evalWG.Add(1)
+	s.evalSem <- struct{}{}
+	go func() {
+		defer s.evalWG.Done()
+		defer func() { <-s.evalSem }()
+		// Not the run's context: scoring what finished must complete even when
+		// the batch is being interrupted.
+		outcome := s.cfg.Evaluator.Evaluate(context.Background(), in)
+		res.Scores, res.OverallScore, res.Passed = outcome.Scores, outcome.Overall, outcome.Passed
+		s.writer.send(store.WriteSet{Results: []store.Result{res}})
+		s.tally.executionFinished(res, outcome.Notes)
+	}()
+}

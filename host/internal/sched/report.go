@@ -1,0 +1,178 @@
+package sched
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/store"
+)
+
+// Report is what a run did.
+type Report struct {
+	Planned    int
+	Succeeded  int
+	Failed     int
+	Unfinished int
+	NodeRuns   int
+	CachedRuns int
+	Resumed    int
+	Retries    int
+	Cancelled  bool
+	FailFast   bool
+	Elapsed    time.Duration
+	// RoundTrips is how many runner requests were made; their latency (from
+	// dispatch to outcome, the runner's own overhead included) is kept in a
+	// histogram, so the report's size does not grow with the batch.
+	RoundTrips int
+	latency    histogram
+}
+
+// Percentile returns the p-th percentile (0..1) of the runner round trips,
+// within 2 %.
+func (r Report) Percentile(p float64) time.Duration { return r.latency.percentile(p) }
+
+// tally counts what happens and tells the progress bar and the event bus. Its
+// methods are safe for concurrent use (scoring runs off the loop).
+type tally struct {
+	cfg     Config
+	planned int
+	envKeys map[string]bool // environments the executions left use
+
+	mu         sync.Mutex
+	rep        Report
+	comboLeft  map[string]int
+	comboStart map[string]bool
+}
+
+func newTally(cfg Config, c census) *tally {
+	return &tally{cfg: cfg, planned: c.planned, envKeys: c.envKeys, rep: Report{Planned: c.planned}, comboLeft: c.perCombo,
+		comboStart: map[string]bool{}}
+}
+
+func (t *tally) add(f func(r *Report)) {
+	t.mu.Lock()
+	f(&t.rep)
+	t.mu.Unlock()
+}
+
+func (t *tally) nodeRuns(n int) { t.add(func(r *Report) { r.NodeRuns += n }) }
+func (t *tally) cachedRun()     { t.add(func(r *Report) { r.CachedRuns++ }) }
+func (t *tally) resumed()       { t.add(func(r *Report) { r.Resumed++ }) }
+func (t *tally) cancelled()     { t.add(func(r *Report) { r.Cancelled = true }) }
+func (t *tally) failFast()      { t.add(func(r *Report) { r.FailFast = true }) }
+func (t *tally) roundTrip(d time.Duration) {
+	t.add(func(r *Report) { r.RoundTrips++; r.latency.add(d) })
+}
+
+func (t *tally) retried(key, node string, attempt int, reason string, delay time.Duration) {
+	t.add(func(r *Report) { r.Retries++ })
+	t.cfg.Bus.Publish(events.Event{Type: events.ExecutionRetried, BatchID: t.cfg.BatchID, ExecutionKey: key,
+		Node: node, Attempt: attempt, Error: reason,
+		Message: fmt.Sprintf("attempt %d failed; retrying in %s", attempt, delay.Round(time.Millisecond))})
+}
+
+func (t *tally) comboStarted(name string) {
+	t.mu.Lock()
+	first := !t.comboStart[name]
+	t.comboStart[name] = true
+	t.mu.Unlock()
+	if first {
+		t.cfg.Bus.Publish(events.Event{Type: events.CombinationStarted, BatchID: t.cfg.BatchID, Combination: name,
+			Message: "combination " + name + " started"})
+	}
+}
+
+// executionFinished counts a scored execution and tells about it.
+func (t *tally) executionFinished(res store.Result, notes map[string]string) {
+	t.mu.Lock()
+	if res.Success {
+		t.rep.Succeeded++
+	} else {
+		t.rep.Failed++
+	}
+	t.comboLeft[res.Combination]--
+	comboDone := t.comboLeft[res.Combination] == 0
+	t.mu.Unlock()
+	if p := t.cfg.Progress; p != nil {
+		if res.Success {
+			p.Add(1, 0)
+		} else {
+			p.Add(0, 1)
+		}
+	}
+	typ := events.ExecutionFinished
+	msg := fmt.Sprintf("score %.3f", res.OverallScore)
+	if !res.Success {
+		typ = events.ExecutionFailed
+		msg = "execution failed"
+		if res.FailedNode != "" {
+			msg = "node " + res.FailedNode + " failed"
+		}
+	}
+	data := map[string]any{"overall_score": res.OverallScore, "duration_ms": res.DurationMs, "attempts": res.Attempts}
+	if len(notes) > 0 {
+		data["notes"] = notes
+	}
+	t.cfg.Bus.Publish(events.Event{Type: typ, BatchID: t.cfg.BatchID, Combination: res.Combination,
+		ExecutionKey: res.ExecutionKey, Node: res.FailedNode, Attempt: res.Attempts, Message: msg, Error: res.Error, Data: data})
+	if comboDone {
+		t.cfg.Bus.Publish(events.Event{Type: events.CombinationFinished, BatchID: t.cfg.BatchID, Combination: res.Combination,
+			Message: "all executions of " + res.Combination + " finished"})
+	}
+}
+
+func (t *tally) report(elapsed time.Duration) Report {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := t.rep
+	r.Unfinished = r.Planned - r.Succeeded - r.Failed
+	r.Elapsed = elapsed
+	return r
+}
+
+// histogram counts durations in buckets growing by 2 %, from 1 µs to about
+// an hour: a fixed 1,100 counters whatever the number of samples.
+type histogram struct {
+	counts []uint64
+	n      uint64
+}
+
+const (
+	histBase   = float64(time.Microsecond)
+	histGrowth = 1.02
+	histSize   = 1100
+)
+
+func (h *histogram) add(d time.Duration) {
+	if h.counts == nil {
+		h.counts = make([]uint64, histSize)
+	}
+	i := 0
+	if v := float64(d); v > histBase {
+		i = min(histSize-1, int(math.Log(v/histBase)/math.Log(histGrowth))+1)
+	}
+	h.counts[i]++
+	h.n++
+}
+
+func (h histogram) percentile(p float64) time.Duration {
+	if h.n == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(p * float64(h.n)))
+	rank = max(rank, 1)
+	var seen uint64
+	for i, c := range h.counts {
+		seen += c
+		if seen >= rank {
+			if i == 0 {
+				return time.Duration(histBase)
+			}
+			return time.Duration(histBase * math.Pow(histGrowth, float64(i)))
+		}
+	}
+	return time.Duration(histBase * math.Pow(histGrowth, histSize))
+}
