@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
+	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/store/open"
 	"github.com/wtbench/wtb/host/internal/store/sqlite"
@@ -75,6 +76,10 @@ func Main(args []string) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	var be *bench.Error
+	if !errors.As(err, new(*exitError)) && errors.As(err, &be) {
+		err = a.failed(err) // an application error that no command wrapped
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -148,6 +153,13 @@ error · 3 runtime failure · 130 interrupted.`,
 	root.AddCommand(a.runCommand(), a.resumeCommand(), a.validateCommand(), a.planCommand(), a.resultsCommand(),
 		a.compareCommand(), a.forkCommand(), a.parityCommand(), a.auditCommand(), a.showCommand(), a.cacheCommand(), a.pluginsCommand(), a.versionCommand())
 	return root
+}
+
+// bench is the application layer, with this command's logger, plugin search
+// path and stderr for notices.
+func (a *app) bench() *bench.App {
+	return &bench.App{Log: a.log, Version: Version, PluginDirs: a.searchPath,
+		Notice: func(msg string) { fmt.Fprintln(a.stderr, msg) }}
 }
 
 func envOr(k, def string) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -14,9 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/pluginhost"
-	"github.com/wtbench/wtb/host/internal/report"
-	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/sdk"
 )
@@ -33,19 +31,10 @@ func (a *app) validateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !noPlugins {
-				errs := 0
-				for _, bd := range cfg.Batches {
-					_, diags, err := a.startPluginsFromConfig(cmd.Context(), cfg, bd, nil, false)
-					a.printDiagnostics(cfg.Files(), diags)
-					if err != nil {
-						return exitf(ExitRuntime, "%v", err)
-					}
-					errs += countErrors(diags)
-				}
-				if errs > 0 {
-					return exitf(ExitConfig, "%s has %s", args[0], plural(errs, "error", "errors"))
-				}
+			diags, err := a.bench().Validate(cmd.Context(), cfg, !noPlugins)
+			a.printDiagnostics(cfg.Files(), diags)
+			if err != nil {
+				return a.failed(err)
 			}
 			for _, bd := range cfg.Batches {
 				b := bd.Spec
@@ -60,31 +49,6 @@ func (a *app) validateCommand() *cobra.Command {
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value")
 	cmd.Flags().BoolVar(&noPlugins, "no-plugins", false, "skip launching plugins to check their blocks")
 	return cmd
-}
-
-// batchOrLatest loads the named batch, or the latest one when id is "".
-func (a *app) batchOrLatest(ctx context.Context, st store.Store, id string) (*store.Batch, *spec.Batch, error) {
-	var rec *store.Batch
-	var err error
-	if id == "" || id == "latest" {
-		rec, err = st.Batches().Latest(ctx)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, exitf(ExitConfig, "%s holds no batches yet; run one with `wtb run FILE`", st.Describe())
-		}
-	} else {
-		rec, err = st.Batches().Get(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, exitf(ExitConfig, "no batch %s in %s (list them with `wtb%s results --list`)", id, st.Describe(), a.dbHint())
-		}
-	}
-	if err != nil {
-		return nil, nil, exitf(ExitRuntime, "%v", err)
-	}
-	var b spec.Batch
-	if err := json.Unmarshal(rec.Spec, &b); err != nil {
-		return nil, nil, exitf(ExitRuntime, "batch %s: unreadable spec: %v", rec.ID, err)
-	}
-	return rec, &b, nil
 }
 
 func (a *app) resultsCommand() *cobra.Command {
@@ -111,26 +75,30 @@ func (a *app) resultsCommand() *cobra.Command {
 			if len(args) == 1 {
 				id = args[0]
 			}
-			rec, b, err := a.batchOrLatest(ctx, st, id)
-			if err != nil {
-				return err
-			}
-			results, err := st.Results().List(ctx, rec.ID)
-			if err != nil {
-				return exitf(ExitRuntime, "%v", err)
-			}
 			if failed || executions {
-				return a.writeExecutions(results, format, failed)
+				rec, _, err := bench.Batch(ctx, st, id)
+				if err != nil {
+					return a.failed(err)
+				}
+				rows, err := bench.Executions(ctx, st, rec.ID, failed)
+				if err != nil {
+					return a.failed(err)
+				}
+				return a.writeExecutions(rows, format)
 			}
-			sum := report.Summarize(b, results)
+			board, err := bench.Leaderboard(ctx, st, id)
+			if err != nil {
+				return a.failed(err)
+			}
+			rec := board.Batch
 			if format == "table" {
-				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, displayStatus(rec), rec.StartedAt.Local().Format(time.DateTime))
+				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, bench.DisplayStatus(rec), rec.StartedAt.Local().Format(time.DateTime))
 			}
-			if interrupted(rec) {
+			if bench.Interrupted(rec) {
 				fmt.Fprintf(a.stderr, "batch %s was interrupted: the process running it stopped before it finished; `wtb%s resume %s` runs the rest\n",
 					rec.ID, a.dbHint(), rec.ID)
 			}
-			return writeLeaderboard(a.stdout, format, rec, b, sum, results, a.dbHint())
+			return writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.dbHint())
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or csv")
@@ -141,9 +109,9 @@ func (a *app) resultsCommand() *cobra.Command {
 }
 
 func (a *app) listBatches(ctx context.Context, st store.Store, format string) error {
-	bs, err := st.Batches().List(ctx, 100)
+	bs, err := bench.Batches(ctx, st, 100)
 	if err != nil {
-		return exitf(ExitRuntime, "%v", err)
+		return a.failed(err)
 	}
 	if format == "json" {
 		type row struct {
@@ -153,27 +121,20 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 		}
 		rows := []row{}
 		for _, b := range bs {
-			rows = append(rows, row{b.ID, b.Name, displayStatus(&b), b.Runner, b.ParentID, b.Total, b.StartedAt})
+			rows = append(rows, row{b.ID, b.Name, bench.DisplayStatus(&b), b.Runner, b.ParentID, b.Total, b.StartedAt})
 		}
 		return json.NewEncoder(a.stdout).Encode(rows)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BATCH\tNAME\tSTATUS\tEXECUTIONS\tRUNNER\tSTARTED\tPARENT")
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Name, displayStatus(&b), b.Total, b.Runner,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Name, bench.DisplayStatus(&b), b.Total, b.Runner,
 			b.StartedAt.Local().Format(time.DateTime), b.ParentID)
 	}
 	return tw.Flush()
 }
 
-func (a *app) writeExecutions(results []store.Result, format string, onlyFailed bool) error {
-	rows := []store.Result{}
-	for _, r := range results {
-		if !onlyFailed || !r.Success {
-			rows = append(rows, r)
-		}
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].ExecutionKey < rows[j].ExecutionKey })
+func (a *app) writeExecutions(rows []store.Result, format string) error {
 	switch format {
 	case "json":
 		enc := json.NewEncoder(a.stdout)
@@ -222,13 +183,9 @@ func (a *app) auditCommand() *cobra.Command {
 			if len(args) == 1 {
 				id = args[0]
 			}
-			rec, _, err := a.batchOrLatest(ctx, st, id)
+			_, entries, err := bench.Audit(ctx, st, id, store.AuditFilter{MinSeverity: level, EventType: typ, Limit: limit})
 			if err != nil {
-				return err
-			}
-			entries, err := st.Audit().List(ctx, rec.ID, store.AuditFilter{MinSeverity: level, EventType: typ, Limit: limit})
-			if err != nil {
-				return exitf(ExitRuntime, "%v", err)
+				return a.failed(err)
 			}
 			if format == "json" {
 				enc := json.NewEncoder(a.stdout)
@@ -317,4 +274,14 @@ func (a *app) versionCommand() *cobra.Command {
 				runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
 	}
+}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, sep)
 }

@@ -1,80 +1,17 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"reflect"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/report"
+	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 )
-
-// chain returns the checkpoints from the root to id, root first.
-func chain(ctx context.Context, st store.Store, id string) ([]*store.Checkpoint, error) {
-	var out []*store.Checkpoint
-	for id != "" && len(out) < 10000 {
-		cp, err := st.Checkpoints().Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cp)
-		id = cp.ParentID
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, nil
-}
-
-func decodeState(raw json.RawMessage) map[string]any {
-	m := map[string]any{}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	_ = dec.Decode(&m)
-	return m
-}
-
-// stateDiff lists what changed between two states, one line per key.
-func stateDiff(before, after map[string]any) []string {
-	keys := map[string]bool{}
-	for k := range before {
-		keys[k] = true
-	}
-	for k := range after {
-		keys[k] = true
-	}
-	var out []string
-	for _, k := range spec.SortedKeys(keys) {
-		b, hadB := before[k]
-		a, hasA := after[k]
-		switch {
-		case !hadB:
-			out = append(out, fmt.Sprintf("+ %s = %s", k, brief(a)))
-		case !hasA:
-			out = append(out, fmt.Sprintf("- %s (was %s)", k, brief(b)))
-		case !reflect.DeepEqual(a, b):
-			out = append(out, fmt.Sprintf("~ %s: %s → %s", k, brief(b), brief(a)))
-		}
-	}
-	return out
-}
-
-func brief(v any) string {
-	raw, _ := json.Marshal(v)
-	s := string(raw)
-	if len(s) > 70 {
-		s = s[:67] + "..."
-	}
-	return s
-}
 
 func (a *app) showCommand() *cobra.Command {
 	var batchID string
@@ -97,19 +34,11 @@ EXECUTION_KEY is combination/case/repeat, e.g. "retrieve=bm25,answer=terse/q1/0"
 				return err
 			}
 			defer st.Close()
-			rec, _, err := a.batchOrLatest(ctx, st, batchID)
+			v, err := bench.Execution(ctx, st, batchID, args[0])
 			if err != nil {
-				return err
+				return a.failed(err)
 			}
-			res, err := st.Results().Get(ctx, rec.ID, args[0])
-			if err != nil {
-				return exitf(ExitConfig, "batch %s has no stored execution %q (list them with `wtb%s results %s --executions`)", rec.ID, args[0], a.dbHint(), rec.ID)
-			}
-			cps, err := chain(ctx, st, res.FinalCheckpointID)
-			if err != nil {
-				return exitf(ExitRuntime, "reading the checkpoints of %s: %v", res.ExecutionKey, err)
-			}
-			a.printExecution(a.stdout, rec, res, cps, full)
+			a.printExecution(a.stdout, v.Batch, v.Result, v.Chain, full)
 			return nil
 		},
 	}
@@ -131,9 +60,9 @@ func (a *app) printExecution(w io.Writer, rec *store.Batch, res *store.Result, c
 	}
 	var prev map[string]any
 	for _, cp := range cps {
-		state := decodeState(cp.State)
+		state := bench.DecodeState(cp.State)
 		if cp.Source == store.SourceRoot {
-			fmt.Fprintf(w, "\n  input (case %s): %s\n", res.CaseID, brief(state))
+			fmt.Fprintf(w, "\n  input (case %s): %s\n", res.CaseID, bench.Brief(state))
 			prev = state
 			continue
 		}
@@ -147,11 +76,11 @@ func (a *app) printExecution(w io.Writer, rec *store.Batch, res *store.Result, c
 		}
 		fmt.Fprintf(w, "\n  %d. %s%s  [%s, %.1f ms, worker %s, checkpoint %s]\n", cp.Position, cp.Node, variant, how, cp.DurationMs,
 			orDash(cp.WorkerID), short(cp.ID))
-		for _, line := range stateDiff(prev, state) {
+		for _, line := range bench.StateDiff(prev, state) {
 			fmt.Fprintf(w, "       %s\n", line)
 		}
 		if len(cp.Metrics) > 0 {
-			fmt.Fprintf(w, "       metrics: %s\n", brief(cp.Metrics))
+			fmt.Fprintf(w, "       metrics: %s\n", bench.Brief(cp.Metrics))
 		}
 		prev = state
 	}
@@ -198,37 +127,15 @@ listed with the first node whose output differs between the two batches.`,
 				return err
 			}
 			defer st.Close()
-			recA, bA, err := a.batchOrLatest(ctx, st, args[0])
+			c, err := bench.Compare(ctx, st, args[0], args[1], tolerance, cases)
 			if err != nil {
-				return err
-			}
-			recB, bB, err := a.batchOrLatest(ctx, st, args[1])
-			if err != nil {
-				return err
-			}
-			resA, err := st.Results().List(ctx, recA.ID)
-			if err != nil {
-				return exitf(ExitRuntime, "%v", err)
-			}
-			resB, err := st.Results().List(ctx, recB.ID)
-			if err != nil {
-				return exitf(ExitRuntime, "%v", err)
-			}
-			if format != "table" && format != "json" {
-				return exitf(ExitConfig, "unknown --format %q: use table or json", format)
-			}
-			rows, regressions := compareCombos(report.Summarize(bA, resA), report.Summarize(bB, resB), tolerance)
-			var changed []caseDelta
-			if cases {
-				if changed, err = compareCases(ctx, st, resA, resB); err != nil {
-					return exitf(ExitRuntime, "%v", err)
-				}
+				return a.failed(err)
 			}
 			if format == "json" {
 				// One document, whatever the flags: machine readers parse it whole.
-				doc := map[string]any{"a": recA.ID, "b": recB.ID, "combinations": rows, "regressions": regressions, "tolerance": tolerance}
+				doc := map[string]any{"a": c.A.ID, "b": c.B.ID, "combinations": c.Combinations, "regressions": c.Regressions, "tolerance": tolerance}
 				if cases {
-					doc["cases"] = nonNil(changed)
+					doc["cases"] = c.Cases
 				}
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
@@ -236,12 +143,12 @@ listed with the first node whose output differs between the two batches.`,
 					return exitf(ExitRuntime, "%v", err)
 				}
 			} else {
-				a.writeComboDeltas(recA, recB, rows, regressions, tolerance)
+				a.writeComboDeltas(c)
 				if cases {
-					a.writeCaseDeltas(changed, limit)
+					a.writeCaseDeltas(c.Cases, limit)
 				}
 			}
-			if regressions > 0 {
+			if c.Regressions > 0 {
 				return exitCode(ExitThresholds)
 			}
 			return nil
@@ -254,58 +161,8 @@ listed with the first node whose output differs between the two batches.`,
 	return cmd
 }
 
-type comboDelta struct {
-	Combination string   `json:"combination"`
-	MeanA       *float64 `json:"mean_a,omitempty"`
-	MeanB       *float64 `json:"mean_b,omitempty"`
-	Delta       float64  `json:"delta"`
-	PassA       float64  `json:"pass_rate_a"`
-	PassB       float64  `json:"pass_rate_b"`
-	Regression  bool     `json:"regression"`
-}
-
-func compareCombos(sa, sb report.Summary, tol float64) ([]comboDelta, int) {
-	byA := map[string]report.Combo{}
-	for _, c := range sa.Combos {
-		byA[c.Combination] = c
-	}
-	byB := map[string]report.Combo{}
-	for _, c := range sb.Combos {
-		byB[c.Combination] = c
-	}
-	names := map[string]bool{}
-	for k := range byA {
-		names[k] = true
-	}
-	for k := range byB {
-		names[k] = true
-	}
-	rows := []comboDelta{}
-	regressions := 0
-	for _, n := range spec.SortedKeys(names) {
-		row := comboDelta{Combination: n}
-		ca, okA := byA[n]
-		cb, okB := byB[n]
-		if okA {
-			row.MeanA, row.PassA = &ca.Mean, ca.PassRate
-		}
-		if okB {
-			row.MeanB, row.PassB = &cb.Mean, cb.PassRate
-		}
-		if okA && okB {
-			row.Delta = cb.Mean - ca.Mean
-			row.Regression = row.Delta < -tol
-		}
-		if row.Regression {
-			regressions++
-		}
-		rows = append(rows, row)
-	}
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Delta < rows[j].Delta })
-	return rows, regressions
-}
-
-func (a *app) writeComboDeltas(recA, recB *store.Batch, rows []comboDelta, regressions int, tol float64) {
+func (a *app) writeComboDeltas(c *bench.Comparison) {
+	recA, recB := c.A, c.B
 	fmt.Fprintf(a.stdout, "Comparing %s (A, %s) → %s (B, %s)\n", recA.ID, recA.Name, recB.ID, recB.Name)
 	if recB.ParentID == recA.ID {
 		fmt.Fprintf(a.stdout, "B was forked from A at node %s\n", recB.ForkNode)
@@ -318,7 +175,7 @@ func (a *app) writeComboDeltas(recA, recB *store.Batch, rows []comboDelta, regre
 		}
 		return fmt.Sprintf("%.3f", *p)
 	}
-	for _, r := range rows {
+	for _, r := range c.Combinations {
 		flag := ""
 		if r.Regression {
 			flag = "REGRESSION"
@@ -330,41 +187,10 @@ func (a *app) writeComboDeltas(recA, recB *store.Batch, rows []comboDelta, regre
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%+.3f\t%.0f%%\t%.0f%%\t%s\n", r.Combination, f(r.MeanA), f(r.MeanB), r.Delta, 100*r.PassA, 100*r.PassB, flag)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(a.stdout, "%s (tolerance %.3f)\n", plural(regressions, "regression", "regressions"), tol)
+	fmt.Fprintf(a.stdout, "%s (tolerance %.3f)\n", plural(c.Regressions, "regression", "regressions"), c.Tolerance)
 }
 
-// caseDelta is an execution whose score changed between two batches.
-type caseDelta struct {
-	ExecutionKey string  `json:"execution_key"`
-	Node         string  `json:"first_differing_node"`
-	Detail       string  `json:"detail"`
-	Delta        float64 `json:"score_delta"`
-}
-
-// compareCases lists executions whose score changed, with the first node whose
-// output (the state after it) differs between the two batches.
-func compareCases(ctx context.Context, st store.Store, resA, resB []store.Result) ([]caseDelta, error) {
-	byKey := map[string]store.Result{}
-	for _, r := range resA {
-		byKey[r.ExecutionKey] = r
-	}
-	var rows []caseDelta
-	for _, rb := range resB {
-		ra, ok := byKey[rb.ExecutionKey]
-		if !ok || ra.OverallScore == rb.OverallScore && ra.Success == rb.Success {
-			continue
-		}
-		node, detail, err := firstDivergence(ctx, st, ra, rb)
-		if err != nil {
-			return nil, err
-		}
-		rows = append(rows, caseDelta{rb.ExecutionKey, node, detail, rb.OverallScore - ra.OverallScore})
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Delta < rows[j].Delta })
-	return rows, nil
-}
-
-func (a *app) writeCaseDeltas(rows []caseDelta, limit int) {
+func (a *app) writeCaseDeltas(rows []bench.CaseDelta, limit int) {
 	fmt.Fprintf(a.stdout, "\n%s whose score changed (first differing node → score change):\n", plural(len(rows), "execution", "executions"))
 	for i, r := range rows {
 		if i == limit {
@@ -373,50 +199,4 @@ func (a *app) writeCaseDeltas(rows []caseDelta, limit int) {
 		}
 		fmt.Fprintf(a.stdout, "  %s\n    first differs at %s: %s  →  score %+.3f\n", r.ExecutionKey, r.Node, r.Detail, r.Delta)
 	}
-}
-
-// nonNil makes an empty list encode as [] rather than null.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-func firstDivergence(ctx context.Context, st store.Store, ra, rb store.Result) (string, string, error) {
-	ca, err := chain(ctx, st, ra.FinalCheckpointID)
-	if err != nil {
-		return "", "", err
-	}
-	cb, err := chain(ctx, st, rb.FinalCheckpointID)
-	if err != nil {
-		return "", "", err
-	}
-	stateAt := func(c []*store.Checkpoint) map[string]map[string]any {
-		out := map[string]map[string]any{}
-		for _, cp := range c {
-			if cp.Node != "" {
-				out[cp.Node] = decodeState(cp.State)
-			}
-		}
-		return out
-	}
-	sa, sb := stateAt(ca), stateAt(cb)
-	for _, cp := range cb {
-		if cp.Node == "" {
-			continue
-		}
-		before, ok := sa[cp.Node]
-		if !ok {
-			return cp.Node, "did not run in A", nil
-		}
-		if after := sb[cp.Node]; !reflect.DeepEqual(before, after) {
-			return cp.Node, strings.Join(stateDiff(before, after), "; "), nil
-		}
-	}
-	switch {
-	case !ra.Success || !rb.Success:
-		return orDash(rb.FailedNode + ra.FailedNode), fmt.Sprintf("A %s, B %s", ra.Status, rb.Status), nil
-	}
-	return "(none)", "same node outputs; the evaluators scored them differently", nil
 }

@@ -11,22 +11,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 )
-
-func countErrors(diags hcl.Diagnostics) int {
-	n := 0
-	for _, d := range diags {
-		if d.Severity == hcl.DiagError {
-			n++
-		}
-	}
-	return n
-}
 
 // printPlan prints what the batch will run and what prefix sharing saves.
 func (a *app) printPlan(b *spec.Batch, counts plan.Counts, id string, st store.Store) {
@@ -63,7 +52,8 @@ func ci(c report.Combo) string {
 
 // writeLeaderboard renders a batch's leaderboard; dbHint completes the
 // commands it suggests (see app.dbHint).
-func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum report.Summary, results []store.Result, dbHint string) error {
+// failures are the first failed executions by key; sum counts them all.
+func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum report.Summary, failures []store.Result, dbHint string) error {
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
@@ -112,15 +102,13 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		fmt.Fprintln(tw, line+"\t"+mark)
 	}
 	_ = tw.Flush()
-	failures := failureDigest(results)
-	if len(failures) > 0 {
-		fmt.Fprintf(w, "\nFailures (%d):\n", len(failures))
-		for i, f := range failures {
-			if i == 5 {
-				fmt.Fprintf(w, "  … and %d more: wtb%s results %s --failed\n", len(failures)-5, dbHint, rec.ID)
-				break
-			}
+	if sum.Failed > 0 {
+		fmt.Fprintf(w, "\nFailures (%d):\n", sum.Failed)
+		for _, f := range failures {
 			fmt.Fprintf(w, "  %s: %s\n", f.ExecutionKey, f.Error)
+		}
+		if more := sum.Failed - len(failures); more > 0 {
+			fmt.Fprintf(w, "  … and %d more: wtb%s results %s --failed\n", more, dbHint, rec.ID)
 		}
 	}
 	verdict := sum.Verdict
@@ -140,17 +128,6 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 	}
 	fmt.Fprintf(w, "\nVerdict: %s — %d/%d executions stored, %d failed\n", verdict, sum.Stored, sum.Total, sum.Failed)
 	return nil
-}
-
-func failureDigest(results []store.Result) []store.Result {
-	var out []store.Result
-	for _, r := range results {
-		if !r.Success {
-			out = append(out, r)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ExecutionKey < out[j].ExecutionKey })
-	return out
 }
 
 type junitSuites struct {

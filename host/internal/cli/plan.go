@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/plan"
-	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/store/open"
 	"github.com/wtbench/wtb/host/internal/store/sqlite"
 )
@@ -30,36 +28,30 @@ func (a *app) planCommand() *cobra.Command {
 				return exitf(ExitConfig, "%v", err)
 			}
 			b := bd.Spec
-			p := plan.Build(b, plan.Options{BatchID: "plan"})
-			var cached []int
-			if b.Cache || anyNodeCached(p) {
-				// A plan only reads: no database yet means an empty cache.
-				st, err := open.OpenReadOnly(cmd.Context(), a.databaseURL(cfg.Database))
-				switch {
-				case errors.Is(err, sqlite.ErrNoDatabase):
-				case err != nil:
-					return exitf(ExitRuntime, "opening the database: %v", oneLine(err))
-				default:
-					defer st.Close()
-					cached = cacheHits(cmd.Context(), st, p)
-				}
+			// A plan only reads: no database yet means an empty cache.
+			st, err := open.OpenReadOnly(cmd.Context(), a.databaseURL(cfg.Database))
+			switch {
+			case errors.Is(err, sqlite.ErrNoDatabase):
+				st = nil
+			case err != nil:
+				return exitf(ExitRuntime, "opening the database: %v", oneLine(err))
+			default:
+				defer st.Close()
 			}
+			v := bench.Plan(cmd.Context(), st, b)
 			fmt.Fprintf(a.stdout, "batch_test %q: %d combinations × %d cases × %d repeats = %d executions\n",
-				b.Name, len(b.Combinations), len(b.Cases), b.Repeat, len(p.Executions))
+				b.Name, len(b.Combinations), len(b.Cases), b.Repeat, v.Counts.Executions)
 			sharing := "on"
 			if !b.SharePrefixes {
 				sharing = "off (share_prefixes = false)"
 			}
-			fmt.Fprintf(a.stdout, "prefix sharing: %s; runner requests (segments): %d\n\n", sharing, len(p.Segments))
+			fmt.Fprintf(a.stdout, "prefix sharing: %s; runner requests (segments): %d\n\n", sharing, v.Counts.Segments)
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NODE\tVARIANTS\tRUNS WITHOUT SHARING\tRUNS WITH SHARING\tFROM CACHE\tCACHE")
 			var tu, ts, tc int
-			for i, s := range p.Stats() {
+			for i, s := range v.Counts.Nodes {
 				n := b.Workflow.Nodes[i]
-				c := 0
-				if cached != nil {
-					c = cached[i]
-				}
+				c := v.FromCache[i]
 				cacheOn := b.Cache
 				if n.Cache != nil {
 					cacheOn = *n.Cache
@@ -78,40 +70,6 @@ func (a *app) planCommand() *cobra.Command {
 	cmd.Flags().StringVar(&batch, "batch", "", "which batch_test when the file has several")
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value")
 	return cmd
-}
-
-func anyNodeCached(p *plan.Plan) bool {
-	for _, st := range p.Steps {
-		if st.Node.Cache {
-			return true
-		}
-	}
-	return false
-}
-
-// cacheHits counts, per node, the node runs the cache would serve. A step can
-// only be looked up when its input state is known before running anything: at
-// the first node (the case input) and after steps that are hits themselves.
-func cacheHits(ctx context.Context, st store.Store, p *plan.Plan) []int {
-	hits := make([]int, len(p.Batch.Workflow.Nodes))
-	known := map[*plan.Step][]byte{}
-	for _, step := range p.Steps { // parents come before children
-		var in []byte
-		if step.Parent == nil {
-			in = step.Executions[0].Case.Input
-		} else {
-			in = known[step.Parent]
-		}
-		if in == nil || !step.Node.Cache {
-			continue
-		}
-		hit, err := st.Checkpoints().FindCached(ctx, p.CacheKey(in, step))
-		if err == nil && hit != nil {
-			hits[step.Position-1]++
-			known[step] = hit.State
-		}
-	}
-	return hits
 }
 
 func (a *app) cacheCommand() *cobra.Command {

@@ -2,26 +2,18 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/audit"
+	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/config"
-	"github.com/wtbench/wtb/host/internal/eval"
-	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/plan"
-	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/sched"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
-	"github.com/wtbench/wtb/sdk"
 )
 
 type runFlags struct {
@@ -32,7 +24,6 @@ type runFlags struct {
 	format     string
 	noProgress bool
 	auditNodes bool
-	quiet      bool // no leaderboard (parity prints its own report)
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -89,6 +80,74 @@ func (a *app) resumeCommand() *cobra.Command {
 	return cmd
 }
 
+func (a *app) forkCommand() *cobra.Command {
+	f := &runFlags{}
+	var from string
+	cmd := &cobra.Command{
+		Use:   "fork BATCH_ID --from NODE [FILE]",
+		Short: "Re-run only the nodes after NODE, starting from a prior batch's checkpoints",
+		Long: `Fork a new batch from the stored checkpoints of BATCH_ID: the nodes up to and
+including NODE are not run again; every execution starts from the parent's
+checkpoint after NODE and runs only the nodes after it. With FILE the new
+batch uses that file's workflow and variants (say, a new prompt variant for
+the last node) and its database; without it, the parent's own spec runs again
+(new samples of nondeterministic nodes).
+
+The nodes up to NODE must be configured as they were when the parent ran
+(command, params, env, scripts, environment): the scripts are compared with
+the hashes stored with the parent. Otherwise the fork is refused, naming the
+node and file that changed. The new batch records its parent, and
+` + "`wtb compare PARENT CHILD`" + ` compares them.`,
+		Example: `  wtb fork 20261125-101010-1a2b3c4d --from retrieve bench.hcl
+  wtb compare 20261125-101010-1a2b3c4d latest --cases`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if from == "" {
+				return exitf(ExitConfig, "wtb fork needs --from NODE: the last node whose checkpoints are reused")
+			}
+			file := ""
+			if len(args) == 2 {
+				file = args[1]
+			}
+			return a.fork(cmd.Context(), args[0], from, file, f)
+		},
+	}
+	addRunFlags(cmd, f)
+	cmd.Flags().StringVar(&from, "from", "", "reuse the checkpoints up to and including this node")
+	return cmd
+}
+
+func (a *app) parityCommand() *cobra.Command {
+	f := &runFlags{}
+	var runners string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "parity FILE --runners A,B",
+		Short: "Run the same batch on two runners and report per-execution differences (exit 0 when they agree)",
+		Long: `Run a batch once on runner block A and once on runner block B (everything
+else identical) and compare every execution: success, final state and
+evaluator scores. Use it to show that a cluster gives the same results as the
+local pool on deterministic workflows. Latency evaluators compare too, so
+leave them out of parity runs or give them room.
+
+Exit codes: 0 no differences, 1 differences found, 2 usage or configuration
+error, 3 runtime failure.`,
+		Example: `  wtb parity bench.hcl --runners local,cluster`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names := strings.Split(runners, ",")
+			if len(names) != 2 || names[0] == "" || names[1] == "" {
+				return exitf(ExitConfig, "--runners needs two runner block names, e.g. --runners local,cluster")
+			}
+			return a.parity(cmd.Context(), args[0], [2]string{names[0], names[1]}, limit, f)
+		},
+	}
+	addRunFlags(cmd, f)
+	cmd.Flags().StringVar(&runners, "runners", "", "the two runner blocks to compare, A,B")
+	cmd.Flags().IntVar(&limit, "limit", 20, "at most this many differences listed")
+	return cmd
+}
+
 func parseVars(vars []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, v := range vars {
@@ -101,86 +160,52 @@ func parseVars(vars []string) (map[string]string, error) {
 	return out, nil
 }
 
+// loadConfig loads a bench file and shows its diagnostics.
 func (a *app) loadConfig(path string, vars []string) (*config.Config, error) {
 	vm, err := parseVars(vars)
 	if err != nil {
 		return nil, exitf(ExitConfig, "%v", err)
 	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, exitf(ExitConfig, "%v", err)
+	cfg, diags, err := bench.Load(path, vm)
+	if cfg != nil {
+		a.printDiagnostics(cfg.Files(), diags)
 	}
-	cfg, diags := config.Load(path, config.Options{Vars: vm})
-	a.printDiagnostics(cfg.Files(), diags)
-	if diags.HasErrors() {
-		return nil, exitf(ExitConfig, "%s has %s", path, plural(countErrors(diags), "error", "errors"))
+	if err != nil {
+		return nil, a.failed(err)
 	}
 	return cfg, nil
 }
 
-func newBatchID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+// prepare loads a bench file and prepares one of its batches.
+func (a *app) prepare(ctx context.Context, path string, f *runFlags) (*config.Config, *bench.Prepared, error) {
+	cfg, err := a.loadConfig(path, f.vars)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, diags, err := a.bench().Prepare(ctx, cfg, bench.PrepareOptions{Batch: f.batch})
+	a.printDiagnostics(cfg.Files(), diags)
+	if err != nil {
+		return nil, nil, a.failed(err)
+	}
+	return cfg, p, nil
 }
 
 func (a *app) run(ctx context.Context, path string, f *runFlags) error {
 	if err := checkFormat(f.format); err != nil {
 		return err
 	}
-	cfg, err := a.loadConfig(path, f.vars)
+	cfg, p, err := a.prepare(ctx, path, f)
 	if err != nil {
 		return err
 	}
-	bd, err := cfg.Batch(f.batch)
-	if err != nil {
-		return exitf(ExitConfig, "%v", err)
-	}
+	defer p.Close()
 	st, err := a.openStore(ctx, cfg.Database)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	bus := events.New(10000)
-	ps, diags, err := a.startPluginsFromConfig(ctx, cfg, bd, bus, true)
-	a.printDiagnostics(cfg.Files(), diags)
-	if err != nil {
-		return exitf(ExitRuntime, "%v", err)
-	}
-	if diags.HasErrors() {
-		return exitf(ExitConfig, "%s has %s", path, plural(countErrors(diags), "error", "errors"))
-	}
-	defer ps.close()
-
-	b := bd.Spec
-	if !ps.runner.HasCapability(sdk.CapabilityStartState) && b.SharePrefixes {
-		fmt.Fprintf(a.stderr, "note: runner plugin %s cannot start from a checkpoint; prefix sharing is off\n", b.Runner.Plugin)
-		b.SharePrefixes = false
-	}
-	evaluator, err := compileEvaluators(b)
-	if err != nil {
-		return err
-	}
-	rec := newBatchRecord(newBatchID(), b, path)
-	ctx, l, err := a.create(ctx, st, rec)
-	if err != nil {
-		return err
-	}
-	defer l.release()
-	return a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: b, evaluator: evaluator, lease: l}, f)
-}
-
-// newBatchRecord describes a batch about to run, with its resolved spec (what
-// resume and fork run again).
-func newBatchRecord(id string, b *spec.Batch, file string) *store.Batch {
-	if b.FileHashes == nil {
-		plan.RecordFiles(b)
-	}
-	specJSON, _ := json.Marshal(b)
-	host, _ := os.Hostname()
-	now := time.Now()
-	return &store.Batch{ID: id, Name: b.Name, File: file, Status: store.StatusRunning, Spec: specJSON, SpecHash: b.Hash(),
-		Runner: b.Runner.Block + " (" + b.Runner.Plugin + ")", Total: b.Total(), Host: host, Version: Version,
-		CreatedAt: now, StartedAt: now}
+	out, err := a.bench().Run(ctx, st, p, path, a.runOptions(st, f))
+	return a.finish(out, err, st, f)
 }
 
 func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
@@ -192,192 +217,138 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 		return err
 	}
 	defer st.Close()
-	rec, err := st.Batches().Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return exitf(ExitConfig, "no batch %s in %s (see `wtb%s results --list`)", id, st.Describe(), a.dbHint())
-	}
-	if err != nil {
-		return exitf(ExitRuntime, "%v", err)
-	}
-	var b spec.Batch
-	if err := json.Unmarshal(rec.Spec, &b); err != nil {
-		return exitf(ExitRuntime, "batch %s: its stored spec is unreadable: %v", id, err)
-	}
-	if err := checkScripts(&b, "resume batch "+id, "Restore them, or run the file again as a new batch with `wtb run`."); err != nil {
+	out, err := a.bench().Resume(ctx, st, id, a.runOptions(st, f))
+	return a.finish(out, err, st, f)
+}
+
+func (a *app) fork(ctx context.Context, parent, node, file string, f *runFlags) error {
+	if err := checkFormat(f.format); err != nil {
 		return err
 	}
-	// Own the batch before reading what is stored: another process running it
-	// would be adding results meanwhile.
-	ctx, l, err := a.own(ctx, st, id)
-	if err != nil {
-		return err
-	}
-	defer l.release()
-	done, err := st.Results().Keys(ctx, id)
-	if err != nil {
-		return exitf(ExitRuntime, "%v", err)
-	}
-	if len(done) >= b.Total() {
-		fmt.Fprintf(a.stderr, "batch %s is complete (%d of %d executions stored); nothing to resume\n", id, len(done), b.Total())
-	} else {
-		fmt.Fprintf(a.stderr, "resuming batch %s: %d of %d executions stored, %d to run\n", id, len(done), b.Total(), b.Total()-len(done))
-	}
-	evaluator, err := compileEvaluators(&b)
-	if err != nil {
-		return err
-	}
-	bus := events.New(10000)
-	ps, err := a.startPluginsFromSpec(ctx, &b, bus)
-	if err != nil {
-		return exitf(ExitRuntime, "%v", err)
-	}
-	defer ps.close()
-	if err := st.Batches().SetStatus(ctx, id, store.StatusRunning, nil, nil); err != nil {
-		return exitf(ExitRuntime, "%v", err)
-	}
-	return a.execute(ctx, batchRun{st: st, ps: ps, bus: bus, rec: rec, spec: &b, evaluator: evaluator, done: done, lease: l}, f)
-}
-
-// batchRun is a stored batch about to run (or resume): everything about it was
-// checked before its row was written.
-type batchRun struct {
-	st        store.Store
-	ps        *plugins
-	bus       *events.Bus
-	rec       *store.Batch
-	spec      *spec.Batch
-	evaluator *eval.Evaluator
-	done      map[string]bool // execution keys already stored (resume)
-	lease     *lease
-}
-
-// create stores a new batch and takes ownership of it.
-func (a *app) create(ctx context.Context, st store.Store, rec *store.Batch) (context.Context, *lease, error) {
-	if err := st.Batches().Create(ctx, rec); err != nil {
-		return nil, nil, exitf(ExitRuntime, "%v", err)
-	}
-	ctx, l, err := a.own(ctx, st, rec.ID)
-	if err != nil {
-		a.abandon(st, rec.ID, err)
-		return nil, nil, err
-	}
-	return ctx, l, nil
-}
-
-// compileEvaluators checks the evaluators can run; callers do it before a
-// batch row exists, so a batch never starts that cannot be scored.
-func compileEvaluators(b *spec.Batch) (*eval.Evaluator, error) {
-	ev, err := eval.Compile(b)
-	if err != nil {
-		return nil, exitf(ExitConfig, "%v", err)
-	}
-	return ev, nil
-}
-
-// execute runs (or resumes) a stored batch and reports the verdict. Whatever
-// happens, the batch row ends in a final status: completed, failed or
-// cancelled, never left "running".
-func (a *app) execute(ctx context.Context, br batchRun, f *runFlags) (err error) {
-	st, ps, bus, rec, b, done, evaluator := br.st, br.ps, br.bus, br.rec, br.spec, br.done, br.evaluator
-	finalized := false
-	defer func() {
-		if !finalized && !br.lease.Lost() {
-			a.abandon(st, rec.ID, err)
+	o := bench.ForkOptions{Parent: parent, Node: node, File: file}
+	// With FILE, the database is the one that file names (unless --db or
+	// WTB_DATABASE_URL say otherwise), as for `wtb run FILE`.
+	dbFromFile := ""
+	if file != "" {
+		cfg, p, err := a.prepare(ctx, file, f)
+		if err != nil {
+			return err
 		}
-	}()
-	trail := audit.Attach(bus, st.Audit(), rec.ID, audit.Options{Nodes: f.auditNodes,
-		OnError: func(err error) { a.log.Warn("writing the audit trail failed; will retry", "error", err) }})
-	bus.Publish(events.Event{Type: events.BatchStarted, BatchID: rec.ID,
-		Message: fmt.Sprintf("batch %s (%s) started: %s", rec.ID, b.Name, plural(b.Total()-len(done), "execution", "executions"))})
-
-	skip := func(key string) bool { return done[key] }
-	a.printPlan(b, plan.NewPlanner(b, plan.Options{BatchID: rec.ID, Skip: skip}).Count(), rec.ID, st)
-	stored, err := storedCheckpoints(ctx, st, rec.ID)
-	if err != nil {
-		_ = trail.Close(context.Background())
-		return exitf(ExitRuntime, "%v", err)
+		defer p.Close()
+		o.Prepared, dbFromFile = p, cfg.Database
 	}
+	st, err := a.openStore(ctx, dbFromFile)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	out, err := a.bench().Fork(ctx, st, o, a.runOptions(st, f))
+	return a.finish(out, err, st, f)
+}
 
-	var prog sched.Progress
+func (a *app) parity(ctx context.Context, file string, runners [2]string, limit int, f *runFlags) error {
+	cfg, err := a.loadConfig(file, f.vars)
+	if err != nil {
+		return err
+	}
+	st, err := a.openStore(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	res, err := a.bench().Parity(ctx, st, cfg, f.batch, runners, a.runOptions(st, f))
+	if err != nil {
+		var be *bench.Error
+		if errors.As(err, &be) {
+			a.printDiagnostics(cfg.Files(), be.Diags)
+		}
+		return a.failed(err)
+	}
+	for _, out := range res.Outcomes {
+		fmt.Fprintln(a.stderr, runLine(out.Batch.ID, out.Report, st))
+		if out.Err != nil {
+			return exitf(ExitRuntime, "batch %s: %v", out.Batch.ID, out.Err)
+		}
+	}
+	fmt.Fprintf(a.stdout, "parity %s vs %s: %d executions compared (batches %s and %s)\n", runners[0], runners[1], res.Compared,
+		res.Outcomes[0].Batch.ID, res.Outcomes[1].Batch.ID)
+	if len(res.Diffs) == 0 {
+		fmt.Fprintln(a.stdout, "no differences: same outcomes, final states and scores")
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "%s:\n", plural(len(res.Diffs), "difference", "differences"))
+	for i, d := range res.Diffs {
+		if i == limit {
+			fmt.Fprintf(a.stdout, "  … %d more (raise --limit)\n", len(res.Diffs)-limit)
+			break
+		}
+		fmt.Fprintf(a.stdout, "  %s\n", d)
+	}
+	return exitCode(ExitThresholds)
+}
+
+// runOptions are the progress bar and the plan summary for a run.
+func (a *app) runOptions(st store.Store, f *runFlags) bench.RunOptions {
+	o := bench.RunOptions{AuditNodes: f.auditNodes,
+		OnStart: func(rec *store.Batch, b *spec.Batch, counts plan.Counts) { a.printPlan(b, counts, rec.ID, st) }}
 	if !f.noProgress {
-		prog = newProgress(a.stderr, isTerminal(a.stderr))
+		o.Progress = newProgress(a.stderr, isTerminal(a.stderr))
 	}
-	var env sched.Environments
-	if ps.env != nil {
-		env = ps.env
-	}
-	rep, runErr := sched.Run(ctx, sched.Config{Batch: b, BatchID: rec.ID, Runner: ps.runner, Env: env, Store: st, Bus: bus,
-		Evaluator: evaluator, Progress: prog, Log: a.log, StartState: ps.runner.HasCapability(sdk.CapabilityStartState),
-		Done: skip, Stored: stored})
+	return o
+}
 
-	// Verdict from what is stored, so a resumed batch counts earlier results too.
-	bg := context.Background()
-	results, err := st.Results().List(bg, rec.ID)
+// finish renders a run's outcome and turns it into the exit code.
+func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags) error {
 	if err != nil {
-		_ = trail.Close(bg)
+		return a.failed(err)
+	}
+	rec, b, sum := out.Batch, out.Spec, out.Summary
+	if err := writeLeaderboard(a.stdout, f.format, rec, b, sum, out.Failures, a.dbHint()); err != nil {
 		return exitf(ExitRuntime, "%v", err)
 	}
-	sum := report.Summarize(b, results)
-	status := store.StatusCompleted
-	switch {
-	case runErr != nil:
-		status = store.StatusFailed
-	case rep.Cancelled || sum.Stored < sum.Total:
-		status = store.StatusCancelled
-	}
-	if br.lease.Lost() {
-		// The new owner decides the batch's status; this process only stops.
-		finalized = true
-		_ = trail.Close(bg)
-		return exitf(ExitRuntime, "batch %s: %v; what this process finished is stored", rec.ID, errLeaseLost)
-	}
-	sumJSON, _ := json.Marshal(sum)
-	finished := time.Now()
-	if err := st.Batches().SetStatus(bg, rec.ID, status, &finished, sumJSON); err != nil && runErr == nil {
-		runErr = err
-	}
-	finalized = true
-	switch status {
-	case store.StatusCompleted:
-		ev := events.Event{Type: events.BatchFinished, BatchID: rec.ID, Message: fmt.Sprintf("batch finished: %s", sum.Verdict)}
-		if sum.Thresholds && !sum.Passed {
-			ev.Error = "thresholds missed"
-		}
-		bus.Publish(ev)
-	case store.StatusCancelled:
-		bus.Publish(events.Event{Type: events.BatchCancelled, BatchID: rec.ID,
-			Message: fmt.Sprintf("batch stopped with %d of %d executions stored", sum.Stored, sum.Total)})
-	default:
-		bus.Publish(events.Event{Type: events.BatchFailed, BatchID: rec.ID, Message: "batch failed", Error: fmt.Sprint(runErr)})
-	}
-	if err := trail.Close(bg); err != nil {
-		a.log.Warn("the audit trail could not be written completely", "error", err)
-	}
-
-	if !f.quiet {
-		if err := writeLeaderboard(a.stdout, f.format, rec, b, sum, results, a.dbHint()); err != nil {
-			return exitf(ExitRuntime, "%v", err)
-		}
-	}
-	fmt.Fprintf(a.stderr, "%s\n", runLine(rec.ID, rep, st))
+	fmt.Fprintf(a.stderr, "%s\n", runLine(rec.ID, out.Report, st))
 	if f.junit != "" {
-		if err := writeJUnitFile(f.junit, rec, b, sum, results); err != nil {
+		results, err := st.Results().List(context.Background(), rec.ID)
+		if err == nil {
+			err = writeJUnitFile(f.junit, rec, b, sum, results)
+		}
+		if err != nil {
 			return exitf(ExitRuntime, "writing %s: %v", f.junit, err)
 		}
 	}
 	switch {
-	case runErr != nil:
-		return exitf(ExitRuntime, "batch %s: %v (what finished is stored; `wtb%s resume %s` runs the rest)", rec.ID, runErr, a.dbHint(), rec.ID)
-	case status == store.StatusCancelled:
+	case out.Err != nil:
+		return exitf(ExitRuntime, "batch %s: %v (what finished is stored; `wtb%s resume %s` runs the rest)", rec.ID, out.Err, a.dbHint(), rec.ID)
+	case out.Status == store.StatusCancelled:
 		fmt.Fprintf(a.stderr, "batch %s interrupted: %d of %d executions stored; finish it with `wtb%s resume %s`\n", rec.ID, sum.Stored, sum.Total, a.dbHint(), rec.ID)
 		return exitCode(ExitInterrupted)
-	case rep.FailFast:
+	case out.Report.FailFast:
 		fmt.Fprintf(a.stderr, "fail_fast: stopped after the first failed execution\n")
 		return exitCode(ExitThresholds)
 	case sum.Thresholds && !sum.Passed:
 		return exitCode(ExitThresholds)
 	}
 	return nil
+}
+
+// failed turns an error of the application layer into an exit code, with the
+// follow-up command a user needs where there is one.
+func (a *app) failed(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	code := ExitRuntime
+	if bench.KindOf(err) == bench.KindConfig {
+		code = ExitConfig
+	}
+	switch {
+	case errors.Is(err, bench.ErrNoBatch):
+		return exitf(code, "%v (list them with `wtb%s results --list`)", err, a.dbHint())
+	case errors.Is(err, bench.ErrNoExecution):
+		return exitf(code, "%v (list them with `wtb%s results --executions`)", err, a.dbHint())
+	}
+	return exitf(code, "%v", err)
 }
 
 func runLine(id string, rep sched.Report, st store.Store) string {
@@ -414,42 +385,9 @@ func checkFormat(f string) error {
 	return exitf(ExitConfig, "unknown --format %q: use table, json or csv", f)
 }
 
-// checkScripts refuses to continue a stored batch with scripts that changed
-// since it ran: its results would mix two versions of a node.
-func checkScripts(b *spec.Batch, what, hint string) error {
-	changes := plan.ChangedFiles(b)
-	if len(changes) == 0 {
-		return nil
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
 	}
-	var lines []string
-	for _, c := range changes {
-		lines = append(lines, fmt.Sprintf("  %s (%s)", c.Path, strings.Join(c.Nodes, ", ")))
-	}
-	return exitf(ExitConfig, "cannot %s: %s changed since it ran:\n%s\n%s", what,
-		plural(len(changes), "script", "scripts"), strings.Join(lines, "\n"), hint)
-}
-
-// abandon marks a batch that ended before it could be finished normally as
-// failed, so it never stays "running".
-func (a *app) abandon(st store.Store, id string, cause error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	now := time.Now()
-	if err := st.Batches().SetStatus(ctx, id, store.StatusFailed, &now, nil); err != nil {
-		a.log.Warn("could not mark the batch failed", "batch", id, "error", err, "cause", cause)
-	}
-}
-
-// storedCheckpoints says which checkpoints of a batch are stored (a resume or
-// a fork continues from them).
-func storedCheckpoints(ctx context.Context, st store.Store, id string) (func(string) bool, error) {
-	cps, err := st.Checkpoints().ListByBatch(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("reading stored checkpoints: %w", err)
-	}
-	ids := make(map[string]bool, len(cps))
-	for _, c := range cps {
-		ids[c.ID] = true
-	}
-	return func(id string) bool { return ids[id] }, nil
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -44,22 +44,69 @@ type Summary struct {
 // Summarize ranks combinations by mean overall score (then pass rate, then
 // median latency) and checks the batch's thresholds.
 func Summarize(b *spec.Batch, results []store.Result) Summary {
-	s := Summary{Total: b.Total(), Stored: len(results)}
-	by := map[string][]store.Result{}
-	for _, r := range results {
-		by[r.Combination] = append(by[r.Combination], r)
-		if r.Success {
-			s.Succeeded++
-		} else {
-			s.Failed++
-		}
+	a := NewAggregator(b)
+	for i := range results {
+		a.Add(&results[i])
 	}
+	return a.Summary()
+}
+
+// Aggregator builds a batch's summary one result at a time, so a summary of a
+// million executions never holds the results: per combination it keeps the
+// overall scores and the durations of successful executions (16 bytes an
+// execution, for the moments and the latency percentiles) and counts. Scores
+// are summed in sorted order, so the summary does not depend on the order
+// the results were stored in.
+type Aggregator struct {
+	b      *spec.Batch
+	stored int
+	ok     int
+	combos map[string]*running
+}
+
+type running struct {
+	n, succeeded, passed int
+	scores               []float64
+	evaluators           map[string]float64 // sums
+	durations            []float64
+}
+
+// NewAggregator starts a summary of b.
+func NewAggregator(b *spec.Batch) *Aggregator {
+	return &Aggregator{b: b, combos: map[string]*running{}}
+}
+
+// Add counts one result.
+func (a *Aggregator) Add(r *store.Result) {
+	a.stored++
+	c := a.combos[r.Combination]
+	if c == nil {
+		c = &running{evaluators: map[string]float64{}}
+		a.combos[r.Combination] = c
+	}
+	c.n++
+	c.scores = append(c.scores, r.OverallScore)
+	if r.Success {
+		a.ok++
+		c.succeeded++
+		c.durations = append(c.durations, r.DurationMs)
+	}
+	if r.Passed {
+		c.passed++
+	}
+	for _, ev := range a.b.Evaluators {
+		c.evaluators[ev.Name] += r.Scores[ev.Name]
+	}
+}
+
+// Summary ranks the combinations seen and checks the thresholds.
+func (a *Aggregator) Summary() Summary {
+	b := a.b
+	s := Summary{Total: b.Total(), Stored: a.stored, Succeeded: a.ok, Failed: a.stored - a.ok}
 	for _, c := range b.Combinations {
-		rs := by[c.Name]
-		if len(rs) == 0 {
-			continue
+		if r := a.combos[c.Name]; r != nil {
+			s.Combos = append(s.Combos, combo(b, c, r))
 		}
-		s.Combos = append(s.Combos, combo(b, c, rs))
 	}
 	sort.SliceStable(s.Combos, func(i, j int) bool {
 		a, c := s.Combos[i], s.Combos[j]
@@ -106,34 +153,22 @@ func Summarize(b *spec.Batch, results []store.Result) Summary {
 	return s
 }
 
-func combo(b *spec.Batch, c spec.Combination, rs []store.Result) Combo {
-	out := Combo{Combination: c.Name, Variants: c.Variants, Executions: len(rs), Evaluators: map[string]float64{}}
-	scores := make([]float64, 0, len(rs))
-	var durations []float64
-	passed := 0
-	for _, r := range rs {
-		scores = append(scores, r.OverallScore)
-		if r.Success {
-			out.Succeeded++
-			durations = append(durations, r.DurationMs)
-		} else {
-			out.Failed++
-		}
-		if r.Passed {
-			passed++
-		}
-		for _, ev := range b.Evaluators {
-			out.Evaluators[ev.Name] += r.Scores[ev.Name] / float64(len(rs))
-		}
+func combo(b *spec.Batch, c spec.Combination, r *running) Combo {
+	n := float64(r.n)
+	out := Combo{Combination: c.Name, Variants: c.Variants, Executions: r.n, Succeeded: r.succeeded, Failed: r.n - r.succeeded,
+		Evaluators: map[string]float64{}}
+	for _, ev := range b.Evaluators {
+		out.Evaluators[ev.Name] = r.evaluators[ev.Name] / n
 	}
-	out.Mean, out.StdDev = meanStd(scores)
-	if len(scores) > 1 {
-		half := tQuantile975(len(scores)-1) * out.StdDev / math.Sqrt(float64(len(scores)))
+	sort.Float64s(r.scores)
+	out.Mean, out.StdDev = meanStd(r.scores)
+	if r.n > 1 {
+		half := tQuantile975(r.n-1) * out.StdDev / math.Sqrt(n)
 		out.CI95 = &[2]float64{math.Max(0, out.Mean-half), math.Min(1, out.Mean+half)}
 	}
-	out.PassRate = float64(passed) / float64(len(rs))
-	sort.Float64s(durations)
-	out.P50Ms, out.P95Ms = percentile(durations, 0.50), percentile(durations, 0.95)
+	out.PassRate = float64(r.passed) / n
+	sort.Float64s(r.durations)
+	out.P50Ms, out.P95Ms = percentile(r.durations, 0.50), percentile(r.durations, 0.95)
 
 	t := b.Thresholds
 	if t.OverallScore != nil && out.Mean < *t.OverallScore {

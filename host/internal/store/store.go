@@ -185,8 +185,11 @@ type BatchRepository interface {
 
 // ResultRepository stores execution results.
 type ResultRepository interface {
-	// Keys returns the execution keys already stored for a batch.
-	Keys(ctx context.Context, batchID string) (map[string]bool, error)
+	// Each calls fn with each result of a batch in the order stored, one at a
+	// time: a summary of a million results never holds them all.
+	Each(ctx context.Context, batchID string, fn func(*Result) error) error
+	// EachKey calls fn with the execution key of each stored result.
+	EachKey(ctx context.Context, batchID string, fn func(string)) error
 	List(ctx context.Context, batchID string) ([]Result, error)
 	Get(ctx context.Context, batchID, executionKey string) (*Result, error)
 	Count(ctx context.Context, batchID string) (int, error)
@@ -195,8 +198,8 @@ type ResultRepository interface {
 // CheckpointRepository stores checkpoints.
 type CheckpointRepository interface {
 	Get(ctx context.Context, id string) (*Checkpoint, error)
-	// Existing returns which of ids are stored.
-	Existing(ctx context.Context, ids []string) (map[string]bool, error)
+	// EachID calls fn with the id of each checkpoint stored for a batch.
+	EachID(ctx context.Context, batchID string, fn func(string)) error
 	// ListByBatch returns a batch's checkpoints without their states.
 	ListByBatch(ctx context.Context, batchID string) ([]Checkpoint, error)
 	// FindCached returns a stored node run with this cache key, from any batch.

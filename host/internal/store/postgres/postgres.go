@@ -145,9 +145,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Pool exposes the pool to tests and benchmarks.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 func (s *Store) Batches() store.BatchRepository          { return batches{s} }
 func (s *Store) Results() store.ResultRepository         { return results{s} }
 func (s *Store) Checkpoints() store.CheckpointRepository { return checkpoints{s} }
@@ -223,8 +220,3 @@ func transient(err error) bool {
 	}
 	return false
 }
-
-// jsonb encodes a value for a JSONB column. It is a string: in the exec query
-// mode parameter types come from Go types, and text with a ::jsonb cast (or
-// COPY, which knows the column types) is what PostgreSQL accepts.
-func jsonb(v any) string { return store.JSONText(v) }

@@ -43,6 +43,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			return nil, fmt.Errorf("creating the directory of %s: %w", path, err)
 		}
 	}
+	// Two processes may open a new database at the same moment; only one may
+	// turn on WAL and migrate it. The database file itself is locked (flock
+	// does not interfere with SQLite's own locks) until that is done.
+	unlock, err := lockFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	defer unlock()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&"+commonPragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
@@ -99,9 +107,8 @@ func absPath(p string) string {
 
 var errNeedsUpgrade = errors.New("the database schema is older than this wtb")
 
-// migrate brings the schema up to date. Nothing is written when it already
-// is; otherwise the database file itself is locked (flock, which does not
-// interfere with SQLite's own locks) so only one process migrates it.
+// migrate brings the schema up to date; nothing is written when it already
+// is. A writable store is opened under the database file's lock (see Open).
 func (s *Store) migrate(ctx context.Context, writable bool) error {
 	sub, err := fs.Sub(migrations.SQLite, "sqlite")
 	if err != nil {
@@ -135,11 +142,6 @@ func (s *Store) migrate(ctx context.Context, writable bool) error {
 		}
 		return w.Close()
 	}
-	unlock, err := lockFile(s.path)
-	if err != nil {
-		return fmt.Errorf("locking %s for migration: %w", s.path, err)
-	}
-	defer unlock()
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrating %s: %w", s.path, err)
 	}
@@ -162,7 +164,7 @@ func (s *Store) schemaVersion(ctx context.Context) (int64, error) {
 }
 
 func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -182,79 +184,10 @@ func (s *Store) Describe() string { return "sqlite://" + s.path }
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// DB exposes the handle to tests and benchmarks.
-func (s *Store) DB() *sql.DB { return s.db }
-
 func (s *Store) Batches() store.BatchRepository          { return batches{s.db} }
 func (s *Store) Results() store.ResultRepository         { return results{s.db} }
 func (s *Store) Checkpoints() store.CheckpointRepository { return checkpoints{s.db} }
 func (s *Store) Audit() store.AuditRepository            { return audit{s.db} }
-
-const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
-
-func ts(t time.Time) string { return t.UTC().Format(timeFormat) }
-
-func parseTS(s string) time.Time {
-	t, _ := time.Parse(timeFormat, s)
-	return t
-}
-
-// jsonText encodes a value for a JSON TEXT column.
-func jsonText(v any) string { return store.JSONText(v) }
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-const resultInsert = `INSERT OR IGNORE INTO wtb_batch_test_results
-	(batch_test_id, execution_key, execution_id, combination_name, variant_config, case_id, repeat_index,
-	 status, success, error, failed_node, failure_kind, metrics, scores, overall_score, passed, duration_ms,
-	 worker_id, attempts, final_checkpoint_id, created_at) VALUES `
-
-// rowsPerStatement is how many rows one multi-row INSERT carries: fewer
-// statements are much cheaper than one per row through database/sql.
-const rowsPerStatement = 64
-
-// insertRows inserts n rows of width columns with multi-row INSERT statements.
-func insertRows(ctx context.Context, tx *sql.Tx, prefix string, width, n int, row func(i int, args []any) []any) error {
-	var full *sql.Stmt
-	args := make([]any, 0, width*rowsPerStatement)
-	for start := 0; start < n; start += rowsPerStatement {
-		count := min(rowsPerStatement, n-start)
-		args = args[:0]
-		for i := start; i < start+count; i++ {
-			args = row(i, args)
-		}
-		stmt := full
-		if count != rowsPerStatement || stmt == nil {
-			var err error
-			stmt, err = tx.PrepareContext(ctx, prefix+placeholders(width, count))
-			if err != nil {
-				return err
-			}
-			if count == rowsPerStatement {
-				full = stmt
-			} else {
-				defer stmt.Close()
-			}
-		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return err
-		}
-	}
-	if full != nil {
-		full.Close()
-	}
-	return nil
-}
-
-func placeholders(width, rows int) string {
-	one := "(?" + strings.Repeat(",?", width-1) + ")"
-	return one + strings.Repeat(","+one, rows-1)
-}
 
 // Write stores a write set in one transaction. INSERT OR IGNORE makes it
 // idempotent: rows already stored (by an earlier attempt, or before a crash and
@@ -268,30 +201,10 @@ func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
 		return fmt.Errorf("beginning a write: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if len(w.Checkpoints) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO wtb_checkpoints
-			(id, batch_test_id, parent_id, node, position, variant, config_hash, cache_key, source, segment_key,
-			 state, output, metrics, duration_ms, worker_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("preparing checkpoint insert: %w", err)
-		}
-		for _, c := range w.Checkpoints {
-			if _, err := stmt.ExecContext(ctx, c.ID, c.BatchID, c.ParentID, c.Node, c.Position, c.Variant, c.ConfigHash,
-				c.CacheKey, c.Source, c.SegmentKey, jsonText(c.State), jsonText(c.Output), jsonText(c.Metrics),
-				c.DurationMs, c.WorkerID, ts(c.CreatedAt)); err != nil {
-				return fmt.Errorf("storing checkpoint %s: %w", c.ID, err)
-			}
-		}
-		_ = stmt.Close()
+	if err := insert(ctx, tx, store.Checkpoints, w.Checkpoints); err != nil {
+		return fmt.Errorf("storing checkpoints: %w", err)
 	}
-	if err := insertRows(ctx, tx, resultInsert, 21, len(w.Results), func(i int, args []any) []any {
-		r := w.Results[i]
-		return append(args, r.BatchID, r.ExecutionKey, r.ExecutionID, r.Combination, jsonText(r.Variants),
-			r.CaseID, r.Repeat, r.Status, boolInt(r.Success), r.Error, r.FailedNode, r.FailureKind, jsonText(r.Metrics),
-			jsonText(r.Scores), r.OverallScore, boolInt(r.Passed), r.DurationMs, r.WorkerID, r.Attempts,
-			r.FinalCheckpointID, ts(r.CreatedAt))
-	}); err != nil {
+	if err := insert(ctx, tx, store.Results, w.Results); err != nil {
 		return fmt.Errorf("storing results: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -303,49 +216,29 @@ func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
 type batches struct{ db *sql.DB }
 
 func (r batches) Create(ctx context.Context, b *store.Batch) error {
-	var parent any
-	if b.ParentID != "" {
-		parent = b.ParentID
-	}
-	_, err := r.db.ExecContext(ctx, `INSERT INTO wtb_batch_tests
-		(id, name, file, status, spec, spec_hash, parent_batch_id, fork_node, runner, total_executions, host,
-		 wtb_version, created_at, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		b.ID, b.Name, b.File, b.Status, string(b.Spec), b.SpecHash, parent, b.ForkNode, b.Runner, b.Total, b.Host,
-		b.Version, ts(b.CreatedAt), ts(b.StartedAt))
+	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("creating batch %s: %w", b.ID, err)
 	}
-	return nil
+	defer func() { _ = tx.Rollback() }()
+	// INSERT OR IGNORE would hide a duplicate id; a batch id is new or wrong.
+	if _, err := tx.ExecContext(ctx, "INSERT INTO wtb_batch_tests ("+store.Batches.Names()+") VALUES (?"+
+		strings.Repeat(",?", len(store.Batches.Writable())-1)+")", batchArgs(b)...); err != nil {
+		return fmt.Errorf("creating batch %s: %w", b.ID, err)
+	}
+	return tx.Commit()
 }
 
-const batchColumns = `id, name, file, status, spec, spec_hash, COALESCE(parent_batch_id, ''), fork_node, runner,
-	total_executions, host, wtb_version, COALESCE(summary, ''), created_at, started_at, COALESCE(finished_at, ''),
-	owner, COALESCE(lease_until > julianday('now'), 0)`
-
-func scanBatch(row interface{ Scan(...any) error }) (*store.Batch, error) {
-	var b store.Batch
-	var spec, summary, created, started, finished string
-	if err := row.Scan(&b.ID, &b.Name, &b.File, &b.Status, &spec, &b.SpecHash, &b.ParentID, &b.ForkNode, &b.Runner,
-		&b.Total, &b.Host, &b.Version, &summary, &created, &started, &finished, &b.Owner, &b.LeaseLive); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, store.ErrNotFound
-		}
-		return nil, err
+func batchArgs(b *store.Batch) []any {
+	var args []any
+	for _, c := range store.Batches.Writable() {
+		args = append(args, encode(c, b))
 	}
-	b.Spec = json.RawMessage(spec)
-	if summary != "" {
-		b.Summary = json.RawMessage(summary)
-	}
-	b.CreatedAt, b.StartedAt = parseTS(created), parseTS(started)
-	if finished != "" {
-		t := parseTS(finished)
-		b.FinishedAt = &t
-	}
-	return &b, nil
+	return args
 }
 
 func (r batches) Get(ctx context.Context, id string) (*store.Batch, error) {
-	b, err := scanBatch(r.db.QueryRowContext(ctx, `SELECT `+batchColumns+` FROM wtb_batch_tests WHERE id = ?`, id))
+	b, err := one(ctx, r.db, store.Batches, "WHERE id = ?", id)
 	if err != nil {
 		return nil, fmt.Errorf("batch %s: %w", id, err)
 	}
@@ -353,7 +246,7 @@ func (r batches) Get(ctx context.Context, id string) (*store.Batch, error) {
 }
 
 func (r batches) Latest(ctx context.Context) (*store.Batch, error) {
-	b, err := scanBatch(r.db.QueryRowContext(ctx, `SELECT `+batchColumns+` FROM wtb_batch_tests ORDER BY created_at DESC, rowid DESC LIMIT 1`))
+	b, err := one(ctx, r.db, store.Batches, "ORDER BY created_at DESC, rowid DESC LIMIT 1")
 	if err != nil {
 		return nil, fmt.Errorf("latest batch: %w", err)
 	}
@@ -364,20 +257,11 @@ func (r batches) List(ctx context.Context, limit int) ([]store.Batch, error) {
 	if limit <= 0 {
 		limit = 50
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT `+batchColumns+` FROM wtb_batch_tests ORDER BY created_at DESC, rowid DESC LIMIT ?`, limit)
+	out, err := all(ctx, r.db, store.Batches, nil, "ORDER BY created_at DESC, rowid DESC LIMIT ?", limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing batches: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Batch
-	for rows.Next() {
-		b, err := scanBatch(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *b)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (r batches) SetStatus(ctx context.Context, id, status string, finished *time.Time, summary json.RawMessage) error {
@@ -388,26 +272,30 @@ func (r batches) SetStatus(ctx context.Context, id, status string, finished *tim
 	if len(summary) > 0 {
 		sum = string(summary)
 	}
-	res, err := r.db.ExecContext(ctx, `UPDATE wtb_batch_tests SET status = ?, finished_at = ?, summary = COALESCE(?, summary) WHERE id = ?`,
-		status, fin, sum, id)
+	return r.exactlyOne(ctx, id, "updating batch "+id, store.ErrNotFound,
+		`UPDATE wtb_batch_tests SET status = ?, finished_at = ?, summary = COALESCE(?, summary) WHERE id = ?`, status, fin, sum, id)
+}
+
+// exactlyOne runs an UPDATE of one batch and returns notFound (wrapped) when
+// it touched none.
+func (r batches) exactlyOne(ctx context.Context, id, what string, notFound error, query string, args ...any) error {
+	res, err := r.db.ExecContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("updating batch %s: %w", id, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("batch %s: %w", id, store.ErrNotFound)
+		return fmt.Errorf("batch %s: %w", id, notFound)
 	}
 	return nil
 }
 
 func (r batches) Acquire(ctx context.Context, id, owner string, ttl time.Duration) error {
-	res, err := r.db.ExecContext(ctx, `UPDATE wtb_batch_tests SET owner = ?, lease_until = julianday('now') + ? / 86400.0
+	err := r.exactlyOne(ctx, id, "taking ownership of batch "+id, errHeld,
+		`UPDATE wtb_batch_tests SET owner = ?, lease_until = julianday('now') + ? / 86400.0
 		WHERE id = ? AND (owner = '' OR owner = ? OR lease_until IS NULL OR lease_until <= julianday('now'))`,
 		owner, ttl.Seconds(), id, owner)
-	if err != nil {
-		return fmt.Errorf("taking ownership of batch %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
+	if !errors.Is(err, errHeld) {
+		return err
 	}
 	b, err := r.Get(ctx, id)
 	if err != nil {
@@ -416,28 +304,22 @@ func (r batches) Acquire(ctx context.Context, id, owner string, ttl time.Duratio
 	return &store.LeaseHeldError{Batch: id, Owner: b.Owner}
 }
 
+// errHeld marks an ownership update that touched no row.
+var errHeld = errors.New("held by another owner")
+
 func (r batches) Renew(ctx context.Context, id, owner string, ttl time.Duration) error {
-	res, err := r.db.ExecContext(ctx, `UPDATE wtb_batch_tests SET lease_until = julianday('now') + ? / 86400.0 WHERE id = ? AND owner = ?`,
-		ttl.Seconds(), id, owner)
-	if err != nil {
-		return fmt.Errorf("renewing the lease on batch %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("batch %s: %w", id, store.ErrLeaseLost)
-	}
-	return nil
+	return r.exactlyOne(ctx, id, "renewing the lease on batch "+id, store.ErrLeaseLost,
+		`UPDATE wtb_batch_tests SET lease_until = julianday('now') + ? / 86400.0 WHERE id = ? AND owner = ?`, ttl.Seconds(), id, owner)
 }
 
 func (r batches) Takeover(ctx context.Context, id, dead, owner string, ttl time.Duration) error {
-	res, err := r.db.ExecContext(ctx, `UPDATE wtb_batch_tests SET owner = ?, lease_until = julianday('now') + ? / 86400.0 WHERE id = ? AND owner = ?`,
+	err := r.exactlyOne(ctx, id, "taking over batch "+id, errHeld,
+		`UPDATE wtb_batch_tests SET owner = ?, lease_until = julianday('now') + ? / 86400.0 WHERE id = ? AND owner = ?`,
 		owner, ttl.Seconds(), id, dead)
-	if err != nil {
-		return fmt.Errorf("taking over batch %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if errors.Is(err, errHeld) {
 		return r.Acquire(ctx, id, owner, ttl) // released or taken meanwhile
 	}
-	return nil
+	return err
 }
 
 func (r batches) Release(ctx context.Context, id, owner string) error {
@@ -449,66 +331,44 @@ func (r batches) Release(ctx context.Context, id, owner string) error {
 
 type results struct{ db *sql.DB }
 
-func (r results) Keys(ctx context.Context, batchID string) (map[string]bool, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT execution_key FROM wtb_batch_test_results WHERE batch_test_id = ?`, batchID)
-	if err != nil {
-		return nil, fmt.Errorf("listing stored executions: %w", err)
+func (r results) Each(ctx context.Context, batchID string, fn func(*store.Result) error) error {
+	if err := each(ctx, r.db, store.Results, nil, "WHERE batch_test_id = ? ORDER BY id", []any{batchID}, fn); err != nil {
+		return fmt.Errorf("reading results: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
-		}
-		out[k] = true
-	}
-	return out, rows.Err()
-}
-
-const resultColumns = `batch_test_id, execution_key, execution_id, combination_name, variant_config, case_id, repeat_index,
-	status, success, error, failed_node, failure_kind, metrics, scores, overall_score, passed, duration_ms, worker_id,
-	attempts, final_checkpoint_id, created_at`
-
-func scanResult(row interface{ Scan(...any) error }) (*store.Result, error) {
-	var r store.Result
-	var variants, metrics, scores, created string
-	var success, passed int
-	if err := row.Scan(&r.BatchID, &r.ExecutionKey, &r.ExecutionID, &r.Combination, &variants, &r.CaseID, &r.Repeat,
-		&r.Status, &success, &r.Error, &r.FailedNode, &r.FailureKind, &metrics, &scores, &r.OverallScore, &passed,
-		&r.DurationMs, &r.WorkerID, &r.Attempts, &r.FinalCheckpointID, &created); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, store.ErrNotFound
-		}
-		return nil, err
-	}
-	r.Success, r.Passed = success != 0, passed != 0
-	_ = json.Unmarshal([]byte(variants), &r.Variants)
-	_ = json.Unmarshal([]byte(metrics), &r.Metrics)
-	_ = json.Unmarshal([]byte(scores), &r.Scores)
-	r.CreatedAt = parseTS(created)
-	return &r, nil
+	return nil
 }
 
 func (r results) List(ctx context.Context, batchID string) ([]store.Result, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT `+resultColumns+` FROM wtb_batch_test_results WHERE batch_test_id = ? ORDER BY id`, batchID)
+	out, err := all(ctx, r.db, store.Results, nil, "WHERE batch_test_id = ? ORDER BY id", batchID)
 	if err != nil {
 		return nil, fmt.Errorf("listing results: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Result
-	for rows.Next() {
-		res, err := scanResult(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *res)
+	return out, nil
+}
+
+func (r results) EachKey(ctx context.Context, batchID string, fn func(string)) error {
+	return eachString(ctx, r.db, fn, `SELECT execution_key FROM wtb_batch_test_results WHERE batch_test_id = ?`, batchID)
+}
+
+// eachString calls fn with the single text column of each row of a query.
+func eachString(ctx context.Context, db *sql.DB, fn func(string), query string, args ...any) error {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
 	}
-	return out, rows.Err()
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return err
+		}
+		fn(s)
+	}
+	return rows.Err()
 }
 
 func (r results) Get(ctx context.Context, batchID, key string) (*store.Result, error) {
-	res, err := scanResult(r.db.QueryRowContext(ctx, `SELECT `+resultColumns+` FROM wtb_batch_test_results WHERE batch_test_id = ? AND execution_key = ?`, batchID, key))
+	res, err := one(ctx, r.db, store.Results, "WHERE batch_test_id = ? AND execution_key = ?", batchID, key)
 	if err != nil {
 		return nil, fmt.Errorf("result %s: %w", key, err)
 	}
@@ -523,85 +383,28 @@ func (r results) Count(ctx context.Context, batchID string) (int, error) {
 
 type checkpoints struct{ db *sql.DB }
 
-const checkpointColumns = `id, batch_test_id, parent_id, node, position, variant, config_hash, cache_key, source, segment_key,
-	state, output, metrics, duration_ms, worker_id, created_at`
-
-func scanCheckpoint(row interface{ Scan(...any) error }) (*store.Checkpoint, error) {
-	var c store.Checkpoint
-	var state, output, metrics, created string
-	if err := row.Scan(&c.ID, &c.BatchID, &c.ParentID, &c.Node, &c.Position, &c.Variant, &c.ConfigHash, &c.CacheKey,
-		&c.Source, &c.SegmentKey, &state, &output, &metrics, &c.DurationMs, &c.WorkerID, &created); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, store.ErrNotFound
-		}
-		return nil, err
-	}
-	c.State, c.Output = json.RawMessage(state), json.RawMessage(output)
-	_ = json.Unmarshal([]byte(metrics), &c.Metrics)
-	c.CreatedAt = parseTS(created)
-	return &c, nil
-}
-
 func (r checkpoints) Get(ctx context.Context, id string) (*store.Checkpoint, error) {
-	c, err := scanCheckpoint(r.db.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM wtb_checkpoints WHERE id = ?`, id))
+	c, err := one(ctx, r.db, store.Checkpoints, "WHERE id = ?", id)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", id, err)
 	}
 	return c, nil
 }
 
-func (r checkpoints) Existing(ctx context.Context, ids []string) (map[string]bool, error) {
-	out := map[string]bool{}
-	for len(ids) > 0 {
-		chunk := ids[:min(len(ids), 500)]
-		ids = ids[len(chunk):]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := r.db.QueryContext(ctx, `SELECT id FROM wtb_checkpoints WHERE id IN (?`+strings.Repeat(",?", len(chunk)-1)+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("looking up checkpoints: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[id] = true
-		}
-		rows.Close()
+func (r checkpoints) EachID(ctx context.Context, batchID string, fn func(string)) error {
+	return eachString(ctx, r.db, fn, `SELECT id FROM wtb_checkpoints WHERE batch_test_id = ?`, batchID)
+}
+
+func (r checkpoints) ListByBatch(ctx context.Context, batchID string) ([]store.Checkpoint, error) {
+	out, err := all(ctx, r.db, store.Checkpoints, map[string]string{"state": "'{}'"}, "WHERE batch_test_id = ? ORDER BY created_at, id", batchID)
+	if err != nil {
+		return nil, fmt.Errorf("listing checkpoints: %w", err)
 	}
 	return out, nil
 }
 
-func (r checkpoints) ListByBatch(ctx context.Context, batchID string) ([]store.Checkpoint, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT id, batch_test_id, parent_id, node, position, variant, config_hash, cache_key,
-		source, segment_key, '{}', output, metrics, duration_ms, worker_id, created_at
-		FROM wtb_checkpoints WHERE batch_test_id = ? ORDER BY created_at, id`, batchID)
-	if err != nil {
-		return nil, fmt.Errorf("listing checkpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Checkpoint
-	for rows.Next() {
-		c, err := scanCheckpoint(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *c)
-	}
-	return out, rows.Err()
-}
-
 func (r checkpoints) FindCached(ctx context.Context, key string) (*store.Checkpoint, error) {
-	c, err := scanCheckpoint(r.db.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM wtb_checkpoints
-		WHERE cache_key = ? AND source = 'ran' ORDER BY created_at LIMIT 1`, key))
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return one(ctx, r.db, store.Checkpoints, "WHERE cache_key = ? AND source = 'ran' ORDER BY created_at LIMIT 1", key)
 }
 
 func (r checkpoints) CacheStats(ctx context.Context) (store.CacheStats, error) {
@@ -631,18 +434,9 @@ func (r audit) Append(ctx context.Context, entries []store.AuditEntry) error {
 		return fmt.Errorf("beginning audit write: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO wtb_audit_log
-		(id, batch_test_id, ts, severity, event_type, message, execution_key, node, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
+	if err := insert(ctx, tx, store.Audit, entries); err != nil {
+		return fmt.Errorf("storing audit entries: %w", err)
 	}
-	for _, e := range entries {
-		if _, err := stmt.ExecContext(ctx, e.ID, e.BatchID, ts(e.Time), e.Severity, e.EventType, e.Message,
-			e.ExecutionKey, e.Node, jsonText(e.Details)); err != nil {
-			return fmt.Errorf("storing audit entry: %w", err)
-		}
-	}
-	_ = stmt.Close()
 	return tx.Commit()
 }
 
@@ -659,22 +453,10 @@ func (r audit) List(ctx context.Context, batchID string, f store.AuditFilter) ([
 		args = append(args, s)
 	}
 	args = append(args, limit)
-	rows, err := r.db.QueryContext(ctx, `SELECT id, batch_test_id, ts, severity, event_type, message, execution_key, node, details
-		FROM wtb_audit_log WHERE batch_test_id = ? AND (? = '' OR event_type = ?) AND severity IN (?`+strings.Repeat(",?", len(sev)-1)+`)
-		ORDER BY ts, rowid LIMIT ?`, args...)
+	out, err := all(ctx, r.db, store.Audit, nil, `WHERE batch_test_id = ? AND (? = '' OR event_type = ?)
+		AND severity IN (?`+strings.Repeat(",?", len(sev)-1)+`) ORDER BY ts, rowid LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing audit entries: %w", err)
 	}
-	defer rows.Close()
-	var out []store.AuditEntry
-	for rows.Next() {
-		var e store.AuditEntry
-		var t, details string
-		if err := rows.Scan(&e.ID, &e.BatchID, &t, &e.Severity, &e.EventType, &e.Message, &e.ExecutionKey, &e.Node, &details); err != nil {
-			return nil, err
-		}
-		e.Time, e.Details = parseTS(t), json.RawMessage(details)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -119,7 +119,7 @@ func testResultsIdempotent(t *testing.T, st store.Store) {
 		t.Fatal(err)
 	}
 	n, _ := st.Results().Count(ctx, "b")
-	keys, _ := st.Results().Keys(ctx, "b")
+	keys := keysOf(t, st, "b")
 	if n != 50 || len(keys) != 50 {
 		t.Fatalf("stored %d rows, %d keys; want 50", n, len(keys))
 	}
@@ -135,6 +135,19 @@ func testResultsIdempotent(t *testing.T, st store.Store) {
 	if len(list) != 50 {
 		t.Errorf("List: %d rows", len(list))
 	}
+	streamed := 0
+	if err := st.Results().Each(ctx, "b", func(r *store.Result) error { streamed++; return nil }); err != nil || streamed != 50 {
+		t.Errorf("Each: %d rows (%v)", streamed, err)
+	}
+}
+
+func keysOf(t *testing.T, st store.Store, batch string) map[string]bool {
+	t.Helper()
+	keys := map[string]bool{}
+	if err := st.Results().EachKey(context.Background(), batch, func(k string) { keys[k] = true }); err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }
 
 func testCheckpoints(t *testing.T, st store.Store) {
@@ -160,9 +173,9 @@ func testCheckpoints(t *testing.T, st store.Store) {
 		got.Metrics["m"] != 2 || got.DurationMs != 3.5 || got.Position != 1 || got.Variant != "x" {
 		t.Errorf("round trip: %+v (%v)", got, err)
 	}
-	ex, _ := st.Checkpoints().Existing(ctx, []string{"root", "one", "two"})
-	if !ex["root"] || !ex["one"] || ex["two"] {
-		t.Errorf("Existing: %v", ex)
+	ids := map[string]bool{}
+	if err := st.Checkpoints().EachID(ctx, "b", func(id string) { ids[id] = true }); err != nil || !ids["root"] || !ids["one"] || len(ids) != 2 {
+		t.Errorf("EachID: %v (%v)", ids, err)
 	}
 	list, _ := st.Checkpoints().ListByBatch(ctx, "b")
 	if len(list) != 2 {
@@ -286,7 +299,7 @@ func testConcurrentWriters(t *testing.T, st store.Store) {
 	for err := range errs {
 		t.Error(err)
 	}
-	keys, _ := st.Results().Keys(ctx, "b")
+	keys := keysOf(t, st, "b")
 	n, _ := st.Results().Count(ctx, "b")
 	if n != len(keys) {
 		t.Errorf("%d rows for %d keys: duplicates", n, len(keys))

@@ -1,4 +1,4 @@
-package cli
+package bench
 
 import (
 	"context"
@@ -68,15 +68,15 @@ func deadLocalOwner(owner string) bool {
 	return processStart(pid) != started
 }
 
-// interrupted says a batch is marked running but nobody runs it: its owner's
+// Interrupted says a batch is marked running but nobody runs it: its owner's
 // lease ran out, or its owner was a process on this machine that is gone.
-func interrupted(b *store.Batch) bool {
+func Interrupted(b *store.Batch) bool {
 	return b.Orphaned() || b.Status == store.StatusRunning && deadLocalOwner(b.Owner)
 }
 
-// displayStatus is a batch's status as a user should read it.
-func displayStatus(b *store.Batch) string {
-	if interrupted(b) {
+// DisplayStatus is a batch's status as a user should read it.
+func DisplayStatus(b *store.Batch) string {
+	if Interrupted(b) {
 		return "interrupted"
 	}
 	return b.Status
@@ -100,20 +100,20 @@ func processStart(pid int) uint64 {
 
 // own takes batch id for this process and renews the lease until release. The
 // returned context is cancelled if another process takes the batch over.
-func (a *app) own(ctx context.Context, st store.Store, id string) (context.Context, *lease, error) {
+func (a *App) own(ctx context.Context, st store.Store, id string) (context.Context, *lease, error) {
 	l := &lease{st: st, id: id, owner: ownerID(), ttl: leaseTTL(), stop: make(chan struct{})}
 	err := st.Batches().Acquire(ctx, id, l.owner, l.ttl)
 	var held *store.LeaseHeldError
 	if errors.As(err, &held) && deadLocalOwner(held.Owner) {
-		a.log.Info("the batch's previous owner on this machine is gone; taking over", "batch", id, "previous", held.Owner)
+		a.Log.Info("the batch's previous owner on this machine is gone; taking over", "batch", id, "previous", held.Owner)
 		err = st.Batches().Takeover(ctx, id, held.Owner, l.owner, l.ttl)
 	}
 	if err != nil {
 		if errors.As(err, &held) {
-			return nil, nil, exitf(ExitRuntime, "%v; a batch has one owner at a time: wait for it to finish, or stop it (if that process died, its lease runs out within %s and you can resume then)",
+			return nil, nil, runtimeErr("%v; a batch has one owner at a time: wait for it to finish, or stop it (if that process died, its lease runs out within %s and you can resume then)",
 				held, l.ttl.Round(time.Second))
 		}
-		return nil, nil, exitf(ExitRuntime, "%v", err)
+		return nil, nil, runtimeErr("%w", err)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	l.wg.Add(1)
@@ -134,12 +134,12 @@ func (a *app) own(ctx context.Context, st store.Store, id string) (context.Conte
 			switch {
 			case errors.Is(err, store.ErrLeaseLost):
 				l.lost.Store(true)
-				a.log.Error("lost ownership of the batch; stopping", "batch", id)
+				a.Log.Error("lost ownership of the batch; stopping", "batch", id)
 				cancel(errLeaseLost)
 				return
 			case err != nil:
 				// The store is unreachable: writes retry on their own; keep trying.
-				a.log.Warn("could not renew the batch lease; will retry", "batch", id, "error", err)
+				a.Log.Warn("could not renew the batch lease; will retry", "batch", id, "error", err)
 			}
 		}
 	}()

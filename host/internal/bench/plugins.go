@@ -1,0 +1,229 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/pluginhost"
+	"github.com/wtbench/wtb/host/internal/spec"
+)
+
+// Plugins are the plugin processes of one batch.
+type Plugins struct {
+	Runner *pluginhost.Runner
+	Env    *pluginhost.Environment // nil without an environment block
+}
+
+// Close stops the plugins.
+func (p *Plugins) Close() {
+	if p == nil {
+		return
+	}
+	if p.Runner != nil {
+		_ = p.Runner.Close(context.Background())
+	}
+	if p.Env != nil {
+		_ = p.Env.Close(context.Background())
+	}
+}
+
+func (a *App) pluginSpec(dirs []string, kind pluginhost.Kind, ref spec.PluginRef, bus *events.Bus) (pluginhost.Spec, error) {
+	path, err := pluginhost.Find(dirs, kind, ref.Plugin)
+	if err != nil {
+		return pluginhost.Spec{}, err
+	}
+	prefix := "runner-"
+	if kind == pluginhost.KindEnvironment {
+		prefix = "env-"
+	}
+	return pluginhost.Spec{Name: prefix + ref.Plugin, Path: path, SHA256: ref.SHA256, StartTimeout: ref.StartTimeout.D(),
+		Config: ref.Config, Logger: a.Log, HostVersion: a.Version,
+		OnEvent: func(e pluginhost.Event) { publishPluginEvent(bus, e) }}, nil
+}
+
+var pluginEventTypes = map[pluginhost.EventType]events.Type{
+	pluginhost.PluginStarted: events.PluginStarted, pluginhost.PluginCrashed: events.PluginCrashed,
+	pluginhost.PluginRestarted: events.PluginRestarted, pluginhost.PluginStopped: events.PluginStopped,
+	pluginhost.PluginGaveUp: events.PluginGaveUp,
+}
+
+func publishPluginEvent(bus *events.Bus, e pluginhost.Event) {
+	if bus == nil {
+		return
+	}
+	msg := fmt.Sprintf("plugin %s %s", e.Plugin, e.Type)
+	if e.Pid > 0 {
+		msg = fmt.Sprintf("plugin %s (pid %d) %s", e.Plugin, e.Pid, e.Type)
+	}
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	bus.Publish(events.Event{Type: pluginEventTypes[e.Type], Plugin: e.Plugin, Message: msg})
+}
+
+// refs are the runner and environment blocks as the plugins decoded them.
+type refs struct {
+	runner spec.PluginRef
+	env    *spec.PluginRef
+}
+
+// startFromBlocks launches a batch's plugins, decodes their blocks against
+// the schemas they declare, checks the node kinds, and configures them (keep)
+// or only validates the configuration (!keep: the plugins are then stopped).
+// Problems with the blocks are diagnostics pointing into the bench file; a
+// plugin that cannot start is an error naming the block.
+func (a *App) startFromBlocks(ctx context.Context, cfg *config.Config, bd *config.BatchDecl, bus *events.Bus, keep bool) (*Plugins, refs, hcl.Diagnostics, error) {
+	dirs := a.PluginDirs(cfg.PluginDir)
+	ps := &Plugins{}
+	var r refs
+	var diags hcl.Diagnostics
+	fail := func(err error) (*Plugins, refs, hcl.Diagnostics, error) {
+		ps.Close()
+		return nil, refs{}, diags, err
+	}
+	blockRef := func(pb *config.PluginBlock) spec.PluginRef {
+		return spec.PluginRef{Block: pb.Label, Plugin: pb.Plugin, SHA256: pb.SHA256, StartTimeout: spec.Duration(pb.StartTimeout)}
+	}
+	// launched finds and starts a block's plugin: nil, nil when it is not
+	// installed (a diagnostic says so).
+	find := func(pb *config.PluginBlock) (pluginhost.Spec, bool) {
+		sp, err := a.pluginSpec(dirs, pluginhost.Kind(pb.Kind), blockRef(pb), bus)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Plugin not found", Detail: err.Error(), Subject: pb.PluginRange.Ptr()})
+		}
+		return sp, err == nil
+	}
+	// A plugin that cannot start is a runtime failure, not a mistake in the
+	// file: one line, naming where the block is.
+	startErr := func(pb *config.PluginBlock, err error) error {
+		return runtimeErr("%s:%d:%d: %w", pb.PluginRange.Filename, pb.PluginRange.Start.Line, pb.PluginRange.Start.Column, err)
+	}
+
+	if pb := bd.Runner; pb != nil {
+		if sp, ok := find(pb); ok {
+			run, err := pluginhost.LaunchRunner(ctx, sp)
+			if err != nil {
+				return fail(startErr(pb, err))
+			}
+			ps.Runner = run
+			r.runner = blockRef(pb)
+			kinds := run.NodeKinds()
+			for _, u := range bd.Spec.UnsupportedKinds(kinds) {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Node kind not supported by the runner",
+					Detail: fmt.Sprintf("Node %q%s has kind %q, but runner plugin %s runs only: %s.", u.Node, variantSuffix(u.Variant), u.Kind,
+						pb.Plugin, strings.Join(sorted(kinds), ", ")),
+					Subject: cfg.KindRange(bd.Spec.Workflow.Name, u.Node, u.Variant)})
+			}
+			cfgJSON, d := pb.DecodeBody(run.Info().Schema)
+			diags = append(diags, d...)
+			if !d.HasErrors() {
+				r.runner.Config = cfgJSON
+				configure := run.Validate
+				if keep {
+					configure = run.Configure
+				}
+				sd, err := configure(ctx, cfgJSON)
+				if err != nil {
+					return fail(runtimeErr("%w", err))
+				}
+				diags = append(diags, pb.PluginDiagnostics(sd)...)
+			}
+		}
+	}
+	if pb := bd.Environment; pb != nil {
+		if sp, ok := find(pb); ok {
+			env, err := pluginhost.LaunchEnvironment(ctx, sp)
+			if err != nil {
+				return fail(startErr(pb, err))
+			}
+			ps.Env = env
+			ref := blockRef(pb)
+			cfgJSON, d := pb.DecodeBody(env.Info().Schema)
+			diags = append(diags, d...)
+			if !d.HasErrors() {
+				ref.Config = cfgJSON
+				sd, err := env.Configure(ctx, cfgJSON)
+				if err != nil {
+					return fail(runtimeErr("%w", err))
+				}
+				diags = append(diags, pb.PluginDiagnostics(sd)...)
+			}
+			r.env = &ref
+		}
+	}
+	if diags.HasErrors() || !keep {
+		ps.Close()
+		return nil, r, diags, nil
+	}
+	return ps, r, diags, nil
+}
+
+// startFromSpec launches the plugins a stored batch used (resume, fork).
+func (a *App) startFromSpec(ctx context.Context, b *spec.Batch, bus *events.Bus) (*Plugins, error) {
+	dirs := a.PluginDirs(b.PluginDir)
+	ps := &Plugins{}
+	fail := func(err error) (*Plugins, error) {
+		ps.Close()
+		return nil, runtimeErr("%w", err)
+	}
+	rs, err := a.pluginSpec(dirs, pluginhost.KindRunner, b.Runner, bus)
+	if err != nil {
+		return fail(err)
+	}
+	if ps.Runner, err = pluginhost.LaunchRunner(ctx, rs); err != nil {
+		return fail(err)
+	}
+	if bad := b.UnsupportedKinds(ps.Runner.NodeKinds()); len(bad) > 0 {
+		return fail(fmt.Errorf("runner plugin %s no longer runs node kind %q (node %q%s); it runs: %s", b.Runner.Plugin,
+			bad[0].Kind, bad[0].Node, variantSuffix(bad[0].Variant), strings.Join(sorted(ps.Runner.NodeKinds()), ", ")))
+	}
+	d, err := ps.Runner.Configure(ctx, b.Runner.Config)
+	if err == nil && d.HasErrors() {
+		err = fmt.Errorf("runner plugin %s rejects the stored configuration: %v", b.Runner.Plugin, d[0].Error())
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if b.Environment != nil {
+		es, err := a.pluginSpec(dirs, pluginhost.KindEnvironment, *b.Environment, bus)
+		if err == nil {
+			ps.Env, err = pluginhost.LaunchEnvironment(ctx, es)
+		}
+		if err == nil {
+			var sd = d
+			sd, err = ps.Env.Configure(ctx, b.Environment.Config)
+			if err == nil && sd.HasErrors() {
+				err = fmt.Errorf("environment plugin %s rejects the stored configuration: %v", b.Environment.Plugin, sd[0].Error())
+			}
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	return ps, nil
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+func variantSuffix(v string) string {
+	if v == "" {
+		return ""
+	}
+	return " (variant " + v + ")"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

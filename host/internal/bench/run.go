@@ -1,0 +1,330 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/audit"
+	"github.com/wtbench/wtb/host/internal/eval"
+	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/plan"
+	"github.com/wtbench/wtb/host/internal/report"
+	"github.com/wtbench/wtb/host/internal/sched"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/sdk"
+)
+
+// RunOptions are what a caller wants of a run besides the batch.
+type RunOptions struct {
+	Progress sched.Progress
+	// AuditNodes records node-level events in the audit trail too.
+	AuditNodes bool
+	// OnStart hears of the batch and the size of what will run, before
+	// anything runs.
+	OnStart func(rec *store.Batch, b *spec.Batch, counts plan.Counts)
+}
+
+// Outcome is how a run ended. The batch row has its final status.
+type Outcome struct {
+	Batch   *store.Batch
+	Spec    *spec.Batch
+	Status  string // completed, cancelled or failed
+	Summary report.Summary
+	// Failures are the first failed executions by key (at most MaxFailures).
+	Failures []store.Result
+	Report   sched.Report
+	// Err is a failure of the host during the run (the store, the runner
+	// given up on); what finished is stored.
+	Err error
+}
+
+// MaxFailures bounds the failed executions an Outcome or a Board lists.
+const MaxFailures = 5
+
+// Run stores a new batch for a prepared one and runs it.
+func (a *App) Run(ctx context.Context, st store.Store, p *Prepared, file string, opts RunOptions) (*Outcome, error) {
+	rec := a.newBatchRecord(newBatchID(), p.Spec, file)
+	ctx, l, err := a.create(ctx, st, rec)
+	if err != nil {
+		return nil, err
+	}
+	defer l.release()
+	return a.execute(ctx, job{st: st, plugins: p.Plugins, bus: p.Bus, rec: rec, spec: p.Spec, evaluator: p.Evaluator, lease: l}, opts)
+}
+
+// ErrNoBatch is wrapped by the error for a batch id a store does not hold.
+var ErrNoBatch = errors.New("no such batch")
+
+// Resume finishes a stored batch, running only what is not stored. It is
+// refused while another process runs the batch, and when a script the batch
+// ran has changed since.
+func (a *App) Resume(ctx context.Context, st store.Store, id string, opts RunOptions) (*Outcome, error) {
+	rec, b, err := Batch(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkScripts(b, "resume batch "+id, "Restore them, or run the file again as a new batch with `wtb run`."); err != nil {
+		return nil, err
+	}
+	// Own the batch before reading what is stored: another process running it
+	// would be adding results meanwhile.
+	ctx, l, err := a.own(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	defer l.release()
+	var done keySet
+	if err := st.Results().EachKey(ctx, id, done.add); err != nil {
+		return nil, runtimeErr("reading the stored executions of %s: %w", id, err)
+	}
+	done.seal()
+	if n := done.len(); n >= b.Total() {
+		a.notice("batch %s is complete (%d of %d executions stored); nothing to resume", id, n, b.Total())
+	} else {
+		a.notice("resuming batch %s: %d of %d executions stored, %d to run", id, n, b.Total(), b.Total()-n)
+	}
+	evaluator, err := eval.Compile(b)
+	if err != nil {
+		return nil, configErr("%v", err)
+	}
+	bus := events.New(eventHistory)
+	ps, err := a.startFromSpec(ctx, b, bus)
+	if err != nil {
+		return nil, err
+	}
+	defer ps.Close()
+	if err := st.Batches().SetStatus(ctx, id, store.StatusRunning, nil, nil); err != nil {
+		return nil, runtimeErr("%w", err)
+	}
+	return a.execute(ctx, job{st: st, plugins: ps, bus: bus, rec: rec, spec: b, evaluator: evaluator, done: &done, lease: l}, opts)
+}
+
+// job is a stored batch about to run (or resume): everything about it was
+// checked before its row was written.
+type job struct {
+	st        store.Store
+	plugins   *Plugins
+	bus       *events.Bus
+	rec       *store.Batch
+	spec      *spec.Batch
+	evaluator *eval.Evaluator
+	done      *keySet // execution keys stored already (resume)
+	lease     *lease
+}
+
+func newBatchID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// newBatchRecord describes a batch about to run, with its resolved spec (what
+// resume and fork run again) and the hashes of the scripts it runs with.
+func (a *App) newBatchRecord(id string, b *spec.Batch, file string) *store.Batch {
+	if b.FileHashes == nil {
+		plan.RecordFiles(b)
+	}
+	specJSON, _ := json.Marshal(b)
+	host, _ := os.Hostname()
+	now := time.Now()
+	return &store.Batch{ID: id, Name: b.Name, File: file, Status: store.StatusRunning, Spec: specJSON, SpecHash: b.Hash(),
+		Runner: b.Runner.Block + " (" + b.Runner.Plugin + ")", Total: b.Total(), Host: host, Version: a.Version,
+		CreatedAt: now, StartedAt: now}
+}
+
+// create stores a new batch and takes ownership of it.
+func (a *App) create(ctx context.Context, st store.Store, rec *store.Batch) (context.Context, *lease, error) {
+	if err := st.Batches().Create(ctx, rec); err != nil {
+		return nil, nil, runtimeErr("%w", err)
+	}
+	ctx, l, err := a.own(ctx, st, rec.ID)
+	if err != nil {
+		a.abandon(st, rec.ID, err)
+		return nil, nil, err
+	}
+	return ctx, l, nil
+}
+
+// abandon marks a batch that ended before it could be finished normally as
+// failed, so it never stays "running".
+func (a *App) abandon(st store.Store, id string, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := time.Now()
+	if err := st.Batches().SetStatus(ctx, id, store.StatusFailed, &now, nil); err != nil {
+		a.Log.Warn("could not mark the batch failed", "batch", id, "error", err, "cause", cause)
+	}
+}
+
+// execute runs (or resumes) a stored batch and decides its status from what
+// is stored. Whatever happens, the batch row ends in a final status:
+// completed, failed or cancelled, never left "running".
+func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome, err error) {
+	st, rec, b := j.st, j.rec, j.spec
+	finalized := false
+	defer func() {
+		if !finalized && !j.lease.Lost() {
+			a.abandon(st, rec.ID, err)
+		}
+	}()
+	trail := audit.Attach(j.bus, st.Audit(), rec.ID, audit.Options{Nodes: opts.AuditNodes,
+		OnError: func(err error) { a.Log.Warn("writing the audit trail failed; will retry", "error", err) }})
+	bg := context.Background()
+	defer func() {
+		if err := trail.Close(bg); err != nil {
+			a.Log.Warn("the audit trail could not be written completely", "error", err)
+		}
+	}()
+	skip := j.done.contains
+	counts := plan.NewPlanner(b, plan.Options{BatchID: rec.ID, Skip: skip}).Count()
+	j.bus.Publish(events.Event{Type: events.BatchStarted, BatchID: rec.ID,
+		Message: fmt.Sprintf("batch %s (%s) started: %s", rec.ID, b.Name, plural(counts.Executions, "execution", "executions"))})
+	if opts.OnStart != nil {
+		opts.OnStart(rec, b, counts)
+	}
+	var stored keySet
+	if err := st.Checkpoints().EachID(ctx, rec.ID, stored.add); err != nil {
+		return nil, runtimeErr("reading stored checkpoints: %w", err)
+	}
+	stored.seal()
+	var env sched.Environments
+	if j.plugins.Env != nil {
+		env = j.plugins.Env
+	}
+	rep, runErr := sched.Run(ctx, sched.Config{Batch: b, BatchID: rec.ID, Runner: j.plugins.Runner, Env: env, Store: st,
+		Bus: j.bus, Evaluator: j.evaluator, Progress: opts.Progress, Log: a.Log,
+		StartState: j.plugins.Runner.HasCapability(sdk.CapabilityStartState), Done: skip, Stored: stored.contains})
+
+	// The verdict comes from what is stored, so a resumed batch counts earlier
+	// results too.
+	sum, failures, err := summarize(bg, st, rec.ID, b)
+	if err != nil {
+		return nil, runtimeErr("%w", err)
+	}
+	out = &Outcome{Batch: rec, Spec: b, Summary: sum, Failures: failures, Report: rep, Err: runErr, Status: store.StatusCompleted}
+	switch {
+	case runErr != nil:
+		out.Status = store.StatusFailed
+	case rep.Cancelled || sum.Stored < sum.Total:
+		out.Status = store.StatusCancelled
+	}
+	if j.lease.Lost() {
+		// The new owner decides the batch's status; this process only stops.
+		finalized = true
+		return nil, runtimeErr("batch %s: %v; what this process finished is stored", rec.ID, errLeaseLost)
+	}
+	sumJSON, _ := json.Marshal(sum)
+	finished := time.Now()
+	if err := st.Batches().SetStatus(bg, rec.ID, out.Status, &finished, sumJSON); err != nil && out.Err == nil {
+		out.Err = err
+	}
+	rec.Status, rec.FinishedAt, rec.Summary = out.Status, &finished, sumJSON
+	finalized = true
+	switch out.Status {
+	case store.StatusCompleted:
+		ev := events.Event{Type: events.BatchFinished, BatchID: rec.ID, Message: fmt.Sprintf("batch finished: %s", sum.Verdict)}
+		if sum.Thresholds && !sum.Passed {
+			ev.Error = "thresholds missed"
+		}
+		j.bus.Publish(ev)
+	case store.StatusCancelled:
+		j.bus.Publish(events.Event{Type: events.BatchCancelled, BatchID: rec.ID,
+			Message: fmt.Sprintf("batch stopped with %d of %d executions stored", sum.Stored, sum.Total)})
+	default:
+		j.bus.Publish(events.Event{Type: events.BatchFailed, BatchID: rec.ID, Message: "batch failed", Error: fmt.Sprint(runErr)})
+	}
+	return out, nil
+}
+
+// summarize aggregates a batch's stored results one at a time and keeps the
+// first failures by key.
+func summarize(ctx context.Context, st store.Store, id string, b *spec.Batch) (report.Summary, []store.Result, error) {
+	agg := report.NewAggregator(b)
+	var failures []store.Result
+	err := st.Results().Each(ctx, id, func(r *store.Result) error {
+		agg.Add(r)
+		if !r.Success {
+			failures = keepFirst(failures, *r, MaxFailures)
+		}
+		return nil
+	})
+	if err != nil {
+		return report.Summary{}, nil, err
+	}
+	return agg.Summary(), failures, nil
+}
+
+// keepFirst adds r to the n results with the smallest keys.
+func keepFirst(rs []store.Result, r store.Result, n int) []store.Result {
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].ExecutionKey > r.ExecutionKey })
+	if i >= n {
+		return rs
+	}
+	rs = slices.Insert(rs, i, r)
+	if len(rs) > n {
+		rs = rs[:n]
+	}
+	return rs
+}
+
+// checkScripts refuses to continue a stored batch with scripts that changed
+// since it ran: its results would mix two versions of a node.
+func checkScripts(b *spec.Batch, what, hint string) error {
+	changes := plan.ChangedFiles(b)
+	if len(changes) == 0 {
+		return nil
+	}
+	var lines []string
+	for _, c := range changes {
+		lines = append(lines, fmt.Sprintf("  %s (%s)", c.Path, strings.Join(c.Nodes, ", ")))
+	}
+	return configErr("cannot %s: %s changed since it ran:\n%s\n%s", what,
+		plural(len(changes), "script", "scripts"), strings.Join(lines, "\n"), hint)
+}
+
+// keySet is a set of strings kept as sorted 64-bit hashes: 8 bytes a key,
+// so a resume of a million stored executions needs 8 MB, not a map of
+// strings. Two keys of one batch sharing a hash is a 1-in-10^7 chance at a
+// million keys, and would make one execution count as stored.
+type keySet struct {
+	hashes []uint64
+}
+
+func (s *keySet) add(k string) {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(k))
+	s.hashes = append(s.hashes, h.Sum64())
+}
+
+func (s *keySet) seal() {
+	slices.Sort(s.hashes)
+	s.hashes = slices.Compact(s.hashes)
+}
+
+func (s *keySet) len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.hashes)
+}
+
+func (s *keySet) contains(k string) bool {
+	if s == nil || len(s.hashes) == 0 {
+		return false
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(k))
+	_, found := slices.BinarySearch(s.hashes, h.Sum64())
+	return found
+}
