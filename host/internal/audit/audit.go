@@ -30,7 +30,11 @@ type Options struct {
 	FlushEvery time.Duration
 	// MaxBatch flushes early when this many entries wait (default 1000).
 	MaxBatch int
-	// Nodes records node-level events too (at DEBUG), not just executions.
+	// Nodes records each execution's finish and its node events too (at
+	// DEBUG). Without it the trail holds what needs attention — failures,
+	// retries, cancellations, plugin crashes — and a successful execution is
+	// only its result row: an entry for each would double the writes of a
+	// large batch and compete with the result writer for the database.
 	Nodes bool
 	// OnError is told about a failed write (entries are kept and retried).
 	OnError func(error)
@@ -92,11 +96,9 @@ func Entry(e events.Event, nodes bool) (store.AuditEntry, bool) {
 		sev = Error
 	case events.BatchCancelled, events.ExecutionRetried, events.ExecutionCancelled, events.PluginRestarted:
 		sev = Warning
-	case events.ExecutionFinished:
-		sev = Debug
 	case events.ExecutionStarted:
 		return store.AuditEntry{}, false
-	case events.NodeStarted, events.NodeFinished, events.NodeFailed, events.NodeLog:
+	case events.ExecutionFinished, events.NodeStarted, events.NodeFinished, events.NodeFailed, events.NodeLog:
 		if !nodes {
 			return store.AuditEntry{}, false
 		}

@@ -63,6 +63,7 @@ type app struct {
 	log            hclog.Logger
 	ctx            context.Context
 	interrupts     chan os.Signal
+	profiles       profiles
 }
 
 // Main runs the command line and returns the process exit code.
@@ -74,6 +75,9 @@ func Main(args []string) int {
 	defer stop()
 	a.ctx = ctx
 	err := root.ExecuteContext(ctx)
+	if perr := a.profiles.stop(); perr != nil {
+		fmt.Fprintf(a.stderr, "warning: %v\n", perr)
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -143,13 +147,18 @@ error · 3 runtime failure · 130 interrupted.`,
 				return exitf(ExitConfig, "unknown --log-level %q (trace, debug, info, warn, error)", a.logLevel)
 			}
 			a.log = hclog.New(&hclog.LoggerOptions{Name: "wtb", Level: level, Output: a.stderr, Color: hclog.ColorOff})
-			return nil
+			return a.profiles.start()
 		},
 	}
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", "database URL: sqlite://PATH or postgres://... (default: $WTB_DATABASE_URL, the bench file's wtb.database, or sqlite://wtb.db)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", envOr("WTB_LOG_LEVEL", "warn"), "log level: trace, debug, info, warn, error (env WTB_LOG_LEVEL)")
 	root.PersistentFlags().StringVar(&a.pluginDir, "plugin-dir", "", "directory searched first for plugins (before plugin_dir, $WTB_PLUGIN_PATH and bin/plugins)")
 	root.PersistentFlags().BoolVar(&a.noColor, "no-color", os.Getenv("NO_COLOR") != "", "disable colour in diagnostics")
+	root.PersistentFlags().StringVar(&a.profiles.cpuPath, "cpu-profile", "", "write a CPU profile (go tool pprof) to this file")
+	root.PersistentFlags().StringVar(&a.profiles.memPath, "mem-profile", "", "write a heap profile (go tool pprof) to this file at exit")
+	for _, name := range []string{"cpu-profile", "mem-profile"} {
+		_ = root.PersistentFlags().MarkHidden(name)
+	}
 	root.AddCommand(a.runCommand(), a.resumeCommand(), a.validateCommand(), a.planCommand(), a.resultsCommand(),
 		a.compareCommand(), a.forkCommand(), a.parityCommand(), a.auditCommand(), a.showCommand(), a.cacheCommand(), a.pluginsCommand(), a.versionCommand())
 	return root

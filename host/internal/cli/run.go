@@ -63,7 +63,7 @@ func addRunFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().StringVar(&f.junit, "junit", "", "write a JUnit XML report to this file")
 	cmd.Flags().StringVar(&f.format, "format", "table", "leaderboard format: table, json or csv")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "no progress bar or progress lines")
-	cmd.Flags().BoolVar(&f.auditNodes, "audit-nodes", false, "record node-level events in the audit trail too")
+	cmd.Flags().BoolVar(&f.auditNodes, "audit-nodes", false, "record every execution's finish and its node events in the audit trail (by default it records failures, retries, cancellations and plugin events)")
 }
 
 func (a *app) resumeCommand() *cobra.Command {

@@ -185,8 +185,10 @@ type BatchRepository interface {
 
 // ResultRepository stores execution results.
 type ResultRepository interface {
-	// Each calls fn with each result of a batch in the order stored, one at a
-	// time: a summary of a million results never holds them all.
+	// Each calls fn with each result of a batch, one at a time, in the
+	// order of the (batch, execution key) index: a summary of a million
+	// results holds neither them nor a sort of them (an ORDER BY the index
+	// does not give makes SQLite sort in memory, 1 KiB a row on the host).
 	Each(ctx context.Context, batchID string, fn func(*Result) error) error
 	// EachKey calls fn with the execution key of each stored result.
 	EachKey(ctx context.Context, batchID string, fn func(string)) error

@@ -139,7 +139,7 @@ func (r batches) Release(ctx context.Context, id, owner string) error {
 type results struct{ s *Store }
 
 func (r results) Each(ctx context.Context, batchID string, fn func(*store.Result) error) error {
-	if err := each(ctx, r.s, store.Results, "WHERE batch_test_id = $1 ORDER BY id", []any{batchID}, fn); err != nil {
+	if err := each(ctx, r.s, store.Results, "WHERE batch_test_id = $1 ORDER BY execution_key", []any{batchID}, fn); err != nil {
 		return fmt.Errorf("reading results: %w", err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -91,4 +92,47 @@ func BenchmarkWriteResults(b *testing.B) {
 		rs = rs[n:]
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// A write that leaves the write-ahead log over its limit truncates it: the log
+// stays bounded even when readers never leave SQLite a moment to start it over.
+func TestWriteBoundsTheWriteAheadLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wal.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Batches().Create(ctx, storetest.NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	write := func(round int) int64 {
+		rs := make([]store.Result, 2000)
+		for i := range rs {
+			rs[i] = storetest.NewResult("b", fmt.Sprintf("combo/case-%d-%d/0", round, i))
+		}
+		if err := st.Write(ctx, store.WriteSet{Results: rs}); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	unbounded := write(0)
+	const limit = 256 << 10
+	if unbounded < limit {
+		t.Fatalf("a write of 2000 results left a %d-byte log; the test needs one over %d", unbounded, limit)
+	}
+	st.SetWALLimit(limit)
+	for round := 1; round <= 3; round++ {
+		if size := write(round); size >= limit {
+			t.Errorf("after write %d the log is %d bytes, over its %d-byte limit", round, size, limit)
+		}
+	}
+	if n, _ := st.Results().Count(ctx, "b"); n != 8000 {
+		t.Errorf("%d results stored, want 8000", n)
+	}
 }
