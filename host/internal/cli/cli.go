@@ -220,6 +220,16 @@ func (a *app) openReader(ctx context.Context, fromFile string) (store.Store, err
 	return st, nil
 }
 
+// reading runs fn on the database opened for reading, and closes it.
+func (a *app) reading(ctx context.Context, fn func(context.Context, store.Store) error) error {
+	st, err := a.openReader(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(ctx, st)
+}
+
 // dbHint is what a printed follow-up command needs to reach the database
 // this one used: "" when a bare command would pick the same database anyway,
 // else " --db URL".

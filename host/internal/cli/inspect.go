@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,18 +29,14 @@ EXECUTION_KEY is combination/case/repeat, e.g. "retrieve=bm25,answer=terse/q1/0"
 ` + "`wtb results --executions`" + ` lists them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, err := a.openReader(ctx, "")
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			v, err := bench.Execution(ctx, st, batchID, args[0])
-			if err != nil {
-				return a.failed(err)
-			}
-			a.printExecution(a.stdout, v.Batch, v.Result, v.Chain, full)
-			return nil
+			return a.reading(cmd.Context(), func(ctx context.Context, st store.Store) error {
+				v, err := bench.Execution(ctx, st, batchID, args[0])
+				if err != nil {
+					return a.failed(err)
+				}
+				a.printExecution(a.stdout, v.Batch, v.Result, v.Chain, full)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&batchID, "batch", "", "batch id (default: the latest)")
@@ -121,13 +118,11 @@ makes the exit code 1. With --cases, every execution whose score changed is
 listed with the first node whose output differs between the two batches.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, err := a.openReader(ctx, "")
-			if err != nil {
+			var c *bench.Comparison
+			err := a.reading(cmd.Context(), func(ctx context.Context, st store.Store) (err error) {
+				c, err = bench.Compare(ctx, st, args[0], args[1], tolerance, cases)
 				return err
-			}
-			defer st.Close()
-			c, err := bench.Compare(ctx, st, args[0], args[1], tolerance, cases)
+			})
 			if err != nil {
 				return a.failed(err)
 			}

@@ -176,34 +176,12 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	for _, b := range blocks["environment"] {
 		diags = append(diags, c.decodePluginBlock(b, KindEnvironment, c.Environments)...)
 	}
-	workflowRanges := map[string]hcl.Range{}
-	for _, b := range blocks["workflow"] {
-		name := b.Labels[0]
-		if prev, ok := workflowRanges[name]; ok {
-			diags = append(diags, dupBlock("workflow", name, b.DefRange, prev))
-			continue
-		}
-		workflowRanges[name] = b.DefRange
-		wf, d := c.decodeWorkflow(b)
-		diags = append(diags, d...)
-		if wf != nil {
-			c.Workflows[name] = wf
-		}
-	}
-	batchRanges := map[string]hcl.Range{}
-	for _, b := range blocks["batch_test"] {
-		name := b.Labels[0]
-		if prev, ok := batchRanges[name]; ok {
-			diags = append(diags, dupBlock("batch_test", name, b.DefRange, prev))
-			continue
-		}
-		batchRanges[name] = b.DefRange
-		bd, d := c.decodeBatch(b)
-		diags = append(diags, d...)
-		if bd != nil {
-			c.Batches = append(c.Batches, bd)
-		}
-	}
+	diags = append(diags, decodeNamed(blocks["workflow"], "workflow", c.decodeWorkflow, func(name string, wf *spec.Workflow) {
+		c.Workflows[name] = wf
+	})...)
+	diags = append(diags, decodeNamed(blocks["batch_test"], "batch_test", c.decodeBatch, func(_ string, bd *BatchDecl) {
+		c.Batches = append(c.Batches, bd)
+	})...)
 	if len(blocks["batch_test"]) == 0 && !diags.HasErrors() {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "No batch_test",
 			Detail:  "The file declares no batch_test block, so `wtb run` has nothing to run.",
@@ -238,6 +216,27 @@ func notText(src []byte, path string) *hcl.Diagnostic {
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not a text file",
 		Detail:  fmt.Sprintf("%s contains %s at line %d, column %d; a bench file is UTF-8 text in HCL syntax. Is this the right file?", path, why, line, col),
 		Subject: &hcl.Range{Filename: path, Start: pos, End: pos}}
+}
+
+// decodeNamed decodes labelled blocks of one type, refusing a second block
+// with the same name, and keeps each one that decoded.
+func decodeNamed[T any](blocks []*hcl.Block, kind string, decode func(*hcl.Block) (*T, hcl.Diagnostics), keep func(string, *T)) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	seen := map[string]hcl.Range{}
+	for _, b := range blocks {
+		name := b.Labels[0]
+		if prev, ok := seen[name]; ok {
+			diags = append(diags, dupBlock(kind, name, b.DefRange, prev))
+			continue
+		}
+		seen[name] = b.DefRange
+		v, d := decode(b)
+		diags = append(diags, d...)
+		if v != nil {
+			keep(name, v)
+		}
+	}
+	return diags
 }
 
 func dupBlock(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {

@@ -181,12 +181,7 @@ func (a *attrs) object(name string) (json.RawMessage, bool) {
 		a.errorf(name, "Incorrect attribute value type", "%q must be an object, such as { key = \"value\" }; got %s.", name, friendlyType(v))
 		return nil, false
 	}
-	out, err := toJSON(v)
-	if err != nil {
-		a.errorf(name, "Invalid value", "%q cannot be encoded as JSON: %s.", name, err)
-		return nil, false
-	}
-	return out, true
+	return a.encode(name, v)
 }
 
 // anyJSON evaluates an attribute of any type to JSON.
@@ -195,6 +190,11 @@ func (a *attrs) anyJSON(name string) (json.RawMessage, bool) {
 	if !ok {
 		return nil, false
 	}
+	return a.encode(name, v)
+}
+
+// encode turns an attribute's value into JSON.
+func (a *attrs) encode(name string, v cty.Value) (json.RawMessage, bool) {
 	out, err := toJSON(v)
 	if err != nil {
 		a.errorf(name, "Invalid value", "%q cannot be encoded as JSON: %s.", name, err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/store"
+	"golang.org/x/tools/txtar"
 )
 
 const scoreScript = `#!/bin/sh
@@ -337,18 +337,24 @@ func TestInterruptStoresWhatFinishedAndResumeCompletes(t *testing.T) {
 
 func TestBrokenBenchFilesExitWithCode2(t *testing.T) {
 	e := newEnv(t)
-	files, _ := os.ReadDir("../config/testdata/invalid")
+	// The config package's invalid bench files, through the real binary.
+	ar, err := txtar.ParseFile("../config/testdata/invalid.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ar.Files {
+		e.write(f.Name, string(f.Data))
+	}
 	n := 0
-	for _, f := range files {
-		if !strings.HasSuffix(f.Name(), ".hcl") {
+	for _, f := range ar.Files {
+		if !strings.HasSuffix(f.Name, ".hcl") {
 			continue
 		}
 		n++
-		abs, _ := filepath.Abs(filepath.Join("../config/testdata/invalid", f.Name()))
-		r := e.run("validate", "--no-plugins", abs)
+		r := e.run("validate", "--no-plugins", f.Name)
 		if r.code != 2 || !regexp.MustCompile(`\.(hcl|jsonl):\d+:\d+: error: `).MatchString(r.stderr) ||
 			!strings.Contains(r.stderr, " | ") {
-			t.Errorf("%s: exit %d, stderr:\n%s", f.Name(), r.code, r.stderr)
+			t.Errorf("%s: exit %d, stderr:\n%s", f.Name, r.code, r.stderr)
 		}
 	}
 	if n < 20 {

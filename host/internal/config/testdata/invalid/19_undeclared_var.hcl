@@ -1,7 +1,0 @@
-# want: Unsupported attribute @ 5:27
-workflow "w" {
-  node "a" {
-    kind   = "merge"
-    params = { model = var.modle }
-  }
-}

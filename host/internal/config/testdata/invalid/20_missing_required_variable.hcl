@@ -1,4 +1,0 @@
-# want: No value for required variable @ 2:1
-variable "api_key" {
-  type = string
-}
