@@ -125,6 +125,18 @@ func (k FailureKind) String() string {
 	return "unspecified"
 }
 
+// ParseFailureKind is the inverse of FailureKind.String: the kind a name
+// spells (as stored in results and sent by wtb.remote.v1 services), or
+// FailureUnspecified for a name it does not know.
+func ParseFailureKind(name string) FailureKind {
+	for k := FailureExit; k <= FailureInfrastructure; k++ {
+		if k.String() == name {
+			return k
+		}
+	}
+	return FailureUnspecified
+}
+
 // Outcome is what a runner returns when an execution attempt ends.
 type Outcome struct {
 	Status     Status

@@ -107,12 +107,6 @@ func request(req *sdk.ExecuteRequest) *remotev1.ExecuteSegmentRequest {
 	return out
 }
 
-var failureKinds = map[string]sdk.FailureKind{
-	"exit": sdk.FailureExit, "invalid_output": sdk.FailureInvalidOutput, "output_too_large": sdk.FailureOutputTooLarge,
-	"timeout": sdk.FailureTimeout, "cancelled": sdk.FailureCancelled, "start": sdk.FailureStart,
-	"infrastructure": sdk.FailureInfrastructure,
-}
-
 // relay forwards one stream's events, skipping what an earlier stream of the
 // same segment already reported (a retried call replays from the start).
 type relay struct {
@@ -204,7 +198,7 @@ func (r *grpcRunner) stream(ctx context.Context, c remotev1.ExecutionServiceClie
 				Duration: nf.GetDuration().AsDuration(), Metrics: nf.GetMetrics(), WorkerID: nf.GetWorkerId()})
 		case *remotev1.ExecuteSegmentResponse_NodeFailed:
 			nf := e.NodeFailed
-			rl.ev.NodeFailed(sdk.NodeFailure{Node: nf.GetNode(), Error: nf.GetError(), Kind: failureKinds[nf.GetKind()],
+			rl.ev.NodeFailed(sdk.NodeFailure{Node: nf.GetNode(), Error: nf.GetError(), Kind: sdk.ParseFailureKind(nf.GetKind()),
 				Retryable: nf.GetRetryable(), ExitCode: int(nf.GetExitCode())})
 		case *remotev1.ExecuteSegmentResponse_SegmentFinished:
 			f := e.SegmentFinished
@@ -212,11 +206,11 @@ func (r *grpcRunner) stream(ctx context.Context, c remotev1.ExecutionServiceClie
 				return sdk.Outcome{Status: sdk.StatusSucceeded, FinalState: f.GetFinalStateJson(), WorkerID: f.GetWorkerId()}, nil
 			}
 			status := sdk.StatusFailed
-			if f.GetFailureKind() == "cancelled" {
+			if sdk.ParseFailureKind(f.GetFailureKind()) == sdk.FailureCancelled {
 				status = sdk.StatusCancelled
 			}
 			return sdk.Outcome{Status: status, Error: f.GetError(), FailedNode: f.GetFailedNode(),
-				FailureKind: failureKinds[f.GetFailureKind()], Retryable: f.GetRetryable(), WorkerID: f.GetWorkerId()}, nil
+				FailureKind: sdk.ParseFailureKind(f.GetFailureKind()), Retryable: f.GetRetryable(), WorkerID: f.GetWorkerId()}, nil
 		}
 	}
 }
