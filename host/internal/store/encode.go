@@ -26,6 +26,10 @@ func JSONText(v any) string {
 		// host's memory for large outputs. The bytes of a checkpoint are never
 		// modified once received, so the string can share them.
 		return unsafe.String(&x[0], len(x))
+	case []LogLine:
+		if len(x) == 0 {
+			return "[]"
+		}
 	case nil:
 		return "{}"
 	}

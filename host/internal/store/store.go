@@ -99,7 +99,27 @@ type Result struct {
 	Attempts          int
 	FinalCheckpointID string
 	CreatedAt         time.Time
+	// Notes say why an evaluator gave less than a full score.
+	Notes map[string]string
+	// Logs are the failed node's log lines and the runner's lines about the
+	// execution (a successful node's lines are on its checkpoint).
+	Logs []LogLine
 }
+
+// LogLine is one line a node wrote to stderr or a runner logged, kept with
+// the node run (the last MaxLogBytes of each run).
+type LogLine struct {
+	Time   time.Time `json:"time"`
+	Stream string    `json:"stream"` // stderr, runner, or wtb (a note from wtb itself)
+	Line   string    `json:"line"`
+}
+
+// Log streams.
+const (
+	StreamStderr = "stderr"
+	StreamRunner = "runner"
+	StreamWTB    = "wtb"
+)
 
 // Checkpoint sources.
 const (
@@ -127,6 +147,8 @@ type Checkpoint struct {
 	DurationMs float64
 	WorkerID   string
 	CreatedAt  time.Time
+	// Logs are the node run's stderr and runner log lines.
+	Logs []LogLine
 }
 
 // AuditEntry is one line of a batch's audit trail.

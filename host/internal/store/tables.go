@@ -25,6 +25,7 @@ const (
 	OptJSON               // *json.RawMessage, NULL when empty
 	StringMap             // *map[string]string as a JSON object
 	FloatMap              // *map[string]float64 as a JSON object
+	Logs                  // *[]LogLine as a JSON array, [] when empty
 	Computed              // read only: a backend-specific expression (see Column.Name)
 )
 
@@ -123,6 +124,8 @@ var Results = Table[Result]{Name: "wtb_batch_test_results", Conflict: "(batch_te
 	{"attempts", Int, func(r *Result) any { return &r.Attempts }},
 	{"final_checkpoint_id", Text, func(r *Result) any { return &r.FinalCheckpointID }},
 	{"created_at", Time, func(r *Result) any { return &r.CreatedAt }},
+	{"notes", StringMap, func(r *Result) any { return &r.Notes }},
+	{"logs", Logs, func(r *Result) any { return &r.Logs }},
 }}
 
 // Checkpoints is the wtb_checkpoints table.
@@ -143,6 +146,7 @@ var Checkpoints = Table[Checkpoint]{Name: "wtb_checkpoints", Conflict: "(id)", C
 	{"duration_ms", Float, func(c *Checkpoint) any { return &c.DurationMs }},
 	{"worker_id", Text, func(c *Checkpoint) any { return &c.WorkerID }},
 	{"created_at", Time, func(c *Checkpoint) any { return &c.CreatedAt }},
+	{"logs", Logs, func(c *Checkpoint) any { return &c.Logs }},
 }}
 
 // Audit is the wtb_audit_log table.

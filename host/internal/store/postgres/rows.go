@@ -44,12 +44,14 @@ func encode[T any](c store.Column[T], row *T) any {
 		return store.JSONText(*f)
 	case *map[string]float64:
 		return store.JSONText(*f)
+	case *[]store.LogLine:
+		return store.JSONText(*f)
 	}
 	panic(fmt.Sprintf("store: column %s has an unknown field type", c.Name))
 }
 
 func isJSON(k store.Kind) bool {
-	return k == store.JSON || k == store.OptJSON || k == store.StringMap || k == store.FloatMap
+	return k == store.JSON || k == store.OptJSON || k == store.StringMap || k == store.FloatMap || k == store.Logs
 }
 
 // rowOf is a RowToFunc for pgx's collectors: one row into a T through the

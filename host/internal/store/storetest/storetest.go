@@ -28,6 +28,53 @@ func Run(t *testing.T, open Opener) {
 	t.Run("batch_lease", func(t *testing.T) { testLease(t, open(t)) })
 	t.Run("large_state", func(t *testing.T) { testLargeState(t, open(t)) })
 	t.Run("concurrent_writers", func(t *testing.T) { testConcurrentWriters(t, open(t)) })
+	t.Run("logs_and_notes", func(t *testing.T) { testLogsAndNotes(t, open(t)) })
+}
+
+// Node logs and evaluator notes round-trip on checkpoints and results, in
+// order and with their times; rows without them read back empty.
+func testLogsAndNotes(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Batches().Create(ctx, NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	lines := []store.LogLine{
+		{Time: at, Stream: store.StreamStderr, Line: "loading model"},
+		{Time: at.Add(time.Millisecond), Stream: store.StreamRunner, Line: `quote " and ünïcode`},
+	}
+	cp := store.Checkpoint{ID: "cp-1", BatchID: "b", Node: "a", Position: 1, Source: store.SourceRan,
+		State: json.RawMessage(`{"x":1}`), Logs: lines, CreatedAt: at}
+	plain := store.Checkpoint{ID: "cp-2", BatchID: "b", Node: "b", Position: 2, Source: store.SourceRan,
+		State: json.RawMessage(`{}`), CreatedAt: at}
+	failed := NewResult("b", "k-failed")
+	failed.Success, failed.Status, failed.Logs = false, store.ResultFailed, lines[:1]
+	failed.Notes = map[string]string{"correct": `got "Lyon", want "Paris"`}
+	if err := st.Write(ctx, store.WriteSet{Checkpoints: []store.Checkpoint{cp, plain},
+		Results: []store.Result{failed, NewResult("b", "k-ok")}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Checkpoints().Get(ctx, "cp-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Logs) != 2 || got.Logs[1].Line != lines[1].Line || got.Logs[0].Stream != store.StreamStderr ||
+		!got.Logs[1].Time.Equal(lines[1].Time) {
+		t.Errorf("checkpoint logs: %+v, want %+v", got.Logs, lines)
+	}
+	if got, _ := st.Checkpoints().Get(ctx, "cp-2"); got == nil || len(got.Logs) != 0 {
+		t.Errorf("a checkpoint without logs reads back %+v", got)
+	}
+	r, err := st.Results().Get(ctx, "b", "k-failed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Logs) != 1 || r.Logs[0].Line != "loading model" || r.Notes["correct"] != failed.Notes["correct"] {
+		t.Errorf("result logs %+v, notes %+v", r.Logs, r.Notes)
+	}
+	if r, _ := st.Results().Get(ctx, "b", "k-ok"); r == nil || len(r.Logs) != 0 || len(r.Notes) != 0 {
+		t.Errorf("a result without logs or notes reads back %+v", r)
+	}
 }
 
 // NewBatch returns a batch record for tests.

@@ -1,0 +1,12 @@
+-- +goose Up
+-- What a user needs to debug an execution: each node run's stderr and runner
+-- log lines (the last MaxLogBytes of them), on its checkpoint; on a result, the
+-- failed node's lines and why each evaluator gave less than a full score.
+ALTER TABLE wtb_checkpoints ADD COLUMN logs TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE wtb_batch_test_results ADD COLUMN logs TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE wtb_batch_test_results ADD COLUMN notes TEXT NOT NULL DEFAULT '{}';
+
+-- +goose Down
+ALTER TABLE wtb_batch_test_results DROP COLUMN notes;
+ALTER TABLE wtb_batch_test_results DROP COLUMN logs;
+ALTER TABLE wtb_checkpoints DROP COLUMN logs;
