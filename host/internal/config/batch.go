@@ -18,7 +18,11 @@ import (
 )
 
 var batchAttrs = []string{"workflow", "runner", "environment", "cases", "repeat", "timeout", "max_retries",
-	"retry_backoff", "max_pending", "fail_fast", "share_prefixes", "cache", "pass_score"}
+	"retry_backoff", "max_pending", "fail_fast", "share_prefixes", "cache", "pass_score", "max_log_bytes"}
+
+// DefaultMaxLogBytes is how much of each node run's stderr and runner log
+// lines a batch keeps by default (the last lines).
+const DefaultMaxLogBytes = 64 << 10
 
 var batchSchema = &hcl.BodySchema{
 	Attributes: attrSchema(batchAttrs...),
@@ -84,6 +88,8 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 	s.FailFast = a.boolean("fail_fast", false)
 	s.SharePrefixes = a.boolean("share_prefixes", true)
 	s.Cache = a.boolean("cache", false)
+	s.MaxLogBytes = a.integer("max_log_bytes", DefaultMaxLogBytes, 0, 64<<20)
+	s.Sensitive = c.Sensitive
 	s.PassScore = a.number("pass_score", 0.5)
 	if s.PassScore < 0 || s.PassScore > 1 {
 		a.errorf("pass_score", "Value out of range", "pass_score must be between 0 and 1.")

@@ -27,6 +27,37 @@ type Combo struct {
 	Evaluators  map[string]float64 `json:"evaluator_means"`
 	MeetsThresh bool               `json:"meets_thresholds"`
 	Misses      []string           `json:"misses,omitempty"`
+	// Scores and Latency are the distributions of overall scores (all
+	// executions) and of durations (successful ones), for charts.
+	Scores  Histogram `json:"score_histogram"`
+	Latency Histogram `json:"latency_histogram_ms"`
+}
+
+// Histogram counts values in equal-width bins: Counts[i] is the number of
+// values in [Edges[i], Edges[i+1]) (the last bin includes its upper edge).
+type Histogram struct {
+	Edges  []float64 `json:"edges"`
+	Counts []int     `json:"counts"`
+}
+
+// histogramBins is the number of bins of a combination's histograms.
+const histogramBins = 10
+
+// newHistogram bins sorted values between lo and hi.
+func newHistogram(sorted []float64, lo, hi float64) Histogram {
+	h := Histogram{Edges: make([]float64, histogramBins+1), Counts: make([]int, histogramBins)}
+	if hi <= lo {
+		hi = lo + 1
+	}
+	width := (hi - lo) / histogramBins
+	for i := range h.Edges {
+		h.Edges[i] = lo + float64(i)*width
+	}
+	for _, x := range sorted {
+		i := int((x - lo) / width)
+		h.Counts[max(0, min(i, histogramBins-1))]++
+	}
+	return h
 }
 
 // Summary is the verdict of a batch.
@@ -169,6 +200,12 @@ func combo(b *spec.Batch, c spec.Combination, r *running) Combo {
 	out.PassRate = float64(r.passed) / n
 	sort.Float64s(r.durations)
 	out.P50Ms, out.P95Ms = percentile(r.durations, 0.50), percentile(r.durations, 0.95)
+	out.Scores = newHistogram(r.scores, 0, 1)
+	var slowest float64
+	if len(r.durations) > 0 {
+		slowest = r.durations[len(r.durations)-1]
+	}
+	out.Latency = newHistogram(r.durations, 0, slowest)
 
 	t := b.Thresholds
 	if t.OverallScore != nil && out.Mean < *t.OverallScore {

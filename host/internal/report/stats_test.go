@@ -73,3 +73,19 @@ func TestTQuantile(t *testing.T) {
 		t.Errorf("t(40) = %v, want ≈2.021", q)
 	}
 }
+
+func TestHistogramsCountEveryExecution(t *testing.T) {
+	h := newHistogram([]float64{0, 0.05, 0.1, 0.55, 0.99, 1}, 0, 1)
+	want := []int{2, 1, 0, 0, 0, 1, 0, 0, 0, 2}
+	if len(h.Edges) != 11 || h.Edges[10] != 1 {
+		t.Fatalf("edges %v", h.Edges)
+	}
+	for i := range want {
+		if h.Counts[i] != want[i] {
+			t.Fatalf("counts %v, want %v", h.Counts, want)
+		}
+	}
+	if h := newHistogram(nil, 0, 0); len(h.Counts) != 10 || h.Edges[10] <= h.Edges[0] {
+		t.Errorf("an empty histogram still has bins of positive width: %+v", h)
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/plan"
+	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/sdk"
 )
 
@@ -18,6 +19,7 @@ type nodeDone struct {
 	duration time.Duration
 	metrics  map[string]float64
 	worker   string
+	logs     []store.LogLine
 }
 
 // attemptEvents receives an attempt's events from the runner: it keeps the
@@ -29,6 +31,7 @@ type attemptEvents struct {
 	byName map[string]*plan.Step
 	mu     sync.Mutex
 	done   []nodeDone
+	logs   map[string]*runLog // by node; "" for lines about the execution
 }
 
 var _ sdk.Events = (*attemptEvents)(nil)
@@ -56,7 +59,8 @@ func (e *attemptEvents) NodeFinished(r sdk.NodeResult) {
 	if st := e.byName[r.Node]; st != nil {
 		e.mu.Lock()
 		e.done = append(e.done, nodeDone{step: st, state: r.State, output: r.Output, duration: r.Duration,
-			metrics: r.Metrics, worker: r.WorkerID})
+			metrics: r.Metrics, worker: r.WorkerID, logs: e.logs[r.Node].entries()})
+		delete(e.logs, r.Node)
 		e.mu.Unlock()
 	}
 	e.publish(events.Event{Type: events.NodeFinished, Node: r.Node, Data: map[string]any{"duration_ms": ms(r.Duration)}})
@@ -66,8 +70,38 @@ func (e *attemptEvents) NodeFailed(f sdk.NodeFailure) {
 	e.publish(events.Event{Type: events.NodeFailed, Node: f.Node, Error: f.Error})
 }
 
-func (e *attemptEvents) Log(node string, _ sdk.LogStream, line string) {
+func (e *attemptEvents) Log(node string, stream sdk.LogStream, line string) {
+	line = e.s.redact.String(line)
 	e.s.log.Debug("node log", "execution", e.a.seg.Key, "node", node, "line", line)
+	if _, asked := e.byName[node]; !asked && node != "" {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := e.logs[node]
+	if l == nil {
+		if e.logs == nil {
+			e.logs = map[string]*runLog{}
+		}
+		l = &runLog{max: e.s.b.MaxLogBytes}
+		e.logs[node] = l
+	}
+	l.add(stream, line, time.Now())
+}
+
+// failureLogs are the lines of a node that did not finish, after the
+// runner's lines about the execution.
+func (e *attemptEvents) failureLogs(node string) []store.LogLine {
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := e.logs[""].entries()
+	if node != "" {
+		out = append(out, e.logs[node].entries()...)
+	}
+	return out
 }
 
 // finished returns the node runs the attempt finished, in order.

@@ -32,7 +32,7 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 	for _, d := range done {
 		st := d.step
 		cp := newCheckpoint(s.cfg.BatchID, st, parentID, a.seg.Key, store.SourceRan, d.state, d.output)
-		cp.Metrics, cp.DurationMs, cp.WorkerID = d.metrics, ms(d.duration), d.worker
+		cp.Metrics, cp.DurationMs, cp.WorkerID, cp.Logs = d.metrics, ms(d.duration), d.worker, d.logs
 		if st.Node.Cache {
 			cp.CacheKey = s.planner.CacheKey(parentState, st)
 		}
@@ -54,6 +54,7 @@ type finish struct {
 	kind    sdk.FailureKind
 	finalID string // the last checkpoint
 	worker  string
+	logs    []store.LogLine // the failed node's lines
 }
 
 // finishExecution scores an execution and stores its result. Scoring runs
@@ -74,7 +75,7 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 	}
 	res := store.Result{BatchID: s.cfg.BatchID, ExecutionKey: ex.Key, ExecutionID: a.execID,
 		Combination: ex.Combination.Name, Variants: ex.Combination.Variants, CaseID: ex.Case.ID, Repeat: ex.Repeat,
-		Success: f.ok, Error: f.err, FailedNode: f.node, Metrics: metrics, DurationMs: durMs,
+		Success: f.ok, Error: s.redact.String(f.err), FailedNode: f.node, Logs: f.logs, Metrics: metrics, DurationMs: durMs,
 		WorkerID: f.worker, Attempts: a.number, FinalCheckpointID: f.finalID, CreatedAt: time.Now()}
 	if !f.ok {
 		res.FailureKind = f.kind.String()
@@ -97,7 +98,13 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 		// the batch is being interrupted.
 		outcome := s.cfg.Evaluator.Evaluate(context.Background(), in)
 		res.Scores, res.OverallScore, res.Passed = outcome.Scores, outcome.Overall, outcome.Passed
+		for name, note := range outcome.Notes {
+			if res.Notes == nil {
+				res.Notes = make(map[string]string, len(outcome.Notes))
+			}
+			res.Notes[name] = s.redact.String(note)
+		}
 		s.writer.send(store.WriteSet{Results: []store.Result{res}})
-		s.tally.executionFinished(res, outcome.Notes)
+		s.tally.executionFinished(res, res.Notes)
 	}()
 }

@@ -100,6 +100,7 @@ type scheduler struct {
 	b       *spec.Batch
 	planner *plan.Planner
 	log     hclog.Logger
+	redact  *spec.Redactor
 	limit   int
 
 	ready       []*attempt
@@ -129,6 +130,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		s.log = hclog.NewNullLogger()
 	}
 	s.planner = plan.NewPlanner(cfg.Batch, plan.Options{BatchID: cfg.BatchID, Skip: cfg.Done})
+	s.redact = cfg.Batch.Redactor()
 	s.limit = s.b.MaxPending
 	if c := cfg.Runner.Capacity(); c > 0 && c < s.limit {
 		s.limit = c
@@ -362,8 +364,9 @@ func (s *scheduler) failSegment(a *attempt, msg, node string, kind sdk.FailureKi
 	if done := a.events.finishedOrNil(); len(done) > 0 {
 		lastID = done[len(done)-1].step.ID
 	}
+	logs := a.events.failureLogs(node)
 	for _, ex := range a.seg.Executions() {
-		s.finishExecution(ex, a, finish{err: msg, node: node, kind: kind, finalID: lastID, worker: a.lastWorker})
+		s.finishExecution(ex, a, finish{err: msg, node: node, kind: kind, finalID: lastID, worker: a.lastWorker, logs: logs})
 	}
 	if s.b.FailFast {
 		s.tally.failFast()

@@ -44,6 +44,13 @@ type Batch struct {
 	// FileHashes maps every file a node's command names to the SHA-256 of its
 	// contents when the batch was created: what resume and fork compare against.
 	FileHashes map[string]string `json:"file_hashes,omitempty"`
+	// MaxLogBytes bounds the log lines kept per node run (the last ones are
+	// kept); 0 keeps none.
+	MaxLogBytes int `json:"max_log_bytes,omitempty"`
+	// Sensitive are the values of sensitive variables. They are in the spec
+	// anyway wherever the bench file uses them (a resume needs them); listing
+	// them lets every output mask them (see Redactor).
+	Sensitive []string `json:"sensitive,omitempty"`
 }
 
 // Scripts lists the files the nodes' commands name, sorted, once each.

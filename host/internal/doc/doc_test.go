@@ -1,0 +1,102 @@
+package doc
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/plan"
+	"github.com/wtbench/wtb/host/internal/pluginhost"
+	"github.com/wtbench/wtb/host/internal/report"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/sdk"
+)
+
+func check(t *testing.T, d any) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Write(&buf, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(buf.Bytes()); err != nil {
+		t.Errorf("%v\n%s", err, buf.String())
+	}
+	return buf.String()
+}
+
+func testSpec() *spec.Batch {
+	return &spec.Batch{Name: "qa", Workflow: spec.Workflow{Name: "w", Nodes: []spec.Node{
+		{Name: "retrieve", Kind: "command"}, {Name: "answer", Kind: "command", DependsOn: []string{"retrieve"}}}},
+		Evaluators: []spec.Evaluator{{Name: "correct", Type: "equals", Weight: 1}}, Repeat: 1,
+		Sensitive: []string{"sk-secret-value"}}
+}
+
+func TestEveryDocumentMatchesItsSchema(t *testing.T) {
+	now := time.Now().UTC()
+	rec := &store.Batch{ID: "b1", Name: "qa", Status: store.StatusCompleted, StartedAt: now, FinishedAt: &now}
+	b := testSpec()
+	failed := store.Result{ExecutionKey: "a=x/c1/0", Combination: "a=x", Status: store.ResultFailed, Error: "boom sk-secret-value",
+		Logs: []store.LogLine{{Time: now, Stream: store.StreamStderr, Line: "token sk-secret-value"}}}
+	check(t, VersionOf("1.2.3"))
+	check(t, BatchesOf(nil))
+	check(t, BatchesOf([]store.Batch{*rec}))
+	sum := report.Summarize(b, []store.Result{failed, {ExecutionKey: "a=x/c2/0", Combination: "a=x", Status: store.ResultSucceeded, Success: true}})
+	out := check(t, LeaderboardOf(&bench.Board{Batch: rec, Spec: b, Summary: sum, Failures: []store.Result{failed}}))
+	if strings.Contains(out, "sk-secret-value") {
+		t.Errorf("a sensitive value reached the leaderboard:\n%s", out)
+	}
+	check(t, ExecutionsOf("b1", []store.Result{failed}, 1, 0, b))
+	check(t, ExecutionsOf("b1", nil, 0, 0, b))
+	root := &store.Checkpoint{ID: "r", Source: store.SourceRoot, State: json.RawMessage(`{"q":"capital?"}`)}
+	ran := &store.Checkpoint{ID: "c1", ParentID: "r", Node: "retrieve", Position: 1, Source: store.SourceRan, SegmentKey: "other",
+		State: json.RawMessage(`{"q":"capital?","docs":[{"t":"Paris"}]}`), Output: json.RawMessage(`{"docs":[{"t":"Paris"}]}`),
+		Logs: []store.LogLine{{Time: now, Stream: store.StreamStderr, Line: "key=sk-secret-value"}}}
+	exec := check(t, ExecutionDetailOf(&bench.ExecutionView{Batch: rec, Spec: b, Result: &failed, Chain: []*store.Checkpoint{root, ran}}))
+	if strings.Contains(exec, "sk-secret-value") || !strings.Contains(exec, `"$.docs"`) || !strings.Contains(exec, `"shared"`) {
+		t.Errorf("execution document:\n%s", exec)
+	}
+	mean := 0.5
+	check(t, CompareOf(&bench.Comparison{A: rec, B: rec, Combinations: []bench.ComboDelta{{Combination: "a=x", MeanA: &mean}},
+		Cases: []bench.CaseDelta{{ExecutionKey: "k", OutputA: json.RawMessage(`{"x":1}`)}}}, b.Redactor().JSON, b.Redactor().JSON))
+	check(t, AuditOf("b1", []store.AuditEntry{{Time: now, Severity: "ERROR", EventType: "execution.failed"}}))
+	rng := hcl.Range{Filename: "bench.hcl", Start: hcl.Pos{Line: 3, Column: 5, Byte: 20}, End: hcl.Pos{Line: 3, Column: 9, Byte: 24}}
+	check(t, ValidateOf("bench.hcl", hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Bad", Subject: &rng}, {Severity: hcl.DiagWarning, Summary: "Hmm"}}, nil))
+	check(t, ValidateOf("bench.hcl", nil, []*spec.Batch{b}))
+	check(t, PlanOf(&bench.PlanView{Spec: b, Counts: plan.Counts{Executions: 2, Nodes: []plan.NodeStats{{Node: "retrieve"}, {Node: "answer"}}}, FromCache: []int{0, 0}}))
+	cand := pluginhost.Candidate{Kind: pluginhost.KindRunner, Name: "pool", Path: "/bin/wtb-runner-pool"}
+	desc := pluginhost.Description{Info: sdk.Info{Version: "1", Schema: sdk.Schema{Attributes: []sdk.Attribute{
+		{Name: "max_workers", Type: "number", Default: 8, Description: "workers"}, {Name: "token", Type: "string", Sensitive: true, Default: "x"}}}}}
+	check(t, Plugins{Header: header(KindPlugins), SearchPath: []string{"/bin"}, Plugins: []Plugin{PluginOf(cand, desc, nil), PluginOf(cand, desc, errBroken)}})
+	schema := check(t, PluginSchemaOf(cand, desc))
+	if !strings.Contains(schema, `"default": 8`) || strings.Contains(schema, `"default": "x"`) {
+		t.Errorf("plugin schema: defaults shown, sensitive ones not:\n%s", schema)
+	}
+}
+
+var errBroken = &json.SyntaxError{}
+
+// The schemas are strict: a null where a list belongs, an unknown field or a
+// wrong kind fails the check.
+func TestCheckRejectsWhatTheSchemaForbids(t *testing.T) {
+	for name, doc := range map[string]string{
+		"null list":     `{"format_version":1,"kind":"batches","batches":null}`,
+		"unknown field": `{"format_version":1,"kind":"batches","batches":[],"extra":1}`,
+		"unknown kind":  `{"format_version":1,"kind":"nope"}`,
+		"old version":   `{"format_version":0,"kind":"batches","batches":[]}`,
+		"not json":      `{`,
+	} {
+		if err := Check([]byte(doc)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for _, kind := range Kinds {
+		if _, err := Schema(kind); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package doc
+
+import (
+	"encoding/json"
+
+	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/statediff"
+	"github.com/wtbench/wtb/host/internal/store"
+)
+
+// MaxDiffChanges bounds the changes listed per node run.
+const MaxDiffChanges = 500
+
+// ExecutionDetail is one execution node by node (wtb show, the viewer's
+// execution page): the workflow as a graph with each node's status, and per
+// node run its input and output, a nested diff, its logs.
+type ExecutionDetail struct {
+	Header
+	BatchID   string          `json:"batch_id"`
+	Execution Execution       `json:"execution"`
+	Input     json.RawMessage `json:"input"` // the case input: the state before the first node
+	// Logs are the failed node's lines and the runner's lines about the execution.
+	Logs  []LogLine `json:"logs"`
+	Nodes []NodeRun `json:"nodes"`
+}
+
+// Node statuses in an execution.
+const (
+	NodeSucceeded = "succeeded"
+	NodeFailed    = "failed"
+	NodeNotRun    = "not_run"
+)
+
+// NodeRun is one workflow node in an execution.
+type NodeRun struct {
+	Node      string   `json:"node"`
+	Kind      string   `json:"kind"`
+	Variant   string   `json:"variant"`
+	DependsOn []string `json:"depends_on"`
+	Position  int      `json:"position"`
+	Status    string   `json:"status"`
+	// Source says where a succeeded node's state came from: ran (for this
+	// execution), shared (run once for executions with the same prefix),
+	// cached (the node cache) or forked (the parent batch of a fork).
+	Source       string             `json:"source"`
+	DurationMs   float64            `json:"duration_ms"`
+	WorkerID     string             `json:"worker_id"`
+	CheckpointID string             `json:"checkpoint_id"`
+	Metrics      map[string]float64 `json:"metrics"`
+	InputState   json.RawMessage    `json:"input_state"`
+	Output       json.RawMessage    `json:"output"`
+	State        json.RawMessage    `json:"state"`
+	// Diff is what the node changed in the state, down to the leaves.
+	Diff          []statediff.Change `json:"diff"`
+	DiffTruncated bool               `json:"diff_truncated"`
+	Logs          []LogLine          `json:"logs"`
+}
+
+// ExecutionDetailOf describes an execution view.
+func ExecutionDetailOf(v *bench.ExecutionView) ExecutionDetail {
+	red := v.Spec.Redactor()
+	res := v.Result
+	d := ExecutionDetail{Header: header(KindExecution), BatchID: v.Batch.ID, Execution: ExecutionOf(res, red),
+		Input: json.RawMessage("{}"), Logs: logsOf(res.Logs, red), Nodes: []NodeRun{}}
+	byNode := map[string]*store.Checkpoint{}
+	prevState := map[string]json.RawMessage{}
+	var parent json.RawMessage
+	for _, cp := range v.Chain {
+		if cp.Source == store.SourceRoot {
+			d.Input = red.JSON(cp.State)
+		} else {
+			byNode[cp.Node] = cp
+			prevState[cp.Node] = parent
+		}
+		parent = cp.State
+	}
+	for i, n := range v.Spec.Workflow.Nodes {
+		run := NodeRun{Node: n.Name, Kind: n.Kind, Variant: res.Variants[n.Name], DependsOn: list(n.DependsOn),
+			Position: i + 1, Status: NodeNotRun, Metrics: map[string]float64{}, Diff: []statediff.Change{}, Logs: []LogLine{},
+			InputState: json.RawMessage("null"), Output: json.RawMessage("null"), State: json.RawMessage("null")}
+		if cp := byNode[n.Name]; cp != nil {
+			run.Status, run.Source = NodeSucceeded, cp.Source
+			if cp.Source == store.SourceRan && cp.SegmentKey != res.ExecutionKey {
+				run.Source = "shared"
+			}
+			run.DurationMs, run.WorkerID, run.CheckpointID = cp.DurationMs, cp.WorkerID, cp.ID
+			run.Metrics, run.Logs = orEmpty(cp.Metrics), logsOf(cp.Logs, red)
+			in := red.JSON(prevState[n.Name])
+			run.InputState, run.Output, run.State = orNull(in), orNull(red.JSON(cp.Output)), orNull(red.JSON(cp.State))
+			changes, more := statediff.Diff(statediff.Decode(in), statediff.Decode(run.State), MaxDiffChanges)
+			run.Diff, run.DiffTruncated = list(changes), more
+		} else if n.Name == res.FailedNode {
+			run.Status = NodeFailed
+		}
+		d.Nodes = append(d.Nodes, run)
+	}
+	return d
+}
+
+func orNull(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("null")
+	}
+	return raw
+}
