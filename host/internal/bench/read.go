@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sort"
 
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -70,21 +69,17 @@ func Leaderboard(ctx context.Context, st store.Store, id string) (*Board, error)
 	return &Board{Batch: rec, Spec: b, Summary: sum, Failures: failures}, nil
 }
 
-// Executions lists a batch's results by execution key (only the failed ones
-// with onlyFailed).
-func Executions(ctx context.Context, st store.Store, id string, onlyFailed bool) ([]store.Result, error) {
-	rows := []store.Result{}
-	err := st.Results().Each(ctx, id, func(r *store.Result) error {
-		if !onlyFailed || !r.Success {
-			rows = append(rows, *r)
-		}
-		return nil
-	})
+// Executions lists the results of a batch that q selects, one page of them
+// in execution key order, and how many q selects in all.
+func Executions(ctx context.Context, st store.Store, id string, q store.ResultQuery) ([]store.Result, int, error) {
+	rows, total, err := st.Results().Query(ctx, id, q)
 	if err != nil {
-		return nil, runtimeErr("%w", err)
+		return nil, 0, runtimeErr("%w", err)
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].ExecutionKey < rows[j].ExecutionKey })
-	return rows, nil
+	if rows == nil {
+		rows = []store.Result{}
+	}
+	return rows, total, nil
 }
 
 // ExecutionView is one execution node by node.

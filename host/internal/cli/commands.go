@@ -3,30 +3,37 @@ package cli
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/pluginhost"
+	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
-	"github.com/wtbench/wtb/sdk"
 )
 
 func (a *app) validateCommand() *cobra.Command {
 	var vars []string
 	var noPlugins bool
+	var format string
 	cmd := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a bench file and its plugin blocks, reporting every problem at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkTextJSON(format); err != nil {
+				return err
+			}
+			if format == "json" {
+				return a.validateJSON(cmd.Context(), args[0], vars, !noPlugins)
+			}
 			cfg, err := a.loadConfig(args[0], vars)
 			if err != nil {
 				return err
@@ -48,7 +55,43 @@ func (a *app) validateCommand() *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value")
 	cmd.Flags().BoolVar(&noPlugins, "no-plugins", false, "skip launching plugins to check their blocks")
+	cmd.Flags().StringVar(&format, "format", "text", "text or json (diagnostics on stdout, like terraform validate -json; schema: wtb schema validate)")
 	return cmd
+}
+
+// validateJSON prints validate's outcome as one document; the exit code is
+// the same as in text mode.
+func (a *app) validateJSON(ctx context.Context, path string, vars []string, plugins bool) error {
+	vm, err := parseVars(vars)
+	if err != nil {
+		return exitf(ExitConfig, "%v", err)
+	}
+	cfg, diags, err := bench.Load(path, vm)
+	if err == nil {
+		var more hcl.Diagnostics
+		more, err = a.bench().Validate(ctx, cfg, plugins)
+		diags = append(diags, more...)
+	}
+	if err != nil && !diags.HasErrors() {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: oneLine(err)})
+	}
+	var specs []*spec.Batch
+	if cfg != nil {
+		for _, bd := range cfg.Batches {
+			specs = append(specs, bd.Spec)
+		}
+	}
+	if werr := doc.Write(a.stdout, doc.ValidateOf(path, diags, specs)); werr != nil {
+		return exitf(ExitRuntime, "%v", werr)
+	}
+	if err != nil {
+		code := ExitConfig
+		if bench.KindOf(err) == bench.KindRuntime {
+			code = ExitRuntime
+		}
+		return exitCode(code)
+	}
+	return nil
 }
 
 func (a *app) resultsCommand() *cobra.Command {
@@ -76,13 +119,20 @@ func (a *app) resultsCommand() *cobra.Command {
 				id = args[0]
 			}
 			if failed || executions {
-				rec, _, err := bench.Batch(ctx, st, id)
+				rec, b, err := bench.Batch(ctx, st, id)
 				if err != nil {
 					return a.failed(err)
 				}
-				rows, err := bench.Executions(ctx, st, rec.ID, failed)
+				q := store.ResultQuery{}
+				if failed {
+					q.Status = store.ResultFailed
+				}
+				rows, total, err := bench.Executions(ctx, st, rec.ID, q)
 				if err != nil {
 					return a.failed(err)
+				}
+				if format == "json" {
+					return doc.Write(a.stdout, doc.ExecutionsOf(rec.ID, rows, total, 0, b))
 				}
 				return a.writeExecutions(rows, format)
 			}
@@ -114,16 +164,7 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 		return a.failed(err)
 	}
 	if format == "json" {
-		type row struct {
-			ID, Name, Status, Runner, Parent string
-			Total                            int
-			Started                          time.Time
-		}
-		rows := []row{}
-		for _, b := range bs {
-			rows = append(rows, row{b.ID, b.Name, bench.DisplayStatus(&b), b.Runner, b.ParentID, b.Total, b.StartedAt})
-		}
-		return json.NewEncoder(a.stdout).Encode(rows)
+		return doc.Write(a.stdout, doc.BatchesOf(bs))
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BATCH\tNAME\tSTATUS\tEXECUTIONS\tRUNNER\tSTARTED\tPARENT")
@@ -136,10 +177,6 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 
 func (a *app) writeExecutions(rows []store.Result, format string) error {
 	switch format {
-	case "json":
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
 	case "csv":
 		cw := csv.NewWriter(a.stdout)
 		_ = cw.Write([]string{"execution_key", "combination", "case", "repeat", "status", "overall_score", "passed", "duration_ms", "attempts", "worker", "error"})
@@ -183,16 +220,12 @@ func (a *app) auditCommand() *cobra.Command {
 			if len(args) == 1 {
 				id = args[0]
 			}
-			_, entries, err := bench.Audit(ctx, st, id, store.AuditFilter{MinSeverity: level, EventType: typ, Limit: limit})
+			rec, entries, err := bench.Audit(ctx, st, id, store.AuditFilter{MinSeverity: level, EventType: typ, Limit: limit})
 			if err != nil {
 				return a.failed(err)
 			}
 			if format == "json" {
-				enc := json.NewEncoder(a.stdout)
-				for _, e := range entries {
-					_ = enc.Encode(e)
-				}
-				return nil
+				return doc.Write(a.stdout, doc.AuditOf(rec.ID, entries))
 			}
 			for _, e := range entries {
 				where := joinNonEmpty(" ", e.ExecutionKey, e.Node)
@@ -206,19 +239,35 @@ func (a *app) auditCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&level, "level", "INFO", "lowest severity shown: DEBUG, INFO, SUCCESS, WARNING, ERROR")
 	cmd.Flags().StringVar(&typ, "type", "", "only this event type, e.g. execution.failed")
-	cmd.Flags().StringVar(&format, "format", "text", "text or json (one entry per line)")
+	cmd.Flags().StringVar(&format, "format", "text", "text or json (one document, schema: wtb schema audit)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many entries")
 	return cmd
 }
 
 func (a *app) pluginsCommand() *cobra.Command {
-	return &cobra.Command{
+	var format string
+	cmd := &cobra.Command{
 		Use:   "plugins",
 		Short: "List the plugins wtb finds, with kind, version and protocol versions",
-		Args:  cobra.NoArgs,
+		Long: `List the plugins wtb finds on its search path (--plugin-dir, $WTB_PLUGIN_PATH,
+bin/plugins beside wtb), starting each one to read its version, protocol
+versions and capabilities. ` + "`wtb plugins describe NAME`" + ` shows a plugin's
+configuration attributes.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkTextJSON(format); err != nil {
+				return err
+			}
 			dirs := a.searchPath("")
 			cands := pluginhost.Discover(dirs)
+			if format == "json" {
+				d := doc.Plugins{Header: doc.Header{FormatVersion: doc.FormatVersion, Kind: doc.KindPlugins}, SearchPath: dirs, Plugins: []doc.Plugin{}}
+				for _, c := range cands {
+					desc, err := pluginhost.Describe(cmd.Context(), c)
+					d.Plugins = append(d.Plugins, doc.PluginOf(c, desc, err))
+				}
+				return doc.Write(a.stdout, d)
+			}
 			fmt.Fprintf(a.stdout, "Searched: %s\n\n", strings.Join(dirs, ", "))
 			if len(cands) == 0 {
 				fmt.Fprintln(a.stdout, "No plugins found. Build them with `make build`, or point --plugin-dir or WTB_PLUGIN_PATH at them.")
@@ -237,6 +286,82 @@ func (a *app) pluginsCommand() *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	cmd.AddCommand(a.pluginsDescribeCommand())
+	return cmd
+}
+
+func (a *app) pluginsDescribeCommand() *cobra.Command {
+	var format, kind string
+	cmd := &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a plugin's configuration attributes: type, default, description",
+		Example: `  wtb plugins describe pool
+  wtb plugins describe local --kind environment`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkTextJSON(format); err != nil {
+				return err
+			}
+			var found []pluginhost.Candidate
+			for _, c := range pluginhost.Discover(a.searchPath("")) {
+				if c.Name == args[0] && !c.Shadowed && (kind == "" || string(c.Kind) == kind) {
+					found = append(found, c)
+				}
+			}
+			switch {
+			case len(found) == 0:
+				return exitf(ExitConfig, "no plugin named %q (wtb plugins lists them)", args[0])
+			case len(found) > 1:
+				return exitf(ExitConfig, "%q names a runner and an environment provider: add --kind runner or --kind environment", args[0])
+			}
+			c := found[0]
+			desc, err := pluginhost.Describe(cmd.Context(), c)
+			if err != nil {
+				return exitf(ExitRuntime, "%v", oneLine(err))
+			}
+			d := doc.PluginSchemaOf(c, desc)
+			if format == "json" {
+				return doc.Write(a.stdout, d)
+			}
+			block := "runner"
+			if c.Kind == pluginhost.KindEnvironment {
+				block = "environment"
+			}
+			fmt.Fprintf(a.stdout, "%s %q — %s %s\n", block, c.Name, c.Path, d.Plugin.Version)
+			if d.Plugin.Description != "" {
+				fmt.Fprintf(a.stdout, "%s\n", d.Plugin.Description)
+			}
+			fmt.Fprintf(a.stdout, "\n%s \"NAME\" {\n  plugin = %q\n", block, c.Name)
+			for _, at := range d.Attributes {
+				note := at.Type
+				switch {
+				case at.Required:
+					note += ", required"
+				case at.Sensitive:
+					note += ", sensitive"
+				case string(at.Default) != "null":
+					note += ", default " + string(at.Default)
+				}
+				if at.Description != "" {
+					note += ": " + at.Description
+				}
+				fmt.Fprintf(a.stdout, "  %-20s # %s\n", at.Name, note)
+			}
+			fmt.Fprintln(a.stdout, "}")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	cmd.Flags().StringVar(&kind, "kind", "", "runner or environment, when both kinds have a plugin of that name")
+	return cmd
+}
+
+func checkTextJSON(format string) error {
+	if format != "text" && format != "json" {
+		return exitf(ExitConfig, "unknown --format %q: use text or json", format)
+	}
+	return nil
 }
 
 func describePlugin(ctx context.Context, c pluginhost.Candidate) (version, protocols, caps string) {
@@ -265,13 +390,49 @@ func sortedCopy(s []string) []string {
 }
 
 func (a *app) versionCommand() *cobra.Command {
-	return &cobra.Command{
+	var format string
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the wtb version and the plugin protocol it speaks",
 		Args:  cobra.NoArgs,
-		Run: func(*cobra.Command, []string) {
-			fmt.Fprintf(a.stdout, "wtb %s (plugin protocol %d, SDK %s, %s %s/%s)\n", Version, sdk.ProtocolVersion, sdk.Version,
-				runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		RunE: func(*cobra.Command, []string) error {
+			if err := checkTextJSON(format); err != nil {
+				return err
+			}
+			v := doc.VersionOf(Version)
+			if format == "json" {
+				return doc.Write(a.stdout, v)
+			}
+			fmt.Fprintf(a.stdout, "wtb %s (plugin protocol %d, SDK %s, %s %s/%s)\n", v.Version, v.ProtocolVersion, v.SDKVersion,
+				v.GoVersion, v.OS, v.Arch)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	return cmd
+}
+
+func (a *app) schemaCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema [KIND]",
+		Short: "Print the JSON Schema of a --format json document (without KIND: list the kinds)",
+		Long: `Every command that prints data can print it as one JSON document
+(--format json) with format_version and kind fields. This prints the JSON
+Schema (draft 2020-12) a document of that kind follows; refs point at "defs".`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				for _, k := range doc.Kinds {
+					fmt.Fprintln(a.stdout, k)
+				}
+				return nil
+			}
+			data, err := doc.Schema(args[0])
+			if err != nil {
+				return exitf(ExitConfig, "%v", err)
+			}
+			_, err = a.stdout.Write(data)
+			return err
 		},
 	}
 }

@@ -10,42 +10,58 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/statediff"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
 func (a *app) showCommand() *cobra.Command {
-	var batchID string
-	var full bool
+	var batchID, format string
+	var full, allLogs bool
 	cmd := &cobra.Command{
 		Use:   "show EXECUTION_KEY",
-		Short: "Show one execution node by node: the state each node made, timings, and which runs were shared or cached",
+		Short: "Show one execution node by node: what each node changed, its logs, timings, and which runs were shared or cached",
 		Long: `Show one execution of a batch (the latest by default) node by node: what
-each node changed in the state, how long it took, on which worker, and whether
-the node run was its own, shared with other executions (prefix sharing),
-reused from the node cache, or forked from a parent batch.
+each node changed in the state (down to the leaves), the last lines it wrote to
+stderr, how long it took, on which worker, and whether the node run was its
+own, shared with other executions (prefix sharing), reused from the node
+cache, or forked from a parent batch; then why each evaluator scored it so.
 
 EXECUTION_KEY is combination/case/repeat, e.g. "retrieve=bm25,answer=terse/q1/0";
 ` + "`wtb results --executions`" + ` lists them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkTextJSON(format); err != nil {
+				return err
+			}
 			return a.reading(cmd.Context(), func(ctx context.Context, st store.Store) error {
 				v, err := bench.Execution(ctx, st, batchID, args[0])
 				if err != nil {
 					return a.failed(err)
 				}
-				a.printExecution(a.stdout, v.Batch, v.Result, v.Chain, full)
+				d := doc.ExecutionDetailOf(v)
+				if format == "json" {
+					return doc.Write(a.stdout, d)
+				}
+				printExecution(a.stdout, &d, full, allLogs)
 				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&batchID, "batch", "", "batch id (default: the latest)")
 	cmd.Flags().BoolVar(&full, "state", false, "print the full final state too")
+	cmd.Flags().BoolVar(&allLogs, "logs", false, "print every stored log line (default: the last 5 per node)")
+	cmd.Flags().StringVar(&format, "format", "text", "text or json (schema: wtb schema execution)")
 	return cmd
 }
 
-func (a *app) printExecution(w io.Writer, rec *store.Batch, res *store.Result, cps []*store.Checkpoint, full bool) {
-	fmt.Fprintf(w, "execution %s (batch %s)\n", res.ExecutionKey, rec.ID)
+// shownLogLines is how many of a node's last log lines show prints.
+const shownLogLines = 5
+
+func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs bool) {
+	res := d.Execution
+	fmt.Fprintf(w, "execution %s (batch %s)\n", res.ExecutionKey, d.BatchID)
 	fmt.Fprintf(w, "  status %s, score %.3f, passed %v, %.1f ms, %d attempt(s), worker %s\n", res.Status, res.OverallScore, res.Passed,
 		res.DurationMs, res.Attempts, orDash(res.WorkerID))
 	if len(res.Scores) > 0 {
@@ -55,39 +71,73 @@ func (a *app) printExecution(w io.Writer, rec *store.Batch, res *store.Result, c
 		}
 		fmt.Fprintf(w, "  scores: %s\n", strings.Join(parts, " "))
 	}
-	var prev map[string]any
-	for _, cp := range cps {
-		state := bench.DecodeState(cp.State)
-		if cp.Source == store.SourceRoot {
-			fmt.Fprintf(w, "\n  input (case %s): %s\n", res.CaseID, bench.Brief(state))
-			prev = state
-			continue
-		}
-		how := cp.Source
-		if cp.Source == store.SourceRan && cp.SegmentKey != res.ExecutionKey {
-			how = "shared"
-		}
+	for _, k := range spec.SortedKeys(res.Notes) {
+		fmt.Fprintf(w, "    %s: %s\n", k, res.Notes[k])
+	}
+	fmt.Fprintf(w, "\n  input (case %s): %s\n", res.CaseID, statediff.Brief(statediff.Decode(d.Input), 70))
+	var final json.RawMessage
+	for _, n := range d.Nodes {
 		variant := ""
-		if cp.Variant != "" {
-			variant = "=" + cp.Variant
+		if n.Variant != "" {
+			variant = "=" + n.Variant
 		}
-		fmt.Fprintf(w, "\n  %d. %s%s  [%s, %.1f ms, worker %s, checkpoint %s]\n", cp.Position, cp.Node, variant, how, cp.DurationMs,
-			orDash(cp.WorkerID), short(cp.ID))
-		for _, line := range bench.StateDiff(prev, state) {
-			fmt.Fprintf(w, "       %s\n", line)
+		switch n.Status {
+		case doc.NodeSucceeded:
+			fmt.Fprintf(w, "\n  %d. %s%s  [%s, %.1f ms, worker %s, checkpoint %s]\n", n.Position, n.Node, variant, n.Source, n.DurationMs,
+				orDash(n.WorkerID), short(n.CheckpointID))
+			for _, c := range n.Diff {
+				fmt.Fprintf(w, "       %s\n", c.Line(70))
+			}
+			if n.DiffTruncated {
+				fmt.Fprintf(w, "       … more changes (--format json lists %d)\n", doc.MaxDiffChanges)
+			}
+			if len(n.Metrics) > 0 {
+				fmt.Fprintf(w, "       metrics: %s\n", statediff.Brief(n.Metrics, 70))
+			}
+			printLogs(w, n.Logs, allLogs)
+			final = n.State
+		case doc.NodeFailed:
+			fmt.Fprintf(w, "\n  %d. %s%s  [failed]\n", n.Position, n.Node, variant)
+			printLogs(w, d.Logs, allLogs)
+		default:
+			fmt.Fprintf(w, "\n  %d. %s%s  [not run]\n", n.Position, n.Node, variant)
 		}
-		if len(cp.Metrics) > 0 {
-			fmt.Fprintf(w, "       metrics: %s\n", bench.Brief(cp.Metrics))
-		}
-		prev = state
 	}
 	if !res.Success {
 		fmt.Fprintf(w, "\n  ✗ %s failed: %s\n", orDash(res.FailedNode), res.Error)
+		if res.FailedNode == "" {
+			printLogs(w, d.Logs, allLogs)
+		}
 	}
-	if full && prev != nil {
-		out, _ := json.MarshalIndent(prev, "  ", "  ")
+	if full && final != nil {
+		var v any
+		_ = json.Unmarshal(final, &v)
+		out, _ := json.MarshalIndent(v, "  ", "  ")
 		fmt.Fprintf(w, "\n  final state:\n  %s\n", out)
 	}
+}
+
+func printLogs(w io.Writer, lines []doc.LogLine, all bool) {
+	if len(lines) == 0 {
+		return
+	}
+	start := 0
+	if !all && len(lines) > shownLogLines {
+		start = len(lines) - shownLogLines
+		fmt.Fprintf(w, "       … %d earlier log lines (--logs shows them)\n", start)
+	}
+	for _, l := range lines[start:] {
+		fmt.Fprintf(w, "       %s | %s\n", l.Stream, l.Line)
+	}
+}
+
+// redactorOf masks the sensitive values of a stored batch's spec.
+func redactorOf(rec *store.Batch) *spec.Redactor {
+	var b spec.Batch
+	if json.Unmarshal(rec.Spec, &b) != nil {
+		return nil
+	}
+	return b.Redactor()
 }
 
 func orDash(s string) string {
@@ -128,13 +178,7 @@ listed with the first node whose output differs between the two batches.`,
 			}
 			if format == "json" {
 				// One document, whatever the flags: machine readers parse it whole.
-				doc := map[string]any{"a": c.A.ID, "b": c.B.ID, "combinations": c.Combinations, "regressions": c.Regressions, "tolerance": tolerance}
-				if cases {
-					doc["cases"] = c.Cases
-				}
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(doc); err != nil {
+				if err := doc.Write(a.stdout, doc.CompareOf(c, redactorOf(c.A).JSON, redactorOf(c.B).JSON)); err != nil {
 					return exitf(ExitRuntime, "%v", err)
 				}
 			} else {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -56,9 +58,7 @@ func ci(c report.Combo) string {
 func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum report.Summary, failures []store.Result, dbHint string) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"batch_id": rec.ID, "name": b.Name, "summary": sum})
+		return doc.Write(w, doc.LeaderboardOf(&bench.Board{Batch: rec, Spec: b, Summary: sum, Failures: failures}))
 	case "csv":
 		cw := csv.NewWriter(w)
 		header := []string{"rank", "combination", "executions", "succeeded", "failed", "mean_score", "stddev", "ci95_low", "ci95_high", "pass_rate", "p50_ms", "p95_ms", "meets_thresholds"}

@@ -7,18 +7,22 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/store/open"
 	"github.com/wtbench/wtb/host/internal/store/sqlite"
 )
 
 func (a *app) planCommand() *cobra.Command {
-	var batch string
+	var batch, format string
 	var vars []string
 	cmd := &cobra.Command{
 		Use:   "plan FILE",
 		Short: "Show what a batch would run: executions, and node runs without sharing, with sharing and from the cache",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkTextJSON(format); err != nil {
+				return err
+			}
 			cfg, err := a.loadConfig(args[0], vars)
 			if err != nil {
 				return err
@@ -39,6 +43,9 @@ func (a *app) planCommand() *cobra.Command {
 				defer st.Close()
 			}
 			v := bench.Plan(cmd.Context(), st, b)
+			if format == "json" {
+				return doc.Write(a.stdout, doc.PlanOf(v))
+			}
 			fmt.Fprintf(a.stdout, "batch_test %q: %d combinations × %d cases × %d repeats = %d executions\n",
 				b.Name, len(b.Combinations), len(b.Cases), b.Repeat, v.Counts.Executions)
 			sharing := "on"
@@ -69,6 +76,7 @@ func (a *app) planCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&batch, "batch", "", "which batch_test when the file has several")
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value")
+	cmd.Flags().StringVar(&format, "format", "text", "text or json (schema: wtb schema plan)")
 	return cmd
 }
 

@@ -215,8 +215,52 @@ type ResultRepository interface {
 	// EachKey calls fn with the execution key of each stored result.
 	EachKey(ctx context.Context, batchID string, fn func(string)) error
 	List(ctx context.Context, batchID string) ([]Result, error)
+	// Query returns one page of the results q selects, in execution key
+	// order, and how many it selects in all.
+	Query(ctx context.Context, batchID string, q ResultQuery) ([]Result, int, error)
 	Get(ctx context.Context, batchID, executionKey string) (*Result, error)
 	Count(ctx context.Context, batchID string) (int, error)
+}
+
+// ResultQuery selects results of a batch; zero fields select everything.
+type ResultQuery struct {
+	Combination string
+	CaseID      string
+	Status      string   // ResultSucceeded or ResultFailed
+	MinScore    *float64 // overall score at least
+	MaxScore    *float64 // overall score at most
+	Offset      int
+	Limit       int // 0: no limit
+}
+
+// Where is q's condition after "batch_test_id = <first placeholder>", with
+// placeholder(n) spelling the nth parameter (SQLite ?, PostgreSQL $n).
+func (q ResultQuery) Where(placeholder func(n int) string) (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, cond+" "+placeholder(len(args)+1))
+	}
+	if q.Combination != "" {
+		add("combination_name =", q.Combination)
+	}
+	if q.CaseID != "" {
+		add("case_id =", q.CaseID)
+	}
+	if q.Status != "" {
+		add("status =", q.Status)
+	}
+	if q.MinScore != nil {
+		add("overall_score >=", *q.MinScore)
+	}
+	if q.MaxScore != nil {
+		add("overall_score <=", *q.MaxScore)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " AND " + strings.Join(conds, " AND "), args
 }
 
 // CheckpointRepository stores checkpoints.

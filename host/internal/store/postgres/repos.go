@@ -153,6 +153,27 @@ func (r results) List(ctx context.Context, batchID string) ([]store.Result, erro
 	return out, nil
 }
 
+func (r results) Query(ctx context.Context, batchID string, q store.ResultQuery) ([]store.Result, int, error) {
+	cond, extra := q.Where(func(n int) string { return fmt.Sprintf("$%d", n) })
+	args := append([]any{batchID}, extra...)
+	var total int
+	err := r.s.retries.do(ctx, func(ctx context.Context) error {
+		return r.s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM wtb_batch_test_results WHERE batch_test_id = $1`+cond, args...).Scan(&total)
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("counting results: %w", err)
+	}
+	page := fmt.Sprintf(" ORDER BY execution_key OFFSET %d", max(q.Offset, 0))
+	if q.Limit > 0 {
+		page += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	out, err := all(ctx, r.s, store.Results, nil, "WHERE batch_test_id = $1"+cond+page, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("querying results: %w", err)
+	}
+	return out, total, nil
+}
+
 func (r results) EachKey(ctx context.Context, batchID string, fn func(string)) error {
 	return eachString(ctx, r.s, fn, `SELECT execution_key FROM wtb_batch_test_results WHERE batch_test_id = $1`, batchID)
 }

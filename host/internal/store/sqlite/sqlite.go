@@ -367,6 +367,25 @@ func (r results) List(ctx context.Context, batchID string) ([]store.Result, erro
 	return out, nil
 }
 
+func (r results) Query(ctx context.Context, batchID string, q store.ResultQuery) ([]store.Result, int, error) {
+	cond, extra := q.Where(func(int) string { return "?" })
+	args := append([]any{batchID}, extra...)
+	var total int
+	if err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM wtb_batch_test_results WHERE batch_test_id = ?`+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("counting results: %w", err)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	out, err := all(ctx, r.db, store.Results, nil, "WHERE batch_test_id = ?"+cond+" ORDER BY execution_key LIMIT ? OFFSET ?",
+		append(args, limit, max(q.Offset, 0))...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("querying results: %w", err)
+	}
+	return out, total, nil
+}
+
 func (r results) EachKey(ctx context.Context, batchID string, fn func(string)) error {
 	return eachString(ctx, r.db, fn, `SELECT execution_key FROM wtb_batch_test_results WHERE batch_test_id = ?`, batchID)
 }

@@ -29,6 +29,64 @@ func Run(t *testing.T, open Opener) {
 	t.Run("large_state", func(t *testing.T) { testLargeState(t, open(t)) })
 	t.Run("concurrent_writers", func(t *testing.T) { testConcurrentWriters(t, open(t)) })
 	t.Run("logs_and_notes", func(t *testing.T) { testLogsAndNotes(t, open(t)) })
+	t.Run("results_query", func(t *testing.T) { testResultsQuery(t, open(t)) })
+}
+
+// Query filters in the database and pages in execution key order.
+func testResultsQuery(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Batches().Create(ctx, NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	var rs []store.Result
+	for i := 0; i < 30; i++ {
+		r := NewResult("b", fmt.Sprintf("k%02d", i))
+		r.Combination = []string{"a=x", "a=y"}[i%2]
+		r.CaseID = fmt.Sprintf("c%d", i%3)
+		r.OverallScore = float64(i) / 30
+		if i%5 == 0 {
+			r.Status, r.Success = store.ResultFailed, false
+		}
+		rs = append(rs, r)
+	}
+	if err := st.Write(ctx, store.WriteSet{Results: rs}); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(rows []store.Result) string {
+		var out []string
+		for _, r := range rows {
+			out = append(out, r.ExecutionKey)
+		}
+		return strings.Join(out, ",")
+	}
+	lo, hi := 0.49, 0.81 // scores 15/30 .. 24/30
+	for name, c := range map[string]struct {
+		q     store.ResultQuery
+		total int
+		page  string
+	}{
+		"all":             {store.ResultQuery{}, 30, ""},
+		"page":            {store.ResultQuery{Offset: 3, Limit: 4}, 30, "k03,k04,k05,k06"},
+		"combination":     {store.ResultQuery{Combination: "a=y", Limit: 3}, 15, "k01,k03,k05"},
+		"case and status": {store.ResultQuery{CaseID: "c0", Status: store.ResultFailed}, 2, "k00,k15"},
+		"score range":     {store.ResultQuery{MinScore: &lo, MaxScore: &hi}, 10, ""},
+		"nothing":         {store.ResultQuery{Combination: "a=z"}, 0, ""},
+		"offset past end": {store.ResultQuery{Offset: 40, Limit: 5}, 30, ""},
+	} {
+		rows, total, err := st.Results().Query(ctx, "b", c.q)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if total != c.total {
+			t.Errorf("%s: total %d, want %d", name, total, c.total)
+		}
+		if c.page != "" && keys(rows) != c.page {
+			t.Errorf("%s: page %s, want %s", name, keys(rows), c.page)
+		}
+		if c.q.Limit == 0 && c.q.Offset == 0 && len(rows) != c.total {
+			t.Errorf("%s: %d rows without a limit, want %d", name, len(rows), c.total)
+		}
+	}
 }
 
 // Node logs and evaluator notes round-trip on checkpoints and results, in
