@@ -37,6 +37,15 @@ func Batch(ctx context.Context, st store.Store, id string) (*store.Batch, *spec.
 	return rec, &b, nil
 }
 
+// Redactor masks the sensitive values of a stored batch's spec.
+func Redactor(rec *store.Batch) *spec.Redactor {
+	var b spec.Batch
+	if json.Unmarshal(rec.Spec, &b) != nil {
+		return nil
+	}
+	return b.Redactor()
+}
+
 // Batches lists the most recent batches, newest first.
 func Batches(ctx context.Context, st store.Store, limit int) ([]store.Batch, error) {
 	bs, err := st.Batches().List(ctx, limit)

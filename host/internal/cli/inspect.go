@@ -131,15 +131,6 @@ func printLogs(w io.Writer, lines []doc.LogLine, all bool) {
 	}
 }
 
-// redactorOf masks the sensitive values of a stored batch's spec.
-func redactorOf(rec *store.Batch) *spec.Redactor {
-	var b spec.Batch
-	if json.Unmarshal(rec.Spec, &b) != nil {
-		return nil
-	}
-	return b.Redactor()
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -178,7 +169,7 @@ listed with the first node whose output differs between the two batches.`,
 			}
 			if format == "json" {
 				// One document, whatever the flags: machine readers parse it whole.
-				if err := doc.Write(a.stdout, doc.CompareOf(c, redactorOf(c.A).JSON, redactorOf(c.B).JSON)); err != nil {
+				if err := doc.Write(a.stdout, doc.CompareOf(c, bench.Redactor(c.A).JSON, bench.Redactor(c.B).JSON)); err != nil {
 					return exitf(ExitRuntime, "%v", err)
 				}
 			} else {

@@ -67,14 +67,28 @@ type Batch struct {
 	Version    string     `json:"wtb_version"`
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
+	// Stored, Succeeded, Failed and Verdict come from the summary stored when
+	// the batch ended (null and "" before); a reader may count Stored itself.
+	Stored    *int   `json:"stored"`
+	Succeeded *int   `json:"succeeded"`
+	Failed    *int   `json:"failed"`
+	Verdict   string `json:"verdict"`
 }
 
 // BatchOf describes rec; its status says "interrupted" for a batch whose
 // owner is gone.
 func BatchOf(rec *store.Batch) Batch {
-	return Batch{ID: rec.ID, Name: rec.Name, File: rec.File, Status: bench.DisplayStatus(rec), Runner: rec.Runner,
+	b := Batch{ID: rec.ID, Name: rec.Name, File: rec.File, Status: bench.DisplayStatus(rec), Runner: rec.Runner,
 		ParentID: rec.ParentID, ForkNode: rec.ForkNode, Total: rec.Total, Host: rec.Host, Version: rec.Version,
 		StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt}
+	var sum struct {
+		Stored, Succeeded, Failed *int
+		Verdict                   string
+	}
+	if len(rec.Summary) > 0 && json.Unmarshal(rec.Summary, &sum) == nil {
+		b.Stored, b.Succeeded, b.Failed, b.Verdict = sum.Stored, sum.Succeeded, sum.Failed, sum.Verdict
+	}
+	return b
 }
 
 // Execution is one execution's result.

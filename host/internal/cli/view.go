@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/viewer"
+)
+
+// DefaultViewAddr is where wtb view listens unless told otherwise: this
+// machine only.
+const DefaultViewAddr = "127.0.0.1:7576"
+
+func (a *app) viewCommand() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "view",
+		Short: "Browse results in a local web UI: leaderboards, charts, executions node by node, comparisons",
+		Long: `Serve a read-only web UI over the database (--db, as for every command) at
+http://127.0.0.1:7576: the batches (live while running), each batch's
+leaderboard with score and latency distributions, its executions with filters,
+one execution as a graph of its nodes with what each changed, its logs and
+its scores explained, and two batches compared case by case. Links carry the
+page's state, so they can be shared with anyone who can reach the server.
+
+It binds to 127.0.0.1 unless --addr says otherwise; the UI has no login, so
+only serve it to a network you trust.`,
+		Example: `  wtb view
+  wtb view --db postgres://wtb@db.internal/wtb --addr 127.0.0.1:8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.openReader(cmd.Context(), "")
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return exitf(ExitConfig, "--addr %s: %v", addr, err)
+			}
+			host, _, _ := net.SplitHostPort(ln.Addr().String())
+			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+				fmt.Fprintf(a.stderr, "warning: serving to the network on %s: anyone who can reach it can read these results\n", ln.Addr())
+			}
+			return a.serveViewer(cmd.Context(), ln, st)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", DefaultViewAddr, "address to listen on (host:port; port 0 picks a free one)")
+	return cmd
+}
+
+func (a *app) serveViewer(ctx context.Context, ln net.Listener, st store.Store) error {
+	srv := &http.Server{Handler: (&viewer.Server{Store: st, Log: a.log}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(a.stdout, "WTB viewer on http://%s (%s; Ctrl-C to stop)\n", ln.Addr(), st.Describe())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return exitf(ExitRuntime, "serving: %v", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return exitf(ExitRuntime, "serving: %v", err)
+	}
+	return nil
+}
+
+func (a *app) reportCommand() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "report [BATCH_ID] --html FILE",
+		Short: "Write a batch as one self-contained HTML file (leaderboard, charts, executions) for CI to archive",
+		Long: `Write the viewer's batch page as one HTML file with its styles, script and
+data inside: it opens from disk in any browser, with no server and no network.
+It holds the leaderboard, the distributions, every execution (up to 20,000)
+and the full node-by-node view of up to 200 executions, failures first.`,
+		Example: `  wtb report --html report.html
+  wtb report 20260101-120000-abcd1234 --html out/report.html`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return exitf(ExitConfig, "say where to write the report: --html FILE")
+			}
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			}
+			var page []byte
+			err := a.reading(cmd.Context(), func(ctx context.Context, st store.Store) (err error) {
+				page, err = viewer.Report(ctx, st, id, Version)
+				return err
+			})
+			if err != nil {
+				return a.failed(err)
+			}
+			if dir := filepath.Dir(out); dir != "" {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return exitf(ExitRuntime, "%v", err)
+				}
+			}
+			if err := os.WriteFile(out, page, 0o644); err != nil {
+				return exitf(ExitRuntime, "writing the report: %v", err)
+			}
+			fmt.Fprintf(a.stderr, "wrote %s (%.1f KiB)\n", out, float64(len(page))/1024)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "html", "", "the HTML file to write")
+	return cmd
+}

@@ -1,0 +1,142 @@
+package viewer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"strings"
+
+	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/store"
+)
+
+// PageOptions shape the page: linked assets for the server, or everything
+// inline for a report that opens from disk.
+type PageOptions struct {
+	Title  string
+	Footer string
+	// Report, when set, is embedded and the page reads it instead of /api.
+	Report *ReportData
+}
+
+// Page renders the viewer's HTML.
+func Page(o PageOptions) ([]byte, error) {
+	shell, err := assets.ReadFile("assets/index.html")
+	if err != nil {
+		return nil, err
+	}
+	if o.Title == "" {
+		o.Title = "WTB viewer"
+	}
+	if o.Footer == "" {
+		o.Footer = "wtb view · read-only"
+	}
+	style := `<link rel="stylesheet" href="/assets/app.css">`
+	script := `<script src="/assets/app.js"></script>`
+	data := ""
+	if o.Report != nil {
+		css, err := assets.ReadFile("assets/app.css")
+		if err != nil {
+			return nil, err
+		}
+		js, err := assets.ReadFile("assets/app.js")
+		if err != nil {
+			return nil, err
+		}
+		// json.Marshal escapes <, > and & inside strings, so no document can
+		// end the script element early.
+		raw, err := json.Marshal(o.Report)
+		if err != nil {
+			return nil, err
+		}
+		style = "<style>\n" + string(css) + "</style>"
+		script = "<script>\n" + strings.ReplaceAll(string(js), "</script", `<\/script`) + "</script>"
+		data = `<script type="application/json" id="wtb-data">` + string(raw) + "</script>"
+	}
+	r := strings.NewReplacer("{{TITLE}}", html.EscapeString(o.Title), "{{FOOTER}}", html.EscapeString(o.Footer),
+		"{{STYLE}}", style, "{{SCRIPT}}", script, "{{DATA}}", data)
+	var out bytes.Buffer
+	_, _ = r.WriteString(&out, string(shell))
+	return out.Bytes(), nil
+}
+
+// ReportData is what a report embeds: the documents of one batch.
+type ReportData struct {
+	Leaderboard doc.Leaderboard `json:"leaderboard"`
+	// Executions lists every execution (up to MaxReportExecutions).
+	Executions doc.Executions `json:"executions"`
+	// Details holds execution pages by key: failures first, then the first
+	// executions of each combination, up to MaxReportDetails.
+	Details map[string]doc.ExecutionDetail `json:"details"`
+}
+
+// Limits of a report, so a batch of a million executions still makes a file
+// a browser opens.
+const (
+	MaxReportExecutions = 20000
+	MaxReportDetails    = 200
+)
+
+// Report renders a batch as one self-contained HTML file.
+func Report(ctx context.Context, st store.Store, id, version string) ([]byte, error) {
+	board, err := bench.Leaderboard(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	rec, b := board.Batch, board.Spec
+	rows, total, err := bench.Executions(ctx, st, rec.ID, store.ResultQuery{Limit: MaxReportExecutions})
+	if err != nil {
+		return nil, err
+	}
+	data := &ReportData{Leaderboard: doc.LeaderboardOf(board), Executions: doc.ExecutionsOf(rec.ID, rows, total, 0, b),
+		Details: map[string]doc.ExecutionDetail{}}
+	for _, key := range detailKeys(rows) {
+		v, err := bench.Execution(ctx, st, rec.ID, key)
+		if err != nil {
+			return nil, err
+		}
+		data.Details[key] = doc.ExecutionDetailOf(v)
+	}
+	footer := fmt.Sprintf("wtb %s · report of batch %s", version, rec.ID)
+	if total > len(rows) {
+		footer += fmt.Sprintf(" · lists the first %d of %d executions", len(rows), total)
+	}
+	return Page(PageOptions{Title: "WTB report — " + b.Name + " (" + rec.ID + ")", Footer: footer, Report: data})
+}
+
+// detailKeys picks the executions a report includes in full: every failure
+// (up to the limit), then round-robin over combinations.
+func detailKeys(rows []store.Result) []string {
+	var keys []string
+	for _, r := range rows {
+		if !r.Success && len(keys) < MaxReportDetails {
+			keys = append(keys, r.ExecutionKey)
+		}
+	}
+	byCombo := map[string][]string{}
+	var order []string
+	for _, r := range rows {
+		if r.Success {
+			if _, ok := byCombo[r.Combination]; !ok {
+				order = append(order, r.Combination)
+			}
+			byCombo[r.Combination] = append(byCombo[r.Combination], r.ExecutionKey)
+		}
+	}
+	for i := 0; len(keys) < MaxReportDetails; i++ {
+		added := false
+		for _, c := range order {
+			if i < len(byCombo[c]) && len(keys) < MaxReportDetails {
+				keys = append(keys, byCombo[c][i])
+				added = true
+			}
+		}
+		if !added {
+			break
+		}
+	}
+	return keys
+}

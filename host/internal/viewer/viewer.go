@@ -1,0 +1,239 @@
+// Package viewer is `wtb view`, a local web UI over a results database, and
+// `wtb report`, the same batch view as one self-contained HTML file. Both read
+// only, through the application layer, and speak the documents of package doc:
+// the page's data is exactly what `--format json` prints.
+package viewer
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/store"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Server serves the viewer over a store.
+type Server struct {
+	Store store.Store
+	Log   hclog.Logger
+}
+
+// Handler routes the pages and the API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "assets")
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /api/batches", s.api(s.batches))
+	mux.HandleFunc("GET /api/batches/{id}", s.api(s.leaderboard))
+	mux.HandleFunc("GET /api/batches/{id}/executions", s.api(s.executions))
+	mux.HandleFunc("GET /api/batches/{id}/executions/{key...}", s.api(s.execution))
+	mux.HandleFunc("GET /api/batches/{id}/audit", s.api(s.audit))
+	mux.HandleFunc("GET /api/compare", s.api(s.compare))
+	return securityHeaders(mux)
+}
+
+// securityHeaders keeps the page from being framed or fed scripts from
+// elsewhere: it only ever loads its own assets.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Frame-Options", "DENY")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	page, err := Page(PageOptions{})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(page)
+}
+
+// api adapts a handler that returns a document; errors become JSON with a
+// status that says whose fault they are.
+func (s *Server) api(h func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		start := time.Now()
+		d, err := h(r.WithContext(ctx))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if err != nil {
+			status := http.StatusInternalServerError
+			switch {
+			case errors.Is(err, bench.ErrNoBatch), errors.Is(err, bench.ErrNoExecution):
+				status = http.StatusNotFound
+			case bench.KindOf(err) == bench.KindConfig, errors.Is(err, errBadRequest):
+				status = http.StatusBadRequest
+			}
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		if err := json.NewEncoder(w).Encode(d); err != nil && s.Log != nil {
+			s.Log.Debug("writing a response", "path", r.URL.Path, "error", err)
+		}
+		if s.Log != nil {
+			s.Log.Debug("served", "path", r.URL.String(), "took", time.Since(start))
+		}
+	}
+}
+
+var errBadRequest = errors.New("bad request")
+
+// MaxListedBatches is how many batches the batches page lists.
+const MaxListedBatches = 200
+
+func (s *Server) batches(r *http.Request) (any, error) {
+	recs, err := bench.Batches(r.Context(), s.Store, MaxListedBatches)
+	if err != nil {
+		return nil, err
+	}
+	d := doc.BatchesOf(recs)
+	for i := range d.Batches {
+		if d.Batches[i].Stored == nil { // still running, or stopped before its summary
+			if n, err := s.Store.Results().Count(r.Context(), d.Batches[i].ID); err == nil {
+				d.Batches[i].Stored = &n
+			}
+		}
+	}
+	return d, nil
+}
+
+func (s *Server) leaderboard(r *http.Request) (any, error) {
+	board, err := bench.Leaderboard(r.Context(), s.Store, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	return doc.LeaderboardOf(board), nil
+}
+
+// DefaultPage and MaxPage bound the executions one request lists.
+const (
+	DefaultPage = 50
+	MaxPage     = 1000
+)
+
+func (s *Server) executions(r *http.Request) (any, error) {
+	rec, b, err := bench.Batch(r.Context(), s.Store, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	q, err := queryOf(r)
+	if err != nil {
+		return nil, err
+	}
+	rows, total, err := bench.Executions(r.Context(), s.Store, rec.ID, q)
+	if err != nil {
+		return nil, err
+	}
+	return doc.ExecutionsOf(rec.ID, rows, total, q.Offset, b), nil
+}
+
+// queryOf reads the executions filter of a request.
+func queryOf(r *http.Request) (store.ResultQuery, error) {
+	v := r.URL.Query()
+	q := store.ResultQuery{Combination: v.Get("combination"), CaseID: v.Get("case"), Status: v.Get("status"), Limit: DefaultPage}
+	if q.Status != "" && q.Status != store.ResultSucceeded && q.Status != store.ResultFailed {
+		return q, errorf("status must be %s or %s", store.ResultSucceeded, store.ResultFailed)
+	}
+	num := func(name string) (*float64, error) {
+		s := v.Get(name)
+		if s == "" {
+			return nil, nil
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, errorf("%s must be a number, got %q", name, s)
+		}
+		return &f, nil
+	}
+	var err error
+	if q.MinScore, err = num("min"); err != nil {
+		return q, err
+	}
+	if q.MaxScore, err = num("max"); err != nil {
+		return q, err
+	}
+	for name, into := range map[string]*int{"offset": &q.Offset, "limit": &q.Limit} {
+		if s := v.Get(name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				return q, errorf("%s must be a whole number, got %q", name, s)
+			}
+			*into = n
+		}
+	}
+	if q.Limit == 0 || q.Limit > MaxPage {
+		q.Limit = MaxPage
+	}
+	return q, nil
+}
+
+func errorf(format string, args ...any) error {
+	return &requestError{msg: strings.TrimSpace(fmt.Sprintf(format, args...))}
+}
+
+type requestError struct{ msg string }
+
+func (e *requestError) Error() string { return e.msg }
+func (e *requestError) Unwrap() error { return errBadRequest }
+
+func (s *Server) execution(r *http.Request) (any, error) {
+	v, err := bench.Execution(r.Context(), s.Store, r.PathValue("id"), r.PathValue("key"))
+	if err != nil {
+		return nil, err
+	}
+	return doc.ExecutionDetailOf(v), nil
+}
+
+// MaxAuditEntries bounds the audit page.
+const MaxAuditEntries = 2000
+
+func (s *Server) audit(r *http.Request) (any, error) {
+	level := r.URL.Query().Get("level")
+	rec, entries, err := bench.Audit(r.Context(), s.Store, r.PathValue("id"), store.AuditFilter{MinSeverity: level, Limit: MaxAuditEntries})
+	if err != nil {
+		return nil, err
+	}
+	return doc.AuditOf(rec.ID, entries), nil
+}
+
+func (s *Server) compare(r *http.Request) (any, error) {
+	a, b := r.URL.Query().Get("a"), r.URL.Query().Get("b")
+	if a == "" || b == "" {
+		return nil, errorf("compare needs ?a=BATCH&b=BATCH")
+	}
+	tol := 0.02
+	if t := r.URL.Query().Get("tolerance"); t != "" {
+		f, err := strconv.ParseFloat(t, 64)
+		if err != nil {
+			return nil, errorf("tolerance must be a number, got %q", t)
+		}
+		tol = f
+	}
+	c, err := bench.Compare(r.Context(), s.Store, a, b, tol, true)
+	if err != nil {
+		return nil, err
+	}
+	return doc.CompareOf(c, bench.Redactor(c.A).JSON, bench.Redactor(c.B).JSON), nil
+}
