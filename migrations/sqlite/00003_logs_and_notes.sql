@@ -5,8 +5,12 @@
 ALTER TABLE wtb_checkpoints ADD COLUMN logs TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE wtb_batch_test_results ADD COLUMN logs TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE wtb_batch_test_results ADD COLUMN notes TEXT NOT NULL DEFAULT '{}';
+-- Failed executions are few and looked up on every leaderboard and filter:
+-- a partial index costs successful inserts nothing.
+CREATE INDEX idx_results_failed ON wtb_batch_test_results(batch_test_id, execution_key) WHERE status = 'failed';
 
 -- +goose Down
+DROP INDEX idx_results_failed;
 ALTER TABLE wtb_batch_test_results DROP COLUMN notes;
 ALTER TABLE wtb_batch_test_results DROP COLUMN logs;
 ALTER TABLE wtb_checkpoints DROP COLUMN logs;

@@ -76,7 +76,7 @@ func Compare(ctx context.Context, st store.Store, a, b string, tolerance float64
 	}
 	aggA, aggB := report.NewAggregator(specA), report.NewAggregator(specB)
 	byKey := map[string]outcomeA{}
-	err = st.Results().Each(ctx, recA.ID, func(r *store.Result) error {
+	err = st.Results().EachScored(ctx, recA.ID, func(r *store.Result) error {
 		aggA.Add(r)
 		if cases {
 			byKey[r.ExecutionKey] = outcomeA{r.OverallScore, r.Success, r.Status, r.FinalCheckpointID, r.FailedNode}
@@ -87,7 +87,7 @@ func Compare(ctx context.Context, st store.Store, a, b string, tolerance float64
 		return nil, runtimeErr("%w", err)
 	}
 	var changed []store.Result
-	err = st.Results().Each(ctx, recB.ID, func(r *store.Result) error {
+	err = st.Results().EachScored(ctx, recB.ID, func(r *store.Result) error {
 		aggB.Add(r)
 		if ra, ok := byKey[r.ExecutionKey]; ok && (ra.score != r.OverallScore || ra.success != r.Success) {
 			changed = append(changed, *r)

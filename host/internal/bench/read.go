@@ -64,18 +64,43 @@ type Board struct {
 	Failures []store.Result
 }
 
-// Leaderboard ranks a stored batch's combinations, reading its results one
-// at a time.
+// Leaderboard ranks a stored batch's combinations. A batch that ended has its
+// summary stored with it, computed from the same results when it ended; one
+// that is running (or stopped before writing it) is summarized now, reading
+// its results one at a time.
 func Leaderboard(ctx context.Context, st store.Store, id string) (*Board, error) {
 	rec, b, err := Batch(ctx, st, id)
 	if err != nil {
 		return nil, err
+	}
+	if sum, ok := storedSummary(rec); ok {
+		failures, _, err := st.Results().Query(ctx, rec.ID, store.ResultQuery{Status: store.ResultFailed, Limit: MaxFailures, NoTotal: true})
+		if err != nil {
+			return nil, runtimeErr("%w", err)
+		}
+		return &Board{Batch: rec, Spec: b, Summary: sum, Failures: failures}, nil
 	}
 	sum, failures, err := summarize(ctx, st, rec.ID, b)
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
 	return &Board{Batch: rec, Spec: b, Summary: sum, Failures: failures}, nil
+}
+
+// storedSummary is the summary a finished batch stored, if it has one this
+// wtb can show whole (summaries from before score histograms are computed
+// again).
+func storedSummary(rec *store.Batch) (report.Summary, bool) {
+	var sum report.Summary
+	if rec.Status == store.StatusRunning || len(rec.Summary) == 0 || json.Unmarshal(rec.Summary, &sum) != nil {
+		return sum, false
+	}
+	for _, c := range sum.Combos {
+		if len(c.Scores.Counts) == 0 {
+			return sum, false
+		}
+	}
+	return sum, sum.Stored > 0 || sum.Total == 0
 }
 
 // Executions lists the results of a batch that q selects, one page of them

@@ -10,7 +10,6 @@ import (
 	"hash/fnv"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -247,35 +246,28 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	return out, nil
 }
 
-// summarize aggregates a batch's stored results one at a time and keeps the
+// summarize aggregates a batch's stored results one at a time and lists the
 // first failures by key.
 func summarize(ctx context.Context, st store.Store, id string, b *spec.Batch) (report.Summary, []store.Result, error) {
 	agg := report.NewAggregator(b)
-	var failures []store.Result
-	err := st.Results().Each(ctx, id, func(r *store.Result) error {
+	failed := 0
+	err := st.Results().EachScored(ctx, id, func(r *store.Result) error {
 		agg.Add(r)
 		if !r.Success {
-			failures = keepFirst(failures, *r, MaxFailures)
+			failed++
 		}
 		return nil
 	})
 	if err != nil {
 		return report.Summary{}, nil, err
 	}
+	failures := []store.Result{}
+	if failed > 0 {
+		if failures, _, err = st.Results().Query(ctx, id, store.ResultQuery{Status: store.ResultFailed, Limit: MaxFailures, NoTotal: true}); err != nil {
+			return report.Summary{}, nil, err
+		}
+	}
 	return agg.Summary(), failures, nil
-}
-
-// keepFirst adds r to the n results with the smallest keys.
-func keepFirst(rs []store.Result, r store.Result, n int) []store.Result {
-	i := sort.Search(len(rs), func(i int) bool { return rs[i].ExecutionKey > r.ExecutionKey })
-	if i >= n {
-		return rs
-	}
-	rs = slices.Insert(rs, i, r)
-	if len(rs) > n {
-		rs = rs[:n]
-	}
-	return rs
 }
 
 // checkScripts refuses to continue a stored batch with scripts that changed

@@ -113,7 +113,7 @@ func TestDeterministicBatchScoresAndExitCodes(t *testing.T) {
 		t.Errorf("identical batches must compare clean (exit %d):\n%s%s", cmp.code, cmp.stdout, cmp.stderr)
 	}
 	show := e.mustRun("show", "--batch", id, "score=good/c1/0").stdout
-	for _, want := range []string{"1. prep", "+ stage = \"prep\"", "2. score=good", "+ value = 1"} {
+	for _, want := range []string{"1. prep", "+ $.stage = \"prep\"", "2. score=good", "+ $.value = 1"} {
 		if !strings.Contains(show, want) {
 			t.Errorf("show lacks %q:\n%s", want, show)
 		}

@@ -102,7 +102,7 @@ func TestCompareShowsWhereOutputsFirstDiverge(t *testing.T) {
 	a := batchID(t, e.mustRun("run", "a.hcl", "--no-progress").stderr)
 	b := batchID(t, e.mustRun("run", "b.hcl", "--no-progress").stderr)
 	out := e.run("compare", a, b, "--cases").stdout
-	if !strings.Contains(out, "first differs at answer: ~ n_answer") {
+	if !strings.Contains(out, "first differs at answer: ~ $.n_answer") {
 		t.Errorf("compare --cases should point at the answer node:\n%s", out)
 	}
 	if strings.Contains(out, "first differs at retrieve") {

@@ -261,3 +261,24 @@ func count(url, sql string) int {
 	_ = conn.QueryRow(ctx, sql).Scan(&n)
 	return n
 }
+
+// quickstart writes examples/quickstart into the workspace (quickstart.hcl
+// and its cases, pointed at the built qa program and plugins) and returns the
+// bench file's text.
+func quickstart(e *env) string {
+	e.t.Helper()
+	qa := testbin.Build(e.t, testbin.QA)
+	src, err := os.ReadFile(filepath.Join(testbin.Root(), "examples/quickstart/bench.hcl"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	bench := strings.Replace(string(src), `qa = "../../bin/examples/qa"`, fmt.Sprintf("qa = %q", qa), 1)
+	bench = strings.Replace(bench, `plugin_dir = "../../bin/plugins"`, fmt.Sprintf("plugin_dir = %q", testbin.PluginDir(e.t)), 1)
+	cases, err := os.ReadFile(filepath.Join(testbin.Root(), "examples/quickstart/cases.jsonl"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.write("cases.jsonl", string(cases))
+	e.write("quickstart.hcl", bench)
+	return bench
+}

@@ -36,7 +36,7 @@ func TestBatchOnPostgres(t *testing.T) {
 				}
 			}
 			show := e.mustRun("show", "--batch", id, "score=good/c2/1").stdout
-			if !strings.Contains(show, "+ value = 1") {
+			if !strings.Contains(show, "+ $.value = 1") {
 				t.Errorf("show on PostgreSQL:\n%s", show)
 			}
 			if out := e.mustRun("audit", id).stdout; !strings.Contains(out, "batch.finished") {

@@ -207,18 +207,9 @@ func TestTemporalParityWithThePool(t *testing.T) {
 	e.worker("w1")
 	e.worker("w2")
 	// The quickstart, pointed at both runners.
-	qa := testbin.Build(t, testbin.QA)
-	src, err := os.ReadFile(filepath.Join(testbin.Root(), "examples/quickstart/bench.hcl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bench := string(src)
+	bench := quickstart(e.env)
 	bench = strings.Replace(bench, `runner "local" {`, e.runnerBlock("")+"\nrunner \"unused\" {", 1)
-	bench = strings.Replace(bench, `qa = "../../bin/examples/qa"`, fmt.Sprintf("qa = %q", qa), 1)
-	bench = strings.Replace(bench, `plugin_dir = "../../bin/plugins"`, fmt.Sprintf("plugin_dir = %q", testbin.PluginDir(t)), 1)
 	bench = strings.Replace(bench, `max_ms = 2000`, `max_ms = 600000`, 1)
-	cases, _ := os.ReadFile(filepath.Join(testbin.Root(), "examples/quickstart/cases.jsonl"))
-	e.write("cases.jsonl", string(cases))
 	e.write("quickstart.hcl", bench)
 	r := e.run("parity", "quickstart.hcl", "--runners", "local,cluster", "--no-progress")
 	if r.code != 0 || !strings.Contains(r.stdout, "no differences") {

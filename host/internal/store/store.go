@@ -212,6 +212,12 @@ type ResultRepository interface {
 	// results holds neither them nor a sort of them (an ORDER BY the index
 	// does not give makes SQLite sort in memory, 1 KiB a row on the host).
 	Each(ctx context.Context, batchID string, fn func(*Result) error) error
+	// EachScored is Each with only what summaries and comparisons read —
+	// key, combination, case, repeat, status, success, passed, scores,
+	// overall score, duration, failed node, failure kind and final checkpoint;
+	// the other fields (variants, error, metrics, worker, notes, logs) are
+	// empty, which saves decoding them.
+	EachScored(ctx context.Context, batchID string, fn func(*Result) error) error
 	// EachKey calls fn with the execution key of each stored result.
 	EachKey(ctx context.Context, batchID string, fn func(string)) error
 	List(ctx context.Context, batchID string) ([]Result, error)
@@ -220,6 +226,13 @@ type ResultRepository interface {
 	Query(ctx context.Context, batchID string, q ResultQuery) ([]Result, int, error)
 	Get(ctx context.Context, batchID, executionKey string) (*Result, error)
 	Count(ctx context.Context, batchID string) (int, error)
+}
+
+// ScoredOnly replaces the columns EachScored leaves out with empty values, by
+// column name (an SQL expression each; the same text works on both backends).
+var ScoredOnly = map[string]string{
+	"execution_id": "''", "variant_config": "'{}'", "error": "''", "metrics": "'{}'", "worker_id": "''",
+	"notes": "'{}'", "logs": "'[]'",
 }
 
 // ResultQuery selects results of a batch; zero fields select everything.
@@ -231,6 +244,9 @@ type ResultQuery struct {
 	MaxScore    *float64 // overall score at most
 	Offset      int
 	Limit       int // 0: no limit
+	// NoTotal skips counting every match (Query then returns -1 for it):
+	// a page of the first few is cheap, a count of a large batch is not.
+	NoTotal bool
 }
 
 // Where is q's condition after "batch_test_id = <first placeholder>", with

@@ -145,6 +145,13 @@ func (r results) Each(ctx context.Context, batchID string, fn func(*store.Result
 	return nil
 }
 
+func (r results) EachScored(ctx context.Context, batchID string, fn func(*store.Result) error) error {
+	if err := eachWith(ctx, r.s, store.Results, store.ScoredOnly, "WHERE batch_test_id = $1 ORDER BY execution_key", []any{batchID}, fn); err != nil {
+		return fmt.Errorf("reading results: %w", err)
+	}
+	return nil
+}
+
 func (r results) List(ctx context.Context, batchID string) ([]store.Result, error) {
 	out, err := all(ctx, r.s, store.Results, nil, "WHERE batch_test_id = $1 ORDER BY id", batchID)
 	if err != nil {
@@ -156,12 +163,14 @@ func (r results) List(ctx context.Context, batchID string) ([]store.Result, erro
 func (r results) Query(ctx context.Context, batchID string, q store.ResultQuery) ([]store.Result, int, error) {
 	cond, extra := q.Where(func(n int) string { return fmt.Sprintf("$%d", n) })
 	args := append([]any{batchID}, extra...)
-	var total int
-	err := r.s.retries.do(ctx, func(ctx context.Context) error {
-		return r.s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM wtb_batch_test_results WHERE batch_test_id = $1`+cond, args...).Scan(&total)
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("counting results: %w", err)
+	total := -1
+	if !q.NoTotal {
+		err := r.s.retries.do(ctx, func(ctx context.Context) error {
+			return r.s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM wtb_batch_test_results WHERE batch_test_id = $1`+cond, args...).Scan(&total)
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("counting results: %w", err)
+		}
 	}
 	page := fmt.Sprintf(" ORDER BY execution_key OFFSET %d", max(q.Offset, 0))
 	if q.Limit > 0 {

@@ -122,7 +122,12 @@ func all[T any](ctx context.Context, s *Store, t store.Table[T], override map[st
 // each streams the rows of a query over table t to fn. It is not retried:
 // fn may have seen rows already when the connection breaks.
 func each[T any](ctx context.Context, s *Store, t store.Table[T], rest string, args []any, fn func(*T) error) error {
-	rows, err := s.pool.Query(ctx, selectFrom(t, nil, rest), args...)
+	return eachWith(ctx, s, t, nil, rest, args, fn)
+}
+
+// eachWith is each with some columns read as other expressions.
+func eachWith[T any](ctx context.Context, s *Store, t store.Table[T], override map[string]string, rest string, args []any, fn func(*T) error) error {
+	rows, err := s.pool.Query(ctx, selectFrom(t, override, rest), args...)
 	if err != nil {
 		return err
 	}

@@ -359,6 +359,13 @@ func (r results) Each(ctx context.Context, batchID string, fn func(*store.Result
 	return nil
 }
 
+func (r results) EachScored(ctx context.Context, batchID string, fn func(*store.Result) error) error {
+	if err := each(ctx, r.db, store.Results, store.ScoredOnly, "WHERE batch_test_id = ? ORDER BY execution_key", []any{batchID}, fn); err != nil {
+		return fmt.Errorf("reading results: %w", err)
+	}
+	return nil
+}
+
 func (r results) List(ctx context.Context, batchID string) ([]store.Result, error) {
 	out, err := all(ctx, r.db, store.Results, nil, "WHERE batch_test_id = ? ORDER BY id", batchID)
 	if err != nil {
@@ -370,9 +377,11 @@ func (r results) List(ctx context.Context, batchID string) ([]store.Result, erro
 func (r results) Query(ctx context.Context, batchID string, q store.ResultQuery) ([]store.Result, int, error) {
 	cond, extra := q.Where(func(int) string { return "?" })
 	args := append([]any{batchID}, extra...)
-	var total int
-	if err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM wtb_batch_test_results WHERE batch_test_id = ?`+cond, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("counting results: %w", err)
+	total := -1
+	if !q.NoTotal {
+		if err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM wtb_batch_test_results WHERE batch_test_id = ?`+cond, args...).Scan(&total); err != nil {
+			return nil, 0, fmt.Errorf("counting results: %w", err)
+		}
 	}
 	limit := q.Limit
 	if limit <= 0 {

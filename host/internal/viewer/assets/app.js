@@ -115,22 +115,26 @@ async function render() {
   document.getElementById('live').hidden = true;
   const app = document.getElementById('app');
   const { parts, params } = route();
+  const started = performance.now();
   try {
     let view;
     if (parts[0] === 'batch' && parts[1]) view = await batchPage(parts[1], params);
     else if (parts[0] === 'execution' && parts[1] && parts[2]) view = await executionPage(parts[1], parts.slice(2).join('/'));
     else if (parts[0] === 'compare') view = await comparePage(params);
     else view = await batchesPage();
+    lastRenderMs = performance.now() - started;
     app.replaceChildren(view);
   } catch (e) {
     app.replaceChildren(h('p', { class: 'error', 'data-testid': 'error' }, e.message));
   }
 }
 
-// poll re-renders in a few seconds while a batch is running.
+// poll re-renders while a batch is running: every 2 s, or five times as long
+// as the last page took, so a large batch's viewer never keeps the database busy.
+let lastRenderMs = 0;
 function poll(running) {
   document.getElementById('live').hidden = !running;
-  if (running && !REPORT) pollTimer = setTimeout(render, 2000);
+  if (running && !REPORT) pollTimer = setTimeout(render, Math.max(2000, 5 * lastRenderMs));
 }
 
 // ---------- batches ----------

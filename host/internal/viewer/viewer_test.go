@@ -1,0 +1,185 @@
+package viewer_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/store/sqlite"
+	"github.com/wtbench/wtb/host/internal/viewer"
+)
+
+// seed stores a finished batch of n executions over 10 combinations, each
+// with a two-node checkpoint chain, the way a run leaves them.
+func seed(tb testing.TB, n int, status string) (store.Store, string) {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "view.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	b := &spec.Batch{Name: "big", Repeat: 1, Workflow: spec.Workflow{Name: "w", Nodes: []spec.Node{{Name: "a", Kind: "merge"}, {Name: "b", Kind: "merge", DependsOn: []string{"a"}}}},
+		Evaluators: []spec.Evaluator{{Name: "e", Type: "equals", Weight: 1}}}
+	for i := 0; i < 10; i++ {
+		b.Combinations = append(b.Combinations, spec.Combination{Name: fmt.Sprintf("b=v%d", i), Variants: map[string]string{"b": fmt.Sprintf("v%d", i)}})
+	}
+	for i := 0; i < n/10; i++ {
+		b.Cases = append(b.Cases, spec.Case{ID: fmt.Sprintf("c%06d", i), Input: json.RawMessage(`{}`)})
+	}
+	raw, _ := json.Marshal(b)
+	now := time.Now().UTC()
+	rec := &store.Batch{ID: "big", Name: "big", Status: store.StatusRunning, Spec: raw, Runner: "pool", Total: n, CreatedAt: now, StartedAt: now}
+	if err := st.Batches().Create(ctx, rec); err != nil {
+		tb.Fatal(err)
+	}
+	var ws store.WriteSet
+	flush := func() {
+		if err := st.Write(ctx, ws); err != nil {
+			tb.Fatal(err)
+		}
+		ws = store.WriteSet{}
+	}
+	for i := 0; i < n; i++ {
+		combo, kase := b.Combinations[i%10], b.Cases[i/10]
+		key := spec.ExecutionKey(combo.Name, kase.ID, 0)
+		root, a, last := "root-"+kase.ID, "a-"+kase.ID, "b-"+key
+		if i%10 == 0 {
+			ws.Checkpoints = append(ws.Checkpoints,
+				store.Checkpoint{ID: root, BatchID: "big", Source: store.SourceRoot, State: json.RawMessage(`{}`), CreatedAt: now},
+				store.Checkpoint{ID: a, BatchID: "big", ParentID: root, Node: "a", Position: 1, Source: store.SourceRan, SegmentKey: key,
+					State: json.RawMessage(`{"doc":{"n":1}}`), Output: json.RawMessage(`{"doc":{"n":1}}`), CreatedAt: now})
+		}
+		ws.Checkpoints = append(ws.Checkpoints, store.Checkpoint{ID: last, BatchID: "big", ParentID: a, Node: "b", Position: 2, Variant: combo.Variants["b"],
+			Source: store.SourceRan, SegmentKey: key, State: json.RawMessage(`{"doc":{"n":2}}`), Output: json.RawMessage(`{"doc":{"n":2}}`), CreatedAt: now})
+		score := float64(i%7) / 6
+		r := store.Result{BatchID: "big", ExecutionKey: key, ExecutionID: key, Combination: combo.Name, Variants: combo.Variants, CaseID: kase.ID,
+			Status: store.ResultSucceeded, Success: true, Scores: map[string]float64{"e": score}, OverallScore: score, Passed: score >= 0.5,
+			DurationMs: float64(i % 100), Attempts: 1, FinalCheckpointID: last, CreatedAt: now}
+		if i%97 == 0 {
+			r.Status, r.Success, r.Error = store.ResultFailed, false, "boom"
+		}
+		ws.Results = append(ws.Results, r)
+		if len(ws.Results) == 4000 {
+			flush()
+		}
+	}
+	flush()
+	if status != store.StatusRunning {
+		// Finish it the way a run does: the summary stored with the status.
+		srv := httptest.NewServer((&viewer.Server{Store: st}).Handler())
+		defer srv.Close()
+		var board doc.Leaderboard
+		get(tb, srv.URL+"/api/batches/big", &board)
+		sum := map[string]any{"total": n, "stored": board.Summary.Stored, "succeeded": board.Summary.Succeeded, "failed": board.Summary.Failed,
+			"verdict": board.Summary.Verdict, "leaderboard": board.Summary.Leaderboard}
+		raw, _ := json.Marshal(sum)
+		if err := st.Batches().SetStatus(ctx, "big", status, &now, raw); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return st, key0()
+}
+
+func key0() string { return spec.ExecutionKey("b=v3", "c000007", 0) }
+
+func get(tb testing.TB, u string, into any) int {
+	tb.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if into != nil && resp.StatusCode == 200 {
+		if err := json.Unmarshal(body, into); err != nil {
+			tb.Fatalf("%s: %v\n%s", u, err, body)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestAPIServesDocumentsAndFilters(t *testing.T) {
+	st, key := seed(t, 2000, store.StatusCompleted)
+	srv := httptest.NewServer((&viewer.Server{Store: st}).Handler())
+	defer srv.Close()
+	for _, path := range []string{"/api/batches", "/api/batches/big", "/api/batches/latest/executions?status=failed",
+		"/api/batches/big/executions/" + url.PathEscape(key), "/api/batches/big/audit", "/api/compare?a=big&b=big"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || doc.Check(body) != nil {
+			t.Errorf("%s: %d %v\n%.300s", path, resp.StatusCode, doc.Check(body), body)
+		}
+	}
+	var page doc.Executions
+	get(t, srv.URL+"/api/batches/big/executions?combination=b%3Dv3&min=0.5&offset=10&limit=5", &page)
+	if page.Total == 0 || len(page.Executions) != 5 || page.Offset != 10 {
+		t.Fatalf("filtered page: total %d, %d rows, offset %d", page.Total, len(page.Executions), page.Offset)
+	}
+	for _, r := range page.Executions {
+		if r.Combination != "b=v3" || r.OverallScore < 0.5 {
+			t.Errorf("row outside the filter: %+v", r)
+		}
+	}
+	for path, want := range map[string]int{
+		"/api/batches/nope":                           404,
+		"/api/batches/big/executions/no%2Fsuch%2Fkey": 404,
+		"/api/batches/big/executions?status=maybe":    400,
+		"/api/batches/big/executions?min=high":        400,
+		"/api/batches/big/executions?limit=-1":        400,
+		"/api/compare?a=big":                          400,
+		"/assets/app.js":                              200,
+		"/":                                           200,
+	} {
+		if got := get(t, srv.URL+path, nil); got != want {
+			t.Errorf("%s: %d, want %d", path, got, want)
+		}
+	}
+	resp, _ := http.Get(srv.URL + "/")
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("no CSP: %q", csp)
+	}
+	resp.Body.Close()
+}
+
+// BenchmarkPages100k serves the pages of a 100,000-execution batch, finished
+// and still running (where the leaderboard is computed from every result).
+func BenchmarkPages100k(b *testing.B) {
+	for _, status := range []string{store.StatusCompleted, store.StatusRunning} {
+		st, key := seed(b, 100000, status)
+		srv := httptest.NewServer((&viewer.Server{Store: st}).Handler())
+		for name, path := range map[string]string{
+			"batches":             "/api/batches",
+			"leaderboard":         "/api/batches/big",
+			"executions_first":    "/api/batches/big/executions?limit=50",
+			"executions_deep":     "/api/batches/big/executions?offset=90000&limit=50",
+			"executions_filtered": "/api/batches/big/executions?combination=b%3Dv7&min=0.5&limit=50",
+			"execution":           "/api/batches/big/executions/" + url.PathEscape(key),
+		} {
+			b.Run(status+"/"+name, func(b *testing.B) {
+				for b.Loop() {
+					if code := get(b, srv.URL+path, nil); code != 200 {
+						b.Fatalf("%s: %d", path, code)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/page")
+			})
+		}
+		srv.Close()
+	}
+}
