@@ -21,6 +21,9 @@ measure() {
 section "Plugin boundary (go test -bench, host/internal/pluginhost)"
 go test -run '^$' -bench 'InProcess|Plugin' -benchtime 3s ./host/internal/pluginhost/ | grep -E '^Benchmark'
 
+section "Viewer pages of a 100,000-execution batch, finished and running (go test -bench, host/internal/viewer)"
+go test -run '^$' -bench Pages100k -benchtime 10x ./host/internal/viewer/ | grep -E '^Benchmark' | awk '{ printf "%-60s %10s ms/page\n", $1, $5 }'
+
 section "SQLite result writes, 100,000 rows (go test -bench, host/internal/store/sqlite)"
 go test -run '^$' -bench WriteResults -benchtime 100000x ./host/internal/store/sqlite/ | grep -E '^Benchmark'
 
