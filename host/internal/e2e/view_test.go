@@ -24,7 +24,8 @@ workflow "w" {
   }
   node "answer" {
     depends_on = ["fetch"]
-    command    = ["sh", "-c", "in=$(cat); case \"$in\" in *bad*) echo 'cannot answer' >&2; exit 3;; esac; echo '{\"doc\": {\"tags\": [\"a\", \"b\"]}, \"answer\": \"Paris\"}'"]
+    command    = ["sh", "-c", "in=$(cat); case \"$in\" in *bad*) echo \"cannot answer with $API_KEY\" >&2; exit 75;; esac; echo '{\"doc\": {\"tags\": [\"a\", \"b\"]}, \"answer\": \"Paris\"}'"]
+    env        = { API_KEY = var.api_key }
     variant "x" {}
     variant "y" { params = { style = "long" } }
   }
@@ -32,7 +33,8 @@ workflow "w" {
 batch_test "logs" {
   workflow    = workflow.w
   runner      = runner.pool
-  max_retries = 0
+  max_retries = 1
+  retry_backoff = "10ms"
   case "good" {
     input    = { q = "capital" }
     expected = { answer = "Lyon" }
@@ -83,11 +85,11 @@ func TestJSONOutputsAndStoredLogs(t *testing.T) {
 	bad := e.mustRunOK("show", "answer=y/bad/0", "--format", "json")
 	var failed doc.ExecutionDetail
 	_ = json.Unmarshal([]byte(bad), &failed)
-	if failed.Nodes[1].Status != doc.NodeFailed || len(failed.Logs) == 0 || failed.Logs[len(failed.Logs)-1].Line != "cannot answer" {
+	if failed.Nodes[1].Status != doc.NodeFailed || len(failed.Logs) == 0 || failed.Logs[len(failed.Logs)-1].Line != "cannot answer with (sensitive)" {
 		t.Errorf("the failed node's lines: %+v (node %+v)", failed.Logs, failed.Nodes[1].Status)
 	}
 	text := e.mustRunOK("show", "answer=y/bad/0")
-	for _, want := range []string{"+ $.doc = ", "stderr | line 30", "… 26 earlier log lines", "stderr | cannot answer", "[failed]"} {
+	for _, want := range []string{"+ $.doc = ", "stderr | line 30", "… 26 earlier log lines", "stderr | cannot answer with (sensitive)", "[failed]", "(after 2 attempts)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("show lacks %q:\n%s", want, text)
 		}

@@ -67,7 +67,7 @@ func (e *attemptEvents) NodeFinished(r sdk.NodeResult) {
 }
 
 func (e *attemptEvents) NodeFailed(f sdk.NodeFailure) {
-	e.publish(events.Event{Type: events.NodeFailed, Node: f.Node, Error: f.Error})
+	e.publish(events.Event{Type: events.NodeFailed, Node: f.Node, Error: e.s.redact.String(f.Error)})
 }
 
 func (e *attemptEvents) Log(node string, stream sdk.LogStream, line string) {

@@ -318,7 +318,7 @@ func (s *scheduler) retry(a *attempt, done []nodeDone, failedNode, reason string
 		}
 	}
 	delay := backoff(s.b.RetryDelay.D(), a.number)
-	s.tally.retried(a.seg.Key, failedNode, a.number, reason, delay)
+	s.tally.retried(a.seg.Key, failedNode, a.number, s.redact.String(reason), delay)
 	s.timers[next] = time.AfterFunc(delay, func() { s.retries <- next })
 }
 

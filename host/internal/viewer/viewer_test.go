@@ -16,6 +16,8 @@ import (
 	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/store/open"
+	"github.com/wtbench/wtb/host/internal/store/postgres/pgtest"
 	"github.com/wtbench/wtb/host/internal/store/sqlite"
 	"github.com/wtbench/wtb/host/internal/viewer"
 )
@@ -24,12 +26,17 @@ import (
 // with a two-node checkpoint chain, the way a run leaves them.
 func seed(tb testing.TB, n int, status string) (store.Store, string) {
 	tb.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "view.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "view.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
+	return st, seedInto(tb, st, n, status)
+}
+
+func seedInto(tb testing.TB, st store.Store, n int, status string) string {
+	tb.Helper()
+	ctx := context.Background()
 	b := &spec.Batch{Name: "big", Repeat: 1, Workflow: spec.Workflow{Name: "w", Nodes: []spec.Node{{Name: "a", Kind: "merge"}, {Name: "b", Kind: "merge", DependsOn: []string{"a"}}}},
 		Evaluators: []spec.Evaluator{{Name: "e", Type: "equals", Weight: 1}}}
 	for i := 0; i < 10; i++ {
@@ -89,7 +96,7 @@ func seed(tb testing.TB, n int, status string) (store.Store, string) {
 			tb.Fatal(err)
 		}
 	}
-	return st, key0()
+	return key0()
 }
 
 func key0() string { return spec.ExecutionKey("b=v3", "c000007", 0) }
@@ -112,6 +119,20 @@ func get(tb testing.TB, u string, into any) int {
 
 func TestAPIServesDocumentsAndFilters(t *testing.T) {
 	st, key := seed(t, 2000, store.StatusCompleted)
+	testAPI(t, st, key)
+}
+
+func TestAPIOnPostgreSQL(t *testing.T) {
+	direct, _ := pgtest.Database(t)
+	st, err := open.Open(context.Background(), direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	testAPI(t, st, seedInto(t, st, 2000, store.StatusCompleted))
+}
+
+func testAPI(t *testing.T, st store.Store, key string) {
 	srv := httptest.NewServer((&viewer.Server{Store: st}).Handler())
 	defer srv.Close()
 	for _, path := range []string{"/api/batches", "/api/batches/big", "/api/batches/latest/executions?status=failed",
