@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"text/tabwriter"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/store/open"
 	"github.com/wtbench/wtb/host/internal/store/sqlite"
 )
@@ -87,18 +89,15 @@ func (a *app) cacheCommand() *cobra.Command {
 		Short: "How many node runs the cache holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.openReader(cmd.Context(), "")
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			s, err := st.Checkpoints().CacheStats(cmd.Context())
-			if err != nil {
-				return exitf(ExitRuntime, "%v", err)
-			}
-			fmt.Fprintf(a.stdout, "node cache in %s: %d entries from %s, %.1f MiB of state\n", st.Describe(), s.Entries,
-				plural(s.Batches, "batch", "batches"), float64(s.Bytes)/(1<<20))
-			return nil
+			return a.reading(cmd.Context(), func(ctx context.Context, st store.Store) error {
+				s, err := st.Checkpoints().CacheStats(ctx)
+				if err != nil {
+					return exitf(ExitRuntime, "%v", err)
+				}
+				fmt.Fprintf(a.stdout, "node cache in %s: %d entries from %s, %.1f MiB of state\n", st.Describe(), s.Entries,
+					plural(s.Batches, "batch", "batches"), float64(s.Bytes)/(1<<20))
+				return nil
+			})
 		},
 	})
 	cmd.AddCommand(&cobra.Command{

@@ -37,20 +37,17 @@ only serve it to a network you trust.`,
   wtb view --db postgres://wtb@db.internal/wtb --addr 127.0.0.1:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.openReader(cmd.Context(), "")
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return exitf(ExitConfig, "--addr %s: %v", addr, err)
-			}
-			host, _, _ := net.SplitHostPort(ln.Addr().String())
-			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-				fmt.Fprintf(a.stderr, "warning: serving to the network on %s: anyone who can reach it can read these results\n", ln.Addr())
-			}
-			return a.serveViewer(cmd.Context(), ln, st)
+			return a.reading(cmd.Context(), func(ctx context.Context, st store.Store) error {
+				ln, err := net.Listen("tcp", addr)
+				if err != nil {
+					return exitf(ExitConfig, "--addr %s: %v", addr, err)
+				}
+				host, _, _ := net.SplitHostPort(ln.Addr().String())
+				if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+					fmt.Fprintf(a.stderr, "warning: serving to the network on %s: anyone who can reach it can read these results\n", ln.Addr())
+				}
+				return a.serveViewer(ctx, ln, st)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", DefaultViewAddr, "address to listen on (host:port; port 0 picks a free one)")

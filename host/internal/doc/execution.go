@@ -24,10 +24,11 @@ type ExecutionDetail struct {
 	Nodes []NodeRun `json:"nodes"`
 }
 
-// Node statuses in an execution.
+// Node statuses in an execution: a node succeeded or failed as executions
+// do (store.ResultSucceeded, store.ResultFailed), or never ran.
 const (
-	NodeSucceeded = "succeeded"
-	NodeFailed    = "failed"
+	NodeSucceeded = store.ResultSucceeded
+	NodeFailed    = store.ResultFailed
 	NodeNotRun    = "not_run"
 )
 

@@ -37,38 +37,9 @@ type Leaderboard struct {
 	Failures []Execution `json:"failures"`
 }
 
-// Summary is the verdict and the leaderboard.
-type Summary struct {
-	Total         int     `json:"total"`
-	Stored        int     `json:"stored"`
-	Succeeded     int     `json:"succeeded"`
-	Failed        int     `json:"failed"`
-	HasThresholds bool    `json:"has_thresholds"`
-	ThresholdsMet bool    `json:"thresholds_met"`
-	Verdict       string  `json:"verdict"`
-	Leaderboard   []Combo `json:"leaderboard"`
-}
-
-// Combo is one combination's line on the leaderboard.
-type Combo struct {
-	Rank            int                `json:"rank"`
-	Combination     string             `json:"combination"`
-	Variants        map[string]string  `json:"variants"`
-	Executions      int                `json:"executions"`
-	Succeeded       int                `json:"succeeded"`
-	Failed          int                `json:"failed"`
-	MeanScore       float64            `json:"mean_score"`
-	StdDev          float64            `json:"stddev"`
-	CI95            *[2]float64        `json:"ci95"` // null with fewer than two executions
-	PassRate        float64            `json:"pass_rate"`
-	P50Ms           float64            `json:"p50_ms"`
-	P95Ms           float64            `json:"p95_ms"`
-	EvaluatorMeans  map[string]float64 `json:"evaluator_means"`
-	MeetsThresholds bool               `json:"meets_thresholds"`
-	Misses          []string           `json:"misses"`
-	Scores          report.Histogram   `json:"score_histogram"`
-	Latency         report.Histogram   `json:"latency_histogram_ms"`
-}
+// Summary is the verdict and the leaderboard: report.Summary, whose JSON
+// is this document's "summary".
+type Summary = report.Summary
 
 // Evaluator is how executions are scored.
 type Evaluator struct {
@@ -85,17 +56,10 @@ type Thresholds struct {
 	AppliesTo    string             `json:"applies_to"`
 }
 
-// SummaryOf converts a report summary.
+// SummaryOf is a summary ready to print.
 func SummaryOf(s report.Summary) Summary {
-	out := Summary{Total: s.Total, Stored: s.Stored, Succeeded: s.Succeeded, Failed: s.Failed,
-		HasThresholds: s.Thresholds, ThresholdsMet: s.Passed, Verdict: s.Verdict, Leaderboard: []Combo{}}
-	for _, c := range s.Combos {
-		out.Leaderboard = append(out.Leaderboard, Combo{Rank: c.Rank, Combination: c.Combination, Variants: orEmpty(c.Variants),
-			Executions: c.Executions, Succeeded: c.Succeeded, Failed: c.Failed, MeanScore: c.Mean, StdDev: c.StdDev,
-			CI95: c.CI95, PassRate: c.PassRate, P50Ms: c.P50Ms, P95Ms: c.P95Ms, EvaluatorMeans: orEmpty(c.Evaluators),
-			MeetsThresholds: c.MeetsThresh, Misses: list(c.Misses), Scores: c.Scores, Latency: c.Latency})
-	}
-	return out
+	s.Complete()
+	return s
 }
 
 // LeaderboardOf describes a leaderboard.

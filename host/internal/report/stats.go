@@ -20,13 +20,13 @@ type Combo struct {
 	Failed      int                `json:"failed"`
 	Mean        float64            `json:"mean_score"`
 	StdDev      float64            `json:"stddev"`
-	CI95        *[2]float64        `json:"ci95,omitempty"`
+	CI95        *[2]float64        `json:"ci95"` // null with fewer than two executions
 	PassRate    float64            `json:"pass_rate"`
 	P50Ms       float64            `json:"p50_ms"`
 	P95Ms       float64            `json:"p95_ms"`
 	Evaluators  map[string]float64 `json:"evaluator_means"`
 	MeetsThresh bool               `json:"meets_thresholds"`
-	Misses      []string           `json:"misses,omitempty"`
+	Misses      []string           `json:"misses"`
 	// Scores and Latency are the distributions of overall scores (all
 	// executions) and of durations (successful ones), for charts.
 	Scores  Histogram `json:"score_histogram"`
@@ -70,6 +70,26 @@ type Summary struct {
 	Thresholds bool    `json:"has_thresholds"`
 	Passed     bool    `json:"thresholds_met"`
 	Verdict    string  `json:"verdict"`
+}
+
+// Complete fills the lists and maps a summary read back from JSON may lack
+// (a stored summary from an older wtb), so it prints [] and {} rather than null.
+func (s *Summary) Complete() {
+	if s.Combos == nil {
+		s.Combos = []Combo{}
+	}
+	for i := range s.Combos {
+		c := &s.Combos[i]
+		if c.Misses == nil {
+			c.Misses = []string{}
+		}
+		if c.Variants == nil {
+			c.Variants = map[string]string{}
+		}
+		if c.Evaluators == nil {
+			c.Evaluators = map[string]float64{}
+		}
+	}
 }
 
 // Summarize ranks combinations by mean overall score (then pass rate, then
@@ -133,7 +153,7 @@ func (a *Aggregator) Add(r *store.Result) {
 // Summary ranks the combinations seen and checks the thresholds.
 func (a *Aggregator) Summary() Summary {
 	b := a.b
-	s := Summary{Total: b.Total(), Stored: a.stored, Succeeded: a.ok, Failed: a.stored - a.ok}
+	s := Summary{Total: b.Total(), Stored: a.stored, Succeeded: a.ok, Failed: a.stored - a.ok, Combos: []Combo{}}
 	for _, c := range b.Combinations {
 		if r := a.combos[c.Name]; r != nil {
 			s.Combos = append(s.Combos, combo(b, c, r))
@@ -187,7 +207,10 @@ func (a *Aggregator) Summary() Summary {
 func combo(b *spec.Batch, c spec.Combination, r *running) Combo {
 	n := float64(r.n)
 	out := Combo{Combination: c.Name, Variants: c.Variants, Executions: r.n, Succeeded: r.succeeded, Failed: r.n - r.succeeded,
-		Evaluators: map[string]float64{}}
+		Evaluators: map[string]float64{}, Misses: []string{}}
+	if out.Variants == nil {
+		out.Variants = map[string]string{}
+	}
 	for _, ev := range b.Evaluators {
 		out.Evaluators[ev.Name] = r.evaluators[ev.Name] / n
 	}
