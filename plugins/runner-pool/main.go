@@ -92,6 +92,18 @@ func (r *poolRunner) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sd
 
 func (r *poolRunner) Shutdown(context.Context) error { return nil }
 
+// Metrics reports the executor's figures and how busy the pool is.
+func (r *poolRunner) Metrics() []sdk.Metric {
+	if r.exec == nil {
+		return nil
+	}
+	return append(r.exec.Metrics(),
+		sdk.Metric{Name: "wtb_pool_workers", Help: "Executions the pool runs at once (max_workers).", Kind: sdk.MetricGauge, Value: float64(cap(r.slots))},
+		sdk.Metric{Name: "wtb_pool_busy_workers", Help: "Workers running an execution now.", Kind: sdk.MetricGauge, Value: float64(len(r.slots))})
+}
+
+var _ sdk.MetricsReporter = (*poolRunner)(nil)
+
 func main() {
 	serve.Runner(&poolRunner{})
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/internal/wire"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // runnerPlugin and environmentPlugin are the go-plugin glue on the host's side.
@@ -60,6 +62,19 @@ func (c *RunnerClient) Configure(ctx context.Context, config json.RawMessage, ho
 // OpenSession opens an execution session (see Session).
 func (c *RunnerClient) OpenSession(ctx context.Context, describe func(error) string) (*Session, error) {
 	return openSession(ctx, c.rc, describe)
+}
+
+// Metrics returns the runner's own figures; a runner built with an SDK that
+// predates the call reports none.
+func (c *RunnerClient) Metrics(ctx context.Context) ([]sdk.Metric, error) {
+	resp, err := c.rc.GetMetrics(ctx, &runnerv1.GetMetricsRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return wire.MetricsFromProto(resp.GetMetrics()), nil
 }
 
 // Shutdown asks the runner to release its resources.

@@ -170,6 +170,7 @@ type Executor struct {
 	kinds    map[string]rawNodeFunc
 	workerID string
 	workDir  string
+	counters counters
 }
 
 // New returns an executor with the built-in kinds and those in opts.
@@ -204,6 +205,7 @@ func (e *Executor) Kinds() []string {
 // merge each node's output, so large states stay cheap and numbers exact.
 func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.Events) sdk.Outcome {
 	start := time.Now()
+	e.counters.segments.Add(1)
 	state, err := jsonobj.ShallowObject(req.StartState)
 	if err != nil {
 		return sdk.Outcome{Status: sdk.StatusFailed, Error: "start state is not a JSON object: " + err.Error(),
@@ -236,13 +238,18 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 		if node.Timeout > 0 {
 			nctx, cancel = context.WithTimeoutCause(ctx, node.Timeout, errNodeTimeout)
 		}
+		e.counters.running.Add(1)
 		patch, err := run(nctx, node, in, ev)
+		e.counters.running.Add(-1)
 		if cancel != nil {
 			cancel()
 		}
 		if err != nil {
-			return e.fail(ev, start, classify(ctx, node, err), node.Name, nodeStart)
+			ne := classify(ctx, node, err)
+			e.counters.nodeDone(kind, ne.Kind.String())
+			return e.fail(ev, start, ne, node.Name, nodeStart)
 		}
+		e.counters.nodeDone(kind, "succeeded")
 		metrics := extractMetrics(patch)
 		if err := jsonobj.MergeShallow(state, patch); err != nil {
 			return e.fail(ev, start, &NodeError{Kind: sdk.FailureInvalidOutput,

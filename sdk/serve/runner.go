@@ -87,6 +87,15 @@ func (s *runnerServer) GetInfo(context.Context, *runnerv1.GetInfoRequest) (*runn
 	return &runnerv1.GetInfoResponse{Info: info, NodeKinds: s.impl.NodeKinds()}, nil
 }
 
+// GetMetrics reports the runner's own figures, if it keeps any.
+func (s *runnerServer) GetMetrics(context.Context, *runnerv1.GetMetricsRequest) (*runnerv1.GetMetricsResponse, error) {
+	r, ok := s.impl.(sdk.MetricsReporter)
+	if !ok {
+		return &runnerv1.GetMetricsResponse{}, nil
+	}
+	return &runnerv1.GetMetricsResponse{Metrics: wire.MetricsToProto(r.Metrics())}, nil
+}
+
 func (s *runnerServer) Configure(ctx context.Context, req *runnerv1.ConfigureRequest) (*runnerv1.ConfigureResponse, error) {
 	capacity, diags := s.impl.Configure(ctx, req.GetConfigJson())
 	if c, ok := s.impl.(sdk.Connector); ok && !diags.HasErrors() {

@@ -96,6 +96,11 @@ func Entry(e events.Event, nodes bool) (store.AuditEntry, bool) {
 		sev = Error
 	case events.BatchCancelled, events.ExecutionRetried, events.ExecutionCancelled, events.PluginRestarted:
 		sev = Warning
+	case events.StoreStalled:
+		sev = Warning
+		if e.Error != "" {
+			sev = Error
+		}
 	case events.ExecutionStarted:
 		return store.AuditEntry{}, false
 	case events.ExecutionFinished, events.NodeStarted, events.NodeFinished, events.NodeFailed, events.NodeLog:

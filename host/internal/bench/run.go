@@ -16,6 +16,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/audit"
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/metrics"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/sched"
@@ -32,6 +33,9 @@ type RunOptions struct {
 	// OnStart hears of the batch and the size of what will run, before
 	// anything runs.
 	OnStart func(rec *store.Batch, b *spec.Batch, counts plan.Counts)
+	// Metrics, when set, counts the batch (and asks the runner plugin for its
+	// figures) for a Prometheus endpoint or a push.
+	Metrics *metrics.Metrics
 }
 
 // Outcome is how a run ended. The batch row has its final status.
@@ -201,8 +205,17 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	if j.plugins.Env != nil {
 		env = j.plugins.Env
 	}
+	var observer sched.Observer
+	var counted *metrics.Batch
+	if opts.Metrics != nil {
+		counted = opts.Metrics.Batch(j.bus, rec.ID, b.Name, rec.Runner, counts.Executions)
+		observer = counted
+		opts.Metrics.AddPlugin(j.plugins.Runner)
+		defer opts.Metrics.RemovePlugin(j.plugins.Runner)
+	}
+	defer a.watchStalls(st, j.bus, rec.ID)()
 	rep, runErr := sched.Run(ctx, sched.Config{Batch: b, BatchID: rec.ID, Runner: j.plugins.Runner, Env: env, Store: st,
-		Bus: j.bus, Evaluator: j.evaluator, Progress: opts.Progress, Log: a.Log,
+		Bus: j.bus, Evaluator: j.evaluator, Progress: opts.Progress, Log: a.Log, Observer: observer,
 		StartState: j.plugins.Runner.HasCapability(sdk.CapabilityStartState), Done: skip, Stored: stored.contains})
 
 	// The verdict comes from what is stored, so a resumed batch counts earlier
@@ -212,6 +225,9 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 		return nil, runtimeErr("%w", err)
 	}
 	out = &Outcome{Batch: rec, Spec: b, Summary: sum, Failures: failures, Report: rep, Err: runErr, Status: store.StatusCompleted}
+	if counted != nil {
+		counted.Finish(sum.Passed, rep.Elapsed)
+	}
 	switch {
 	case runErr != nil:
 		out.Status = store.StatusFailed
@@ -244,6 +260,34 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 		j.bus.Publish(events.Event{Type: events.BatchFailed, BatchID: rec.ID, Message: "batch failed", Error: fmt.Sprint(runErr)})
 	}
 	return out, nil
+}
+
+// watchStalls reports, for the run's duration, every wait on the database the
+// store retried through on its own: a WARN log line when it starts and when it
+// ends, and an audit entry with its duration. It returns the undo.
+func (a *App) watchStalls(st store.Store, bus *events.Bus, batchID string) func() {
+	sr, ok := st.(store.StallReporter)
+	if !ok {
+		return func() {}
+	}
+	sr.SetStallHandler(func(s store.Stall) {
+		if s.Ongoing {
+			a.Log.Warn("the database is not answering; retrying", "error", s.Err)
+			return
+		}
+		e := events.Event{Type: events.StoreStalled, BatchID: batchID, Attempt: s.Attempts,
+			Data: map[string]any{"waited_ms": float64(s.Waited) / float64(time.Millisecond), "recovered": s.Err == nil}}
+		if s.Err != nil {
+			a.Log.Warn("gave up waiting for the database", "waited", s.Waited.Round(time.Millisecond), "attempts", s.Attempts, "error", s.Err)
+			e.Error = s.Err.Error()
+			e.Message = fmt.Sprintf("gave up on the database after %s (%d attempts)", s.Waited.Round(time.Millisecond), s.Attempts)
+		} else {
+			a.Log.Warn("the database answers again", "waited", s.Waited.Round(time.Millisecond), "attempts", s.Attempts)
+			e.Message = fmt.Sprintf("waited %s for the database (%d attempts)", s.Waited.Round(time.Millisecond), s.Attempts)
+		}
+		bus.Publish(e)
+	})
+	return func() { sr.SetStallHandler(nil) }
 }
 
 // summarize aggregates a batch's stored results one at a time and lists the

@@ -24,6 +24,10 @@ type runFlags struct {
 	format     string
 	noProgress bool
 	auditNodes bool
+
+	metricsAddr string
+	pushgateway string
+	metrics     *runMetrics
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -63,6 +67,8 @@ func addRunFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().StringVar(&f.junit, "junit", "", "write a JUnit XML report to this file")
 	cmd.Flags().StringVar(&f.format, "format", "table", "leaderboard format: table, json or csv")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "no progress bar or progress lines")
+	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics of the run at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
+	cmd.Flags().StringVar(&f.pushgateway, "pushgateway", "", "push the batch's final metrics to this Prometheus Pushgateway URL when it ends")
 	cmd.Flags().BoolVar(&f.auditNodes, "audit-nodes", false, "record every execution's finish and its node events in the audit trail (by default it records failures, retries, cancellations and plugin events)")
 }
 
@@ -204,7 +210,11 @@ func (a *app) run(ctx context.Context, path string, f *runFlags) error {
 		return err
 	}
 	defer st.Close()
-	out, err := a.bench().Run(ctx, st, p, path, a.runOptions(st, f))
+	opts, err := a.runOptions(st, f)
+	if err != nil {
+		return err
+	}
+	out, err := a.bench().Run(ctx, st, p, path, opts)
 	return a.finish(out, err, st, f)
 }
 
@@ -217,7 +227,11 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 		return err
 	}
 	defer st.Close()
-	out, err := a.bench().Resume(ctx, st, id, a.runOptions(st, f))
+	opts, err := a.runOptions(st, f)
+	if err != nil {
+		return err
+	}
+	out, err := a.bench().Resume(ctx, st, id, opts)
 	return a.finish(out, err, st, f)
 }
 
@@ -242,7 +256,11 @@ func (a *app) fork(ctx context.Context, parent, node, file string, f *runFlags) 
 		return err
 	}
 	defer st.Close()
-	out, err := a.bench().Fork(ctx, st, o, a.runOptions(st, f))
+	opts, err := a.runOptions(st, f)
+	if err != nil {
+		return err
+	}
+	out, err := a.bench().Fork(ctx, st, o, opts)
 	return a.finish(out, err, st, f)
 }
 
@@ -256,7 +274,12 @@ func (a *app) parity(ctx context.Context, file string, runners [2]string, limit 
 		return err
 	}
 	defer st.Close()
-	res, err := a.bench().Parity(ctx, st, cfg, f.batch, runners, a.runOptions(st, f))
+	opts, err := a.runOptions(st, f)
+	if err != nil {
+		return err
+	}
+	defer a.metricsDone(f.metrics, nil)
+	res, err := a.bench().Parity(ctx, st, cfg, f.batch, runners, opts)
 	if err != nil {
 		var be *bench.Error
 		if errors.As(err, &be) {
@@ -287,18 +310,26 @@ func (a *app) parity(ctx context.Context, file string, runners [2]string, limit 
 	return exitCode(ExitThresholds)
 }
 
-// runOptions are the progress bar and the plan summary for a run.
-func (a *app) runOptions(st store.Store, f *runFlags) bench.RunOptions {
+// runOptions are the progress bar, the plan summary and the metrics of a run.
+func (a *app) runOptions(st store.Store, f *runFlags) (bench.RunOptions, error) {
 	o := bench.RunOptions{AuditNodes: f.auditNodes,
 		OnStart: func(rec *store.Batch, b *spec.Batch, counts plan.Counts) { a.printPlan(b, counts, rec.ID, st) }}
 	if !f.noProgress {
 		o.Progress = newProgress(a.stderr, isTerminal(a.stderr))
 	}
-	return o
+	rm, err := a.startMetrics(f)
+	if err != nil {
+		return o, err
+	}
+	if rm != nil {
+		f.metrics, o.Metrics = rm, rm.m
+	}
+	return o, nil
 }
 
 // finish renders a run's outcome and turns it into the exit code.
 func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags) error {
+	a.metricsDone(f.metrics, out)
 	if err != nil {
 		return a.failed(err)
 	}

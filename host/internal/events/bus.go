@@ -37,6 +37,9 @@ const (
 	PluginRestarted     Type = "plugin.restarted"
 	PluginStopped       Type = "plugin.stopped"
 	PluginGaveUp        Type = "plugin.gave_up"
+	// StoreStalled: the database made writes wait (retries after transient
+	// errors); Data has waited_ms and recovered.
+	StoreStalled Type = "store.stalled"
 )
 
 // Event is something that happened in the host.

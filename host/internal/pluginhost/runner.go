@@ -152,6 +152,18 @@ func (r *Runner) HasCapability(c string) bool { return slices.Contains(r.info.Ca
 // Name is the plugin's display name.
 func (r *Runner) Name() string { return r.spec.Name }
 
+// Metrics asks the running plugin for its own figures (none while it is
+// restarting, or from a plugin whose SDK predates the call).
+func (r *Runner) Metrics(ctx context.Context) ([]sdk.Metric, error) {
+	r.mu.Lock()
+	p := r.plugin
+	r.mu.Unlock()
+	if p == nil {
+		return nil, nil
+	}
+	return p.Runner().Metrics(ctx)
+}
+
 // Capacity is how many executions may be in flight (0 = unbounded).
 func (r *Runner) Capacity() int {
 	r.mu.Lock()

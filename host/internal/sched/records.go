@@ -38,6 +38,7 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 		}
 		cps = append(cps, cp)
 		a.group.record(st, d.state, cp.DurationMs, d.metrics, d.worker)
+		s.obs.NodeRun(st.Node.Name, st.Node.Variant, d.duration, len(st.Executions))
 		parentID, parentState = st.ID, d.state
 		a.lastWorker = d.worker
 	}

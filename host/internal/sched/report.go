@@ -8,6 +8,7 @@ import (
 
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/sdk"
 )
 
 // Report is what a run did.
@@ -67,11 +68,25 @@ func (t *tally) roundTrip(d time.Duration) {
 	t.add(func(r *Report) { r.RoundTrips++; r.latency.add(d) })
 }
 
-func (t *tally) retried(key, node string, attempt int, reason string, delay time.Duration) {
+func (t *tally) retried(key, node string, attempt int, kind sdk.FailureKind, reason string, delay time.Duration) {
 	t.add(func(r *Report) { r.Retries++ })
 	t.cfg.Bus.Publish(events.Event{Type: events.ExecutionRetried, BatchID: t.cfg.BatchID, ExecutionKey: key,
-		Node: node, Attempt: attempt, Error: reason,
+		Node: node, Attempt: attempt, Error: reason, Data: map[string]any{"kind": kind.String()},
 		Message: fmt.Sprintf("attempt %d failed; retrying in %s", attempt, delay.Round(time.Millisecond))})
+}
+
+// storeStalled tells the audit trail (and whoever listens) that writes waited
+// on the database; err is set when the writer gave up.
+func (t *tally) storeStalled(waited time.Duration, attempts int, err error) {
+	e := events.Event{Type: events.StoreStalled, BatchID: t.cfg.BatchID, Attempt: attempts,
+		Data: map[string]any{"waited_ms": ms(waited), "recovered": err == nil}}
+	if err != nil {
+		e.Error = err.Error()
+		e.Message = fmt.Sprintf("store writes failed after %d attempts over %s", attempts, waited.Round(time.Millisecond))
+	} else {
+		e.Message = fmt.Sprintf("store writes waited %s on the database (%d attempts)", waited.Round(time.Millisecond), attempts)
+	}
+	t.cfg.Bus.Publish(e)
 }
 
 func (t *tally) comboStarted(name string) {

@@ -48,6 +48,7 @@ func (s *scheduler) prepare(ctx context.Context, a *attempt) bool {
 		s.writer.send(store.WriteSet{Checkpoints: []store.Checkpoint{cp}})
 		a.group.record(st, hit.State, hit.DurationMs, hit.Metrics, hit.WorkerID)
 		s.tally.cachedRun()
+		s.obs.NodeCached(st.Node.Name, st.Node.Variant, len(st.Executions))
 		s.cfg.Bus.Publish(events.Event{Type: events.NodeFinished, BatchID: s.cfg.BatchID, ExecutionKey: seg.Key,
 			Node: st.Node.Name, Message: "node " + st.Node.Name + " reused from the node cache", Data: map[string]any{"cached_from": hit.ID}})
 		a.startState, a.startID = hit.State, st.ID

@@ -73,6 +73,9 @@ type Config struct {
 	// Stored says a checkpoint of this batch is stored already (resume, fork);
 	// nil: none is.
 	Stored func(checkpointID string) bool
+	// Observer is told about load, latencies, node runs and store writes
+	// (nil: nobody).
+	Observer Observer
 }
 
 // errTimedOut is the cause of an attempt cancelled by the batch's timeout.
@@ -101,6 +104,7 @@ type scheduler struct {
 	planner *plan.Planner
 	log     hclog.Logger
 	redact  *spec.Redactor
+	obs     Observer
 	limit   int
 
 	ready       []*attempt
@@ -131,6 +135,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	s.planner = plan.NewPlanner(cfg.Batch, plan.Options{BatchID: cfg.BatchID, Skip: cfg.Done})
 	s.redact = cfg.Batch.Redactor()
+	if s.cfg.Observer == nil {
+		s.cfg.Observer = nopObserver{}
+	}
+	s.obs = s.cfg.Observer
 	s.limit = s.b.MaxPending
 	if c := cfg.Runner.Capacity(); c > 0 && c < s.limit {
 		s.limit = c
@@ -143,7 +151,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cfg.Progress.Start(s.tally.planned)
 		defer cfg.Progress.Finish()
 	}
-	s.writer = newWriter(cfg.Store, s.log)
+	s.writer = newWriter(cfg.Store, s.log, s.obs, s.tally)
 	s.createEnvironments(ctx)
 	s.loop(ctx)
 	s.evalWG.Wait()
@@ -166,6 +174,7 @@ func (s *scheduler) loop(ctx context.Context) {
 		if werr := s.writer.err(); werr != nil && !s.stopping {
 			s.stop(fmt.Sprintf("cannot store results: %v", werr))
 		}
+		s.obs.Load(len(s.inflight), len(s.ready))
 		if len(s.inflight) == 0 && (len(s.ready) == 0 || s.stopping) && pendingRetries == 0 {
 			return
 		}
@@ -211,6 +220,11 @@ func (s *scheduler) dispatch(ctx context.Context, a *attempt) {
 	if err := s.envErrs[seg.EnvKey]; err != nil {
 		s.failSegment(a, err.Error(), seg.Steps[0].Node.Name, sdk.FailureStart)
 		return
+	}
+	if a.number == 1 && seg.Parent == nil {
+		for _, ex := range seg.Executions() {
+			s.obs.ExecutionStarted(ex.Combination.Name)
+		}
 	}
 	if !s.prepare(ctx, a) {
 		s.succeedSegment(a)
@@ -260,7 +274,9 @@ func (s *scheduler) request(a *attempt) *sdk.ExecuteRequest {
 func (s *scheduler) complete(a *attempt) bool {
 	delete(s.inflight, a)
 	a.cancel(nil)
-	s.tally.roundTrip(time.Since(a.sentAt))
+	rt := time.Since(a.sentAt)
+	s.tally.roundTrip(rt)
+	s.obs.RoundTrip(rt)
 	done := a.events.finished()
 	s.storeDone(a, done)
 	out := a.outcome
@@ -293,7 +309,7 @@ func (s *scheduler) complete(a *attempt) bool {
 		return false
 	}
 	if out.Retryable && a.number <= s.b.MaxRetries {
-		s.retry(a, done, failedNode, out.Error)
+		s.retry(a, done, failedNode, out.FailureKind, out.Error)
 		return true
 	}
 	msg := out.Error
@@ -307,7 +323,7 @@ func (s *scheduler) complete(a *attempt) bool {
 // retry schedules the next attempt after a backoff. With a runner that can
 // start from a checkpoint, the work done is kept: the next attempt starts
 // after the last node that finished.
-func (s *scheduler) retry(a *attempt, done []nodeDone, failedNode, reason string) {
+func (s *scheduler) retry(a *attempt, done []nodeDone, failedNode string, kind sdk.FailureKind, reason string) {
 	next := &attempt{seg: a.seg, group: a.group, number: a.number + 1}
 	if s.cfg.StartState {
 		next.startIdx, next.startState, next.startID = a.startIdx, a.startState, a.startID
@@ -318,7 +334,7 @@ func (s *scheduler) retry(a *attempt, done []nodeDone, failedNode, reason string
 		}
 	}
 	delay := backoff(s.b.RetryDelay.D(), a.number)
-	s.tally.retried(a.seg.Key, failedNode, a.number, s.redact.String(reason), delay)
+	s.tally.retried(a.seg.Key, failedNode, a.number, kind, s.redact.String(reason), delay)
 	s.timers[next] = time.AfterFunc(delay, func() { s.retries <- next })
 }
 

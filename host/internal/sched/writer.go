@@ -13,10 +13,12 @@ import (
 // scheduler's goroutine. Writes are idempotent, so a failed transaction is
 // simply tried again; after repeated failures the error stops the batch.
 type writer struct {
-	st   store.Store
-	log  hclog.Logger
-	in   chan store.WriteSet
-	done chan struct{}
+	st    store.Store
+	log   hclog.Logger
+	obs   Observer
+	tally *tally
+	in    chan store.WriteSet
+	done  chan struct{}
 
 	mu      sync.Mutex
 	lastErr error
@@ -29,8 +31,8 @@ const (
 	writerAttempts = 8
 )
 
-func newWriter(st store.Store, log hclog.Logger) *writer {
-	w := &writer{st: st, log: log, in: make(chan store.WriteSet, 4096), done: make(chan struct{})}
+func newWriter(st store.Store, log hclog.Logger, obs Observer, t *tally) *writer {
+	w := &writer{st: st, log: log, obs: obs, tally: t, in: make(chan store.WriteSet, 4096), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -87,14 +89,18 @@ func (w *writer) loop() {
 
 func (w *writer) write(ws store.WriteSet) {
 	delay := 100 * time.Millisecond
+	rows := len(ws.Checkpoints) + len(ws.Results)
+	start := time.Now()
 	var err error
 	for attempt := 1; attempt <= writerAttempts; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		err = w.st.Write(ctx, ws)
 		cancel()
 		if err == nil {
+			w.obs.StoreWrite(rows, time.Since(start), attempt, nil)
 			if attempt > 1 {
-				w.log.Info("store write succeeded after retrying", "attempt", attempt)
+				w.log.Warn("store write succeeded after retrying", "attempts", attempt, "waited", time.Since(start).Round(time.Millisecond))
+				w.tally.storeStalled(time.Since(start), attempt, nil)
 			}
 			return
 		}
@@ -102,6 +108,8 @@ func (w *writer) write(ws store.WriteSet) {
 		time.Sleep(delay)
 		delay = min(delay*2, 5*time.Second)
 	}
+	w.obs.StoreWrite(rows, time.Since(start), writerAttempts, err)
+	w.tally.storeStalled(time.Since(start), writerAttempts, err)
 	w.mu.Lock()
 	w.lastErr = err
 	w.mu.Unlock()

@@ -228,6 +228,24 @@ type ResultRepository interface {
 	Count(ctx context.Context, batchID string) (int, error)
 }
 
+// Stall is a wait on the database: an operation retried after transient
+// errors (a lost connection, a server restarting, a pooler's retry window).
+type Stall struct {
+	Op       string // what waited: "write", "query"
+	Attempts int
+	Waited   time.Duration
+	// Ongoing is set on the first retry, while the wait goes on; the report
+	// when it ends has Err set if the operation gave up.
+	Ongoing bool
+	Err     error
+}
+
+// StallReporter is implemented by stores that retry on their own: the
+// handler hears of each stall (from the goroutine that waited).
+type StallReporter interface {
+	SetStallHandler(func(Stall))
+}
+
 // ScoredOnly replaces the columns EachScored leaves out with empty values, by
 // column name (an SQL expression each; the same text works on both backends).
 var ScoredOnly = map[string]string{

@@ -195,3 +195,29 @@ func InfoFromProto(p *pluginv1.PluginInfo) sdk.Info {
 	}
 	return info
 }
+
+// MetricsToProto converts a runner's figures to the wire form.
+func MetricsToProto(ms []sdk.Metric) []*runnerv1.Metric {
+	out := make([]*runnerv1.Metric, 0, len(ms))
+	for _, m := range ms {
+		t := runnerv1.MetricType_METRIC_TYPE_GAUGE
+		if m.Kind == sdk.MetricCounter {
+			t = runnerv1.MetricType_METRIC_TYPE_COUNTER
+		}
+		out = append(out, &runnerv1.Metric{Name: m.Name, Help: m.Help, Type: t, Labels: m.Labels, Value: m.Value})
+	}
+	return out
+}
+
+// MetricsFromProto converts wire figures back.
+func MetricsFromProto(ms []*runnerv1.Metric) []sdk.Metric {
+	out := make([]sdk.Metric, 0, len(ms))
+	for _, m := range ms {
+		kind := sdk.MetricGauge
+		if m.GetType() == runnerv1.MetricType_METRIC_TYPE_COUNTER {
+			kind = sdk.MetricCounter
+		}
+		out = append(out, sdk.Metric{Name: m.GetName(), Help: m.GetHelp(), Kind: kind, Labels: m.GetLabels(), Value: m.GetValue()})
+	}
+	return out
+}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,7 +65,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, redactErr(err, url)
 	}
-	s := &Store{pool: pool, url: url, retries: retryPolicy{maxWait: opts.RetryFor}}
+	s := &Store{pool: pool, url: url, retries: retryPolicy{maxWait: opts.RetryFor, onStall: &atomic.Pointer[func(store.Stall)]{}}}
 	if s.retries.maxWait == 0 {
 		s.retries.maxWait = 60 * time.Second
 	}
@@ -171,15 +172,23 @@ func redactErr(err error, url string) error {
 // write is idempotent, so repeating one whose commit outcome is unknown is safe.
 type retryPolicy struct {
 	maxWait time.Duration
+	onStall *atomic.Pointer[func(store.Stall)]
 }
 
 func (r retryPolicy) do(ctx context.Context, op func(ctx context.Context) error) error {
 	delay := 50 * time.Millisecond
-	deadline := time.Now().Add(r.maxWait)
+	start := time.Now()
+	deadline := start.Add(r.maxWait)
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
 		if err == nil || !transient(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			if attempt > 1 {
+				r.report(store.Stall{Op: "database", Attempts: attempt, Waited: time.Since(start), Err: err})
+			}
 			return err
+		}
+		if attempt == 1 {
+			r.report(store.Stall{Op: "database", Attempts: 1, Ongoing: true, Err: err})
 		}
 		select {
 		case <-time.After(delay):
@@ -188,6 +197,25 @@ func (r retryPolicy) do(ctx context.Context, op func(ctx context.Context) error)
 		}
 		delay = min(delay*2, 2*time.Second)
 	}
+}
+
+func (r retryPolicy) report(s store.Stall) {
+	if r.onStall == nil {
+		return
+	}
+	if fn := r.onStall.Load(); fn != nil {
+		(*fn)(s)
+	}
+}
+
+// SetStallHandler makes fn hear of every operation that waited on the
+// database (nil: nobody).
+func (s *Store) SetStallHandler(fn func(store.Stall)) {
+	if fn == nil {
+		s.retries.onStall.Store(nil)
+		return
+	}
+	s.retries.onStall.Store(&fn)
 }
 
 // transient reports errors worth retrying: lost connections, a server that is

@@ -27,6 +27,56 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// MetricType says how a sample behaves.
+type MetricType int32
+
+const (
+	MetricType_METRIC_TYPE_UNSPECIFIED MetricType = 0
+	MetricType_METRIC_TYPE_COUNTER     MetricType = 1
+	MetricType_METRIC_TYPE_GAUGE       MetricType = 2
+)
+
+// Enum value maps for MetricType.
+var (
+	MetricType_name = map[int32]string{
+		0: "METRIC_TYPE_UNSPECIFIED",
+		1: "METRIC_TYPE_COUNTER",
+		2: "METRIC_TYPE_GAUGE",
+	}
+	MetricType_value = map[string]int32{
+		"METRIC_TYPE_UNSPECIFIED": 0,
+		"METRIC_TYPE_COUNTER":     1,
+		"METRIC_TYPE_GAUGE":       2,
+	}
+)
+
+func (x MetricType) Enum() *MetricType {
+	p := new(MetricType)
+	*p = x
+	return p
+}
+
+func (x MetricType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MetricType) Descriptor() protoreflect.EnumDescriptor {
+	return file_wtb_runner_v1_runner_proto_enumTypes[0].Descriptor()
+}
+
+func (MetricType) Type() protoreflect.EnumType {
+	return &file_wtb_runner_v1_runner_proto_enumTypes[0]
+}
+
+func (x MetricType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MetricType.Descriptor instead.
+func (MetricType) EnumDescriptor() ([]byte, []int) {
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{0}
+}
+
 // FailureKind classifies a node failure.
 type FailureKind int32
 
@@ -81,11 +131,11 @@ func (x FailureKind) String() string {
 }
 
 func (FailureKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_wtb_runner_v1_runner_proto_enumTypes[0].Descriptor()
+	return file_wtb_runner_v1_runner_proto_enumTypes[1].Descriptor()
 }
 
 func (FailureKind) Type() protoreflect.EnumType {
-	return &file_wtb_runner_v1_runner_proto_enumTypes[0]
+	return &file_wtb_runner_v1_runner_proto_enumTypes[1]
 }
 
 func (x FailureKind) Number() protoreflect.EnumNumber {
@@ -94,7 +144,7 @@ func (x FailureKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FailureKind.Descriptor instead.
 func (FailureKind) EnumDescriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{0}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{1}
 }
 
 // LogStream names where a log line came from.
@@ -131,11 +181,11 @@ func (x LogStream) String() string {
 }
 
 func (LogStream) Descriptor() protoreflect.EnumDescriptor {
-	return file_wtb_runner_v1_runner_proto_enumTypes[1].Descriptor()
+	return file_wtb_runner_v1_runner_proto_enumTypes[2].Descriptor()
 }
 
 func (LogStream) Type() protoreflect.EnumType {
-	return &file_wtb_runner_v1_runner_proto_enumTypes[1]
+	return &file_wtb_runner_v1_runner_proto_enumTypes[2]
 }
 
 func (x LogStream) Number() protoreflect.EnumNumber {
@@ -144,7 +194,7 @@ func (x LogStream) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use LogStream.Descriptor instead.
 func (LogStream) EnumDescriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{1}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{2}
 }
 
 // ExecutionStatus is the outcome of an execution attempt.
@@ -184,11 +234,11 @@ func (x ExecutionStatus) String() string {
 }
 
 func (ExecutionStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_wtb_runner_v1_runner_proto_enumTypes[2].Descriptor()
+	return file_wtb_runner_v1_runner_proto_enumTypes[3].Descriptor()
 }
 
 func (ExecutionStatus) Type() protoreflect.EnumType {
-	return &file_wtb_runner_v1_runner_proto_enumTypes[2]
+	return &file_wtb_runner_v1_runner_proto_enumTypes[3]
 }
 
 func (x ExecutionStatus) Number() protoreflect.EnumNumber {
@@ -197,7 +247,168 @@ func (x ExecutionStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExecutionStatus.Descriptor instead.
 func (ExecutionStatus) EnumDescriptor() ([]byte, []int) {
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{3}
+}
+
+// GetMetricsRequest asks for the runner's current figures.
+type GetMetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsRequest) Reset() {
+	*x = GetMetricsRequest{}
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsRequest) ProtoMessage() {}
+
+func (x *GetMetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsRequest.ProtoReflect.Descriptor instead.
+func (*GetMetricsRequest) Descriptor() ([]byte, []int) {
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{0}
+}
+
+// GetMetricsResponse holds the runner's figures at the time of the call.
+type GetMetricsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Metrics       []*Metric              `protobuf:"bytes,1,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsResponse) Reset() {
+	*x = GetMetricsResponse{}
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsResponse) ProtoMessage() {}
+
+func (x *GetMetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsResponse.ProtoReflect.Descriptor instead.
+func (*GetMetricsResponse) Descriptor() ([]byte, []int) {
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetMetricsResponse) GetMetrics() []*Metric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+// Metric is one sample: a counter (only goes up) or a gauge.
+type Metric struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A Prometheus metric name, e.g. "wtb_pool_node_processes_started_total".
+	Name string     `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Help string     `protobuf:"bytes,2,opt,name=help,proto3" json:"help,omitempty"`
+	Type MetricType `protobuf:"varint,3,opt,name=type,proto3,enum=wtb.runner.v1.MetricType" json:"type,omitempty"`
+	// Label values; the host adds plugin="NAME". Keep their number bounded.
+	Labels        map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Value         float64           `protobuf:"fixed64,5,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Metric) Reset() {
+	*x = Metric{}
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Metric) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Metric) ProtoMessage() {}
+
+func (x *Metric) ProtoReflect() protoreflect.Message {
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Metric.ProtoReflect.Descriptor instead.
+func (*Metric) Descriptor() ([]byte, []int) {
 	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Metric) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Metric) GetHelp() string {
+	if x != nil {
+		return x.Help
+	}
+	return ""
+}
+
+func (x *Metric) GetType() MetricType {
+	if x != nil {
+		return x.Type
+	}
+	return MetricType_METRIC_TYPE_UNSPECIFIED
+}
+
+func (x *Metric) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *Metric) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
 }
 
 // GetInfoRequest asks for the plugin's description.
@@ -209,7 +420,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[0]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +432,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[0]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +445,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{0}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{3}
 }
 
 // GetInfoResponse describes the plugin.
@@ -249,7 +460,7 @@ type GetInfoResponse struct {
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[1]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +472,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[1]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +485,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{1}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetInfoResponse) GetInfo() *v1.PluginInfo {
@@ -304,7 +515,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[2]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +527,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[2]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +540,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{2}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConfigureRequest) GetConfigJson() []byte {
@@ -359,7 +570,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[3]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +582,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[3]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +595,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{3}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConfigureResponse) GetDiagnostics() []*v1.Diagnostic {
@@ -412,7 +623,7 @@ type SessionRequest struct {
 
 func (x *SessionRequest) Reset() {
 	*x = SessionRequest{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[4]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +635,7 @@ func (x *SessionRequest) String() string {
 func (*SessionRequest) ProtoMessage() {}
 
 func (x *SessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[4]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +648,7 @@ func (x *SessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionRequest.ProtoReflect.Descriptor instead.
 func (*SessionRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{4}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SessionRequest) GetExecutions() []*ExecuteRequest {
@@ -464,7 +675,7 @@ type SessionResponse struct {
 
 func (x *SessionResponse) Reset() {
 	*x = SessionResponse{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[5]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +687,7 @@ func (x *SessionResponse) String() string {
 func (*SessionResponse) ProtoMessage() {}
 
 func (x *SessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[5]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +700,7 @@ func (x *SessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionResponse.ProtoReflect.Descriptor instead.
 func (*SessionResponse) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{5}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SessionResponse) GetEvents() []*Event {
@@ -508,7 +719,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[6]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +731,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[6]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +744,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{6}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{9}
 }
 
 // ShutdownResponse acknowledges a shutdown.
@@ -545,7 +756,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[7]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +768,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[7]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +781,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{7}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{10}
 }
 
 // Node is one workflow node to run.
@@ -600,7 +811,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[8]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +823,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[8]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +836,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{8}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Node) GetName() string {
@@ -712,7 +923,7 @@ type Case struct {
 
 func (x *Case) Reset() {
 	*x = Case{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[9]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +935,7 @@ func (x *Case) String() string {
 func (*Case) ProtoMessage() {}
 
 func (x *Case) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[9]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +948,7 @@ func (x *Case) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Case.ProtoReflect.Descriptor instead.
 func (*Case) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{9}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Case) GetId() string {
@@ -795,7 +1006,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[10]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +1018,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[10]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +1031,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{10}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExecuteRequest) GetExecutionId() string {
@@ -933,7 +1144,7 @@ type CancelRequest struct {
 
 func (x *CancelRequest) Reset() {
 	*x = CancelRequest{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[11]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1156,7 @@ func (x *CancelRequest) String() string {
 func (*CancelRequest) ProtoMessage() {}
 
 func (x *CancelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[11]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1169,7 @@ func (x *CancelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRequest.ProtoReflect.Descriptor instead.
 func (*CancelRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{11}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CancelRequest) GetExecutionId() string {
@@ -997,7 +1208,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[12]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1220,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[12]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1233,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{12}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Event) GetExecutionId() string {
@@ -1144,7 +1355,7 @@ type NodeStarted struct {
 
 func (x *NodeStarted) Reset() {
 	*x = NodeStarted{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[13]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1367,7 @@ func (x *NodeStarted) String() string {
 func (*NodeStarted) ProtoMessage() {}
 
 func (x *NodeStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[13]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1380,7 @@ func (x *NodeStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStarted.ProtoReflect.Descriptor instead.
 func (*NodeStarted) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{13}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeStarted) GetNode() string {
@@ -1204,7 +1415,7 @@ type NodeFinished struct {
 
 func (x *NodeFinished) Reset() {
 	*x = NodeFinished{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[14]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1427,7 @@ func (x *NodeFinished) String() string {
 func (*NodeFinished) ProtoMessage() {}
 
 func (x *NodeFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[14]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1440,7 @@ func (x *NodeFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFinished.ProtoReflect.Descriptor instead.
 func (*NodeFinished) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{14}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeFinished) GetNode() string {
@@ -1290,7 +1501,7 @@ type NodeFailed struct {
 
 func (x *NodeFailed) Reset() {
 	*x = NodeFailed{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[15]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1302,7 +1513,7 @@ func (x *NodeFailed) String() string {
 func (*NodeFailed) ProtoMessage() {}
 
 func (x *NodeFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[15]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1315,7 +1526,7 @@ func (x *NodeFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFailed.ProtoReflect.Descriptor instead.
 func (*NodeFailed) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{15}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NodeFailed) GetNode() string {
@@ -1372,7 +1583,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[16]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1384,7 +1595,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[16]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1397,7 +1608,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{16}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LogLine) GetNode() string {
@@ -1441,7 +1652,7 @@ type ExecutionFinished struct {
 
 func (x *ExecutionFinished) Reset() {
 	*x = ExecutionFinished{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[17]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1664,7 @@ func (x *ExecutionFinished) String() string {
 func (*ExecutionFinished) ProtoMessage() {}
 
 func (x *ExecutionFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[17]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1677,7 @@ func (x *ExecutionFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionFinished.ProtoReflect.Descriptor instead.
 func (*ExecutionFinished) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{17}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExecutionFinished) GetStatus() ExecutionStatus {
@@ -1529,7 +1740,19 @@ var File_wtb_runner_v1_runner_proto protoreflect.FileDescriptor
 
 const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\n" +
-	"\x1awtb/runner/v1/runner.proto\x12\rwtb.runner.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1awtb/plugin/v1/plugin.proto\"\x10\n" +
+	"\x1awtb/runner/v1/runner.proto\x12\rwtb.runner.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1awtb/plugin/v1/plugin.proto\"\x13\n" +
+	"\x11GetMetricsRequest\"E\n" +
+	"\x12GetMetricsResponse\x12/\n" +
+	"\ametrics\x18\x01 \x03(\v2\x15.wtb.runner.v1.MetricR\ametrics\"\xeb\x01\n" +
+	"\x06Metric\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04help\x18\x02 \x01(\tR\x04help\x12-\n" +
+	"\x04type\x18\x03 \x01(\x0e2\x19.wtb.runner.v1.MetricTypeR\x04type\x129\n" +
+	"\x06labels\x18\x04 \x03(\v2!.wtb.runner.v1.Metric.LabelsEntryR\x06labels\x12\x14\n" +
+	"\x05value\x18\x05 \x01(\x01R\x05value\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x10\n" +
 	"\x0eGetInfoRequest\"_\n" +
 	"\x0fGetInfoResponse\x12-\n" +
 	"\x04info\x18\x01 \x01(\v2\x19.wtb.plugin.v1.PluginInfoR\x04info\x12\x1d\n" +
@@ -1647,7 +1870,12 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\tworker_id\x18\x06 \x01(\tR\bworkerId\x12\x1f\n" +
 	"\vfailed_node\x18\a \x01(\tR\n" +
 	"failedNode\x12=\n" +
-	"\ffailure_kind\x18\b \x01(\x0e2\x1a.wtb.runner.v1.FailureKindR\vfailureKind*\xf5\x01\n" +
+	"\ffailure_kind\x18\b \x01(\x0e2\x1a.wtb.runner.v1.FailureKindR\vfailureKind*Y\n" +
+	"\n" +
+	"MetricType\x12\x1b\n" +
+	"\x17METRIC_TYPE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13METRIC_TYPE_COUNTER\x10\x01\x12\x15\n" +
+	"\x11METRIC_TYPE_GAUGE\x10\x02*\xf5\x01\n" +
 	"\vFailureKind\x12\x1c\n" +
 	"\x18FAILURE_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11FAILURE_KIND_EXIT\x10\x01\x12\x1f\n" +
@@ -1665,12 +1893,14 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\x1cEXECUTION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aEXECUTION_STATUS_SUCCEEDED\x10\x01\x12\x1b\n" +
 	"\x17EXECUTION_STATUS_FAILED\x10\x02\x12\x1e\n" +
-	"\x1aEXECUTION_STATUS_CANCELLED\x10\x032\xc4\x02\n" +
+	"\x1aEXECUTION_STATUS_CANCELLED\x10\x032\x97\x03\n" +
 	"\rRunnerService\x12H\n" +
 	"\aGetInfo\x12\x1d.wtb.runner.v1.GetInfoRequest\x1a\x1e.wtb.runner.v1.GetInfoResponse\x12N\n" +
 	"\tConfigure\x12\x1f.wtb.runner.v1.ConfigureRequest\x1a .wtb.runner.v1.ConfigureResponse\x12L\n" +
 	"\aSession\x12\x1d.wtb.runner.v1.SessionRequest\x1a\x1e.wtb.runner.v1.SessionResponse(\x010\x01\x12K\n" +
-	"\bShutdown\x12\x1e.wtb.runner.v1.ShutdownRequest\x1a\x1f.wtb.runner.v1.ShutdownResponseB5Z3github.com/wtbench/wtb/proto/wtb/runner/v1;runnerv1b\x06proto3"
+	"\bShutdown\x12\x1e.wtb.runner.v1.ShutdownRequest\x1a\x1f.wtb.runner.v1.ShutdownResponse\x12Q\n" +
+	"\n" +
+	"GetMetrics\x12 .wtb.runner.v1.GetMetricsRequest\x1a!.wtb.runner.v1.GetMetricsResponseB5Z3github.com/wtbench/wtb/proto/wtb/runner/v1;runnerv1b\x06proto3"
 
 var (
 	file_wtb_runner_v1_runner_proto_rawDescOnce sync.Once
@@ -1684,81 +1914,91 @@ func file_wtb_runner_v1_runner_proto_rawDescGZIP() []byte {
 	return file_wtb_runner_v1_runner_proto_rawDescData
 }
 
-var file_wtb_runner_v1_runner_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_wtb_runner_v1_runner_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_wtb_runner_v1_runner_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_wtb_runner_v1_runner_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_wtb_runner_v1_runner_proto_goTypes = []any{
-	(FailureKind)(0),              // 0: wtb.runner.v1.FailureKind
-	(LogStream)(0),                // 1: wtb.runner.v1.LogStream
-	(ExecutionStatus)(0),          // 2: wtb.runner.v1.ExecutionStatus
-	(*GetInfoRequest)(nil),        // 3: wtb.runner.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 4: wtb.runner.v1.GetInfoResponse
-	(*ConfigureRequest)(nil),      // 5: wtb.runner.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),     // 6: wtb.runner.v1.ConfigureResponse
-	(*SessionRequest)(nil),        // 7: wtb.runner.v1.SessionRequest
-	(*SessionResponse)(nil),       // 8: wtb.runner.v1.SessionResponse
-	(*ShutdownRequest)(nil),       // 9: wtb.runner.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),      // 10: wtb.runner.v1.ShutdownResponse
-	(*Node)(nil),                  // 11: wtb.runner.v1.Node
-	(*Case)(nil),                  // 12: wtb.runner.v1.Case
-	(*ExecuteRequest)(nil),        // 13: wtb.runner.v1.ExecuteRequest
-	(*CancelRequest)(nil),         // 14: wtb.runner.v1.CancelRequest
-	(*Event)(nil),                 // 15: wtb.runner.v1.Event
-	(*NodeStarted)(nil),           // 16: wtb.runner.v1.NodeStarted
-	(*NodeFinished)(nil),          // 17: wtb.runner.v1.NodeFinished
-	(*NodeFailed)(nil),            // 18: wtb.runner.v1.NodeFailed
-	(*LogLine)(nil),               // 19: wtb.runner.v1.LogLine
-	(*ExecutionFinished)(nil),     // 20: wtb.runner.v1.ExecutionFinished
-	nil,                           // 21: wtb.runner.v1.Node.EnvEntry
-	nil,                           // 22: wtb.runner.v1.ExecuteRequest.VariantsEntry
-	nil,                           // 23: wtb.runner.v1.ExecuteRequest.LabelsEntry
-	nil,                           // 24: wtb.runner.v1.NodeFinished.MetricsEntry
-	(*v1.PluginInfo)(nil),         // 25: wtb.plugin.v1.PluginInfo
-	(*v1.Diagnostic)(nil),         // 26: wtb.plugin.v1.Diagnostic
-	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
-	(*v1.RuntimeEnv)(nil),         // 28: wtb.plugin.v1.RuntimeEnv
-	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(MetricType)(0),               // 0: wtb.runner.v1.MetricType
+	(FailureKind)(0),              // 1: wtb.runner.v1.FailureKind
+	(LogStream)(0),                // 2: wtb.runner.v1.LogStream
+	(ExecutionStatus)(0),          // 3: wtb.runner.v1.ExecutionStatus
+	(*GetMetricsRequest)(nil),     // 4: wtb.runner.v1.GetMetricsRequest
+	(*GetMetricsResponse)(nil),    // 5: wtb.runner.v1.GetMetricsResponse
+	(*Metric)(nil),                // 6: wtb.runner.v1.Metric
+	(*GetInfoRequest)(nil),        // 7: wtb.runner.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),       // 8: wtb.runner.v1.GetInfoResponse
+	(*ConfigureRequest)(nil),      // 9: wtb.runner.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),     // 10: wtb.runner.v1.ConfigureResponse
+	(*SessionRequest)(nil),        // 11: wtb.runner.v1.SessionRequest
+	(*SessionResponse)(nil),       // 12: wtb.runner.v1.SessionResponse
+	(*ShutdownRequest)(nil),       // 13: wtb.runner.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),      // 14: wtb.runner.v1.ShutdownResponse
+	(*Node)(nil),                  // 15: wtb.runner.v1.Node
+	(*Case)(nil),                  // 16: wtb.runner.v1.Case
+	(*ExecuteRequest)(nil),        // 17: wtb.runner.v1.ExecuteRequest
+	(*CancelRequest)(nil),         // 18: wtb.runner.v1.CancelRequest
+	(*Event)(nil),                 // 19: wtb.runner.v1.Event
+	(*NodeStarted)(nil),           // 20: wtb.runner.v1.NodeStarted
+	(*NodeFinished)(nil),          // 21: wtb.runner.v1.NodeFinished
+	(*NodeFailed)(nil),            // 22: wtb.runner.v1.NodeFailed
+	(*LogLine)(nil),               // 23: wtb.runner.v1.LogLine
+	(*ExecutionFinished)(nil),     // 24: wtb.runner.v1.ExecutionFinished
+	nil,                           // 25: wtb.runner.v1.Metric.LabelsEntry
+	nil,                           // 26: wtb.runner.v1.Node.EnvEntry
+	nil,                           // 27: wtb.runner.v1.ExecuteRequest.VariantsEntry
+	nil,                           // 28: wtb.runner.v1.ExecuteRequest.LabelsEntry
+	nil,                           // 29: wtb.runner.v1.NodeFinished.MetricsEntry
+	(*v1.PluginInfo)(nil),         // 30: wtb.plugin.v1.PluginInfo
+	(*v1.Diagnostic)(nil),         // 31: wtb.plugin.v1.Diagnostic
+	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
+	(*v1.RuntimeEnv)(nil),         // 33: wtb.plugin.v1.RuntimeEnv
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
 }
 var file_wtb_runner_v1_runner_proto_depIdxs = []int32{
-	25, // 0: wtb.runner.v1.GetInfoResponse.info:type_name -> wtb.plugin.v1.PluginInfo
-	26, // 1: wtb.runner.v1.ConfigureResponse.diagnostics:type_name -> wtb.plugin.v1.Diagnostic
-	13, // 2: wtb.runner.v1.SessionRequest.executions:type_name -> wtb.runner.v1.ExecuteRequest
-	14, // 3: wtb.runner.v1.SessionRequest.cancels:type_name -> wtb.runner.v1.CancelRequest
-	15, // 4: wtb.runner.v1.SessionResponse.events:type_name -> wtb.runner.v1.Event
-	21, // 5: wtb.runner.v1.Node.env:type_name -> wtb.runner.v1.Node.EnvEntry
-	27, // 6: wtb.runner.v1.Node.timeout:type_name -> google.protobuf.Duration
-	22, // 7: wtb.runner.v1.ExecuteRequest.variants:type_name -> wtb.runner.v1.ExecuteRequest.VariantsEntry
-	12, // 8: wtb.runner.v1.ExecuteRequest.case:type_name -> wtb.runner.v1.Case
-	11, // 9: wtb.runner.v1.ExecuteRequest.nodes:type_name -> wtb.runner.v1.Node
-	28, // 10: wtb.runner.v1.ExecuteRequest.runtime_env:type_name -> wtb.plugin.v1.RuntimeEnv
-	29, // 11: wtb.runner.v1.ExecuteRequest.deadline:type_name -> google.protobuf.Timestamp
-	23, // 12: wtb.runner.v1.ExecuteRequest.labels:type_name -> wtb.runner.v1.ExecuteRequest.LabelsEntry
-	29, // 13: wtb.runner.v1.Event.time:type_name -> google.protobuf.Timestamp
-	16, // 14: wtb.runner.v1.Event.node_started:type_name -> wtb.runner.v1.NodeStarted
-	17, // 15: wtb.runner.v1.Event.node_finished:type_name -> wtb.runner.v1.NodeFinished
-	18, // 16: wtb.runner.v1.Event.node_failed:type_name -> wtb.runner.v1.NodeFailed
-	19, // 17: wtb.runner.v1.Event.log:type_name -> wtb.runner.v1.LogLine
-	20, // 18: wtb.runner.v1.Event.execution_finished:type_name -> wtb.runner.v1.ExecutionFinished
-	27, // 19: wtb.runner.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
-	24, // 20: wtb.runner.v1.NodeFinished.metrics:type_name -> wtb.runner.v1.NodeFinished.MetricsEntry
-	0,  // 21: wtb.runner.v1.NodeFailed.kind:type_name -> wtb.runner.v1.FailureKind
-	27, // 22: wtb.runner.v1.NodeFailed.duration:type_name -> google.protobuf.Duration
-	1,  // 23: wtb.runner.v1.LogLine.stream:type_name -> wtb.runner.v1.LogStream
-	2,  // 24: wtb.runner.v1.ExecutionFinished.status:type_name -> wtb.runner.v1.ExecutionStatus
-	27, // 25: wtb.runner.v1.ExecutionFinished.duration:type_name -> google.protobuf.Duration
-	0,  // 26: wtb.runner.v1.ExecutionFinished.failure_kind:type_name -> wtb.runner.v1.FailureKind
-	3,  // 27: wtb.runner.v1.RunnerService.GetInfo:input_type -> wtb.runner.v1.GetInfoRequest
-	5,  // 28: wtb.runner.v1.RunnerService.Configure:input_type -> wtb.runner.v1.ConfigureRequest
-	7,  // 29: wtb.runner.v1.RunnerService.Session:input_type -> wtb.runner.v1.SessionRequest
-	9,  // 30: wtb.runner.v1.RunnerService.Shutdown:input_type -> wtb.runner.v1.ShutdownRequest
-	4,  // 31: wtb.runner.v1.RunnerService.GetInfo:output_type -> wtb.runner.v1.GetInfoResponse
-	6,  // 32: wtb.runner.v1.RunnerService.Configure:output_type -> wtb.runner.v1.ConfigureResponse
-	8,  // 33: wtb.runner.v1.RunnerService.Session:output_type -> wtb.runner.v1.SessionResponse
-	10, // 34: wtb.runner.v1.RunnerService.Shutdown:output_type -> wtb.runner.v1.ShutdownResponse
-	31, // [31:35] is the sub-list for method output_type
-	27, // [27:31] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	6,  // 0: wtb.runner.v1.GetMetricsResponse.metrics:type_name -> wtb.runner.v1.Metric
+	0,  // 1: wtb.runner.v1.Metric.type:type_name -> wtb.runner.v1.MetricType
+	25, // 2: wtb.runner.v1.Metric.labels:type_name -> wtb.runner.v1.Metric.LabelsEntry
+	30, // 3: wtb.runner.v1.GetInfoResponse.info:type_name -> wtb.plugin.v1.PluginInfo
+	31, // 4: wtb.runner.v1.ConfigureResponse.diagnostics:type_name -> wtb.plugin.v1.Diagnostic
+	17, // 5: wtb.runner.v1.SessionRequest.executions:type_name -> wtb.runner.v1.ExecuteRequest
+	18, // 6: wtb.runner.v1.SessionRequest.cancels:type_name -> wtb.runner.v1.CancelRequest
+	19, // 7: wtb.runner.v1.SessionResponse.events:type_name -> wtb.runner.v1.Event
+	26, // 8: wtb.runner.v1.Node.env:type_name -> wtb.runner.v1.Node.EnvEntry
+	32, // 9: wtb.runner.v1.Node.timeout:type_name -> google.protobuf.Duration
+	27, // 10: wtb.runner.v1.ExecuteRequest.variants:type_name -> wtb.runner.v1.ExecuteRequest.VariantsEntry
+	16, // 11: wtb.runner.v1.ExecuteRequest.case:type_name -> wtb.runner.v1.Case
+	15, // 12: wtb.runner.v1.ExecuteRequest.nodes:type_name -> wtb.runner.v1.Node
+	33, // 13: wtb.runner.v1.ExecuteRequest.runtime_env:type_name -> wtb.plugin.v1.RuntimeEnv
+	34, // 14: wtb.runner.v1.ExecuteRequest.deadline:type_name -> google.protobuf.Timestamp
+	28, // 15: wtb.runner.v1.ExecuteRequest.labels:type_name -> wtb.runner.v1.ExecuteRequest.LabelsEntry
+	34, // 16: wtb.runner.v1.Event.time:type_name -> google.protobuf.Timestamp
+	20, // 17: wtb.runner.v1.Event.node_started:type_name -> wtb.runner.v1.NodeStarted
+	21, // 18: wtb.runner.v1.Event.node_finished:type_name -> wtb.runner.v1.NodeFinished
+	22, // 19: wtb.runner.v1.Event.node_failed:type_name -> wtb.runner.v1.NodeFailed
+	23, // 20: wtb.runner.v1.Event.log:type_name -> wtb.runner.v1.LogLine
+	24, // 21: wtb.runner.v1.Event.execution_finished:type_name -> wtb.runner.v1.ExecutionFinished
+	32, // 22: wtb.runner.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
+	29, // 23: wtb.runner.v1.NodeFinished.metrics:type_name -> wtb.runner.v1.NodeFinished.MetricsEntry
+	1,  // 24: wtb.runner.v1.NodeFailed.kind:type_name -> wtb.runner.v1.FailureKind
+	32, // 25: wtb.runner.v1.NodeFailed.duration:type_name -> google.protobuf.Duration
+	2,  // 26: wtb.runner.v1.LogLine.stream:type_name -> wtb.runner.v1.LogStream
+	3,  // 27: wtb.runner.v1.ExecutionFinished.status:type_name -> wtb.runner.v1.ExecutionStatus
+	32, // 28: wtb.runner.v1.ExecutionFinished.duration:type_name -> google.protobuf.Duration
+	1,  // 29: wtb.runner.v1.ExecutionFinished.failure_kind:type_name -> wtb.runner.v1.FailureKind
+	7,  // 30: wtb.runner.v1.RunnerService.GetInfo:input_type -> wtb.runner.v1.GetInfoRequest
+	9,  // 31: wtb.runner.v1.RunnerService.Configure:input_type -> wtb.runner.v1.ConfigureRequest
+	11, // 32: wtb.runner.v1.RunnerService.Session:input_type -> wtb.runner.v1.SessionRequest
+	13, // 33: wtb.runner.v1.RunnerService.Shutdown:input_type -> wtb.runner.v1.ShutdownRequest
+	4,  // 34: wtb.runner.v1.RunnerService.GetMetrics:input_type -> wtb.runner.v1.GetMetricsRequest
+	8,  // 35: wtb.runner.v1.RunnerService.GetInfo:output_type -> wtb.runner.v1.GetInfoResponse
+	10, // 36: wtb.runner.v1.RunnerService.Configure:output_type -> wtb.runner.v1.ConfigureResponse
+	12, // 37: wtb.runner.v1.RunnerService.Session:output_type -> wtb.runner.v1.SessionResponse
+	14, // 38: wtb.runner.v1.RunnerService.Shutdown:output_type -> wtb.runner.v1.ShutdownResponse
+	5,  // 39: wtb.runner.v1.RunnerService.GetMetrics:output_type -> wtb.runner.v1.GetMetricsResponse
+	35, // [35:40] is the sub-list for method output_type
+	30, // [30:35] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_wtb_runner_v1_runner_proto_init() }
@@ -1766,7 +2006,7 @@ func file_wtb_runner_v1_runner_proto_init() {
 	if File_wtb_runner_v1_runner_proto != nil {
 		return
 	}
-	file_wtb_runner_v1_runner_proto_msgTypes[12].OneofWrappers = []any{
+	file_wtb_runner_v1_runner_proto_msgTypes[15].OneofWrappers = []any{
 		(*Event_NodeStarted)(nil),
 		(*Event_NodeFinished)(nil),
 		(*Event_NodeFailed)(nil),
@@ -1778,8 +2018,8 @@ func file_wtb_runner_v1_runner_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wtb_runner_v1_runner_proto_rawDesc), len(file_wtb_runner_v1_runner_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   22,
+			NumEnums:      4,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

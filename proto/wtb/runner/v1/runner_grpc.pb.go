@@ -22,10 +22,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RunnerService_GetInfo_FullMethodName   = "/wtb.runner.v1.RunnerService/GetInfo"
-	RunnerService_Configure_FullMethodName = "/wtb.runner.v1.RunnerService/Configure"
-	RunnerService_Session_FullMethodName   = "/wtb.runner.v1.RunnerService/Session"
-	RunnerService_Shutdown_FullMethodName  = "/wtb.runner.v1.RunnerService/Shutdown"
+	RunnerService_GetInfo_FullMethodName    = "/wtb.runner.v1.RunnerService/GetInfo"
+	RunnerService_Configure_FullMethodName  = "/wtb.runner.v1.RunnerService/Configure"
+	RunnerService_Session_FullMethodName    = "/wtb.runner.v1.RunnerService/Session"
+	RunnerService_Shutdown_FullMethodName   = "/wtb.runner.v1.RunnerService/Shutdown"
+	RunnerService_GetMetrics_FullMethodName = "/wtb.runner.v1.RunnerService/GetMetrics"
 )
 
 // RunnerServiceClient is the client API for RunnerService service.
@@ -47,6 +48,11 @@ type RunnerServiceClient interface {
 	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionRequest, SessionResponse], error)
 	// Shutdown asks the plugin to cancel what runs and release its resources.
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
+	// GetMetrics reports the runner's own figures (busy workers, node processes
+	// started, ...), which the host exposes on its metrics endpoint labelled with
+	// the plugin's name. An additive call within protocol 1: a runner built
+	// with an older SDK answers UNIMPLEMENTED, and the host shows nothing for it.
+	GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error)
 }
 
 type runnerServiceClient struct {
@@ -100,6 +106,16 @@ func (c *runnerServiceClient) Shutdown(ctx context.Context, in *ShutdownRequest,
 	return out, nil
 }
 
+func (c *runnerServiceClient) GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMetricsResponse)
+	err := c.cc.Invoke(ctx, RunnerService_GetMetrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RunnerServiceServer is the server API for RunnerService service.
 // All implementations must embed UnimplementedRunnerServiceServer
 // for forward compatibility.
@@ -119,6 +135,11 @@ type RunnerServiceServer interface {
 	Session(grpc.BidiStreamingServer[SessionRequest, SessionResponse]) error
 	// Shutdown asks the plugin to cancel what runs and release its resources.
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
+	// GetMetrics reports the runner's own figures (busy workers, node processes
+	// started, ...), which the host exposes on its metrics endpoint labelled with
+	// the plugin's name. An additive call within protocol 1: a runner built
+	// with an older SDK answers UNIMPLEMENTED, and the host shows nothing for it.
+	GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error)
 	mustEmbedUnimplementedRunnerServiceServer()
 }
 
@@ -140,6 +161,9 @@ func (UnimplementedRunnerServiceServer) Session(grpc.BidiStreamingServer[Session
 }
 func (UnimplementedRunnerServiceServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
+}
+func (UnimplementedRunnerServiceServer) GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMetrics not implemented")
 }
 func (UnimplementedRunnerServiceServer) mustEmbedUnimplementedRunnerServiceServer() {}
 func (UnimplementedRunnerServiceServer) testEmbeddedByValue()                       {}
@@ -223,6 +247,24 @@ func _RunnerService_Shutdown_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RunnerService_GetMetrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RunnerServiceServer).GetMetrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RunnerService_GetMetrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RunnerServiceServer).GetMetrics(ctx, req.(*GetMetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RunnerService_ServiceDesc is the grpc.ServiceDesc for RunnerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -241,6 +283,10 @@ var RunnerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Shutdown",
 			Handler:    _RunnerService_Shutdown_Handler,
+		},
+		{
+			MethodName: "GetMetrics",
+			Handler:    _RunnerService_GetMetrics_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

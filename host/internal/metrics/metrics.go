@@ -1,0 +1,327 @@
+// Package metrics exposes what wtb does as Prometheus metrics: a running
+// batch's executions, node runs, latencies, retries, load and store writes,
+// plugin lifecycles, and the figures local plugins report through the
+// contract. It hangs off the application layer: the event bus for what events
+// carry, the scheduler's Observer for the rest.
+//
+// Labels stay bounded: batch (one per process), combination, node, variant,
+// plugin, outcome, source and failure kind — never an execution key or a case.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/push"
+	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/sched"
+)
+
+// Buckets of the histograms, in seconds (durations) or score units.
+var (
+	nodeBuckets      = []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+	roundTripBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+	storeBuckets     = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 15, 60}
+	rowBuckets       = []float64{1, 4, 16, 64, 256, 1024, 4096}
+	scoreBuckets     = []float64{0, .1, .2, .3, .4, .5, .6, .7, .8, .9, 1}
+)
+
+// Metrics is one process's registry. The batch metrics are registered apart
+// from the Go runtime's, so a push sends a batch's figures only.
+type Metrics struct {
+	batch   *prometheus.Registry
+	runtime *prometheus.Registry
+
+	executionsStarted  *prometheus.CounterVec
+	executionsFinished *prometheus.CounterVec
+	executionScore     *prometheus.HistogramVec
+	executionDuration  *prometheus.HistogramVec
+	nodeRuns           *prometheus.CounterVec
+	nodeDuration       *prometheus.HistogramVec
+	roundTrip          *prometheus.HistogramVec
+	retries            *prometheus.CounterVec
+	inFlight           *prometheus.GaugeVec
+	queued             *prometheus.GaugeVec
+	planned            *prometheus.GaugeVec
+	storeWrite         *prometheus.HistogramVec
+	storeRows          *prometheus.HistogramVec
+	storeRetries       *prometheus.CounterVec
+	storeStalls        *prometheus.CounterVec
+	storeStallSeconds  *prometheus.CounterVec
+	pluginEvents       *prometheus.CounterVec
+	batchInfo          *prometheus.GaugeVec
+	batchFinished      *prometheus.GaugeVec
+	batchDuration      *prometheus.GaugeVec
+	thresholdsMet      *prometheus.GaugeVec
+
+	mu      sync.Mutex
+	plugins []PluginSource
+}
+
+// New makes the registry.
+func New() *Metrics {
+	m := &Metrics{batch: prometheus.NewRegistry(), runtime: prometheus.NewRegistry()}
+	m.runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := factory{m.batch}
+	m.executionsStarted = f.counter("wtb_executions_started_total", "Executions whose first node was dispatched.", "batch", "combination")
+	m.executionsFinished = f.counter("wtb_executions_finished_total", "Executions stored, by outcome (succeeded, failed).", "batch", "combination", "outcome")
+	m.executionScore = f.histogram("wtb_execution_score", "Overall score of stored executions (0 to 1).", scoreBuckets, "batch", "combination")
+	m.executionDuration = f.histogram("wtb_execution_duration_seconds", "Sum of an execution's node durations.", nodeBuckets, "batch", "combination")
+	m.nodeRuns = f.counter("wtb_node_runs_total", "Node runs an execution needed, by source: executed (ran), shared (one run served several executions through prefix sharing) or cached (the node cache).", "batch", "node", "variant", "source")
+	m.nodeDuration = f.histogram("wtb_node_duration_seconds", "Duration of executed node runs.", nodeBuckets, "batch", "node", "variant")
+	m.roundTrip = f.histogram("wtb_runner_round_trip_seconds", "Runner requests, dispatch to outcome.", roundTripBuckets, "batch")
+	m.retries = f.counter("wtb_execution_retries_total", "Attempts retried, by failure kind.", "batch", "kind")
+	m.inFlight = f.gauge("wtb_runner_requests_in_flight", "Runner requests sent and not answered.", "batch")
+	m.queued = f.gauge("wtb_runner_requests_queued", "Runner requests ready to send, waiting for a slot (max_pending, runner capacity).", "batch")
+	m.planned = f.gauge("wtb_batch_executions_planned", "Executions the batch will run in this process.", "batch")
+	m.storeWrite = f.histogram("wtb_store_write_duration_seconds", "Result-writer transactions, retries included.", storeBuckets, "batch")
+	m.storeRows = f.histogram("wtb_store_write_rows", "Rows (results and checkpoints) per result-writer transaction.", rowBuckets, "batch")
+	m.storeRetries = f.counter("wtb_store_write_retries_total", "Result-writer transactions tried again after an error.", "batch")
+	m.storeStalls = f.counter("wtb_store_stalls_total", "Waits on the database (operations retried after transient errors).", "batch")
+	m.storeStallSeconds = f.counter("wtb_store_stall_seconds_total", "Time spent waiting on the database.", "batch")
+	m.pluginEvents = f.counter("wtb_plugin_events_total", "Plugin lifecycle events: started, crashed, restarted, stopped, gave_up.", "plugin", "event")
+	m.batchInfo = f.gauge("wtb_batch_info", "A batch this process runs (always 1).", "batch", "name", "runner")
+	m.batchFinished = f.gauge("wtb_batch_last_finished_timestamp_seconds", "When the batch ended (Unix time).", "batch")
+	m.batchDuration = f.gauge("wtb_batch_duration_seconds", "How long the batch ran in this process.", "batch")
+	m.thresholdsMet = f.gauge("wtb_batch_thresholds_met", "1 when the batch met its thresholds, else 0.", "batch")
+	m.batch.MustRegister(pluginCollector{m})
+	return m
+}
+
+type factory struct{ reg *prometheus.Registry }
+
+func (f factory) counter(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	f.reg.MustRegister(h)
+	return h
+}
+
+// Handler serves the batch, plugin and runtime metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(prometheus.Gatherers{m.batch, m.runtime}, promhttp.HandlerOpts{EnableOpenMetrics: false})
+}
+
+// Register adds collectors to the served metrics (wtb view's own).
+func (m *Metrics) Register(cs ...prometheus.Collector) {
+	m.batch.MustRegister(cs...)
+}
+
+// Batch starts counting one batch: it subscribes to the bus and is the
+// scheduler's Observer.
+func (m *Metrics) Batch(bus *events.Bus, id, name, runner string, planned int) *Batch {
+	b := &Batch{m: m, id: id, inFlight: m.inFlight.WithLabelValues(id), queued: m.queued.WithLabelValues(id),
+		roundTrip: m.roundTrip.WithLabelValues(id), storeWrite: m.storeWrite.WithLabelValues(id),
+		storeRows: m.storeRows.WithLabelValues(id), combos: map[string]*comboMetrics{}, nodes: map[[2]string]*nodeMetrics{}}
+	m.batchInfo.WithLabelValues(id, name, runner).Set(1)
+	m.planned.WithLabelValues(id).Set(float64(planned))
+	pluginEvents := []events.Type{events.PluginStarted, events.PluginCrashed, events.PluginRestarted, events.PluginStopped, events.PluginGaveUp}
+	since := time.Now()
+	b.unsub = bus.Subscribe(b.event, append([]events.Type{events.ExecutionFinished, events.ExecutionFailed,
+		events.ExecutionRetried, events.StoreStalled}, pluginEvents...)...)
+	// Plugins start before the batch exists; their events wait in the bus's
+	// history.
+	for _, e := range bus.History(events.Filter{Types: pluginEvents}) {
+		if e.Time.Before(since) {
+			b.event(e)
+		}
+	}
+	return b
+}
+
+// Batch counts one batch. Its per-combination and per-node series are looked
+// up once and kept: an execution costs a few atomic adds.
+type Batch struct {
+	m     *Metrics
+	id    string
+	unsub func()
+	start time.Time
+
+	inFlight, queued              prometheus.Gauge
+	roundTrip, storeWrite, storeRows prometheus.Observer
+
+	mu     sync.Mutex
+	combos map[string]*comboMetrics
+	nodes  map[[2]string]*nodeMetrics
+}
+
+var _ sched.Observer = (*Batch)(nil)
+
+type comboMetrics struct {
+	started, succeeded, failed prometheus.Counter
+	score, duration            prometheus.Observer
+}
+
+type nodeMetrics struct {
+	executed, shared, cached prometheus.Counter
+	duration                 prometheus.Observer
+}
+
+func (b *Batch) combo(name string) *comboMetrics {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.combos[name]
+	if c == nil {
+		m := b.m
+		c = &comboMetrics{started: m.executionsStarted.WithLabelValues(b.id, name),
+			succeeded: m.executionsFinished.WithLabelValues(b.id, name, "succeeded"),
+			failed:    m.executionsFinished.WithLabelValues(b.id, name, "failed"),
+			score:     m.executionScore.WithLabelValues(b.id, name), duration: m.executionDuration.WithLabelValues(b.id, name)}
+		b.combos[name] = c
+	}
+	return c
+}
+
+func (b *Batch) node(name, variant string) *nodeMetrics {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := [2]string{name, variant}
+	n := b.nodes[k]
+	if n == nil {
+		m := b.m
+		n = &nodeMetrics{executed: m.nodeRuns.WithLabelValues(b.id, name, variant, "executed"),
+			shared: m.nodeRuns.WithLabelValues(b.id, name, variant, "shared"), cached: m.nodeRuns.WithLabelValues(b.id, name, variant, "cached"),
+			duration: m.nodeDuration.WithLabelValues(b.id, name, variant)}
+		b.nodes[k] = n
+	}
+	return n
+}
+
+func (b *Batch) event(e events.Event) {
+	if e.BatchID != "" && e.BatchID != b.id {
+		return
+	}
+	switch e.Type {
+	case events.ExecutionFinished, events.ExecutionFailed:
+		c := b.combo(e.Combination)
+		if e.Type == events.ExecutionFinished {
+			c.succeeded.Inc()
+		} else {
+			c.failed.Inc()
+		}
+		if v, ok := e.Data["overall_score"].(float64); ok {
+			c.score.Observe(v)
+		}
+		if v, ok := e.Data["duration_ms"].(float64); ok {
+			c.duration.Observe(v / 1000)
+		}
+	case events.ExecutionRetried:
+		kind, _ := e.Data["kind"].(string)
+		b.m.retries.WithLabelValues(b.id, kind).Inc()
+	case events.StoreStalled:
+		b.m.storeStalls.WithLabelValues(b.id).Inc()
+		if v, ok := e.Data["waited_ms"].(float64); ok {
+			b.m.storeStallSeconds.WithLabelValues(b.id).Add(v / 1000)
+		}
+	default: // plugin lifecycle
+		b.m.pluginEvents.WithLabelValues(e.Plugin, pluginEvent(e.Type)).Inc()
+	}
+}
+
+func pluginEvent(t events.Type) string {
+	switch t {
+	case events.PluginStarted:
+		return "started"
+	case events.PluginCrashed:
+		return "crashed"
+	case events.PluginRestarted:
+		return "restarted"
+	case events.PluginStopped:
+		return "stopped"
+	}
+	return "gave_up"
+}
+
+// ExecutionStarted implements sched.Observer.
+func (b *Batch) ExecutionStarted(combination string) {
+	if b.start.IsZero() {
+		b.mu.Lock()
+		if b.start.IsZero() {
+			b.start = time.Now()
+		}
+		b.mu.Unlock()
+	}
+	b.combo(combination).started.Inc()
+}
+
+// Load implements sched.Observer.
+func (b *Batch) Load(inFlight, queued int) {
+	b.inFlight.Set(float64(inFlight))
+	b.queued.Set(float64(queued))
+}
+
+// RoundTrip implements sched.Observer.
+func (b *Batch) RoundTrip(d time.Duration) { b.roundTrip.Observe(d.Seconds()) }
+
+// NodeRun implements sched.Observer.
+func (b *Batch) NodeRun(node, variant string, d time.Duration, executions int) {
+	n := b.node(node, variant)
+	n.executed.Inc()
+	if executions > 1 {
+		n.shared.Add(float64(executions - 1))
+	}
+	n.duration.Observe(d.Seconds())
+}
+
+// NodeCached implements sched.Observer.
+func (b *Batch) NodeCached(node, variant string, executions int) {
+	b.node(node, variant).cached.Add(float64(executions))
+}
+
+// StoreWrite implements sched.Observer.
+func (b *Batch) StoreWrite(rows int, d time.Duration, attempts int, _ error) {
+	b.storeWrite.Observe(d.Seconds())
+	b.storeRows.Observe(float64(rows))
+	if attempts > 1 {
+		b.m.storeRetries.WithLabelValues(b.id).Add(float64(attempts - 1))
+	}
+}
+
+// Finish records how the batch ended and stops listening to the bus.
+func (b *Batch) Finish(thresholdsMet bool, elapsed time.Duration) {
+	b.unsub()
+	b.inFlight.Set(0)
+	b.queued.Set(0)
+	b.m.batchFinished.WithLabelValues(b.id).Set(float64(time.Now().UnixNano()) / 1e9)
+	b.m.batchDuration.WithLabelValues(b.id).Set(elapsed.Seconds())
+	met := 0.0
+	if thresholdsMet {
+		met = 1
+	}
+	b.m.thresholdsMet.WithLabelValues(b.id).Set(met)
+}
+
+// Push sends the batch's figures to a Prometheus Pushgateway (job "wtb",
+// grouped by batch), the way Prometheus documents for batch jobs: the last
+// figures of a batch stay there after the process has gone.
+func (m *Metrics) Push(ctx context.Context, gateway, batchID string) error {
+	p := push.New(gateway, "wtb").Gatherer(m.batch).Grouping("batch", batchID)
+	done := make(chan error, 1)
+	go func() { done <- p.PushContext(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("pushing metrics to %s: %w", gateway, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("pushing metrics to %s: %w", gateway, ctx.Err())
+	}
+}

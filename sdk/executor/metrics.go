@@ -1,0 +1,51 @@
+package executor
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wtbench/wtb/sdk"
+)
+
+// counters are the executor's own figures, reported through Metrics.
+type counters struct {
+	running  atomic.Int64
+	segments atomic.Int64
+
+	mu    sync.Mutex
+	nodes map[[2]string]float64 // kind, outcome → node runs
+}
+
+func (c *counters) nodeDone(kind, outcome string) {
+	c.mu.Lock()
+	if c.nodes == nil {
+		c.nodes = map[[2]string]float64{}
+	}
+	c.nodes[[2]string{kind, outcome}]++
+	c.mu.Unlock()
+}
+
+// Metrics reports what this executor has run: node runs by kind and outcome
+// (succeeded, or the failure kind), nodes running now, segments run. A runner
+// built on the executor returns these from its own Metrics (see
+// sdk.MetricsReporter), adding figures of its own.
+func (e *Executor) Metrics() []sdk.Metric {
+	c := &e.counters
+	out := []sdk.Metric{
+		{Name: "wtb_executor_nodes_running", Help: "Nodes running now.", Kind: sdk.MetricGauge, Value: float64(c.running.Load())},
+		{Name: "wtb_executor_segments_total", Help: "Execution segments (runner requests) run.", Kind: sdk.MetricCounter, Value: float64(c.segments.Load())},
+	}
+	c.mu.Lock()
+	keys := make([][2]string, 0, len(c.nodes))
+	for k := range c.nodes {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	for _, k := range keys {
+		out = append(out, sdk.Metric{Name: "wtb_executor_node_runs_total", Help: "Node runs, by kind and outcome (succeeded or the failure kind).",
+			Kind: sdk.MetricCounter, Labels: map[string]string{"kind": k[0], "outcome": k[1]}, Value: c.nodes[k]})
+	}
+	c.mu.Unlock()
+	return out
+}
