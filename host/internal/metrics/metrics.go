@@ -154,7 +154,7 @@ type Batch struct {
 	unsub func()
 	start time.Time
 
-	inFlight, queued              prometheus.Gauge
+	inFlight, queued                 prometheus.Gauge
 	roundTrip, storeWrite, storeRows prometheus.Observer
 
 	mu     sync.Mutex
