@@ -51,6 +51,7 @@ func main() {
 	tlsCert := flag.String("tls-cert", "", "server certificate (PEM); enables TLS")
 	tlsKey := flag.String("tls-key", "", "server key (PEM)")
 	tlsClientCA := flag.String("tls-client-ca", "", "CA of client certificates (PEM); enables mutual TLS")
+	metricsAddr := flag.String("metrics-addr", "", "serve Prometheus metrics (nodes run, segments) at http://ADDR/metrics")
 	flag.Parse()
 
 	token := os.Getenv(*tokenEnv)
@@ -89,6 +90,14 @@ func main() {
 		fatal("%v", err)
 	}
 	go srv.collect()
+	if *metricsAddr != "" {
+		bound, stop, err := sdk.ListenMetrics(*metricsAddr, srv.exec.Metrics)
+		if err != nil {
+			fatal("%v", err)
+		}
+		defer stop()
+		fmt.Fprintf(os.Stderr, "grpc-environment: metrics on http://%s/metrics\n", bound)
+	}
 	go func() {
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)

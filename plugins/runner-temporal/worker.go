@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/childproc"
 	"github.com/wtbench/wtb/sdk/executor"
 	"go.temporal.io/sdk/activity"
@@ -26,6 +27,7 @@ func runWorker(args []string) int {
 	pollers := fs.Int("pollers", 4, "concurrent long polls for workflow tasks and for node tasks")
 	host, _ := os.Hostname()
 	workerID := fs.String("worker-id", fmt.Sprintf("%s/%d", host, os.Getpid()), "id recorded with every node this worker runs")
+	metricsAddr := fs.String("metrics-addr", "", "serve this worker's Prometheus metrics at http://ADDR/metrics")
 	var tlsOpts TLSOptions
 	fs.BoolVar(&tlsOpts.Enabled, "tls", false, "connect with TLS")
 	fs.StringVar(&tlsOpts.CAFile, "tls-ca-file", "", "CA certificate (PEM)")
@@ -55,6 +57,15 @@ func runWorker(args []string) int {
 	w.RegisterWorkflowWithOptions(SegmentWorkflow, workflow.RegisterOptions{Name: workflowName})
 	nw := &nodeWorker{exec: executor.New(executor.Options{WorkerID: *workerID}), workerID: *workerID}
 	w.RegisterActivityWithOptions(nw.RunNode, activity.RegisterOptions{Name: activityName})
+	if *metricsAddr != "" {
+		bound, stop, err := sdk.ListenMetrics(*metricsAddr, nw.exec.Metrics)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "wtb worker:", err)
+			return 2
+		}
+		defer stop()
+		fmt.Fprintf(os.Stderr, "wtb worker %s: metrics on http://%s/metrics\n", *workerID, bound)
+	}
 	fmt.Fprintf(os.Stderr, "wtb worker %s: polling task queue %q on %s (namespace %s), up to %d nodes at once\n",
 		*workerID, *taskQueue, *address, *namespace, *maxConcurrent)
 	err = w.Run(worker.InterruptCh())
