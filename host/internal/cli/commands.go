@@ -96,7 +96,7 @@ func (a *app) validateJSON(ctx context.Context, path string, vars []string, plug
 
 func (a *app) resultsCommand() *cobra.Command {
 	var format string
-	var list, failed, executions bool
+	var list, failed, executions, watch bool
 	cmd := &cobra.Command{
 		Use:   "results [BATCH_ID]",
 		Short: "Show the leaderboard of a batch (the latest by default)",
@@ -136,6 +136,12 @@ func (a *app) resultsCommand() *cobra.Command {
 				}
 				return a.writeExecutions(rows, format)
 			}
+			if watch {
+				if format != "table" {
+					return exitf(ExitConfig, "--watch redraws a table; drop --format")
+				}
+				return a.watchResults(ctx, st, id, format)
+			}
 			board, err := bench.Leaderboard(ctx, st, id)
 			if err != nil {
 				return a.failed(err)
@@ -155,6 +161,7 @@ func (a *app) resultsCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&list, "list", false, "list stored batches instead")
 	cmd.Flags().BoolVar(&failed, "failed", false, "list failed executions with their errors")
 	cmd.Flags().BoolVar(&executions, "executions", false, "list every execution with its scores")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the leaderboard again as results are stored, until the batch stops running")
 	return cmd
 }
 
@@ -199,9 +206,10 @@ func (a *app) writeExecutions(rows []store.Result, format string) error {
 func (a *app) auditCommand() *cobra.Command {
 	var level, typ, format string
 	var limit int
+	var follow bool
 	cmd := &cobra.Command{
 		Use:   "audit [BATCH_ID]",
-		Short: "Show the audit trail of a batch (the latest by default)",
+		Short: "Show the audit trail of a batch (the latest by default); --follow keeps printing while it runs",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -210,6 +218,9 @@ func (a *app) auditCommand() *cobra.Command {
 			}
 			if format != "text" && format != "json" {
 				return exitf(ExitConfig, "unknown --format %q: use text or json", format)
+			}
+			if follow && format == "json" {
+				return exitf(ExitConfig, "--follow prints text lines; drop --format json")
 			}
 			st, err := a.openReader(ctx, "")
 			if err != nil {
@@ -228,15 +239,15 @@ func (a *app) auditCommand() *cobra.Command {
 				return doc.Write(a.stdout, doc.AuditOf(rec.ID, entries))
 			}
 			for _, e := range entries {
-				where := joinNonEmpty(" ", e.ExecutionKey, e.Node)
-				if where != "" {
-					where = " [" + where + "]"
-				}
-				fmt.Fprintf(a.stdout, "%s %-7s %-22s %s%s\n", e.Time.Local().Format("15:04:05.000"), e.Severity, e.EventType, e.Message, where)
+				a.printAuditEntry(e)
+			}
+			if follow {
+				return a.followAudit(ctx, st, rec, store.AuditFilter{MinSeverity: level, EventType: typ}, entries)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new entries until the batch stops running")
 	cmd.Flags().StringVar(&level, "level", "INFO", "lowest severity shown: DEBUG, INFO, SUCCESS, WARNING, ERROR")
 	cmd.Flags().StringVar(&typ, "type", "", "only this event type, e.g. execution.failed")
 	cmd.Flags().StringVar(&format, "format", "text", "text or json (one document, schema: wtb schema audit)")

@@ -18,6 +18,7 @@ type runMetrics struct {
 	m       *metrics.Metrics
 	srv     *http.Server
 	gateway string
+	linger  time.Duration
 }
 
 // startMetrics serves the run's metrics when asked to; nil when not.
@@ -25,7 +26,7 @@ func (a *app) startMetrics(f *runFlags) (*runMetrics, error) {
 	if f.metricsAddr == "" && f.pushgateway == "" {
 		return nil, nil
 	}
-	rm := &runMetrics{m: metrics.New(), gateway: f.pushgateway}
+	rm := &runMetrics{m: metrics.New(), gateway: f.pushgateway, linger: f.metricsLinger}
 	if f.metricsAddr != "" {
 		ln, err := net.Listen("tcp", f.metricsAddr)
 		if err != nil {
@@ -61,6 +62,10 @@ func (a *app) metricsDone(rm *runMetrics, out *bench.Outcome) {
 		cancel()
 	}
 	if rm.srv != nil {
+		if rm.linger > 0 {
+			fmt.Fprintf(a.stderr, "serving the final metrics for %s more\n", rm.linger)
+			sleepCtx(a.ctx, rm.linger)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = rm.srv.Shutdown(ctx)
 		cancel()

@@ -10,8 +10,9 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 )
 
-// progress shows done/total, failures, rate and ETA: a bar on a terminal,
-// a plain line every few seconds otherwise (CI logs).
+// progress shows done/total, failures, load, rate and ETA: a bar on a
+// terminal; otherwise (CI logs) a status line at a fixed interval, also while
+// nothing finishes, so a batch of long nodes never leaves a log silent.
 type progress struct {
 	w     io.Writer
 	tty   bool
@@ -21,21 +22,36 @@ type progress struct {
 	total     int
 	succeeded int
 	failed    int
+	inFlight  int
+	queued    int
 	start     time.Time
-	lastLine  time.Time
 	pool      *mpb.Progress
 	bar       *mpb.Bar
+	stop      chan struct{}
+	stopped   chan struct{}
 }
 
-func newProgress(w io.Writer, tty bool) *progress {
-	return &progress{w: w, tty: tty, every: 5 * time.Second}
+// DefaultProgressEvery is how often a status line is printed when output is
+// not a terminal.
+const DefaultProgressEvery = 10 * time.Second
+
+func newProgress(w io.Writer, tty bool, every time.Duration) *progress {
+	if every <= 0 {
+		every = DefaultProgressEvery
+	}
+	return &progress{w: w, tty: tty, every: every}
 }
 
 func (p *progress) Start(total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.total, p.start, p.lastLine = total, time.Now(), time.Now()
-	if !p.tty || total == 0 {
+	p.total, p.start = total, time.Now()
+	if total == 0 {
+		return
+	}
+	if !p.tty {
+		p.stop, p.stopped = make(chan struct{}), make(chan struct{})
+		go p.heartbeat()
 		return
 	}
 	p.pool = mpb.New(mpb.WithOutput(p.w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
@@ -48,12 +64,28 @@ func (p *progress) Start(total int) {
 			decor.Any(func(decor.Statistics) string {
 				p.mu.Lock()
 				defer p.mu.Unlock()
-				return fmt.Sprintf(" %d failed", p.failed)
+				return fmt.Sprintf(" %d failed, %d in flight", p.failed, p.inFlight)
 			}),
 			decor.Any(func(decor.Statistics) string { return "  " + p.rateLocked() }),
 			decor.Name("  ETA "), decor.AverageETA(decor.ET_STYLE_GO),
 		),
 	)
+}
+
+func (p *progress) heartbeat() {
+	defer close(p.stopped)
+	t := time.NewTicker(p.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			p.mu.Lock()
+			p.printLine()
+			p.mu.Unlock()
+		case <-p.stop:
+			return
+		}
+	}
 }
 
 func (p *progress) rateLocked() string {
@@ -67,23 +99,25 @@ func (p *progress) rate() string {
 	if el <= 0 {
 		return "0/s"
 	}
-	return fmt.Sprintf("%.0f/s", float64(p.succeeded+p.failed)/el)
+	return fmt.Sprintf("%.1f/s", float64(p.succeeded+p.failed)/el)
 }
 
 func (p *progress) Add(succeeded, failed int) {
 	p.mu.Lock()
 	p.succeeded += succeeded
 	p.failed += failed
-	line := !p.tty && time.Since(p.lastLine) >= p.every
-	if line {
-		p.lastLine = time.Now()
-		p.printLine()
-	}
 	bar := p.bar
 	p.mu.Unlock()
 	if bar != nil {
 		bar.IncrBy(succeeded + failed)
 	}
+}
+
+// Load implements sched.LoadReporter.
+func (p *progress) Load(inFlight, queued int) {
+	p.mu.Lock()
+	p.inFlight, p.queued = inFlight, queued
+	p.mu.Unlock()
 }
 
 func (p *progress) printLine() {
@@ -93,12 +127,17 @@ func (p *progress) printLine() {
 		per := time.Since(p.start) / time.Duration(done)
 		eta = (per * time.Duration(p.total-done)).Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "progress: %d/%d executions, %d failed, %s, ETA %s\n", done, p.total, p.failed, p.rate(), eta)
+	pct := 0
+	if p.total > 0 {
+		pct = 100 * done / p.total
+	}
+	fmt.Fprintf(p.w, "progress: %d/%d executions (%d%%), %d failed, %d in flight, %d queued, %s, ETA %s, %s elapsed\n",
+		done, p.total, pct, p.failed, p.inFlight, p.queued, p.rate(), eta, time.Since(p.start).Round(time.Second))
 }
 
 func (p *progress) Finish() {
 	p.mu.Lock()
-	pool, bar := p.pool, p.bar
+	pool, bar, stop := p.pool, p.bar, p.stop
 	p.mu.Unlock()
 	if bar != nil {
 		// An interrupted batch ends short of its total.
@@ -106,9 +145,14 @@ func (p *progress) Finish() {
 		pool.Wait()
 		return
 	}
+	if stop != nil {
+		close(stop)
+		<-p.stopped
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.total > 0 {
+		p.inFlight, p.queued = 0, 0
 		p.printLine()
 	}
 }

@@ -25,9 +25,11 @@ type runFlags struct {
 	noProgress bool
 	auditNodes bool
 
-	metricsAddr string
-	pushgateway string
-	metrics     *runMetrics
+	metricsAddr   string
+	metricsLinger time.Duration
+	pushgateway   string
+	progressEvery time.Duration
+	metrics       *runMetrics
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -67,7 +69,9 @@ func addRunFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().StringVar(&f.junit, "junit", "", "write a JUnit XML report to this file")
 	cmd.Flags().StringVar(&f.format, "format", "table", "leaderboard format: table, json or csv")
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "no progress bar or progress lines")
+	cmd.Flags().DurationVar(&f.progressEvery, "progress-every", DefaultProgressEvery, "when output is not a terminal, print a status line this often (also while nothing finishes)")
 	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics of the run at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
+	cmd.Flags().DurationVar(&f.metricsLinger, "metrics-linger", 0, "keep serving metrics this long after the batch ends, so a scraper sees its final figures")
 	cmd.Flags().StringVar(&f.pushgateway, "pushgateway", "", "push the batch's final metrics to this Prometheus Pushgateway URL when it ends")
 	cmd.Flags().BoolVar(&f.auditNodes, "audit-nodes", false, "record every execution's finish and its node events in the audit trail (by default it records failures, retries, cancellations and plugin events)")
 }
@@ -315,7 +319,7 @@ func (a *app) runOptions(st store.Store, f *runFlags) (bench.RunOptions, error) 
 	o := bench.RunOptions{AuditNodes: f.auditNodes,
 		OnStart: func(rec *store.Batch, b *spec.Batch, counts plan.Counts) { a.printPlan(b, counts, rec.ID, st) }}
 	if !f.noProgress {
-		o.Progress = newProgress(a.stderr, isTerminal(a.stderr))
+		o.Progress = newProgress(a.stderr, isTerminal(a.stderr), f.progressEvery)
 	}
 	rm, err := a.startMetrics(f)
 	if err != nil {

@@ -54,6 +54,12 @@ type Progress interface {
 	Finish()
 }
 
+// LoadReporter is a Progress that also shows the load: runner requests in
+// flight and ready to send.
+type LoadReporter interface {
+	Load(inFlight, queued int)
+}
+
 // Config is one run of a batch.
 type Config struct {
 	Batch     *spec.Batch
@@ -105,6 +111,7 @@ type scheduler struct {
 	log     hclog.Logger
 	redact  *spec.Redactor
 	obs     Observer
+	load    LoadReporter
 	limit   int
 
 	ready       []*attempt
@@ -139,6 +146,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		s.cfg.Observer = nopObserver{}
 	}
 	s.obs = s.cfg.Observer
+	s.load, _ = cfg.Progress.(LoadReporter)
 	s.limit = s.b.MaxPending
 	if c := cfg.Runner.Capacity(); c > 0 && c < s.limit {
 		s.limit = c
@@ -175,6 +183,9 @@ func (s *scheduler) loop(ctx context.Context) {
 			s.stop(fmt.Sprintf("cannot store results: %v", werr))
 		}
 		s.obs.Load(len(s.inflight), len(s.ready))
+		if s.load != nil {
+			s.load.Load(len(s.inflight), len(s.ready))
+		}
 		if len(s.inflight) == 0 && (len(s.ready) == 0 || s.stopping) && pendingRetries == 0 {
 			return
 		}

@@ -169,6 +169,9 @@ type AuditFilter struct {
 	MinSeverity string // DEBUG < INFO < SUCCESS < WARNING < ERROR
 	EventType   string
 	Limit       int
+	// Since keeps entries at or after this time (zero: all); a follower
+	// passes the last time it printed and skips what it has seen.
+	Since time.Time
 }
 
 // WriteSet is written in one transaction: checkpoints first, then results that

@@ -501,9 +501,9 @@ func (r audit) List(ctx context.Context, batchID string, f store.AuditFilter) ([
 	for _, s := range sev {
 		args = append(args, s)
 	}
-	args = append(args, limit)
+	args = append(args, ts(f.Since), limit)
 	out, err := all(ctx, r.db, store.Audit, nil, `WHERE batch_test_id = ? AND (? = '' OR event_type = ?)
-		AND severity IN (?`+strings.Repeat(",?", len(sev)-1)+`) ORDER BY ts, rowid LIMIT ?`, args...)
+		AND severity IN (?`+strings.Repeat(",?", len(sev)-1)+`) AND ts >= ? ORDER BY ts, rowid LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing audit entries: %w", err)
 	}

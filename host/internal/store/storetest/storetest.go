@@ -356,6 +356,11 @@ func testAudit(t *testing.T, st store.Store) {
 	if len(errs) != 1 || errs[0].Severity != "ERROR" {
 		t.Errorf("--level ERROR --limit 1: %+v", errs)
 	}
+	// A follower asks for what came at or after the last time it printed.
+	since, _ := st.Audit().List(ctx, "b", store.AuditFilter{MinSeverity: "DEBUG", Since: entries[3].Time})
+	if len(since) != 2 || since[0].ID != "e3" {
+		t.Errorf("since the fourth entry: %+v", since)
+	}
 }
 
 func testLargeState(t *testing.T, st store.Store) {
