@@ -6,6 +6,9 @@ command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/n
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 # Headless Chromium drives the viewer's browser tests.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# A real Prometheus, its promtool and a Pushgateway for the metrics tests.
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root or install them: apt-get install -y ${need[*]})" >&2

@@ -310,9 +310,11 @@ func (b *Batch) Finish(thresholdsMet bool, elapsed time.Duration) {
 
 // Push sends the batch's figures to a Prometheus Pushgateway (job "wtb",
 // grouped by batch), the way Prometheus documents for batch jobs: the last
-// figures of a batch stay there after the process has gone.
+// figures of a batch stay there after the process has gone. The grouping key
+// is wtb_batch (the pushed series carry batch themselves, which a grouping
+// label may not repeat).
 func (m *Metrics) Push(ctx context.Context, gateway, batchID string) error {
-	p := push.New(gateway, "wtb").Gatherer(m.batch).Grouping("batch", batchID)
+	p := push.New(gateway, "wtb").Gatherer(m.batch).Grouping("wtb_batch", batchID)
 	done := make(chan error, 1)
 	go func() { done <- p.PushContext(ctx) }()
 	select {

@@ -22,20 +22,42 @@ type PluginSource interface {
 func (m *Metrics) AddPlugin(p PluginSource) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.plugins = append(m.plugins, p)
+	// A plugin started again under the same name replaces the last figures
+	// of its predecessor: two sources of the same series would fail a scrape.
+	kept := m.plugins[:0]
+	for _, q := range m.plugins {
+		if _, old := q.(frozen); !old || q.Name() != p.Name() {
+			kept = append(kept, q)
+		}
+	}
+	m.plugins = append(kept, p)
 }
 
-// RemovePlugin stops asking p (it is stopping).
+// RemovePlugin stops asking p (it is about to stop) and keeps serving the
+// figures it gave last, so a scrape after the batch still sees them.
 func (m *Metrics) RemovePlugin(p PluginSource) {
+	ctx, cancel := context.WithTimeout(context.Background(), pluginScrapeTimeout)
+	last, err := p.Metrics(ctx)
+	cancel()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, q := range m.plugins {
 		if q == p {
-			m.plugins = append(m.plugins[:i], m.plugins[i+1:]...)
+			m.plugins[i] = frozen{name: p.Name(), metrics: last, err: err}
 			return
 		}
 	}
 }
+
+// frozen is a stopped plugin's last figures.
+type frozen struct {
+	name    string
+	metrics []sdk.Metric
+	err     error
+}
+
+func (f frozen) Name() string                                  { return f.name }
+func (f frozen) Metrics(context.Context) ([]sdk.Metric, error) { return f.metrics, f.err }
 
 // pluginScrapeTimeout bounds how long a scrape waits for a plugin.
 const pluginScrapeTimeout = 2 * time.Second

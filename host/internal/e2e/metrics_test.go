@@ -1,0 +1,248 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tool finds a binary Debian's prometheus packages install, or skips (fails
+// under CI, which installs them).
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	if path, err := osexec.LookPath(name); err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed: CI installs it (scripts/install-deps.sh)", name)
+	}
+	t.Skipf("%s is not installed (apt-get install prometheus prometheus-pushgateway)", name)
+	return ""
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startService runs a server for the test and waits until url answers.
+func startService(t *testing.T, probe string, name string, args ...string) {
+	t.Helper()
+	cmd := osexec.Command(name, args...)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFor(t, 30*time.Second, func() string { return filepath.Base(name) + " did not start:\n" + out.String() }, func() bool {
+		resp, err := http.Get(probe)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	})
+}
+
+// metricsBench runs long enough for a few scrapes: 2 variants × 2 cases ×
+// 16 repeats of a 250 ms node behind a shared merge node, 4 at a time, and
+// one case that always fails.
+const metricsBench = `
+runner "pool" {
+  plugin      = "pool"
+  max_workers = 4
+}
+workflow "w" {
+  node "prep" {
+    kind   = "merge"
+    params = { ready = true }
+  }
+  node "work" {
+    depends_on = ["prep"]
+    command    = ["sh", "-c", "in=$(cat); sleep 0.25; case \"$in\" in *boom*) exit 3;; esac; echo '{\"answer\": \"ok\"}'"]
+    variant "fast" {}
+    variant "slow" { params = { extra = 1 } }
+  }
+}
+batch_test "m" {
+  workflow    = workflow.w
+  runner      = runner.pool
+  repeat      = 16
+  max_retries = 0
+  case "fine" { input = { q = "fine" } }
+  case "bad" { input = { q = "boom" } }
+  evaluator "e" {
+    type   = "equals"
+    path   = "$.answer"
+    expect = "ok"
+  }
+}
+`
+
+// A real Prometheus scrapes `wtb run --metrics-addr` during a batch; what it
+// scraped agrees with what the store holds, and promtool accepts the endpoint.
+func TestPrometheusScrapesARun(t *testing.T) {
+	prom := tool(t, "prometheus")
+	promtool := tool(t, "promtool")
+	e := newEnv(t)
+	e.write("m.hcl", metricsBench)
+	run := e.cmd("run", "m.hcl", "--metrics-addr", "127.0.0.1:0", "--metrics-linger", "6s", "--progress-every", "1s")
+	var stderr syncBuffer
+	run.Stderr = &stderr
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = run.Process.Kill() })
+	addrRE := regexp.MustCompile(`metrics on http://([0-9.:]+)/metrics`)
+	waitFor(t, 20*time.Second, func() string { return "no metrics address:\n" + stderr.String() }, func() bool {
+		return addrRE.MatchString(stderr.String())
+	})
+	target := addrRE.FindStringSubmatch(stderr.String())[1]
+
+	// The endpoint passes Prometheus's own linter mid-run.
+	body := httpGet(t, "http://"+target+"/metrics")
+	check := osexec.Command(promtool, "check", "metrics")
+	check.Stdin = strings.NewReader(body)
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+
+	promAddr := freePort(t)
+	dir := t.TempDir()
+	config := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wtb\n    static_configs:\n      - targets: [%q]\n", target)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startService(t, "http://"+promAddr+"/-/ready", prom, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
+
+	if err := run.Wait(); err != nil && run.ProcessState.ExitCode() != 1 {
+		t.Fatalf("wtb run: %v\n%s", err, stderr.String())
+	}
+	id := batchID(t, stderr.String())
+	if !strings.Contains(stderr.String(), "progress: ") {
+		t.Errorf("no heartbeat lines:\n%s", stderr.String())
+	}
+	st := e.store()
+	var succeeded, failed int
+	for _, r := range e.results(st, id) {
+		if r.Success {
+			succeeded++
+		} else {
+			failed++
+		}
+	}
+	cps, err := st.Checkpoints().ListByBatch(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	executed := 0
+	for _, c := range cps {
+		if c.Source == "ran" {
+			executed++
+		}
+	}
+	// Once wtb has exited its series are stale; their largest value in the
+	// last minutes is the last one scraped (they are counters).
+	last := func(selector string) string { return "sum(max_over_time(" + selector + "[5m]))" }
+	want := map[string]float64{
+		last(`wtb_executions_finished_total{outcome="succeeded"}`): float64(succeeded),
+		last(`wtb_executions_finished_total{outcome="failed"}`):    float64(failed),
+		last(`wtb_executions_started_total`):                       float64(succeeded + failed),
+		last(`wtb_node_runs_total{source="executed"}`):             float64(executed),
+		// Every execution needs prep (run once per case and repeat, shared by
+		// the two variants); work is stored only where it succeeded.
+		last(`wtb_node_runs_total{node="prep"}`):                                       float64(succeeded + failed),
+		last(`wtb_node_runs_total{node="prep",source="shared"}`):                       float64((succeeded + failed) / 2),
+		last(`wtb_node_runs_total{node="work"}`):                                       float64(succeeded),
+		last(`wtb_executor_node_runs_total{plugin="runner-pool",outcome="succeeded"}`): float64(executed),
+		last(`wtb_executor_node_runs_total{plugin="runner-pool",outcome="exit"}`):      float64(failed),
+	}
+	if succeeded != 32 || failed != 32 {
+		t.Fatalf("store holds %d succeeded and %d failed, want 32 and 32", succeeded, failed)
+	}
+	for q, v := range want {
+		var got float64
+		waitFor(t, 20*time.Second, func() string { return fmt.Sprintf("Prometheus says %s = %v, the store %v", q, got, v) }, func() bool {
+			got = promQuery(t, promAddr, q)
+			return got == v
+		})
+	}
+}
+
+func httpGet(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// promQuery returns a query's single value (-1 when there is none).
+func promQuery(t *testing.T, addr, q string) float64 {
+	t.Helper()
+	var res struct {
+		Data struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(httpGet(t, "http://"+addr+"/api/v1/query?query="+url.QueryEscape(q))), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Data.Result) != 1 {
+		return -1
+	}
+	s, _ := res.Data.Result[0].Value[1].(string)
+	v, _ := strconv.ParseFloat(s, 64)
+	return v
+}
+
+// A batch pushes its final figures to a real Pushgateway.
+func TestPushgatewayGetsTheFinalFigures(t *testing.T) {
+	gw := tool(t, "prometheus-pushgateway")
+	addr := freePort(t)
+	startService(t, "http://"+addr+"/-/ready", gw, "--web.listen-address="+addr)
+	e := newEnv(t)
+	e.write("m.hcl", strings.Replace(metricsBench, "repeat      = 16", "repeat      = 2", 1))
+	r := e.run("run", "m.hcl", "--no-progress", "--pushgateway", "http://"+addr)
+	if r.code != 0 || !strings.Contains(r.stderr, "pushed the batch's metrics") {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	id := batchID(t, r.stderr)
+	body := httpGet(t, "http://"+addr+"/metrics")
+	for _, want := range []string{
+		fmt.Sprintf(`wtb_executions_finished_total{batch=%q,combination="work=fast",instance="",job="wtb",outcome="succeeded",wtb_batch=%q} 2`, id, id),
+		fmt.Sprintf(`wtb_executions_finished_total{batch=%q,combination="work=slow",instance="",job="wtb",outcome="failed",wtb_batch=%q} 2`, id, id),
+		fmt.Sprintf(`wtb_batch_thresholds_met{batch=%q,instance="",job="wtb",wtb_batch=%q} 1`, id, id),
+		`wtb_batch_last_finished_timestamp_seconds{batch="` + id + `"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the gateway lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `go_goroutines{batch=`) {
+		t.Error("a push carries the Go runtime's metrics; a batch job should push its own figures only")
+	}
+}

@@ -1,0 +1,108 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/sdk"
+)
+
+type fakePlugin struct {
+	name string
+	n    float64
+}
+
+func (p *fakePlugin) Name() string { return p.name }
+func (p *fakePlugin) Metrics(context.Context) ([]sdk.Metric, error) {
+	p.n++
+	return []sdk.Metric{
+		{Name: "wtb_fake_runs_total", Help: "Runs.", Kind: sdk.MetricCounter, Labels: map[string]string{"kind": "command"}, Value: p.n},
+		{Name: "bad name", Kind: sdk.MetricGauge, Value: 1},
+		{Name: "wtb_fake_clash", Kind: sdk.MetricGauge, Labels: map[string]string{"plugin": "spoof"}, Value: 1},
+	}, nil
+}
+
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	if rec.Code != 200 {
+		t.Fatalf("scrape: %d\n%s", rec.Code, body)
+	}
+	return string(body)
+}
+
+// The events and observer calls of a batch become bounded series; plugins'
+// figures are labelled with the plugin, invalid ones dropped, a stopped
+// plugin's last figures kept and replaced when it starts again.
+func TestBatchMetricsAndPlugins(t *testing.T) {
+	m := New()
+	bus := events.New(100)
+	bus.Publish(events.Event{Type: events.PluginStarted, Plugin: "wtb-runner-pool"})
+	b := m.Batch(bus, "b1", "qa", "pool", 4)
+	p := &fakePlugin{name: "wtb-runner-pool"}
+	m.AddPlugin(p)
+	for i := 0; i < 3; i++ {
+		b.ExecutionStarted("a=x")
+		b.NodeRun("prep", "", 10*time.Millisecond, 2)
+	}
+	b.NodeCached("answer", "x", 1)
+	bus.Publish(events.Event{Type: events.ExecutionFinished, BatchID: "b1", Combination: "a=x", Data: map[string]any{"overall_score": 0.75, "duration_ms": 20.0}})
+	bus.Publish(events.Event{Type: events.ExecutionFailed, BatchID: "b1", Combination: "a=x", Data: map[string]any{"overall_score": 0.0}})
+	bus.Publish(events.Event{Type: events.ExecutionRetried, BatchID: "b1", Data: map[string]any{"kind": "infrastructure"}})
+	bus.Publish(events.Event{Type: events.ExecutionFinished, BatchID: "other", Combination: "a=x"})
+	bus.Publish(events.Event{Type: events.StoreStalled, BatchID: "b1", Data: map[string]any{"waited_ms": 1500.0}})
+	b.Load(3, 7)
+	b.StoreWrite(40, 5*time.Millisecond, 2, nil)
+	body := scrape(t, m)
+	for _, want := range []string{
+		`wtb_executions_started_total{batch="b1",combination="a=x"} 3`,
+		`wtb_executions_finished_total{batch="b1",combination="a=x",outcome="succeeded"} 1`,
+		`wtb_executions_finished_total{batch="b1",combination="a=x",outcome="failed"} 1`,
+		`wtb_node_runs_total{batch="b1",node="prep",source="executed",variant=""} 3`,
+		`wtb_node_runs_total{batch="b1",node="prep",source="shared",variant=""} 3`,
+		`wtb_node_runs_total{batch="b1",node="answer",source="cached",variant="x"} 1`,
+		`wtb_execution_retries_total{batch="b1",kind="infrastructure"} 1`,
+		`wtb_runner_requests_queued{batch="b1"} 7`,
+		`wtb_store_write_retries_total{batch="b1"} 1`,
+		`wtb_store_stall_seconds_total{batch="b1"} 1.5`,
+		`wtb_plugin_events_total{event="started",plugin="wtb-runner-pool"} 1`,
+		`wtb_fake_runs_total{kind="command",plugin="wtb-runner-pool"} 1`,
+		`wtb_execution_score_bucket{batch="b1",combination="a=x",le="0.8"} 2`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "bad name") || strings.Contains(body, "spoof") {
+		t.Errorf("an invalid plugin metric got through:\n%s", body)
+	}
+	m.RemovePlugin(p) // its last figures: 2
+	if body := scrape(t, m); !strings.Contains(body, `wtb_fake_runs_total{kind="command",plugin="wtb-runner-pool"} 2`) {
+		t.Errorf("a stopped plugin's last figures are gone")
+	}
+	m.AddPlugin(&fakePlugin{name: "wtb-runner-pool", n: 10})
+	if body := scrape(t, m); !strings.Contains(body, `wtb_fake_runs_total{kind="command",plugin="wtb-runner-pool"} 11`) {
+		t.Errorf("a restarted plugin does not replace its predecessor's figures:\n%s", body)
+	}
+	b.Finish(true, time.Second)
+	body = scrape(t, m)
+	if !strings.Contains(body, `wtb_batch_thresholds_met{batch="b1"} 1`) || !strings.Contains(body, `wtb_runner_requests_in_flight{batch="b1"} 0`) {
+		t.Errorf("finish: %s", body)
+	}
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = strings.NewReader(body)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	}
+}
