@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/wtbench/wtb/host/internal/metrics"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/viewer"
 )
@@ -55,7 +56,7 @@ only serve it to a network you trust.`,
 }
 
 func (a *app) serveViewer(ctx context.Context, ln net.Listener, st store.Store) error {
-	srv := &http.Server{Handler: (&viewer.Server{Store: st, Log: a.log}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: (&viewer.Server{Store: st, Log: a.log, Metrics: metrics.New()}).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(a.stdout, "WTB viewer on http://%s (%s; Ctrl-C to stop)\n", ln.Addr(), st.Describe())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

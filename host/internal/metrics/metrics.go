@@ -124,6 +124,9 @@ func (m *Metrics) Register(cs ...prometheus.Collector) {
 	m.batch.MustRegister(cs...)
 }
 
+// Registerer is where Register puts collectors.
+func (m *Metrics) Registerer() prometheus.Registerer { return m.batch }
+
 // Batch starts counting one batch: it subscribes to the bus and is the
 // scheduler's Observer.
 func (m *Metrics) Batch(bus *events.Bus, id, name, runner string, planned int) *Batch {

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/metrics"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -29,6 +30,9 @@ var assets embed.FS
 type Server struct {
 	Store store.Store
 	Log   hclog.Logger
+	// Metrics, when set, is served at /metrics with the viewer's requests
+	// and the database's batches added.
+	Metrics *metrics.Metrics
 }
 
 // Handler routes the pages and the API.
@@ -37,12 +41,25 @@ func (s *Server) Handler() http.Handler {
 	static, _ := fs.Sub(assets, "assets")
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", s.index)
-	mux.HandleFunc("GET /api/batches", s.api(s.batches))
-	mux.HandleFunc("GET /api/batches/{id}", s.api(s.leaderboard))
-	mux.HandleFunc("GET /api/batches/{id}/executions", s.api(s.executions))
-	mux.HandleFunc("GET /api/batches/{id}/executions/{key...}", s.api(s.execution))
-	mux.HandleFunc("GET /api/batches/{id}/audit", s.api(s.audit))
-	mux.HandleFunc("GET /api/compare", s.api(s.compare))
+	routes := map[string]func(*http.Request) (any, error){
+		"GET /api/batches":                          s.batches,
+		"GET /api/batches/{id}":                     s.leaderboard,
+		"GET /api/batches/{id}/executions":          s.executions,
+		"GET /api/batches/{id}/executions/{key...}": s.execution,
+		"GET /api/batches/{id}/audit":               s.audit,
+		"GET /api/compare":                          s.compare,
+	}
+	for pattern, h := range routes {
+		if s.Metrics == nil {
+			mux.HandleFunc(pattern, s.api(h))
+			continue
+		}
+		mux.Handle(pattern, instrumented(s.Metrics.Registerer(), strings.TrimPrefix(pattern, "GET "), s.api(h)))
+	}
+	if s.Metrics != nil {
+		s.Metrics.Register(newStoreCollector(s.Store))
+		mux.Handle("GET /metrics", s.Metrics.Handler())
+	}
 	return securityHeaders(mux)
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/metrics"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/store/open"
@@ -200,5 +201,24 @@ func BenchmarkPages100k(b *testing.B) {
 			})
 		}
 		srv.Close()
+	}
+}
+
+func TestViewServesMetrics(t *testing.T) {
+	st, _ := seed(t, 200, store.StatusRunning)
+	srv := httptest.NewServer((&viewer.Server{Store: st, Metrics: metrics.New()}).Handler())
+	defer srv.Close()
+	get(t, srv.URL+"/api/batches/big", nil)
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`wtb_store_batches{status="interrupted"} 1`, `wtb_store_batch_executions_stored{batch="big",name="big"} 200`,
+		`wtb_view_requests_total{code="200",route="/api/batches/{id}"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
