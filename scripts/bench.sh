@@ -77,6 +77,21 @@ done
 echo "(executions/s is the scheduler's own figure, first dispatch to last stored result; wall adds"
 echo " start-up, planning and the leaderboard over every stored result.)"
 
+section "Metrics cost: 100,000 trivial executions without and with --metrics-addr (two runs each, alternating)"
+trivial "$work/metrics.hcl" 100000
+for i in 1 2; do
+  for mode in off on; do
+    extra=()
+    [ "$mode" = on ] && extra=(--metrics-addr 127.0.0.1:0)
+    rm -f "$work/metrics.db"*
+    measure "$wtb" --db "sqlite://$work/metrics.db" run "$work/metrics.hcl" --no-progress --format csv "${extra[@]}" >/dev/null
+    grep -o '[0-9]* executions/s' "$work/err" | grep -o '^[0-9]*' >>"$work/rate-$mode"
+  done
+done
+awk 'FNR == 1 { f++ } f == 1 { off += $1; n++ } f == 2 { on += $1; m++ }
+  END { printf "without: %.0f executions/s, with: %.0f executions/s, cost %.1f%%\n", off / n, on / m, 100 * (off / n - on / m) / (off / n) }' \
+  "$work/rate-off" "$work/rate-on"
+
 section "400 sh command executions with 8 workers vs xargs -P 8"
 cat >"$work/step.sh" <<'SH'
 #!/bin/sh
