@@ -2,13 +2,19 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/sdk"
 )
@@ -105,4 +111,79 @@ func TestBatchMetricsAndPlugins(t *testing.T) {
 			t.Errorf("promtool check metrics: %v\n%s", err, out)
 		}
 	}
+}
+
+// The example Grafana dashboard asks only for series wtb exposes, in valid
+// PromQL (promtool checks the expressions as recording rules).
+func TestExampleDashboardMatchesTheMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../../../examples/grafana/wtb-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	m := New()
+	bus := events.New(10)
+	b := m.Batch(bus, "b", "n", "r", 1)
+	b.ExecutionStarted("c")
+	b.NodeRun("n", "v", time.Millisecond, 1)
+	b.RoundTrip(time.Millisecond)
+	b.StoreWrite(1, time.Millisecond, 2, nil)
+	bus.Publish(events.Event{Type: events.ExecutionFinished, Combination: "c", Data: map[string]any{"overall_score": 1.0}})
+	bus.Publish(events.Event{Type: events.ExecutionRetried, Data: map[string]any{"kind": "exit"}})
+	bus.Publish(events.Event{Type: events.StoreStalled, Data: map[string]any{"waited_ms": 1.0}})
+	bus.Publish(events.Event{Type: events.PluginStarted, Plugin: "p"})
+	m.AddPlugin(staticPlugin{"wtb_pool_workers", "wtb_pool_busy_workers"})
+	families, err := prometheus.Gatherers{m.batch}.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, f := range families {
+		known[f.GetName()] = true
+	}
+	series := regexp.MustCompile(`wtb_[a-z0-9_]+`)
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	for i, p := range dash.Panels {
+		for j, tg := range p.Targets {
+			for _, name := range series.FindAllString(tg.Expr, -1) {
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+				if !known[name] && !known[base] {
+					t.Errorf("panel %q asks for %s, which wtb does not expose", p.Title, name)
+				}
+			}
+			expr := strings.ReplaceAll(tg.Expr, "$batch", ".*")
+			fmt.Fprintf(&rules, "      - record: dashboard:panel%d_%d\n        expr: %q\n", i, j, expr)
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("no promtool to check the expressions")
+	}
+	path := filepath.Join(t.TempDir(), "rules.yml")
+	if err := os.WriteFile(path, []byte(rules.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules: %v\n%s", err, out)
+	}
+}
+
+type staticPlugin []string
+
+func (s staticPlugin) Name() string { return "p" }
+func (s staticPlugin) Metrics(context.Context) ([]sdk.Metric, error) {
+	var out []sdk.Metric
+	for _, n := range s {
+		out = append(out, sdk.Metric{Name: n, Kind: sdk.MetricGauge, Value: 1})
+	}
+	return out, nil
 }
