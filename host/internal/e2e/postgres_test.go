@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -67,6 +68,23 @@ func TestPostgresRestartMidBatch(t *testing.T) {
 	b, err := st.Batches().Get(context.Background(), id)
 	if err != nil || b.Status != store.StatusCompleted {
 		t.Errorf("batch after the restart: %+v %v\n%s", b, err, stderr)
+	}
+	// The wait was said out loud: WARN lines while it lasted and when it
+	// ended, and an audit entry with its duration.
+	if !strings.Contains(stderr, "the database is not answering") || !strings.Contains(stderr, "the database answers again") {
+		t.Errorf("no WARN lines about the stall:\n%s", stderr)
+	}
+	entries, _ := st.Audit().List(context.Background(), id, store.AuditFilter{EventType: "store.stalled"})
+	stalled := false
+	for _, en := range entries {
+		var d struct {
+			WaitedMs float64 `json:"waited_ms"`
+		}
+		_ = json.Unmarshal(en.Details, &d)
+		stalled = stalled || (en.Severity == "WARNING" && d.WaitedMs >= 500)
+	}
+	if !stalled {
+		t.Errorf("the audit trail does not record a stall of at least 0.5 s: %+v", entries)
 	}
 }
 
