@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/stats"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -22,6 +23,7 @@ type Combo struct {
 	StdDev      float64            `json:"stddev"`
 	CI95        *[2]float64        `json:"ci95"` // null with fewer than two executions
 	PassRate    float64            `json:"pass_rate"`
+	PassCI95    [2]float64         `json:"pass_rate_ci95"` // Wilson score interval
 	P50Ms       float64            `json:"p50_ms"`
 	P95Ms       float64            `json:"p95_ms"`
 	Evaluators  map[string]float64 `json:"evaluator_means"`
@@ -217,10 +219,13 @@ func combo(b *spec.Batch, c spec.Combination, r *running) Combo {
 	sort.Float64s(r.scores)
 	out.Mean, out.StdDev = meanStd(r.scores)
 	if r.n > 1 {
-		half := tQuantile975(r.n-1) * out.StdDev / math.Sqrt(n)
+		// Student's t with n−1 degrees of freedom, clipped to the score range.
+		half := stats.TQuantile(0.975, float64(r.n-1)) * out.StdDev / math.Sqrt(n)
 		out.CI95 = &[2]float64{math.Max(0, out.Mean-half), math.Min(1, out.Mean+half)}
 	}
 	out.PassRate = float64(r.passed) / n
+	w := stats.Wilson(r.passed, r.n, 0.95)
+	out.PassCI95 = [2]float64{w.Lo, w.Hi}
 	sort.Float64s(r.durations)
 	out.P50Ms, out.P95Ms = percentile(r.durations, 0.50), percentile(r.durations, 0.95)
 	out.Scores = newHistogram(r.scores, 0, 1)
@@ -274,23 +279,4 @@ func percentile(sorted []float64, p float64) float64 {
 	lo := int(math.Floor(pos))
 	hi := int(math.Ceil(pos))
 	return sorted[lo] + (sorted[hi]-sorted[lo])*(pos-float64(lo))
-}
-
-// tTable holds Student's t 0.975 quantiles for 1..30 degrees of freedom.
-var tTable = []float64{12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-	2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-	2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042}
-
-// tQuantile975 is the two-sided 95% critical value of Student's t; beyond the
-// table it uses the Cornish-Fisher expansion around the normal quantile.
-func tQuantile975(df int) float64 {
-	if df < 1 {
-		return math.NaN()
-	}
-	if df <= len(tTable) {
-		return tTable[df-1]
-	}
-	z := 1.959964
-	n := float64(df)
-	return z + (z*z*z+z)/(4*n) + (5*math.Pow(z, 5)+16*z*z*z+3*z)/(96*n*n)
 }

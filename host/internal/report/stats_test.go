@@ -43,8 +43,8 @@ func TestSummarize(t *testing.T) {
 	if math.Abs(g.StdDev-wantStd) > 1e-9 {
 		t.Errorf("stddev %v, want %v", g.StdDev, wantStd)
 	}
-	// 95% CI with t(3) = 3.182.
-	half := 3.182 * wantStd / 2
+	// 95% CI with t(0.975, 3) = 3.1824463052837078 (SciPy).
+	half := 3.1824463052837078 * wantStd / 2
 	if g.CI95 == nil || math.Abs(g.CI95[0]-(0.85-half)) > 1e-9 || g.CI95[1] != 1 {
 		t.Errorf("CI %v, want [%v, 1]", g.CI95, 0.85-half)
 	}
@@ -62,15 +62,21 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
-func TestTQuantile(t *testing.T) {
-	if q := tQuantile975(1); q != 12.706 {
-		t.Errorf("t(1) = %v", q)
+// A combination's intervals: Student's t for the mean (exact quantile, here
+// t(0.975, 3) = 3.182446305284263 from SciPy), Wilson for the pass rate.
+func TestComboIntervals(t *testing.T) {
+	b := &spec.Batch{Repeat: 1, PassScore: 0.5, Combinations: []spec.Combination{{Name: "c"}}}
+	var rs []store.Result
+	for _, s := range []float64{0.2, 0.4, 0.6, 0.8} {
+		rs = append(rs, store.Result{Combination: "c", Success: true, OverallScore: s, Passed: s >= 0.5})
 	}
-	if q := tQuantile975(1000); math.Abs(q-1.962) > 0.001 {
-		t.Errorf("t(1000) = %v, want ≈1.962", q)
+	c := Summarize(b, rs).Combos[0]
+	half := 3.1824463052837078 * math.Sqrt(0.2/3) / 2 // s = √(Σ(x−0.5)²/3) = √(0.2/3), over √4
+	if c.CI95 == nil || math.Abs(c.CI95[0]-(0.5-half)) > 1e-9 || math.Abs(c.CI95[1]-(0.5+half)) > 1e-9 {
+		t.Errorf("mean CI %v, want 0.5 ± %.6f", c.CI95, half)
 	}
-	if q := tQuantile975(40); math.Abs(q-2.021) > 0.002 {
-		t.Errorf("t(40) = %v, want ≈2.021", q)
+	if math.Abs(c.PassCI95[0]-0.15003898915214947) > 1e-9 || math.Abs(c.PassCI95[1]-0.8499610108478506) > 1e-9 {
+		t.Errorf("pass-rate Wilson CI %v", c.PassCI95)
 	}
 }
 

@@ -221,7 +221,7 @@ function leaderboardTable(board) {
     h('td', { class: 'num', 'data-testid': 'mean' }, fmt(c.mean_score)),
     h('td', { class: 'num' }, fmt(c.stddev)),
     h('td', { class: 'num' }, c.ci95 ? '[' + fmt(c.ci95[0]) + ', ' + fmt(c.ci95[1]) + ']' : '–'),
-    h('td', { class: 'num', 'data-testid': 'pass-rate' }, pct(c.pass_rate)),
+    h('td', { class: 'num', 'data-testid': 'pass-rate', title: '95% Wilson interval ' + pct(c.pass_rate_ci95[0]) + '–' + pct(c.pass_rate_ci95[1]) }, pct(c.pass_rate)),
     h('td', { class: 'num' }, ms(c.p50_ms)),
     h('td', { class: 'num' }, ms(c.p95_ms)),
     h('td', { class: 'num' }, c.succeeded + ' / ' + c.failed),
