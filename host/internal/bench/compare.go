@@ -10,6 +10,7 @@ import (
 
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/stats"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -18,11 +19,44 @@ type ComboDelta struct {
 	Combination string
 	MeanA       *float64 // nil: not in A
 	MeanB       *float64 // nil: not in B
-	Delta       float64
+	Delta       float64  // MeanB − MeanA
 	PassA       float64
 	PassB       float64
+	// Paired is the test on the executions both batches ran (same case and
+	// repeat): the mean difference, its interval and p-values. Pairs is 0
+	// when they share none.
+	Paired stats.Paired
+	// P is the p-value of the test the comparison uses (CompareOptions.Test).
+	P float64
+	// Significant: P below Alpha. Regression: a significant drop larger
+	// than the tolerance.
+	Significant bool
 	Regression  bool
 }
+
+// Tests a comparison can use on paired scores.
+const (
+	TestT        = "t"        // paired Student t on the mean difference
+	TestWilcoxon = "wilcoxon" // Wilcoxon signed-rank: no assumption of normality
+)
+
+// CompareOptions tune a comparison.
+type CompareOptions struct {
+	// Tolerance: a mean drop at most this large is never a regression.
+	Tolerance float64
+	// Alpha: a drop is significant when the test's p-value is below it.
+	Alpha float64
+	// Test is TestT (default) or TestWilcoxon.
+	Test string
+	// Cases lists the executions whose score changed, with where they diverge.
+	Cases bool
+}
+
+// Defaults of CompareOptions.
+const (
+	DefaultTolerance = 0.05
+	DefaultAlpha     = 0.05
+)
 
 // CaseDelta is an execution whose score changed between two batches, with the
 // first node whose output differs.
@@ -46,6 +80,8 @@ type CaseDelta struct {
 type Comparison struct {
 	A, B         *store.Batch
 	Tolerance    float64
+	Alpha        float64
+	Test         string
 	Combinations []ComboDelta
 	Regressions  int
 	// Cases is set when asked for: executions whose score changed.
@@ -56,6 +92,7 @@ type Comparison struct {
 // streamed against these, so comparing two batches of 100,000 executions holds
 // neither batch.
 type outcomeA struct {
+	combo   string
 	score   float64
 	success bool
 	status  string
@@ -63,9 +100,20 @@ type outcomeA struct {
 	failed  string
 }
 
-// Compare compares batch b against batch a per combination (a mean score
-// drop larger than tolerance is a regression) and, with cases, per execution.
-func Compare(ctx context.Context, st store.Store, a, b string, tolerance float64, cases bool) (*Comparison, error) {
+// Compare compares batch b against batch a per combination — a regression is
+// a mean drop larger than the tolerance that a paired test on the shared
+// executions finds significant — and, with o.Cases, per execution.
+func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions) (*Comparison, error) {
+	if o.Alpha == 0 {
+		o.Alpha = DefaultAlpha
+	}
+	if o.Test == "" {
+		o.Test = TestT
+	}
+	if o.Test != TestT && o.Test != TestWilcoxon {
+		return nil, configErr("unknown test %q: use %s or %s", o.Test, TestT, TestWilcoxon)
+	}
+	tolerance, cases := o.Tolerance, o.Cases
 	recA, specA, err := Batch(ctx, st, a)
 	if err != nil {
 		return nil, err
@@ -78,18 +126,27 @@ func Compare(ctx context.Context, st store.Store, a, b string, tolerance float64
 	byKey := map[string]outcomeA{}
 	err = st.Results().EachScored(ctx, recA.ID, func(r *store.Result) error {
 		aggA.Add(r)
-		if cases {
-			byKey[r.ExecutionKey] = outcomeA{r.OverallScore, r.Success, r.Status, r.FinalCheckpointID, r.FailedNode}
-		}
+		byKey[r.ExecutionKey] = outcomeA{r.Combination, r.OverallScore, r.Success, r.Status, r.FinalCheckpointID, r.FailedNode}
 		return nil
 	})
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
 	var changed []store.Result
+	pairs := map[string]*[2][]float64{} // combination → scores in A, in B
 	err = st.Results().EachScored(ctx, recB.ID, func(r *store.Result) error {
 		aggB.Add(r)
-		if ra, ok := byKey[r.ExecutionKey]; ok && (ra.score != r.OverallScore || ra.success != r.Success) {
+		ra, ok := byKey[r.ExecutionKey]
+		if !ok {
+			return nil
+		}
+		p := pairs[r.Combination]
+		if p == nil {
+			p = &[2][]float64{}
+			pairs[r.Combination] = p
+		}
+		p[0], p[1] = append(p[0], ra.score), append(p[1], r.OverallScore)
+		if cases && (ra.score != r.OverallScore || ra.success != r.Success) {
 			changed = append(changed, *r)
 		}
 		return nil
@@ -97,8 +154,8 @@ func Compare(ctx context.Context, st store.Store, a, b string, tolerance float64
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
-	c := &Comparison{A: recA, B: recB, Tolerance: tolerance, Cases: []CaseDelta{}}
-	c.Combinations, c.Regressions = compareCombos(aggA.Summary(), aggB.Summary(), tolerance)
+	c := &Comparison{A: recA, B: recB, Tolerance: tolerance, Alpha: o.Alpha, Test: o.Test, Cases: []CaseDelta{}}
+	c.Combinations, c.Regressions = compareCombos(aggA.Summary(), aggB.Summary(), pairs, o)
 	for _, rb := range changed {
 		ra := byKey[rb.ExecutionKey]
 		d := CaseDelta{ExecutionKey: rb.ExecutionKey, Combination: rb.Combination, CaseID: rb.CaseID,
@@ -117,7 +174,7 @@ func Compare(ctx context.Context, st store.Store, a, b string, tolerance float64
 	return c, nil
 }
 
-func compareCombos(sa, sb report.Summary, tol float64) ([]ComboDelta, int) {
+func compareCombos(sa, sb report.Summary, pairs map[string]*[2][]float64, o CompareOptions) ([]ComboDelta, int) {
 	byA := map[string]report.Combo{}
 	for _, c := range sa.Combos {
 		byA[c.Combination] = c
@@ -145,9 +202,18 @@ func compareCombos(sa, sb report.Summary, tol float64) ([]ComboDelta, int) {
 		if okB {
 			row.MeanB, row.PassB = &cb.Mean, cb.PassRate
 		}
+		row.P = 1
 		if okA && okB {
 			row.Delta = cb.Mean - ca.Mean
-			row.Regression = row.Delta < -tol
+			if p := pairs[n]; p != nil {
+				row.Paired = stats.PairedTest(p[0], p[1], 0.95)
+				row.P = row.Paired.PT
+				if o.Test == TestWilcoxon {
+					row.P = row.Paired.PW
+				}
+			}
+			row.Significant = row.Paired.N >= 2 && row.P < o.Alpha
+			row.Regression = row.Significant && row.Delta < -o.Tolerance
 		}
 		if row.Regression {
 			regressions++

@@ -96,8 +96,8 @@ func storedSummary(rec *store.Batch) (report.Summary, bool) {
 		return sum, false
 	}
 	for _, c := range sum.Combos {
-		if len(c.Scores.Counts) == 0 {
-			return sum, false
+		if len(c.Scores.Counts) == 0 || (c.Executions > 0 && c.PassCI95[1] == 0) {
+			return sum, false // stored by a wtb without histograms or Wilson intervals
 		}
 	}
 	return sum, sum.Stored > 0 || sum.Total == 0

@@ -146,22 +146,28 @@ func short(id string) string {
 }
 
 func (a *app) compareCommand() *cobra.Command {
-	var tolerance float64
-	var cases bool
+	var o bench.CompareOptions
 	var limit int
 	var format string
 	cmd := &cobra.Command{
 		Use:   "compare BATCH_A BATCH_B",
 		Short: "Compare two batches per combination, flag regressions, and show where per-case outputs first diverge",
 		Long: `Compare batch B against batch A: per combination the change in mean score and
-pass rate; a drop larger than --tolerance is flagged as a regression and
-makes the exit code 1. With --cases, every execution whose score changed is
-listed with the first node whose output differs between the two batches.`,
+pass rate, and a paired test on the executions both batches ran (same case and
+repeat): the mean difference with its 95% confidence interval and a p-value.
+A combination regressed when its mean dropped by more than --tolerance AND the
+test finds the drop significant at --alpha; any regression makes the exit
+code 1. --test t (default) is the paired Student t test on the mean
+difference; --test wilcoxon is the signed-rank test, which assumes nothing
+about the shape of the differences (pass/fail scores, outliers).
+
+With --cases, every execution whose score changed is listed with the first
+node whose output differs between the two batches.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var c *bench.Comparison
 			err := a.reading(cmd.Context(), func(ctx context.Context, st store.Store) (err error) {
-				c, err = bench.Compare(ctx, st, args[0], args[1], tolerance, cases)
+				c, err = bench.Compare(ctx, st, args[0], args[1], o)
 				return err
 			})
 			if err != nil {
@@ -174,7 +180,7 @@ listed with the first node whose output differs between the two batches.`,
 				}
 			} else {
 				a.writeComboDeltas(c)
-				if cases {
+				if o.Cases {
 					a.writeCaseDeltas(c.Cases, limit)
 				}
 			}
@@ -184,8 +190,10 @@ listed with the first node whose output differs between the two batches.`,
 			return nil
 		},
 	}
-	cmd.Flags().Float64Var(&tolerance, "tolerance", 0.05, "a mean score drop larger than this is a regression")
-	cmd.Flags().BoolVar(&cases, "cases", false, "list changed executions with the first node whose output differs")
+	cmd.Flags().Float64Var(&o.Tolerance, "tolerance", bench.DefaultTolerance, "a mean score drop must be larger than this to be a regression")
+	cmd.Flags().Float64Var(&o.Alpha, "alpha", bench.DefaultAlpha, "significance level: the paired test's p-value must be below it")
+	cmd.Flags().StringVar(&o.Test, "test", bench.TestT, "paired test: t or wilcoxon")
+	cmd.Flags().BoolVar(&o.Cases, "cases", false, "list changed executions with the first node whose output differs")
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many executions in --cases")
 	cmd.Flags().StringVar(&format, "format", "table", "table or json")
 	return cmd
@@ -198,7 +206,7 @@ func (a *app) writeComboDeltas(c *bench.Comparison) {
 		fmt.Fprintf(a.stdout, "B was forked from A at node %s\n", recB.ForkNode)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMBINATION\tMEAN A\tMEAN B\tΔ MEAN\tPASS A\tPASS B\t")
+	fmt.Fprintln(tw, "COMBINATION\tMEAN A\tMEAN B\tΔ MEAN\tPAIRED Δ [95% CI]\tp\tPASS A\tPASS B\t")
 	f := func(p *float64) string {
 		if p == nil {
 			return "—"
@@ -214,10 +222,20 @@ func (a *app) writeComboDeltas(c *bench.Comparison) {
 		} else if r.MeanB == nil {
 			flag = "only in A"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%+.3f\t%.0f%%\t%.0f%%\t%s\n", r.Combination, f(r.MeanA), f(r.MeanB), r.Delta, 100*r.PassA, 100*r.PassB, flag)
+		paired, p := "—", "—"
+		if r.Paired.N >= 2 {
+			paired = fmt.Sprintf("%+.3f [%+.3f, %+.3f] n=%d", r.Paired.MeanDiff, r.Paired.CI.Lo, r.Paired.CI.Hi, r.Paired.N)
+			p = fmt.Sprintf("%.3g", r.P)
+		}
+		if flag == "" && r.Significant {
+			flag = "significant"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%+.3f\t%s\t%s\t%.0f%%\t%.0f%%\t%s\n", r.Combination, f(r.MeanA), f(r.MeanB), r.Delta, paired, p,
+			100*r.PassA, 100*r.PassB, flag)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(a.stdout, "%s (tolerance %.3f)\n", plural(c.Regressions, "regression", "regressions"), c.Tolerance)
+	fmt.Fprintf(a.stdout, "%s (a significant drop larger than %.3f; paired %s test, alpha %.3g)\n", plural(c.Regressions, "regression", "regressions"),
+		c.Tolerance, c.Test, c.Alpha)
 }
 
 func (a *app) writeCaseDeltas(rows []bench.CaseDelta, limit int) {

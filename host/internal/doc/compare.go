@@ -14,6 +14,8 @@ type Compare struct {
 	A            Batch        `json:"a"`
 	B            Batch        `json:"b"`
 	Tolerance    float64      `json:"tolerance"`
+	Alpha        float64      `json:"alpha"`
+	Test         string       `json:"test"`
 	Regressions  int          `json:"regressions"`
 	Combinations []ComboDelta `json:"combinations"`
 	// Cases lists executions whose score changed (with --cases; else []).
@@ -29,7 +31,17 @@ type ComboDelta struct {
 	Delta       float64  `json:"delta"`
 	PassRateA   float64  `json:"pass_rate_a"`
 	PassRateB   float64  `json:"pass_rate_b"`
-	Regression  bool     `json:"regression"`
+	// The paired test on the executions both batches ran: how many pairs,
+	// the mean difference B − A with its 95 % interval (null below two
+	// pairs), both tests' p-values and the one the verdict used.
+	Pairs       int         `json:"pairs"`
+	MeanDiff    float64     `json:"paired_mean_diff"`
+	DiffCI95    *[2]float64 `json:"paired_diff_ci95"`
+	PT          float64     `json:"p_t"`
+	PWilcoxon   float64     `json:"p_wilcoxon"`
+	P           float64     `json:"p_value"`
+	Significant bool        `json:"significant"`
+	Regression  bool        `json:"regression"`
 }
 
 // CaseDelta is an execution whose score changed, with the first node whose
@@ -52,11 +64,16 @@ type CaseDelta struct {
 // CompareOf describes a comparison; the outputs are masked with the
 // sensitive values of both batches' specs.
 func CompareOf(c *bench.Comparison, redA, redB func(json.RawMessage) json.RawMessage) Compare {
-	d := Compare{Header: header(KindCompare), A: BatchOf(c.A), B: BatchOf(c.B), Tolerance: c.Tolerance,
+	d := Compare{Header: header(KindCompare), A: BatchOf(c.A), B: BatchOf(c.B), Tolerance: c.Tolerance, Alpha: c.Alpha, Test: c.Test,
 		Regressions: c.Regressions, Combinations: []ComboDelta{}, Cases: []CaseDelta{}}
 	for _, x := range c.Combinations {
-		d.Combinations = append(d.Combinations, ComboDelta{Combination: x.Combination, MeanA: x.MeanA, MeanB: x.MeanB,
-			Delta: x.Delta, PassRateA: x.PassA, PassRateB: x.PassB, Regression: x.Regression})
+		cd := ComboDelta{Combination: x.Combination, MeanA: x.MeanA, MeanB: x.MeanB,
+			Delta: x.Delta, PassRateA: x.PassA, PassRateB: x.PassB, Pairs: x.Paired.N, MeanDiff: x.Paired.MeanDiff,
+			PT: x.Paired.PT, PWilcoxon: x.Paired.PW, P: x.P, Significant: x.Significant, Regression: x.Regression}
+		if x.Paired.N >= 2 {
+			cd.DiffCI95 = &[2]float64{x.Paired.CI.Lo, x.Paired.CI.Hi}
+		}
+		d.Combinations = append(d.Combinations, cd)
 	}
 	for _, x := range c.Cases {
 		d.Cases = append(d.Cases, CaseDelta{ExecutionKey: x.ExecutionKey, Combination: x.Combination, CaseID: x.CaseID,

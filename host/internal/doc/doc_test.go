@@ -61,7 +61,7 @@ func TestEveryDocumentMatchesItsSchema(t *testing.T) {
 		t.Errorf("execution document:\n%s", exec)
 	}
 	mean := 0.5
-	check(t, CompareOf(&bench.Comparison{A: rec, B: rec, Combinations: []bench.ComboDelta{{Combination: "a=x", MeanA: &mean}},
+	check(t, CompareOf(&bench.Comparison{A: rec, B: rec, Test: bench.TestT, Alpha: 0.05, Combinations: []bench.ComboDelta{{Combination: "a=x", MeanA: &mean}},
 		Cases: []bench.CaseDelta{{ExecutionKey: "k", OutputA: json.RawMessage(`{"x":1}`)}}}, b.Redactor().JSON, b.Redactor().JSON))
 	check(t, AuditOf("b1", []store.AuditEntry{{Time: now, Severity: "ERROR", EventType: "execution.failed"}}))
 	rng := hcl.Range{Filename: "bench.hcl", Start: hcl.Pos{Line: 3, Column: 5, Byte: 20}, End: hcl.Pos{Line: 3, Column: 9, Byte: 24}}

@@ -240,15 +240,17 @@ func (s *Server) compare(r *http.Request) (any, error) {
 	if a == "" || b == "" {
 		return nil, errorf("compare needs ?a=BATCH&b=BATCH")
 	}
-	tol := 0.02
-	if t := r.URL.Query().Get("tolerance"); t != "" {
-		f, err := strconv.ParseFloat(t, 64)
-		if err != nil {
-			return nil, errorf("tolerance must be a number, got %q", t)
+	o := bench.CompareOptions{Tolerance: bench.DefaultTolerance, Alpha: bench.DefaultAlpha, Test: r.URL.Query().Get("test"), Cases: true}
+	for name, into := range map[string]*float64{"tolerance": &o.Tolerance, "alpha": &o.Alpha} {
+		if v := r.URL.Query().Get(name); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return nil, errorf("%s must be a number, got %q", name, v)
+			}
+			*into = f
 		}
-		tol = f
 	}
-	c, err := bench.Compare(r.Context(), s.Store, a, b, tol, true)
+	c, err := bench.Compare(r.Context(), s.Store, a, b, o)
 	if err != nil {
 		return nil, err
 	}
