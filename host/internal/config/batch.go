@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/theory/jsonpath"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/zclconf/go-cty/cty"
@@ -48,7 +49,7 @@ var evaluatorTypes = map[string][]string{
 }
 
 var evaluatorSchema = &hcl.BodySchema{Attributes: attrSchema("type", "path", "expect", "pattern", "weight",
-	"tolerance", "max_ms", "case_sensitive", "command", "timeout")}
+	"tolerance", "max_ms", "case_sensitive", "command", "timeout", "node")}
 
 var thresholdSchema = &hcl.BodySchema{Attributes: attrSchema("overall_score", "pass_rate", "evaluators", "applies_to")}
 
@@ -136,6 +137,17 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 		if eb.Type == "evaluator" {
 			ev, d := c.decodeEvaluator(eb)
 			a.diags = append(a.diags, d...)
+			if ev.Node != "" && wf != nil {
+				if n, _ := wf.NodeByName(ev.Node); n == nil {
+					subject := eb.DefRange
+					if body, ok := eb.Body.(*hclsyntax.Body); ok && body.Attributes["node"] != nil {
+						subject = body.Attributes["node"].Expr.Range()
+					}
+					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown node",
+						Detail: fmt.Sprintf("Evaluator %q scores node %q, which workflow %q does not have.%s", ev.Name, ev.Node, wf.Name,
+							suggest(ev.Node, nodeNames(wf))), Subject: subject.Ptr()})
+				}
+			}
 			for _, have := range s.Evaluators {
 				if have.Name == ev.Name {
 					a.diags = append(a.diags, dupBlock("evaluator", ev.Name, eb.DefRange, eb.DefRange))
@@ -275,7 +287,7 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 		return ev, a.diags
 	}
 	for name, at := range content.Attributes {
-		if name == "type" || name == "weight" {
+		if name == "type" || name == "weight" || name == "node" {
 			continue
 		}
 		found := false
@@ -284,9 +296,10 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 		}
 		if !found {
 			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
-				Detail: fmt.Sprintf("A %s evaluator does not take %q; it takes: %s, weight.", ev.Type, name, strings.Join(allowed, ", ")), Subject: at.NameRange.Ptr()})
+				Detail: fmt.Sprintf("A %s evaluator does not take %q; it takes: %s, weight, node.", ev.Type, name, strings.Join(allowed, ", ")), Subject: at.NameRange.Ptr()})
 		}
 	}
+	ev.Node = a.str("node", "")
 	ev.Weight = a.number("weight", 1)
 	if ev.Weight < 0 || !finite(ev.Weight) {
 		a.errorf("weight", "Invalid weight", "weight must be a number ≥ 0.")

@@ -28,6 +28,27 @@ type Input struct {
 	Case       spec.Case
 	DurationMs float64
 	Metrics    map[string]float64
+	// Nodes are the outputs of the nodes evaluators score by name (see
+	// NodesScored); a node that did not finish is absent.
+	Nodes map[string]NodeRun
+}
+
+// NodeRun is one node's part of an execution, for evaluators with a node.
+type NodeRun struct {
+	Output     json.RawMessage
+	DurationMs float64
+}
+
+// NodesScored lists the nodes whose outputs some evaluator scores: only
+// those need keeping until an execution is scored.
+func (e *Evaluator) NodesScored() map[string]bool {
+	out := map[string]bool{}
+	for _, ev := range e.evs {
+		if ev.Node != "" {
+			out[ev.Node] = true
+		}
+	}
+	return out
 }
 
 // Outcome is the scoring of one execution.
@@ -112,7 +133,11 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 			if doc == nil {
 				doc = expectationDoc(in)
 			}
-			score, note = e.score(ctx, ev, state, doc, in)
+			if ev.Node == "" {
+				score, note = e.score(ctx, ev, state, doc, in)
+			} else {
+				score, note = e.scoreNode(ctx, ev, doc, in)
+			}
 			score = clamp(score)
 		}
 		out.Scores[ev.Name] = score
@@ -135,6 +160,24 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 	}
 	out.Passed = in.Success && out.Overall >= e.passScore
 	return out
+}
+
+// scoreNode scores one node's output: path-based evaluators look into it, a
+// latency evaluator at the node's duration, a command evaluator gets it as
+// its state.
+func (e *Evaluator) scoreNode(ctx context.Context, ev compiled, doc map[string]any, in Input) (float64, string) {
+	nr, ok := in.Nodes[ev.Node]
+	if !ok {
+		return 0, fmt.Sprintf("node %s did not finish", ev.Node)
+	}
+	var out any
+	if err := json.Unmarshal(nr.Output, &out); err != nil {
+		return 0, fmt.Sprintf("node %s's output is not JSON", ev.Node)
+	}
+	sub := in
+	sub.State, sub.DurationMs = nr.Output, nr.DurationMs
+	score, note := e.score(ctx, ev, out, doc, sub)
+	return score, strings.Replace(note, "in the final state", "in node "+ev.Node+"'s output", 1)
 }
 
 func expectationDoc(in Input) map[string]any {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -94,5 +95,32 @@ func TestCommandEvaluator(t *testing.T) {
 	out = e.Evaluate(context.Background(), Input{Success: true, State: json.RawMessage(`{"answer":"Rome"}`)})
 	if out.Scores["judge"] != 0 {
 		t.Errorf("command score %v", out.Scores["judge"])
+	}
+}
+
+// An evaluator with a node scores that node's output (and, for latency, its
+// duration), not the final state; a node that did not finish scores 0.
+func TestNodeEvaluators(t *testing.T) {
+	e, err := Compile(&spec.Batch{PassScore: 0.5, Evaluators: []spec.Evaluator{
+		{Name: "top_doc", Type: "equals", Node: "retrieve", Path: "$.docs[0]", Expect: json.RawMessage(`"Paris"`), Weight: 1},
+		{Name: "retrieve_fast", Type: "latency", Node: "retrieve", MaxMs: 50, Weight: 1},
+		{Name: "answer", Type: "equals", Path: "$.answer", Expect: json.RawMessage(`"Paris"`), Weight: 1},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.NodesScored(); len(got) != 1 || !got["retrieve"] {
+		t.Errorf("NodesScored = %v", got)
+	}
+	in := Input{Success: true, State: json.RawMessage(`{"answer": "Paris", "docs": ["Lyon"]}`), DurationMs: 500,
+		Nodes: map[string]NodeRun{"retrieve": {Output: json.RawMessage(`{"docs": ["Paris", "Lyon"]}`), DurationMs: 20}}}
+	out := e.Evaluate(context.Background(), in)
+	if out.Scores["top_doc"] != 1 || out.Scores["retrieve_fast"] != 1 || out.Scores["answer"] != 1 {
+		t.Errorf("scores %v notes %v (the node's output has Paris first; the final state does not)", out.Scores, out.Notes)
+	}
+	in.Nodes = nil
+	out = e.Evaluate(context.Background(), in)
+	if out.Scores["top_doc"] != 0 || !strings.Contains(out.Notes["top_doc"], "node retrieve did not finish") {
+		t.Errorf("a missing node: %v %v", out.Scores, out.Notes)
 	}
 }

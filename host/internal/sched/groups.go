@@ -57,7 +57,7 @@ func (f *feeder) fill() {
 			continue
 		}
 		f.writeRoot(g)
-		gr := &groupRun{g: g, left: len(g.Executions), infos: map[*plan.Step]*stepInfo{}}
+		gr := &groupRun{g: g, left: len(g.Executions), infos: map[*plan.Step]*stepInfo{}, scored: s.scored}
 		f.openCount++
 		for _, seg := range g.Roots {
 			s.ready = append(s.ready, &attempt{seg: seg, group: gr, number: 1})
@@ -85,6 +85,8 @@ type groupRun struct {
 	g     *plan.Group
 	left  int
 	infos map[*plan.Step]*stepInfo
+	// scored are the nodes whose outputs evaluators score.
+	scored map[string]bool
 }
 
 // stepInfo is a finished node run as its executions need it.
@@ -93,6 +95,7 @@ type stepInfo struct {
 	metrics    map[string]float64
 	worker     string
 	state      json.RawMessage // kept while children or ending executions need it
+	output     json.RawMessage // kept when an evaluator scores this node
 }
 
 func (g *groupRun) info(st *plan.Step) *stepInfo {
@@ -103,10 +106,13 @@ func (g *groupRun) info(st *plan.Step) *stepInfo {
 }
 
 // record keeps a finished node run of the group.
-func (g *groupRun) record(st *plan.Step, state json.RawMessage, durMs float64, metrics map[string]float64, worker string) {
+func (g *groupRun) record(st *plan.Step, state, output json.RawMessage, durMs float64, metrics map[string]float64, worker string) {
 	info := &stepInfo{durationMs: durMs, metrics: metrics, worker: worker}
 	if len(st.Children) > 0 || len(st.Ending) > 0 {
 		info.state = state
+	}
+	if g.scored[st.Node.Name] {
+		info.output = output
 	}
 	g.infos[st] = info
 }

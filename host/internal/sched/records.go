@@ -37,7 +37,7 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 			cp.CacheKey = s.planner.CacheKey(parentState, st)
 		}
 		cps = append(cps, cp)
-		a.group.record(st, d.state, cp.DurationMs, d.metrics, d.worker)
+		a.group.record(st, d.state, d.output, cp.DurationMs, d.metrics, d.worker)
 		s.obs.NodeRun(st.Node.Name, st.Node.Variant, d.duration, len(st.Executions))
 		parentID, parentState = st.ID, d.state
 		a.lastWorker = d.worker
@@ -63,11 +63,18 @@ type finish struct {
 func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 	var durMs float64
 	metrics := map[string]float64{}
+	var nodes map[string]eval.NodeRun
 	for _, st := range ex.Steps {
 		if info, done := a.group.infos[st]; done {
 			durMs += info.durationMs
 			for k, v := range info.metrics {
 				metrics[k] = v
+			}
+			if info.output != nil {
+				if nodes == nil {
+					nodes = map[string]eval.NodeRun{}
+				}
+				nodes[st.Node.Name] = eval.NodeRun{Output: info.output, DurationMs: info.durationMs}
 			}
 		}
 	}
@@ -89,7 +96,7 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 		res.Status = store.ResultSucceeded
 	}
 	s.feed.executionFinished(a.group)
-	in := eval.Input{Success: f.ok, State: f.state, Case: *ex.Case, DurationMs: durMs, Metrics: metrics}
+	in := eval.Input{Success: f.ok, State: f.state, Case: *ex.Case, DurationMs: durMs, Metrics: metrics, Nodes: nodes}
 	s.evalWG.Add(1)
 	s.evalSem <- struct{}{}
 	go func() {

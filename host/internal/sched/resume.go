@@ -29,7 +29,7 @@ func (s *scheduler) prepare(ctx context.Context, a *attempt) bool {
 			if err != nil {
 				break
 			}
-			a.group.record(st, cp.State, cp.DurationMs, cp.Metrics, cp.WorkerID)
+			a.group.record(st, cp.State, cp.Output, cp.DurationMs, cp.Metrics, cp.WorkerID)
 			s.tally.resumed()
 			a.startState, a.startID = cp.State, st.ID
 			a.startIdx++
@@ -46,7 +46,7 @@ func (s *scheduler) prepare(ctx context.Context, a *attempt) bool {
 		cp := newCheckpoint(s.cfg.BatchID, st, a.startID, seg.Key, store.SourceCached, hit.State, hit.Output)
 		cp.CacheKey, cp.Metrics, cp.DurationMs, cp.WorkerID = key, hit.Metrics, hit.DurationMs, hit.WorkerID
 		s.writer.send(store.WriteSet{Checkpoints: []store.Checkpoint{cp}})
-		a.group.record(st, hit.State, hit.DurationMs, hit.Metrics, hit.WorkerID)
+		a.group.record(st, hit.State, hit.Output, hit.DurationMs, hit.Metrics, hit.WorkerID)
 		s.tally.cachedRun()
 		s.obs.NodeCached(st.Node.Name, st.Node.Variant, len(st.Executions))
 		s.cfg.Bus.Publish(events.Event{Type: events.NodeFinished, BatchID: s.cfg.BatchID, ExecutionKey: seg.Key,

@@ -112,6 +112,7 @@ type scheduler struct {
 	redact  *spec.Redactor
 	obs     Observer
 	load    LoadReporter
+	scored  map[string]bool // nodes evaluators score by name
 	limit   int
 
 	ready       []*attempt
@@ -147,6 +148,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	s.obs = s.cfg.Observer
 	s.load, _ = cfg.Progress.(LoadReporter)
+	s.scored = cfg.Evaluator.NodesScored()
 	s.limit = s.b.MaxPending
 	if c := cfg.Runner.Capacity(); c > 0 && c < s.limit {
 		s.limit = c

@@ -174,8 +174,11 @@ type Combination struct {
 
 // Evaluator scores an execution in [0,1].
 type Evaluator struct {
-	Name          string          `json:"name"`
-	Type          string          `json:"type"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Node, when set, makes the evaluator score that node's output (and,
+	// for latency, its duration) instead of the final state.
+	Node          string          `json:"node,omitempty"`
 	Path          string          `json:"path,omitempty"`
 	Expect        json.RawMessage `json:"expect,omitempty"`
 	Pattern       string          `json:"pattern,omitempty"`
