@@ -34,6 +34,9 @@ func (a *App) Fork(ctx context.Context, st store.Store, o ForkOptions, opts RunO
 	if err != nil {
 		return nil, err
 	}
+	if parentRec.Lineage == store.LineageRescore {
+		return nil, configErr("batch %s was rescored from %s and holds no checkpoints of its own: fork %s instead", parentRec.ID, parentRec.ParentID, parentRec.ParentID)
+	}
 	p := o.Prepared
 	if p == nil {
 		b := *parentSpec
@@ -89,7 +92,7 @@ func (a *App) Fork(ctx context.Context, st store.Store, o ForkOptions, opts RunO
 		file = parentRec.File
 	}
 	rec := a.newBatchRecord(id, b, file)
-	rec.ParentID, rec.ForkNode = parentRec.ID, o.Node
+	rec.ParentID, rec.ForkNode, rec.Lineage = parentRec.ID, o.Node, store.LineageFork
 	ctx, l, err := a.create(ctx, st, rec)
 	if err != nil {
 		return nil, err

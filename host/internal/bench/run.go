@@ -77,6 +77,9 @@ func (a *App) Resume(ctx context.Context, st store.Store, id string, opts RunOpt
 	if err != nil {
 		return nil, err
 	}
+	if rec.Lineage == store.LineageRescore {
+		return nil, configErr("batch %s rescored batch %s and runs no node: rescore %s again instead of resuming", id, rec.ParentID, rec.ParentID)
+	}
 	if err := checkScripts(b, "resume batch "+id, "Restore them, or run the file again as a new batch with `wtb run`."); err != nil {
 		return nil, err
 	}

@@ -149,6 +149,9 @@ func (a *app) resultsCommand() *cobra.Command {
 			rec := board.Batch
 			if format == "table" {
 				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, bench.DisplayStatus(rec), rec.StartedAt.Local().Format(time.DateTime))
+				if rec.Lineage == store.LineageRescore {
+					fmt.Fprintf(a.stdout, "rescored from batch %s: the same executions, scored again (no node ran)\n", rec.ParentID)
+				}
 			}
 			if bench.Interrupted(rec) {
 				fmt.Fprintf(a.stderr, "batch %s was interrupted: the process running it stopped before it finished; `wtb%s resume %s` runs the rest\n",
@@ -176,8 +179,14 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BATCH\tNAME\tSTATUS\tEXECUTIONS\tRUNNER\tSTARTED\tPARENT")
 	for _, b := range bs {
+		parent := b.ParentID
+		if parent != "" && b.Lineage == store.LineageRescore {
+			parent = "rescore of " + parent
+		} else if parent != "" {
+			parent = "fork of " + parent + " at " + b.ForkNode
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Name, bench.DisplayStatus(&b), b.Total, b.Runner,
-			b.StartedAt.Local().Format(time.DateTime), b.ParentID)
+			b.StartedAt.Local().Format(time.DateTime), parent)
 	}
 	return tw.Flush()
 }

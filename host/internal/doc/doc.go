@@ -62,6 +62,8 @@ type Batch struct {
 	Runner     string     `json:"runner"`
 	ParentID   string     `json:"parent_id"`
 	ForkNode   string     `json:"fork_node"`
+	// Lineage is how the batch came from its parent: fork, rescore, or "".
+	Lineage string `json:"lineage"`
 	Total      int        `json:"total_executions"`
 	Host       string     `json:"host"`
 	Version    string     `json:"wtb_version"`
@@ -79,7 +81,7 @@ type Batch struct {
 // owner is gone.
 func BatchOf(rec *store.Batch) Batch {
 	b := Batch{ID: rec.ID, Name: rec.Name, File: rec.File, Status: bench.DisplayStatus(rec), Runner: rec.Runner,
-		ParentID: rec.ParentID, ForkNode: rec.ForkNode, Total: rec.Total, Host: rec.Host, Version: rec.Version,
+		ParentID: rec.ParentID, ForkNode: rec.ForkNode, Lineage: lineageOf(rec), Total: rec.Total, Host: rec.Host, Version: rec.Version,
 		StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt}
 	var sum struct {
 		Stored, Succeeded, Failed *int
@@ -89,6 +91,15 @@ func BatchOf(rec *store.Batch) Batch {
 		b.Stored, b.Succeeded, b.Failed, b.Verdict = sum.Stored, sum.Succeeded, sum.Failed, sum.Verdict
 	}
 	return b
+}
+
+// lineageOf names how rec came from its parent; forks stored before the
+// lineage column say nothing, but have a fork node.
+func lineageOf(rec *store.Batch) string {
+	if rec.Lineage == "" && rec.ParentID != "" {
+		return store.LineageFork
+	}
+	return rec.Lineage
 }
 
 // Execution is one execution's result.

@@ -58,7 +58,16 @@ type Batch struct {
 	// out lost its owner (killed, or its machine went away).
 	Owner     string
 	LeaseLive bool
+	// Lineage says how the batch came from ParentID: LineageFork or
+	// LineageRescore ("" for a batch without a parent).
+	Lineage string
 }
+
+// Lineages of a batch with a parent.
+const (
+	LineageFork    = "fork"
+	LineageRescore = "rescore"
+)
 
 // Orphaned says the batch is marked running but its owner's lease has run
 // out, so nobody is running it.

@@ -98,6 +98,7 @@ var Batches = Table[Batch]{Name: "wtb_batch_tests", Conflict: "(id)", Columns: [
 	{"started_at", Time, func(b *Batch) any { return &b.StartedAt }},
 	{"finished_at", OptTime, func(b *Batch) any { return &b.FinishedAt }},
 	{"owner", Text, func(b *Batch) any { return &b.Owner }},
+	{"lineage", Text, func(b *Batch) any { return &b.Lineage }},
 	{LeaseLive, Computed, func(b *Batch) any { return &b.LeaseLive }},
 }}
 

@@ -160,16 +160,25 @@ async function batchesPage() {
       h('td', {}, verdictBadge(b.verdict)),
       h('td', {}, b.runner),
       h('td', {}, when(b.started_at)),
-      h('td', {}, b.parent_id ? [link(batchHash(b.parent_id), b.parent_id), b.fork_node ? ' from ' + b.fork_node : ''] : ''));
+      h('td', {}, lineage(b)));
   });
   poll(d.batches.some((b) => b.status === 'running'));
   return h('section', {},
     h('h1', {}, 'Batches'),
     d.batches.length === 0 ? h('p', { class: 'muted' }, 'No batches yet: run one with `wtb run bench.hcl`.') :
       h('table', { 'data-testid': 'batches' },
-        h('thead', {}, h('tr', {}, ['', 'Batch', 'Name', 'Status', 'Stored', 'Failed', 'Verdict', 'Runner', 'Started', 'Forked from'].map((t) => h('th', {}, t)))),
+        h('thead', {}, h('tr', {}, ['', 'Batch', 'Name', 'Status', 'Stored', 'Failed', 'Verdict', 'Runner', 'Started', 'Parent'].map((t) => h('th', {}, t)))),
         h('tbody', {}, rows)),
     h('p', { class: 'server-only' }, compareBtn));
+}
+
+// lineage says where a batch came from: a fork of its parent (re-running the
+// nodes after one), or a rescore of it (no node ran).
+function lineage(b) {
+  if (!b.parent_id) return '';
+  const parent = link(batchHash(b.parent_id), b.parent_id);
+  if (b.lineage === 'rescore') return ['rescored from ', parent];
+  return ['forked from ', parent, b.fork_node ? ' at ' + b.fork_node : ''];
 }
 
 // ---------- one batch ----------
@@ -191,7 +200,7 @@ async function batchPage(id, params) {
       h('span', {}, h('b', {}, sum.failed), ' failed'),
       h('span', {}, 'runner ', h('b', {}, b.runner)),
       h('span', {}, 'started ', when(b.started_at)),
-      b.parent_id ? h('span', {}, 'forked from ', link(batchHash(b.parent_id), b.parent_id), ' at ', b.fork_node) : null,
+      b.parent_id ? h('span', { 'data-testid': 'lineage' }, lineage(b)) : null,
       h('span', { class: 'server-only' }, link('#/compare?b=' + encodeURIComponent(b.id) + (b.parent_id ? '&a=' + encodeURIComponent(b.parent_id) : ''), 'compare…'))),
     thresholdsLine(board),
     h('h2', {}, 'Leaderboard'),

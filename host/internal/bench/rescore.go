@@ -1,0 +1,240 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/eval"
+	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/store"
+)
+
+// RescoreOptions say what to score a stored batch with.
+type RescoreOptions struct {
+	// Batch is the batch to rescore ("" or "latest": the latest).
+	Batch string
+	// Config, when set, supplies the evaluators, pass score and thresholds
+	// (of its batch_test named BatchName, or of the one with the original's
+	// name, or of its only one); nil rescores with the batch's own.
+	Config    *config.Config
+	BatchName string
+}
+
+// RescoreOutcome is a rescored batch.
+type RescoreOutcome struct {
+	*Outcome
+	// From is the batch whose stored states were scored again.
+	From *store.Batch
+	// Scored counts the executions scored; NodeRuns is always 0 — nothing
+	// ran — and is reported so that tests and users can see it.
+	Scored, NodeRuns int
+}
+
+// Rescore scores a stored batch's executions again — from their stored final
+// states and node outputs, with the evaluators of o.Config or the batch's own —
+// and stores the scores as a new batch whose parent is the original (lineage
+// "rescore"). No plugin starts and no node runs.
+func (a *App) Rescore(ctx context.Context, st store.Store, o RescoreOptions) (*RescoreOutcome, error) {
+	from, orig, err := Batch(ctx, st, o.Batch)
+	if err != nil {
+		return nil, err
+	}
+	b := *orig
+	if o.Config != nil {
+		if err := rescoringWith(&b, o); err != nil {
+			return nil, err
+		}
+	}
+	evaluator, err := eval.Compile(&b)
+	if err != nil {
+		return nil, configErr("%v", err)
+	}
+	cases := make(map[string]*spec.Case, len(b.Cases))
+	for i := range b.Cases {
+		cases[b.Cases[i].ID] = &b.Cases[i]
+	}
+	id := newBatchID()
+	rec := a.newBatchRecord(id, &b, from.File)
+	rec.Runner, rec.Total, rec.ParentID, rec.Lineage = from.Runner, from.Total, from.ID, store.LineageRescore
+	ctx, l, err := a.create(ctx, st, rec)
+	if err != nil {
+		return nil, err
+	}
+	defer l.release()
+	bus := events.New(eventHistory)
+	bus.Publish(events.Event{Type: events.BatchStarted, BatchID: id, Message: fmt.Sprintf("batch %s rescores batch %s; no node runs", id, from.ID)})
+
+	start := time.Now()
+	scored, err := a.rescoreResults(ctx, st, from, id, evaluator, cases, b.Redactor())
+	if err != nil {
+		a.abandon(st, id, err)
+		return nil, runtimeErr("rescoring %s: %v", from.ID, err)
+	}
+	bg := context.Background()
+	sum, failures, err := summarize(bg, st, id, &b)
+	if err != nil {
+		a.abandon(st, id, err)
+		return nil, runtimeErr("%w", err)
+	}
+	status := store.StatusCompleted
+	if sum.Stored < sum.Total {
+		status = store.StatusCancelled // the original was incomplete
+	}
+	sumJSON, _ := json.Marshal(sum)
+	finished := time.Now()
+	if err := st.Batches().SetStatus(bg, id, status, &finished, sumJSON); err != nil {
+		return nil, runtimeErr("%w", err)
+	}
+	rec.Status, rec.FinishedAt, rec.Summary = status, &finished, sumJSON
+	entry := store.AuditEntry{ID: id + "-rescored", BatchID: id, Time: finished, Severity: "SUCCESS", EventType: string(events.BatchFinished),
+		Message: fmt.Sprintf("rescored %d executions of batch %s in %s; no node ran: %s", scored, from.ID, finished.Sub(start).Round(time.Millisecond), sum.Verdict),
+		Details: json.RawMessage(fmt.Sprintf(`{"rescored_from":%q,"node_runs":0}`, from.ID))}
+	if err := st.Audit().Append(bg, []store.AuditEntry{entry}); err != nil {
+		a.Log.Warn("writing the audit trail failed", "error", err)
+	}
+	return &RescoreOutcome{Outcome: &Outcome{Batch: rec, Spec: &b, Status: status, Summary: sum, Failures: failures},
+		From: from, Scored: scored}, nil
+}
+
+// rescoringWith takes the scoring parts of a bench file's batch_test: its
+// evaluators, pass score and thresholds; the workflow, cases and everything
+// that ran stay the original's.
+func rescoringWith(b *spec.Batch, o RescoreOptions) error {
+	name := o.BatchName
+	if name == "" && len(o.Config.Batches) > 1 {
+		name = b.Name
+	}
+	bd, err := o.Config.Batch(name)
+	if err != nil {
+		return configErr("%v", err)
+	}
+	for _, ev := range bd.Spec.Evaluators {
+		if ev.Node == "" {
+			continue
+		}
+		if n, _ := b.Workflow.NodeByName(ev.Node); n == nil {
+			return configErr("evaluator %q scores node %q, which the rescored batch's workflow does not have", ev.Name, ev.Node)
+		}
+	}
+	b.Evaluators, b.PassScore, b.Thresholds, b.Dir = bd.Spec.Evaluators, bd.Spec.PassScore, bd.Spec.Thresholds, bd.Spec.Dir
+	return nil
+}
+
+// rescoreWriteBatch is how many rescored results go in one transaction.
+const rescoreWriteBatch = 1000
+
+// rescoreResults scores every stored result of from again, several at a time
+// (a command evaluator may take a while), and stores them under id.
+func (a *App) rescoreResults(ctx context.Context, st store.Store, from *store.Batch, id string, evaluator *eval.Evaluator,
+	cases map[string]*spec.Case, redact *spec.Redactor) (int, error) {
+	scoredNodes := evaluator.NodesScored()
+	type job struct{ r store.Result }
+	jobs := make(chan job, 64)
+	out := make(chan store.Result, 64)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	for range 2 * runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				r, err := a.rescoreOne(ctx, st, j.r, evaluator, cases, scoredNodes, redact)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					continue
+				}
+				r.BatchID = id
+				out <- r
+			}
+		}()
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		readErr <- st.Results().Each(ctx, from.ID, func(r *store.Result) error {
+			jobs <- job{*r}
+			return nil
+		})
+		close(jobs)
+		wg.Wait()
+		close(out)
+	}()
+	scored := 0
+	var pending []store.Result
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		err := st.Write(ctx, store.WriteSet{Results: pending})
+		pending = pending[:0]
+		return err
+	}
+	var writeErr error
+	for r := range out {
+		scored++
+		pending = append(pending, r)
+		if len(pending) >= rescoreWriteBatch && writeErr == nil {
+			writeErr = flush()
+		}
+	}
+	if writeErr == nil {
+		writeErr = flush()
+	}
+	for _, err := range []error{<-readErr, firstErr, writeErr} {
+		if err != nil {
+			return scored, err
+		}
+	}
+	return scored, nil
+}
+
+// rescoreOne scores one stored execution again from its stored final state
+// and, for evaluators with a node, that node's stored output.
+func (a *App) rescoreOne(ctx context.Context, st store.Store, r store.Result, evaluator *eval.Evaluator, cases map[string]*spec.Case,
+	scoredNodes map[string]bool, redact *spec.Redactor) (store.Result, error) {
+	cs := cases[r.CaseID]
+	if cs == nil {
+		return r, fmt.Errorf("execution %s: case %q is not in the batch's spec", r.ExecutionKey, r.CaseID)
+	}
+	in := eval.Input{Success: r.Success, Case: *cs, DurationMs: r.DurationMs, Metrics: r.Metrics}
+	switch {
+	case r.Success && len(scoredNodes) == 0:
+		cp, err := st.Checkpoints().Get(ctx, r.FinalCheckpointID)
+		if err != nil {
+			return r, fmt.Errorf("execution %s: reading its final state: %w", r.ExecutionKey, err)
+		}
+		in.State = cp.State
+	case r.Success:
+		chainCPs, err := chain(ctx, st, r.FinalCheckpointID)
+		if err != nil {
+			return r, fmt.Errorf("execution %s: reading its checkpoints: %w", r.ExecutionKey, err)
+		}
+		if n := len(chainCPs); n > 0 {
+			in.State = chainCPs[n-1].State
+		}
+		for _, cp := range chainCPs {
+			if scoredNodes[cp.Node] {
+				if in.Nodes == nil {
+					in.Nodes = map[string]eval.NodeRun{}
+				}
+				in.Nodes[cp.Node] = eval.NodeRun{Output: cp.Output, DurationMs: cp.DurationMs}
+			}
+		}
+	}
+	outcome := evaluator.Evaluate(ctx, in)
+	r.Scores, r.OverallScore, r.Passed, r.Notes = outcome.Scores, outcome.Overall, outcome.Passed, nil
+	for k, v := range outcome.Notes {
+		if r.Notes == nil {
+			r.Notes = map[string]string{}
+		}
+		r.Notes[k] = redact.String(v)
+	}
+	r.CreatedAt = time.Now()
+	return r, nil
+}
