@@ -55,15 +55,15 @@ func Write(w io.Writer, d any) error {
 
 // Batch describes a stored batch.
 type Batch struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	File       string     `json:"file"`
-	Status     string     `json:"status"`
-	Runner     string     `json:"runner"`
-	ParentID   string     `json:"parent_id"`
-	ForkNode   string     `json:"fork_node"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	File     string `json:"file"`
+	Status   string `json:"status"`
+	Runner   string `json:"runner"`
+	ParentID string `json:"parent_id"`
+	ForkNode string `json:"fork_node"`
 	// Lineage is how the batch came from its parent: fork, rescore, or "".
-	Lineage string `json:"lineage"`
+	Lineage    string     `json:"lineage"`
 	Total      int        `json:"total_executions"`
 	Host       string     `json:"host"`
 	Version    string     `json:"wtb_version"`
