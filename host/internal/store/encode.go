@@ -30,6 +30,10 @@ func JSONText(v any) string {
 		if len(x) == 0 {
 			return "[]"
 		}
+	case []Decision:
+		if len(x) == 0 {
+			return "[]"
+		}
 	case nil:
 		return "{}"
 	}

@@ -61,7 +61,40 @@ type Batch struct {
 	// Lineage says how the batch came from ParentID: LineageFork or
 	// LineageRescore ("" for a batch without a parent).
 	Lineage string
+	// Decisions say why combinations stopped before their planned
+	// executions (adaptive repeats, racing).
+	Decisions []Decision
 }
+
+// Decision is why a combination stopped early, with the evidence.
+type Decision struct {
+	Combination string `json:"combination"`
+	// Kind is DecisionConverged, DecisionMaxRepeats or DecisionPruned.
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"`
+	// Repeats the combination completed on every case when it stopped.
+	Repeats int `json:"repeats"`
+	// CIHalfWidth is its 95 % CI half-width then (adaptive repeats).
+	CIHalfWidth float64 `json:"ci_half_width,omitempty"`
+	// Racing: the combination it lost to, the test, its p-value and the
+	// upper bound of the mean difference, on how many shared cases.
+	Best      string  `json:"best,omitempty"`
+	Test      string  `json:"test,omitempty"`
+	PValue    float64 `json:"p_value,omitempty"`
+	Bound     float64 `json:"bound,omitempty"`
+	CasesSeen int     `json:"cases_seen,omitempty"`
+	// Executions it had stored; Skipped, the planned ones it did not run.
+	Executions int       `json:"executions"`
+	Skipped    int       `json:"skipped"`
+	At         time.Time `json:"at"`
+}
+
+// Decision kinds.
+const (
+	DecisionConverged  = "converged"   // adaptive repeats: its CI is narrow enough
+	DecisionMaxRepeats = "max_repeats" // adaptive repeats: it reached max
+	DecisionPruned     = "pruned"      // racing: worse than the best with the confidence asked
+)
 
 // Lineages of a batch with a parent.
 const (
@@ -205,6 +238,9 @@ type BatchRepository interface {
 	Latest(ctx context.Context) (*Batch, error)
 	List(ctx context.Context, limit int) ([]Batch, error)
 	SetStatus(ctx context.Context, id, status string, finished *time.Time, summary json.RawMessage) error
+	// SetDecisions stores why combinations stopped early (all of them: it
+	// replaces what was stored).
+	SetDecisions(ctx context.Context, id string, ds []Decision) error
 	// Acquire makes owner the batch's owner for ttl, unless another owner's
 	// lease is still live (*LeaseHeldError). The database's clock decides.
 	Acquire(ctx context.Context, id, owner string, ttl time.Duration) error

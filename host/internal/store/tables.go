@@ -26,6 +26,7 @@ const (
 	StringMap             // *map[string]string as a JSON object
 	FloatMap              // *map[string]float64 as a JSON object
 	Logs                  // *[]LogLine as a JSON array, [] when empty
+	List                  // any other slice as a JSON array, [] when empty
 	Computed              // read only: a backend-specific expression (see Column.Name)
 )
 
@@ -99,6 +100,7 @@ var Batches = Table[Batch]{Name: "wtb_batch_tests", Conflict: "(id)", Columns: [
 	{"finished_at", OptTime, func(b *Batch) any { return &b.FinishedAt }},
 	{"owner", Text, func(b *Batch) any { return &b.Owner }},
 	{"lineage", Text, func(b *Batch) any { return &b.Lineage }},
+	{"decisions", List, func(b *Batch) any { return &b.Decisions }},
 	{LeaseLive, Computed, func(b *Batch) any { return &b.LeaseLive }},
 }}
 

@@ -95,6 +95,11 @@ func (r batches) SetStatus(ctx context.Context, id, status string, finished *tim
 		status, finished, sum, id)
 }
 
+func (r batches) SetDecisions(ctx context.Context, id string, ds []store.Decision) error {
+	return r.exactlyOne(ctx, id, "storing the decisions of batch "+id, store.ErrNotFound,
+		`UPDATE wtb_batch_tests SET decisions = $1::jsonb WHERE id = $2`, store.JSONText(ds), id)
+}
+
 // errHeld marks an ownership update that touched no row.
 var errHeld = errors.New("held by another owner")
 

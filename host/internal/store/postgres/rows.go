@@ -46,12 +46,14 @@ func encode[T any](c store.Column[T], row *T) any {
 		return store.JSONText(*f)
 	case *[]store.LogLine:
 		return store.JSONText(*f)
+	case *[]store.Decision:
+		return store.JSONText(*f)
 	}
 	panic(fmt.Sprintf("store: column %s has an unknown field type", c.Name))
 }
 
 func isJSON(k store.Kind) bool {
-	return k == store.JSON || k == store.OptJSON || k == store.StringMap || k == store.FloatMap || k == store.Logs
+	return k == store.JSON || k == store.OptJSON || k == store.StringMap || k == store.FloatMap || k == store.Logs || k == store.List
 }
 
 // rowOf is a RowToFunc for pgx's collectors: one row into a T through the

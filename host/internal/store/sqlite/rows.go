@@ -63,6 +63,8 @@ func encode[T any](c store.Column[T], row *T) any {
 		return store.JSONText(*f)
 	case *[]store.LogLine:
 		return store.JSONText(*f)
+	case *[]store.Decision:
+		return store.JSONText(*f)
 	}
 	panic(fmt.Sprintf("store: column %s has an unknown field type", c.Name))
 }

@@ -297,6 +297,11 @@ func (r batches) SetStatus(ctx context.Context, id, status string, finished *tim
 		`UPDATE wtb_batch_tests SET status = ?, finished_at = ?, summary = COALESCE(?, summary) WHERE id = ?`, status, fin, sum, id)
 }
 
+func (r batches) SetDecisions(ctx context.Context, id string, ds []store.Decision) error {
+	return r.exactlyOne(ctx, id, "storing the decisions of batch "+id, store.ErrNotFound,
+		`UPDATE wtb_batch_tests SET decisions = ? WHERE id = ?`, store.JSONText(ds), id)
+}
+
 // exactlyOne runs an UPDATE of one batch and returns notFound (wrapped) when
 // it touched none.
 func (r batches) exactlyOne(ctx context.Context, id, what string, notFound error, query string, args ...any) error {

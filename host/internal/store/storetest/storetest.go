@@ -30,6 +30,38 @@ func Run(t *testing.T, open Opener) {
 	t.Run("concurrent_writers", func(t *testing.T) { testConcurrentWriters(t, open(t)) })
 	t.Run("logs_and_notes", func(t *testing.T) { testLogsAndNotes(t, open(t)) })
 	t.Run("results_query", func(t *testing.T) { testResultsQuery(t, open(t)) })
+	t.Run("decisions", func(t *testing.T) { testDecisions(t, open(t)) })
+}
+
+// A batch's decisions replace each other and read back whole.
+func testDecisions(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Batches().Create(ctx, NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.Batches().Get(ctx, "b"); got == nil || len(got.Decisions) != 0 {
+		t.Fatalf("a new batch has decisions: %+v", got)
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	ds := []store.Decision{{Combination: "a=x", Kind: store.DecisionPruned, Reason: "worse", Best: "a=y", Test: "paired t",
+		PValue: 0.0001, Bound: -0.1, CasesSeen: 12, Executions: 12, Skipped: 18, At: at}}
+	if err := st.Batches().SetDecisions(ctx, "b", ds); err != nil {
+		t.Fatal(err)
+	}
+	ds = append(ds, store.Decision{Combination: "a=z", Kind: store.DecisionConverged, Repeats: 4, CIHalfWidth: 0.04, At: at})
+	if err := st.Batches().SetDecisions(ctx, "b", ds); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Batches().Get(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Decisions) != 2 || got.Decisions[0].PValue != 0.0001 || got.Decisions[1].Repeats != 4 || !got.Decisions[0].At.Equal(at) {
+		t.Errorf("decisions read back %+v", got.Decisions)
+	}
+	if err := st.Batches().SetDecisions(ctx, "nope", ds); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("decisions of an unknown batch: %v", err)
+	}
 }
 
 // Query filters in the database and pages in execution key order.
