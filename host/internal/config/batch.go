@@ -32,6 +32,7 @@ var batchSchema = &hcl.BodySchema{
 		{Type: "include"}, {Type: "exclude"}, {Type: "combination"},
 		{Type: "evaluator", LabelNames: []string{"name"}},
 		{Type: "threshold"},
+		{Type: "repeat"}, {Type: "racing"},
 	},
 }
 
@@ -157,18 +158,32 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 		}
 	}
 	s.Thresholds.AppliesTo = "all"
-	seenThreshold := false
+	seen := map[string]hcl.Range{}
 	for _, tb := range content.Blocks {
-		if tb.Type != "threshold" {
+		if tb.Type != "threshold" && tb.Type != "repeat" && tb.Type != "racing" {
 			continue
 		}
-		if seenThreshold {
-			a.diags = append(a.diags, dupBlock("threshold", "", tb.DefRange, tb.DefRange))
+		if prev, dup := seen[tb.Type]; dup {
+			a.diags = append(a.diags, dupBlock(tb.Type, "", tb.DefRange, prev))
 			continue
 		}
-		seenThreshold = true
-		a.diags = append(a.diags, c.decodeThreshold(tb, s)...)
+		seen[tb.Type] = tb.DefRange
+		switch tb.Type {
+		case "threshold":
+			a.diags = append(a.diags, c.decodeThreshold(tb, s)...)
+		case "repeat":
+			if at, both := content.Attributes["repeat"]; both {
+				a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Repeat given twice",
+					Detail: "Use either repeat = N (a fixed number) or a repeat { min, max, until } block (adaptive repeats), not both.",
+					Subject: at.NameRange.Ptr()})
+				continue
+			}
+			a.diags = append(a.diags, c.decodeRepeatBlock(tb, s)...)
+		case "racing":
+			a.diags = append(a.diags, c.decodeRacing(tb, s)...)
+		}
 	}
+	a.diags = append(a.diags, checkStopping(s, b.DefRange)...)
 	return bd, a.diags
 }
 

@@ -27,7 +27,13 @@ type Batch struct {
 	Runner      PluginRef  `json:"runner"`
 	Environment *PluginRef `json:"environment,omitempty"`
 	Cases       []Case     `json:"cases"`
-	Repeat      int        `json:"repeat"`
+	// Repeat is how many times each case runs per combination: the maximum
+	// when Adaptive is set.
+	Repeat int `json:"repeat"`
+	// Adaptive adds repeats to a combination only until its mean is known
+	// well enough; Racing stops combinations that are worse than the best.
+	Adaptive *Adaptive `json:"adaptive,omitempty"`
+	Racing   *Racing   `json:"racing,omitempty"`
 	Timeout     Duration   `json:"timeout"`
 	MaxRetries  int        `json:"max_retries"`
 	RetryDelay  Duration   `json:"retry_backoff"`
@@ -188,6 +194,24 @@ type Evaluator struct {
 	CaseSensitive bool            `json:"case_sensitive,omitempty"`
 	Command       []string        `json:"command,omitempty"`
 	Timeout       Duration        `json:"timeout,omitempty"`
+}
+
+// Adaptive is repeat { min, max, until = { ci_half_width } }: a combination
+// runs rounds of one repeat over every case, at least Min and at most Max
+// (Batch.Repeat), until the 95 % CI of its mean overall score is at most
+// CIHalfWidth on either side.
+type Adaptive struct {
+	Min         int     `json:"min"`
+	CIHalfWidth float64 `json:"ci_half_width"`
+}
+
+// Racing is racing { confidence, min_cases }: once MinCases cases are scored
+// for every combination, a combination whose per-case scores are worse than
+// the current best's with the given Confidence (a one-sided paired t test,
+// Bonferroni-corrected for every look and every rival) runs no more.
+type Racing struct {
+	Confidence float64 `json:"confidence"`
+	MinCases   int     `json:"min_cases"`
 }
 
 // Thresholds decide pass or fail of the batch.
