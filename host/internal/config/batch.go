@@ -174,7 +174,7 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 		case "repeat":
 			if at, both := content.Attributes["repeat"]; both {
 				a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Repeat given twice",
-					Detail: "Use either repeat = N (a fixed number) or a repeat { min, max, until } block (adaptive repeats), not both.",
+					Detail:  "Use either repeat = N (a fixed number) or a repeat { min, max, until } block (adaptive repeats), not both.",
 					Subject: at.NameRange.Ptr()})
 				continue
 			}

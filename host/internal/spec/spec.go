@@ -32,13 +32,13 @@ type Batch struct {
 	Repeat int `json:"repeat"`
 	// Adaptive adds repeats to a combination only until its mean is known
 	// well enough; Racing stops combinations that are worse than the best.
-	Adaptive *Adaptive `json:"adaptive,omitempty"`
-	Racing   *Racing   `json:"racing,omitempty"`
-	Timeout     Duration   `json:"timeout"`
-	MaxRetries  int        `json:"max_retries"`
-	RetryDelay  Duration   `json:"retry_backoff"`
-	MaxPending  int        `json:"max_pending"`
-	FailFast    bool       `json:"fail_fast"`
+	Adaptive   *Adaptive `json:"adaptive,omitempty"`
+	Racing     *Racing   `json:"racing,omitempty"`
+	Timeout    Duration  `json:"timeout"`
+	MaxRetries int       `json:"max_retries"`
+	RetryDelay Duration  `json:"retry_backoff"`
+	MaxPending int       `json:"max_pending"`
+	FailFast   bool      `json:"fail_fast"`
 	// SharePrefixes runs each distinct prefix of node configurations once per
 	// case and repeat and forks its checkpoint to every suffix.
 	SharePrefixes bool          `json:"share_prefixes"`
