@@ -90,7 +90,7 @@ func Entry(e events.Event, nodes bool) (store.AuditEntry, bool) {
 		if e.Error != "" {
 			sev = Warning
 		}
-	case events.CombinationFinished:
+	case events.CombinationFinished, events.CombinationStopped:
 		sev = Info
 	case events.BatchFailed, events.ExecutionFailed, events.PluginCrashed, events.PluginGaveUp:
 		sev = Error

@@ -123,6 +123,8 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 		return nil, err
 	}
 	aggA, aggB := report.NewAggregator(specA), report.NewAggregator(specB)
+	aggA.Decided(recA.Decisions)
+	aggB.Decided(recB.Decisions)
 	byKey := map[string]outcomeA{}
 	err = st.Results().EachScored(ctx, recA.ID, func(r *store.Result) error {
 		aggA.Add(r)

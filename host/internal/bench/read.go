@@ -80,7 +80,7 @@ func Leaderboard(ctx context.Context, st store.Store, id string) (*Board, error)
 		}
 		return &Board{Batch: rec, Spec: b, Summary: sum, Failures: failures}, nil
 	}
-	sum, failures, err := summarize(ctx, st, rec.ID, b)
+	sum, failures, err := summarize(ctx, st, rec.ID, b, rec.Decisions)
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}

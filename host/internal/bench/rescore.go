@@ -62,6 +62,7 @@ func (a *App) Rescore(ctx context.Context, st store.Store, o RescoreOptions) (*R
 	id := newBatchID()
 	rec := a.newBatchRecord(id, &b, from.File)
 	rec.Runner, rec.Total, rec.ParentID, rec.Lineage = from.Runner, from.Total, from.ID, store.LineageRescore
+	rec.Decisions = from.Decisions // the same executions ran: the same ones were saved
 	ctx, l, err := a.create(ctx, st, rec)
 	if err != nil {
 		return nil, err
@@ -77,7 +78,7 @@ func (a *App) Rescore(ctx context.Context, st store.Store, o RescoreOptions) (*R
 		return nil, runtimeErr("rescoring %s: %v", from.ID, err)
 	}
 	bg := context.Background()
-	sum, failures, err := summarize(bg, st, id, &b)
+	sum, failures, err := summarize(bg, st, id, &b, from.Decisions)
 	if err != nil {
 		a.abandon(st, id, err)
 		return nil, runtimeErr("%w", err)

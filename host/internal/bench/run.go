@@ -11,8 +11,10 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/wtbench/wtb/host/internal/adapt"
 	"github.com/wtbench/wtb/host/internal/audit"
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/events"
@@ -36,6 +38,9 @@ type RunOptions struct {
 	// Metrics, when set, counts the batch (and asks the runner plugin for its
 	// figures) for a Prometheus endpoint or a push.
 	Metrics *metrics.Metrics
+	// Complete (resume) runs every planned execution: adaptive repeats and
+	// racing stop nothing, and earlier decisions are dropped.
+	Complete bool
 }
 
 // Outcome is how a run ended. The batch row has its final status.
@@ -217,13 +222,24 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 		defer opts.Metrics.RemovePlugin(j.plugins.Runner)
 	}
 	defer a.watchStalls(st, j.bus, rec.ID)()
+	ctl, err := a.controller(ctx, st, j.bus, rec, b, opts.Complete)
+	if err != nil {
+		return nil, err
+	}
 	rep, runErr := sched.Run(ctx, sched.Config{Batch: b, BatchID: rec.ID, Runner: j.plugins.Runner, Env: env, Store: st,
-		Bus: j.bus, Evaluator: j.evaluator, Progress: opts.Progress, Log: a.Log, Observer: observer,
+		Bus: j.bus, Evaluator: j.evaluator, Progress: opts.Progress, Log: a.Log, Observer: observer, Adapt: ctl,
 		StartState: j.plugins.Runner.HasCapability(sdk.CapabilityStartState), Done: skip, Stored: stored.contains})
+	if ctl != nil {
+		// The final decisions, with what each saved.
+		rec.Decisions = ctl.Decisions()
+		if err := st.Batches().SetDecisions(bg, rec.ID, rec.Decisions); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 
 	// The verdict comes from what is stored, so a resumed batch counts earlier
 	// results too.
-	sum, failures, err := summarize(bg, st, rec.ID, b)
+	sum, failures, err := summarize(bg, st, rec.ID, b, rec.Decisions)
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
@@ -265,6 +281,53 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	return out, nil
 }
 
+// controller makes the adaptive-repeats and racing controller of a run (nil
+// when the batch has neither, or when complete asks for every execution),
+// restoring what an earlier run of the batch decided and scored. Each new
+// decision is stored at once — a resume after a crash honours it — and told
+// to the audit trail.
+func (a *App) controller(ctx context.Context, st store.Store, bus *events.Bus, rec *store.Batch, b *spec.Batch, complete bool) (*adapt.Controller, error) {
+	if complete {
+		if len(rec.Decisions) > 0 {
+			a.notice("resume --complete: running the %d executions adaptive repeats and racing had saved", adapt.Skipped(rec.Decisions))
+			rec.Decisions = nil
+			if err := st.Batches().SetDecisions(ctx, rec.ID, nil); err != nil {
+				return nil, runtimeErr("%w", err)
+			}
+		}
+		return nil, nil
+	}
+	var ctl *adapt.Controller
+	var mu sync.Mutex
+	ctl = adapt.New(b, func(d store.Decision) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := st.Batches().SetDecisions(context.Background(), rec.ID, ctl.Decisions()); err != nil {
+			a.Log.Warn("storing a decision failed; it is stored at the end of the run", "error", err)
+		}
+		data := map[string]any{"kind": d.Kind, "repeats": d.Repeats, "executions": d.Executions}
+		if d.Kind == store.DecisionPruned {
+			data["best"], data["p_value"], data["bound"], data["cases_seen"] = d.Best, d.PValue, d.Bound, d.CasesSeen
+		} else {
+			data["ci_half_width"] = d.CIHalfWidth
+		}
+		bus.Publish(events.Event{Type: events.CombinationStopped, BatchID: rec.ID, Combination: d.Combination,
+			Message: fmt.Sprintf("%s %s: %s", d.Combination, d.Kind, d.Reason), Data: data})
+	})
+	if ctl == nil {
+		return nil, nil
+	}
+	// A resumed batch's decisions stand and its stored scores are evidence
+	// (a new batch has neither).
+	err := ctl.Restore(rec.Decisions, func(fn func(r *store.Result) error) error {
+		return st.Results().EachScored(ctx, rec.ID, fn)
+	})
+	if err != nil {
+		return nil, runtimeErr("restoring the batch's decisions: %w", err)
+	}
+	return ctl, nil
+}
+
 // watchStalls reports, for the run's duration, every wait on the database the
 // store retried through on its own: a WARN log line when it starts and when it
 // ends, and an audit entry with its duration. It returns the undo.
@@ -295,8 +358,9 @@ func (a *App) watchStalls(st store.Store, bus *events.Bus, batchID string) func(
 
 // summarize aggregates a batch's stored results one at a time and lists the
 // first failures by key.
-func summarize(ctx context.Context, st store.Store, id string, b *spec.Batch) (report.Summary, []store.Result, error) {
+func summarize(ctx context.Context, st store.Store, id string, b *spec.Batch, decisions []store.Decision) (report.Summary, []store.Result, error) {
 	agg := report.NewAggregator(b)
+	agg.Decided(decisions)
 	failed := 0
 	err := st.Results().EachScored(ctx, id, func(r *store.Result) error {
 		agg.Add(r)

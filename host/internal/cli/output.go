@@ -88,6 +88,10 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 	for _, ev := range b.Evaluators {
 		header += "\t" + strings.ToUpper(ev.Name)
 	}
+	stopping := b.Adaptive != nil || b.Racing != nil
+	if stopping {
+		header += "\tREPEATS\tSTOPPED"
+	}
 	fmt.Fprintln(tw, header+"\t")
 	for _, c := range sum.Combos {
 		mark := ""
@@ -98,6 +102,18 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 			100*c.PassRate, c.P50Ms, c.P95Ms, c.Succeeded, c.Failed)
 		for _, ev := range b.Evaluators {
 			line += fmt.Sprintf("\t%.3f", c.Evaluators[ev.Name])
+		}
+		if stopping {
+			stopped := "-"
+			if d := c.Stopped; d != nil {
+				stopped = d.Kind
+				if d.Kind == store.DecisionPruned {
+					stopped = fmt.Sprintf("pruned (vs %s, p=%.2g, %d cases)", d.Best, d.PValue, d.CasesSeen)
+				} else if d.Kind == store.DecisionConverged {
+					stopped = fmt.Sprintf("converged (±%.3f)", d.CIHalfWidth)
+				}
+			}
+			line += fmt.Sprintf("\t%d\t%s", c.Repeats, stopped)
 		}
 		fmt.Fprintln(tw, line+"\t"+mark)
 	}
@@ -127,6 +143,11 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		verdict = fmt.Sprintf("%s (%s, for %s combinations)", verdict, strings.Join(parts, ", "), t.AppliesTo)
 	}
 	fmt.Fprintf(w, "\nVerdict: %s — %d/%d executions stored, %d failed\n", verdict, sum.Stored, sum.Total, sum.Failed)
+	if sum.Saved > 0 {
+		planned := sum.Total + sum.Saved
+		fmt.Fprintf(w, "Adaptive repeats and racing saved %d of %d planned executions (%.0f%%); `wtb%s resume %s --complete` runs them\n",
+			sum.Saved, planned, 100*float64(sum.Saved)/float64(planned), dbHint, rec.ID)
+	}
 	return nil
 }
 

@@ -54,7 +54,17 @@ func (a *app) planCommand() *cobra.Command {
 			if !b.SharePrefixes {
 				sharing = "off (share_prefixes = false)"
 			}
-			fmt.Fprintf(a.stdout, "prefix sharing: %s; runner requests (segments): %d\n\n", sharing, v.Counts.Segments)
+			fmt.Fprintf(a.stdout, "prefix sharing: %s; runner requests (segments): %d\n", sharing, v.Counts.Segments)
+			if ad := b.Adaptive; ad != nil {
+				per := len(b.Cases) * len(b.Combinations)
+				fmt.Fprintf(a.stdout, "adaptive repeats: %d to %d per combination, until the 95%% CI half-width of its mean is ≤ %g: between %d and %d executions (the counts below are the most)\n",
+					ad.Min, b.Repeat, ad.CIHalfWidth, ad.Min*per, b.Repeat*per)
+			}
+			if r := b.Racing; r != nil {
+				fmt.Fprintf(a.stdout, "racing: after %d cases, a combination worse than the best with %.0f%% confidence stops (the counts below are the most)\n",
+					r.MinCases, 100*r.Confidence)
+			}
+			fmt.Fprintln(a.stdout)
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NODE\tVARIANTS\tRUNS WITHOUT SHARING\tRUNS WITH SHARING\tFROM CACHE\tCACHE")
 			var tu, ts, tc int

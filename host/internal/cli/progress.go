@@ -113,6 +113,18 @@ func (p *progress) Add(succeeded, failed int) {
 	}
 }
 
+// SetTotal implements sched.Retotaler: combinations stopped early shrink the
+// batch.
+func (p *progress) SetTotal(total int) {
+	p.mu.Lock()
+	p.total = total
+	bar := p.bar
+	p.mu.Unlock()
+	if bar != nil {
+		bar.SetTotal(int64(total), false)
+	}
+}
+
 // Load implements sched.LoadReporter.
 func (p *progress) Load(inFlight, queued int) {
 	p.mu.Lock()

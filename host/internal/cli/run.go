@@ -24,6 +24,7 @@ type runFlags struct {
 	format     string
 	noProgress bool
 	auditNodes bool
+	complete   bool
 
 	metricsAddr   string
 	metricsLinger time.Duration
@@ -60,6 +61,7 @@ Ctrl-C stops dispatching, cancels what is running and stores what finished;
 	}
 	addRunFlags(cmd, f)
 	cmd.Flags().StringVar(&f.resume, "resume", "", "finish the stored batch BATCH_ID, running only what is not stored")
+	cmd.Flags().BoolVar(&f.complete, "complete", false, "with --resume: also run what adaptive repeats and racing stopped")
 	return cmd
 }
 
@@ -87,6 +89,7 @@ func (a *app) resumeCommand() *cobra.Command {
 		},
 	}
 	addRunFlags(cmd, f)
+	cmd.Flags().BoolVar(&f.complete, "complete", false, "also run what adaptive repeats and racing stopped: every planned execution")
 	return cmd
 }
 
@@ -316,7 +319,7 @@ func (a *app) parity(ctx context.Context, file string, runners [2]string, limit 
 
 // runOptions are the progress bar, the plan summary and the metrics of a run.
 func (a *app) runOptions(st store.Store, f *runFlags) (bench.RunOptions, error) {
-	o := bench.RunOptions{AuditNodes: f.auditNodes,
+	o := bench.RunOptions{AuditNodes: f.auditNodes, Complete: f.complete,
 		OnStart: func(rec *store.Batch, b *spec.Batch, counts plan.Counts) { a.printPlan(b, counts, rec.ID, st) }}
 	if !f.noProgress {
 		o.Progress = newProgress(a.stderr, isTerminal(a.stderr), f.progressEvery)

@@ -93,6 +93,19 @@ type Plan struct {
 	// NodeRuns totals the node columns; ToRun is what the run would execute
 	// (with sharing, less what the cache serves).
 	NodeRuns PlanTotals `json:"node_runs"`
+	// Adaptive and Racing are the batch's stopping rules (null: none); with
+	// them the counts above are the most the batch runs.
+	Adaptive *PlanAdaptive `json:"adaptive"`
+	Racing   *spec.Racing  `json:"racing"`
+}
+
+// PlanAdaptive is adaptive repeats' bounds.
+type PlanAdaptive struct {
+	Min           int     `json:"min"`
+	Max           int     `json:"max"`
+	CIHalfWidth   float64 `json:"ci_half_width"`
+	ExecutionsMin int     `json:"executions_min"`
+	ExecutionsMax int     `json:"executions_max"`
 }
 
 // PlanNode is one node's share of the plan.
@@ -131,5 +144,10 @@ func PlanOf(v *bench.PlanView) Plan {
 		d.NodeRuns.FromCache += v.FromCache[i]
 	}
 	d.NodeRuns.ToRun = d.NodeRuns.WithSharing - d.NodeRuns.FromCache
+	if ad := b.Adaptive; ad != nil {
+		per := len(b.Cases) * len(b.Combinations)
+		d.Adaptive = &PlanAdaptive{Min: ad.Min, Max: b.Repeat, CIHalfWidth: ad.CIHalfWidth, ExecutionsMin: ad.Min * per, ExecutionsMax: b.Repeat * per}
+	}
+	d.Racing = b.Racing
 	return d
 }

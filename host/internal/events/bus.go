@@ -23,6 +23,9 @@ const (
 	BatchCancelled      Type = "batch.cancelled"
 	CombinationStarted  Type = "combination.started"
 	CombinationFinished Type = "combination.finished"
+	// CombinationStopped: adaptive repeats or racing stopped a combination
+	// early; Data has the decision.
+	CombinationStopped Type = "combination.stopped"
 	ExecutionStarted    Type = "execution.started"
 	ExecutionFinished   Type = "execution.finished"
 	ExecutionFailed     Type = "execution.failed"

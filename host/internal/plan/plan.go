@@ -94,6 +94,9 @@ type Options struct {
 	BatchID string
 	// Skip says an execution key is already stored (resume).
 	Skip func(key string) bool
+	// SkipCombination leaves a combination out of the groups planned from
+	// now on (adaptive repeats and racing stopped it); asked after Skip.
+	SkipCombination func(name string) bool
 	// FileHasher hashes a node's files; defaults to the hashes recorded in the
 	// batch, or to reading the files when none are recorded.
 	FileHasher func(paths []string) string
@@ -171,18 +174,24 @@ type Group struct {
 	Segments   []*Segment
 }
 
-// Group plans group i (case i / repeat, repeat i % repeats), leaving out
-// executions opts.Skip names. A group may have no executions left.
+// Group plans group i — case i % cases, repeat i / cases: round by round,
+// every case once per round, so a batch's first executions already cover
+// every case (what adaptive repeats and racing decide on) — leaving out
+// executions opts.Skip names and combinations opts.SkipCombination stops. A
+// group may have no executions left.
 func (p *Planner) Group(i int) *Group {
 	b := p.Batch
-	cs := &b.Cases[i/b.Repeat]
-	r := i % b.Repeat
+	cs := &b.Cases[i%len(b.Cases)]
+	r := i / len(b.Cases)
 	g := &Group{Case: cs, Repeat: r, RootID: p.RootID(cs.ID)}
 	steps := map[string]*Step{}
 	for ci := range b.Combinations {
 		c := &b.Combinations[ci]
 		key := spec.ExecutionKey(c.Name, cs.ID, r)
 		if p.opts.Skip != nil && p.opts.Skip(key) {
+			continue
+		}
+		if p.opts.SkipCombination != nil && p.opts.SkipCombination(c.Name) {
 			continue
 		}
 		ex := &Execution{Key: key, Combination: c, Case: cs, Repeat: r, EnvKey: p.envKeys[c.Name]}

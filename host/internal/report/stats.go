@@ -33,6 +33,10 @@ type Combo struct {
 	// executions) and of durations (successful ones), for charts.
 	Scores  Histogram `json:"score_histogram"`
 	Latency Histogram `json:"latency_histogram_ms"`
+	// Repeats is the most repeats any of its cases ran; Stopped says why it
+	// stopped early (adaptive repeats, racing), nil when it ran everything.
+	Repeats int             `json:"repeats"`
+	Stopped *store.Decision `json:"stopped"`
 }
 
 // Histogram counts values in equal-width bins: Counts[i] is the number of
@@ -64,7 +68,10 @@ func newHistogram(sorted []float64, lo, hi float64) Histogram {
 
 // Summary is the verdict of a batch.
 type Summary struct {
+	// Total is what the batch had to run: every planned execution, less
+	// those adaptive repeats and racing saved (Saved).
 	Total      int     `json:"total"`
+	Saved      int     `json:"saved"`
 	Stored     int     `json:"stored"`
 	Succeeded  int     `json:"succeeded"`
 	Failed     int     `json:"failed"`
@@ -111,14 +118,16 @@ func Summarize(b *spec.Batch, results []store.Result) Summary {
 // are summed in sorted order, so the summary does not depend on the order
 // the results were stored in.
 type Aggregator struct {
-	b      *spec.Batch
-	stored int
+	b         *spec.Batch
+	decisions []store.Decision
+	stored    int
 	ok     int
 	combos map[string]*running
 }
 
 type running struct {
 	n, succeeded, passed int
+	repeats              int
 	scores               []float64
 	evaluators           map[string]float64 // sums
 	durations            []float64
@@ -127,6 +136,12 @@ type running struct {
 // NewAggregator starts a summary of b.
 func NewAggregator(b *spec.Batch) *Aggregator {
 	return &Aggregator{b: b, combos: map[string]*running{}}
+}
+
+// Decided tells the aggregator why combinations stopped early: the batch's
+// total shrinks by what they saved, and their leaderboard lines say why.
+func (a *Aggregator) Decided(ds []store.Decision) {
+	a.decisions = ds
 }
 
 // Add counts one result.
@@ -138,6 +153,7 @@ func (a *Aggregator) Add(r *store.Result) {
 		a.combos[r.Combination] = c
 	}
 	c.n++
+	c.repeats = max(c.repeats, r.Repeat+1)
 	c.scores = append(c.scores, r.OverallScore)
 	if r.Success {
 		a.ok++
@@ -156,9 +172,18 @@ func (a *Aggregator) Add(r *store.Result) {
 func (a *Aggregator) Summary() Summary {
 	b := a.b
 	s := Summary{Total: b.Total(), Stored: a.stored, Succeeded: a.ok, Failed: a.stored - a.ok, Combos: []Combo{}}
+	stopped := map[string]*store.Decision{}
+	for i := range a.decisions {
+		d := &a.decisions[i]
+		s.Saved += d.Skipped
+		stopped[d.Combination] = d
+	}
+	s.Total -= s.Saved
 	for _, c := range b.Combinations {
 		if r := a.combos[c.Name]; r != nil {
-			s.Combos = append(s.Combos, combo(b, c, r))
+			line := combo(b, c, r)
+			line.Repeats, line.Stopped = r.repeats, stopped[c.Name]
+			s.Combos = append(s.Combos, line)
 		}
 	}
 	sort.SliceStable(s.Combos, func(i, j int) bool {

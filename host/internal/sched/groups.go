@@ -13,12 +13,12 @@ import (
 // groups in flight are held in memory.
 type feeder struct {
 	s         *scheduler
-	next      int // the next group to plan
-	lastCase  int // the case whose root checkpoint was written last
+	next      int    // the next group to plan
+	rooted    []bool // cases whose root checkpoint is written
 	openCount int
 }
 
-func newFeeder(s *scheduler) *feeder { return &feeder{s: s, lastCase: -1} }
+func newFeeder(s *scheduler) *feeder { return &feeder{s: s, rooted: make([]bool, len(s.b.Cases))} }
 
 // census counts the executions still to run per combination and the
 // environments they use, without planning them.
@@ -53,6 +53,13 @@ func (f *feeder) fill() {
 	for !s.stopping && len(s.ready) < s.limit && f.next < s.planner.Groups() {
 		g := s.planner.Group(f.next)
 		f.next++
+		if s.adapt != nil {
+			combos := make([]string, len(g.Executions))
+			for i, ex := range g.Executions {
+				combos[i] = ex.Combination.Name
+			}
+			s.adapt.Planned(g.Case.ID, g.Repeat, combos, f.next%len(s.b.Cases) == 0)
+		}
 		if len(g.Executions) == 0 {
 			continue
 		}
@@ -67,11 +74,11 @@ func (f *feeder) fill() {
 
 // writeRoot stores a case's root checkpoint (its input) once per case.
 func (f *feeder) writeRoot(g *plan.Group) {
-	idx := (f.next - 1) / f.s.b.Repeat
-	if idx == f.lastCase {
+	idx := (f.next - 1) % len(f.s.b.Cases)
+	if f.rooted[idx] {
 		return
 	}
-	f.lastCase = idx
+	f.rooted[idx] = true
 	if f.s.cfg.Stored != nil && f.s.cfg.Stored(g.RootID) {
 		return
 	}

@@ -114,5 +114,8 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 		}
 		s.writer.send(store.WriteSet{Results: []store.Result{res}})
 		s.tally.executionFinished(res, res.Notes)
+		if s.adapt != nil {
+			s.adapt.Scored(&res)
+		}
 	}()
 }

@@ -101,6 +101,25 @@ func (t *tally) comboStarted(name string) {
 }
 
 // executionFinished counts a scored execution and tells about it.
+// skipped takes an execution a stopped combination will not run off what is
+// planned.
+func (t *tally) skipped(combination string) {
+	t.mu.Lock()
+	t.rep.Planned--
+	t.planned--
+	t.comboLeft[combination]--
+	done := t.comboLeft[combination] == 0
+	total := t.planned
+	t.mu.Unlock()
+	if r, ok := t.cfg.Progress.(Retotaler); ok {
+		r.SetTotal(total)
+	}
+	if done {
+		t.cfg.Bus.Publish(events.Event{Type: events.CombinationFinished, BatchID: t.cfg.BatchID, Combination: combination,
+			Message: "all executions of " + combination + " finished (it was stopped early)"})
+	}
+}
+
 func (t *tally) executionFinished(res store.Result, notes map[string]string) {
 	t.mu.Lock()
 	if res.Success {

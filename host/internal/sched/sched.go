@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/wtbench/wtb/host/internal/adapt"
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/plan"
@@ -82,6 +83,15 @@ type Config struct {
 	// Observer is told about load, latencies, node runs and store writes
 	// (nil: nobody).
 	Observer Observer
+	// Adapt, when set, hears every scored execution and stops combinations
+	// (adaptive repeats, racing): their later executions are not planned.
+	Adapt *adapt.Controller
+}
+
+// Retotaler is a Progress whose total can shrink while it runs (combinations
+// stopped early).
+type Retotaler interface {
+	SetTotal(total int)
 }
 
 // errTimedOut is the cause of an attempt cancelled by the batch's timeout.
@@ -113,6 +123,7 @@ type scheduler struct {
 	obs     Observer
 	load    LoadReporter
 	scored  map[string]bool // nodes evaluators score by name
+	adapt   *adapt.Controller
 	limit   int
 
 	ready       []*attempt
@@ -141,7 +152,18 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if s.log == nil {
 		s.log = hclog.NewNullLogger()
 	}
-	s.planner = plan.NewPlanner(cfg.Batch, plan.Options{BatchID: cfg.BatchID, Skip: cfg.Done})
+	s.adapt = cfg.Adapt
+	opts := plan.Options{BatchID: cfg.BatchID, Skip: cfg.Done}
+	if s.adapt != nil {
+		opts.SkipCombination = func(name string) bool {
+			if !s.adapt.Skip(name) {
+				return false
+			}
+			s.tally.skipped(name)
+			return true
+		}
+	}
+	s.planner = plan.NewPlanner(cfg.Batch, opts)
 	s.redact = cfg.Batch.Redactor()
 	if s.cfg.Observer == nil {
 		s.cfg.Observer = nopObserver{}

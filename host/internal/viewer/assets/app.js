@@ -198,6 +198,7 @@ async function batchPage(id, params) {
       h('span', {}, badge(b.status)), h('span', {}, verdictBadge(sum.verdict)),
       h('span', {}, h('b', {}, sum.stored), ' of ', sum.total, ' stored'),
       h('span', {}, h('b', {}, sum.failed), ' failed'),
+      sum.saved > 0 ? h('span', { 'data-testid': 'saved' }, h('b', {}, sum.saved), ' executions saved by adaptive repeats and racing') : null,
       h('span', {}, 'runner ', h('b', {}, b.runner)),
       h('span', {}, 'started ', when(b.started_at)),
       b.parent_id ? h('span', { 'data-testid': 'lineage' }, lineage(b)) : null,
@@ -224,6 +225,13 @@ function thresholdsLine(board) {
 
 function leaderboardTable(board) {
   const evs = board.evaluators;
+  const stopping = board.summary.leaderboard.some((c) => c.stopped) || board.summary.saved > 0;
+  const stoppedCell = (c) => {
+    if (!c.stopped) return h('td', {}, '');
+    const d = c.stopped;
+    const label = d.kind === 'pruned' ? 'pruned' : d.kind === 'converged' ? 'converged' : 'max repeats';
+    return h('td', { title: d.reason, 'data-testid': 'stopped' }, badge(label, d.kind === 'pruned' ? 'warn' : 'ok'));
+  };
   const rows = board.summary.leaderboard.map((c) => h('tr', { class: c.rank === 1 ? 'best' : '', 'data-testid': 'combo-row', 'data-combination': c.combination },
     h('td', { class: 'num' }, c.rank),
     h('td', {}, link(batchHash(board.batch.id, new URLSearchParams({ combination: c.combination })), c.combination, { 'data-testid': 'combo-link' })),
@@ -235,10 +243,12 @@ function leaderboardTable(board) {
     h('td', { class: 'num' }, ms(c.p95_ms)),
     h('td', { class: 'num' }, c.succeeded + ' / ' + c.failed),
     evs.map((e) => h('td', { class: 'num' }, fmt(c.evaluator_means[e.name]))),
+    stopping ? [h('td', { class: 'num' }, c.repeats), stoppedCell(c)] : null,
     h('td', {}, board.summary.has_thresholds ? (c.meets_thresholds ? badge('met', 'ok') : h('span', { title: c.misses.join('; ') }, badge('missed', 'bad'))) : '')));
   return h('table', { 'data-testid': 'leaderboard' },
     h('thead', {}, h('tr', {}, ['#', 'Combination', 'Mean', 'Std dev', '95% CI', 'Pass', 'p50', 'p95', 'OK / failed'].map((t, i) =>
-      h('th', { class: i === 1 ? '' : 'num' }, t)), evs.map((e) => h('th', { class: 'num', title: e.type + ', weight ' + e.weight }, e.name)), h('th', {}, 'Thresholds'))),
+      h('th', { class: i === 1 ? '' : 'num' }, t)), evs.map((e) => h('th', { class: 'num', title: e.type + ', weight ' + e.weight }, e.name)),
+      stopping ? [h('th', { class: 'num' }, 'Repeats'), h('th', {}, 'Stopped')] : null, h('th', {}, 'Thresholds'))),
     h('tbody', {}, rows));
 }
 
