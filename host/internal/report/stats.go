@@ -121,8 +121,8 @@ type Aggregator struct {
 	b         *spec.Batch
 	decisions []store.Decision
 	stored    int
-	ok     int
-	combos map[string]*running
+	ok        int
+	combos    map[string]*running
 }
 
 type running struct {
