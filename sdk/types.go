@@ -50,7 +50,28 @@ type Node struct {
 	MaxOutputBytes int64
 	// ConfigHash is the host's hash of the node's effective configuration.
 	ConfigHash string
+	// Worker, when set, runs a command node's program as a persistent worker
+	// (see WorkerSpec) instead of once per run.
+	Worker *WorkerSpec
 }
+
+// WorkerSpec bounds a command node's persistent workers: long-lived processes
+// that read one request per line on stdin (the document a one-shot node reads
+// whole) and answer one JSON object per line on stdout. A worker is started
+// with WTB_WORKER=1 in its environment. An answer {"$error": "message"} fails
+// the request ("$retryable": true lets the host retry it).
+type WorkerSpec struct {
+	// Max is the most processes for one node configuration; zero: the
+	// runner's concurrency.
+	Max int
+	// MaxRequests replaces a process after that many requests; zero: never.
+	MaxRequests int
+	// IdleTimeout stops a process idle that long; zero: DefaultWorkerIdle.
+	IdleTimeout time.Duration
+}
+
+// DefaultWorkerIdle is how long an idle worker process lives by default.
+const DefaultWorkerIdle = 5 * time.Minute
 
 // Case is one test case.
 type Case struct {

@@ -44,6 +44,10 @@ func ExecuteRequestFromProto(p *runnerv1.ExecuteRequest) *sdk.ExecuteRequest {
 			Env: n.GetEnv(), Timeout: n.GetTimeout().AsDuration(), Variant: n.GetVariant(),
 			DependsOn: n.GetDependsOn(), MaxOutputBytes: n.GetMaxOutputBytes(), ConfigHash: n.GetConfigHash(),
 		}
+		if w := n.GetWorker(); w != nil {
+			r.Nodes[i].Worker = &sdk.WorkerSpec{Max: int(w.GetMax()), MaxRequests: int(w.GetMaxRequests()),
+				IdleTimeout: w.GetIdleTimeout().AsDuration()}
+		}
 	}
 	return r
 }
@@ -75,6 +79,12 @@ func ExecuteRequestToProto(r *sdk.ExecuteRequest) *runnerv1.ExecuteRequest {
 		}
 		if n.Timeout > 0 {
 			pn.Timeout = durationpb.New(n.Timeout)
+		}
+		if w := n.Worker; w != nil {
+			pn.Worker = &runnerv1.WorkerSpec{Max: int32(w.Max), MaxRequests: int32(w.MaxRequests)}
+			if w.IdleTimeout > 0 {
+				pn.Worker.IdleTimeout = durationpb.New(w.IdleTimeout)
+			}
 		}
 		p.Nodes[i] = pn
 	}

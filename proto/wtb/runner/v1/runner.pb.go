@@ -804,7 +804,11 @@ type Node struct {
 	// Largest stdout a node may write; zero means the runner's default.
 	MaxOutputBytes int64 `protobuf:"varint,9,opt,name=max_output_bytes,json=maxOutputBytes,proto3" json:"max_output_bytes,omitempty"`
 	// Host's hash of the node's effective configuration; stable across runs.
-	ConfigHash    string `protobuf:"bytes,10,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
+	ConfigHash string `protobuf:"bytes,10,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
+	// When set, the command runs as a persistent worker: a long-lived process
+	// that reads one request per line on stdin and answers one JSON object per
+	// line on stdout (the same documents as a one-shot node's stdin and stdout).
+	Worker        *WorkerSpec `protobuf:"bytes,11,opt,name=worker,proto3" json:"worker,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -909,6 +913,78 @@ func (x *Node) GetConfigHash() string {
 	return ""
 }
 
+func (x *Node) GetWorker() *WorkerSpec {
+	if x != nil {
+		return x.Worker
+	}
+	return nil
+}
+
+// WorkerSpec bounds a node's persistent workers.
+type WorkerSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most processes for this node configuration at once; zero: the runner's
+	// concurrency.
+	Max int32 `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"`
+	// A process is replaced after serving this many requests; zero: never.
+	MaxRequests int32 `protobuf:"varint,2,opt,name=max_requests,json=maxRequests,proto3" json:"max_requests,omitempty"`
+	// An idle process is stopped after this long; zero: 5 minutes.
+	IdleTimeout   *durationpb.Duration `protobuf:"bytes,3,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerSpec) Reset() {
+	*x = WorkerSpec{}
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerSpec) ProtoMessage() {}
+
+func (x *WorkerSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerSpec.ProtoReflect.Descriptor instead.
+func (*WorkerSpec) Descriptor() ([]byte, []int) {
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *WorkerSpec) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *WorkerSpec) GetMaxRequests() int32 {
+	if x != nil {
+		return x.MaxRequests
+	}
+	return 0
+}
+
+func (x *WorkerSpec) GetIdleTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.IdleTimeout
+	}
+	return nil
+}
+
 // Case is one test case: an input state and what is expected of the result.
 type Case struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -923,7 +999,7 @@ type Case struct {
 
 func (x *Case) Reset() {
 	*x = Case{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[12]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1011,7 @@ func (x *Case) String() string {
 func (*Case) ProtoMessage() {}
 
 func (x *Case) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[12]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1024,7 @@ func (x *Case) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Case.ProtoReflect.Descriptor instead.
 func (*Case) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{12}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Case) GetId() string {
@@ -1006,7 +1082,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[13]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1094,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[13]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1107,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{13}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExecuteRequest) GetExecutionId() string {
@@ -1144,7 +1220,7 @@ type CancelRequest struct {
 
 func (x *CancelRequest) Reset() {
 	*x = CancelRequest{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[14]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1232,7 @@ func (x *CancelRequest) String() string {
 func (*CancelRequest) ProtoMessage() {}
 
 func (x *CancelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[14]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1245,7 @@ func (x *CancelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRequest.ProtoReflect.Descriptor instead.
 func (*CancelRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{14}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelRequest) GetExecutionId() string {
@@ -1208,7 +1284,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[15]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1296,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[15]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1309,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{15}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Event) GetExecutionId() string {
@@ -1355,7 +1431,7 @@ type NodeStarted struct {
 
 func (x *NodeStarted) Reset() {
 	*x = NodeStarted{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[16]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1443,7 @@ func (x *NodeStarted) String() string {
 func (*NodeStarted) ProtoMessage() {}
 
 func (x *NodeStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[16]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1456,7 @@ func (x *NodeStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStarted.ProtoReflect.Descriptor instead.
 func (*NodeStarted) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{16}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeStarted) GetNode() string {
@@ -1415,7 +1491,7 @@ type NodeFinished struct {
 
 func (x *NodeFinished) Reset() {
 	*x = NodeFinished{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[17]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1503,7 @@ func (x *NodeFinished) String() string {
 func (*NodeFinished) ProtoMessage() {}
 
 func (x *NodeFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[17]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1516,7 @@ func (x *NodeFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFinished.ProtoReflect.Descriptor instead.
 func (*NodeFinished) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{17}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NodeFinished) GetNode() string {
@@ -1501,7 +1577,7 @@ type NodeFailed struct {
 
 func (x *NodeFailed) Reset() {
 	*x = NodeFailed{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[18]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1589,7 @@ func (x *NodeFailed) String() string {
 func (*NodeFailed) ProtoMessage() {}
 
 func (x *NodeFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[18]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1602,7 @@ func (x *NodeFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFailed.ProtoReflect.Descriptor instead.
 func (*NodeFailed) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{18}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NodeFailed) GetNode() string {
@@ -1583,7 +1659,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[19]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1671,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[19]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1684,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{19}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LogLine) GetNode() string {
@@ -1652,7 +1728,7 @@ type ExecutionFinished struct {
 
 func (x *ExecutionFinished) Reset() {
 	*x = ExecutionFinished{}
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[20]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1740,7 @@ func (x *ExecutionFinished) String() string {
 func (*ExecutionFinished) ProtoMessage() {}
 
 func (x *ExecutionFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_runner_v1_runner_proto_msgTypes[20]
+	mi := &file_wtb_runner_v1_runner_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1753,7 @@ func (x *ExecutionFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionFinished.ProtoReflect.Descriptor instead.
 func (*ExecutionFinished) Descriptor() ([]byte, []int) {
-	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{20}
+	return file_wtb_runner_v1_runner_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExecutionFinished) GetStatus() ExecutionStatus {
@@ -1773,7 +1849,7 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\x0fSessionResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.wtb.runner.v1.EventR\x06events\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse\"\x8a\x03\n" +
+	"\x10ShutdownResponse\"\xbd\x03\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
@@ -1788,10 +1864,16 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\x10max_output_bytes\x18\t \x01(\x03R\x0emaxOutputBytes\x12\x1f\n" +
 	"\vconfig_hash\x18\n" +
 	" \x01(\tR\n" +
-	"configHash\x1a6\n" +
+	"configHash\x121\n" +
+	"\x06worker\x18\v \x01(\v2\x19.wtb.runner.v1.WorkerSpecR\x06worker\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x7f\n" +
+	"\n" +
+	"WorkerSpec\x12\x10\n" +
+	"\x03max\x18\x01 \x01(\x05R\x03max\x12!\n" +
+	"\fmax_requests\x18\x02 \x01(\x05R\vmaxRequests\x12<\n" +
+	"\fidle_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\"Z\n" +
 	"\x04Case\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1915,7 +1997,7 @@ func file_wtb_runner_v1_runner_proto_rawDescGZIP() []byte {
 }
 
 var file_wtb_runner_v1_runner_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_wtb_runner_v1_runner_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_wtb_runner_v1_runner_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_wtb_runner_v1_runner_proto_goTypes = []any{
 	(MetricType)(0),               // 0: wtb.runner.v1.MetricType
 	(FailureKind)(0),              // 1: wtb.runner.v1.FailureKind
@@ -1933,72 +2015,75 @@ var file_wtb_runner_v1_runner_proto_goTypes = []any{
 	(*ShutdownRequest)(nil),       // 13: wtb.runner.v1.ShutdownRequest
 	(*ShutdownResponse)(nil),      // 14: wtb.runner.v1.ShutdownResponse
 	(*Node)(nil),                  // 15: wtb.runner.v1.Node
-	(*Case)(nil),                  // 16: wtb.runner.v1.Case
-	(*ExecuteRequest)(nil),        // 17: wtb.runner.v1.ExecuteRequest
-	(*CancelRequest)(nil),         // 18: wtb.runner.v1.CancelRequest
-	(*Event)(nil),                 // 19: wtb.runner.v1.Event
-	(*NodeStarted)(nil),           // 20: wtb.runner.v1.NodeStarted
-	(*NodeFinished)(nil),          // 21: wtb.runner.v1.NodeFinished
-	(*NodeFailed)(nil),            // 22: wtb.runner.v1.NodeFailed
-	(*LogLine)(nil),               // 23: wtb.runner.v1.LogLine
-	(*ExecutionFinished)(nil),     // 24: wtb.runner.v1.ExecutionFinished
-	nil,                           // 25: wtb.runner.v1.Metric.LabelsEntry
-	nil,                           // 26: wtb.runner.v1.Node.EnvEntry
-	nil,                           // 27: wtb.runner.v1.ExecuteRequest.VariantsEntry
-	nil,                           // 28: wtb.runner.v1.ExecuteRequest.LabelsEntry
-	nil,                           // 29: wtb.runner.v1.NodeFinished.MetricsEntry
-	(*v1.PluginInfo)(nil),         // 30: wtb.plugin.v1.PluginInfo
-	(*v1.Diagnostic)(nil),         // 31: wtb.plugin.v1.Diagnostic
-	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
-	(*v1.RuntimeEnv)(nil),         // 33: wtb.plugin.v1.RuntimeEnv
-	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*WorkerSpec)(nil),            // 16: wtb.runner.v1.WorkerSpec
+	(*Case)(nil),                  // 17: wtb.runner.v1.Case
+	(*ExecuteRequest)(nil),        // 18: wtb.runner.v1.ExecuteRequest
+	(*CancelRequest)(nil),         // 19: wtb.runner.v1.CancelRequest
+	(*Event)(nil),                 // 20: wtb.runner.v1.Event
+	(*NodeStarted)(nil),           // 21: wtb.runner.v1.NodeStarted
+	(*NodeFinished)(nil),          // 22: wtb.runner.v1.NodeFinished
+	(*NodeFailed)(nil),            // 23: wtb.runner.v1.NodeFailed
+	(*LogLine)(nil),               // 24: wtb.runner.v1.LogLine
+	(*ExecutionFinished)(nil),     // 25: wtb.runner.v1.ExecutionFinished
+	nil,                           // 26: wtb.runner.v1.Metric.LabelsEntry
+	nil,                           // 27: wtb.runner.v1.Node.EnvEntry
+	nil,                           // 28: wtb.runner.v1.ExecuteRequest.VariantsEntry
+	nil,                           // 29: wtb.runner.v1.ExecuteRequest.LabelsEntry
+	nil,                           // 30: wtb.runner.v1.NodeFinished.MetricsEntry
+	(*v1.PluginInfo)(nil),         // 31: wtb.plugin.v1.PluginInfo
+	(*v1.Diagnostic)(nil),         // 32: wtb.plugin.v1.Diagnostic
+	(*durationpb.Duration)(nil),   // 33: google.protobuf.Duration
+	(*v1.RuntimeEnv)(nil),         // 34: wtb.plugin.v1.RuntimeEnv
+	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
 }
 var file_wtb_runner_v1_runner_proto_depIdxs = []int32{
 	6,  // 0: wtb.runner.v1.GetMetricsResponse.metrics:type_name -> wtb.runner.v1.Metric
 	0,  // 1: wtb.runner.v1.Metric.type:type_name -> wtb.runner.v1.MetricType
-	25, // 2: wtb.runner.v1.Metric.labels:type_name -> wtb.runner.v1.Metric.LabelsEntry
-	30, // 3: wtb.runner.v1.GetInfoResponse.info:type_name -> wtb.plugin.v1.PluginInfo
-	31, // 4: wtb.runner.v1.ConfigureResponse.diagnostics:type_name -> wtb.plugin.v1.Diagnostic
-	17, // 5: wtb.runner.v1.SessionRequest.executions:type_name -> wtb.runner.v1.ExecuteRequest
-	18, // 6: wtb.runner.v1.SessionRequest.cancels:type_name -> wtb.runner.v1.CancelRequest
-	19, // 7: wtb.runner.v1.SessionResponse.events:type_name -> wtb.runner.v1.Event
-	26, // 8: wtb.runner.v1.Node.env:type_name -> wtb.runner.v1.Node.EnvEntry
-	32, // 9: wtb.runner.v1.Node.timeout:type_name -> google.protobuf.Duration
-	27, // 10: wtb.runner.v1.ExecuteRequest.variants:type_name -> wtb.runner.v1.ExecuteRequest.VariantsEntry
-	16, // 11: wtb.runner.v1.ExecuteRequest.case:type_name -> wtb.runner.v1.Case
-	15, // 12: wtb.runner.v1.ExecuteRequest.nodes:type_name -> wtb.runner.v1.Node
-	33, // 13: wtb.runner.v1.ExecuteRequest.runtime_env:type_name -> wtb.plugin.v1.RuntimeEnv
-	34, // 14: wtb.runner.v1.ExecuteRequest.deadline:type_name -> google.protobuf.Timestamp
-	28, // 15: wtb.runner.v1.ExecuteRequest.labels:type_name -> wtb.runner.v1.ExecuteRequest.LabelsEntry
-	34, // 16: wtb.runner.v1.Event.time:type_name -> google.protobuf.Timestamp
-	20, // 17: wtb.runner.v1.Event.node_started:type_name -> wtb.runner.v1.NodeStarted
-	21, // 18: wtb.runner.v1.Event.node_finished:type_name -> wtb.runner.v1.NodeFinished
-	22, // 19: wtb.runner.v1.Event.node_failed:type_name -> wtb.runner.v1.NodeFailed
-	23, // 20: wtb.runner.v1.Event.log:type_name -> wtb.runner.v1.LogLine
-	24, // 21: wtb.runner.v1.Event.execution_finished:type_name -> wtb.runner.v1.ExecutionFinished
-	32, // 22: wtb.runner.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
-	29, // 23: wtb.runner.v1.NodeFinished.metrics:type_name -> wtb.runner.v1.NodeFinished.MetricsEntry
-	1,  // 24: wtb.runner.v1.NodeFailed.kind:type_name -> wtb.runner.v1.FailureKind
-	32, // 25: wtb.runner.v1.NodeFailed.duration:type_name -> google.protobuf.Duration
-	2,  // 26: wtb.runner.v1.LogLine.stream:type_name -> wtb.runner.v1.LogStream
-	3,  // 27: wtb.runner.v1.ExecutionFinished.status:type_name -> wtb.runner.v1.ExecutionStatus
-	32, // 28: wtb.runner.v1.ExecutionFinished.duration:type_name -> google.protobuf.Duration
-	1,  // 29: wtb.runner.v1.ExecutionFinished.failure_kind:type_name -> wtb.runner.v1.FailureKind
-	7,  // 30: wtb.runner.v1.RunnerService.GetInfo:input_type -> wtb.runner.v1.GetInfoRequest
-	9,  // 31: wtb.runner.v1.RunnerService.Configure:input_type -> wtb.runner.v1.ConfigureRequest
-	11, // 32: wtb.runner.v1.RunnerService.Session:input_type -> wtb.runner.v1.SessionRequest
-	13, // 33: wtb.runner.v1.RunnerService.Shutdown:input_type -> wtb.runner.v1.ShutdownRequest
-	4,  // 34: wtb.runner.v1.RunnerService.GetMetrics:input_type -> wtb.runner.v1.GetMetricsRequest
-	8,  // 35: wtb.runner.v1.RunnerService.GetInfo:output_type -> wtb.runner.v1.GetInfoResponse
-	10, // 36: wtb.runner.v1.RunnerService.Configure:output_type -> wtb.runner.v1.ConfigureResponse
-	12, // 37: wtb.runner.v1.RunnerService.Session:output_type -> wtb.runner.v1.SessionResponse
-	14, // 38: wtb.runner.v1.RunnerService.Shutdown:output_type -> wtb.runner.v1.ShutdownResponse
-	5,  // 39: wtb.runner.v1.RunnerService.GetMetrics:output_type -> wtb.runner.v1.GetMetricsResponse
-	35, // [35:40] is the sub-list for method output_type
-	30, // [30:35] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	26, // 2: wtb.runner.v1.Metric.labels:type_name -> wtb.runner.v1.Metric.LabelsEntry
+	31, // 3: wtb.runner.v1.GetInfoResponse.info:type_name -> wtb.plugin.v1.PluginInfo
+	32, // 4: wtb.runner.v1.ConfigureResponse.diagnostics:type_name -> wtb.plugin.v1.Diagnostic
+	18, // 5: wtb.runner.v1.SessionRequest.executions:type_name -> wtb.runner.v1.ExecuteRequest
+	19, // 6: wtb.runner.v1.SessionRequest.cancels:type_name -> wtb.runner.v1.CancelRequest
+	20, // 7: wtb.runner.v1.SessionResponse.events:type_name -> wtb.runner.v1.Event
+	27, // 8: wtb.runner.v1.Node.env:type_name -> wtb.runner.v1.Node.EnvEntry
+	33, // 9: wtb.runner.v1.Node.timeout:type_name -> google.protobuf.Duration
+	16, // 10: wtb.runner.v1.Node.worker:type_name -> wtb.runner.v1.WorkerSpec
+	33, // 11: wtb.runner.v1.WorkerSpec.idle_timeout:type_name -> google.protobuf.Duration
+	28, // 12: wtb.runner.v1.ExecuteRequest.variants:type_name -> wtb.runner.v1.ExecuteRequest.VariantsEntry
+	17, // 13: wtb.runner.v1.ExecuteRequest.case:type_name -> wtb.runner.v1.Case
+	15, // 14: wtb.runner.v1.ExecuteRequest.nodes:type_name -> wtb.runner.v1.Node
+	34, // 15: wtb.runner.v1.ExecuteRequest.runtime_env:type_name -> wtb.plugin.v1.RuntimeEnv
+	35, // 16: wtb.runner.v1.ExecuteRequest.deadline:type_name -> google.protobuf.Timestamp
+	29, // 17: wtb.runner.v1.ExecuteRequest.labels:type_name -> wtb.runner.v1.ExecuteRequest.LabelsEntry
+	35, // 18: wtb.runner.v1.Event.time:type_name -> google.protobuf.Timestamp
+	21, // 19: wtb.runner.v1.Event.node_started:type_name -> wtb.runner.v1.NodeStarted
+	22, // 20: wtb.runner.v1.Event.node_finished:type_name -> wtb.runner.v1.NodeFinished
+	23, // 21: wtb.runner.v1.Event.node_failed:type_name -> wtb.runner.v1.NodeFailed
+	24, // 22: wtb.runner.v1.Event.log:type_name -> wtb.runner.v1.LogLine
+	25, // 23: wtb.runner.v1.Event.execution_finished:type_name -> wtb.runner.v1.ExecutionFinished
+	33, // 24: wtb.runner.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
+	30, // 25: wtb.runner.v1.NodeFinished.metrics:type_name -> wtb.runner.v1.NodeFinished.MetricsEntry
+	1,  // 26: wtb.runner.v1.NodeFailed.kind:type_name -> wtb.runner.v1.FailureKind
+	33, // 27: wtb.runner.v1.NodeFailed.duration:type_name -> google.protobuf.Duration
+	2,  // 28: wtb.runner.v1.LogLine.stream:type_name -> wtb.runner.v1.LogStream
+	3,  // 29: wtb.runner.v1.ExecutionFinished.status:type_name -> wtb.runner.v1.ExecutionStatus
+	33, // 30: wtb.runner.v1.ExecutionFinished.duration:type_name -> google.protobuf.Duration
+	1,  // 31: wtb.runner.v1.ExecutionFinished.failure_kind:type_name -> wtb.runner.v1.FailureKind
+	7,  // 32: wtb.runner.v1.RunnerService.GetInfo:input_type -> wtb.runner.v1.GetInfoRequest
+	9,  // 33: wtb.runner.v1.RunnerService.Configure:input_type -> wtb.runner.v1.ConfigureRequest
+	11, // 34: wtb.runner.v1.RunnerService.Session:input_type -> wtb.runner.v1.SessionRequest
+	13, // 35: wtb.runner.v1.RunnerService.Shutdown:input_type -> wtb.runner.v1.ShutdownRequest
+	4,  // 36: wtb.runner.v1.RunnerService.GetMetrics:input_type -> wtb.runner.v1.GetMetricsRequest
+	8,  // 37: wtb.runner.v1.RunnerService.GetInfo:output_type -> wtb.runner.v1.GetInfoResponse
+	10, // 38: wtb.runner.v1.RunnerService.Configure:output_type -> wtb.runner.v1.ConfigureResponse
+	12, // 39: wtb.runner.v1.RunnerService.Session:output_type -> wtb.runner.v1.SessionResponse
+	14, // 40: wtb.runner.v1.RunnerService.Shutdown:output_type -> wtb.runner.v1.ShutdownResponse
+	5,  // 41: wtb.runner.v1.RunnerService.GetMetrics:output_type -> wtb.runner.v1.GetMetricsResponse
+	37, // [37:42] is the sub-list for method output_type
+	32, // [32:37] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_wtb_runner_v1_runner_proto_init() }
@@ -2006,7 +2091,7 @@ func file_wtb_runner_v1_runner_proto_init() {
 	if File_wtb_runner_v1_runner_proto != nil {
 		return
 	}
-	file_wtb_runner_v1_runner_proto_msgTypes[15].OneofWrappers = []any{
+	file_wtb_runner_v1_runner_proto_msgTypes[16].OneofWrappers = []any{
 		(*Event_NodeStarted)(nil),
 		(*Event_NodeFinished)(nil),
 		(*Event_NodeFailed)(nil),
@@ -2019,7 +2104,7 @@ func file_wtb_runner_v1_runner_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wtb_runner_v1_runner_proto_rawDesc), len(file_wtb_runner_v1_runner_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
