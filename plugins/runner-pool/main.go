@@ -64,7 +64,7 @@ func (r *poolRunner) Configure(_ context.Context, raw json.RawMessage) (int, sdk
 	if diags.HasErrors() {
 		return 0, diags
 	}
-	r.exec = executor.New(executor.Options{WorkerID: cfg.WorkerID})
+	r.exec = executor.New(executor.Options{WorkerID: cfg.WorkerID, Workers: cfg.MaxWorkers})
 	r.slots = make(chan struct{}, cfg.MaxWorkers)
 	r.maxBytes = cfg.MaxOutputBytes
 	return cfg.MaxWorkers, nil
@@ -90,7 +90,12 @@ func (r *poolRunner) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sd
 	return r.exec.Execute(ctx, req, ev)
 }
 
-func (r *poolRunner) Shutdown(context.Context) error { return nil }
+func (r *poolRunner) Shutdown(context.Context) error {
+	if r.exec != nil {
+		r.exec.Close()
+	}
+	return nil
+}
 
 // Metrics reports the executor's figures and how busy the pool is.
 func (r *poolRunner) Metrics() []sdk.Metric {

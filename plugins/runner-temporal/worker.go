@@ -55,7 +55,7 @@ func runWorker(args []string) int {
 		WorkerStopTimeout:                  10 * time.Second,
 	})
 	w.RegisterWorkflowWithOptions(SegmentWorkflow, workflow.RegisterOptions{Name: workflowName})
-	nw := &nodeWorker{exec: executor.New(executor.Options{WorkerID: *workerID}), workerID: *workerID}
+	nw := &nodeWorker{exec: executor.New(executor.Options{WorkerID: *workerID, Workers: *maxConcurrent}), workerID: *workerID}
 	w.RegisterActivityWithOptions(nw.RunNode, activity.RegisterOptions{Name: activityName})
 	if *metricsAddr != "" {
 		bound, stop, err := sdk.ListenMetrics(*metricsAddr, nw.exec.Metrics)

@@ -163,19 +163,28 @@ type Options struct {
 	WorkerID string
 	// DefaultWorkingDir is used when the runtime env names none.
 	DefaultWorkingDir string
+	// Workers is the most persistent worker processes per node configuration
+	// when the node's worker block does not say: the runner's concurrency.
+	// Default 8.
+	Workers int
 }
 
 // Executor runs the nodes of an execution segment. It is safe for concurrent use.
 type Executor struct {
-	kinds    map[string]rawNodeFunc
-	workerID string
-	workDir  string
-	counters counters
+	kinds       map[string]rawNodeFunc
+	workerID    string
+	workDir     string
+	counters    counters
+	workers     workerPools
+	workerLimit int
 }
 
 // New returns an executor with the built-in kinds and those in opts.
 func New(opts Options) *Executor {
-	e := &Executor{kinds: map[string]rawNodeFunc{}, workerID: opts.WorkerID, workDir: opts.DefaultWorkingDir}
+	e := &Executor{kinds: map[string]rawNodeFunc{}, workerID: opts.WorkerID, workDir: opts.DefaultWorkingDir, workerLimit: opts.Workers}
+	if e.workerLimit <= 0 {
+		e.workerLimit = 8
+	}
 	e.kinds[KindCommand] = runCommand
 	e.kinds[KindMerge] = runMerge
 	for k, f := range opts.Kinds {
@@ -187,6 +196,9 @@ func New(opts Options) *Executor {
 	}
 	return e
 }
+
+// Close stops the executor's persistent worker processes.
+func (e *Executor) Close() { e.workers.closeAll() }
 
 // WorkerID is the id this executor reports.
 func (e *Executor) WorkerID() string { return e.workerID }
@@ -224,6 +236,9 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 			kind = KindCommand
 		}
 		run, ok := e.kinds[kind]
+		if ok && kind == KindCommand && node.Worker != nil {
+			run = e.runWorkerNode
+		}
 		nodeStart := time.Now()
 		ev.NodeStarted(node.Name, e.workerID)
 		if !ok {

@@ -35,6 +35,7 @@ func (e *Executor) Metrics() []sdk.Metric {
 	out := []sdk.Metric{
 		{Name: "wtb_executor_nodes_running", Help: "Nodes running now.", Kind: sdk.MetricGauge, Value: float64(c.running.Load())},
 		{Name: "wtb_executor_segments_total", Help: "Execution segments (runner requests) run.", Kind: sdk.MetricCounter, Value: float64(c.segments.Load())},
+		{Name: "wtb_executor_worker_processes", Help: "Persistent worker processes running.", Kind: sdk.MetricGauge, Value: float64(e.workers.count())},
 	}
 	c.mu.Lock()
 	keys := make([][2]string, 0, len(c.nodes))

@@ -15,16 +15,43 @@ import (
 
 var workflowSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "node", LabelNames: []string{"name"}}}}
 
-var nodeAttrs = []string{"kind", "command", "depends_on", "params", "env", "timeout", "max_output_bytes", "cache"}
+var nodeAttrs = []string{"kind", "command", "depends_on", "params", "env", "timeout", "max_output_bytes", "cache", "worker"}
 
 var nodeSchema = &hcl.BodySchema{
 	Attributes: attrSchema(nodeAttrs...),
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "variant", LabelNames: []string{"name"}}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "variant", LabelNames: []string{"name"}}, {Type: "worker"}},
 }
 
-var variantAttrs = []string{"kind", "command", "params", "env", "timeout", "environment"}
+var variantAttrs = []string{"kind", "command", "params", "env", "timeout", "environment", "worker"}
 
-var variantSchema = &hcl.BodySchema{Attributes: attrSchema(variantAttrs...)}
+var variantSchema = &hcl.BodySchema{Attributes: attrSchema(variantAttrs...), Blocks: []hcl.BlockHeaderSchema{{Type: "worker"}}}
+
+var workerSchema = &hcl.BodySchema{Attributes: attrSchema("max", "max_requests", "idle_timeout")}
+
+// decodeWorker reads worker = true|false or a worker { max, max_requests,
+// idle_timeout } block; nil when neither says to use one.
+func (c *Config) decodeWorker(a *attrs, blocks hcl.Blocks) *spec.Worker {
+	var w *spec.Worker
+	if a.has("worker") && a.boolean("worker", false) {
+		w = &spec.Worker{}
+	}
+	for _, b := range blocks {
+		if b.Type != "worker" {
+			continue
+		}
+		if a.has("worker") {
+			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Worker given twice",
+				Detail: "Use worker = true, or a worker { max, max_requests, idle_timeout } block, not both.", Subject: b.DefRange.Ptr()})
+			continue
+		}
+		content, diags := content(b.Body, workerSchema)
+		wa := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+		w = &spec.Worker{Max: wa.integer("max", 0, 1, 100000), MaxRequests: wa.integer("max_requests", 0, 1, 1<<30),
+			IdleTimeout: spec.Duration(wa.duration("idle_timeout", 0))}
+		a.diags = append(a.diags, wa.diags...)
+	}
+	return w
+}
 
 func attrSchema(names ...string) []hcl.AttributeSchema {
 	out := make([]hcl.AttributeSchema, len(names))
@@ -192,11 +219,19 @@ func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 		v := a.boolean("cache", false)
 		n.Cache = &v
 	}
+	n.Worker = c.decodeWorker(a, content.Blocks)
+	if n.Worker != nil && n.Kind != "command" {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Worker on a built-in node",
+			Detail: fmt.Sprintf("Node %q has kind %q; only command nodes run as persistent workers.", n.Name, n.Kind), Subject: b.DefRange.Ptr()})
+	}
 	n.Command, n.Files = c.resolveCommand(n.Command)
 
 	seen := map[string]hcl.Range{}
 	hasCommand := len(n.Command) > 0
 	for _, vb := range content.Blocks {
+		if vb.Type != "variant" {
+			continue
+		}
 		name := vb.Labels[0]
 		if prev, ok := seen[name]; ok {
 			a.diags = append(a.diags, dupBlock("variant", name, vb.DefRange, prev))
@@ -282,6 +317,7 @@ func (c *Config) decodeVariant(b *hcl.Block, n *spec.Node) (spec.Variant, hcl.Di
 	if a.has("environment") {
 		v.Environment, _ = a.stringMap("environment")
 	}
+	v.Worker = c.decodeWorker(a, content.Blocks)
 	return v, a.diags
 }
 

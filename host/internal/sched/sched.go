@@ -298,8 +298,12 @@ func (s *scheduler) request(a *attempt) *sdk.ExecuteRequest {
 		RepeatIndex: seg.Repeat, StartState: a.startState, StartCheckpointID: a.startID, Env: s.envs[seg.EnvKey]}
 	for _, st := range seg.Steps[a.startIdx:] {
 		n := st.Node
-		req.Nodes = append(req.Nodes, sdk.Node{Name: n.Name, Kind: n.Kind, Command: n.Command, Params: n.Params, Env: n.Env,
-			Timeout: n.Timeout.D(), Variant: n.Variant, DependsOn: n.DependsOn, MaxOutputBytes: n.MaxOutputBytes, ConfigHash: n.ConfigHash})
+		node := sdk.Node{Name: n.Name, Kind: n.Kind, Command: n.Command, Params: n.Params, Env: n.Env,
+			Timeout: n.Timeout.D(), Variant: n.Variant, DependsOn: n.DependsOn, MaxOutputBytes: n.MaxOutputBytes, ConfigHash: n.ConfigHash}
+		if w := n.Worker; w != nil {
+			node.Worker = &sdk.WorkerSpec{Max: w.Max, MaxRequests: w.MaxRequests, IdleTimeout: w.IdleTimeout.D()}
+		}
+		req.Nodes = append(req.Nodes, node)
 	}
 	return req
 }

@@ -150,6 +150,18 @@ type Node struct {
 	// part of the node cache key.
 	Files    []string  `json:"files,omitempty"`
 	Variants []Variant `json:"variants,omitempty"`
+	// Worker runs the command as a persistent worker (nil: once per run).
+	Worker *Worker `json:"worker,omitempty"`
+}
+
+// Worker is worker = true or worker { max, max_requests, idle_timeout }: the
+// node's command runs in long-lived processes that answer one request per
+// line. It changes how a node runs, not what it computes, so it is not part of
+// the node's configuration hash (cache hits survive turning it on).
+type Worker struct {
+	Max         int      `json:"max,omitempty"`
+	MaxRequests int      `json:"max_requests,omitempty"`
+	IdleTimeout Duration `json:"idle_timeout,omitempty"`
 }
 
 // Variant overrides parts of a node. Params and Env are already merged over
@@ -163,6 +175,7 @@ type Variant struct {
 	Timeout     Duration          `json:"timeout,omitempty"`
 	Environment map[string]string `json:"environment,omitempty"`
 	Files       []string          `json:"files,omitempty"`
+	Worker      *Worker           `json:"worker,omitempty"`
 }
 
 // Case is one test case.
@@ -282,6 +295,7 @@ type Resolved struct {
 	MaxOutputBytes int64             `json:"max_output_bytes,omitempty"`
 	Files          []string          `json:"files,omitempty"`
 	Cache          bool              `json:"-"`
+	Worker         *Worker           `json:"-"`
 	// ConfigHash identifies the configuration above (not file contents).
 	ConfigHash string `json:"-"`
 }
@@ -289,7 +303,7 @@ type Resolved struct {
 // Resolve applies variant (may be "") to the node.
 func (n *Node) Resolve(variant string, batchCache bool) Resolved {
 	r := Resolved{Name: n.Name, Kind: n.Kind, Command: n.Command, DependsOn: n.DependsOn, Params: n.Params,
-		Env: n.Env, Timeout: n.Timeout, MaxOutputBytes: n.MaxOutputBytes, Files: n.Files, Cache: batchCache}
+		Env: n.Env, Timeout: n.Timeout, MaxOutputBytes: n.MaxOutputBytes, Files: n.Files, Cache: batchCache, Worker: n.Worker}
 	if n.Cache != nil {
 		r.Cache = *n.Cache
 	}
@@ -310,6 +324,9 @@ func (n *Node) Resolve(variant string, batchCache bool) Resolved {
 		}
 		if v.Timeout != 0 {
 			r.Timeout = v.Timeout
+		}
+		if v.Worker != nil {
+			r.Worker = v.Worker
 		}
 	}
 	if len(r.Params) == 0 {
