@@ -1,13 +1,15 @@
 // Command qa is the node program of the quickstart workflow: a tiny, fully
 // deterministic question-answering pipeline. Each subcommand is one workflow
 // node: it reads {state, params, case, node, variant} as JSON on stdin and
-// prints a JSON object that is merged into the state.
+// prints a JSON object that is merged into the state — once, or once per line
+// as a persistent worker (sdk/node does both).
 //
 //	qa retrieve   params {mode: "keyword"|"bm25", k}   → {passages, _metrics}
 //	qa answer     params {style: "terse"|"verbose"}    → {answer}
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -15,6 +17,9 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+
+	"github.com/wtbench/wtb/sdk/executor"
+	"github.com/wtbench/wtb/sdk/node"
 )
 
 // corpus is the knowledge base the retriever searches. Some documents share
@@ -43,30 +48,19 @@ type input struct {
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: qa retrieve|answer  (input JSON on stdin)")
+	if len(os.Args) != 2 || (os.Args[1] != "retrieve" && os.Args[1] != "answer") {
+		fmt.Fprintln(os.Stderr, "usage: qa retrieve|answer  (input JSON on stdin; runs as a persistent worker when WTB_WORKER=1)")
 		os.Exit(2)
 	}
-	var in input
-	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {
-		fmt.Fprintln(os.Stderr, "qa: reading input:", err)
-		os.Exit(1)
-	}
-	var out map[string]any
-	var err error
-	switch os.Args[1] {
-	case "retrieve":
-		out, err = retrieve(in)
-	case "answer":
-		out, err = answer(in)
-	default:
-		err = fmt.Errorf("unknown step %q", os.Args[1])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "qa:", err)
-		os.Exit(1)
-	}
-	_ = json.NewEncoder(os.Stdout).Encode(out)
+	step := map[string]func(input) (map[string]any, error){"retrieve": retrieve, "answer": answer}[os.Args[1]]
+	// node.Serve makes the same program a one-shot node or a persistent worker.
+	node.Serve(func(_ context.Context, in *executor.NodeInput) (map[string]any, error) {
+		state, err := in.StateMap()
+		if err != nil {
+			return nil, fmt.Errorf("qa: reading the state: %w", err)
+		}
+		return step(input{State: state, Params: in.Params})
+	})
 }
 
 func tokens(s string) []string {
