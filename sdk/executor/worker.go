@@ -2,6 +2,7 @@ package executor
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -109,12 +110,112 @@ type worker struct {
 	pgid   int
 	stdin  io.WriteCloser
 	stdout *bufio.Reader
+	stderr *os.File // our end of its stderr
 	served int
 	timer  *time.Timer // idle timeout
 	exited chan struct{}
 
-	mu   sync.Mutex
-	sink func(line []byte) // where stderr lines go: the request being served
+	mu       sync.Mutex
+	cond     *sync.Cond
+	sink     func(line []byte) // where stderr lines go: the request being served
+	drainSeq int               // drains asked for
+	drained  int               // drains answered
+	finished bool              // stderr reached EOF
+}
+
+// readStderr hands each stderr line to the sink of the moment. It also
+// answers drains (see drainStderr): a drain sets a read deadline, and when
+// the Read returns at it with nothing left in the pipe, every byte written
+// before the drain began has been read and handed on.
+func (w *worker) readStderr() {
+	buf := make([]byte, 32<<10)
+	var partial []byte
+	for {
+		n, err := w.stderr.Read(buf)
+		if n > 0 {
+			partial = append(partial, buf[:n]...)
+			for {
+				i := bytes.IndexByte(partial, '\n')
+				if i < 0 {
+					break
+				}
+				w.emit(bytes.TrimRight(partial[:i], "\r"))
+				partial = partial[i+1:]
+			}
+			if len(partial) > maxLogLine { // a line that never ends
+				w.emit(partial)
+				partial = nil
+			}
+		}
+		switch {
+		case err == nil:
+			w.mu.Lock()
+			again := w.drained < w.drainSeq
+			w.mu.Unlock()
+			if again {
+				_ = w.stderr.SetReadDeadline(time.Now()) // finish the drain once the pipe is empty
+			}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			w.mu.Lock()
+			seq := w.drainSeq
+			w.mu.Unlock()
+			_ = w.stderr.SetReadDeadline(time.Time{})
+			if w.pending() > 0 {
+				continue // read what is left first
+			}
+			if len(partial) > 0 { // a last line without its newline
+				w.emit(partial)
+				partial = nil
+			}
+			w.mu.Lock()
+			w.drained = seq
+			w.cond.Broadcast()
+			w.mu.Unlock()
+		default: // EOF: the process and everything it started are gone
+			if len(partial) > 0 {
+				w.emit(partial)
+			}
+			w.mu.Lock()
+			w.finished = true
+			w.cond.Broadcast()
+			w.mu.Unlock()
+			return
+		}
+	}
+}
+
+// pending is how many stderr bytes wait in the pipe.
+func (w *worker) pending() int {
+	n := 0
+	if rc, err := w.stderr.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { n = pendingBytes(fd) })
+	}
+	return n
+}
+
+// drainStderr waits until every stderr byte the process wrote before now has
+// reached the sink: a worker flushes its stderr before it answers, so a
+// request's lines are its own and never the next request's.
+func (w *worker) drainStderr() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.finished {
+		return
+	}
+	w.drainSeq++
+	seq := w.drainSeq
+	_ = w.stderr.SetReadDeadline(time.Now())
+	expired := false
+	deadline := time.AfterFunc(200*time.Millisecond, func() {
+		w.mu.Lock()
+		expired = true // do not wait on a process that keeps writing
+		w.cond.Broadcast()
+		w.mu.Unlock()
+	})
+	defer deadline.Stop()
+	for w.drained < seq && !w.finished && !expired {
+		w.cond.Wait()
+	}
 }
 
 func (w *worker) setSink(f func([]byte)) {
@@ -290,7 +391,12 @@ func (e *Executor) runWorkerNode(ctx context.Context, node sdk.Node, in *NodeInp
 	}
 	tail := newTailBuffer(stderrTail)
 	w.setSink(func(line []byte) { emitLog(ev, node.Name, tail, line) })
-	defer w.setSink(nil)
+	// This request's stderr is everything the process wrote before its
+	// answer: wait for it before the process can serve another request.
+	finish := func() {
+		w.drainStderr()
+		w.setSink(nil)
+	}
 
 	type answer struct {
 		line []byte
@@ -313,6 +419,7 @@ func (e *Executor) runWorkerNode(ctx context.Context, node sdk.Node, in *NodeInp
 		// it; the pool starts another for the next request.
 		w.kill()
 		<-answered
+		finish()
 		cause := context.Cause(ctx)
 		if errors.Is(cause, errNodeTimeout) {
 			return nil, &NodeError{Kind: sdk.FailureTimeout,
@@ -323,19 +430,23 @@ func (e *Executor) runWorkerNode(ctx context.Context, node sdk.Node, in *NodeInp
 	if got.err != nil {
 		w.kill()
 		<-w.exited
+		finish()
 		if errors.Is(got.err, errLineTooLong) {
 			return nil, &NodeError{Kind: sdk.FailureOutputTooLarge,
 				Message: fmt.Sprintf("node %q's worker answered more than %s (limit max_output_bytes = %d); the worker was replaced", node.Name, humanBytes(limit), limit)}
 		}
 		status := w.cmd.ProcessState
-		if fresh && w.served == 0 {
-			// It never answered: most likely it cannot start (an import error).
+		if fresh && w.served == 0 && status != nil && status.Exited() {
+			// It exited on its own before answering anything: most likely it
+			// cannot start (an import error). A signal (OOM killer, a kill)
+			// is a crash like any other.
 			return nil, &NodeError{Kind: sdk.FailureStart,
 				Message: fmt.Sprintf("node %q: its worker %q exited before answering its first request (%v)%s", node.Name, node.Command[0], status, tail.suffix())}
 		}
 		return nil, &NodeError{Kind: sdk.FailureExit, Retryable: true,
 			Message: fmt.Sprintf("node %q: its worker process died during the request (%v); the request can be retried on a new worker%s", node.Name, status, tail.suffix())}
 	}
+	finish()
 	pool.release(w)
 	var failure struct {
 		Error     *string `json:"$error"`
@@ -389,21 +500,36 @@ func startWorker(node sdk.Node, dir string, env []string, pool *workerPool) (*wo
 	if err != nil {
 		return nil, err
 	}
-	w := &worker{cmd: cmd, stdin: stdin, stdout: bufio.NewReaderSize(stdout, 64<<10), exited: make(chan struct{})}
-	stderr := &lineWriter{emit: w.emit}
-	cmd.Stderr = stderr
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{cmd: cmd, stdin: stdin, stdout: bufio.NewReaderSize(stdout, 64<<10), stderr: errR, exited: make(chan struct{})}
+	w.cond = sync.NewCond(&w.mu)
+	cmd.Stderr = errW
 	cmd.WaitDelay = pipeGrace
 	w.pgid, err = childproc.Start(cmd)
-	if errors.Is(err, childproc.ErrStopping) {
-		return nil, &NodeError{Kind: sdk.FailureCancelled, Message: fmt.Sprintf("node %q not started: the runner is stopping", node.Name)}
-	}
+	_ = errW.Close() // the process has its copy
 	if err != nil {
+		_ = errR.Close()
+		if errors.Is(err, childproc.ErrStopping) {
+			return nil, &NodeError{Kind: sdk.FailureCancelled, Message: fmt.Sprintf("node %q not started: the runner is stopping", node.Name)}
+		}
 		return nil, &NodeError{Kind: sdk.FailureStart, Message: fmt.Sprintf("node %q: cannot start worker %q: %v", node.Name, node.Command[0], unwrapExecErr(err))}
 	}
+	stderrDone := make(chan struct{})
+	go func() { w.readStderr(); close(stderrDone) }()
+
 	go func() {
 		_ = cmd.Wait()
 		childproc.Done(w.pgid)
-		stderr.flush()
+		// The group is gone, and with it every writer of its stderr but one
+		// that left the group; that one is cut off after a moment.
+		select {
+		case <-stderrDone:
+		case <-time.After(pipeGrace):
+		}
+		_ = errR.Close()
 		close(w.exited)
 		pool.ended()
 	}()
