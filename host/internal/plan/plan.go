@@ -69,6 +69,21 @@ func (s *Segment) Last() *Step { return s.Steps[len(s.Steps)-1] }
 // Executions under this segment (ending in it or below it).
 func (s *Segment) Executions() []*Execution { return s.Last().Executions }
 
+// KindMerge is the built-in node kind that merges its params into the state.
+const KindMerge = "merge"
+
+// BuiltinFrom reports whether the segment's steps from index i on are all
+// built-in merge nodes: the host runs those itself, without a runner round
+// trip.
+func (s *Segment) BuiltinFrom(i int) bool {
+	for _, st := range s.Steps[i:] {
+		if st.Node.Kind != KindMerge {
+			return false
+		}
+	}
+	return i < len(s.Steps)
+}
+
 // Plan is the expanded batch: every group of a Planner at once. The scheduler
 // does not use it (it takes groups one at a time, so memory follows what is
 // in flight); `wtb plan` and fork matching do.
@@ -304,7 +319,7 @@ type NodeStats struct {
 // Counts is the size of a batch's plan.
 type Counts struct {
 	Executions int
-	Segments   int // runner requests, retries aside
+	Segments   int // runner requests, retries aside (segments of built-in nodes only run in the host)
 	Nodes      []NodeStats
 }
 
@@ -320,7 +335,11 @@ func (p *Planner) Count() Counts {
 	for i := 0; i < p.Groups(); i++ {
 		g := p.Group(i)
 		c.Executions += len(g.Executions)
-		c.Segments += len(g.Segments)
+		for _, seg := range g.Segments {
+			if !seg.BuiltinFrom(0) {
+				c.Segments++
+			}
+		}
 		for _, st := range g.Steps {
 			c.Nodes[st.Position-1].Shared++
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/executor"
 )
 
 // Runner is what the scheduler needs of a runner plugin: pluginhost.Runner.
@@ -123,8 +124,11 @@ type scheduler struct {
 	obs     Observer
 	load    LoadReporter
 	scored  map[string]bool // nodes evaluators score by name
-	adapt   *adapt.Controller
-	limit   int
+
+	builtinOnce sync.Once
+	builtinExec *executor.Executor
+	adapt       *adapt.Controller
+	limit       int
 
 	ready       []*attempt
 	inflight    map[*attempt]bool
@@ -282,10 +286,25 @@ func (s *scheduler) dispatch(ctx context.Context, a *attempt) {
 	}
 	s.inflight[a] = true
 	a.sentAt = time.Now()
+	if seg.BuiltinFrom(a.startIdx) {
+		// Only merge nodes left: the host runs them itself, the way every
+		// runner does (the SDK's executor), without a round trip.
+		go func() {
+			a.outcome = s.builtins().Execute(a.ctx, req, a.events)
+			s.completions <- a
+		}()
+		return
+	}
 	go func() {
 		a.outcome = s.cfg.Runner.Execute(a.ctx, req, a.events)
 		s.completions <- a
 	}()
+}
+
+// builtins is the executor of the segments made only of built-in nodes.
+func (s *scheduler) builtins() *executor.Executor {
+	s.builtinOnce.Do(func() { s.builtinExec = executor.New(executor.Options{WorkerID: "host"}) })
+	return s.builtinExec
 }
 
 // request is the runner request for an attempt: the segment's nodes from
