@@ -92,6 +92,127 @@ awk 'FNR == 1 { f++ } f == 1 { off += $1; n++ } f == 2 { on += $1; m++ }
   END { printf "without: %.0f executions/s, with: %.0f executions/s, cost %.1f%%\n", off / n, on / m, 100 * (off / n - on / m) / (off / n) }' \
   "$work/rate-off" "$work/rate-on"
 
+section "Persistent workers: 2 variants × 50 cases × 4 nodes (sh, python3, sh, python3), 8 at a time"
+export PYTHONPATH="$root/sdk/python${PYTHONPATH:+:$PYTHONPATH}"
+# The interpreter itself, not a shim in front of it (pyenv's costs ~60 ms a
+# start), the same for every contender.
+py=$(python3 -c 'import sys; print(sys.executable)')
+cat >"$work/step.sh" <<'SH'
+#!/bin/sh
+cat >/dev/null
+echo "{\"$1\": 1}"
+SH
+cat >"$work/step.py" <<'PY'
+import json, sys
+from wtb_node import serve
+name = sys.argv[1]
+def run(req):
+    return {name: len(json.dumps(req["state"])) + len(req["params"])}
+serve(run)
+PY
+cat >"$work/heavy.py" <<'PY'
+import time
+time.sleep(0.3)  # stands in for importing a large framework
+from wtb_node import serve
+serve(lambda req: {"answer": 42})
+PY
+python3 - "$work" "$py" <<'PY'
+import sys
+w, py = sys.argv[1], sys.argv[2]
+cases = "\n".join(f'  case "c{i}" {{ input = {{ q = {i} }} }}' for i in range(50))
+def bench(worker):
+    wl = "\n    worker = true" if worker else ""
+    return f'''
+runner "pool" {{
+  plugin      = "pool"
+  max_workers = 8
+}}
+workflow "w" {{
+  node "s1" {{ command = ["sh", "{w}/step.sh", "s1"] }}
+  node "p1" {{
+    depends_on = ["s1"]
+    command    = ["{py}", "{w}/step.py", "p1"]{wl}
+  }}
+  node "s2" {{
+    depends_on = ["p1"]
+    command    = ["sh", "{w}/step.sh", "s2"]
+  }}
+  node "p2" {{
+    depends_on = ["s2"]
+    command    = ["{py}", "{w}/step.py", "p2"]{wl}
+    variant "terse" {{ params = {{ prompt = "Answer tersely." }} }}
+    variant "verbose" {{ params = {{ prompt = "Explain your answer." }} }}
+  }}
+}}
+batch_test "four" {{
+  workflow    = workflow.w
+  runner      = runner.pool
+  max_pending = 16
+{cases}
+}}
+'''
+open(f"{w}/four-oneshot.hcl", "w").write(bench(False))
+open(f"{w}/four-worker.hcl", "w").write(bench(True))
+def heavy(worker):
+    wl = "\n    worker  = true" if worker else ""
+    return f'''
+runner "pool" {{
+  plugin      = "pool"
+  max_workers = 8
+}}
+workflow "w" {{
+  node "heavy" {{
+    command = ["{py}", "{w}/heavy.py"]{wl}
+  }}
+}}
+batch_test "heavy" {{
+  workflow    = workflow.w
+  runner      = runner.pool
+  repeat      = 8
+  max_pending = 16
+{cases}
+}}
+'''
+open(f"{w}/heavy-oneshot.hcl", "w").write(heavy(False))
+open(f"{w}/heavy-worker.hcl", "w").write(heavy(True))
+PY
+# The same 400 node runs, one-shot, from a Python thread pool storing each
+# execution's result with sqlite3: the loop a team writes by hand.
+cat >"$work/loop.py" <<'PY'
+import json, os, sqlite3, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor
+w = sys.argv[1]
+db = sqlite3.connect(os.path.join(w, "loop.db"), check_same_thread=False)
+db.execute("create table results (key text primary key, state text)")
+env = dict(os.environ)
+def node(cmd, state, params):
+    p = subprocess.run(cmd, input=json.dumps({"state": state, "params": params}), capture_output=True, text=True, env=env, check=True)
+    state.update(json.loads(p.stdout))
+def execution(args):
+    case, variant = args
+    state = {"q": case}
+    node(["sh", f"{w}/step.sh", "s1"], state, {})
+    node([sys.executable, f"{w}/step.py", "p1"], state, {})
+    node(["sh", f"{w}/step.sh", "s2"], state, {})
+    node([sys.executable, f"{w}/step.py", "p2"], state, {"prompt": variant})
+    return f"{variant}/{case}", json.dumps(state)
+start = time.time()
+with ThreadPoolExecutor(8) as pool:
+    rows = list(pool.map(execution, [(c, v) for c in range(50) for v in ("terse", "verbose")]))
+db.executemany("insert into results values (?, ?)", rows)
+db.commit()
+print(f"{time.time() - start:.2f}")
+PY
+read -r one _ < <(measure "$wtb" --db "sqlite://$work/four1.db" run "$work/four-oneshot.hcl" --no-progress --format csv)
+read -r wk _ < <(measure "$wtb" --db "sqlite://$work/four2.db" run "$work/four-worker.hcl" --no-progress --format csv)
+loop=$("$py" "$work/loop.py" "$work")
+awk -v o="$one" -v k="$wk" -v l="$loop" 'BEGIN { printf "wtb one-shot: %.2fs   wtb, python nodes as workers: %.2fs   Python ThreadPool+subprocess+sqlite3 loop: %.2fs\nworkers / loop: %.2f (goal ≤ 0.5)   one-shot / loop: %.2f\n", o, k, l, k / l, o / l }'
+
+section "A Python node that takes 300 ms to import: 400 executions, 8 at a time"
+read -r hone _ < <(measure "$wtb" --db "sqlite://$work/heavy1.db" run "$work/heavy-oneshot.hcl" --no-progress --format csv)
+read -r hwk _ < <(measure "$wtb" --db "sqlite://$work/heavy2.db" run "$work/heavy-worker.hcl" --no-progress --format csv)
+awk -v o="$hone" -v k="$hwk" 'BEGIN { printf "one-shot: %.2fs   worker: %.2fs   %.1fx faster (goal ≥ 20x)\n", o, k, o / k }'
+
 section "400 sh command executions with 8 workers vs xargs -P 8"
 cat >"$work/step.sh" <<'SH'
 #!/bin/sh
