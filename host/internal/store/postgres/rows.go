@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -189,6 +190,12 @@ func rowArgs[T any](t store.Table[T], row *T) []any {
 	return args
 }
 
+// isUniqueViolation reports a row that is already stored.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
 // copyThreshold is the row count from which COPY beats batched INSERTs.
 const copyThreshold = 64
 
@@ -208,25 +215,43 @@ func insert[T any](ctx context.Context, tx pgx.Tx, t store.Table[T], rows []T) e
 		}
 		return tx.SendBatch(ctx, &b).Close()
 	}
-	tmp := "wtb_tmp_" + strings.TrimPrefix(t.Name, "wtb_")
-	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP", tmp, t.Name)); err != nil {
-		return fmt.Errorf("creating %s: %w", tmp, err)
-	}
 	names := make([]string, 0, len(t.Columns))
 	for _, c := range t.Writable() {
 		names = append(names, c.Name)
 	}
-	i := 0
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if i == len(rows) {
-			return nil, nil
+	source := func() pgx.CopyFromSource {
+		i := 0
+		return pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(rows) {
+				return nil, nil
+			}
+			i++
+			return rowArgs(t, &rows[i-1]), nil
+		})
+	}
+	// Most writes add rows nobody stored yet: COPY them straight into the
+	// table, inside a savepoint. A row already there (a write retried after
+	// its commit was lost, a resume) fails the whole COPY with a unique
+	// violation; then the staged path below stores only the new rows.
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := sp.CopyFrom(ctx, pgx.Identifier{t.Name}, names, source()); err == nil {
+		return sp.Commit(ctx)
+	} else if rerr := sp.Rollback(ctx); rerr != nil || !isUniqueViolation(err) {
+		if rerr != nil {
+			return rerr
 		}
-		i++
-		return rowArgs(t, &rows[i-1]), nil
-	})
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{tmp}, names, src); err != nil {
+		return fmt.Errorf("copying into %s: %w", t.Name, err)
+	}
+	tmp := "wtb_tmp_" + strings.TrimPrefix(t.Name, "wtb_")
+	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP", tmp, t.Name)); err != nil {
+		return fmt.Errorf("creating %s: %w", tmp, err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{tmp}, names, source()); err != nil {
 		return fmt.Errorf("copying into %s: %w", tmp, err)
 	}
-	_, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT %s DO NOTHING", t.Name, cols, cols, tmp, t.Conflict))
+	_, err = tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT %s DO NOTHING", t.Name, cols, cols, tmp, t.Conflict))
 	return err
 }

@@ -16,6 +16,9 @@ func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
 	}
 	err := s.retries.do(ctx, func(ctx context.Context) error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if err := lockBatches(ctx, tx, w); err != nil {
+				return err
+			}
 			if err := insert(ctx, tx, store.Checkpoints, w.Checkpoints); err != nil {
 				return fmt.Errorf("storing checkpoints: %w", err)
 			}
@@ -27,6 +30,38 @@ func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
 	})
 	if err != nil {
 		return fmt.Errorf("writing %d results and %d checkpoints: %w", len(w.Results), len(w.Checkpoints), err)
+	}
+	return nil
+}
+
+// lockBatches checks that the batches a write names exist and locks them
+// against deletion until it commits: what a foreign key did row by row, once
+// per write (migration 5).
+func lockBatches(ctx context.Context, tx pgx.Tx, w store.WriteSet) error {
+	want := map[string]bool{}
+	for i := range w.Checkpoints {
+		want[w.Checkpoints[i].BatchID] = true
+	}
+	for i := range w.Results {
+		want[w.Results[i].BatchID] = true
+	}
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	rows, err := tx.Query(ctx, `SELECT id FROM wtb_batch_tests WHERE id = ANY($1) FOR KEY SHARE`, ids)
+	if err != nil {
+		return fmt.Errorf("checking the batches written to: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("checking the batches written to: %w", err)
+	}
+	for _, id := range found {
+		delete(want, id)
+	}
+	for id := range want {
+		return fmt.Errorf("batch %s: %w", id, store.ErrNotFound)
 	}
 	return nil
 }

@@ -31,6 +31,51 @@ func Run(t *testing.T, open Opener) {
 	t.Run("logs_and_notes", func(t *testing.T) { testLogsAndNotes(t, open(t)) })
 	t.Run("results_query", func(t *testing.T) { testResultsQuery(t, open(t)) })
 	t.Run("decisions", func(t *testing.T) { testDecisions(t, open(t)) })
+	t.Run("unknown_batch", func(t *testing.T) { testUnknownBatch(t, open(t)) })
+	t.Run("bulk_idempotent", func(t *testing.T) { testBulkIdempotent(t, open(t)) })
+}
+
+// Rows of a batch that does not exist are refused, whole.
+func testUnknownBatch(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Batches().Create(ctx, NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	rs := make([]store.Result, 100)
+	for i := range rs {
+		batch := "b"
+		if i == 99 {
+			batch = "ghost"
+		}
+		rs[i] = NewResult(batch, fmt.Sprintf("k%03d", i))
+	}
+	if err := st.Write(ctx, store.WriteSet{Results: rs}); err == nil {
+		t.Error("a write naming a batch that does not exist succeeded")
+	}
+	if n, _ := st.Results().Count(ctx, "b"); n != 0 {
+		t.Errorf("%d rows of a refused write were stored", n)
+	}
+}
+
+// A large write repeated, in part or whole, stores every row once: the
+// fast path (straight into the table) falls back when rows are there.
+func testBulkIdempotent(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Batches().Create(ctx, NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	rs := make([]store.Result, 500)
+	for i := range rs {
+		rs[i] = NewResult("b", fmt.Sprintf("k%04d", i))
+	}
+	for _, part := range [][]store.Result{rs[:300], rs, rs[200:], rs} {
+		if err := st.Write(ctx, store.WriteSet{Results: part}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := st.Results().Count(ctx, "b"); n != 500 {
+		t.Errorf("%d rows stored, want 500", n)
+	}
 }
 
 // A batch's decisions replace each other and read back whole.
