@@ -24,8 +24,10 @@ go test -run '^$' -bench 'InProcess|Plugin' -benchtime 3s ./host/internal/plugin
 section "Viewer pages of a 100,000-execution batch, finished and running (go test -bench, host/internal/viewer)"
 go test -run '^$' -bench Pages100k -benchtime 10x ./host/internal/viewer/ | grep -E '^Benchmark' | awk '{ printf "%-60s %10s ms/page\n", $1, $5 }'
 
-section "SQLite result writes, 100,000 rows (go test -bench, host/internal/store/sqlite)"
-go test -run '^$' -bench WriteResults -benchtime 100000x ./host/internal/store/sqlite/ | grep -E '^Benchmark'
+section "SQLite result writes, 100,000 rows, beside the raw driver (go test -bench, host/internal/store/sqlite)"
+go test -run '^$' -bench 'WriteResults|RawDriver' -benchtime 100000x ./host/internal/store/sqlite/ | grep -E '^Benchmark' | tee "$work/sqlite-writes"
+awk '/WriteResults/ { s = $5 } /RawDriver\/results/ { r = $5 } /RawDriver\/plain/ { p = $5 }
+  END { printf "store / raw driver, same rows: %.0f%%   (raw driver, plain two-column rows: %.0f rows/s)\n", 100 * s / r, p }' "$work/sqlite-writes"
 
 section "Scaling: 10k, 100k and 1M executions of the built-in merge node through wtb-runner-pool (SQLite)"
 echo "(10 variants x 100 cases x repeat N; max_pending 256, 64 workers. Memory should follow what is in"
@@ -310,7 +312,8 @@ trap 'pkill -f "wtb-runner-temporal worker --address ${WTB_TEST_TEMPORAL_ADDRESS
 
 section "PostgreSQL result writes, 100,000 rows: bulk (COPY + INSERT ON CONFLICT) vs one INSERT per row, direct and through PgBouncer"
 if [ -n "${WTB_TEST_POSTGRES_URL:-}" ]; then
-  go test -run '^$' -bench WriteResults -benchtime 100000x ./host/internal/store/postgres/ | grep -E '^Benchmark'
+  go test -run '^$' -bench 'WriteResults|RawCopy' -benchtime 100000x ./host/internal/store/postgres/ | grep -E '^Benchmark' | tee "$work/pg-writes"
+  awk '/direct\/bulk/ { s = $5 } /RawCopy/ { r = $5 } END { printf "store (direct) / raw COPY into an unindexed table: %.0f%%\n", 100 * s / r }' "$work/pg-writes"
 else
   echo "(skipped: no PostgreSQL; run as root or start one with scripts/services.sh)"
 fi

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/store/postgres"
 	"github.com/wtbench/wtb/host/internal/store/postgres/pgtest"
@@ -181,4 +182,47 @@ func BenchmarkWriteResults(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkRawCopy is the baseline of BenchmarkWriteResults/bulk: pgx's COPY
+// of the same result rows (values encoded beforehand) into a table shaped
+// like the results table with no index, no constraint and no idempotency — as
+// fast as the driver and the server take rows.
+func BenchmarkRawCopy(b *testing.B) {
+	direct, _ := pgtest.Database(b)
+	st, err := postgres.Open(context.Background(), direct, postgres.Options{}) // the real schema
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.Close()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, direct)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE raw_results (LIKE wtb_batch_test_results INCLUDING DEFAULTS)"); err != nil {
+		b.Fatal(err)
+	}
+	cols := []string{"batch_test_id", "execution_key", "execution_id", "combination_name", "variant_config", "case_id", "repeat_index",
+		"status", "success", "error", "failed_node", "failure_kind", "metrics", "scores", "overall_score", "passed", "duration_ms",
+		"worker_id", "attempts", "final_checkpoint_id", "created_at", "notes", "logs"}
+	now := time.Now()
+	rows := make([][]any, b.N)
+	for i := range rows {
+		key := fmt.Sprintf("combo/case-%d/0", i)
+		rows[i] = []any{"bench", key, key + "#1", "a=x", `{"a":"x"}`, "c", 0, "succeeded", true, "", "", "",
+			`{"tokens":12}`, `{"correct":1}`, 0.75, true, 12.5, "w1", 1, "cp-" + key, now, "{}", "[]"}
+	}
+	b.ResetTimer()
+	for start := 0; start < b.N; start += 4000 {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"raw_results"}, cols, pgx.CopyFromRows(rows[start:min(b.N, start+4000)]))
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }

@@ -136,3 +136,72 @@ func TestWriteBoundsTheWriteAheadLog(t *testing.T) {
 		t.Errorf("%d results stored, want 8000", n)
 	}
 }
+
+// BenchmarkRawDriver is the baseline BenchmarkWriteResults is measured
+// against: the same driver (modernc.org/sqlite through database/sql) with
+// nothing of the store — a prepared single-row INSERT in transactions of
+// 4,000 — inserting plain rows (an integer and a short text) and result rows
+// (every column of wtb_batch_test_results, values encoded beforehand).
+func BenchmarkRawDriver(b *testing.B) {
+	for _, kind := range []string{"plain", "results"} {
+		b.Run(kind, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "raw.db")
+			st, err := sqlite.Open(context.Background(), path) // the real schema
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := st.Batches().Create(ctx, storetest.NewBatch("bench")); err != nil {
+				b.Fatal(err)
+			}
+			st.Close()
+			db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			db.SetMaxOpenConns(1)
+			query := "INSERT INTO plain (id, v) VALUES (?, ?)"
+			if kind == "plain" {
+				if _, err := db.Exec("CREATE TABLE plain (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"); err != nil {
+					b.Fatal(err)
+				}
+			} else {
+				query = `INSERT INTO wtb_batch_test_results (batch_test_id, execution_key, execution_id, combination_name, variant_config,
+					case_id, repeat_index, status, success, error, failed_node, failure_kind, metrics, scores, overall_score, passed,
+					duration_ms, worker_id, attempts, final_checkpoint_id, created_at, notes, logs)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			}
+			args := make([][]any, b.N)
+			for i := range args {
+				if kind == "plain" {
+					args[i] = []any{i, fmt.Sprintf("value-%d", i)}
+					continue
+				}
+				key := fmt.Sprintf("combo/case-%d/0", i)
+				args[i] = []any{"bench", key, key + "#1", "a=x", `{"a":"x"}`, "c", 0, "succeeded", 1, "", "", "",
+					`{"tokens":12}`, `{"correct":1}`, 0.75, 1, 12.5, "w1", 1, "cp-" + key, "2026-11-26T00:00:00.000000000Z", "{}", "[]"}
+			}
+			b.ResetTimer()
+			for start := 0; start < b.N; start += 4000 {
+				tx, err := db.Begin()
+				if err != nil {
+					b.Fatal(err)
+				}
+				stmt, err := tx.Prepare(query)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, a := range args[start:min(b.N, start+4000)] {
+					if _, err := stmt.Exec(a...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
