@@ -219,7 +219,7 @@ type server struct {
 }
 
 func newServer(root, workerID string, maxConcurrent int) *server {
-	return &server{exec: executor.New(executor.Options{WorkerID: workerID}), root: root, workerID: workerID,
+	return &server{exec: executor.New(executor.Options{WorkerID: workerID, Workers: maxConcurrent}), root: root, workerID: workerID,
 		slots: make(chan struct{}, maxConcurrent), segs: map[string]*segment{}, envs: map[string]*remotev1.Environment{}}
 }
 
@@ -322,8 +322,13 @@ func (s *server) run(ctx context.Context, seg *segment, req *remotev1.ExecuteSeg
 		StartState: req.GetStartStateJson(),
 		Env:        sdk.RuntimeEnv{ID: env.GetId(), Env: env.GetEnv(), WorkingDir: env.GetWorkingDir()}}
 	for _, n := range req.GetNodes() {
-		er.Nodes = append(er.Nodes, sdk.Node{Name: n.GetName(), Kind: n.GetKind(), Command: n.GetCommand(), Params: n.GetParamsJson(),
-			Env: n.GetEnv(), Timeout: n.GetTimeout().AsDuration(), Variant: n.GetVariant(), MaxOutputBytes: n.GetMaxOutputBytes()})
+		node := sdk.Node{Name: n.GetName(), Kind: n.GetKind(), Command: n.GetCommand(), Params: n.GetParamsJson(),
+			Env: n.GetEnv(), Timeout: n.GetTimeout().AsDuration(), Variant: n.GetVariant(), MaxOutputBytes: n.GetMaxOutputBytes(),
+			ConfigHash: n.GetConfigHash()}
+		if w := n.GetWorker(); w != nil {
+			node.Worker = &sdk.WorkerSpec{Max: int(w.GetMax()), MaxRequests: int(w.GetMaxRequests()), IdleTimeout: w.GetIdleTimeout().AsDuration()}
+		}
+		er.Nodes = append(er.Nodes, node)
 	}
 	seg.add(finished(s.exec.Execute(ctx, er, sink{seg})))
 }

@@ -98,9 +98,15 @@ func request(req *sdk.ExecuteRequest) *remotev1.ExecuteSegmentRequest {
 	}
 	for _, n := range req.Nodes {
 		rn := &remotev1.Node{Name: n.Name, Kind: n.Kind, Command: n.Command, ParamsJson: n.Params, Env: n.Env,
-			Variant: n.Variant, MaxOutputBytes: n.MaxOutputBytes}
+			Variant: n.Variant, MaxOutputBytes: n.MaxOutputBytes, ConfigHash: n.ConfigHash}
 		if n.Timeout > 0 {
 			rn.Timeout = durationpb.New(n.Timeout)
+		}
+		if w := n.Worker; w != nil {
+			rn.Worker = &remotev1.WorkerSpec{Max: int32(w.Max), MaxRequests: int32(w.MaxRequests)}
+			if w.IdleTimeout > 0 {
+				rn.Worker.IdleTimeout = durationpb.New(w.IdleTimeout)
+			}
 		}
 		out.Nodes = append(out.Nodes, rn)
 	}

@@ -162,8 +162,13 @@ type Node struct {
 	Timeout        *durationpb.Duration `protobuf:"bytes,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	Variant        string               `protobuf:"bytes,7,opt,name=variant,proto3" json:"variant,omitempty"`
 	MaxOutputBytes int64                `protobuf:"varint,8,opt,name=max_output_bytes,json=maxOutputBytes,proto3" json:"max_output_bytes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The host's hash of the node's configuration (variant included): what
+	// separates persistent workers of different variants.
+	ConfigHash string `protobuf:"bytes,9,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
+	// Set when the node runs as a persistent worker (see wtb.runner.v1.WorkerSpec).
+	Worker        *WorkerSpec `protobuf:"bytes,10,opt,name=worker,proto3" json:"worker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -252,6 +257,81 @@ func (x *Node) GetMaxOutputBytes() int64 {
 	return 0
 }
 
+func (x *Node) GetConfigHash() string {
+	if x != nil {
+		return x.ConfigHash
+	}
+	return ""
+}
+
+func (x *Node) GetWorker() *WorkerSpec {
+	if x != nil {
+		return x.Worker
+	}
+	return nil
+}
+
+// WorkerSpec bounds a node's persistent workers.
+type WorkerSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Max           int32                  `protobuf:"varint,1,opt,name=max,proto3" json:"max,omitempty"`
+	MaxRequests   int32                  `protobuf:"varint,2,opt,name=max_requests,json=maxRequests,proto3" json:"max_requests,omitempty"`
+	IdleTimeout   *durationpb.Duration   `protobuf:"bytes,3,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerSpec) Reset() {
+	*x = WorkerSpec{}
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerSpec) ProtoMessage() {}
+
+func (x *WorkerSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerSpec.ProtoReflect.Descriptor instead.
+func (*WorkerSpec) Descriptor() ([]byte, []int) {
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *WorkerSpec) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *WorkerSpec) GetMaxRequests() int32 {
+	if x != nil {
+		return x.MaxRequests
+	}
+	return 0
+}
+
+func (x *WorkerSpec) GetIdleTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.IdleTimeout
+	}
+	return nil
+}
+
 // Environment says where a segment runs.
 type Environment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -265,7 +345,7 @@ type Environment struct {
 
 func (x *Environment) Reset() {
 	*x = Environment{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[3]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +357,7 @@ func (x *Environment) String() string {
 func (*Environment) ProtoMessage() {}
 
 func (x *Environment) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[3]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +370,7 @@ func (x *Environment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Environment.ProtoReflect.Descriptor instead.
 func (*Environment) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{3}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Environment) GetId() string {
@@ -338,7 +418,7 @@ type ExecuteSegmentRequest struct {
 
 func (x *ExecuteSegmentRequest) Reset() {
 	*x = ExecuteSegmentRequest{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[4]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -350,7 +430,7 @@ func (x *ExecuteSegmentRequest) String() string {
 func (*ExecuteSegmentRequest) ProtoMessage() {}
 
 func (x *ExecuteSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[4]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -363,7 +443,7 @@ func (x *ExecuteSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteSegmentRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{4}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ExecuteSegmentRequest) GetIdempotencyKey() string {
@@ -475,7 +555,7 @@ type ExecuteSegmentResponse struct {
 
 func (x *ExecuteSegmentResponse) Reset() {
 	*x = ExecuteSegmentResponse{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[5]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +567,7 @@ func (x *ExecuteSegmentResponse) String() string {
 func (*ExecuteSegmentResponse) ProtoMessage() {}
 
 func (x *ExecuteSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[5]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +580,7 @@ func (x *ExecuteSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteSegmentResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{5}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExecuteSegmentResponse) GetSeq() uint64 {
@@ -607,7 +687,7 @@ type NodeStarted struct {
 
 func (x *NodeStarted) Reset() {
 	*x = NodeStarted{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[6]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -619,7 +699,7 @@ func (x *NodeStarted) String() string {
 func (*NodeStarted) ProtoMessage() {}
 
 func (x *NodeStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[6]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -632,7 +712,7 @@ func (x *NodeStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStarted.ProtoReflect.Descriptor instead.
 func (*NodeStarted) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{6}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NodeStarted) GetNode() string {
@@ -664,7 +744,7 @@ type NodeFinished struct {
 
 func (x *NodeFinished) Reset() {
 	*x = NodeFinished{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[7]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +756,7 @@ func (x *NodeFinished) String() string {
 func (*NodeFinished) ProtoMessage() {}
 
 func (x *NodeFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[7]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +769,7 @@ func (x *NodeFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFinished.ProtoReflect.Descriptor instead.
 func (*NodeFinished) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{7}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NodeFinished) GetNode() string {
@@ -749,7 +829,7 @@ type NodeFailed struct {
 
 func (x *NodeFailed) Reset() {
 	*x = NodeFailed{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[8]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +841,7 @@ func (x *NodeFailed) String() string {
 func (*NodeFailed) ProtoMessage() {}
 
 func (x *NodeFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[8]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +854,7 @@ func (x *NodeFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFailed.ProtoReflect.Descriptor instead.
 func (*NodeFailed) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{8}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *NodeFailed) GetNode() string {
@@ -823,7 +903,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[9]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +915,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[9]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +928,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{9}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LogLine) GetNode() string {
@@ -881,7 +961,7 @@ type SegmentFinished struct {
 
 func (x *SegmentFinished) Reset() {
 	*x = SegmentFinished{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[10]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +973,7 @@ func (x *SegmentFinished) String() string {
 func (*SegmentFinished) ProtoMessage() {}
 
 func (x *SegmentFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[10]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +986,7 @@ func (x *SegmentFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentFinished.ProtoReflect.Descriptor instead.
 func (*SegmentFinished) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{10}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SegmentFinished) GetSucceeded() bool {
@@ -971,7 +1051,7 @@ type CreateEnvironmentRequest struct {
 
 func (x *CreateEnvironmentRequest) Reset() {
 	*x = CreateEnvironmentRequest{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[11]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1063,7 @@ func (x *CreateEnvironmentRequest) String() string {
 func (*CreateEnvironmentRequest) ProtoMessage() {}
 
 func (x *CreateEnvironmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[11]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1076,7 @@ func (x *CreateEnvironmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnvironmentRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnvironmentRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{11}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateEnvironmentRequest) GetBatchId() string {
@@ -1030,7 +1110,7 @@ type CreateEnvironmentResponse struct {
 
 func (x *CreateEnvironmentResponse) Reset() {
 	*x = CreateEnvironmentResponse{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[12]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1122,7 @@ func (x *CreateEnvironmentResponse) String() string {
 func (*CreateEnvironmentResponse) ProtoMessage() {}
 
 func (x *CreateEnvironmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[12]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1135,7 @@ func (x *CreateEnvironmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnvironmentResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnvironmentResponse) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{12}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateEnvironmentResponse) GetEnvironment() *Environment {
@@ -1075,7 +1155,7 @@ type GetEnvironmentRequest struct {
 
 func (x *GetEnvironmentRequest) Reset() {
 	*x = GetEnvironmentRequest{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[13]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1167,7 @@ func (x *GetEnvironmentRequest) String() string {
 func (*GetEnvironmentRequest) ProtoMessage() {}
 
 func (x *GetEnvironmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[13]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1180,7 @@ func (x *GetEnvironmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEnvironmentRequest.ProtoReflect.Descriptor instead.
 func (*GetEnvironmentRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{13}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetEnvironmentRequest) GetEnvironmentId() string {
@@ -1121,7 +1201,7 @@ type GetEnvironmentResponse struct {
 
 func (x *GetEnvironmentResponse) Reset() {
 	*x = GetEnvironmentResponse{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[14]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1213,7 @@ func (x *GetEnvironmentResponse) String() string {
 func (*GetEnvironmentResponse) ProtoMessage() {}
 
 func (x *GetEnvironmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[14]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1226,7 @@ func (x *GetEnvironmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEnvironmentResponse.ProtoReflect.Descriptor instead.
 func (*GetEnvironmentResponse) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{14}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetEnvironmentResponse) GetEnvironment() *Environment {
@@ -1173,7 +1253,7 @@ type CleanupEnvironmentRequest struct {
 
 func (x *CleanupEnvironmentRequest) Reset() {
 	*x = CleanupEnvironmentRequest{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[15]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1265,7 @@ func (x *CleanupEnvironmentRequest) String() string {
 func (*CleanupEnvironmentRequest) ProtoMessage() {}
 
 func (x *CleanupEnvironmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[15]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1278,7 @@ func (x *CleanupEnvironmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupEnvironmentRequest.ProtoReflect.Descriptor instead.
 func (*CleanupEnvironmentRequest) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{15}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CleanupEnvironmentRequest) GetEnvironmentId() string {
@@ -1217,7 +1297,7 @@ type CleanupEnvironmentResponse struct {
 
 func (x *CleanupEnvironmentResponse) Reset() {
 	*x = CleanupEnvironmentResponse{}
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[16]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1309,7 @@ func (x *CleanupEnvironmentResponse) String() string {
 func (*CleanupEnvironmentResponse) ProtoMessage() {}
 
 func (x *CleanupEnvironmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_remote_v1_remote_proto_msgTypes[16]
+	mi := &file_wtb_remote_v1_remote_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1322,7 @@ func (x *CleanupEnvironmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupEnvironmentResponse.ProtoReflect.Descriptor instead.
 func (*CleanupEnvironmentResponse) Descriptor() ([]byte, []int) {
-	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{16}
+	return file_wtb_remote_v1_remote_proto_rawDescGZIP(), []int{17}
 }
 
 var File_wtb_remote_v1_remote_proto protoreflect.FileDescriptor
@@ -1256,7 +1336,7 @@ const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
 	"node_kinds\x18\x03 \x03(\tR\tnodeKinds\x12'\n" +
-	"\x0fmax_concurrency\x18\x04 \x01(\x05R\x0emaxConcurrency\"\xca\x02\n" +
+	"\x0fmax_concurrency\x18\x04 \x01(\x05R\x0emaxConcurrency\"\x9e\x03\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
@@ -1266,10 +1346,19 @@ const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	"\x03env\x18\x05 \x03(\v2\x1c.wtb.remote.v1.Node.EnvEntryR\x03env\x123\n" +
 	"\atimeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x18\n" +
 	"\avariant\x18\a \x01(\tR\avariant\x12(\n" +
-	"\x10max_output_bytes\x18\b \x01(\x03R\x0emaxOutputBytes\x1a6\n" +
+	"\x10max_output_bytes\x18\b \x01(\x03R\x0emaxOutputBytes\x12\x1f\n" +
+	"\vconfig_hash\x18\t \x01(\tR\n" +
+	"configHash\x121\n" +
+	"\x06worker\x18\n" +
+	" \x01(\v2\x19.wtb.remote.v1.WorkerSpecR\x06worker\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xad\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x7f\n" +
+	"\n" +
+	"WorkerSpec\x12\x10\n" +
+	"\x03max\x18\x01 \x01(\x05R\x03max\x12!\n" +
+	"\fmax_requests\x18\x02 \x01(\x05R\vmaxRequests\x12<\n" +
+	"\fidle_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\"\xad\x01\n" +
 	"\vEnvironment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x125\n" +
 	"\x03env\x18\x02 \x03(\v2#.wtb.remote.v1.Environment.EnvEntryR\x03env\x12\x1f\n" +
@@ -1375,62 +1464,65 @@ func file_wtb_remote_v1_remote_proto_rawDescGZIP() []byte {
 	return file_wtb_remote_v1_remote_proto_rawDescData
 }
 
-var file_wtb_remote_v1_remote_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_wtb_remote_v1_remote_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_wtb_remote_v1_remote_proto_goTypes = []any{
 	(*GetInfoRequest)(nil),             // 0: wtb.remote.v1.GetInfoRequest
 	(*GetInfoResponse)(nil),            // 1: wtb.remote.v1.GetInfoResponse
 	(*Node)(nil),                       // 2: wtb.remote.v1.Node
-	(*Environment)(nil),                // 3: wtb.remote.v1.Environment
-	(*ExecuteSegmentRequest)(nil),      // 4: wtb.remote.v1.ExecuteSegmentRequest
-	(*ExecuteSegmentResponse)(nil),     // 5: wtb.remote.v1.ExecuteSegmentResponse
-	(*NodeStarted)(nil),                // 6: wtb.remote.v1.NodeStarted
-	(*NodeFinished)(nil),               // 7: wtb.remote.v1.NodeFinished
-	(*NodeFailed)(nil),                 // 8: wtb.remote.v1.NodeFailed
-	(*LogLine)(nil),                    // 9: wtb.remote.v1.LogLine
-	(*SegmentFinished)(nil),            // 10: wtb.remote.v1.SegmentFinished
-	(*CreateEnvironmentRequest)(nil),   // 11: wtb.remote.v1.CreateEnvironmentRequest
-	(*CreateEnvironmentResponse)(nil),  // 12: wtb.remote.v1.CreateEnvironmentResponse
-	(*GetEnvironmentRequest)(nil),      // 13: wtb.remote.v1.GetEnvironmentRequest
-	(*GetEnvironmentResponse)(nil),     // 14: wtb.remote.v1.GetEnvironmentResponse
-	(*CleanupEnvironmentRequest)(nil),  // 15: wtb.remote.v1.CleanupEnvironmentRequest
-	(*CleanupEnvironmentResponse)(nil), // 16: wtb.remote.v1.CleanupEnvironmentResponse
-	nil,                                // 17: wtb.remote.v1.Node.EnvEntry
-	nil,                                // 18: wtb.remote.v1.Environment.EnvEntry
-	nil,                                // 19: wtb.remote.v1.ExecuteSegmentRequest.VariantsEntry
-	nil,                                // 20: wtb.remote.v1.NodeFinished.MetricsEntry
-	(*durationpb.Duration)(nil),        // 21: google.protobuf.Duration
+	(*WorkerSpec)(nil),                 // 3: wtb.remote.v1.WorkerSpec
+	(*Environment)(nil),                // 4: wtb.remote.v1.Environment
+	(*ExecuteSegmentRequest)(nil),      // 5: wtb.remote.v1.ExecuteSegmentRequest
+	(*ExecuteSegmentResponse)(nil),     // 6: wtb.remote.v1.ExecuteSegmentResponse
+	(*NodeStarted)(nil),                // 7: wtb.remote.v1.NodeStarted
+	(*NodeFinished)(nil),               // 8: wtb.remote.v1.NodeFinished
+	(*NodeFailed)(nil),                 // 9: wtb.remote.v1.NodeFailed
+	(*LogLine)(nil),                    // 10: wtb.remote.v1.LogLine
+	(*SegmentFinished)(nil),            // 11: wtb.remote.v1.SegmentFinished
+	(*CreateEnvironmentRequest)(nil),   // 12: wtb.remote.v1.CreateEnvironmentRequest
+	(*CreateEnvironmentResponse)(nil),  // 13: wtb.remote.v1.CreateEnvironmentResponse
+	(*GetEnvironmentRequest)(nil),      // 14: wtb.remote.v1.GetEnvironmentRequest
+	(*GetEnvironmentResponse)(nil),     // 15: wtb.remote.v1.GetEnvironmentResponse
+	(*CleanupEnvironmentRequest)(nil),  // 16: wtb.remote.v1.CleanupEnvironmentRequest
+	(*CleanupEnvironmentResponse)(nil), // 17: wtb.remote.v1.CleanupEnvironmentResponse
+	nil,                                // 18: wtb.remote.v1.Node.EnvEntry
+	nil,                                // 19: wtb.remote.v1.Environment.EnvEntry
+	nil,                                // 20: wtb.remote.v1.ExecuteSegmentRequest.VariantsEntry
+	nil,                                // 21: wtb.remote.v1.NodeFinished.MetricsEntry
+	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
 }
 var file_wtb_remote_v1_remote_proto_depIdxs = []int32{
-	17, // 0: wtb.remote.v1.Node.env:type_name -> wtb.remote.v1.Node.EnvEntry
-	21, // 1: wtb.remote.v1.Node.timeout:type_name -> google.protobuf.Duration
-	18, // 2: wtb.remote.v1.Environment.env:type_name -> wtb.remote.v1.Environment.EnvEntry
-	19, // 3: wtb.remote.v1.ExecuteSegmentRequest.variants:type_name -> wtb.remote.v1.ExecuteSegmentRequest.VariantsEntry
-	2,  // 4: wtb.remote.v1.ExecuteSegmentRequest.nodes:type_name -> wtb.remote.v1.Node
-	3,  // 5: wtb.remote.v1.ExecuteSegmentRequest.environment:type_name -> wtb.remote.v1.Environment
-	6,  // 6: wtb.remote.v1.ExecuteSegmentResponse.node_started:type_name -> wtb.remote.v1.NodeStarted
-	7,  // 7: wtb.remote.v1.ExecuteSegmentResponse.node_finished:type_name -> wtb.remote.v1.NodeFinished
-	8,  // 8: wtb.remote.v1.ExecuteSegmentResponse.node_failed:type_name -> wtb.remote.v1.NodeFailed
-	9,  // 9: wtb.remote.v1.ExecuteSegmentResponse.log:type_name -> wtb.remote.v1.LogLine
-	10, // 10: wtb.remote.v1.ExecuteSegmentResponse.segment_finished:type_name -> wtb.remote.v1.SegmentFinished
-	21, // 11: wtb.remote.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
-	20, // 12: wtb.remote.v1.NodeFinished.metrics:type_name -> wtb.remote.v1.NodeFinished.MetricsEntry
-	3,  // 13: wtb.remote.v1.CreateEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
-	3,  // 14: wtb.remote.v1.GetEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
-	0,  // 15: wtb.remote.v1.ExecutionService.GetInfo:input_type -> wtb.remote.v1.GetInfoRequest
-	4,  // 16: wtb.remote.v1.ExecutionService.ExecuteSegment:input_type -> wtb.remote.v1.ExecuteSegmentRequest
-	11, // 17: wtb.remote.v1.EnvironmentService.CreateEnvironment:input_type -> wtb.remote.v1.CreateEnvironmentRequest
-	13, // 18: wtb.remote.v1.EnvironmentService.GetEnvironment:input_type -> wtb.remote.v1.GetEnvironmentRequest
-	15, // 19: wtb.remote.v1.EnvironmentService.CleanupEnvironment:input_type -> wtb.remote.v1.CleanupEnvironmentRequest
-	1,  // 20: wtb.remote.v1.ExecutionService.GetInfo:output_type -> wtb.remote.v1.GetInfoResponse
-	5,  // 21: wtb.remote.v1.ExecutionService.ExecuteSegment:output_type -> wtb.remote.v1.ExecuteSegmentResponse
-	12, // 22: wtb.remote.v1.EnvironmentService.CreateEnvironment:output_type -> wtb.remote.v1.CreateEnvironmentResponse
-	14, // 23: wtb.remote.v1.EnvironmentService.GetEnvironment:output_type -> wtb.remote.v1.GetEnvironmentResponse
-	16, // 24: wtb.remote.v1.EnvironmentService.CleanupEnvironment:output_type -> wtb.remote.v1.CleanupEnvironmentResponse
-	20, // [20:25] is the sub-list for method output_type
-	15, // [15:20] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	18, // 0: wtb.remote.v1.Node.env:type_name -> wtb.remote.v1.Node.EnvEntry
+	22, // 1: wtb.remote.v1.Node.timeout:type_name -> google.protobuf.Duration
+	3,  // 2: wtb.remote.v1.Node.worker:type_name -> wtb.remote.v1.WorkerSpec
+	22, // 3: wtb.remote.v1.WorkerSpec.idle_timeout:type_name -> google.protobuf.Duration
+	19, // 4: wtb.remote.v1.Environment.env:type_name -> wtb.remote.v1.Environment.EnvEntry
+	20, // 5: wtb.remote.v1.ExecuteSegmentRequest.variants:type_name -> wtb.remote.v1.ExecuteSegmentRequest.VariantsEntry
+	2,  // 6: wtb.remote.v1.ExecuteSegmentRequest.nodes:type_name -> wtb.remote.v1.Node
+	4,  // 7: wtb.remote.v1.ExecuteSegmentRequest.environment:type_name -> wtb.remote.v1.Environment
+	7,  // 8: wtb.remote.v1.ExecuteSegmentResponse.node_started:type_name -> wtb.remote.v1.NodeStarted
+	8,  // 9: wtb.remote.v1.ExecuteSegmentResponse.node_finished:type_name -> wtb.remote.v1.NodeFinished
+	9,  // 10: wtb.remote.v1.ExecuteSegmentResponse.node_failed:type_name -> wtb.remote.v1.NodeFailed
+	10, // 11: wtb.remote.v1.ExecuteSegmentResponse.log:type_name -> wtb.remote.v1.LogLine
+	11, // 12: wtb.remote.v1.ExecuteSegmentResponse.segment_finished:type_name -> wtb.remote.v1.SegmentFinished
+	22, // 13: wtb.remote.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
+	21, // 14: wtb.remote.v1.NodeFinished.metrics:type_name -> wtb.remote.v1.NodeFinished.MetricsEntry
+	4,  // 15: wtb.remote.v1.CreateEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
+	4,  // 16: wtb.remote.v1.GetEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
+	0,  // 17: wtb.remote.v1.ExecutionService.GetInfo:input_type -> wtb.remote.v1.GetInfoRequest
+	5,  // 18: wtb.remote.v1.ExecutionService.ExecuteSegment:input_type -> wtb.remote.v1.ExecuteSegmentRequest
+	12, // 19: wtb.remote.v1.EnvironmentService.CreateEnvironment:input_type -> wtb.remote.v1.CreateEnvironmentRequest
+	14, // 20: wtb.remote.v1.EnvironmentService.GetEnvironment:input_type -> wtb.remote.v1.GetEnvironmentRequest
+	16, // 21: wtb.remote.v1.EnvironmentService.CleanupEnvironment:input_type -> wtb.remote.v1.CleanupEnvironmentRequest
+	1,  // 22: wtb.remote.v1.ExecutionService.GetInfo:output_type -> wtb.remote.v1.GetInfoResponse
+	6,  // 23: wtb.remote.v1.ExecutionService.ExecuteSegment:output_type -> wtb.remote.v1.ExecuteSegmentResponse
+	13, // 24: wtb.remote.v1.EnvironmentService.CreateEnvironment:output_type -> wtb.remote.v1.CreateEnvironmentResponse
+	15, // 25: wtb.remote.v1.EnvironmentService.GetEnvironment:output_type -> wtb.remote.v1.GetEnvironmentResponse
+	17, // 26: wtb.remote.v1.EnvironmentService.CleanupEnvironment:output_type -> wtb.remote.v1.CleanupEnvironmentResponse
+	22, // [22:27] is the sub-list for method output_type
+	17, // [17:22] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_wtb_remote_v1_remote_proto_init() }
@@ -1438,7 +1530,7 @@ func file_wtb_remote_v1_remote_proto_init() {
 	if File_wtb_remote_v1_remote_proto != nil {
 		return
 	}
-	file_wtb_remote_v1_remote_proto_msgTypes[5].OneofWrappers = []any{
+	file_wtb_remote_v1_remote_proto_msgTypes[6].OneofWrappers = []any{
 		(*ExecuteSegmentResponse_NodeStarted)(nil),
 		(*ExecuteSegmentResponse_NodeFinished)(nil),
 		(*ExecuteSegmentResponse_NodeFailed)(nil),
@@ -1451,7 +1543,7 @@ func file_wtb_remote_v1_remote_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wtb_remote_v1_remote_proto_rawDesc), len(file_wtb_remote_v1_remote_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
