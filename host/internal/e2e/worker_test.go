@@ -322,3 +322,38 @@ func decode(raw []byte) map[string]any {
 	_ = json.Unmarshal(raw, &m)
 	return m
 }
+
+// Workers run the same through the gRPC runner and its reference server
+// (the executor is shared): the same states as one-shot on the pool.
+func TestWorkersThroughTheGRPCRunner(t *testing.T) {
+	e, py := workerEnv(t)
+	testbin.Build(t, testbin.RunnerGRPC)
+	t.Setenv("WTB_TEST_REMOTE_TOKEN", remoteToken)
+	r := startRemote(t)
+	cases := []string{"paris", "rome", "x"}
+	e.write("oneshot.hcl", workerBench(py, "", cases, ""))
+	// One process per configuration, so that reuse is certain rather than a matter of timing.
+	remote := strings.Replace(workerBench(py, "worker {\n      max = 1\n    }", cases, ""), `runner "pool" {
+  plugin      = "pool"
+  max_workers = 4
+}`, fmt.Sprintf("runner \"pool\" {\n  plugin    = \"grpc\"\n  address   = %q\n  token_env = \"WTB_TEST_REMOTE_TOKEN\"\n}", r.addr), 1)
+	e.write("remote.hcl", remote)
+	one := batchID(t, e.mustRun("run", "oneshot.hcl", "--no-progress").stderr)
+	wk := batchID(t, e.mustRun("run", "remote.hcl", "--no-progress").stderr)
+	if a, b := statesOf(t, e, one), statesOf(t, e, wk); len(a) != 6 || !reflect.DeepEqual(a, b) {
+		t.Errorf("workers through runner-grpc differ from one-shot:\n%v\n%v", a, b)
+	}
+	// Three requests per node configuration on one process each: ids repeat.
+	pids := map[float64]int{}
+	for _, res := range e.results(e.store(), wk) {
+		cp, _ := e.store().Checkpoints().Get(context.Background(), res.FinalCheckpointID)
+		pids[decode(cp.State)["pid_c"].(float64)]++
+	}
+	reused := false
+	for _, n := range pids {
+		reused = reused || n > 1
+	}
+	if !reused {
+		t.Errorf("no worker process of node c served two requests: %v", pids)
+	}
+}
