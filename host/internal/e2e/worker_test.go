@@ -81,6 +81,12 @@ batch_test "wk" {
 func workerEnv(t *testing.T) (*env, string) {
 	t.Helper()
 	e := newEnv(t)
+	return e, workerNode(t, e)
+}
+
+// workerNode writes the Python test node into e and returns its path.
+func workerNode(t *testing.T, e *env) string {
+	t.Helper()
 	py := e.write("node.py", pyNode)
 	markers := filepath.Join(e.dir, "markers")
 	if err := os.MkdirAll(markers, 0o755); err != nil {
@@ -88,7 +94,7 @@ func workerEnv(t *testing.T) (*env, string) {
 	}
 	t.Setenv("PYTHONPATH", filepath.Join(testbin.Root(), "sdk", "python"))
 	t.Setenv("MARKERS", markers)
-	return e, py
+	return py
 }
 
 // stateOf is an execution's final state without the process ids.
@@ -330,18 +336,35 @@ func TestWorkersThroughTheGRPCRunner(t *testing.T) {
 	testbin.Build(t, testbin.RunnerGRPC)
 	t.Setenv("WTB_TEST_REMOTE_TOKEN", remoteToken)
 	r := startRemote(t)
+	runner := fmt.Sprintf("runner \"pool\" {\n  plugin    = \"grpc\"\n  address   = %q\n  token_env = \"WTB_TEST_REMOTE_TOKEN\"\n}", r.addr)
+	workersMatchElsewhere(t, e, py, runner)
+}
+
+func TestWorkersThroughTemporal(t *testing.T) {
+	te := newTemporalEnv(t)
+	py := workerNode(t, te.env)
+	te.worker("worker-1") // after workerNode: the worker inherits PYTHONPATH
+	runner := fmt.Sprintf("runner \"pool\" {\n  plugin     = \"temporal\"\n  address    = %q\n  task_queue = %q\n}", te.address, te.queue)
+	workersMatchElsewhere(t, te.env, py, runner)
+}
+
+// workersMatchElsewhere runs the three-node bench one-shot on the pool runner
+// and as workers on the given runner block, and checks that the states match
+// and that each node configuration's process served more than one request.
+func workersMatchElsewhere(t *testing.T, e *env, py, runner string) {
+	t.Helper()
 	cases := []string{"paris", "rome", "x"}
 	e.write("oneshot.hcl", workerBench(py, "", cases, ""))
 	// One process per configuration, so that reuse is certain rather than a matter of timing.
 	remote := strings.Replace(workerBench(py, "worker {\n      max = 1\n    }", cases, ""), `runner "pool" {
   plugin      = "pool"
   max_workers = 4
-}`, fmt.Sprintf("runner \"pool\" {\n  plugin    = \"grpc\"\n  address   = %q\n  token_env = \"WTB_TEST_REMOTE_TOKEN\"\n}", r.addr), 1)
+}`, runner, 1)
 	e.write("remote.hcl", remote)
 	one := batchID(t, e.mustRun("run", "oneshot.hcl", "--no-progress").stderr)
 	wk := batchID(t, e.mustRun("run", "remote.hcl", "--no-progress").stderr)
 	if a, b := statesOf(t, e, one), statesOf(t, e, wk); len(a) != 6 || !reflect.DeepEqual(a, b) {
-		t.Errorf("workers through runner-grpc differ from one-shot:\n%v\n%v", a, b)
+		t.Errorf("workers elsewhere differ from one-shot:\n%v\n%v", a, b)
 	}
 	// Three requests per node configuration on one process each: ids repeat.
 	pids := map[float64]int{}
