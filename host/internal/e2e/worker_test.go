@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -378,5 +379,35 @@ func workersMatchElsewhere(t *testing.T, e *env, py, runner string) {
 	}
 	if !reused {
 		t.Errorf("no worker process of node c served two requests: %v", pids)
+	}
+}
+
+// The python-worker example runs as shipped, as workers and one-shot, with the
+// same states and scores.
+func TestPythonWorkerExample(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join(testbin.Root(), "examples", "python-worker")
+	for _, f := range []string{"triage.py", "cases.jsonl"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.write(f, string(b))
+	}
+	src, err := os.ReadFile(filepath.Join(dir, "bench.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.write("bench.hcl", strings.NewReplacer(
+		`plugin_dir = "../../bin/plugins"`, fmt.Sprintf("plugin_dir = %q", testbin.PluginDir(t)),
+		`"${path.root}/../../sdk/python"`, fmt.Sprintf("%q", filepath.Join(testbin.Root(), "sdk", "python")),
+		`IMPORT_SECONDS = "0.5"`, `IMPORT_SECONDS = "0.05"`).Replace(string(src)))
+	wr := e.mustRun("run", "bench.hcl", "--no-progress")
+	one := batchID(t, e.mustRun("run", "bench.hcl", "--no-progress", "--var", "worker=false").stderr)
+	if a, b := statesOf(t, e, batchID(t, wr.stderr)), statesOf(t, e, one); len(a) != 52 || !reflect.DeepEqual(a, b) {
+		t.Errorf("the example as workers differs from one-shot")
+	}
+	if !regexp.MustCompile(`(?m)^1\s+classify=weighted\s+0\.923`).MatchString(wr.stdout) {
+		t.Errorf("leaderboard:\n%s", wr.stdout)
 	}
 }
