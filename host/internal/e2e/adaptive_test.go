@@ -107,7 +107,9 @@ type report struct {
 
 // Adaptive repeats stop at min when every execution scores the same (the CI
 // has no width), saving the rest of the repeats. Groups planned before the
-// decision still run: at most max_pending (2) executions more.
+// decision still run — those in flight and in the ready queue (max_pending
+// each), and any that finished while the deciding execution was being scored
+// (scoring is asynchronous) — so allow up to two more rounds of the 3 cases.
 func TestAdaptiveRepeatsConverge(t *testing.T) {
 	e := newEnv(t)
 	e.write("adapt.hcl", stoppingBench("  repeat {\n    min   = 2\n    max   = 10\n    until = { ci_half_width = 0.05 }\n  }\n", 3))
@@ -121,11 +123,11 @@ func TestAdaptiveRepeatsConverge(t *testing.T) {
 	}
 	b := leaderboardOf(t, r.stdout)
 	for _, c := range b.Summary.Combos {
-		if c.Stopped == nil || c.Stopped.Kind != "converged" || c.Stopped.Repeats != 2 || c.Executions < 6 || c.Executions > 8 || c.Stopped.CIHalfWidth != 0 {
+		if c.Stopped == nil || c.Stopped.Kind != "converged" || c.Stopped.Repeats != 2 || c.Executions < 6 || c.Executions > 12 || c.Stopped.CIHalfWidth != 0 {
 			t.Errorf("%s: %d executions, %d repeats, decision %+v", c.Combination, c.Executions, c.Repeats, c.Stopped)
 		}
 	}
-	if b.Summary.Saved != 60-b.Summary.Stored || b.Summary.Stored > 16 || b.Summary.Total != b.Summary.Stored {
+	if b.Summary.Saved != 60-b.Summary.Stored || b.Summary.Stored > 24 || b.Summary.Total != b.Summary.Stored {
 		t.Errorf("summary: %+v", b.Summary)
 	}
 }
