@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -263,7 +264,10 @@ func TestWorkersLeakNothing(t *testing.T) {
 	wait()
 	assertExactlyOnce(t, e.results(e.store(), id), 1000)
 	if len(fds) > 5 {
-		first, last := fds[len(fds)/5], fds[len(fds)-1]
+		// A sample can catch a worker retiring or starting (its pipes open
+		// while it is not, or no longer, listed); a leak raises the floor.
+		n := len(fds)
+		first, last := slices.Min(fds[n/5:2*n/5+1]), slices.Min(fds[3*n/5:])
 		if last > first+8 {
 			t.Errorf("the runner's file descriptors beyond its workers' pipes grew from %d to %d over the batch", first, last)
 		}
