@@ -45,7 +45,11 @@ func newProgress(w io.Writer, tty bool, every time.Duration) *progress {
 func (p *progress) Start(total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// One progress serves every batch of a command (parity runs two): each
+	// starts from zero.
 	p.total, p.start = total, time.Now()
+	p.succeeded, p.failed, p.inFlight, p.queued = 0, 0, 0, 0
+	p.pool, p.bar, p.stop, p.stopped = nil, nil, nil, nil
 	if total == 0 {
 		return
 	}
