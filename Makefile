@@ -24,6 +24,8 @@ build: ## build bin/wtb, the plugins under bin/plugins and the example node prog
 	$(GO) build -o $(PLUGINS)/wtb-runner-temporal ./plugins/runner-temporal
 	$(GO) build -o $(PLUGINS)/wtb-runner-grpc ./plugins/runner-grpc
 	$(GO) build -o $(PLUGINS)/wtb-env-grpc ./plugins/env-grpc
+	$(GO) build -o $(PLUGINS)/wtb-runner-ray ./plugins/runner-ray
+	$(GO) build -o $(PLUGINS)/wtb-env-ray ./plugins/env-ray
 	$(GO) build -o $(BIN)/examples/grpc-environment ./examples/grpc-environment
 	$(GO) build -o $(PLUGINS)/wtb-runner-custom ./examples/custom-runner
 	$(GO) build -o $(BIN)/examples/qa ./examples/quickstart/qa

@@ -32,7 +32,7 @@ func (p *Plugins) Close() {
 	}
 }
 
-func (a *App) pluginSpec(dirs []string, kind pluginhost.Kind, ref spec.PluginRef, bus *events.Bus) (pluginhost.Spec, error) {
+func (a *App) pluginSpec(dirs []string, benchDir string, kind pluginhost.Kind, ref spec.PluginRef, bus *events.Bus) (pluginhost.Spec, error) {
 	path, err := pluginhost.Find(dirs, kind, ref.Plugin)
 	if err != nil {
 		return pluginhost.Spec{}, err
@@ -42,7 +42,7 @@ func (a *App) pluginSpec(dirs []string, kind pluginhost.Kind, ref spec.PluginRef
 		prefix = "env-"
 	}
 	return pluginhost.Spec{Name: prefix + ref.Plugin, Path: path, SHA256: ref.SHA256, StartTimeout: ref.StartTimeout.D(),
-		Config: ref.Config, Logger: a.Log, HostVersion: a.Version,
+		Config: ref.Config, Logger: a.Log, HostVersion: a.Version, Env: []string{"WTB_BENCH_DIR=" + benchDir},
 		OnEvent: func(e pluginhost.Event) { publishPluginEvent(bus, e) }}, nil
 }
 
@@ -92,7 +92,7 @@ func (a *App) startFromBlocks(ctx context.Context, cfg *config.Config, bd *confi
 	// launched finds and starts a block's plugin: nil, nil when it is not
 	// installed (a diagnostic says so).
 	find := func(pb *config.PluginBlock) (pluginhost.Spec, bool) {
-		sp, err := a.pluginSpec(dirs, pluginhost.Kind(pb.Kind), blockRef(pb), bus)
+		sp, err := a.pluginSpec(dirs, cfg.Dir, pluginhost.Kind(pb.Kind), blockRef(pb), bus)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Plugin not found", Detail: err.Error(), Subject: pb.PluginRange.Ptr()})
 		}
@@ -143,6 +143,9 @@ func (a *App) startFromBlocks(ctx context.Context, cfg *config.Config, bd *confi
 			}
 			ps.Env = env
 			ref := blockRef(pb)
+			for _, a := range env.Info().Schema.Attributes {
+				ref.Settings = append(ref.Settings, a.Name)
+			}
 			cfgJSON, d := pb.DecodeBody(env.Info().Schema)
 			diags = append(diags, d...)
 			if !d.HasErrors() {
@@ -171,7 +174,7 @@ func (a *App) startFromSpec(ctx context.Context, b *spec.Batch, bus *events.Bus)
 		ps.Close()
 		return nil, runtimeErr("%w", err)
 	}
-	rs, err := a.pluginSpec(dirs, pluginhost.KindRunner, b.Runner, bus)
+	rs, err := a.pluginSpec(dirs, b.Dir, pluginhost.KindRunner, b.Runner, bus)
 	if err != nil {
 		return fail(err)
 	}
@@ -190,7 +193,7 @@ func (a *App) startFromSpec(ctx context.Context, b *spec.Batch, bus *events.Bus)
 		return fail(err)
 	}
 	if b.Environment != nil {
-		es, err := a.pluginSpec(dirs, pluginhost.KindEnvironment, *b.Environment, bus)
+		es, err := a.pluginSpec(dirs, b.Dir, pluginhost.KindEnvironment, *b.Environment, bus)
 		if err == nil {
 			ps.Env, err = pluginhost.LaunchEnvironment(ctx, es)
 		}

@@ -315,7 +315,9 @@ func (c *Config) decodeVariant(b *hcl.Block, n *spec.Node) (spec.Variant, hcl.Di
 	}
 	v.Timeout = spec.Duration(a.duration("timeout", 0))
 	if a.has("environment") {
-		v.Environment, _ = a.stringMap("environment")
+		if raw, ok := a.object("environment"); ok {
+			_ = json.Unmarshal(raw, &v.Environment)
+		}
 	}
 	v.Worker = c.decodeWorker(a, content.Blocks)
 	return v, a.diags

@@ -50,6 +50,10 @@ type Spec struct {
 	Logger      hclog.Logger
 	OnEvent     func(Event)
 	HostVersion string
+	// Env is added to the plugin's environment, e.g. WTB_BENCH_DIR: the
+	// directory of the bench file, against which a plugin resolves relative
+	// paths in its configuration.
+	Env []string
 	// MaxRestarts bounds restarts within RestartWindow before the host gives up.
 	MaxRestarts   int
 	RestartWindow time.Duration
@@ -94,7 +98,7 @@ func (s *Spec) callError(rpc string, err error) error {
 
 func (s *Spec) launch() (*client.Plugin, error) {
 	return client.Launch(client.LaunchConfig{Name: s.Name, Path: s.Path, Kind: s.Kind, SHA256: s.SHA256,
-		StartTimeout: s.StartTimeout, Logger: s.Logger})
+		StartTimeout: s.StartTimeout, Logger: s.Logger, Env: s.Env})
 }
 
 // ErrGaveUp is returned once a plugin has crashed more often than allowed.

@@ -127,6 +127,10 @@ type PluginRef struct {
 	SHA256       string          `json:"sha256,omitempty"`
 	StartTimeout Duration        `json:"start_timeout,omitempty"`
 	Config       json.RawMessage `json:"config"`
+	// Settings are an environment provider's attribute names: the keys of a
+	// variant's environment object that are provider settings rather than
+	// environment variables.
+	Settings []string `json:"settings,omitempty"`
 }
 
 // Workflow is a DAG of nodes in a deterministic topological order.
@@ -173,7 +177,7 @@ type Variant struct {
 	Params      json.RawMessage   `json:"params,omitempty"`
 	Env         map[string]string `json:"env,omitempty"`
 	Timeout     Duration          `json:"timeout,omitempty"`
-	Environment map[string]string `json:"environment,omitempty"`
+	Environment map[string]any    `json:"environment,omitempty"`
 	Files       []string          `json:"files,omitempty"`
 	Worker      *Worker           `json:"worker,omitempty"`
 }
@@ -338,9 +342,12 @@ func (n *Node) Resolve(variant string, batchCache bool) Resolved {
 
 // EnvironmentSpec is the merged environment settings of a combination's
 // variants (later nodes win), as JSON; combinations with equal specs share an
-// environment.
+// environment. Keys of a variant's environment object that name a setting of
+// the environment provider (Settings) are passed as such, e.g. working_dir
+// or pip for Ray; the others are environment variables, passed as "env" —
+// the shorthand every provider understands.
 func (b *Batch) EnvironmentSpec(c Combination) json.RawMessage {
-	merged := map[string]string{}
+	merged := map[string]any{}
 	for _, n := range b.Workflow.Nodes {
 		if v := n.Variant(c.Variants[n.Name]); v != nil {
 			for k, val := range v.Environment {
@@ -351,8 +358,33 @@ func (b *Batch) EnvironmentSpec(c Combination) json.RawMessage {
 	if len(merged) == 0 {
 		return json.RawMessage("{}")
 	}
-	out, _ := json.Marshal(map[string]any{"env": merged})
-	return out
+	settings := map[string]bool{}
+	if b.Environment != nil {
+		for _, s := range b.Environment.Settings {
+			settings[s] = true
+		}
+	}
+	out := map[string]any{}
+	vars := map[string]any{}
+	for k, v := range merged {
+		if settings[k] {
+			out[k] = v
+		} else {
+			vars[k] = v
+		}
+	}
+	if len(vars) > 0 {
+		if set, ok := out["env"].(map[string]any); ok {
+			for k, v := range set {
+				if _, over := vars[k]; !over {
+					vars[k] = v
+				}
+			}
+		}
+		out["env"] = vars
+	}
+	js, _ := json.Marshal(out)
+	return js
 }
 
 // CombinationName names a combination in workflow order: "retrieve=bm25,answer=t0".

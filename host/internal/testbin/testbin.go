@@ -23,6 +23,8 @@ const (
 	RunnerGRPC   = "wtb-runner-grpc"
 	EnvGRPC      = "wtb-env-grpc"
 	RemoteServer = "grpc-environment"
+	RunnerRay    = "wtb-runner-ray"
+	EnvRay       = "wtb-env-ray"
 )
 
 // packages maps binary names to their main packages, relative to the module root.
@@ -36,6 +38,8 @@ var packages = map[string]string{
 	RunnerGRPC:   "./plugins/runner-grpc",
 	EnvGRPC:      "./plugins/env-grpc",
 	RemoteServer: "./examples/grpc-environment",
+	RunnerRay:    "./plugins/runner-ray",
+	EnvRay:       "./plugins/env-ray",
 }
 
 var (
