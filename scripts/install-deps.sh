@@ -20,6 +20,16 @@ fi
 echo "system packages ok"
 [ -n "${WTB_SKIP_TEMPORAL:-}" ] && exit 0
 
+# Ray for the Ray runner's tests, pinned, in a virtual environment of its own
+# (never system-wide); scripts/services.sh starts a head node from it.
+ray_venv=${WTB_RAY_VENV:-$HOME/.cache/wtb/ray-2.60.0}
+if [ -z "${WTB_SKIP_RAY:-}" ] && ! "$ray_venv/bin/python" -c 'import ray, pytest' >/dev/null 2>&1; then
+  echo "installing ray[default]==2.60.0 into $ray_venv (a minute or two, once)"
+  python3 -m venv "$ray_venv"
+  "$ray_venv/bin/pip" install -q --disable-pip-version-check "ray[default]==2.60.0" "pytest>=7"
+fi
+echo "ray ok"
+
 # The Temporal CLI (dev server) for the cluster tests. v1.5.1 builds with this
 # Go; newer releases do not (replace directives in their go.mod). The binary is
 # cached in $(go env GOPATH)/bin, so a second run does not rebuild it.

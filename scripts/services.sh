@@ -2,7 +2,7 @@
 # Starts and stops the throwaway services the test suite uses:
 #   PostgreSQL (a fresh cluster owned by the postgres user, data in a temp dir,
 #   on 127.0.0.1 and a free port) and PgBouncer in transaction pooling mode in
-#   front of it.
+#   front of it; a Temporal dev server; a Ray head node on loopback.
 #
 #   eval "$(scripts/services.sh start)"   # exports WTB_TEST_* variables
 #   scripts/services.sh stop              # stops what start started
@@ -108,7 +108,35 @@ start_temporal() {
   echo "export WTB_TEST_TEMPORAL_ADDRESS='127.0.0.1:$port' WTB_TEST_TEMPORAL_BIN='$temporal'"
 }
 
+start_ray() {
+  local venv=${WTB_RAY_VENV:-$HOME/.cache/wtb/ray-2.60.0}
+  if [ ! -x "$venv/bin/ray" ]; then
+    echo "echo 'services: Ray is not installed (scripts/install-deps.sh); Ray tests will skip' >&2"
+    return
+  fi
+  local port client dir
+  port=$(free_port)
+  client=$(free_port)
+  dir=$(mktemp -d /tmp/wtb-ray.XXXXXX)
+  # A head on loopback only: the variable makes Ray keep 127.0.0.1 instead of
+  # this machine's outward address (drivers need it too; the runner sets it
+  # for loopback addresses).
+  if ! RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 "$venv/bin/ray" start --head --num-cpus 2 \
+    --node-ip-address 127.0.0.1 --port "$port" --ray-client-server-port "$client" --include-dashboard=false \
+    --disable-usage-stats >"$dir/log" 2>&1; then
+    echo "echo 'services: ray start failed (log in $dir/log); Ray tests will skip' >&2"
+    return
+  fi
+  echo "$venv $dir" >"$state.ray"
+  echo "export WTB_TEST_RAY_ADDRESS='127.0.0.1:$port' WTB_TEST_RAY_PYTHON='$venv/bin/python'"
+}
+
 stop() {
+  if [ -f "$state.ray" ]; then
+    read -r venv dir <"$state.ray"
+    "$venv/bin/ray" stop --force >/dev/null 2>&1 || true
+    rm -rf "$dir" "$state.ray"
+  fi
   if [ -f "$state.temporal" ]; then
     read -r pid dir <"$state.temporal"
     kill "$pid" 2>/dev/null || true
@@ -125,7 +153,7 @@ stop() {
 }
 
 case "${1:-}" in
-  start) stop; start_postgres; start_temporal ;;
+  start) stop; start_postgres; start_temporal; start_ray ;;
   stop) stop ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac
