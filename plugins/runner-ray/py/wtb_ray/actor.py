@@ -34,6 +34,7 @@ class ExecutionActor:
     def __init__(self, executor):
         self._executor = find_executor(executor)
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._proc = None
         self._waiting = {}
         self.worker_id = f"ray:{_node_ip()}/{os.getpid()}"
@@ -47,7 +48,6 @@ class ExecutionActor:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=None,
-            bufsize=0,
         )
         self._proc = proc
         threading.Thread(target=self._read, args=(proc,), daemon=True).start()
@@ -73,6 +73,12 @@ class ExecutionActor:
         for waiter in waiting.values():
             waiter[0].set()
 
+    def _send(self, proc, line):
+        # run and cancel may write at once (two threads in this actor).
+        with self._write_lock:
+            proc.stdin.write(line)
+            proc.stdin.flush()
+
     def ping(self):
         return self.worker_id
 
@@ -86,8 +92,8 @@ class ExecutionActor:
             proc = self._proc
             self._waiting[call_id] = waiter
         try:
-            proc.stdin.write(payload.encode() + b"\n")
-        except OSError as e:
+            self._send(proc, payload.encode() + b"\n")
+        except (OSError, ValueError) as e:
             with self._lock:
                 self._waiting.pop(call_id, None)
             raise RuntimeError(f"the node server on {self.worker_id} is gone: {e}") from None
@@ -102,8 +108,8 @@ class ExecutionActor:
             running = call_id in self._waiting
         if proc is not None and running:
             try:
-                proc.stdin.write(json.dumps({"id": call_id, "cancel": True}).encode() + b"\n")
-            except OSError:
+                self._send(proc, json.dumps({"id": call_id, "cancel": True}).encode() + b"\n")
+            except (OSError, ValueError):
                 pass
         return running
 
