@@ -421,3 +421,68 @@ PY
   run_runner "remote-$kind" remote "runner-grpc"
 done
 kill "$remote_pid" 2>/dev/null || true
+
+section "Ray runner vs pool vs a bare Ray ActorPool loop: trivial sh node (2,000 executions) and 50 ms sh node (400), 4 at a time"
+echo "(4 actors of 0.5 CPU on the local head; the bare loop is scripts/ray_baseline.py, the same node"
+echo " process per execution; steady = first to last stored result, without start-up; goal: ray >= 0.8x bare)"
+if [ -z "${WTB_TEST_RAY_ADDRESS:-}" ] || [ -z "${WTB_TEST_RAY_PYTHON:-}" ]; then
+  echo "(skipped: no Ray head; scripts/services.sh starts one after scripts/install-deps.sh)"
+else
+for sleep_s in 0 0.05; do
+  n=$( [ "$sleep_s" = 0 ] && echo 2000 || echo 400 )
+  python3 - "$work/ray-$sleep_s.hcl" "$WTB_TEST_RAY_ADDRESS" "$WTB_TEST_RAY_PYTHON" "$sleep_s" "$n" <<'PY'
+import sys
+path, addr, python, sleep_s, n = sys.argv[1:]
+work = "cat >/dev/null; echo '{\\\"ok\\\": true}'" if sleep_s == "0" else f"cat >/dev/null; sleep {sleep_s}; echo '{{\\\"ok\\\": true}}'"
+cases = "\n".join(f'  case "c{i}" {{ input = {{ q = {i} }} }}' for i in range(int(n) // 2))
+open(path, "w").write(f'''
+runner "pool" {{
+  plugin      = "pool"
+  max_workers = 4
+}}
+runner "ray" {{
+  plugin            = "ray"
+  ray_address       = "{addr}"
+  python            = "{python}"
+  actors            = 4
+  num_cpus_per_task = 0.5
+  max_pending_tasks = 8
+}}
+workflow "w" {{
+  node "n" {{
+    command = ["sh", "-c", "{work}"]
+    variant "a" {{}}
+    variant "b" {{ params = {{ b = 1 }} }}
+  }}
+}}
+batch_test "t" {{
+  workflow    = workflow.w
+  runner      = runner.pool
+  max_pending = 8
+{cases}
+}}
+''')
+PY
+  steady() { # db: executions/s from the first to the last stored result
+    python3 - "$1" <<'PY'
+import sqlite3, sys
+from datetime import datetime
+rows = sqlite3.connect(sys.argv[1]).execute(
+    "select created_at from wtb_batch_test_results order by created_at").fetchall()
+t = [datetime.fromisoformat(r[0].replace("Z", "+00:00")) for r in rows]
+print(f"{(len(t) - 1) / max((t[-1] - t[0]).total_seconds(), 1e-9):.1f}")
+PY
+  }
+  echo "-- $( [ "$sleep_s" = 0 ] && echo trivial || echo "50 ms") node"
+  for r in pool ray; do
+    rm -f "$work/ray-$r.db"
+    sed "s/runner      = runner.pool/runner      = runner.$r/" "$work/ray-$sleep_s.hcl" >"$work/ray-$sleep_s-$r.hcl"
+    read -r wall _ < <(measure "$wtb" --db "sqlite://$work/ray-$r.db" run "$work/ray-$sleep_s-$r.hcl" --no-progress)
+    printf '%-22s steady %7s/s   wall %6ss (with start-up)\n' "wtb, $r:" "$(steady "$work/ray-$r.db")" "$wall"
+    eval "rate_$r=$(steady "$work/ray-$r.db")"
+  done
+  read -r bare bwall < <("$WTB_TEST_RAY_PYTHON" scripts/ray_baseline.py "$WTB_TEST_RAY_ADDRESS" 4 0.5 "$n" "$sleep_s")
+  printf '%-22s steady %7s/s   wall %6ss (with actor start-up)\n' "bare ActorPool:" "$bare" "$bwall"
+  awk -v r="$rate_ray" -v b="$bare" -v p="$rate_pool" 'BEGIN { printf "wtb on Ray / bare ActorPool: %.2fx   wtb on Ray / wtb on the pool: %.2fx\n", r / b, r / p }'
+done
+fi

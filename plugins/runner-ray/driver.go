@@ -59,6 +59,7 @@ type driverProc struct {
 	stdin   io.WriteCloser
 	mu      sync.Mutex
 	pending map[uint64]chan driverMsg
+	envs    map[string]bool // env keys whose runtime_env this driver has
 	gone    bool
 	tail    *lineRing
 	exited  chan struct{}
@@ -140,7 +141,7 @@ func (d *driver) launch(ctx context.Context) (*driverProc, json.RawMessage, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting the Ray driver with %s: %w", d.python, err)
 	}
-	p := &driverProc{cmd: cmd, pgid: pgid, stdin: stdin, pending: map[uint64]chan driverMsg{}, tail: newLineRing(30), exited: make(chan struct{})}
+	p := &driverProc{cmd: cmd, pgid: pgid, stdin: stdin, pending: map[uint64]chan driverMsg{}, envs: map[string]bool{}, tail: newLineRing(30), exited: make(chan struct{})}
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
@@ -218,6 +219,12 @@ func (d *driver) route(p *driverProc, lines *bufio.Scanner) {
 		case "log":
 			d.logMsg(m)
 		case "result", "lost":
+			if m.Op == "result" {
+				if !lines.Scan() {
+					return
+				}
+				m.Payload = append([]byte(nil), lines.Bytes()...)
+			}
 			p.mu.Lock()
 			ch := p.pending[m.ID]
 			delete(p.pending, m.ID)
@@ -343,7 +350,12 @@ func (d *driver) call(ctx context.Context, m driverMsg) (driverMsg, error) {
 			continue // a new driver is coming
 		}
 		p.pending[m.ID] = ch
+		sendEnv := !p.envs[m.EnvKey]
+		p.envs[m.EnvKey] = true
 		p.mu.Unlock()
+		if !sendEnv {
+			m.RuntimeEnv = nil
+		}
 		if err := p.send(m); err != nil {
 			p.mu.Lock()
 			delete(p.pending, m.ID)
@@ -397,9 +409,13 @@ func (p *driverProc) send(m driverMsg) error {
 	if err != nil {
 		return err
 	}
+	b = append(b, '\n')
+	if m.Payload != nil {
+		b = append(append(b, m.Payload...), '\n')
+	}
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	_, err = p.stdin.Write(append(b, '\n'))
+	_, err = p.stdin.Write(b)
 	return err
 }
 

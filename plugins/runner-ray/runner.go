@@ -75,14 +75,16 @@ func (r *rayRunner) Connect(ctx context.Context) error {
 	if old != nil {
 		old.close(5 * time.Second)
 	}
-	var runtimeEnv json.RawMessage
-	if len(cfg.RuntimeEnv) > 0 && string(cfg.RuntimeEnv) != "null" {
-		runtimeEnv = cfg.RuntimeEnv
+	// The runner's own runtime_env: what executions without a "ray"
+	// environment get, and the actors the driver starts up front.
+	base, err := r.variantEnv("")
+	if err != nil {
+		return err
 	}
 	d := newDriver(driverConfig{
 		Address: *cfg.RayAddress, Namespace: cfg.Namespace, NumCPUs: *cfg.NumCPUsPerTask,
 		MemoryBytes: int64(*cfg.MemoryPerTaskGB * (1 << 30)), MaxPending: *cfg.MaxPendingTasks,
-		MaxRestarts: *cfg.MaxRetries, Actors: *cfg.Actors, RuntimeEnv: runtimeEnv,
+		MaxRestarts: *cfg.MaxRetries, Actors: *cfg.Actors, RuntimeEnv: base.json, BaseEnvKey: base.key,
 		Executor: cfg.resolvedExecutor, Ship: cfg.Executor == "ship", ConnectTimeout: cfg.connectTimeout.Seconds(),
 	}, cfg.Python, cfg.DriverRestarts, r.log)
 	if err := d.start(ctx); err != nil {
@@ -130,7 +132,7 @@ func (r *rayRunner) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk
 	if err != nil {
 		return fail("encoding the segment: "+err.Error(), false)
 	}
-	msg.Payload = string(payload)
+	msg.Payload = payload
 	r.inflight.Add(1)
 	defer r.inflight.Add(-1)
 	answer, err := d.call(ctx, msg)
@@ -144,7 +146,7 @@ func (r *rayRunner) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk
 		return fail(answer.Message, answer.Retryable)
 	}
 	var rp reply
-	if err := json.Unmarshal([]byte(answer.Payload), &rp); err != nil {
+	if err := json.Unmarshal(answer.Payload, &rp); err != nil {
 		return fail(fmt.Sprintf("the Ray actor %s answered something that is not a segment reply: %v", answer.Actor, err), true)
 	}
 	rp.replay(ev)

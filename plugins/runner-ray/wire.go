@@ -77,9 +77,11 @@ func (rp *reply) replay(ev sdk.Events) {
 type driverMsg struct {
 	Op string `json:"op"`
 	ID uint64 `json:"id,omitempty"`
-	// run: the node server call (a JSON line), the runtime_env of its
-	// environment (nil: the runner's own), and that environment's key.
-	Payload    string          `json:"payload,omitempty"`
+	// run: the node server call and, in the result, its reply: JSON lines
+	// sent raw after the message's own line, so states are not escaped
+	// into JSON strings and back on every hop. The runtime_env of the
+	// environment goes with the first run of each env_key only.
+	Payload    []byte          `json:"-"`
 	CallID     string          `json:"call_id,omitempty"`
 	EnvKey     string          `json:"env_key,omitempty"`
 	RuntimeEnv json.RawMessage `json:"runtime_env,omitempty"`
@@ -103,6 +105,7 @@ type driverConfig struct {
 	MaxRestarts    int             `json:"max_restarts"`
 	Actors         int             `json:"actors"`
 	RuntimeEnv     json.RawMessage `json:"runtime_env,omitempty"`
+	BaseEnvKey     string          `json:"base_env_key"`
 	Executor       string          `json:"executor"`
 	Ship           bool            `json:"ship"`
 	ConnectTimeout float64         `json:"connect_timeout_s"`

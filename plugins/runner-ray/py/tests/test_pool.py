@@ -45,11 +45,11 @@ def test_actors_are_created_on_demand_up_to_the_budget_and_reused():
         waiter = asyncio.ensure_future(p.acquire("e", None))
         await asyncio.sleep(0.01)
         assert not waiter.done(), "a third execution waits: the budget is two actors"
-        await p.release(a)
+        p.release(a)
         c = await asyncio.wait_for(waiter, 1)
         assert c is a and len(fake.created) == 2
-        await p.release(b)
-        await p.release(c)
+        p.release(b)
+        p.release(c)
         assert p.total == 2
 
     run(main())
@@ -61,12 +61,12 @@ def test_an_environment_without_actors_takes_an_idle_one_of_another():
         p = pools(fake)
         a = await p.acquire("x", None)
         b = await p.acquire("x", None)
-        await p.release(a)
+        p.release(a)
         y = await asyncio.wait_for(p.acquire("y", None), 1)
         assert fake.killed == ["x-0"] and y.handle == "y-2"
         assert p.count("x") == 1 and p.count("y") == 1
-        await p.release(b)
-        await p.release(y)
+        p.release(b)
+        p.release(y)
 
     run(main())
 
@@ -77,7 +77,7 @@ def test_an_environment_with_actors_steals_only_long_idle_ones():
         p = pools(fake)
         x = await p.acquire("x", None)
         y = await p.acquire("y", None)
-        await p.release(x)  # idle since t=0
+        p.release(x)  # idle since t=0
         fake.now = 0.1
         waiter = asyncio.ensure_future(p.acquire("y", None))
         await asyncio.sleep(0.05)
@@ -85,8 +85,8 @@ def test_an_environment_with_actors_steals_only_long_idle_ones():
         fake.now = 1.0
         got = await asyncio.wait_for(waiter, 2)  # rechecks after STEAL_AFTER
         assert fake.killed == ["x-0"] and got.key == "y"
-        await p.release(y)
-        await p.release(got)
+        p.release(y)
+        p.release(got)
 
     run(main())
 
@@ -96,10 +96,10 @@ def test_deaths_beyond_max_restarts_retire_the_actor():
         fake = FakeRay()
         p = pools(fake, budget=1, max_restarts=1)
         a = await p.acquire("e", None)
-        assert await p.died(a) is False  # Ray restarts it: back in the pool
+        assert p.died(a) is False  # Ray restarts it: back in the pool
         again = await p.acquire("e", None)
         assert again is a
-        assert await p.died(again) is True  # second death: retired
+        assert p.died(again) is True  # second death: retired
         assert fake.killed == ["e-0"] and p.total == 0
         fresh = await p.acquire("e", None)  # the budget allows a new one
         assert fresh.handle == "e-1"
@@ -113,8 +113,8 @@ def test_a_broken_environment_fails_fast_and_others_go_on():
         p = pools(fake, budget=3)
         a = await p.acquire("bad", None)
         b = await p.acquire("bad", None)
-        await p.release(b)
-        await p.broken(a, "pip install failed")
+        p.release(b)
+        p.broken(a, "pip install failed")
         with pytest.raises(EnvironmentBroken, match="pip install failed"):
             await p.acquire("bad", None)
         assert set(fake.killed) == {"bad-0", "bad-1"}
@@ -144,10 +144,10 @@ def test_close_wakes_waiters_and_kills_idle_actors():
         a = await p.acquire("e", None)
         waiter = asyncio.ensure_future(p.acquire("e", None))
         await asyncio.sleep(0.01)
-        await p.close()
+        p.close()
         with pytest.raises(RuntimeError, match="shutting down"):
             await asyncio.wait_for(waiter, 1)
-        await p.release(a)  # released after close: killed, not kept
+        p.release(a)  # released after close: killed, not kept
         assert fake.killed == ["e-0"]
 
     run(main())

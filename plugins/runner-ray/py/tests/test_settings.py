@@ -64,3 +64,12 @@ def test_compose_runtime_env_adds_our_modules_without_touching_the_users():
     assert user["py_modules"] == ["s3://b/m.zip"]
     assert settings.compose_runtime_env(None, ["/x"]) == {"py_modules": ["/x"]}
     assert settings.env_key({"b": 1, "a": 2}) == settings.env_key({"a": 2, "b": 1})
+
+
+def test_reply_id_reads_only_the_head_of_a_reply():
+    from wtb_ray.actor import _reply_id
+
+    assert _reply_id(b'{"id":"a=b/c1/0#1","events":[],"outcome":{}}\n') == "a=b/c1/0#1"
+    # An escaped id falls back to parsing the line.
+    assert _reply_id(b'{"id":"q\\"x#1","events":[]}\n') == 'q"x#1'
+    assert _reply_id(b"not json\n") is None

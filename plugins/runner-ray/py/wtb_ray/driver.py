@@ -2,11 +2,14 @@
 
 Protocol (one JSON object per line): the plugin writes
   {"op": "configure", "config": {...}}            first, once
-  {"op": "run", "id": N, "call_id": "...", "payload": "...", "env_key": "...", "runtime_env": {...}}
+  {"op": "run", "id": N, "call_id": "...", "env_key": "...", "runtime_env": {...}}
+  PAYLOAD                                          the node server call, one raw line
+                                                   (runtime_env: the first time a key is used)
   {"op": "cancel", "id": N}
 and reads
   {"op": "ready", "info": {...}} or {"op": "fatal", "message": "..."}
-  {"op": "result", "id": N, "payload": "...", "actor": "..."}
+  {"op": "result", "id": N, "actor": "..."}
+  PAYLOAD                                          the node server reply, one raw line
   {"op": "lost", "id": N, "message": "...", "retryable": true|false}
   {"op": "log", "level": "...", "message": "..."}
 Closing stdin stops the driver: its actors are killed and it disconnects.
@@ -26,27 +29,103 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class Protocol:
-    """Writes messages to the plugin on the real stdout; everything else that
-    prints (Ray included) goes to stderr."""
+    """Lines to and from the plugin. Messages go out on the real stdout;
+    everything else that prints (Ray included) goes to stderr. Lines are read
+    and written in bulk, once per turn of the event loop: at hundreds of
+    executions a second, a system call and a thread hand-off per line cost
+    more than the rest of the driver."""
 
     def __init__(self):
-        self._out = os.fdopen(os.dup(1), "w", buffering=1)
+        self._out = os.dup(1)
         os.dup2(2, 1)
         sys.stdout = sys.stderr
+        self._in = sys.stdin.fileno()
+        self._inbuf = b""
+        self._pending = []
+        self._loop = None
         self._lock = threading.Lock()
 
-    def send(self, **msg):
-        line = json.dumps(msg, separators=(",", ":"))
+    def send(self, raw=None, **msg):
+        """Sends msg, followed by raw (a line without its newline) when given:
+        states are passed through without being escaped into JSON strings."""
+        line = json.dumps(msg, separators=(",", ":")).encode() + b"\n"
+        if raw is not None:
+            line += raw + b"\n"
+        loop = self._loop
+        if loop is None:
+            with self._lock:
+                _write_all(self._out, line)
+            return
+        if not self._pending:
+            loop.call_soon(self.flush)
+        self._pending.append(line)
+
+    def flush(self):
+        data, self._pending = b"".join(self._pending), []
         with self._lock:
-            self._out.write(line + "\n")
-            self._out.flush()
+            _write_all(self._out, data)
 
     def log(self, level, message):
         self.send(op="log", level=level, message=message)
 
+    def readline(self):
+        """The next line, blocking (before the event loop runs)."""
+        while b"\n" not in self._inbuf:
+            chunk = os.read(self._in, 1 << 16)
+            if not chunk:
+                return b""
+            self._inbuf += chunk
+        line, _, self._inbuf = self._inbuf.partition(b"\n")
+        return line
+
+    def serve(self, loop, handle):
+        """Calls handle(line) for every line until stdin closes; returns a
+        future done then. Sends are batched from now on."""
+        self._loop = loop
+        done = loop.create_future()
+        os.set_blocking(self._in, False)
+        buffered = self._inbuf.split(b"\n")
+        self._inbuf = buffered.pop()
+        for line in buffered:
+            handle(line)
+
+        def readable():
+            try:
+                chunk = os.read(self._in, 1 << 20)
+            except BlockingIOError:
+                return
+            if not chunk:
+                loop.remove_reader(self._in)
+                if self._inbuf:
+                    handle(self._inbuf)
+                done.set_result(None)
+                return
+            if b"\n" not in chunk:
+                self._inbuf += chunk
+                return
+            lines = (self._inbuf + chunk).split(b"\n")
+            self._inbuf = lines.pop()
+            for line in lines:
+                handle(line)
+
+        loop.add_reader(self._in, readable)
+        return done
+
+    def stop(self):
+        if self._loop is not None and self._pending:
+            self.flush()
+        self._loop = None
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
 
 def read_config(proto):
-    line = sys.stdin.readline()
+    line = proto.readline()
     if not line:
         sys.exit(0)
     msg = json.loads(line)
@@ -94,6 +173,8 @@ class Driver:
         self.running = {}  # id -> (slot, call_id)
         self.handles = set()
         self.envs = {}  # env key -> runtime_env ready for actors
+        self.known_envs = {}  # env key -> runtime_env as the plugin sent it
+        self.awaiting = None  # a run whose payload line comes next
         self.modules = [PACKAGE_DIR]
         if cfg.get("ship"):
             self.executor = "ship"
@@ -126,6 +207,47 @@ class Driver:
         os.chmod(dst, 0o755)
         return d
 
+    def check_resources(self):
+        """An actor no node can hold would wait forever: say so now."""
+        nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+        most_cpus = max((n.get("Resources", {}).get("CPU", 0) for n in nodes), default=0)
+        most_memory = max((n.get("Resources", {}).get("memory", 0) for n in nodes), default=0)
+        cpus, memory = self.cfg.get("num_cpus") or 0, self.cfg.get("memory_bytes") or 0
+        if cpus > most_cpus:
+            raise ConnectionError(f"num_cpus_per_task = {cpus:g}, but no node of the Ray cluster has more than {most_cpus:g} CPUs")
+        if memory > most_memory:
+            raise ConnectionError(f"memory_per_task_gb = {memory / (1 << 30):g}, but no node of the Ray cluster has more than "
+                                  f"{most_memory / (1 << 30):.1f} GiB for tasks")
+
+    async def start_actors(self):
+        """Starts the actors of the runner's own environment before wtb sends
+        work, so an actor that cannot start (executor missing on the nodes,
+        runtime_env failing) is one clear error now, and the first executions
+        do not wait for actors to boot. Actors still starting after the
+        connect timeout (a busy cluster) keep starting in the background."""
+        key = self.cfg.get("base_env_key") or ""
+        try:
+            slots = self.pools.prewarm(key, None, self.budget)
+        except poolmod.EnvironmentBroken as e:
+            raise ConnectionError(str(e)) from None
+        pings = [asyncio.ensure_future(self._ping(s)) for s in slots]
+        timeout = self.cfg.get("connect_timeout_s") or 60
+        done, _ = await asyncio.wait(pings, timeout=timeout)
+        for slot in slots:
+            self.pools.release(slot)
+        errors = [p.exception() for p in done if p.exception() is not None]
+        if errors:
+            raise ConnectionError(f"the Ray execution actors could not start: {_first_line(errors[0])}")
+        if not done:
+            raise ConnectionError(
+                f"no Ray execution actor started within {timeout:g}s: the cluster has "
+                f"{self.ray.available_resources().get('CPU', 0):g} CPUs free and each actor asks for "
+                f"{self.cfg.get('num_cpus') or 0:g} (num_cpus_per_task)")
+        self.started = len(done)
+
+    async def _ping(self, slot):
+        return await slot.handle.ping.remote()
+
     def info(self):
         ray = self.ray
         nodes = [n for n in ray.nodes() if n.get("Alive")]
@@ -134,6 +256,7 @@ class Driver:
             "cpus": ray.cluster_resources().get("CPU", 0),
             "nodes": len(nodes),
             "actors": self.budget,
+            "actors_started": getattr(self, "started", 0),
             "executor": self.executor,
         }
 
@@ -191,7 +314,7 @@ class Driver:
         mid = msg["id"]
         ray = self.ray
         key = msg.get("env_key") or ""
-        env = msg.get("runtime_env")
+        env = self.known_envs.get(key)
         try:
             slot = await self.pools.acquire(key, env)
         except poolmod.EnvironmentBroken as e:
@@ -205,16 +328,16 @@ class Driver:
             line, worker = await slot.handle.run.remote(msg.get("call_id", ""), msg["payload"])
         except ray.exceptions.RuntimeEnvSetupError as e:
             text = _first_line(e)
-            await self.pools.broken(slot, f"the Ray runtime_env of this variant could not be set up: {text}")
+            self.pools.broken(slot, f"the Ray runtime_env of this variant could not be set up: {text}")
             self.proto.send(op="lost", id=mid, retryable=False, message=f"the Ray runtime_env of this variant could not be set up: {text}")
             return
         except ray.exceptions.RayActorError as e:
             if _creation_failed(e):
                 text = _first_line(e)
-                await self.pools.broken(slot, f"the Ray execution actor could not start: {text}")
+                self.pools.broken(slot, f"the Ray execution actor could not start: {text}")
                 self.proto.send(op="lost", id=mid, retryable=False, message=f"the Ray execution actor could not start: {text}")
                 return
-            retired = await self.pools.died(slot)
+            retired = self.pools.died(slot)
             what = "retired after dying more than max_retries times" if retired else "Ray restarts it"
             self.proto.log("warn", f"a Ray execution actor died running an execution ({what}): {_first_line(e)}")
             self.proto.send(op="lost", id=mid, retryable=True,
@@ -223,17 +346,17 @@ class Driver:
         except ray.exceptions.RayTaskError as e:
             # The node server died under the call: the actor is fine and
             # starts a new one for the next call.
-            await self.pools.release(slot)
+            self.pools.release(slot)
             self.proto.send(op="lost", id=mid, retryable=True, message=_first_line(e))
             return
         except Exception as e:
-            await self.pools.release(slot)
+            self.pools.release(slot)
             self.proto.send(op="lost", id=mid, retryable=True, message=f"{type(e).__name__}: {_first_line(e)}")
             return
         finally:
             self.running.pop(mid, None)
-        await self.pools.release(slot)
-        self.proto.send(op="result", id=mid, payload=line, actor=worker)
+        self.pools.release(slot)
+        self.proto.send(op="result", id=mid, actor=worker, raw=line)
 
     def cancel(self, mid):
         running = self.running.get(mid)
@@ -245,29 +368,39 @@ class Driver:
         if task is not None:
             task.cancel()  # still waiting for an actor
 
-    async def serve(self, lines):
-        while True:
-            line = await lines.get()
-            if line is None:
-                break
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                self.proto.log("error", f"the Ray driver got a line that is not JSON: {line[:200]!r}")
-                continue
-            op = msg.get("op")
-            if op == "run":
-                mid = msg["id"]
-                task = asyncio.ensure_future(self.run(msg))
-                self.tasks[mid] = task
-                task.add_done_callback(lambda _t, mid=mid: self.tasks.pop(mid, None))
-            elif op == "cancel":
-                self.cancel(msg["id"])
-        await self.pools.close()
+    def handle(self, line):
+        if self.awaiting is not None:
+            msg, self.awaiting = self.awaiting, None
+            msg["payload"] = line
+            self.start_run(msg)
+            return
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            self.proto.log("error", f"the Ray driver got a line that is not JSON: {line[:200]!r}")
+            return
+        op = msg.get("op")
+        if op == "run":
+            self.awaiting = msg  # its payload is the next line
+        elif op == "cancel":
+            self.cancel(msg["id"])
+
+    def start_run(self, msg):
+        mid = msg["id"]
+        if "runtime_env" in msg:
+            self.known_envs[msg.get("env_key") or ""] = msg["runtime_env"]
+        task = asyncio.ensure_future(self.run(msg))
+        self.tasks[mid] = task
+        task.add_done_callback(lambda _t, mid=mid: self.tasks.pop(mid, None))
+
+    async def serve(self):
+        await self.proto.serve(asyncio.get_running_loop(), self.handle)
+        self.pools.close()
         for task in list(self.tasks.values()):
             task.cancel()
         for handle in list(self.handles):
             self._kill(handle)
+        self.proto.stop()
 
 
 def _actor_class():
@@ -290,22 +423,12 @@ def _first_line(e):
     return text[:500] or type(e).__name__
 
 
-def stdin_lines(loop):
-    queue = asyncio.Queue()
-
-    def pump():
-        for line in sys.stdin:
-            loop.call_soon_threadsafe(queue.put_nowait, line)
-        loop.call_soon_threadsafe(queue.put_nowait, None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return queue
-
-
 async def amain(proto, cfg, ray):
     drv = Driver(proto, cfg, ray)
+    drv.check_resources()
+    await drv.start_actors()
     proto.send(op="ready", info=drv.info())
-    await drv.serve(stdin_lines(asyncio.get_running_loop()))
+    await drv.serve()
 
 
 def main():

@@ -4,7 +4,12 @@ Like ray.util.ActorPool, each actor runs one execution at a time; unlike it,
 actors belong to a runtime environment (a variant's runtime_env), share one
 budget across environments, and are retired after dying more often than Ray
 restarts them. Ray calls go through the create/kill functions the driver
-passes in, so this logic is tested without a cluster."""
+passes in, so this logic is tested without a cluster.
+
+Everything runs on the driver's event loop, so nothing here locks: a
+released actor goes straight to the first execution waiting for its
+environment (no wake-up of every waiter), which matters at hundreds of
+executions a second."""
 
 import asyncio
 import collections
@@ -41,13 +46,15 @@ class ActorPools:
         self._clock = clock
         self._idle = collections.defaultdict(collections.deque)
         self._count = collections.Counter()  # actors per environment
+        self._total = 0
         self._broken = {}
-        self._cond = asyncio.Condition()
+        self._waiters = collections.deque()  # (key, env, future), oldest first
+        self._ticker = None
         self._closed = False
 
     @property
     def total(self):
-        return sum(self._count.values())
+        return self._total
 
     def count(self, key):
         return self._count[key]
@@ -55,25 +62,34 @@ class ActorPools:
     async def acquire(self, key, env):
         """An actor of environment key, created if the budget allows, waiting
         for one otherwise."""
-        async with self._cond:
-            while True:
-                if self._closed:
-                    raise RuntimeError("the driver is shutting down")
-                if key in self._broken:
-                    raise EnvironmentBroken(self._broken[key])
-                idle = self._idle.get(key)
-                if idle:
-                    return idle.popleft()
-                if self.total < self.budget:
-                    return self._new(key, env)
-                victim = self._victim(key)
-                if victim is not None:
-                    self._retire(victim)
-                    continue
-                try:
-                    await asyncio.wait_for(self._cond.wait(), self.STEAL_AFTER)
-                except asyncio.TimeoutError:
-                    pass
+        slot = self._try(key, env)
+        if slot is not None:
+            return slot
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((key, env, fut))
+        self._tick()
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self.release(fut.result())  # handed over as we were cancelled
+            raise
+
+    def _try(self, key, env):
+        """An actor for key now, or None. Raises for a broken environment."""
+        if self._closed:
+            raise RuntimeError("the driver is shutting down")
+        if key in self._broken:
+            raise EnvironmentBroken(self._broken[key])
+        idle = self._idle.get(key)
+        if idle:
+            return idle.popleft()
+        if self._total >= self.budget:
+            victim = self._victim(key)
+            if victim is None:
+                return None
+            self._retire(victim)
+        return self._new(key, env)
 
     def _new(self, key, env):
         try:
@@ -83,7 +99,14 @@ class ActorPools:
             self._broken[key] = message
             raise EnvironmentBroken(message) from None
         self._count[key] += 1
+        self._total += 1
         return Slot(key, handle, name)
+
+    def prewarm(self, key, env, n):
+        """Creates n actors for key up front (the runner's own environment,
+        so the first executions do not wait for actors to boot); they are the
+        caller's until released."""
+        return [self._new(key, env) for _ in range(max(0, min(n, self.budget - self._total)))]
 
     def _victim(self, key):
         """An idle actor of another environment to retire: any, when key has
@@ -106,46 +129,90 @@ class ActorPools:
         self._count[slot.key] -= 1
         if self._count[slot.key] <= 0:
             del self._count[slot.key]
+        self._total -= 1
         self._kill(slot.handle)
 
-    async def release(self, slot):
-        async with self._cond:
-            if self._closed:
-                self._kill(slot.handle)
-                return
-            slot.idle_since = self._clock()
-            self._idle[slot.key].append(slot)
-            self._cond.notify_all()
+    def _serve(self):
+        """Hands idle actors (or new ones) to waiting executions, oldest
+        first; stops at the first that still has to wait for its own
+        environment only when nothing else can be done for it."""
+        if not self._waiters:
+            return
+        still = collections.deque()
+        while self._waiters:
+            key, env, fut = self._waiters.popleft()
+            if fut.done():
+                continue
+            try:
+                slot = self._try(key, env)
+            except Exception as e:
+                fut.set_exception(e)
+                continue
+            if slot is None:
+                still.append((key, env, fut))
+            else:
+                fut.set_result(slot)
+        self._waiters = still
 
-    async def died(self, slot):
+    def _tick(self):
+        """While executions wait, look again every STEAL_AFTER: idle actors
+        of other environments become available by time alone."""
+        if self._ticker is not None or not self._waiters:
+            return
+        loop = asyncio.get_running_loop()
+
+        def tick():
+            self._ticker = None
+            self._serve()
+            self._tick()
+
+        self._ticker = loop.call_later(self.STEAL_AFTER, tick)
+
+    def release(self, slot):
+        if self._closed:
+            self._kill(slot.handle)
+            return
+        # Straight to the oldest execution waiting for this environment.
+        for i, (key, _, fut) in enumerate(self._waiters):
+            if key == slot.key and not fut.done():
+                del self._waiters[i]
+                fut.set_result(slot)
+                return
+        slot.idle_since = self._clock()
+        self._idle[slot.key].append(slot)
+        self._serve()
+
+    def died(self, slot):
         """The actor's process died under a call. Ray restarts it up to
         max_restarts times; after that it is retired and, budget allowing, a
         new one takes its place on demand. Returns True when retired."""
-        async with self._cond:
-            slot.deaths += 1
-            retired = slot.deaths > self.max_restarts
-            if retired or self._closed:
-                self._retire(slot)
-            else:
-                slot.idle_since = self._clock()
-                self._idle[slot.key].append(slot)
-            self._cond.notify_all()
-            return retired
-
-    async def broken(self, slot, message):
-        """The actor could not be created: its environment is unusable."""
-        async with self._cond:
-            self._broken[slot.key] = message
+        slot.deaths += 1
+        retired = slot.deaths > self.max_restarts
+        if retired or self._closed:
             self._retire(slot)
-            for s in self._idle.pop(slot.key, ()):
-                self._retire(s)
-            self._cond.notify_all()
+            self._serve()
+        else:
+            self.release(slot)
+        return retired
 
-    async def close(self):
-        async with self._cond:
-            self._closed = True
-            for idle in self._idle.values():
-                for s in idle:
-                    self._kill(s.handle)
-            self._idle.clear()
-            self._cond.notify_all()
+    def broken(self, slot, message):
+        """The actor could not be created: its environment is unusable."""
+        self._broken[slot.key] = message
+        self._retire(slot)
+        for s in self._idle.pop(slot.key, ()):
+            self._retire(s)
+        self._serve()
+
+    def close(self):
+        self._closed = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        for idle in self._idle.values():
+            for s in idle:
+                self._kill(s.handle)
+        self._idle.clear()
+        waiters, self._waiters = self._waiters, collections.deque()
+        for _, _, fut in waiters:
+            if not fut.done():
+                fut.set_exception(RuntimeError("the driver is shutting down"))
