@@ -191,8 +191,20 @@ func TestRayUnreachableCluster(t *testing.T) {
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("took %s to give up", took)
 	}
+	// Reachable, but the actors cannot start or could never be placed: the
+	// same, at connect, instead of executions waiting forever.
+	e.address = os.Getenv("WTB_TEST_RAY_ADDRESS")
+	for _, c := range []struct{ extra, want string }{
+		{`executor = "/nonexistent/wtb-runner-ray"`, "wtb's node executor is not at /nonexistent/wtb-runner-ray on this Ray node"},
+		{`num_cpus_per_task = 64`, "num_cpus_per_task = 64, but no node of the Ray cluster has more than"},
+	} {
+		e.write("bench.hcl", sleepBench(e.runnerBlock(c.extra), "ray", "0", 1))
+		if r := e.run("run", "bench.hcl", "--no-progress"); r.code != 3 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr:\n%s", c.extra, r.code, r.stderr)
+		}
+	}
 	// Python without ray: the same, naming the fix.
-	e.address, e.python = os.Getenv("WTB_TEST_RAY_ADDRESS"), "/usr/bin/false"
+	e.python = "/usr/bin/false"
 	if _, err := os.Stat(e.python); err == nil {
 		e.write("bench.hcl", sleepBench(e.runnerBlock(`executor = "ship"`), "ray", "0", 1))
 		if r := e.run("run", "bench.hcl", "--no-progress"); r.code != 3 || !strings.Contains(r.stderr, "Ray driver") {

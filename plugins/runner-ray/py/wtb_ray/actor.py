@@ -25,7 +25,10 @@ def find_executor(path):
             except OSError:
                 pass
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"wtb's node executor is not at {path} on this Ray node")
+        raise FileNotFoundError(
+            f"wtb's node executor is not at {path} on this Ray node (install wtb-runner-ray there, "
+            f"or leave executor unset to ship it with the job)"
+        )
     return path
 
 

@@ -441,6 +441,10 @@ def main():
         sys.exit(3)
     try:
         asyncio.run(amain(proto, cfg, ray))
+    except ConnectionError as e:  # the actors cannot start: one clear line
+        proto.stop()
+        proto.send(op="fatal", message=str(e))
+        sys.exit(3)
     except Exception:
         traceback.print_exc()
         proto.send(op="fatal", message="the Ray driver failed: " + _first_line(sys.exc_info()[1]))
