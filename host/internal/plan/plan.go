@@ -14,6 +14,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/wtbench/wtb/host/internal/spec"
 )
@@ -125,10 +126,12 @@ type Planner struct {
 	Batch   *spec.Batch
 	BatchID string
 	// EnvSpecs maps an environment key to its spec and a combination using it.
-	EnvSpecs map[string]EnvSpec
-	opts     Options
-	resolved map[string]resolvedNode // node + "\x00" + variant
-	envKeys  map[string]string       // combination name -> environment key
+	EnvSpecs  map[string]EnvSpec
+	opts      Options
+	resolved  map[string]resolvedNode // node + "\x00" + variant
+	envKeys   map[string]string       // combination name -> environment key
+	contentMu sync.Mutex
+	content   map[string]string // environment key -> environmentContent
 }
 
 type resolvedNode struct {
@@ -145,7 +148,7 @@ func NewPlanner(b *spec.Batch, opts Options) *Planner {
 		}
 	}
 	p := &Planner{Batch: b, BatchID: opts.BatchID, EnvSpecs: map[string]EnvSpec{}, opts: opts,
-		resolved: map[string]resolvedNode{}, envKeys: map[string]string{}}
+		resolved: map[string]resolvedNode{}, envKeys: map[string]string{}, content: map[string]string{}}
 	for ci := range b.Combinations {
 		c := &b.Combinations[ci]
 		envSpec := b.EnvironmentSpec(*c)
@@ -443,7 +446,31 @@ func (p *Planner) CacheKey(parentState []byte, st *Step) string {
 	if e := p.Batch.Environment; e != nil {
 		envBlock = e.Plugin + "\x00" + string(e.Config)
 	}
-	return spec.HashStrings("cache-v2", hex.EncodeToString(stateSum[:]), st.Node.Name, st.Node.ConfigHash, st.FilesHash,
+	parts := []string{"cache-v2", hex.EncodeToString(stateSum[:]), st.Node.Name, st.Node.ConfigHash, st.FilesHash,
 		string(p.EnvSpecs[ex.EnvKey].Spec), envBlock, ex.Case.ID, hex.EncodeToString(inputSum[:]), fmt.Sprint(ex.Repeat),
-		strings.Join(prefix, ","))
+		strings.Join(prefix, ",")}
+	// Only batches whose environment names local files get the extra part:
+	// the keys of every other batch stay what they were.
+	if c := p.environmentContent(ex.EnvKey); c != "" {
+		parts = append(parts, "env-content", c)
+	}
+	return spec.HashStrings(parts...)
+}
+
+// environmentContent is the hash of the local files the environment of key
+// names, computed once per planner (a batch sees one version of them).
+func (p *Planner) environmentContent(key string) string {
+	p.contentMu.Lock()
+	defer p.contentMu.Unlock()
+	c, ok := p.content[key]
+	if !ok {
+		var envBlock, runnerBlock []byte
+		if e := p.Batch.Environment; e != nil {
+			envBlock = e.Config
+		}
+		runnerBlock = p.Batch.Runner.Config
+		c = environmentContent(p.Batch.Dir, runnerBlock, envBlock, p.EnvSpecs[key].Spec)
+		p.content[key] = c
+	}
+	return c
 }

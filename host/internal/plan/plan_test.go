@@ -3,6 +3,8 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -154,5 +156,50 @@ func TestCacheKeyCoversEverythingANodeSees(t *testing.T) {
 		if base[id] != k {
 			t.Errorf("%s: changing a case's expected values changed its cache key", id)
 		}
+	}
+}
+
+// The node cache key follows the contents of local files and directories the
+// environment names (a Ray working_dir), not only their paths; a batch whose
+// environment names none keeps the key it always had.
+func TestCacheKeyFollowsFilesTheEnvironmentNames(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "task", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("task/sub/data.txt", "v1")
+	b := &spec.Batch{Dir: dir, Repeat: 1,
+		Workflow: spec.Workflow{Name: "w", Nodes: []spec.Node{{Name: "n", Command: []string{"true"},
+			Variants: []spec.Variant{{Name: "a", Environment: map[string]any{"working_dir": "task"}}, {Name: "b"}}}}},
+		Cases:       []spec.Case{{ID: "c", Input: json.RawMessage(`{}`)}},
+		Environment: &spec.PluginRef{Plugin: "ray", Config: json.RawMessage(`{}`), Settings: []string{"working_dir"}},
+	}
+	b.Combinations = []spec.Combination{{Name: "n=a", Variants: map[string]string{"n": "a"}}, {Name: "n=b", Variants: map[string]string{"n": "b"}}}
+	keys := func() map[string]string {
+		p := NewPlanner(b, Options{BatchID: "x"})
+		out := map[string]string{}
+		g := p.Group(0)
+		for _, st := range g.Steps {
+			out[st.Executions[0].Combination.Name] = p.CacheKey([]byte(`{}`), st)
+		}
+		return out
+	}
+	before := keys()
+	write("task/sub/data.txt", "v2")
+	after := keys()
+	if before["n=a"] == after["n=a"] {
+		t.Error("changing a file inside the variant's working_dir kept the cache key")
+	}
+	if before["n=b"] != after["n=b"] {
+		t.Error("a variant whose environment names no local path changed key")
+	}
+	if again := keys(); again["n=a"] != after["n=a"] {
+		t.Error("the key is not stable for unchanged contents")
 	}
 }

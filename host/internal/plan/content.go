@@ -1,0 +1,105 @@
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// environmentContent hashes the local files and directories that the
+// environment of a combination names — a Ray working_dir or py_modules, a
+// setup script — so the node cache key changes when their contents do, not
+// only when their paths do. Any string in the runner block, the environment
+// block or the variant's environment settings that names an existing path
+// (relative to the bench file) counts: a plugin's settings are opaque to the
+// host, and a path hashed needlessly costs a cache miss at worst, while one
+// left out serves a stale result. "" when nothing names a local path.
+func environmentContent(dir string, docs ...[]byte) string {
+	seen := map[string]bool{}
+	var paths []string
+	for _, doc := range docs {
+		var v any
+		if len(doc) == 0 || json.Unmarshal(doc, &v) != nil {
+			continue
+		}
+		eachString(v, func(s string) {
+			if s == "" || len(s) > 4096 || strings.Contains(s, "://") || strings.ContainsAny(s, "\n\x00") {
+				return
+			}
+			p := s
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(dir, p)
+			}
+			p = filepath.Clean(p)
+			if seen[p] {
+				return
+			}
+			if _, err := os.Stat(p); err == nil {
+				seen[p] = true
+				paths = append(paths, p)
+			}
+		})
+	}
+	if len(paths) == 0 {
+		return ""
+	}
+	sort.Strings(paths)
+	h := sha256.New()
+	for _, p := range paths {
+		fmt.Fprintf(h, "path\x00%s\x00", p)
+		hashTree(h, p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func eachString(v any, f func(string)) {
+	switch t := v.(type) {
+	case string:
+		f(t)
+	case []any:
+		for _, x := range t {
+			eachString(x, f)
+		}
+	case map[string]any:
+		for _, x := range t {
+			eachString(x, f)
+		}
+	}
+}
+
+// hashTree writes every regular file under root (or root itself) with its
+// path and contents, symlinks by target, in a fixed order. SQLite's journal
+// files are left out: a database beside the bench file changes on every run.
+func hashTree(h io.Writer, root string) {
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(root, path)
+		if err != nil {
+			fmt.Fprintf(h, "error\x00%s\x00", rel)
+			return nil
+		}
+		name := d.Name()
+		if strings.HasSuffix(name, "-wal") || strings.HasSuffix(name, "-shm") || strings.HasSuffix(name, "-journal") {
+			return nil
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(path)
+			fmt.Fprintf(h, "link\x00%s\x00%s\x00", rel, target)
+		case d.Type().IsRegular():
+			fmt.Fprintf(h, "file\x00%s\x00", rel)
+			if f, err := os.Open(path); err == nil {
+				_, _ = io.Copy(h, f)
+				f.Close()
+			}
+			fmt.Fprint(h, "\x00")
+		}
+		return nil
+	})
+}
