@@ -25,7 +25,12 @@ echo "system packages ok"
 ray_venv=${WTB_RAY_VENV:-$HOME/.cache/wtb/ray-2.60.0}
 if [ -z "${WTB_SKIP_RAY:-}" ] && ! "$ray_venv/bin/python" -c 'import ray, pytest' >/dev/null 2>&1; then
   echo "installing ray[default]==2.60.0 into $ray_venv (a minute or two, once)"
-  python3 -m venv "$ray_venv"
+  if ! python3 -m venv "$ray_venv" >/dev/null 2>&1; then
+    # Debian's python3 ships venv separately.
+    rm -rf "$ray_venv"
+    [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$ray_venv"
+  fi
   "$ray_venv/bin/pip" install -q --disable-pip-version-check "ray[default]==2.60.0" "pytest>=7"
 fi
 echo "ray ok"

@@ -118,10 +118,12 @@ start_ray() {
   port=$(free_port)
   client=$(free_port)
   dir=$(mktemp -d /tmp/wtb-ray.XXXXXX)
+  # 8 logical CPUs on this 2-core machine: test packages run at once, each
+  # with actors of its own, and must not wait for one another's.
   # A head on loopback only: the variable makes Ray keep 127.0.0.1 instead of
   # this machine's outward address (drivers need it too; the runner sets it
   # for loopback addresses).
-  if ! RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 "$venv/bin/ray" start --head --num-cpus 2 \
+  if ! RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 "$venv/bin/ray" start --head --num-cpus 8 \
     --node-ip-address 127.0.0.1 --port "$port" --ray-client-server-port "$client" --include-dashboard=false \
     --disable-usage-stats >"$dir/log" 2>&1; then
     echo "echo 'services: ray start failed (log in $dir/log); Ray tests will skip' >&2"

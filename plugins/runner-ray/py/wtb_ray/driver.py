@@ -232,7 +232,14 @@ class Driver:
             raise ConnectionError(str(e)) from None
         pings = [asyncio.ensure_future(self._ping(s)) for s in slots]
         timeout = self.cfg.get("connect_timeout_s") or 60
-        done, _ = await asyncio.wait(pings, timeout=timeout)
+        # The first actor up (or failing) decides; the others get a moment
+        # more, then start in the background while work flows to those up.
+        done, pending = await asyncio.wait(pings, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if pending and done:
+            more, pending = await asyncio.wait(pending, timeout=2)
+            done |= more
+        for p in pending:  # their failures show on the executions they get
+            p.add_done_callback(lambda f: f.cancelled() or f.exception())
         for slot in slots:
             self.pools.release(slot)
         errors = [p.exception() for p in done if p.exception() is not None]
