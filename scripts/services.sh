@@ -130,7 +130,7 @@ start_ray() {
     return
   fi
   echo "$venv $dir" >"$state.ray"
-  echo "export WTB_TEST_RAY_ADDRESS='127.0.0.1:$port' WTB_TEST_RAY_PYTHON='$venv/bin/python'"
+  echo "export WTB_TEST_RAY_ADDRESS='127.0.0.1:$port' WTB_TEST_RAY_CLIENT_ADDRESS='ray://127.0.0.1:$client' WTB_TEST_RAY_PYTHON='$venv/bin/python'"
 }
 
 stop() {

@@ -81,11 +81,17 @@ func (r *rayRunner) Connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Configure (and so Connect) is bounded by the host's start_timeout:
+	// connect within it, leaving time to answer.
+	connectTimeout := cfg.connectTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		connectTimeout = min(connectTimeout, max(time.Until(dl)-3*time.Second, time.Second))
+	}
 	d := newDriver(driverConfig{
 		Address: *cfg.RayAddress, Namespace: cfg.Namespace, NumCPUs: *cfg.NumCPUsPerTask,
 		MemoryBytes: int64(*cfg.MemoryPerTaskGB * (1 << 30)), MaxPending: *cfg.MaxPendingTasks,
 		MaxRestarts: *cfg.MaxRetries, Actors: *cfg.Actors, RuntimeEnv: base.json, BaseEnvKey: base.key,
-		Executor: cfg.resolvedExecutor, Ship: cfg.Executor == "ship", ConnectTimeout: cfg.connectTimeout.Seconds(),
+		Executor: cfg.resolvedExecutor, Ship: cfg.Executor == "ship", ConnectTimeout: connectTimeout.Seconds(),
 	}, cfg.Python, cfg.DriverRestarts, r.log)
 	if err := d.start(ctx); err != nil {
 		return err

@@ -379,3 +379,53 @@ func parentOf(pid int) int {
 	ppid, _ := strconv.Atoi(fields[1])
 	return ppid
 }
+
+// The other ways to name a cluster: Ray Client (ray://, the driver runs on
+// the head; only URIs in a variant's runtime_env) and "local" (a private Ray
+// started for the batch and stopped after it).
+func TestRayClientAndLocalAddresses(t *testing.T) {
+	e := newRayEnv(t)
+	client := os.Getenv("WTB_TEST_RAY_CLIENT_ADDRESS")
+	e.write("task/data.txt", "x")
+	for _, addr := range []string{client, "local"} {
+		if addr == "" {
+			t.Error("WTB_TEST_RAY_CLIENT_ADDRESS is not set (scripts/services.sh)")
+			continue
+		}
+		e.address = addr
+		e.write("bench.hcl", e.runnerBlock("")+`
+environment "ray" {
+  plugin = "ray"
+}
+workflow "w" {
+  node "n" {
+    command = ["sh", "-c", "cat >/dev/null; echo '{\"ok\": true}'"]
+    variant "plain" {}
+    variant "dir" { environment = { working_dir = "task" } }
+  }
+}
+batch_test "b" {
+  workflow    = workflow.w
+  runner      = runner.ray
+  environment = environment.ray
+  max_retries = 0
+  case "c" { input = {} }
+}
+`)
+		r := e.run("run", "bench.hcl", "--no-progress")
+		for _, res := range e.results(e.store(), batchID(t, r.stderr)) {
+			switch {
+			case res.Combination == "n=plain" && (!res.Success || !strings.HasPrefix(res.WorkerID, "ray:")):
+				t.Errorf("%s: plain variant: success=%v worker=%q error=%s", addr, res.Success, res.WorkerID, res.Error)
+			case res.Combination == "n=dir" && addr == "local" && !res.Success:
+				t.Errorf("local: working_dir variant: %s", res.Error)
+			case res.Combination == "n=dir" && addr != "local" && (res.Success || !strings.Contains(res.Error, "through Ray Client (ray://) a runtime_env can only name URIs")):
+				t.Errorf("%s: a local working_dir through Ray Client: success=%v error=%q", addr, res.Success, res.Error)
+			}
+		}
+	}
+	// The test head's GCS server, and no other.
+	waitFor(t, 15*time.Second, func() string {
+		return fmt.Sprintf("the private Ray of the \"local\" run to stop: GCS servers %v", pidsWith("gcs_server"))
+	}, func() bool { return len(pidsWith("gcs_server")) == 1 })
+}

@@ -20,7 +20,10 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
+
+STARTED = time.monotonic()
 
 from . import pool as poolmod
 from . import settings
@@ -155,13 +158,50 @@ def connect(cfg):
         ) from None
     kwargs = dict(namespace=cfg.get("namespace") or "wtb", logging_level="WARNING", log_to_driver=False)
     if address is None:
-        ray.init(include_dashboard=False, **kwargs)  # a private Ray for this batch
+        # A private Ray for this batch ("local" never joins a running one).
+        ray.init(address="local", include_dashboard=False, **kwargs)
+        return ray
+    if address.startswith("ray://"):
+        # Ray Client: the driver runs on the head, so the modules actors need
+        # go with the job, uploaded by the client; actors name their URIs.
+        try:
+            ray.init(address=address, runtime_env={"py_modules": own_modules(cfg)}, **kwargs)
+        except ConnectionError as e:
+            raise ConnectionError(f"cannot connect to the Ray cluster at {address}: {e}") from None
         return ray
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as e:
         raise ConnectionError(f"cannot connect to the Ray cluster at {address}: {e}") from None
     return ray
+
+
+def own_modules(cfg):
+    """The local directories every actor imports: this package and, when
+    the executor is shipped, a module holding the plugin's binary."""
+    modules = [PACKAGE_DIR]
+    if cfg.get("ship"):
+        modules.append(ship_dir(cfg["executor"]))
+    return modules
+
+
+def ship_dir(binary):
+    """A py_module holding this plugin's binary, uploaded to the cluster once
+    per binary (Ray keys uploads by content)."""
+    import shutil
+    import tempfile
+
+    d = os.path.join(tempfile.mkdtemp(prefix="wtb-ray-ship-"), "wtb_ray_executor")
+    os.makedirs(d)
+    with open(os.path.join(d, "__init__.py"), "w") as f:
+        f.write('"""wtb\'s node executor, shipped with the job."""\n')
+    dst = os.path.join(d, "wtb-runner-ray")
+    try:
+        os.link(binary, dst)
+    except OSError:
+        shutil.copyfile(binary, dst)
+    os.chmod(dst, 0o755)
+    return d
 
 
 class Driver:
@@ -175,37 +215,18 @@ class Driver:
         self.envs = {}  # env key -> runtime_env ready for actors
         self.known_envs = {}  # env key -> runtime_env as the plugin sent it
         self.awaiting = None  # a run whose payload line comes next
-        self.modules = [PACKAGE_DIR]
-        if cfg.get("ship"):
-            self.executor = "ship"
-            self.modules.append(self._ship_dir(cfg["executor"]))
+        self.client = cfg["address"].startswith("ray://")
+        if self.client:
+            self.modules = list(ray.get_runtime_context().runtime_env.get("py_modules") or [])
         else:
-            self.executor = cfg["executor"]
+            self.modules = own_modules(cfg)
+        self.executor = "ship" if cfg.get("ship") else cfg["executor"]
         self.base_env = cfg.get("runtime_env") or {}
         cpus = ray.cluster_resources().get("CPU", 0)
         self.budget = settings.actor_budget(cfg.get("actors") or 0, cfg["max_pending"], cfg.get("num_cpus") or 0, cpus)
         self.pools = poolmod.ActorPools(self.budget, cfg.get("max_restarts", 0), self._create, self._kill)
         remote_cls = ray.remote(_actor_class())
         self.actor_cls = remote_cls
-
-    def _ship_dir(self, binary):
-        """A py_module holding this plugin's binary, uploaded to the cluster
-        once per binary (Ray keys uploads by content)."""
-        import tempfile
-
-        d = os.path.join(tempfile.mkdtemp(prefix="wtb-ray-ship-"), "wtb_ray_executor")
-        os.makedirs(d)
-        with open(os.path.join(d, "__init__.py"), "w") as f:
-            f.write('"""wtb\'s node executor, shipped with the job."""\n')
-        dst = os.path.join(d, "wtb-runner-ray")
-        try:
-            os.link(binary, dst)
-        except OSError:
-            import shutil
-
-            shutil.copyfile(binary, dst)
-        os.chmod(dst, 0o755)
-        return d
 
     def check_resources(self):
         """An actor no node can hold would wait forever: say so now."""
@@ -234,6 +255,7 @@ class Driver:
         timeout = self.cfg.get("connect_timeout_s") or 60
         # The first actor up (or failing) decides; the others get a moment
         # more, then start in the background while work flows to those up.
+        timeout = max(1.0, timeout - (time.monotonic() - STARTED))
         done, pending = await asyncio.wait(pings, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if pending and done:
             more, pending = await asyncio.wait(pending, timeout=2)
@@ -246,10 +268,11 @@ class Driver:
         if errors:
             raise ConnectionError(f"the Ray execution actors could not start: {_first_line(errors[0])}")
         if not done:
-            raise ConnectionError(
-                f"no Ray execution actor started within {timeout:g}s: the cluster has "
-                f"{self.ray.available_resources().get('CPU', 0):g} CPUs free and each actor asks for "
-                f"{self.cfg.get('num_cpus') or 0:g} (num_cpus_per_task)")
+            # A busy cluster, or a runtime_env still installing: work queues
+            # in Ray until the actors are up.
+            self.proto.log("warn", f"no Ray execution actor is up after {timeout:.0f}s (the cluster has "
+                           f"{self.ray.available_resources().get('CPU', 0):g} CPUs free, each actor asks for "
+                           f"{self.cfg.get('num_cpus') or 0:g}); executions wait for them")
         self.started = len(done)
 
     async def _ping(self, slot):
@@ -276,6 +299,14 @@ class Driver:
         if ready is not None:
             return ready
         runtime_env = settings.compose_runtime_env(env if env is not None else self.base_env, self.modules)
+        if self.client:
+            local = settings.local_paths(runtime_env)
+            if local:
+                raise poolmod.EnvironmentBroken(
+                    f"through Ray Client (ray://) a runtime_env can only name URIs, not the local paths {', '.join(local)}: "
+                    "use ray_address = \"HOST:PORT\" from a machine of the cluster, or upload them yourself")
+            self.envs[key] = runtime_env
+            return runtime_env
         try:
             from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
             from ray._private.runtime_env.working_dir import upload_working_dir_if_needed

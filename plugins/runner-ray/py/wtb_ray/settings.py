@@ -104,3 +104,16 @@ def compose_runtime_env(user_env, modules):
 
 def env_key(env):
     return json.dumps(env or {}, sort_keys=True, separators=(",", ":"))
+
+
+def local_paths(env):
+    """The working_dir and py_modules entries of a runtime_env that are local
+    paths rather than URIs."""
+    out = []
+    wd = env.get("working_dir")
+    if isinstance(wd, str) and "://" not in wd:
+        out.append(wd)
+    for m in env.get("py_modules") or []:
+        if isinstance(m, str) and "://" not in m and ("/" in m or "." in m):
+            out.append(m)
+    return out
