@@ -135,6 +135,9 @@ func (a *App) startFromBlocks(ctx context.Context, cfg *config.Config, bd *confi
 			}
 		}
 	}
+	if bd.Environment == nil {
+		diags = append(diags, variantEnvironmentDiags(cfg, bd.Spec, "", nil)...)
+	}
 	if pb := bd.Environment; pb != nil {
 		if sp, ok := find(pb); ok {
 			env, err := pluginhost.LaunchEnvironment(ctx, sp)
@@ -146,6 +149,7 @@ func (a *App) startFromBlocks(ctx context.Context, cfg *config.Config, bd *confi
 			for _, a := range env.Info().Schema.Attributes {
 				ref.Settings = append(ref.Settings, a.Name)
 			}
+			diags = append(diags, variantEnvironmentDiags(cfg, bd.Spec, pb.Plugin, ref.Settings)...)
 			cfgJSON, d := pb.DecodeBody(env.Info().Schema)
 			diags = append(diags, d...)
 			if !d.HasErrors() {
@@ -229,4 +233,46 @@ func plural(n int, one, many string) string {
 		return fmt.Sprintf("%d %s", n, one)
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// variantEnvironmentDiags checks the keys of each variant's environment
+// object against the provider: a key that is not one of its settings is an
+// environment variable, so its value must be a string — anything else is a
+// mistyped setting, refused now rather than when the environment is made.
+func variantEnvironmentDiags(cfg *config.Config, b *spec.Batch, plugin string, settings []string) hcl.Diagnostics {
+	known := map[string]bool{}
+	for _, s := range settings {
+		known[s] = true
+	}
+	var diags hcl.Diagnostics
+	for _, n := range b.Workflow.Nodes {
+		for _, v := range n.Variants {
+			if plugin == "" && len(v.Environment) > 0 {
+				// Nothing would apply it: say so rather than run without it.
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Environment without an environment block",
+					Detail: fmt.Sprintf("Variant %q of node %q sets an environment, but batch_test %q has no environment block to apply it; "+
+						"add environment = environment.NAME (an environment \"local\" block for environment variables).", v.Name, n.Name, b.Name),
+					Subject: cfg.EnvironmentRange(b.Workflow.Name, n.Name, v.Name)})
+				continue
+			}
+			for _, k := range sorted(keysOf(v.Environment)) {
+				if _, isString := v.Environment[k].(string); known[k] || isString {
+					continue
+				}
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown environment setting",
+					Detail: fmt.Sprintf("Variant %q of node %q sets %q, which is not a setting of environment plugin %s (it has: %s); "+
+						"other keys are environment variables, whose values are strings.", v.Name, n.Name, k, plugin, strings.Join(sorted(settings), ", ")),
+					Subject: cfg.EnvironmentRange(b.Workflow.Name, n.Name, v.Name)})
+			}
+		}
+	}
+	return diags
+}
+
+func keysOf(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -36,6 +36,7 @@ type Config struct {
 	Sensitive []string
 
 	kindRanges map[string]hcl.Range
+	envRanges  map[string]hcl.Range
 	parser     *hclparse.Parser
 	ctx        *hcl.EvalContext
 }
@@ -126,7 +127,7 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 		abs = path
 	}
 	c := &Config{Path: path, Dir: filepath.Dir(abs), parser: hclparse.NewParser(),
-		Runners: map[string]*PluginBlock{}, Environments: map[string]*PluginBlock{}, Workflows: map[string]*spec.Workflow{}, kindRanges: map[string]hcl.Range{}}
+		Runners: map[string]*PluginBlock{}, Environments: map[string]*PluginBlock{}, Workflows: map[string]*spec.Workflow{}, kindRanges: map[string]hcl.Range{}, envRanges: map[string]hcl.Range{}}
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return c, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read bench file", Detail: err.Error()}}

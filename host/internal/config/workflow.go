@@ -67,6 +67,8 @@ type nodeDecl struct {
 	dependsOn map[string]hcl.Range
 	// kinds holds where the node ("") and each variant set their kind.
 	kinds map[string]hcl.Range
+	// envs holds where each variant sets its environment.
+	envs map[string]hcl.Range
 }
 
 func (c *Config) decodeWorkflow(b *hcl.Block) (*spec.Workflow, hcl.Diagnostics) {
@@ -83,6 +85,9 @@ func (c *Config) decodeWorkflow(b *hcl.Block) (*spec.Workflow, hcl.Diagnostics) 
 		diags = append(diags, d...)
 		for variant, rng := range nd.kinds {
 			c.kindRanges[kindKey(b.Labels[0], name, variant)] = rng
+		}
+		for variant, rng := range nd.envs {
+			c.envRanges[kindKey(b.Labels[0], name, variant)] = rng
 		}
 		byName[name] = nd
 		decls = append(decls, nd)
@@ -191,7 +196,7 @@ func findCycle(decls []*nodeDecl, placed map[string]bool) []string {
 func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 	content, diags := content(b.Body, nodeSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
-	nd := &nodeDecl{rng: b.DefRange, dependsOn: map[string]hcl.Range{}, kinds: map[string]hcl.Range{"": b.DefRange}}
+	nd := &nodeDecl{rng: b.DefRange, dependsOn: map[string]hcl.Range{}, kinds: map[string]hcl.Range{"": b.DefRange}, envs: map[string]hcl.Range{}}
 	n := &nd.node
 	n.Name = b.Labels[0]
 	n.Kind = a.str("kind", "command")
@@ -245,6 +250,9 @@ func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 			if at, ok := vb.Body.(*hclsyntax.Body); ok && at.Attributes["kind"] != nil {
 				nd.kinds[v.Name] = at.Attributes["kind"].Expr.Range()
 			}
+		}
+		if at, ok := vb.Body.(*hclsyntax.Body); ok && at.Attributes["environment"] != nil {
+			nd.envs[v.Name] = at.Attributes["environment"].Expr.Range()
 		}
 		if v.Command != nil {
 			hasCommand = true
@@ -363,6 +371,14 @@ func (c *Config) resolveCommand(argv []string) ([]string, []string) {
 		}
 	}
 	return out, files
+}
+
+// EnvironmentRange is where a variant sets its environment, if it does.
+func (c *Config) EnvironmentRange(workflow, node, variant string) *hcl.Range {
+	if r, ok := c.envRanges[kindKey(workflow, node, variant)]; ok {
+		return &r
+	}
+	return nil
 }
 
 func kindKey(workflow, node, variant string) string {

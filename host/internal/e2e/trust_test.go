@@ -406,6 +406,40 @@ batch_test "t" {
   case "c" { input = {} }
 }
 `, "kind.hcl:7:18: error: Node kind not supported by the runner"},
+		// A variant environment nothing applies, and a key that is neither a
+		// setting of the provider nor an environment variable (a string):
+		// both were silently ignored until the environment was made, or
+		// forever.
+		"noenv.hcl": {`
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "a" {
+    command = ["sh", "-c", "cat >/dev/null; echo {}"]
+    variant "v" { environment = { MODEL = "large" } }
+  }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.pool
+  case "c" { input = {} }
+}
+`, "noenv.hcl:6:33: error: Environment without an environment block"},
+		"envkey.hcl": {`
+runner "pool" { plugin = "pool" }
+environment "local" { plugin = "local" }
+workflow "w" {
+  node "a" {
+    command = ["sh", "-c", "cat >/dev/null; echo {}"]
+    variant "v" { environment = { envs = { A = "1" } } }
+  }
+}
+batch_test "t" {
+  workflow    = workflow.w
+  runner      = runner.pool
+  environment = environment.local
+  case "c" { input = {} }
+}
+`, "envkey.hcl:7:33: error: Unknown environment setting"},
 	}
 	for name, f := range files {
 		t.Run(name, func(t *testing.T) {
