@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -428,4 +429,52 @@ batch_test "b" {
 	waitFor(t, 15*time.Second, func() string {
 		return fmt.Sprintf("the private Ray of the \"local\" run to stop: GCS servers %v", pidsWith("gcs_server"))
 	}, func() bool { return len(pidsWith("gcs_server")) == 1 })
+}
+
+// The host killed with SIGKILL mid-batch: the plugin, its driver, the actors
+// and their nodes all go; `wtb resume` runs what was not stored, once.
+func TestRayHostKilledThenResume(t *testing.T) {
+	e := newRayEnv(t)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	marker := "wtb-ray-hostkill-" + hex.EncodeToString(b[:])
+	bench := sleepBench(e.runnerBlock(""), "ray", "0.3", 16)
+	bench = strings.Replace(bench, `"cat >/dev/null; sleep 0.3; echo '{\"done\": true}'"]`,
+		fmt.Sprintf(`"cat >/dev/null; sleep 0.3; echo '{\"done\": true}'", %q]`, marker), 1)
+	if !strings.Contains(bench, marker) {
+		t.Fatal("marker not in the bench file")
+	}
+	e.write("bench.hcl", bench)
+	proc, id, wait := startBatch(t, e.env, "bench.hcl", 4)
+	plugins := childPids(proc.Pid, testbin.RunnerRay)
+	if len(plugins) != 1 {
+		t.Fatalf("want one Ray runner plugin under the host, got %v", plugins)
+	}
+	drivers := childPids(plugins[0], "wtb_ray.driver")
+	if err := proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	for _, pid := range append(plugins, drivers...) {
+		waitFor(t, 10*time.Second, func() string { return fmt.Sprintf("process %d to exit after its host was killed", pid) },
+			func() bool { return !alive(pid) })
+	}
+	waitFor(t, 20*time.Second, func() string { return fmt.Sprintf("nodes still running: %v", pidsWith(marker)) },
+		func() bool { return len(pidsWith(marker)) == 0 })
+	st := e.store()
+	before, _ := st.Results().Count(context.Background(), id)
+	if before >= 32 {
+		t.Fatalf("the batch finished before it was killed (%d results)", before)
+	}
+	r := e.mustRun("resume", id, "--no-progress")
+	if !strings.Contains(r.stderr, fmt.Sprintf("%d to run", 32-before)) {
+		t.Errorf("resume should run only what is not stored (%d):\n%s", 32-before, r.stderr)
+	}
+	rs := e.results(st, id)
+	assertExactlyOnce(t, rs, 32)
+	for _, res := range rs {
+		if !res.Success {
+			t.Errorf("%s: %s", res.ExecutionKey, res.Error)
+		}
+	}
 }
