@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -477,4 +478,25 @@ func TestRayHostKilledThenResume(t *testing.T) {
 			t.Errorf("%s: %s", res.ExecutionKey, res.Error)
 		}
 	}
+}
+
+// examples/ray runs as written (its paths pointed at the built binaries) and
+// meets its threshold.
+func TestRayExample(t *testing.T) {
+	e := newRayEnv(t)
+	quickstart(e.env) // cases.jsonl and the qa program
+	src, err := os.ReadFile(filepath.Join(testbin.Root(), "examples/ray/bench.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bench := strings.Replace(string(src), `qa = "../../bin/examples/qa"`, fmt.Sprintf("qa = %q", testbin.Build(t, testbin.QA)), 1)
+	bench = strings.Replace(bench, `plugin_dir = "../../bin/plugins"`, fmt.Sprintf("plugin_dir = %q", testbin.PluginDir(t)), 1)
+	bench = strings.Replace(bench, `"../quickstart/cases.jsonl"`, `"cases.jsonl"`, 1)
+	e.write("ray.hcl", bench)
+	r := e.mustRun("run", "ray.hcl", "--no-progress", "--var", "ray_address="+e.address, "--var", "python="+e.python)
+	if !strings.Contains(r.stdout, "thresholds met") {
+		t.Errorf("the example should meet its threshold:\n%s", r.stdout)
+	}
+	rs := e.results(e.store(), batchID(t, r.stderr))
+	assertExactlyOnce(t, rs, 64)
 }
