@@ -348,6 +348,19 @@ class Driver:
         except Exception:
             pass
 
+    async def run_safely(self, msg):
+        """Every run is answered: a bug here must not leave the plugin
+        waiting for an answer that never comes."""
+        try:
+            await self.run(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            traceback.print_exc()
+            self.running.pop(msg["id"], None)
+            self.proto.send(op="lost", id=msg["id"], retryable=True,
+                            message=f"the Ray driver failed running this execution: {type(e).__name__}: {e}")
+
     async def run(self, msg):
         mid = msg["id"]
         ray = self.ray
@@ -427,7 +440,7 @@ class Driver:
         mid = msg["id"]
         if "runtime_env" in msg:
             self.known_envs[msg.get("env_key") or ""] = msg["runtime_env"]
-        task = asyncio.ensure_future(self.run(msg))
+        task = asyncio.ensure_future(self.run_safely(msg))
         self.tasks[mid] = task
         task.add_done_callback(lambda _t, mid=mid: self.tasks.pop(mid, None))
 
