@@ -87,7 +87,9 @@ func (c *config) resolve() sdk.Diagnostics {
 	}
 	p, ok := presets[c.Preset]
 	if !ok {
-		return sdk.Diagnostics{sdk.AttributeError("preset", "unknown preset", fmt.Sprintf("got %q; want one of %s", c.Preset, presetNames()))}
+		// Go on with the default, so every other mistake is reported too.
+		diags = append(diags, sdk.AttributeError("preset", "unknown preset", fmt.Sprintf("got %q; want one of %s", c.Preset, presetNames())))
+		p = presets["production"]
 	}
 	if c.RayAddress == nil {
 		c.RayAddress = &p.address
