@@ -115,22 +115,29 @@ start_ray() {
     return
   fi
   local port client dir
-  port=$(free_port)
-  client=$(free_port)
+  # Outside 10002-19999, the range Ray keeps for its worker processes.
+  port=$(free_port); while [ "$port" -ge 10002 ] && [ "$port" -le 19999 ]; do port=$(free_port); done
+  client=$(free_port); while [ "$client" -ge 10002 ] && [ "$client" -le 19999 ] || [ "$client" = "$port" ]; do client=$(free_port); done
   dir=$(mktemp -d /tmp/wtb-ray.XXXXXX)
   # 8 logical CPUs on this 2-core machine: test packages run at once, each
   # with actors of its own, and must not wait for one another's.
   # A head on loopback only: the variable makes Ray keep 127.0.0.1 instead of
   # this machine's outward address (drivers need it too; the runner sets it
   # for loopback addresses).
-  if ! RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 "$venv/bin/ray" start --head --num-cpus 8 \
+  # With token authentication (Ray 2.60 turns it on by itself once a token
+  # exists in ~/.ray), using a token of its own: drivers must find it, as on a
+  # real cluster, and nothing is written to the user's home.
+  "$venv/bin/python" -c 'import secrets; print(secrets.token_hex(32), end="")' >"$dir/token"
+  chmod 600 "$dir/token"
+  if ! RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$dir/token" RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 \
+    "$venv/bin/ray" start --head --num-cpus 8 \
     --node-ip-address 127.0.0.1 --port "$port" --ray-client-server-port "$client" --include-dashboard=false \
     --disable-usage-stats >"$dir/log" 2>&1; then
     echo "echo 'services: ray start failed (log in $dir/log); Ray tests will skip' >&2"
     return
   fi
   echo "$venv $dir" >"$state.ray"
-  echo "export WTB_TEST_RAY_ADDRESS='127.0.0.1:$port' WTB_TEST_RAY_CLIENT_ADDRESS='ray://127.0.0.1:$client' WTB_TEST_RAY_PYTHON='$venv/bin/python'"
+  echo "export WTB_TEST_RAY_ADDRESS='127.0.0.1:$port' WTB_TEST_RAY_CLIENT_ADDRESS='ray://127.0.0.1:$client' WTB_TEST_RAY_PYTHON='$venv/bin/python' RAY_AUTH_TOKEN_PATH='$dir/token'"
 }
 
 stop() {

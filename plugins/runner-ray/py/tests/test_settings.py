@@ -73,3 +73,12 @@ def test_reply_id_reads_only_the_head_of_a_reply():
     # An escaped id falls back to parsing the line.
     assert _reply_id(b'{"id":"q\\"x#1","events":[]}\n') == 'q"x#1'
     assert _reply_id(b"not json\n") is None
+
+
+def test_token_is_found_where_the_ray_cli_looks(tmp_path):
+    assert not settings.token_available(environ={}, home=str(tmp_path))
+    assert settings.token_available(environ={"RAY_AUTH_TOKEN": "t"}, home=str(tmp_path))
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("t")
+    assert settings.token_available(environ={}, home=str(tmp_path))
+    assert not settings.token_available(environ={"RAY_AUTH_TOKEN_PATH": str(tmp_path / "none")}, home=str(tmp_path))

@@ -149,6 +149,12 @@ def connect(cfg):
             # 127.0.0.1`): without this Ray rewrites 127.0.0.1 to this
             # machine's outward address and never finds it.
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if "RAY_AUTH_MODE" not in os.environ and settings.token_available():
+        # A driver joining a cluster does not pick up a token by itself
+        # (`ray start` does): without this, a cluster with token
+        # authentication refuses us after a long timeout. A cluster without
+        # authentication accepts a token.
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
         import ray
     except ImportError as e:
@@ -172,7 +178,10 @@ def connect(cfg):
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as e:
-        raise ConnectionError(f"cannot connect to the Ray cluster at {address}: {e}") from None
+        hint = ""
+        if os.environ.get("RAY_AUTH_MODE") != "token":
+            hint = " (if the cluster uses token authentication, give wtb the token: RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH)"
+        raise ConnectionError(f"cannot connect to the Ray cluster at {address}: {e}{hint}") from None
     return ray
 
 

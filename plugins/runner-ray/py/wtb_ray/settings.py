@@ -117,3 +117,14 @@ def local_paths(env):
         if isinstance(m, str) and "://" not in m and ("/" in m or "." in m):
             out.append(m)
     return out
+
+
+def token_available(environ=None, home=None):
+    """Whether a Ray authentication token is at hand the way the ray CLI
+    looks for one: $RAY_AUTH_TOKEN, the file $RAY_AUTH_TOKEN_PATH names, or
+    ~/.ray/auth_token."""
+    environ = os.environ if environ is None else environ
+    if environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = environ.get("RAY_AUTH_TOKEN_PATH") or os.path.join(home or os.path.expanduser("~"), ".ray", "auth_token")
+    return os.path.isfile(path)
