@@ -14,8 +14,6 @@ import sys
 import time
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # a loopback head
-if os.path.isfile(os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")):
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # as wtb's driver does
 import ray  # noqa: E402
 from ray.util import ActorPool  # noqa: E402
 

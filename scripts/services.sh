@@ -125,8 +125,9 @@ start_ray() {
   # this machine's outward address (drivers need it too; the runner sets it
   # for loopback addresses).
   # With token authentication (Ray 2.60 turns it on by itself once a token
-  # exists in ~/.ray), using a token of its own: drivers must find it, as on a
-  # real cluster, and nothing is written to the user's home.
+  # exists in ~/.ray), using a token of its own: the tests connect as a user
+  # of such a cluster does (RAY_AUTH_MODE=token and the token's path), and
+  # nothing is written to the user's home.
   "$venv/bin/python" -c 'import secrets; print(secrets.token_hex(32), end="")' >"$dir/token"
   chmod 600 "$dir/token"
   if ! RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$dir/token" RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 \
@@ -137,7 +138,7 @@ start_ray() {
     return
   fi
   echo "$venv $dir" >"$state.ray"
-  echo "export WTB_TEST_RAY_ADDRESS='127.0.0.1:$port' WTB_TEST_RAY_CLIENT_ADDRESS='ray://127.0.0.1:$client' WTB_TEST_RAY_PYTHON='$venv/bin/python' RAY_AUTH_TOKEN_PATH='$dir/token'"
+  echo "export WTB_TEST_RAY_ADDRESS='127.0.0.1:$port' WTB_TEST_RAY_CLIENT_ADDRESS='ray://127.0.0.1:$client' WTB_TEST_RAY_PYTHON='$venv/bin/python' RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH='$dir/token'"
 }
 
 stop() {

@@ -8,6 +8,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -164,38 +165,51 @@ func alive(pid int) bool {
 	if syscall.Kill(pid, 0) != nil {
 		return false
 	}
+	f := procStat(pid)
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// procStat is /proc/PID/stat after the command name: state, ppid, pgrp,
+// session, ... (nil when the process is gone).
+func procStat(pid int) []string {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return nil
 	}
 	s := string(stat)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(fields) > 0 && fields[0] != "Z"
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+}
+
+// parentOf is pid's parent (0 when pid is gone).
+func parentOf(pid int) int {
+	f := procStat(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // childPids lists the processes whose parent is pid and whose command line
 // contains match.
-func childPids(pid int, match string) []int {
+func childPids(pid int, match string) []int { return processes(match, pid) }
+
+// pidsWith lists the live processes whose command line contains match.
+func pidsWith(match string) []int { return processes(match, 0) }
+
+// processes lists the live processes whose command line contains match and,
+// unless parent is 0, whose parent is parent.
+func processes(match string, parent int) []int {
 	var out []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
-		var child int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &child); err != nil {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || (parent != 0 && parentOf(pid) != parent) {
 			continue
 		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		var ppid int
-		if len(fields) > 1 {
-			fmt.Sscanf(fields[1], "%d", &ppid)
-		}
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child))
-		if ppid == pid && strings.Contains(string(cmdline), match) {
-			out = append(out, child)
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Contains(string(cmdline), match) && alive(pid) {
+			out = append(out, pid)
 		}
 	}
 	return out

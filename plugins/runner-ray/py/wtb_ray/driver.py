@@ -24,6 +24,7 @@ import time
 import traceback
 
 STARTED = time.monotonic()
+PRIVATE_FILES = []  # removed when the driver exits
 
 from . import pool as poolmod
 from . import settings
@@ -149,12 +150,18 @@ def connect(cfg):
             # 127.0.0.1`): without this Ray rewrites 127.0.0.1 to this
             # machine's outward address and never finds it.
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    if "RAY_AUTH_MODE" not in os.environ and settings.token_available():
-        # A driver joining a cluster does not pick up a token by itself
-        # (`ray start` does): without this, a cluster with token
-        # authentication refuses us after a long timeout. A cluster without
-        # authentication accepts a token.
-        os.environ["RAY_AUTH_MODE"] = "token"
+    if address is None and "RAY_AUTH_MODE" not in os.environ and not settings.token_available():
+        # A private Ray gets token authentication with a token of its own:
+        # left to itself, Ray would write one to ~/.ray/auth_token, which
+        # turns token authentication on for every later `ray start` there.
+        import secrets
+        import tempfile
+
+        fd, path = tempfile.mkstemp(prefix="wtb-ray-token-")
+        os.write(fd, secrets.token_hex(32).encode())
+        os.close(fd)
+        os.environ["RAY_AUTH_MODE"], os.environ["RAY_AUTH_TOKEN_PATH"] = "token", path
+        PRIVATE_FILES.append(path)
     try:
         import ray
     except ImportError as e:
@@ -180,7 +187,8 @@ def connect(cfg):
     except ConnectionError as e:
         hint = ""
         if os.environ.get("RAY_AUTH_MODE") != "token":
-            hint = " (if the cluster uses token authentication, give wtb the token: RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH)"
+            hint = (" (if the cluster uses token authentication, set RAY_AUTH_MODE=token and the token —"
+                    " RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token — in wtb's environment)")
         raise ConnectionError(f"cannot connect to the Ray cluster at {address}: {e}{hint}") from None
     return ray
 
@@ -514,6 +522,11 @@ def main():
             ray.shutdown()
         except Exception:
             pass
+        for path in PRIVATE_FILES:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":
