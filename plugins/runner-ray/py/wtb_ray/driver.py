@@ -23,13 +23,12 @@ import threading
 import time
 import traceback
 
-STARTED = time.monotonic()
-PRIVATE_FILES = []  # removed when the driver exits
-
 from . import pool as poolmod
 from . import settings
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+STARTED = time.monotonic()
+PRIVATE_FILES = []  # removed when the driver exits
 
 
 class Protocol:
