@@ -7,6 +7,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/plan"
+	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/sdk"
 )
@@ -65,6 +66,15 @@ func (a *App) Fork(ctx context.Context, st store.Store, o ForkOptions, opts RunO
 	match, err := plan.MatchFork(plan.Build(parentSpec, plan.Options{BatchID: parentRec.ID}), next, o.Node)
 	if err != nil {
 		return nil, configErr("cannot fork batch %s at node %q: %v", parentRec.ID, o.Node, err)
+	}
+	// Every node of a combination runs in its environment: if a file or
+	// directory the environment names changed, the reused nodes ran with
+	// something the fork would not.
+	for _, path := range spec.SortedKeys(parentSpec.EnvFiles) {
+		if now, ok := b.EnvFiles[path]; ok && now != parentSpec.EnvFiles[path] && len(match.Parent) > 0 {
+			return nil, configErr("cannot fork batch %s: %s, which its environment names, changed since it ran, so the nodes the fork would reuse ran with other contents; restore it, or run the file again as a new batch with `wtb run`",
+				parentRec.ID, path)
+		}
 	}
 	// Copy the parent's checkpoints up to the fork node into the new batch:
 	// the scheduler then treats those node runs as done, as for a resume.

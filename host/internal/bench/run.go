@@ -393,7 +393,7 @@ func checkScripts(b *spec.Batch, what, hint string) error {
 		lines = append(lines, fmt.Sprintf("  %s (%s)", c.Path, strings.Join(c.Nodes, ", ")))
 	}
 	return configErr("cannot %s: %s changed since it ran:\n%s\n%s", what,
-		plural(len(changes), "script", "scripts"), strings.Join(lines, "\n"), hint)
+		plural(len(changes), "file", "files"), strings.Join(lines, "\n"), hint)
 }
 
 // keySet is a set of strings kept as sorted 64-bit hashes: 8 bytes a key,

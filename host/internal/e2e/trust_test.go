@@ -866,3 +866,62 @@ func vmHWM(pid int) int {
 	}
 	return 0
 }
+
+// Files the environment names (here a setup script; a Ray working_dir the
+// same) are part of what a batch ran with: resume and fork refuse when they
+// changed, as for a node's own script.
+func TestResumeAndForkRefuseChangedEnvironmentFiles(t *testing.T) {
+	e := newEnv(t)
+	e.write("prep.sh", "echo v1 > \"$WTB_SETUP_DIR/version\"\n")
+	bench := strings.Replace(slowBench, `runner "pool" {`, `environment "local" {
+  plugin = "local"
+  setup  = ["sh", "${path.root}/prep.sh"]
+}
+runner "pool" {`, 1)
+	bench = strings.Replace(bench, `  runner      = runner.pool`, `  runner      = runner.pool
+  environment = environment.local`, 1)
+	e.write("slow.hcl", bench)
+	proc, id, wait := startBatch(t, e, "slow.hcl", 5)
+	_ = proc.Signal(syscall.SIGKILL)
+	wait()
+	e.write("prep.sh", "echo v2 > \"$WTB_SETUP_DIR/version\"\n")
+	r := e.run("resume", id)
+	noCrash(t, "resume", r)
+	if r.code != 2 || !strings.Contains(r.stderr, "prep.sh") || !strings.Contains(r.stderr, "named by the environment") {
+		t.Fatalf("resume with a changed environment file: exit %d, want 2 naming prep.sh:\n%s", r.code, r.stderr)
+	}
+	e.write("prep.sh", "echo v1 > \"$WTB_SETUP_DIR/version\"\n")
+	e.mustRun("resume", id, "--no-progress")
+	assertExactlyOnce(t, e.results(e.store(), id), 120)
+
+	// A fork reusing nodes that ran with the old contents is refused.
+	e.write("two.hcl", `
+environment "local" {
+  plugin = "local"
+  setup  = ["sh", "${path.root}/prep.sh"]
+}
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "a" { command = ["sh", "-c", "cat >/dev/null; echo '{\"a\": 1}'"] }
+  node "b" {
+    depends_on = ["a"]
+    command    = ["sh", "-c", "cat >/dev/null; echo '{\"b\": 1}'"]
+  }
+}
+batch_test "t" {
+  workflow    = workflow.w
+  runner      = runner.pool
+  environment = environment.local
+  case "c" { input = {} }
+}
+`)
+	parent := batchID(t, e.mustRun("run", "two.hcl", "--no-progress").stderr)
+	e.write("prep.sh", "echo v3 > \"$WTB_SETUP_DIR/version\"\n")
+	r = e.run("fork", parent, "--from", "b", "--no-progress")
+	noCrash(t, "fork", r)
+	if r.code != 2 || !strings.Contains(r.stderr, "prep.sh, which its environment names, changed since it ran") {
+		t.Fatalf("fork with a changed environment file: exit %d:\n%s", r.code, r.stderr)
+	}
+	e.write("prep.sh", "echo v1 > \"$WTB_SETUP_DIR/version\"\n")
+	e.mustRun("fork", parent, "--from", "b", "--no-progress")
+}

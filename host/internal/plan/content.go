@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/wtbench/wtb/host/internal/spec"
 )
 
 // environmentContent hashes the local files and directories that the
@@ -21,7 +23,20 @@ import (
 // (relative to the bench file) counts: a plugin's settings are opaque to the
 // host, and a path hashed needlessly costs a cache miss at worst, while one
 // left out serves a stale result. "" when nothing names a local path.
-func environmentContent(dir string, docs ...[]byte) string {
+func environmentContent(hashOf func(string) string, dir string, docs ...[]byte) string {
+	paths := environmentPaths(dir, docs...)
+	if len(paths) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, p := range paths {
+		fmt.Fprintf(h, "path\x00%s\x00%s\x00", p, hashOf(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// environmentPaths lists, sorted, the existing local paths the documents name.
+func environmentPaths(dir string, docs ...[]byte) []string {
 	seen := map[string]bool{}
 	var paths []string
 	for _, doc := range docs {
@@ -47,15 +62,29 @@ func environmentContent(dir string, docs ...[]byte) string {
 			}
 		})
 	}
-	if len(paths) == 0 {
-		return ""
-	}
 	sort.Strings(paths)
-	h := sha256.New()
-	for _, p := range paths {
-		fmt.Fprintf(h, "path\x00%s\x00", p)
-		hashTree(h, p)
+	return paths
+}
+
+// EnvironmentPaths lists the local files and directories a batch's
+// environments name: in the runner block, the environment block and every
+// combination's variant environment settings.
+func EnvironmentPaths(b *spec.Batch) []string {
+	docs := [][]byte{b.Runner.Config}
+	if b.Environment != nil {
+		docs = append(docs, b.Environment.Config)
 	}
+	for _, c := range b.Combinations {
+		docs = append(docs, b.EnvironmentSpec(c))
+	}
+	return environmentPaths(b.Dir, docs...)
+}
+
+// HashTree is the SHA-256 of a file, or of a directory's files (names and
+// contents), in hex.
+func HashTree(path string) string {
+	h := sha256.New()
+	hashTree(h, path)
 	return hex.EncodeToString(h.Sum(nil))
 }
 

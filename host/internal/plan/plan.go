@@ -404,6 +404,13 @@ func RecordFiles(b *spec.Batch) {
 	for _, p := range b.Scripts() {
 		b.FileHashes[p] = HashFile(p)
 	}
+	b.EnvFiles = nil
+	for _, p := range EnvironmentPaths(b) {
+		if b.EnvFiles == nil {
+			b.EnvFiles = map[string]string{}
+		}
+		b.EnvFiles[p] = HashTree(p)
+	}
 }
 
 // FileChange is a file a stored batch ran with that is different now.
@@ -419,6 +426,11 @@ func ChangedFiles(b *spec.Batch) []FileChange {
 	for _, p := range spec.SortedKeys(b.FileHashes) {
 		if HashFile(p) != b.FileHashes[p] {
 			out = append(out, FileChange{Path: p, Nodes: b.UsersOf(p)})
+		}
+	}
+	for _, p := range spec.SortedKeys(b.EnvFiles) {
+		if HashTree(p) != b.EnvFiles[p] {
+			out = append(out, FileChange{Path: p, Nodes: []string{"named by the environment, so every node"}})
 		}
 	}
 	return out
@@ -469,7 +481,17 @@ func (p *Planner) environmentContent(key string) string {
 			envBlock = e.Config
 		}
 		runnerBlock = p.Batch.Runner.Config
-		c = environmentContent(p.Batch.Dir, runnerBlock, envBlock, p.EnvSpecs[key].Spec)
+		hashOf := HashTree
+		if recorded := p.Batch.EnvFiles; recorded != nil {
+			// A stored batch is planned with the contents it ran with.
+			hashOf = func(path string) string {
+				if h, ok := recorded[path]; ok {
+					return h
+				}
+				return HashTree(path)
+			}
+		}
+		c = environmentContent(hashOf, p.Batch.Dir, runnerBlock, envBlock, p.EnvSpecs[key].Spec)
 		p.content[key] = c
 	}
 	return c

@@ -50,6 +50,10 @@ type Batch struct {
 	// FileHashes maps every file a node's command names to the SHA-256 of its
 	// contents when the batch was created: what resume and fork compare against.
 	FileHashes map[string]string `json:"file_hashes,omitempty"`
+	// EnvFiles maps every local file or directory the environment settings
+	// name (a Ray working_dir, a setup script) to the SHA-256 of its contents
+	// when the batch was created.
+	EnvFiles map[string]string `json:"env_files,omitempty"`
 	// MaxLogBytes bounds the log lines kept per node run (the last ones are
 	// kept); 0 keeps none.
 	MaxLogBytes int `json:"max_log_bytes,omitempty"`
