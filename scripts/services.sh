@@ -133,6 +133,7 @@ start_ray() {
   if ! RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="$dir/token" RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 \
     "$venv/bin/ray" start --head --num-cpus 8 \
     --node-ip-address 127.0.0.1 --port "$port" --ray-client-server-port "$client" --include-dashboard=false \
+    --temp-dir "$dir/ray" \
     --disable-usage-stats >"$dir/log" 2>&1; then
     echo "echo 'services: ray start failed (log in $dir/log); Ray tests will skip' >&2"
     return
@@ -141,12 +142,14 @@ start_ray() {
   echo "export WTB_TEST_RAY_ADDRESS='127.0.0.1:$port' WTB_TEST_RAY_CLIENT_ADDRESS='ray://127.0.0.1:$client' WTB_TEST_RAY_PYTHON='$venv/bin/python' RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH='$dir/token'"
 }
 
+ray_pids() { # the processes of the Ray whose temp dir is $1
+  {
+    grep -lsF -- "$1" /proc/[0-9]*/cmdline
+    find /proc/[0-9]*/fd -maxdepth 1 -lname "$1/*" 2>/dev/null
+  } | cut -d/ -f3 | sort -u | grep -vx -- "$$" || true
+}
+
 stop() {
-  if [ -f "$state.ray" ]; then
-    read -r venv dir <"$state.ray"
-    "$venv/bin/ray" stop --force >/dev/null 2>&1 || true
-    rm -rf "$dir" "$state.ray"
-  fi
   if [ -f "$state.temporal" ]; then
     read -r pid dir <"$state.temporal"
     kill "$pid" 2>/dev/null || true
@@ -159,6 +162,19 @@ stop() {
     if [ -f "$data/pgbouncer.pid" ]; then kill "$(cat "$data/pgbouncer.pid")" 2>/dev/null || true; fi
     as_postgres "$pgbin/pg_ctl" -D "$data/db" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$data" "$state.pg"
+  fi
+  if [ -f "$state.ray" ]; then
+    read -r _ dir <"$state.ray"
+    # Only this head's processes (`ray stop` would stop every Ray of this
+    # user on the machine): those naming its temp dir or holding a file in it
+    # (the agents rename themselves and outlive their raylet otherwise).
+    local pids
+    pids=$(ray_pids "$dir/ray")
+    [ -n "$pids" ] && kill -TERM $pids 2>/dev/null || true
+    for _ in $(seq 50); do [ -z "$(ray_pids "$dir/ray")" ] && break; sleep 0.1; done
+    pids=$(ray_pids "$dir/ray")
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
+    rm -rf "$dir" "$state.ray"
   fi
 }
 
