@@ -61,7 +61,7 @@ type driverProc struct {
 	pending map[uint64]chan driverMsg
 	envs    map[string]bool // env keys whose runtime_env this driver has
 	gone    bool
-	tail    *lineRing
+	tail    *childproc.Tail
 	exited  chan struct{}
 }
 
@@ -141,7 +141,7 @@ func (d *driver) launch(ctx context.Context) (*driverProc, json.RawMessage, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting the Ray driver with %s: %w", d.python, err)
 	}
-	p := &driverProc{cmd: cmd, pgid: pgid, stdin: stdin, pending: map[uint64]chan driverMsg{}, envs: map[string]bool{}, tail: newLineRing(30), exited: make(chan struct{})}
+	p := &driverProc{cmd: cmd, pgid: pgid, stdin: stdin, pending: map[uint64]chan driverMsg{}, envs: map[string]bool{}, tail: childproc.NewTail(30, 1000), exited: make(chan struct{})}
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
@@ -149,7 +149,9 @@ func (d *driver) launch(ctx context.Context) (*driverProc, json.RawMessage, erro
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			p.tail.add(line)
+			if l := strings.TrimSpace(line); l != "" {
+				p.tail.Add(l)
+			}
 			d.log.Debug("ray driver", "line", line)
 		}
 	}()
@@ -197,10 +199,10 @@ func (d *driver) launch(ctx context.Context) (*driverProc, json.RawMessage, erro
 			return nil, nil, errors.New(m.Message)
 		}
 		<-p.exited
-		return nil, nil, fmt.Errorf("the Ray driver (%s) exited while connecting: %s", d.python, p.tail.last("no output"))
+		return nil, nil, fmt.Errorf("the Ray driver (%s) exited while connecting: %s", d.python, telling(p.tail, "no output"))
 	case <-time.After(timeout):
 		p.kill()
-		return nil, nil, fmt.Errorf("the Ray driver did not connect to %s within %s: %s", d.cfg.Address, timeout, p.tail.last("no output"))
+		return nil, nil, fmt.Errorf("the Ray driver did not connect to %s within %s: %s", d.cfg.Address, timeout, telling(p.tail, "no output"))
 	case <-ctx.Done():
 		p.kill()
 		return nil, nil, ctx.Err()
@@ -251,7 +253,7 @@ func (d *driver) logMsg(m driverMsg) {
 // fails what was in flight (retryably) and starts a new driver.
 func (d *driver) watch(p *driverProc) {
 	<-p.exited
-	reason := fmt.Sprintf("%s: %s", errDriverGone, p.tail.last("no output"))
+	reason := fmt.Sprintf("%s: %s", errDriverGone, telling(p.tail, "no output"))
 	p.mu.Lock()
 	p.gone = true
 	pending := p.pending
@@ -428,39 +430,17 @@ func pathListTail(existing string) string {
 	return string(os.PathListSeparator) + existing
 }
 
-// lineRing keeps the last lines a process wrote, for error messages.
-type lineRing struct {
-	mu    sync.Mutex
-	lines []string
-	max   int
-}
-
-func newLineRing(n int) *lineRing { return &lineRing{max: n} }
-
-func (r *lineRing) add(s string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.lines = append(r.lines, s)
-	if len(r.lines) > r.max {
-		r.lines = r.lines[len(r.lines)-r.max:]
-	}
-}
-
-// last is the most telling recent line: the last one that looks like an
-// error, else the last one.
-func (r *lineRing) last(none string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.lines) - 1; i >= 0; i-- {
-		l := strings.TrimSpace(r.lines[i])
-		if strings.Contains(l, "Error") || strings.Contains(l, "error") {
-			return l
+// telling is the most telling of a process's last lines: the last one that
+// looks like an error, else the last one, else none.
+func telling(t *childproc.Tail, none string) string {
+	lines := t.Lines()
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "Error") || strings.Contains(lines[i], "error") {
+			return lines[i]
 		}
 	}
-	for i := len(r.lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(r.lines[i]); l != "" {
-			return l
-		}
+	if len(lines) > 0 {
+		return lines[len(lines)-1]
 	}
 	return none
 }

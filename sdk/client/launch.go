@@ -22,6 +22,7 @@ import (
 	environmentv1 "github.com/wtbench/wtb/proto/wtb/environment/v1"
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/childproc"
 	"github.com/wtbench/wtb/sdk/internal/wire"
 )
 
@@ -169,7 +170,7 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 	}
 
 	var proc *pluginProcess
-	startErr := &tailWriter{max: 5}
+	startErr := childproc.NewTail(5, 300)
 	pc := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake(),
 		VersionedPlugins: versioned,
@@ -200,7 +201,7 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 		if proc != nil {
 			status = proc.exitStatus()
 		}
-		return nil, explainLaunchError(cfg, versions, err, status, startErr.String())
+		return nil, explainLaunchError(cfg, versions, err, status, lastOutput(startErr))
 	}
 	p.proc = proc
 	name := wire.RunnerPluginName

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin/runner"
+	"github.com/wtbench/wtb/sdk/childproc"
 )
 
 // pluginProcess runs a plugin binary for go-plugin in a session of its own
@@ -185,42 +186,10 @@ func (l quietLogger) Log(level hclog.Level, msg string, args ...any) {
 }
 func (l quietLogger) With(args ...any) hclog.Logger { return quietLogger{l.Logger.With(args...)} }
 
-// tailWriter keeps the last lines written to it: what a plugin printed on
-// stderr before it failed to start.
-type tailWriter struct {
-	mu    sync.Mutex
-	lines []string
-	part  string
-	max   int
-}
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	text := t.part + string(p)
-	parts := strings.Split(text, "\n")
-	t.part = parts[len(parts)-1]
-	for _, line := range parts[:len(parts)-1] {
-		if line = strings.TrimSpace(line); line != "" {
-			if len(line) > 300 {
-				line = line[:300] + "…"
-			}
-			t.lines = append(t.lines, line)
-		}
-	}
-	if len(t.lines) > t.max {
-		t.lines = t.lines[len(t.lines)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tailWriter) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := t.lines
-	if t.part != "" {
-		lines = append(lines, strings.TrimSpace(t.part))
-	}
+// lastOutput renders what a plugin printed on stderr before it failed to
+// start.
+func lastOutput(t *childproc.Tail) string {
+	lines := t.Lines()
 	if len(lines) == 0 {
 		return ""
 	}

@@ -63,7 +63,7 @@ func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events
 			childproc.Kill(pgid)
 		})
 	}
-	tail := newTailBuffer(stderrTail)
+	tail := childproc.NewTail(stderrTail, 500)
 	stdout := &cappedBuffer{limit: limit, overflow: func() { kill(errOutputTooLarge) }}
 	stderr := &lineWriter{emit: func(line []byte) { emitLog(ev, node.Name, tail, line) }}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -95,7 +95,7 @@ func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events
 			Message: fmt.Sprintf("node %q wrote more than %s to stdout (limit max_output_bytes = %d); it was killed", node.Name, humanBytes(limit), limit)}
 	case killReason != nil && errors.Is(killReason, errNodeTimeout):
 		return nil, &NodeError{Kind: sdk.FailureTimeout,
-			Message: fmt.Sprintf("node %q timed out after %s; its process group was killed%s", node.Name, node.Timeout, tail.suffix())}
+			Message: fmt.Sprintf("node %q timed out after %s; its process group was killed%s", node.Name, node.Timeout, tailSuffix(tail))}
 	case killReason != nil:
 		return nil, &NodeError{Kind: sdk.FailureCancelled, Message: fmt.Sprintf("node %q cancelled (%v); its process group was killed", node.Name, killReason)}
 	}
@@ -103,9 +103,9 @@ func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events
 		var exitErr *exec.ExitError
 		if errors.As(waitErr, &exitErr) {
 			code := exitErr.ExitCode()
-			msg := fmt.Sprintf("node %q exited with status %d%s", node.Name, code, tail.suffix())
+			msg := fmt.Sprintf("node %q exited with status %d%s", node.Name, code, tailSuffix(tail))
 			if code < 0 {
-				msg = fmt.Sprintf("node %q was killed (%v)%s", node.Name, exitErr.ProcessState, tail.suffix())
+				msg = fmt.Sprintf("node %q was killed (%v)%s", node.Name, exitErr.ProcessState, tailSuffix(tail))
 			}
 			return nil, &NodeError{Kind: sdk.FailureExit, Message: msg, ExitCode: code, Retryable: code == RetryableExitCode}
 		}
@@ -113,7 +113,7 @@ func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events
 	}
 	patch, nerr := objectOutput(node.Name, stdout.buf.Bytes())
 	if nerr != nil {
-		nerr.Message += tail.suffix()
+		nerr.Message += tailSuffix(tail)
 		return nil, nerr
 	}
 	return patch, nil
@@ -182,40 +182,19 @@ func (w *lineWriter) flush() {
 
 var errOutputTooLarge = errors.New("output too large")
 
-func emitLog(ev sdk.Events, node string, tail *tailBuffer, line []byte) {
+func emitLog(ev sdk.Events, node string, tail *childproc.Tail, line []byte) {
 	s := string(line)
-	tail.add(s)
+	tail.Add(s)
 	ev.Log(node, sdk.LogStderr, s)
 }
 
-type tailBuffer struct {
-	mu    sync.Mutex
-	lines []string
-	max   int
-}
-
-func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
-
-func (t *tailBuffer) add(s string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(s) > 500 {
-		s = s[:500] + "…"
-	}
-	t.lines = append(t.lines, s)
-	if len(t.lines) > t.max {
-		t.lines = t.lines[len(t.lines)-t.max:]
-	}
-}
-
-// suffix renders the last stderr lines for an error message.
-func (t *tailBuffer) suffix() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.lines) == 0 {
+// tailSuffix renders the last stderr lines for an error message.
+func tailSuffix(t *childproc.Tail) string {
+	lines := t.Lines()
+	if len(lines) == 0 {
 		return ""
 	}
-	return "; stderr: " + strings.Join(t.lines, " | ")
+	return "; stderr: " + strings.Join(lines, " | ")
 }
 
 func quoteStart(b []byte, n int) string {

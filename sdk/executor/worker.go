@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/childproc"
 )
 
 // Persistent workers: a command node with sdk.Node.Worker set runs in a
@@ -250,7 +251,7 @@ func (e *Executor) runWorkerNode(ctx context.Context, node sdk.Node, in *NodeInp
 		}
 		return nil, &NodeError{Kind: sdk.FailureCancelled, Message: fmt.Sprintf("node %q: waiting for a worker: %v", node.Name, err)}
 	}
-	tail := newTailBuffer(stderrTail)
+	tail := childproc.NewTail(stderrTail, 500)
 	w.setSink(func(line []byte) { emitLog(ev, node.Name, tail, line) })
 	// This request's stderr is everything the process wrote before its
 	// answer: wait for it before the process can serve another request.
@@ -284,7 +285,7 @@ func (e *Executor) runWorkerNode(ctx context.Context, node sdk.Node, in *NodeInp
 		cause := context.Cause(ctx)
 		if errors.Is(cause, errNodeTimeout) {
 			return nil, &NodeError{Kind: sdk.FailureTimeout,
-				Message: fmt.Sprintf("node %q timed out after %s; its worker process was killed and will be replaced%s", node.Name, node.Timeout, tail.suffix())}
+				Message: fmt.Sprintf("node %q timed out after %s; its worker process was killed and will be replaced%s", node.Name, node.Timeout, tailSuffix(tail))}
 		}
 		return nil, &NodeError{Kind: sdk.FailureCancelled, Message: fmt.Sprintf("node %q cancelled (%v); its worker process was killed", node.Name, cause)}
 	}
@@ -302,10 +303,10 @@ func (e *Executor) runWorkerNode(ctx context.Context, node sdk.Node, in *NodeInp
 			// cannot start (an import error). A signal (OOM killer, a kill)
 			// is a crash like any other.
 			return nil, &NodeError{Kind: sdk.FailureStart,
-				Message: fmt.Sprintf("node %q: its worker %q exited before answering its first request (%v)%s", node.Name, node.Command[0], status, tail.suffix())}
+				Message: fmt.Sprintf("node %q: its worker %q exited before answering its first request (%v)%s", node.Name, node.Command[0], status, tailSuffix(tail))}
 		}
 		return nil, &NodeError{Kind: sdk.FailureExit, Retryable: true,
-			Message: fmt.Sprintf("node %q: its worker process died during the request (%v); the request can be retried on a new worker%s", node.Name, status, tail.suffix())}
+			Message: fmt.Sprintf("node %q: its worker process died during the request (%v); the request can be retried on a new worker%s", node.Name, status, tailSuffix(tail))}
 	}
 	finish()
 	pool.release(w)
@@ -319,7 +320,7 @@ func (e *Executor) runWorkerNode(ctx context.Context, node sdk.Node, in *NodeInp
 	}
 	patch, nerr := objectOutput(node.Name, got.line)
 	if nerr != nil {
-		nerr.Message += tail.suffix()
+		nerr.Message += tailSuffix(tail)
 		return nil, nerr
 	}
 	return patch, nil
