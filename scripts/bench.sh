@@ -18,6 +18,33 @@ measure() {
   cat "$work/time"
 }
 
+# one_node_bench FILE NODE CASES MAX_PENDING: appends to FILE (which holds the
+# runner blocks, "pool" among them) a workflow of one node "n" — NODE is its
+# body — with variants a and b, and a batch of CASES cases on runner.pool;
+# run_runner and the sections below switch the runner line.
+one_node_bench() {
+  python3 - "$@" <<'PY'
+import sys
+path, node, n, pending = sys.argv[1:]
+cases = "\n".join(f'  case "c{i}" {{ input = {{ q = {i} }} }}' for i in range(int(n)))
+open(path, "a").write(f'''
+workflow "w" {{
+  node "n" {{
+    {node}
+    variant "a" {{}}
+    variant "b" {{ params = {{ b = 1 }} }}
+  }}
+}}
+batch_test "t" {{
+  workflow    = workflow.w
+  runner      = runner.pool
+  max_pending = {pending}
+{cases}
+}}
+''')
+PY
+}
+
 section "Plugin boundary (go test -bench, host/internal/pluginhost)"
 go test -run '^$' -bench 'InProcess|Plugin' -benchtime 3s ./host/internal/pluginhost/ | grep -E '^Benchmark'
 
@@ -318,38 +345,21 @@ else
   echo "(skipped: no PostgreSQL; run as root or start one with scripts/services.sh)"
 fi
 
-temporal_bench() { # name node-kind-lines executions
-  python3 - "$work/$1.hcl" "$WTB_TEST_TEMPORAL_ADDRESS" "$2" <<'PY'
-import sys
-path, addr, kind = sys.argv[1:]
-node = 'kind = "merge"\n    params = { answer = "42" }' if kind == "trivial" else \
-       'command = ["sh", "-c", "cat >/dev/null; sleep 0.05; echo {}"]'
-cases = "\n".join(f'  case "c{i}" {{ input = {{ q = {i} }} }}' for i in range(50))
-open(path, "w").write(f'''
-runner "pool" {{
+temporal_bench() { # name node-kind (trivial: the built-in merge; else a 50 ms sh node)
+  cat >"$work/$1.hcl" <<HCL
+runner "pool" {
   plugin      = "pool"
   max_workers = 16
-}}
-runner "cluster" {{
+}
+runner "cluster" {
   plugin     = "temporal"
-  address    = "{addr}"
+  address    = "$WTB_TEST_TEMPORAL_ADDRESS"
   task_queue = "bench"
-}}
-workflow "w" {{
-  node "n" {{
-    {node}
-    variant "a" {{}}
-    variant "b" {{ params = {{ b = 1 }} }}
-  }}
-}}
-batch_test "t" {{
-  workflow    = workflow.w
-  runner      = runner.pool
-  max_pending = 16
-{cases}
-}}
-''')
-PY
+}
+HCL
+  local node='command = ["sh", "-c", "cat >/dev/null; sleep 0.05; echo {}"]'
+  [ "$2" = trivial ] && node=$'kind = "merge"\n    params = { answer = "42" }'
+  one_node_bench "$work/$1.hcl" "$node" 50 16
 }
 run_runner() { # file runner label
   sed "s/runner      = runner.pool/runner      = runner.$2/" "$work/$1.hcl" >"$work/$1-$2.hcl"
@@ -385,37 +395,21 @@ WTB_REMOTE_TOKEN=$WTB_BENCH_TOKEN "$root/bin/examples/grpc-environment" --listen
 remote_pid=$!
 sleep 1
 for kind in trivial sh; do
-  python3 - "$work/remote-$kind.hcl" "$raddr" "$kind" "$work/step.sh" <<'PY'
-import sys
-path, addr, kind, step = sys.argv[1:]
-node = 'kind = "merge"\n    params = { answer = "42" }' if kind == "trivial" else f'command = ["sh", "{step}"]'
-cases = "\n".join(f'  case "c{i}" {{ input = {{ q = {i} }} }}' for i in range(100))
-open(path, "w").write(f'''
-runner "pool" {{
+  cat >"$work/remote-$kind.hcl" <<HCL
+runner "pool" {
   plugin      = "pool"
   max_workers = 16
-}}
-runner "remote" {{
+}
+runner "remote" {
   plugin         = "grpc"
-  address        = "{addr}"
+  address        = "$raddr"
   token_env      = "WTB_BENCH_TOKEN"
   max_concurrent = 16
-}}
-workflow "w" {{
-  node "n" {{
-    {node}
-    variant "a" {{}}
-    variant "b" {{ params = {{ b = 1 }} }}
-  }}
-}}
-batch_test "t" {{
-  workflow    = workflow.w
-  runner      = runner.pool
-  max_pending = 16
-{cases}
-}}
-''')
-PY
+}
+HCL
+  node="command = [\"sh\", \"$work/step.sh\"]"
+  [ "$kind" = trivial ] && node=$'kind = "merge"\n    params = { answer = "42" }'
+  one_node_bench "$work/remote-$kind.hcl" "$node" 100 16
   echo "-- $kind node, 200 executions, 16 in flight"
   run_runner "remote-$kind" pool "pool"
   run_runner "remote-$kind" remote "runner-grpc"
@@ -430,39 +424,25 @@ if [ -z "${WTB_TEST_RAY_ADDRESS:-}" ] || [ -z "${WTB_TEST_RAY_PYTHON:-}" ]; then
 else
 for sleep_s in 0 0.05; do
   n=$( [ "$sleep_s" = 0 ] && echo 2000 || echo 400 )
-  python3 - "$work/ray-$sleep_s.hcl" "$WTB_TEST_RAY_ADDRESS" "$WTB_TEST_RAY_PYTHON" "$sleep_s" "$n" <<'PY'
-import sys
-path, addr, python, sleep_s, n = sys.argv[1:]
-work = "cat >/dev/null; echo '{\\\"ok\\\": true}'" if sleep_s == "0" else f"cat >/dev/null; sleep {sleep_s}; echo '{{\\\"ok\\\": true}}'"
-cases = "\n".join(f'  case "c{i}" {{ input = {{ q = {i} }} }}' for i in range(int(n) // 2))
-open(path, "w").write(f'''
-runner "pool" {{
+  cat >"$work/ray-$sleep_s.hcl" <<HCL
+runner "pool" {
   plugin      = "pool"
   max_workers = 4
-}}
-runner "ray" {{
+}
+runner "ray" {
   plugin            = "ray"
-  ray_address       = "{addr}"
-  python            = "{python}"
+  ray_address       = "$WTB_TEST_RAY_ADDRESS"
+  python            = "$WTB_TEST_RAY_PYTHON"
   actors            = 4
   num_cpus_per_task = 0.5
   max_pending_tasks = 8
-}}
-workflow "w" {{
-  node "n" {{
-    command = ["sh", "-c", "{work}"]
-    variant "a" {{}}
-    variant "b" {{ params = {{ b = 1 }} }}
-  }}
-}}
-batch_test "t" {{
-  workflow    = workflow.w
-  runner      = runner.pool
-  max_pending = 8
-{cases}
-}}
-''')
-PY
+}
+HCL
+  # The same process the bare loop starts (scripts/ray_baseline.py).
+  sleep_cmd=""
+  [ "$sleep_s" = 0 ] || sleep_cmd="sleep $sleep_s; "
+  node="command = [\"sh\", \"-c\", \"cat >/dev/null; ${sleep_cmd}echo '{\\\"ok\\\": true}'\"]"
+  one_node_bench "$work/ray-$sleep_s.hcl" "$node" $((n / 2)) 8
   steady() { # db: executions/s from the first to the last stored result
     python3 - "$1" <<'PY'
 import sqlite3, sys
