@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/wtbench/wtb/plugins/internal/rayenv"
@@ -91,9 +90,7 @@ func decode(raw json.RawMessage) (map[string]any, sdk.Diagnostics) {
 	}
 	var diags sdk.Diagnostics
 	for _, problem := range rayenv.Check(env) {
-		field := strings.SplitN(strings.Trim(problem, `"`), " ", 2)[0]
-		field = strings.Trim(field, `"`)
-		diags = append(diags, sdk.AttributeError(field, "invalid Ray runtime_env", problem))
+		diags = append(diags, sdk.AttributeError(problem.Field, "invalid Ray runtime_env", problem.Message))
 	}
 	return env, diags
 }
@@ -110,7 +107,7 @@ func (p *provider) CreateEnvironment(_ context.Context, _, variantID string, raw
 	}
 	merged := rayenv.Merge(p.base, variant)
 	if problems := rayenv.Check(merged); len(problems) > 0 {
-		return sdk.RuntimeEnv{}, sdk.Diagnostics{{Severity: sdk.SeverityError, Summary: "invalid Ray runtime_env for " + variantID, Detail: strings.Join(problems, "; ")}}
+		return sdk.RuntimeEnv{}, sdk.Diagnostics{{Severity: sdk.SeverityError, Summary: "invalid Ray runtime_env for " + variantID, Detail: problems.String()}}
 	}
 	if err := rayenv.Localize(merged, p.dir); err != nil {
 		return sdk.RuntimeEnv{}, sdk.Diagnostics{{Severity: sdk.SeverityError, Summary: "invalid Ray runtime_env for " + variantID, Detail: err.Error()}}

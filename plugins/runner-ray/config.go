@@ -137,7 +137,7 @@ func (c *config) resolve() sdk.Diagnostics {
 		if err := json.Unmarshal(c.RuntimeEnv, &env); err != nil {
 			diags = append(diags, sdk.AttributeError("runtime_env", "runtime_env must be an object", err.Error()))
 		} else if problems := rayenv.Check(env); len(problems) > 0 {
-			diags = append(diags, sdk.AttributeError("runtime_env", "invalid runtime_env", strings.Join(problems, "; ")))
+			diags = append(diags, sdk.AttributeError("runtime_env", "invalid runtime_env", problems.String()))
 		} else if err := rayenv.Localize(env, benchDir()); err != nil {
 			diags = append(diags, sdk.AttributeError("runtime_env", "invalid runtime_env", err.Error()))
 		} else {

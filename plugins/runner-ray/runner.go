@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -227,7 +226,7 @@ func (r *rayRunner) variantEnv(label string) (mergedEnv, error) {
 	}
 	merged := rayenv.Merge(base, variant)
 	if problems := rayenv.Check(merged); len(problems) > 0 {
-		return mergedEnv{}, fmt.Errorf("the variant's Ray runtime_env is invalid: %s", strings.Join(problems, "; "))
+		return mergedEnv{}, fmt.Errorf("the variant's Ray runtime_env is invalid: %s", problems.String())
 	}
 	b, err := json.Marshal(merged)
 	if err != nil {

@@ -35,25 +35,45 @@ func Fields() []string {
 	return out
 }
 
-// Check reports what is wrong with a runtime_env object, one line per problem.
-func Check(env map[string]any) []string {
-	var problems []string
+// Problem is one thing wrong with a runtime_env, and the field it is about.
+type Problem struct {
+	Field   string
+	Message string
+}
+
+func (p Problem) String() string { return p.Message }
+
+// Problems is every problem Check found.
+type Problems []Problem
+
+// String joins the messages, for a one-line error.
+func (ps Problems) String() string {
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Message
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Check reports what is wrong with a runtime_env object.
+func Check(env map[string]any) Problems {
+	var problems Problems
 	for _, k := range sortedKeys(env) {
 		v := env[k]
 		want, ok := fields[k]
 		if !ok {
-			problems = append(problems, fmt.Sprintf("%q is not a Ray runtime_env field (known: %s)", k, strings.Join(Fields(), ", ")))
+			problems = append(problems, Problem{k, fmt.Sprintf("%q is not a Ray runtime_env field (known: %s)", k, strings.Join(Fields(), ", "))})
 			continue
 		}
 		if !typeMatches(v, want) {
-			problems = append(problems, fmt.Sprintf("%s must be %s", k, strings.ReplaceAll(want, "|", " or ")))
+			problems = append(problems, Problem{k, fmt.Sprintf("%s must be %s", k, strings.ReplaceAll(want, "|", " or "))})
 		}
 	}
 	if env["pip"] != nil && env["conda"] != nil {
-		problems = append(problems, "pip and conda cannot both be set (Ray refuses it)")
+		problems = append(problems, Problem{"conda", "pip and conda cannot both be set (Ray refuses it)"})
 	}
 	if env["pip"] != nil && env["uv"] != nil {
-		problems = append(problems, "pip and uv cannot both be set (Ray refuses it)")
+		problems = append(problems, Problem{"uv", "pip and uv cannot both be set (Ray refuses it)"})
 	}
 	return problems
 }

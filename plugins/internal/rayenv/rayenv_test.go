@@ -44,7 +44,7 @@ func TestCheckNamesEachProblem(t *testing.T) {
 		t.Fatalf("a valid runtime_env: %v", p)
 	}
 	p := Check(obj(t, `{"pips": ["x"], "env_vars": {"A": 1}, "pip": ["y"], "conda": "env"}`))
-	joined := strings.Join(p, "\n")
+	joined := p.String()
 	for _, want := range []string{`"pips" is not a Ray runtime_env field`, "env_vars must be map(string)", "pip and conda cannot both be set"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("missing %q in:\n%s", want, joined)
