@@ -126,12 +126,13 @@ type Planner struct {
 	Batch   *spec.Batch
 	BatchID string
 	// EnvSpecs maps an environment key to its spec and a combination using it.
-	EnvSpecs  map[string]EnvSpec
-	opts      Options
-	resolved  map[string]resolvedNode // node + "\x00" + variant
-	envKeys   map[string]string       // combination name -> environment key
-	contentMu sync.Mutex
-	content   map[string]string // environment key -> environmentContent
+	EnvSpecs   map[string]EnvSpec
+	opts       Options
+	resolved   map[string]resolvedNode // node + "\x00" + variant
+	envKeys    map[string]string       // combination name -> environment key
+	contentMu  sync.Mutex              // guards content and pathHashes
+	content    map[string]string       // environment key -> environmentContent
+	pathHashes map[string]string       // path an environment names -> HashTree
 }
 
 type resolvedNode struct {
@@ -148,7 +149,7 @@ func NewPlanner(b *spec.Batch, opts Options) *Planner {
 		}
 	}
 	p := &Planner{Batch: b, BatchID: opts.BatchID, EnvSpecs: map[string]EnvSpec{}, opts: opts,
-		resolved: map[string]resolvedNode{}, envKeys: map[string]string{}, content: map[string]string{}}
+		resolved: map[string]resolvedNode{}, envKeys: map[string]string{}, content: map[string]string{}, pathHashes: map[string]string{}}
 	for ci := range b.Combinations {
 		c := &b.Combinations[ci]
 		envSpec := b.EnvironmentSpec(*c)
@@ -476,23 +477,26 @@ func (p *Planner) environmentContent(key string) string {
 	defer p.contentMu.Unlock()
 	c, ok := p.content[key]
 	if !ok {
-		var envBlock, runnerBlock []byte
+		var envBlock []byte
 		if e := p.Batch.Environment; e != nil {
 			envBlock = e.Config
 		}
-		runnerBlock = p.Batch.Runner.Config
-		hashOf := HashTree
-		if recorded := p.Batch.EnvFiles; recorded != nil {
-			// A stored batch is planned with the contents it ran with.
-			hashOf = func(path string) string {
-				if h, ok := recorded[path]; ok {
-					return h
-				}
-				return HashTree(path)
-			}
-		}
-		c = environmentContent(hashOf, p.Batch.Dir, runnerBlock, envBlock, p.EnvSpecs[key].Spec)
+		c = environmentContent(p.pathHash, p.Batch.Dir, p.Batch.Runner.Config, envBlock, p.EnvSpecs[key].Spec)
 		p.content[key] = c
 	}
 	return c
+}
+
+// pathHash hashes a path the environment names once per planner (a base
+// working_dir is named by every environment): from what the batch recorded
+// when it is a stored one, so it is planned with the contents it ran with.
+func (p *Planner) pathHash(path string) string {
+	h, ok := p.pathHashes[path]
+	if !ok {
+		if h, ok = p.Batch.EnvFiles[path]; !ok {
+			h = HashTree(path)
+		}
+		p.pathHashes[path] = h
+	}
+	return h
 }
