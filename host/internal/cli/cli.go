@@ -205,7 +205,7 @@ func (a *app) openStore(ctx context.Context, fromFile string) (store.Store, erro
 }
 
 // openReader opens an existing database for a command that only reads: it
-// creates nothing and takes no lock, so a user who may read a database but
+// leaves nothing behind and writes nothing, so a user who may read a database but
 // not write its directory can use every read command.
 func (a *app) openReader(ctx context.Context, fromFile string) (store.Store, error) {
 	url := a.databaseURL(fromFile)

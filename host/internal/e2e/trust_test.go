@@ -550,9 +550,17 @@ func TestReadCommandsNeverWrite(t *testing.T) {
 		t.Errorf("a read command created %s", filepath.Dir(missing))
 	}
 
-	// A reader who may not write the directory: as root, run wtb as nobody.
+	// The owner reads: nothing is left beside the database (no -wal, no -shm).
 	dbDir := filepath.Dir(strings.TrimPrefix(e.db, "sqlite://"))
 	before := listDir(t, dbDir)
+	for _, args := range [][]string{{"results", id}, {"results", "--list"}, {"audit", id}, {"show", "--batch", id, "score=good/c1/0"}, {"compare", id, id}, {"cache", "stats"}} {
+		e.mustRun(args...)
+		if after := listDir(t, dbDir); after != before {
+			t.Errorf("wtb %v left files beside the database:\nbefore %s\nafter  %s", args, before, after)
+		}
+	}
+
+	// A reader who may not write the directory: as root, run wtb as nobody.
 	for _, d := range []string{e.dir, filepath.Dir(e.dir), filepath.Dir(filepath.Dir(e.dir)), testbin.Dir(t)} {
 		_ = os.Chmod(d, 0o755)
 	}

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/wtbench/wtb/host/internal/dbfiles"
 	"github.com/wtbench/wtb/host/internal/spec"
 )
 
@@ -104,8 +106,10 @@ func eachString(v any, f func(string)) {
 }
 
 // hashTree writes every regular file under root (or root itself) with its
-// path and contents, symlinks by target, in a fixed order. SQLite's journal
-// files are left out: a database beside the bench file changes on every run.
+// path and contents, symlinks by target, in a fixed order. SQLite databases
+// and their journals are left out unread: a database beside the bench file
+// changes on every run, and closing a descriptor of the host's own database
+// would release its locks (see package dbfiles).
 func hashTree(h io.Writer, root string) {
 	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		rel, _ := filepath.Rel(root, path)
@@ -113,20 +117,17 @@ func hashTree(h io.Writer, root string) {
 			fmt.Fprintf(h, "error\x00%s\x00", rel)
 			return nil
 		}
-		name := d.Name()
-		if strings.HasSuffix(name, "-wal") || strings.HasSuffix(name, "-shm") || strings.HasSuffix(name, "-journal") {
-			return nil
-		}
 		switch {
 		case d.Type()&fs.ModeSymlink != 0:
 			target, _ := os.Readlink(path)
 			fmt.Fprintf(h, "link\x00%s\x00%s\x00", rel, target)
 		case d.Type().IsRegular():
-			fmt.Fprintf(h, "file\x00%s\x00", rel)
-			if f, err := os.Open(path); err == nil {
-				_, _ = io.Copy(h, f)
-				f.Close()
+			var content bytes.Buffer
+			if database, _ := dbfiles.Copy(&content, path); database {
+				return nil
 			}
+			fmt.Fprintf(h, "file\x00%s\x00", rel)
+			_, _ = h.Write(content.Bytes())
 			fmt.Fprint(h, "\x00")
 		}
 		return nil

@@ -10,12 +10,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/wtbench/wtb/host/internal/dbfiles"
 	"github.com/wtbench/wtb/host/internal/spec"
 )
 
@@ -354,15 +354,19 @@ func (p *Planner) Count() Counts {
 	return c
 }
 
-// HashFile returns the SHA-256 of a file's contents in hex, or "missing".
+// HashFile returns the SHA-256 of a file's contents in hex, "missing", or
+// "sqlite-database" for a database, which is never read (see package
+// dbfiles) and whose contents change with every batch anyway.
 func HashFile(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return "missing"
 	}
-	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	database, err := dbfiles.Copy(h, path)
+	switch {
+	case database:
+		return "sqlite-database"
+	case err != nil:
 		return "unreadable"
 	}
 	return hex.EncodeToString(h.Sum(nil))

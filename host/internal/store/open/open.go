@@ -22,7 +22,7 @@ func Open(ctx context.Context, url string) (store.Store, error) {
 }
 
 // OpenReadOnly opens an existing database for a command that only reads: it
-// creates no file or directory and takes no lock.
+// creates no file or directory, writes no row and leaves no file behind.
 func OpenReadOnly(ctx context.Context, url string) (store.Store, error) {
 	return openURL(ctx, url, true)
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/pressly/goose/v3"
+	"github.com/wtbench/wtb/host/internal/dbfiles"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/migrations"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -24,7 +25,8 @@ type Store struct {
 	db       *sql.DB
 	path     string
 	readOnly bool
-	walLimit int64 // see boundWAL
+	walLimit int64  // see boundWAL
+	release  func() // lets dbfiles forget the file once closed
 }
 
 var _ store.Store = (*Store)(nil)
@@ -42,11 +44,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 	}
 	// Two processes may open a new database at the same moment; only one may
-	// turn on WAL and migrate it. The database file itself is locked (flock
-	// does not interfere with SQLite's own locks) until that is done.
-	unlock, err := lockFile(path)
+	// turn on WAL and migrate it. They take turns on a lock of the directory,
+	// never of the database file: opening and closing a descriptor of the
+	// database would release SQLite's own locks on it (see package dbfiles).
+	unlock, err := lockDir(filepath.Dir(absPath(path)))
 	if err != nil {
-		return nil, fmt.Errorf("locking %s: %w", path, err)
+		return nil, fmt.Errorf("locking the directory of %s: %w", path, err)
 	}
 	defer unlock()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&"+commonPragmas+"&_txlock=immediate")
@@ -59,12 +62,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	s.release = dbfiles.Hold(s.path)
 	return s, nil
 }
 
-// OpenReadOnly opens an existing database for reading. It never creates a file
-// or directory and never writes — except to upgrade an older schema, once,
-// when the user may write the file (a user who may not gets a clear error).
+// OpenReadOnly opens an existing database for reading. It never creates a
+// directory, never writes a row and leaves no file behind — except to upgrade
+// an older schema, once, when the user may write the file (a user who may not
+// gets a clear error).
 func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -72,11 +77,16 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		}
 		return nil, err
 	}
-	// mode=ro needs the WAL index (-shm) to exist or be creatable; a reader
-	// who may not write the directory opens the file as immutable instead
-	// (safe: with no -shm file there is no writer).
+	// A reader opens the file as any SQLite client does (read-write when the
+	// user may write it, read-only otherwise) with query_only on: SQLite then
+	// refuses every write, and the last connection to close checkpoints and
+	// removes the -wal and -shm files it found or created, as the sqlite3
+	// shell does. mode=ro cannot: it leaves those files behind. mode=ro needs
+	// the WAL index (-shm) to exist or be creatable; a reader who may not
+	// write the directory opens the file as immutable instead (safe: with no
+	// -shm file there is no writer).
 	var lastErr error
-	for _, extra := range []string{"mode=ro", "mode=ro&immutable=1"} {
+	for _, extra := range []string{"mode=rw&_pragma=query_only(1)", "mode=ro", "mode=ro&immutable=1"} {
 		db, err := sql.Open("sqlite", "file:"+path+"?"+extra+"&"+commonPragmas)
 		if err != nil {
 			return nil, fmt.Errorf("opening %s: %w", path, err)
@@ -84,6 +94,7 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		db.SetMaxOpenConns(4)
 		s := &Store{db: db, path: absPath(path), readOnly: true}
 		if lastErr = s.migrate(ctx, false); lastErr == nil {
+			s.release = dbfiles.Hold(s.path)
 			return s, nil
 		}
 		_ = db.Close()
@@ -161,8 +172,11 @@ func (s *Store) schemaVersion(ctx context.Context) (int64, error) {
 	return v.Int64, err
 }
 
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+// lockDir takes an exclusive flock on a directory, released by the returned
+// function. A directory's descriptor is no descriptor of the database, so
+// closing it leaves SQLite's locks alone.
+func lockDir(dir string) (func(), error) {
+	f, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +194,13 @@ func lockFile(path string) (func(), error) {
 func (s *Store) Describe() string { return "sqlite://" + s.path }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.release != nil {
+		s.release()
+	}
+	return err
+}
 
 func (s *Store) Batches() store.BatchRepository          { return batches{s.db} }
 func (s *Store) Results() store.ResultRepository         { return results{s.db} }

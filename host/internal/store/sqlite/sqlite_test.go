@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -203,5 +204,55 @@ func BenchmarkRawDriver(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		})
+	}
+}
+
+// Opening and closing more stores on a database in the same process (wtb
+// parity runs two batches; a reader upgrades through a writer) leaves the
+// first store's SQLite locks in place: another client that closes the
+// database afterwards is not the last one and must not remove the
+// write-ahead log. The other client is a separate process (Python's sqlite3),
+// as POSIX locks are per process.
+func TestOtherOpensInTheProcessKeepTheWritersLocks(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wtb.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Batches().Create(ctx, storetest.NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		other, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other.Close()
+		reader, err := sqlite.OpenReadOnly(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reader.Batches().List(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		reader.Close()
+	}
+	out, err := exec.Command(py, "-c", `import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); c.execute("SELECT count(*) FROM wtb_batch_tests").fetchone(); c.close()`, path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Fatalf("a client closing the database removed the write-ahead log while wtb held it: %v", err)
+	}
+	// And the writer still writes.
+	if err := st.Batches().Create(ctx, storetest.NewBatch("c")); err != nil {
+		t.Fatal(err)
 	}
 }
