@@ -6,6 +6,7 @@
 #
 #   eval "$(scripts/services.sh start)"   # exports WTB_TEST_* variables
 #   scripts/services.sh stop              # stops what start started
+#   WTB_SERVICES=postgres scripts/services.sh start   # only some of them
 #
 # Nothing is started when the binaries are missing; the tests then skip, or
 # fail when CI=true.
@@ -179,7 +180,18 @@ stop() {
 }
 
 case "${1:-}" in
-  start) stop; start_postgres; start_temporal; start_ray ;;
+  # WTB_SERVICES picks some (e.g. "postgres" for a developer who needs only
+  # PostgreSQL and PgBouncer); all of them by default.
+  start)
+    stop
+    for svc in ${WTB_SERVICES:-postgres temporal ray}; do
+      case "$svc" in
+        postgres) start_postgres ;;
+        temporal) start_temporal ;;
+        ray) start_ray ;;
+        *) echo "services: unknown service $svc (postgres, temporal, ray)" >&2; exit 2 ;;
+      esac
+    done ;;
   stop) stop ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac
