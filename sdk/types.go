@@ -32,6 +32,20 @@ type ExecuteRequest struct {
 	// Deadline is when the host cancels the execution; zero means none.
 	Deadline time.Time
 	Labels   map[string]string
+	// ModelCalls, when set, puts the model-call gateway beside the nodes.
+	ModelCalls *ModelCalls
+	// Recordings are what the gateway may replay, per node run (RunKey).
+	Recordings []Recordings
+}
+
+// RecordingsFor returns the recordings of the node run with runKey.
+func (r *ExecuteRequest) RecordingsFor(runKey string) *Recordings {
+	for i := range r.Recordings {
+		if r.Recordings[i].RunKey == runKey {
+			return &r.Recordings[i]
+		}
+	}
+	return nil
 }
 
 // Node is one workflow node to run.
@@ -53,6 +67,10 @@ type Node struct {
 	// Worker, when set, runs a command node's program as a persistent worker
 	// (see WorkerSpec) instead of once per run.
 	Worker *WorkerSpec
+	// RunKey is the node run's identity, the same in every batch: the case,
+	// the repeat, and the configuration and files of this node and those
+	// before it. Model-call recordings are kept under it.
+	RunKey string
 }
 
 // WorkerSpec bounds a command node's persistent workers: long-lived processes
@@ -124,6 +142,9 @@ const (
 	FailureCancelled
 	FailureStart
 	FailureInfrastructure
+	// FailureReplayMiss: replaying, the node made a model call that no
+	// recording matches.
+	FailureReplayMiss
 )
 
 func (k FailureKind) String() string {
@@ -142,6 +163,8 @@ func (k FailureKind) String() string {
 		return "start"
 	case FailureInfrastructure:
 		return "infrastructure"
+	case FailureReplayMiss:
+		return "replay_miss"
 	}
 	return "unspecified"
 }
@@ -150,7 +173,7 @@ func (k FailureKind) String() string {
 // spells (as stored in results and sent by wtb.remote.v1 services), or
 // FailureUnspecified for a name it does not know.
 func ParseFailureKind(name string) FailureKind {
-	for k := FailureExit; k <= FailureInfrastructure; k++ {
+	for k := FailureExit; k <= FailureReplayMiss; k++ {
 		if k.String() == name {
 			return k
 		}
@@ -182,6 +205,8 @@ type NodeResult struct {
 	Duration time.Duration
 	Metrics  map[string]float64
 	WorkerID string
+	// Interactions are the node's model calls, as the gateway saw them.
+	Interactions []Interaction
 }
 
 // NodeFailure is a failed node.
@@ -192,6 +217,8 @@ type NodeFailure struct {
 	Retryable bool
 	Duration  time.Duration
 	ExitCode  int
+	// Interactions are the node's model calls up to its failure.
+	Interactions []Interaction
 }
 
 // LogStream says where a log line came from.

@@ -32,6 +32,7 @@ import (
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/childproc"
 	"github.com/wtbench/wtb/sdk/executor"
+	"github.com/wtbench/wtb/sdk/modelcallpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -294,12 +295,14 @@ func (k sink) NodeStarted(node, worker string) {
 
 func (k sink) NodeFinished(r sdk.NodeResult) {
 	k.seg.add(&remotev1.ExecuteSegmentResponse{Event: &remotev1.ExecuteSegmentResponse_NodeFinished{NodeFinished: &remotev1.NodeFinished{
-		Node: r.Node, StateJson: r.State, OutputJson: r.Output, Duration: durationpb.New(r.Duration), Metrics: r.Metrics, WorkerId: r.WorkerID}}})
+		Node: r.Node, StateJson: r.State, OutputJson: r.Output, Duration: durationpb.New(r.Duration), Metrics: r.Metrics, WorkerId: r.WorkerID,
+		Interactions: modelcallpb.InteractionsToProto(r.Interactions)}}})
 }
 
 func (k sink) NodeFailed(f sdk.NodeFailure) {
 	k.seg.add(&remotev1.ExecuteSegmentResponse{Event: &remotev1.ExecuteSegmentResponse_NodeFailed{NodeFailed: &remotev1.NodeFailed{
-		Node: f.Node, Error: f.Error, Kind: f.Kind.String(), Retryable: f.Retryable, ExitCode: int32(f.ExitCode)}}})
+		Node: f.Node, Error: f.Error, Kind: f.Kind.String(), Retryable: f.Retryable, ExitCode: int32(f.ExitCode),
+		Interactions: modelcallpb.InteractionsToProto(f.Interactions)}}})
 }
 
 func (k sink) Log(node string, _ sdk.LogStream, line string) {
@@ -320,11 +323,13 @@ func (s *server) run(ctx context.Context, seg *segment, req *remotev1.ExecuteSeg
 		Combination: req.GetCombination(), Variants: req.GetVariants(), RepeatIndex: int(req.GetRepeatIndex()),
 		Case:       sdk.Case{ID: req.GetCaseId(), Input: req.GetCaseInputJson(), Expected: req.GetCaseExpectedJson()},
 		StartState: req.GetStartStateJson(),
-		Env:        sdk.RuntimeEnv{ID: env.GetId(), Env: env.GetEnv(), WorkingDir: env.GetWorkingDir()}}
+		Env:        sdk.RuntimeEnv{ID: env.GetId(), Env: env.GetEnv(), WorkingDir: env.GetWorkingDir()},
+		ModelCalls: modelcallpb.ConfigFromProto(req.GetModelCalls()),
+		Recordings: modelcallpb.RecordingsFromProto(req.GetRecordings())}
 	for _, n := range req.GetNodes() {
 		node := sdk.Node{Name: n.GetName(), Kind: n.GetKind(), Command: n.GetCommand(), Params: n.GetParamsJson(),
 			Env: n.GetEnv(), Timeout: n.GetTimeout().AsDuration(), Variant: n.GetVariant(), MaxOutputBytes: n.GetMaxOutputBytes(),
-			ConfigHash: n.GetConfigHash()}
+			ConfigHash: n.GetConfigHash(), RunKey: n.GetRunKey()}
 		if w := n.GetWorker(); w != nil {
 			node.Worker = &sdk.WorkerSpec{Max: int(w.GetMax()), MaxRequests: int(w.GetMaxRequests()), IdleTimeout: w.GetIdleTimeout().AsDuration()}
 		}

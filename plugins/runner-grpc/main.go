@@ -13,6 +13,7 @@ import (
 	"github.com/wtbench/wtb/plugins/internal/remote"
 	remotev1 "github.com/wtbench/wtb/proto/wtb/remote/v1"
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/modelcallpb"
 	"github.com/wtbench/wtb/sdk/serve"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -95,10 +96,12 @@ func request(req *sdk.ExecuteRequest) *remotev1.ExecuteSegmentRequest {
 		Variants: req.Variants, CaseId: req.Case.ID, CaseInputJson: req.Case.Input, CaseExpectedJson: req.Case.Expected,
 		RepeatIndex: int32(req.RepeatIndex), StartStateJson: req.StartState,
 		Environment: &remotev1.Environment{Id: req.Env.ID, Env: req.Env.Env, WorkingDir: req.Env.WorkingDir},
+		ModelCalls:  modelcallpb.ConfigToProto(req.ModelCalls),
+		Recordings:  modelcallpb.RecordingsToProto(req.Recordings),
 	}
 	for _, n := range req.Nodes {
 		rn := &remotev1.Node{Name: n.Name, Kind: n.Kind, Command: n.Command, ParamsJson: n.Params, Env: n.Env,
-			Variant: n.Variant, MaxOutputBytes: n.MaxOutputBytes, ConfigHash: n.ConfigHash}
+			Variant: n.Variant, MaxOutputBytes: n.MaxOutputBytes, ConfigHash: n.ConfigHash, RunKey: n.RunKey}
 		if n.Timeout > 0 {
 			rn.Timeout = durationpb.New(n.Timeout)
 		}
@@ -201,11 +204,13 @@ func (r *grpcRunner) stream(ctx context.Context, c remotev1.ExecutionServiceClie
 			rl.finished[nf.GetNode()] = true
 			rl.state = nf.GetStateJson()
 			rl.ev.NodeFinished(sdk.NodeResult{Node: nf.GetNode(), State: nf.GetStateJson(), Output: nf.GetOutputJson(),
-				Duration: nf.GetDuration().AsDuration(), Metrics: nf.GetMetrics(), WorkerID: nf.GetWorkerId()})
+				Duration: nf.GetDuration().AsDuration(), Metrics: nf.GetMetrics(), WorkerID: nf.GetWorkerId(),
+				Interactions: modelcallpb.InteractionsFromProto(nf.GetInteractions())})
 		case *remotev1.ExecuteSegmentResponse_NodeFailed:
 			nf := e.NodeFailed
 			rl.ev.NodeFailed(sdk.NodeFailure{Node: nf.GetNode(), Error: nf.GetError(), Kind: sdk.ParseFailureKind(nf.GetKind()),
-				Retryable: nf.GetRetryable(), ExitCode: int(nf.GetExitCode())})
+				Retryable: nf.GetRetryable(), ExitCode: int(nf.GetExitCode()),
+				Interactions: modelcallpb.InteractionsFromProto(nf.GetInteractions())})
 		case *remotev1.ExecuteSegmentResponse_SegmentFinished:
 			f := e.SegmentFinished
 			if f.GetSucceeded() {

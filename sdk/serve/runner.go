@@ -16,6 +16,7 @@ import (
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/internal/wire"
+	"github.com/wtbench/wtb/sdk/modelcallpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -279,14 +280,14 @@ func (s *eventSink) NodeFinished(r sdk.NodeResult) {
 	s.mu.Unlock()
 	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeFinished{NodeFinished: &runnerv1.NodeFinished{
 		Node: r.Node, StateJson: r.State, OutputJson: r.Output, Duration: durationpb.New(r.Duration),
-		Metrics: r.Metrics, WorkerId: r.WorkerID,
+		Metrics: r.Metrics, WorkerId: r.WorkerID, Interactions: modelcallpb.InteractionsToProto(r.Interactions),
 	}}})
 }
 
 func (s *eventSink) NodeFailed(f sdk.NodeFailure) {
 	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeFailed{NodeFailed: &runnerv1.NodeFailed{
 		Node: f.Node, Error: f.Error, Kind: runnerv1.FailureKind(f.Kind), Retryable: f.Retryable,
-		Duration: durationOrNil(f.Duration), ExitCode: int32(f.ExitCode),
+		Duration: durationOrNil(f.Duration), ExitCode: int32(f.ExitCode), Interactions: modelcallpb.InteractionsToProto(f.Interactions),
 	}}})
 }
 

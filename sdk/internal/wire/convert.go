@@ -12,6 +12,7 @@ import (
 	pluginv1 "github.com/wtbench/wtb/proto/wtb/plugin/v1"
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/modelcallpb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -30,6 +31,8 @@ func ExecuteRequestFromProto(p *runnerv1.ExecuteRequest) *sdk.ExecuteRequest {
 		StartCheckpointID: p.GetStartCheckpointId(),
 		Env:               RuntimeEnvFromProto(p.GetRuntimeEnv()),
 		Labels:            p.GetLabels(),
+		ModelCalls:        modelcallpb.ConfigFromProto(p.GetModelCalls()),
+		Recordings:        modelcallpb.RecordingsFromProto(p.GetRecordings()),
 	}
 	if c := p.GetCase(); c != nil {
 		r.Case = sdk.Case{ID: c.GetId(), Input: c.GetInputJson(), Expected: c.GetExpectedJson()}
@@ -43,6 +46,7 @@ func ExecuteRequestFromProto(p *runnerv1.ExecuteRequest) *sdk.ExecuteRequest {
 			Name: n.GetName(), Kind: n.GetKind(), Command: n.GetCommand(), Params: n.GetParamsJson(),
 			Env: n.GetEnv(), Timeout: n.GetTimeout().AsDuration(), Variant: n.GetVariant(),
 			DependsOn: n.GetDependsOn(), MaxOutputBytes: n.GetMaxOutputBytes(), ConfigHash: n.GetConfigHash(),
+			RunKey: n.GetRunKey(),
 		}
 		if w := n.GetWorker(); w != nil {
 			r.Nodes[i].Worker = &sdk.WorkerSpec{Max: int(w.GetMax()), MaxRequests: int(w.GetMaxRequests()),
@@ -67,6 +71,8 @@ func ExecuteRequestToProto(r *sdk.ExecuteRequest) *runnerv1.ExecuteRequest {
 		StartCheckpointId: r.StartCheckpointID,
 		RuntimeEnv:        RuntimeEnvToProto(r.Env),
 		Labels:            r.Labels,
+		ModelCalls:        modelcallpb.ConfigToProto(r.ModelCalls),
+		Recordings:        modelcallpb.RecordingsToProto(r.Recordings),
 	}
 	if !r.Deadline.IsZero() {
 		p.Deadline = timestamppb.New(r.Deadline)
@@ -76,6 +82,7 @@ func ExecuteRequestToProto(r *sdk.ExecuteRequest) *runnerv1.ExecuteRequest {
 		pn := &runnerv1.Node{
 			Name: n.Name, Kind: n.Kind, Command: n.Command, ParamsJson: n.Params, Env: n.Env,
 			Variant: n.Variant, DependsOn: n.DependsOn, MaxOutputBytes: n.MaxOutputBytes, ConfigHash: n.ConfigHash,
+			RunKey: n.RunKey,
 		}
 		if n.Timeout > 0 {
 			pn.Timeout = durationpb.New(n.Timeout)
@@ -125,13 +132,15 @@ func OutcomeToProto(o sdk.Outcome) *runnerv1.ExecutionFinished {
 // NodeResultFromProto converts a wire NodeFinished event.
 func NodeResultFromProto(p *runnerv1.NodeFinished) sdk.NodeResult {
 	return sdk.NodeResult{Node: p.GetNode(), State: p.GetStateJson(), Output: p.GetOutputJson(),
-		Duration: p.GetDuration().AsDuration(), Metrics: p.GetMetrics(), WorkerID: p.GetWorkerId()}
+		Duration: p.GetDuration().AsDuration(), Metrics: p.GetMetrics(), WorkerID: p.GetWorkerId(),
+		Interactions: modelcallpb.InteractionsFromProto(p.GetInteractions())}
 }
 
 // NodeFailureFromProto converts a wire NodeFailed event.
 func NodeFailureFromProto(p *runnerv1.NodeFailed) sdk.NodeFailure {
 	return sdk.NodeFailure{Node: p.GetNode(), Error: p.GetError(), Kind: sdk.FailureKind(p.GetKind()),
-		Retryable: p.GetRetryable(), Duration: p.GetDuration().AsDuration(), ExitCode: int(p.GetExitCode())}
+		Retryable: p.GetRetryable(), Duration: p.GetDuration().AsDuration(), ExitCode: int(p.GetExitCode()),
+		Interactions: modelcallpb.InteractionsFromProto(p.GetInteractions())}
 }
 
 // InfoToProto converts plugin info and its schema to the wire form.

@@ -27,6 +27,7 @@
 package remotev1
 
 import (
+	v1 "github.com/wtbench/wtb/proto/wtb/modelcall/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -166,7 +167,9 @@ type Node struct {
 	// separates persistent workers of different variants.
 	ConfigHash string `protobuf:"bytes,9,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
 	// Set when the node runs as a persistent worker (see wtb.runner.v1.WorkerSpec).
-	Worker        *WorkerSpec `protobuf:"bytes,10,opt,name=worker,proto3" json:"worker,omitempty"`
+	Worker *WorkerSpec `protobuf:"bytes,10,opt,name=worker,proto3" json:"worker,omitempty"`
+	// The node run's identity (see wtb.runner.v1.Node.run_key).
+	RunKey        string `protobuf:"bytes,11,opt,name=run_key,json=runKey,proto3" json:"run_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -269,6 +272,13 @@ func (x *Node) GetWorker() *WorkerSpec {
 		return x.Worker
 	}
 	return nil
+}
+
+func (x *Node) GetRunKey() string {
+	if x != nil {
+		return x.RunKey
+	}
+	return ""
 }
 
 // WorkerSpec bounds a node's persistent workers.
@@ -412,8 +422,12 @@ type ExecuteSegmentRequest struct {
 	// JSON object the first node starts from.
 	StartStateJson []byte       `protobuf:"bytes,12,opt,name=start_state_json,json=startStateJson,proto3" json:"start_state_json,omitempty"`
 	Environment    *Environment `protobuf:"bytes,13,opt,name=environment,proto3" json:"environment,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The model-call gateway for the nodes (none when unset) and what it may
+	// replay, per node run.
+	ModelCalls    *v1.Config       `protobuf:"bytes,14,opt,name=model_calls,json=modelCalls,proto3" json:"model_calls,omitempty"`
+	Recordings    []*v1.Recordings `protobuf:"bytes,15,rep,name=recordings,proto3" json:"recordings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecuteSegmentRequest) Reset() {
@@ -533,6 +547,20 @@ func (x *ExecuteSegmentRequest) GetStartStateJson() []byte {
 func (x *ExecuteSegmentRequest) GetEnvironment() *Environment {
 	if x != nil {
 		return x.Environment
+	}
+	return nil
+}
+
+func (x *ExecuteSegmentRequest) GetModelCalls() *v1.Config {
+	if x != nil {
+		return x.ModelCalls
+	}
+	return nil
+}
+
+func (x *ExecuteSegmentRequest) GetRecordings() []*v1.Recordings {
+	if x != nil {
+		return x.Recordings
 	}
 	return nil
 }
@@ -738,6 +766,7 @@ type NodeFinished struct {
 	Duration      *durationpb.Duration   `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
 	Metrics       map[string]float64     `protobuf:"bytes,5,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
 	WorkerId      string                 `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Interactions  []*v1.Interaction      `protobuf:"bytes,7,rep,name=interactions,proto3" json:"interactions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -814,15 +843,23 @@ func (x *NodeFinished) GetWorkerId() string {
 	return ""
 }
 
+func (x *NodeFinished) GetInteractions() []*v1.Interaction {
+	if x != nil {
+		return x.Interactions
+	}
+	return nil
+}
+
 // NodeFailed says a node failed.
 type NodeFailed struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	Error string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	// One of: exit, invalid_output, output_too_large, timeout, cancelled, start, infrastructure.
-	Kind          string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
-	Retryable     bool   `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
-	ExitCode      int32  `protobuf:"varint,5,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Kind          string            `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Retryable     bool              `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	ExitCode      int32             `protobuf:"varint,5,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Interactions  []*v1.Interaction `protobuf:"bytes,6,rep,name=interactions,proto3" json:"interactions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -890,6 +927,13 @@ func (x *NodeFailed) GetExitCode() int32 {
 		return x.ExitCode
 	}
 	return 0
+}
+
+func (x *NodeFailed) GetInteractions() []*v1.Interaction {
+	if x != nil {
+		return x.Interactions
+	}
+	return nil
 }
 
 // LogLine is a line a node wrote to stderr.
@@ -1329,14 +1373,14 @@ var File_wtb_remote_v1_remote_proto protoreflect.FileDescriptor
 
 const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	"\n" +
-	"\x1awtb/remote/v1/remote.proto\x12\rwtb.remote.v1\x1a\x1egoogle/protobuf/duration.proto\"\x10\n" +
+	"\x1awtb/remote/v1/remote.proto\x12\rwtb.remote.v1\x1a\x1egoogle/protobuf/duration.proto\x1a wtb/modelcall/v1/modelcall.proto\"\x10\n" +
 	"\x0eGetInfoRequest\"\x87\x01\n" +
 	"\x0fGetInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
 	"node_kinds\x18\x03 \x03(\tR\tnodeKinds\x12'\n" +
-	"\x0fmax_concurrency\x18\x04 \x01(\x05R\x0emaxConcurrency\"\x9e\x03\n" +
+	"\x0fmax_concurrency\x18\x04 \x01(\x05R\x0emaxConcurrency\"\xb7\x03\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
@@ -1350,7 +1394,8 @@ const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	"\vconfig_hash\x18\t \x01(\tR\n" +
 	"configHash\x121\n" +
 	"\x06worker\x18\n" +
-	" \x01(\v2\x19.wtb.remote.v1.WorkerSpecR\x06worker\x1a6\n" +
+	" \x01(\v2\x19.wtb.remote.v1.WorkerSpecR\x06worker\x12\x17\n" +
+	"\arun_key\x18\v \x01(\tR\x06runKey\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x7f\n" +
@@ -1366,7 +1411,7 @@ const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	"workingDir\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xee\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe7\x05\n" +
 	"\x15ExecuteSegmentRequest\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x19\n" +
 	"\bbatch_id\x18\x02 \x01(\tR\abatchId\x12#\n" +
@@ -1381,7 +1426,12 @@ const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	" \x01(\x05R\vrepeatIndex\x12)\n" +
 	"\x05nodes\x18\v \x03(\v2\x13.wtb.remote.v1.NodeR\x05nodes\x12(\n" +
 	"\x10start_state_json\x18\f \x01(\fR\x0estartStateJson\x12<\n" +
-	"\venvironment\x18\r \x01(\v2\x1a.wtb.remote.v1.EnvironmentR\venvironment\x1a;\n" +
+	"\venvironment\x18\r \x01(\v2\x1a.wtb.remote.v1.EnvironmentR\venvironment\x129\n" +
+	"\vmodel_calls\x18\x0e \x01(\v2\x18.wtb.modelcall.v1.ConfigR\n" +
+	"modelCalls\x12<\n" +
+	"\n" +
+	"recordings\x18\x0f \x03(\v2\x1c.wtb.modelcall.v1.RecordingsR\n" +
+	"recordings\x1a;\n" +
 	"\rVariantsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xef\x02\n" +
@@ -1396,7 +1446,7 @@ const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	"\x05event\">\n" +
 	"\vNodeStarted\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1b\n" +
-	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"\xb6\x02\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"\xf9\x02\n" +
 	"\fNodeFinished\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
 	"\n" +
@@ -1405,17 +1455,19 @@ const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	"outputJson\x125\n" +
 	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12B\n" +
 	"\ametrics\x18\x05 \x03(\v2(.wtb.remote.v1.NodeFinished.MetricsEntryR\ametrics\x12\x1b\n" +
-	"\tworker_id\x18\x06 \x01(\tR\bworkerId\x1a:\n" +
+	"\tworker_id\x18\x06 \x01(\tR\bworkerId\x12A\n" +
+	"\finteractions\x18\a \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\x1a:\n" +
 	"\fMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x85\x01\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xc8\x01\n" +
 	"\n" +
 	"NodeFailed\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x12\n" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tretryable\x18\x04 \x01(\bR\tretryable\x12\x1b\n" +
-	"\texit_code\x18\x05 \x01(\x05R\bexitCode\"1\n" +
+	"\texit_code\x18\x05 \x01(\x05R\bexitCode\x12A\n" +
+	"\finteractions\x18\x06 \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\"1\n" +
 	"\aLogLine\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
 	"\x04line\x18\x02 \x01(\tR\x04line\"\xee\x01\n" +
@@ -1489,6 +1541,9 @@ var file_wtb_remote_v1_remote_proto_goTypes = []any{
 	nil,                                // 20: wtb.remote.v1.ExecuteSegmentRequest.VariantsEntry
 	nil,                                // 21: wtb.remote.v1.NodeFinished.MetricsEntry
 	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
+	(*v1.Config)(nil),                  // 23: wtb.modelcall.v1.Config
+	(*v1.Recordings)(nil),              // 24: wtb.modelcall.v1.Recordings
+	(*v1.Interaction)(nil),             // 25: wtb.modelcall.v1.Interaction
 }
 var file_wtb_remote_v1_remote_proto_depIdxs = []int32{
 	18, // 0: wtb.remote.v1.Node.env:type_name -> wtb.remote.v1.Node.EnvEntry
@@ -1499,30 +1554,34 @@ var file_wtb_remote_v1_remote_proto_depIdxs = []int32{
 	20, // 5: wtb.remote.v1.ExecuteSegmentRequest.variants:type_name -> wtb.remote.v1.ExecuteSegmentRequest.VariantsEntry
 	2,  // 6: wtb.remote.v1.ExecuteSegmentRequest.nodes:type_name -> wtb.remote.v1.Node
 	4,  // 7: wtb.remote.v1.ExecuteSegmentRequest.environment:type_name -> wtb.remote.v1.Environment
-	7,  // 8: wtb.remote.v1.ExecuteSegmentResponse.node_started:type_name -> wtb.remote.v1.NodeStarted
-	8,  // 9: wtb.remote.v1.ExecuteSegmentResponse.node_finished:type_name -> wtb.remote.v1.NodeFinished
-	9,  // 10: wtb.remote.v1.ExecuteSegmentResponse.node_failed:type_name -> wtb.remote.v1.NodeFailed
-	10, // 11: wtb.remote.v1.ExecuteSegmentResponse.log:type_name -> wtb.remote.v1.LogLine
-	11, // 12: wtb.remote.v1.ExecuteSegmentResponse.segment_finished:type_name -> wtb.remote.v1.SegmentFinished
-	22, // 13: wtb.remote.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
-	21, // 14: wtb.remote.v1.NodeFinished.metrics:type_name -> wtb.remote.v1.NodeFinished.MetricsEntry
-	4,  // 15: wtb.remote.v1.CreateEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
-	4,  // 16: wtb.remote.v1.GetEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
-	0,  // 17: wtb.remote.v1.ExecutionService.GetInfo:input_type -> wtb.remote.v1.GetInfoRequest
-	5,  // 18: wtb.remote.v1.ExecutionService.ExecuteSegment:input_type -> wtb.remote.v1.ExecuteSegmentRequest
-	12, // 19: wtb.remote.v1.EnvironmentService.CreateEnvironment:input_type -> wtb.remote.v1.CreateEnvironmentRequest
-	14, // 20: wtb.remote.v1.EnvironmentService.GetEnvironment:input_type -> wtb.remote.v1.GetEnvironmentRequest
-	16, // 21: wtb.remote.v1.EnvironmentService.CleanupEnvironment:input_type -> wtb.remote.v1.CleanupEnvironmentRequest
-	1,  // 22: wtb.remote.v1.ExecutionService.GetInfo:output_type -> wtb.remote.v1.GetInfoResponse
-	6,  // 23: wtb.remote.v1.ExecutionService.ExecuteSegment:output_type -> wtb.remote.v1.ExecuteSegmentResponse
-	13, // 24: wtb.remote.v1.EnvironmentService.CreateEnvironment:output_type -> wtb.remote.v1.CreateEnvironmentResponse
-	15, // 25: wtb.remote.v1.EnvironmentService.GetEnvironment:output_type -> wtb.remote.v1.GetEnvironmentResponse
-	17, // 26: wtb.remote.v1.EnvironmentService.CleanupEnvironment:output_type -> wtb.remote.v1.CleanupEnvironmentResponse
-	22, // [22:27] is the sub-list for method output_type
-	17, // [17:22] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	23, // 8: wtb.remote.v1.ExecuteSegmentRequest.model_calls:type_name -> wtb.modelcall.v1.Config
+	24, // 9: wtb.remote.v1.ExecuteSegmentRequest.recordings:type_name -> wtb.modelcall.v1.Recordings
+	7,  // 10: wtb.remote.v1.ExecuteSegmentResponse.node_started:type_name -> wtb.remote.v1.NodeStarted
+	8,  // 11: wtb.remote.v1.ExecuteSegmentResponse.node_finished:type_name -> wtb.remote.v1.NodeFinished
+	9,  // 12: wtb.remote.v1.ExecuteSegmentResponse.node_failed:type_name -> wtb.remote.v1.NodeFailed
+	10, // 13: wtb.remote.v1.ExecuteSegmentResponse.log:type_name -> wtb.remote.v1.LogLine
+	11, // 14: wtb.remote.v1.ExecuteSegmentResponse.segment_finished:type_name -> wtb.remote.v1.SegmentFinished
+	22, // 15: wtb.remote.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
+	21, // 16: wtb.remote.v1.NodeFinished.metrics:type_name -> wtb.remote.v1.NodeFinished.MetricsEntry
+	25, // 17: wtb.remote.v1.NodeFinished.interactions:type_name -> wtb.modelcall.v1.Interaction
+	25, // 18: wtb.remote.v1.NodeFailed.interactions:type_name -> wtb.modelcall.v1.Interaction
+	4,  // 19: wtb.remote.v1.CreateEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
+	4,  // 20: wtb.remote.v1.GetEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
+	0,  // 21: wtb.remote.v1.ExecutionService.GetInfo:input_type -> wtb.remote.v1.GetInfoRequest
+	5,  // 22: wtb.remote.v1.ExecutionService.ExecuteSegment:input_type -> wtb.remote.v1.ExecuteSegmentRequest
+	12, // 23: wtb.remote.v1.EnvironmentService.CreateEnvironment:input_type -> wtb.remote.v1.CreateEnvironmentRequest
+	14, // 24: wtb.remote.v1.EnvironmentService.GetEnvironment:input_type -> wtb.remote.v1.GetEnvironmentRequest
+	16, // 25: wtb.remote.v1.EnvironmentService.CleanupEnvironment:input_type -> wtb.remote.v1.CleanupEnvironmentRequest
+	1,  // 26: wtb.remote.v1.ExecutionService.GetInfo:output_type -> wtb.remote.v1.GetInfoResponse
+	6,  // 27: wtb.remote.v1.ExecutionService.ExecuteSegment:output_type -> wtb.remote.v1.ExecuteSegmentResponse
+	13, // 28: wtb.remote.v1.EnvironmentService.CreateEnvironment:output_type -> wtb.remote.v1.CreateEnvironmentResponse
+	15, // 29: wtb.remote.v1.EnvironmentService.GetEnvironment:output_type -> wtb.remote.v1.GetEnvironmentResponse
+	17, // 30: wtb.remote.v1.EnvironmentService.CleanupEnvironment:output_type -> wtb.remote.v1.CleanupEnvironmentResponse
+	26, // [26:31] is the sub-list for method output_type
+	21, // [21:26] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_wtb_remote_v1_remote_proto_init() }

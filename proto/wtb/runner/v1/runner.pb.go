@@ -10,6 +10,7 @@
 package runnerv1
 
 import (
+	v11 "github.com/wtbench/wtb/proto/wtb/modelcall/v1"
 	v1 "github.com/wtbench/wtb/proto/wtb/plugin/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -94,6 +95,8 @@ const (
 	FailureKind_FAILURE_KIND_START FailureKind = 6
 	// The runner's infrastructure failed (lost worker, unreachable service).
 	FailureKind_FAILURE_KIND_INFRASTRUCTURE FailureKind = 7
+	// Replaying, the node made a model call no recording matches.
+	FailureKind_FAILURE_KIND_REPLAY_MISS FailureKind = 8
 )
 
 // Enum value maps for FailureKind.
@@ -107,6 +110,7 @@ var (
 		5: "FAILURE_KIND_CANCELLED",
 		6: "FAILURE_KIND_START",
 		7: "FAILURE_KIND_INFRASTRUCTURE",
+		8: "FAILURE_KIND_REPLAY_MISS",
 	}
 	FailureKind_value = map[string]int32{
 		"FAILURE_KIND_UNSPECIFIED":      0,
@@ -117,6 +121,7 @@ var (
 		"FAILURE_KIND_CANCELLED":        5,
 		"FAILURE_KIND_START":            6,
 		"FAILURE_KIND_INFRASTRUCTURE":   7,
+		"FAILURE_KIND_REPLAY_MISS":      8,
 	}
 )
 
@@ -808,7 +813,11 @@ type Node struct {
 	// When set, the command runs as a persistent worker: a long-lived process
 	// that reads one request per line on stdin and answers one JSON object per
 	// line on stdout (the same documents as a one-shot node's stdin and stdout).
-	Worker        *WorkerSpec `protobuf:"bytes,11,opt,name=worker,proto3" json:"worker,omitempty"`
+	Worker *WorkerSpec `protobuf:"bytes,11,opt,name=worker,proto3" json:"worker,omitempty"`
+	// The node run's identity, the same in every batch: case, repeat, the
+	// configuration and files of this node and the nodes before it. Model-call
+	// recordings are kept under it.
+	RunKey        string `protobuf:"bytes,12,opt,name=run_key,json=runKey,proto3" json:"run_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -918,6 +927,13 @@ func (x *Node) GetWorker() *WorkerSpec {
 		return x.Worker
 	}
 	return nil
+}
+
+func (x *Node) GetRunKey() string {
+	if x != nil {
+		return x.RunKey
+	}
+	return ""
 }
 
 // WorkerSpec bounds a node's persistent workers.
@@ -1074,8 +1090,12 @@ type ExecuteRequest struct {
 	StartCheckpointId string         `protobuf:"bytes,11,opt,name=start_checkpoint_id,json=startCheckpointId,proto3" json:"start_checkpoint_id,omitempty"`
 	RuntimeEnv        *v1.RuntimeEnv `protobuf:"bytes,12,opt,name=runtime_env,json=runtimeEnv,proto3" json:"runtime_env,omitempty"`
 	// The host cancels the execution at this time; runners may use it to size timeouts.
-	Deadline      *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=deadline,proto3" json:"deadline,omitempty"`
-	Labels        map[string]string      `protobuf:"bytes,14,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	Labels   map[string]string      `protobuf:"bytes,14,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The model-call gateway for the nodes (none when unset).
+	ModelCalls *v11.Config `protobuf:"bytes,15,opt,name=model_calls,json=modelCalls,proto3" json:"model_calls,omitempty"`
+	// What the gateway may replay, per node run (by run_key).
+	Recordings    []*v11.Recordings `protobuf:"bytes,16,rep,name=recordings,proto3" json:"recordings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1204,6 +1224,20 @@ func (x *ExecuteRequest) GetDeadline() *timestamppb.Timestamp {
 func (x *ExecuteRequest) GetLabels() map[string]string {
 	if x != nil {
 		return x.Labels
+	}
+	return nil
+}
+
+func (x *ExecuteRequest) GetModelCalls() *v11.Config {
+	if x != nil {
+		return x.ModelCalls
+	}
+	return nil
+}
+
+func (x *ExecuteRequest) GetRecordings() []*v11.Recordings {
+	if x != nil {
+		return x.Recordings
 	}
 	return nil
 }
@@ -1483,8 +1517,10 @@ type NodeFinished struct {
 	OutputJson []byte               `protobuf:"bytes,3,opt,name=output_json,json=outputJson,proto3" json:"output_json,omitempty"`
 	Duration   *durationpb.Duration `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
 	// Numeric metrics the node reported (its "_metrics" output object).
-	Metrics       map[string]float64 `protobuf:"bytes,5,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	WorkerId      string             `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Metrics  map[string]float64 `protobuf:"bytes,5,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	WorkerId string             `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	// The node's model calls, as the gateway saw them.
+	Interactions  []*v11.Interaction `protobuf:"bytes,7,rep,name=interactions,proto3" json:"interactions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1561,6 +1597,13 @@ func (x *NodeFinished) GetWorkerId() string {
 	return ""
 }
 
+func (x *NodeFinished) GetInteractions() []*v11.Interaction {
+	if x != nil {
+		return x.Interactions
+	}
+	return nil
+}
+
 // NodeFailed says a node failed; ExecutionFinished follows.
 type NodeFailed struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1568,9 +1611,11 @@ type NodeFailed struct {
 	Error string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	Kind  FailureKind            `protobuf:"varint,3,opt,name=kind,proto3,enum=wtb.runner.v1.FailureKind" json:"kind,omitempty"`
 	// True when running the node again may succeed.
-	Retryable     bool                 `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
-	Duration      *durationpb.Duration `protobuf:"bytes,5,opt,name=duration,proto3" json:"duration,omitempty"`
-	ExitCode      int32                `protobuf:"varint,6,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Retryable bool                 `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	Duration  *durationpb.Duration `protobuf:"bytes,5,opt,name=duration,proto3" json:"duration,omitempty"`
+	ExitCode  int32                `protobuf:"varint,6,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// The node's model calls up to its failure.
+	Interactions  []*v11.Interaction `protobuf:"bytes,7,rep,name=interactions,proto3" json:"interactions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1645,6 +1690,13 @@ func (x *NodeFailed) GetExitCode() int32 {
 		return x.ExitCode
 	}
 	return 0
+}
+
+func (x *NodeFailed) GetInteractions() []*v11.Interaction {
+	if x != nil {
+		return x.Interactions
+	}
+	return nil
 }
 
 // LogLine is one line a node (or the runner) logged.
@@ -1816,7 +1868,7 @@ var File_wtb_runner_v1_runner_proto protoreflect.FileDescriptor
 
 const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\n" +
-	"\x1awtb/runner/v1/runner.proto\x12\rwtb.runner.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1awtb/plugin/v1/plugin.proto\"\x13\n" +
+	"\x1awtb/runner/v1/runner.proto\x12\rwtb.runner.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a wtb/modelcall/v1/modelcall.proto\x1a\x1awtb/plugin/v1/plugin.proto\"\x13\n" +
 	"\x11GetMetricsRequest\"E\n" +
 	"\x12GetMetricsResponse\x12/\n" +
 	"\ametrics\x18\x01 \x03(\v2\x15.wtb.runner.v1.MetricR\ametrics\"\xeb\x01\n" +
@@ -1849,7 +1901,7 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\x0fSessionResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.wtb.runner.v1.EventR\x06events\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse\"\xbd\x03\n" +
+	"\x10ShutdownResponse\"\xd6\x03\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
@@ -1865,7 +1917,8 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\vconfig_hash\x18\n" +
 	" \x01(\tR\n" +
 	"configHash\x121\n" +
-	"\x06worker\x18\v \x01(\v2\x19.wtb.runner.v1.WorkerSpecR\x06worker\x1a6\n" +
+	"\x06worker\x18\v \x01(\v2\x19.wtb.runner.v1.WorkerSpecR\x06worker\x12\x17\n" +
+	"\arun_key\x18\f \x01(\tR\x06runKey\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x7f\n" +
@@ -1878,7 +1931,7 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"input_json\x18\x02 \x01(\fR\tinputJson\x12#\n" +
-	"\rexpected_json\x18\x03 \x01(\fR\fexpectedJson\"\xf8\x05\n" +
+	"\rexpected_json\x18\x03 \x01(\fR\fexpectedJson\"\xf1\x06\n" +
 	"\x0eExecuteRequest\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12#\n" +
 	"\rexecution_key\x18\x02 \x01(\tR\fexecutionKey\x12\x18\n" +
@@ -1895,7 +1948,12 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\vruntime_env\x18\f \x01(\v2\x19.wtb.plugin.v1.RuntimeEnvR\n" +
 	"runtimeEnv\x126\n" +
 	"\bdeadline\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12A\n" +
-	"\x06labels\x18\x0e \x03(\v2).wtb.runner.v1.ExecuteRequest.LabelsEntryR\x06labels\x1a;\n" +
+	"\x06labels\x18\x0e \x03(\v2).wtb.runner.v1.ExecuteRequest.LabelsEntryR\x06labels\x129\n" +
+	"\vmodel_calls\x18\x0f \x01(\v2\x18.wtb.modelcall.v1.ConfigR\n" +
+	"modelCalls\x12<\n" +
+	"\n" +
+	"recordings\x18\x10 \x03(\v2\x1c.wtb.modelcall.v1.RecordingsR\n" +
+	"recordings\x1a;\n" +
 	"\rVariantsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -1918,7 +1976,7 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\apayload\">\n" +
 	"\vNodeStarted\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1b\n" +
-	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"\xb6\x02\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"\xf9\x02\n" +
 	"\fNodeFinished\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
 	"\n" +
@@ -1927,10 +1985,11 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"outputJson\x125\n" +
 	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12B\n" +
 	"\ametrics\x18\x05 \x03(\v2(.wtb.runner.v1.NodeFinished.MetricsEntryR\ametrics\x12\x1b\n" +
-	"\tworker_id\x18\x06 \x01(\tR\bworkerId\x1a:\n" +
+	"\tworker_id\x18\x06 \x01(\tR\bworkerId\x12A\n" +
+	"\finteractions\x18\a \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\x1a:\n" +
 	"\fMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xd8\x01\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x9b\x02\n" +
 	"\n" +
 	"NodeFailed\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
@@ -1938,7 +1997,8 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1a.wtb.runner.v1.FailureKindR\x04kind\x12\x1c\n" +
 	"\tretryable\x18\x04 \x01(\bR\tretryable\x125\n" +
 	"\bduration\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x1b\n" +
-	"\texit_code\x18\x06 \x01(\x05R\bexitCode\"c\n" +
+	"\texit_code\x18\x06 \x01(\x05R\bexitCode\x12A\n" +
+	"\finteractions\x18\a \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\"c\n" +
 	"\aLogLine\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x120\n" +
 	"\x06stream\x18\x02 \x01(\x0e2\x18.wtb.runner.v1.LogStreamR\x06stream\x12\x12\n" +
@@ -1957,7 +2017,7 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"MetricType\x12\x1b\n" +
 	"\x17METRIC_TYPE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13METRIC_TYPE_COUNTER\x10\x01\x12\x15\n" +
-	"\x11METRIC_TYPE_GAUGE\x10\x02*\xf5\x01\n" +
+	"\x11METRIC_TYPE_GAUGE\x10\x02*\x93\x02\n" +
 	"\vFailureKind\x12\x1c\n" +
 	"\x18FAILURE_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11FAILURE_KIND_EXIT\x10\x01\x12\x1f\n" +
@@ -1966,7 +2026,8 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\x14FAILURE_KIND_TIMEOUT\x10\x04\x12\x1a\n" +
 	"\x16FAILURE_KIND_CANCELLED\x10\x05\x12\x16\n" +
 	"\x12FAILURE_KIND_START\x10\x06\x12\x1f\n" +
-	"\x1bFAILURE_KIND_INFRASTRUCTURE\x10\a*U\n" +
+	"\x1bFAILURE_KIND_INFRASTRUCTURE\x10\a\x12\x1c\n" +
+	"\x18FAILURE_KIND_REPLAY_MISS\x10\b*U\n" +
 	"\tLogStream\x12\x1a\n" +
 	"\x16LOG_STREAM_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11LOG_STREAM_STDERR\x10\x01\x12\x15\n" +
@@ -2035,6 +2096,9 @@ var file_wtb_runner_v1_runner_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),   // 33: google.protobuf.Duration
 	(*v1.RuntimeEnv)(nil),         // 34: wtb.plugin.v1.RuntimeEnv
 	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
+	(*v11.Config)(nil),            // 36: wtb.modelcall.v1.Config
+	(*v11.Recordings)(nil),        // 37: wtb.modelcall.v1.Recordings
+	(*v11.Interaction)(nil),       // 38: wtb.modelcall.v1.Interaction
 }
 var file_wtb_runner_v1_runner_proto_depIdxs = []int32{
 	6,  // 0: wtb.runner.v1.GetMetricsResponse.metrics:type_name -> wtb.runner.v1.Metric
@@ -2055,35 +2119,39 @@ var file_wtb_runner_v1_runner_proto_depIdxs = []int32{
 	34, // 15: wtb.runner.v1.ExecuteRequest.runtime_env:type_name -> wtb.plugin.v1.RuntimeEnv
 	35, // 16: wtb.runner.v1.ExecuteRequest.deadline:type_name -> google.protobuf.Timestamp
 	29, // 17: wtb.runner.v1.ExecuteRequest.labels:type_name -> wtb.runner.v1.ExecuteRequest.LabelsEntry
-	35, // 18: wtb.runner.v1.Event.time:type_name -> google.protobuf.Timestamp
-	21, // 19: wtb.runner.v1.Event.node_started:type_name -> wtb.runner.v1.NodeStarted
-	22, // 20: wtb.runner.v1.Event.node_finished:type_name -> wtb.runner.v1.NodeFinished
-	23, // 21: wtb.runner.v1.Event.node_failed:type_name -> wtb.runner.v1.NodeFailed
-	24, // 22: wtb.runner.v1.Event.log:type_name -> wtb.runner.v1.LogLine
-	25, // 23: wtb.runner.v1.Event.execution_finished:type_name -> wtb.runner.v1.ExecutionFinished
-	33, // 24: wtb.runner.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
-	30, // 25: wtb.runner.v1.NodeFinished.metrics:type_name -> wtb.runner.v1.NodeFinished.MetricsEntry
-	1,  // 26: wtb.runner.v1.NodeFailed.kind:type_name -> wtb.runner.v1.FailureKind
-	33, // 27: wtb.runner.v1.NodeFailed.duration:type_name -> google.protobuf.Duration
-	2,  // 28: wtb.runner.v1.LogLine.stream:type_name -> wtb.runner.v1.LogStream
-	3,  // 29: wtb.runner.v1.ExecutionFinished.status:type_name -> wtb.runner.v1.ExecutionStatus
-	33, // 30: wtb.runner.v1.ExecutionFinished.duration:type_name -> google.protobuf.Duration
-	1,  // 31: wtb.runner.v1.ExecutionFinished.failure_kind:type_name -> wtb.runner.v1.FailureKind
-	7,  // 32: wtb.runner.v1.RunnerService.GetInfo:input_type -> wtb.runner.v1.GetInfoRequest
-	9,  // 33: wtb.runner.v1.RunnerService.Configure:input_type -> wtb.runner.v1.ConfigureRequest
-	11, // 34: wtb.runner.v1.RunnerService.Session:input_type -> wtb.runner.v1.SessionRequest
-	13, // 35: wtb.runner.v1.RunnerService.Shutdown:input_type -> wtb.runner.v1.ShutdownRequest
-	4,  // 36: wtb.runner.v1.RunnerService.GetMetrics:input_type -> wtb.runner.v1.GetMetricsRequest
-	8,  // 37: wtb.runner.v1.RunnerService.GetInfo:output_type -> wtb.runner.v1.GetInfoResponse
-	10, // 38: wtb.runner.v1.RunnerService.Configure:output_type -> wtb.runner.v1.ConfigureResponse
-	12, // 39: wtb.runner.v1.RunnerService.Session:output_type -> wtb.runner.v1.SessionResponse
-	14, // 40: wtb.runner.v1.RunnerService.Shutdown:output_type -> wtb.runner.v1.ShutdownResponse
-	5,  // 41: wtb.runner.v1.RunnerService.GetMetrics:output_type -> wtb.runner.v1.GetMetricsResponse
-	37, // [37:42] is the sub-list for method output_type
-	32, // [32:37] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	36, // 18: wtb.runner.v1.ExecuteRequest.model_calls:type_name -> wtb.modelcall.v1.Config
+	37, // 19: wtb.runner.v1.ExecuteRequest.recordings:type_name -> wtb.modelcall.v1.Recordings
+	35, // 20: wtb.runner.v1.Event.time:type_name -> google.protobuf.Timestamp
+	21, // 21: wtb.runner.v1.Event.node_started:type_name -> wtb.runner.v1.NodeStarted
+	22, // 22: wtb.runner.v1.Event.node_finished:type_name -> wtb.runner.v1.NodeFinished
+	23, // 23: wtb.runner.v1.Event.node_failed:type_name -> wtb.runner.v1.NodeFailed
+	24, // 24: wtb.runner.v1.Event.log:type_name -> wtb.runner.v1.LogLine
+	25, // 25: wtb.runner.v1.Event.execution_finished:type_name -> wtb.runner.v1.ExecutionFinished
+	33, // 26: wtb.runner.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
+	30, // 27: wtb.runner.v1.NodeFinished.metrics:type_name -> wtb.runner.v1.NodeFinished.MetricsEntry
+	38, // 28: wtb.runner.v1.NodeFinished.interactions:type_name -> wtb.modelcall.v1.Interaction
+	1,  // 29: wtb.runner.v1.NodeFailed.kind:type_name -> wtb.runner.v1.FailureKind
+	33, // 30: wtb.runner.v1.NodeFailed.duration:type_name -> google.protobuf.Duration
+	38, // 31: wtb.runner.v1.NodeFailed.interactions:type_name -> wtb.modelcall.v1.Interaction
+	2,  // 32: wtb.runner.v1.LogLine.stream:type_name -> wtb.runner.v1.LogStream
+	3,  // 33: wtb.runner.v1.ExecutionFinished.status:type_name -> wtb.runner.v1.ExecutionStatus
+	33, // 34: wtb.runner.v1.ExecutionFinished.duration:type_name -> google.protobuf.Duration
+	1,  // 35: wtb.runner.v1.ExecutionFinished.failure_kind:type_name -> wtb.runner.v1.FailureKind
+	7,  // 36: wtb.runner.v1.RunnerService.GetInfo:input_type -> wtb.runner.v1.GetInfoRequest
+	9,  // 37: wtb.runner.v1.RunnerService.Configure:input_type -> wtb.runner.v1.ConfigureRequest
+	11, // 38: wtb.runner.v1.RunnerService.Session:input_type -> wtb.runner.v1.SessionRequest
+	13, // 39: wtb.runner.v1.RunnerService.Shutdown:input_type -> wtb.runner.v1.ShutdownRequest
+	4,  // 40: wtb.runner.v1.RunnerService.GetMetrics:input_type -> wtb.runner.v1.GetMetricsRequest
+	8,  // 41: wtb.runner.v1.RunnerService.GetInfo:output_type -> wtb.runner.v1.GetInfoResponse
+	10, // 42: wtb.runner.v1.RunnerService.Configure:output_type -> wtb.runner.v1.ConfigureResponse
+	12, // 43: wtb.runner.v1.RunnerService.Session:output_type -> wtb.runner.v1.SessionResponse
+	14, // 44: wtb.runner.v1.RunnerService.Shutdown:output_type -> wtb.runner.v1.ShutdownResponse
+	5,  // 45: wtb.runner.v1.RunnerService.GetMetrics:output_type -> wtb.runner.v1.GetMetricsResponse
+	41, // [41:46] is the sub-list for method output_type
+	36, // [36:41] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_wtb_runner_v1_runner_proto_init() }

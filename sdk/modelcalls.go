@@ -1,0 +1,137 @@
+package sdk
+
+import "time"
+
+// Model-call gateway modes.
+const (
+	// ModeLive forwards every call to its upstream and keeps nothing.
+	ModeLive = "live"
+	// ModeRecord forwards every call and records it.
+	ModeRecord = "record"
+	// ModeReplay answers every call from recordings; a call no recording
+	// matches fails the node, and nothing reaches an upstream.
+	ModeReplay = "replay"
+	// ModeAuto replays what is recorded and records what is not.
+	ModeAuto = "auto"
+)
+
+// Interaction sources.
+const (
+	SourceLive     = "live"
+	SourceRecorded = "recorded"
+	SourceReplayed = "replayed"
+)
+
+// ModelCalls configures the model-call gateway that runs beside the nodes (see
+// package sdk/gateway): which upstreams the nodes call and what to do with the
+// calls. The executor sets each node's environment so its SDK talks to the
+// gateway, and returns the calls with the node's result.
+type ModelCalls struct {
+	// Mode is ModeLive, ModeRecord, ModeReplay or ModeAuto.
+	Mode      string
+	Upstreams []Upstream
+	// Proxy gives nodes HTTPS_PROXY/HTTP_PROXY and a CA made by the gateway
+	// instead of base-URL variables, for clients that have no base-URL
+	// setting. OtherHosts says what happens to hosts that are no upstream:
+	// "pass" (default) or "deny".
+	Proxy      bool
+	OtherHosts string
+	// IgnoreJSONPaths are left out of request bodies when matching
+	// ("$.user", "$.metadata.request_id", "$.messages[*].id").
+	IgnoreJSONPaths []string
+	// MatchHeaders are the request headers that take part in matching.
+	MatchHeaders []string
+	// RedactHeaders are never stored, beside Authorization, x-api-key,
+	// api-key, cookies and proxy credentials.
+	RedactHeaders []string
+	// MaskEnv names environment variables whose values are masked in stored
+	// bodies (beside every upstream's API key variable).
+	MaskEnv []string
+	// Pace is how streamed responses replay: "fast" (default) or "recorded".
+	Pace string
+	// MaxRecordingBytes bounds what one node run records; past it the run
+	// fails rather than store a partial recording. Zero: 64 MiB.
+	MaxRecordingBytes int64
+}
+
+// Recording says whether calls are recorded in this mode.
+func (m *ModelCalls) Recording() bool {
+	return m != nil && (m.Mode == ModeRecord || m.Mode == ModeAuto)
+}
+
+// Replaying says whether calls are answered from recordings in this mode.
+func (m *ModelCalls) Replaying() bool {
+	return m != nil && (m.Mode == ModeReplay || m.Mode == ModeAuto)
+}
+
+// Upstream is a model API the nodes call through the gateway.
+type Upstream struct {
+	Name string
+	// URL is the base URL: what follows the gateway's path for this upstream
+	// is appended to it.
+	URL string
+	// BaseURLEnv is the variable the node's SDK reads its base URL from
+	// (OPENAI_BASE_URL, ANTHROPIC_BASE_URL, ...).
+	BaseURLEnv string
+	// APIKeyEnv names the variable holding the API key. When replaying and the
+	// node's environment has none, it is set to a placeholder: SDKs that
+	// insist on a key start, and no key is needed.
+	APIKeyEnv string
+	// CAPEM are certificates trusted for this upstream beside the system's.
+	CAPEM []byte
+	// Timeout bounds one call; zero: only the node's timeout.
+	Timeout time.Duration
+}
+
+// Recordings are what the gateway may replay for one node run.
+type Recordings struct {
+	// RunKey is the node run's identity (Node.RunKey).
+	RunKey       string
+	Interactions []Interaction
+	// Nearest are recorded requests of other runs of the same node, sent only
+	// so that a replay miss can show the closest recorded request. Never
+	// served.
+	Nearest []Interaction
+	// Origin says where they came from (a batch, a cassette file).
+	Origin string
+}
+
+// Interaction is one call to an upstream and its response, as the gateway saw
+// it. Secrets are never in it: credentials headers are left out and the
+// values of secret variables masked in bodies.
+type Interaction struct {
+	// Ordinal is the call's place in its node run, from 0.
+	Ordinal  int
+	Upstream string
+	Method   string
+	// Path below the upstream's base URL, and the raw query.
+	Path           string
+	Query          string
+	RequestHeaders map[string]string
+	RequestBody    []byte
+	// Status is the HTTP status, 0 when no response came (see Error).
+	Status          int
+	ResponseHeaders map[string]string
+	// ResponseBody is the whole body of a response that was not streamed;
+	// Chunks are the pieces of one that was.
+	ResponseBody []byte
+	Chunks       []Chunk
+	Streamed     bool
+	// Source is SourceLive, SourceRecorded or SourceReplayed.
+	Source    string
+	Started   time.Time
+	Duration  time.Duration
+	FirstByte time.Duration
+	Error     string
+	// MatchKey is the hash replay matches requests on.
+	MatchKey string
+	// Model is the model the response (or the request) names.
+	Model string
+}
+
+// Chunk is a piece of a streamed response.
+type Chunk struct {
+	Data []byte
+	// Offset is the time since the request started.
+	Offset time.Duration
+}
