@@ -174,7 +174,7 @@ func (r *temporalRunner) Execute(ctx context.Context, req *sdk.ExecuteRequest, e
 	}
 	in := SegmentInput{BatchID: req.BatchID, ExecutionKey: req.ExecutionKey, Attempt: req.Attempt, Combination: req.Combination,
 		Variants: req.Variants, Case: req.Case, Repeat: req.RepeatIndex, Nodes: req.Nodes, StartState: req.StartState,
-		Env: req.Env, Policy: policy}
+		Env: req.Env, Policy: policy, ModelCalls: req.ModelCalls, Recordings: req.Recordings}
 	id := WorkflowID(req.BatchID, req.ExecutionKey)
 	opts := client.StartWorkflowOptions{ID: id, TaskQueue: cfg.TaskQueue,
 		// A running workflow with this id (the host or plugin restarted) is
@@ -314,13 +314,14 @@ func (f *follower) handle(e *historypb.HistoryEvent) (sdk.Outcome, bool) {
 		f.state = out.State
 		f.worker = out.WorkerID
 		f.ev.NodeFinished(sdk.NodeResult{Node: out.Node, State: out.State, Output: out.Output, Duration: out.Duration,
-			Metrics: out.Metrics, WorkerID: out.WorkerID})
+			Metrics: out.Metrics, WorkerID: out.WorkerID, Interactions: out.Interactions})
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
 		return sdk.Outcome{Status: sdk.StatusSucceeded, FinalState: f.state, WorkerID: f.worker}, true
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
 		err := f.fc.FailureToError(e.GetWorkflowExecutionFailedEventAttributes().GetFailure())
 		if nf, ok := failureOf(err); ok {
-			f.ev.NodeFailed(sdk.NodeFailure{Node: nf.Node, Error: nf.Message, Kind: nf.Kind, Retryable: nf.Retryable, ExitCode: nf.ExitCode})
+			f.ev.NodeFailed(sdk.NodeFailure{Node: nf.Node, Error: nf.Message, Kind: nf.Kind, Retryable: nf.Retryable, ExitCode: nf.ExitCode,
+				Interactions: nf.Interactions})
 			return sdk.Outcome{Status: sdk.StatusFailed, Error: nf.Message, Retryable: nf.Retryable, FailedNode: nf.Node,
 				FailureKind: nf.Kind, WorkerID: nf.WorkerID}, true
 		}

@@ -49,6 +49,10 @@ type SegmentInput struct {
 	StartState   json.RawMessage   `json:"start_state"`
 	Env          sdk.RuntimeEnv    `json:"env"`
 	Policy       NodePolicy        `json:"policy"`
+	// ModelCalls is the gateway's configuration; each node's recordings
+	// travel in its own activity input (NodeInput), not in every one.
+	ModelCalls *sdk.ModelCalls  `json:"model_calls,omitempty"`
+	Recordings []sdk.Recordings `json:"recordings,omitempty"`
 }
 
 // NodeInput is one node activity's input.
@@ -56,6 +60,8 @@ type NodeInput struct {
 	Segment SegmentInput    `json:"segment"` // without Nodes and StartState
 	Node    sdk.Node        `json:"node"`
 	State   json.RawMessage `json:"state"`
+	// Recordings are what the gateway may replay for this node run.
+	Recordings *sdk.Recordings `json:"recordings,omitempty"`
 }
 
 // NodeOutput is one node activity's result: the node's checkpoint.
@@ -67,6 +73,8 @@ type NodeOutput struct {
 	Duration time.Duration      `json:"duration"`
 	WorkerID string             `json:"worker_id"`
 	Logs     []string           `json:"logs,omitempty"`
+	// Interactions are the node's model calls.
+	Interactions []sdk.Interaction `json:"interactions,omitempty"`
 }
 
 // NodeFailure travels as the details of a failed node's application error.
@@ -77,6 +85,8 @@ type NodeFailure struct {
 	Retryable bool            `json:"retryable"`
 	ExitCode  int             `json:"exit_code"`
 	WorkerID  string          `json:"worker_id"`
+	// Interactions are the node's model calls up to its failure.
+	Interactions []sdk.Interaction `json:"interactions,omitempty"`
 }
 
 // dataConverter compresses payloads (zlib, only when it helps): node states of

@@ -20,7 +20,7 @@ import (
 func SegmentWorkflow(ctx workflow.Context, in SegmentInput) error {
 	state := in.StartState
 	meta := in
-	meta.Nodes, meta.StartState = nil, nil
+	meta.Nodes, meta.StartState, meta.Recordings = nil, nil, nil
 	for _, node := range in.Nodes {
 		startToClose := in.Policy.StartToClose
 		if node.Timeout > 0 {
@@ -39,7 +39,13 @@ func SegmentWorkflow(ctx workflow.Context, in SegmentInput) error {
 			},
 		})
 		var out NodeOutput
-		if err := workflow.ExecuteActivity(actx, activityName, NodeInput{Segment: meta, Node: node, State: state}).Get(ctx, &out); err != nil {
+		nin := NodeInput{Segment: meta, Node: node, State: state}
+		for i := range in.Recordings {
+			if in.Recordings[i].RunKey == node.RunKey && node.RunKey != "" {
+				nin.Recordings = &in.Recordings[i]
+			}
+		}
+		if err := workflow.ExecuteActivity(actx, activityName, nin).Get(ctx, &out); err != nil {
 			return err
 		}
 		state = out.State
@@ -54,11 +60,12 @@ type nodeWorker struct {
 	workerID string
 }
 
-// captureEvents keeps a node's checkpoint and stderr lines.
+// captureEvents keeps a node's checkpoint (or failure) and stderr lines.
 type captureEvents struct {
-	mu     sync.Mutex
-	result *sdk.NodeResult
-	logs   []string
+	mu      sync.Mutex
+	result  *sdk.NodeResult
+	failure *sdk.NodeFailure
+	logs    []string
 }
 
 func (c *captureEvents) NodeStarted(string, string) {}
@@ -67,7 +74,11 @@ func (c *captureEvents) NodeFinished(r sdk.NodeResult) {
 	c.result = &r
 	c.mu.Unlock()
 }
-func (c *captureEvents) NodeFailed(sdk.NodeFailure) {}
+func (c *captureEvents) NodeFailed(f sdk.NodeFailure) {
+	c.mu.Lock()
+	c.failure = &f
+	c.mu.Unlock()
+}
 func (c *captureEvents) Log(_ string, _ sdk.LogStream, line string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -111,7 +122,10 @@ func (w *nodeWorker) RunNode(ctx context.Context, in NodeInput) (NodeOutput, err
 	}
 	req := &sdk.ExecuteRequest{ExecutionKey: seg.ExecutionKey, Attempt: seg.Attempt, BatchID: seg.BatchID,
 		Combination: seg.Combination, Variants: variants, Case: seg.Case, RepeatIndex: seg.Repeat,
-		Nodes: []sdk.Node{in.Node}, StartState: in.State, Env: seg.Env}
+		Nodes: []sdk.Node{in.Node}, StartState: in.State, Env: seg.Env, ModelCalls: seg.ModelCalls}
+	if in.Recordings != nil {
+		req.Recordings = []sdk.Recordings{*in.Recordings}
+	}
 	ev := &captureEvents{}
 	out := w.exec.Execute(ctx, req, ev)
 	if out.Status != sdk.StatusSucceeded || ev.result == nil {
@@ -119,6 +133,9 @@ func (w *nodeWorker) RunNode(ctx context.Context, in NodeInput) (NodeOutput, err
 			return NodeOutput{}, ctx.Err() // cancelled or timed out: Temporal decides
 		}
 		f := NodeFailure{Node: in.Node.Name, Message: out.Error, Kind: out.FailureKind, Retryable: out.Retryable, WorkerID: w.workerID}
+		if ev.failure != nil {
+			f.Interactions = ev.failure.Interactions
+		}
 		if out.Retryable {
 			return NodeOutput{}, temporal.NewApplicationError(out.Error, "WTBRetryableNodeFailure", f)
 		}
@@ -134,7 +151,7 @@ func (w *nodeWorker) RunNode(ctx context.Context, in NodeInput) (NodeOutput, err
 		}
 	}
 	return NodeOutput{Node: r.Node, State: r.State, Output: r.Output, Metrics: r.Metrics, Duration: r.Duration,
-		WorkerID: w.workerID, Logs: ev.logs}, nil
+		WorkerID: w.workerID, Logs: ev.logs, Interactions: r.Interactions}, nil
 }
 
 // failureOf extracts our NodeFailure from a workflow or activity error chain.
