@@ -35,6 +35,19 @@ if [ -z "${WTB_SKIP_RAY:-}" ] && ! "$ray_venv/bin/python" -c 'import ray, pytest
 fi
 echo "ray ok"
 
+# LiteLLM's proxy and the openai/anthropic SDKs for the model-call tests, pinned
+# whole in scripts/llm-requirements.txt, in a virtual environment named after
+# that file's hash (a changed pin gets a fresh one).
+llm_hash=$(sha256sum "$(dirname "$0")/llm-requirements.txt" | cut -c1-12)
+llm_venv=${WTB_LLM_VENV:-$HOME/.cache/wtb/llm-$llm_hash}
+if [ -z "${WTB_SKIP_LLM:-}" ] && ! "$llm_venv/bin/python" -c 'import litellm, openai, anthropic, fastapi, uvicorn' >/dev/null 2>&1; then
+  echo "installing LiteLLM's proxy and the openai/anthropic SDKs into $llm_venv (a minute or two, once)"
+  rm -rf "$llm_venv"
+  python3 -m venv "$llm_venv"
+  "$llm_venv/bin/pip" install -q --disable-pip-version-check -r "$(dirname "$0")/llm-requirements.txt"
+fi
+echo "llm ok"
+
 # The Temporal CLI (dev server) for the cluster tests. v1.5.1 builds with this
 # Go; newer releases do not (replace directives in their go.mod). The binary is
 # cached in $(go env GOPATH)/bin, so a second run does not rebuild it.

@@ -50,6 +50,16 @@ func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Env = append(cmd.Env, "WTB_NODE="+node.Name, "WTB_EXECUTION_KEY="+in.Execution.Key)
+	if in.gw != nil {
+		// The process gets a channel of its own: every call it makes is this
+		// node run's, and a call after it ended is refused.
+		env, closeChannel, err := in.gw.channel(in.Env)
+		if err != nil {
+			return nil, &NodeError{Kind: sdk.FailureInfrastructure, Retryable: true, Message: fmt.Sprintf("node %q: %v", node.Name, err)}
+		}
+		defer closeChannel()
+		cmd.Env = append(cmd.Env, env...)
+	}
 	cmd.Stdin = bytes.NewReader(input)
 
 	// The group is killed on timeout, on cancel and when stdout grows too large;

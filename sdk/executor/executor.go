@@ -14,9 +14,11 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wtbench/wtb/sdk"
+	"github.com/wtbench/wtb/sdk/gateway"
 	"github.com/wtbench/wtb/sdk/internal/jsonobj"
 )
 
@@ -56,6 +58,8 @@ type NodeInput struct {
 	Variant   string            `json:"variant"`
 	Execution ExecutionInput    `json:"execution"`
 	Env       map[string]string `json:"-"`
+	// gw is the node run's use of the model-call gateway, when it has one.
+	gw *nodeGateway
 }
 
 // CaseInput is the case as a node sees it.
@@ -129,6 +133,16 @@ type rawNodeFunc func(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.
 
 func (f NodeFunc) raw() rawNodeFunc {
 	return func(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events) (map[string]json.RawMessage, error) {
+		if in.gw != nil {
+			// A node kind in Go finds the gateway's base URLs (or proxy) in
+			// in.Env, as a process finds them in its environment.
+			env, closeChannel, err := in.gw.channel(in.Env)
+			if err != nil {
+				return nil, &NodeError{Kind: sdk.FailureInfrastructure, Retryable: true, Message: fmt.Sprintf("node %q: %v", node.Name, err)}
+			}
+			defer closeChannel()
+			in.Env = mergedEnv(in.Env, envMap(env))
+		}
 		patch, err := f(ctx, node, in, ev)
 		if err != nil {
 			return nil, err
@@ -177,6 +191,10 @@ type Executor struct {
 	counters    counters
 	workers     workerPools
 	workerLimit int
+
+	gwOnce sync.Once
+	gw     *gateway.Gateway
+	gwErr  error
 }
 
 // New returns an executor with the built-in kinds and those in opts.
@@ -197,8 +215,21 @@ func New(opts Options) *Executor {
 	return e
 }
 
-// Close stops the executor's persistent worker processes.
-func (e *Executor) Close() { e.workers.closeAll() }
+// Close stops the executor's persistent worker processes and its model-call
+// gateway.
+func (e *Executor) Close() {
+	e.workers.closeAll()
+	if e.gw != nil {
+		_ = e.gw.Close()
+	}
+}
+
+// gateway starts the model-call gateway on first use: a runner whose
+// batches call no model never listens on a port.
+func (e *Executor) gateway() (*gateway.Gateway, error) {
+	e.gwOnce.Do(func() { e.gw, e.gwErr = gateway.New() })
+	return e.gw, e.gwErr
+}
 
 // WorkerID is the id this executor reports.
 func (e *Executor) WorkerID() string { return e.workerID }
@@ -244,10 +275,19 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 		if !ok {
 			return e.fail(ev, start, &NodeError{Kind: sdk.FailureStart,
 				Message: fmt.Sprintf("node %q has kind %q, which this runner does not support (it runs: %v)", node.Name, kind, e.Kinds())},
-				node.Name, nodeStart)
+				node.Name, nodeStart, nil)
 		}
 		in := &NodeInput{State: stateJSON, Params: orEmptyObject(node.Params), Case: caseIn, Node: node.Name,
 			Variant: node.Variant, Execution: nodeRunInput(req, i), Env: mergedEnv(req.Env.Env, node.Env)}
+		if req.ModelCalls != nil && kind != KindMerge {
+			gw, err := e.gateway()
+			if err != nil {
+				return e.fail(ev, start, &NodeError{Kind: sdk.FailureInfrastructure, Retryable: true,
+					Message: fmt.Sprintf("node %q: %v", node.Name, err)}, node.Name, nodeStart, nil)
+			}
+			in.gw = &nodeGateway{gw: gw, cfg: req.ModelCalls, run: gateway.NewRun(req.ModelCalls, node.Name,
+				req.RecordingsFor(node.RunKey), gateway.Secrets(req.ModelCalls, in.Env, os.LookupEnv))}
+		}
 		nctx := ctx
 		var cancel context.CancelFunc
 		if node.Timeout > 0 {
@@ -259,21 +299,30 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 		if cancel != nil {
 			cancel()
 		}
-		if err != nil {
-			ne := classify(ctx, node, err)
+		var calls []sdk.Interaction
+		var problem *gateway.Problem
+		if in.gw != nil {
+			calls, problem = in.gw.run.Finish()
+		}
+		if err != nil || problem != nil {
+			var ne *NodeError
+			if err != nil {
+				ne = classify(ctx, node, err)
+			}
+			ne = withProblem(node.Name, ne, problem)
 			e.counters.nodeDone(kind, ne.Kind.String())
-			return e.fail(ev, start, ne, node.Name, nodeStart)
+			return e.fail(ev, start, ne, node.Name, nodeStart, calls)
 		}
 		e.counters.nodeDone(kind, "succeeded")
 		metrics := extractMetrics(patch)
 		if err := jsonobj.MergeShallow(state, patch); err != nil {
 			return e.fail(ev, start, &NodeError{Kind: sdk.FailureInvalidOutput,
-				Message: fmt.Sprintf("node %q: merging its output: %v", node.Name, err)}, node.Name, nodeStart)
+				Message: fmt.Sprintf("node %q: merging its output: %v", node.Name, err)}, node.Name, nodeStart, calls)
 		}
 		stateJSON = jsonobj.EncodeObject(state)
 		out := jsonobj.EncodeObject(patch)
 		ev.NodeFinished(sdk.NodeResult{Node: node.Name, State: stateJSON, Output: out, Duration: time.Since(nodeStart),
-			Metrics: metrics, WorkerID: e.workerID})
+			Metrics: metrics, WorkerID: e.workerID, Interactions: calls})
 	}
 	return sdk.Outcome{Status: sdk.StatusSucceeded, FinalState: stateJSON, Duration: time.Since(start), WorkerID: e.workerID}
 }
@@ -316,9 +365,9 @@ func (e *Executor) stopped(ctx context.Context, node string, start time.Time, st
 		FailedNode: node, FailureKind: sdk.FailureCancelled, Duration: time.Since(start), WorkerID: e.workerID, FinalState: state}
 }
 
-func (e *Executor) fail(ev sdk.Events, start time.Time, ne *NodeError, node string, nodeStart time.Time) sdk.Outcome {
+func (e *Executor) fail(ev sdk.Events, start time.Time, ne *NodeError, node string, nodeStart time.Time, calls []sdk.Interaction) sdk.Outcome {
 	ev.NodeFailed(sdk.NodeFailure{Node: node, Error: ne.Message, Kind: ne.Kind, Retryable: ne.Retryable,
-		Duration: time.Since(nodeStart), ExitCode: ne.ExitCode})
+		Duration: time.Since(nodeStart), ExitCode: ne.ExitCode, Interactions: calls})
 	status := sdk.StatusFailed
 	if ne.Kind == sdk.FailureCancelled {
 		status = sdk.StatusCancelled
@@ -420,6 +469,15 @@ func mergedEnv(base, node map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+func envMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
 }
 
 func orNull(b json.RawMessage) json.RawMessage {

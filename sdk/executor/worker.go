@@ -242,8 +242,15 @@ func (e *Executor) runWorkerNode(ctx context.Context, node sdk.Node, in *NodeInp
 	for k, v := range in.Env {
 		env = append(env, k+"="+v)
 	}
+	var gw *nodeGateway
+	if in.gw != nil {
+		gw = in.gw
+		// Not an environment variable of the process: it tells workers of
+		// different gateway configurations apart in the key.
+		env = append(env, "\x00gateway="+gatewayKey(gw.cfg))
+	}
 	pool := e.workers.pool(workerKey(node, dir, env), *node.Worker, e.workerLimit)
-	w, fresh, err := pool.acquire(ctx, func() (*worker, error) { return startWorker(node, dir, env, pool) })
+	w, fresh, err := pool.acquire(ctx, func() (*worker, error) { return startWorker(node, dir, env, pool, gw) })
 	if err != nil {
 		var ne *NodeError
 		if errors.As(err, &ne) {
@@ -253,9 +260,18 @@ func (e *Executor) runWorkerNode(ctx context.Context, node sdk.Node, in *NodeInp
 	}
 	tail := childproc.NewTail(stderrTail, 500)
 	w.setSink(func(line []byte) { emitLog(ev, node.Name, tail, line) })
+	// The process's gateway channel carries this node run's calls until it
+	// answers; a call it makes after that is refused, never counted against
+	// the next request.
+	if w.channel != nil && gw != nil {
+		w.channel.Bind(gw.run)
+	}
 	// This request's stderr is everything the process wrote before its
 	// answer: wait for it before the process can serve another request.
 	finish := func() {
+		if w.channel != nil {
+			w.channel.Unbind()
+		}
 		w.drainStderr()
 		w.setSink(nil)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/childproc"
+	"github.com/wtbench/wtb/sdk/gateway"
 )
 
 // worker is one persistent worker process: its pipes and its stderr reader.
@@ -27,6 +28,9 @@ type worker struct {
 	served int
 	timer  *time.Timer // idle timeout
 	exited chan struct{}
+	// channel is the process's way into the model-call gateway (nil when
+	// the node's batch has none), bound to the request it serves.
+	channel *gateway.Channel
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -171,10 +175,36 @@ func readLine(r *bufio.Reader, limit int64) ([]byte, error) {
 }
 
 // startWorker starts one worker process in a process group of its own.
-func startWorker(node sdk.Node, dir string, env []string, pool *workerPool) (*worker, error) {
+func startWorker(node sdk.Node, dir string, env []string, pool *workerPool, gw *nodeGateway) (_ *worker, err error) {
 	cmd := exec.Command(node.Command[0], node.Command[1:]...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = os.Environ()
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "\x00") { // a key part, not a variable
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	var channel *gateway.Channel
+	if gw != nil {
+		ch, err := gw.gw.NewChannel(gw.cfg)
+		if err != nil {
+			return nil, &NodeError{Kind: sdk.FailureInfrastructure, Retryable: true, Message: fmt.Sprintf("node %q: %v", node.Name, err)}
+		}
+		channel = ch
+		defer func() {
+			if err != nil {
+				ch.Close()
+			}
+		}()
+		nodeEnv := map[string]string{}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			nodeEnv[k] = v
+		}
+		for k, v := range ch.Env(nodeEnv, os.LookupEnv) {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -187,7 +217,7 @@ func startWorker(node sdk.Node, dir string, env []string, pool *workerPool) (*wo
 	if err != nil {
 		return nil, err
 	}
-	w := &worker{cmd: cmd, stdin: stdin, stdout: bufio.NewReaderSize(stdout, 64<<10), stderr: errR, exited: make(chan struct{})}
+	w := &worker{cmd: cmd, stdin: stdin, stdout: bufio.NewReaderSize(stdout, 64<<10), stderr: errR, exited: make(chan struct{}), channel: channel}
 	w.cond = sync.NewCond(&w.mu)
 	cmd.Stderr = errW
 	cmd.WaitDelay = pipeGrace
@@ -213,6 +243,9 @@ func startWorker(node sdk.Node, dir string, env []string, pool *workerPool) (*wo
 		case <-time.After(pipeGrace):
 		}
 		_ = errR.Close()
+		if w.channel != nil {
+			w.channel.Close()
+		}
 		close(w.exited)
 		pool.ended()
 	}()

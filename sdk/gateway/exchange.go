@@ -1,0 +1,433 @@
+package gateway
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wtbench/wtb/sdk"
+)
+
+// maxRequestBody bounds a request the gateway reads whole (it must, to match
+// and record it).
+const maxRequestBody = 64 << 20
+
+// secretHeaders are never stored, matched or shown.
+var secretHeaders = map[string]bool{
+	"authorization": true, "proxy-authorization": true, "x-api-key": true, "api-key": true,
+	"cookie": true, "set-cookie": true, "x-goog-api-key": true,
+}
+
+// hopHeaders belong to one connection and are not forwarded (RFC 9110 7.6.1).
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// SourceHeader tells a node where an answer came from (live or replayed).
+const SourceHeader = "X-Wtb-Source"
+
+// exchange answers one call: from a recording, or from the upstream (and
+// then recorded when recording). The response it returns streams its body;
+// the interaction is complete when the body has been read or closed.
+func (g *Gateway) exchange(ctx context.Context, r *http.Request, ch *Channel, up *sdk.Upstream, path, query string) *http.Response {
+	run := ch.current()
+	if run == nil {
+		g.Stats.Refused.Add(1)
+		return errorResponse(http.StatusConflict, "wtb_no_run", "wtb model-call gateway: "+errNoRun.Error()+
+			" (a worker calling after it answered, or a process that outlived its node)")
+	}
+	cfg := ch.cfg
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+	if err != nil {
+		return errorResponse(http.StatusBadRequest, "wtb_bad_request", "wtb model-call gateway: reading the request: "+err.Error())
+	}
+	if len(body) > maxRequestBody {
+		return errorResponse(http.StatusRequestEntityTooLarge, "wtb_request_too_large",
+			fmt.Sprintf("wtb model-call gateway: a request body over %d MiB", maxRequestBody>>20))
+	}
+	header := r.Header.Clone()
+	if strings.EqualFold(header.Get("Content-Encoding"), "gzip") {
+		if zr, err := gzip.NewReader(bytes.NewReader(body)); err == nil {
+			if plain, err := io.ReadAll(zr); err == nil {
+				body = plain
+				header.Del("Content-Encoding")
+			}
+		}
+	}
+	stored := storedHeaders(header, cfg.RedactHeaders)
+	maskedBody := run.masker.bytes(bytes.Clone(body))
+	maskedQuery := run.masker.query(query)
+	x := sdk.Interaction{Upstream: up.Name, Method: r.Method, Path: path, Query: maskedQuery, RequestHeaders: stored,
+		RequestBody: maskedBody, Started: time.Now(), Model: requestModel(maskedBody, path)}
+	x.MatchKey = run.matcher.key(x.Method, x.Upstream, x.Path, x.Query, x.RequestHeaders, x.RequestBody)
+	i := run.nextOrdinal()
+
+	if cfg.Replaying() {
+		if rec := run.take(x.MatchKey); rec != nil {
+			g.Stats.Replayed.Add(1)
+			return g.replay(ctx, run, i, x, rec, cfg.Pace == "recorded")
+		}
+		if cfg.Mode == sdk.ModeReplay {
+			g.Stats.Misses.Add(1)
+			miss := run.newMiss(x)
+			run.missed(miss)
+			x.Source, x.Error = sdk.SourceReplayed, "replay miss: no recording matches"
+			run.finish(i, x)
+			return errorResponse(http.StatusBadRequest, "wtb_replay_miss", miss.Error())
+		}
+	}
+
+	x.Source = sdk.SourceLive
+	if cfg.Recording() {
+		x.Source = sdk.SourceRecorded
+	}
+	target, err := upstreamURL(up.URL, path, query)
+	if err != nil {
+		x.Error = err.Error()
+		run.finish(i, x)
+		return errorResponse(http.StatusBadGateway, "wtb_bad_upstream", "wtb model-call gateway: "+err.Error())
+	}
+	cctx, cancel := ctx, context.CancelFunc(func() {})
+	if up.Timeout > 0 {
+		cctx, cancel = context.WithTimeout(ctx, up.Timeout)
+	}
+	out, err := http.NewRequestWithContext(cctx, r.Method, target, bytes.NewReader(body))
+	if err != nil {
+		cancel()
+		x.Error = err.Error()
+		run.finish(i, x)
+		return errorResponse(http.StatusBadGateway, "wtb_bad_upstream", "wtb model-call gateway: "+err.Error())
+	}
+	out.Header = header
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
+	// The transport asks for gzip itself and decompresses: bodies are
+	// stored, and reach the node, decompressed.
+	out.Header.Del("Accept-Encoding")
+	out.Header.Del("Content-Length")
+	out.ContentLength = int64(len(body))
+	tr, err := g.transport(up)
+	if err != nil {
+		cancel()
+		x.Error = err.Error()
+		run.finish(i, x)
+		return errorResponse(http.StatusBadGateway, "wtb_bad_upstream", "wtb model-call gateway: "+err.Error())
+	}
+	g.Stats.Live.Add(1)
+	resp, err := tr.RoundTrip(out)
+	if err != nil {
+		cancel()
+		g.Stats.Errors.Add(1)
+		x.Error = fmt.Sprintf("calling %s: %v", up.Name, unwrapURLError(err))
+		x.Duration = time.Since(x.Started)
+		run.finish(i, x)
+		return errorResponse(http.StatusBadGateway, "wtb_upstream_unreachable", "wtb model-call gateway: "+x.Error)
+	}
+	x.Status = resp.StatusCode
+	x.ResponseHeaders = storedHeaders(resp.Header, cfg.RedactHeaders)
+	x.Streamed = isStream(resp.Header)
+	for _, h := range hopHeaders {
+		resp.Header.Del(h)
+	}
+	if resp.Uncompressed {
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+	}
+	resp.Header.Set(SourceHeader, x.Source)
+	resp.Body = &recorder{run: run, i: i, x: x, src: resp.Body, keep: cfg.Recording(), cancel: cancel}
+	return resp
+}
+
+// replay answers a call from its recording.
+func (g *Gateway) replay(ctx context.Context, run *Run, i int, x sdk.Interaction, rec *sdk.Interaction, paced bool) *http.Response {
+	x.Source = sdk.SourceReplayed
+	x.Status, x.ResponseHeaders, x.Streamed = rec.Status, rec.ResponseHeaders, rec.Streamed
+	x.ResponseBody, x.Chunks = rec.ResponseBody, rec.Chunks
+	if x.Model == "" || rec.Model != "" {
+		x.Model = rec.Model
+	}
+	x.Duration, x.FirstByte = time.Since(x.Started), time.Since(x.Started)
+	run.finish(i, x)
+	resp := &http.Response{StatusCode: rec.Status, Header: http.Header{}, ProtoMajor: 1, ProtoMinor: 1, Proto: "HTTP/1.1"}
+	for k, v := range rec.ResponseHeaders {
+		resp.Header.Set(k, v)
+	}
+	resp.Header.Del("Content-Length")
+	resp.Header.Set(SourceHeader, sdk.SourceReplayed)
+	if rec.Streamed {
+		resp.ContentLength = -1
+		resp.Body = &chunkReader{ctx: ctx, chunks: rec.Chunks, start: time.Now(), paced: paced}
+	} else {
+		resp.ContentLength = int64(len(rec.ResponseBody))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(rec.ResponseBody)))
+		resp.Body = io.NopCloser(bytes.NewReader(rec.ResponseBody))
+	}
+	return resp
+}
+
+// recorder passes a live response through, piece by piece, and completes
+// the interaction when it ends.
+type recorder struct {
+	run    *Run
+	i      int
+	x      sdk.Interaction
+	src    io.ReadCloser
+	keep   bool // record the body
+	cancel context.CancelFunc
+
+	once   sync.Once
+	got    bool
+	body   bytes.Buffer
+	chunks []sdk.Chunk
+	full   bool // past the run's recording limit
+}
+
+func (r *recorder) Read(p []byte) (int, error) {
+	n, err := r.src.Read(p)
+	if n > 0 {
+		if !r.got {
+			r.got = true
+			r.x.FirstByte = time.Since(r.x.Started)
+		}
+		if r.keep && !r.full {
+			if !r.run.reserve(n) {
+				r.full = true
+				r.body.Reset()
+				r.chunks = nil
+			} else if r.x.Streamed {
+				r.chunks = append(r.chunks, sdk.Chunk{Data: bytes.Clone(p[:n]), Offset: time.Since(r.x.Started)})
+			} else {
+				r.body.Write(p[:n])
+			}
+		}
+	}
+	if err != nil {
+		errText := ""
+		if err != io.EOF {
+			errText = "reading the response: " + err.Error()
+		}
+		r.end(errText)
+	}
+	return n, err
+}
+
+func (r *recorder) Close() error {
+	err := r.src.Close()
+	r.end("the response was not read to its end (the client went away)")
+	return err
+}
+
+func (r *recorder) end(errText string) {
+	r.once.Do(func() {
+		r.cancel()
+		x := r.x
+		x.Duration = time.Since(x.Started)
+		x.Error = errText
+		if r.keep && !r.full {
+			m := r.run.masker
+			if x.Streamed {
+				for j := range r.chunks {
+					r.chunks[j].Data = m.bytes(r.chunks[j].Data)
+				}
+				x.Chunks = r.chunks
+			} else {
+				x.ResponseBody = m.bytes(r.body.Bytes())
+			}
+		}
+		if mdl := responseModel(x.ResponseBody, x.Chunks); mdl != "" {
+			x.Model = mdl
+		}
+		r.run.finish(r.i, x)
+	})
+}
+
+// chunkReader replays a streamed response's pieces, each in its own read
+// (the writer flushes after each), at once or at the recorded pace.
+type chunkReader struct {
+	ctx    context.Context
+	chunks []sdk.Chunk
+	start  time.Time
+	paced  bool
+	cur    []byte
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.cur) == 0 {
+		if len(c.chunks) == 0 {
+			return 0, io.EOF
+		}
+		next := c.chunks[0]
+		c.chunks = c.chunks[1:]
+		if c.paced {
+			if wait := time.Until(c.start.Add(next.Offset)); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-c.ctx.Done():
+					return 0, c.ctx.Err()
+				}
+			}
+		}
+		c.cur = next.Data
+	}
+	n := copy(p, c.cur)
+	c.cur = c.cur[n:]
+	return n, nil
+}
+
+func (c *chunkReader) Close() error { return nil }
+
+// storedHeaders are the headers kept with an interaction: lower-case names,
+// no secrets, no connection-level headers.
+func storedHeaders(h http.Header, redact []string) map[string]string {
+	drop := map[string]bool{}
+	for _, r := range redact {
+		drop[strings.ToLower(r)] = true
+	}
+	for _, hh := range hopHeaders {
+		drop[strings.ToLower(hh)] = true
+	}
+	out := map[string]string{}
+	for k, vs := range h {
+		lk := strings.ToLower(k)
+		if secretHeaders[lk] || drop[lk] || lk == "content-length" {
+			continue
+		}
+		out[lk] = strings.Join(vs, ", ")
+	}
+	return out
+}
+
+// isStream says a response arrives in pieces meant to be read as they come.
+func isStream(h http.Header) bool {
+	ct := strings.ToLower(h.Get("Content-Type"))
+	return strings.HasPrefix(ct, "text/event-stream") || strings.Contains(ct, "ndjson") || strings.Contains(ct, "jsonl")
+}
+
+// upstreamURL joins an upstream's base URL and a path below it.
+func upstreamURL(base, path, query string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("upstream URL %q is not an absolute URL", base)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + strings.TrimPrefix(path, "/")
+	u.RawPath = ""
+	u.RawQuery = query
+	return u.String(), nil
+}
+
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+type transportKey [32]byte
+
+// transport returns the transport for an upstream: the system's roots plus
+// the upstream's own CA, shared by every upstream trusting the same.
+func (g *Gateway) transport(up *sdk.Upstream) (*http.Transport, error) {
+	key := transportKey(sha256.Sum256(up.CAPEM))
+	if t, ok := g.transports.Load(key); ok {
+		return t.(*http.Transport), nil
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if len(up.CAPEM) > 0 && !roots.AppendCertsFromPEM(up.CAPEM) {
+		return nil, fmt.Errorf("upstream %s: its CA (ca_file) holds no PEM certificate", up.Name)
+	}
+	t := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 128,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 15 * time.Second,
+	}
+	actual, _ := g.transports.LoadOrStore(key, t)
+	return actual.(*http.Transport), nil
+}
+
+// errorBody is an error in the shape OpenAI- and Anthropic-style SDKs show:
+// {"error": {"message", "type"}} (Anthropic adds "type": "error" at the top).
+func errorBody(kind, msg string) []byte {
+	b, _ := json.Marshal(map[string]any{"type": "error", "error": map[string]string{"message": msg, "type": kind}})
+	return b
+}
+
+func errorResponse(status int, kind, msg string) *http.Response {
+	b := errorBody(kind, msg)
+	return &http.Response{StatusCode: status, ProtoMajor: 1, ProtoMinor: 1, Proto: "HTTP/1.1",
+		Header:        http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(b))}, SourceHeader: {"wtb"}},
+		ContentLength: int64(len(b)), Body: io.NopCloser(bytes.NewReader(b))}
+}
+
+// requestModel is the model a request names: its "model" field, or a
+// Gemini-style path (/models/NAME:generateContent).
+func requestModel(body []byte, path string) string {
+	if v, ok := decodeJSON(body); ok {
+		if m, ok := v.(map[string]any); ok {
+			if s, ok := m["model"].(string); ok {
+				return s
+			}
+		}
+	}
+	if i := strings.Index(path, "/models/"); i >= 0 {
+		name := path[i+len("/models/"):]
+		if j := strings.IndexAny(name, ":/"); j >= 0 {
+			name = name[:j]
+		}
+		return name
+	}
+	return ""
+}
+
+// responseModel is the model a response names, or "".
+func responseModel(body []byte, chunks []sdk.Chunk) string {
+	if v, ok := decodeJSON(body); ok {
+		if m, ok := v.(map[string]any); ok {
+			for _, k := range []string{"model", "modelVersion"} {
+				if s, ok := m[k].(string); ok {
+					return s
+				}
+			}
+		}
+	}
+	for _, c := range chunks {
+		for _, line := range bytes.Split(c.Data, []byte("\n")) {
+			payload, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("data:"))
+			if !ok {
+				continue
+			}
+			if mdl := responseModel(bytes.TrimSpace(payload), nil); mdl != "" {
+				return mdl
+			}
+			// Anthropic's message_start nests it: {"message": {"model": ...}}.
+			if v, ok := decodeJSON(bytes.TrimSpace(payload)); ok {
+				if m, ok := v.(map[string]any); ok {
+					if msg, ok := m["message"].(map[string]any); ok {
+						if s, ok := msg["model"].(string); ok {
+							return s
+						}
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
