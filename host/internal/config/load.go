@@ -34,6 +34,10 @@ type Config struct {
 	Batches      []*BatchDecl
 	// Sensitive holds values of sensitive variables, to be masked in output.
 	Sensitive []string
+	// Gateway is the gateway block (nil when there is none); it applies to
+	// every batch_test of the file.
+	Gateway      *spec.Gateway
+	gatewayRange hcl.Range
 
 	kindRanges map[string]hcl.Range
 	envRanges  map[string]hcl.Range
@@ -116,6 +120,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "environment", LabelNames: []string{"name"}},
 		{Type: "workflow", LabelNames: []string{"name"}},
 		{Type: "batch_test", LabelNames: []string{"name"}},
+		{Type: "gateway"},
 	},
 }
 
@@ -173,6 +178,12 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	}
 	for _, b := range blocks["environment"] {
 		diags = append(diags, c.decodePluginBlock(b, KindEnvironment, c.Environments)...)
+	}
+	if len(blocks["gateway"]) > 1 {
+		diags = append(diags, dupBlock("gateway", "", blocks["gateway"][1].DefRange, blocks["gateway"][0].DefRange))
+	}
+	for _, b := range blocks["gateway"][:min(1, len(blocks["gateway"]))] {
+		diags = append(diags, c.decodeGateway(b)...)
 	}
 	diags = append(diags, decodeNamed(blocks["workflow"], "workflow", c.decodeWorkflow, func(name string, wf *spec.Workflow) {
 		c.Workflows[name] = wf

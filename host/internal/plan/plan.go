@@ -48,6 +48,11 @@ type Step struct {
 	Segment *Segment
 	// FilesHash is the hash of the files the node's command names.
 	FilesHash string
+	// RunKey is the node run's identity, the same in every batch: the case
+	// and its input, the repeat, and the configuration, files and
+	// environment of this node and every node before it (and, without prefix
+	// sharing, the execution). Model-call recordings are kept under it.
+	RunKey string
 }
 
 // Segment is a chain of steps run by one runner request.
@@ -219,6 +224,7 @@ func (p *Planner) Group(i int) *Group {
 			branch = key
 		}
 		parentID := g.RootID
+		parentRun := p.rootRunKey(cs, r)
 		var parent *Step
 		for ni := range b.Workflow.Nodes {
 			n := &b.Workflow.Nodes[ni]
@@ -226,7 +232,8 @@ func (p *Planner) Group(i int) *Group {
 			id := spec.HashStrings(p.BatchID, parentID, n.Name, rn.node.ConfigHash, ex.EnvKey, branch)
 			st, ok := steps[id]
 			if !ok {
-				st = &Step{ID: id, Parent: parent, Node: rn.node, Position: ni + 1, FilesHash: rn.filesHash}
+				st = &Step{ID: id, Parent: parent, Node: rn.node, Position: ni + 1, FilesHash: rn.filesHash,
+					RunKey: p.runKey(parentRun, rn, ex.EnvKey, branch)}
 				steps[id] = st
 				g.Steps = append(g.Steps, st)
 				if parent != nil {
@@ -235,13 +242,34 @@ func (p *Planner) Group(i int) *Group {
 			}
 			st.Executions = append(st.Executions, ex)
 			ex.Steps = append(ex.Steps, st)
-			parent, parentID = st, id
+			parent, parentID, parentRun = st, id, st.RunKey
 		}
 		parent.Ending = append(parent.Ending, ex)
 		g.Executions = append(g.Executions, ex)
 	}
 	g.cut()
 	return g
+}
+
+// rootRunKey is the identity a case and repeat start from: the case's id
+// and input, not the batch.
+func (p *Planner) rootRunKey(cs *spec.Case, repeat int) string {
+	sum := sha256.Sum256(cs.Input)
+	return spec.HashStrings("run-root-v1", cs.ID, hex.EncodeToString(sum[:]), fmt.Sprint(repeat))
+}
+
+// runKey is a step's identity given its parent's (see Step.RunKey).
+func (p *Planner) runKey(parent string, rn resolvedNode, envKey, branch string) string {
+	parts := []string{"run-v1", parent, rn.node.Name, rn.node.ConfigHash, rn.filesHash, envKey, branch}
+	// Only recordings are kept under the key so far: the contents of the
+	// files an environment names are hashed only for batches that record.
+	if g := p.Batch.Gateway; g != nil {
+		parts = append(parts, g.Identity())
+		if c := p.environmentContent(envKey); c != "" {
+			parts = append(parts, "env-content", c)
+		}
+	}
+	return spec.HashStrings(parts...)
 }
 
 // Build plans every group of a batch at once.
@@ -470,6 +498,11 @@ func (p *Planner) CacheKey(parentState []byte, st *Step) string {
 	// the keys of every other batch stay what they were.
 	if c := p.environmentContent(ex.EnvKey); c != "" {
 		parts = append(parts, "env-content", c)
+	}
+	// The upstreams a node calls are part of what it computes; batches
+	// without a gateway keep the keys they had.
+	if g := p.Batch.Gateway; g != nil {
+		parts = append(parts, "gateway", g.Identity())
 	}
 	return spec.HashStrings(parts...)
 }

@@ -61,6 +61,8 @@ type Batch struct {
 	// anyway wherever the bench file uses them (a resume needs them); listing
 	// them lets every output mask them (see Redactor).
 	Sensitive []string `json:"sensitive,omitempty"`
+	// Gateway, when set, puts the model-call gateway beside the nodes.
+	Gateway *Gateway `json:"gateway,omitempty"`
 }
 
 // Scripts lists the files the nodes' commands name, sorted, once each.
@@ -439,4 +441,51 @@ func SortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Gateway is the gateway block: the model APIs the nodes call, through the
+// model-call gateway beside them, and what to do with the calls.
+type Gateway struct {
+	// Mode is live, record, replay or auto (--model-calls overrides it).
+	Mode string `json:"mode"`
+	// Cassettes is a directory of exported recordings to replay from
+	// (resolved against the bench file's directory); "" replays from the
+	// database.
+	Cassettes         string     `json:"cassettes,omitempty"`
+	Proxy             bool       `json:"proxy,omitempty"`
+	OtherHosts        string     `json:"other_hosts,omitempty"`
+	IgnoreJSONPaths   []string   `json:"ignore_json_paths,omitempty"`
+	MatchHeaders      []string   `json:"match_headers,omitempty"`
+	RedactHeaders     []string   `json:"redact_headers,omitempty"`
+	MaskEnv           []string   `json:"mask_env,omitempty"`
+	Pace              string     `json:"pace,omitempty"`
+	MaxRecordingBytes int64      `json:"max_recording_bytes,omitempty"`
+	Upstreams         []Upstream `json:"upstreams"`
+}
+
+// Upstream is an upstream block of the gateway.
+type Upstream struct {
+	Name       string `json:"name"`
+	URL        string `json:"url"`
+	BaseURLEnv string `json:"base_url_env,omitempty"`
+	APIKeyEnv  string `json:"api_key_env,omitempty"`
+	// CAFile is where the CA came from; CAPEM its contents when the batch was
+	// created (a resume, a remote worker need no file).
+	CAFile  string   `json:"ca_file,omitempty"`
+	CAPEM   string   `json:"ca_pem,omitempty"`
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Identity is what of the gateway a node run's result depends on: which
+// upstreams it calls, at which URLs. The mode is not part of it (a recording
+// replays under the same identity), nor are the matching rules.
+func (g *Gateway) Identity() string {
+	if g == nil {
+		return ""
+	}
+	parts := []string{"gateway-v1"}
+	for _, u := range g.Upstreams {
+		parts = append(parts, u.Name+"="+u.URL)
+	}
+	return HashStrings(parts...)
 }

@@ -221,6 +221,13 @@ type AuditFilter struct {
 type WriteSet struct {
 	Checkpoints []Checkpoint
 	Results     []Result
+	// ModelCalls are the calls of the node runs written (or failed).
+	ModelCalls []ModelCall
+}
+
+// Empty says there is nothing to write.
+func (w WriteSet) Empty() bool {
+	return len(w.Checkpoints) == 0 && len(w.Results) == 0 && len(w.ModelCalls) == 0
 }
 
 // CacheStats summarises the node cache.
@@ -371,7 +378,9 @@ type Store interface {
 	Results() ResultRepository
 	Checkpoints() CheckpointRepository
 	Audit() AuditRepository
-	// Write stores checkpoints and results atomically and idempotently.
+	ModelCalls() ModelCallRepository
+	// Write stores checkpoints, results and model calls atomically and
+	// idempotently.
 	Write(ctx context.Context, w WriteSet) error
 	// Describe names the database for messages, without credentials.
 	Describe() string

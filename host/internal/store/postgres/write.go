@@ -11,7 +11,7 @@ import (
 // Write stores checkpoints and results in one transaction, retrying the whole
 // transaction on transient errors.
 func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
-	if len(w.Checkpoints) == 0 && len(w.Results) == 0 {
+	if w.Empty() {
 		return nil
 	}
 	err := s.retries.do(ctx, func(ctx context.Context) error {
@@ -24,6 +24,9 @@ func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
 			}
 			if err := insert(ctx, tx, store.Results, w.Results); err != nil {
 				return fmt.Errorf("storing results: %w", err)
+			}
+			if err := insert(ctx, tx, store.ModelCalls, w.ModelCalls); err != nil {
+				return fmt.Errorf("storing model calls: %w", err)
 			}
 			return nil
 		})
@@ -44,6 +47,9 @@ func lockBatches(ctx context.Context, tx pgx.Tx, w store.WriteSet) error {
 	}
 	for i := range w.Results {
 		want[w.Results[i].BatchID] = true
+	}
+	for i := range w.ModelCalls {
+		want[w.ModelCalls[i].BatchID] = true
 	}
 	ids := make([]string, 0, len(want))
 	for id := range want {

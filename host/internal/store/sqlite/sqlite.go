@@ -211,7 +211,7 @@ func (s *Store) Audit() store.AuditRepository            { return audit{s.db} }
 // idempotent: rows already stored (by an earlier attempt, or before a crash and
 // resume) are left as they are.
 func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
-	if len(w.Checkpoints) == 0 && len(w.Results) == 0 {
+	if w.Empty() {
 		return nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -224,6 +224,9 @@ func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
 	}
 	if err := insert(ctx, tx, store.Results, w.Results); err != nil {
 		return fmt.Errorf("storing results: %w", err)
+	}
+	if err := insert(ctx, tx, store.ModelCalls, w.ModelCalls); err != nil {
+		return fmt.Errorf("storing model calls: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing %d results and %d checkpoints: %w", len(w.Results), len(w.Checkpoints), err)

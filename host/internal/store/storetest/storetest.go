@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("decisions", func(t *testing.T) { testDecisions(t, open(t)) })
 	t.Run("unknown_batch", func(t *testing.T) { testUnknownBatch(t, open(t)) })
 	t.Run("bulk_idempotent", func(t *testing.T) { testBulkIdempotent(t, open(t)) })
+	t.Run("model_calls", func(t *testing.T) { testModelCalls(t, open(t)) })
 }
 
 // Rows of a batch that does not exist are refused, whole.

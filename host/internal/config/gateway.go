@@ -1,0 +1,186 @@
+package config
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/sdk/gateway"
+)
+
+// Gateway modes, as the gateway block and --model-calls spell them.
+var GatewayModes = []string{"live", "record", "replay", "auto"}
+
+// knownUpstreams fill in what a well-known upstream needs when its block
+// leaves it out: the official SDKs' variables and the public base URLs.
+var knownUpstreams = map[string]spec.Upstream{
+	"openai":    {URL: "https://api.openai.com/v1", BaseURLEnv: "OPENAI_BASE_URL", APIKeyEnv: "OPENAI_API_KEY"},
+	"anthropic": {URL: "https://api.anthropic.com", BaseURLEnv: "ANTHROPIC_BASE_URL", APIKeyEnv: "ANTHROPIC_API_KEY"},
+}
+
+var gatewaySchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "mode"}, {Name: "cassettes"}, {Name: "proxy"}, {Name: "other_hosts"}, {Name: "ignore_json_paths"},
+		{Name: "match_headers"}, {Name: "redact_headers"}, {Name: "mask_env"}, {Name: "pace"}, {Name: "max_recording_bytes"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "upstream", LabelNames: []string{"name"}}},
+}
+
+var upstreamSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "url"}, {Name: "base_url_env"}, {Name: "api_key_env"}, {Name: "ca_file"}, {Name: "timeout"},
+}}
+
+// decodeGateway decodes the gateway block. Every problem is located; the
+// block is kept (as far as it decoded) so later checks see it.
+func (c *Config) decodeGateway(b *hcl.Block) hcl.Diagnostics {
+	body, diags := content(b.Body, gatewaySchema)
+	a := &attrs{m: body.Attributes, ctx: c.ctx, diags: diags}
+	g := &spec.Gateway{Mode: a.str("mode", "live"), Proxy: a.boolean("proxy", false), OtherHosts: a.str("other_hosts", "pass"),
+		Pace: a.str("pace", "fast")}
+	oneOf := func(attr, got string, allowed []string) {
+		for _, x := range allowed {
+			if got == x {
+				return
+			}
+		}
+		a.errorf(attr, "Invalid value", "%q must be one of %s; got %q.%s", attr, quoteAll(allowed), got, suggest(got, allowed))
+	}
+	oneOf("mode", g.Mode, GatewayModes)
+	oneOf("other_hosts", g.OtherHosts, []string{"pass", "deny"})
+	oneOf("pace", g.Pace, []string{"fast", "recorded"})
+	if a.has("other_hosts") && !g.Proxy {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "other_hosts without proxy",
+			Detail: "other_hosts only applies in proxy mode (proxy = true): in base-URL mode a node reaches other hosts directly.", Subject: a.rng("other_hosts")})
+	}
+	if s := a.str("cassettes", ""); s != "" {
+		g.Cassettes = resolvePath(c.Dir, s)
+		if fi, err := os.Stat(g.Cassettes); err == nil && !fi.IsDir() {
+			a.errorf("cassettes", "Not a directory", "cassettes names %s, which is not a directory (wtb cassettes export BATCH DIR writes one).", g.Cassettes)
+		}
+	}
+	if paths, ok := a.strings("ignore_json_paths"); ok {
+		for _, p := range paths {
+			if _, err := gateway.ParseJSONPath(p); err != nil {
+				a.errorf("ignore_json_paths", "Invalid JSON path", "%s. Paths look like $.user, $.metadata.request_id or $.messages[*].id.", err)
+			}
+		}
+		g.IgnoreJSONPaths = paths
+	}
+	for _, attr := range []struct {
+		name string
+		into *[]string
+	}{{"match_headers", &g.MatchHeaders}, {"redact_headers", &g.RedactHeaders}, {"mask_env", &g.MaskEnv}} {
+		if v, ok := a.strings(attr.name); ok {
+			*attr.into = v
+		}
+	}
+	for _, h := range g.MatchHeaders {
+		if lh := strings.ToLower(h); lh == "authorization" || lh == "x-api-key" || lh == "api-key" || lh == "cookie" {
+			a.errorf("match_headers", "A secret header cannot be matched", "%q carries a credential: it is never stored, so it cannot take part in matching.", h)
+		}
+	}
+	if a.has("max_recording_bytes") {
+		g.MaxRecordingBytes = int64(a.integer("max_recording_bytes", 0, 1, 1<<40))
+	}
+	seen := map[string]hcl.Range{}
+	envs := map[string]string{}
+	for _, ub := range body.Blocks {
+		name := ub.Labels[0]
+		if prev, ok := seen[name]; ok {
+			a.diags = append(a.diags, dupBlock("upstream", name, ub.DefRange, prev))
+			continue
+		}
+		seen[name] = ub.DefRange
+		u, d := c.decodeUpstream(ub, g.Proxy)
+		a.diags = append(a.diags, d...)
+		if u == nil {
+			continue
+		}
+		if u.BaseURLEnv != "" {
+			if other, dup := envs[u.BaseURLEnv]; dup {
+				a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Two upstreams set one variable",
+					Detail:  fmt.Sprintf("Upstreams %q and %q both set %s; a node can point one variable at one upstream.", other, name, u.BaseURLEnv),
+					Subject: ub.DefRange.Ptr()})
+			}
+			envs[u.BaseURLEnv] = name
+		}
+		g.Upstreams = append(g.Upstreams, *u)
+	}
+	if len(body.Blocks) == 0 {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "A gateway needs an upstream",
+			Detail: `Name the model APIs the nodes call, e.g.
+  upstream "openai" {}                     # https://api.openai.com/v1 via OPENAI_BASE_URL
+  upstream "local" { url = "http://127.0.0.1:4000/v1", base_url_env = "OPENAI_BASE_URL" }`,
+			Subject: b.DefRange.Ptr()})
+	}
+	if g.Mode == "replay" && g.Cassettes != "" {
+		if _, err := os.Stat(g.Cassettes); err != nil {
+			a.errorf("cassettes", "No cassettes", "mode is replay from cassettes %s, which does not exist: %v. Export a recorded batch with `wtb cassettes export BATCH %s`.",
+				g.Cassettes, err, g.Cassettes)
+		}
+	}
+	c.Gateway, c.gatewayRange = g, b.DefRange
+	return a.diags
+}
+
+func (c *Config) decodeUpstream(b *hcl.Block, proxy bool) (*spec.Upstream, hcl.Diagnostics) {
+	name := b.Labels[0]
+	body, diags := content(b.Body, upstreamSchema)
+	a := &attrs{m: body.Attributes, ctx: c.ctx, diags: diags}
+	if !validName(name) || strings.ContainsAny(name, "/.") {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid upstream name",
+			Detail: fmt.Sprintf("%q cannot name an upstream: use letters, digits, - and _ (it is part of the base URL).", name), Subject: b.LabelRanges[0].Ptr()})
+	}
+	known := knownUpstreams[name]
+	u := &spec.Upstream{Name: name, URL: a.str("url", known.URL), BaseURLEnv: a.str("base_url_env", known.BaseURLEnv),
+		APIKeyEnv: a.str("api_key_env", known.APIKeyEnv), Timeout: spec.Duration(a.duration("timeout", 0))}
+	if u.URL == "" {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing upstream URL",
+			Detail: fmt.Sprintf("Upstream %q needs url = \"https://…\" (only %s have a default).", name, quoteAll(sortedKnown())), Subject: b.DefRange.Ptr()})
+	} else if pu, err := url.Parse(u.URL); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+		a.errorf("url", "Invalid upstream URL", "url must be an absolute http:// or https:// URL such as \"https://api.openai.com/v1\"; got %q.", u.URL)
+	}
+	if !proxy && u.BaseURLEnv == "" {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No way for nodes to reach the upstream",
+			Detail: fmt.Sprintf("Upstream %q has no base_url_env: name the variable the node's SDK reads its base URL from (OPENAI_BASE_URL, ANTHROPIC_BASE_URL, …), or set proxy = true in the gateway block for clients that have none.", name),
+			Subject: b.DefRange.Ptr()})
+	}
+	if f := a.str("ca_file", ""); f != "" {
+		u.CAFile = resolvePath(c.Dir, f)
+		pemBytes, err := os.ReadFile(u.CAFile)
+		switch {
+		case err != nil:
+			a.errorf("ca_file", "Cannot read the CA file", "%v.", err)
+		case !x509.NewCertPool().AppendCertsFromPEM(pemBytes):
+			a.errorf("ca_file", "No certificate in the CA file", "%s holds no PEM certificate.", u.CAFile)
+		default:
+			u.CAPEM = string(pemBytes)
+		}
+	}
+	if a.diags.HasErrors() {
+		return nil, a.diags
+	}
+	return u, a.diags
+}
+
+func sortedKnown() []string {
+	var out []string
+	for k := range knownUpstreams {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
