@@ -147,7 +147,7 @@ func (c *Config) decodeUpstream(b *hcl.Block, proxy bool) (*spec.Upstream, hcl.D
 	}
 	if !proxy && u.BaseURLEnv == "" {
 		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No way for nodes to reach the upstream",
-			Detail: fmt.Sprintf("Upstream %q has no base_url_env: name the variable the node's SDK reads its base URL from (OPENAI_BASE_URL, ANTHROPIC_BASE_URL, …), or set proxy = true in the gateway block for clients that have none.", name),
+			Detail:  fmt.Sprintf("Upstream %q has no base_url_env: name the variable the node's SDK reads its base URL from (OPENAI_BASE_URL, ANTHROPIC_BASE_URL, …), or set proxy = true in the gateway block for clients that have none.", name),
 			Subject: b.DefRange.Ptr()})
 	}
 	if f := a.str("ca_file", ""); f != "" {
