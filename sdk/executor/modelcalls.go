@@ -47,7 +47,9 @@ func withProblem(node string, ne *NodeError, problem *gateway.Problem) *NodeErro
 	out := &NodeError{Kind: problem.Kind, Retryable: problem.Retryable, Message: problem.Message}
 	if ne != nil {
 		out.ExitCode = ne.ExitCode
-		out.Message += fmt.Sprintf("\nthe node then failed: %s", firstLine(ne.Message, 300))
+		// Its stderr most likely repeats the gateway's answer: leave it out.
+		msg, _, _ := strings.Cut(ne.Message, "; stderr: ")
+		out.Message += fmt.Sprintf("\n(the node then failed: %s)", firstLine(msg, 300))
 	}
 	return out
 }

@@ -32,14 +32,13 @@ func (m *MissError) Error() string {
 		}
 		b.WriteString(" (record it first: --model-calls record or auto)")
 	case m.Nearest != nil:
-		where := "of this node run"
 		if m.Recorded == 0 {
-			where = "of another run of this node (this one has none)"
+			b.WriteString("; nothing was recorded for this node run (its identity — case, repeat, configuration, scripts — changed?)")
 		}
-		fmt.Fprintf(&b, "; the nearest recorded call %s is #%d, %s %s %s",
-			where, m.Nearest.Ordinal, m.Nearest.Method, m.Nearest.Upstream, pathAndQuery(m.Nearest.Path, m.Nearest.Query))
+		fmt.Fprintf(&b, "; the nearest recorded call is #%d, %s %s %s", m.Nearest.Ordinal, m.Nearest.Method, m.Nearest.Upstream,
+			pathAndQuery(m.Nearest.Path, m.Nearest.Query))
 		if m.Origin != "" {
-			fmt.Fprintf(&b, " (from %s)", m.Origin)
+			fmt.Fprintf(&b, ", in %s", m.Origin)
 		}
 		if m.Diff != "" {
 			fmt.Fprintf(&b, "; what differs (- recorded, + now):\n%s", m.Diff)

@@ -41,6 +41,8 @@ type RunOptions struct {
 	// Complete (resume) runs every planned execution: adaptive repeats and
 	// racing stop nothing, and earlier decisions are dropped.
 	Complete bool
+	// ModelCalls overrides the gateway block's mode (--model-calls).
+	ModelCalls string
 }
 
 // Outcome is how a run ended. The batch row has its final status.
@@ -222,13 +224,29 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 		defer opts.Metrics.RemovePlugin(j.plugins.Runner)
 	}
 	defer a.watchStalls(st, j.bus, rec.ID)()
+	gw, err := gatewayFor(b, opts.ModelCalls)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := recordingSource(st, b, gw)
+	if err != nil {
+		return nil, err
+	}
+	if gw != nil {
+		a.notice("model calls: %s", describeGateway(b.Gateway, gw, recs))
+	}
 	ctl, err := a.controller(ctx, st, j.bus, rec, b, opts.Complete)
 	if err != nil {
 		return nil, err
 	}
 	rep, runErr := sched.Run(ctx, sched.Config{Batch: b, BatchID: rec.ID, Runner: j.plugins.Runner, Env: env, Store: st,
 		Bus: j.bus, Evaluator: j.evaluator, Progress: opts.Progress, Log: a.Log, Observer: observer, Adapt: ctl,
-		StartState: j.plugins.Runner.HasCapability(sdk.CapabilityStartState), Done: skip, Stored: stored.contains})
+		StartState: j.plugins.Runner.HasCapability(sdk.CapabilityStartState), Done: skip, Stored: stored.contains,
+		ModelCalls: gw, Recordings: recordingsOrNil(recs)})
+	if unused := recs.unusedCassettes(); len(unused) > 0 && !rep.Cancelled && j.done == nil {
+		a.notice("%s in %s no node run asked for (stale: a changed prompt, a removed variant?): %s",
+			plural(len(unused), "cassette", "cassettes"), b.Gateway.Cassettes, strings.Join(firstN(unused, 5), ", "))
+	}
 	if ctl != nil {
 		// The final decisions, with what each saved.
 		rec.Decisions = ctl.Decisions()

@@ -160,7 +160,8 @@ error · 3 runtime failure · 130 interrupted.`,
 		_ = root.PersistentFlags().MarkHidden(name)
 	}
 	root.AddCommand(a.runCommand(), a.resumeCommand(), a.validateCommand(), a.planCommand(), a.resultsCommand(),
-		a.compareCommand(), a.forkCommand(), a.parityCommand(), a.auditCommand(), a.showCommand(), a.cacheCommand(), a.pluginsCommand(), a.versionCommand(), a.schemaCommand(), a.viewCommand(), a.reportCommand(), a.rescoreCommand())
+		a.compareCommand(), a.forkCommand(), a.parityCommand(), a.auditCommand(), a.showCommand(), a.cacheCommand(), a.pluginsCommand(), a.versionCommand(), a.schemaCommand(), a.viewCommand(), a.reportCommand(), a.rescoreCommand(),
+		a.cassettesCommand())
 	return root
 }
 

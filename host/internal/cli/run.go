@@ -26,6 +26,7 @@ type runFlags struct {
 	auditNodes bool
 	complete   bool
 
+	modelCalls    string
 	metricsAddr   string
 	metricsLinger time.Duration
 	pushgateway   string
@@ -75,6 +76,7 @@ func addRunFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics of the run at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
 	cmd.Flags().DurationVar(&f.metricsLinger, "metrics-linger", 0, "keep serving metrics this long after the batch ends, so a scraper sees its final figures")
 	cmd.Flags().StringVar(&f.pushgateway, "pushgateway", "", "push the batch's final metrics to this Prometheus Pushgateway URL when it ends")
+	cmd.Flags().StringVar(&f.modelCalls, "model-calls", "", "model calls through the gateway: live, record, replay or auto (default: the gateway block's mode)")
 	cmd.Flags().BoolVar(&f.auditNodes, "audit-nodes", false, "record every execution's finish and its node events in the audit trail (by default it records failures, retries, cancellations and plugin events)")
 }
 
@@ -319,7 +321,7 @@ func (a *app) parity(ctx context.Context, file string, runners [2]string, limit 
 
 // runOptions are the progress bar, the plan summary and the metrics of a run.
 func (a *app) runOptions(st store.Store, f *runFlags) (bench.RunOptions, error) {
-	o := bench.RunOptions{AuditNodes: f.auditNodes, Complete: f.complete,
+	o := bench.RunOptions{AuditNodes: f.auditNodes, Complete: f.complete, ModelCalls: f.modelCalls,
 		OnStart: func(rec *store.Batch, b *spec.Batch, counts plan.Counts) { a.printPlan(b, counts, rec.ID, st) }}
 	if !f.noProgress {
 		o.Progress = newProgress(a.stderr, isTerminal(a.stderr), f.progressEvery)
@@ -403,6 +405,9 @@ func runLine(id string, rep sched.Report, st store.Store) string {
 	}
 	if rep.Retries > 0 {
 		parts = append(parts, plural(rep.Retries, "retry", "retries"))
+	}
+	if len(rep.ModelCalls) > 0 {
+		parts = append(parts, modelCallsPart(rep))
 	}
 	if rep.RoundTrips > 0 {
 		parts = append(parts, fmt.Sprintf("runner round trip p50 %s p95 %s", rep.Percentile(0.5).Round(10*time.Microsecond),

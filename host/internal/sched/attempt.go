@@ -20,6 +20,7 @@ type nodeDone struct {
 	metrics  map[string]float64
 	worker   string
 	logs     []store.LogLine
+	calls    []sdk.Interaction
 }
 
 // attemptEvents receives an attempt's events from the runner: it keeps the
@@ -32,6 +33,9 @@ type attemptEvents struct {
 	mu     sync.Mutex
 	done   []nodeDone
 	logs   map[string]*runLog // by node; "" for lines about the execution
+	// failed are the model calls of the node that failed, if it made any.
+	failedNode  string
+	failedCalls []sdk.Interaction
 }
 
 var _ sdk.Events = (*attemptEvents)(nil)
@@ -59,7 +63,7 @@ func (e *attemptEvents) NodeFinished(r sdk.NodeResult) {
 	if st := e.byName[r.Node]; st != nil {
 		e.mu.Lock()
 		e.done = append(e.done, nodeDone{step: st, state: r.State, output: r.Output, duration: r.Duration,
-			metrics: r.Metrics, worker: r.WorkerID, logs: e.logs[r.Node].entries()})
+			metrics: r.Metrics, worker: r.WorkerID, logs: e.logs[r.Node].entries(), calls: r.Interactions})
 		delete(e.logs, r.Node)
 		e.mu.Unlock()
 	}
@@ -67,6 +71,11 @@ func (e *attemptEvents) NodeFinished(r sdk.NodeResult) {
 }
 
 func (e *attemptEvents) NodeFailed(f sdk.NodeFailure) {
+	if len(f.Interactions) > 0 && e.byName[f.Node] != nil {
+		e.mu.Lock()
+		e.failedNode, e.failedCalls = f.Node, f.Interactions
+		e.mu.Unlock()
+	}
 	e.publish(events.Event{Type: events.NodeFailed, Node: f.Node, Error: e.s.redact.String(f.Error)})
 }
 

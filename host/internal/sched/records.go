@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/eval"
+	"github.com/wtbench/wtb/host/internal/modelcalls"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -28,6 +29,7 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 		return
 	}
 	cps := make([]store.Checkpoint, 0, len(done))
+	var calls []store.ModelCall
 	parentID, parentState := a.startID, a.startState
 	for _, d := range done {
 		st := d.step
@@ -37,13 +39,44 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 			cp.CacheKey = s.planner.CacheKey(parentState, st)
 		}
 		cps = append(cps, cp)
+		calls = s.modelCalls(calls, modelcalls.Where{BatchID: s.cfg.BatchID, RunID: st.ID, RunKey: st.RunKey, Node: st.Node.Name,
+			ExecutionKey: a.seg.Key, Outcome: store.OutcomeRan}, d.calls)
 		a.group.record(st, d.state, d.output, cp.DurationMs, d.metrics, d.worker)
 		s.obs.NodeRun(st.Node.Name, st.Node.Variant, d.duration, len(st.Executions))
 		parentID, parentState = st.ID, d.state
 		a.lastWorker = d.worker
 	}
 	s.tally.nodeRuns(len(done))
-	s.writer.send(store.WriteSet{Checkpoints: cps})
+	s.writer.send(store.WriteSet{Checkpoints: cps, ModelCalls: calls})
+}
+
+// storeFailedCalls keeps the model calls of a node run that failed, under the
+// attempt (every attempt's, for `wtb show`); replay never uses them.
+func (s *scheduler) storeFailedCalls(a *attempt) {
+	e := a.events
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	node, calls := e.failedNode, e.failedCalls
+	e.mu.Unlock()
+	st := e.byName[node]
+	if st == nil || len(calls) == 0 {
+		return
+	}
+	rows := s.modelCalls(nil, modelcalls.Where{BatchID: s.cfg.BatchID, RunID: fmt.Sprintf("%s#a%d", st.ID, a.number),
+		RunKey: st.RunKey, Node: node, ExecutionKey: a.seg.Key, Outcome: store.OutcomeFailed}, calls)
+	s.writer.send(store.WriteSet{ModelCalls: rows})
+}
+
+// modelCalls appends a node run's calls as rows, and counts them.
+func (s *scheduler) modelCalls(rows []store.ModelCall, w modelcalls.Where, calls []sdk.Interaction) []store.ModelCall {
+	now := time.Now()
+	for _, x := range calls {
+		rows = append(rows, modelcalls.ToStore(w, x, now))
+		s.tally.modelCall(x)
+	}
+	return rows
 }
 
 // finish is how an execution ended.

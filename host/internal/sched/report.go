@@ -29,6 +29,10 @@ type Report struct {
 	// histogram, so the report's size does not grow with the batch.
 	RoundTrips int
 	latency    histogram
+	// ModelCalls counts the calls nodes made through the gateway, by source
+	// (live, recorded, replayed); ReplayMisses those no recording matched.
+	ModelCalls   map[string]int
+	ReplayMisses int
 }
 
 // Percentile returns the p-th percentile (0..1) of the runner round trips,
@@ -60,6 +64,18 @@ func (t *tally) add(f func(r *Report)) {
 }
 
 func (t *tally) nodeRuns(n int) { t.add(func(r *Report) { r.NodeRuns += n }) }
+
+func (t *tally) modelCall(x sdk.Interaction) {
+	t.add(func(r *Report) {
+		if r.ModelCalls == nil {
+			r.ModelCalls = map[string]int{}
+		}
+		r.ModelCalls[x.Source]++
+		if x.Source == sdk.SourceReplayed && x.Status == 0 && x.Error != "" {
+			r.ReplayMisses++
+		}
+	})
+}
 func (t *tally) cachedRun()     { t.add(func(r *Report) { r.CachedRuns++ }) }
 func (t *tally) resumed()       { t.add(func(r *Report) { r.Resumed++ }) }
 func (t *tally) cancelled()     { t.add(func(r *Report) { r.Cancelled = true }) }

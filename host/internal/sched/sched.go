@@ -87,6 +87,18 @@ type Config struct {
 	// Adapt, when set, hears every scored execution and stops combinations
 	// (adaptive repeats, racing): their later executions are not planned.
 	Adapt *adapt.Controller
+	// ModelCalls, when set, puts the model-call gateway beside the nodes;
+	// Recordings answers what it may replay (needed when it replays).
+	ModelCalls *sdk.ModelCalls
+	Recordings RecordingSource
+}
+
+// RecordingSource finds what the gateway may replay for node runs: in the
+// database or in cassette files.
+type RecordingSource interface {
+	// For returns the recordings of the nodes' runs (by Node.RunKey), and for
+	// runs with none, the nearest recordings of the same node.
+	For(ctx context.Context, nodes []sdk.Node) ([]sdk.Recordings, error)
 }
 
 // Retotaler is a Progress whose total can shrink while it runs (combinations
@@ -296,6 +308,17 @@ func (s *scheduler) dispatch(ctx context.Context, a *attempt) {
 		return
 	}
 	go func() {
+		if s.cfg.ModelCalls.Replaying() && s.cfg.Recordings != nil {
+			// Looked up here, off the scheduler's loop: one query per node.
+			recs, err := s.cfg.Recordings.For(a.ctx, req.Nodes)
+			if err != nil {
+				a.outcome = sdk.Outcome{Status: sdk.StatusFailed, Retryable: true, FailureKind: sdk.FailureInfrastructure,
+					Error: "looking up model-call recordings: " + err.Error()}
+				s.completions <- a
+				return
+			}
+			req.Recordings = recs
+		}
 		a.outcome = s.cfg.Runner.Execute(a.ctx, req, a.events)
 		s.completions <- a
 	}()
@@ -314,11 +337,13 @@ func (s *scheduler) request(a *attempt) *sdk.ExecuteRequest {
 	req := &sdk.ExecuteRequest{ExecutionID: a.execID, ExecutionKey: seg.Key, Attempt: a.number, BatchID: s.cfg.BatchID,
 		Combination: spec.CombinationName(&s.b.Workflow, seg.Variants), Variants: seg.Variants,
 		Case:        sdk.Case{ID: seg.Case.ID, Input: seg.Case.Input, Expected: seg.Case.Expected},
-		RepeatIndex: seg.Repeat, StartState: a.startState, StartCheckpointID: a.startID, Env: s.envs[seg.EnvKey]}
+		RepeatIndex: seg.Repeat, StartState: a.startState, StartCheckpointID: a.startID, Env: s.envs[seg.EnvKey],
+		ModelCalls: s.cfg.ModelCalls}
 	for _, st := range seg.Steps[a.startIdx:] {
 		n := st.Node
 		node := sdk.Node{Name: n.Name, Kind: n.Kind, Command: n.Command, Params: n.Params, Env: n.Env,
-			Timeout: n.Timeout.D(), Variant: n.Variant, DependsOn: n.DependsOn, MaxOutputBytes: n.MaxOutputBytes, ConfigHash: n.ConfigHash}
+			Timeout: n.Timeout.D(), Variant: n.Variant, DependsOn: n.DependsOn, MaxOutputBytes: n.MaxOutputBytes, ConfigHash: n.ConfigHash,
+			RunKey: st.RunKey}
 		if w := n.Worker; w != nil {
 			node.Worker = &sdk.WorkerSpec{Max: w.Max, MaxRequests: w.MaxRequests, IdleTimeout: w.IdleTimeout.D()}
 		}
@@ -337,6 +362,7 @@ func (s *scheduler) complete(a *attempt) bool {
 	s.obs.RoundTrip(rt)
 	done := a.events.finished()
 	s.storeDone(a, done)
+	s.storeFailedCalls(a)
 	out := a.outcome
 	if out.Status == sdk.StatusSucceeded && len(done) == len(a.seg.Steps)-a.startIdx {
 		s.succeedSegment(a)

@@ -38,7 +38,7 @@ func newWriter(st store.Store, log hclog.Logger, obs Observer, t *tally) *writer
 }
 
 func (w *writer) send(ws store.WriteSet) {
-	if len(ws.Checkpoints) == 0 && len(ws.Results) == 0 {
+	if ws.Empty() {
 		return
 	}
 	w.in <- ws
@@ -57,7 +57,7 @@ func (w *writer) loop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	flush := func() {
-		if len(batch.Checkpoints)+len(batch.Results) > 0 {
+		if !batch.Empty() {
 			w.write(batch)
 			batch, bytes = store.WriteSet{}, 0
 		}
@@ -69,15 +69,19 @@ func (w *writer) loop() {
 				flush()
 				return
 			}
-			if len(batch.Checkpoints)+len(batch.Results) == 0 {
+			if batch.Empty() {
 				timer.Reset(writerMaxDelay)
 			}
 			batch.Checkpoints = append(batch.Checkpoints, ws.Checkpoints...)
 			batch.Results = append(batch.Results, ws.Results...)
+			batch.ModelCalls = append(batch.ModelCalls, ws.ModelCalls...)
 			for _, c := range ws.Checkpoints {
 				bytes += len(c.State) + len(c.Output)
 			}
-			if len(batch.Checkpoints)+len(batch.Results) >= writerMaxRows || bytes >= writerMaxBytes {
+			for _, c := range ws.ModelCalls {
+				bytes += len(c.Request) + len(c.Response)
+			}
+			if len(batch.Checkpoints)+len(batch.Results)+len(batch.ModelCalls) >= writerMaxRows || bytes >= writerMaxBytes {
 				timer.Stop()
 				flush()
 			}
@@ -89,7 +93,7 @@ func (w *writer) loop() {
 
 func (w *writer) write(ws store.WriteSet) {
 	delay := 100 * time.Millisecond
-	rows := len(ws.Checkpoints) + len(ws.Results)
+	rows := len(ws.Checkpoints) + len(ws.Results) + len(ws.ModelCalls)
 	start := time.Now()
 	var err error
 	for attempt := 1; attempt <= writerAttempts; attempt++ {
