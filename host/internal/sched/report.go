@@ -76,10 +76,10 @@ func (t *tally) modelCall(x sdk.Interaction) {
 		}
 	})
 }
-func (t *tally) cachedRun()     { t.add(func(r *Report) { r.CachedRuns++ }) }
-func (t *tally) resumed()       { t.add(func(r *Report) { r.Resumed++ }) }
-func (t *tally) cancelled()     { t.add(func(r *Report) { r.Cancelled = true }) }
-func (t *tally) failFast()      { t.add(func(r *Report) { r.FailFast = true }) }
+func (t *tally) cachedRun() { t.add(func(r *Report) { r.CachedRuns++ }) }
+func (t *tally) resumed()   { t.add(func(r *Report) { r.Resumed++ }) }
+func (t *tally) cancelled() { t.add(func(r *Report) { r.Cancelled = true }) }
+func (t *tally) failFast()  { t.add(func(r *Report) { r.FailFast = true }) }
 func (t *tally) roundTrip(d time.Duration) {
 	t.add(func(r *Report) { r.RoundTrips++; r.latency.add(d) })
 }
