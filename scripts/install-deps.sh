@@ -9,6 +9,11 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # A real Prometheus, its promtool and a Pushgateway for the metrics tests.
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
+# curl and openssl: the model-call tests' TLS upstream (a CA of their own) and clients.
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# Node.js: its fetch is one of the model-call tests' clients.
+command -v node >/dev/null 2>&1 || need+=(nodejs)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root or install them: apt-get install -y ${need[*]})" >&2

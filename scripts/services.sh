@@ -2,7 +2,9 @@
 # Starts and stops the throwaway services the test suite uses:
 #   PostgreSQL (a fresh cluster owned by the postgres user, data in a temp dir,
 #   on 127.0.0.1 and a free port) and PgBouncer in transaction pooling mode in
-#   front of it; a Temporal dev server; a Ray head node on loopback.
+#   front of it; a Temporal dev server; a Ray head node on loopback; LiteLLM's
+#   proxy with mock models over TLS (a CA of its own), the model API of the
+#   model-call tests.
 #
 #   eval "$(scripts/services.sh start)"   # exports WTB_TEST_* variables
 #   scripts/services.sh stop              # stops what start started
@@ -143,6 +145,57 @@ start_ray() {
   echo "export WTB_TEST_RAY_ADDRESS='127.0.0.1:$port' WTB_TEST_RAY_CLIENT_ADDRESS='ray://127.0.0.1:$client' WTB_TEST_RAY_PYTHON='$venv/bin/python' RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH='$dir/token'"
 }
 
+start_llm() {
+  local venv
+  venv=${WTB_LLM_VENV:-$(ls -d "$HOME"/.cache/wtb/llm-* 2>/dev/null | head -1)}
+  if [ -z "$venv" ] || [ ! -x "$venv/bin/litellm" ]; then
+    echo "echo 'services: LiteLLM is not installed (scripts/install-deps.sh); model-call tests will skip' >&2"
+    return
+  fi
+  local port dir key
+  port=$(free_port)
+  dir=$(mktemp -d /tmp/wtb-llm.XXXXXX)
+  key="sk-wtb-test-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+  # A CA of the tests' own and a certificate for 127.0.0.1 it signs: the
+  # gateway reaches the upstream over real TLS, trusting the CA (ca_file).
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=WTB test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" >/dev/null 2>&1
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$dir/ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+    -extfile "$dir/ext" -out "$dir/server.pem" >/dev/null 2>&1
+  cat >"$dir/config.yaml" <<YAML
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params: {model: openai/gpt-4o-mini, api_key: sk-unused, mock_response: "The capital is Paris."}
+  - model_name: claude-3-5-haiku
+    litellm_params: {model: anthropic/claude-3-5-haiku-20241022, api_key: sk-unused, mock_response: "The capital is Paris."}
+YAML
+  LITELLM_MASTER_KEY=$key LITELLM_TELEMETRY=False "$venv/bin/litellm" --config "$dir/config.yaml" --host 127.0.0.1 --port "$port" \
+    --ssl_keyfile_path "$dir/server.key" --ssl_certfile_path "$dir/server.pem" >"$dir/log" 2>&1 &
+  echo "$! $dir" >"$state.llm"
+  echo "$port $dir $key $venv" >"$state.llm.env"
+}
+
+# wait_llm waits for the LiteLLM spawned by start_llm (it takes 15-30 s to
+# import, so the other services start meanwhile).
+wait_llm() {
+  [ -f "$state.llm.env" ] || return 0
+  local port dir key venv
+  read -r port dir key venv <"$state.llm.env"
+  rm -f "$state.llm.env"
+  for _ in $(seq 1 240); do
+    curl -sf --cacert "$dir/ca.pem" "https://127.0.0.1:$port/health/liveliness" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  if ! curl -sf --cacert "$dir/ca.pem" "https://127.0.0.1:$port/health/liveliness" >/dev/null 2>&1; then
+    echo "echo 'services: LiteLLM did not start (log in $dir/log); model-call tests will skip' >&2"
+    return
+  fi
+  echo "export WTB_TEST_LLM_URL='https://127.0.0.1:$port' WTB_TEST_LLM_CA='$dir/ca.pem' WTB_TEST_LLM_KEY='$key' WTB_TEST_LLM_PYTHON='$venv/bin/python'"
+}
+
 ray_pids() { # the processes of the Ray whose temp dir is $1
   {
     grep -lsF -- "$1" /proc/[0-9]*/cmdline
@@ -151,6 +204,14 @@ ray_pids() { # the processes of the Ray whose temp dir is $1
 }
 
 stop() {
+  rm -f "$state.llm.env"
+  if [ -f "$state.llm" ]; then
+    read -r pid dir <"$state.llm"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -rf "$dir" "$state.llm"
+  fi
   if [ -f "$state.temporal" ]; then
     read -r pid dir <"$state.temporal"
     kill "$pid" 2>/dev/null || true
@@ -184,14 +245,18 @@ case "${1:-}" in
   # PostgreSQL and PgBouncer); all of them by default.
   start)
     stop
-    for svc in ${WTB_SERVICES:-postgres temporal ray}; do
+    svcs=${WTB_SERVICES:-postgres temporal ray llm}
+    case " $svcs " in *" llm "*) start_llm ;; esac
+    for svc in $svcs; do
       case "$svc" in
         postgres) start_postgres ;;
         temporal) start_temporal ;;
         ray) start_ray ;;
-        *) echo "services: unknown service $svc (postgres, temporal, ray)" >&2; exit 2 ;;
+        llm) ;;
+        *) echo "services: unknown service $svc (postgres, temporal, ray, llm)" >&2; exit 2 ;;
       esac
-    done ;;
+    done
+    wait_llm ;;
   stop) stop ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

@@ -502,7 +502,7 @@ func (p *Planner) CacheKey(parentState []byte, st *Step) string {
 	// The upstreams a node calls are part of what it computes; batches
 	// without a gateway keep the keys they had.
 	if g := p.Batch.Gateway; g != nil {
-		parts = append(parts, "gateway", g.Identity())
+		parts = append(parts, "gateway", g.CacheIdentity())
 	}
 	return spec.HashStrings(parts...)
 }

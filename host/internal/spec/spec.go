@@ -476,14 +476,31 @@ type Upstream struct {
 	Timeout Duration `json:"timeout,omitempty"`
 }
 
-// Identity is what of the gateway a node run's result depends on: which
-// upstreams it calls, at which URLs. The mode is not part of it (a recording
-// replays under the same identity), nor are the matching rules.
+// Identity is what of the gateway a node run's recordings are kept under:
+// the names of the upstreams it may call. Not their URLs — recordings made
+// against a local or mock server replay under a bench file that names the
+// real one (the request, model included, must still match exactly) — nor the
+// mode (a recording replays under the identity it was recorded under), nor
+// the matching rules.
 func (g *Gateway) Identity() string {
 	if g == nil {
 		return ""
 	}
 	parts := []string{"gateway-v1"}
+	for _, u := range g.Upstreams {
+		parts = append(parts, u.Name)
+	}
+	return HashStrings(parts...)
+}
+
+// CacheIdentity is what of the gateway the node cache keys on: the
+// upstreams and their URLs (a cached answer of one provider is no answer of
+// another).
+func (g *Gateway) CacheIdentity() string {
+	if g == nil {
+		return ""
+	}
+	parts := []string{"gateway-cache-v1"}
 	for _, u := range g.Upstreams {
 		parts = append(parts, u.Name+"="+u.URL)
 	}
