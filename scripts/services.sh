@@ -165,12 +165,23 @@ start_llm() {
   printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$dir/ext"
   openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
     -extfile "$dir/ext" -out "$dir/server.pem" >/dev/null 2>&1
+  cp "$(dirname "$0")/llm_mock.py" "$dir/"
   cat >"$dir/config.yaml" <<YAML
+# gpt-4o-mini and claude-3-5-haiku are the scripted model of
+# scripts/llm_mock.py (a LiteLLM custom provider: a tool-using model that
+# numbers its answers); fixed-gpt and fixed-claude always answer the same.
 model_list:
   - model_name: gpt-4o-mini
-    litellm_params: {model: openai/gpt-4o-mini, api_key: sk-unused, mock_response: "The capital is Paris."}
+    litellm_params: {model: wtbmock/scripted}
   - model_name: claude-3-5-haiku
+    litellm_params: {model: wtbmock/scripted}
+  - model_name: fixed-gpt
+    litellm_params: {model: openai/gpt-4o-mini, api_key: sk-unused, mock_response: "The capital is Paris."}
+  - model_name: fixed-claude
     litellm_params: {model: anthropic/claude-3-5-haiku-20241022, api_key: sk-unused, mock_response: "The capital is Paris."}
+litellm_settings:
+  custom_provider_map:
+    - {provider: wtbmock, custom_handler: llm_mock.handler}
 YAML
   LITELLM_MASTER_KEY=$key LITELLM_TELEMETRY=False "$venv/bin/litellm" --config "$dir/config.yaml" --host 127.0.0.1 --port "$port" \
     --ssl_keyfile_path "$dir/server.key" --ssl_certfile_path "$dir/server.pem" >"$dir/log" 2>&1 &

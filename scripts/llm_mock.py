@@ -1,0 +1,104 @@
+"""A scripted model for LiteLLM's proxy (a custom provider): the model API of
+the model-call tests and of the llm-agent example's recordings.
+
+It answers like a small tool-using model, deterministically in what it says
+and with a serial number in every answer ("[#17]"), so two calls never get
+the same text and a replay that gave one node run another's answer would
+show. Rules, on the last message:
+
+  - a tool result         -> "The capital of <country> is <result>. [#n]"
+  - tools offered         -> a call of the first tool, {"country": <country>}
+  - a system prompt "You plan …" -> a short plan in the style asked
+  - anything else         -> "The capital of <country> is Paris. [#n]" (a guess)
+
+Usage counts words. Streaming sends the answer in three-character pieces.
+"""
+
+import itertools
+import json
+import re
+import threading
+import time
+
+import litellm
+from litellm import CustomLLM
+from litellm.types.utils import ChatCompletionMessageToolCall, Choices, Function, Message, ModelResponse, Usage
+
+_serial = itertools.count(1)
+_lock = threading.Lock()
+
+
+def _next():
+    with _lock:
+        return next(_serial)
+
+
+def _text(content):
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content or ""
+
+
+def _country(messages):
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            found = re.findall(r"\b(France|Japan|Kenya|Brazil|Spain|Italy|Germany|[A-Z][a-z]+)\b", _text(m.get("content")))
+            if found:
+                return found[-1]
+    return "nowhere"
+
+
+def _answer(messages, optional_params):
+    n = _next()
+    last = messages[-1] if messages else {}
+    system = " ".join(_text(m.get("content")) for m in messages if m.get("role") == "system")
+    tools = optional_params.get("tools") or []
+    if last.get("role") == "tool":
+        return f"The capital of {_country(messages)} is {_text(last.get('content'))}. [#{n}]", None
+    if tools:
+        name = tools[0].get("function", {}).get("name", "tool")
+        return None, [ChatCompletionMessageToolCall(id=f"call_{n}", type="function",
+                                                    function=Function(name=name, arguments=json.dumps({"country": _country(messages)})))]
+    if "you plan" in system.lower():
+        style = re.search(r"Be ([^.]+)\.", system)
+        return f"({style.group(1) if style else 'plain'}) Find the country, look its capital up, answer in one sentence. [#{n}]", None
+    return f"The capital of {_country(messages)} is Paris. [#{n}]", None
+
+
+def _usage(messages, text):
+    prompt = sum(len(_text(m.get("content")).split()) for m in messages)
+    completion = len((text or "tool call").split())
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
+class Scripted(CustomLLM):
+    def completion(self, model, messages, *args, optional_params=None, model_response=None, **kwargs):
+        text, calls = _answer(messages, optional_params or {})
+        msg = Message(content=text, role="assistant", tool_calls=calls)
+        return ModelResponse(model=model, choices=[Choices(index=0, message=msg, finish_reason="tool_calls" if calls else "stop")],
+                             usage=_usage(messages, text))
+
+    async def acompletion(self, *args, **kwargs):
+        return self.completion(*args, **kwargs)
+
+    def streaming(self, model, messages, *args, optional_params=None, **kwargs):
+        text, calls = _answer(messages, optional_params or {})
+        if calls:
+            c = calls[0]
+            yield {"text": "", "tool_use": {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}, "index": 0},
+                   "is_finished": True, "finish_reason": "tool_calls", "usage": None, "index": 0}
+            return
+        pieces = [text[i:i + 3] for i in range(0, len(text), 3)]
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            u = _usage(messages, text) if last else None
+            yield {"text": piece, "tool_use": None, "is_finished": last, "finish_reason": "stop" if last else "", "index": 0,
+                   "usage": {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens} if u else None}
+            time.sleep(0.002)
+
+    async def astreaming(self, *args, **kwargs):
+        for chunk in self.streaming(*args, **kwargs):
+            yield chunk
+
+
+handler = Scripted()
