@@ -162,7 +162,13 @@ start_llm() {
     -keyout "$dir/ca.key" -out "$dir/ca.pem" >/dev/null 2>&1
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
     -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$dir/ext"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:llm.wtb.test\nbasicConstraints=CA:FALSE\n' >"$dir/ext"
+  # A name for loopback that is not "localhost" nor a loopback address: Go's
+  # (and some other) proxy settings never proxy those, and the proxy-mode
+  # tests need a client that goes through HTTPS_PROXY to reach it.
+  if ! getent hosts llm.wtb.test >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && [ -w /etc/hosts ]; then
+    echo "127.0.0.1 llm.wtb.test # added by wtb scripts/services.sh for its tests" >>/etc/hosts
+  fi
   openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
     -extfile "$dir/ext" -out "$dir/server.pem" >/dev/null 2>&1
   cp "$(dirname "$0")/llm_mock.py" "$dir/"
@@ -205,6 +211,7 @@ wait_llm() {
     return
   fi
   echo "export WTB_TEST_LLM_URL='https://127.0.0.1:$port' WTB_TEST_LLM_CA='$dir/ca.pem' WTB_TEST_LLM_KEY='$key' WTB_TEST_LLM_PYTHON='$venv/bin/python'"
+  if getent hosts llm.wtb.test >/dev/null 2>&1; then echo "export WTB_TEST_LLM_HOST=llm.wtb.test"; fi
 }
 
 ray_pids() { # the processes of the Ray whose temp dir is $1

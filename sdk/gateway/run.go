@@ -109,6 +109,9 @@ func (r *Run) finish(i int, x sdk.Interaction) {
 	x.Ordinal = i
 	r.calls[i] = x
 	switch {
+	case x.Upstream == "":
+		// A host that is no upstream, refused on purpose: what the node
+		// does about it is its own business.
 	case x.Error != "" && x.Source != sdk.SourceReplayed:
 		r.lastFailed[x.Upstream] = x.Error
 	case retryableStatus(x.Status) && x.Source != sdk.SourceReplayed:
