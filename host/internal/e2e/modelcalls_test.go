@@ -750,3 +750,77 @@ batch_test "w" {
 		t.Errorf("%d node runs stored, %d with calls; want 48 each", ran, len(perRun))
 	}
 }
+
+// quickBench: one node on the stdlib client, 6 cases × 2 repeats, on the
+// runner named runner (the others declared by blocks).
+func quickBench(llm llmUpstream, node, blocks, runner string) string {
+	return fmt.Sprintf(`
+gateway {
+  upstream "openai" {
+    url     = "%s/v1"
+    ca_file = %q
+  }
+}
+%s
+workflow "w" {
+  node "quick" {
+    command = [%q, %q, "quick"]
+    env     = { OPENAI_API_KEY = %q }
+    timeout = "120s"
+  }
+}
+batch_test "w" {
+  workflow = workflow.w
+  runner   = runner.%s
+  repeat   = 2
+  case "c1" { input = {} }
+  case "c2" { input = {} }
+  case "c3" { input = {} }
+  case "c4" { input = {} }
+  case "c5" { input = {} }
+  case "c6" { input = {} }
+}
+`, llm.url, llm.ca, blocks, llm.python, node, llm.key, runner)
+}
+
+// The same recordings on every runner: what a batch records on Temporal
+// workers, the gRPC reference server or Ray actors travels back and replays
+// on the pool to the same final states, and a replay on each gives what the
+// pool's replay gives (wtb parity: no differences).
+func TestModelCallRecordingsOnEveryRunner(t *testing.T) {
+	llm := needLLM(t)
+	check := func(t *testing.T, e *env, blocks, runner string) {
+		node := e.writeLLMNode()
+		e.write("bench.hcl", quickBench(llm, node, blocks, runner))
+		r := e.run("run", "bench.hcl", "--no-progress", "--model-calls", "record")
+		if r.code != 0 || !strings.Contains(r.stderr, "24 model calls (24 recorded)") {
+			t.Fatalf("record on %s: exit %d\n%s", runner, r.code, r.stderr)
+		}
+		want := finalStates(t, e, batchID(t, r.stderr))
+		e.write("bench.hcl", quickBench(llm, node, blocks, "pool"))
+		r = e.run("run", "bench.hcl", "--no-progress", "--model-calls", "replay")
+		if r.code != 0 || !strings.Contains(r.stderr, "24 model calls (24 replayed)") {
+			t.Fatalf("replay on the pool: exit %d\n%s", r.code, r.stderr)
+		}
+		sameStates(t, "recorded on "+runner+", replayed on the pool", want, finalStates(t, e, batchID(t, r.stderr)))
+		r = e.run("parity", "bench.hcl", "--runners", "pool,"+runner, "--no-progress", "--model-calls", "replay")
+		if r.code != 0 || !strings.Contains(r.stdout, "no differences") {
+			t.Errorf("parity pool vs %s replaying: exit %d\n%s%s", runner, r.code, r.stdout, r.stderr)
+		}
+	}
+	t.Run("temporal", func(t *testing.T) {
+		e := newTemporalEnv(t)
+		e.worker("w1")
+		check(t, e.env, e.runnerBlock("")+"\nrunner \"pool\" {\n  plugin = \"pool\"\n}\n", "cluster")
+	})
+	t.Run("grpc", func(t *testing.T) {
+		e := grpcEnv(t)
+		srv := startRemote(t)
+		blocks := strings.Replace(remoteBlocks(srv.addr, ""), `runner "local"`, `runner "pool"`, 1)
+		check(t, e, blocks, "remote")
+	})
+	t.Run("ray", func(t *testing.T) {
+		e := newRayEnv(t)
+		check(t, e.env, e.runnerBlock(""), "ray")
+	})
+}

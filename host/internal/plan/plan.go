@@ -48,10 +48,11 @@ type Step struct {
 	Segment *Segment
 	// FilesHash is the hash of the files the node's command names.
 	FilesHash string
-	// RunKey is the node run's identity, the same in every batch: the case
-	// and its input, the repeat, and the configuration, files and
-	// environment of this node and every node before it (and, without prefix
-	// sharing, the execution). Model-call recordings are kept under it.
+	// RunKey is the node run's identity, the same in every batch and on
+	// every runner: the case and its input, the repeat, and the
+	// configuration, scripts and environment of this node and every node
+	// before it (and, without prefix sharing, the execution). Model-call
+	// recordings are kept under it.
 	RunKey string
 }
 
@@ -258,18 +259,15 @@ func (p *Planner) rootRunKey(cs *spec.Case, repeat int) string {
 	return spec.HashStrings("run-root-v1", cs.ID, hex.EncodeToString(sum[:]), fmt.Sprint(repeat))
 }
 
-// runKey is a step's identity given its parent's (see Step.RunKey).
+// runKey is a step's identity given its parent's (see Step.RunKey). It does
+// not cover the contents of files the runner or environment blocks name (the
+// node cache key does): those differ between runners that run the same node
+// alike (a Ray runner names its Python), and a recording is safe to replay
+// whatever they hold — replay matches every request exactly, so a node that
+// now asks something else misses instead of getting a stale answer.
 func (p *Planner) runKey(parent string, rn resolvedNode, envKey, branch string) string {
-	parts := []string{"run-v1", parent, rn.node.Name, rn.node.ConfigHash, rn.filesHash, envKey, branch}
-	// Only recordings are kept under the key so far: the contents of the
-	// files an environment names are hashed only for batches that record.
-	if g := p.Batch.Gateway; g != nil {
-		parts = append(parts, g.Identity())
-		if c := p.environmentContent(envKey); c != "" {
-			parts = append(parts, "env-content", c)
-		}
-	}
-	return spec.HashStrings(parts...)
+	return spec.HashStrings("run-v1", parent, rn.node.Name, rn.node.ConfigHash, rn.filesHash, envKey, branch,
+		p.Batch.Gateway.Identity())
 }
 
 // Build plans every group of a batch at once.
