@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/wtbench/wtb/host/internal/numfmt"
+	"github.com/wtbench/wtb/host/internal/spec"
 	"reflect"
 	"sort"
 	"strings"
@@ -83,7 +85,7 @@ func parityDiffs(ctx context.Context, st store.Store, a, b string) ([]string, in
 			continue
 		}
 		if !reflect.DeepEqual(x.Scores, y.Scores) {
-			diffs = append(diffs, fmt.Sprintf("%s: scores %s vs %s", x.ExecutionKey, Brief(x.Scores), Brief(y.Scores)))
+			diffs = append(diffs, fmt.Sprintf("%s: scores differ: %s", x.ExecutionKey, scoreDiff(x.Scores, y.Scores)))
 		}
 		sa, err := finalState(ctx, st, x)
 		if err != nil {
@@ -115,4 +117,36 @@ func finalState(ctx context.Context, st store.Store, r store.Result) (map[string
 		return nil, err
 	}
 	return DecodeState(cp.State), nil
+}
+
+// scoreDiff names the evaluators whose scores differ, each as "name a vs b"
+// with three decimals, or every digit where three would hide the difference.
+func scoreDiff(a, b map[string]float64) string {
+	names := map[string]bool{}
+	for k := range a {
+		names[k] = true
+	}
+	for k := range b {
+		names[k] = true
+	}
+	var parts []string
+	for _, k := range spec.SortedKeys(names) {
+		x, inA := a[k]
+		y, inB := b[k]
+		if inA && inB && x == y {
+			continue
+		}
+		sx, sy := numfmt.Score(x), numfmt.Score(y)
+		if sx == sy {
+			sx, sy = numfmt.Setting(x), numfmt.Setting(y)
+		}
+		if !inA {
+			sx = numfmt.Dash
+		}
+		if !inB {
+			sy = numfmt.Dash
+		}
+		parts = append(parts, k+" "+sx+" vs "+sy)
+	}
+	return strings.Join(parts, ", ")
 }

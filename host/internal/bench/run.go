@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"hash/fnv"
 	"os"
 	"slices"
@@ -346,10 +347,10 @@ func (a *App) watchStalls(st store.Store, bus *events.Bus, batchID string) func(
 		if s.Err != nil {
 			a.Log.Warn("gave up waiting for the database", "waited", s.Waited.Round(time.Millisecond), "attempts", s.Attempts, "error", s.Err)
 			e.Error = s.Err.Error()
-			e.Message = fmt.Sprintf("gave up on the database after %s (%d attempts)", s.Waited.Round(time.Millisecond), s.Attempts)
+			e.Message = fmt.Sprintf("gave up on the database after %s (%d attempts)", numfmt.Elapsed(s.Waited), s.Attempts)
 		} else {
 			a.Log.Warn("the database answers again", "waited", s.Waited.Round(time.Millisecond), "attempts", s.Attempts)
-			e.Message = fmt.Sprintf("waited %s for the database (%d attempts)", s.Waited.Round(time.Millisecond), s.Attempts)
+			e.Message = fmt.Sprintf("waited %s for the database (%d attempts)", numfmt.Elapsed(s.Waited), s.Attempts)
 		}
 		bus.Publish(e)
 	})

@@ -8,12 +8,12 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -148,7 +148,7 @@ func (a *app) resultsCommand() *cobra.Command {
 			}
 			rec := board.Batch
 			if format == "table" {
-				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, bench.DisplayStatus(rec), rec.StartedAt.Local().Format(time.DateTime))
+				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, bench.DisplayStatus(rec), numfmt.Date(rec.StartedAt))
 				if rec.Lineage == store.LineageRescore {
 					fmt.Fprintf(a.stdout, "rescored from batch %s: the same executions, scored again (no node ran)\n", rec.ParentID)
 				}
@@ -186,7 +186,7 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 			parent = "fork of " + parent + " at " + b.ForkNode
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Name, bench.DisplayStatus(&b), b.Total, b.Runner,
-			b.StartedAt.Local().Format(time.DateTime), parent)
+			numfmt.Date(b.StartedAt), parent)
 	}
 	return tw.Flush()
 }
@@ -205,9 +205,9 @@ func (a *app) writeExecutions(rows []store.Result, format string) error {
 		return cw.Error()
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "EXECUTION\tSTATUS\tSCORE\tMS\tATTEMPTS\tERROR")
+	fmt.Fprintln(tw, "EXECUTION\tSTATUS\tSCORE\tDURATION\tATTEMPTS\tERROR")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.0f\t%d\t%s\n", r.ExecutionKey, r.Status, r.OverallScore, r.DurationMs, r.Attempts, r.Error)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.ExecutionKey, r.Status, numfmt.Score(r.OverallScore), numfmt.Duration(r.DurationMs), r.Attempts, r.Error)
 	}
 	return tw.Flush()
 }

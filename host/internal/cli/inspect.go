@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/statediff"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -62,12 +63,12 @@ const shownLogLines = 5
 func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs bool) {
 	res := d.Execution
 	fmt.Fprintf(w, "execution %s (batch %s)\n", res.ExecutionKey, d.BatchID)
-	fmt.Fprintf(w, "  status %s, score %.3f, passed %v, %.1f ms, %d attempt(s), worker %s\n", res.Status, res.OverallScore, res.Passed,
-		res.DurationMs, res.Attempts, orDash(res.WorkerID))
+	fmt.Fprintf(w, "  status %s, score %s, passed %v, %s, %d attempt(s), worker %s\n", res.Status, numfmt.Score(res.OverallScore), res.Passed,
+		numfmt.Duration(res.DurationMs), res.Attempts, orDash(res.WorkerID))
 	if len(res.Scores) > 0 {
 		var parts []string
 		for _, k := range spec.SortedKeys(res.Scores) {
-			parts = append(parts, fmt.Sprintf("%s=%.3f", k, res.Scores[k]))
+			parts = append(parts, k+"="+numfmt.Score(res.Scores[k]))
 		}
 		fmt.Fprintf(w, "  scores: %s\n", strings.Join(parts, " "))
 	}
@@ -83,7 +84,7 @@ func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs bool) {
 		}
 		switch n.Status {
 		case doc.NodeSucceeded:
-			fmt.Fprintf(w, "\n  %d. %s%s  [%s, %.1f ms, worker %s, checkpoint %s]\n", n.Position, n.Node, variant, n.Source, n.DurationMs,
+			fmt.Fprintf(w, "\n  %d. %s%s  [%s, %s, worker %s, checkpoint %s]\n", n.Position, n.Node, variant, n.Source, numfmt.Duration(n.DurationMs),
 				orDash(n.WorkerID), short(n.CheckpointID))
 			for _, c := range n.Diff {
 				fmt.Fprintf(w, "       %s\n", c.Line(70))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -49,7 +50,7 @@ func ci(c report.Combo) string {
 	if c.CI95 == nil {
 		return "-"
 	}
-	return fmt.Sprintf("[%.3f, %.3f]", c.CI95[0], c.CI95[1])
+	return "[" + numfmt.Score(c.CI95[0]) + ", " + numfmt.Score(c.CI95[1]) + "]"
 }
 
 // writeLeaderboard renders a batch's leaderboard; dbHint completes the
@@ -84,7 +85,7 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 	}
 	fmt.Fprintf(w, "\nLeaderboard — %s (batch %s)\n", b.Name, rec.ID)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	header := "RANK\tCOMBINATION\tMEAN\tSTDDEV\t95% CI\tPASS\tP50 ms\tP95 ms\tOK/FAIL"
+	header := "RANK\tCOMBINATION\tMEAN\tSTDDEV\t95% CI\tPASS\tP50\tP95\tOK/FAIL"
 	for _, ev := range b.Evaluators {
 		header += "\t" + strings.ToUpper(ev.Name)
 	}
@@ -98,19 +99,19 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		if sum.Thresholds && !c.MeetsThresh {
 			mark = "  ✗ " + strings.Join(c.Misses, "; ")
 		}
-		line := fmt.Sprintf("%d\t%s\t%.3f\t%.3f\t%s\t%.0f%%\t%.0f\t%.0f\t%d/%d", c.Rank, c.Combination, c.Mean, c.StdDev, ci(c),
-			100*c.PassRate, c.P50Ms, c.P95Ms, c.Succeeded, c.Failed)
+		line := fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d", c.Rank, c.Combination, numfmt.Score(c.Mean), numfmt.Score(c.StdDev), ci(c),
+			numfmt.Percent(c.PassRate), numfmt.Duration(c.P50Ms), numfmt.Duration(c.P95Ms), c.Succeeded, c.Failed)
 		for _, ev := range b.Evaluators {
-			line += fmt.Sprintf("\t%.3f", c.Evaluators[ev.Name])
+			line += "\t" + numfmt.Score(c.Evaluators[ev.Name])
 		}
 		if stopping {
 			stopped := "-"
 			if d := c.Stopped; d != nil {
 				stopped = d.Kind
 				if d.Kind == store.DecisionPruned {
-					stopped = fmt.Sprintf("pruned (vs %s, p=%.2g, %d cases)", d.Best, d.PValue, d.CasesSeen)
+					stopped = fmt.Sprintf("pruned (vs %s, p=%s, %d cases)", d.Best, numfmt.PValue(d.PValue), d.CasesSeen)
 				} else if d.Kind == store.DecisionConverged {
-					stopped = fmt.Sprintf("converged (±%.3f)", d.CIHalfWidth)
+					stopped = "converged (±" + numfmt.Score(d.CIHalfWidth) + ")"
 				}
 			}
 			line += fmt.Sprintf("\t%d\t%s", c.Repeats, stopped)
@@ -132,21 +133,21 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		t := b.Thresholds
 		var parts []string
 		if t.OverallScore != nil {
-			parts = append(parts, fmt.Sprintf("overall_score ≥ %.2f", *t.OverallScore))
+			parts = append(parts, "overall_score ≥ "+numfmt.Setting(*t.OverallScore))
 		}
 		if t.PassRate != nil {
-			parts = append(parts, fmt.Sprintf("pass_rate ≥ %.2f", *t.PassRate))
+			parts = append(parts, "pass_rate ≥ "+numfmt.Setting(*t.PassRate))
 		}
 		for _, k := range spec.SortedKeys(t.Evaluators) {
-			parts = append(parts, fmt.Sprintf("%s ≥ %.2f", k, t.Evaluators[k]))
+			parts = append(parts, k+" ≥ "+numfmt.Setting(t.Evaluators[k]))
 		}
 		verdict = fmt.Sprintf("%s (%s, for %s combinations)", verdict, strings.Join(parts, ", "), t.AppliesTo)
 	}
 	fmt.Fprintf(w, "\nVerdict: %s — %d/%d executions stored, %d failed\n", verdict, sum.Stored, sum.Total, sum.Failed)
 	if sum.Saved > 0 {
 		planned := sum.Total + sum.Saved
-		fmt.Fprintf(w, "Adaptive repeats and racing saved %d of %d planned executions (%.0f%%); `wtb%s resume %s --complete` runs them\n",
-			sum.Saved, planned, 100*float64(sum.Saved)/float64(planned), dbHint, rec.ID)
+		fmt.Fprintf(w, "Adaptive repeats and racing saved %d of %d planned executions (%s); `wtb%s resume %s --complete` runs them\n",
+			sum.Saved, planned, numfmt.Percent(float64(sum.Saved)/float64(planned)), dbHint, rec.ID)
 	}
 	return nil
 }
@@ -194,7 +195,7 @@ func writeJUnitFile(path string, rec *store.Batch, b *spec.Batch, sum report.Sum
 		for _, r := range rs {
 			jc := junitCase{Name: fmt.Sprintf("%s/%d", r.CaseID, r.Repeat), ClassName: c.Combination, Time: r.DurationMs / 1000}
 			if !r.Passed {
-				msg := fmt.Sprintf("overall_score %.3f below pass_score %.2f", r.OverallScore, b.PassScore)
+				msg := "overall_score " + numfmt.Score(r.OverallScore) + " below pass_score " + numfmt.Setting(b.PassScore)
 				if !r.Success {
 					msg = r.Error
 				}
@@ -213,7 +214,7 @@ func writeJUnitFile(path string, rec *store.Batch, b *spec.Batch, sum report.Sum
 		for _, c := range sum.Combos {
 			jc := junitCase{Name: c.Combination, ClassName: "thresholds"}
 			if !c.MeetsThresh && (b.Thresholds.AppliesTo != "best" || c.Rank == 1) {
-				jc.Failure = &junitFailure{Message: strings.Join(c.Misses, "; "), Text: fmt.Sprintf("mean %.3f, pass rate %.3f", c.Mean, c.PassRate)}
+				jc.Failure = &junitFailure{Message: strings.Join(c.Misses, "; "), Text: "mean " + numfmt.Score(c.Mean) + ", pass rate " + numfmt.Percent(c.PassRate)}
 				s.Failures++
 			}
 			s.Cases = append(s.Cases, jc)

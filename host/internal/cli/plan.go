@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/store/open"
 	"github.com/wtbench/wtb/host/internal/store/sqlite"
@@ -61,8 +62,8 @@ func (a *app) planCommand() *cobra.Command {
 					ad.Min, b.Repeat, ad.CIHalfWidth, ad.Min*per, b.Repeat*per)
 			}
 			if r := b.Racing; r != nil {
-				fmt.Fprintf(a.stdout, "racing: after %d cases, a combination worse than the best with %.0f%% confidence stops (the counts below are the most)\n",
-					r.MinCases, 100*r.Confidence)
+				fmt.Fprintf(a.stdout, "racing: after %d cases, a combination worse than the best with %s confidence stops (the counts below are the most)\n",
+					r.MinCases, numfmt.Percent(r.Confidence))
 			}
 			fmt.Fprintln(a.stdout)
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
@@ -81,7 +82,7 @@ func (a *app) planCommand() *cobra.Command {
 			fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t\n", tu, ts, tc)
 			_ = tw.Flush()
 			if ts > 0 {
-				fmt.Fprintf(a.stdout, "\nto run: %d node runs (%.0f%% of %d)\n", ts-tc, 100*float64(ts-tc)/float64(tu), tu)
+				fmt.Fprintf(a.stdout, "\nto run: %d node runs (%s of %d)\n", ts-tc, numfmt.Percent(float64(ts-tc)/float64(tu)), tu)
 			}
 			return nil
 		},

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/sched"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -405,10 +406,9 @@ func runLine(id string, rep sched.Report, st store.Store) string {
 		parts = append(parts, plural(rep.Retries, "retry", "retries"))
 	}
 	if rep.RoundTrips > 0 {
-		parts = append(parts, fmt.Sprintf("runner round trip p50 %s p95 %s", rep.Percentile(0.5).Round(10*time.Microsecond),
-			rep.Percentile(0.95).Round(10*time.Microsecond)))
+		parts = append(parts, fmt.Sprintf("runner round trip p50 %s p95 %s", numfmt.Elapsed(rep.Percentile(0.5)), numfmt.Elapsed(rep.Percentile(0.95))))
 	}
-	parts = append(parts, fmt.Sprintf("in %s", rep.Elapsed.Round(time.Millisecond)))
+	parts = append(parts, "in "+numfmt.Elapsed(rep.Elapsed))
 	if rep.Elapsed > 0 && rep.Succeeded+rep.Failed > 0 {
 		parts = append(parts, fmt.Sprintf("%.0f executions/s", float64(rep.Succeeded+rep.Failed)/rep.Elapsed.Seconds()))
 	}

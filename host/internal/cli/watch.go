@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -17,7 +18,7 @@ func (a *app) printAuditEntry(e store.AuditEntry) {
 	if where != "" {
 		where = " [" + where + "]"
 	}
-	fmt.Fprintf(a.stdout, "%s %-7s %-22s %s%s\n", e.Time.Local().Format("15:04:05.000"), e.Severity, e.EventType, e.Message, where)
+	fmt.Fprintf(a.stdout, "%s %-7s %-22s %s%s\n", numfmt.Date(e.Time), e.Severity, e.EventType, e.Message, where)
 }
 
 // followAudit prints the trail's new entries until the batch stops running
