@@ -154,10 +154,10 @@ func (a *app) resultsCommand() *cobra.Command {
 				}
 			}
 			if bench.Interrupted(rec) {
-				fmt.Fprintf(a.stderr, "batch %s was interrupted: the process running it stopped before it finished; `wtb%s resume %s` runs the rest\n",
-					rec.ID, a.dbHint(), rec.ID)
+				fmt.Fprintf(a.stderr, "batch %s was interrupted: the process running it stopped before it finished; `%s` runs the rest\n",
+					rec.ID, a.command("resume", rec.ID))
 			}
-			return writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.dbHint())
+			return writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.followUps(ctx, st, rec, board.Spec, board.Summary, board.Failures))
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or csv")

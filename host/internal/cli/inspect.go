@@ -30,8 +30,12 @@ stderr, how long it took, on which worker, and whether the node run was its
 own, shared with other executions (prefix sharing), reused from the node
 cache, or forked from a parent batch; then why each evaluator scored it so.
 
-EXECUTION_KEY is combination/case/repeat, e.g. "retrieve=bm25,answer=terse/q1/0";
-` + "`wtb results --executions`" + ` lists them.`,
+EXECUTION_KEY is the execution key, combination/case/repeat, e.g.
+"retrieve=bm25,answer=terse/q1/0" (` + "`wtb results --executions`" + ` lists them), or the
+node-run key a node saw as $WTB_EXECUTION_KEY and execution.key,
+case/repeat/variants so far, e.g. "q1/0/answer=terse,retrieve=bm25": the last
+node's names one execution; an earlier node's may be shared by several, which
+are then listed with the command that shows each.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkTextJSON(format); err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
@@ -53,10 +54,61 @@ func ci(c report.Combo) string {
 	return "[" + numfmt.Score(c.CI95[0]) + ", " + numfmt.Score(c.CI95[1]) + "]"
 }
 
-// writeLeaderboard renders a batch's leaderboard; dbHint completes the
-// commands it suggests (see app.dbHint).
-// failures are the first failed executions by key; sum counts them all.
-func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum report.Summary, failures []store.Result, dbHint string) error {
+// latency is a percentile of a combination's durations, which are those of
+// its successful executions: "—" when none succeeded (not "0.0 ms").
+func latency(c report.Combo, ms float64) string {
+	if c.Succeeded == 0 {
+		return numfmt.Dash
+	}
+	return numfmt.Duration(ms)
+}
+
+// followUps are the commands a leaderboard suggests, ready to paste.
+type followUps struct {
+	// command writes a wtb command line (see app.command).
+	command func(args ...string) string
+	// inspect is an execution worth a look: the first failure, else one of
+	// a combination that missed a threshold it had to meet ("" for none).
+	inspect string
+}
+
+// followUps picks what a leaderboard suggests looking at.
+func (a *app) followUps(ctx context.Context, st store.Store, rec *store.Batch, b *spec.Batch, sum report.Summary, failures []store.Result) followUps {
+	f := followUps{command: a.command}
+	if len(failures) > 0 {
+		f.inspect = failures[0].ExecutionKey
+		return f
+	}
+	if !sum.Thresholds || sum.Passed {
+		return f
+	}
+	for _, c := range sum.Combos {
+		if c.MeetsThresh || !thresholdApplies(b, c) {
+			continue
+		}
+		// One of its executions that did not pass, else any of them.
+		below := b.PassScore
+		for _, q := range []store.ResultQuery{{Combination: c.Combination, MaxScore: &below, Limit: 1, NoTotal: true},
+			{Combination: c.Combination, Limit: 1, NoTotal: true}} {
+			if rows, _, err := bench.Executions(ctx, st, rec.ID, q); err == nil && len(rows) > 0 {
+				f.inspect = rows[0].ExecutionKey
+				return f
+			}
+		}
+	}
+	return f
+}
+
+// thresholdApplies says whether the thresholds judge combination c: every
+// one with applies_to = "all", only the best-ranked with "best".
+func thresholdApplies(b *spec.Batch, c report.Combo) bool {
+	return b.Thresholds.AppliesTo != "best" || c.Rank == 1
+}
+
+// writeLeaderboard renders a batch's leaderboard with the commands it
+// suggests (next). failures are the first failed executions by key; sum
+// counts them all.
+func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum report.Summary, failures []store.Result, next followUps) error {
 	switch format {
 	case "json":
 		return doc.Write(w, doc.LeaderboardOf(&bench.Board{Batch: rec, Spec: b, Summary: sum, Failures: failures}))
@@ -100,7 +152,7 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 			mark = "  ✗ " + strings.Join(c.Misses, "; ")
 		}
 		line := fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d", c.Rank, c.Combination, numfmt.Score(c.Mean), numfmt.Score(c.StdDev), ci(c),
-			numfmt.Percent(c.PassRate), numfmt.Duration(c.P50Ms), numfmt.Duration(c.P95Ms), c.Succeeded, c.Failed)
+			numfmt.Percent(c.PassRate), latency(c, c.P50Ms), latency(c, c.P95Ms), c.Succeeded, c.Failed)
 		for _, ev := range b.Evaluators {
 			line += "\t" + numfmt.Score(c.Evaluators[ev.Name])
 		}
@@ -125,7 +177,7 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 			fmt.Fprintf(w, "  %s: %s\n", f.ExecutionKey, f.Error)
 		}
 		if more := sum.Failed - len(failures); more > 0 {
-			fmt.Fprintf(w, "  … and %d more: wtb%s results %s --failed\n", more, dbHint, rec.ID)
+			fmt.Fprintf(w, "  … and %d more: `%s`\n", more, next.command("results", rec.ID, "--failed"))
 		}
 	}
 	verdict := sum.Verdict
@@ -146,8 +198,12 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 	fmt.Fprintf(w, "\nVerdict: %s — %d/%d executions stored, %d failed\n", verdict, sum.Stored, sum.Total, sum.Failed)
 	if sum.Saved > 0 {
 		planned := sum.Total + sum.Saved
-		fmt.Fprintf(w, "Adaptive repeats and racing saved %d of %d planned executions (%s); `wtb%s resume %s --complete` runs them\n",
-			sum.Saved, planned, numfmt.Percent(float64(sum.Saved)/float64(planned)), dbHint, rec.ID)
+		fmt.Fprintf(w, "Adaptive repeats and racing saved %d of %d planned executions (%s); `%s` runs them\n",
+			sum.Saved, planned, numfmt.Percent(float64(sum.Saved)/float64(planned)), next.command("resume", rec.ID, "--complete"))
+	}
+	if next.inspect != "" {
+		fmt.Fprintf(w, "Look closer: `%s` (one execution node by node), `%s` (the batch in a browser)\n",
+			next.command("show", next.inspect, "--batch", rec.ID), next.command("view"))
 	}
 	return nil
 }

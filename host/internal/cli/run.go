@@ -342,7 +342,7 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 		return a.failed(err)
 	}
 	rec, b, sum := out.Batch, out.Spec, out.Summary
-	if err := writeLeaderboard(a.stdout, f.format, rec, b, sum, out.Failures, a.dbHint()); err != nil {
+	if err := writeLeaderboard(a.stdout, f.format, rec, b, sum, out.Failures, a.followUps(context.Background(), st, rec, b, sum, out.Failures)); err != nil {
 		return exitf(ExitRuntime, "%v", err)
 	}
 	fmt.Fprintf(a.stderr, "%s\n", runLine(rec.ID, out.Report, st))
@@ -357,9 +357,9 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 	}
 	switch {
 	case out.Err != nil:
-		return exitf(ExitRuntime, "batch %s: %v (what finished is stored; `wtb%s resume %s` runs the rest)", rec.ID, out.Err, a.dbHint(), rec.ID)
+		return exitf(ExitRuntime, "batch %s: %v (what finished is stored; `%s` runs the rest)", rec.ID, out.Err, a.command("resume", rec.ID))
 	case out.Status == store.StatusCancelled:
-		fmt.Fprintf(a.stderr, "batch %s interrupted: %d of %d executions stored; finish it with `wtb%s resume %s`\n", rec.ID, sum.Stored, sum.Total, a.dbHint(), rec.ID)
+		fmt.Fprintf(a.stderr, "batch %s interrupted: %d of %d executions stored; finish it with `%s`\n", rec.ID, sum.Stored, sum.Total, a.command("resume", rec.ID))
 		return exitCode(ExitInterrupted)
 	case out.Report.FailFast:
 		fmt.Fprintf(a.stderr, "fail_fast: stopped after the first failed execution\n")
@@ -381,11 +381,18 @@ func (a *app) failed(err error) error {
 	if bench.KindOf(err) == bench.KindConfig {
 		code = ExitConfig
 	}
+	var ke *bench.KeyError
 	switch {
 	case errors.Is(err, bench.ErrNoBatch):
-		return exitf(code, "%v (list them with `wtb%s results --list`)", err, a.dbHint())
-	case errors.Is(err, bench.ErrNoExecution):
-		return exitf(code, "%v (list them with `wtb%s results --executions`)", err, a.dbHint())
+		return exitf(code, "%v (list them with `%s`)", err, a.command("results", "--list"))
+	case errors.As(err, &ke) && len(ke.Executions) > 1:
+		lines := []string{fmt.Sprintf("%q is a node run that %d executions of batch %s share; show one of them:", ke.Key, len(ke.Executions), ke.Batch)}
+		for _, k := range ke.Executions {
+			lines = append(lines, "  "+a.command("show", k, "--batch", ke.Batch))
+		}
+		return exitf(code, "%s", strings.Join(lines, "\n"))
+	case errors.As(err, &ke):
+		return exitf(code, "%v (list them with `%s`)", err, a.command("results", ke.Batch, "--executions"))
 	}
 	return exitf(code, "%v", err)
 }
@@ -474,7 +481,7 @@ thresholds are missed.`,
 			}
 			rec, b, sum := out.Batch, out.Spec, out.Summary
 			fmt.Fprintf(a.stderr, "batch %s: rescored %d executions of batch %s; %d node runs\n", rec.ID, out.Scored, out.From.ID, out.NodeRuns)
-			if err := writeLeaderboard(a.stdout, format, rec, b, sum, out.Failures, a.dbHint()); err != nil {
+			if err := writeLeaderboard(a.stdout, format, rec, b, sum, out.Failures, a.followUps(cmd.Context(), st, rec, b, sum, out.Failures)); err != nil {
 				return exitf(ExitRuntime, "%v", err)
 			}
 			if junit != "" {

@@ -99,7 +99,7 @@ func (a *app) watchResults(ctx context.Context, st store.Store, id, format strin
 			}
 			fmt.Fprintf(a.stdout, "batch %s (%s) — %s, %d of %d stored, %s\n", rec.ID, rec.Name, bench.DisplayStatus(rec),
 				board.Summary.Stored, board.Summary.Total, time.Now().Format(time.TimeOnly))
-			if err := writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.dbHint()); err != nil {
+			if err := writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.followUps(ctx, st, rec, board.Spec, board.Summary, board.Failures)); err != nil {
 				return exitf(ExitRuntime, "%v", err)
 			}
 			last = board.Summary.Stored
