@@ -27,16 +27,29 @@ func (a *app) printPlan(b *spec.Batch, counts plan.Counts, id string, st store.S
 		plural(len(b.Combinations), "combination", "combinations"), plural(len(b.Cases), "case", "cases"), plural(b.Repeat, "repeat", "repeats"),
 		plural(counts.Executions, "execution", "executions"), b.Runner.Plugin, st.Describe())
 	stats := counts.Nodes
-	var unshared, shared int
-	for _, s := range stats {
+	var unshared, shared, stored int
+	cache := b.Cache
+	for i, s := range stats {
 		unshared += s.Unshared
 		shared += s.Shared
+		stored += s.Stored
+		if n := b.Workflow.Nodes[i]; n.Cache != nil {
+			cache = cache || *n.Cache
+		}
+	}
+	// The count the run line ends with: node runs to run (ran, or taken from
+	// the node cache) and, apart, those reused from stored checkpoints.
+	line := fmt.Sprintf("node runs: %d to run", shared-stored)
+	if cache {
+		line += " (or take from the node cache)"
+	}
+	if stored > 0 {
+		line += fmt.Sprintf(", %d reused from stored checkpoints", stored)
 	}
 	if b.SharePrefixes && shared < unshared {
-		fmt.Fprintf(a.stderr, "node runs: %d with prefix sharing instead of %d (%s)\n", shared, unshared, perNode(stats))
-	} else {
-		fmt.Fprintf(a.stderr, "node runs: %d\n", unshared)
+		line += fmt.Sprintf("; %d in all with prefix sharing instead of %d (%s)", shared, unshared, perNode(stats))
 	}
+	fmt.Fprintln(a.stderr, line)
 }
 
 func perNode(stats []plan.NodeStats) string {
