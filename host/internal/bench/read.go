@@ -74,6 +74,7 @@ func Leaderboard(ctx context.Context, st store.Store, id string) (*Board, error)
 		return nil, err
 	}
 	if sum, ok := storedSummary(rec); ok {
+		sum.MarkJudged(b.Thresholds.AppliesTo) // a summary stored before the field
 		failures, _, err := st.Results().Query(ctx, rec.ID, store.ResultQuery{Status: store.ResultFailed, Limit: MaxFailures, NoTotal: true})
 		if err != nil {
 			return nil, runtimeErr("%w", err)

@@ -159,9 +159,17 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		header += "\tREPEATS\tSTOPPED"
 	}
 	fmt.Fprintln(tw, header+"\t")
-	for _, c := range sum.Combos {
+	ties := false
+	for i, c := range sum.Combos {
+		ties = ties || (i > 0 && numfmt.Score(c.Mean) == numfmt.Score(sum.Combos[i-1].Mean))
 		mark := ""
-		if sum.Thresholds && !c.MeetsThresh {
+		switch {
+		case !sum.Thresholds:
+		case !thresholdApplies(b, c):
+			// applies_to = "best": only the first-ranked is judged; a miss
+			// here decides nothing, and a ✗ in a passing batch misleads.
+			mark = "  not required"
+		case !c.MeetsThresh:
 			mark = "  ✗ " + strings.Join(c.Misses, "; ")
 		}
 		line := fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d", c.Rank, c.Combination, numfmt.Score(c.Mean), numfmt.Score(c.StdDev), ci(c),
@@ -206,7 +214,14 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		for _, k := range spec.SortedKeys(t.Evaluators) {
 			parts = append(parts, k+" ≥ "+numfmt.Setting(t.Evaluators[k]))
 		}
-		verdict = fmt.Sprintf("%s (%s, for %s combinations)", verdict, strings.Join(parts, ", "), t.AppliesTo)
+		whom := "for every combination"
+		if t.AppliesTo == "best" {
+			whom = "for the best combination (rank 1) only"
+		}
+		verdict = fmt.Sprintf("%s (%s, %s)", verdict, strings.Join(parts, ", "), whom)
+	}
+	if ties {
+		fmt.Fprintf(w, "\nRanked by mean score before rounding; %s.\n", report.TieBreak)
 	}
 	fmt.Fprintf(w, "\nVerdict: %s — %d/%d executions stored, %d failed\n", verdict, sum.Stored, sum.Total, sum.Failed)
 	if sum.Saved > 0 {
