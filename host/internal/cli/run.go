@@ -28,7 +28,7 @@ type runFlags struct {
 	complete   bool
 
 	metricsAddr   string
-	metricsLinger time.Duration
+	metricsLinger lingerFlag
 	pushgateway   string
 	progressEvery time.Duration
 	metrics       *runMetrics
@@ -74,7 +74,7 @@ func addRunFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "no progress bar or progress lines")
 	cmd.Flags().DurationVar(&f.progressEvery, "progress-every", DefaultProgressEvery, "when output is not a terminal, print a status line this often (also while nothing finishes)")
 	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics of the run at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
-	cmd.Flags().DurationVar(&f.metricsLinger, "metrics-linger", 0, "keep serving metrics this long after the batch ends, so a scraper sees its final figures")
+	cmd.Flags().Var(&f.metricsLinger, "metrics-linger", "with --metrics-addr, how long to keep serving after the batch ends so a scraper sees the final figures: auto waits until one more scrape has read them, at most 15s (longer when scrapes came further apart), a duration waits that long, 0 stops at once")
 	cmd.Flags().StringVar(&f.pushgateway, "pushgateway", "", "push the batch's final metrics to this Prometheus Pushgateway URL when it ends")
 	cmd.Flags().BoolVar(&f.auditNodes, "audit-nodes", false, "record every execution's finish and its node events in the audit trail (by default it records failures, retries, cancellations and plugin events)")
 }
