@@ -3,13 +3,13 @@ package bench
 import (
 	"context"
 	"fmt"
-	"github.com/wtbench/wtb/host/internal/numfmt"
-	"github.com/wtbench/wtb/host/internal/spec"
 	"reflect"
 	"sort"
 	"strings"
 
 	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/numfmt"
+	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -20,9 +20,19 @@ type ParityResult struct {
 	// Compared is the number of executions of the first run.
 	Compared int
 	// Diffs lists every execution whose outcome, final state or scores
-	// differ, one line each, sorted.
-	Diffs []string
+	// differ, sorted.
+	Diffs []ParityDiff
 }
+
+// ParityDiff is one way an execution differs between the two runs.
+type ParityDiff struct {
+	ExecutionKey string
+	// Kind is only_first, only_second, outcome, scores or state.
+	Kind   string
+	Detail string
+}
+
+func (d ParityDiff) String() string { return d.ExecutionKey + ": " + d.Detail }
 
 // Parity runs a batch once on each of two runner blocks (everything else
 // identical) and compares them execution by execution.
@@ -58,7 +68,7 @@ func (a *App) Parity(ctx context.Context, st store.Store, cfg *config.Config, ba
 }
 
 // parityDiffs compares two batches execution by execution.
-func parityDiffs(ctx context.Context, st store.Store, a, b string) ([]string, int, error) {
+func parityDiffs(ctx context.Context, st store.Store, a, b string) ([]ParityDiff, int, error) {
 	ra, err := st.Results().List(ctx, a)
 	if err != nil {
 		return nil, 0, err
@@ -71,21 +81,21 @@ func parityDiffs(ctx context.Context, st store.Store, a, b string) ([]string, in
 	for _, r := range rb {
 		byKey[r.ExecutionKey] = r
 	}
-	var diffs []string
+	diffs := []ParityDiff{}
 	seen := map[string]bool{}
 	for _, x := range ra {
 		seen[x.ExecutionKey] = true
 		y, ok := byKey[x.ExecutionKey]
 		if !ok {
-			diffs = append(diffs, x.ExecutionKey+": only in the first run")
+			diffs = append(diffs, ParityDiff{x.ExecutionKey, "only_first", "only in the first run"})
 			continue
 		}
 		if x.Success != y.Success {
-			diffs = append(diffs, fmt.Sprintf("%s: %s vs %s (%s%s)", x.ExecutionKey, x.Status, y.Status, x.Error, y.Error))
+			diffs = append(diffs, ParityDiff{x.ExecutionKey, "outcome", fmt.Sprintf("%s vs %s (%s%s)", x.Status, y.Status, x.Error, y.Error)})
 			continue
 		}
 		if !reflect.DeepEqual(x.Scores, y.Scores) {
-			diffs = append(diffs, fmt.Sprintf("%s: scores differ: %s", x.ExecutionKey, scoreDiff(x.Scores, y.Scores)))
+			diffs = append(diffs, ParityDiff{x.ExecutionKey, "scores", "scores differ: " + scoreDiff(x.Scores, y.Scores)})
 		}
 		sa, err := finalState(ctx, st, x)
 		if err != nil {
@@ -96,15 +106,15 @@ func parityDiffs(ctx context.Context, st store.Store, a, b string) ([]string, in
 			return nil, 0, err
 		}
 		if !reflect.DeepEqual(sa, sb) {
-			diffs = append(diffs, fmt.Sprintf("%s: final state differs: %s", x.ExecutionKey, strings.Join(StateDiff(sa, sb), "; ")))
+			diffs = append(diffs, ParityDiff{x.ExecutionKey, "state", "final state differs: " + strings.Join(StateDiff(sa, sb), "; ")})
 		}
 	}
 	for _, y := range rb {
 		if !seen[y.ExecutionKey] {
-			diffs = append(diffs, y.ExecutionKey+": only in the second run")
+			diffs = append(diffs, ParityDiff{y.ExecutionKey, "only_second", "only in the second run"})
 		}
 	}
-	sort.Strings(diffs)
+	sort.Slice(diffs, func(i, j int) bool { return diffs[i].String() < diffs[j].String() })
 	return diffs, len(ra), nil
 }
 

@@ -95,27 +95,38 @@ func (a *app) planCommand() *cobra.Command {
 
 func (a *app) cacheCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "cache", Short: "Inspect or clear the node cache"}
-	cmd.AddCommand(&cobra.Command{
+	var statsFormat, clearFormat string
+	stats := &cobra.Command{
 		Use:   "stats",
 		Short: "How many node runs the cache holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkTextJSON(statsFormat); err != nil {
+				return err
+			}
 			return a.reading(cmd.Context(), func(ctx context.Context, st store.Store) error {
 				s, err := st.Checkpoints().CacheStats(ctx)
 				if err != nil {
 					return exitf(ExitRuntime, "%v", err)
+				}
+				if statsFormat == "json" {
+					return doc.Write(a.stdout, doc.CacheStatsOf(st.Describe(), s))
 				}
 				fmt.Fprintf(a.stdout, "node cache in %s: %d entries from %s, %.1f MiB of state\n", st.Describe(), s.Entries,
 					plural(s.Batches, "batch", "batches"), float64(s.Bytes)/(1<<20))
 				return nil
 			})
 		},
-	})
-	cmd.AddCommand(&cobra.Command{
+	}
+	stats.Flags().StringVar(&statsFormat, "format", "text", "text or json (schema: wtb schema cache_stats)")
+	clearCmd := &cobra.Command{
 		Use:   "clear",
 		Short: "Forget every cache entry (checkpoints stay for inspection)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkTextJSON(clearFormat); err != nil {
+				return err
+			}
 			st, err := a.openStore(cmd.Context(), "")
 			if err != nil {
 				return err
@@ -125,9 +136,14 @@ func (a *app) cacheCommand() *cobra.Command {
 			if err != nil {
 				return exitf(ExitRuntime, "%v", err)
 			}
+			if clearFormat == "json" {
+				return doc.Write(a.stdout, doc.CacheClearedOf(st.Describe(), n))
+			}
 			fmt.Fprintf(a.stdout, "cleared %s\n", plural(n, "cache entry", "cache entries"))
 			return nil
 		},
-	})
+	}
+	clearCmd.Flags().StringVar(&clearFormat, "format", "text", "text or json (schema: wtb schema cache_cleared)")
+	cmd.AddCommand(stats, clearCmd)
 	return cmd
 }

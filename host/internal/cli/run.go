@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/sched"
@@ -167,6 +168,7 @@ error, 3 runtime failure.`,
 	}
 	addRunFlags(cmd, f)
 	cmd.Flags().StringVar(&runners, "runners", "", "the two runner blocks to compare, A,B")
+	cmd.Flags().Lookup("format").Usage = "table or json: the differences (schema: wtb schema parity)"
 	cmd.Flags().IntVar(&limit, "limit", 20, "at most this many differences listed")
 	return cmd
 }
@@ -293,6 +295,12 @@ func (a *app) fork(ctx context.Context, o bench.ForkOptions, f *runFlags) error 
 }
 
 func (a *app) parity(ctx context.Context, file string, runners [2]string, limit int, f *runFlags) error {
+	// The leaderboards are not what parity prints: its own document is.
+	switch f.format {
+	case "table", "text", "json":
+	default:
+		return exitf(ExitConfig, "unknown --format %q for parity: use table or json (schema: wtb schema parity)", f.format)
+	}
 	cfg, err := a.loadConfig(file, f.vars)
 	if err != nil {
 		return err
@@ -320,6 +328,15 @@ func (a *app) parity(ctx context.Context, file string, runners [2]string, limit 
 		if out.Err != nil {
 			return exitf(ExitRuntime, "batch %s: %v", out.Batch.ID, out.Err)
 		}
+	}
+	if f.format == "json" {
+		if err := doc.Write(a.stdout, doc.ParityOf(res)); err != nil {
+			return exitf(ExitRuntime, "%v", err)
+		}
+		if len(res.Diffs) > 0 {
+			return exitCode(ExitThresholds)
+		}
+		return nil
 	}
 	fmt.Fprintf(a.stdout, "parity %s vs %s: %d executions compared (batches %s and %s)\n", runners[0], runners[1], res.Compared,
 		res.Outcomes[0].Batch.ID, res.Outcomes[1].Batch.ID)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -75,5 +76,57 @@ func TestNumbersAreWrittenOneWay(t *testing.T) {
 	ex := e.mustRun("results", id, "--executions").stdout
 	if !regexp.MustCompile(`default/c00/0\s+succeeded\s+1\.000\s+` + dur + `\s+1`).MatchString(ex) {
 		t.Errorf("results --executions:\n%s", ex)
+	}
+}
+
+// Every command that prints data prints it as one JSON document with
+// --format json: cache stats (it refused the flag), cache clear, and parity
+// (it took the flag and printed text).
+func TestCacheAndParityPrintJSON(t *testing.T) {
+	e := newEnv(t)
+	e.write("bench.hcl", `
+runner "a" { plugin = "pool" }
+runner "b" {
+  plugin      = "pool"
+  max_workers = 2
+}
+workflow "w" {
+  node "n" {
+    command = ["sh", "-c", "cat >/dev/null; echo '{\"v\": 1}'"]
+    cache   = true
+    variant "x" {}
+    variant "y" { params = { y = 1 } }
+  }
+}
+batch_test "p" {
+  workflow = workflow.w
+  runner   = runner.a
+  case "c1" { input = { q = 1 } }
+  case "c2" { input = { q = 2 } }
+}
+`)
+	e.mustRun("run", "bench.hcl", "--no-progress")
+	var stats struct{ Entries, Batches int }
+	out := e.mustRun("cache", "stats", "--format", "json").stdout
+	checkDoc(t, "cache stats", out)
+	if err := json.Unmarshal([]byte(out), &stats); err != nil || stats.Entries != 4 || stats.Batches != 1 {
+		t.Errorf("cache stats --format json: %+v %v\n%s", stats, err, out)
+	}
+	r := e.run("parity", "bench.hcl", "--runners", "a,b", "--format", "json", "--no-progress")
+	checkDoc(t, "parity", r.stdout)
+	var parity struct {
+		Compared int  `json:"compared"`
+		Agree    bool `json:"agree"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &parity); err != nil || r.code != 0 || parity.Compared != 4 || !parity.Agree {
+		t.Errorf("parity --format json: exit %d %+v %v\n%s%s", r.code, parity, err, r.stdout, r.stderr)
+	}
+	out = e.mustRun("cache", "clear", "--format", "json").stdout
+	checkDoc(t, "cache clear", out)
+	if !regexp.MustCompile(`"cleared": [1-9]`).MatchString(out) {
+		t.Errorf("cache clear --format json:\n%s", out)
+	}
+	if r := e.run("cache", "stats", "--format", "yaml"); r.code != 2 {
+		t.Errorf("an unknown format is a usage error: exit %d", r.code)
 	}
 }
