@@ -33,10 +33,11 @@ type ComboDelta struct {
 	Paired stats.Paired
 	// P is the p-value of the test the comparison uses (CompareOptions.Test).
 	P float64
-	// Significant: P below Alpha. Regression: the combination's verdict — a
-	// significant paired drop of the overall score larger than the tolerance
-	// when the overall scores are comparable (Comparison.OverallComparable),
-	// else such a drop of any evaluator both batches scored alike.
+	// Significant: P below Alpha, for comparable overall scores
+	// (Comparison.OverallComparable) only. Regression: the combination's
+	// verdict — a significant paired drop of the overall score larger than
+	// the tolerance when the overall scores are comparable, else such a drop
+	// of any evaluator both batches scored alike.
 	Significant bool
 	Regression  bool
 	// Evaluators are the per-evaluator figures, one per evaluator of A or B
@@ -471,10 +472,12 @@ func compareCombos(c *Comparison, sa, sb report.Summary, paired map[string]*pair
 			if p != nil {
 				row.Paired, row.P = test(p.overall)
 			}
-			row.Significant = row.Paired.N >= 2 && row.P < o.Alpha
-			// The tolerance applies to what the test measured: the paired
+			// Overall scores computed from other evaluators are not a finding,
+			// however small p is: only comparable ones are significant. The
+			// tolerance applies to what the test measured: the paired
 			// difference, on the cases both batches ran.
-			row.Regression = c.OverallComparable && row.Significant && row.Paired.MeanDiff < -o.Tolerance
+			row.Significant = c.OverallComparable && row.Paired.N >= 2 && row.P < o.Alpha
+			row.Regression = row.Significant && row.Paired.MeanDiff < -o.Tolerance
 		}
 		for _, d := range c.Evaluators {
 			ed := EvaluatorDelta{Name: d.Name, P: 1}

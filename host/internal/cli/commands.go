@@ -149,8 +149,11 @@ func (a *app) resultsCommand() *cobra.Command {
 			rec := board.Batch
 			if format == "table" {
 				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, bench.DisplayStatus(rec), numfmt.Date(rec.StartedAt))
-				if rec.Lineage == store.LineageRescore {
+				switch {
+				case rec.Lineage == store.LineageRescore:
 					fmt.Fprintf(a.stdout, "rescored from batch %s: the same executions, scored again (no node ran)\n", rec.ParentID)
+				case rec.ParentID != "" && rec.ForkNode != "":
+					fmt.Fprintf(a.stdout, "forked from batch %s at node %s: the nodes up to it were reused, not run\n", rec.ParentID, rec.ForkNode)
 				}
 			}
 			if bench.Interrupted(rec) {

@@ -62,7 +62,7 @@ func perNode(stats []plan.NodeStats) string {
 
 func ci(c report.Combo) string {
 	if c.CI95 == nil {
-		return "-"
+		return numfmt.Dash
 	}
 	return "[" + numfmt.Score(c.CI95[0]) + ", " + numfmt.Score(c.CI95[1]) + "]"
 }

@@ -139,7 +139,7 @@ func (p *progress) Load(inFlight, queued int) {
 
 func (p *progress) printLine() {
 	done := p.succeeded + p.failed
-	eta := "-"
+	eta := numfmt.Dash
 	if done > 0 && done < p.total {
 		per := time.Since(p.start) / time.Duration(done)
 		eta = numfmt.Elapsed(per * time.Duration(p.total-done))

@@ -67,7 +67,9 @@ type ComboDelta struct {
 	PassRateB   *float64 `json:"pass_rate_b"`
 	// The paired test on the executions both batches ran: how many pairs,
 	// the mean difference B − A with its 95 % interval (null below two
-	// pairs), both tests' p-values and the one the verdict used.
+	// pairs), both tests' p-values and the one the verdict used. significant
+	// is false when the overall scores do not compare (overall_comparable);
+	// regression is the combination's verdict (see verdict).
 	Pairs       int         `json:"pairs"`
 	MeanDiff    float64     `json:"paired_mean_diff"`
 	DiffCI95    *[2]float64 `json:"paired_diff_ci95"`
