@@ -66,7 +66,12 @@ func pasted(t *testing.T, e *env, line string) result {
 // node's is shared by several, which the error lists as commands that work
 // when pasted (with --batch and --db).
 func TestShowTakesBothKeyForms(t *testing.T) {
-	e := newEnv(t)
+	for _, kind := range []string{sqliteStore, postgresStore} {
+		t.Run(kind, func(t *testing.T) { showTakesBothKeyForms(t, newEnvOn(t, kind)) })
+	}
+}
+
+func showTakesBothKeyForms(t *testing.T, e *env) {
 	e.write("bench.hcl", keysBench)
 	id := batchID(t, e.mustRun("run", "bench.hcl", "--no-progress").stderr)
 	const execKey = "retrieve=dense,answer=t1/c2/1"
