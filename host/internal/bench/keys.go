@@ -79,9 +79,10 @@ func result(ctx context.Context, st store.Store, rec *store.Batch, b *spec.Batch
 
 // ExecutionsOfNodeRun lists, in execution key order, the executions of b that
 // share the node run key names (case/repeat/variants-so-far, as
-// executor.RunKey writes it): those of that case and repeat whose
-// combination picks every variant the key names. Nil when key is not a
-// node-run key of b.
+// executor.RunKey writes it, or as a segment key in the audit trail writes
+// it: every node so far in workflow order, "node=-" for one without
+// variants): those of that case and repeat whose combination picks every
+// variant the key names. Nil when key is not a node-run key of b.
 func ExecutionsOfNodeRun(b *spec.Batch, key string) []string {
 	var out []string
 	for _, cs := range b.Cases {
@@ -101,6 +102,9 @@ func ExecutionsOfNodeRun(b *spec.Batch, key string) []string {
 				if !ok || node == "" {
 					want = nil
 					break
+				}
+				if v == "-" {
+					v = "" // a segment key (the audit trail's) writes "node=-" for a node without variants
 				}
 				want[node] = v
 			}

@@ -20,7 +20,8 @@ func TestExecutionsOfNodeRun(t *testing.T) {
 		"q/1/1/r=a":     {"r=a,s=x/q/1/1", "r=a,s=y/q/1/1"},
 		"q/0/s=x,r=b":   {"r=b,s=x/q/0"},
 		"q/0":           {"r=a,s=x/q/0", "r=a,s=y/q/0", "r=b,s=x/q/0"},
-		"q/2/r=a":       nil, // no repeat 2
+		"q/0/p=-,r=b":   {"r=b,s=x/q/0"}, // a segment key: p has no variants
+		"q/2/r=a":       nil,             // no repeat 2
 		"q/00/r=a":      nil,
 		"q/0/r=c":       nil,
 		"q/0/r":         nil,

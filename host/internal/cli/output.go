@@ -248,6 +248,7 @@ type junitSuite struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr,omitempty"`
 	Time     float64     `xml:"time,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
@@ -257,6 +258,11 @@ type junitCase struct {
 	ClassName string        `xml:"classname,attr"`
 	Time      float64       `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -297,7 +303,11 @@ func writeJUnitFile(path string, rec *store.Batch, b *spec.Batch, sum report.Sum
 		s := junitSuite{Name: "thresholds"}
 		for _, c := range sum.Combos {
 			jc := junitCase{Name: c.Combination, ClassName: "thresholds"}
-			if !c.MeetsThresh && (b.Thresholds.AppliesTo != "best" || c.Rank == 1) {
+			if !thresholdApplies(b, c) {
+				// Neither met nor missed: nothing judged it.
+				jc.Skipped = &junitSkipped{Message: "not required: applies_to = \"best\" judges only the best combination (rank 1)"}
+				s.Skipped++
+			} else if !c.MeetsThresh {
 				jc.Failure = &junitFailure{Message: strings.Join(c.Misses, "; "), Text: "mean " + numfmt.Score(c.Mean) + ", pass rate " + numfmt.Percent(c.PassRate)}
 				s.Failures++
 			}

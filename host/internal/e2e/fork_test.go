@@ -260,3 +260,19 @@ func newBatchID(t *testing.T, out string) string {
 	}
 	return m[1]
 }
+
+// A node run served from the node cache keeps the stderr it wrote when it
+// ran, as a forked one does: show --logs of the second batch has it.
+func TestCachedNodeRunsKeepTheirStderr(t *testing.T) {
+	e := newEnv(t)
+	e.write("bench.hcl", strings.Replace(logForkBench(`    variant "t0" {}`), `variant "bm25" {}`, "cache = true\n    variant \"bm25\" {}", 1))
+	e.mustRun("run", "bench.hcl", "--no-progress")
+	r := e.mustRun("run", "bench.hcl", "--no-progress")
+	if !strings.Contains(r.stderr, "12 from cache") {
+		t.Fatalf("the second run should take retrieve from the cache:\n%s", r.stderr)
+	}
+	show := e.mustRun("show", "retrieve=bm25,answer=t0/c1/0", "--logs").stdout
+	if !regexp.MustCompile(`1\. retrieve=bm25  \[cached.*\n(.*\n)*?\s+stderr \| retrieving the documents`).MatchString(show) {
+		t.Errorf("show of an execution with a cached node run lost its stderr:\n%s", show)
+	}
+}

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,7 +20,7 @@ func TestOnlyTheBestIsRequiredAndTiesAreExplained(t *testing.T) {
 	e.write("bench.hcl", strings.Replace(deterministicBench("best"), `variant "bad" { params = { value = 0 } }`,
 		`variant "bad" { params = { value = 0 } }
     variant "also" { params = { value = 1, also = true } }`, 1))
-	r := e.run("run", "bench.hcl", "--no-progress")
+	r := e.run("run", "bench.hcl", "--no-progress", "--junit", "junit.xml")
 	if r.code != 0 {
 		t.Fatalf("the best combination meets the threshold: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -35,6 +37,11 @@ func TestOnlyTheBestIsRequiredAndTiesAreExplained(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("the leaderboard should say %q:\n%s", want, r.stdout)
 		}
+	}
+	junit, err := os.ReadFile(filepath.Join(e.dir, "junit.xml"))
+	if err != nil || !regexp.MustCompile(`<testsuite name="thresholds" tests="3" failures="0" skipped="2"`).Match(junit) ||
+		!regexp.MustCompile(`<testcase name="score=bad" classname="thresholds" time="0">\s*<skipped message="not required`).Match(junit) {
+		t.Errorf("JUnit: the combinations not judged are skipped, not passed (%v):\n%s", err, junit)
 	}
 	id := batchID(t, r.stderr)
 	lb := e.mustRun("results", id, "--format", "json").stdout
