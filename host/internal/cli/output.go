@@ -46,8 +46,12 @@ func (a *app) printPlan(b *spec.Batch, counts plan.Counts, id string, st store.S
 	if stored > 0 {
 		line += fmt.Sprintf(", %d reused from stored checkpoints", stored)
 	}
-	if b.SharePrefixes && shared < unshared {
+	switch {
+	case !b.SharePrefixes || shared >= unshared:
+	case stored > 0:
 		line += fmt.Sprintf("; %d in all with prefix sharing instead of %d (%s)", shared, unshared, perNode(stats))
+	default:
+		line += fmt.Sprintf(", with prefix sharing instead of %d (%s)", unshared, perNode(stats))
 	}
 	fmt.Fprintln(a.stderr, line)
 }
