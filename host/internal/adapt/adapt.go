@@ -11,6 +11,7 @@ package adapt
 
 import (
 	"fmt"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"math"
 	"sort"
 	"sync"
@@ -204,10 +205,10 @@ func (c *Controller) decideRounds(out *[]store.Decision) {
 			switch {
 			case ok && half <= a.CIHalfWidth:
 				c.decide(out, store.Decision{Combination: name, Kind: store.DecisionConverged, Repeats: s.rounds, CIHalfWidth: half,
-					Executions: len(s.all), Reason: fmt.Sprintf("95%% CI half-width %.3f ≤ %.3f after %d repeats", half, a.CIHalfWidth, s.rounds)})
+					Executions: len(s.all), Reason: fmt.Sprintf("95%% CI half-width %s ≤ %s after %d repeats", numfmt.Score(half), numfmt.Setting(a.CIHalfWidth), s.rounds)})
 			case s.rounds >= c.b.Repeat:
 				c.decide(out, store.Decision{Combination: name, Kind: store.DecisionMaxRepeats, Repeats: s.rounds, CIHalfWidth: half,
-					Executions: len(s.all), Reason: fmt.Sprintf("reached max = %d repeats with a 95%% CI half-width of %.3f", s.rounds, half)})
+					Executions: len(s.all), Reason: fmt.Sprintf("reached max = %d repeats with a 95%% CI half-width of %s", s.rounds, numfmt.Score(half))})
 			}
 		}
 	}
@@ -286,8 +287,8 @@ func (c *Controller) race(out *[]store.Decision) {
 		if p < alpha {
 			c.decide(out, store.Decision{Combination: name, Kind: store.DecisionPruned, Best: best, Test: "one-sided paired t on per-case means",
 				PValue: p, Bound: bound, CasesSeen: len(cases), Repeats: c.state[name].rounds, Executions: len(c.state[name].all),
-				Reason: fmt.Sprintf("worse than %s on %d shared cases: mean difference %+.3f, upper bound %+.3f, p = %.2g < %.2g (%.0f%% confidence, Bonferroni over %d looks × %d rivals)",
-					best, len(cases), mean, bound, p, alpha, 100*r.Confidence, c.maxLooks, len(c.combos)-1)})
+				Reason: fmt.Sprintf("worse than %s on %d shared cases: mean difference %s, upper bound %s, p = %s < %s (%s confidence, Bonferroni over %d looks × %d rivals)",
+					best, len(cases), numfmt.Signed(mean), numfmt.Signed(bound), numfmt.PValue(p), numfmt.PValue(alpha), numfmt.Percent(r.Confidence), c.maxLooks, len(c.combos)-1)})
 		}
 	}
 }

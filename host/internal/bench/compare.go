@@ -1,13 +1,16 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/stats"
@@ -19,19 +22,107 @@ type ComboDelta struct {
 	Combination string
 	MeanA       *float64 // nil: not in A
 	MeanB       *float64 // nil: not in B
-	Delta       float64  // MeanB − MeanA
-	PassA       float64
-	PassB       float64
-	// Paired is the test on the executions both batches ran (same case and
-	// repeat): the mean difference, its interval and p-values. Pairs is 0
-	// when they share none.
+	// Delta is MeanB − MeanA, over each batch's own executions; nil unless
+	// the combination is in both. The verdict uses the paired difference.
+	Delta *float64
+	PassA *float64 // nil: not in A
+	PassB *float64 // nil: not in B
+	// Paired is the test on the executions both batches ran on the same case
+	// (same case id, input and expectations) and repeat: the mean difference,
+	// its interval and p-values. N is 0 when they share none.
 	Paired stats.Paired
 	// P is the p-value of the test the comparison uses (CompareOptions.Test).
 	P float64
-	// Significant: P below Alpha. Regression: a significant drop larger
-	// than the tolerance.
+	// Significant: P below Alpha, for comparable overall scores
+	// (Comparison.OverallComparable) only. Regression: the combination's
+	// verdict — a significant paired drop of the overall score larger than
+	// the tolerance when the overall scores are comparable, else such a drop
+	// of any evaluator both batches scored alike.
 	Significant bool
 	Regression  bool
+	// Evaluators are the per-evaluator figures, one per evaluator of A or B
+	// in the order of Comparison.Evaluators.
+	Evaluators []EvaluatorDelta
+}
+
+// Combination verdicts.
+const (
+	VerdictRegression     = "regression"
+	VerdictSignificant    = "significant"
+	VerdictNotSignificant = "not_significant"
+	VerdictOnlyA          = "only_a"
+	VerdictOnlyB          = "only_b"
+)
+
+// Verdict sums a combination up: only in one batch, a regression, a
+// significant change that is not one, or nothing significant. When the
+// overall scores do not compare, "significant" means some evaluator scored
+// both alike changed significantly.
+func (r *ComboDelta) Verdict(overallComparable bool) string {
+	switch {
+	case r.MeanA == nil:
+		return VerdictOnlyB
+	case r.MeanB == nil:
+		return VerdictOnlyA
+	case r.Regression:
+		return VerdictRegression
+	case overallComparable && r.Significant:
+		return VerdictSignificant
+	case !overallComparable:
+		for _, e := range r.Evaluators {
+			if e.Significant {
+				return VerdictSignificant
+			}
+		}
+	}
+	return VerdictNotSignificant
+}
+
+// EvaluatorDelta is one evaluator's figures for one combination.
+type EvaluatorDelta struct {
+	Name  string
+	MeanA *float64 // nil: A has no such evaluator, or not this combination
+	MeanB *float64
+	Delta *float64 // MeanB − MeanA when both exist
+	// Tested: the evaluator scored both batches alike (EvaluatorDiff.Comparable)
+	// and the combination has pairs; then Paired, P, Significant and
+	// Regression (a significant drop larger than the tolerance) are set.
+	Tested      bool
+	Paired      stats.Paired
+	P           float64
+	Significant bool
+	Regression  bool
+}
+
+// Evaluator statuses in a comparison.
+const (
+	EvaluatorSame    = "same"
+	EvaluatorChanged = "changed"
+	EvaluatorOnlyA   = "only_a"
+	EvaluatorOnlyB   = "only_b"
+)
+
+// EvaluatorDiff says how one evaluator scored A and B.
+type EvaluatorDiff struct {
+	Name   string
+	Status string // EvaluatorSame, EvaluatorChanged, EvaluatorOnlyA, EvaluatorOnlyB
+	A, B   *spec.Evaluator
+	// Changes describe what differs, "weight 3 → 1".
+	Changes []string
+	// Comparable: the evaluator is in both with the same settings (its weight
+	// aside: a weight changes the overall score, not the evaluator's), so its
+	// scores of the same execution mean the same thing in both.
+	Comparable bool
+}
+
+// CaseSets compares the cases A and B ran.
+type CaseSets struct {
+	Common int // same id, input and expectations
+	OnlyA  int
+	OnlyB  int
+	// Changed cases have the same id and another input or expectations: their
+	// executions are not paired.
+	Changed int
 }
 
 // Tests a comparison can use on paired scores.
@@ -84,8 +175,18 @@ type Comparison struct {
 	Test         string
 	Combinations []ComboDelta
 	Regressions  int
-	// Cases is set when asked for: executions whose score changed.
-	Cases []CaseDelta
+	// Evaluators are the evaluators of A and B, A's first in its order, then
+	// those only B has. OverallComparable says both computed the overall score
+	// the same way (the same evaluators, settings and weights): only then is a
+	// drop of the overall score a verdict.
+	Evaluators        []EvaluatorDiff
+	OverallComparable bool
+	// PassScoreA and PassScoreB are the overall score an execution needed to
+	// pass; pass rates compare only when they are equal.
+	PassScoreA, PassScoreB float64
+	Cases                  CaseSets
+	// CaseDeltas is set when asked for: executions whose score changed.
+	CaseDeltas []CaseDelta
 }
 
 // outcomeA is what a comparison keeps of one of A's results: B's results are
@@ -98,11 +199,24 @@ type outcomeA struct {
 	status  string
 	finalID string
 	failed  string
+	// scores of the comparable evaluators, in the order of tested
+	scores []float64
+}
+
+// pairs are the scores of one combination's paired executions: the overall
+// score, then each comparable evaluator's.
+type pairs struct {
+	overall [2][]float64
+	ev      [][2][]float64
 }
 
 // Compare compares batch b against batch a per combination — a regression is
 // a mean drop larger than the tolerance that a paired test on the shared
-// executions finds significant — and, with o.Cases, per execution.
+// executions finds significant — and, with o.Cases, per execution. When A
+// and B were scored by different evaluators (or the same ones with other
+// settings or weights) their overall scores measure different things, so the
+// verdict compares each evaluator both scored alike instead; executions are
+// paired only on cases both ran with the same input and expectations.
 func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions) (*Comparison, error) {
 	if o.Alpha == 0 {
 		o.Alpha = DefaultAlpha
@@ -122,32 +236,57 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 	if err != nil {
 		return nil, err
 	}
+	c := &Comparison{A: recA, B: recB, Tolerance: tolerance, Alpha: o.Alpha, Test: o.Test, CaseDeltas: []CaseDelta{},
+		PassScoreA: specA.PassScore, PassScoreB: specB.PassScore}
+	c.Evaluators, c.OverallComparable = diffEvaluators(specA.Evaluators, specB.Evaluators)
+	var tested []string // comparable evaluators, whose scores are paired
+	for _, d := range c.Evaluators {
+		if d.Comparable {
+			tested = append(tested, d.Name)
+		}
+	}
+	var samecase map[string]bool
+	c.Cases, samecase = diffCases(specA.Cases, specB.Cases)
+
 	aggA, aggB := report.NewAggregator(specA), report.NewAggregator(specB)
 	aggA.Decided(recA.Decisions)
 	aggB.Decided(recB.Decisions)
 	byKey := map[string]outcomeA{}
 	err = st.Results().EachScored(ctx, recA.ID, func(r *store.Result) error {
 		aggA.Add(r)
-		byKey[r.ExecutionKey] = outcomeA{r.Combination, r.OverallScore, r.Success, r.Status, r.FinalCheckpointID, r.FailedNode}
+		if !samecase[r.CaseID] {
+			return nil
+		}
+		oa := outcomeA{r.Combination, r.OverallScore, r.Success, r.Status, r.FinalCheckpointID, r.FailedNode, nil}
+		if len(tested) > 0 {
+			oa.scores = make([]float64, len(tested))
+			for i, name := range tested {
+				oa.scores[i] = r.Scores[name]
+			}
+		}
+		byKey[r.ExecutionKey] = oa
 		return nil
 	})
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
 	var changed []store.Result
-	pairs := map[string]*[2][]float64{} // combination → scores in A, in B
+	paired := map[string]*pairs{} // combination → paired scores
 	err = st.Results().EachScored(ctx, recB.ID, func(r *store.Result) error {
 		aggB.Add(r)
 		ra, ok := byKey[r.ExecutionKey]
-		if !ok {
+		if !ok || !samecase[r.CaseID] {
 			return nil
 		}
-		p := pairs[r.Combination]
+		p := paired[r.Combination]
 		if p == nil {
-			p = &[2][]float64{}
-			pairs[r.Combination] = p
+			p = &pairs{ev: make([][2][]float64, len(tested))}
+			paired[r.Combination] = p
 		}
-		p[0], p[1] = append(p[0], ra.score), append(p[1], r.OverallScore)
+		p.overall[0], p.overall[1] = append(p.overall[0], ra.score), append(p.overall[1], r.OverallScore)
+		for i, name := range tested {
+			p.ev[i][0], p.ev[i][1] = append(p.ev[i][0], ra.scores[i]), append(p.ev[i][1], r.Scores[name])
+		}
 		if cases && (ra.score != r.OverallScore || ra.success != r.Success) {
 			changed = append(changed, *r)
 		}
@@ -156,8 +295,7 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
-	c := &Comparison{A: recA, B: recB, Tolerance: tolerance, Alpha: o.Alpha, Test: o.Test, Cases: []CaseDelta{}}
-	c.Combinations, c.Regressions = compareCombos(aggA.Summary(), aggB.Summary(), pairs, o)
+	c.Combinations, c.Regressions = compareCombos(c, aggA.Summary(), aggB.Summary(), paired, tested, o)
 	for _, rb := range changed {
 		ra := byKey[rb.ExecutionKey]
 		d := CaseDelta{ExecutionKey: rb.ExecutionKey, Combination: rb.Combination, CaseID: rb.CaseID,
@@ -165,25 +303,138 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 		if err := firstDivergence(ctx, st, ra, rb, &d); err != nil {
 			return nil, runtimeErr("%w", err)
 		}
-		c.Cases = append(c.Cases, d)
+		c.CaseDeltas = append(c.CaseDeltas, d)
 	}
-	sort.SliceStable(c.Cases, func(i, j int) bool {
-		if c.Cases[i].Delta != c.Cases[j].Delta {
-			return c.Cases[i].Delta < c.Cases[j].Delta
+	sort.SliceStable(c.CaseDeltas, func(i, j int) bool {
+		if c.CaseDeltas[i].Delta != c.CaseDeltas[j].Delta {
+			return c.CaseDeltas[i].Delta < c.CaseDeltas[j].Delta
 		}
-		return c.Cases[i].ExecutionKey < c.Cases[j].ExecutionKey
+		return c.CaseDeltas[i].ExecutionKey < c.CaseDeltas[j].ExecutionKey
 	})
 	return c, nil
 }
 
-func compareCombos(sa, sb report.Summary, pairs map[string]*[2][]float64, o CompareOptions) ([]ComboDelta, int) {
+// diffEvaluators lines up A's and B's evaluators by name and says whether the
+// overall scores compare: the same evaluators with the same settings and
+// weights.
+func diffEvaluators(a, b []spec.Evaluator) ([]EvaluatorDiff, bool) {
+	inB := map[string]*spec.Evaluator{}
+	for i := range b {
+		inB[b[i].Name] = &b[i]
+	}
+	same := len(a) == len(b)
+	out := []EvaluatorDiff{}
+	seen := map[string]bool{}
+	for i := range a {
+		ea := &a[i]
+		seen[ea.Name] = true
+		eb := inB[ea.Name]
+		if eb == nil {
+			out = append(out, EvaluatorDiff{Name: ea.Name, Status: EvaluatorOnlyA, A: ea})
+			same = false
+			continue
+		}
+		d := EvaluatorDiff{Name: ea.Name, Status: EvaluatorSame, A: ea, B: eb, Changes: evaluatorChanges(ea, eb)}
+		d.Comparable = len(d.Changes) == 0 || (len(d.Changes) == 1 && ea.Weight != eb.Weight)
+		if len(d.Changes) > 0 {
+			d.Status, same = EvaluatorChanged, false
+		}
+		out = append(out, d)
+	}
+	for i := range b {
+		if !seen[b[i].Name] {
+			out = append(out, EvaluatorDiff{Name: b[i].Name, Status: EvaluatorOnlyB, B: &b[i]})
+			same = false
+		}
+	}
+	return out, same
+}
+
+// evaluatorChanges describes what differs between two evaluators of one name,
+// one entry per setting, the weight last.
+func evaluatorChanges(a, b *spec.Evaluator) []string {
+	var out []string
+	diff := func(name, x, y string) {
+		if x != y {
+			out = append(out, fmt.Sprintf("%s %s → %s", name, orNone(x), orNone(y)))
+		}
+	}
+	diff("type", a.Type, b.Type)
+	diff("node", a.Node, b.Node)
+	diff("path", a.Path, b.Path)
+	diff("expect", string(a.Expect), string(b.Expect))
+	diff("pattern", a.Pattern, b.Pattern)
+	diff("tolerance", numfmt.Setting(a.Tolerance), numfmt.Setting(b.Tolerance))
+	diff("max_ms", numfmt.Setting(a.MaxMs), numfmt.Setting(b.MaxMs))
+	diff("case_sensitive", fmt.Sprint(a.CaseSensitive), fmt.Sprint(b.CaseSensitive))
+	diff("command", strings.Join(a.Command, " "), strings.Join(b.Command, " "))
+	diff("timeout", time.Duration(a.Timeout).String(), time.Duration(b.Timeout).String())
+	diff("weight", numfmt.Setting(a.Weight), numfmt.Setting(b.Weight))
+	return out
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// diffCases counts the cases both batches ran alike and those they did not,
+// and returns the ids of the cases both ran with the same input and
+// expectations: only their executions are paired.
+func diffCases(a, b []spec.Case) (CaseSets, map[string]bool) {
+	inB := map[string]*spec.Case{}
+	for i := range b {
+		inB[b[i].ID] = &b[i]
+	}
+	var sets CaseSets
+	same := map[string]bool{}
+	for i := range a {
+		cb := inB[a[i].ID]
+		switch {
+		case cb == nil:
+			sets.OnlyA++
+		case jsonEqual(a[i].Input, cb.Input) && jsonEqual(a[i].Expected, cb.Expected):
+			sets.Common++
+			same[a[i].ID] = true
+		default:
+			sets.Changed++
+		}
+		delete(inB, a[i].ID)
+	}
+	sets.OnlyB = len(inB)
+	return sets, same
+}
+
+// jsonEqual compares two JSON values by value, not by spelling.
+func jsonEqual(a, b json.RawMessage) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	return reflect.DeepEqual(DecodeValue(a), DecodeValue(b))
+}
+
+// DecodeValue decodes any JSON value, keeping numbers exact (nil when raw is
+// empty or not JSON).
+func DecodeValue(raw json.RawMessage) any {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	return v
+}
+
+func compareCombos(c *Comparison, sa, sb report.Summary, paired map[string]*pairs, tested []string, o CompareOptions) ([]ComboDelta, int) {
 	byA := map[string]report.Combo{}
-	for _, c := range sa.Combos {
-		byA[c.Combination] = c
+	for _, x := range sa.Combos {
+		byA[x.Combination] = x
 	}
 	byB := map[string]report.Combo{}
-	for _, c := range sb.Combos {
-		byB[c.Combination] = c
+	for _, x := range sb.Combos {
+		byB[x.Combination] = x
 	}
 	names := map[string]bool{}
 	for k := range byA {
@@ -192,39 +443,81 @@ func compareCombos(sa, sb report.Summary, pairs map[string]*[2][]float64, o Comp
 	for k := range byB {
 		names[k] = true
 	}
+	testedAt := map[string]int{}
+	for i, name := range tested {
+		testedAt[name] = i
+	}
+	test := func(p [2][]float64) (stats.Paired, float64) {
+		r := stats.PairedTest(p[0], p[1], 0.95)
+		if o.Test == TestWilcoxon {
+			return r, r.PW
+		}
+		return r, r.PT
+	}
 	rows := []ComboDelta{}
 	regressions := 0
 	for _, n := range spec.SortedKeys(names) {
-		row := ComboDelta{Combination: n}
+		row := ComboDelta{Combination: n, P: 1}
 		ca, okA := byA[n]
 		cb, okB := byB[n]
 		if okA {
-			row.MeanA, row.PassA = &ca.Mean, ca.PassRate
+			row.MeanA, row.PassA = ptr(ca.Mean), ptr(ca.PassRate)
 		}
 		if okB {
-			row.MeanB, row.PassB = &cb.Mean, cb.PassRate
+			row.MeanB, row.PassB = ptr(cb.Mean), ptr(cb.PassRate)
 		}
-		row.P = 1
+		p := paired[n]
 		if okA && okB {
-			row.Delta = cb.Mean - ca.Mean
-			if p := pairs[n]; p != nil {
-				row.Paired = stats.PairedTest(p[0], p[1], 0.95)
-				row.P = row.Paired.PT
-				if o.Test == TestWilcoxon {
-					row.P = row.Paired.PW
+			row.Delta = ptr(cb.Mean - ca.Mean)
+			if p != nil {
+				row.Paired, row.P = test(p.overall)
+			}
+			// Overall scores computed from other evaluators are not a finding,
+			// however small p is: only comparable ones are significant. The
+			// tolerance applies to what the test measured: the paired
+			// difference, on the cases both batches ran.
+			row.Significant = c.OverallComparable && row.Paired.N >= 2 && row.P < o.Alpha
+			row.Regression = row.Significant && row.Paired.MeanDiff < -o.Tolerance
+		}
+		for _, d := range c.Evaluators {
+			ed := EvaluatorDelta{Name: d.Name, P: 1}
+			if okA && d.A != nil {
+				ed.MeanA = ptr(ca.Evaluators[d.Name])
+			}
+			if okB && d.B != nil {
+				ed.MeanB = ptr(cb.Evaluators[d.Name])
+			}
+			if ed.MeanA != nil && ed.MeanB != nil {
+				ed.Delta = ptr(*ed.MeanB - *ed.MeanA)
+			}
+			if i, ok := testedAt[d.Name]; ok && p != nil {
+				ed.Tested = true
+				ed.Paired, ed.P = test(p.ev[i])
+				ed.Significant = ed.Paired.N >= 2 && ed.P < o.Alpha
+				ed.Regression = ed.Significant && ed.Paired.MeanDiff < -o.Tolerance
+				if !c.OverallComparable && ed.Regression {
+					row.Regression = true
 				}
 			}
-			row.Significant = row.Paired.N >= 2 && row.P < o.Alpha
-			row.Regression = row.Significant && row.Delta < -o.Tolerance
+			row.Evaluators = append(row.Evaluators, ed)
 		}
 		if row.Regression {
 			regressions++
 		}
 		rows = append(rows, row)
 	}
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Delta < rows[j].Delta })
+	// The largest drops first; combinations only one batch ran last.
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i].Delta, rows[j].Delta
+		if (a == nil) != (b == nil) {
+			return b == nil
+		}
+		return a != nil && *a < *b
+	})
 	return rows, regressions
 }
+
+func ptr(x float64) *float64 { return &x }
 
 // firstDivergence finds the first node, in B's order, whose state differs
 // from the same node's in A.

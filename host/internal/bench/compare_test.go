@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -90,5 +91,35 @@ func TestCompareFlagsOnlySignificantDrops(t *testing.T) {
 	}
 	if _, err := Compare(context.Background(), st, "A", "B", CompareOptions{Test: "z"}); err == nil {
 		t.Error("an unknown test must be refused")
+	}
+}
+
+// Evaluators line up by name: a changed weight leaves an evaluator's own
+// scores comparable (not the overall score); changed settings do not.
+func TestDiffEvaluators(t *testing.T) {
+	a := []spec.Evaluator{{Name: "x", Type: "equals", Path: "$.a", Weight: 3}, {Name: "y", Type: "regex", Pattern: "^a"}, {Name: "z", Type: "latency", MaxMs: 100}}
+	b := []spec.Evaluator{{Name: "x", Type: "equals", Path: "$.a", Weight: 1}, {Name: "y", Type: "regex", Pattern: "^b"}, {Name: "w", Type: "contains"}}
+	diffs, same := diffEvaluators(a, b)
+	if same || len(diffs) != 4 {
+		t.Fatalf("%v %+v", same, diffs)
+	}
+	want := []struct {
+		name, status string
+		comparable   bool
+		changes      string
+	}{
+		{"x", EvaluatorChanged, true, "weight 3 → 1"},
+		{"y", EvaluatorChanged, false, "pattern ^a → ^b"},
+		{"z", EvaluatorOnlyA, false, ""},
+		{"w", EvaluatorOnlyB, false, ""},
+	}
+	for i, w := range want {
+		d := diffs[i]
+		if d.Name != w.name || d.Status != w.status || d.Comparable != w.comparable || strings.Join(d.Changes, "; ") != w.changes {
+			t.Errorf("%d: %+v, want %+v", i, d, w)
+		}
+	}
+	if _, same := diffEvaluators(a, a); !same {
+		t.Error("the same evaluators compare")
 	}
 }

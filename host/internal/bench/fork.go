@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/eval"
@@ -23,6 +25,14 @@ type ForkOptions struct {
 	Prepared *Prepared
 	// File names the new batch's bench file.
 	File string
+	// OnlyNew runs only the combinations the parent did not run as they are
+	// configured now (a variant added after the fork node): the others'
+	// results are the parent's already.
+	OnlyNew bool
+	// OnNew hears the parent's id and which combinations are new, of how
+	// many, before anything runs (when some are and some are not, without
+	// OnlyNew, a caller can offer to run only those).
+	OnNew func(parent string, news []string, total int)
 }
 
 // Fork runs a new batch that starts from a prior batch's checkpoints after
@@ -63,9 +73,34 @@ func (a *App) Fork(ctx context.Context, st store.Store, o ForkOptions, opts RunO
 	id := newBatchID()
 	plan.RecordFiles(b)
 	next := plan.Build(b, plan.Options{BatchID: id})
-	match, err := plan.MatchFork(plan.Build(parentSpec, plan.Options{BatchID: parentRec.ID}), next, o.Node)
+	parentPlan := plan.Build(parentSpec, plan.Options{BatchID: parentRec.ID})
+	match, err := plan.MatchFork(parentPlan, next, o.Node)
 	if err != nil {
 		return nil, configErr("cannot fork batch %s at node %q: %v", parentRec.ID, o.Node, err)
+	}
+	news := plan.NewCombinations(parentPlan, next)
+	if o.OnNew != nil {
+		o.OnNew(parentRec.ID, news, len(b.Combinations))
+	}
+	if o.OnlyNew {
+		if len(news) == 0 {
+			return nil, configErr("nothing is new: batch %s ran every combination as it is configured now; drop --only-new to run them all again", parentRec.ID)
+		}
+		// The new batch is those combinations alone: its spec, total and
+		// leaderboard say what it ran; compare shows the others as the
+		// parent's.
+		only := *b
+		only.Combinations = nil
+		for _, c := range b.Combinations {
+			if slices.Contains(news, c.Name) {
+				only.Combinations = append(only.Combinations, c)
+			}
+		}
+		b = &only
+		next = plan.Build(b, plan.Options{BatchID: id})
+		if match, err = plan.MatchFork(parentPlan, next, o.Node); err != nil {
+			return nil, configErr("cannot fork batch %s at node %q: %v", parentRec.ID, o.Node, err)
+		}
 	}
 	// Every node of a combination runs in its environment: if a file or
 	// directory the environment names changed, the reused nodes ran with
@@ -95,7 +130,8 @@ func (a *App) Fork(ctx context.Context, st store.Store, o ForkOptions, opts RunO
 		}
 		copies = append(copies, store.Checkpoint{ID: step.ID, BatchID: id, ParentID: parent, Node: cp.Node, Position: cp.Position,
 			Variant: cp.Variant, ConfigHash: cp.ConfigHash, Source: store.SourceForked, SegmentKey: "fork:" + cp.ID,
-			State: cp.State, Output: cp.Output, Metrics: cp.Metrics, DurationMs: cp.DurationMs, WorkerID: cp.WorkerID, CreatedAt: now})
+			State: cp.State, Output: cp.Output, Metrics: cp.Metrics, DurationMs: cp.DurationMs, WorkerID: cp.WorkerID, CreatedAt: now,
+			Logs: cp.Logs}) // the node's stderr and runner lines, as the parent stored them
 	}
 	file := o.File
 	if file == "" {
@@ -112,6 +148,10 @@ func (a *App) Fork(ctx context.Context, st store.Store, o ForkOptions, opts RunO
 		a.abandon(st, id, err)
 		return nil, runtimeErr("copying checkpoints: %w", err)
 	}
-	a.notice("fork of batch %s at node %s: %d checkpoints reused, only the nodes after %s run", parentRec.ID, o.Node, len(copies), o.Node)
+	what := ""
+	if o.OnlyNew {
+		what = fmt.Sprintf(" for the %d new of %d combinations", len(b.Combinations), len(p.Spec.Combinations))
+	}
+	a.notice("fork of batch %s at node %s%s: %d checkpoints reused, only the nodes after %s run", parentRec.ID, o.Node, what, len(copies), o.Node)
 	return a.execute(ctx, job{st: st, plugins: p.Plugins, bus: p.Bus, rec: rec, spec: b, evaluator: p.Evaluator, lease: l}, opts)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -111,7 +112,7 @@ func (a *App) own(ctx context.Context, st store.Store, id string) (context.Conte
 	if err != nil {
 		if errors.As(err, &held) {
 			return nil, nil, runtimeErr("%v; a batch has one owner at a time: wait for it to finish, or stop it (if that process died, its lease runs out within %s and you can resume then)",
-				held, l.ttl.Round(time.Second))
+				held, numfmt.Elapsed(l.ttl))
 		}
 		return nil, nil, runtimeErr("%w", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/numfmt"
+	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -18,9 +20,19 @@ type ParityResult struct {
 	// Compared is the number of executions of the first run.
 	Compared int
 	// Diffs lists every execution whose outcome, final state or scores
-	// differ, one line each, sorted.
-	Diffs []string
+	// differ, sorted.
+	Diffs []ParityDiff
 }
+
+// ParityDiff is one way an execution differs between the two runs.
+type ParityDiff struct {
+	ExecutionKey string
+	// Kind is only_first, only_second, outcome, scores or state.
+	Kind   string
+	Detail string
+}
+
+func (d ParityDiff) String() string { return d.ExecutionKey + ": " + d.Detail }
 
 // Parity runs a batch once on each of two runner blocks (everything else
 // identical) and compares them execution by execution.
@@ -56,7 +68,7 @@ func (a *App) Parity(ctx context.Context, st store.Store, cfg *config.Config, ba
 }
 
 // parityDiffs compares two batches execution by execution.
-func parityDiffs(ctx context.Context, st store.Store, a, b string) ([]string, int, error) {
+func parityDiffs(ctx context.Context, st store.Store, a, b string) ([]ParityDiff, int, error) {
 	ra, err := st.Results().List(ctx, a)
 	if err != nil {
 		return nil, 0, err
@@ -69,21 +81,21 @@ func parityDiffs(ctx context.Context, st store.Store, a, b string) ([]string, in
 	for _, r := range rb {
 		byKey[r.ExecutionKey] = r
 	}
-	var diffs []string
+	diffs := []ParityDiff{}
 	seen := map[string]bool{}
 	for _, x := range ra {
 		seen[x.ExecutionKey] = true
 		y, ok := byKey[x.ExecutionKey]
 		if !ok {
-			diffs = append(diffs, x.ExecutionKey+": only in the first run")
+			diffs = append(diffs, ParityDiff{x.ExecutionKey, "only_first", "only in the first run"})
 			continue
 		}
 		if x.Success != y.Success {
-			diffs = append(diffs, fmt.Sprintf("%s: %s vs %s (%s%s)", x.ExecutionKey, x.Status, y.Status, x.Error, y.Error))
+			diffs = append(diffs, ParityDiff{x.ExecutionKey, "outcome", fmt.Sprintf("%s vs %s (%s%s)", x.Status, y.Status, x.Error, y.Error)})
 			continue
 		}
 		if !reflect.DeepEqual(x.Scores, y.Scores) {
-			diffs = append(diffs, fmt.Sprintf("%s: scores %s vs %s", x.ExecutionKey, Brief(x.Scores), Brief(y.Scores)))
+			diffs = append(diffs, ParityDiff{x.ExecutionKey, "scores", "scores differ: " + scoreDiff(x.Scores, y.Scores)})
 		}
 		sa, err := finalState(ctx, st, x)
 		if err != nil {
@@ -94,15 +106,15 @@ func parityDiffs(ctx context.Context, st store.Store, a, b string) ([]string, in
 			return nil, 0, err
 		}
 		if !reflect.DeepEqual(sa, sb) {
-			diffs = append(diffs, fmt.Sprintf("%s: final state differs: %s", x.ExecutionKey, strings.Join(StateDiff(sa, sb), "; ")))
+			diffs = append(diffs, ParityDiff{x.ExecutionKey, "state", "final state differs: " + strings.Join(StateDiff(sa, sb), "; ")})
 		}
 	}
 	for _, y := range rb {
 		if !seen[y.ExecutionKey] {
-			diffs = append(diffs, y.ExecutionKey+": only in the second run")
+			diffs = append(diffs, ParityDiff{y.ExecutionKey, "only_second", "only in the second run"})
 		}
 	}
-	sort.Strings(diffs)
+	sort.Slice(diffs, func(i, j int) bool { return diffs[i].String() < diffs[j].String() })
 	return diffs, len(ra), nil
 }
 
@@ -115,4 +127,36 @@ func finalState(ctx context.Context, st store.Store, r store.Result) (map[string
 		return nil, err
 	}
 	return DecodeState(cp.State), nil
+}
+
+// scoreDiff names the evaluators whose scores differ, each as "name a vs b"
+// with three decimals, or every digit where three would hide the difference.
+func scoreDiff(a, b map[string]float64) string {
+	names := map[string]bool{}
+	for k := range a {
+		names[k] = true
+	}
+	for k := range b {
+		names[k] = true
+	}
+	var parts []string
+	for _, k := range spec.SortedKeys(names) {
+		x, inA := a[k]
+		y, inB := b[k]
+		if inA && inB && x == y {
+			continue
+		}
+		sx, sy := numfmt.Score(x), numfmt.Score(y)
+		if sx == sy {
+			sx, sy = numfmt.Setting(x), numfmt.Setting(y)
+		}
+		if !inA {
+			sx = numfmt.Dash
+		}
+		if !inB {
+			sy = numfmt.Dash
+		}
+		parts = append(parts, k+" "+sx+" vs "+sy)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -74,6 +74,7 @@ func Leaderboard(ctx context.Context, st store.Store, id string) (*Board, error)
 		return nil, err
 	}
 	if sum, ok := storedSummary(rec); ok {
+		sum.MarkJudged(b.Thresholds.AppliesTo) // a summary stored before the field
 		failures, _, err := st.Results().Query(ctx, rec.ID, store.ResultQuery{Status: store.ResultFailed, Limit: MaxFailures, NoTotal: true})
 		if err != nil {
 			return nil, runtimeErr("%w", err)
@@ -129,15 +130,18 @@ type ExecutionView struct {
 // not hold.
 var ErrNoExecution = errors.New("no such execution")
 
-// Execution loads one execution of a batch with its checkpoints.
+// Execution loads one execution of a batch with its checkpoints. key is its
+// execution key (combination/case/repeat) or the node-run key of its last node
+// (case/repeat/variants, what the node saw as $WTB_EXECUTION_KEY); a node-run
+// key several executions share fails with a *KeyError listing them.
 func Execution(ctx context.Context, st store.Store, batchID, key string) (*ExecutionView, error) {
 	rec, b, err := Batch(ctx, st, batchID)
 	if err != nil {
 		return nil, err
 	}
-	res, err := st.Results().Get(ctx, rec.ID, key)
+	res, err := result(ctx, st, rec, b, key)
 	if err != nil {
-		return nil, configErr("%w: batch %s has no stored execution %q", ErrNoExecution, rec.ID, key)
+		return nil, err
 	}
 	cps, err := chain(ctx, st, res.FinalCheckpointID)
 	if err != nil {

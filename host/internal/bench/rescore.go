@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"runtime"
 	"sync"
 	"time"
@@ -94,7 +95,7 @@ func (a *App) Rescore(ctx context.Context, st store.Store, o RescoreOptions) (*R
 	}
 	rec.Status, rec.FinishedAt, rec.Summary = status, &finished, sumJSON
 	entry := store.AuditEntry{ID: id + "-rescored", BatchID: id, Time: finished, Severity: "SUCCESS", EventType: string(events.BatchFinished),
-		Message: fmt.Sprintf("rescored %d executions of batch %s in %s; no node ran: %s", scored, from.ID, finished.Sub(start).Round(time.Millisecond), sum.Verdict),
+		Message: fmt.Sprintf("rescored %d executions of batch %s in %s; no node ran: %s", scored, from.ID, numfmt.Elapsed(finished.Sub(start)), sum.Verdict),
 		Details: json.RawMessage(fmt.Sprintf(`{"rescored_from":%q,"node_runs":0}`, from.ID))}
 	if err := st.Audit().Append(bg, []store.AuditEntry{entry}); err != nil {
 		a.Log.Warn("writing the audit trail failed", "error", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"hash/fnv"
 	"os"
 	"slices"
@@ -200,17 +201,20 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 		}
 	}()
 	skip := j.done.contains
-	counts := plan.NewPlanner(b, plan.Options{BatchID: rec.ID, Skip: skip}).Count()
-	j.bus.Publish(events.Event{Type: events.BatchStarted, BatchID: rec.ID,
-		Message: fmt.Sprintf("batch %s (%s) started: %s", rec.ID, b.Name, plural(counts.Executions, "execution", "executions"))})
-	if opts.OnStart != nil {
-		opts.OnStart(rec, b, counts)
-	}
+	// The checkpoints stored already (a fork's copies, a resumed batch's) are
+	// node runs the batch reuses: counted apart from those it runs, at the
+	// start as at the end.
 	var stored keySet
 	if err := st.Checkpoints().EachID(ctx, rec.ID, stored.add); err != nil {
 		return nil, runtimeErr("reading stored checkpoints: %w", err)
 	}
 	stored.seal()
+	counts := plan.NewPlanner(b, plan.Options{BatchID: rec.ID, Skip: skip, Stored: stored.contains}).Count()
+	j.bus.Publish(events.Event{Type: events.BatchStarted, BatchID: rec.ID,
+		Message: fmt.Sprintf("batch %s (%s) started: %s", rec.ID, b.Name, plural(counts.Executions, "execution", "executions"))})
+	if opts.OnStart != nil {
+		opts.OnStart(rec, b, counts)
+	}
 	var env sched.Environments
 	if j.plugins.Env != nil {
 		env = j.plugins.Env
@@ -364,10 +368,10 @@ func (a *App) watchStalls(st store.Store, bus *events.Bus, batchID string) func(
 		if s.Err != nil {
 			a.Log.Warn("gave up waiting for the database", "waited", s.Waited.Round(time.Millisecond), "attempts", s.Attempts, "error", s.Err)
 			e.Error = s.Err.Error()
-			e.Message = fmt.Sprintf("gave up on the database after %s (%d attempts)", s.Waited.Round(time.Millisecond), s.Attempts)
+			e.Message = fmt.Sprintf("gave up on the database after %s (%d attempts)", numfmt.Elapsed(s.Waited), s.Attempts)
 		} else {
 			a.Log.Warn("the database answers again", "waited", s.Waited.Round(time.Millisecond), "attempts", s.Attempts)
-			e.Message = fmt.Sprintf("waited %s for the database (%d attempts)", s.Waited.Round(time.Millisecond), s.Attempts)
+			e.Message = fmt.Sprintf("waited %s for the database (%d attempts)", numfmt.Elapsed(s.Waited), s.Attempts)
 		}
 		bus.Publish(e)
 	})

@@ -231,12 +231,29 @@ func (a *app) reading(ctx context.Context, fn func(context.Context, store.Store)
 	return fn(ctx, st)
 }
 
+// command writes a follow-up command for a user to paste: wtb, the arguments
+// quoted for a shell where they need it, and --db when the database this
+// command used is not the one the printed command would find without it.
+func (a *app) command(args ...string) string {
+	parts := []string{"wtb"}
+	for _, arg := range args {
+		parts = append(parts, shellQuote(arg))
+	}
+	return strings.Join(parts, " ") + a.dbHint()
+}
+
 // dbHint is what a printed follow-up command needs to reach the database
-// this one used: "" when a bare command would pick the same database anyway,
-// else " --db URL".
+// this one used: "" when a bare command (no --db: WTB_DATABASE_URL, else
+// ./wtb.db) would pick the same database anyway, else " --db URL". A --db
+// given to this command is no reason to leave it out: the printed command
+// does not have it.
 func (a *app) dbHint() string {
 	url := a.dbURL
-	if url == "" || url == a.databaseURL("") {
+	bare := os.Getenv("WTB_DATABASE_URL")
+	if bare == "" {
+		bare = open.DefaultURL
+	}
+	if url == "" || url == bare {
 		return ""
 	}
 	if path, err := open.SQLitePath(url); err == nil && !strings.Contains(url, "postgres") {

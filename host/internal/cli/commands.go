@@ -8,12 +8,12 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -148,16 +148,19 @@ func (a *app) resultsCommand() *cobra.Command {
 			}
 			rec := board.Batch
 			if format == "table" {
-				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, bench.DisplayStatus(rec), rec.StartedAt.Local().Format(time.DateTime))
-				if rec.Lineage == store.LineageRescore {
+				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, bench.DisplayStatus(rec), numfmt.Date(rec.StartedAt))
+				switch {
+				case rec.Lineage == store.LineageRescore:
 					fmt.Fprintf(a.stdout, "rescored from batch %s: the same executions, scored again (no node ran)\n", rec.ParentID)
+				case rec.ParentID != "" && rec.ForkNode != "":
+					fmt.Fprintf(a.stdout, "forked from batch %s at node %s: the nodes up to it were reused, not run\n", rec.ParentID, rec.ForkNode)
 				}
 			}
 			if bench.Interrupted(rec) {
-				fmt.Fprintf(a.stderr, "batch %s was interrupted: the process running it stopped before it finished; `wtb%s resume %s` runs the rest\n",
-					rec.ID, a.dbHint(), rec.ID)
+				fmt.Fprintf(a.stderr, "batch %s was interrupted: the process running it stopped before it finished; `%s` runs the rest\n",
+					rec.ID, a.command("resume", rec.ID))
 			}
-			return writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.dbHint())
+			return writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.followUps(ctx, st, rec, board.Spec, board.Summary, board.Failures))
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or csv")
@@ -186,7 +189,7 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 			parent = "fork of " + parent + " at " + b.ForkNode
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Name, bench.DisplayStatus(&b), b.Total, b.Runner,
-			b.StartedAt.Local().Format(time.DateTime), parent)
+			numfmt.Date(b.StartedAt), parent)
 	}
 	return tw.Flush()
 }
@@ -205,9 +208,9 @@ func (a *app) writeExecutions(rows []store.Result, format string) error {
 		return cw.Error()
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "EXECUTION\tSTATUS\tSCORE\tMS\tATTEMPTS\tERROR")
+	fmt.Fprintln(tw, "EXECUTION\tSTATUS\tSCORE\tDURATION\tATTEMPTS\tERROR")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.0f\t%d\t%s\n", r.ExecutionKey, r.Status, r.OverallScore, r.DurationMs, r.Attempts, r.Error)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.ExecutionKey, r.Status, numfmt.Score(r.OverallScore), numfmt.Duration(r.DurationMs), r.Attempts, r.Error)
 	}
 	return tw.Flush()
 }

@@ -11,8 +11,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/statediff"
+	"github.com/wtbench/wtb/host/internal/stats"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -28,8 +30,12 @@ stderr, how long it took, on which worker, and whether the node run was its
 own, shared with other executions (prefix sharing), reused from the node
 cache, or forked from a parent batch; then why each evaluator scored it so.
 
-EXECUTION_KEY is combination/case/repeat, e.g. "retrieve=bm25,answer=terse/q1/0";
-` + "`wtb results --executions`" + ` lists them.`,
+EXECUTION_KEY is the execution key, combination/case/repeat, e.g.
+"retrieve=bm25,answer=terse/q1/0" (` + "`wtb results --executions`" + ` lists them), or the
+node-run key a node saw as $WTB_EXECUTION_KEY and execution.key,
+case/repeat/variants so far, e.g. "q1/0/answer=terse,retrieve=bm25": the last
+node's names one execution; an earlier node's may be shared by several, which
+are then listed with the command that shows each.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkTextJSON(format); err != nil {
@@ -62,12 +68,12 @@ const shownLogLines = 5
 func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs bool) {
 	res := d.Execution
 	fmt.Fprintf(w, "execution %s (batch %s)\n", res.ExecutionKey, d.BatchID)
-	fmt.Fprintf(w, "  status %s, score %.3f, passed %v, %.1f ms, %d attempt(s), worker %s\n", res.Status, res.OverallScore, res.Passed,
-		res.DurationMs, res.Attempts, orDash(res.WorkerID))
+	fmt.Fprintf(w, "  status %s, score %s, passed %v, %s, %d attempt(s), worker %s\n", res.Status, numfmt.Score(res.OverallScore), res.Passed,
+		numfmt.Duration(res.DurationMs), res.Attempts, orDash(res.WorkerID))
 	if len(res.Scores) > 0 {
 		var parts []string
 		for _, k := range spec.SortedKeys(res.Scores) {
-			parts = append(parts, fmt.Sprintf("%s=%.3f", k, res.Scores[k]))
+			parts = append(parts, k+"="+numfmt.Score(res.Scores[k]))
 		}
 		fmt.Fprintf(w, "  scores: %s\n", strings.Join(parts, " "))
 	}
@@ -83,7 +89,7 @@ func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs bool) {
 		}
 		switch n.Status {
 		case doc.NodeSucceeded:
-			fmt.Fprintf(w, "\n  %d. %s%s  [%s, %.1f ms, worker %s, checkpoint %s]\n", n.Position, n.Node, variant, n.Source, n.DurationMs,
+			fmt.Fprintf(w, "\n  %d. %s%s  [%s, %s, worker %s, checkpoint %s]\n", n.Position, n.Node, variant, n.Source, numfmt.Duration(n.DurationMs),
 				orDash(n.WorkerID), short(n.CheckpointID))
 			for _, c := range n.Diff {
 				fmt.Fprintf(w, "       %s\n", c.Line(70))
@@ -149,22 +155,35 @@ func (a *app) compareCommand() *cobra.Command {
 	var o bench.CompareOptions
 	var limit int
 	var format string
+	var perEvaluator bool
 	cmd := &cobra.Command{
 		Use:   "compare BATCH_A BATCH_B",
 		Short: "Compare two batches per combination, flag regressions, and show where per-case outputs first diverge",
 		Long: `Compare batch B against batch A: per combination the change in mean score and
 pass rate, and a paired test on the executions both batches ran (same case and
 repeat): the mean difference with its 95% confidence interval and a p-value.
-A combination regressed when its mean dropped by more than --tolerance AND the
-test finds the drop significant at --alpha; any regression makes the exit
-code 1. --test t (default) is the paired Student t test on the mean
-difference; --test wilcoxon is the signed-rank test, which assumes nothing
+A combination regressed when its paired mean difference dropped by more than
+--tolerance AND the test finds the drop significant at --alpha; any regression
+makes the exit code 1. --test t (default) is the paired Student t test on the
+mean difference; --test wilcoxon is the signed-rank test, which assumes nothing
 about the shape of the differences (pass/fail scores, outliers).
+
+When A and B were scored by different evaluators — one only in A or only in
+B, or one with other settings or another weight (wtb rescore FILE does this) —
+their overall scores measure different things. compare says so first, shows
+every evaluator's change per combination, and judges each evaluator both
+batches scored alike instead of the overall score: a combination regressed
+when one of them dropped significantly by more than --tolerance. Executions
+are paired only on cases both batches ran with the same input and
+expectations; compare says how many cases only one of them ran.
 
 With --cases, every execution whose score changed is listed with the first
 node whose output differs between the two batches.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "table" && format != "json" {
+				return exitf(ExitConfig, "unknown --format %q: use table or json", format)
+			}
 			var c *bench.Comparison
 			err := a.reading(cmd.Context(), func(ctx context.Context, st store.Store) (err error) {
 				c, err = bench.Compare(ctx, st, args[0], args[1], o)
@@ -179,9 +198,9 @@ node whose output differs between the two batches.`,
 					return exitf(ExitRuntime, "%v", err)
 				}
 			} else {
-				a.writeComboDeltas(c)
+				writeComparison(a.stdout, c, perEvaluator)
 				if o.Cases {
-					a.writeCaseDeltas(c.Cases, limit)
+					a.writeCaseDeltas(c.CaseDeltas, limit)
 				}
 			}
 			if c.Regressions > 0 {
@@ -194,48 +213,187 @@ node whose output differs between the two batches.`,
 	cmd.Flags().Float64Var(&o.Alpha, "alpha", bench.DefaultAlpha, "significance level: the paired test's p-value must be below it")
 	cmd.Flags().StringVar(&o.Test, "test", bench.TestT, "paired test: t or wilcoxon")
 	cmd.Flags().BoolVar(&o.Cases, "cases", false, "list changed executions with the first node whose output differs")
+	cmd.Flags().BoolVar(&perEvaluator, "evaluators", false, "show each evaluator's change per combination (shown anyway when A and B were scored by different evaluators)")
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many executions in --cases")
-	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	cmd.Flags().StringVar(&format, "format", "table", "table or json (schema: wtb schema compare)")
 	return cmd
 }
 
-func (a *app) writeComboDeltas(c *bench.Comparison) {
+// lineage says how B came from A (or A from B), "" when neither is the
+// other's parent.
+func lineage(a, b *store.Batch) string {
+	describe := func(child, parent *store.Batch, childName, parentName string) string {
+		switch {
+		case child.ParentID != parent.ID:
+			return ""
+		case child.Lineage == store.LineageRescore:
+			return fmt.Sprintf("%s rescored %s: the same executions, scored again (no node ran)", childName, parentName)
+		case child.ForkNode != "":
+			return fmt.Sprintf("%s was forked from %s at node %s", childName, parentName, child.ForkNode)
+		}
+		return fmt.Sprintf("%s was forked from %s", childName, parentName)
+	}
+	if s := describe(b, a, "B", "A"); s != "" {
+		return s
+	}
+	return describe(a, b, "A", "B")
+}
+
+// writeComparison prints what differs in how A and B were scored and what
+// they ran, then the per-combination table, then (when the evaluators differ
+// or perEvaluator asks) each evaluator's change.
+func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
 	recA, recB := c.A, c.B
-	fmt.Fprintf(a.stdout, "Comparing %s (A, %s) → %s (B, %s)\n", recA.ID, recA.Name, recB.ID, recB.Name)
-	if recB.ParentID == recA.ID {
-		fmt.Fprintf(a.stdout, "B was forked from A at node %s\n", recB.ForkNode)
+	fmt.Fprintf(w, "Comparing %s (A, %s) → %s (B, %s)\n", recA.ID, recA.Name, recB.ID, recB.Name)
+	if l := lineage(recA, recB); l != "" {
+		fmt.Fprintln(w, l)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMBINATION\tMEAN A\tMEAN B\tΔ MEAN\tPAIRED Δ [95% CI]\tp\tPASS A\tPASS B\t")
-	f := func(p *float64) string {
-		if p == nil {
-			return "—"
+	if !c.OverallComparable {
+		fmt.Fprintln(w, "\nA and B were scored by different evaluators, so their overall scores measure different things;")
+		fmt.Fprintln(w, "the verdict compares each evaluator both scored alike instead:")
+		var alike []string
+		for _, e := range c.Evaluators {
+			switch e.Status {
+			case bench.EvaluatorOnlyA:
+				fmt.Fprintf(w, "  only in A: %s (%s)\n", e.Name, e.A.Type)
+			case bench.EvaluatorOnlyB:
+				fmt.Fprintf(w, "  only in B: %s (%s)\n", e.Name, e.B.Type)
+			case bench.EvaluatorChanged:
+				note := "not compared"
+				if e.Comparable {
+					note = "its scores compare"
+				}
+				fmt.Fprintf(w, "  changed:   %s: %s (%s)\n", e.Name, strings.Join(e.Changes, ", "), note)
+			}
+			if e.Comparable {
+				alike = append(alike, e.Name)
+			}
 		}
-		return fmt.Sprintf("%.3f", *p)
+		if len(alike) == 0 {
+			fmt.Fprintln(w, "  scored alike: none — no verdict is possible")
+		} else {
+			fmt.Fprintf(w, "  scored alike: %s\n", strings.Join(alike, ", "))
+		}
 	}
-	for _, r := range c.Combinations {
-		flag := ""
-		if r.Regression {
-			flag = "REGRESSION"
-		} else if r.MeanA == nil {
-			flag = "new in B"
-		} else if r.MeanB == nil {
-			flag = "only in A"
+	if c.PassScoreA != c.PassScoreB {
+		fmt.Fprintf(w, "\npass_score is %s in A and %s in B: the pass rates count different things.\n", numfmt.Setting(c.PassScoreA), numfmt.Setting(c.PassScoreB))
+	}
+	if cs := c.Cases; cs.OnlyA+cs.OnlyB+cs.Changed > 0 {
+		fmt.Fprintf(w, "\nA and B ran different cases: %d only in A, %d only in B, %d changed (same id, other input or expectations), %d alike;\n",
+			cs.OnlyA, cs.OnlyB, cs.Changed, cs.Common)
+		fmt.Fprintln(w, "executions are paired only on the cases both ran alike; MEAN A and MEAN B are over each batch's own executions.")
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMBINATION\tMEAN A\tMEAN B\tΔ MEAN\tPAIRED Δ [95% CI]\tp\tPASS A\tPASS B\tVERDICT")
+	for i := range c.Combinations {
+		r := &c.Combinations[i]
+		paired, p := numfmt.Dash, numfmt.Dash
+		if r.Paired.N >= 2 && c.OverallComparable {
+			paired, p = pairedCell(r.Paired), numfmt.PValue(r.P)
 		}
-		paired, p := "—", "—"
-		if r.Paired.N >= 2 {
-			paired = fmt.Sprintf("%+.3f [%+.3f, %+.3f] n=%d", r.Paired.MeanDiff, r.Paired.CI.Lo, r.Paired.CI.Hi, r.Paired.N)
-			p = fmt.Sprintf("%.3g", r.P)
-		}
-		if flag == "" && r.Significant {
-			flag = "significant"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%+.3f\t%s\t%s\t%.0f%%\t%.0f%%\t%s\n", r.Combination, f(r.MeanA), f(r.MeanB), r.Delta, paired, p,
-			100*r.PassA, 100*r.PassB, flag)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Combination, score(r.MeanA), score(r.MeanB), signed(r.Delta), paired, p,
+			percent(r.PassA), percent(r.PassB), verdictCell(r, c.OverallComparable))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(a.stdout, "%s (a significant drop larger than %.3f; paired %s test, alpha %.3g)\n", plural(c.Regressions, "regression", "regressions"),
-		c.Tolerance, c.Test, c.Alpha)
+	if !c.OverallComparable || perEvaluator {
+		writeEvaluatorDeltas(w, c)
+	}
+	what := "a significant paired drop of the overall score larger than " + numfmt.Setting(c.Tolerance)
+	if !c.OverallComparable {
+		what = "a significant paired drop larger than " + numfmt.Setting(c.Tolerance) + " of an evaluator both batches scored alike"
+	}
+	fmt.Fprintf(w, "%s (%s; paired %s test, alpha %s)\n", plural(c.Regressions, "regression", "regressions"), what, c.Test, numfmt.Setting(c.Alpha))
+}
+
+// writeEvaluatorDeltas prints each evaluator's change per combination both
+// batches ran.
+func writeEvaluatorDeltas(w io.Writer, c *bench.Comparison) {
+	fmt.Fprintln(w, "\nPer evaluator:")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMBINATION\tEVALUATOR\tMEAN A\tMEAN B\tΔ MEAN\tPAIRED Δ [95% CI]\tp\tVERDICT")
+	status := map[string]bench.EvaluatorDiff{}
+	for _, e := range c.Evaluators {
+		status[e.Name] = e
+	}
+	for _, r := range c.Combinations {
+		if r.MeanA == nil || r.MeanB == nil {
+			continue
+		}
+		combo := r.Combination
+		for _, e := range r.Evaluators {
+			paired, p, verdict := numfmt.Dash, numfmt.Dash, ""
+			switch st := status[e.Name]; {
+			case st.Status == bench.EvaluatorOnlyA:
+				verdict = "only in A"
+			case st.Status == bench.EvaluatorOnlyB:
+				verdict = "only in B"
+			case !st.Comparable:
+				verdict = "not compared: settings changed"
+			case e.Tested && e.Paired.N >= 2:
+				paired, p = pairedCell(e.Paired), numfmt.PValue(e.P)
+				switch {
+				case e.Regression:
+					verdict = "REGRESSION"
+				case e.Significant:
+					verdict = "significant"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", combo, e.Name, score(e.MeanA), score(e.MeanB), signed(e.Delta), paired, p, verdict)
+			combo = ""
+		}
+	}
+	_ = tw.Flush()
+}
+
+func pairedCell(p stats.Paired) string {
+	return fmt.Sprintf("%s [%s, %s] n=%d", numfmt.Signed(p.MeanDiff), numfmt.Signed(p.CI.Lo), numfmt.Signed(p.CI.Hi), p.N)
+}
+
+// verdictCell is a combination's verdict in the table; when the overall
+// scores do not compare, it names the evaluators behind it.
+func verdictCell(r *bench.ComboDelta, overallComparable bool) string {
+	v := r.Verdict(overallComparable)
+	var which []string
+	if !overallComparable {
+		for _, e := range r.Evaluators {
+			if (v == bench.VerdictRegression && e.Regression) || (v == bench.VerdictSignificant && e.Significant) {
+				which = append(which, e.Name)
+			}
+		}
+	}
+	switch v {
+	case bench.VerdictOnlyA:
+		return "only in A"
+	case bench.VerdictOnlyB:
+		return "new in B"
+	case bench.VerdictRegression:
+		return joinNonEmpty(" in ", "REGRESSION", strings.Join(which, ", "))
+	case bench.VerdictSignificant:
+		return joinNonEmpty(": ", "significant", strings.Join(which, ", "))
+	}
+	return ""
+}
+
+func score(x *float64) string {
+	if x == nil {
+		return numfmt.Dash
+	}
+	return numfmt.Score(*x)
+}
+
+func signed(x *float64) string {
+	if x == nil {
+		return numfmt.Dash
+	}
+	return numfmt.Signed(*x)
+}
+
+func percent(x *float64) string {
+	if x == nil {
+		return numfmt.Dash
+	}
+	return numfmt.Percent(*x)
 }
 
 func (a *app) writeCaseDeltas(rows []bench.CaseDelta, limit int) {
@@ -245,6 +403,6 @@ func (a *app) writeCaseDeltas(rows []bench.CaseDelta, limit int) {
 			fmt.Fprintf(a.stdout, "  … %d more (raise --limit)\n", len(rows)-limit)
 			break
 		}
-		fmt.Fprintf(a.stdout, "  %s\n    first differs at %s: %s  →  score %+.3f\n", r.ExecutionKey, r.Node, r.Detail, r.Delta)
+		fmt.Fprintf(a.stdout, "  %s\n    first differs at %s: %s  →  score %s\n", r.ExecutionKey, r.Node, r.Detail, numfmt.Signed(r.Delta))
 	}
 }

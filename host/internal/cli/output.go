@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -25,16 +27,33 @@ func (a *app) printPlan(b *spec.Batch, counts plan.Counts, id string, st store.S
 		plural(len(b.Combinations), "combination", "combinations"), plural(len(b.Cases), "case", "cases"), plural(b.Repeat, "repeat", "repeats"),
 		plural(counts.Executions, "execution", "executions"), b.Runner.Plugin, st.Describe())
 	stats := counts.Nodes
-	var unshared, shared int
-	for _, s := range stats {
+	var unshared, shared, stored int
+	cache := b.Cache
+	for i, s := range stats {
 		unshared += s.Unshared
 		shared += s.Shared
+		stored += s.Stored
+		if n := b.Workflow.Nodes[i]; n.Cache != nil {
+			cache = cache || *n.Cache
+		}
 	}
-	if b.SharePrefixes && shared < unshared {
-		fmt.Fprintf(a.stderr, "node runs: %d with prefix sharing instead of %d (%s)\n", shared, unshared, perNode(stats))
-	} else {
-		fmt.Fprintf(a.stderr, "node runs: %d\n", unshared)
+	// The count the run line ends with: node runs to run (ran, or taken from
+	// the node cache) and, apart, those reused from stored checkpoints.
+	line := fmt.Sprintf("node runs: %d to run", shared-stored)
+	if cache {
+		line += " (or take from the node cache)"
 	}
+	if stored > 0 {
+		line += fmt.Sprintf(", %d reused from stored checkpoints", stored)
+	}
+	switch {
+	case !b.SharePrefixes || shared >= unshared:
+	case stored > 0:
+		line += fmt.Sprintf("; %d in all with prefix sharing instead of %d (%s)", shared, unshared, perNode(stats))
+	default:
+		line += fmt.Sprintf(", with prefix sharing instead of %d (%s)", unshared, perNode(stats))
+	}
+	fmt.Fprintln(a.stderr, line)
 }
 
 func perNode(stats []plan.NodeStats) string {
@@ -47,15 +66,66 @@ func perNode(stats []plan.NodeStats) string {
 
 func ci(c report.Combo) string {
 	if c.CI95 == nil {
-		return "-"
+		return numfmt.Dash
 	}
-	return fmt.Sprintf("[%.3f, %.3f]", c.CI95[0], c.CI95[1])
+	return "[" + numfmt.Score(c.CI95[0]) + ", " + numfmt.Score(c.CI95[1]) + "]"
 }
 
-// writeLeaderboard renders a batch's leaderboard; dbHint completes the
-// commands it suggests (see app.dbHint).
-// failures are the first failed executions by key; sum counts them all.
-func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum report.Summary, failures []store.Result, dbHint string) error {
+// latency is a percentile of a combination's durations, which are those of
+// its successful executions: "—" when none succeeded (not "0.0 ms").
+func latency(c report.Combo, ms float64) string {
+	if c.Succeeded == 0 {
+		return numfmt.Dash
+	}
+	return numfmt.Duration(ms)
+}
+
+// followUps are the commands a leaderboard suggests, ready to paste.
+type followUps struct {
+	// command writes a wtb command line (see app.command).
+	command func(args ...string) string
+	// inspect is an execution worth a look: the first failure, else one of
+	// a combination that missed a threshold it had to meet ("" for none).
+	inspect string
+}
+
+// followUps picks what a leaderboard suggests looking at.
+func (a *app) followUps(ctx context.Context, st store.Store, rec *store.Batch, b *spec.Batch, sum report.Summary, failures []store.Result) followUps {
+	f := followUps{command: a.command}
+	if len(failures) > 0 {
+		f.inspect = failures[0].ExecutionKey
+		return f
+	}
+	if !sum.Thresholds || sum.Passed {
+		return f
+	}
+	for _, c := range sum.Combos {
+		if c.MeetsThresh || !thresholdApplies(b, c) {
+			continue
+		}
+		// One of its executions that did not pass, else any of them.
+		below := b.PassScore
+		for _, q := range []store.ResultQuery{{Combination: c.Combination, MaxScore: &below, Limit: 1, NoTotal: true},
+			{Combination: c.Combination, Limit: 1, NoTotal: true}} {
+			if rows, _, err := bench.Executions(ctx, st, rec.ID, q); err == nil && len(rows) > 0 {
+				f.inspect = rows[0].ExecutionKey
+				return f
+			}
+		}
+	}
+	return f
+}
+
+// thresholdApplies says whether the thresholds judge combination c: every
+// one with applies_to = "all", only the best-ranked with "best".
+func thresholdApplies(b *spec.Batch, c report.Combo) bool {
+	return b.Thresholds.AppliesTo != "best" || c.Rank == 1
+}
+
+// writeLeaderboard renders a batch's leaderboard with the commands it
+// suggests (next). failures are the first failed executions by key; sum
+// counts them all.
+func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum report.Summary, failures []store.Result, next followUps) error {
 	switch format {
 	case "json":
 		return doc.Write(w, doc.LeaderboardOf(&bench.Board{Batch: rec, Spec: b, Summary: sum, Failures: failures}))
@@ -84,7 +154,7 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 	}
 	fmt.Fprintf(w, "\nLeaderboard — %s (batch %s)\n", b.Name, rec.ID)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	header := "RANK\tCOMBINATION\tMEAN\tSTDDEV\t95% CI\tPASS\tP50 ms\tP95 ms\tOK/FAIL"
+	header := "RANK\tCOMBINATION\tMEAN\tSTDDEV\t95% CI\tPASS\tP50\tP95\tOK/FAIL"
 	for _, ev := range b.Evaluators {
 		header += "\t" + strings.ToUpper(ev.Name)
 	}
@@ -93,24 +163,32 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		header += "\tREPEATS\tSTOPPED"
 	}
 	fmt.Fprintln(tw, header+"\t")
-	for _, c := range sum.Combos {
+	ties := false
+	for i, c := range sum.Combos {
+		ties = ties || (i > 0 && numfmt.Score(c.Mean) == numfmt.Score(sum.Combos[i-1].Mean))
 		mark := ""
-		if sum.Thresholds && !c.MeetsThresh {
+		switch {
+		case !sum.Thresholds:
+		case !thresholdApplies(b, c):
+			// applies_to = "best": only the first-ranked is judged; a miss
+			// here decides nothing, and a ✗ in a passing batch misleads.
+			mark = "  not required"
+		case !c.MeetsThresh:
 			mark = "  ✗ " + strings.Join(c.Misses, "; ")
 		}
-		line := fmt.Sprintf("%d\t%s\t%.3f\t%.3f\t%s\t%.0f%%\t%.0f\t%.0f\t%d/%d", c.Rank, c.Combination, c.Mean, c.StdDev, ci(c),
-			100*c.PassRate, c.P50Ms, c.P95Ms, c.Succeeded, c.Failed)
+		line := fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d", c.Rank, c.Combination, numfmt.Score(c.Mean), numfmt.Score(c.StdDev), ci(c),
+			numfmt.Percent(c.PassRate), latency(c, c.P50Ms), latency(c, c.P95Ms), c.Succeeded, c.Failed)
 		for _, ev := range b.Evaluators {
-			line += fmt.Sprintf("\t%.3f", c.Evaluators[ev.Name])
+			line += "\t" + numfmt.Score(c.Evaluators[ev.Name])
 		}
 		if stopping {
 			stopped := "-"
 			if d := c.Stopped; d != nil {
 				stopped = d.Kind
 				if d.Kind == store.DecisionPruned {
-					stopped = fmt.Sprintf("pruned (vs %s, p=%.2g, %d cases)", d.Best, d.PValue, d.CasesSeen)
+					stopped = fmt.Sprintf("pruned (vs %s, p=%s, %d cases)", d.Best, numfmt.PValue(d.PValue), d.CasesSeen)
 				} else if d.Kind == store.DecisionConverged {
-					stopped = fmt.Sprintf("converged (±%.3f)", d.CIHalfWidth)
+					stopped = "converged (±" + numfmt.Score(d.CIHalfWidth) + ")"
 				}
 			}
 			line += fmt.Sprintf("\t%d\t%s", c.Repeats, stopped)
@@ -124,7 +202,7 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 			fmt.Fprintf(w, "  %s: %s\n", f.ExecutionKey, f.Error)
 		}
 		if more := sum.Failed - len(failures); more > 0 {
-			fmt.Fprintf(w, "  … and %d more: wtb%s results %s --failed\n", more, dbHint, rec.ID)
+			fmt.Fprintf(w, "  … and %d more: `%s`\n", more, next.command("results", rec.ID, "--failed"))
 		}
 	}
 	verdict := sum.Verdict
@@ -132,21 +210,32 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		t := b.Thresholds
 		var parts []string
 		if t.OverallScore != nil {
-			parts = append(parts, fmt.Sprintf("overall_score ≥ %.2f", *t.OverallScore))
+			parts = append(parts, "overall_score ≥ "+numfmt.Setting(*t.OverallScore))
 		}
 		if t.PassRate != nil {
-			parts = append(parts, fmt.Sprintf("pass_rate ≥ %.2f", *t.PassRate))
+			parts = append(parts, "pass_rate ≥ "+numfmt.Setting(*t.PassRate))
 		}
 		for _, k := range spec.SortedKeys(t.Evaluators) {
-			parts = append(parts, fmt.Sprintf("%s ≥ %.2f", k, t.Evaluators[k]))
+			parts = append(parts, k+" ≥ "+numfmt.Setting(t.Evaluators[k]))
 		}
-		verdict = fmt.Sprintf("%s (%s, for %s combinations)", verdict, strings.Join(parts, ", "), t.AppliesTo)
+		whom := "for every combination"
+		if t.AppliesTo == "best" {
+			whom = "for the best combination (rank 1) only"
+		}
+		verdict = fmt.Sprintf("%s (%s, %s)", verdict, strings.Join(parts, ", "), whom)
+	}
+	if ties {
+		fmt.Fprintf(w, "\nRanked by mean score before rounding; %s.\n", report.TieBreak)
 	}
 	fmt.Fprintf(w, "\nVerdict: %s — %d/%d executions stored, %d failed\n", verdict, sum.Stored, sum.Total, sum.Failed)
 	if sum.Saved > 0 {
 		planned := sum.Total + sum.Saved
-		fmt.Fprintf(w, "Adaptive repeats and racing saved %d of %d planned executions (%.0f%%); `wtb%s resume %s --complete` runs them\n",
-			sum.Saved, planned, 100*float64(sum.Saved)/float64(planned), dbHint, rec.ID)
+		fmt.Fprintf(w, "Adaptive repeats and racing saved %d of %d planned executions (%s); `%s` runs them\n",
+			sum.Saved, planned, numfmt.Percent(float64(sum.Saved)/float64(planned)), next.command("resume", rec.ID, "--complete"))
+	}
+	if next.inspect != "" {
+		fmt.Fprintf(w, "Look closer: `%s` (one execution node by node), `%s` (the batch in a browser)\n",
+			next.command("show", next.inspect, "--batch", rec.ID), next.command("view"))
 	}
 	return nil
 }
@@ -163,6 +252,7 @@ type junitSuite struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr,omitempty"`
 	Time     float64     `xml:"time,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
@@ -172,6 +262,11 @@ type junitCase struct {
 	ClassName string        `xml:"classname,attr"`
 	Time      float64       `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -194,7 +289,7 @@ func writeJUnitFile(path string, rec *store.Batch, b *spec.Batch, sum report.Sum
 		for _, r := range rs {
 			jc := junitCase{Name: fmt.Sprintf("%s/%d", r.CaseID, r.Repeat), ClassName: c.Combination, Time: r.DurationMs / 1000}
 			if !r.Passed {
-				msg := fmt.Sprintf("overall_score %.3f below pass_score %.2f", r.OverallScore, b.PassScore)
+				msg := "overall_score " + numfmt.Score(r.OverallScore) + " below pass_score " + numfmt.Setting(b.PassScore)
 				if !r.Success {
 					msg = r.Error
 				}
@@ -212,8 +307,12 @@ func writeJUnitFile(path string, rec *store.Batch, b *spec.Batch, sum report.Sum
 		s := junitSuite{Name: "thresholds"}
 		for _, c := range sum.Combos {
 			jc := junitCase{Name: c.Combination, ClassName: "thresholds"}
-			if !c.MeetsThresh && (b.Thresholds.AppliesTo != "best" || c.Rank == 1) {
-				jc.Failure = &junitFailure{Message: strings.Join(c.Misses, "; "), Text: fmt.Sprintf("mean %.3f, pass rate %.3f", c.Mean, c.PassRate)}
+			if !thresholdApplies(b, c) {
+				// Neither met nor missed: nothing judged it.
+				jc.Skipped = &junitSkipped{Message: "not required: applies_to = \"best\" judges only the best combination (rank 1)"}
+				s.Skipped++
+			} else if !c.MeetsThresh {
+				jc.Failure = &junitFailure{Message: strings.Join(c.Misses, "; "), Text: "mean " + numfmt.Score(c.Mean) + ", pass rate " + numfmt.Percent(c.PassRate)}
 				s.Failures++
 			}
 			s.Cases = append(s.Cases, jc)

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/store/open"
 	"github.com/wtbench/wtb/host/internal/store/sqlite"
@@ -61,8 +62,8 @@ func (a *app) planCommand() *cobra.Command {
 					ad.Min, b.Repeat, ad.CIHalfWidth, ad.Min*per, b.Repeat*per)
 			}
 			if r := b.Racing; r != nil {
-				fmt.Fprintf(a.stdout, "racing: after %d cases, a combination worse than the best with %.0f%% confidence stops (the counts below are the most)\n",
-					r.MinCases, 100*r.Confidence)
+				fmt.Fprintf(a.stdout, "racing: after %d cases, a combination worse than the best with %s confidence stops (the counts below are the most)\n",
+					r.MinCases, numfmt.Percent(r.Confidence))
 			}
 			fmt.Fprintln(a.stdout)
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
@@ -81,7 +82,7 @@ func (a *app) planCommand() *cobra.Command {
 			fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t\n", tu, ts, tc)
 			_ = tw.Flush()
 			if ts > 0 {
-				fmt.Fprintf(a.stdout, "\nto run: %d node runs (%.0f%% of %d)\n", ts-tc, 100*float64(ts-tc)/float64(tu), tu)
+				fmt.Fprintf(a.stdout, "\nto run: %d node runs (%s of %d)\n", ts-tc, numfmt.Percent(float64(ts-tc)/float64(tu)), tu)
 			}
 			return nil
 		},
@@ -94,27 +95,38 @@ func (a *app) planCommand() *cobra.Command {
 
 func (a *app) cacheCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "cache", Short: "Inspect or clear the node cache"}
-	cmd.AddCommand(&cobra.Command{
+	var statsFormat, clearFormat string
+	stats := &cobra.Command{
 		Use:   "stats",
 		Short: "How many node runs the cache holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkTextJSON(statsFormat); err != nil {
+				return err
+			}
 			return a.reading(cmd.Context(), func(ctx context.Context, st store.Store) error {
 				s, err := st.Checkpoints().CacheStats(ctx)
 				if err != nil {
 					return exitf(ExitRuntime, "%v", err)
+				}
+				if statsFormat == "json" {
+					return doc.Write(a.stdout, doc.CacheStatsOf(st.Describe(), s))
 				}
 				fmt.Fprintf(a.stdout, "node cache in %s: %d entries from %s, %.1f MiB of state\n", st.Describe(), s.Entries,
 					plural(s.Batches, "batch", "batches"), float64(s.Bytes)/(1<<20))
 				return nil
 			})
 		},
-	})
-	cmd.AddCommand(&cobra.Command{
+	}
+	stats.Flags().StringVar(&statsFormat, "format", "text", "text or json (schema: wtb schema cache_stats)")
+	clearCmd := &cobra.Command{
 		Use:   "clear",
 		Short: "Forget every cache entry (checkpoints stay for inspection)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkTextJSON(clearFormat); err != nil {
+				return err
+			}
 			st, err := a.openStore(cmd.Context(), "")
 			if err != nil {
 				return err
@@ -124,9 +136,14 @@ func (a *app) cacheCommand() *cobra.Command {
 			if err != nil {
 				return exitf(ExitRuntime, "%v", err)
 			}
+			if clearFormat == "json" {
+				return doc.Write(a.stdout, doc.CacheClearedOf(st.Describe(), n))
+			}
 			fmt.Fprintf(a.stdout, "cleared %s\n", plural(n, "cache entry", "cache entries"))
 			return nil
 		},
-	})
+	}
+	clearCmd.Flags().StringVar(&clearFormat, "format", "text", "text or json (schema: wtb schema cache_cleared)")
+	cmd.AddCommand(stats, clearCmd)
 	return cmd
 }

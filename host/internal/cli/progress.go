@@ -8,6 +8,7 @@ import (
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 )
 
 // progress shows done/total, failures, load, rate and ETA: a bar on a
@@ -138,17 +139,17 @@ func (p *progress) Load(inFlight, queued int) {
 
 func (p *progress) printLine() {
 	done := p.succeeded + p.failed
-	eta := "-"
+	eta := numfmt.Dash
 	if done > 0 && done < p.total {
 		per := time.Since(p.start) / time.Duration(done)
-		eta = (per * time.Duration(p.total-done)).Round(time.Second).String()
+		eta = numfmt.Elapsed(per * time.Duration(p.total-done))
 	}
-	pct := 0
+	pct := numfmt.Percent(0)
 	if p.total > 0 {
-		pct = 100 * done / p.total
+		pct = numfmt.Percent(float64(done) / float64(p.total))
 	}
-	fmt.Fprintf(p.w, "progress: %d/%d executions (%d%%), %d failed, %d in flight, %d queued, %s, ETA %s, %s elapsed\n",
-		done, p.total, pct, p.failed, p.inFlight, p.queued, p.rate(), eta, time.Since(p.start).Round(time.Second))
+	fmt.Fprintf(p.w, "progress: %d/%d executions (%s), %d failed, %d in flight, %d queued, %s, ETA %s, %s elapsed\n",
+		done, p.total, pct, p.failed, p.inFlight, p.queued, p.rate(), eta, numfmt.Elapsed(time.Since(p.start)))
 }
 
 func (p *progress) Finish() {

@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/sched"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -28,7 +30,7 @@ type runFlags struct {
 
 	modelCalls    string
 	metricsAddr   string
-	metricsLinger time.Duration
+	metricsLinger lingerFlag
 	pushgateway   string
 	progressEvery time.Duration
 	metrics       *runMetrics
@@ -74,7 +76,7 @@ func addRunFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().BoolVar(&f.noProgress, "no-progress", false, "no progress bar or progress lines")
 	cmd.Flags().DurationVar(&f.progressEvery, "progress-every", DefaultProgressEvery, "when output is not a terminal, print a status line this often (also while nothing finishes)")
 	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics of the run at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
-	cmd.Flags().DurationVar(&f.metricsLinger, "metrics-linger", 0, "keep serving metrics this long after the batch ends, so a scraper sees its final figures")
+	cmd.Flags().Var(&f.metricsLinger, "metrics-linger", "with --metrics-addr, how long to keep serving after the batch ends so a scraper sees the final figures: auto waits until one more scrape has read them, at most 15s (longer when scrapes came further apart), a duration waits that long, 0 stops at once")
 	cmd.Flags().StringVar(&f.pushgateway, "pushgateway", "", "push the batch's final metrics to this Prometheus Pushgateway URL when it ends")
 	cmd.Flags().StringVar(&f.modelCalls, "model-calls", "", "model calls through the gateway: live, record, replay or auto (default: the gateway block's mode)")
 	cmd.Flags().BoolVar(&f.auditNodes, "audit-nodes", false, "record every execution's finish and its node events in the audit trail (by default it records failures, retries, cancellations and plugin events)")
@@ -98,6 +100,7 @@ func (a *app) resumeCommand() *cobra.Command {
 func (a *app) forkCommand() *cobra.Command {
 	f := &runFlags{}
 	var from string
+	var onlyNew bool
 	cmd := &cobra.Command{
 		Use:   "fork BATCH_ID --from NODE [FILE]",
 		Short: "Re-run only the nodes after NODE, starting from a prior batch's checkpoints",
@@ -112,8 +115,15 @@ The nodes up to NODE must be configured as they were when the parent ran
 (command, params, env, scripts, environment): the scripts are compared with
 the hashes stored with the parent. Otherwise the fork is refused, naming the
 node and file that changed. The new batch records its parent, and
-` + "`wtb compare PARENT CHILD`" + ` compares them.`,
+` + "`wtb compare PARENT CHILD`" + ` compares them.
+
+When FILE adds a variant after NODE, the combinations the parent ran as they
+are still configured would only run again: --only-new runs just the
+combinations that are new (the fork says how many are, and offers it).
+
+The reused node runs keep the stderr and runner lines the parent stored.`,
 		Example: `  wtb fork 20261125-101010-1a2b3c4d --from retrieve bench.hcl
+  wtb fork 20261125-101010-1a2b3c4d --from retrieve bench.hcl --only-new
   wtb compare 20261125-101010-1a2b3c4d latest --cases`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -124,11 +134,12 @@ node and file that changed. The new batch records its parent, and
 			if len(args) == 2 {
 				file = args[1]
 			}
-			return a.fork(cmd.Context(), args[0], from, file, f)
+			return a.fork(cmd.Context(), bench.ForkOptions{Parent: args[0], Node: from, File: file, OnlyNew: onlyNew}, f)
 		},
 	}
 	addRunFlags(cmd, f)
 	cmd.Flags().StringVar(&from, "from", "", "reuse the checkpoints up to and including this node")
+	cmd.Flags().BoolVar(&onlyNew, "only-new", false, "run only the combinations the parent did not run as they are configured now (say, those of a variant FILE adds)")
 	return cmd
 }
 
@@ -159,6 +170,7 @@ error, 3 runtime failure.`,
 	}
 	addRunFlags(cmd, f)
 	cmd.Flags().StringVar(&runners, "runners", "", "the two runner blocks to compare, A,B")
+	cmd.Flags().Lookup("format").Usage = "table or json: the differences (schema: wtb schema parity)"
 	cmd.Flags().IntVar(&limit, "limit", 20, "at most this many differences listed")
 	return cmd
 }
@@ -244,11 +256,11 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 	return a.finish(out, err, st, f)
 }
 
-func (a *app) fork(ctx context.Context, parent, node, file string, f *runFlags) error {
+func (a *app) fork(ctx context.Context, o bench.ForkOptions, f *runFlags) error {
 	if err := checkFormat(f.format); err != nil {
 		return err
 	}
-	o := bench.ForkOptions{Parent: parent, Node: node, File: file}
+	file := o.File
 	// With FILE, the database is the one that file names (unless --db or
 	// WTB_DATABASE_URL say otherwise), as for `wtb run FILE`.
 	dbFromFile := ""
@@ -269,11 +281,28 @@ func (a *app) fork(ctx context.Context, parent, node, file string, f *runFlags) 
 	if err != nil {
 		return err
 	}
+	o.OnNew = func(parent string, news []string, total int) {
+		if o.OnlyNew || len(news) == 0 || len(news) == total {
+			return
+		}
+		args := []string{"fork", parent, "--from", o.Node}
+		if file != "" {
+			args = append(args, file)
+		}
+		fmt.Fprintf(a.stderr, "%d of %d combinations are new since batch %s (%s); the other %d would run again as the parent ran them: `%s` runs only the new\n",
+			len(news), total, parent, strings.Join(news, ", "), total-len(news), a.command(append(args, "--only-new")...))
+	}
 	out, err := a.bench().Fork(ctx, st, o, opts)
 	return a.finish(out, err, st, f)
 }
 
 func (a *app) parity(ctx context.Context, file string, runners [2]string, limit int, f *runFlags) error {
+	// The leaderboards are not what parity prints: its own document is.
+	switch f.format {
+	case "table", "text", "json":
+	default:
+		return exitf(ExitConfig, "unknown --format %q for parity: use table or json (schema: wtb schema parity)", f.format)
+	}
 	cfg, err := a.loadConfig(file, f.vars)
 	if err != nil {
 		return err
@@ -301,6 +330,15 @@ func (a *app) parity(ctx context.Context, file string, runners [2]string, limit 
 		if out.Err != nil {
 			return exitf(ExitRuntime, "batch %s: %v", out.Batch.ID, out.Err)
 		}
+	}
+	if f.format == "json" {
+		if err := doc.Write(a.stdout, doc.ParityOf(res)); err != nil {
+			return exitf(ExitRuntime, "%v", err)
+		}
+		if len(res.Diffs) > 0 {
+			return exitCode(ExitThresholds)
+		}
+		return nil
 	}
 	fmt.Fprintf(a.stdout, "parity %s vs %s: %d executions compared (batches %s and %s)\n", runners[0], runners[1], res.Compared,
 		res.Outcomes[0].Batch.ID, res.Outcomes[1].Batch.ID)
@@ -343,7 +381,7 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 		return a.failed(err)
 	}
 	rec, b, sum := out.Batch, out.Spec, out.Summary
-	if err := writeLeaderboard(a.stdout, f.format, rec, b, sum, out.Failures, a.dbHint()); err != nil {
+	if err := writeLeaderboard(a.stdout, f.format, rec, b, sum, out.Failures, a.followUps(context.Background(), st, rec, b, sum, out.Failures)); err != nil {
 		return exitf(ExitRuntime, "%v", err)
 	}
 	fmt.Fprintf(a.stderr, "%s\n", runLine(rec.ID, out.Report, st))
@@ -358,9 +396,9 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 	}
 	switch {
 	case out.Err != nil:
-		return exitf(ExitRuntime, "batch %s: %v (what finished is stored; `wtb%s resume %s` runs the rest)", rec.ID, out.Err, a.dbHint(), rec.ID)
+		return exitf(ExitRuntime, "batch %s: %v (what finished is stored; `%s` runs the rest)", rec.ID, out.Err, a.command("resume", rec.ID))
 	case out.Status == store.StatusCancelled:
-		fmt.Fprintf(a.stderr, "batch %s interrupted: %d of %d executions stored; finish it with `wtb%s resume %s`\n", rec.ID, sum.Stored, sum.Total, a.dbHint(), rec.ID)
+		fmt.Fprintf(a.stderr, "batch %s interrupted: %d of %d executions stored; finish it with `%s`\n", rec.ID, sum.Stored, sum.Total, a.command("resume", rec.ID))
 		return exitCode(ExitInterrupted)
 	case out.Report.FailFast:
 		fmt.Fprintf(a.stderr, "fail_fast: stopped after the first failed execution\n")
@@ -382,11 +420,18 @@ func (a *app) failed(err error) error {
 	if bench.KindOf(err) == bench.KindConfig {
 		code = ExitConfig
 	}
+	var ke *bench.KeyError
 	switch {
 	case errors.Is(err, bench.ErrNoBatch):
-		return exitf(code, "%v (list them with `wtb%s results --list`)", err, a.dbHint())
-	case errors.Is(err, bench.ErrNoExecution):
-		return exitf(code, "%v (list them with `wtb%s results --executions`)", err, a.dbHint())
+		return exitf(code, "%v (list them with `%s`)", err, a.command("results", "--list"))
+	case errors.As(err, &ke) && len(ke.Executions) > 1:
+		lines := []string{fmt.Sprintf("%q is a node run that %d executions of batch %s share; show one of them:", ke.Key, len(ke.Executions), ke.Batch)}
+		for _, k := range ke.Executions {
+			lines = append(lines, "  "+a.command("show", k, "--batch", ke.Batch))
+		}
+		return exitf(code, "%s", strings.Join(lines, "\n"))
+	case errors.As(err, &ke):
+		return exitf(code, "%v (list them with `%s`)", err, a.command("results", ke.Batch, "--executions"))
 	}
 	return exitf(code, "%v", err)
 }
@@ -401,7 +446,7 @@ func runLine(id string, rep sched.Report, st store.Store) string {
 		parts = append(parts, fmt.Sprintf("%d from cache", rep.CachedRuns))
 	}
 	if rep.Resumed > 0 {
-		parts = append(parts, fmt.Sprintf("%d resumed from checkpoints", rep.Resumed))
+		parts = append(parts, fmt.Sprintf("%d reused from stored checkpoints", rep.Resumed))
 	}
 	if rep.Retries > 0 {
 		parts = append(parts, plural(rep.Retries, "retry", "retries"))
@@ -410,10 +455,9 @@ func runLine(id string, rep sched.Report, st store.Store) string {
 		parts = append(parts, modelCallsPart(rep))
 	}
 	if rep.RoundTrips > 0 {
-		parts = append(parts, fmt.Sprintf("runner round trip p50 %s p95 %s", rep.Percentile(0.5).Round(10*time.Microsecond),
-			rep.Percentile(0.95).Round(10*time.Microsecond)))
+		parts = append(parts, fmt.Sprintf("runner round trip p50 %s p95 %s", numfmt.Elapsed(rep.Percentile(0.5)), numfmt.Elapsed(rep.Percentile(0.95))))
 	}
-	parts = append(parts, fmt.Sprintf("in %s", rep.Elapsed.Round(time.Millisecond)))
+	parts = append(parts, "in "+numfmt.Elapsed(rep.Elapsed))
 	if rep.Elapsed > 0 && rep.Succeeded+rep.Failed > 0 {
 		parts = append(parts, fmt.Sprintf("%.0f executions/s", float64(rep.Succeeded+rep.Failed)/rep.Elapsed.Seconds()))
 	}
@@ -479,7 +523,7 @@ thresholds are missed.`,
 			}
 			rec, b, sum := out.Batch, out.Spec, out.Summary
 			fmt.Fprintf(a.stderr, "batch %s: rescored %d executions of batch %s; %d node runs\n", rec.ID, out.Scored, out.From.ID, out.NodeRuns)
-			if err := writeLeaderboard(a.stdout, format, rec, b, sum, out.Failures, a.dbHint()); err != nil {
+			if err := writeLeaderboard(a.stdout, format, rec, b, sum, out.Failures, a.followUps(cmd.Context(), st, rec, b, sum, out.Failures)); err != nil {
 				return exitf(ExitRuntime, "%v", err)
 			}
 			if junit != "" {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -17,7 +18,7 @@ func (a *app) printAuditEntry(e store.AuditEntry) {
 	if where != "" {
 		where = " [" + where + "]"
 	}
-	fmt.Fprintf(a.stdout, "%s %-7s %-22s %s%s\n", e.Time.Local().Format("15:04:05.000"), e.Severity, e.EventType, e.Message, where)
+	fmt.Fprintf(a.stdout, "%s %-7s %-22s %s%s\n", numfmt.Date(e.Time), e.Severity, e.EventType, e.Message, where)
 }
 
 // followAudit prints the trail's new entries until the batch stops running
@@ -98,7 +99,7 @@ func (a *app) watchResults(ctx context.Context, st store.Store, id, format strin
 			}
 			fmt.Fprintf(a.stdout, "batch %s (%s) — %s, %d of %d stored, %s\n", rec.ID, rec.Name, bench.DisplayStatus(rec),
 				board.Summary.Stored, board.Summary.Total, time.Now().Format(time.TimeOnly))
-			if err := writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.dbHint()); err != nil {
+			if err := writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.followUps(ctx, st, rec, board.Spec, board.Summary, board.Failures)); err != nil {
 				return exitf(ExitRuntime, "%v", err)
 			}
 			last = board.Summary.Stored

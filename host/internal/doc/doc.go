@@ -32,11 +32,14 @@ const (
 	KindExecution    = "execution"
 	KindAudit        = "audit"
 	KindCompare      = "compare"
+	KindCacheStats   = "cache_stats"
+	KindCacheCleared = "cache_cleared"
+	KindParity       = "parity"
 )
 
 // Kinds lists every document kind.
 var Kinds = []string{KindVersion, KindPlugins, KindPluginSchema, KindValidate, KindPlan, KindBatches,
-	KindLeaderboard, KindExecutions, KindExecution, KindAudit, KindCompare}
+	KindLeaderboard, KindExecutions, KindExecution, KindAudit, KindCompare, KindCacheStats, KindCacheCleared, KindParity}
 
 // Header starts every document.
 type Header struct {

@@ -61,9 +61,17 @@ func TestEveryDocumentMatchesItsSchema(t *testing.T) {
 		t.Errorf("execution document:\n%s", exec)
 	}
 	mean := 0.5
-	check(t, CompareOf(&bench.Comparison{A: rec, B: rec, Test: bench.TestT, Alpha: 0.05, Combinations: []bench.ComboDelta{{Combination: "a=x", MeanA: &mean}},
-		Cases: []bench.CaseDelta{{ExecutionKey: "k", OutputA: json.RawMessage(`{"x":1}`)}}}, b.Redactor().JSON, b.Redactor().JSON))
+	ev := &b.Evaluators[0]
+	check(t, CompareOf(&bench.Comparison{A: rec, B: rec, Test: bench.TestT, Alpha: 0.05,
+		Evaluators:   []bench.EvaluatorDiff{{Name: ev.Name, Status: bench.EvaluatorOnlyA, A: ev}, {Name: "w", Status: bench.EvaluatorChanged, A: ev, B: ev, Changes: []string{"weight 1 → 2"}, Comparable: true}},
+		Combinations: []bench.ComboDelta{{Combination: "a=x", MeanA: &mean, PassA: &mean, Evaluators: []bench.EvaluatorDelta{{Name: "correct", MeanA: &mean}, {Name: "w", MeanA: &mean, MeanB: &mean, Delta: &mean, Tested: true}}}},
+		CaseDeltas:   []bench.CaseDelta{{ExecutionKey: "k", OutputA: json.RawMessage(`{"x":1}`)}}}, b.Redactor().JSON, b.Redactor().JSON))
 	check(t, AuditOf("b1", []store.AuditEntry{{Time: now, Severity: "ERROR", EventType: "execution.failed"}}))
+	check(t, CacheStatsOf("sqlite://wtb.db", store.CacheStats{Entries: 3, Batches: 1, Bytes: 1024}))
+	check(t, CacheClearedOf("sqlite://wtb.db", 3))
+	check(t, ParityOf(&bench.ParityResult{Runners: [2]string{"a", "b"}, Compared: 2,
+		Outcomes: [2]*bench.Outcome{{Batch: rec}, {Batch: rec}}, Diffs: []bench.ParityDiff{{ExecutionKey: "k", Kind: "state", Detail: "final state differs"}}}))
+	check(t, ParityOf(&bench.ParityResult{Runners: [2]string{"a", "b"}}))
 	rng := hcl.Range{Filename: "bench.hcl", Start: hcl.Pos{Line: 3, Column: 5, Byte: 20}, End: hcl.Pos{Line: 3, Column: 9, Byte: 24}}
 	check(t, ValidateOf("bench.hcl", hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Bad", Subject: &rng}, {Severity: hcl.DiagWarning, Summary: "Hmm"}}, nil))
 	check(t, ValidateOf("bench.hcl", nil, []*spec.Batch{b}))

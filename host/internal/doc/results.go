@@ -66,8 +66,10 @@ func SummaryOf(s report.Summary) Summary {
 func LeaderboardOf(board *bench.Board) Leaderboard {
 	b := board.Spec
 	red := b.Redactor()
+	sum := SummaryOf(board.Summary)
+	sum.MarkJudged(b.Thresholds.AppliesTo)
 	d := Leaderboard{Header: header(KindLeaderboard), BatchID: board.Batch.ID, Name: b.Name, Batch: BatchOf(board.Batch),
-		Summary: SummaryOf(board.Summary), Evaluators: []Evaluator{}, PassScore: b.PassScore, Failures: []Execution{},
+		Summary: sum, Evaluators: []Evaluator{}, PassScore: b.PassScore, Failures: []Execution{},
 		Thresholds: Thresholds{OverallScore: b.Thresholds.OverallScore, PassRate: b.Thresholds.PassRate,
 			Evaluators: orEmpty(b.Thresholds.Evaluators), AppliesTo: b.Thresholds.AppliesTo}}
 	for _, ev := range b.Evaluators {

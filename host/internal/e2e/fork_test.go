@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -51,7 +52,7 @@ func TestForkRunsOnlyTheNodesAfterTheForkPoint(t *testing.T) {
 	// A new prompt variant for the last node: only "answer" runs.
 	e.write("v2.hcl", forkBench(hashnode, `{ k = 2 }`, "    variant \"t0\" {}\n    variant \"t1\" { params = { temperature = 1 } }"))
 	r := e.mustRun("fork", parent, "--from", "retrieve", "v2.hcl", "--no-progress")
-	child := batchID(t, r.stderr[strings.Index(r.stderr, "batch "+parent)+30:])
+	child := newBatchID(t, r.stderr)
 	if child == parent {
 		t.Fatalf("no new batch id in:\n%s", r.stderr)
 	}
@@ -164,5 +165,114 @@ batch_test "b" {
 	e.mustRun("cache", "clear")
 	if got := runs(); got["expensive"] != 3 {
 		t.Errorf("after cache clear the node must run again: %v", got)
+	}
+}
+
+// logForkBench: retrieve writes a line to stderr; answer has the given
+// variants.
+func logForkBench(answerVariants string) string {
+	return `
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "retrieve" {
+    command = ["sh", "-c", "cat >/dev/null; echo 'retrieving the documents' >&2; echo '{\"docs\": 2}'"]
+    variant "bm25" {}
+    variant "dense" { params = { dense = true } }
+  }
+  node "answer" {
+    depends_on = ["retrieve"]
+    command    = ["sh", "-c", "cat >/dev/null; echo '{\"answer\": \"Paris\"}'"]
+` + answerVariants + `
+  }
+}
+batch_test "b" {
+  workflow = workflow.w
+  runner   = runner.pool
+  repeat   = 2
+  case "c1" { input = { q = 1 } }
+  case "c2" { input = { q = 2 } }
+  case "c3" { input = { q = 3 } }
+}
+`
+}
+
+// A fork keeps the stderr of the node runs it reuses, counts node runs the
+// same way when it starts and when it ends, and — when the file adds a
+// variant — says how many combinations are new and offers the command that
+// runs only those, which then runs nothing the parent already ran.
+func TestForkKeepsLogsCountsOnceAndRunsOnlyWhatIsNew(t *testing.T) {
+	e := newEnv(t)
+	e.write("v1.hcl", logForkBench(`    variant "t0" {}`))
+	parent := batchID(t, e.mustRun("run", "v1.hcl", "--no-progress").stderr)
+	e.write("v2.hcl", logForkBench("    variant \"t0\" {}\n    variant \"t1\" { params = { temperature = 1 } }"))
+
+	r := e.mustRun("fork", parent, "--from", "retrieve", "v2.hcl", "--no-progress")
+	child := newBatchID(t, r.stderr)
+	start := regexp.MustCompile(`node runs: (\d+) to run, (\d+) reused from stored checkpoints`).FindStringSubmatch(r.stderr)
+	end := regexp.MustCompile(`(\d+) node runs, (\d+) reused from stored checkpoints`).FindStringSubmatch(r.stderr)
+	if start == nil || end == nil || start[1] != end[1] || start[2] != end[2] || start[1] != "24" || start[2] != "12" {
+		t.Errorf("the fork should count 24 node runs to run and 12 reused, at the start as at the end (%v, %v):\n%s", start, end, r.stderr)
+	}
+	// The reused retrieve runs keep the stderr the parent stored.
+	show := e.mustRun("show", "retrieve=dense,answer=t1/c2/1", "--batch", child, "--logs").stdout
+	if !regexp.MustCompile(`1\. retrieve=dense  \[forked.*\n(.*\n)*?\s+stderr \| retrieving the documents`).MatchString(show) {
+		t.Errorf("show of a forked execution lost the reused node's stderr:\n%s", show)
+	}
+
+	hint := regexp.MustCompile("2 of 4 combinations are new since batch " + parent +
+		` \(retrieve=bm25,answer=t1, retrieve=dense,answer=t1\); the other 2 would run again as the parent ran them: ` +
+		"`(wtb fork [^`]*--only-new[^`]*)` runs only the new").FindStringSubmatch(r.stderr)
+	if hint == nil {
+		t.Fatalf("no hint to run only the new combinations:\n%s", r.stderr)
+	}
+	p := pasted(t, e, hint[1])
+	if p.code != 0 {
+		t.Fatalf("the printed %q: exit %d\n%s%s", hint[1], p.code, p.stdout, p.stderr)
+	}
+	only := newBatchID(t, p.stderr)
+	st := e.store()
+	rs := e.results(st, only)
+	assertExactlyOnce(t, rs, 2*3*2)
+	for _, res := range rs {
+		if !strings.HasSuffix(res.Combination, "answer=t1") {
+			t.Errorf("--only-new ran %s, which the parent ran", res.ExecutionKey)
+		}
+	}
+	if ran := ranCount(t, st, only); ran["retrieve"] != 0 || ran["answer"] != 12 {
+		t.Errorf("node runs of --only-new: %v; want retrieve 0, answer 12", ran)
+	}
+	if cmp := e.run("compare", parent, only); cmp.code != 0 || !strings.Contains(cmp.stdout, "B was forked from A at node retrieve") ||
+		strings.Count(cmp.stdout, "new in B") != 2 || strings.Count(cmp.stdout, "only in A") != 2 {
+		t.Errorf("compare parent → only-new fork: exit %d\n%s", cmp.code, cmp.stdout)
+	}
+	if r := e.run("fork", parent, "--from", "retrieve", "v1.hcl", "--only-new"); r.code != 2 || !strings.Contains(r.stderr, "nothing is new") {
+		t.Errorf("--only-new with nothing new: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// newBatchID is the id of the batch a run, fork or resume starts, from the
+// line that says what it runs.
+func newBatchID(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^batch (\S+): \d+ combinations? ×`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no new batch in:\n%s", out)
+	}
+	return m[1]
+}
+
+// A node run served from the node cache keeps the stderr it wrote when it
+// ran, as a forked one does: show --logs of the second batch has it.
+func TestCachedNodeRunsKeepTheirStderr(t *testing.T) {
+	e := newEnv(t)
+	e.write("bench.hcl", strings.Replace(logForkBench(`    variant "t0" {}`), `variant "bm25" {}`, "cache = true\n    variant \"bm25\" {}", 1))
+	e.mustRun("run", "bench.hcl", "--no-progress")
+	r := e.mustRun("run", "bench.hcl", "--no-progress")
+	if !strings.Contains(r.stderr, "12 from cache") {
+		t.Fatalf("the second run should take retrieve from the cache:\n%s", r.stderr)
+	}
+	show := e.mustRun("show", "retrieve=bm25,answer=t0/c1/0", "--logs").stdout
+	if !regexp.MustCompile(`1\. retrieve=bm25  \[cached.*\n(.*\n)*?\s+stderr \| retrieving the documents`).MatchString(show) {
+		t.Errorf("show of an execution with a cached node run lost its stderr:\n%s", show)
 	}
 }

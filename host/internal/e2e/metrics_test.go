@@ -252,3 +252,37 @@ func TestPushgatewayGetsTheFinalFigures(t *testing.T) {
 		t.Error("a push carries the Go runtime's metrics; a batch job should push its own figures only")
 	}
 }
+
+// By default --metrics-addr keeps serving after the batch ends until a
+// scraper has read the final figures (batch_duration_seconds and the verdict
+// exist only then) and says so; --metrics-linger 0 stops at once.
+func TestMetricsEndpointWaitsForTheFinalScrape(t *testing.T) {
+	e := newEnv(t)
+	e.write("bench.hcl", tenOfSixteen())
+	run := e.cmd("run", "bench.hcl", "--no-progress", "--metrics-addr", "127.0.0.1:0")
+	var stderr syncBuffer
+	run.Stderr = &stderr
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = run.Process.Kill() })
+	waiting := regexp.MustCompile(`serving the final metrics at (http://[0-9.:]+/metrics) until a scraper reads them, at most 15\.00 s more`)
+	waitFor(t, 30*time.Second, func() string { return "no word of serving the final metrics:\n" + stderr.String() }, func() bool {
+		return waiting.MatchString(stderr.String())
+	})
+	body := httpGet(t, waiting.FindStringSubmatch(stderr.String())[1])
+	for _, final := range []string{"wtb_batch_duration_seconds", "wtb_batch_thresholds_met", `combination="default",outcome="succeeded"} 16`} {
+		if !strings.Contains(body, final) {
+			t.Errorf("the scrape after the end lacks %s:\n%s", final, body)
+		}
+	}
+	if err := run.Wait(); err != nil {
+		t.Fatalf("wtb run: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "the final metrics were scraped") {
+		t.Errorf("the run should say its final figures were read:\n%s", stderr.String())
+	}
+	if r := e.mustRun("run", "bench.hcl", "--no-progress", "--metrics-addr", "127.0.0.1:0", "--metrics-linger", "0"); strings.Contains(r.stderr, "serving the final metrics") {
+		t.Errorf("--metrics-linger 0 stops at once:\n%s", r.stderr)
+	}
+}

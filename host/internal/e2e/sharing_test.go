@@ -270,7 +270,7 @@ batch_test "b" {
 	if after["slow"] != 6 || after["fan"] != 24 {
 		t.Errorf("node runs after resume %v (before %v); want slow 6, fan 24", after, before)
 	}
-	if before["slow"] > 0 && !strings.Contains(r.stderr, "resumed from checkpoints") {
+	if before["slow"] > 0 && !strings.Contains(r.stderr, "reused from stored checkpoints") {
 		t.Errorf("resume should reuse the stored shared checkpoints:\n%s", r.stderr)
 	}
 }

@@ -186,7 +186,7 @@ var metricsAddrRE = regexp.MustCompile(`metrics on http://([0-9.:]+)/metrics`)
 
 func (e *env) startWriting(args ...string) *writing {
 	e.t.Helper()
-	w := &writing{cmd: e.cmd(append(args, "--no-progress", "--metrics-addr", "127.0.0.1:0")...), stderr: &syncBuffer{}}
+	w := &writing{cmd: e.cmd(append(args, "--no-progress", "--metrics-addr", "127.0.0.1:0", "--metrics-linger", "0")...), stderr: &syncBuffer{}}
 	w.cmd.Stderr = w.stderr
 	if err := w.cmd.Start(); err != nil {
 		e.t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"math"
 	"os"
 	"os/exec"
@@ -219,7 +220,7 @@ func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[s
 		if in.DurationMs <= ev.MaxMs {
 			return 1, ""
 		}
-		return 0, fmt.Sprintf("took %.0f ms > %.0f ms", in.DurationMs, ev.MaxMs)
+		return 0, fmt.Sprintf("took %s, more than max_ms = %s", numfmt.Duration(in.DurationMs), numfmt.Setting(ev.MaxMs))
 	case "command":
 		return e.runCommand(ctx, ev, in)
 	}

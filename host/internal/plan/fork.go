@@ -146,3 +146,28 @@ func changedScripts(parent, next *spec.Batch, files []string) string {
 	}
 	return "its script " + strings.Join(changed, ", ")
 }
+
+// NewCombinations names, in next's order, the combinations of next that the
+// parent plan did not run as they are configured now: one of their executions
+// has no execution in the parent with the same case, repeat, environment and
+// configuration (scripts included) of every node — a variant added, or one
+// whose settings changed.
+func NewCombinations(parent, next *Plan) []string {
+	ran := map[string]bool{}
+	for _, ex := range parent.Executions {
+		ran[signature(ex.Leaf())] = true
+	}
+	isNew := map[string]bool{}
+	for _, ex := range next.Executions {
+		if !ran[signature(ex.Leaf())] {
+			isNew[ex.Combination.Name] = true
+		}
+	}
+	var out []string
+	for _, c := range next.Batch.Combinations {
+		if isNew[c.Name] {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}

@@ -122,6 +122,10 @@ type Options struct {
 	// FileHasher hashes a node's files; defaults to the hashes recorded in the
 	// batch, or to reading the files when none are recorded.
 	FileHasher func(paths []string) string
+	// Stored says a step's checkpoint is stored already (a fork's copies of
+	// its parent's, a resumed batch's): Count tells those apart from the node
+	// runs still to run.
+	Stored func(id string) bool
 }
 
 // Planner plans a batch one group at a time. A group is every execution of
@@ -344,6 +348,9 @@ type NodeStats struct {
 	Node string
 	// Unshared is one run per execution; Shared is one run per distinct prefix.
 	Unshared, Shared, Cached int
+	// Stored are the Shared runs whose checkpoints are stored already
+	// (Options.Stored): reused, not run.
+	Stored int
 }
 
 // Counts is the size of a batch's plan.
@@ -372,6 +379,9 @@ func (p *Planner) Count() Counts {
 		}
 		for _, st := range g.Steps {
 			c.Nodes[st.Position-1].Shared++
+			if p.opts.Stored != nil && p.opts.Stored(st.ID) {
+				c.Nodes[st.Position-1].Stored++
+			}
 		}
 	}
 	for i := range c.Nodes {

@@ -29,6 +29,10 @@ type Combo struct {
 	Evaluators  map[string]float64 `json:"evaluator_means"`
 	MeetsThresh bool               `json:"meets_thresholds"`
 	Misses      []string           `json:"misses"`
+	// ThresholdsApply: the thresholds judge this combination — every one
+	// with applies_to = "all", the first-ranked only with "best". The others'
+	// misses decide nothing: they are not required to meet them.
+	ThresholdsApply bool `json:"thresholds_apply"`
 	// Scores and Latency are the distributions of overall scores (all
 	// executions) and of durations (successful ones), for charts.
 	Scores  Histogram `json:"score_histogram"`
@@ -101,8 +105,21 @@ func (s *Summary) Complete() {
 	}
 }
 
+// MarkJudged sets which combinations the thresholds judge (Combo.
+// ThresholdsApply) from their ranks: all of them, or with appliesTo "best"
+// the first. A summary stored before the field existed gets it this way too.
+func (s *Summary) MarkJudged(appliesTo string) {
+	for i := range s.Combos {
+		c := &s.Combos[i]
+		c.ThresholdsApply = s.Thresholds && (appliesTo != "best" || c.Rank == 1)
+	}
+}
+
+// TieBreak says how the leaderboard orders combinations with the same mean.
+const TieBreak = "ties on mean score are ranked by pass rate, then p50 latency (lower first), then name"
+
 // Summarize ranks combinations by mean overall score (then pass rate, then
-// median latency) and checks the batch's thresholds.
+// median latency, then name: TieBreak) and checks the batch's thresholds.
 func Summarize(b *spec.Batch, results []store.Result) Summary {
 	a := NewAggregator(b)
 	for i := range results {
@@ -199,11 +216,12 @@ func (a *Aggregator) Summary() Summary {
 		}
 		return a.Combination < c.Combination
 	})
+	t := b.Thresholds
+	s.Thresholds = t.OverallScore != nil || t.PassRate != nil || len(t.Evaluators) > 0
 	for i := range s.Combos {
 		s.Combos[i].Rank = i + 1
 	}
-	t := b.Thresholds
-	s.Thresholds = t.OverallScore != nil || t.PassRate != nil || len(t.Evaluators) > 0
+	s.MarkJudged(t.AppliesTo)
 	s.Passed = true
 	switch {
 	case len(s.Combos) == 0:

@@ -2,6 +2,7 @@ package sched
 
 import (
 	"fmt"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"math"
 	"sync"
 	"time"
@@ -88,7 +89,7 @@ func (t *tally) retried(key, node string, attempt int, kind sdk.FailureKind, rea
 	t.add(func(r *Report) { r.Retries++ })
 	t.cfg.Bus.Publish(events.Event{Type: events.ExecutionRetried, BatchID: t.cfg.BatchID, ExecutionKey: key,
 		Node: node, Attempt: attempt, Error: reason, Data: map[string]any{"kind": kind.String()},
-		Message: fmt.Sprintf("attempt %d failed; retrying in %s", attempt, delay.Round(time.Millisecond))})
+		Message: fmt.Sprintf("attempt %d failed; retrying in %s", attempt, numfmt.Elapsed(delay))})
 }
 
 // storeStalled tells the audit trail (and whoever listens) that writes waited
@@ -98,9 +99,9 @@ func (t *tally) storeStalled(waited time.Duration, attempts int, err error) {
 		Data: map[string]any{"waited_ms": ms(waited), "recovered": err == nil}}
 	if err != nil {
 		e.Error = err.Error()
-		e.Message = fmt.Sprintf("store writes failed after %d attempts over %s", attempts, waited.Round(time.Millisecond))
+		e.Message = fmt.Sprintf("store writes failed after %d attempts over %s", attempts, numfmt.Elapsed(waited))
 	} else {
-		e.Message = fmt.Sprintf("store writes waited %s on the database (%d attempts)", waited.Round(time.Millisecond), attempts)
+		e.Message = fmt.Sprintf("store writes waited %s on the database (%d attempts)", numfmt.Elapsed(waited), attempts)
 	}
 	t.cfg.Bus.Publish(e)
 }
@@ -154,7 +155,7 @@ func (t *tally) executionFinished(res store.Result, notes map[string]string) {
 		}
 	}
 	typ := events.ExecutionFinished
-	msg := fmt.Sprintf("score %.3f", res.OverallScore)
+	msg := "score " + numfmt.Score(res.OverallScore)
 	if !res.Success {
 		typ = events.ExecutionFailed
 		msg = "execution failed"

@@ -45,6 +45,7 @@ func (s *scheduler) prepare(ctx context.Context, a *attempt) bool {
 		}
 		cp := newCheckpoint(s.cfg.BatchID, st, a.startID, seg.Key, store.SourceCached, hit.State, hit.Output)
 		cp.CacheKey, cp.Metrics, cp.DurationMs, cp.WorkerID = key, hit.Metrics, hit.DurationMs, hit.WorkerID
+		cp.Logs = hit.Logs // what the node wrote when it ran: show and the viewer show it for the reused run too
 		s.writer.send(store.WriteSet{Checkpoints: []store.Checkpoint{cp}})
 		a.group.record(st, hit.State, hit.Output, hit.DurationMs, hit.Metrics, hit.WorkerID)
 		s.tally.cachedRun()

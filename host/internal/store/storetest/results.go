@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -169,6 +170,11 @@ func testResultsIdempotent(t *testing.T, st store.Store) {
 	if got.OverallScore != 0.75 || got.Metrics["tokens"] != 12 || got.Scores["correct"] != 1 || got.Variants["a"] != "x" ||
 		!got.Success || !got.Passed || got.DurationMs != 12.5 || got.FinalCheckpointID != "cp-a=x/c0/0" {
 		t.Errorf("round trip: %+v", got)
+	}
+	// A key the batch does not hold is ErrNotFound, not any error: wtb show
+	// then tries it as a node-run key and says "no such execution".
+	if _, err := st.Results().Get(ctx, "b", "c0/0/a=x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get of a key not stored: %v, want ErrNotFound", err)
 	}
 	list, _ := st.Results().List(ctx, "b")
 	if len(list) != 50 {

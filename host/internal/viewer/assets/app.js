@@ -244,7 +244,7 @@ function leaderboardTable(board) {
     h('td', { class: 'num' }, c.succeeded + ' / ' + c.failed),
     evs.map((e) => h('td', { class: 'num' }, fmt(c.evaluator_means[e.name]))),
     stopping ? [h('td', { class: 'num' }, c.repeats), stoppedCell(c)] : null,
-    h('td', {}, board.summary.has_thresholds ? (c.meets_thresholds ? badge('met', 'ok') : h('span', { title: c.misses.join('; ') }, badge('missed', 'bad'))) : '')));
+    h('td', {}, !board.summary.has_thresholds ? '' : c.thresholds_apply === false ? badge('not required') : c.meets_thresholds ? badge('met', 'ok') : h('span', { title: c.misses.join('; ') }, badge('missed', 'bad')))));
   return h('table', { 'data-testid': 'leaderboard' },
     h('thead', {}, h('tr', {}, ['#', 'Combination', 'Mean', 'Std dev', '95% CI', 'Pass', 'p50', 'p95', 'OK / failed'].map((t, i) =>
       h('th', { class: i === 1 ? '' : 'num' }, t)), evs.map((e) => h('th', { class: 'num', title: e.type + ', weight ' + e.weight }, e.name)),
