@@ -27,7 +27,7 @@ import (
 // one that deletes it has found the writer's locks gone.
 const sqliteReader = `
 import os, sqlite3, sys, time, random
-db, stop = sys.argv[1], sys.argv[2]
+db, stop, ready = sys.argv[1], sys.argv[2], sys.argv[3]
 reads = gone = 0
 counts = []
 while not os.path.exists(stop):
@@ -40,6 +40,8 @@ while not os.path.exists(stop):
             raise
     c.close()
     reads += 1
+    if reads == 1:
+        open(ready, "w").close()
     if not os.path.exists(db + "-wal") and not os.path.exists(stop):
         gone += 1
     time.sleep(random.uniform(0.002, 0.02))
@@ -66,7 +68,7 @@ runner "pool" {
 }
 workflow "w" {
   node "work" {
-    command = ["sh", "-c", "sleep 0.01; echo '{\"done\": true}'"]
+    command = ["sh", "-c", "sleep 0.03; echo '{\"done\": true}'"]
     variant "a" {}
     variant "b" { params = { b = true } }
     variant "c" { params = { c = true } }
@@ -106,8 +108,11 @@ func (e *env) readers(py string, n int) func() []string {
 	stop := filepath.Join(scripts, "stop")
 	var cmds []*osexec.Cmd
 	var outs []*syncBuffer
+	var readies []string
 	for i := 0; i < n; i++ {
-		c := osexec.Command(py, script, e.sqlitePath(), stop)
+		ready := filepath.Join(scripts, fmt.Sprintf("ready-%d", i))
+		readies = append(readies, ready)
+		c := osexec.Command(py, script, e.sqlitePath(), stop, ready)
 		out := &syncBuffer{}
 		c.Stdout, c.Stderr = out, out
 		if err := c.Start(); err != nil {
@@ -116,6 +121,16 @@ func (e *env) readers(py string, n int) func() []string {
 		e.t.Cleanup(func() { _ = c.Process.Kill() })
 		cmds, outs = append(cmds, c), append(outs, out)
 	}
+	// Every reader has read once before the caller goes on: on a loaded
+	// machine a Python process takes a while to start.
+	waitFor(e.t, 60*time.Second, func() string { return "the readers did not start" }, func() bool {
+		for _, r := range readies {
+			if _, err := os.Stat(r); err != nil {
+				return false
+			}
+		}
+		return true
+	})
 	return func() []string {
 		if err := os.WriteFile(stop, nil, 0o644); err != nil {
 			e.t.Fatal(err)
