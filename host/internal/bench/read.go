@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
+	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/statediff"
@@ -124,6 +126,10 @@ type ExecutionView struct {
 	Result *store.Result
 	// Chain is the execution's checkpoints, the case's input first.
 	Chain []*store.Checkpoint
+	// ModelCalls are the calls its node runs made through the gateway: of
+	// the runs in Chain that ran in this batch (RunID = checkpoint id), and
+	// of the failed attempts of its nodes (RunID = step id#aN).
+	ModelCalls []store.ModelCall
 }
 
 // ErrNoExecution is wrapped by the error for an execution key a batch does
@@ -147,7 +153,42 @@ func Execution(ctx context.Context, st store.Store, batchID, key string) (*Execu
 	if err != nil {
 		return nil, runtimeErr("reading the checkpoints of %s: %v", res.ExecutionKey, err)
 	}
-	return &ExecutionView{Batch: rec, Spec: b, Result: res, Chain: cps}, nil
+	v := &ExecutionView{Batch: rec, Spec: b, Result: res, Chain: cps}
+	if b.Gateway != nil {
+		if v.ModelCalls, err = st.ModelCalls().ListByRuns(ctx, rec.ID, runIDs(rec, b, res)); err != nil {
+			return nil, runtimeErr("reading the model calls of %s: %v", res.ExecutionKey, err)
+		}
+	}
+	return v, nil
+}
+
+// runIDs are the ids the model calls of an execution's node runs are kept
+// under: its steps' (the checkpoints they made) and their failed attempts'.
+func runIDs(rec *store.Batch, b *spec.Batch, res *store.Result) []string {
+	ci := -1
+	for i := range b.Cases {
+		if b.Cases[i].ID == res.CaseID {
+			ci = i
+		}
+	}
+	if ci < 0 {
+		return nil
+	}
+	p := plan.NewPlanner(b, plan.Options{BatchID: rec.ID, FileHasher: plan.StoredHashes(b.FileHashes)})
+	g := p.Group(res.Repeat*len(b.Cases) + ci)
+	var ids []string
+	for _, ex := range g.Executions {
+		if ex.Key != res.ExecutionKey {
+			continue
+		}
+		for _, st := range ex.Steps {
+			ids = append(ids, st.ID)
+			for a := 1; a <= b.MaxRetries+1; a++ {
+				ids = append(ids, fmt.Sprintf("%s#a%d", st.ID, a))
+			}
+		}
+	}
+	return ids
 }
 
 // chain returns the checkpoints from the root to id, root first.

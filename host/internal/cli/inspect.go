@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -20,7 +21,7 @@ import (
 
 func (a *app) showCommand() *cobra.Command {
 	var batchID, format string
-	var full, allLogs bool
+	var full, allLogs, bodies bool
 	cmd := &cobra.Command{
 		Use:   "show EXECUTION_KEY",
 		Short: "Show one execution node by node: what each node changed, its logs, timings, and which runs were shared or cached",
@@ -50,7 +51,7 @@ are then listed with the command that shows each.`,
 				if format == "json" {
 					return doc.Write(a.stdout, d)
 				}
-				printExecution(a.stdout, &d, full, allLogs)
+				printExecution(a.stdout, &d, full, allLogs, bodies)
 				return nil
 			})
 		},
@@ -58,6 +59,7 @@ are then listed with the command that shows each.`,
 	cmd.Flags().StringVar(&batchID, "batch", "", "batch id (default: the latest)")
 	cmd.Flags().BoolVar(&full, "state", false, "print the full final state too")
 	cmd.Flags().BoolVar(&allLogs, "logs", false, "print every stored log line (default: the last 5 per node)")
+	cmd.Flags().BoolVar(&bodies, "calls", false, "print each model call's request and response (headers and bodies; credentials are never stored)")
 	cmd.Flags().StringVar(&format, "format", "text", "text or json (schema: wtb schema execution)")
 	return cmd
 }
@@ -65,7 +67,7 @@ are then listed with the command that shows each.`,
 // shownLogLines is how many of a node's last log lines show prints.
 const shownLogLines = 5
 
-func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs bool) {
+func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs, bodies bool) {
 	res := d.Execution
 	fmt.Fprintf(w, "execution %s (batch %s)\n", res.ExecutionKey, d.BatchID)
 	fmt.Fprintf(w, "  status %s, score %s, passed %v, %s, %d attempt(s), worker %s\n", res.Status, numfmt.Score(res.OverallScore), res.Passed,
@@ -101,10 +103,12 @@ func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs bool) {
 				fmt.Fprintf(w, "       metrics: %s\n", statediff.Brief(n.Metrics, 70))
 			}
 			printLogs(w, n.Logs, allLogs)
+			printModelCalls(w, n.ModelCalls, bodies)
 			final = n.State
 		case doc.NodeFailed:
 			fmt.Fprintf(w, "\n  %d. %s%s  [failed]\n", n.Position, n.Node, variant)
 			printLogs(w, d.Logs, allLogs)
+			printModelCalls(w, n.ModelCalls, bodies)
 		default:
 			fmt.Fprintf(w, "\n  %d. %s%s  [not run]\n", n.Position, n.Node, variant)
 		}
@@ -121,6 +125,52 @@ func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs bool) {
 		out, _ := json.MarshalIndent(v, "  ", "  ")
 		fmt.Fprintf(w, "\n  final state:\n  %s\n", out)
 	}
+}
+
+// printModelCalls lists a node run's model calls, one line each, and with
+// bodies their requests and responses indented.
+func printModelCalls(w io.Writer, calls []doc.ModelCall, bodies bool) {
+	if len(calls) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "       model calls:\n")
+	for _, c := range calls {
+		attempt := ""
+		if c.Attempt > 0 {
+			attempt = fmt.Sprintf(" (attempt %d, failed)", c.Attempt)
+		}
+		status := strconv.Itoa(c.Status)
+		if c.Status == 0 {
+			status = "no answer"
+		}
+		stream := ""
+		if c.Streamed {
+			stream = ", streamed"
+		}
+		fmt.Fprintf(w, "         #%d %s %s %s  %s  %s, %s%s, %s%s\n", c.Ordinal, c.Method, c.Upstream, c.Path, orDash(c.Model), status,
+			c.Source, stream, numfmt.Duration(c.DurationMs), attempt)
+		if c.Error != "" {
+			fmt.Fprintf(w, "            error: %s\n", firstLineOf(c.Error))
+		}
+		if bodies {
+			for _, part := range []struct {
+				name string
+				raw  json.RawMessage
+			}{{"request", c.Request}, {"response", c.Response}} {
+				var v any
+				_ = json.Unmarshal(part.raw, &v)
+				out, _ := json.MarshalIndent(v, "              ", "  ")
+				fmt.Fprintf(w, "            %s: %s\n", part.name, out)
+			}
+		}
+	}
+}
+
+func firstLineOf(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
 }
 
 func printLogs(w io.Writer, lines []doc.LogLine, all bool) {

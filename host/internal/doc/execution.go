@@ -55,6 +55,10 @@ type NodeRun struct {
 	Diff          []statediff.Change `json:"diff"`
 	DiffTruncated bool               `json:"diff_truncated"`
 	Logs          []LogLine          `json:"logs"`
+	// ModelCalls are the calls the node run made through the gateway (the
+	// finished run's, then failed attempts'); none for a run reused from
+	// the cache, a fork's parent or a stored checkpoint.
+	ModelCalls []ModelCall `json:"model_calls"`
 }
 
 // ExecutionDetailOf describes an execution view.
@@ -64,6 +68,7 @@ func ExecutionDetailOf(v *bench.ExecutionView) ExecutionDetail {
 	d := ExecutionDetail{Header: header(KindExecution), BatchID: v.Batch.ID, Execution: ExecutionOf(res, red),
 		Input: json.RawMessage("{}"), Logs: logsOf(res.Logs, red), Nodes: []NodeRun{}}
 	byNode := map[string]*store.Checkpoint{}
+	calls := modelCallsByNode(v.ModelCalls, red)
 	prevState := map[string]json.RawMessage{}
 	var parent json.RawMessage
 	for _, cp := range v.Chain {
@@ -78,7 +83,8 @@ func ExecutionDetailOf(v *bench.ExecutionView) ExecutionDetail {
 	for i, n := range v.Spec.Workflow.Nodes {
 		run := NodeRun{Node: n.Name, Kind: n.Kind, Variant: res.Variants[n.Name], DependsOn: list(n.DependsOn),
 			Position: i + 1, Status: NodeNotRun, Metrics: map[string]float64{}, Diff: []statediff.Change{}, Logs: []LogLine{},
-			InputState: json.RawMessage("null"), Output: json.RawMessage("null"), State: json.RawMessage("null")}
+			InputState: json.RawMessage("null"), Output: json.RawMessage("null"), State: json.RawMessage("null"),
+			ModelCalls: list(calls[n.Name])}
 		if cp := byNode[n.Name]; cp != nil {
 			run.Status, run.Source = NodeSucceeded, cp.Source
 			if cp.Source == store.SourceRan && cp.SegmentKey != res.ExecutionKey {
