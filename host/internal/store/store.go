@@ -274,6 +274,15 @@ type ResultRepository interface {
 	Query(ctx context.Context, batchID string, q ResultQuery) ([]Result, int, error)
 	Get(ctx context.Context, batchID, executionKey string) (*Result, error)
 	Count(ctx context.Context, batchID string) (int, error)
+	// Cases returns one page of the batch's cases that q selects, in q's
+	// order, and how many it selects in all: one query, grouped in the
+	// database.
+	Cases(ctx context.Context, batchID string, q CaseQuery) ([]CaseSummary, int, error)
+	// Outputs returns the stored results among keys, ordered by case,
+	// combination and repeat, each with the value at path in its final state
+	// (nil path: the output of the node that produced it) cut at maxLen
+	// characters. Variants, metrics, worker and logs are left empty.
+	Outputs(ctx context.Context, batchID string, keys []string, path Path, maxLen int) ([]ResultOutput, error)
 }
 
 // Stall is a wait on the database: an operation retried after transient
@@ -299,6 +308,11 @@ type StallReporter interface {
 var ScoredOnly = map[string]string{
 	"execution_id": "''", "variant_config": "'{}'", "error": "''", "metrics": "'{}'", "worker_id": "''",
 	"notes": "'{}'", "logs": "'[]'",
+}
+
+// OutputsOnly replaces the columns Outputs leaves out with empty values.
+var OutputsOnly = map[string]string{
+	"execution_id": "''", "variant_config": "'{}'", "metrics": "'{}'", "worker_id": "''", "logs": "'[]'",
 }
 
 // ResultQuery selects results of a batch; zero fields select everything.

@@ -33,6 +33,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("decisions", func(t *testing.T) { testDecisions(t, open(t)) })
 	t.Run("unknown_batch", func(t *testing.T) { testUnknownBatch(t, open(t)) })
 	t.Run("bulk_idempotent", func(t *testing.T) { testBulkIdempotent(t, open(t)) })
+	t.Run("cases_query", func(t *testing.T) { testCasesQuery(t, open(t)) })
+	t.Run("outputs", func(t *testing.T) { testOutputs(t, open(t)) })
 }
 
 // Rows of a batch that does not exist are refused, whole.
