@@ -32,11 +32,12 @@ const (
 	KindExecution    = "execution"
 	KindAudit        = "audit"
 	KindCompare      = "compare"
+	KindCases        = "cases"
 )
 
 // Kinds lists every document kind.
 var Kinds = []string{KindVersion, KindPlugins, KindPluginSchema, KindValidate, KindPlan, KindBatches,
-	KindLeaderboard, KindExecutions, KindExecution, KindAudit, KindCompare}
+	KindLeaderboard, KindExecutions, KindExecution, KindAudit, KindCompare, KindCases}
 
 // Header starts every document.
 type Header struct {

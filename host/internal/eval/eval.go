@@ -165,6 +165,48 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 	return out
 }
 
+// Describe says in words what an evaluator checks.
+func Describe(ev spec.Evaluator) string {
+	subject := ev.Path
+	if subject == "" {
+		subject = "$"
+	}
+	if ev.Node != "" {
+		subject = "node " + ev.Node + "'s " + subject
+	}
+	want := string(ev.Expect)
+	var lit any
+	if json.Unmarshal(ev.Expect, &lit) == nil {
+		if s, ok := lit.(string); ok && strings.HasPrefix(s, "$") {
+			want = s // a path into the case
+		}
+	}
+	switch ev.Type {
+	case "equals", "json_path_equals":
+		return subject + " equals " + want
+	case "contains":
+		cs := ""
+		if ev.CaseSensitive {
+			cs = " (case-sensitive)"
+		}
+		return subject + " contains " + want + cs
+	case "regex":
+		return subject + " matches /" + ev.Pattern + "/"
+	case "numeric":
+		return fmt.Sprintf("%s is within %g of %s", subject, ev.Tolerance, want)
+	case "latency":
+		if ev.Node != "" {
+			return fmt.Sprintf("node %s takes at most %g ms", ev.Node, ev.MaxMs)
+		}
+		return fmt.Sprintf("the execution takes at most %g ms", ev.MaxMs)
+	case "command":
+		if len(ev.Command) > 0 {
+			return "scored by " + strings.Join(ev.Command, " ")
+		}
+	}
+	return ev.Type
+}
+
 // Explain says why each evaluator gave an execution the score it has, passes
 // included: what a reader of a stored execution is shown. The built-in
 // evaluators score the stored state again and say what they found; a command

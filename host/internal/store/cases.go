@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -213,4 +215,32 @@ func (p Path) Steps() []string {
 		}
 	}
 	return out
+}
+
+// Find returns the value at p in a JSON document, and whether there is one.
+func (p Path) Find(doc json.RawMessage) (json.RawMessage, bool) {
+	cur := doc
+	for _, st := range p {
+		if st.IsIndex {
+			var arr []json.RawMessage
+			if json.Unmarshal(cur, &arr) != nil || st.Index >= len(arr) {
+				return nil, false
+			}
+			cur = arr[st.Index]
+			continue
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(cur, &obj) != nil {
+			return nil, false
+		}
+		next, ok := obj[st.Key]
+		if !ok {
+			return nil, false
+		}
+		cur = next
+	}
+	if len(bytes.TrimSpace(cur)) == 0 {
+		return nil, false
+	}
+	return cur, true
 }

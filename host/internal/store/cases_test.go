@@ -51,3 +51,29 @@ func TestLikePattern(t *testing.T) {
 		t.Errorf("no path has no steps")
 	}
 }
+
+func TestPathFind(t *testing.T) {
+	doc := []byte(`{"answer": "Paris", "doc": {"tags": ["a", {"x": null}]}}`)
+	for path, want := range map[string]string{
+		"$":                `{"answer": "Paris", "doc": {"tags": ["a", {"x": null}]}}`,
+		"$.answer":         `"Paris"`,
+		"$.doc.tags[1].x":  `null`,
+		"$.doc.tags[0]":    `"a"`,
+		"$.doc.tags[2]":    "absent",
+		"$.answer.x":       "absent",
+		"$.doc['tags'][1]": `{"x": null}`,
+	} {
+		p, err := ParsePath(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := p.Find(doc)
+		text := "absent"
+		if ok {
+			text = string(got)
+		}
+		if text != want {
+			t.Errorf("%s: %s, want %s", path, text, want)
+		}
+	}
+}

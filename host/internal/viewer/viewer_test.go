@@ -135,7 +135,8 @@ func testAPI(t *testing.T, st store.Store, key string) {
 	srv := httptest.NewServer((&viewer.Server{Store: st}).Handler())
 	defer srv.Close()
 	for _, path := range []string{"/api/batches", "/api/batches/big", "/api/batches/latest/executions?status=failed",
-		"/api/batches/big/executions/" + url.PathEscape(key), "/api/batches/big/audit", "/api/compare?a=big&b=big"} {
+		"/api/batches/big/executions/" + url.PathEscape(key), "/api/batches/big/audit", "/api/compare?a=big&b=big",
+		"/api/batches/big/cases", "/api/batches/big/cases?sort=score&score_of=b%3Dv3&desc=1&col=b%3Dv3&col=b%3Dv1&q=C00001&offset=1&limit=5&output=%24.doc"} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
@@ -163,12 +164,39 @@ func testAPI(t *testing.T, st store.Store, key string) {
 		"/api/batches/big/executions?min=high":        400,
 		"/api/batches/big/executions?limit=-1":        400,
 		"/api/compare?a=big":                          400,
+		"/api/batches/big/cases?sort=nope":            400,
+		"/api/batches/big/cases?sort=score":           400,
+		"/api/batches/big/cases?col=nope":             400,
+		"/api/batches/big/cases?output=answer":        400,
+		"/api/batches/big/cases?desc=maybe":           400,
+		"/api/batches/nope/cases":                     404,
 		"/assets/app.js":                              200,
 		"/":                                           200,
 	} {
 		if got := get(t, srv.URL+path, nil); got != want {
 			t.Errorf("%s: %d, want %d", path, got, want)
 		}
+	}
+	// A page of the grid: cases searched in the database, sorted by one
+	// combination's score, the columns asked for.
+	var grid doc.Cases
+	get(t, srv.URL+"/api/batches/big/cases?sort=score&score_of=b%3Dv3&col=b%3Dv3&col=b%3Dv1&q=C00001&limit=3&output=%24.doc", &grid)
+	if grid.Total != 10 || len(grid.Cases) != 3 || strings.Join(grid.Shown, " ") != "b=v3 b=v1" || grid.Output.Path != "$.doc" {
+		t.Fatalf("grid: total %d, %d cases, shown %v, output %+v", grid.Total, len(grid.Cases), grid.Shown, grid.Output)
+	}
+	prev := -1.0
+	for _, c := range grid.Cases {
+		if !strings.HasPrefix(c.CaseID, "c00001") || len(c.Cells) != 2 || c.Cells[0].Combination != "b=v3" || len(c.Cells[0].Runs) != 1 {
+			t.Fatalf("grid row %+v", c)
+		}
+		run := c.Cells[0].Runs[0]
+		if run.Status == "succeeded" && run.Output.Text != `{"n":2}` {
+			t.Errorf("%s: output %+v", run.ExecutionKey, run.Output)
+		}
+		if *c.Cells[0].MeanScore < prev {
+			t.Errorf("not sorted by b=v3's score: %v after %v", *c.Cells[0].MeanScore, prev)
+		}
+		prev = *c.Cells[0].MeanScore
 	}
 	resp, _ := http.Get(srv.URL + "/")
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
