@@ -327,6 +327,42 @@ type ResultQuery struct {
 	// NoTotal skips counting every match (Query then returns -1 for it):
 	// a page of the first few is cheap, a count of a large batch is not.
 	NoTotal bool
+	// Sort orders the page by a column (ResultSortKey, the default, or
+	// ResultSortScore, ResultSortDuration, ResultSortAttempts,
+	// ResultSortStatus), ties by execution key; Desc reverses it.
+	Sort string
+	Desc bool
+}
+
+// Orders of a page of results.
+const (
+	ResultSortKey      = "key"
+	ResultSortScore    = "score"
+	ResultSortDuration = "duration"
+	ResultSortAttempts = "attempts"
+	ResultSortStatus   = "status"
+)
+
+// OrderBy is q's ORDER BY, execution keys collated as collate says (so both
+// backends agree; the default order keeps the (batch, key) index's).
+func (q ResultQuery) OrderBy(collate string) (string, error) {
+	dir := " ASC"
+	if q.Desc {
+		dir = " DESC"
+	}
+	col := map[string]string{ResultSortScore: "overall_score", ResultSortDuration: "duration_ms", ResultSortAttempts: "attempts",
+		ResultSortStatus: "status"}[q.Sort]
+	switch {
+	case q.Sort == "" || q.Sort == ResultSortKey:
+		if !q.Desc {
+			return "execution_key", nil
+		}
+		return "execution_key" + collate + dir, nil
+	case col != "":
+		return col + dir + ", execution_key" + collate, nil
+	}
+	return "", fmt.Errorf("executions sort by %s, %s, %s, %s or %s, not %q", ResultSortKey, ResultSortScore, ResultSortDuration,
+		ResultSortAttempts, ResultSortStatus, q.Sort)
 }
 
 // Where is q's condition after "batch_test_id = <first placeholder>", with

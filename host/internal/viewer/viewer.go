@@ -170,9 +170,13 @@ func (s *Server) executions(r *http.Request) (any, error) {
 // queryOf reads the executions filter of a request.
 func queryOf(r *http.Request) (store.ResultQuery, error) {
 	v := r.URL.Query()
-	q := store.ResultQuery{Combination: v.Get("combination"), CaseID: v.Get("case"), Status: v.Get("status"), Limit: DefaultPage}
+	q := store.ResultQuery{Combination: v.Get("combination"), CaseID: v.Get("case"), Status: v.Get("status"), Limit: DefaultPage,
+		Sort: v.Get("sort"), Desc: v.Get("desc") == "1"}
 	if q.Status != "" && q.Status != store.ResultSucceeded && q.Status != store.ResultFailed {
 		return q, errorf("status must be %s or %s", store.ResultSucceeded, store.ResultFailed)
+	}
+	if _, err := q.OrderBy(""); err != nil {
+		return q, errorf("%v", err)
 	}
 	num := func(name string) (*float64, error) {
 		s := v.Get(name)

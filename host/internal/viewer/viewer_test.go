@@ -165,6 +165,7 @@ func testAPI(t *testing.T, st store.Store, key string) {
 		"/api/batches/big/executions?limit=-1":        400,
 		"/api/compare?a=big":                          400,
 		"/api/batches/big/cases?sort=nope":            400,
+		"/api/batches/big/executions?sort=nope":       400,
 		"/api/batches/big/cases?sort=score":           400,
 		"/api/batches/big/cases?col=nope":             400,
 		"/api/batches/big/cases?output=answer":        400,
