@@ -49,11 +49,14 @@ type CaseHolds struct {
 	Order string `json:"order"`
 }
 
-// CaseEvaluator is an evaluator and what it checks, in words.
+// CaseEvaluator is an evaluator and what it checks, in words: the value at
+// Path in the final state, or with Node set in that node's output.
 type CaseEvaluator struct {
 	Name   string  `json:"name"`
 	Type   string  `json:"type"`
 	Weight float64 `json:"weight"`
+	Path   string  `json:"path"`
+	Node   string  `json:"node"`
 	Rule   string  `json:"rule"`
 }
 
@@ -134,7 +137,7 @@ func CasesOf(g *bench.Grid, o bench.GridOptions) Cases {
 		d.Output.Path = g.Output.String()
 	}
 	for _, ev := range b.Evaluators {
-		d.Evaluators = append(d.Evaluators, CaseEvaluator{Name: ev.Name, Type: ev.Type, Weight: ev.Weight, Rule: eval.Describe(ev)})
+		d.Evaluators = append(d.Evaluators, CaseEvaluator{Name: ev.Name, Type: ev.Type, Weight: ev.Weight, Path: ev.Path, Node: ev.Node, Rule: eval.Describe(ev)})
 	}
 	for _, c := range g.Cases {
 		row := CaseRow{CaseID: c.Case.CaseID, Input: snippetOf(red.JSON(c.Spec.Input), MaxCaseValue),

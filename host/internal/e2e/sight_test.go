@@ -580,11 +580,11 @@ func TestReportHoldsTheGridWithoutDeadLinks(t *testing.T) {
 }
 
 // A report of a batch larger than it holds says what it holds: the first
-// cases, failures first.
+// cases, failures first, and the first executions by key.
 func TestReportSaysWhenItHoldsPartOfTheGrid(t *testing.T) {
 	e := newEnv(t)
 	var cases strings.Builder
-	const n = 2600 // more cases than a report holds (2,000)
+	const n = 2600 // × 2 combinations × 4 repeats: more than a report holds
 	for i := 0; i < n; i++ {
 		want := "A"
 		if i%10 == 3 {
@@ -606,7 +606,7 @@ batch_test "big" {
   workflow = workflow.w
   runner   = runner.pool
   cases    = "cases.jsonl"
-  repeat   = 2
+  repeat   = 4
   evaluator "correct" {
     type   = "json_path_equals"
     path   = "$.answer"
@@ -622,15 +622,19 @@ batch_test "big" {
 		t.Fatal(err)
 	}
 	holds := js[string](t, ctx, `(document.querySelector('[data-testid=grid-holds]') || {}).textContent || ''`)
-	if !strings.Contains(holds, "holds 2000 of the batch’s 2600 cases, failures first") {
+	if !strings.Contains(holds, "holds 1250 of the batch’s 2600 cases, failures first") {
 		t.Errorf("the note: %q", holds)
 	}
 	// Every case fails in one combination; failures first means nothing is missing from the top.
-	if got := js[string](t, ctx, `document.querySelector('[data-testid=grid-count]').textContent`); got != "cases 1–25 of 2000" {
+	if got := js[string](t, ctx, `document.querySelector('[data-testid=grid-count]').textContent`); got != "cases 1–25 of 1250" {
 		t.Errorf("count %q", got)
 	}
-	if got := js[string](t, ctx, `document.querySelector('[data-testid=grid-row] [data-testid=grid-failed]').textContent`); got != "2/4" {
+	if got := js[string](t, ctx, `document.querySelector('[data-testid=grid-row] [data-testid=grid-failed]').textContent`); got != "4/8" {
 		t.Errorf("first row's failures %q", got)
+	}
+	listed := js[string](t, ctx, `(document.querySelector('[data-testid=executions-holds]') || {}).textContent || ''`)
+	if !strings.Contains(listed, "lists the first 20000 of the batch’s 20800 executions") {
+		t.Errorf("the executions' note: %q", listed)
 	}
 }
 

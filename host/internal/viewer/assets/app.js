@@ -289,7 +289,7 @@ function sortHeader(col, state, hashFor) {
 }
 // sortState reads a table's sort from the URL: by and desc parameters.
 function sortState(params, by, desc, fallback) {
-  return { by: params.get(by) || fallback, desc: params.has(by) ? params.get(desc) === '1' : fallback === null ? false : true };
+  return { by: params.get(by) || fallback, desc: params.get(desc) === '1' };
 }
 const sortHashes = (by, desc) => (name, d) => here({ [by]: name, [desc]: d ? '1' : '0' });
 
@@ -427,7 +427,6 @@ function leaderboardTable(board, params) {
     { label: 'Thresholds' },
   ];
   const state = sortState(params, 'lsort', 'ldesc', 'rank');
-  if (state.by === 'rank' && !params.has('lsort')) state.desc = false;
   const col = cols.find((c) => c.name === state.by) || cols[0];
   const combos = sortRows(board.summary.leaderboard, (c) => [col.key(c), c.rank], state.desc);
   const rows = combos.map((c) => h('tr', { class: c.rank === 1 ? 'best' : '', 'data-testid': 'combo-row', 'data-combination': c.combination },
@@ -557,13 +556,13 @@ const outputName = (o) => (o.path ? o.path : 'the last node’s output');
 function outputChooser(d, params) {
   if (REPORT) return h('span', { class: 'muted' }, 'outputs at ', h('code', {}, outputName(d.output)));
   const paths = [];
-  for (const e of d.evaluators) if (e.rule && e.rule.startsWith('$') && !paths.includes(e.rule.split(' ')[0])) paths.push(e.rule.split(' ')[0]);
+  for (const e of d.evaluators) if (e.path && !e.node && !paths.includes(e.path)) paths.push(e.path);
   const current = params.get('gout') || '';
   const sel = h('select', { name: 'gout', 'data-testid': 'grid-output', onchange: (e) => {
     if (e.target.value === '?') { custom.hidden = false; custom.focus(); return; }
     location.hash = here({ gout: e.target.value, goff: null });
   } },
-  h('option', { value: '', selected: current === '' }, 'default: ' + outputName(d.output.evaluator || !params.get('gout') ? d.output : { path: '' })),
+  h('option', { value: '', selected: current === '' }, current === '' ? 'default: ' + outputName(d.output) : 'default'),
   paths.map((p) => h('option', { value: p, selected: current === p }, p)),
   h('option', { value: 'node', selected: current === 'node' }, 'the last node’s output'),
   h('option', { value: '?', selected: current !== '' && current !== 'node' && !paths.includes(current) }, 'another path…'));
@@ -681,7 +680,6 @@ function executionsTable(id, ex, params) {
   const offset = ex.offset, to = Math.min(ex.total, offset + ex.executions.length);
   const page = (off) => here({ offset: Math.max(0, off) || null });
   const state = sortState(params, 'esort', 'edesc', 'key');
-  if (!params.has('esort')) state.desc = false;
   const sortHash = (name, desc) => here({ esort: name, edesc: desc ? '1' : '0', offset: null });
   const cols = [
     { label: 'Execution', name: 'key' }, { label: 'Status', name: 'status' }, { label: 'Score', name: 'score', num: true, first: true },
@@ -695,7 +693,10 @@ function executionsTable(id, ex, params) {
     h('td', { class: 'num' }, ms(r.duration_ms)),
     h('td', { class: 'num' }, r.attempts),
     h('td', {}, r.error ? brief(r.error, 120).replace(/^"|"$/g, '') : '')));
-  return h('div', {},
+  const held = REPORT && REPORT.executions.total > REPORT.executions.executions.length
+    ? h('p', { class: 'note', 'data-testid': 'executions-holds' }, 'This report lists the first ' + REPORT.executions.executions.length +
+      ' of the batch’s ' + REPORT.executions.total + ' executions, by key; filters and sorting look at those. `wtb view` lists every one.') : null;
+  return h('div', {}, held,
     h('div', { class: 'pager' },
       h('span', { 'data-testid': 'execution-count' }, ex.total === 0 ? 'no executions match' : (offset + 1) + '–' + to + ' of ' + ex.total),
       offset > 0 ? link(page(offset - PAGE), '← previous') : null,
