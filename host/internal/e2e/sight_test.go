@@ -299,6 +299,13 @@ func TestCaseGridInTheBrowser(t *testing.T) {
 		t.Errorf("the node's output for c04: %q", got)
 	}
 
+	// A path that names nothing is said in the grid's place; the page stands.
+	goTo(t, ctx, "#/batch/"+id+"?gout=answer")
+	if got := text(`[data-testid=grid-error]`); !strings.Contains(got, `path "answer": must start with $`) ||
+		!js[bool](t, ctx, `document.querySelector('[data-testid=leaderboard]') !== null`) {
+		t.Errorf("a bad output path: %q", got)
+	}
+
 	// The case column stays put while the combinations scroll sideways.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(720, 900)); err != nil {
 		t.Fatal(err)

@@ -364,9 +364,11 @@ async function batchPage(id, params) {
   if (params.get('esort')) q.set('sort', params.get('esort'));
   if (params.get('edesc') === '1') q.set('desc', '1');
   q.set('limit', PAGE);
+  // A grid the server refuses (a path that names nothing, say) is said in
+  // its place; the rest of the page stands.
   const [ex, grid] = await Promise.all([
     get('/api/batches/' + encodeURIComponent(b.id) + '/executions?' + q),
-    get('/api/batches/' + encodeURIComponent(b.id) + '/cases?' + gridQuery(board, params)),
+    Promise.resolve().then(() => get('/api/batches/' + encodeURIComponent(b.id) + '/cases?' + gridQuery(board, params))).catch((e) => ({ error: e.message })),
   ]);
   const sum = board.summary;
   poll(b.status === 'running');
@@ -488,6 +490,10 @@ function gridQuery(board, params) {
 const rankedCombinations = (board) => board.summary.leaderboard.map((c) => c.combination);
 
 function casesGrid(board, d, params) {
+  if (d.error) {
+    return h('div', { class: 'cases', 'data-testid': 'grid' }, h('p', { class: 'error', 'data-testid': 'grid-error' }, d.error, ' — ',
+      h('a', { href: here({ gq: null, gsort: null, gdesc: null, gscore: null, goff: null, gcol: null, gout: null }) }, 'show the default grid')));
+  }
   const id = board.batch.id;
   const ranked = rankedCombinations(board);
   const all = [...ranked, ...d.combinations.filter((c) => !ranked.includes(c))];
