@@ -230,7 +230,7 @@ func (e *Evaluator) Explain(ctx context.Context, in Input, scores map[string]flo
 				note = "execution failed"
 			}
 		case ev.Type == "command":
-			if note == "" {
+			if note == "" && len(ev.Command) > 0 {
 				note = fmt.Sprintf("scored by %s, which gave no note", ev.Command[0])
 			}
 		default:
