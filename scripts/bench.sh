@@ -51,6 +51,9 @@ go test -run '^$' -bench 'InProcess|Plugin' -benchtime 3s ./host/internal/plugin
 section "Viewer pages of a 100,000-execution batch, finished and running (go test -bench, host/internal/viewer)"
 go test -run '^$' -bench Pages100k -benchtime 10x ./host/internal/viewer/ | grep -E '^Benchmark' | awk '{ printf "%-60s %10s ms/page\n", $1, $5 }'
 
+section "The case × combination grid of 2 combinations × 10,000 cases × 5 repeats (100,000 executions; PostgreSQL with WTB_TEST_POSTGRES_URL)"
+go test -run '^$' -bench Grid100k -benchtime 10x ./host/internal/viewer/ | grep -E '^Benchmark' | awk '{ printf "%-60s %10s ms/page\n", $1, $5 }'
+
 section "SQLite result writes, 100,000 rows, beside the raw driver (go test -bench, host/internal/store/sqlite)"
 go test -run '^$' -bench 'WriteResults|RawDriver' -benchtime 100000x ./host/internal/store/sqlite/ | grep -E '^Benchmark' | tee "$work/sqlite-writes"
 awk '/WriteResults/ { s = $5 } /RawDriver\/results/ { r = $5 } /RawDriver\/plain/ { p = $5 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -130,6 +131,21 @@ type ExecutionView struct {
 	// the runs in Chain that ran in this batch (RunID = checkpoint id), and
 	// of the failed attempts of its nodes (RunID = step id#aN).
 	ModelCalls []store.ModelCall
+	// Case is the case as the batch ran it (zero if its spec lacks it).
+	Case spec.Case
+	// Reasons say why each evaluator scored the execution as it did,
+	// passes included (eval.Explain).
+	Reasons map[string]string
+	// Output is what the execution came out with, as the grid shows it: the
+	// value at OutputPath in the final state (Found false when there is
+	// none), or with a nil path the output of OutputNode, the node that
+	// produced the final state. OutputFrom names the evaluator whose path
+	// it is.
+	Output     json.RawMessage
+	Found      bool
+	OutputPath store.Path
+	OutputFrom string
+	OutputNode string
 }
 
 // ErrNoExecution is wrapped by the error for an execution key a batch does
@@ -153,7 +169,36 @@ func Execution(ctx context.Context, st store.Store, batchID, key string) (*Execu
 	if err != nil {
 		return nil, runtimeErr("reading the checkpoints of %s: %v", res.ExecutionKey, err)
 	}
-	v := &ExecutionView{Batch: rec, Spec: b, Result: res, Chain: cps}
+	v := &ExecutionView{Batch: rec, Spec: b, Result: res, Chain: cps, Reasons: res.Notes}
+	for _, c := range b.Cases {
+		if c.ID == res.CaseID {
+			v.Case = c
+		}
+	}
+	v.OutputPath, v.OutputFrom, _ = outputPath(b, "")
+	var final *store.Checkpoint
+	if len(cps) > 0 && cps[len(cps)-1].Source != store.SourceRoot {
+		final = cps[len(cps)-1]
+	}
+	switch {
+	case final == nil:
+	case v.OutputPath == nil:
+		v.Output, v.Found, v.OutputNode = final.Output, true, final.Node
+	default:
+		v.Output, v.Found = v.OutputPath.Find(final.State)
+	}
+	if ev, err := eval.Compile(b); err == nil {
+		in := eval.Input{Success: res.Success, Case: v.Case, DurationMs: res.DurationMs, Metrics: res.Metrics, Nodes: map[string]eval.NodeRun{}}
+		if final != nil {
+			in.State = final.State
+		}
+		for _, cp := range cps {
+			if cp.Source != store.SourceRoot {
+				in.Nodes[cp.Node] = eval.NodeRun{Output: cp.Output, DurationMs: cp.DurationMs}
+			}
+		}
+		v.Reasons = ev.Explain(ctx, in, res.Scores, res.Notes)
+	}
 	if b.Gateway != nil {
 		if v.ModelCalls, err = st.ModelCalls().ListByRuns(ctx, rec.ID, runIDs(rec, b, res)); err != nil {
 			return nil, runtimeErr("reading the model calls of %s: %v", res.ExecutionKey, err)

@@ -27,10 +27,13 @@ func (a *app) viewCommand() *cobra.Command {
 		Short: "Browse results in a local web UI: leaderboards, charts, executions node by node, comparisons",
 		Long: `Serve a read-only web UI over the database (--db, as for every command) at
 http://127.0.0.1:7576: the batches (live while running), each batch's
-leaderboard with score and latency distributions, its executions with filters,
-one execution as a graph of its nodes with what each changed, its logs and
-its scores explained, and two batches compared case by case. Links carry the
-page's state, so they can be shared with anyone who can reach the server.
+leaderboard, its cases × combinations grid (every case's input, expected
+values and each combination's output and verdicts), score and latency
+distributions, its executions with filters, one execution with its input,
+expected values and output, as a graph of its nodes with what each changed,
+its logs and its scores explained, and two batches compared case by case.
+Links carry the page's state, so they can be shared with anyone who can reach
+the server.
 
 It binds to 127.0.0.1 unless --addr says otherwise; the UI has no login, so
 only serve it to a network you trust.`,
@@ -81,8 +84,10 @@ func (a *app) reportCommand() *cobra.Command {
 		Short: "Write a batch as one self-contained HTML file (leaderboard, charts, executions) for CI to archive",
 		Long: `Write the viewer's batch page as one HTML file with its styles, script and
 data inside: it opens from disk in any browser, with no server and no network.
-It holds the leaderboard, the distributions, every execution (up to 20,000)
-and the full node-by-node view of up to 200 executions, failures first.`,
+It holds the leaderboard, the distributions, every execution (up to 20,000),
+the full node-by-node view of up to 200 executions, failures first, and the
+cases × combinations grid for up to 2,000 cases (10,000 executions), failures
+first; it says when it holds only part.`,
 		Example: `  wtb report --html report.html
   wtb report 20260101-120000-abcd1234 --html out/report.html`,
 		Args: cobra.MaximumNArgs(1),

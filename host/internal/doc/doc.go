@@ -35,11 +35,12 @@ const (
 	KindCacheStats   = "cache_stats"
 	KindCacheCleared = "cache_cleared"
 	KindParity       = "parity"
+	KindCases        = "cases"
 )
 
 // Kinds lists every document kind.
 var Kinds = []string{KindVersion, KindPlugins, KindPluginSchema, KindValidate, KindPlan, KindBatches,
-	KindLeaderboard, KindExecutions, KindExecution, KindAudit, KindCompare, KindCacheStats, KindCacheCleared, KindParity}
+	KindLeaderboard, KindExecutions, KindExecution, KindAudit, KindCompare, KindCacheStats, KindCacheCleared, KindParity, KindCases}
 
 // Header starts every document.
 type Header struct {

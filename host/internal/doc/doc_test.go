@@ -60,6 +60,18 @@ func TestEveryDocumentMatchesItsSchema(t *testing.T) {
 	if strings.Contains(exec, "sk-secret-value") || !strings.Contains(exec, `"$.docs"`) || !strings.Contains(exec, `"shared"`) {
 		t.Errorf("execution document:\n%s", exec)
 	}
+	// The grid: a case with a sensitive value in its input, an output cut
+	// in the middle of one.
+	b.Cases = []spec.Case{{ID: "c1", Input: json.RawMessage(`{"q": "key sk-secret-value"}`), Expected: json.RawMessage(`{"a": 1}`)}}
+	answer, _ := store.ParsePath("$.answer")
+	grid := &bench.Grid{Batch: rec, Spec: b, Combinations: []string{"a=x"}, Shown: []string{"a=x"}, Output: answer, OutputFrom: "correct", Total: 1,
+		Cases: []bench.GridCase{{Case: store.CaseSummary{CaseID: "c1", Executions: 1, Failed: 1}, Spec: b.Cases[0],
+			Runs: map[string][]store.ResultOutput{"a=x": {{Result: failed, Output: `"the key is sk-secret-value!"`, OutputLen: 40, Found: true}}}}}}
+	cases := check(t, CasesOf(grid, bench.GridOptions{Limit: 25, MaxOutput: 20}))
+	if strings.Contains(cases, "sk-secret") || !strings.Contains(cases, `"path": "$.answer"`) || !strings.Contains(cases, `"sort": "failed"`) {
+		t.Errorf("cases document:\n%s", cases)
+	}
+	check(t, CasesOf(&bench.Grid{Batch: rec, Spec: b}, bench.GridOptions{Sort: store.CaseSortScore, ScoreOf: "a=x"}))
 	mean := 0.5
 	ev := &b.Evaluators[0]
 	check(t, CompareOf(&bench.Comparison{A: rec, B: rec, Test: bench.TestT, Alpha: 0.05,

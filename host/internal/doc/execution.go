@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/statediff"
 	"github.com/wtbench/wtb/host/internal/store"
 )
@@ -19,9 +20,39 @@ type ExecutionDetail struct {
 	BatchID   string          `json:"batch_id"`
 	Execution Execution       `json:"execution"`
 	Input     json.RawMessage `json:"input"` // the case input: the state before the first node
+	// Expected are the case's expected values (null: it has none).
+	Expected json.RawMessage `json:"expected"`
+	// Output is what the execution came out with, as the grid shows it.
+	Output ExecutionOutput `json:"output"`
+	// Evaluations are the evaluators in the bench's order, each with its
+	// score and why, passes included.
+	Evaluations []Evaluation `json:"evaluations"`
 	// Logs are the failed node's lines and the runner's lines about the execution.
 	Logs  []LogLine `json:"logs"`
 	Nodes []NodeRun `json:"nodes"`
+}
+
+// ExecutionOutput is the value at Path in the final state (Evaluator names
+// the evaluator whose path it is), or with Path "" the output of Node, the
+// node that produced the final state. Found is false when there is none.
+type ExecutionOutput struct {
+	Path      string          `json:"path"`
+	Evaluator string          `json:"evaluator"`
+	Node      string          `json:"node"`
+	Value     json.RawMessage `json:"value"`
+	Found     bool            `json:"found"`
+}
+
+// Evaluation is one evaluator's verdict on an execution: Passed when its
+// score reaches the batch's pass score, Reason why it scored so.
+type Evaluation struct {
+	Name   string  `json:"name"`
+	Type   string  `json:"type"`
+	Weight float64 `json:"weight"`
+	Rule   string  `json:"rule"`
+	Score  float64 `json:"score"`
+	Passed bool    `json:"passed"`
+	Reason string  `json:"reason"`
 }
 
 // Node statuses in an execution: a node succeeded or failed as executions
@@ -66,7 +97,20 @@ func ExecutionDetailOf(v *bench.ExecutionView) ExecutionDetail {
 	red := v.Spec.Redactor()
 	res := v.Result
 	d := ExecutionDetail{Header: header(KindExecution), BatchID: v.Batch.ID, Execution: ExecutionOf(res, red),
-		Input: json.RawMessage("{}"), Logs: logsOf(res.Logs, red), Nodes: []NodeRun{}}
+		Input: json.RawMessage("{}"), Expected: orNull(red.JSON(v.Case.Expected)), Evaluations: []Evaluation{},
+		Output: ExecutionOutput{Evaluator: v.OutputFrom, Node: v.OutputNode, Value: json.RawMessage("null"), Found: v.Found},
+		Logs:   logsOf(res.Logs, red), Nodes: []NodeRun{}}
+	if v.OutputPath != nil {
+		d.Output.Path = v.OutputPath.String()
+	}
+	if v.Found {
+		d.Output.Value = orNull(red.JSON(v.Output))
+	}
+	for _, ev := range v.Spec.Evaluators {
+		score := res.Scores[ev.Name]
+		d.Evaluations = append(d.Evaluations, Evaluation{Name: ev.Name, Type: ev.Type, Weight: ev.Weight, Rule: eval.Describe(ev),
+			Score: score, Passed: res.Success && score >= v.Spec.PassScore, Reason: red.String(v.Reasons[ev.Name])})
+	}
 	byNode := map[string]*store.Checkpoint{}
 	calls := modelCallsByNode(v.ModelCalls, red)
 	prevState := map[string]json.RawMessage{}

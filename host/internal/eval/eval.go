@@ -57,7 +57,8 @@ type Outcome struct {
 	Scores  map[string]float64
 	Overall float64
 	Passed  bool
-	// Notes explain scores below 1 (why an evaluator failed).
+	// Notes explain scores below 1 (why an evaluator failed), and what a
+	// command scorer said of any score.
 	Notes map[string]string
 }
 
@@ -142,7 +143,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 			score = clamp(score)
 		}
 		out.Scores[ev.Name] = score
-		if score < 1 && note != "" {
+		// Built-in evaluators' reasons for a full score are said again on
+		// reading (Explain); a command scorer's note is its own, kept always.
+		if note != "" && (score < 1 || ev.Type == "command") {
 			if out.Notes == nil {
 				out.Notes = map[string]string{}
 			}
@@ -160,6 +163,100 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 		out.Overall = 1 // no evaluators: success is all there is to score
 	}
 	out.Passed = in.Success && out.Overall >= e.passScore
+	return out
+}
+
+// Describe says in words what an evaluator checks.
+func Describe(ev spec.Evaluator) string {
+	subject := ev.Path
+	if subject == "" {
+		subject = "$"
+	}
+	if ev.Node != "" {
+		subject = "node " + ev.Node + "'s " + subject
+	}
+	want := string(ev.Expect)
+	var lit any
+	if json.Unmarshal(ev.Expect, &lit) == nil {
+		if s, ok := lit.(string); ok && strings.HasPrefix(s, "$") {
+			want = s // a path into the case
+		}
+	}
+	switch ev.Type {
+	case "equals", "json_path_equals":
+		return subject + " equals " + want
+	case "contains":
+		cs := ""
+		if ev.CaseSensitive {
+			cs = " (case-sensitive)"
+		}
+		return subject + " contains " + want + cs
+	case "regex":
+		return subject + " matches /" + ev.Pattern + "/"
+	case "numeric":
+		return fmt.Sprintf("%s is within %g of %s", subject, ev.Tolerance, want)
+	case "latency":
+		if ev.Node != "" {
+			return fmt.Sprintf("node %s takes at most %g ms", ev.Node, ev.MaxMs)
+		}
+		return fmt.Sprintf("the execution takes at most %g ms", ev.MaxMs)
+	case "command":
+		if len(ev.Command) > 0 {
+			return "scored by " + strings.Join(ev.Command, " ")
+		}
+	}
+	return ev.Type
+}
+
+// Explain says why each evaluator gave an execution the score it has, passes
+// included: what a reader of a stored execution is shown. The built-in
+// evaluators score the stored state again and say what they found; a command
+// scorer is never run (reading results runs no programs): its stored note
+// stands. Where scoring again disagrees with the stored score (an evaluator
+// whose meaning changed since), the stored note stands and the difference is
+// said.
+func (e *Evaluator) Explain(ctx context.Context, in Input, scores map[string]float64, notes map[string]string) map[string]string {
+	out := make(map[string]string, len(e.evs))
+	var state any
+	if in.Success && json.Unmarshal(in.State, &state) != nil {
+		in.Success = false
+	}
+	var doc map[string]any
+	for _, ev := range e.evs {
+		stored, scored := scores[ev.Name]
+		note := notes[ev.Name]
+		switch {
+		case !in.Success:
+			if note == "" {
+				note = "execution failed"
+			}
+		case ev.Type == "command":
+			if note == "" && len(ev.Command) > 0 {
+				note = fmt.Sprintf("scored by %s, which gave no note", ev.Command[0])
+			}
+		default:
+			if doc == nil {
+				doc = expectationDoc(in)
+			}
+			var again float64
+			var why string
+			if ev.Node == "" {
+				again, why = e.score(ctx, ev, state, doc, in)
+			} else {
+				again, why = e.scoreNode(ctx, ev, doc, in)
+			}
+			again = clamp(again)
+			switch {
+			case !scored || math.Abs(again-stored) < 1e-9:
+				if why != "" {
+					note = why
+				}
+			case note == "":
+				note = fmt.Sprintf("stored score %.3f; scoring the stored state again gives %.3f: %s", stored, again, why)
+			}
+		}
+		out[ev.Name] = note
+	}
 	return out
 }
 
@@ -218,7 +315,7 @@ func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[s
 	switch ev.Type {
 	case "latency":
 		if in.DurationMs <= ev.MaxMs {
-			return 1, ""
+			return 1, fmt.Sprintf("took %.0f ms ≤ %.0f ms", in.DurationMs, ev.MaxMs)
 		}
 		return 0, fmt.Sprintf("took %s, more than max_ms = %s", numfmt.Duration(in.DurationMs), numfmt.Setting(ev.MaxMs))
 	case "command":
@@ -235,7 +332,7 @@ func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[s
 			s = compact(actual)
 		}
 		if ev.re.MatchString(s) {
-			return 1, ""
+			return 1, fmt.Sprintf("%s matches /%s/", preview(s), ev.Pattern)
 		}
 		return 0, fmt.Sprintf("%s does not match /%s/", preview(s), ev.Pattern)
 	}
@@ -246,12 +343,12 @@ func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[s
 	switch ev.Type {
 	case "equals", "json_path_equals":
 		if jsonEqual(actual, want) {
-			return 1, ""
+			return 1, fmt.Sprintf("got %s, as expected", preview(actual))
 		}
 		return 0, fmt.Sprintf("got %s, want %s", preview(actual), preview(want))
 	case "contains":
 		if contains(actual, want, ev.CaseSensitive) {
-			return 1, ""
+			return 1, fmt.Sprintf("%s contains %s", preview(actual), preview(want))
 		}
 		return 0, fmt.Sprintf("%s does not contain %s", preview(actual), preview(want))
 	case "numeric":
@@ -261,7 +358,7 @@ func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[s
 			return 0, fmt.Sprintf("cannot compare %s with %s as numbers", preview(actual), preview(want))
 		}
 		if math.Abs(a-w) <= ev.Tolerance {
-			return 1, ""
+			return 1, fmt.Sprintf("%g is within %g of %g", a, ev.Tolerance, w)
 		}
 		return 0, fmt.Sprintf("%g is not within %g of %g", a, ev.Tolerance, w)
 	}

@@ -124,3 +124,66 @@ func TestNodeEvaluators(t *testing.T) {
 		t.Errorf("a missing node: %v %v", out.Scores, out.Notes)
 	}
 }
+
+// A command scorer's note is kept at any score: it is the only reason a
+// reader will ever see for it.
+func TestCommandNoteKeptOnAPass(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "score.sh")
+	_ = os.WriteFile(script, []byte("#!/bin/sh\necho '{\"score\": 1, \"note\": \"names Paris, the capital\"}'\n"), 0o755)
+	e, err := Compile(&spec.Batch{Dir: dir, Evaluators: []spec.Evaluator{{Name: "judge", Type: "command", Weight: 1, Command: []string{"sh", script}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := e.Evaluate(context.Background(), Input{Success: true, State: json.RawMessage(`{"answer":"Paris"}`)})
+	if out.Scores["judge"] != 1 || out.Notes["judge"] != "names Paris, the capital" {
+		t.Errorf("score %v, notes %v", out.Scores, out.Notes)
+	}
+}
+
+// Explain gives every evaluator's reason, passes included, from the stored
+// state; it never runs a command scorer, and says so when scoring again
+// disagrees with what was stored.
+func TestExplainSaysWhyPassesPass(t *testing.T) {
+	dir := t.TempDir()
+	ran := filepath.Join(dir, "ran")
+	e, err := Compile(&spec.Batch{Dir: dir, PassScore: 0.5, Evaluators: []spec.Evaluator{
+		ev("json_path_equals", "$.answer", `"$.expected.answer"`, nil),
+		ev("contains", "$.answer", `"ari"`, nil),
+		ev("regex", "$.answer", "", func(e *spec.Evaluator) { e.Pattern = "^P" }),
+		ev("numeric", "$.n", `3`, func(e *spec.Evaluator) { e.Tolerance = 0.1 }),
+		ev("latency", "", "", func(e *spec.Evaluator) { e.MaxMs = 100 }),
+		ev("equals", "$.answer", `"Lyon"`, nil),
+		{Name: "judge", Type: "command", Weight: 1, Command: []string{"sh", "-c", "touch " + ran + "; echo 1"}},
+		{Name: "quiet", Type: "command", Weight: 1, Command: []string{"sh", "-c", "echo 1"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Success: true, State: json.RawMessage(`{"answer":"Paris","n":3.05}`), DurationMs: 42,
+		Case: spec.Case{ID: "c", Expected: json.RawMessage(`{"answer":"Paris"}`)}}
+	scores := map[string]float64{"json_path_equals": 1, "contains": 1, "regex": 1, "numeric": 1, "latency": 1, "equals": 1, "judge": 0.9, "quiet": 1}
+	notes := map[string]string{"judge": "mostly right"}
+	got := e.Explain(context.Background(), in, scores, notes)
+	for name, want := range map[string]string{
+		"json_path_equals": `got "Paris", as expected`,
+		"contains":         `"Paris" contains "ari"`,
+		"regex":            `"Paris" matches /^P/`,
+		"numeric":          `3.05 is within 0.1 of 3`,
+		"latency":          `took 42 ms ≤ 100 ms`,
+		"equals":           `stored score 1.000; scoring the stored state again gives 0.000: got "Paris", want "Lyon"`,
+		"judge":            `mostly right`,
+		"quiet":            `scored by sh, which gave no note`,
+	} {
+		if got[name] != want {
+			t.Errorf("%s: %q, want %q", name, got[name], want)
+		}
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("Explain ran a command scorer")
+	}
+	in.Success = false
+	if got := e.Explain(context.Background(), in, scores, nil); got["contains"] != "execution failed" {
+		t.Errorf("a failed execution: %v", got)
+	}
+}

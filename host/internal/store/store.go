@@ -281,6 +281,15 @@ type ResultRepository interface {
 	Query(ctx context.Context, batchID string, q ResultQuery) ([]Result, int, error)
 	Get(ctx context.Context, batchID, executionKey string) (*Result, error)
 	Count(ctx context.Context, batchID string) (int, error)
+	// Cases returns one page of the batch's cases that q selects, in q's
+	// order, and how many it selects in all: one query, grouped in the
+	// database.
+	Cases(ctx context.Context, batchID string, q CaseQuery) ([]CaseSummary, int, error)
+	// Outputs returns the stored results among keys, ordered by case,
+	// combination and repeat, each with the value at path in its final state
+	// (nil path: the output of the node that produced it) cut at maxLen
+	// characters. Variants, metrics, worker and logs are left empty.
+	Outputs(ctx context.Context, batchID string, keys []string, path Path, maxLen int) ([]ResultOutput, error)
 }
 
 // Stall is a wait on the database: an operation retried after transient
@@ -308,6 +317,11 @@ var ScoredOnly = map[string]string{
 	"notes": "'{}'", "logs": "'[]'",
 }
 
+// OutputsOnly replaces the columns Outputs leaves out with empty values.
+var OutputsOnly = map[string]string{
+	"execution_id": "''", "variant_config": "'{}'", "metrics": "'{}'", "worker_id": "''", "logs": "'[]'",
+}
+
 // ResultQuery selects results of a batch; zero fields select everything.
 type ResultQuery struct {
 	Combination string
@@ -320,6 +334,42 @@ type ResultQuery struct {
 	// NoTotal skips counting every match (Query then returns -1 for it):
 	// a page of the first few is cheap, a count of a large batch is not.
 	NoTotal bool
+	// Sort orders the page by a column (ResultSortKey, the default, or
+	// ResultSortScore, ResultSortDuration, ResultSortAttempts,
+	// ResultSortStatus), ties by execution key; Desc reverses it.
+	Sort string
+	Desc bool
+}
+
+// Orders of a page of results.
+const (
+	ResultSortKey      = "key"
+	ResultSortScore    = "score"
+	ResultSortDuration = "duration"
+	ResultSortAttempts = "attempts"
+	ResultSortStatus   = "status"
+)
+
+// OrderBy is q's ORDER BY, execution keys collated as collate says (so both
+// backends agree; the default order keeps the (batch, key) index's).
+func (q ResultQuery) OrderBy(collate string) (string, error) {
+	dir := " ASC"
+	if q.Desc {
+		dir = " DESC"
+	}
+	col := map[string]string{ResultSortScore: "overall_score", ResultSortDuration: "duration_ms", ResultSortAttempts: "attempts",
+		ResultSortStatus: "status"}[q.Sort]
+	switch {
+	case q.Sort == "" || q.Sort == ResultSortKey:
+		if !q.Desc {
+			return "execution_key", nil
+		}
+		return "execution_key" + collate + dir, nil
+	case col != "":
+		return col + dir + ", execution_key" + collate, nil
+	}
+	return "", fmt.Errorf("executions sort by %s, %s, %s, %s or %s, not %q", ResultSortKey, ResultSortScore, ResultSortDuration,
+		ResultSortAttempts, ResultSortStatus, q.Sort)
 }
 
 // Where is q's condition after "batch_test_id = <first placeholder>", with

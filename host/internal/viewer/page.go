@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"slices"
 	"strings"
 
 	"github.com/wtbench/wtb/host/internal/bench"
@@ -71,6 +72,10 @@ type ReportData struct {
 	// Details holds execution pages by key: failures first, then the first
 	// executions of each combination, up to MaxReportDetails.
 	Details map[string]doc.ExecutionDetail `json:"details"`
+	// Cases is the case × combination grid, every combination shown: the
+	// first cases failures first, up to MaxReportCaseRuns executions and
+	// MaxReportCases cases (Holds says how many of how many).
+	Cases doc.Cases `json:"cases"`
 }
 
 // Limits of a report, so a batch of a million executions still makes a file
@@ -78,6 +83,9 @@ type ReportData struct {
 const (
 	MaxReportExecutions = 20000
 	MaxReportDetails    = 200
+	MaxReportCases      = 2000
+	MaxReportCaseRuns   = 10000
+	ReportOutputChars   = 300
 )
 
 // Report renders a batch as one self-contained HTML file.
@@ -100,6 +108,28 @@ func Report(ctx context.Context, st store.Store, id, version string) ([]byte, er
 		}
 		data.Details[key] = doc.ExecutionDetailOf(v)
 	}
+	// The grid holds every combination, best first, for as many cases as
+	// fit, failures first; the page pages, sorts and searches them itself.
+	var combos []string
+	for _, c := range board.Summary.Combos {
+		combos = append(combos, c.Combination)
+	}
+	for _, c := range b.Combinations {
+		if !slices.Contains(combos, c.Name) {
+			combos = append(combos, c.Name)
+		}
+	}
+	perCase := max(1, len(combos)*max(b.Repeat, 1))
+	o := bench.GridOptions{Combinations: combos, Limit: min(MaxReportCases, max(1, MaxReportCaseRuns/perCase)), MaxOutput: ReportOutputChars}
+	if len(combos) == 0 {
+		o.Combinations = []string{}
+	}
+	g, err := bench.GridOf(ctx, st, rec.ID, o)
+	if err != nil {
+		return nil, err
+	}
+	data.Cases = doc.CasesOf(g, o)
+	data.Cases.Holds = &doc.CaseHolds{Cases: len(data.Cases.Cases), Total: g.Total, Order: "failures first"}
 	footer := fmt.Sprintf("wtb %s · report of batch %s", version, rec.ID)
 	if total > len(rows) {
 		footer += fmt.Sprintf(" · lists the first %d of %d executions", len(rows), total)

@@ -46,6 +46,7 @@ func (s *Server) Handler() http.Handler {
 		"GET /api/batches/{id}":                     s.leaderboard,
 		"GET /api/batches/{id}/executions":          s.executions,
 		"GET /api/batches/{id}/executions/{key...}": s.execution,
+		"GET /api/batches/{id}/cases":               s.cases,
 		"GET /api/batches/{id}/audit":               s.audit,
 		"GET /api/compare":                          s.compare,
 	}
@@ -169,9 +170,13 @@ func (s *Server) executions(r *http.Request) (any, error) {
 // queryOf reads the executions filter of a request.
 func queryOf(r *http.Request) (store.ResultQuery, error) {
 	v := r.URL.Query()
-	q := store.ResultQuery{Combination: v.Get("combination"), CaseID: v.Get("case"), Status: v.Get("status"), Limit: DefaultPage}
+	q := store.ResultQuery{Combination: v.Get("combination"), CaseID: v.Get("case"), Status: v.Get("status"), Limit: DefaultPage,
+		Sort: v.Get("sort"), Desc: v.Get("desc") == "1"}
 	if q.Status != "" && q.Status != store.ResultSucceeded && q.Status != store.ResultFailed {
 		return q, errorf("status must be %s or %s", store.ResultSucceeded, store.ResultFailed)
+	}
+	if _, err := q.OrderBy(""); err != nil {
+		return q, errorf("%v", err)
 	}
 	num := func(name string) (*float64, error) {
 		s := v.Get(name)
@@ -214,6 +219,55 @@ type requestError struct{ msg string }
 
 func (e *requestError) Error() string { return e.msg }
 func (e *requestError) Unwrap() error { return errBadRequest }
+
+// Pages of the case × combination grid: cases per page by default and at
+// most, and where each cell's output is cut.
+const (
+	DefaultCasesPage = 25
+	MaxCasesPage     = 200
+	CellOutputChars  = 1000
+)
+
+// cases serves a page of the grid: ?col=COMBINATION (repeated: the columns,
+// in order), output= ("", node, or a JSONPath), q=, sort= (failed, case,
+// score), desc=1, score_of=COMBINATION, offset=, limit=.
+func (s *Server) cases(r *http.Request) (any, error) {
+	o, err := gridOptionsOf(r)
+	if err != nil {
+		return nil, err
+	}
+	g, err := bench.GridOf(r.Context(), s.Store, r.PathValue("id"), o)
+	if err != nil {
+		return nil, err
+	}
+	return doc.CasesOf(g, o), nil
+}
+
+func gridOptionsOf(r *http.Request) (bench.GridOptions, error) {
+	v := r.URL.Query()
+	o := bench.GridOptions{Combinations: v["col"], Output: v.Get("output"), Search: strings.TrimSpace(v.Get("q")),
+		Sort: v.Get("sort"), ScoreOf: v.Get("score_of"), Limit: DefaultCasesPage, MaxOutput: CellOutputChars}
+	switch v.Get("desc") {
+	case "", "0", "false":
+	case "1", "true":
+		o.Desc = true
+	default:
+		return o, errorf("desc must be 1 or 0, got %q", v.Get("desc"))
+	}
+	for name, into := range map[string]*int{"offset": &o.Offset, "limit": &o.Limit} {
+		if s := v.Get(name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				return o, errorf("%s must be a whole number, got %q", name, s)
+			}
+			*into = n
+		}
+	}
+	if o.Limit == 0 || o.Limit > MaxCasesPage {
+		o.Limit = MaxCasesPage
+	}
+	return o, nil
+}
 
 func (s *Server) execution(r *http.Request) (any, error) {
 	v, err := bench.Execution(r.Context(), s.Store, r.PathValue("id"), r.PathValue("key"))

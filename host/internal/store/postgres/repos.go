@@ -166,6 +166,10 @@ func (r results) List(ctx context.Context, batchID string) ([]store.Result, erro
 }
 
 func (r results) Query(ctx context.Context, batchID string, q store.ResultQuery) ([]store.Result, int, error) {
+	order, err := q.OrderBy(` COLLATE "C"`)
+	if err != nil {
+		return nil, 0, err
+	}
 	cond, extra := q.Where(func(n int) string { return fmt.Sprintf("$%d", n) })
 	args := append([]any{batchID}, extra...)
 	total := -1
@@ -177,7 +181,7 @@ func (r results) Query(ctx context.Context, batchID string, q store.ResultQuery)
 			return nil, 0, fmt.Errorf("counting results: %w", err)
 		}
 	}
-	page := fmt.Sprintf(" ORDER BY execution_key OFFSET %d", max(q.Offset, 0))
+	page := fmt.Sprintf(" ORDER BY %s OFFSET %d", order, max(q.Offset, 0))
 	if q.Limit > 0 {
 		page += fmt.Sprintf(" LIMIT %d", q.Limit)
 	}

@@ -59,7 +59,11 @@ func isJSON(k store.Kind) bool {
 
 // rowOf is a RowToFunc for pgx's collectors: one row into a T through the
 // table's columns.
-func rowOf[T any](t store.Table[T]) pgx.RowToFunc[T] {
+func rowOf[T any](t store.Table[T]) pgx.RowToFunc[T] { return rowWith(t) }
+
+// rowWith is rowOf for a query with further columns after the table's, which
+// extra destinations take.
+func rowWith[T any](t store.Table[T], extra ...any) pgx.RowToFunc[T] {
 	return func(r pgx.CollectableRow) (T, error) {
 		var row T
 		dests := make([]any, len(t.Columns))
@@ -76,7 +80,7 @@ func rowOf[T any](t store.Table[T]) pgx.RowToFunc[T] {
 				dests[i] = field
 			}
 		}
-		if err := r.Scan(dests...); err != nil {
+		if err := r.Scan(append(dests, extra...)...); err != nil {
 			return row, err
 		}
 		for i, c := range t.Columns {

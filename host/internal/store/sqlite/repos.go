@@ -161,6 +161,10 @@ func (r results) List(ctx context.Context, batchID string) ([]store.Result, erro
 }
 
 func (r results) Query(ctx context.Context, batchID string, q store.ResultQuery) ([]store.Result, int, error) {
+	order, err := q.OrderBy("")
+	if err != nil {
+		return nil, 0, err
+	}
 	cond, extra := q.Where(func(int) string { return "?" })
 	args := append([]any{batchID}, extra...)
 	total := -1
@@ -173,7 +177,7 @@ func (r results) Query(ctx context.Context, batchID string, q store.ResultQuery)
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	out, err := all(ctx, r.db, store.Results, nil, "WHERE batch_test_id = ?"+cond+" ORDER BY execution_key LIMIT ? OFFSET ?",
+	out, err := all(ctx, r.db, store.Results, nil, "WHERE batch_test_id = ?"+cond+" ORDER BY "+order+" LIMIT ? OFFSET ?",
 		append(args, limit, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("querying results: %w", err)

@@ -70,7 +70,9 @@ func encode[T any](c store.Column[T], row *T) any {
 }
 
 // scanInto reads one row into a T through the table's columns.
-func scanInto[T any](t store.Table[T], sc interface{ Scan(...any) error }) (*T, error) {
+// Extra destinations after the table's columns take the query's further
+// columns.
+func scanInto[T any](t store.Table[T], sc interface{ Scan(...any) error }, extra ...any) (*T, error) {
 	var row T
 	dests := make([]any, len(t.Columns))
 	texts := make([]sql.NullString, len(t.Columns))
@@ -85,7 +87,7 @@ func scanInto[T any](t store.Table[T], sc interface{ Scan(...any) error }) (*T, 
 			dests[i] = &texts[i]
 		}
 	}
-	if err := sc.Scan(dests...); err != nil {
+	if err := sc.Scan(append(dests, extra...)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}

@@ -73,6 +73,10 @@ func testResultsQuery(t *testing.T, st store.Store) {
 		"score range":     {store.ResultQuery{MinScore: &lo, MaxScore: &hi}, 10, ""},
 		"nothing":         {store.ResultQuery{Combination: "a=z"}, 0, ""},
 		"offset past end": {store.ResultQuery{Offset: 40, Limit: 5}, 30, ""},
+		"best first":      {store.ResultQuery{Sort: store.ResultSortScore, Desc: true, Limit: 3}, 30, "k29,k28,k27"},
+		"failed first":    {store.ResultQuery{Sort: store.ResultSortStatus, Limit: 3}, 30, "k00,k05,k10"},
+		"keys descending": {store.ResultQuery{Sort: store.ResultSortKey, Desc: true, Offset: 1, Limit: 2}, 30, "k28,k27"},
+		"equal durations": {store.ResultQuery{Sort: store.ResultSortDuration, Desc: true, Combination: "a=x", Limit: 2}, 15, "k00,k02"},
 	} {
 		rows, total, err := st.Results().Query(ctx, "b", c.q)
 		if err != nil {
@@ -87,6 +91,9 @@ func testResultsQuery(t *testing.T, st store.Store) {
 		if c.q.Limit == 0 && c.q.Offset == 0 && len(rows) != c.total {
 			t.Errorf("%s: %d rows without a limit, want %d", name, len(rows), c.total)
 		}
+	}
+	if _, _, err := st.Results().Query(ctx, "b", store.ResultQuery{Sort: "nope"}); err == nil {
+		t.Error("an unknown sort was accepted")
 	}
 }
 

@@ -10,8 +10,59 @@ const REPORT = (() => {
 })();
 if (REPORT) document.body.classList.add('report');
 
-const PAGE = 50;
+const PAGE = 50; // executions a page
+const CASES_PAGE = 25; // cases a page of the grid
+const MAX_COLUMNS = 10; // combinations the grid shows unless told which
 let pollTimer = null;
+
+// ---------- numbers, written as the CLI writes them ----------
+
+// fixed writes x with d decimals, rounded as Go's strconv rounds: to the
+// nearest, and an exact tie to even (toFixed breaks ties away from zero).
+function fixed(x, d) {
+  const out = x.toFixed(d);
+  const exact = Math.abs(x).toFixed(Math.min(100, d + 40)); // exact digits well past any tie
+  const dot = exact.indexOf('.');
+  if (!/^50*$/.test(exact.slice(dot + 1 + d))) return out;
+  const kept = exact.slice(0, d ? dot + 1 + d : dot);
+  if (Number(kept[kept.length - 1]) % 2 === 1) return out; // odd: rounding away is to even
+  return (x < 0 && Number(kept) !== 0 ? '-' : '') + kept;
+}
+const missing = (x) => x === null || x === undefined || Number.isNaN(x);
+// Scores and means: three decimals.
+const fmt = (x) => (missing(x) ? '–' : fixed(Number(x), 3));
+// Fractions as whole percent, a half away from zero (Go's math.Round).
+const pct = (x) => (missing(x) ? '–' : Math.sign(x) * Math.round(Math.abs(100 * x)) + '%');
+// Durations in milliseconds: 3.6 ms, 238 ms, 1.18 s, 4m05s.
+function ms(x) {
+  if (missing(x)) return '–';
+  if (x < 10) return fixed(x, 1) + ' ms';
+  if (x < 1000) return fixed(x, 0) + ' ms';
+  if (x < 60000) return fixed(x / 1000, 2) + ' s';
+  const s = Math.round(x / 1000);
+  return Math.floor(s / 60) + 'm' + String(s % 60).padStart(2, '0') + 's';
+}
+// p-values: two significant digits, plain from 0.001 up (0.42, 0.031,
+// 0.0012), scientific below with no padding (6.1e-7); exactly 1 is "1".
+function pval(p) {
+  if (missing(p)) return '–';
+  if (p === 1) return '1';
+  const trim = (t) => (t.includes('.') ? t.replace(/0+$/, '').replace(/\.$/, '') : t);
+  if (p >= 0.001) return trim(fixed(p, Math.max(0, 1 - Math.floor(Math.log10(p)))));
+  if (p <= 0) return '0';
+  // toExponential rounds the exact value, as Go's strconv does (below 0.001
+  // no double is an exact tie of two digits, so the tie rules never differ).
+  const [m, e] = p.toExponential(1).split('e');
+  return trim(m) + 'e' + Number(e);
+}
+// Dates as `wtb results --list` prints them: local time, ISO date, 24 hours.
+function when(t) {
+  if (!t) return '–';
+  const d = new Date(t), p = (n) => String(n).padStart(2, '0');
+  return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
+}
+// A number a bench file wrote (a threshold, a pass score), as written.
+const asWritten = (x) => (missing(x) ? '–' : String(x));
 
 // ---------- data ----------
 
@@ -32,17 +83,22 @@ function reportGet(path) {
   if (parts[1] === 'batches' && parts.length === 2) return { format_version: 1, kind: 'batches', batches: [REPORT.leaderboard.batch] };
   if (parts[1] === 'batches' && parts[2] !== id && parts[2] !== 'latest') throw new Error('this report holds batch ' + id + ' only');
   if (parts.length === 3) return REPORT.leaderboard;
+  const q = u.searchParams;
   if (parts[3] === 'executions' && parts.length === 4) {
-    const q = u.searchParams;
     let rows = REPORT.executions.executions.filter((r) =>
       (!q.get('combination') || r.combination === q.get('combination')) &&
       (!q.get('case') || r.case_id === q.get('case')) &&
       (!q.get('status') || r.status === q.get('status')) &&
       (!q.get('min') || r.overall_score >= Number(q.get('min'))) &&
       (!q.get('max') || r.overall_score <= Number(q.get('max'))));
+    const by = { score: 'overall_score', duration: 'duration_ms', attempts: 'attempts', status: 'status' }[q.get('sort')];
+    if (by || q.get('desc') === '1') {
+      rows = sortRows(rows, (r) => [by ? r[by] : r.execution_key, r.execution_key], q.get('desc') === '1');
+    }
     const offset = Number(q.get('offset') || 0), limit = Number(q.get('limit') || PAGE);
     return { format_version: 1, kind: 'executions', batch_id: id, total: rows.length, offset, executions: rows.slice(offset, offset + limit) };
   }
+  if (parts[3] === 'cases') return reportCases(q);
   if (parts[3] === 'executions') {
     const key = parts.slice(4).join('/');
     const d = REPORT.details[key];
@@ -51,6 +107,61 @@ function reportGet(path) {
     return d;
   }
   throw new Error('not available in a report: ' + path);
+}
+
+// reportCases pages, sorts and searches the grid a report holds, as the
+// server does in its database.
+function reportCases(q) {
+  const all = REPORT.cases;
+  const cols = q.getAll('col').length ? q.getAll('col') : all.shown.slice(0, MAX_COLUMNS);
+  for (const c of cols) if (!all.shown.includes(c)) throw new Error('this report has no combination ' + c);
+  const search = (q.get('q') || '').trim().toLowerCase();
+  const sort = q.get('sort') || '', desc = q.get('desc') === '1', scoreOf = q.get('score_of') || '';
+  let rows = [];
+  for (const row of all.cases) {
+    const cells = cols.map((c) => row.cells.find((x) => x.combination === c) || { combination: c, executions: 0, passed: 0, mean_score: null, runs: [] });
+    const executions = cells.reduce((n, c) => n + c.executions, 0);
+    if (executions === 0) continue;
+    const failed = cells.reduce((n, c) => n + c.executions - c.passed, 0);
+    const r = Object.assign({}, row, { cells, executions, failed });
+    if (search && ![row.case_id, row.input.text, row.expected.text, ...cells.flatMap((c) => c.runs.map((x) => x.output.text))]
+      .some((t) => t.toLowerCase().includes(search))) continue;
+    rows.push(r);
+  }
+  if (sort === 'score') {
+    const score = (r) => (r.cells.find((x) => x.combination === scoreOf) || { mean_score: null }).mean_score;
+    rows = sortRows(rows, (r) => [score(r), r.case_id], desc);
+  } else if (sort === 'case') {
+    rows = sortRows(rows, (r) => [r.case_id], desc);
+  } else {
+    const most = sort === '' || desc; // failures first by default
+    rows = sortRows(rows, (r) => [most ? -r.failed : r.failed, r.case_id], false);
+  }
+  const offset = Number(q.get('offset') || 0), limit = Number(q.get('limit') || CASES_PAGE);
+  return Object.assign({}, all, { shown: cols, search: q.get('q') || '', sort: sort || 'failed', desc: sort ? desc : true, score_of: scoreOf,
+    total: rows.length, offset, limit, cases: rows.slice(offset, offset + limit) });
+}
+
+// sortRows sorts rows by the values key gives (compared in order), keeping
+// the order of equals; nulls go last whichever the direction. Only the first
+// value is reversed by desc.
+function sortRows(rows, key, desc) {
+  const cmp = (a, b) => {
+    if (a === b) return 0;
+    if (a === null || a === undefined) return 1;
+    if (b === null || b === undefined) return -1;
+    if (typeof a === 'number' && typeof b === 'number') return a - b;
+    return String(a) < String(b) ? -1 : 1;
+  };
+  return rows.map((r, i) => ({ r, i, k: key(r) })).sort((x, y) => {
+    for (let j = 0; j < x.k.length; j++) {
+      const a = x.k[j], b = y.k[j];
+      if (a === null || a === undefined || b === null || b === undefined) { const c = cmp(a, b); if (c) return c; continue; }
+      const c = cmp(a, b) * (j === 0 && desc ? -1 : 1);
+      if (c) return c;
+    }
+    return x.i - y.i;
+  }).map((x) => x.r);
 }
 
 // ---------- DOM helpers ----------
@@ -84,16 +195,29 @@ function s(tag, attrs, ...children) {
   }
   return el;
 }
-const fmt = (x, d = 3) => (x === null || x === undefined || Number.isNaN(x) ? '–' : Number(x).toFixed(d));
-const pct = (x) => (x === null || x === undefined ? '–' : (100 * x).toFixed(0) + '%');
-const ms = (x) => (x >= 1000 ? (x / 1000).toFixed(2) + ' s' : Number(x).toFixed(x < 10 ? 1 : 0) + ' ms');
-const when = (t) => (t ? new Date(t).toLocaleString() : '–');
 const badge = (text, cls) => h('span', { class: 'badge ' + (cls || text).replace(/\s+/g, '-') }, text);
 const json = (v) => JSON.stringify(v, null, 2);
 const brief = (v, n = 80) => { const t = v === undefined ? '' : JSON.stringify(v); return t.length > n ? t.slice(0, n - 1) + '…' : t; };
 const link = (hash, text, attrs) => h('a', Object.assign({ href: hash }, attrs || {}), text);
 const batchHash = (id, params) => '#/batch/' + encodeURIComponent(id) + (params && [...params].length ? '?' + params : '');
 const execHash = (id, key) => '#/execution/' + encodeURIComponent(id) + '/' + encodeURIComponent(key);
+// An id (batch id, execution key) never wraps; cut with an ellipsis, its
+// title shows it whole.
+const idText = (text, attrs) => h('span', Object.assign({ class: 'id', title: text }, attrs || {}), text);
+const idLink = (hash, text, attrs) => h('a', Object.assign({ class: 'id', href: hash, title: text }, attrs || {}), text);
+
+// Links that lead somewhere: in a report, only to what the report holds.
+const holdsBatch = (id) => !REPORT || id === REPORT.leaderboard.batch_id;
+const holdsExecution = (key) => !REPORT || Object.prototype.hasOwnProperty.call(REPORT.details, key);
+function batchRef(id) {
+  if (holdsBatch(id)) return idLink(batchHash(id), id);
+  return idText(id, { title: id + ' — not in this report', 'data-testid': 'absent-batch' });
+}
+function executionRef(batch, key, text, attrs) {
+  if (holdsExecution(key)) return idLink(execHash(batch, key), text || key, attrs);
+  return idText(text || key, Object.assign({}, attrs || {}, { title: key + ' — this report holds the details of ' +
+    Object.keys(REPORT.details).length + ' executions (failures first); `wtb view` shows every one' }));
+}
 
 function verdictBadge(v) {
   if (!v) return '';
@@ -107,7 +231,20 @@ function route() {
   const raw = location.hash.replace(/^#/, '') || (REPORT ? '/batch/' + encodeURIComponent(REPORT.leaderboard.batch_id) : '/');
   const [path, query] = raw.split('?');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
-  return { parts, params: new URLSearchParams(query || '') };
+  return { path, parts, params: new URLSearchParams(query || '') };
+}
+
+// here is the current page with some parameters changed (null removes one).
+function here(changes) {
+  const { path, params } = route();
+  const q = new URLSearchParams(params);
+  for (const [k, v] of Object.entries(changes)) {
+    q.delete(k);
+    if (Array.isArray(v)) v.forEach((x) => q.append(k, x));
+    else if (v !== null && v !== undefined && v !== '') q.set(k, v);
+  }
+  const qs = q.toString();
+  return '#' + (path || '/') + (qs ? '?' + qs : '');
 }
 
 async function render() {
@@ -119,14 +256,15 @@ async function render() {
   try {
     let view;
     if (parts[0] === 'batch' && parts[1]) view = await batchPage(parts[1], params);
-    else if (parts[0] === 'execution' && parts[1] && parts[2]) view = await executionPage(parts[1], parts.slice(2).join('/'));
-    else if (parts[0] === 'compare') view = await comparePage(params);
-    else view = await batchesPage();
+    else if (parts[0] === 'execution' && parts[1] && parts[2]) view = await executionPage(parts[1], parts.slice(2).join('/'), params);
+    else if (parts[0] === 'compare' && !REPORT) view = await comparePage(params);
+    else view = await batchesPage(params);
     lastRenderMs = performance.now() - started;
     app.replaceChildren(view);
   } catch (e) {
     app.replaceChildren(h('p', { class: 'error', 'data-testid': 'error' }, e.message));
   }
+  app.dataset.rendered = location.hash; // what the page shows now (tests wait on it)
 }
 
 // poll re-renders while a batch is running: every 2 s, or five times as long
@@ -137,29 +275,63 @@ function poll(running) {
   if (running && !REPORT) pollTimer = setTimeout(render, Math.max(2000, 5 * lastRenderMs));
 }
 
+// ---------- sortable tables ----------
+
+// A sortable column: name is its sort (in the URL), first the direction of a
+// first click (true: descending).
+function sortHeader(col, state, hashFor) {
+  const cls = (col.num ? 'num ' : '') + (col.cls || '');
+  if (!col.name) return h('th', { class: cls || null, title: col.title }, col.label);
+  const active = state.by === col.name;
+  const desc = active ? !state.desc : !!col.first;
+  return h('th', { class: cls + ' sortable', title: col.title, 'aria-sort': active ? (state.desc ? 'descending' : 'ascending') : null, 'data-sort': col.name },
+    h('a', { href: hashFor(col.name, desc), class: 'sort' }, col.label, h('span', { class: 'arrow' }, active ? (state.desc ? '▼' : '▲') : '↕')));
+}
+// sortState reads a table's sort from the URL: by and desc parameters.
+function sortState(params, by, desc, fallback) {
+  return { by: params.get(by) || fallback, desc: params.get(desc) === '1' };
+}
+const sortHashes = (by, desc) => (name, d) => here({ [by]: name, [desc]: d ? '1' : '0' });
+
 // ---------- batches ----------
 
-async function batchesPage() {
+async function batchesPage(params) {
   const d = await get('/api/batches');
   const picked = new Set();
+  const comparing = !REPORT && d.batches.length >= 2;
   const compareBtn = h('button', { disabled: true, 'data-testid': 'compare-selected',
     onclick: () => { const [a, b] = [...picked]; location.hash = '#/compare?a=' + encodeURIComponent(a) + '&b=' + encodeURIComponent(b); } },
   'Compare the two selected');
-  const rows = d.batches.map((b) => {
+  const state = { by: params.get('sort'), desc: params.get('desc') === '1' };
+  const cols = [
+    comparing ? { label: '' } : null,
+    { label: 'Batch', name: 'id', key: (b) => b.id },
+    { label: 'Name', name: 'name', key: (b) => b.name },
+    { label: 'Status', name: 'status', key: (b) => b.status },
+    { label: 'Stored', name: 'stored', num: true, first: true, key: (b) => b.stored },
+    { label: 'Failed', name: 'failed', num: true, first: true, key: (b) => b.failed },
+    { label: 'Verdict', name: 'verdict', key: (b) => b.verdict },
+    { label: 'Runner', name: 'runner', key: (b) => b.runner },
+    { label: 'Started', name: 'started', first: true, key: (b) => b.started_at },
+    { label: 'Parent', name: 'parent', key: (b) => b.parent_id || null },
+  ].filter(Boolean);
+  const col = cols.find((c) => c.name && c.name === state.by);
+  const batches = col ? sortRows(d.batches, (b) => [col.key(b)], state.desc) : d.batches;
+  const rows = batches.map((b) => {
     const stored = b.stored === null ? '–' : b.stored;
     return h('tr', { 'data-testid': 'batch-row', 'data-batch': b.id },
-      h('td', {}, h('input', { type: 'checkbox', title: 'select for compare', onchange: (e) => {
+      comparing ? h('td', {}, h('input', { type: 'checkbox', title: 'select for compare', onchange: (e) => {
         if (e.target.checked) picked.add(b.id); else picked.delete(b.id);
         compareBtn.disabled = picked.size !== 2;
-      } })),
-      h('td', {}, link(batchHash(b.id), b.id)),
+      } })) : null,
+      h('td', { class: 'id' }, batchRef(b.id)),
       h('td', {}, b.name),
       h('td', {}, badge(b.status)),
       h('td', { class: 'num' }, stored + ' / ' + b.total_executions),
       h('td', { class: 'num' }, b.failed === null ? '–' : b.failed),
       h('td', {}, verdictBadge(b.verdict)),
       h('td', {}, b.runner),
-      h('td', {}, when(b.started_at)),
+      h('td', { class: 'date', 'data-testid': 'started' }, when(b.started_at)),
       h('td', {}, lineage(b)));
   });
   poll(d.batches.some((b) => b.status === 'running'));
@@ -167,16 +339,17 @@ async function batchesPage() {
     h('h1', {}, 'Batches'),
     d.batches.length === 0 ? h('p', { class: 'muted' }, 'No batches yet: run one with `wtb run bench.hcl`.') :
       h('table', { 'data-testid': 'batches' },
-        h('thead', {}, h('tr', {}, ['', 'Batch', 'Name', 'Status', 'Stored', 'Failed', 'Verdict', 'Runner', 'Started', 'Parent'].map((t) => h('th', {}, t)))),
+        h('thead', {}, h('tr', {}, cols.map((c) => sortHeader(c, state, sortHashes('sort', 'desc'))))),
         h('tbody', {}, rows)),
-    h('p', { class: 'server-only' }, compareBtn));
+    comparing ? h('p', {}, compareBtn) : null);
 }
 
 // lineage says where a batch came from: a fork of its parent (re-running the
-// nodes after one), or a rescore of it (no node ran).
+// nodes after one), or a rescore of it (no node ran). A report links only to
+// the batch it holds.
 function lineage(b) {
   if (!b.parent_id) return '';
-  const parent = link(batchHash(b.parent_id), b.parent_id);
+  const parent = batchRef(b.parent_id);
   if (b.lineage === 'rescore') return ['rescored from ', parent];
   return ['forked from ', parent, b.fork_node ? ' at ' + b.fork_node : ''];
 }
@@ -188,24 +361,33 @@ async function batchPage(id, params) {
   const b = board.batch;
   const q = new URLSearchParams();
   for (const k of ['combination', 'case', 'status', 'min', 'max', 'offset']) if (params.get(k)) q.set(k, params.get(k));
+  if (params.get('esort')) q.set('sort', params.get('esort'));
+  if (params.get('edesc') === '1') q.set('desc', '1');
   q.set('limit', PAGE);
-  const ex = await get('/api/batches/' + encodeURIComponent(b.id) + '/executions?' + q);
+  // A grid the server refuses (a path that names nothing, say) is said in
+  // its place; the rest of the page stands.
+  const [ex, grid] = await Promise.all([
+    get('/api/batches/' + encodeURIComponent(b.id) + '/executions?' + q),
+    Promise.resolve().then(() => get('/api/batches/' + encodeURIComponent(b.id) + '/cases?' + gridQuery(board, params))).catch((e) => ({ error: e.message })),
+  ]);
   const sum = board.summary;
   poll(b.status === 'running');
   return h('section', { 'data-testid': 'batch-page' },
-    h('h1', {}, board.name, ' ', h('span', { class: 'muted' }, b.id)),
+    h('h1', {}, board.name, ' ', h('span', { class: 'muted id' }, b.id)),
     h('div', { class: 'kv' },
       h('span', {}, badge(b.status)), h('span', {}, verdictBadge(sum.verdict)),
       h('span', {}, h('b', {}, sum.stored), ' of ', sum.total, ' stored'),
       h('span', {}, h('b', {}, sum.failed), ' failed'),
       sum.saved > 0 ? h('span', { 'data-testid': 'saved' }, h('b', {}, sum.saved), ' executions saved by adaptive repeats and racing') : null,
       h('span', {}, 'runner ', h('b', {}, b.runner)),
-      h('span', {}, 'started ', when(b.started_at)),
+      h('span', {}, 'started ', h('span', { class: 'date', 'data-testid': 'batch-started' }, when(b.started_at))),
       b.parent_id ? h('span', { 'data-testid': 'lineage' }, lineage(b)) : null,
-      h('span', { class: 'server-only' }, link('#/compare?b=' + encodeURIComponent(b.id) + (b.parent_id ? '&a=' + encodeURIComponent(b.parent_id) : ''), 'compare…'))),
+      REPORT ? null : h('span', {}, link('#/compare?b=' + encodeURIComponent(b.id) + (b.parent_id ? '&a=' + encodeURIComponent(b.parent_id) : ''), 'compare…', { 'data-testid': 'compare-link' }))),
     thresholdsLine(board),
     h('h2', {}, 'Leaderboard'),
-    leaderboardTable(board),
+    leaderboardTable(board, params),
+    h('h2', { id: 'cases' }, 'Cases × combinations'),
+    casesGrid(board, grid, params),
     h('h2', {}, 'Score and latency distributions'),
     charts(board),
     h('h2', {}, 'Executions'),
@@ -215,15 +397,15 @@ async function batchPage(id, params) {
 
 function thresholdsLine(board) {
   const t = board.thresholds, parts = [];
-  if (t.overall_score !== null) parts.push('mean score ≥ ' + fmt(t.overall_score, 2));
-  if (t.pass_rate !== null) parts.push('pass rate ≥ ' + fmt(t.pass_rate, 2));
-  for (const [k, v] of Object.entries(t.evaluators)) parts.push(k + ' ≥ ' + fmt(v, 2));
+  if (t.overall_score !== null) parts.push('mean score ≥ ' + asWritten(t.overall_score));
+  if (t.pass_rate !== null) parts.push('pass rate ≥ ' + asWritten(t.pass_rate));
+  for (const [k, v] of Object.entries(t.evaluators)) parts.push(k + ' ≥ ' + asWritten(v));
   return h('p', { class: 'muted', 'data-testid': 'thresholds' },
     parts.length ? 'Thresholds (' + t.applies_to + ' combinations): ' + parts.join(', ') + '. ' : 'No thresholds. ',
-    'An execution passes at overall score ≥ ' + fmt(board.pass_score, 2) + '.');
+    'An execution passes at overall score ≥ ' + asWritten(board.pass_score) + '.');
 }
 
-function leaderboardTable(board) {
+function leaderboardTable(board, params) {
   const evs = board.evaluators;
   const stopping = board.summary.leaderboard.some((c) => c.stopped) || board.summary.saved > 0;
   const stoppedCell = (c) => {
@@ -232,9 +414,26 @@ function leaderboardTable(board) {
     const label = d.kind === 'pruned' ? 'pruned' : d.kind === 'converged' ? 'converged' : 'max repeats';
     return h('td', { title: d.reason, 'data-testid': 'stopped' }, badge(label, d.kind === 'pruned' ? 'warn' : 'ok'));
   };
-  const rows = board.summary.leaderboard.map((c) => h('tr', { class: c.rank === 1 ? 'best' : '', 'data-testid': 'combo-row', 'data-combination': c.combination },
+  const cols = [
+    { label: '#', name: 'rank', num: true, key: (c) => c.rank },
+    { label: 'Combination', name: 'combination', key: (c) => c.combination },
+    { label: 'Mean', name: 'mean', num: true, first: true, key: (c) => c.mean_score },
+    { label: 'Std dev', name: 'stddev', num: true, key: (c) => c.stddev },
+    { label: '95% CI', name: 'ci', num: true, first: true, key: (c) => (c.ci95 ? c.ci95[0] : null) },
+    { label: 'Pass', name: 'pass', num: true, first: true, key: (c) => c.pass_rate },
+    { label: 'p50', name: 'p50', num: true, key: (c) => c.p50_ms },
+    { label: 'p95', name: 'p95', num: true, key: (c) => c.p95_ms },
+    { label: 'OK / failed', name: 'failed', num: true, first: true, key: (c) => c.failed },
+    ...evs.map((e) => ({ label: e.name, name: 'ev:' + e.name, num: true, first: true, title: e.type + ', weight ' + e.weight, key: (c) => c.evaluator_means[e.name] })),
+    ...(stopping ? [{ label: 'Repeats', name: 'repeats', num: true, key: (c) => c.repeats }, { label: 'Stopped' }] : []),
+    { label: 'Thresholds' },
+  ];
+  const state = sortState(params, 'lsort', 'ldesc', 'rank');
+  const col = cols.find((c) => c.name === state.by) || cols[0];
+  const combos = sortRows(board.summary.leaderboard, (c) => [col.key(c), c.rank], state.desc);
+  const rows = combos.map((c) => h('tr', { class: c.rank === 1 ? 'best' : '', 'data-testid': 'combo-row', 'data-combination': c.combination },
     h('td', { class: 'num' }, c.rank),
-    h('td', {}, link(batchHash(board.batch.id, new URLSearchParams({ combination: c.combination })), c.combination, { 'data-testid': 'combo-link' })),
+    h('td', {}, link(batchHash(board.batch.id, new URLSearchParams({ combination: c.combination })), c.combination, { 'data-testid': 'combo-link', class: 'id', title: c.combination })),
     h('td', { class: 'num', 'data-testid': 'mean' }, fmt(c.mean_score)),
     h('td', { class: 'num' }, fmt(c.stddev)),
     h('td', { class: 'num' }, c.ci95 ? '[' + fmt(c.ci95[0]) + ', ' + fmt(c.ci95[1]) + ']' : '–'),
@@ -245,17 +444,15 @@ function leaderboardTable(board) {
     evs.map((e) => h('td', { class: 'num' }, fmt(c.evaluator_means[e.name]))),
     stopping ? [h('td', { class: 'num' }, c.repeats), stoppedCell(c)] : null,
     h('td', {}, !board.summary.has_thresholds ? '' : c.thresholds_apply === false ? badge('not required') : c.meets_thresholds ? badge('met', 'ok') : h('span', { title: c.misses.join('; ') }, badge('missed', 'bad')))));
-  return h('table', { 'data-testid': 'leaderboard' },
-    h('thead', {}, h('tr', {}, ['#', 'Combination', 'Mean', 'Std dev', '95% CI', 'Pass', 'p50', 'p95', 'OK / failed'].map((t, i) =>
-      h('th', { class: i === 1 ? '' : 'num' }, t)), evs.map((e) => h('th', { class: 'num', title: e.type + ', weight ' + e.weight }, e.name)),
-      stopping ? [h('th', { class: 'num' }, 'Repeats'), h('th', {}, 'Stopped')] : null, h('th', {}, 'Thresholds'))),
-    h('tbody', {}, rows));
+  return h('div', { class: 'scroll' }, h('table', { 'data-testid': 'leaderboard' },
+    h('thead', {}, h('tr', {}, cols.map((c) => sortHeader(c, state, sortHashes('lsort', 'ldesc'))))),
+    h('tbody', {}, rows)));
 }
 
 function charts(board) {
   return h('div', { class: 'charts', 'data-testid': 'charts' }, board.summary.leaderboard.map((c) => h('div', { class: 'chart' },
     h('div', { class: 'title', title: c.combination }, '#' + c.rank + ' ' + c.combination),
-    histogram(c.score_histogram, 'overall score', (x) => fmt(x, 1)),
+    histogram(c.score_histogram, 'overall score', (x) => fixed(x, 1)),
     histogram(c.latency_histogram_ms, 'duration', ms))));
 }
 
@@ -273,6 +470,197 @@ function histogram(hist, label, tick) {
     s('text', { x: W / 2, y: H + 24, 'text-anchor': 'middle' }, label));
 }
 
+// ---------- the case × combination grid ----------
+
+// Grid parameters in the page's URL: gq (search), gsort/gdesc/gscore (order),
+// goff (offset), gcol (the columns, repeated), gout (where outputs are).
+function gridQuery(board, params) {
+  const q = new URLSearchParams();
+  const cols = params.getAll('gcol').length ? params.getAll('gcol') : rankedCombinations(board).slice(0, MAX_COLUMNS);
+  cols.forEach((c) => q.append('col', c));
+  if (params.get('gq')) q.set('q', params.get('gq'));
+  if (params.get('gsort')) q.set('sort', params.get('gsort'));
+  if (params.get('gdesc') === '1') q.set('desc', '1');
+  if (params.get('gscore')) q.set('score_of', params.get('gscore'));
+  if (params.get('goff')) q.set('offset', params.get('goff'));
+  if (params.get('gout') && !REPORT) q.set('output', params.get('gout'));
+  q.set('limit', CASES_PAGE);
+  return q;
+}
+const rankedCombinations = (board) => board.summary.leaderboard.map((c) => c.combination);
+
+function casesGrid(board, d, params) {
+  if (d.error) {
+    return h('div', { class: 'cases', 'data-testid': 'grid' }, h('p', { class: 'error', 'data-testid': 'grid-error' }, d.error, ' — ',
+      h('a', { href: here({ gq: null, gsort: null, gdesc: null, gscore: null, goff: null, gcol: null, gout: null }) }, 'show the default grid')));
+  }
+  const id = board.batch.id;
+  const ranked = rankedCombinations(board);
+  const all = [...ranked, ...d.combinations.filter((c) => !ranked.includes(c))];
+  const byCombo = Object.fromEntries(board.summary.leaderboard.map((c) => [c.combination, c]));
+  const evs = d.evaluators;
+  const state = { by: d.sort === 'score' ? 'score:' + d.score_of : d.sort, desc: d.desc };
+  const sortHash = (name, desc) => name.startsWith('score:')
+    ? here({ gsort: 'score', gscore: name.slice(6), gdesc: desc ? '1' : '0', goff: null })
+    : here({ gsort: name, gscore: null, gdesc: desc ? '1' : '0', goff: null });
+
+  // The toolbar: search, where outputs are, which combinations.
+  const search = h('input', { name: 'gq', type: 'search', value: d.search, placeholder: 'case id, input, expected or output text', size: 36, 'data-testid': 'grid-search' });
+  const toolbar = h('form', { class: 'filters grid-tools', 'data-testid': 'grid-tools', onsubmit: (e) => {
+    e.preventDefault();
+    location.hash = here({ gq: search.value.trim(), goff: null });
+  } },
+  h('label', {}, 'Search', search), h('button', { type: 'submit', 'data-testid': 'grid-search-go' }, 'Search'),
+  d.search ? h('a', { href: here({ gq: null, goff: null }) }, 'clear') : null,
+  outputChooser(d, params), columnPicker(all, d.shown, byCombo));
+
+  const from = d.total === 0 ? 0 : d.offset + 1, to = d.offset + d.cases.length;
+  const sortText = d.sort === 'score' ? d.score_of + '’s score, ' + (d.desc ? 'highest' : 'lowest') + ' first'
+    : d.sort === 'case' ? 'case id' + (d.desc ? ', Z to A' : '') : d.desc ? 'failures first' : 'fewest failures first';
+  const pager = h('div', { class: 'pager' },
+    h('span', { 'data-testid': 'grid-count' }, d.total === 0 ? (d.search ? 'no case matches' : 'no cases stored yet') : 'cases ' + from + '–' + to + ' of ' + d.total),
+    d.offset > 0 ? link(here({ goff: Math.max(0, d.offset - d.limit) || null }), '← previous', { 'data-testid': 'grid-prev' }) : null,
+    to < d.total ? link(here({ goff: d.offset + d.limit }), 'next →', { 'data-testid': 'grid-next' }) : null,
+    h('span', { class: 'muted', 'data-testid': 'grid-order' }, '· sorted by ' + sortText,
+      d.sort === 'failed' && d.desc ? null : [' (', link(here({ gsort: null, gdesc: null, gscore: null, goff: null }), 'failures first'), ')']));
+  const holds = d.holds && d.holds.cases < d.holds.total
+    ? h('p', { class: 'note', 'data-testid': 'grid-holds' }, 'This report holds ' + d.holds.cases + ' of the batch’s ' + d.holds.total +
+      ' cases, ' + d.holds.order + '; search and sort look at those. `wtb view` shows every case.') : null;
+
+  const head = h('tr', {},
+    sortHeader({ label: 'Case', name: 'case', cls: 'case' }, state, sortHash),
+    sortHeader({ label: 'Failed', name: 'failed', num: true, first: true, cls: 'nfail', title: 'executions that did not pass, of those shown' }, state, sortHash),
+    d.shown.map((c) => {
+      const th = sortHeader({ label: comboLabel(c, byCombo[c]), name: 'score:' + c, title: c + ' — sort by its score on each case' }, state, sortHash);
+      th.classList.add('combo');
+      th.dataset.combination = c;
+      return th;
+    }));
+  const rows = d.cases.map((row) => h('tr', { 'data-testid': 'grid-row', 'data-case': row.case_id },
+    caseCell(row),
+    h('td', { class: 'num nfail' + (row.failed ? ' bad' : ''), 'data-testid': 'grid-failed', title: row.failed + ' of ' + row.executions + ' executions did not pass' },
+      row.failed ? row.failed : '0', h('span', { class: 'muted' }, '/' + row.executions)),
+    row.cells.map((c) => gridCell(id, c, evs, d.pass_score, d.output))));
+  return h('div', { class: 'cases', 'data-testid': 'grid' },
+    toolbar, holds, pager,
+    d.cases.length === 0 ? null : h('div', { class: 'grid-wrap' },
+      h('table', { class: 'grid', 'data-testid': 'grid-table' }, h('thead', {}, head), h('tbody', {}, rows))),
+    h('p', { class: 'muted legend' }, 'Each cell: the first repeat’s output at ', h('code', {}, outputName(d.output)),
+      ', ✓/✗ per evaluator (hover for its score and why), the mean score and how many repeats passed; the squares are the repeats. A cell opens its execution.'));
+}
+
+// comboLabel shows a combination one variant a line, its rank and mean.
+function comboLabel(c, ranked) {
+  return h('span', { class: 'combo-name' }, ranked ? h('span', { class: 'rank' }, '#' + ranked.rank + ' · ' + fmt(ranked.mean_score)) : null,
+    c.split(',').map((v) => h('span', { class: 'variant' }, v)));
+}
+
+const outputName = (o) => (o.path ? o.path : 'the last node’s output');
+
+// outputChooser picks where cells' outputs are: an evaluator's path, the last
+// node's output, or any path. A report holds outputs at one path.
+function outputChooser(d, params) {
+  if (REPORT) return h('span', { class: 'muted' }, 'outputs at ', h('code', {}, outputName(d.output)));
+  const paths = [];
+  for (const e of d.evaluators) if (e.path && !e.node && !paths.includes(e.path)) paths.push(e.path);
+  const current = params.get('gout') || '';
+  const sel = h('select', { name: 'gout', 'data-testid': 'grid-output', onchange: (e) => {
+    if (e.target.value === '?') { custom.hidden = false; custom.focus(); return; }
+    location.hash = here({ gout: e.target.value, goff: null });
+  } },
+  h('option', { value: '', selected: current === '' }, current === '' ? 'default: ' + outputName(d.output) : 'default'),
+  paths.map((p) => h('option', { value: p, selected: current === p }, p)),
+  h('option', { value: 'node', selected: current === 'node' }, 'the last node’s output'),
+  h('option', { value: '?', selected: current !== '' && current !== 'node' && !paths.includes(current) }, 'another path…'));
+  const custom = h('input', { name: 'gpath', placeholder: '$.path.to[0].value', size: 18, value: current.startsWith('$') ? current : '',
+    hidden: !(current.startsWith('$') && !paths.includes(current)), onkeydown: (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); location.hash = here({ gout: custom.value.trim(), goff: null }); }
+    } });
+  return h('label', {}, 'Output', h('span', { class: 'inline' }, sel, custom));
+}
+
+// columnPicker chooses the combinations shown, in leaderboard order.
+function columnPicker(all, shown, byCombo) {
+  const boxes = all.map((c) => h('label', { class: 'check' }, h('input', { type: 'checkbox', value: c, checked: shown.includes(c) }),
+    ' ', byCombo[c] ? '#' + byCombo[c].rank + ' ' : '', c));
+  const apply = h('button', { type: 'button', 'data-testid': 'grid-columns-apply', onclick: () => {
+    const picked = boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value);
+    if (picked.length) location.hash = here({ gcol: picked, goff: null });
+  } }, 'Show');
+  return h('details', { class: 'columns', 'data-testid': 'grid-columns' },
+    h('summary', {}, 'Combinations (' + shown.length + ' of ' + all.length + ')'),
+    h('div', { class: 'menu' }, boxes, h('div', {}, apply, ' ', h('a', { href: here({ gcol: null, goff: null }) }, 'the first ' + Math.min(MAX_COLUMNS, all.length)))));
+}
+
+// briefValue shows a JSON value for reading: an object as key: value pairs,
+// strings without quotes.
+function briefValue(snippet) {
+  if (!snippet.found) return '';
+  if (snippet.truncated) return snippet.text + '…';
+  let v;
+  try { v = JSON.parse(snippet.text); } catch (e) { return snippet.text; }
+  const one = (x) => (typeof x === 'string' ? x : JSON.stringify(x));
+  if (v && typeof v === 'object' && !Array.isArray(v)) return Object.entries(v).map(([k, x]) => k + ': ' + one(x)).join(' · ');
+  return one(v);
+}
+const prettySnippet = (snippet) => {
+  if (snippet.truncated) return snippet.text + '…';
+  try { return json(JSON.parse(snippet.text)); } catch (e) { return snippet.text; }
+};
+
+function caseCell(row) {
+  const value = (label, snippet, testid) => h('div', { class: 'val' },
+    h('span', { class: 'lbl' }, label), ' ',
+    snippet.found ? h('span', { class: 'text', title: prettySnippet(snippet), 'data-testid': testid }, briefValue(snippet)) : h('span', { class: 'muted', 'data-testid': testid }, 'none'));
+  return h('th', { scope: 'row', class: 'case' },
+    h('div', { class: 'cid id', title: row.case_id, 'data-testid': 'grid-case' }, row.case_id),
+    value('input', row.input, 'grid-input'),
+    value('expected', row.expected, 'grid-expected'),
+    h('details', { class: 'full' }, h('summary', {}, 'full'),
+      h('div', { class: 'lbl' }, 'input'), h('pre', {}, prettySnippet(row.input)),
+      row.expected.found ? [h('div', { class: 'lbl' }, 'expected'), h('pre', {}, prettySnippet(row.expected))] : null));
+}
+
+// gridCell is what one combination made of a case: the first repeat's
+// output and verdicts, the mean score, the repeats.
+function gridCell(batch, c, evs, passScore, output) {
+  if (c.runs.length === 0) return h('td', { class: 'cell none', 'data-testid': 'grid-cell', 'data-combination': c.combination }, h('span', { class: 'muted' }, 'not run'));
+  const first = c.runs[0];
+  const state = c.passed === c.executions ? 'pass' : c.passed === 0 ? 'fail' : 'mixed';
+  let out;
+  if (first.status === 'failed') {
+    out = h('span', { class: 'err', title: first.error }, '✗ ', first.failed_node ? first.failed_node + ': ' : '', first.error || 'failed');
+  } else if (!first.output.found) {
+    out = h('span', { class: 'muted' }, 'nothing at ' + outputName(output));
+  } else {
+    out = briefValue(first.output);
+  }
+  const outTitle = first.status === 'failed' ? first.error : first.output.found ? prettySnippet(first.output) : '';
+  const marks = evs.map((e) => {
+    const score = first.scores[e.name];
+    const ok = first.status !== 'failed' && score !== undefined && score >= passScore;
+    const why = first.notes[e.name] || (ok ? 'passes: ' + e.rule : e.rule);
+    return h('span', { class: 'mark ' + (ok ? 'ok' : 'bad'), 'data-testid': 'grid-mark', 'data-evaluator': e.name,
+      title: e.name + ' ' + fmt(score) + (ok ? ' ✓' : ' ✗') + ' — ' + why }, (ok ? '✓ ' : '✗ ') + e.name);
+  });
+  const dots = c.runs.length > 1 ? h('span', { class: 'dots' }, c.runs.map((r) => {
+    const title = 'repeat ' + r.repeat + ': ' + (r.passed ? 'passed' : 'did not pass') + ', score ' + fmt(r.overall_score) +
+      (r.status === 'failed' ? ' — ' + r.error : r.output.found ? ' — ' + briefValue(r.output) : '');
+    const cls = 'dot ' + (r.passed ? 'ok' : 'bad');
+    return holdsExecution(r.execution_key) ? h('a', { class: cls, href: execHash(batch, r.execution_key), title }) : h('span', { class: cls, title });
+  })) : null;
+  const body = holdsExecution(first.execution_key)
+    ? h('a', { class: 'out', href: execHash(batch, first.execution_key), title: outTitle, 'data-testid': 'grid-output' }, out)
+    : h('span', { class: 'out', title: outTitle + '\n(this report does not hold this execution’s details)', 'data-testid': 'grid-output' }, out);
+  return h('td', { class: 'cell ' + state, 'data-testid': 'grid-cell', 'data-combination': c.combination },
+    body,
+    h('div', { class: 'marks' }, marks),
+    h('div', { class: 'meta' }, h('span', { 'data-testid': 'grid-score', title: 'mean overall score of ' + c.executions + ' repeat(s)' }, fmt(c.mean_score)),
+      ' · ', h('span', { 'data-testid': 'grid-passed' }, c.passed + '/' + c.executions + ' passed'), ' ', dots));
+}
+
+// ---------- executions ----------
+
 function filters(board, params) {
   const combo = h('select', { name: 'combination' }, h('option', { value: '' }, 'all combinations'),
     board.summary.leaderboard.map((c) => h('option', { value: c.combination, selected: params.get('combination') === c.combination }, c.combination)));
@@ -283,41 +671,50 @@ function filters(board, params) {
   const max = h('input', { name: 'max', type: 'number', step: '0.05', min: 0, max: 1, placeholder: 'max', value: params.get('max') || '', style: 'width:5.5em' });
   const apply = (e) => {
     e.preventDefault();
-    const q = new URLSearchParams();
-    for (const el of [combo, status, kase, min, max]) if (el.value) q.set(el.name, el.value);
-    location.hash = batchHash(board.batch.id, q);
+    const q = {};
+    for (const el of [combo, status, kase, min, max]) q[el.name] = el.value || null;
+    location.hash = here(Object.assign(q, { offset: null }));
   };
   return h('form', { class: 'filters', onsubmit: apply, 'data-testid': 'filters' },
     h('label', {}, 'Combination', combo), h('label', {}, 'Status', status), h('label', {}, 'Case', kase),
     h('label', {}, 'Score from', min), h('label', {}, 'to', max),
     h('button', { type: 'submit' }, 'Filter'),
-    h('a', { href: batchHash(board.batch.id) }, 'clear'));
+    h('a', { href: here({ combination: null, status: null, case: null, min: null, max: null, offset: null }) }, 'clear'));
 }
 
 function executionsTable(id, ex, params) {
   const offset = ex.offset, to = Math.min(ex.total, offset + ex.executions.length);
-  const page = (off) => { const q = new URLSearchParams(params); q.set('offset', Math.max(0, off)); return batchHash(id, q); };
+  const page = (off) => here({ offset: Math.max(0, off) || null });
+  const state = sortState(params, 'esort', 'edesc', 'key');
+  const sortHash = (name, desc) => here({ esort: name, edesc: desc ? '1' : '0', offset: null });
+  const cols = [
+    { label: 'Execution', name: 'key' }, { label: 'Status', name: 'status' }, { label: 'Score', name: 'score', num: true, first: true },
+    { label: 'Passed' }, { label: 'Duration', name: 'duration', num: true, first: true }, { label: 'Attempts', name: 'attempts', num: true, first: true }, { label: 'Error' },
+  ];
   const rows = ex.executions.map((r) => h('tr', { 'data-testid': 'execution-row' },
-    h('td', {}, link(execHash(id, r.execution_key), r.execution_key)),
+    h('td', { class: 'id' }, executionRef(id, r.execution_key)),
     h('td', {}, badge(r.status)),
     h('td', { class: 'num' }, fmt(r.overall_score)),
     h('td', {}, r.passed ? '✓' : '✗'),
     h('td', { class: 'num' }, ms(r.duration_ms)),
     h('td', { class: 'num' }, r.attempts),
     h('td', {}, r.error ? brief(r.error, 120).replace(/^"|"$/g, '') : '')));
-  return h('div', {},
+  const held = REPORT && REPORT.executions.total > REPORT.executions.executions.length
+    ? h('p', { class: 'note', 'data-testid': 'executions-holds' }, 'This report lists the first ' + REPORT.executions.executions.length +
+      ' of the batch’s ' + REPORT.executions.total + ' executions, by key; filters and sorting look at those. `wtb view` lists every one.') : null;
+  return h('div', {}, held,
     h('div', { class: 'pager' },
       h('span', { 'data-testid': 'execution-count' }, ex.total === 0 ? 'no executions match' : (offset + 1) + '–' + to + ' of ' + ex.total),
       offset > 0 ? link(page(offset - PAGE), '← previous') : null,
       to < ex.total ? link(page(offset + PAGE), 'next →', { 'data-testid': 'next-page' }) : null),
     h('table', { 'data-testid': 'executions' },
-      h('thead', {}, h('tr', {}, ['Execution', 'Status', 'Score', 'Passed', 'Duration', 'Attempts', 'Error'].map((t) => h('th', {}, t)))),
+      h('thead', {}, h('tr', {}, cols.map((c) => sortHeader(c, state, sortHash)))),
       h('tbody', {}, rows)));
 }
 
 // ---------- one execution ----------
 
-async function executionPage(id, key) {
+async function executionPage(id, key, params) {
   const d = await get('/api/batches/' + encodeURIComponent(id) + '/executions/' + key.split('/').map(encodeURIComponent).join('/'));
   const e = d.execution;
   const panel = h('div', { 'data-testid': 'node-panel' });
@@ -326,25 +723,79 @@ async function executionPage(id, key) {
     panel.replaceChildren(nodePanel(n, d));
     for (const g of document.querySelectorAll('g.node')) g.classList.toggle('selected', g.dataset.node === name);
   };
-  const first = d.nodes.find((n) => n.status === 'failed') || d.nodes.find((n) => n.status === 'succeeded') || d.nodes[0];
+  // The node to look at first: the one that failed, else the last that ran.
+  const ran = d.nodes.filter((n) => n.status === 'succeeded');
+  const first = d.nodes.find((n) => n.status === 'failed') || ran[ran.length - 1] || d.nodes[0];
+  const out = d.output;
+  const outTitle = out.path ? ['Output at ', h('code', {}, out.path), out.evaluator ? h('span', { class: 'muted' }, ' (evaluator ' + out.evaluator + '’s path)') : null]
+    : ['Output of ', h('code', {}, out.node || 'the last node')];
+  const final = ran.length ? ran[ran.length - 1] : null;
   const view = h('section', { 'data-testid': 'execution-page' },
-    h('p', {}, link(batchHash(d.batch_id), '← batch ' + d.batch_id)),
-    h('h1', {}, e.execution_key),
+    h('p', {}, link(batchHash(d.batch_id), '← batch '), idText(d.batch_id)),
+    h('h1', { class: 'id', title: e.execution_key, 'data-testid': 'execution-key' }, e.execution_key),
     h('div', { class: 'kv' },
-      h('span', {}, badge(e.status)), h('span', {}, 'score ', h('b', {}, fmt(e.overall_score))),
-      h('span', {}, e.passed ? badge('passed', 'ok') : badge('not passed', 'bad')),
-      h('span', {}, ms(e.duration_ms)), h('span', {}, e.attempts + ' attempt(s)'), h('span', {}, 'worker ', e.worker_id || '–')),
-    e.error ? h('p', { class: 'error' }, e.failed_node ? 'node ' + e.failed_node + ': ' : '', e.error) : null,
+      h('span', {}, badge(e.status)), h('span', {}, e.passed ? badge('passed', 'ok') : badge('not passed', 'bad')),
+      h('span', {}, 'score ', h('b', {}, fmt(e.overall_score))),
+      h('span', {}, 'case ', h('b', { class: 'id' }, e.case_id)), h('span', {}, 'combination ', h('b', { class: 'id' }, e.combination)),
+      h('span', {}, 'repeat ', e.repeat),
+      h('span', {}, ms(e.duration_ms)), h('span', {}, e.attempts + ' attempt(s)'), h('span', {}, 'worker ', e.worker_id || '–'),
+      h('span', { class: 'date' }, when(e.created_at))),
+    e.error ? h('p', { class: 'error', 'data-testid': 'execution-error' }, e.failed_node ? 'node ' + e.failed_node + ': ' : '', e.error) : null,
+    h('div', { class: 'io', 'data-testid': 'io' },
+      ioPanel('Input', d.input, 'io-input'),
+      ioPanel('Expected', d.expected, 'io-expected', 'the case has no expected values'),
+      ioPanel(outTitle, out.found ? out.value : undefined, 'io-output',
+        e.status === 'failed' ? 'no output: the execution failed' + (e.failed_node ? ' at node ' + e.failed_node : '') : 'nothing at ' + (out.path || 'the output'),
+        final && out.path ? h('details', { class: 'state' }, h('summary', {}, 'the final state'), h('pre', {}, json(final.state))) : null)),
     h('h2', {}, 'Scores'),
-    h('table', { 'data-testid': 'scores' }, h('thead', {}, h('tr', {}, h('th', {}, 'Evaluator'), h('th', { class: 'num' }, 'Score'), h('th', {}, 'Why'))),
-      h('tbody', {}, Object.keys(e.scores).sort().map((k) => h('tr', {}, h('td', {}, k), h('td', { class: 'num' }, fmt(e.scores[k])), h('td', {}, e.notes[k] || ''))))),
+    scoresTable(d, params),
     h('h2', {}, 'Workflow'),
     h('p', { class: 'muted' }, 'Click a node. Sources: ran = run for this execution; shared = run once for every execution with the same prefix; cached = the node cache; forked = the parent batch.'),
     h('div', { class: 'graph', 'data-testid': 'node-graph' }, graph(d.nodes, select)),
-    panel,
-    h('details', {}, h('summary', {}, 'Case input'), h('pre', {}, json(d.input))));
+    panel);
   setTimeout(() => first && select(first.node));
   return view;
+}
+
+// ioPanel shows a value as pretty JSON, folded when long.
+function ioPanel(title, value, testid, empty, extra) {
+  const body = value === undefined || value === null
+    ? h('p', { class: 'muted', 'data-testid': testid }, empty || 'none')
+    : folded(json(value), testid);
+  return h('div', { class: 'panel' }, h('h3', {}, title), body, extra || null);
+}
+
+const FOLD_LINES = 14, FOLD_CHARS = 1200;
+function folded(text, testid) {
+  const lines = text.split('\n').length;
+  const long = lines > FOLD_LINES || text.length > FOLD_CHARS;
+  const pre = h('pre', { 'data-testid': testid, class: long ? 'folded' : '' }, text);
+  if (!long) return pre;
+  const btn = h('button', { type: 'button', class: 'linkish', 'data-testid': testid + '-unfold', onclick: () => {
+    const open = pre.classList.toggle('folded');
+    btn.textContent = open ? 'show all' : 'show less';
+  } }, 'show all (' + lines + ' lines)');
+  return h('div', {}, pre, btn);
+}
+
+function scoresTable(d, params) {
+  const state = sortState(params, 'ssort', 'sdesc', null);
+  const cols = [
+    { label: 'Evaluator', name: 'name', key: (x) => x.name }, { label: 'Checks', name: 'rule', key: (x) => x.rule },
+    { label: 'Weight', name: 'weight', num: true, first: true, key: (x) => x.weight }, { label: 'Score', name: 'score', num: true, key: (x) => x.score },
+    { label: '✓/✗', name: 'passed', key: (x) => (x.passed ? 1 : 0) }, { label: 'Why', name: 'reason', key: (x) => x.reason },
+  ];
+  const col = cols.find((c) => c.name === state.by);
+  const evs = col ? sortRows(d.evaluations, (x) => [col.key(x)], state.desc) : d.evaluations;
+  return h('table', { 'data-testid': 'scores' },
+    h('thead', {}, h('tr', {}, cols.map((c) => sortHeader(c, state, sortHashes('ssort', 'sdesc'))))),
+    h('tbody', {}, evs.map((x) => h('tr', { 'data-testid': 'score-row', 'data-evaluator': x.name },
+      h('td', {}, h('b', {}, x.name), ' ', h('span', { class: 'muted' }, x.type)),
+      h('td', { class: 'rule' }, x.rule),
+      h('td', { class: 'num' }, x.weight),
+      h('td', { class: 'num' }, fmt(x.score)),
+      h('td', {}, x.passed ? badge('✓', 'ok') : badge('✗', 'bad')),
+      h('td', { 'data-testid': 'reason' }, x.reason)))));
 }
 
 // graph lays the workflow out in columns by dependency depth.
@@ -428,23 +879,34 @@ async function comparePage(params) {
   if (!a || !b) return page;
   const c = await get('/api/compare?a=' + encodeURIComponent(a) + '&b=' + encodeURIComponent(b));
   const delta = (x) => h('span', { class: x > 0 ? 'pos' : x < 0 ? 'neg' : '' }, (x > 0 ? '+' : '') + fmt(x));
+  const state = sortState(params, 'csort', 'cdesc', null);
+  const cols = [
+    { label: 'Combination', name: 'combination', key: (x) => x.combination },
+    { label: 'Mean A', name: 'mean_a', num: true, first: true, key: (x) => x.mean_a }, { label: 'Mean B', name: 'mean_b', num: true, first: true, key: (x) => x.mean_b },
+    { label: 'Δ', name: 'delta', num: true, key: (x) => x.delta }, { label: 'Paired Δ [95% CI]', name: 'paired', num: true, key: (x) => x.paired_mean_diff },
+    { label: 'p', name: 'p', num: true, key: (x) => (x.pairs >= 2 ? x.p_value : null) },
+    { label: 'Pass A', name: 'pass_a', num: true, first: true, key: (x) => x.pass_rate_a }, { label: 'Pass B', name: 'pass_b', num: true, first: true, key: (x) => x.pass_rate_b },
+    { label: '' },
+  ];
+  const col = cols.find((x) => x.name && x.name === state.by);
+  const combos = col ? sortRows(c.combinations, (x) => [col.key(x)], state.desc) : c.combinations;
   append(page, [
-    h('p', {}, link(batchHash(c.a.id), 'A ' + c.a.id), ' (', c.a.name, ') → ', link(batchHash(c.b.id), 'B ' + c.b.id), ' (', c.b.name, '): ',
-      h('b', { 'data-testid': 'regressions' }, c.regressions), ' regression(s): a drop larger than ', fmt(c.tolerance, 2),
-      ' that a paired ', c.test, ' test finds significant at ', c.alpha),
+    h('p', {}, link(batchHash(c.a.id), 'A ' + c.a.id, { class: 'id' }), ' (', c.a.name, ') → ', link(batchHash(c.b.id), 'B ' + c.b.id, { class: 'id' }), ' (', c.b.name, '): ',
+      h('b', { 'data-testid': 'regressions' }, c.regressions), ' regression(s): a drop larger than ', asWritten(c.tolerance),
+      ' that a paired ', c.test, ' test finds significant at ', asWritten(c.alpha)),
     h('h2', {}, 'Per combination'),
     h('table', { 'data-testid': 'compare-combinations' },
-      h('thead', {}, h('tr', {}, ['Combination', 'Mean A', 'Mean B', 'Δ', 'Paired Δ [95% CI]', 'p', 'Pass A', 'Pass B', ''].map((t, i) => h('th', { class: i ? 'num' : '' }, t)))),
-      h('tbody', {}, c.combinations.map((x) => h('tr', {},
-        h('td', {}, x.combination), h('td', { class: 'num' }, fmt(x.mean_a)), h('td', { class: 'num' }, fmt(x.mean_b)),
+      h('thead', {}, h('tr', {}, cols.map((x) => sortHeader(x, state, sortHashes('csort', 'cdesc'))))),
+      h('tbody', {}, combos.map((x) => h('tr', {},
+        h('td', { class: 'id', title: x.combination }, x.combination), h('td', { class: 'num' }, fmt(x.mean_a)), h('td', { class: 'num' }, fmt(x.mean_b)),
         h('td', { class: 'num' }, delta(x.delta)),
         h('td', { class: 'num', title: x.pairs + ' paired executions' }, x.paired_diff_ci95 ? [delta(x.paired_mean_diff), ' [' + fmt(x.paired_diff_ci95[0]) + ', ' + fmt(x.paired_diff_ci95[1]) + ']'] : '–'),
-        h('td', { class: 'num' }, x.pairs >= 2 ? Number(x.p_value).toPrecision(2) : '–'),
+        h('td', { class: 'num', 'data-testid': 'p-value' }, x.pairs >= 2 ? pval(x.p_value) : '–'),
         h('td', { class: 'num' }, pct(x.pass_rate_a)), h('td', { class: 'num' }, pct(x.pass_rate_b)),
         h('td', {}, x.regression ? badge('regression', 'bad') : x.significant ? badge('significant', 'warn') : ''))))),
     h('h2', {}, 'Executions whose score changed (' + c.cases.length + ')'),
     c.cases.length === 0 ? h('p', { class: 'muted' }, 'none') : c.cases.slice(0, 200).map((x) => h('div', { class: 'chart', 'data-testid': 'compare-case' },
-      h('p', {}, link(execHash(c.b.id, x.execution_key), x.execution_key), ' ', delta(x.score_delta), ' (', fmt(x.score_a), ' → ', fmt(x.score_b), ')',
+      h('p', {}, idLink(execHash(c.b.id, x.execution_key), x.execution_key), ' ', delta(x.score_delta), ' (', fmt(x.score_a), ' → ', fmt(x.score_b), ')',
         ' · first differing node ', h('b', { 'data-testid': 'diverging-node' }, x.first_differing_node)),
       h('p', { class: 'muted' }, x.detail),
       h('div', { class: 'side' },
@@ -455,5 +917,7 @@ async function comparePage(params) {
   return page;
 }
 
+// A report holds one batch: no comparing, nothing to link to elsewhere.
+if (REPORT) for (const el of document.querySelectorAll('.server-only')) el.remove();
 window.addEventListener('hashchange', render);
 render();

@@ -1,0 +1,741 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/wtbench/wtb/host/internal/testbin"
+)
+
+// What the viewer shows of what came out: the case × combination grid, the
+// execution page's input, expected values and output, sortable tables, dates
+// as the CLI prints them, ids that do not wrap, and a report without dead
+// links — each through the built binaries, in Chromium.
+
+// gridBench answers 30 questions two ways: "good" always right, "sloppy"
+// wrong on every fourth case and failing outright on case 13.
+const gridBench = `
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "prepare" {
+    kind   = "merge"
+    params = { pipeline = "grid" }
+  }
+  node "answer" {
+    depends_on = ["prepare"]
+    command    = ["python3", "answer.py"]
+    worker     = true
+    variant "good"   { params = { style = "good" } }
+    variant "sloppy" { params = { style = "sloppy" } }
+  }
+}
+batch_test "grid" {
+  workflow = workflow.w
+  runner   = runner.pool
+  cases    = "cases.jsonl"
+  repeat   = 2
+  evaluator "correct" {
+    type   = "json_path_equals"
+    path   = "$.answer"
+    expect = "$.expected.answer"
+    weight = 3
+  }
+  evaluator "nonempty" {
+    type    = "regex"
+    path    = "$.answer"
+    pattern = "\\S"
+  }
+}
+`
+
+// gridAnswer is the answer node, a persistent worker (one Python start per
+// process, not per run).
+const gridAnswer = `import sys
+sys.path.insert(0, %q)
+from wtb_node import serve
+
+def answer(req):
+    i = int(req["case"]["id"][1:])
+    if req["params"]["style"] == "sloppy":
+        if i == 13:
+            raise Exception("cannot answer case 13")
+        if i %% 4 == 0:
+            return {"answer": "wrong %%d" %% i}
+    return {"answer": "A%%02d" %% i}
+
+serve(answer)
+`
+
+// gridBatch runs gridBench and returns its id. Case c30's input is long.
+func gridBatch(t *testing.T, e *env) string {
+	t.Helper()
+	var cases strings.Builder
+	for i := 1; i <= 30; i++ {
+		input := map[string]any{"question": fmt.Sprintf("q%02d", i)}
+		if i == 30 {
+			var passages []string
+			for j := 1; j <= 20; j++ {
+				passages = append(passages, fmt.Sprintf("passage %d about the thirtieth question", j))
+			}
+			input["context"] = passages
+		}
+		line, _ := json.Marshal(map[string]any{"id": fmt.Sprintf("c%02d", i), "input": input, "expected": map[string]string{"answer": fmt.Sprintf("A%02d", i)}})
+		cases.Write(append(line, '\n'))
+	}
+	e.write("cases.jsonl", cases.String())
+	e.write("answer.py", fmt.Sprintf(gridAnswer, filepath.Join(testbin.Root(), "sdk", "python")))
+	e.write("grid.hcl", gridBench)
+	r := e.run("run", "grid.hcl", "--no-progress")
+	if r.code != 0 && r.code != 1 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	return batchID(t, r.stderr)
+}
+
+// js evaluates an expression in the page.
+func js[T any](t *testing.T, ctx context.Context, expr string, opts ...chromedp.EvaluateOption) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// waitPage waits until a JavaScript condition holds in the page.
+func waitPage(t *testing.T, ctx context.Context, cond string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('app').innerText.slice(0, 2000)`))
+		t.Fatalf("waiting for %s: %v\nthe page says:\n%s", cond, err, body)
+	}
+}
+
+// goTo sets the page's hash and waits until it is rendered.
+func goTo(t *testing.T, ctx context.Context, hash string) {
+	t.Helper()
+	js[bool](t, ctx, fmt.Sprintf(`location.hash = %q, true`, hash))
+	waitPage(t, ctx, fmt.Sprintf(`document.getElementById('app').dataset.rendered === location.hash && location.hash === %q`, hash))
+}
+
+// click clicks an element and waits for the page to render the hash it leads to.
+func click(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	before := js[string](t, ctx, `location.hash`)
+	if !js[bool](t, ctx, `document.querySelector('`+sel+`') !== null`) {
+		t.Fatalf("click %s: no such element", sel)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(sel, chromedp.NodeVisible)); err != nil {
+		t.Fatalf("click %s: %v", sel, err)
+	}
+	waitPage(t, ctx, fmt.Sprintf(`location.hash !== %q && document.getElementById('app').dataset.rendered === location.hash`, before))
+}
+
+func gridCases(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	return strings.Join(js[[]string](t, ctx, `[...document.querySelectorAll('[data-testid=grid-row]')].map(r => r.dataset.case)`), " ")
+}
+
+// The batch page's grid: a row per case with its input and expected values,
+// a cell per combination with the output, ✓/✗ per evaluator with why in the
+// title, failures first; sorted, searched and paged through the database.
+func TestCaseGridInTheBrowser(t *testing.T) {
+	e := newEnv(t)
+	id := gridBatch(t, e)
+	url := startViewer(t, e)
+	ctx := browser(t)
+	shots := artifacts(t)
+	var mu sync.Mutex
+	var requests []string
+	err := chromedp.Listen(ctx, func(ev any) {
+		if r, ok := ev.(*network.EventRequestWillBeSent); ok && strings.Contains(r.Request.URL, "/cases?") {
+			mu.Lock()
+			requests = append(requests, r.Request.URL)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/batch/"+id), chromedp.WaitVisible(`[data-testid=grid-row]`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Failures first: the sloppy answers' cases (2 failed each), then the rest by id.
+	if got := gridCases(t, ctx); !strings.HasPrefix(got, "c04 c08 c12 c13 c16 c20 c24 c28 c01 c02 c03 c05") || len(strings.Fields(got)) != 25 {
+		t.Errorf("first page: %s", got)
+	}
+	if got := js[string](t, ctx, `document.querySelector('[data-testid=grid-count]').textContent`); got != "cases 1–25 of 30" {
+		t.Errorf("count %q", got)
+	}
+	// Columns in leaderboard order; a row's case, input, expected values.
+	if got := js[[]string](t, ctx, `[...document.querySelectorAll('th.combo')].map(th => th.dataset.combination)`); strings.Join(got, " ") != "answer=good answer=sloppy" {
+		t.Errorf("columns %v", got)
+	}
+	row := `[data-testid=grid-row][data-case=c04]`
+	if got := js[[]string](t, ctx, `[...document.querySelectorAll('`+row+` [data-testid=grid-input], `+row+` [data-testid=grid-expected], `+row+` [data-testid=grid-failed]')].map(e => e.textContent)`); strings.Join(got, "|") != "question: q04|answer: A04|2/4" {
+		t.Errorf("c04's case column: %q", got)
+	}
+	// Each cell: the output, a verdict per evaluator with why on hover, repeats.
+	cell := func(kase, combo string) string {
+		return fmt.Sprintf(`[data-testid=grid-row][data-case=%s] [data-testid=grid-cell][data-combination=%q]`, kase, combo)
+	}
+	type mark struct{ Text, Title string }
+	marks := func(sel string) []mark {
+		return js[[]mark](t, ctx, `[...document.querySelectorAll('`+sel+` [data-testid=grid-mark]')].map(m => ({text: m.textContent, title: m.title}))`)
+	}
+	text := func(sel string) string { return js[string](t, ctx, `document.querySelector('`+sel+`').textContent`) }
+	if got := text(cell("c04", "answer=good") + ` [data-testid=grid-output]`); got != "A04" {
+		t.Errorf("good's output for c04: %q", got)
+	}
+	if got := text(cell("c04", "answer=sloppy") + ` [data-testid=grid-output]`); got != "wrong 4" {
+		t.Errorf("sloppy's output for c04: %q", got)
+	}
+	m := marks(cell("c04", "answer=sloppy"))
+	if len(m) != 2 || m[0].Text != "✗ correct" || !strings.Contains(m[0].Title, `got "wrong 4", want "A04"`) ||
+		m[1].Text != "✓ nonempty" || !strings.Contains(m[1].Title, "1.000") || !strings.Contains(m[1].Title, `$.answer matches /\S/`) {
+		t.Errorf("sloppy's verdicts on c04: %+v", m)
+	}
+	if got := text(cell("c04", "answer=sloppy") + ` [data-testid=grid-passed]`); got != "0/2 passed" {
+		t.Errorf("sloppy's repeats on c04: %q", got)
+	}
+	if got := text(cell("c04", "answer=sloppy") + ` [data-testid=grid-score]`); got != "0.250" {
+		t.Errorf("sloppy's score on c04: %q", got)
+	}
+	if got := text(cell("c13", "answer=sloppy") + ` [data-testid=grid-output]`); !strings.Contains(got, "answer: ") || !strings.Contains(got, "13") {
+		t.Errorf("the failed execution's cell says %q", got)
+	}
+	if n := js[int](t, ctx, `document.querySelectorAll('`+cell("c05", "answer=good")+` .dot').length`); n != 2 {
+		t.Errorf("%d repeat squares, want 2", n)
+	}
+	screenshot(t, ctx, shots, "viewer-grid.png")
+
+	// Sort by clicking headers: case id both ways, then sloppy's score (worst first).
+	click(t, ctx, `table.grid th[data-sort=case] a`)
+	if got := gridCases(t, ctx); !strings.HasPrefix(got, "c01 c02 c03") {
+		t.Errorf("by case id: %s", got)
+	}
+	click(t, ctx, `table.grid th[data-sort=case] a`)
+	if got := gridCases(t, ctx); !strings.HasPrefix(got, "c30 c29 c28") {
+		t.Errorf("by case id, descending: %s", got)
+	}
+	click(t, ctx, `table.grid th.combo[data-combination="answer=sloppy"] a`)
+	if got := gridCases(t, ctx); !strings.HasPrefix(got, "c13 c04 c08 c12 c16") {
+		t.Errorf("by sloppy's score: %s", got)
+	}
+	if got := text(`[data-testid=grid-order]`); !strings.Contains(got, "answer=sloppy’s score, lowest first") {
+		t.Errorf("order shown: %q", got)
+	}
+	click(t, ctx, `table.grid th[data-sort=failed] a`)
+	if got := gridCases(t, ctx); !strings.HasPrefix(got, "c04 c08 c12 c13") {
+		t.Errorf("by failures: %s", got)
+	}
+
+	// Search, in the database: an output, an input, an expected value.
+	search := func(q string) string {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.SetValue(`[data-testid=grid-search]`, q)); err != nil {
+			t.Fatal(err)
+		}
+		click(t, ctx, `[data-testid=grid-search-go]`)
+		return gridCases(t, ctx)
+	}
+	for q, want := range map[string]string{"wrong 2": "c20 c24 c28", "Q15": "c15", "a07": "c07", "nothing like it": ""} {
+		if got := search(q); got != want {
+			t.Errorf("search %q: %q, want %q", q, got, want)
+		}
+	}
+	goTo(t, ctx, "#/batch/"+id)
+
+	// The next page comes from the database: 5 cases, asked for at offset 25.
+	click(t, ctx, `[data-testid=grid-next]`)
+	if got := gridCases(t, ctx); got != "c25 c26 c27 c29 c30" {
+		t.Errorf("second page: %s", got)
+	}
+	if got := text(`[data-testid=grid-count]`); got != "cases 26–30 of 30" {
+		t.Errorf("second page count %q", got)
+	}
+	mu.Lock()
+	asked := strings.Join(requests, "\n")
+	mu.Unlock()
+	if !strings.Contains(asked, "offset=25") || !strings.Contains(asked, "limit=25") {
+		t.Errorf("the second page was not asked of the server:\n%s", asked)
+	}
+
+	// Pick the columns: sloppy alone.
+	goTo(t, ctx, "#/batch/"+id)
+	err = chromedp.Do(ctx, chromedp.Click(`[data-testid=grid-columns] summary`),
+		chromedp.Click(`[data-testid=grid-columns] input[value="answer=good"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	click(t, ctx, `[data-testid=grid-columns-apply]`)
+	if got := js[[]string](t, ctx, `[...document.querySelectorAll('th.combo')].map(th => th.dataset.combination)`); strings.Join(got, " ") != "answer=sloppy" {
+		t.Errorf("columns after picking: %v", got)
+	}
+
+	// Where outputs are: the last node's output instead of $.answer.
+	goTo(t, ctx, "#/batch/"+id)
+	if err := chromedp.Do(ctx, chromedp.SetValue(`select[data-testid=grid-output]`, "node")); err != nil {
+		t.Fatal(err)
+	}
+	js[bool](t, ctx, `document.querySelector('select[data-testid=grid-output]').dispatchEvent(new Event('change')), true`)
+	waitPage(t, ctx, `location.hash.includes('gout=node') && document.getElementById('app').dataset.rendered === location.hash`)
+	if got := text(cell("c04", "answer=good") + ` [data-testid=grid-output]`); got != "answer: A04" {
+		t.Errorf("the node's output for c04: %q", got)
+	}
+
+	// A path that names nothing is said in the grid's place; the page stands.
+	goTo(t, ctx, "#/batch/"+id+"?gout=answer")
+	if got := text(`[data-testid=grid-error]`); !strings.Contains(got, `path "answer": must start with $`) ||
+		!js[bool](t, ctx, `document.querySelector('[data-testid=leaderboard]') !== null`) {
+		t.Errorf("a bad output path: %q", got)
+	}
+
+	// The case column stays put while the combinations scroll sideways.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(720, 900)); err != nil {
+		t.Fatal(err)
+	}
+	goTo(t, ctx, "#/batch/"+id+"?gcol=answer%3Dgood&gcol=answer%3Dsloppy&gcol=answer%3Dgood")
+	left := js[[]float64](t, ctx, `(() => { const w = document.querySelector('.grid-wrap'); w.scrollLeft = 400;
+		return [w.scrollLeft, w.getBoundingClientRect().left, document.querySelector('[data-testid=grid-row] th.case').getBoundingClientRect().left]; })()`)
+	if left[0] < 100 || math.Abs(left[2]-left[1]) > 2 {
+		t.Errorf("scrolled %v px: the case column moved to %v (grid at %v)", left[0], left[2], left[1])
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1400, 1200)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A cell opens its execution.
+	goTo(t, ctx, "#/batch/"+id)
+	click(t, ctx, cell("c04", "answer=sloppy")+` a[data-testid=grid-output]`)
+	if got := text(`[data-testid=execution-key]`); got != "answer=sloppy/c04/0" {
+		t.Errorf("the cell opened %q", got)
+	}
+}
+
+// An execution's page opens on what went in, what was expected and what came
+// out, then every evaluator's verdict and why (passes too), then the graph
+// with the failed node — or the last — selected.
+func TestExecutionPageOpensOnWhatCameOut(t *testing.T) {
+	e := newEnv(t)
+	id := gridBatch(t, e)
+	url := startViewer(t, e)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/execution/"+id+"/answer%3Dsloppy%2Fc04%2F1"), chromedp.WaitVisible(`[data-testid=io]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, `document.querySelector('g.node.selected') !== null`)
+	type box struct {
+		Text string
+		Top  float64
+	}
+	at := func(sel string) box {
+		return js[box](t, ctx, `(() => { const e = document.querySelector('`+sel+`'); return e ? {text: e.textContent, top: e.getBoundingClientRect().top} : {text: '', top: -1}; })()`)
+	}
+	in, exp, out := at(`[data-testid=io-input]`), at(`[data-testid=io-expected]`), at(`[data-testid=io-output]`)
+	scores, graph := at(`[data-testid=scores]`), at(`[data-testid=node-graph]`)
+	if !strings.Contains(in.Text, `"question": "q04"`) || !strings.Contains(exp.Text, `"answer": "A04"`) || out.Text != `"wrong 4"` {
+		t.Errorf("top: input %q, expected %q, output %q", in.Text, exp.Text, out.Text)
+	}
+	if in.Top < 0 || in.Top > scores.Top || exp.Top > scores.Top || out.Top > scores.Top || scores.Top > graph.Top {
+		t.Errorf("order on the page: io %v/%v/%v, scores %v, graph %v", in.Top, exp.Top, out.Top, scores.Top, graph.Top)
+	}
+	type verdict struct{ Name, Reason, Verdict string }
+	got := js[[]verdict](t, ctx, `[...document.querySelectorAll('[data-testid=score-row]')].map(r => ({name: r.dataset.evaluator, reason: r.querySelector('[data-testid=reason]').textContent, verdict: r.querySelector('.badge').textContent}))`)
+	if len(got) != 2 || got[0].Name != "correct" || got[0].Verdict != "✗" || got[0].Reason != `got "wrong 4", want "A04"` ||
+		got[1].Name != "nonempty" || got[1].Verdict != "✓" || got[1].Reason != `"wrong 4" matches /\S/` {
+		t.Errorf("scores: %+v", got)
+	}
+	if sel := js[string](t, ctx, `document.querySelector('g.node.selected').dataset.node`); sel != "answer" {
+		t.Errorf("selected node %q, want the last one", sel)
+	}
+	screenshot(t, ctx, artifacts(t), "viewer-execution-top.png")
+
+	// A failed execution: the node that failed is selected, the output says why there is none.
+	goTo(t, ctx, "#/execution/"+id+"/answer%3Dsloppy%2Fc13%2F0")
+	waitPage(t, ctx, `document.querySelector('g.node.selected') !== null`)
+	if sel := js[string](t, ctx, `document.querySelector('g.node.selected').dataset.node`); sel != "answer" {
+		t.Errorf("selected node %q, want the failed one", sel)
+	}
+	if got := at(`[data-testid=io-output]`).Text; !strings.Contains(got, "the execution failed at node answer") {
+		t.Errorf("a failed execution's output: %q", got)
+	}
+	if got := js[[]string](t, ctx, `[...document.querySelectorAll('[data-testid=reason]')].map(r => r.textContent)`); len(got) != 2 || got[0] != "execution failed" {
+		t.Errorf("a failed execution's reasons: %q", got)
+	}
+	// A long input is folded, and unfolds.
+	goTo(t, ctx, "#/execution/"+id+"/answer%3Dgood%2Fc30%2F0")
+	if !js[bool](t, ctx, `document.querySelector('[data-testid=io-input]').classList.contains('folded')`) {
+		t.Error("a 24-line input is not folded")
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`[data-testid=io-input-unfold]`)); err != nil {
+		t.Fatal(err)
+	}
+	if js[bool](t, ctx, `document.querySelector('[data-testid=io-input]').classList.contains('folded')`) {
+		t.Error("the input did not unfold")
+	}
+	if got := at(`[data-testid=io-output]`).Text; got != `"A30"` {
+		t.Errorf("c30's output %q", got)
+	}
+}
+
+var cliDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$`)
+
+// Every table sorts by its headers; dates read as `wtb results --list` prints
+// them; batch ids and execution keys stay on one line.
+func TestTablesSortDatesAndIdsInTheBrowser(t *testing.T) {
+	e := newEnv(t)
+	id := gridBatch(t, e)
+	e.write("logs.hcl", logsBench)
+	idLogs := batchID(t, e.mustRun("run", "logs.hcl", "--no-progress").stderr)
+	list := e.mustRunOK("results", "--list")
+	url := startViewer(t, e)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/"), chromedp.WaitVisible(`[data-testid=batch-row]`)); err != nil {
+		t.Fatal(err)
+	}
+	// Dates: as the CLI's list prints them, for each batch (the column
+	// headed "Started").
+	for _, b := range []string{id, idLogs} {
+		date := js[string](t, ctx, fmt.Sprintf(`(() => { const i = [...document.querySelectorAll('[data-testid=batches] th')].findIndex(th => th.textContent.startsWith('Started'));
+			return document.querySelector('[data-batch=%q]').children[i].textContent; })()`, b))
+		var line string
+		for _, l := range strings.Split(list, "\n") {
+			if strings.HasPrefix(l, b) {
+				line = l
+			}
+		}
+		if !cliDate.MatchString(date) || !strings.Contains(line, date) {
+			t.Errorf("batch %s started %q; the CLI lists %q", b, date, line)
+		}
+	}
+	// Ids on one line, cut with an ellipsis where narrow, whole in the title.
+	oneLine := func(sel string) {
+		t.Helper()
+		type look struct {
+			WhiteSpace string
+			Height     float64
+			Line       float64
+			Title      string
+			Text       string
+			N          int
+		}
+		l := js[look](t, ctx, `(() => { const els = document.querySelectorAll('`+sel+`'); const e = els[0]; if (!e) return {n: 0};
+			const cs = getComputedStyle(e); return {whiteSpace: cs.whiteSpace, height: e.getBoundingClientRect().height,
+			line: parseFloat(cs.lineHeight) || 1.45 * parseFloat(cs.fontSize), title: e.title, text: e.textContent, n: els.length}; })()`)
+		if l.N == 0 || l.WhiteSpace != "nowrap" || l.Height > 1.5*l.Line || l.Title != l.Text {
+			t.Errorf("%s: %+v", sel, l)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(700, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	oneLine(`[data-testid=batch-row] a[href^="#/batch/"]`)
+	goTo(t, ctx, "#/batch/"+id)
+	oneLine(`[data-testid=execution-row] td:first-child a`)
+	oneLine(`[data-testid=grid-case]`)
+	started := js[string](t, ctx, `[...document.querySelectorAll('.kv span')].map(s => s.textContent).find(t => t.startsWith('started ')) || ''`)
+	if !cliDate.MatchString(strings.TrimPrefix(started, "started ")) {
+		t.Errorf("the batch page says %q", started)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(420, 900)); err != nil {
+		t.Fatal(err)
+	}
+	goTo(t, ctx, "#/execution/"+id+"/answer%3Dsloppy%2Fc04%2F0")
+	oneLine(`[data-testid=execution-page] h1`)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1400, 1200)); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, artifacts(t), "viewer-narrow-execution.png")
+
+	// Every table sorts by its headers. The batches, by name both ways.
+	goTo(t, ctx, "#/")
+	names := func() string {
+		return strings.Join(js[[]string](t, ctx, `[...document.querySelectorAll('[data-testid=batch-row] td:nth-child(3)')].map(e => e.textContent)`), " ")
+	}
+	click(t, ctx, `[data-testid=batches] th[data-sort=name] a`)
+	if got := names(); got != "grid logs" {
+		t.Errorf("by name: %s", got)
+	}
+	click(t, ctx, `[data-testid=batches] th[data-sort=name] a`)
+	if got := names(); got != "logs grid" {
+		t.Errorf("by name, descending: %s", got)
+	}
+	// The leaderboard, by mean both ways.
+	goTo(t, ctx, "#/batch/"+id)
+	click(t, ctx, `[data-testid=leaderboard] th[data-sort=mean] a`)
+	means := func() []string {
+		return js[[]string](t, ctx, `[...document.querySelectorAll('[data-testid=combo-row] [data-testid=mean]')].map(e => e.textContent)`)
+	}
+	if got := means(); len(got) != 2 || got[0] < got[1] {
+		t.Errorf("by mean, highest first: %v", got)
+	}
+	click(t, ctx, `[data-testid=leaderboard] th[data-sort=mean] a`)
+	if got := means(); len(got) != 2 || got[0] > got[1] {
+		t.Errorf("by mean, lowest first: %v", got)
+	}
+	// The executions, by score both ways: sorted in the database, across pages.
+	click(t, ctx, `[data-testid=executions] th[data-sort=score] a`)
+	scores := js[[]string](t, ctx, `[...document.querySelectorAll('[data-testid=execution-row] td:nth-child(3)')].map(e => e.textContent)`)
+	if len(scores) != 50 || scores[0] != "1.000" || scores[49] != "1.000" {
+		t.Errorf("executions by score, highest first: %v", scores)
+	}
+	click(t, ctx, `[data-testid=executions] th[data-sort=score] a`)
+	scores = js[[]string](t, ctx, `[...document.querySelectorAll('[data-testid=execution-row] td:nth-child(3)')].map(e => e.textContent)`)
+	keys := js[[]string](t, ctx, `[...document.querySelectorAll('[data-testid=execution-row] td:first-child')].map(e => e.textContent)`)
+	if len(scores) != 50 || scores[0] != "0.000" || scores[1] != "0.000" || scores[2] != "0.250" || !strings.Contains(keys[0], "/c13/") {
+		t.Errorf("executions by score, lowest first: %v %v", scores[:min(3, len(scores))], keys[:min(3, len(keys))])
+	}
+	screenshot(t, ctx, artifacts(t), "viewer-sorted.png")
+	// An execution's scores, by score both ways.
+	goTo(t, ctx, "#/execution/"+id+"/answer%3Dsloppy%2Fc04%2F0")
+	click(t, ctx, `[data-testid=scores] th[data-sort=score] a`)
+	if got := js[[]string](t, ctx, `[...document.querySelectorAll('[data-testid=score-row]')].map(r => r.dataset.evaluator)`); strings.Join(got, " ") != "correct nonempty" {
+		t.Errorf("scores by score: %v", got)
+	}
+	click(t, ctx, `[data-testid=scores] th[data-sort=score] a`)
+	if got := js[[]string](t, ctx, `[...document.querySelectorAll('[data-testid=score-row]')].map(r => r.dataset.evaluator)`); strings.Join(got, " ") != "nonempty correct" {
+		t.Errorf("scores by score, descending: %v", got)
+	}
+}
+
+// A report holds the grid (searchable, sortable, paged in the page), says so
+// when it holds only part of it, links to nothing it does not hold — not a
+// parent batch, not an execution it lacks — and offers no comparison.
+func TestReportHoldsTheGridWithoutDeadLinks(t *testing.T) {
+	e := newEnv(t)
+	parent := gridBatch(t, e)
+	r := e.run("fork", parent, "--from", "prepare", "--no-progress")
+	if r.code != 0 && r.code != 1 {
+		t.Fatalf("fork: exit %d\n%s", r.code, r.stderr)
+	}
+	id := batchID(t, strings.ReplaceAll(r.stderr, "batch "+parent, ""))
+	e.mustRun("report", id, "--html", "out/report.html")
+	ctx := browser(t)
+	file := "file://" + filepath.Join(e.dir, "out/report.html")
+	if err := chromedp.Do(ctx, chromedp.Navigate(file), chromedp.WaitVisible(`[data-testid=grid-row]`)); err != nil {
+		t.Fatal(err)
+	}
+	// "forked from" names the parent without a link; no compare anywhere.
+	lin := js[[]string](t, ctx, `[...document.querySelectorAll('[data-testid=lineage] *')].map(e => e.tagName + ':' + e.textContent)`)
+	if strings.Join(lin, " ") != "SPAN:"+parent {
+		t.Errorf("lineage: %v", lin)
+	}
+	if n := js[int](t, ctx, `document.querySelectorAll('a[href*="compare"], [data-testid=compare-link], [data-testid=compare-selected], input[type=checkbox]:not(details.columns input)').length`); n != 0 {
+		t.Errorf("%d compare links or boxes in a report of one batch", n)
+	}
+	// The grid works from the embedded cases.
+	if got := gridCases(t, ctx); !strings.HasPrefix(got, "c04 c08 c12 c13 c16 c20 c24 c28 c01") {
+		t.Errorf("the report's grid: %s", got)
+	}
+	click(t, ctx, `table.grid th[data-sort=case] a`)
+	if got := gridCases(t, ctx); !strings.HasPrefix(got, "c01 c02") {
+		t.Errorf("the report's grid by case: %s", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.SetValue(`[data-testid=grid-search]`, "wrong 2")); err != nil {
+		t.Fatal(err)
+	}
+	click(t, ctx, `[data-testid=grid-search-go]`)
+	if got := gridCases(t, ctx); got != "c20 c24 c28" {
+		t.Errorf("the report's grid searched: %s", got)
+	}
+	screenshot(t, ctx, artifacts(t), "report-grid.png")
+
+	// Every link on every page the report can show leads somewhere: visited
+	// in the page, every execution linked to and the other pages up to 60.
+	type crawl struct {
+		Visited int
+		Bad     []string
+	}
+	got := js[crawl](t, ctx, `(async () => {
+		const app = document.getElementById('app');
+		const visit = (hash) => new Promise((resolve) => {
+			const done = () => app.dataset.rendered === hash && location.hash === hash;
+			if (done()) return resolve(true);
+			const timer = setTimeout(() => { obs.disconnect(); resolve(false); }, 3000);
+			const obs = new MutationObserver(() => { if (done()) { clearTimeout(timer); obs.disconnect(); resolve(true); } });
+			obs.observe(app, { attributes: true, attributeFilter: ['data-rendered'] });
+			location.hash = hash;
+		});
+		const seen = new Set(), queue = ['#/batch/`+id+`', '#/'], bad = [];
+		let others = 0;
+		while (queue.length) {
+			const hash = queue.shift();
+			if (seen.has(hash)) continue;
+			seen.add(hash);
+			if (!(await visit(hash))) { bad.push(hash + ': did not render'); continue; }
+			const err = document.querySelector('[data-testid=error]');
+			if (err) { bad.push(hash + ': ' + err.textContent); continue; }
+			for (const a of document.querySelectorAll('a[href]')) {
+				const href = a.getAttribute('href');
+				if (!href.startsWith('#')) { bad.push(hash + ' links out: ' + href); continue; }
+				if (seen.has(href) || queue.includes(href)) continue;
+				if (href.startsWith('#/execution/')) queue.push(href);
+				else if (others++ < 60) queue.push(href);
+			}
+		}
+		return { visited: seen.size, bad };
+	})()`, chromedp.EvalAwaitPromise)
+	for _, b := range got.Bad {
+		t.Errorf("a dead link: %s", b)
+	}
+	if got.Visited < 100 {
+		t.Errorf("only %d pages visited", got.Visited)
+	}
+}
+
+// A report of a batch larger than it holds says what it holds: the first
+// cases, failures first, and the first executions by key.
+func TestReportSaysWhenItHoldsPartOfTheGrid(t *testing.T) {
+	e := newEnv(t)
+	var cases strings.Builder
+	const n = 2600 // × 2 combinations × 4 repeats: more than a report holds
+	for i := 0; i < n; i++ {
+		want := "A"
+		if i%10 == 3 {
+			want = "B"
+		}
+		fmt.Fprintf(&cases, `{"id": "k%04d", "input": {"i": %d}, "expected": {"answer": %q}}`+"\n", i, i, want)
+	}
+	e.write("cases.jsonl", cases.String())
+	e.write("big.hcl", `
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "answer" {
+    kind = "merge"
+    variant "a" { params = { answer = "A" } }
+    variant "b" { params = { answer = "B" } }
+  }
+}
+batch_test "big" {
+  workflow = workflow.w
+  runner   = runner.pool
+  cases    = "cases.jsonl"
+  repeat   = 4
+  evaluator "correct" {
+    type   = "json_path_equals"
+    path   = "$.answer"
+    expect = "$.expected.answer"
+  }
+}
+`)
+	r := e.run("run", "big.hcl", "--no-progress")
+	id := batchID(t, r.stderr)
+	e.mustRun("report", id, "--html", "big.html")
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+filepath.Join(e.dir, "big.html")), chromedp.WaitVisible(`[data-testid=grid-row]`)); err != nil {
+		t.Fatal(err)
+	}
+	holds := js[string](t, ctx, `(document.querySelector('[data-testid=grid-holds]') || {}).textContent || ''`)
+	if !strings.Contains(holds, "holds 1250 of the batch’s 2600 cases, failures first") {
+		t.Errorf("the note: %q", holds)
+	}
+	// Every case fails in one combination; failures first means nothing is missing from the top.
+	if got := js[string](t, ctx, `document.querySelector('[data-testid=grid-count]').textContent`); got != "cases 1–25 of 1250" {
+		t.Errorf("count %q", got)
+	}
+	if got := js[string](t, ctx, `document.querySelector('[data-testid=grid-row] [data-testid=grid-failed]').textContent`); got != "4/8" {
+		t.Errorf("first row's failures %q", got)
+	}
+	listed := js[string](t, ctx, `(document.querySelector('[data-testid=executions-holds]') || {}).textContent || ''`)
+	if !strings.Contains(listed, "lists the first 20000 of the batch’s 20800 executions") {
+		t.Errorf("the executions' note: %q", listed)
+	}
+}
+
+// The viewer writes numbers and dates as the CLI does (the shared rule):
+// percentages whole, a half away from zero; scores with three decimals;
+// p-values with two significant digits; durations by size; Go's rounding of
+// exact ties (to even) where Go formats with decimals.
+func TestViewerWritesNumbersAsTheCLI(t *testing.T) {
+	e := newEnv(t)
+	e.write("logs.hcl", logsBench)
+	e.mustRun("run", "logs.hcl", "--no-progress")
+	url := startViewer(t, e)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/"), chromedp.WaitVisible(`[data-testid=batch-row]`)); err != nil {
+		t.Fatal(err)
+	}
+	scores := []float64{0, 1, 0.625, 10.0 / 16, 0.0625, 0.1875, 0.3125, 0.4375, 0.5625, 0.6875, 0.8125, 0.9375, 1.0 / 3, 2.0 / 3,
+		0.0005, 0.0015, 0.9995, 0.125, 0.3751, -0.0625, -0.125, 0.005, 0.995}
+	durations := []float64{0, 0.05, 3.55, 3.65, 3.6, 9.95, 9.96, 10, 12.5, 237.5, 238.5, 999.4, 999.6, 1000, 1175, 1185, 1005, 59994, 59996,
+		60000, 61500, 245000, 245499, 245500, 3599999}
+	pvalues := []float64{1, 0.999, 0.42, 0.125, 0.0625, 0.031, 0.0315, 0.00125, 0.0012, 0.001, 0.00099, 0.000995, 6.1e-7, 7.55e-6, 1e-7,
+		0.5, 0.05, 0.995, 1.25e-4, 3.4e-12}
+	type out struct{ Fmt, Pct, Ms, P []string }
+	raw, _ := json.Marshal(map[string][]float64{"s": scores, "d": durations, "p": pvalues})
+	got := js[out](t, ctx, `(() => { const v = `+string(raw)+`; const each = (f, xs) => typeof f === 'function' ? xs.map((x) => f(x)) : xs.map(() => 'missing');
+		return {fmt: each(typeof fmt !== 'undefined' && fmt, v.s), pct: each(typeof pct !== 'undefined' && pct, v.s),
+			ms: each(typeof ms !== 'undefined' && ms, v.d), p: each(typeof pval !== 'undefined' && pval, v.p)}; })()`)
+	for i, x := range scores {
+		if want := strconv.FormatFloat(x, 'f', 3, 64); got.Fmt[i] != want {
+			t.Errorf("score %v: %q, want %q", x, got.Fmt[i], want)
+		}
+		if want := fmt.Sprintf("%.0f%%", math.Round(100*x)); got.Pct[i] != want && !(want == "-0%" && got.Pct[i] == "0%") {
+			t.Errorf("percent %v: %q, want %q", x, got.Pct[i], want)
+		}
+	}
+	for i, x := range durations {
+		if want := goDuration(x); got.Ms[i] != want {
+			t.Errorf("duration %v ms: %q, want %q", x, got.Ms[i], want)
+		}
+	}
+	for i, x := range pvalues {
+		if want := goPValue(x); got.P[i] != want {
+			t.Errorf("p-value %v: %q, want %q", x, got.P[i], want)
+		}
+	}
+	// Dates: local, ISO, 24 hours, as time.DateTime prints them.
+	at := time.Date(2026, 12, 2, 15, 16, 52, 900_000_000, time.UTC)
+	if got := js[string](t, ctx, `when('`+at.Format(time.RFC3339Nano)+`')`); got != at.Local().Format(time.DateTime) {
+		t.Errorf("date %q, want %q", got, at.Local().Format(time.DateTime))
+	}
+}
+
+// goDuration is the shared rule for durations, written in Go.
+func goDuration(ms float64) string {
+	switch {
+	case ms < 10:
+		return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
+	case ms < 1000:
+		return strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
+	case ms < 60000:
+		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + " s"
+	}
+	s := int(math.Round(ms / 1000))
+	return fmt.Sprintf("%dm%02ds", s/60, s%60)
+}
+
+// goPValue is the shared rule for p-values, written in Go.
+func goPValue(p float64) string {
+	trim := func(s string) string {
+		if strings.Contains(s, ".") {
+			s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+		}
+		return s
+	}
+	switch {
+	case p == 1:
+		return "1"
+	case p >= 0.001:
+		return trim(strconv.FormatFloat(p, 'f', max(0, 1-int(math.Floor(math.Log10(p)))), 64))
+	}
+	mant, exp, _ := strings.Cut(strconv.FormatFloat(p, 'e', 1, 64), "e")
+	n, _ := strconv.Atoi(exp)
+	return trim(mant) + "e" + strconv.Itoa(n)
+}
