@@ -7,11 +7,12 @@ import (
 	"math"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wtbench/wtb/host/internal/numfmt"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -658,10 +659,8 @@ batch_test "big" {
 	}
 }
 
-// The viewer writes numbers and dates as the CLI does (the shared rule):
-// percentages whole, a half away from zero; scores with three decimals;
-// p-values with two significant digits; durations by size; Go's rounding of
-// exact ties (to even) where Go formats with decimals.
+// The viewer writes numbers and dates as the CLI does: its helpers give what
+// package numfmt gives, for values chosen to land on rounding ties.
 func TestViewerWritesNumbersAsTheCLI(t *testing.T) {
 	e := newEnv(t)
 	e.write("logs.hcl", logsBench)
@@ -672,10 +671,10 @@ func TestViewerWritesNumbersAsTheCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	scores := []float64{0, 1, 0.625, 10.0 / 16, 0.0625, 0.1875, 0.3125, 0.4375, 0.5625, 0.6875, 0.8125, 0.9375, 1.0 / 3, 2.0 / 3,
-		0.0005, 0.0015, 0.9995, 0.125, 0.3751, -0.0625, -0.125, 0.005, 0.995}
+		0.0005, 0.0015, 0.9995, 0.125, 0.3751, 0.005, 0.995, 0.285}
 	durations := []float64{0, 0.05, 3.55, 3.65, 3.6, 9.95, 9.96, 10, 12.5, 237.5, 238.5, 999.4, 999.6, 1000, 1175, 1185, 1005, 59994, 59996,
 		60000, 61500, 245000, 245499, 245500, 3599999}
-	pvalues := []float64{1, 0.999, 0.42, 0.125, 0.0625, 0.031, 0.0315, 0.00125, 0.0012, 0.001, 0.00099, 0.000995, 6.1e-7, 7.55e-6, 1e-7,
+	pvalues := []float64{1, 0, 0.999, 0.42, 0.125, 0.0625, 0.031, 0.0315, 0.00125, 0.0012, 0.001, 0.00099, 0.000995, 6.1e-7, 7.55e-6, 1e-7,
 		0.5, 0.05, 0.995, 1.25e-4, 3.4e-12}
 	type out struct{ Fmt, Pct, Ms, P []string }
 	raw, _ := json.Marshal(map[string][]float64{"s": scores, "d": durations, "p": pvalues})
@@ -683,59 +682,29 @@ func TestViewerWritesNumbersAsTheCLI(t *testing.T) {
 		return {fmt: each(typeof fmt !== 'undefined' && fmt, v.s), pct: each(typeof pct !== 'undefined' && pct, v.s),
 			ms: each(typeof ms !== 'undefined' && ms, v.d), p: each(typeof pval !== 'undefined' && pval, v.p)}; })()`)
 	for i, x := range scores {
-		if want := strconv.FormatFloat(x, 'f', 3, 64); got.Fmt[i] != want {
+		if want := numfmt.Score(x); got.Fmt[i] != want {
 			t.Errorf("score %v: %q, want %q", x, got.Fmt[i], want)
 		}
-		if want := fmt.Sprintf("%.0f%%", math.Round(100*x)); got.Pct[i] != want && !(want == "-0%" && got.Pct[i] == "0%") {
+		if want := numfmt.Percent(x); got.Pct[i] != want {
 			t.Errorf("percent %v: %q, want %q", x, got.Pct[i], want)
 		}
 	}
 	for i, x := range durations {
-		if want := goDuration(x); got.Ms[i] != want {
+		if want := numfmt.Duration(x); got.Ms[i] != want {
 			t.Errorf("duration %v ms: %q, want %q", x, got.Ms[i], want)
 		}
 	}
 	for i, x := range pvalues {
-		if want := goPValue(x); got.P[i] != want {
+		if want := numfmt.PValue(x); got.P[i] != want {
 			t.Errorf("p-value %v: %q, want %q", x, got.P[i], want)
 		}
 	}
-	// Dates: local, ISO, 24 hours, as time.DateTime prints them.
+	if got := js[string](t, ctx, `pval(null) + fmt(undefined) + pct(NaN)`); got != strings.Repeat(numfmt.Dash, 3) {
+		t.Errorf("missing figures: %q, want %q", got, strings.Repeat(numfmt.Dash, 3))
+	}
+	// Dates: local, ISO, 24 hours, as the CLI prints them.
 	at := time.Date(2026, 12, 2, 15, 16, 52, 900_000_000, time.UTC)
-	if got := js[string](t, ctx, `when('`+at.Format(time.RFC3339Nano)+`')`); got != at.Local().Format(time.DateTime) {
-		t.Errorf("date %q, want %q", got, at.Local().Format(time.DateTime))
+	if got := js[string](t, ctx, `when('`+at.Format(time.RFC3339Nano)+`')`); got != numfmt.Date(at) {
+		t.Errorf("date %q, want %q", got, numfmt.Date(at))
 	}
-}
-
-// goDuration is the shared rule for durations, written in Go.
-func goDuration(ms float64) string {
-	switch {
-	case ms < 10:
-		return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
-	case ms < 1000:
-		return strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
-	case ms < 60000:
-		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + " s"
-	}
-	s := int(math.Round(ms / 1000))
-	return fmt.Sprintf("%dm%02ds", s/60, s%60)
-}
-
-// goPValue is the shared rule for p-values, written in Go.
-func goPValue(p float64) string {
-	trim := func(s string) string {
-		if strings.Contains(s, ".") {
-			s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-		}
-		return s
-	}
-	switch {
-	case p == 1:
-		return "1"
-	case p >= 0.001:
-		return trim(strconv.FormatFloat(p, 'f', max(0, 1-int(math.Floor(math.Log10(p)))), 64))
-	}
-	mant, exp, _ := strings.Cut(strconv.FormatFloat(p, 'e', 1, 64), "e")
-	n, _ := strconv.Atoi(exp)
-	return trim(mant) + "e" + strconv.Itoa(n)
 }

@@ -17,52 +17,41 @@ let pollTimer = null;
 
 // ---------- numbers, written as the CLI writes them ----------
 
-// fixed writes x with d decimals, rounded as Go's strconv rounds: to the
-// nearest, and an exact tie to even (toFixed breaks ties away from zero).
-function fixed(x, d) {
-  const out = x.toFixed(d);
-  const exact = Math.abs(x).toFixed(Math.min(100, d + 40)); // exact digits well past any tie
-  const dot = exact.indexOf('.');
-  if (!/^50*$/.test(exact.slice(dot + 1 + d))) return out;
-  const kept = exact.slice(0, d ? dot + 1 + d : dot);
-  if (Number(kept[kept.length - 1]) % 2 === 1) return out; // odd: rounding away is to even
-  return (x < 0 && Number(kept) !== 0 ? '-' : '') + kept;
-}
+// The rule is host/internal/numfmt's, which is held to vectors this
+// JavaScript generates (numfmt/testdata/rule.js): toFixed, toPrecision and
+// toExponential round the exact value half away from zero, as numfmt does.
+const DASH = '—';
 const missing = (x) => x === null || x === undefined || Number.isNaN(x);
 // Scores and means: three decimals.
-const fmt = (x) => (missing(x) ? '–' : fixed(Number(x), 3));
-// Fractions as whole percent, a half away from zero (Go's math.Round).
-const pct = (x) => (missing(x) ? '–' : Math.sign(x) * Math.round(Math.abs(100 * x)) + '%');
+const fmt = (x) => (missing(x) ? DASH : Number(x).toFixed(3));
+// Fractions as whole percent, a half away from zero.
+const pct = (x) => (missing(x) ? DASH : (Math.round(100 * x) + 0) + '%');
 // Durations in milliseconds: 3.6 ms, 238 ms, 1.18 s, 4m05s.
 function ms(x) {
-  if (missing(x)) return '–';
-  if (x < 10) return fixed(x, 1) + ' ms';
-  if (x < 1000) return fixed(x, 0) + ' ms';
-  if (x < 60000) return fixed(x / 1000, 2) + ' s';
+  if (missing(x)) return DASH;
+  if (x < 10) return x.toFixed(1) + ' ms';
+  if (x < 1000) return x.toFixed(0) + ' ms';
+  if (x < 60000) return (x / 1000).toFixed(2) + ' s';
   const s = Math.round(x / 1000);
   return Math.floor(s / 60) + 'm' + String(s % 60).padStart(2, '0') + 's';
 }
 // p-values: two significant digits, plain from 0.001 up (0.42, 0.031,
-// 0.0012), scientific below with no padding (6.1e-7); exactly 1 is "1".
+// 0.0012, 0.50), scientific below with no padding (6.1e-7); exactly 1 is "1".
 function pval(p) {
-  if (missing(p)) return '–';
+  if (missing(p)) return DASH;
   if (p === 1) return '1';
-  const trim = (t) => (t.includes('.') ? t.replace(/0+$/, '').replace(/\.$/, '') : t);
-  if (p >= 0.001) return trim(fixed(p, Math.max(0, 1 - Math.floor(Math.log10(p)))));
-  if (p <= 0) return '0';
-  // toExponential rounds the exact value, as Go's strconv does (below 0.001
-  // no double is an exact tie of two digits, so the tie rules never differ).
-  const [m, e] = p.toExponential(1).split('e');
-  return trim(m) + 'e' + Number(e);
+  if (p === 0) return '0';
+  if (Math.abs(p) >= 0.001) return p.toPrecision(2);
+  return p.toExponential(1);
 }
 // Dates as `wtb results --list` prints them: local time, ISO date, 24 hours.
 function when(t) {
-  if (!t) return '–';
+  if (!t) return DASH;
   const d = new Date(t), p = (n) => String(n).padStart(2, '0');
   return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
 }
 // A number a bench file wrote (a threshold, a pass score), as written.
-const asWritten = (x) => (missing(x) ? '–' : String(x));
+const asWritten = (x) => (missing(x) ? DASH : String(x));
 
 // ---------- data ----------
 
@@ -318,7 +307,7 @@ async function batchesPage(params) {
   const col = cols.find((c) => c.name && c.name === state.by);
   const batches = col ? sortRows(d.batches, (b) => [col.key(b)], state.desc) : d.batches;
   const rows = batches.map((b) => {
-    const stored = b.stored === null ? '–' : b.stored;
+    const stored = b.stored === null ? DASH : b.stored;
     return h('tr', { 'data-testid': 'batch-row', 'data-batch': b.id },
       comparing ? h('td', {}, h('input', { type: 'checkbox', title: 'select for compare', onchange: (e) => {
         if (e.target.checked) picked.add(b.id); else picked.delete(b.id);
@@ -328,7 +317,7 @@ async function batchesPage(params) {
       h('td', {}, b.name),
       h('td', {}, badge(b.status)),
       h('td', { class: 'num' }, stored + ' / ' + b.total_executions),
-      h('td', { class: 'num' }, b.failed === null ? '–' : b.failed),
+      h('td', { class: 'num' }, b.failed === null ? DASH : b.failed),
       h('td', {}, verdictBadge(b.verdict)),
       h('td', {}, b.runner),
       h('td', { class: 'date', 'data-testid': 'started' }, when(b.started_at)),
@@ -436,8 +425,8 @@ function leaderboardTable(board, params) {
     h('td', {}, link(batchHash(board.batch.id, new URLSearchParams({ combination: c.combination })), c.combination, { 'data-testid': 'combo-link', class: 'id', title: c.combination })),
     h('td', { class: 'num', 'data-testid': 'mean' }, fmt(c.mean_score)),
     h('td', { class: 'num' }, fmt(c.stddev)),
-    h('td', { class: 'num' }, c.ci95 ? '[' + fmt(c.ci95[0]) + ', ' + fmt(c.ci95[1]) + ']' : '–'),
-    h('td', { class: 'num', 'data-testid': 'pass-rate', title: '95% Wilson interval ' + pct(c.pass_rate_ci95[0]) + '–' + pct(c.pass_rate_ci95[1]) }, pct(c.pass_rate)),
+    h('td', { class: 'num' }, c.ci95 ? '[' + fmt(c.ci95[0]) + ', ' + fmt(c.ci95[1]) + ']' : DASH),
+    h('td', { class: 'num', 'data-testid': 'pass-rate', title: '95% Wilson interval ' + pct(c.pass_rate_ci95[0]) + DASH + pct(c.pass_rate_ci95[1]) }, pct(c.pass_rate)),
     h('td', { class: 'num' }, ms(c.p50_ms)),
     h('td', { class: 'num' }, ms(c.p95_ms)),
     h('td', { class: 'num' }, c.succeeded + ' / ' + c.failed),
@@ -518,7 +507,7 @@ function casesGrid(board, d, params) {
   const sortText = d.sort === 'score' ? d.score_of + '’s score, ' + (d.desc ? 'highest' : 'lowest') + ' first'
     : d.sort === 'case' ? 'case id' + (d.desc ? ', Z to A' : '') : d.desc ? 'failures first' : 'fewest failures first';
   const pager = h('div', { class: 'pager' },
-    h('span', { 'data-testid': 'grid-count' }, d.total === 0 ? (d.search ? 'no case matches' : 'no cases stored yet') : 'cases ' + from + '–' + to + ' of ' + d.total),
+    h('span', { 'data-testid': 'grid-count' }, d.total === 0 ? (d.search ? 'no case matches' : 'no cases stored yet') : 'cases ' + from + DASH + to + ' of ' + d.total),
     d.offset > 0 ? link(here({ goff: Math.max(0, d.offset - d.limit) || null }), '← previous', { 'data-testid': 'grid-prev' }) : null,
     to < d.total ? link(here({ goff: d.offset + d.limit }), 'next →', { 'data-testid': 'grid-next' }) : null,
     h('span', { class: 'muted', 'data-testid': 'grid-order' }, '· sorted by ' + sortText,
@@ -704,7 +693,7 @@ function executionsTable(id, ex, params) {
       ' of the batch’s ' + REPORT.executions.total + ' executions, by key; filters and sorting look at those. `wtb view` lists every one.') : null;
   return h('div', {}, held,
     h('div', { class: 'pager' },
-      h('span', { 'data-testid': 'execution-count' }, ex.total === 0 ? 'no executions match' : (offset + 1) + '–' + to + ' of ' + ex.total),
+      h('span', { 'data-testid': 'execution-count' }, ex.total === 0 ? 'no executions match' : (offset + 1) + DASH + to + ' of ' + ex.total),
       offset > 0 ? link(page(offset - PAGE), '← previous') : null,
       to < ex.total ? link(page(offset + PAGE), 'next →', { 'data-testid': 'next-page' }) : null),
     h('table', { 'data-testid': 'executions' },
@@ -738,7 +727,7 @@ async function executionPage(id, key, params) {
       h('span', {}, 'score ', h('b', {}, fmt(e.overall_score))),
       h('span', {}, 'case ', h('b', { class: 'id' }, e.case_id)), h('span', {}, 'combination ', h('b', { class: 'id' }, e.combination)),
       h('span', {}, 'repeat ', e.repeat),
-      h('span', {}, ms(e.duration_ms)), h('span', {}, e.attempts + ' attempt(s)'), h('span', {}, 'worker ', e.worker_id || '–'),
+      h('span', {}, ms(e.duration_ms)), h('span', {}, e.attempts + ' attempt(s)'), h('span', {}, 'worker ', e.worker_id || DASH),
       h('span', { class: 'date' }, when(e.created_at))),
     e.error ? h('p', { class: 'error', 'data-testid': 'execution-error' }, e.failed_node ? 'node ' + e.failed_node + ': ' : '', e.error) : null,
     h('div', { class: 'io', 'data-testid': 'io' },
@@ -900,8 +889,8 @@ async function comparePage(params) {
       h('tbody', {}, combos.map((x) => h('tr', {},
         h('td', { class: 'id', title: x.combination }, x.combination), h('td', { class: 'num' }, fmt(x.mean_a)), h('td', { class: 'num' }, fmt(x.mean_b)),
         h('td', { class: 'num' }, delta(x.delta)),
-        h('td', { class: 'num', title: x.pairs + ' paired executions' }, x.paired_diff_ci95 ? [delta(x.paired_mean_diff), ' [' + fmt(x.paired_diff_ci95[0]) + ', ' + fmt(x.paired_diff_ci95[1]) + ']'] : '–'),
-        h('td', { class: 'num', 'data-testid': 'p-value' }, x.pairs >= 2 ? pval(x.p_value) : '–'),
+        h('td', { class: 'num', title: x.pairs + ' paired executions' }, x.paired_diff_ci95 ? [delta(x.paired_mean_diff), ' [' + fmt(x.paired_diff_ci95[0]) + ', ' + fmt(x.paired_diff_ci95[1]) + ']'] : DASH),
+        h('td', { class: 'num', 'data-testid': 'p-value' }, x.pairs >= 2 ? pval(x.p_value) : DASH),
         h('td', { class: 'num' }, pct(x.pass_rate_a)), h('td', { class: 'num' }, pct(x.pass_rate_b)),
         h('td', {}, x.regression ? badge('regression', 'bad') : x.significant ? badge('significant', 'warn') : ''))))),
     h('h2', {}, 'Executions whose score changed (' + c.cases.length + ')'),
