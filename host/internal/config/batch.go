@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/theory/jsonpath"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -146,7 +147,7 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 					}
 					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown node",
 						Detail: fmt.Sprintf("Evaluator %q scores node %q, which workflow %q does not have.%s", ev.Name, ev.Node, wf.Name,
-							suggest(ev.Node, nodeNames(wf))), Subject: subject.Ptr()})
+							suggest.DidYouMean(ev.Node, nodeNames(wf))), Subject: subject.Ptr()})
 				}
 			}
 			for _, have := range s.Evaluators {
@@ -298,7 +299,7 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 	allowed, ok := evaluatorTypes[ev.Type]
 	if !ok {
 		a.errorf("type", "Unknown evaluator type", "Evaluator types are: %s.%s", strings.Join(spec.SortedKeys(evaluatorTypes), ", "),
-			suggest(ev.Type, spec.SortedKeys(evaluatorTypes)))
+			suggest.DidYouMean(ev.Type, spec.SortedKeys(evaluatorTypes)))
 		return ev, a.diags
 	}
 	for name, at := range content.Attributes {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -44,7 +45,7 @@ func (c *Config) combinations(wf *spec.Workflow, blocks hcl.Blocks, a *attrs) []
 			node, _ := wf.NodeByName(name)
 			if node == nil {
 				a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared node",
-					Detail:  fmt.Sprintf("Workflow %q has no node %q.%s", wf.Name, name, suggest(name, nodeNames(wf))),
+					Detail:  fmt.Sprintf("Workflow %q has no node %q.%s", wf.Name, name, suggest.DidYouMean(name, nodeNames(wf))),
 					Subject: at.NameRange.Ptr()})
 				continue
 			}
@@ -64,7 +65,7 @@ func (c *Config) combinations(wf *spec.Workflow, blocks hcl.Blocks, a *attrs) []
 			for _, v := range values {
 				if node.Variant(v) == nil {
 					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared variant",
-						Detail:  fmt.Sprintf("Node %q has no variant %q; it has: %s.%s", name, v, strings.Join(variantNames(node), ", "), suggest(v, variantNames(node))),
+						Detail:  fmt.Sprintf("Node %q has no variant %q; it has: %s.%s", name, v, strings.Join(variantNames(node), ", "), suggest.DidYouMean(v, variantNames(node))),
 						Subject: at.Expr.Range().Ptr()})
 				}
 			}

@@ -14,10 +14,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -286,22 +286,8 @@ func sqliteRelativeTo(dir, db string) string {
 
 func unsupported(name, block string, allowed []string, rng hcl.Range) *hcl.Diagnostic {
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
-		Detail:  fmt.Sprintf("An argument named %q is not expected in a %s block.%s", name, block, suggest(name, allowed)),
+		Detail:  fmt.Sprintf("An argument named %q is not expected in a %s block.%s", name, block, suggest.DidYouMean(name, allowed)),
 		Subject: rng.Ptr()}
-}
-
-// suggest returns " Did you mean "x"?" for a close match.
-func suggest(got string, options []string) string {
-	best, bestDist := "", 3
-	for _, o := range options {
-		if d := levenshtein.Distance(got, o, nil); d < bestDist {
-			best, bestDist = o, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" Did you mean %q?", best)
 }
 
 var pluginBlockSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -370,7 +356,7 @@ func (c *Config) reference(a *attrs, attr, kind string, known []string) (string,
 	if len(known) > 0 {
 		detail += fmt.Sprintf(" Declared: %s.", strings.Join(known, ", "))
 	}
-	detail += suggest(name, known)
+	detail += suggest.DidYouMean(name, known)
 	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared " + kind,
 		Detail: detail, Subject: at.Expr.Range().Ptr()})
 	return "", false

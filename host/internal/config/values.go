@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -230,7 +231,7 @@ func content(body hcl.Body, schema *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagn
 	}
 	for _, d := range diags {
 		if m := unsupportedArgRE.FindStringSubmatch(d.Detail); m != nil && !strings.Contains(d.Detail, "Did you mean") {
-			d.Detail += suggest(m[1], names)
+			d.Detail += suggest.DidYouMean(m[1], names)
 		}
 	}
 	return c, diags

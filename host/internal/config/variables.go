@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -68,7 +69,7 @@ func (c *Config) decodeVariables(blocks []*hcl.Block, opts Options) (map[string]
 	for name := range opts.Vars {
 		if _, ok := declared[name]; !ok {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Undeclared variable",
-				Detail: fmt.Sprintf("--var %s was given, but %s declares no variable %q.%s", name, c.Path, name, suggest(name, spec.SortedKeys(declared)))})
+				Detail: fmt.Sprintf("--var %s was given, but %s declares no variable %q.%s", name, c.Path, name, suggest.DidYouMean(name, spec.SortedKeys(declared)))})
 		}
 	}
 	return vals, diags

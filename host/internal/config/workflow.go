@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -104,7 +105,7 @@ func (c *Config) decodeWorkflow(b *hcl.Block) (*spec.Workflow, hcl.Diagnostics) 
 					Detail: fmt.Sprintf("Node %q lists itself in depends_on.", dep), Subject: nd.dependsOn[dep].Ptr()})
 			} else if _, ok := byName[dep]; !ok {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared node",
-					Detail:  fmt.Sprintf("Node %q depends on %q, which workflow %q does not declare.%s", nd.node.Name, dep, b.Labels[0], suggest(dep, spec.SortedKeys(byName))),
+					Detail:  fmt.Sprintf("Node %q depends on %q, which workflow %q does not declare.%s", nd.node.Name, dep, b.Labels[0], suggest.DidYouMean(dep, spec.SortedKeys(byName))),
 					Subject: nd.dependsOn[dep].Ptr()})
 			}
 		}
