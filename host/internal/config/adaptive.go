@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -31,7 +32,7 @@ func (c *Config) decodeRepeatBlock(b *hcl.Block, s *spec.Batch) hcl.Diagnostics 
 	}
 	lo := a.integer("min", 1, 1, maxRepeat)
 	hi := a.integer("max", 1, 1, maxRepeat)
-	if hi < lo {
+	if hi < lo && !a.failed("min") && !a.failed("max") {
 		a.errorf("max", "Invalid repeat bounds", "max (%d) must be at least min (%d).", hi, lo)
 	}
 	width := 0.0
@@ -44,7 +45,7 @@ func (c *Config) decodeRepeatBlock(b *hcl.Block, s *spec.Batch) hcl.Diagnostics 
 		default:
 			for k, e := range v.AsValueMap() {
 				if k != "ci_half_width" {
-					a.errorf("until", "Unsupported stopping rule", "until takes ci_half_width only; got %q.", k)
+					a.errorf("until", "Unsupported stopping rule", "until takes ci_half_width only; got %q.%s", k, suggest.DidYouMean(k, []string{"ci_half_width"}))
 					continue
 				}
 				if e.IsNull() || e.Type() != cty.Number {

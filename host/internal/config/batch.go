@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -61,10 +62,10 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 	s := &spec.Batch{Name: b.Labels[0], File: c.Path, Dir: c.Dir}
 	bd := &BatchDecl{Spec: s, DefRange: b.DefRange}
 
-	if !a.has("workflow") {
+	if !a.has("workflow") && !a.misspelled("workflow") {
 		a.diags = append(a.diags, missing("workflow", "batch_test", b.DefRange, "workflow = workflow.NAME"))
 	}
-	if !a.has("runner") {
+	if !a.has("runner") && !a.misspelled("runner") {
 		a.diags = append(a.diags, missing("runner", "batch_test", b.DefRange, "runner = runner.NAME"))
 	}
 	var wf *spec.Workflow
@@ -135,6 +136,7 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 	if wf != nil {
 		s.Combinations = c.combinations(wf, content.Blocks, a)
 	}
+	evRanges := map[string]hcl.Range{}
 	for _, eb := range content.Blocks {
 		if eb.Type == "evaluator" {
 			ev, d := c.decodeEvaluator(eb)
@@ -150,11 +152,11 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 							suggest.DidYouMean(ev.Node, nodeNames(wf))), Subject: subject.Ptr()})
 				}
 			}
-			for _, have := range s.Evaluators {
-				if have.Name == ev.Name {
-					a.diags = append(a.diags, dupBlock("evaluator", ev.Name, eb.DefRange, eb.DefRange))
-				}
+			if prev, dup := evRanges[ev.Name]; dup {
+				a.diags = append(a.diags, dupBlock("evaluator", ev.Name, eb.DefRange, prev))
+				continue
 			}
+			evRanges[ev.Name] = eb.DefRange
 			s.Evaluators = append(s.Evaluators, ev)
 		}
 	}
@@ -292,11 +294,16 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
 	ev := spec.Evaluator{Name: b.Labels[0], Weight: 1}
 	if !a.has("type") {
-		a.diags = append(a.diags, missing("type", "evaluator", b.DefRange, `type = "equals"`))
+		if !a.misspelled("type") {
+			a.diags = append(a.diags, missing("type", "evaluator", b.DefRange, `type = "equals"`))
+		}
 		return ev, a.diags
 	}
 	ev.Type = a.str("type", "")
 	allowed, ok := evaluatorTypes[ev.Type]
+	if a.failed("type") {
+		return ev, a.diags
+	}
 	if !ok {
 		a.errorf("type", "Unknown evaluator type", "Evaluator types are: %s.%s", strings.Join(spec.SortedKeys(evaluatorTypes), ", "),
 			suggest.DidYouMean(ev.Type, spec.SortedKeys(evaluatorTypes)))
@@ -311,8 +318,14 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 			found = found || al == name
 		}
 		if !found {
-			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
-				Detail: fmt.Sprintf("A %s evaluator does not take %q; it takes: %s, weight, node.", ev.Type, name, strings.Join(allowed, ", ")), Subject: at.NameRange.Ptr()})
+			takes := append(append([]string{}, allowed...), "weight", "node")
+			d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
+				Detail: fmt.Sprintf("%s %s evaluator does not take %q; it takes: %s.%s", article(ev.Type), ev.Type, name, strings.Join(takes, ", "),
+					suggest.DidYouMean(name, takes)), Subject: at.NameRange.Ptr()}
+			if best := suggest.Closest(name, takes); best != "" {
+				d.Extra = misspelling(best)
+			}
+			a.diags = append(a.diags, d)
 		}
 	}
 	ev.Node = a.str("node", "")
@@ -333,25 +346,35 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 		ev.Command, _ = c.resolveCommand(ev.Command)
 	}
 	ev.Timeout = spec.Duration(a.duration("timeout", 0))
+	// A required argument that was given, but wrong, or misspelled, has its
+	// diagnostic already.
+	needs := func(name string) bool { return !a.failed(name) && !a.misspelled(name) }
 	switch ev.Type {
 	case "equals", "json_path_equals", "contains", "numeric":
-		if !a.has("expect") {
+		if !a.has("expect") && needs("expect") {
 			a.diags = append(a.diags, missing("expect", ev.Type+" evaluator", b.DefRange, `expect = "$.expected.answer"`))
 		}
 	case "regex":
-		if ev.Pattern == "" {
+		if ev.Pattern == "" && needs("pattern") {
 			a.diags = append(a.diags, missing("pattern", "regex evaluator", b.DefRange, `pattern = "^[A-Z]"`))
 		} else if _, err := regexp.Compile(ev.Pattern); err != nil {
 			a.errorf("pattern", "Invalid regular expression", "%s.", err)
 		}
 	case "latency":
-		if ev.MaxMs <= 0 {
-			a.diags = append(a.diags, missing("max_ms", "latency evaluator", b.DefRange, "max_ms = 500"))
+		if ev.MaxMs <= 0 && needs("max_ms") {
+			if a.has("max_ms") {
+				a.errorf("max_ms", "Invalid value", "max_ms must be a number of milliseconds above 0, e.g. max_ms = 500; got %g.", ev.MaxMs)
+			} else {
+				a.diags = append(a.diags, missing("max_ms", "latency evaluator", b.DefRange, "max_ms = 500"))
+			}
 		}
 	case "command":
-		if len(ev.Command) == 0 {
-			a.diags = append(a.diags, missing("command", "command evaluator", b.DefRange, `command = ["python3", "score.py"]`))
-		} else if _, err := exec.LookPath(ev.Command[0]); err != nil {
+		switch _, err := exec.LookPath(firstOr(ev.Command, "")); {
+		case len(ev.Command) == 0:
+			if needs("command") {
+				a.diags = append(a.diags, missing("command", "command evaluator", b.DefRange, `command = ["python3", "score.py"]`))
+			}
+		case err != nil:
 			// Evaluators run in the host: a missing program would score every
 			// execution 0 without failing anything.
 			a.errorf("command", "Evaluator program not found", "%q cannot be run here: %v.", ev.Command[0], unwrapPathError(err))
@@ -395,12 +418,18 @@ func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
 			for it := v.ElementIterator(); it.Next(); {
 				k, e := it.Element()
 				f, _ := e.AsBigFloat().Float64()
-				found := false
+				var names []string
 				for _, ev := range s.Evaluators {
-					found = found || ev.Name == k.AsString()
+					names = append(names, ev.Name)
 				}
-				if !found {
-					a.errorf("evaluators", "Reference to undeclared evaluator", "No evaluator %q is declared in this batch_test.", k.AsString())
+				if !slices.Contains(names, k.AsString()) {
+					detail := fmt.Sprintf("No evaluator %q is declared in this batch_test.", k.AsString())
+					if len(names) > 0 {
+						detail += fmt.Sprintf(" Declared: %s.", strings.Join(names, ", "))
+					}
+					a.markBad("evaluators")
+					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared evaluator",
+						Detail: detail + suggest.DidYouMean(k.AsString(), names), Subject: mapKeyRange(a.m["evaluators"], k.AsString())})
 				}
 				s.Thresholds.Evaluators[k.AsString()] = f
 			}
@@ -413,6 +442,29 @@ func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
 		}
 	}
 	return a.diags
+}
+
+// mapKeyRange is where an object attribute's key is written ({ name = 1 }),
+// or the whole value when the key cannot be found.
+func mapKeyRange(at *hcl.Attribute, key string) *hcl.Range {
+	if obj, ok := at.Expr.(*hclsyntax.ObjectConsExpr); ok {
+		for _, item := range obj.Items {
+			if k, d := item.KeyExpr.Value(nil); !d.HasErrors() && k.Type() == cty.String && k.AsString() == key {
+				return item.KeyExpr.Range().Ptr()
+			}
+			if hcl.ExprAsKeyword(item.KeyExpr) == key {
+				return item.KeyExpr.Range().Ptr()
+			}
+		}
+	}
+	return at.Expr.Range().Ptr()
+}
+
+func firstOr(list []string, def string) string {
+	if len(list) == 0 {
+		return def
+	}
+	return list[0]
 }
 
 func unwrapPathError(err error) error {

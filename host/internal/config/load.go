@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
@@ -35,6 +36,9 @@ type Config struct {
 	// Sensitive holds values of sensitive variables, to be masked in output.
 	Sensitive []string
 
+	// declared holds every named block ("workflow\x00NAME"), including those
+	// that did not decode: a reference to one is not also an error.
+	declared   map[string]bool
 	kindRanges map[string]hcl.Range
 	envRanges  map[string]hcl.Range
 	parser     *hclparse.Parser
@@ -137,14 +141,18 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	}
 	file, diags := c.parser.ParseHCL(src, path)
 	if diags.HasErrors() {
-		return c, diags
+		return c, syntaxError(diags, src)
 	}
 	content, d := content(file.Body, rootSchema)
 	diags = append(diags, d...)
 
 	blocks := map[string][]*hcl.Block{}
+	c.declared = map[string]bool{}
 	for _, b := range content.Blocks {
 		blocks[b.Type] = append(blocks[b.Type], b)
+		if len(b.Labels) > 0 {
+			c.declared[b.Type+"\x00"+b.Labels[0]] = true
+		}
 	}
 	if opts.Environ == nil {
 		opts.Environ = os.Environ()
@@ -243,7 +251,16 @@ func dupBlock(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {
 		what = fmt.Sprintf("%s %q", kind, name)
 	}
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + kind + " block",
-		Detail: fmt.Sprintf("A %s was already declared at %s.", what, prev), Subject: at.Ptr()}
+		Detail:  fmt.Sprintf("%s %s was already declared at %s:%d:%d; names must be unique.", article(kind), what, prev.Filename, prev.Start.Line, prev.Start.Column),
+		Subject: at.Ptr()}
+}
+
+// article is "A" or "An" for a word.
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) {
+		return "An"
+	}
+	return "A"
 }
 
 func (c *Config) decodeSettings(b *hcl.Block) hcl.Diagnostics {
@@ -291,8 +308,11 @@ func unsupported(name, block string, allowed []string, rng hcl.Range) *hcl.Diagn
 }
 
 var pluginBlockSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "plugin", Required: true}, {Name: "plugin_sha256"}, {Name: "start_timeout"},
+	{Name: "plugin"}, {Name: "plugin_sha256"}, {Name: "start_timeout"},
 }}
+
+// hostAttrs are the attributes of a plugin block the host reads itself.
+var hostAttrs = []string{"plugin", "plugin_sha256", "start_timeout"}
 
 func (c *Config) decodePluginBlock(b *hcl.Block, kind PluginKind, into map[string]*PluginBlock) hcl.Diagnostics {
 	name := b.Labels[0]
@@ -302,6 +322,30 @@ func (c *Config) decodePluginBlock(b *hcl.Block, kind PluginKind, into map[strin
 	}
 	content, rest, diags := b.Body.PartialContent(pluginBlockSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+	if !a.has("plugin") {
+		// The rest of the block belongs to the plugin, whose schema is not
+		// known without one: a misspelt "plugin" is said to be one here.
+		var typo *hcl.Attribute
+		if body, ok := rest.(*hclsyntax.Body); ok {
+			for _, name := range spec.SortedKeys(body.Attributes) {
+				if suggest.Closest(name, hostAttrs) == "plugin" {
+					typo = body.Attributes[name].AsHCLAttribute()
+					break
+				}
+			}
+		}
+		if typo != nil {
+			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
+				Detail:  fmt.Sprintf("An argument named %q is not expected here. Did you mean \"plugin\"? %s %s block names its plugin with plugin = \"NAME\".", typo.Name, article(blockType), blockType),
+				Subject: typo.NameRange.Ptr()})
+		} else {
+			example := `plugin = "pool"`
+			if kind == KindEnvironment {
+				example = `plugin = "local"`
+			}
+			a.diags = append(a.diags, missing("plugin", blockType, b.DefRange, example))
+		}
+	}
 	pb := &PluginBlock{Kind: kind, Label: name, Body: rest, DefRange: b.DefRange, ctx: c.ctx,
 		Plugin: a.str("plugin", ""), SHA256: a.str("plugin_sha256", ""), StartTimeout: a.duration("start_timeout", 0)}
 	if r := a.rng("plugin"); r != nil {
@@ -335,9 +379,12 @@ func (c *Config) reference(a *attrs, attr, kind string, known []string) (string,
 		return "", false
 	}
 	name := ""
-	if tr, d := hcl.AbsTraversalForExpr(at.Expr); !d.HasErrors() && len(tr) == 2 && tr.RootName() == kind {
-		if step, ok := tr[1].(hcl.TraverseAttr); ok {
+	if tr, d := hcl.AbsTraversalForExpr(at.Expr); !d.HasErrors() && tr.RootName() == kind {
+		if step, ok := tr[len(tr)-1].(hcl.TraverseAttr); ok && len(tr) == 2 {
 			name = step.Name
+		} else {
+			a.errorf(attr, "Invalid reference", "%s = %s.NAME names a %s block; this is not such a name.", attr, kind, kind)
+			return "", false
 		}
 	}
 	if name == "" {
@@ -350,6 +397,9 @@ func (c *Config) reference(a *attrs, attr, kind string, known []string) (string,
 		if k == name {
 			return name, true
 		}
+	}
+	if c.declared[kind+"\x00"+name] {
+		return "", false // declared, but with mistakes of its own, reported where they are
 	}
 	sort.Strings(known)
 	detail := fmt.Sprintf("No %s %q is declared in this file.", kind, name)

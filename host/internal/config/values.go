@@ -22,7 +22,37 @@ type attrs struct {
 	m     hcl.Attributes
 	ctx   *hcl.EvalContext
 	diags hcl.Diagnostics
+	// bad holds the attributes whose own value was reported wrong: checks
+	// that would run on their (default) value instead are skipped, so one
+	// mistake gets one diagnostic ("command = 5" is a type error, not also
+	// an empty command).
+	bad map[string]bool
 }
+
+// failed says whether name's value was reported wrong.
+func (a *attrs) failed(name string) bool { return a.bad[name] }
+
+func (a *attrs) markBad(name string) {
+	if a.bad == nil {
+		a.bad = map[string]bool{}
+	}
+	a.bad[name] = true
+}
+
+// misspelled says whether an argument of the block was reported as a
+// misspelling of name ("runer" for "runner"): then name is not also missing.
+func (a *attrs) misspelled(name string) bool {
+	for _, d := range a.diags {
+		if m, ok := d.Extra.(misspelling); ok && string(m) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// misspelling marks an "Unsupported argument" diagnostic with the argument it
+// suggests instead.
+type misspelling string
 
 func (a *attrs) has(name string) bool { _, ok := a.m[name]; return ok }
 
@@ -40,20 +70,24 @@ func (a *attrs) value(name string) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	v, diags := at.Expr.Value(a.ctx)
+	explainAttributes(diags, a.ctx)
 	a.diags = append(a.diags, diags...)
 	if diags.HasErrors() {
+		a.markBad(name)
 		return cty.NilVal, false
 	}
 	if !v.IsWhollyKnown() {
 		// Bench files have no values known only later: an unknown value stands
 		// for one whose own error (a bad variable default, a broken local) was
 		// reported where it is.
+		a.markBad(name)
 		return cty.NilVal, false
 	}
 	return v, true
 }
 
 func (a *attrs) errorf(name, summary, format string, args ...any) {
+	a.markBad(name)
 	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
 		Detail: fmt.Sprintf(format, args...), Subject: a.rng(name)})
 }
@@ -220,6 +254,37 @@ func friendlyType(v cty.Value) string {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
+var unsupportedAttrRE = regexp.MustCompile(`^This object does not have an attribute named "([^"]+)"\.$`)
+
+// explainAttributes adds "Did you mean …?" to HCL's "Unsupported attribute"
+// on a variable (var.modle for var.model, local.x, path.rot), which HCL
+// words without one.
+func explainAttributes(diags hcl.Diagnostics, ctx *hcl.EvalContext) {
+	if ctx == nil {
+		return
+	}
+	for _, d := range diags {
+		m := unsupportedAttrRE.FindStringSubmatch(d.Detail)
+		if m == nil || d.Expression == nil {
+			continue
+		}
+		for _, tr := range d.Expression.Variables() {
+			v, ok := ctx.Variables[tr.RootName()]
+			if !ok || !v.Type().IsObjectType() {
+				continue
+			}
+			var names []string
+			for name := range v.Type().AttributeTypes() {
+				names = append(names, name)
+			}
+			if hint := suggest.DidYouMean(m[1], names); hint != "" {
+				d.Detail += hint
+				break
+			}
+		}
+	}
+}
+
 var unsupportedArgRE = regexp.MustCompile(`An argument named "([^"]+)" is not expected here\.`)
 
 // content is body.Content with a "Did you mean ...?" for misspelled arguments.
@@ -230,8 +295,13 @@ func content(body hcl.Body, schema *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagn
 		names = append(names, a.Name)
 	}
 	for _, d := range diags {
-		if m := unsupportedArgRE.FindStringSubmatch(d.Detail); m != nil && !strings.Contains(d.Detail, "Did you mean") {
-			d.Detail += suggest.DidYouMean(m[1], names)
+		if m := unsupportedArgRE.FindStringSubmatch(d.Detail); m != nil {
+			if best := suggest.Closest(m[1], names); best != "" {
+				if !strings.Contains(d.Detail, "Did you mean") {
+					d.Detail += suggest.DidYouMean(m[1], names)
+				}
+				d.Extra = misspelling(best)
+			}
 		}
 	}
 	return c, diags

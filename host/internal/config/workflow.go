@@ -207,7 +207,7 @@ func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 	if a.has("command") {
 		n.Command, _ = a.strings("command")
 	}
-	if n.Kind == "command" && len(n.Command) == 0 && a.has("command") {
+	if n.Kind == "command" && len(n.Command) == 0 && a.has("command") && !a.failed("command") {
 		a.errorf("command", "Empty command", "Node %q needs a command such as [\"sh\", \"nodes/step.sh\"].", n.Name)
 	}
 	if at, ok := content.Attributes["depends_on"]; ok {
@@ -255,17 +255,25 @@ func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 		if at, ok := vb.Body.(*hclsyntax.Body); ok && at.Attributes["environment"] != nil {
 			nd.envs[v.Name] = at.Attributes["environment"].Expr.Range()
 		}
-		if v.Command != nil {
-			hasCommand = true
+		if v.Command != nil || hasAttr(vb.Body, "command") {
+			hasCommand = true // a variant's command, right or wrong (its own error says so)
 		}
 		n.Variants = append(n.Variants, v)
 	}
-	if n.Kind == "command" && !hasCommand && !a.has("command") {
+	if n.Kind == "command" && !hasCommand && !a.has("command") && !a.failed("kind") && !a.misspelled("command") {
 		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing command",
 			Detail:  fmt.Sprintf("Node %q is a command node (the default kind) but sets no command. Set command = [...], or kind = \"merge\" for a node that merges its params into the state.", n.Name),
 			Subject: b.DefRange.Ptr()})
 	}
 	return nd, a.diags
+}
+
+// hasAttr says whether a block sets an attribute, whatever its value.
+func hasAttr(body hcl.Body, name string) bool {
+	if b, ok := body.(*hclsyntax.Body); ok {
+		return b.Attributes[name] != nil
+	}
+	return false
 }
 
 func (c *Config) dependsOn(a *attrs, at *hcl.Attribute, ranges map[string]hcl.Range) []string {

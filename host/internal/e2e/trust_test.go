@@ -131,6 +131,120 @@ batch_test "u" {
 	}
 }
 
+// mistakeBase is a valid bench file; each case of TestEachMistakeOneDiagnostic
+// makes one mistake in it.
+const mistakeBase = `variable "model" { default = "small" }
+runner "r" {
+  plugin = "pool"
+}
+workflow "w" {
+  node "a" {
+    command = ["true"]
+    variant "x" { params = { k = 1 } }
+    variant "y" { params = { k = 2 } }
+  }
+  node "b" {
+    depends_on = ["a"]
+    command    = ["true"]
+  }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.r
+  case "c1" {
+    input    = { q = 1 }
+    expected = { label = "x" }
+  }
+  evaluator "e" {
+    type   = "equals"
+    path   = "$.label"
+    expect = "$.expected.label"
+  }
+}
+`
+
+// One mistake, one diagnostic: a syntax error is not followed by the lines
+// HCL could not read past it, and a wrong, misspelt or missing attribute,
+// block or reference is not followed by the checks that ran on its default.
+func TestEachMistakeOneDiagnostic(t *testing.T) {
+	e := newEnv(t)
+	if r := e.run("validate", "--no-plugins", e.write("base.hcl", mistakeBase)); r.code != 0 {
+		t.Fatalf("the base file is not valid:\n%s", r.stderr)
+	}
+	cases := []struct {
+		name     string
+		old, new string
+		want     []string // in stderr; the first is the diagnostic's line
+	}{
+		// Syntax.
+		{"unclosed-quote", `plugin = "pool"`, `plugin = "pool`, []string{":3:17: error: Unterminated string", "starts at line 3, column 12"}},
+		{"unclosed-label", `node "a" {`, `node "a {`, []string{":6:12: error: Unterminated string"}},
+		{"unclosed-interpolation", `plugin = "pool"`, `plugin = "${pool"`, []string{":3:13: error: Unclosed template interpolation sequence"}},
+		{"unclosed-heredoc", `plugin = "pool"`, "plugin = <<EOT\npool", []string{":3:12: error: Unterminated heredoc"}},
+		{"single-quotes", `plugin = "pool"`, `plugin = 'pool'`, []string{":3:12: error: Invalid character"}},
+		{"unclosed-block", "  }\n  node \"b\"", "\n  node \"b\"", []string{"error: Unclosed configuration block"}},
+		// Wrong types.
+		{"command-number", `command = ["true"]`, `command = 5`, []string{":7:15: error: Incorrect attribute value type"}},
+		{"command-string", `command = ["true"]`, `command = "true"`, []string{":7:15: error: Incorrect attribute value type"}},
+		{"variant-command-number", "    command = [\"true\"]\n    variant \"x\" { params = { k = 1 } }", "    variant \"x\" { command = 5 }",
+			[]string{":7:29: error: Incorrect attribute value type"}},
+		{"kind-list", `command    = ["true"]`, `kind       = ["merge"]`, []string{":13:18: error: Incorrect attribute value type"}},
+		{"latency-max-ms-string", "type   = \"equals\"\n    path   = \"$.label\"\n    expect = \"$.expected.label\"", "type   = \"latency\"\n    max_ms = \"fast\"",
+			[]string{":25:14: error: Incorrect attribute value type"}},
+		{"command-evaluator-number", "type   = \"equals\"\n    path   = \"$.label\"\n    expect = \"$.expected.label\"", "type   = \"command\"\n    command = 5",
+			[]string{":25:15: error: Incorrect attribute value type"}},
+		{"repeat-max-string", `runner   = runner.r`, "runner   = runner.r\n  repeat {\n    min   = 3\n    max   = \"many\"\n    until = { ci_half_width = 0.1 }\n  }",
+			[]string{":21:13: error: Incorrect attribute value type"}},
+		{"timeout-number", `depends_on = ["a"]`, `timeout = 5`, []string{":12:15: error: Invalid duration"}},
+		{"params-number", `params = { k = 1 }`, `params = 5`, []string{":8:28: error: Incorrect attribute value type"}},
+		{"input-number", `input    = { q = 1 }`, `input    = 5`, []string{":20:16: error: Incorrect attribute value type"}},
+		// Misspelt attributes: the misspelling, not also the attribute missing.
+		{"node-comand", `command = ["true"]`, `comand = ["true"]`, []string{":7:5: error: Unsupported argument", `Did you mean "command"?`}},
+		{"batch-runer", `runner   = runner.r`, `runer   = runner.r`, []string{":18:3: error: Unsupported argument", `Did you mean "runner"?`}},
+		{"batch-workflw", `workflow = workflow.w`, `workflw = workflow.w`, []string{":17:3: error: Unsupported argument", `Did you mean "workflow"?`}},
+		{"evaluator-typ", `type   = "equals"`, `typ    = "equals"`, []string{":24:5: error: Unsupported argument", `Did you mean "type"?`}},
+		{"evaluator-expct", `expect = "$.expected.label"`, `expct  = "$.expected.label"`, []string{":26:5: error: Unsupported argument", `Did you mean "expect"?`}},
+		{"runner-plugn", `plugin = "pool"`, `plugn = "pool"`, []string{":3:3: error: Unsupported argument", `Did you mean "plugin"?`}},
+		{"case-expect", `expected = { label = "x" }`, `expect   = { label = "x" }`, []string{":21:5: error: Unsupported argument", `Did you mean "expected"?`}},
+		{"until-typo", `runner   = runner.r`, "runner   = runner.r\n  repeat {\n    min   = 3\n    max   = 9\n    until = { ci_half_widht = 0.1 }\n  }",
+			[]string{":22:13: error: Unsupported stopping rule", `Did you mean "ci_half_width"?`}},
+		// Missing, duplicated, referenced.
+		{"missing-runner", "  runner   = runner.r\n", "", []string{":16:1: error: Missing required argument"}},
+		{"empty-workflow", `workflow "w" {`, "workflow \"w\" {}\nworkflow \"w2\" {", []string{":5:1: error: Empty workflow"}},
+		{"duplicate-evaluator", `  evaluator "e" {`, "  evaluator \"e\" {\n    type = \"latency\"\n    max_ms = 9\n  }\n  evaluator \"e\" {",
+			[]string{":27:3: error: Duplicate evaluator block", "already declared at", "bench.hcl:23:3"}},
+		{"duplicate-node", `node "b" {`, `node "a" {`, []string{":11:3: error: Duplicate node block"}},
+		{"duplicate-variant", `variant "y"`, `variant "x"`, []string{":9:5: error: Duplicate variant block"}},
+		{"undeclared-workflow", `workflow = workflow.w`, `workflow = workflow.ww`, []string{":17:14: error: Reference to undeclared workflow", `Did you mean "w"?`}},
+		{"workflow-attribute", `workflow = workflow.w`, `workflow = workflow.w.nodes`, []string{":17:14: error: Invalid reference"}},
+		{"undeclared-runner", `runner   = runner.r`, `runner   = runner.rr`, []string{":18:14: error: Reference to undeclared runner", `Did you mean "r"?`}},
+		{"undeclared-node", `depends_on = ["a"]`, `depends_on = ["aa"]`, []string{":12:19: error: Reference to undeclared node", `Did you mean "a"?`}},
+		{"undeclared-variant", `runner   = runner.r`, "runner   = runner.r\n  include { a = \"z\" }", []string{":19:17: error: Reference to undeclared variant"}},
+		{"undeclared-variable", `input    = { q = 1 }`, `input    = { q = var.modle }`, []string{":20:25: error: Unsupported attribute", `Did you mean "model"?`}},
+		{"threshold-evaluator", `runner   = runner.r`, "runner   = runner.r\n  threshold { evaluators = { ee = 0.5 } }",
+			[]string{":19:30: error: Reference to undeclared evaluator", `Did you mean "e"?`}},
+		{"evaluator-type", `type   = "equals"`, `type   = "equal"`, []string{":24:14: error: Unknown evaluator type", `"equals"?`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(mistakeBase, tc.old) {
+				t.Fatalf("the base file has no %q", tc.old)
+			}
+			e.write("bench.hcl", strings.Replace(mistakeBase, tc.old, tc.new, 1))
+			r := e.run("validate", "--no-plugins", "bench.hcl")
+			noCrash(t, "validate", r)
+			if r.code != 2 || strings.Count(r.stderr, ": error: ") != 1 || !strings.Contains(r.stderr, "has 1 error") {
+				t.Fatalf("exit %d; want exactly one error:\n%s", r.code, r.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+		})
+	}
+}
+
 const repeatNode = `import json, random, sys
 inp = json.load(sys.stdin)
 print(json.dumps({"a": inp["execution"]["repeat"], "noise": random.random()}))
