@@ -17,6 +17,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/suggest"
 )
 
 func (a *app) validateCommand() *cobra.Command {
@@ -223,10 +224,10 @@ func (a *app) auditCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if !slices.Contains(store.SeveritiesAtLeast(""), strings.ToUpper(level)) {
-				return exitf(ExitConfig, "unknown --level %q: use one of %s", level, strings.Join(store.SeveritiesAtLeast(""), ", "))
+				return unknownValue("--level", strings.ToUpper(level), store.SeveritiesAtLeast(""))
 			}
-			if format != "text" && format != "json" {
-				return exitf(ExitConfig, "unknown --format %q: use text or json", format)
+			if err := checkTextJSON(format); err != nil {
+				return err
 			}
 			if follow && format == "json" {
 				return exitf(ExitConfig, "--follow prints text lines; drop --format json")
@@ -331,7 +332,13 @@ func (a *app) pluginsDescribeCommand() *cobra.Command {
 			}
 			switch {
 			case len(found) == 0:
-				return exitf(ExitConfig, "no plugin named %q (wtb plugins lists them)", args[0])
+				var names []string
+				for _, c := range pluginhost.Discover(a.searchPath("")) {
+					if !c.Shadowed && !slices.Contains(names, c.Name) {
+						names = append(names, c.Name)
+					}
+				}
+				return exitf(ExitConfig, "no plugin named %q (wtb plugins lists them).%s", args[0], suggest.DidYouMean(args[0], names))
 			case len(found) > 1:
 				return exitf(ExitConfig, "%q names a runner and an environment provider: add --kind runner or --kind environment", args[0])
 			}
@@ -379,9 +386,15 @@ func (a *app) pluginsDescribeCommand() *cobra.Command {
 
 func checkTextJSON(format string) error {
 	if format != "text" && format != "json" {
-		return exitf(ExitConfig, "unknown --format %q: use text or json", format)
+		return unknownValue("--format", format, []string{"text", "json"})
 	}
 	return nil
+}
+
+// unknownValue is the usage error for a flag or argument naming none of
+// options, with the one probably meant.
+func unknownValue(what, got string, options []string) error {
+	return exitf(ExitConfig, "unknown %s %q: use %s.%s", what, got, strings.Join(options, ", "), suggest.DidYouMean(got, options))
 }
 
 func describePlugin(ctx context.Context, c pluginhost.Candidate) (version, protocols, caps string) {
@@ -449,7 +462,7 @@ Schema (draft 2020-12) a document of that kind follows; refs point at "defs".`,
 			}
 			data, err := doc.Schema(args[0])
 			if err != nil {
-				return exitf(ExitConfig, "%v", err)
+				return unknownValue("document kind", args[0], doc.Kinds)
 			}
 			_, err = a.stdout.Write(data)
 			return err

@@ -210,6 +210,11 @@ func (c *Config) decodeCase(b *hcl.Block) (spec.Case, hcl.Diagnostics) {
 	return cs, a.diags
 }
 
+// caseFields are the fields of a line of a cases file.
+var caseFields = []string{"id", "input", "expected"}
+
+var unknownFieldRE = regexp.MustCompile(`unknown field "([^"]*)"`)
+
 // maxCaseErrors is how many invalid lines of a cases file are reported before
 // reading stops.
 const maxCaseErrors = 10
@@ -228,11 +233,14 @@ func (c *Config) loadCasesFile(path string, attrRange hcl.Range) ([]lineCase, hc
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read cases file", Detail: err.Error(), Subject: attrRange.Ptr()}}
 	}
-	if d := notText(data, full); d != nil {
-		d.Summary = "Cases file is not text"
-		d.Detail = strings.Replace(d.Detail, "a bench file is UTF-8 text in HCL syntax", "a cases file is UTF-8 JSON Lines", 1)
+	text, d := textOf(data, full, path, "cases file (JSON Lines)")
+	if d != nil {
+		if d.Subject.Start.Line > 1 || d.Subject.Start.Column > 1 {
+			c.parser.Files()[full] = &hcl.File{Bytes: text} // quote the line it is on
+		}
 		return nil, hcl.Diagnostics{d}
 	}
+	data = text
 	// Register the file so diagnostics can quote its lines.
 	c.parser.Files()[full] = &hcl.File{Bytes: data}
 	var diags hcl.Diagnostics
@@ -264,8 +272,12 @@ func (c *Config) loadCasesFile(path string, attrRange hcl.Range) ([]lineCase, hc
 		dec := json.NewDecoder(bytes.NewReader(text))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&raw); err != nil {
+			hint := ""
+			if m := unknownFieldRE.FindStringSubmatch(err.Error()); m != nil {
+				hint = suggest.DidYouMean(m[1], caseFields)
+			}
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid case",
-				Detail: fmt.Sprintf("Line %d of %s is not a case object {\"id\", \"input\", \"expected\"}: %v.", line, path, err), Subject: rng.Ptr()})
+				Detail: fmt.Sprintf("Line %d of %s is not a case object {\"id\", \"input\", \"expected\"}: %v.%s", line, path, err, hint), Subject: rng.Ptr()})
 			continue
 		}
 		if raw.ID == nil || *raw.ID == "" {

@@ -5,14 +5,12 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -95,12 +93,14 @@ func (c *Config) Batch(name string) (*BatchDecl, error) {
 		}
 		return nil, fmt.Errorf("%s declares several batch tests (%s); choose one with --batch", c.Path, strings.Join(names, ", "))
 	}
+	var names []string
 	for _, b := range c.Batches {
 		if b.Spec.Name == name {
 			return b, nil
 		}
+		names = append(names, b.Spec.Name)
 	}
-	return nil, fmt.Errorf("%s declares no batch_test %q", c.Path, name)
+	return nil, fmt.Errorf("%s declares no batch_test %q (it has: %s).%s", c.Path, name, strings.Join(names, ", "), suggest.DidYouMean(name, names))
 }
 
 // Options are the inputs of a load besides the file.
@@ -136,8 +136,12 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	if err != nil {
 		return c, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read bench file", Detail: err.Error()}}
 	}
-	if d := notText(src, path); d != nil {
-		return c, hcl.Diagnostics{d}
+	src, bad := textOf(src, path, path, "bench file")
+	if bad != nil {
+		if bad.Subject.Start.Line > 1 || bad.Subject.Start.Column > 1 {
+			c.parser.Files()[path] = &hcl.File{Bytes: src} // quote the line it is on
+		}
+		return c, hcl.Diagnostics{bad}
 	}
 	file, diags := c.parser.ParseHCL(src, path)
 	if diags.HasErrors() {
@@ -194,34 +198,6 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 			Subject: file.Body.MissingItemRange().Ptr()})
 	}
 	return c, diags
-}
-
-// notText refuses input that is plainly not a bench file (binary data, another
-// encoding) with one diagnostic, instead of a flood of syntax errors quoting
-// control bytes.
-func notText(src []byte, path string) *hcl.Diagnostic {
-	bad := bytes.IndexByte(src, 0)
-	why := "a NUL byte"
-	if bad < 0 && !utf8.Valid(src) {
-		why = "a byte sequence that is not UTF-8"
-		for i := 0; i < len(src); {
-			r, size := utf8.DecodeRune(src[i:])
-			if r == utf8.RuneError && size <= 1 {
-				bad = i
-				break
-			}
-			i += size
-		}
-	}
-	if bad < 0 {
-		return nil
-	}
-	line := 1 + bytes.Count(src[:bad], []byte("\n"))
-	col := 1 + utf8.RuneCount(src[bytes.LastIndexByte(src[:bad], '\n')+1:bad])
-	pos := hcl.Pos{Line: line, Column: col, Byte: bad}
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not a text file",
-		Detail:  fmt.Sprintf("%s contains %s at line %d, column %d; a bench file is UTF-8 text in HCL syntax. Is this the right file?", path, why, line, col),
-		Subject: &hcl.Range{Filename: path, Start: pos, End: pos}}
 }
 
 // decodeNamed decodes labelled blocks of one type, refusing a second block

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/wtbench/wtb/host/internal/testbin"
 )
@@ -240,6 +241,186 @@ func TestEachMistakeOneDiagnostic(t *testing.T) {
 				if !strings.Contains(r.stderr, w) {
 					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
 				}
+			}
+		})
+	}
+}
+
+// wide encodes s as UTF-16 or UTF-32 (bits), little- or big-endian, with a
+// byte order mark or without: what Windows tools write.
+func wide(s string, bits int, bigEndian, bom bool) string {
+	var out []byte
+	put := func(u uint32) {
+		b := make([]byte, bits/8)
+		for i := range b {
+			shift := 8 * i
+			if bigEndian {
+				shift = 8 * (len(b) - 1 - i)
+			}
+			b[i] = byte(u >> shift)
+		}
+		out = append(out, b...)
+	}
+	if bom {
+		put(0xFEFF)
+	}
+	for _, r := range s {
+		if bits == 16 {
+			for _, u := range utf16.Encode([]rune{r}) {
+				put(uint32(u))
+			}
+		} else {
+			put(uint32(r))
+		}
+	}
+	return string(out)
+}
+
+// A file saved in another encoding gets one error that names the encoding
+// and says how to save it as UTF-8 — the bench file, its cases file, a file
+// read with file() — and a UTF-8 byte order mark is just UTF-8.
+func TestTextFilesInOtherEncodings(t *testing.T) {
+	e := newEnv(t)
+	bench := func(cases, param string) string {
+		return `runner "r" { plugin = "pool" }
+workflow "w" {
+  node "a" {
+    command = ["true"]
+    params  = { prompt = ` + param + ` }
+  }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.r
+  cases    = "` + cases + `"
+}
+`
+	}
+	e.write("cases.jsonl", `{"id": "c1", "input": {"q": "café"}}`+"\n")
+	e.write("prompt.txt", "Answer in one word.")
+	plain := bench("cases.jsonl", `file("prompt.txt")`)
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		code  int
+		want  []string
+	}{
+		{"utf16le-bom", map[string]string{"bench.hcl": wide(plain, 16, false, true)}, 2,
+			[]string{"bench.hcl:1:1: error: File is UTF-16, not UTF-8", "little-endian, with a byte order mark", "iconv -f UTF-16 -t UTF-8 bench.hcl"}},
+		{"utf16be-bom", map[string]string{"bench.hcl": wide(plain, 16, true, true)}, 2,
+			[]string{"error: File is UTF-16, not UTF-8", "big-endian, with a byte order mark", "iconv -f UTF-16 -t UTF-8"}},
+		{"utf16le", map[string]string{"bench.hcl": wide(plain, 16, false, false)}, 2,
+			[]string{"error: File is UTF-16, not UTF-8", "without a byte order mark", "iconv -f UTF-16LE -t UTF-8"}},
+		{"utf16be", map[string]string{"bench.hcl": wide(plain, 16, true, false)}, 2,
+			[]string{"error: File is UTF-16, not UTF-8", "iconv -f UTF-16BE -t UTF-8"}},
+		{"utf32le-bom", map[string]string{"bench.hcl": wide(plain, 32, false, true)}, 2,
+			[]string{"error: File is UTF-32, not UTF-8", "iconv -f UTF-32 -t UTF-8"}},
+		{"utf32be", map[string]string{"bench.hcl": wide(plain, 32, true, false)}, 2,
+			[]string{"error: File is UTF-32, not UTF-8", "iconv -f UTF-32BE -t UTF-8"}},
+		{"latin1", map[string]string{"bench.hcl": strings.Replace(plain, `command = ["true"]`, "command = [\"caf\xe9\"]", 1)}, 2,
+			[]string{"bench.hcl:4:20: error: File is not UTF-8", "byte 0xE9 at line 4, column 20", `it is "é"`, "iconv -f WINDOWS-1252 -t UTF-8"}},
+		{"utf8-bom", map[string]string{"bench.hcl": "\ufeff" + plain}, 0, []string{"bench.hcl is valid"}},
+		{"cases-utf16", map[string]string{"bench.hcl": bench("wide.jsonl", `"x"`),
+			"wide.jsonl": wide(`{"id": "c1", "input": {}}`+"\n", 16, false, true)}, 2,
+			[]string{"wide.jsonl:1:1: error: File is UTF-16, not UTF-8", "wide.jsonl is encoded as UTF-16", "a cases file (JSON Lines) must be UTF-8"}},
+		{"cases-latin1", map[string]string{"bench.hcl": bench("latin.jsonl", `"x"`),
+			"latin.jsonl": "{\"id\": \"c1\", \"input\": {}}\n{\"id\": \"c2\", \"input\": {\"q\": \"caf\xe9\"}}\n"}, 2,
+			[]string{"latin.jsonl:2:33: error: File is not UTF-8", "byte 0xE9 at line 2, column 33"}},
+		{"cases-utf8-bom", map[string]string{"bench.hcl": bench("bom.jsonl", `"x"`),
+			"bom.jsonl": "\ufeff" + `{"id": "c1", "input": {}}` + "\n"}, 0, []string{"bench.hcl is valid"}},
+		{"cases-misspelt-field", map[string]string{"bench.hcl": bench("typo.jsonl", `"x"`),
+			"typo.jsonl": `{"id": "c1", "input": {}, "expect": {"label": "x"}}` + "\n"}, 2,
+			[]string{"typo.jsonl:1:1: error: Invalid case", `unknown field "expect". Did you mean "expected"?`}},
+		{"file-function-utf16", map[string]string{"bench.hcl": bench("cases.jsonl", `file("wide.txt")`),
+			"wide.txt": wide("Answer in one word.", 16, false, true)}, 2,
+			[]string{"bench.hcl:5:32: error: Invalid function argument", "wide.txt is encoded as UTF-16", "iconv -f UTF-16 -t UTF-8 wide.txt"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for name, content := range tc.files {
+				e.write(name, content)
+			}
+			r := e.run("validate", "--no-plugins", "bench.hcl")
+			noCrash(t, "validate", r)
+			if r.code != tc.code || strings.Count(r.stderr, ": error: ") != min(tc.code, 1) {
+				t.Fatalf("exit %d, want %d with %d error(s):\n%s%s", r.code, tc.code, min(tc.code, 1), r.stdout, r.stderr)
+			}
+			// Diagnostics are wrapped at 96 columns: compare words.
+			out := strings.Join(strings.Fields(r.stdout+r.stderr), " ")
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s%s", w, r.stdout, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+// Every name that refers to something gets "Did you mean …?" when it refers
+// to nothing: plugins, environment settings, --batch, --runners, plugin and
+// schema names, flag values.
+func TestDidYouMean(t *testing.T) {
+	e := newEnv(t)
+	bench := func(plugin, env string) string {
+		return `runner "r" { plugin = "` + plugin + `" }
+runner "r2" { plugin = "pool" }
+environment "e" { plugin = "local" }
+workflow "w" {
+  node "a" {
+    command = ["true"]
+    variant "x" { environment = ` + env + ` }
+  }
+}
+batch_test "t" {
+  workflow    = workflow.w
+  runner      = runner.r
+  environment = environment.e
+  case "c1" { input = {} }
+}
+`
+	}
+	e.write("good.hcl", bench("pool", `{ MODEL = "small" }`)+`batch_test "u" {
+  workflow    = workflow.w
+  runner      = runner.r
+  environment = environment.e
+  case "c1" { input = {} }
+}
+`)
+	e.write("plugin.hcl", bench("pol", `{ MODEL = "small" }`))
+	e.write("setting.hcl", bench("pool", `{ setup = "true", setp_timeout = 5 }`))
+	e.write("setting-string.hcl", bench("pool", `{ setpu = "true" }`))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"plugin", []string{"validate", "plugin.hcl"}, 2, []string{"plugin.hcl:1:23: error: Plugin not found", `Did you mean "pool"?`}},
+		{"environment-setting", []string{"validate", "setting.hcl"}, 2,
+			[]string{"setting.hcl:7:33: error: Unknown environment setting", `Did you mean "setup_timeout"?`}},
+		{"environment-setting-or-variable", []string{"validate", "setting-string.hcl"}, 0,
+			[]string{"setting-string.hcl:7:33: warning: Environment variable or misspelt setting?", `Did you mean "setup"?`, "setting-string.hcl is valid"}},
+		{"run-batch", []string{"run", "good.hcl", "--batch", "tt"}, 2, []string{`declares no batch_test "tt" (it has: t, u). Did you mean "t"?`}},
+		{"parity-runners", []string{"parity", "good.hcl", "--batch", "u", "--runners", "r,r22"}, 2, []string{`declares no runner "r22" (it has: r, r2). Did you mean "r2"?`}},
+		{"plugins-describe", []string{"plugins", "describe", "pol"}, 2, []string{`no plugin named "pol"`, `Did you mean "pool"?`}},
+		{"schema", []string{"schema", "leaderbord"}, 2, []string{`unknown document kind "leaderbord"`, `Did you mean "leaderboard"?`}},
+		{"audit-level", []string{"audit", "--level", "warnig"}, 2, []string{`unknown --level "WARNIG"`, `Did you mean "WARNING"?`}},
+		{"log-level", []string{"validate", "good.hcl", "--log-level", "debg"}, 2, []string{`unknown --log-level "debg"`, `Did you mean "debug"?`}},
+		{"var", []string{"validate", "good.hcl", "--var", "modle=x"}, 2, []string{"declares no variable"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.run(tc.args...)
+			noCrash(t, tc.name, r)
+			out := strings.Join(strings.Fields(r.stdout+r.stderr), " ")
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d:\n%s%s", r.code, tc.code, r.stdout, r.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s%s", w, r.stdout, r.stderr)
+				}
+			}
+			if strings.Contains(r.stderr, "parity: running") {
+				t.Errorf("a batch ran before the unknown runner was found:\n%s", r.stderr)
 			}
 		})
 	}
