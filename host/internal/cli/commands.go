@@ -22,7 +22,7 @@ import (
 
 func (a *app) validateCommand() *cobra.Command {
 	var vars []string
-	var noPlugins bool
+	var noPlugins, strict bool
 	var format string
 	cmd := &cobra.Command{
 		Use:   "validate FILE",
@@ -33,16 +33,26 @@ func (a *app) validateCommand() *cobra.Command {
 				return err
 			}
 			if format == "json" {
-				return a.validateJSON(cmd.Context(), args[0], vars, !noPlugins)
+				return a.validateJSON(cmd.Context(), args[0], vars, !noPlugins, strict)
 			}
-			cfg, err := a.loadConfig(args[0], vars)
+			vm, err := parseVars(vars)
 			if err != nil {
-				return err
+				return exitf(ExitConfig, "%v", err)
+			}
+			cfg, loaded, err := bench.Load(args[0], vm)
+			if cfg != nil {
+				a.printDiagnostics(cfg.Files(), loaded)
+			}
+			if err != nil {
+				return a.failed(err)
 			}
 			diags, err := a.bench().Validate(cmd.Context(), cfg, !noPlugins)
 			a.printDiagnostics(cfg.Files(), diags)
 			if err != nil {
 				return a.failed(err)
+			}
+			if n := warnings(append(loaded, diags...)); strict && n > 0 {
+				return exitf(ExitConfig, "%s has %s (--strict fails on warnings)", args[0], plural(n, "warning", "warnings"))
 			}
 			for _, bd := range cfg.Batches {
 				b := bd.Spec
@@ -56,13 +66,14 @@ func (a *app) validateCommand() *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value")
 	cmd.Flags().BoolVar(&noPlugins, "no-plugins", false, "skip launching plugins to check their blocks")
+	cmd.Flags().BoolVar(&strict, "strict", false, "fail (exit 2) on warnings too, e.g. an expect path that matches no case")
 	cmd.Flags().StringVar(&format, "format", "text", "text or json (diagnostics on stdout, like terraform validate -json; schema: wtb schema validate)")
 	return cmd
 }
 
 // validateJSON prints validate's outcome as one document; the exit code is
 // the same as in text mode.
-func (a *app) validateJSON(ctx context.Context, path string, vars []string, plugins bool) error {
+func (a *app) validateJSON(ctx context.Context, path string, vars []string, plugins, strict bool) error {
 	vm, err := parseVars(vars)
 	if err != nil {
 		return exitf(ExitConfig, "%v", err)
@@ -82,7 +93,11 @@ func (a *app) validateJSON(ctx context.Context, path string, vars []string, plug
 			specs = append(specs, bd.Spec)
 		}
 	}
-	if werr := doc.Write(a.stdout, doc.ValidateOf(path, diags, specs)); werr != nil {
+	out := doc.ValidateOf(path, diags, specs)
+	if strict && out.WarningCount > 0 {
+		out.Valid = false // what the exit code says
+	}
+	if werr := doc.Write(a.stdout, out); werr != nil {
 		return exitf(ExitRuntime, "%v", werr)
 	}
 	if err != nil {
@@ -92,7 +107,21 @@ func (a *app) validateJSON(ctx context.Context, path string, vars []string, plug
 		}
 		return exitCode(code)
 	}
+	if strict && warnings(diags) > 0 {
+		return exitCode(ExitConfig)
+	}
 	return nil
+}
+
+// warnings counts the warnings among diags.
+func warnings(diags hcl.Diagnostics) int {
+	n := 0
+	for _, d := range diags {
+		if d.Severity == hcl.DiagWarning {
+			n++
+		}
+	}
+	return n
 }
 
 func (a *app) resultsCommand() *cobra.Command {
@@ -158,6 +187,7 @@ func (a *app) resultsCommand() *cobra.Command {
 				fmt.Fprintf(a.stderr, "batch %s was interrupted: the process running it stopped before it finished; `wtb%s resume %s` runs the rest\n",
 					rec.ID, a.dbHint(), rec.ID)
 			}
+			printScoringWarnings(a.stderr, board.Summary)
 			return writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.dbHint())
 		},
 	}

@@ -296,6 +296,7 @@ func (a *app) parity(ctx context.Context, file string, runners [2]string, limit 
 	}
 	for _, out := range res.Outcomes {
 		fmt.Fprintln(a.stderr, runLine(out.Batch.ID, out.Report, st))
+		printScoringWarnings(a.stderr, out.Summary)
 		if out.Err != nil {
 			return exitf(ExitRuntime, "batch %s: %v", out.Batch.ID, out.Err)
 		}
@@ -345,6 +346,7 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 		return exitf(ExitRuntime, "%v", err)
 	}
 	fmt.Fprintf(a.stderr, "%s\n", runLine(rec.ID, out.Report, st))
+	printScoringWarnings(a.stderr, sum)
 	if f.junit != "" {
 		results, err := st.Results().List(context.Background(), rec.ID)
 		if err == nil {
@@ -474,6 +476,7 @@ thresholds are missed.`,
 			}
 			rec, b, sum := out.Batch, out.Spec, out.Summary
 			fmt.Fprintf(a.stderr, "batch %s: rescored %d executions of batch %s; %d node runs\n", rec.ID, out.Scored, out.From.ID, out.NodeRuns)
+			printScoringWarnings(a.stderr, sum)
 			if err := writeLeaderboard(a.stdout, format, rec, b, sum, out.Failures, a.dbHint()); err != nil {
 				return exitf(ExitRuntime, "%v", err)
 			}

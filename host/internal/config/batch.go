@@ -100,6 +100,7 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 	}
 
 	// Cases: inline blocks and/or a JSONL file.
+	errorsBefore := errorCount(a.diags)
 	ids := map[string]string{}
 	addCase := func(cs spec.Case, where string, rng *hcl.Range) {
 		if prev, dup := ids[cs.ID]; dup {
@@ -127,6 +128,9 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 			}
 		}
 	}
+	// Expect paths are checked against the cases only when all of them were
+	// read: against some, "no case has it" may not be true.
+	casesRead := errorCount(a.diags) == errorsBefore
 	if len(s.Cases) == 0 && !a.diags.HasErrors() {
 		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No test cases",
 			Detail:  fmt.Sprintf("Batch test %q has no cases: add case \"ID\" { input = {...} } blocks or cases = \"cases.jsonl\".", s.Name),
@@ -155,6 +159,9 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 			if prev, dup := evRanges[ev.Name]; dup {
 				a.diags = append(a.diags, dupBlock("evaluator", ev.Name, eb.DefRange, prev))
 				continue
+			}
+			if at := attrOf(eb.Body, "expect"); at != nil && !d.HasErrors() {
+				a.diags = append(a.diags, checkExpect(ev, at.Expr.Range(), s.Cases, casesRead)...)
 			}
 			evRanges[ev.Name] = eb.DefRange
 			s.Evaluators = append(s.Evaluators, ev)
@@ -454,6 +461,16 @@ func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
 		}
 	}
 	return a.diags
+}
+
+func errorCount(diags hcl.Diagnostics) int {
+	n := 0
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			n++
+		}
+	}
+	return n
 }
 
 // mapKeyRange is where an object attribute's key is written ({ name = 1 }),

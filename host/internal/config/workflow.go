@@ -269,11 +269,14 @@ func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 }
 
 // hasAttr says whether a block sets an attribute, whatever its value.
-func hasAttr(body hcl.Body, name string) bool {
+func hasAttr(body hcl.Body, name string) bool { return attrOf(body, name) != nil }
+
+// attrOf is a block's attribute, nil when the block does not set it.
+func attrOf(body hcl.Body, name string) *hclsyntax.Attribute {
 	if b, ok := body.(*hclsyntax.Body); ok {
-		return b.Attributes[name] != nil
+		return b.Attributes[name]
 	}
-	return false
+	return nil
 }
 
 func (c *Config) dependsOn(a *attrs, at *hcl.Attribute, ranges map[string]hcl.Range) []string {

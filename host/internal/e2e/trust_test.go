@@ -426,6 +426,187 @@ batch_test "t" {
 	}
 }
 
+// expectBench scores one node's {"label", "answer"} with evaluators; the
+// cases' expected values are given by cases.
+func expectBench(cases, evaluators string) string {
+	return `runner "r" { plugin = "pool" }
+workflow "w" {
+  node "a" {
+    command = ["sh", "-c", "echo '{\"label\": \"x\", \"answer\": \"Paris\"}'"]
+  }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.r
+` + cases + evaluators + `}
+`
+}
+
+const fourCases = `
+  case "c1" {
+    input    = { q = "a" }
+    expected = { label = "x", answer = "Paris" }
+  }
+  case "c2" {
+    input    = { q = "b" }
+    expected = { answer = "Paris" }
+  }
+  case "c3" {
+    input    = { q = "c" }
+    expected = { answer = "Paris" }
+  }
+  case "c4" {
+    input    = { q = "d" }
+    expected = { answer = "Paris" }
+  }
+`
+
+// An expect path that can name nothing is an error at validate, with the
+// path meant; one that names something in no case is a warning (which
+// --strict fails on); a literal that reads like a path is a warning.
+func TestExpectPathsAreCheckedAtValidate(t *testing.T) {
+	e := newEnv(t)
+	evaluator := func(expect string) string {
+		return "  evaluator \"lab\" {\n    type   = \"equals\"\n    path   = \"$.label\"\n    expect = " + expect + "\n  }\n"
+	}
+	e.write("cases.jsonl", `{"id": "f1", "input": {}, "expected": {"label": "x"}}`+"\n"+`{"id": "f2", "input": {}, "expected": {"label": "y"}}`+"\n")
+	for _, tc := range []struct {
+		name, cases, expect string
+		code                int
+		strictCode          int
+		want                []string
+	}{
+		{"unknown-root", fourCases, `"$.expect.label"`, 2, 2,
+			[]string{"bench.hcl:30:14: error: Expect path names nothing", `Did you mean "$.expected.label"?`}},
+		{"unknown-root-bracket", fourCases, `"$['expect']['label']"`, 2, 2,
+			[]string{"error: Expect path names nothing", `Did you mean "$.expected.label"?`}},
+		{"state-root", fourCases, `"$.state.label"`, 2, 2, []string{"error: Expect path names nothing", `"expected" (the case's expected values)`}},
+		{"in-no-case", fourCases, `"$.expected.lable"`, 0, 2,
+			[]string{"bench.hcl:30:14: warning: Expect path matches no case", "any of the 4 cases", `(they have: answer, label)`, `Did you mean "$.expected.label"?`}},
+		{"in-no-case-file", `  cases = "cases.jsonl"` + "\n", `"$.expected.labels"`, 0, 2,
+			[]string{"warning: Expect path matches no case", "any of the 2 cases", `Did you mean "$.expected.label"?`}},
+		{"case-input", fourCases, `"$.case.input.q"`, 0, 2, []string{"warning: Expect path matches no case", `Did you mean "$.input.q"?`}},
+		{"literal", fourCases, `"expected.label"`, 0, 2, []string{"warning: Expect is a literal string", `did you mean "$.expected.label"?`}},
+		{"in-one-case", fourCases, `"$.expected.label"`, 0, 0, []string{"bench.hcl is valid"}},
+		{"input", fourCases, `"$.input.q"`, 0, 0, []string{"bench.hcl is valid"}},
+		{"case-id", fourCases, `"$.case.id"`, 0, 0, []string{"bench.hcl is valid"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.write("bench.hcl", expectBench(tc.cases, evaluator(tc.expect)))
+			for _, strict := range []bool{false, true} {
+				args, code := []string{"validate", "--no-plugins", "bench.hcl"}, tc.code
+				if strict {
+					args, code = append(args, "--strict"), tc.strictCode
+				}
+				r := e.run(args...)
+				noCrash(t, "validate", r)
+				out := strings.Join(strings.Fields(r.stdout+r.stderr), " ")
+				if r.code != code {
+					t.Fatalf("%v: exit %d, want %d:\n%s%s", args, r.code, code, r.stdout, r.stderr)
+				}
+				if strings.Count(r.stderr, ": error: ")+strings.Count(r.stderr, ": warning: ") > 1 {
+					t.Errorf("more than one diagnostic:\n%s", r.stderr)
+				}
+				for _, w := range tc.want {
+					if !strict && !strings.Contains(out, w) {
+						t.Errorf("output lacks %q:\n%s%s", w, r.stdout, r.stderr)
+					}
+				}
+			}
+		})
+	}
+	// The warning is in validate's JSON document too, and in what run prints
+	// before it starts.
+	e.write("bench.hcl", expectBench(fourCases, evaluator(`"$.expected.lable"`)))
+	r := e.run("validate", "--no-plugins", "bench.hcl", "--format", "json")
+	checkDoc(t, "validate with a warning", r.stdout)
+	if r.code != 0 || !strings.Contains(r.stdout, `"warning_count": 1`) || !strings.Contains(r.stdout, "Expect path matches no case") {
+		t.Errorf("validate --format json: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := e.run("run", "bench.hcl", "--no-progress"); !strings.Contains(r.stderr, "warning: Expect path matches no case") {
+		t.Errorf("run does not show the warning:\n%s", r.stderr)
+	}
+}
+
+// An evaluator that found nothing to compare in most executions is named at
+// the end of the run — in the output, the JSON leaderboard, `wtb results`
+// and the audit trail — with its path and how many executions.
+func TestRunWarnsOfEvaluatorsThatFoundNothing(t *testing.T) {
+	e := newEnv(t)
+	cases := strings.Replace(fourCases, `q = "a" }`, `q = "a", only_in_two = "Paris" }`, 1)
+	cases = strings.Replace(cases, `q = "b" }`, `q = "b", only_in_two = "Paris" }`, 1)
+	bench := expectBench(cases, `
+  evaluator "label" {
+    type   = "equals"
+    path   = "$.label"
+    expect = "$.expected.label"
+  }
+  evaluator "answer_typo" {
+    type   = "contains"
+    path   = "$.anser"
+    expect = "$.expected.answer"
+  }
+  evaluator "answer" {
+    type   = "equals"
+    path   = "$.answer"
+    expect = "$.expected.answer"
+  }
+  evaluator "half" {
+    type   = "equals"
+    path   = "$.answer"
+    expect = "$.input.only_in_two"
+  }
+`)
+	e.write("bench.hcl", bench)
+	r := e.run("run", "bench.hcl", "--no-progress", "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("run exited %d:\n%s", r.code, r.stderr)
+	}
+	checkDoc(t, "run", r.stdout)
+	want := []string{
+		`warning: evaluator "label" found nothing to compare in 3 of 4 successful executions: expect "$.expected.label" selects nothing in the case`,
+		`warning: evaluator "answer_typo" found nothing to compare in 4 of 4 successful executions: path "$.anser" selects nothing in the final state`,
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("run's output lacks %q:\n%s", w, r.stderr)
+		}
+	}
+	if n := strings.Count(r.stderr, "found nothing to compare"); n != 2 {
+		t.Errorf("%d warnings, want 2 (not for answer, which found its paths, nor half, at 2 of 4):\n%s", n, r.stderr)
+	}
+	var board struct {
+		Summary struct {
+			Warnings []struct {
+				Evaluator, Attribute, Path string
+				Executions, Of             int
+			} `json:"warnings"`
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &board); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%+v", board.Summary.Warnings); got != "[{Evaluator:label Attribute:expect Path:$.expected.label Executions:3 Of:4} {Evaluator:answer_typo Attribute:path Path:$.anser Executions:4 Of:4}]" {
+		t.Errorf("summary.warnings = %s", got)
+	}
+	// Stored with the batch: results shows them later, the audit trail has them.
+	res := e.mustRun("results")
+	if strings.Count(res.stderr, "found nothing to compare") != 2 {
+		t.Errorf("wtb results does not show the warnings:\n%s", res.stderr)
+	}
+	audit := e.mustRun("audit").stdout
+	if !regexp.MustCompile(`WARNING\s+evaluator.found_nothing\s+evaluator "answer_typo" found nothing`).MatchString(audit) {
+		t.Errorf("the audit trail lacks the warning:\n%s", audit)
+	}
+	// Rescoring with the paths fixed: no warning.
+	fixed := strings.Replace(bench, `"$.anser"`, `"$.answer"`, 1)
+	e.write("fixed.hcl", strings.Replace(fixed, `evaluator "label"`, `evaluator "label_off"`, 1))
+	rescored := e.run("rescore", "latest", "fixed.hcl")
+	if !strings.Contains(rescored.stderr, `evaluator "label_off" found nothing`) || strings.Contains(rescored.stderr, "answer_typo") {
+		t.Errorf("rescore's warnings:\n%s", rescored.stderr)
+	}
+}
+
 const repeatNode = `import json, random, sys
 inp = json.load(sys.stdin)
 print(json.dumps({"a": inp["execution"]["repeat"], "noise": random.random()}))

@@ -43,6 +43,10 @@ const (
 	// StoreStalled: the database made writes wait (retries after transient
 	// errors); Data has waited_ms and recovered.
 	StoreStalled Type = "store.stalled"
+	// EvaluatorFoundNothing: at the end of a run, an evaluator whose path
+	// selected nothing in most successful executions; Data has evaluator,
+	// attribute, path, executions and of.
+	EvaluatorFoundNothing Type = "evaluator.found_nothing"
 )
 
 // Event is something that happened in the host.
