@@ -457,7 +457,8 @@ func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
 	if a.has("applies_to") {
 		s.Thresholds.AppliesTo = a.str("applies_to", "all")
 		if s.Thresholds.AppliesTo != "all" && s.Thresholds.AppliesTo != "best" {
-			a.errorf("applies_to", "Invalid value", "applies_to must be \"all\" (every combination must meet the thresholds) or \"best\" (the best combination must).")
+			a.errorf("applies_to", "Invalid value", "applies_to must be \"all\" (every combination must meet the thresholds) or \"best\" (the best combination must).%s",
+				suggest.DidYouMean(s.Thresholds.AppliesTo, []string{"all", "best"}))
 		}
 	}
 	return a.diags

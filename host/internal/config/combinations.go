@@ -41,6 +41,7 @@ func (c *Config) combinations(wf *spec.Workflow, blocks hcl.Blocks, a *attrs) []
 		sel := selector{kind: b.Type, rng: b.DefRange, picks: map[string][]string{}}
 		as, d := b.Body.JustAttributes()
 		a.diags = append(a.diags, d...)
+		errorsBefore := errorCount(a.diags)
 		for name, at := range as {
 			node, _ := wf.NodeByName(name)
 			if node == nil {
@@ -71,7 +72,7 @@ func (c *Config) combinations(wf *spec.Workflow, blocks hcl.Blocks, a *attrs) []
 			}
 			sel.picks[name] = values
 		}
-		if b.Type == "combination" {
+		if b.Type == "combination" && errorCount(a.diags) == errorsBefore {
 			for _, n := range wf.Nodes {
 				if _, ok := sel.picks[n.Name]; !ok && len(n.Variants) > 0 {
 					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incomplete combination",

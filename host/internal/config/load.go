@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -222,13 +223,11 @@ func decodeNamed[T any](blocks []*hcl.Block, kind string, decode func(*hcl.Block
 }
 
 func dupBlock(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {
-	what := kind
-	if name != "" {
-		what = fmt.Sprintf("%s %q", kind, name)
+	detail := fmt.Sprintf("%s %s %q was already declared at %s:%d:%d; names must be unique.", article(kind), kind, name, prev.Filename, prev.Start.Line, prev.Start.Column)
+	if name == "" {
+		detail = fmt.Sprintf("%s %s block was already given at %s:%d:%d; there can be only one.", article(kind), kind, prev.Filename, prev.Start.Line, prev.Start.Column)
 	}
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + kind + " block",
-		Detail:  fmt.Sprintf("%s %s was already declared at %s:%d:%d; names must be unique.", article(kind), what, prev.Filename, prev.Start.Line, prev.Start.Column),
-		Subject: at.Ptr()}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + kind + " block", Detail: detail, Subject: at.Ptr()}
 }
 
 // article is "A" or "An" for a word.
@@ -329,12 +328,33 @@ func (c *Config) decodePluginBlock(b *hcl.Block, kind PluginKind, into map[strin
 	} else {
 		pb.PluginRange = b.DefRange
 	}
+	if pb.SHA256 != "" && !sha256Hex.MatchString(pb.SHA256) {
+		a.errorf("plugin_sha256", "Invalid checksum", "plugin_sha256 must be the plugin binary's SHA-256 as 64 hexadecimal digits (sha256sum prints it); got %q.", pb.SHA256)
+	}
 	if pb.Plugin != "" && !validName(pb.Plugin) {
 		a.errorf("plugin", "Invalid plugin name", "%q is not a plugin name; use the short name, e.g. \"pool\" for wtb-runner-pool.", pb.Plugin)
 	}
 	into[name] = pb
 	return a.diags
 }
+
+// hclText is the source text of an expression, for quoting it.
+func hclText(e hcl.Expression) string {
+	var parts []string
+	if tr, d := hcl.AbsTraversalForExpr(e); !d.HasErrors() {
+		for _, step := range tr {
+			switch s := step.(type) {
+			case hcl.TraverseRoot:
+				parts = append(parts, s.Name)
+			case hcl.TraverseAttr:
+				parts = append(parts, s.Name)
+			}
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 func validName(s string) bool {
 	if s == "" {
@@ -355,11 +375,18 @@ func (c *Config) reference(a *attrs, attr, kind string, known []string) (string,
 		return "", false
 	}
 	name := ""
-	if tr, d := hcl.AbsTraversalForExpr(at.Expr); !d.HasErrors() && tr.RootName() == kind {
-		if step, ok := tr[len(tr)-1].(hcl.TraverseAttr); ok && len(tr) == 2 {
-			name = step.Name
-		} else {
-			a.errorf(attr, "Invalid reference", "%s = %s.NAME names a %s block; this is not such a name.", attr, kind, kind)
+	if tr, d := hcl.AbsTraversalForExpr(at.Expr); !d.HasErrors() {
+		switch root := tr.RootName(); {
+		case root == kind:
+			if step, ok := tr[len(tr)-1].(hcl.TraverseAttr); ok && len(tr) == 2 {
+				name = step.Name
+			} else {
+				a.errorf(attr, "Invalid reference", "%s = %s.NAME names a %s block; this is not such a name.", attr, kind, kind)
+				return "", false
+			}
+		case root == "runner" || root == "environment" || root == "workflow":
+			a.errorf(attr, "Invalid reference", "%s must name %s %s block, as %s.NAME; %s is %s %s block.", attr, strings.ToLower(article(kind)), kind, kind,
+				hclText(at.Expr), strings.ToLower(article(root)), root)
 			return "", false
 		}
 	}

@@ -36,10 +36,16 @@ func (c *Config) decodeWorker(a *attrs, blocks hcl.Blocks) *spec.Worker {
 	if a.has("worker") && a.boolean("worker", false) {
 		w = &spec.Worker{}
 	}
+	var first *hcl.Block
 	for _, b := range blocks {
 		if b.Type != "worker" {
 			continue
 		}
+		if first != nil {
+			a.diags = append(a.diags, dupBlock("worker", "", b.DefRange, first.DefRange))
+			continue
+		}
+		first = b
 		if a.has("worker") {
 			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Worker given twice",
 				Detail: "Use worker = true, or a worker { max, max_requests, idle_timeout } block, not both.", Subject: b.DefRange.Ptr()})

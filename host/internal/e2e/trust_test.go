@@ -225,6 +225,18 @@ func TestEachMistakeOneDiagnostic(t *testing.T) {
 		{"threshold-evaluator", `runner   = runner.r`, "runner   = runner.r\n  threshold { evaluators = { ee = 0.5 } }",
 			[]string{":19:30: error: Reference to undeclared evaluator", `Did you mean "e"?`}},
 		{"evaluator-type", `type   = "equals"`, `type   = "equal"`, []string{":24:14: error: Unknown evaluator type", `"equals"?`}},
+		{"variable-defualt", `variable "model" { default = "small" }`, `variable "model" { defualt = "small" }`,
+			[]string{":1:20: error: Unsupported argument", `Did you mean "default"?`}},
+		{"variable-type", `variable "model" { default = "small" }`, "variable \"model\" {\n  type    = strin\n  default = \"small\"\n}",
+			[]string{":2:13: error: Invalid type specification", `Did you mean "string"?`}},
+		{"locals-cycle", `variable "model" { default = "small" }`, "locals {\n  a = local.b\n  b = local.a\n}", []string{":2:7: error: Cycle in local values"}},
+		{"duplicate-worker", `depends_on = ["a"]`, "depends_on = [\"a\"]\n    worker {}\n    worker {}", []string{":14:5: error: Duplicate worker block"}},
+		{"duplicate-threshold", `runner   = runner.r`, "runner   = runner.r\n  threshold { pass_rate = 0.5 }\n  threshold { pass_rate = 0.9 }",
+			[]string{":20:3: error: Duplicate threshold block", "already given at"}},
+		{"combination-without-variants", `runner   = runner.r`, "runner   = runner.r\n  combination { b = \"x\" }", []string{":19:17: error: Node has no variants"}},
+		{"plugin-sha256", `plugin = "pool"`, "plugin = \"pool\"\n  plugin_sha256 = \"abc\"", []string{":4:19: error: Invalid checksum"}},
+		{"runner-is-workflow", `runner   = runner.r`, `runner   = workflow.w`, []string{":18:14: error: Invalid reference", "workflow.w is a workflow block"}},
+		{"applies-to", `runner   = runner.r`, "runner   = runner.r\n  threshold { applies_to = \"bst\" }", []string{":19:28: error: Invalid value", `Did you mean "best"?`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
