@@ -10,6 +10,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/statediff"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/suggest"
 )
 
 // Batch loads a stored batch and its spec; id "" or "latest" is the latest.
@@ -24,7 +25,7 @@ func Batch(ctx context.Context, st store.Store, id string) (*store.Batch, *spec.
 	} else {
 		rec, err = st.Batches().Get(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, configErr("%w: %s is not in %s", ErrNoBatch, id, st.Describe())
+			return nil, nil, configErr("%w: %s is not in %s.%s", ErrNoBatch, id, st.Describe(), closestBatch(ctx, st, id))
 		}
 	}
 	if err != nil {
@@ -137,13 +138,43 @@ func Execution(ctx context.Context, st store.Store, batchID, key string) (*Execu
 	}
 	res, err := st.Results().Get(ctx, rec.ID, key)
 	if err != nil {
-		return nil, configErr("%w: batch %s has no stored execution %q", ErrNoExecution, rec.ID, key)
+		return nil, configErr("%w: batch %s has no stored execution %q.%s", ErrNoExecution, rec.ID, key, closestKey(ctx, st, rec.ID, key))
 	}
 	cps, err := chain(ctx, st, res.FinalCheckpointID)
 	if err != nil {
 		return nil, runtimeErr("reading the checkpoints of %s: %v", res.ExecutionKey, err)
 	}
 	return &ExecutionView{Batch: rec, Spec: b, Result: res, Chain: cps}, nil
+}
+
+// maxKeysSuggested bounds the execution keys read to suggest one: past it,
+// the suggestion would cost more than the mistake.
+const maxKeysSuggested = 200000
+
+// closestKey is " Did you mean …?" for the stored execution key closest to
+// key (a typo in the case id, a repeat left off), or "".
+func closestKey(ctx context.Context, st store.Store, batchID, key string) string {
+	if n, err := st.Results().Count(ctx, batchID); err != nil || n > maxKeysSuggested {
+		return ""
+	}
+	var keys []string
+	if st.Results().EachKey(ctx, batchID, func(k string) { keys = append(keys, k) }) != nil {
+		return ""
+	}
+	return suggest.DidYouMean(key, keys)
+}
+
+// closestBatch is " Did you mean …?" for a recent batch id close to id.
+func closestBatch(ctx context.Context, st store.Store, id string) string {
+	recent, err := st.Batches().List(ctx, 100)
+	if err != nil {
+		return ""
+	}
+	ids := make([]string, len(recent))
+	for i, b := range recent {
+		ids[i] = b.ID
+	}
+	return suggest.DidYouMean(id, ids)
 }
 
 // chain returns the checkpoints from the root to id, root first.

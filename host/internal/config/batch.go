@@ -163,9 +163,17 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 			if at := attrOf(eb.Body, "expect"); at != nil && !d.HasErrors() {
 				a.diags = append(a.diags, checkExpect(ev, at.Expr.Range(), s.Cases, casesRead)...)
 			}
+			if at := attrOf(eb.Body, "path"); at != nil && !d.HasErrors() {
+				a.diags = append(a.diags, checkPath(ev, at.Expr.Range())...)
+			}
 			evRanges[ev.Name] = eb.DefRange
 			s.Evaluators = append(s.Evaluators, ev)
 		}
+	}
+	if total, n := totalWeight(s.Evaluators); n > 0 && total == 0 && !a.diags.HasErrors() {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Every evaluator has weight 0",
+			Detail:  fmt.Sprintf("overall_score is the weighted mean of the evaluators' scores; with every weight 0 it is 0 for every execution, so none passes pass_score = %g. Give one evaluator a weight above 0.", s.PassScore),
+			Subject: b.DefRange.Ptr()})
 	}
 	s.Thresholds.AppliesTo = "all"
 	seen := map[string]hcl.Range{}
@@ -358,6 +366,10 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 	}
 	ev.Pattern = a.str("pattern", "")
 	ev.Tolerance = a.number("tolerance", 0)
+	if ev.Tolerance < 0 || !finite(ev.Tolerance) {
+		// |got − want| ≤ a negative tolerance never holds: every score 0.
+		a.errorf("tolerance", "Invalid tolerance", "tolerance must be a number ≥ 0 (how far the value may be from the expected one); got %g.", ev.Tolerance)
+	}
 	ev.MaxMs = a.number("max_ms", 0)
 	ev.CaseSensitive = a.boolean("case_sensitive", false)
 	if a.has("command") {
@@ -450,6 +462,13 @@ func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
 					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared evaluator",
 						Detail: detail + suggest.DidYouMean(k.AsString(), names), Subject: mapKeyRange(a.m["evaluators"], k.AsString())})
 				}
+				if (f < 0 || f > 1) && !a.failed("evaluators") {
+					// Scores are in [0, 1]: above 1 can never be met, below 0 always is.
+					a.markBad("evaluators")
+					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Value out of range",
+						Detail:  fmt.Sprintf("The threshold of evaluator %q must be between 0 and 1 (its scores are), got %g.", k.AsString(), f),
+						Subject: mapKeyRange(a.m["evaluators"], k.AsString())})
+				}
 				s.Thresholds.Evaluators[k.AsString()] = f
 			}
 		}
@@ -462,6 +481,14 @@ func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
 		}
 	}
 	return a.diags
+}
+
+func totalWeight(evs []spec.Evaluator) (float64, int) {
+	total := 0.0
+	for _, ev := range evs {
+		total += ev.Weight
+	}
+	return total, len(evs)
 }
 
 func errorCount(diags hcl.Diagnostics) int {

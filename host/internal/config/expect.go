@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -26,6 +27,13 @@ func checkExpect(ev spec.Evaluator, rng hcl.Range, cases []spec.Case, casesRead 
 		return nil
 	}
 	path, ok := lit.(string)
+	if ev.Type == "numeric" && !strings.HasPrefix(path, "$") {
+		if _, isNumber := lit.(float64); !isNumber && !numeric(path) {
+			return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Expect is not a number",
+				Detail:  fmt.Sprintf("Evaluator %q is numeric: expect must be a number, or a path into the case (\"$.expected.n\"); got %s.", ev.Name, string(ev.Expect)),
+				Subject: rng.Ptr()}}
+		}
+	}
 	if !ok {
 		return nil
 	}
@@ -67,6 +75,34 @@ func checkExpect(ev spec.Evaluator, rng hcl.Range, cases []spec.Case, casesRead 
 		Detail: fmt.Sprintf("expect %q selects nothing in any of the %s, so evaluator %q would score every execution 0.%s%s",
 			path, plural(len(cases), "case", "cases"), ev.Name, where, didYouMean),
 		Subject: rng.Ptr()}}
+}
+
+// checkPath warns of a path into the final state that looks in the case:
+// nodes never see the case's expected values, so $.expected… is in the
+// state only if a node writes "expected" itself — it is the expect path
+// written as the path.
+func checkPath(ev spec.Evaluator, rng hcl.Range) hcl.Diagnostics {
+	if ev.Type == "latency" || ev.Type == "command" {
+		return nil
+	}
+	if !strings.HasPrefix(ev.Path, "$.expected") && !strings.HasPrefix(ev.Path, `$["expected"]`) && !strings.HasPrefix(ev.Path, "$['expected']") {
+		return nil
+	}
+	where := "the final state"
+	if ev.Node != "" {
+		where = "node " + ev.Node + "'s output"
+	}
+	return hcl.Diagnostics{{Severity: hcl.DiagWarning, Summary: "Path looks for expected values in the state",
+		Detail: fmt.Sprintf("path %q is looked up in %s, which holds the case's input and what the nodes wrote; nodes never see the case's expected values. "+
+			"The case's values go in expect (expect = %q); path names what the workflow produced, e.g. \"$.answer\".", ev.Path, where, ev.Path),
+		Subject: rng.Ptr()}}
+}
+
+// numeric says whether s reads as a number ("3", " 2.5 "), as the numeric
+// evaluator reads one.
+func numeric(s string) bool {
+	_, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return err == nil
 }
 
 func firstN(list []string, n int) []string {

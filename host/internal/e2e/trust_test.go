@@ -436,6 +436,47 @@ batch_test "t" {
 			}
 		})
 	}
+	// Stored names too: an execution key with its repeat left off, a batch id
+	// with a typo.
+	run := e.run("run", "good.hcl", "--batch", "u", "--no-progress")
+	id := batchID(t, run.stderr)
+	if r := e.run("show", "a=x/c1"); r.code != 2 || !strings.Contains(r.stderr, `Did you mean "a=x/c1/0"?`) {
+		t.Errorf("show with a key left short: exit %d\n%s", r.code, r.stderr)
+	}
+	typo := id[:len(id)-1] + string("0123456789abcdef"[(strings.IndexByte("0123456789abcdef", id[len(id)-1])+1)%16])
+	if r := e.run("results", typo); r.code != 2 || !strings.Contains(r.stderr, fmt.Sprintf("Did you mean %q?", id)) {
+		t.Errorf("results with a batch id typo: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// Scoring mistakes that validate can see: each one diagnostic.
+func TestScoringMistakesAtValidate(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name, evaluators string
+		code             int
+		want             string
+	}{
+		{"all-weights-zero", "  evaluator \"a\" {\n    type   = \"equals\"\n    path   = \"$.answer\"\n    expect = \"$.expected.answer\"\n    weight = 0\n  }\n", 0,
+			"warning: Every evaluator has weight 0"},
+		{"path-into-expected", "  evaluator \"a\" {\n    type   = \"equals\"\n    path   = \"$.expected.answer\"\n    expect = \"Paris\"\n  }\n", 0,
+			"bench.hcl:29:14: warning: Path looks for expected values in the state"},
+		{"numeric-not-a-number", "  evaluator \"a\" {\n    type   = \"numeric\"\n    path   = \"$.answer\"\n    expect = \"Paris\"\n  }\n", 2,
+			"bench.hcl:30:14: error: Expect is not a number"},
+		{"negative-tolerance", "  evaluator \"a\" {\n    type      = \"numeric\"\n    path      = \"$.n\"\n    expect    = 3\n    tolerance = -0.1\n  }\n", 2,
+			"bench.hcl:31:17: error: Invalid tolerance"},
+		{"threshold-above-one", "  evaluator \"a\" {\n    type   = \"equals\"\n    path   = \"$.answer\"\n    expect = \"$.expected.answer\"\n  }\n  threshold { evaluators = { a = 80 } }\n", 2,
+			"bench.hcl:32:30: error: Value out of range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.write("bench.hcl", expectBench(fourCases, tc.evaluators))
+			r := e.run("validate", "--no-plugins", "bench.hcl")
+			noCrash(t, "validate", r)
+			if r.code != tc.code || strings.Count(r.stderr, ": error: ")+strings.Count(r.stderr, ": warning: ") != 1 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, want %d and one diagnostic %q:\n%s", r.code, tc.code, tc.want, r.stderr)
+			}
+		})
+	}
 }
 
 // expectBench scores one node's {"label", "answer"} with evaluators; the
