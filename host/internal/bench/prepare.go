@@ -23,7 +23,7 @@ const eventHistory = 10000
 // they include errors.
 func Load(path string, vars map[string]string) (*config.Config, hcl.Diagnostics, error) {
 	if _, err := os.Stat(path); err != nil {
-		return nil, nil, configErr("%v", err)
+		return nil, nil, configErr("%v.%s", err, suggest.File("", path))
 	}
 	cfg, diags := config.Load(path, config.Options{Vars: vars})
 	if diags.HasErrors() {

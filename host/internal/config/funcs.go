@@ -2,11 +2,13 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
@@ -55,6 +57,10 @@ func fileFunc(dir string) function.Function {
 			path := resolvePath(dir, name)
 			data, err := os.ReadFile(path)
 			if err != nil {
+				if hint := suggest.File(dir, name); hint != "" {
+					// HCL ends the message with its own period.
+					err = fmt.Errorf("%w;%s", err, strings.TrimSuffix(strings.Replace(hint, " Did", " did", 1), "?"))
+				}
 				return cty.NilVal, function.NewArgError(0, err)
 			}
 			// A prompt saved as UTF-16 would reach the nodes as garbage.

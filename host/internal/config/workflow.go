@@ -236,6 +236,7 @@ func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Worker on a built-in node",
 			Detail: fmt.Sprintf("Node %q has kind %q; only command nodes run as persistent workers.", n.Name, n.Kind), Subject: b.DefRange.Ptr()})
 	}
+	a.diags = append(a.diags, c.missingScripts(n.Command, a.rng("command"), fmt.Sprintf("Node %q", n.Name))...)
 	n.Command, n.Files = c.resolveCommand(n.Command)
 
 	seen := map[string]hcl.Range{}
@@ -321,6 +322,7 @@ func (c *Config) decodeVariant(b *hcl.Block, n *spec.Node) (spec.Variant, hcl.Di
 	}
 	if a.has("command") {
 		v.Command, _ = a.strings("command")
+		a.diags = append(a.diags, c.missingScripts(v.Command, a.rng("command"), fmt.Sprintf("Variant %q of node %q", v.Name, n.Name))...)
 		v.Command, v.Files = c.resolveCommand(v.Command)
 	}
 	if a.has("params") {
@@ -389,6 +391,38 @@ func (c *Config) resolveCommand(argv []string) ([]string, []string) {
 		}
 	}
 	return out, files
+}
+
+// scriptExt are the file name endings that make an argument a script to
+// look for (an argument with a "/" is looked for too).
+var scriptExt = []string{".py", ".sh", ".bash", ".js", ".mjs", ".ts", ".rb", ".pl", ".php", ".R", ".jl", ".lua"}
+
+// missingScripts warns of command arguments that name a script that is not
+// there: the node would fail on every execution ("can't open file"). Only a
+// warning: a node runs in its environment's working directory (a Ray
+// working_dir), which may hold it.
+func (c *Config) missingScripts(argv []string, rng *hcl.Range, who string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for i, arg := range argv {
+		if arg == "" || strings.ContainsAny(arg, " \t\n$;|&<>*?=:") || strings.HasPrefix(arg, "-") {
+			continue
+		}
+		script := strings.ContainsRune(arg, '/')
+		for _, ext := range scriptExt {
+			script = script || strings.HasSuffix(arg, ext)
+		}
+		if !script || i == 0 && !strings.ContainsRune(arg, '/') {
+			continue
+		}
+		if _, err := os.Stat(resolvePath(c.Dir, arg)); err == nil || !os.IsNotExist(err) {
+			continue
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Script not found",
+			Detail: fmt.Sprintf("%s runs %q, which is not a file (relative paths are to the bench file's directory); the node would fail on every execution.%s "+
+				"(If the node's environment provides it, e.g. a Ray working_dir, ignore this.)", who, arg, suggest.File(c.Dir, arg)),
+			Subject: rng})
+	}
+	return diags
 }
 
 // EnvironmentRange is where a variant sets its environment, if it does.

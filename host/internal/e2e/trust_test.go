@@ -449,6 +449,78 @@ batch_test "t" {
 	}
 }
 
+// Mistakes in the files a bench file names: one diagnostic each, with the
+// file probably meant.
+func TestFileMistakesOneDiagnostic(t *testing.T) {
+	e := newEnv(t)
+	bench := func(cases, command, param string) string {
+		return `runner "r" { plugin = "pool" }
+workflow "w" {
+  node "a" {
+    command = ` + command + `
+    params  = { prompt = ` + param + ` }
+  }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.r
+  cases    = "` + cases + `"
+}
+`
+	}
+	e.write("cases.jsonl", `{"id": "c1", "input": {}}`+"\n")
+	e.write("prompt.txt", "Answer in one word.")
+	e.write("nodes/retrieve.py", "print('{}')\n")
+	var numbered strings.Builder
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&numbered, `{"id": %d, "input": {}}`+"\n", i)
+	}
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		code  int
+		want  []string
+	}{
+		{"json-array", map[string]string{"array.jsonl": `[{"id": "c1", "input": {}},` + "\n" + `{"id": "c2", "input": {}}]` + "\n",
+			"bench.hcl": bench("array.jsonl", `["true"]`, `"x"`)}, 2,
+			[]string{"array.jsonl:1:1: error: Cases file is a JSON array", "jq -c '.[]' array.jsonl"}},
+		{"pretty-printed", map[string]string{"pretty.jsonl": "{\n  \"id\": \"c1\",\n  \"input\": {}\n}\n{\n  \"id\": \"c2\"\n}\n",
+			"bench.hcl": bench("pretty.jsonl", `["true"]`, `"x"`)}, 2,
+			[]string{"pretty.jsonl:1:1: error: Case spans several lines", "jq -c . pretty.jsonl"}},
+		{"same-mistake-every-line", map[string]string{"numbered.jsonl": numbered.String(), "bench.hcl": bench("numbered.jsonl", `["true"]`, `"x"`)}, 2,
+			[]string{"numbered.jsonl:1:1: error: Invalid case", `"id" is a number; it must be a string`, "The same on lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 19 more."}},
+		{"truncated-line", map[string]string{"cut.jsonl": `{"id": "c1", "input": {}}` + "\n" + `{"id": "c2", "input": {`, "bench.hcl": bench("cut.jsonl", `["true"]`, `"x"`)}, 2,
+			[]string{"cut.jsonl:2:1: error: Invalid case", "the line ends before the case object does"}},
+		{"cases-file-name", map[string]string{"bench.hcl": bench("cases.josnl", `["true"]`, `"x"`)}, 2,
+			[]string{"bench.hcl:11:14: error: Cannot read cases file", `Did you mean "cases.jsonl"?`}},
+		{"file-function-name", map[string]string{"bench.hcl": bench("cases.jsonl", `["true"]`, `file("promt.txt")`)}, 2,
+			[]string{"bench.hcl:5:32: error: Invalid function argument", `did you mean "prompt.txt"`}},
+		{"script-name", map[string]string{"bench.hcl": bench("cases.jsonl", `["python3", "nodes/retreive.py"]`, `"x"`)}, 0,
+			[]string{"bench.hcl:4:15: warning: Script not found", `Did you mean "nodes/retrieve.py"?`, "bench.hcl is valid"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for name, content := range tc.files {
+				e.write(name, content)
+			}
+			r := e.run("validate", "--no-plugins", "bench.hcl")
+			noCrash(t, "validate", r)
+			diags := strings.Count(r.stderr, ": error: ") + strings.Count(r.stderr, ": warning: ")
+			if r.code != tc.code || diags != 1 {
+				t.Fatalf("exit %d with %d diagnostics, want %d with 1:\n%s%s", r.code, diags, tc.code, r.stdout, r.stderr)
+			}
+			out := strings.Join(strings.Fields(r.stdout+r.stderr), " ")
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s%s", w, r.stdout, r.stderr)
+				}
+			}
+		})
+	}
+	if r := e.run("validate", "--no-plugins", "bench.hlc"); r.code != 2 || !strings.Contains(r.stderr, `Did you mean "bench.hcl"?`) {
+		t.Errorf("validate bench.hlc: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
 // Scoring mistakes that validate can see: each one diagnostic.
 func TestScoringMistakesAtValidate(t *testing.T) {
 	e := newEnv(t)

@@ -6,6 +6,8 @@ package suggest
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -45,6 +47,34 @@ func Closest(got string, options []string) string {
 func DidYouMean(got string, options []string) string {
 	if best := Closest(got, options); best != "" {
 		return fmt.Sprintf(" Did you mean %q?", best)
+	}
+	return ""
+}
+
+// File is ` Did you mean "x"?` for a file beside path whose name is close to
+// path's (bench.hlc for bench.hcl, cases.josnl), written as path was
+// (relative stays relative); "" when there is none or the directory cannot
+// be read. dir is what a relative path is relative to ("" for the working
+// directory).
+func File(dir, path string) string {
+	parent, name := filepath.Split(path)
+	full := parent
+	if !filepath.IsAbs(path) && dir != "" {
+		full = filepath.Join(dir, parent)
+	}
+	if full == "" {
+		full = "."
+	}
+	entries, err := os.ReadDir(full)
+	if err != nil {
+		return ""
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if best := Closest(name, names); best != "" {
+		return fmt.Sprintf(" Did you mean %q?", parent+best)
 	}
 	return ""
 }

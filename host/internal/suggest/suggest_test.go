@@ -1,6 +1,10 @@
 package suggest
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 func TestClosest(t *testing.T) {
 	for _, tc := range []struct {
@@ -25,5 +29,23 @@ func TestClosest(t *testing.T) {
 	}
 	if got := DidYouMean("zzzzzz", []string{"expected"}); got != "" {
 		t.Errorf("DidYouMean = %q, want nothing", got)
+	}
+}
+
+func TestFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"bench.hcl", "cases.jsonl"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := File(dir, "cases.josnl"); got != ` Did you mean "cases.jsonl"?` {
+		t.Errorf("File(cases.josnl) = %q", got)
+	}
+	if got := File("", filepath.Join(dir, "bench.hlc")); got != ` Did you mean "`+filepath.Join(dir, "bench.hcl")+`"?` {
+		t.Errorf("File(abs bench.hlc) = %q", got)
+	}
+	if got := File(dir, "sub/x"); got != "" {
+		t.Errorf("File in a missing directory = %q", got)
 	}
 }
