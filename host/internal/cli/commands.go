@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -259,6 +260,10 @@ func (a *app) auditCommand() *cobra.Command {
 			if err := checkTextJSON(format); err != nil {
 				return err
 			}
+			if types := eventTypes(); typ != "" && !slices.Contains(types, typ) {
+				// An unknown type would print an empty trail, as if nothing happened.
+				return unknownValue("--type", typ, types)
+			}
 			if follow && format == "json" {
 				return exitf(ExitConfig, "--follow prints text lines; drop --format json")
 			}
@@ -419,6 +424,14 @@ func checkTextJSON(format string) error {
 		return unknownValue("--format", format, []string{"text", "json"})
 	}
 	return nil
+}
+
+func eventTypes() []string {
+	out := make([]string, len(events.Types))
+	for i, t := range events.Types {
+		out[i] = string(t)
+	}
+	return out
 }
 
 // unknownValue is the usage error for a flag or argument naming none of

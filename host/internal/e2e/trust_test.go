@@ -416,6 +416,7 @@ batch_test "t" {
 		{"plugins-describe", []string{"plugins", "describe", "pol"}, 2, []string{`no plugin named "pol"`, `Did you mean "pool"?`}},
 		{"schema", []string{"schema", "leaderbord"}, 2, []string{`unknown document kind "leaderbord"`, `Did you mean "leaderboard"?`}},
 		{"audit-level", []string{"audit", "--level", "warnig"}, 2, []string{`unknown --level "WARNIG"`, `Did you mean "WARNING"?`}},
+		{"audit-type", []string{"audit", "--type", "execution.faild"}, 2, []string{`unknown --type "execution.faild"`, `Did you mean "execution.failed"?`}},
 		{"log-level", []string{"validate", "good.hcl", "--log-level", "debg"}, 2, []string{`unknown --log-level "debg"`, `Did you mean "debug"?`}},
 		{"var", []string{"validate", "good.hcl", "--var", "modle=x"}, 2, []string{"declares no variable"}},
 	} {

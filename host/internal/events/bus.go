@@ -49,6 +49,12 @@ const (
 	EvaluatorFoundNothing Type = "evaluator.found_nothing"
 )
 
+// Types lists every event type, for checking a name a user gives.
+var Types = []Type{BatchStarted, BatchFinished, BatchFailed, BatchCancelled, CombinationStarted, CombinationFinished,
+	CombinationStopped, ExecutionStarted, ExecutionFinished, ExecutionFailed, ExecutionRetried, ExecutionCancelled,
+	NodeStarted, NodeFinished, NodeFailed, NodeLog, PluginStarted, PluginCrashed, PluginRestarted, PluginStopped,
+	PluginGaveUp, StoreStalled, EvaluatorFoundNothing}
+
 // Event is something that happened in the host.
 type Event struct {
 	Type         Type
