@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -21,11 +22,22 @@ const maxRepeat = 100000
 func (c *Config) decodeRepeatBlock(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
 	content, diags := content(b.Body, repeatSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+	// One diagnostic for the block, however many are missing.
+	var absent []string
 	for _, name := range []string{"min", "max", "until"} {
-		if !a.has(name) {
-			a.diags = append(a.diags, missing(name, "repeat", b.DefRange, map[string]string{"min": "min = 3", "max": "max = 30",
-				"until": "until = { ci_half_width = 0.05 }"}[name]))
+		if !a.has(name) && !a.misspelled(name) {
+			absent = append(absent, name)
 		}
+	}
+	switch len(absent) {
+	case 0:
+	case 1:
+		a.diags = append(a.diags, missing(absent[0], "repeat", b.DefRange, map[string]string{"min": "min = 3", "max": "max = 30",
+			"until": "until = { ci_half_width = 0.05 }"}[absent[0]]))
+	default:
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing required arguments",
+			Detail:  fmt.Sprintf("A repeat block needs %s, e.g. repeat { min = 3, max = 30, until = { ci_half_width = 0.05 } }.", strings.Join(absent, ", ")),
+			Subject: b.DefRange.Ptr()})
 	}
 	if a.diags.HasErrors() {
 		return a.diags

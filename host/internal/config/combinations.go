@@ -73,11 +73,15 @@ func (c *Config) combinations(wf *spec.Workflow, blocks hcl.Blocks, a *attrs) []
 			sel.picks[name] = values
 		}
 		if b.Type == "combination" && errorCount(a.diags) == errorsBefore {
+			var absent []string
 			for _, n := range wf.Nodes {
 				if _, ok := sel.picks[n.Name]; !ok && len(n.Variants) > 0 {
-					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incomplete combination",
-						Detail: fmt.Sprintf("A combination block must pick a variant for every node that has variants; %q is missing.", n.Name), Subject: b.DefRange.Ptr()})
+					absent = append(absent, fmt.Sprintf("%q", n.Name))
 				}
+			}
+			if len(absent) > 0 {
+				a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incomplete combination",
+					Detail: fmt.Sprintf("A combination block must pick a variant for every node that has variants; it lacks %s.", strings.Join(absent, ", ")), Subject: b.DefRange.Ptr()})
 			}
 		}
 		sels = append(sels, sel)

@@ -199,7 +199,11 @@ func (a *attrs) duration(name string, def time.Duration) time.Duration {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		a.errorf(name, "Invalid duration", "%q must be a duration such as \"30s\", \"1m30s\" or \"500ms\"; got %q.", name, s)
+		hint := ""
+		if _, isNumber := new(big.Float).SetString(strings.TrimSpace(s)); isNumber && !strings.HasPrefix(s, "-") {
+			hint = fmt.Sprintf(" A duration has a unit: did you mean \"%ss\"?", strings.TrimSpace(s))
+		}
+		a.errorf(name, "Invalid duration", "%q must be a duration such as \"30s\", \"1m30s\" or \"500ms\"; got %q.%s", name, s, hint)
 		return def
 	}
 	return d

@@ -196,7 +196,11 @@ func TestEachMistakeOneDiagnostic(t *testing.T) {
 			[]string{":25:15: error: Incorrect attribute value type"}},
 		{"repeat-max-string", `runner   = runner.r`, "runner   = runner.r\n  repeat {\n    min   = 3\n    max   = \"many\"\n    until = { ci_half_width = 0.1 }\n  }",
 			[]string{":21:13: error: Incorrect attribute value type"}},
-		{"timeout-number", `depends_on = ["a"]`, `timeout = 5`, []string{":12:15: error: Invalid duration"}},
+		{"timeout-number", `depends_on = ["a"]`, `timeout = 5`, []string{":12:15: error: Invalid duration", `did you mean "5s"?`}},
+		{"empty-repeat", `runner   = runner.r`, "runner   = runner.r\n  repeat {}", []string{":19:3: error: Missing required arguments", "needs min, max, until"}},
+		{"empty-combination", "    command    = [\"true\"]\n  }\n}\nbatch_test \"t\" {\n  workflow = workflow.w\n  runner   = runner.r\n",
+			"    command    = [\"true\"]\n    variant \"p\" {}\n    variant \"q\" {}\n  }\n}\nbatch_test \"t\" {\n  workflow = workflow.w\n  runner   = runner.r\n  combination {}\n",
+			[]string{":21:3: error: Incomplete combination", `it lacks "a", "b"`}},
 		{"params-number", `params = { k = 1 }`, `params = 5`, []string{":8:28: error: Incorrect attribute value type"}},
 		{"input-number", `input    = { q = 1 }`, `input    = 5`, []string{":20:16: error: Incorrect attribute value type"}},
 		// Misspelt attributes: the misspelling, not also the attribute missing.
