@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -157,6 +158,19 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 		blocks[b.Type] = append(blocks[b.Type], b)
 		if len(b.Labels) > 0 {
 			c.declared[b.Type+"\x00"+b.Labels[0]] = true
+		}
+	}
+	// A block whose type is misspelt (runer "r") was reported as such; the
+	// references to it (runner.r) are not also errors.
+	if body, ok := file.Body.(*hclsyntax.Body); ok {
+		var types []string
+		for _, s := range rootSchema.Blocks {
+			types = append(types, s.Type)
+		}
+		for _, b := range body.Blocks {
+			if meant := suggest.Closest(b.Type, types); meant != "" && !slices.Contains(types, b.Type) && len(b.Labels) > 0 {
+				c.declared[meant+"\x00"+b.Labels[0]] = true
+			}
 		}
 	}
 	if opts.Environ == nil {

@@ -41,14 +41,7 @@ func (a *attrs) markBad(name string) {
 
 // misspelled says whether an argument of the block was reported as a
 // misspelling of name ("runer" for "runner"): then name is not also missing.
-func (a *attrs) misspelled(name string) bool {
-	for _, d := range a.diags {
-		if m, ok := d.Extra.(misspelling); ok && string(m) == name {
-			return true
-		}
-	}
-	return false
-}
+func (a *attrs) misspelled(name string) bool { return misspeltIn(a.diags, name) }
 
 // misspelling marks an "Unsupported argument" diagnostic with the argument it
 // suggests instead.
@@ -294,9 +287,12 @@ var unsupportedArgRE = regexp.MustCompile(`An argument named "([^"]+)" is not ex
 // content is body.Content with a "Did you mean ...?" for misspelled arguments.
 func content(body hcl.Body, schema *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagnostics) {
 	c, diags := body.Content(schema)
-	var names []string
+	var names, types []string
 	for _, a := range schema.Attributes {
 		names = append(names, a.Name)
+	}
+	for _, b := range schema.Blocks {
+		types = append(types, b.Type)
 	}
 	for _, d := range diags {
 		if m := unsupportedArgRE.FindStringSubmatch(d.Detail); m != nil {
@@ -307,6 +303,27 @@ func content(body hcl.Body, schema *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagn
 				d.Extra = misspelling(best)
 			}
 		}
+		if m := unsupportedBlockRE.FindStringSubmatch(d.Detail); m != nil {
+			if best := suggest.Closest(m[1], types); best != "" {
+				if !strings.Contains(d.Detail, "Did you mean") {
+					d.Detail += suggest.DidYouMean(m[1], types)
+				}
+				d.Extra = misspelling(best)
+			}
+		}
 	}
 	return c, diags
+}
+
+var unsupportedBlockRE = regexp.MustCompile(`^Blocks of type "([^"]+)" are not expected here\.`)
+
+// misspeltIn says whether diags report a block type or argument misspelt
+// for name ("nod" for node): then a check that name is there is skipped.
+func misspeltIn(diags hcl.Diagnostics, name string) bool {
+	for _, d := range diags {
+		if m, ok := d.Extra.(misspelling); ok && string(m) == name {
+			return true
+		}
+	}
+	return false
 }

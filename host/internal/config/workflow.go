@@ -100,6 +100,9 @@ func (c *Config) decodeWorkflow(b *hcl.Block) (*spec.Workflow, hcl.Diagnostics) 
 		decls = append(decls, nd)
 	}
 	if len(decls) == 0 {
+		if misspeltIn(diags, "node") {
+			return nil, diags // "nod" was said to be node; the workflow is not also empty
+		}
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty workflow",
 			Detail: fmt.Sprintf("Workflow %q has no node blocks.", b.Labels[0]), Subject: b.DefRange.Ptr()})
 		return nil, diags
