@@ -445,6 +445,25 @@ batch_test "t" {
 			}
 		})
 	}
+	// A misspelt required attribute of a plugin is a misspelling, not also a
+	// missing attribute.
+	testbin.Build(t, testbin.RunnerGRPC)
+	e.write("grpc.hcl", `runner "g" {
+  plugin = "grpc"
+  adress = "127.0.0.1:1"
+}
+workflow "w" {
+  node "a" { command = ["true"] }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.g
+  case "c" { input = {} }
+}
+`)
+	if r := e.run("validate", "grpc.hcl"); r.code != 2 || strings.Count(r.stderr, ": error: ") != 1 || !strings.Contains(r.stderr, `Did you mean "address"?`) {
+		t.Errorf("validate with a misspelt plugin attribute: exit %d\n%s", r.code, r.stderr)
+	}
 	// Stored names too: an execution key with its repeat left off, a batch id
 	// with a typo.
 	run := e.run("run", "good.hcl", "--batch", "u", "--no-progress")
