@@ -28,12 +28,12 @@ func textOf(src []byte, path, shown, what string) ([]byte, *hcl.Diagnostic) {
 	if enc, bom := wideEncoding(src); enc != "" {
 		from := enc
 		if !bom {
-			from = enc + wideOrder(src, enc)
+			from = enc + wideOrder(src)
 		}
 		return src, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "File is " + enc + ", not UTF-8",
 			Detail: fmt.Sprintf("%s is encoded as %s%s%s; a %s must be UTF-8. Save it as UTF-8 in your editor, or convert it: "+
 				"iconv -f %s -t UTF-8 %s > converted && mv converted %s (in PowerShell, write files with -Encoding utf8).",
-				shown, enc, describeOrder(src, enc), bomNote(bom), what, from, shellArg(shown), shellArg(shown)),
+				shown, enc, describeOrder(src), bomNote(bom), what, from, shellArg(shown), shellArg(shown)),
 			Subject: at}
 	}
 	bad := bytes.IndexByte(src, 0)
@@ -106,7 +106,7 @@ func wideEncoding(src []byte) (enc string, bom bool) {
 
 // wideOrder is "LE" or "BE": which end of each unit the zero bytes of ASCII
 // text are at (the mark says it when there is one).
-func wideOrder(src []byte, enc string) string {
+func wideOrder(src []byte) string {
 	switch {
 	case bytes.HasPrefix(src, []byte{0xFF, 0xFE}):
 		return "LE"
@@ -119,8 +119,8 @@ func wideOrder(src []byte, enc string) string {
 	return "LE"
 }
 
-func describeOrder(src []byte, enc string) string {
-	if wideOrder(src, enc) == "BE" {
+func describeOrder(src []byte) string {
+	if wideOrder(src) == "BE" {
 		return " (big-endian"
 	}
 	return " (little-endian"
