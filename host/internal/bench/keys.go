@@ -33,6 +33,8 @@ type KeyError struct {
 	// Executions are the execution keys a node-run key names, when it names
 	// more than one.
 	Executions []string
+	// Suggestion is " Did you mean …?" for a key that names nothing.
+	Suggestion string
 }
 
 func (e *KeyError) Error() string {
@@ -40,8 +42,8 @@ func (e *KeyError) Error() string {
 		return fmt.Sprintf("%v: %q is a node run that %d executions of batch %s share (%s)", ErrAmbiguousKey, e.Key,
 			len(e.Executions), e.Batch, strings.Join(e.Executions, ", "))
 	}
-	return fmt.Sprintf("%v: batch %s has no stored execution %q (an execution key is combination/case/repeat; a node-run key, case/repeat/variants)",
-		ErrNoExecution, e.Batch, e.Key)
+	return fmt.Sprintf("%v: batch %s has no stored execution %q (an execution key is combination/case/repeat; a node-run key, case/repeat/variants).%s",
+		ErrNoExecution, e.Batch, e.Key, e.Suggestion)
 }
 
 func (e *KeyError) Unwrap() error {

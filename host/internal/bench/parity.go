@@ -38,6 +38,12 @@ func (d ParityDiff) String() string { return d.ExecutionKey + ": " + d.Detail }
 // identical) and compares them execution by execution.
 func (a *App) Parity(ctx context.Context, st store.Store, cfg *config.Config, batch string, runners [2]string, opts RunOptions) (*ParityResult, error) {
 	res := &ParityResult{Runners: runners}
+	// Both names first: a typo in the second must not cost a run on the first.
+	for _, name := range runners {
+		if _, ok := cfg.Runners[name]; !ok {
+			return nil, unknownRunner(cfg, name)
+		}
+	}
 	for i, name := range runners {
 		p, diags, err := a.Prepare(ctx, cfg, PrepareOptions{Batch: batch, Runner: name})
 		if err != nil {

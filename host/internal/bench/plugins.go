@@ -11,6 +11,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 )
 
 // Plugins are the plugin processes of one batch.
@@ -256,12 +257,26 @@ func variantEnvironmentDiags(cfg *config.Config, b *spec.Batch, plugin string, s
 				continue
 			}
 			for _, k := range sorted(keysOf(v.Environment)) {
-				if _, isString := v.Environment[k].(string); known[k] || isString {
+				if known[k] {
+					continue
+				}
+				meant := suggest.Closest(k, settings)
+				if _, isString := v.Environment[k].(string); isString {
+					// A string is an environment variable, unless it is a
+					// misspelt setting (working_dri): say so, as a warning,
+					// since MODLE may be a variable on purpose.
+					if meant != "" && strings.ToLower(k) == k {
+						diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Environment variable or misspelt setting?",
+							Detail: fmt.Sprintf("Variant %q of node %q sets %q, which is not a setting of environment plugin %s, so it becomes an environment variable. Did you mean %q?",
+								v.Name, n.Name, k, plugin, meant),
+							Subject: cfg.EnvironmentRange(b.Workflow.Name, n.Name, v.Name)})
+					}
 					continue
 				}
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown environment setting",
 					Detail: fmt.Sprintf("Variant %q of node %q sets %q, which is not a setting of environment plugin %s (it has: %s); "+
-						"other keys are environment variables, whose values are strings.", v.Name, n.Name, k, plugin, strings.Join(sorted(settings), ", ")),
+						"other keys are environment variables, whose values are strings.%s", v.Name, n.Name, k, plugin, strings.Join(sorted(settings), ", "),
+						suggest.DidYouMean(k, settings)),
 					Subject: cfg.EnvironmentRange(b.Workflow.Name, n.Name, v.Name)})
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
+
 	"github.com/wtbench/wtb/sdk"
 )
 
@@ -21,7 +23,7 @@ const eventHistory = 10000
 // they include errors.
 func Load(path string, vars map[string]string) (*config.Config, hcl.Diagnostics, error) {
 	if _, err := os.Stat(path); err != nil {
-		return nil, nil, configErr("%v", err)
+		return nil, nil, configErr("%v.%s", err, suggest.File("", path))
 	}
 	cfg, diags := config.Load(path, config.Options{Vars: vars})
 	if diags.HasErrors() {
@@ -77,7 +79,7 @@ func (a *App) Prepare(ctx context.Context, cfg *config.Config, opts PrepareOptio
 	if opts.Runner != "" {
 		pb, ok := cfg.Runners[opts.Runner]
 		if !ok {
-			return nil, nil, configErr("%s declares no runner %q (it has: %s)", cfg.Path, opts.Runner, strings.Join(spec.SortedKeys(cfg.Runners), ", "))
+			return nil, nil, unknownRunner(cfg, opts.Runner)
 		}
 		decl := *bd
 		decl.Runner = pb
@@ -103,6 +105,13 @@ func (a *App) Prepare(ctx context.Context, cfg *config.Config, opts PrepareOptio
 		return nil, diags, configErr("%v", err)
 	}
 	return &Prepared{Config: cfg, Spec: &b, Plugins: ps, Bus: bus, Evaluator: ev}, diags, nil
+}
+
+// unknownRunner is the error for a runner block name the file does not
+// declare (wtb parity --runners).
+func unknownRunner(cfg *config.Config, name string) error {
+	names := spec.SortedKeys(cfg.Runners)
+	return configErr("%s declares no runner %q (it has: %s).%s", cfg.Path, name, strings.Join(names, ", "), suggest.DidYouMean(name, names))
 }
 
 // Validate checks every batch of a loaded file; with plugins it also starts

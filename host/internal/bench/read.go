@@ -13,6 +13,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/statediff"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/suggest"
 )
 
 // Batch loads a stored batch and its spec; id "" or "latest" is the latest.
@@ -27,7 +28,7 @@ func Batch(ctx context.Context, st store.Store, id string) (*store.Batch, *spec.
 	} else {
 		rec, err = st.Batches().Get(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, configErr("%w: %s is not in %s", ErrNoBatch, id, st.Describe())
+			return nil, nil, configErr("%w: %s is not in %s.%s", ErrNoBatch, id, st.Describe(), closestBatch(ctx, st, id))
 		}
 	}
 	if err != nil {
@@ -163,6 +164,10 @@ func Execution(ctx context.Context, st store.Store, batchID, key string) (*Execu
 	}
 	res, err := result(ctx, st, rec, b, key)
 	if err != nil {
+		var ke *KeyError
+		if errors.As(err, &ke) && len(ke.Executions) == 0 {
+			ke.Suggestion = closestKey(ctx, st, rec.ID, key)
+		}
 		return nil, err
 	}
 	cps, err := chain(ctx, st, res.FinalCheckpointID)
@@ -234,6 +239,36 @@ func runIDs(rec *store.Batch, b *spec.Batch, res *store.Result) []string {
 		}
 	}
 	return ids
+}
+
+// maxKeysSuggested bounds the execution keys read to suggest one: past it,
+// the suggestion would cost more than the mistake.
+const maxKeysSuggested = 200000
+
+// closestKey is " Did you mean …?" for the stored execution key closest to
+// key (a typo in the case id, a repeat left off), or "".
+func closestKey(ctx context.Context, st store.Store, batchID, key string) string {
+	if n, err := st.Results().Count(ctx, batchID); err != nil || n > maxKeysSuggested {
+		return ""
+	}
+	var keys []string
+	if st.Results().EachKey(ctx, batchID, func(k string) { keys = append(keys, k) }) != nil {
+		return ""
+	}
+	return suggest.DidYouMean(key, keys)
+}
+
+// closestBatch is " Did you mean …?" for a recent batch id close to id.
+func closestBatch(ctx context.Context, st store.Store, id string) string {
+	recent, err := st.Batches().List(ctx, 100)
+	if err != nil {
+		return ""
+	}
+	ids := make([]string, len(recent))
+	for i, b := range recent {
+		ids[i] = b.ID
+	}
+	return suggest.DidYouMean(id, ids)
 }
 
 // chain returns the checkpoints from the root to id, root first.

@@ -84,6 +84,7 @@ func (a *App) Rescore(ctx context.Context, st store.Store, o RescoreOptions) (*R
 		a.abandon(st, id, err)
 		return nil, runtimeErr("%w", err)
 	}
+	sum.Warnings = scoringWarnings(nil, id, evaluator)
 	status := store.StatusCompleted
 	if sum.Stored < sum.Total {
 		status = store.StatusCancelled // the original was incomplete
@@ -97,7 +98,13 @@ func (a *App) Rescore(ctx context.Context, st store.Store, o RescoreOptions) (*R
 	entry := store.AuditEntry{ID: id + "-rescored", BatchID: id, Time: finished, Severity: "SUCCESS", EventType: string(events.BatchFinished),
 		Message: fmt.Sprintf("rescored %d executions of batch %s in %s; no node ran: %s", scored, from.ID, numfmt.Elapsed(finished.Sub(start)), sum.Verdict),
 		Details: json.RawMessage(fmt.Sprintf(`{"rescored_from":%q,"node_runs":0}`, from.ID))}
-	if err := st.Audit().Append(bg, []store.AuditEntry{entry}); err != nil {
+	entries := []store.AuditEntry{entry}
+	for i, w := range sum.Warnings {
+		details, _ := json.Marshal(w)
+		entries = append(entries, store.AuditEntry{ID: fmt.Sprintf("%s-found-nothing-%d", id, i), BatchID: id, Time: finished, Severity: "WARNING",
+			EventType: string(events.EvaluatorFoundNothing), Message: w.Message, Details: details})
+	}
+	if err := st.Audit().Append(bg, entries); err != nil {
 		a.Log.Warn("writing the audit trail failed", "error", err)
 	}
 	return &RescoreOutcome{Outcome: &Outcome{Batch: rec, Spec: &b, Status: status, Summary: sum, Failures: failures},

@@ -265,6 +265,7 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
+	sum.Warnings = scoringWarnings(j.bus, rec.ID, j.evaluator)
 	out = &Outcome{Batch: rec, Spec: b, Summary: sum, Failures: failures, Report: rep, Err: runErr, Status: store.StatusCompleted}
 	if counted != nil {
 		counted.Finish(sum.Passed, rep.Elapsed)
@@ -376,6 +377,22 @@ func (a *App) watchStalls(st store.Store, bus *events.Bus, batchID string) func(
 		bus.Publish(e)
 	})
 	return func() { sr.SetStallHandler(nil) }
+}
+
+// scoringWarnings are the evaluators that found nothing to compare in most
+// of the successful executions this process scored, told to the audit
+// trail too. (A resumed batch counts the executions it scored itself.)
+func scoringWarnings(bus *events.Bus, batchID string, ev *eval.Evaluator) []report.Warning {
+	out := []report.Warning{}
+	for _, g := range ev.Gaps() {
+		w := report.Warning{Evaluator: g.Evaluator, Attribute: g.Attribute, Path: g.Path, Executions: g.Executions, Of: g.Of, Message: g.String()}
+		out = append(out, w)
+		if bus != nil {
+			bus.Publish(events.Event{Type: events.EvaluatorFoundNothing, BatchID: batchID, Message: w.Message,
+				Data: map[string]any{"evaluator": w.Evaluator, "attribute": w.Attribute, "path": w.Path, "executions": w.Executions, "of": w.Of}})
+		}
+	}
+	return out
 }
 
 // summarize aggregates a batch's stored results one at a time and lists the

@@ -144,7 +144,7 @@ error · 3 runtime failure · 130 interrupted.`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			level := hclog.LevelFromString(a.logLevel)
 			if level == hclog.NoLevel {
-				return exitf(ExitConfig, "unknown --log-level %q (trace, debug, info, warn, error)", a.logLevel)
+				return unknownValue("--log-level", a.logLevel, []string{"trace", "debug", "info", "warn", "error"})
 			}
 			a.log = hclog.New(&hclog.LoggerOptions{Name: "wtb", Level: level, Output: a.stderr, Color: hclog.ColorOff})
 			return a.profiles.start()

@@ -13,15 +13,17 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/suggest"
 )
 
 func (a *app) validateCommand() *cobra.Command {
 	var vars []string
-	var noPlugins bool
+	var noPlugins, strict bool
 	var format string
 	cmd := &cobra.Command{
 		Use:   "validate FILE",
@@ -32,16 +34,26 @@ func (a *app) validateCommand() *cobra.Command {
 				return err
 			}
 			if format == "json" {
-				return a.validateJSON(cmd.Context(), args[0], vars, !noPlugins)
+				return a.validateJSON(cmd.Context(), args[0], vars, !noPlugins, strict)
 			}
-			cfg, err := a.loadConfig(args[0], vars)
+			vm, err := parseVars(vars)
 			if err != nil {
-				return err
+				return exitf(ExitConfig, "%v", err)
+			}
+			cfg, loaded, err := bench.Load(args[0], vm)
+			if cfg != nil {
+				a.printDiagnostics(cfg.Files(), loaded)
+			}
+			if err != nil {
+				return a.failed(err)
 			}
 			diags, err := a.bench().Validate(cmd.Context(), cfg, !noPlugins)
 			a.printDiagnostics(cfg.Files(), diags)
 			if err != nil {
 				return a.failed(err)
+			}
+			if n := warnings(append(loaded, diags...)); strict && n > 0 {
+				return exitf(ExitConfig, "%s has %s (--strict fails on warnings)", args[0], plural(n, "warning", "warnings"))
 			}
 			for _, bd := range cfg.Batches {
 				b := bd.Spec
@@ -55,13 +67,14 @@ func (a *app) validateCommand() *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&vars, "var", nil, "set a variable: --var name=value")
 	cmd.Flags().BoolVar(&noPlugins, "no-plugins", false, "skip launching plugins to check their blocks")
+	cmd.Flags().BoolVar(&strict, "strict", false, "fail (exit 2) on warnings too, e.g. an expect path that matches no case")
 	cmd.Flags().StringVar(&format, "format", "text", "text or json (diagnostics on stdout, like terraform validate -json; schema: wtb schema validate)")
 	return cmd
 }
 
 // validateJSON prints validate's outcome as one document; the exit code is
 // the same as in text mode.
-func (a *app) validateJSON(ctx context.Context, path string, vars []string, plugins bool) error {
+func (a *app) validateJSON(ctx context.Context, path string, vars []string, plugins, strict bool) error {
 	vm, err := parseVars(vars)
 	if err != nil {
 		return exitf(ExitConfig, "%v", err)
@@ -81,7 +94,11 @@ func (a *app) validateJSON(ctx context.Context, path string, vars []string, plug
 			specs = append(specs, bd.Spec)
 		}
 	}
-	if werr := doc.Write(a.stdout, doc.ValidateOf(path, diags, specs)); werr != nil {
+	out := doc.ValidateOf(path, diags, specs)
+	if strict && out.WarningCount > 0 {
+		out.Valid = false // what the exit code says
+	}
+	if werr := doc.Write(a.stdout, out); werr != nil {
 		return exitf(ExitRuntime, "%v", werr)
 	}
 	if err != nil {
@@ -91,7 +108,21 @@ func (a *app) validateJSON(ctx context.Context, path string, vars []string, plug
 		}
 		return exitCode(code)
 	}
+	if strict && warnings(diags) > 0 {
+		return exitCode(ExitConfig)
+	}
 	return nil
+}
+
+// warnings counts the warnings among diags.
+func warnings(diags hcl.Diagnostics) int {
+	n := 0
+	for _, d := range diags {
+		if d.Severity == hcl.DiagWarning {
+			n++
+		}
+	}
+	return n
 }
 
 func (a *app) resultsCommand() *cobra.Command {
@@ -160,6 +191,7 @@ func (a *app) resultsCommand() *cobra.Command {
 				fmt.Fprintf(a.stderr, "batch %s was interrupted: the process running it stopped before it finished; `%s` runs the rest\n",
 					rec.ID, a.command("resume", rec.ID))
 			}
+			printScoringWarnings(a.stderr, board.Summary)
 			return writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.followUps(ctx, st, rec, board.Spec, board.Summary, board.Failures))
 		},
 	}
@@ -226,10 +258,14 @@ func (a *app) auditCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if !slices.Contains(store.SeveritiesAtLeast(""), strings.ToUpper(level)) {
-				return exitf(ExitConfig, "unknown --level %q: use one of %s", level, strings.Join(store.SeveritiesAtLeast(""), ", "))
+				return unknownValue("--level", strings.ToUpper(level), store.SeveritiesAtLeast(""))
 			}
-			if format != "text" && format != "json" {
-				return exitf(ExitConfig, "unknown --format %q: use text or json", format)
+			if err := checkTextJSON(format); err != nil {
+				return err
+			}
+			if types := eventTypes(); typ != "" && !slices.Contains(types, typ) {
+				// An unknown type would print an empty trail, as if nothing happened.
+				return unknownValue("--type", typ, types)
 			}
 			if follow && format == "json" {
 				return exitf(ExitConfig, "--follow prints text lines; drop --format json")
@@ -334,7 +370,13 @@ func (a *app) pluginsDescribeCommand() *cobra.Command {
 			}
 			switch {
 			case len(found) == 0:
-				return exitf(ExitConfig, "no plugin named %q (wtb plugins lists them)", args[0])
+				var names []string
+				for _, c := range pluginhost.Discover(a.searchPath("")) {
+					if !c.Shadowed && !slices.Contains(names, c.Name) {
+						names = append(names, c.Name)
+					}
+				}
+				return exitf(ExitConfig, "no plugin named %q (wtb plugins lists them).%s", args[0], suggest.DidYouMean(args[0], names))
 			case len(found) > 1:
 				return exitf(ExitConfig, "%q names a runner and an environment provider: add --kind runner or --kind environment", args[0])
 			}
@@ -382,9 +424,23 @@ func (a *app) pluginsDescribeCommand() *cobra.Command {
 
 func checkTextJSON(format string) error {
 	if format != "text" && format != "json" {
-		return exitf(ExitConfig, "unknown --format %q: use text or json", format)
+		return unknownValue("--format", format, []string{"text", "json"})
 	}
 	return nil
+}
+
+func eventTypes() []string {
+	out := make([]string, len(events.Types))
+	for i, t := range events.Types {
+		out[i] = string(t)
+	}
+	return out
+}
+
+// unknownValue is the usage error for a flag or argument naming none of
+// options, with the one probably meant.
+func unknownValue(what, got string, options []string) error {
+	return exitf(ExitConfig, "unknown %s %q: use %s.%s", what, got, strings.Join(options, ", "), suggest.DidYouMean(got, options))
 }
 
 func describePlugin(ctx context.Context, c pluginhost.Candidate) (version, protocols, caps string) {
@@ -452,7 +508,7 @@ Schema (draft 2020-12) a document of that kind follows; refs point at "defs".`,
 			}
 			data, err := doc.Schema(args[0])
 			if err != nil {
-				return exitf(ExitConfig, "%v", err)
+				return unknownValue("document kind", args[0], doc.Kinds)
 			}
 			_, err = a.stdout.Write(data)
 			return err

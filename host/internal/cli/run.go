@@ -327,6 +327,7 @@ func (a *app) parity(ctx context.Context, file string, runners [2]string, limit 
 	}
 	for _, out := range res.Outcomes {
 		fmt.Fprintln(a.stderr, runLine(out.Batch.ID, out.Report, st))
+		printScoringWarnings(a.stderr, out.Summary)
 		if out.Err != nil {
 			return exitf(ExitRuntime, "batch %s: %v", out.Batch.ID, out.Err)
 		}
@@ -385,6 +386,7 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 		return exitf(ExitRuntime, "%v", err)
 	}
 	fmt.Fprintf(a.stderr, "%s\n", runLine(rec.ID, out.Report, st))
+	printScoringWarnings(a.stderr, sum)
 	if f.junit != "" {
 		results, err := st.Results().List(context.Background(), rec.ID)
 		if err == nil {
@@ -523,6 +525,7 @@ thresholds are missed.`,
 			}
 			rec, b, sum := out.Batch, out.Spec, out.Summary
 			fmt.Fprintf(a.stderr, "batch %s: rescored %d executions of batch %s; %d node runs\n", rec.ID, out.Scored, out.From.ID, out.NodeRuns)
+			printScoringWarnings(a.stderr, sum)
 			if err := writeLeaderboard(a.stdout, format, rec, b, sum, out.Failures, a.followUps(cmd.Context(), st, rec, b, sum, out.Failures)); err != nil {
 				return exitf(ExitRuntime, "%v", err)
 			}

@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -20,18 +22,29 @@ const maxRepeat = 100000
 func (c *Config) decodeRepeatBlock(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
 	content, diags := content(b.Body, repeatSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+	// One diagnostic for the block, however many are missing.
+	var absent []string
 	for _, name := range []string{"min", "max", "until"} {
-		if !a.has(name) {
-			a.diags = append(a.diags, missing(name, "repeat", b.DefRange, map[string]string{"min": "min = 3", "max": "max = 30",
-				"until": "until = { ci_half_width = 0.05 }"}[name]))
+		if !a.has(name) && !a.misspelled(name) {
+			absent = append(absent, name)
 		}
+	}
+	switch len(absent) {
+	case 0:
+	case 1:
+		a.diags = append(a.diags, missing(absent[0], "repeat", b.DefRange, map[string]string{"min": "min = 3", "max": "max = 30",
+			"until": "until = { ci_half_width = 0.05 }"}[absent[0]]))
+	default:
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing required arguments",
+			Detail:  fmt.Sprintf("A repeat block needs %s, e.g. repeat { min = 3, max = 30, until = { ci_half_width = 0.05 } }.", strings.Join(absent, ", ")),
+			Subject: b.DefRange.Ptr()})
 	}
 	if a.diags.HasErrors() {
 		return a.diags
 	}
 	lo := a.integer("min", 1, 1, maxRepeat)
 	hi := a.integer("max", 1, 1, maxRepeat)
-	if hi < lo {
+	if hi < lo && !a.failed("min") && !a.failed("max") {
 		a.errorf("max", "Invalid repeat bounds", "max (%d) must be at least min (%d).", hi, lo)
 	}
 	width := 0.0
@@ -44,7 +57,7 @@ func (c *Config) decodeRepeatBlock(b *hcl.Block, s *spec.Batch) hcl.Diagnostics 
 		default:
 			for k, e := range v.AsValueMap() {
 				if k != "ci_half_width" {
-					a.errorf("until", "Unsupported stopping rule", "until takes ci_half_width only; got %q.", k)
+					a.errorf("until", "Unsupported stopping rule", "until takes ci_half_width only; got %q.%s", k, suggest.DidYouMean(k, []string{"ci_half_width"}))
 					continue
 				}
 				if e.IsNull() || e.Type() != cty.Number {

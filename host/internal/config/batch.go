@@ -1,20 +1,23 @@
 package config
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/theory/jsonpath"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -60,10 +63,10 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 	s := &spec.Batch{Name: b.Labels[0], File: c.Path, Dir: c.Dir, Gateway: c.Gateway}
 	bd := &BatchDecl{Spec: s, DefRange: b.DefRange}
 
-	if !a.has("workflow") {
+	if !a.has("workflow") && !a.misspelled("workflow") {
 		a.diags = append(a.diags, missing("workflow", "batch_test", b.DefRange, "workflow = workflow.NAME"))
 	}
-	if !a.has("runner") {
+	if !a.has("runner") && !a.misspelled("runner") {
 		a.diags = append(a.diags, missing("runner", "batch_test", b.DefRange, "runner = runner.NAME"))
 	}
 	var wf *spec.Workflow
@@ -98,6 +101,7 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 	}
 
 	// Cases: inline blocks and/or a JSONL file.
+	errorsBefore := errorCount(a.diags)
 	ids := map[string]string{}
 	addCase := func(cs spec.Case, where string, rng *hcl.Range) {
 		if prev, dup := ids[cs.ID]; dup {
@@ -125,6 +129,9 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 			}
 		}
 	}
+	// Expect paths are checked against the cases only when all of them were
+	// read: against some, "no case has it" may not be true.
+	casesRead := errorCount(a.diags) == errorsBefore
 	if len(s.Cases) == 0 && !a.diags.HasErrors() {
 		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No test cases",
 			Detail:  fmt.Sprintf("Batch test %q has no cases: add case \"ID\" { input = {...} } blocks or cases = \"cases.jsonl\".", s.Name),
@@ -134,6 +141,7 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 	if wf != nil {
 		s.Combinations = c.combinations(wf, content.Blocks, a)
 	}
+	evRanges := map[string]hcl.Range{}
 	for _, eb := range content.Blocks {
 		if eb.Type == "evaluator" {
 			ev, d := c.decodeEvaluator(eb)
@@ -146,16 +154,27 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 					}
 					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown node",
 						Detail: fmt.Sprintf("Evaluator %q scores node %q, which workflow %q does not have.%s", ev.Name, ev.Node, wf.Name,
-							suggest(ev.Node, nodeNames(wf))), Subject: subject.Ptr()})
+							suggest.DidYouMean(ev.Node, nodeNames(wf))), Subject: subject.Ptr()})
 				}
 			}
-			for _, have := range s.Evaluators {
-				if have.Name == ev.Name {
-					a.diags = append(a.diags, dupBlock("evaluator", ev.Name, eb.DefRange, eb.DefRange))
-				}
+			if prev, dup := evRanges[ev.Name]; dup {
+				a.diags = append(a.diags, dupBlock("evaluator", ev.Name, eb.DefRange, prev))
+				continue
 			}
+			if at := attrOf(eb.Body, "expect"); at != nil && !d.HasErrors() {
+				a.diags = append(a.diags, checkExpect(ev, at.Expr.Range(), s.Cases, casesRead)...)
+			}
+			if at := attrOf(eb.Body, "path"); at != nil && !d.HasErrors() {
+				a.diags = append(a.diags, checkPath(ev, at.Expr.Range())...)
+			}
+			evRanges[ev.Name] = eb.DefRange
 			s.Evaluators = append(s.Evaluators, ev)
 		}
+	}
+	if total, n := totalWeight(s.Evaluators); n > 0 && total == 0 && !a.diags.HasErrors() {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Every evaluator has weight 0",
+			Detail:  fmt.Sprintf("overall_score is the weighted mean of the evaluators' scores; with every weight 0 it is 0 for every execution, so none passes pass_score = %g. Give one evaluator a weight above 0.", s.PassScore),
+			Subject: b.DefRange.Ptr()})
 	}
 	s.Thresholds.AppliesTo = "all"
 	seen := map[string]hcl.Range{}
@@ -207,6 +226,11 @@ func (c *Config) decodeCase(b *hcl.Block) (spec.Case, hcl.Diagnostics) {
 	return cs, a.diags
 }
 
+// caseFields are the fields of a line of a cases file.
+var caseFields = []string{"id", "input", "expected"}
+
+var unknownFieldRE = regexp.MustCompile(`unknown field "([^"]*)"`)
+
 // maxCaseErrors is how many invalid lines of a cases file are reported before
 // reading stops.
 const maxCaseErrors = 10
@@ -223,67 +247,161 @@ func (c *Config) loadCasesFile(path string, attrRange hcl.Range) ([]lineCase, hc
 	full := resolvePath(c.Dir, path)
 	data, err := os.ReadFile(full)
 	if err != nil {
-		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read cases file", Detail: err.Error(), Subject: attrRange.Ptr()}}
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read cases file", Detail: err.Error() + "." + suggest.File(c.Dir, path), Subject: attrRange.Ptr()}}
 	}
-	if d := notText(data, full); d != nil {
-		d.Summary = "Cases file is not text"
-		d.Detail = strings.Replace(d.Detail, "a bench file is UTF-8 text in HCL syntax", "a cases file is UTF-8 JSON Lines", 1)
+	text, d := textOf(data, full, path, "cases file (JSON Lines)")
+	if d != nil {
+		if d.Subject.Start.Line > 1 || d.Subject.Start.Column > 1 {
+			c.parser.Files()[full] = &hcl.File{Bytes: text} // quote the line it is on
+		}
 		return nil, hcl.Diagnostics{d}
 	}
+	data = text
 	// Register the file so diagnostics can quote its lines.
 	c.parser.Files()[full] = &hcl.File{Bytes: data}
-	var diags hcl.Diagnostics
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {
+		// One mistake, not one per line: the file is JSON, not JSON Lines.
+		pos := posAt(data, bytes.IndexByte(data, '['))
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cases file is a JSON array",
+			Detail: fmt.Sprintf("%s holds a JSON array; a cases file has one case object per line (JSON Lines). Convert it: jq -c '.[]' %s > converted.jsonl && mv converted.jsonl %s",
+				path, shellArg(path), shellArg(path)),
+			Subject: &hcl.Range{Filename: full, Start: pos, End: hcl.Pos{Line: pos.Line, Column: pos.Column + 1, Byte: pos.Byte + 1}}}}
+	}
 	var out []lineCase
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	bad := 0
-	for line := 1; sc.Scan(); line++ {
-		if n := len(diags); n > bad {
-			bad = n
-			if bad == maxCaseErrors {
-				// A file that is wrong throughout says so once, not per line.
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Too many invalid cases",
-					Detail:  fmt.Sprintf("%s has more than %d invalid lines; stopped reading it at line %d. Is it a JSON Lines file of {\"id\", \"input\", \"expected\"} objects?", path, maxCaseErrors, line),
-					Subject: attrRange.Ptr()})
-				return out, diags
-			}
+	lines := &caseErrors{path: path}
+	for line, start := 1, 0; start < len(data); line++ {
+		end := bytes.IndexByte(data[start:], '\n')
+		if end < 0 {
+			end = len(data) - start
 		}
-		text := bytes.TrimSpace(sc.Bytes())
+		raw := bytes.TrimSuffix(data[start:start+end], []byte("\r"))
+		rest := data[start:]
+		start += end + 1
+		if lines.distinct == maxCaseErrors {
+			// A file that is wrong throughout says so once, not per line.
+			lines.diags = append(lines.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Too many invalid cases",
+				Detail:  fmt.Sprintf("%s has more than %d kinds of invalid lines; stopped reading it at line %d. Is it a JSON Lines file of {\"id\", \"input\", \"expected\"} objects?", path, maxCaseErrors, line),
+				Subject: attrRange.Ptr()})
+			return out, lines.done()
+		}
+		text := bytes.TrimSpace(raw)
 		if len(text) == 0 || text[0] == '#' {
 			continue
 		}
-		rng := hcl.Range{Filename: full, Start: hcl.Pos{Line: line, Column: 1}, End: hcl.Pos{Line: line, Column: len(sc.Bytes()) + 1}}
-		var raw struct {
+		rng := hcl.Range{Filename: full, Start: hcl.Pos{Line: line, Column: 1}, End: hcl.Pos{Line: line, Column: utf8.RuneCount(raw) + 1}}
+		var cs struct {
 			ID       *string         `json:"id"`
 			Input    json.RawMessage `json:"input"`
 			Expected json.RawMessage `json:"expected"`
 		}
 		dec := json.NewDecoder(bytes.NewReader(text))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&raw); err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid case",
-				Detail: fmt.Sprintf("Line %d of %s is not a case object {\"id\", \"input\", \"expected\"}: %v.", line, path, err), Subject: rng.Ptr()})
+		if err := dec.Decode(&cs); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) && spansLines(rest) {
+				// {"id": … continued on the next lines: pretty-printed JSON.
+				lines.diags = append(lines.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Case spans several lines",
+					Detail: fmt.Sprintf("The case that starts on line %d of %s does not end on it; a cases file has one whole case object per line (JSON Lines). "+
+						"Put each case on one line: jq -c . %s > converted.jsonl && mv converted.jsonl %s", line, path, shellArg(path), shellArg(path)),
+					Subject: rng.Ptr()})
+				return out, lines.done()
+			}
+			hint := ""
+			if m := unknownFieldRE.FindStringSubmatch(err.Error()); m != nil {
+				hint = suggest.DidYouMean(m[1], caseFields)
+			}
+			lines.add(line, rng, "Invalid case", caseError(err)+"."+hint,
+				fmt.Sprintf("Line %d of %s is not a case object {\"id\", \"input\", \"expected\"}: %s.%s", line, path, caseError(err), hint))
 			continue
 		}
-		if raw.ID == nil || *raw.ID == "" {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Case without id",
-				Detail: fmt.Sprintf("Line %d of %s has no \"id\".", line, path), Subject: rng.Ptr()})
+		if cs.ID == nil || *cs.ID == "" {
+			lines.add(line, rng, "Case without id", "", fmt.Sprintf("Line %d of %s has no \"id\".", line, path))
 			continue
 		}
-		if len(raw.Input) == 0 || bytes.Equal(raw.Input, []byte("null")) {
-			raw.Input = json.RawMessage("{}")
-		} else if trimmed := bytes.TrimSpace(raw.Input); len(trimmed) == 0 || trimmed[0] != '{' {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid case input",
-				Detail: fmt.Sprintf("Line %d of %s: \"input\" must be a JSON object.", line, path), Subject: rng.Ptr()})
+		if len(cs.Input) == 0 || bytes.Equal(cs.Input, []byte("null")) {
+			cs.Input = json.RawMessage("{}")
+		} else if trimmed := bytes.TrimSpace(cs.Input); len(trimmed) == 0 || trimmed[0] != '{' {
+			lines.add(line, rng, "Invalid case input", "", fmt.Sprintf("Line %d of %s: \"input\" must be a JSON object.", line, path))
 			continue
 		}
-		out = append(out, lineCase{Case: spec.Case{ID: *raw.ID, Input: raw.Input, Expected: raw.Expected},
+		out = append(out, lineCase{Case: spec.Case{ID: *cs.ID, Input: cs.Input, Expected: cs.Expected},
 			where: fmt.Sprintf("%s:%d", path, line), rng: rng})
 	}
-	if err := sc.Err(); err != nil {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read cases file", Detail: err.Error(), Subject: attrRange.Ptr()})
+	return out, lines.done()
+}
+
+// spansLines says whether a JSON value starts at the beginning of data and
+// ends on a later line: a case pretty-printed over several lines.
+func spansLines(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v map[string]any
+	if dec.Decode(&v) != nil {
+		return false
 	}
-	return out, diags
+	return bytes.IndexByte(data[:dec.InputOffset()], '\n') >= 0
+}
+
+// caseErrors collects the invalid lines of a cases file, one diagnostic per
+// kind of mistake: the same mistake on every line (an id written as a
+// number) is one diagnostic at its first line that lists the others.
+type caseErrors struct {
+	path     string
+	diags    hcl.Diagnostics
+	distinct int
+	first    map[string]*hcl.Diagnostic
+	more     map[string][]int
+}
+
+func (e *caseErrors) add(line int, rng hcl.Range, summary, kind, detail string) {
+	key := summary + "\x00" + kind
+	if d, seen := e.first[key]; seen && d != nil {
+		e.more[key] = append(e.more[key], line)
+		return
+	}
+	if e.first == nil {
+		e.first, e.more = map[string]*hcl.Diagnostic{}, map[string][]int{}
+	}
+	d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr()}
+	e.first[key] = d
+	e.diags = append(e.diags, d)
+	e.distinct++
+}
+
+// done appends to each diagnostic the other lines with the same mistake.
+func (e *caseErrors) done() hcl.Diagnostics {
+	for key, lines := range e.more {
+		d := e.first[key]
+		shown := lines
+		if len(shown) > 10 {
+			shown = shown[:10]
+		}
+		list := make([]string, len(shown))
+		for i, l := range shown {
+			list[i] = fmt.Sprint(l)
+		}
+		d.Detail += fmt.Sprintf(" The same on %s %s", map[bool]string{true: "line", false: "lines"}[len(lines) == 1], strings.Join(list, ", "))
+		if len(lines) > len(shown) {
+			d.Detail += fmt.Sprintf(" and %d more", len(lines)-len(shown))
+		}
+		d.Detail += "."
+	}
+	return e.diags
+}
+
+// caseError words a JSON decoding error of a case line for a person: which
+// field has the wrong type, not Go's struct vocabulary.
+func caseError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		want := "a string"
+		if te.Field != "id" {
+			want = "a JSON value"
+		}
+		return fmt.Sprintf("%q is a %s; it must be %s", te.Field, te.Value, want)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the line ends before the case object does"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics) {
@@ -291,14 +409,19 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
 	ev := spec.Evaluator{Name: b.Labels[0], Weight: 1}
 	if !a.has("type") {
-		a.diags = append(a.diags, missing("type", "evaluator", b.DefRange, `type = "equals"`))
+		if !a.misspelled("type") {
+			a.diags = append(a.diags, missing("type", "evaluator", b.DefRange, `type = "equals"`))
+		}
 		return ev, a.diags
 	}
 	ev.Type = a.str("type", "")
 	allowed, ok := evaluatorTypes[ev.Type]
+	if a.failed("type") {
+		return ev, a.diags
+	}
 	if !ok {
 		a.errorf("type", "Unknown evaluator type", "Evaluator types are: %s.%s", strings.Join(spec.SortedKeys(evaluatorTypes), ", "),
-			suggest(ev.Type, spec.SortedKeys(evaluatorTypes)))
+			suggest.DidYouMean(ev.Type, spec.SortedKeys(evaluatorTypes)))
 		return ev, a.diags
 	}
 	for name, at := range content.Attributes {
@@ -310,8 +433,14 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 			found = found || al == name
 		}
 		if !found {
-			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
-				Detail: fmt.Sprintf("A %s evaluator does not take %q; it takes: %s, weight, node.", ev.Type, name, strings.Join(allowed, ", ")), Subject: at.NameRange.Ptr()})
+			takes := append(append([]string{}, allowed...), "weight", "node")
+			d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
+				Detail: fmt.Sprintf("%s %s evaluator does not take %q; it takes: %s.%s", article(ev.Type), ev.Type, name, strings.Join(takes, ", "),
+					suggest.DidYouMean(name, takes)), Subject: at.NameRange.Ptr()}
+			if best := suggest.Closest(name, takes); best != "" {
+				d.Extra = misspelling(best)
+			}
+			a.diags = append(a.diags, d)
 		}
 	}
 	ev.Node = a.str("node", "")
@@ -325,32 +454,47 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 	}
 	ev.Pattern = a.str("pattern", "")
 	ev.Tolerance = a.number("tolerance", 0)
+	if ev.Tolerance < 0 || !finite(ev.Tolerance) {
+		// |got − want| ≤ a negative tolerance never holds: every score 0.
+		a.errorf("tolerance", "Invalid tolerance", "tolerance must be a number ≥ 0 (how far the value may be from the expected one); got %g.", ev.Tolerance)
+	}
 	ev.MaxMs = a.number("max_ms", 0)
 	ev.CaseSensitive = a.boolean("case_sensitive", false)
 	if a.has("command") {
 		ev.Command, _ = a.strings("command")
+		a.diags = append(a.diags, c.missingScripts(ev.Command, a.rng("command"), fmt.Sprintf("Evaluator %q", ev.Name))...)
 		ev.Command, _ = c.resolveCommand(ev.Command)
 	}
 	ev.Timeout = spec.Duration(a.duration("timeout", 0))
+	// A required argument that was given, but wrong, or misspelled, has its
+	// diagnostic already.
+	needs := func(name string) bool { return !a.failed(name) && !a.misspelled(name) }
 	switch ev.Type {
 	case "equals", "json_path_equals", "contains", "numeric":
-		if !a.has("expect") {
+		if !a.has("expect") && needs("expect") {
 			a.diags = append(a.diags, missing("expect", ev.Type+" evaluator", b.DefRange, `expect = "$.expected.answer"`))
 		}
 	case "regex":
-		if ev.Pattern == "" {
+		if ev.Pattern == "" && needs("pattern") {
 			a.diags = append(a.diags, missing("pattern", "regex evaluator", b.DefRange, `pattern = "^[A-Z]"`))
 		} else if _, err := regexp.Compile(ev.Pattern); err != nil {
 			a.errorf("pattern", "Invalid regular expression", "%s.", err)
 		}
 	case "latency":
-		if ev.MaxMs <= 0 {
-			a.diags = append(a.diags, missing("max_ms", "latency evaluator", b.DefRange, "max_ms = 500"))
+		if ev.MaxMs <= 0 && needs("max_ms") {
+			if a.has("max_ms") {
+				a.errorf("max_ms", "Invalid value", "max_ms must be a number of milliseconds above 0, e.g. max_ms = 500; got %g.", ev.MaxMs)
+			} else {
+				a.diags = append(a.diags, missing("max_ms", "latency evaluator", b.DefRange, "max_ms = 500"))
+			}
 		}
 	case "command":
-		if len(ev.Command) == 0 {
-			a.diags = append(a.diags, missing("command", "command evaluator", b.DefRange, `command = ["python3", "score.py"]`))
-		} else if _, err := exec.LookPath(ev.Command[0]); err != nil {
+		switch _, err := exec.LookPath(firstOr(ev.Command, "")); {
+		case len(ev.Command) == 0:
+			if needs("command") {
+				a.diags = append(a.diags, missing("command", "command evaluator", b.DefRange, `command = ["python3", "score.py"]`))
+			}
+		case err != nil:
 			// Evaluators run in the host: a missing program would score every
 			// execution 0 without failing anything.
 			a.errorf("command", "Evaluator program not found", "%q cannot be run here: %v.", ev.Command[0], unwrapPathError(err))
@@ -394,12 +538,25 @@ func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
 			for it := v.ElementIterator(); it.Next(); {
 				k, e := it.Element()
 				f, _ := e.AsBigFloat().Float64()
-				found := false
+				var names []string
 				for _, ev := range s.Evaluators {
-					found = found || ev.Name == k.AsString()
+					names = append(names, ev.Name)
 				}
-				if !found {
-					a.errorf("evaluators", "Reference to undeclared evaluator", "No evaluator %q is declared in this batch_test.", k.AsString())
+				if !slices.Contains(names, k.AsString()) {
+					detail := fmt.Sprintf("No evaluator %q is declared in this batch_test.", k.AsString())
+					if len(names) > 0 {
+						detail += fmt.Sprintf(" Declared: %s.", strings.Join(names, ", "))
+					}
+					a.markBad("evaluators")
+					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared evaluator",
+						Detail: detail + suggest.DidYouMean(k.AsString(), names), Subject: mapKeyRange(a.m["evaluators"], k.AsString())})
+				}
+				if (f < 0 || f > 1) && !a.failed("evaluators") {
+					// Scores are in [0, 1]: above 1 can never be met, below 0 always is.
+					a.markBad("evaluators")
+					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Value out of range",
+						Detail:  fmt.Sprintf("The threshold of evaluator %q must be between 0 and 1 (its scores are), got %g.", k.AsString(), f),
+						Subject: mapKeyRange(a.m["evaluators"], k.AsString())})
 				}
 				s.Thresholds.Evaluators[k.AsString()] = f
 			}
@@ -408,10 +565,52 @@ func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {
 	if a.has("applies_to") {
 		s.Thresholds.AppliesTo = a.str("applies_to", "all")
 		if s.Thresholds.AppliesTo != "all" && s.Thresholds.AppliesTo != "best" {
-			a.errorf("applies_to", "Invalid value", "applies_to must be \"all\" (every combination must meet the thresholds) or \"best\" (the best combination must).")
+			a.errorf("applies_to", "Invalid value", "applies_to must be \"all\" (every combination must meet the thresholds) or \"best\" (the best combination must).%s",
+				suggest.DidYouMean(s.Thresholds.AppliesTo, []string{"all", "best"}))
 		}
 	}
 	return a.diags
+}
+
+func totalWeight(evs []spec.Evaluator) (float64, int) {
+	total := 0.0
+	for _, ev := range evs {
+		total += ev.Weight
+	}
+	return total, len(evs)
+}
+
+func errorCount(diags hcl.Diagnostics) int {
+	n := 0
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			n++
+		}
+	}
+	return n
+}
+
+// mapKeyRange is where an object attribute's key is written ({ name = 1 }),
+// or the whole value when the key cannot be found.
+func mapKeyRange(at *hcl.Attribute, key string) *hcl.Range {
+	if obj, ok := at.Expr.(*hclsyntax.ObjectConsExpr); ok {
+		for _, item := range obj.Items {
+			if k, d := item.KeyExpr.Value(nil); !d.HasErrors() && k.Type() == cty.String && k.AsString() == key {
+				return item.KeyExpr.Range().Ptr()
+			}
+			if hcl.ExprAsKeyword(item.KeyExpr) == key {
+				return item.KeyExpr.Range().Ptr()
+			}
+		}
+	}
+	return at.Expr.Range().Ptr()
+}
+
+func firstOr(list []string, def string) string {
+	if len(list) == 0 {
+		return def
+	}
+	return list[0]
 }
 
 func unwrapPathError(err error) error {

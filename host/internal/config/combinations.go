@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -40,11 +41,12 @@ func (c *Config) combinations(wf *spec.Workflow, blocks hcl.Blocks, a *attrs) []
 		sel := selector{kind: b.Type, rng: b.DefRange, picks: map[string][]string{}}
 		as, d := b.Body.JustAttributes()
 		a.diags = append(a.diags, d...)
+		errorsBefore := errorCount(a.diags)
 		for name, at := range as {
 			node, _ := wf.NodeByName(name)
 			if node == nil {
 				a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared node",
-					Detail:  fmt.Sprintf("Workflow %q has no node %q.%s", wf.Name, name, suggest(name, nodeNames(wf))),
+					Detail:  fmt.Sprintf("Workflow %q has no node %q.%s", wf.Name, name, suggest.DidYouMean(name, nodeNames(wf))),
 					Subject: at.NameRange.Ptr()})
 				continue
 			}
@@ -64,18 +66,22 @@ func (c *Config) combinations(wf *spec.Workflow, blocks hcl.Blocks, a *attrs) []
 			for _, v := range values {
 				if node.Variant(v) == nil {
 					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared variant",
-						Detail:  fmt.Sprintf("Node %q has no variant %q; it has: %s.%s", name, v, strings.Join(variantNames(node), ", "), suggest(v, variantNames(node))),
+						Detail:  fmt.Sprintf("Node %q has no variant %q; it has: %s.%s", name, v, strings.Join(variantNames(node), ", "), suggest.DidYouMean(v, variantNames(node))),
 						Subject: at.Expr.Range().Ptr()})
 				}
 			}
 			sel.picks[name] = values
 		}
-		if b.Type == "combination" {
+		if b.Type == "combination" && errorCount(a.diags) == errorsBefore {
+			var absent []string
 			for _, n := range wf.Nodes {
 				if _, ok := sel.picks[n.Name]; !ok && len(n.Variants) > 0 {
-					a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incomplete combination",
-						Detail: fmt.Sprintf("A combination block must pick a variant for every node that has variants; %q is missing.", n.Name), Subject: b.DefRange.Ptr()})
+					absent = append(absent, fmt.Sprintf("%q", n.Name))
 				}
+			}
+			if len(absent) > 0 {
+				a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incomplete combination",
+					Detail: fmt.Sprintf("A combination block must pick a variant for every node that has variants; it lacks %s.", strings.Join(absent, ", ")), Subject: b.DefRange.Ptr()})
 			}
 		}
 		sels = append(sels, sel)

@@ -1,10 +1,14 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
@@ -49,11 +53,22 @@ func fileFunc(dir string) function.Function {
 		Params: []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:   function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			data, err := os.ReadFile(resolvePath(dir, args[0].AsString()))
+			name := args[0].AsString()
+			path := resolvePath(dir, name)
+			data, err := os.ReadFile(path)
 			if err != nil {
+				if hint := suggest.File(dir, name); hint != "" {
+					// HCL ends the message with its own period.
+					err = fmt.Errorf("%w;%s", err, strings.TrimSuffix(strings.Replace(hint, " Did", " did", 1), "?"))
+				}
 				return cty.NilVal, function.NewArgError(0, err)
 			}
-			return cty.StringVal(string(data)), nil
+			// A prompt saved as UTF-16 would reach the nodes as garbage.
+			text, d := textOf(data, path, name, "file read with file()")
+			if d != nil {
+				return cty.NilVal, function.NewArgError(0, errors.New(strings.TrimSuffix(d.Detail, ".")))
+			}
+			return cty.StringVal(string(text)), nil
 		},
 	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/wtbench/wtb/sdk/gateway"
 )
 
@@ -48,7 +49,7 @@ func (c *Config) decodeGateway(b *hcl.Block) hcl.Diagnostics {
 				return
 			}
 		}
-		a.errorf(attr, "Invalid value", "%q must be one of %s; got %q.%s", attr, quoteAll(allowed), got, suggest(got, allowed))
+		a.errorf(attr, "Invalid value", "%q must be one of %s; got %q.%s", attr, quoteAll(allowed), got, suggest.DidYouMean(got, allowed))
 	}
 	oneOf("mode", g.Mode, GatewayModes)
 	oneOf("other_hosts", g.OtherHosts, []string{"pass", "deny"})

@@ -5,19 +5,20 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -39,6 +40,9 @@ type Config struct {
 	Gateway      *spec.Gateway
 	gatewayRange hcl.Range
 
+	// declared holds every named block ("workflow\x00NAME"), including those
+	// that did not decode: a reference to one is not also an error.
+	declared   map[string]bool
 	kindRanges map[string]hcl.Range
 	envRanges  map[string]hcl.Range
 	parser     *hclparse.Parser
@@ -95,12 +99,14 @@ func (c *Config) Batch(name string) (*BatchDecl, error) {
 		}
 		return nil, fmt.Errorf("%s declares several batch tests (%s); choose one with --batch", c.Path, strings.Join(names, ", "))
 	}
+	var names []string
 	for _, b := range c.Batches {
 		if b.Spec.Name == name {
 			return b, nil
 		}
+		names = append(names, b.Spec.Name)
 	}
-	return nil, fmt.Errorf("%s declares no batch_test %q", c.Path, name)
+	return nil, fmt.Errorf("%s declares no batch_test %q (it has: %s).%s", c.Path, name, strings.Join(names, ", "), suggest.DidYouMean(name, names))
 }
 
 // Options are the inputs of a load besides the file.
@@ -137,19 +143,40 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	if err != nil {
 		return c, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read bench file", Detail: err.Error()}}
 	}
-	if d := notText(src, path); d != nil {
-		return c, hcl.Diagnostics{d}
+	src, bad := textOf(src, path, path, "bench file")
+	if bad != nil {
+		if bad.Subject.Start.Line > 1 || bad.Subject.Start.Column > 1 {
+			c.parser.Files()[path] = &hcl.File{Bytes: src} // quote the line it is on
+		}
+		return c, hcl.Diagnostics{bad}
 	}
 	file, diags := c.parser.ParseHCL(src, path)
 	if diags.HasErrors() {
-		return c, diags
+		return c, syntaxError(diags, src)
 	}
 	content, d := content(file.Body, rootSchema)
 	diags = append(diags, d...)
 
 	blocks := map[string][]*hcl.Block{}
+	c.declared = map[string]bool{}
 	for _, b := range content.Blocks {
 		blocks[b.Type] = append(blocks[b.Type], b)
+		if len(b.Labels) > 0 {
+			c.declared[b.Type+"\x00"+b.Labels[0]] = true
+		}
+	}
+	// A block whose type is misspelt (runer "r") was reported as such; the
+	// references to it (runner.r) are not also errors.
+	if body, ok := file.Body.(*hclsyntax.Body); ok {
+		var types []string
+		for _, s := range rootSchema.Blocks {
+			types = append(types, s.Type)
+		}
+		for _, b := range body.Blocks {
+			if meant := suggest.Closest(b.Type, types); meant != "" && !slices.Contains(types, b.Type) && len(b.Labels) > 0 {
+				c.declared[meant+"\x00"+b.Labels[0]] = true
+			}
+		}
 	}
 	if opts.Environ == nil {
 		opts.Environ = os.Environ()
@@ -199,34 +226,6 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	return c, diags
 }
 
-// notText refuses input that is plainly not a bench file (binary data, another
-// encoding) with one diagnostic, instead of a flood of syntax errors quoting
-// control bytes.
-func notText(src []byte, path string) *hcl.Diagnostic {
-	bad := bytes.IndexByte(src, 0)
-	why := "a NUL byte"
-	if bad < 0 && !utf8.Valid(src) {
-		why = "a byte sequence that is not UTF-8"
-		for i := 0; i < len(src); {
-			r, size := utf8.DecodeRune(src[i:])
-			if r == utf8.RuneError && size <= 1 {
-				bad = i
-				break
-			}
-			i += size
-		}
-	}
-	if bad < 0 {
-		return nil
-	}
-	line := 1 + bytes.Count(src[:bad], []byte("\n"))
-	col := 1 + utf8.RuneCount(src[bytes.LastIndexByte(src[:bad], '\n')+1:bad])
-	pos := hcl.Pos{Line: line, Column: col, Byte: bad}
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not a text file",
-		Detail:  fmt.Sprintf("%s contains %s at line %d, column %d; a bench file is UTF-8 text in HCL syntax. Is this the right file?", path, why, line, col),
-		Subject: &hcl.Range{Filename: path, Start: pos, End: pos}}
-}
-
 // decodeNamed decodes labelled blocks of one type, refusing a second block
 // with the same name, and keeps each one that decoded.
 func decodeNamed[T any](blocks []*hcl.Block, kind string, decode func(*hcl.Block) (*T, hcl.Diagnostics), keep func(string, *T)) hcl.Diagnostics {
@@ -249,12 +248,19 @@ func decodeNamed[T any](blocks []*hcl.Block, kind string, decode func(*hcl.Block
 }
 
 func dupBlock(kind, name string, at, prev hcl.Range) *hcl.Diagnostic {
-	what := kind
-	if name != "" {
-		what = fmt.Sprintf("%s %q", kind, name)
+	detail := fmt.Sprintf("%s %s %q was already declared at %s:%d:%d; names must be unique.", article(kind), kind, name, prev.Filename, prev.Start.Line, prev.Start.Column)
+	if name == "" {
+		detail = fmt.Sprintf("%s %s block was already given at %s:%d:%d; there can be only one.", article(kind), kind, prev.Filename, prev.Start.Line, prev.Start.Column)
 	}
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + kind + " block",
-		Detail: fmt.Sprintf("A %s was already declared at %s.", what, prev), Subject: at.Ptr()}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + kind + " block", Detail: detail, Subject: at.Ptr()}
+}
+
+// article is "A" or "An" for a word.
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) {
+		return "An"
+	}
+	return "A"
 }
 
 func (c *Config) decodeSettings(b *hcl.Block) hcl.Diagnostics {
@@ -297,27 +303,16 @@ func sqliteRelativeTo(dir, db string) string {
 
 func unsupported(name, block string, allowed []string, rng hcl.Range) *hcl.Diagnostic {
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
-		Detail:  fmt.Sprintf("An argument named %q is not expected in a %s block.%s", name, block, suggest(name, allowed)),
+		Detail:  fmt.Sprintf("An argument named %q is not expected in a %s block.%s", name, block, suggest.DidYouMean(name, allowed)),
 		Subject: rng.Ptr()}
 }
 
-// suggest returns " Did you mean "x"?" for a close match.
-func suggest(got string, options []string) string {
-	best, bestDist := "", 3
-	for _, o := range options {
-		if d := levenshtein.Distance(got, o, nil); d < bestDist {
-			best, bestDist = o, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" Did you mean %q?", best)
-}
-
 var pluginBlockSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "plugin", Required: true}, {Name: "plugin_sha256"}, {Name: "start_timeout"},
+	{Name: "plugin"}, {Name: "plugin_sha256"}, {Name: "start_timeout"},
 }}
+
+// hostAttrs are the attributes of a plugin block the host reads itself.
+var hostAttrs = []string{"plugin", "plugin_sha256", "start_timeout"}
 
 func (c *Config) decodePluginBlock(b *hcl.Block, kind PluginKind, into map[string]*PluginBlock) hcl.Diagnostics {
 	name := b.Labels[0]
@@ -327,6 +322,30 @@ func (c *Config) decodePluginBlock(b *hcl.Block, kind PluginKind, into map[strin
 	}
 	content, rest, diags := b.Body.PartialContent(pluginBlockSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
+	if !a.has("plugin") {
+		// The rest of the block belongs to the plugin, whose schema is not
+		// known without one: a misspelt "plugin" is said to be one here.
+		var typo *hcl.Attribute
+		if body, ok := rest.(*hclsyntax.Body); ok {
+			for _, name := range spec.SortedKeys(body.Attributes) {
+				if suggest.Closest(name, hostAttrs) == "plugin" {
+					typo = body.Attributes[name].AsHCLAttribute()
+					break
+				}
+			}
+		}
+		if typo != nil {
+			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
+				Detail:  fmt.Sprintf("An argument named %q is not expected here. Did you mean \"plugin\"? %s %s block names its plugin with plugin = \"NAME\".", typo.Name, article(blockType), blockType),
+				Subject: typo.NameRange.Ptr()})
+		} else {
+			example := `plugin = "pool"`
+			if kind == KindEnvironment {
+				example = `plugin = "local"`
+			}
+			a.diags = append(a.diags, missing("plugin", blockType, b.DefRange, example))
+		}
+	}
 	pb := &PluginBlock{Kind: kind, Label: name, Body: rest, DefRange: b.DefRange, ctx: c.ctx,
 		Plugin: a.str("plugin", ""), SHA256: a.str("plugin_sha256", ""), StartTimeout: a.duration("start_timeout", 0)}
 	if r := a.rng("plugin"); r != nil {
@@ -334,12 +353,33 @@ func (c *Config) decodePluginBlock(b *hcl.Block, kind PluginKind, into map[strin
 	} else {
 		pb.PluginRange = b.DefRange
 	}
+	if pb.SHA256 != "" && !sha256Hex.MatchString(pb.SHA256) {
+		a.errorf("plugin_sha256", "Invalid checksum", "plugin_sha256 must be the plugin binary's SHA-256 as 64 hexadecimal digits (sha256sum prints it); got %q.", pb.SHA256)
+	}
 	if pb.Plugin != "" && !validName(pb.Plugin) {
 		a.errorf("plugin", "Invalid plugin name", "%q is not a plugin name; use the short name, e.g. \"pool\" for wtb-runner-pool.", pb.Plugin)
 	}
 	into[name] = pb
 	return a.diags
 }
+
+// hclText is the source text of an expression, for quoting it.
+func hclText(e hcl.Expression) string {
+	var parts []string
+	if tr, d := hcl.AbsTraversalForExpr(e); !d.HasErrors() {
+		for _, step := range tr {
+			switch s := step.(type) {
+			case hcl.TraverseRoot:
+				parts = append(parts, s.Name)
+			case hcl.TraverseAttr:
+				parts = append(parts, s.Name)
+			}
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
 func validName(s string) bool {
 	if s == "" {
@@ -360,9 +400,19 @@ func (c *Config) reference(a *attrs, attr, kind string, known []string) (string,
 		return "", false
 	}
 	name := ""
-	if tr, d := hcl.AbsTraversalForExpr(at.Expr); !d.HasErrors() && len(tr) == 2 && tr.RootName() == kind {
-		if step, ok := tr[1].(hcl.TraverseAttr); ok {
-			name = step.Name
+	if tr, d := hcl.AbsTraversalForExpr(at.Expr); !d.HasErrors() {
+		switch root := tr.RootName(); {
+		case root == kind:
+			if step, ok := tr[len(tr)-1].(hcl.TraverseAttr); ok && len(tr) == 2 {
+				name = step.Name
+			} else {
+				a.errorf(attr, "Invalid reference", "%s = %s.NAME names a %s block; this is not such a name.", attr, kind, kind)
+				return "", false
+			}
+		case root == "runner" || root == "environment" || root == "workflow":
+			a.errorf(attr, "Invalid reference", "%s must name %s %s block, as %s.NAME; %s is %s %s block.", attr, strings.ToLower(article(kind)), kind, kind,
+				hclText(at.Expr), strings.ToLower(article(root)), root)
+			return "", false
 		}
 	}
 	if name == "" {
@@ -376,12 +426,15 @@ func (c *Config) reference(a *attrs, attr, kind string, known []string) (string,
 			return name, true
 		}
 	}
+	if c.declared[kind+"\x00"+name] {
+		return "", false // declared, but with mistakes of its own, reported where they are
+	}
 	sort.Strings(known)
 	detail := fmt.Sprintf("No %s %q is declared in this file.", kind, name)
 	if len(known) > 0 {
 		detail += fmt.Sprintf(" Declared: %s.", strings.Join(known, ", "))
 	}
-	detail += suggest(name, known)
+	detail += suggest.DidYouMean(name, known)
 	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared " + kind,
 		Detail: detail, Subject: at.Expr.Range().Ptr()})
 	return "", false

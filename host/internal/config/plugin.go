@@ -3,12 +3,14 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -49,13 +51,28 @@ func (pb *PluginBlock) DecodeBody(schema sdk.Schema) (json.RawMessage, hcl.Diagn
 		return nil, diags
 	}
 	val, d := hcldec.Decode(pb.Body, spec, pb.ctx)
+	misspelt := map[string]bool{}
 	for _, diag := range d {
 		if diag.Summary == "Unsupported argument" {
+			if m := unsupportedArgRE.FindStringSubmatch(diag.Detail); m != nil {
+				if best := suggest.Closest(m[1], attrNames(schema)); best != "" {
+					if !strings.Contains(diag.Detail, "Did you mean") {
+						diag.Detail += suggest.DidYouMean(m[1], attrNames(schema))
+					}
+					misspelt[best] = true
+				}
+			}
 			diag.Detail = fmt.Sprintf("%s Plugin %q (%s block %q) accepts: plugin, plugin_sha256, start_timeout, %s.",
 				diag.Detail, pb.Plugin, pb.Kind, pb.Label, strings.Join(attrNames(schema), ", "))
 		}
 	}
-	diags = append(diags, d...)
+	for _, diag := range d {
+		// "adress = …" is a misspelt address, not also a missing one.
+		if m := missingArgRE.FindStringSubmatch(diag.Detail); diag.Summary == "Missing required argument" && m != nil && misspelt[m[1]] {
+			continue
+		}
+		diags = append(diags, diag)
+	}
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -66,6 +83,8 @@ func (pb *PluginBlock) DecodeBody(schema sdk.Schema) (json.RawMessage, hcl.Diagn
 	}
 	return out, diags
 }
+
+var missingArgRE = regexp.MustCompile(`^The argument "([^"]+)" is required`)
 
 func attrNames(schema sdk.Schema) []string {
 	var out []string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -21,7 +22,30 @@ type attrs struct {
 	m     hcl.Attributes
 	ctx   *hcl.EvalContext
 	diags hcl.Diagnostics
+	// bad holds the attributes whose own value was reported wrong: checks
+	// that would run on their (default) value instead are skipped, so one
+	// mistake gets one diagnostic ("command = 5" is a type error, not also
+	// an empty command).
+	bad map[string]bool
 }
+
+// failed says whether name's value was reported wrong.
+func (a *attrs) failed(name string) bool { return a.bad[name] }
+
+func (a *attrs) markBad(name string) {
+	if a.bad == nil {
+		a.bad = map[string]bool{}
+	}
+	a.bad[name] = true
+}
+
+// misspelled says whether an argument of the block was reported as a
+// misspelling of name ("runer" for "runner"): then name is not also missing.
+func (a *attrs) misspelled(name string) bool { return misspeltIn(a.diags, name) }
+
+// misspelling marks an "Unsupported argument" diagnostic with the argument it
+// suggests instead.
+type misspelling string
 
 func (a *attrs) has(name string) bool { _, ok := a.m[name]; return ok }
 
@@ -39,20 +63,24 @@ func (a *attrs) value(name string) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	v, diags := at.Expr.Value(a.ctx)
+	explainAttributes(diags, a.ctx)
 	a.diags = append(a.diags, diags...)
 	if diags.HasErrors() {
+		a.markBad(name)
 		return cty.NilVal, false
 	}
 	if !v.IsWhollyKnown() {
 		// Bench files have no values known only later: an unknown value stands
 		// for one whose own error (a bad variable default, a broken local) was
 		// reported where it is.
+		a.markBad(name)
 		return cty.NilVal, false
 	}
 	return v, true
 }
 
 func (a *attrs) errorf(name, summary, format string, args ...any) {
+	a.markBad(name)
 	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
 		Detail: fmt.Sprintf(format, args...), Subject: a.rng(name)})
 }
@@ -164,7 +192,11 @@ func (a *attrs) duration(name string, def time.Duration) time.Duration {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		a.errorf(name, "Invalid duration", "%q must be a duration such as \"30s\", \"1m30s\" or \"500ms\"; got %q.", name, s)
+		hint := ""
+		if _, isNumber := new(big.Float).SetString(strings.TrimSpace(s)); isNumber && !strings.HasPrefix(s, "-") {
+			hint = fmt.Sprintf(" A duration has a unit: did you mean \"%ss\"?", strings.TrimSpace(s))
+		}
+		a.errorf(name, "Invalid duration", "%q must be a duration such as \"30s\", \"1m30s\" or \"500ms\"; got %q.%s", name, s, hint)
 		return def
 	}
 	return d
@@ -219,19 +251,79 @@ func friendlyType(v cty.Value) string {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
+var unsupportedAttrRE = regexp.MustCompile(`^This object does not have an attribute named "([^"]+)"\.$`)
+
+// explainAttributes adds "Did you mean …?" to HCL's "Unsupported attribute"
+// on a variable (var.modle for var.model, local.x, path.rot), which HCL
+// words without one.
+func explainAttributes(diags hcl.Diagnostics, ctx *hcl.EvalContext) {
+	if ctx == nil {
+		return
+	}
+	for _, d := range diags {
+		m := unsupportedAttrRE.FindStringSubmatch(d.Detail)
+		if m == nil || d.Expression == nil {
+			continue
+		}
+		for _, tr := range d.Expression.Variables() {
+			v, ok := ctx.Variables[tr.RootName()]
+			if !ok || !v.Type().IsObjectType() {
+				continue
+			}
+			var names []string
+			for name := range v.Type().AttributeTypes() {
+				names = append(names, name)
+			}
+			if hint := suggest.DidYouMean(m[1], names); hint != "" {
+				d.Detail += hint
+				break
+			}
+		}
+	}
+}
+
 var unsupportedArgRE = regexp.MustCompile(`An argument named "([^"]+)" is not expected here\.`)
 
 // content is body.Content with a "Did you mean ...?" for misspelled arguments.
 func content(body hcl.Body, schema *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagnostics) {
 	c, diags := body.Content(schema)
-	var names []string
+	var names, types []string
 	for _, a := range schema.Attributes {
 		names = append(names, a.Name)
 	}
+	for _, b := range schema.Blocks {
+		types = append(types, b.Type)
+	}
 	for _, d := range diags {
-		if m := unsupportedArgRE.FindStringSubmatch(d.Detail); m != nil && !strings.Contains(d.Detail, "Did you mean") {
-			d.Detail += suggest(m[1], names)
+		if m := unsupportedArgRE.FindStringSubmatch(d.Detail); m != nil {
+			if best := suggest.Closest(m[1], names); best != "" {
+				if !strings.Contains(d.Detail, "Did you mean") {
+					d.Detail += suggest.DidYouMean(m[1], names)
+				}
+				d.Extra = misspelling(best)
+			}
+		}
+		if m := unsupportedBlockRE.FindStringSubmatch(d.Detail); m != nil {
+			if best := suggest.Closest(m[1], types); best != "" {
+				if !strings.Contains(d.Detail, "Did you mean") {
+					d.Detail += suggest.DidYouMean(m[1], types)
+				}
+				d.Extra = misspelling(best)
+			}
 		}
 	}
 	return c, diags
+}
+
+var unsupportedBlockRE = regexp.MustCompile(`^Blocks of type "([^"]+)" are not expected here\.`)
+
+// misspeltIn says whether diags report a block type or argument misspelt
+// for name ("nod" for node): then a check that name is there is skipped.
+func misspeltIn(diags hcl.Diagnostics, name string) bool {
+	for _, d := range diags {
+		if m, ok := d.Extra.(misspelling); ok && string(m) == name {
+			return true
+		}
+	}
+	return false
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -42,18 +43,21 @@ func (c *Config) decodeVariables(blocks []*hcl.Block, opts Options) (map[string]
 			continue
 		}
 		content, d := content(b.Body, variableSchema)
-		diags = append(diags, d...)
+		diags = append(diags, d...) // and kept in a, below, for a.misspelled
 		typ := cty.DynamicPseudoType
 		if at, ok := content.Attributes["type"]; ok {
 			t, d := typeexpr.TypeConstraint(at.Expr)
+			if kw := hcl.ExprAsKeyword(at.Expr); d.HasErrors() && kw != "" {
+				d[0].Detail += suggest.DidYouMean(kw, []string{"string", "number", "bool", "any", "list", "map", "set", "object", "tuple"})
+			}
 			diags = append(diags, d...)
 			if !d.HasErrors() {
 				typ = t
 			}
 		}
-		a := &attrs{m: content.Attributes, ctx: nil}
+		a := &attrs{m: content.Attributes, ctx: nil, diags: d}
 		val, sensitive := c.variableValue(name, b, a, typ, opts.Vars, env)
-		diags = append(diags, a.diags...)
+		diags = append(diags, a.diags[len(d):]...)
 		if val == cty.NilVal {
 			// Reported once above; an unknown value keeps every use of var.NAME
 			// from adding an error of its own.
@@ -68,7 +72,7 @@ func (c *Config) decodeVariables(blocks []*hcl.Block, opts Options) (map[string]
 	for name := range opts.Vars {
 		if _, ok := declared[name]; !ok {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Undeclared variable",
-				Detail: fmt.Sprintf("--var %s was given, but %s declares no variable %q.%s", name, c.Path, name, suggest(name, spec.SortedKeys(declared)))})
+				Detail: fmt.Sprintf("--var %s was given, but %s declares no variable %q.%s", name, c.Path, name, suggest.DidYouMean(name, spec.SortedKeys(declared)))})
 		}
 	}
 	return vals, diags
@@ -105,6 +109,9 @@ func (c *Config) variableValue(name string, b *hcl.Block, a *attrs, typ cty.Type
 			return cty.NilVal, sensitive
 		}
 		return cv, sensitive
+	}
+	if a.misspelled("default") {
+		return cty.NilVal, sensitive // "defualt = …" says so already
 	}
 	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No value for required variable",
 		Detail:  fmt.Sprintf("Variable %q has no default; set it with --var %s=VALUE or the environment variable WTB_VAR_%s.", name, name, name),
@@ -177,12 +184,11 @@ func (c *Config) decodeLocals(blocks []*hcl.Block) (map[string]cty.Value, hcl.Di
 			progress = true
 		}
 		if !progress {
+			// One cycle is one mistake: said once, at its first local.
 			names := spec.SortedKeys(pending)
-			for _, name := range names {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cycle in local values",
-					Detail:  fmt.Sprintf("local.%s depends on itself through: %s.", name, strings.Join(names, ", ")),
-					Subject: pending[name].Expr.Range().Ptr()})
-			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cycle in local values",
+				Detail:  fmt.Sprintf("local.%s depends on itself: the locals %s refer to each other in a circle.", names[0], strings.Join(names, ", ")),
+				Subject: pending[names[0]].Expr.Range().Ptr()})
 			break
 		}
 	}

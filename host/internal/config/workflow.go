@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -35,10 +36,16 @@ func (c *Config) decodeWorker(a *attrs, blocks hcl.Blocks) *spec.Worker {
 	if a.has("worker") && a.boolean("worker", false) {
 		w = &spec.Worker{}
 	}
+	var first *hcl.Block
 	for _, b := range blocks {
 		if b.Type != "worker" {
 			continue
 		}
+		if first != nil {
+			a.diags = append(a.diags, dupBlock("worker", "", b.DefRange, first.DefRange))
+			continue
+		}
+		first = b
 		if a.has("worker") {
 			a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Worker given twice",
 				Detail: "Use worker = true, or a worker { max, max_requests, idle_timeout } block, not both.", Subject: b.DefRange.Ptr()})
@@ -93,6 +100,9 @@ func (c *Config) decodeWorkflow(b *hcl.Block) (*spec.Workflow, hcl.Diagnostics) 
 		decls = append(decls, nd)
 	}
 	if len(decls) == 0 {
+		if misspeltIn(diags, "node") {
+			return nil, diags // "nod" was said to be node; the workflow is not also empty
+		}
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty workflow",
 			Detail: fmt.Sprintf("Workflow %q has no node blocks.", b.Labels[0]), Subject: b.DefRange.Ptr()})
 		return nil, diags
@@ -104,7 +114,7 @@ func (c *Config) decodeWorkflow(b *hcl.Block) (*spec.Workflow, hcl.Diagnostics) 
 					Detail: fmt.Sprintf("Node %q lists itself in depends_on.", dep), Subject: nd.dependsOn[dep].Ptr()})
 			} else if _, ok := byName[dep]; !ok {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference to undeclared node",
-					Detail:  fmt.Sprintf("Node %q depends on %q, which workflow %q does not declare.%s", nd.node.Name, dep, b.Labels[0], suggest(dep, spec.SortedKeys(byName))),
+					Detail:  fmt.Sprintf("Node %q depends on %q, which workflow %q does not declare.%s", nd.node.Name, dep, b.Labels[0], suggest.DidYouMean(dep, spec.SortedKeys(byName))),
 					Subject: nd.dependsOn[dep].Ptr()})
 			}
 		}
@@ -206,7 +216,7 @@ func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 	if a.has("command") {
 		n.Command, _ = a.strings("command")
 	}
-	if n.Kind == "command" && len(n.Command) == 0 && a.has("command") {
+	if n.Kind == "command" && len(n.Command) == 0 && a.has("command") && !a.failed("command") {
 		a.errorf("command", "Empty command", "Node %q needs a command such as [\"sh\", \"nodes/step.sh\"].", n.Name)
 	}
 	if at, ok := content.Attributes["depends_on"]; ok {
@@ -229,6 +239,7 @@ func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Worker on a built-in node",
 			Detail: fmt.Sprintf("Node %q has kind %q; only command nodes run as persistent workers.", n.Name, n.Kind), Subject: b.DefRange.Ptr()})
 	}
+	a.diags = append(a.diags, c.missingScripts(n.Command, a.rng("command"), fmt.Sprintf("Node %q", n.Name))...)
 	n.Command, n.Files = c.resolveCommand(n.Command)
 
 	seen := map[string]hcl.Range{}
@@ -254,17 +265,28 @@ func (c *Config) decodeNode(b *hcl.Block) (*nodeDecl, hcl.Diagnostics) {
 		if at, ok := vb.Body.(*hclsyntax.Body); ok && at.Attributes["environment"] != nil {
 			nd.envs[v.Name] = at.Attributes["environment"].Expr.Range()
 		}
-		if v.Command != nil {
-			hasCommand = true
+		if v.Command != nil || hasAttr(vb.Body, "command") {
+			hasCommand = true // a variant's command, right or wrong (its own error says so)
 		}
 		n.Variants = append(n.Variants, v)
 	}
-	if n.Kind == "command" && !hasCommand && !a.has("command") {
+	if n.Kind == "command" && !hasCommand && !a.has("command") && !a.failed("kind") && !a.misspelled("command") {
 		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing command",
 			Detail:  fmt.Sprintf("Node %q is a command node (the default kind) but sets no command. Set command = [...], or kind = \"merge\" for a node that merges its params into the state.", n.Name),
 			Subject: b.DefRange.Ptr()})
 	}
 	return nd, a.diags
+}
+
+// hasAttr says whether a block sets an attribute, whatever its value.
+func hasAttr(body hcl.Body, name string) bool { return attrOf(body, name) != nil }
+
+// attrOf is a block's attribute, nil when the block does not set it.
+func attrOf(body hcl.Body, name string) *hclsyntax.Attribute {
+	if b, ok := body.(*hclsyntax.Body); ok {
+		return b.Attributes[name]
+	}
+	return nil
 }
 
 func (c *Config) dependsOn(a *attrs, at *hcl.Attribute, ranges map[string]hcl.Range) []string {
@@ -303,6 +325,7 @@ func (c *Config) decodeVariant(b *hcl.Block, n *spec.Node) (spec.Variant, hcl.Di
 	}
 	if a.has("command") {
 		v.Command, _ = a.strings("command")
+		a.diags = append(a.diags, c.missingScripts(v.Command, a.rng("command"), fmt.Sprintf("Variant %q of node %q", v.Name, n.Name))...)
 		v.Command, v.Files = c.resolveCommand(v.Command)
 	}
 	if a.has("params") {
@@ -371,6 +394,38 @@ func (c *Config) resolveCommand(argv []string) ([]string, []string) {
 		}
 	}
 	return out, files
+}
+
+// scriptExt are the file name endings that make an argument a script to
+// look for (an argument with a "/" is looked for too).
+var scriptExt = []string{".py", ".sh", ".bash", ".js", ".mjs", ".ts", ".rb", ".pl", ".php", ".R", ".jl", ".lua"}
+
+// missingScripts warns of command arguments that name a script that is not
+// there: the node would fail on every execution ("can't open file"). Only a
+// warning: a node runs in its environment's working directory (a Ray
+// working_dir), which may hold it.
+func (c *Config) missingScripts(argv []string, rng *hcl.Range, who string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for i, arg := range argv {
+		if arg == "" || strings.ContainsAny(arg, " \t\n$;|&<>*?=:") || strings.HasPrefix(arg, "-") {
+			continue
+		}
+		script := strings.ContainsRune(arg, '/')
+		for _, ext := range scriptExt {
+			script = script || strings.HasSuffix(arg, ext)
+		}
+		if !script || i == 0 && !strings.ContainsRune(arg, '/') {
+			continue
+		}
+		if _, err := os.Stat(resolvePath(c.Dir, arg)); err == nil || !os.IsNotExist(err) {
+			continue
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Script not found",
+			Detail: fmt.Sprintf("%s runs %q, which is not a file (relative paths are to the bench file's directory); the node would fail on every execution.%s "+
+				"(If the node's environment provides it, e.g. a Ray working_dir, ignore this.)", who, arg, suggest.File(c.Dir, arg)),
+			Subject: rng})
+	}
+	return diags
 }
 
 // EnvironmentRange is where a variant sets its environment, if it does.

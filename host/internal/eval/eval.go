@@ -60,20 +60,27 @@ type Outcome struct {
 	// Notes explain scores below 1 (why an evaluator failed), and what a
 	// command scorer said of any score.
 	Notes map[string]string
+	// Missing names the evaluators that found nothing to compare, with the
+	// attribute whose path selected nothing: "path" (in the final state or
+	// the node's output) or "expect" (in the case).
+	Missing map[string]string
 }
 
-// Evaluator is a compiled set of evaluators of one batch.
+// Evaluator is a compiled set of evaluators of one batch. It also counts
+// what it scores (see Gaps), so it is compiled for one run of a batch.
 type Evaluator struct {
 	evs       []compiled
 	passScore float64
 	dir       string
+	coverage  coverage
 }
 
 type compiled struct {
 	spec.Evaluator
 	path    *jsonpath.Path
 	expect  any            // literal expectation
-	expPath *jsonpath.Path // or a path into {expected, input}
+	expPath *jsonpath.Path // or a path into {expected, input, case}
+	expStr  string         // as written
 	re      *regexp.Regexp
 }
 
@@ -96,6 +103,7 @@ func Compile(b *spec.Batch) (*Evaluator, error) {
 				return nil, fmt.Errorf("evaluator %q: expect: %w", ev.Name, err)
 			}
 			if s, ok := lit.(string); ok && strings.HasPrefix(s, "$") {
+				c.expStr = s
 				if c.expPath, err = jsonpath.Parse(s); err != nil {
 					return nil, fmt.Errorf("evaluator %q: expect path %q: %w", ev.Name, s, err)
 				}
@@ -131,16 +139,23 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 	for _, ev := range e.evs {
 		score := 0.0
 		note := "execution failed"
+		missing := ""
 		if in.Success {
 			if doc == nil {
-				doc = expectationDoc(in)
+				doc = ExpectationDoc(in.Case)
 			}
 			if ev.Node == "" {
-				score, note = e.score(ctx, ev, state, doc, in)
+				score, note, missing = e.score(ctx, ev, state, doc, in)
 			} else {
-				score, note = e.scoreNode(ctx, ev, doc, in)
+				score, note, missing = e.scoreNode(ctx, ev, doc, in)
 			}
 			score = clamp(score)
+		}
+		if missing != "" {
+			if out.Missing == nil {
+				out.Missing = map[string]string{}
+			}
+			out.Missing[ev.Name] = missing
 		}
 		out.Scores[ev.Name] = score
 		// Built-in evaluators' reasons for a full score are said again on
@@ -163,6 +178,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 		out.Overall = 1 // no evaluators: success is all there is to score
 	}
 	out.Passed = in.Success && out.Overall >= e.passScore
+	e.coverage.add(in.Success, out.Missing)
 	return out
 }
 
@@ -236,14 +252,14 @@ func (e *Evaluator) Explain(ctx context.Context, in Input, scores map[string]flo
 			}
 		default:
 			if doc == nil {
-				doc = expectationDoc(in)
+				doc = ExpectationDoc(in.Case)
 			}
 			var again float64
 			var why string
 			if ev.Node == "" {
-				again, why = e.score(ctx, ev, state, doc, in)
+				again, why, _ = e.score(ctx, ev, state, doc, in)
 			} else {
-				again, why = e.scoreNode(ctx, ev, doc, in)
+				again, why, _ = e.scoreNode(ctx, ev, doc, in)
 			}
 			again = clamp(again)
 			switch {
@@ -263,28 +279,33 @@ func (e *Evaluator) Explain(ctx context.Context, in Input, scores map[string]flo
 // scoreNode scores one node's output: path-based evaluators look into it, a
 // latency evaluator at the node's duration, a command evaluator gets it as
 // its state.
-func (e *Evaluator) scoreNode(ctx context.Context, ev compiled, doc map[string]any, in Input) (float64, string) {
+func (e *Evaluator) scoreNode(ctx context.Context, ev compiled, doc map[string]any, in Input) (float64, string, string) {
 	nr, ok := in.Nodes[ev.Node]
 	if !ok {
-		return 0, fmt.Sprintf("node %s did not finish", ev.Node)
+		return 0, fmt.Sprintf("node %s did not finish", ev.Node), ""
 	}
 	var out any
 	if err := json.Unmarshal(nr.Output, &out); err != nil {
-		return 0, fmt.Sprintf("node %s's output is not JSON", ev.Node)
+		return 0, fmt.Sprintf("node %s's output is not JSON", ev.Node), ""
 	}
 	sub := in
 	sub.State, sub.DurationMs = nr.Output, nr.DurationMs
-	score, note := e.score(ctx, ev, out, doc, sub)
-	return score, strings.Replace(note, "in the final state", "in node "+ev.Node+"'s output", 1)
+	score, note, missing := e.score(ctx, ev, out, doc, sub)
+	return score, strings.Replace(note, "in the final state", "in node "+ev.Node+"'s output", 1), missing
 }
 
-func expectationDoc(in Input) map[string]any {
-	doc := map[string]any{"case": map[string]any{"id": in.Case.ID}}
+// ExpectRoots are the names an expect path can start with: it is a JSONPath
+// into {"expected": …, "input": …, "case": {"id": …}} (see ExpectationDoc).
+var ExpectRoots = []string{"expected", "input", "case"}
+
+// ExpectationDoc is the document an expect path of a case is looked up in.
+func ExpectationDoc(c spec.Case) map[string]any {
+	doc := map[string]any{"case": map[string]any{"id": c.ID}}
 	var exp, inp any
-	if len(in.Case.Expected) > 0 {
-		_ = json.Unmarshal(in.Case.Expected, &exp)
+	if len(c.Expected) > 0 {
+		_ = json.Unmarshal(c.Expected, &exp)
 	}
-	_ = json.Unmarshal(in.Case.Input, &inp)
+	_ = json.Unmarshal(c.Input, &inp)
 	doc["expected"], doc["input"] = exp, inp
 	return doc
 }
@@ -311,19 +332,22 @@ func (e *Evaluator) expected(ev compiled, doc map[string]any) (any, bool) {
 	return ev.expect, ev.expect != nil || len(ev.Expect) > 0
 }
 
-func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[string]any, in Input) (float64, string) {
+// score scores one evaluator; missing is "path" or "expect" when that path
+// selected nothing, so there was nothing to compare.
+func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[string]any, in Input) (score float64, note, missing string) {
 	switch ev.Type {
 	case "latency":
 		if in.DurationMs <= ev.MaxMs {
-			return 1, fmt.Sprintf("took %.0f ms ≤ %.0f ms", in.DurationMs, ev.MaxMs)
+			return 1, fmt.Sprintf("took %.0f ms ≤ %.0f ms", in.DurationMs, ev.MaxMs), ""
 		}
-		return 0, fmt.Sprintf("took %s, more than max_ms = %s", numfmt.Duration(in.DurationMs), numfmt.Setting(ev.MaxMs))
+		return 0, fmt.Sprintf("took %s, more than max_ms = %s", numfmt.Duration(in.DurationMs), numfmt.Setting(ev.MaxMs)), ""
 	case "command":
-		return e.runCommand(ctx, ev, in)
+		score, note := e.runCommand(ctx, ev, in)
+		return score, note, ""
 	}
 	actual, ok := first(ev.path, state)
 	if !ok {
-		return 0, fmt.Sprintf("%s not found in the final state", ev.Path)
+		return 0, fmt.Sprintf("%s not found in the final state", ev.Path), "path"
 	}
 	switch ev.Type {
 	case "regex":
@@ -332,37 +356,37 @@ func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[s
 			s = compact(actual)
 		}
 		if ev.re.MatchString(s) {
-			return 1, fmt.Sprintf("%s matches /%s/", preview(s), ev.Pattern)
+			return 1, fmt.Sprintf("%s matches /%s/", preview(s), ev.Pattern), ""
 		}
-		return 0, fmt.Sprintf("%s does not match /%s/", preview(s), ev.Pattern)
+		return 0, fmt.Sprintf("%s does not match /%s/", preview(s), ev.Pattern), ""
 	}
 	want, ok := e.expected(ev, doc)
 	if !ok {
-		return 0, fmt.Sprintf("expectation %s not found in the case", string(ev.Expect))
+		return 0, fmt.Sprintf("expectation %s not found in the case", string(ev.Expect)), "expect"
 	}
 	switch ev.Type {
 	case "equals", "json_path_equals":
 		if jsonEqual(actual, want) {
-			return 1, fmt.Sprintf("got %s, as expected", preview(actual))
+			return 1, fmt.Sprintf("got %s, as expected", preview(actual)), ""
 		}
-		return 0, fmt.Sprintf("got %s, want %s", preview(actual), preview(want))
+		return 0, fmt.Sprintf("got %s, want %s", preview(actual), preview(want)), ""
 	case "contains":
 		if contains(actual, want, ev.CaseSensitive) {
-			return 1, fmt.Sprintf("%s contains %s", preview(actual), preview(want))
+			return 1, fmt.Sprintf("%s contains %s", preview(actual), preview(want)), ""
 		}
-		return 0, fmt.Sprintf("%s does not contain %s", preview(actual), preview(want))
+		return 0, fmt.Sprintf("%s does not contain %s", preview(actual), preview(want)), ""
 	case "numeric":
 		a, okA := number(actual)
 		w, okW := number(want)
 		if !okA || !okW {
-			return 0, fmt.Sprintf("cannot compare %s with %s as numbers", preview(actual), preview(want))
+			return 0, fmt.Sprintf("cannot compare %s with %s as numbers", preview(actual), preview(want)), ""
 		}
 		if math.Abs(a-w) <= ev.Tolerance {
-			return 1, fmt.Sprintf("%g is within %g of %g", a, ev.Tolerance, w)
+			return 1, fmt.Sprintf("%g is within %g of %g", a, ev.Tolerance, w), ""
 		}
-		return 0, fmt.Sprintf("%g is not within %g of %g", a, ev.Tolerance, w)
+		return 0, fmt.Sprintf("%g is not within %g of %g", a, ev.Tolerance, w), ""
 	}
-	return 0, "unknown evaluator type " + ev.Type
+	return 0, "unknown evaluator type " + ev.Type, ""
 }
 
 func jsonEqual(a, b any) bool {

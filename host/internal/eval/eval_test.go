@@ -187,3 +187,33 @@ func TestExplainSaysWhyPassesPass(t *testing.T) {
 		t.Errorf("a failed execution: %v", got)
 	}
 }
+
+func TestCheckExpect(t *testing.T) {
+	cases := []spec.Case{
+		{ID: "a", Input: json.RawMessage(`{"q":"x"}`), Expected: json.RawMessage(`{"label":"x","answer":"Paris"}`)},
+		{ID: "b", Input: json.RawMessage(`{"q":"y"}`), Expected: json.RawMessage(`{"label":"y"}`)},
+	}
+	for _, tc := range []struct {
+		path                  string
+		badRoot, missing, fix string
+		matches               int
+	}{
+		{"$.expected.label", "", "", "", 2},
+		{"$.expected.answer", "", "", "", 1},
+		{"$.input.q", "", "", "", 2},
+		{"$.case.id", "", "", "", 2},
+		{"$..label", "", "", "", 2},
+		{"$.expect.label", "expect", "", "$.expected.label", 0},
+		{"$['expect']['label']", "expect", "", "$.expected.label", 0},
+		{"$.state.answer", "state", "", "", 0},
+		{"$.expected.lable", "", "lable", "$.expected.label", 0},
+		{"$.case.input.q", "", "input", "$.input.q", 0},
+		{"$.expected.nothing_like_it", "", "nothing_like_it", "", 0},
+		{"$.expected.label[0]", "", "", "", 0},
+	} {
+		got := CheckExpect(tc.path, cases)
+		if got.BadRoot != tc.badRoot || got.Missing != tc.missing || got.Suggested != tc.fix || got.Matches != tc.matches {
+			t.Errorf("CheckExpect(%q) = %+v, want bad root %q, missing %q, suggested %q, %d matches", tc.path, got, tc.badRoot, tc.missing, tc.fix, tc.matches)
+		}
+	}
+}

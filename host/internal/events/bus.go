@@ -43,7 +43,17 @@ const (
 	// StoreStalled: the database made writes wait (retries after transient
 	// errors); Data has waited_ms and recovered.
 	StoreStalled Type = "store.stalled"
+	// EvaluatorFoundNothing: at the end of a run, an evaluator whose path
+	// selected nothing in most successful executions; Data has evaluator,
+	// attribute, path, executions and of.
+	EvaluatorFoundNothing Type = "evaluator.found_nothing"
 )
+
+// Types lists every event type, for checking a name a user gives.
+var Types = []Type{BatchStarted, BatchFinished, BatchFailed, BatchCancelled, CombinationStarted, CombinationFinished,
+	CombinationStopped, ExecutionStarted, ExecutionFinished, ExecutionFailed, ExecutionRetried, ExecutionCancelled,
+	NodeStarted, NodeFinished, NodeFailed, NodeLog, PluginStarted, PluginCrashed, PluginRestarted, PluginStopped,
+	PluginGaveUp, StoreStalled, EvaluatorFoundNothing}
 
 // Event is something that happened in the host.
 type Event struct {

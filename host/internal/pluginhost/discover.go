@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wtbench/wtb/host/internal/suggest"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/client"
 )
@@ -129,7 +130,7 @@ func Find(dirs []string, kind client.Kind, name string) (string, error) {
 	}
 	hint := "none are installed"
 	if len(have) > 0 {
-		hint = "available: " + strings.Join(have, ", ")
+		hint = "available: " + strings.Join(have, ", ") + "." + suggest.DidYouMean(name, have)
 	}
 	return "", fmt.Errorf("no %s plugin %q (binary %s) in %s; %s (build them with `make build`, or set plugin_dir or WTB_PLUGIN_PATH)",
 		kind, name, BinaryName(kind, name), strings.Join(dirs, ", "), hint)

@@ -83,6 +83,23 @@ type Summary struct {
 	Thresholds bool    `json:"has_thresholds"`
 	Passed     bool    `json:"thresholds_met"`
 	Verdict    string  `json:"verdict"`
+	// Warnings are what the run noticed about its scoring that a user
+	// should look at (an evaluator that found nothing to compare).
+	Warnings []Warning `json:"warnings"`
+}
+
+// Warning is an evaluator whose path found nothing to compare in most
+// successful executions: a path that names nothing scores 0 silently.
+type Warning struct {
+	Evaluator string `json:"evaluator"`
+	// Attribute is "path" (looked up in the final state or a node's output)
+	// or "expect" (looked up in the case).
+	Attribute string `json:"attribute"`
+	Path      string `json:"path"`
+	// Executions is how many of Of successful executions it found nothing in.
+	Executions int    `json:"executions"`
+	Of         int    `json:"of"`
+	Message    string `json:"message"`
 }
 
 // Complete fills the lists and maps a summary read back from JSON may lack
@@ -90,6 +107,9 @@ type Summary struct {
 func (s *Summary) Complete() {
 	if s.Combos == nil {
 		s.Combos = []Combo{}
+	}
+	if s.Warnings == nil {
+		s.Warnings = []Warning{}
 	}
 	for i := range s.Combos {
 		c := &s.Combos[i]
@@ -188,7 +208,7 @@ func (a *Aggregator) Add(r *store.Result) {
 // Summary ranks the combinations seen and checks the thresholds.
 func (a *Aggregator) Summary() Summary {
 	b := a.b
-	s := Summary{Total: b.Total(), Stored: a.stored, Succeeded: a.ok, Failed: a.stored - a.ok, Combos: []Combo{}}
+	s := Summary{Total: b.Total(), Stored: a.stored, Succeeded: a.ok, Failed: a.stored - a.ok, Combos: []Combo{}, Warnings: []Warning{}}
 	stopped := map[string]*store.Decision{}
 	for i := range a.decisions {
 		d := &a.decisions[i]
