@@ -66,11 +66,21 @@ func (g *Gateway) exchange(ctx context.Context, r *http.Request, ch *Channel, up
 		}
 	}
 	stored := storedHeaders(header, cfg.RedactHeaders)
-	maskedBody := run.masker.bytes(bytes.Clone(body))
+	// Masking replaces bytes in a copy: the upstream gets the body as sent.
+	maskedBody := body
+	if len(run.masker.pairs) > 0 {
+		maskedBody = run.masker.bytes(bytes.Clone(body))
+	}
 	maskedQuery := run.masker.query(query)
 	x := sdk.Interaction{Upstream: up.Name, Method: r.Method, Path: path, Query: maskedQuery, RequestHeaders: stored,
-		RequestBody: maskedBody, Started: time.Now(), Model: requestModel(maskedBody, path)}
-	x.MatchKey = run.matcher.key(x.Method, x.Upstream, x.Path, x.Query, x.RequestHeaders, x.RequestBody)
+		RequestBody: maskedBody, Started: time.Now()}
+	// One decoding of the body serves the model's name and the match key
+	// (live calls need no key: nothing matches them).
+	decoded, isJSON := decodeJSON(maskedBody)
+	x.Model = requestModelOf(decoded, isJSON, path)
+	if cfg.Recording() || cfg.Replaying() {
+		x.MatchKey = run.matcher.keyDecoded(x.Method, x.Upstream, x.Path, x.Query, x.RequestHeaders, x.RequestBody, decoded, isJSON)
+	}
 	i := run.nextOrdinal()
 
 	if cfg.Replaying() {
@@ -380,7 +390,12 @@ func errorResponse(status int, kind, msg string) *http.Response {
 // requestModel is the model a request names: its "model" field, or a
 // Gemini-style path (/models/NAME:generateContent).
 func requestModel(body []byte, path string) string {
-	if v, ok := decodeJSON(body); ok {
+	v, ok := decodeJSON(body)
+	return requestModelOf(v, ok, path)
+}
+
+func requestModelOf(v any, ok bool, path string) string {
+	if ok {
 		if m, ok := v.(map[string]any); ok {
 			if s, ok := m["model"].(string); ok {
 				return s

@@ -248,7 +248,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ch *Channel, up 
 	}
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
-	buf := make([]byte, 32<<10)
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
@@ -262,6 +264,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, ch *Channel, up 
 		}
 	}
 }
+
+// copyBuffers hold the buffers responses are copied through: one per call
+// in flight, not one allocated per call.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // writeError answers in the shape OpenAI- and Anthropic-style SDKs show.
 func writeError(w http.ResponseWriter, status int, kind, msg string) {

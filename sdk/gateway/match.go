@@ -39,12 +39,27 @@ func newMatcher(cfg *sdk.ModelCalls) *matcher {
 }
 
 func (m *matcher) key(method, upstream, path, query string, headers map[string]string, body []byte) string {
+	v, ok := decodeJSON(body)
+	return m.keyDecoded(method, upstream, path, query, headers, body, v, ok)
+}
+
+// keyDecoded is key for a body decoded already (v, when isJSON).
+func (m *matcher) keyDecoded(method, upstream, path, query string, headers map[string]string, body []byte, v any, isJSON bool) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "wtb-match-v1\x00%s\x00%s\x00%s\x00%s\x00", strings.ToUpper(method), upstream, path, canonicalQuery(query))
-	for _, name := range m.headers {
-		fmt.Fprintf(h, "%s\x00%s\x00", name, headers[name])
+	var b strings.Builder
+	b.WriteString("wtb-match-v1\x00")
+	for _, s := range []string{strings.ToUpper(method), upstream, path, canonicalQuery(query)} {
+		b.WriteString(s)
+		b.WriteByte(0)
 	}
-	h.Write(m.canonicalBody(body))
+	for _, name := range m.headers {
+		b.WriteString(name)
+		b.WriteByte(0)
+		b.WriteString(headers[name])
+		b.WriteByte(0)
+	}
+	h.Write([]byte(b.String()))
+	h.Write(m.canonicalDecoded(body, v, isJSON))
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
@@ -52,6 +67,10 @@ func (m *matcher) key(method, upstream, path, query string, headers map[string]s
 // bytes as they are otherwise.
 func (m *matcher) canonicalBody(body []byte) []byte {
 	v, ok := decodeJSON(body)
+	return m.canonicalDecoded(body, v, ok)
+}
+
+func (m *matcher) canonicalDecoded(body []byte, v any, ok bool) []byte {
 	if !ok {
 		return body
 	}
@@ -218,6 +237,9 @@ func newMasker(secrets map[string]string) *masker {
 }
 
 func (m *masker) bytes(b []byte) []byte {
+	if len(m.pairs) == 0 {
+		return b
+	}
 	for _, p := range m.pairs {
 		if bytes.Contains(b, p.secret) {
 			b = bytes.ReplaceAll(b, p.secret, p.mask)
