@@ -54,6 +54,50 @@ go test -run '^$' -bench Pages100k -benchtime 10x ./host/internal/viewer/ | grep
 section "The case × combination grid of 2 combinations × 10,000 cases × 5 repeats (100,000 executions; PostgreSQL with WTB_TEST_POSTGRES_URL)"
 go test -run '^$' -bench Grid100k -benchtime 10x ./host/internal/viewer/ | grep -E '^Benchmark' | awk '{ printf "%-60s %10s ms/page\n", $1, $5 }'
 
+section "Model-call gateway against a loopback upstream, straight vs through it (go test -bench, sdk/gateway)"
+echo "(p50-µs per call one at a time; calls/s with 64 node runs in flight on 2 cores, client and upstream in the same"
+echo " process; time to the first byte of a stream; heap growth passing 100 MiB of stream, live and recording into a 16 MiB limit)"
+go test -run '^$' -bench . -benchtime 2s ./sdk/gateway | grep -E '^Benchmark'
+
+if [ -n "${WTB_TEST_LLM_URL:-}" ]; then
+  section "Replay vs live: the llm-agent example (40 cases, persistent workers) against LiteLLM with 200 ms per call"
+  mkdir -p "$work/agent"
+  python3 - "$work/agent" "$root/bin/plugins" "$root/examples/llm-agent/agent.py" <<'PY'
+import sys
+d, plugins, agent = sys.argv[1:]
+b = open("examples/llm-agent/bench.hcl").read().replace('"agent.py"', f'"{agent}"')
+b = b.replace('plugin_dir = "../../bin/plugins"', f'plugin_dir = "{plugins}"')
+b = b.replace('cassettes = "cassettes"', 'cassettes = ""')
+nl = chr(10)
+for node in ("plan", "answer"):
+    b = b.replace(f'"{agent}", "{node}"]', f'"{agent}", "{node}"]' + nl + '    worker { max = 2 }' + nl + '    params = { model = "slow-gpt" }')
+b = b.replace('max_workers = 4', 'max_workers = 8')
+open(f"{d}/bench.hcl", "w").write(b)
+capitals = {"France": "Paris", "Japan": "Tokyo", "Kenya": "Nairobi", "Brazil": "Brasília"}
+countries = list(capitals) * 10
+lines = [f'{{"id": "c{i}", "input": {{"question": "What is the capital of {c}?"}}, "expected": {{"capital": "{capitals[c]}"}}}}' for i, c in enumerate(countries)]
+open(f"{d}/cases.jsonl", "w").write(nl.join(lines) + nl)
+PY
+  agent_run() {
+    OPENAI_API_KEY=$WTB_TEST_LLM_KEY measure "$wtb" --db "$work/agent/wtb.db" run "$work/agent/bench.hcl" --no-progress \
+      --var python="$WTB_TEST_LLM_PYTHON" --var openai_url="$WTB_TEST_LLM_URL/v1" --var openai_ca="$WTB_TEST_LLM_CA" "$@"
+  }
+  read -r live _ < <(agent_run --model-calls record)
+  grep -o '[0-9]* model calls ([^)]*)' "$work/err" || true
+  read -r replay _ < <(agent_run --model-calls replay)
+  grep -o '[0-9]* model calls ([^)]*)' "$work/err" || true
+  echo "wall: live (recording) ${live}s, replay ${replay}s: $(python3 -c "print(f'{$live/$replay:.1f}x')") faster"
+  python3 - "$work/agent/wtb.db" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+rows = c.execute("SELECT source, count(*), sum(duration_ms) FROM wtb_model_calls GROUP BY source").fetchall()
+t = {src: (n, ms) for src, n, ms in rows}
+(n, live), (_, replay) = t["recorded"], t["replayed"]
+print(f"time in model calls: live {live/1000:.1f} s, replay {replay/1000:.3f} s ({live/replay:.0f}x) over {n} calls each;"
+      " the rest of the wall time is the 8 Python workers importing the openai SDK (~1.3 s of CPU each) and the nodes' own work")
+PY
+fi
+
 section "SQLite result writes, 100,000 rows, beside the raw driver (go test -bench, host/internal/store/sqlite)"
 go test -run '^$' -bench 'WriteResults|RawDriver' -benchtime 100000x ./host/internal/store/sqlite/ | grep -E '^Benchmark' | tee "$work/sqlite-writes"
 awk '/WriteResults/ { s = $5 } /RawDriver\/results/ { r = $5 } /RawDriver\/plain/ { p = $5 }

@@ -12,6 +12,8 @@ show. Rules, on the last message:
   - anything else         -> "The capital of <country> is Paris. [#n]" (a guess)
 
 Usage counts words. Streaming sends the answer in three-character pieces.
+A model whose name has "slow" in it answers after 200 ms (a remote model's
+latency, for the replay-versus-live benchmark).
 """
 
 import itertools
@@ -71,17 +73,28 @@ def _usage(messages, text):
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
 
 
+def _latency(model):
+    if "slow" in (model or ""):
+        time.sleep(0.2)
+
+
 class Scripted(CustomLLM):
     def completion(self, model, messages, *args, optional_params=None, model_response=None, **kwargs):
+        _latency(model)
         text, calls = _answer(messages, optional_params or {})
         msg = Message(content=text, role="assistant", tool_calls=calls)
         return ModelResponse(model=model, choices=[Choices(index=0, message=msg, finish_reason="tool_calls" if calls else "stop")],
                              usage=_usage(messages, text))
 
-    async def acompletion(self, *args, **kwargs):
-        return self.completion(*args, **kwargs)
+    async def acompletion(self, model, messages, *args, **kwargs):
+        if "slow" in (model or ""):
+            import asyncio
+            await asyncio.sleep(0.2)  # without holding up the proxy's other calls
+            model = model.replace("slow", "")
+        return self.completion(model, messages, *args, **kwargs)
 
     def streaming(self, model, messages, *args, optional_params=None, **kwargs):
+        _latency(model)
         text, calls = _answer(messages, optional_params or {})
         if calls:
             c = calls[0]

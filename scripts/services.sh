@@ -181,6 +181,8 @@ model_list:
     litellm_params: {model: wtbmock/scripted}
   - model_name: claude-3-5-haiku
     litellm_params: {model: wtbmock/scripted}
+  - model_name: slow-gpt
+    litellm_params: {model: wtbmock/scripted-slow}
   - model_name: fixed-gpt
     litellm_params: {model: openai/gpt-4o-mini, api_key: sk-unused, mock_response: "The capital is Paris."}
   - model_name: fixed-claude
