@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/testbin"
@@ -674,6 +677,32 @@ batch_test "w" {
 		t.Fatalf("replay: %s", r.stderr)
 	}
 	sameStates(t, "fetch replay", want, finalStates(t, e, batchID(t, r.stderr)))
+
+	// The viewer lists the call on the node's panel, its streamed response
+	// folded under it; the key shows nowhere.
+	url := startViewer(t, e)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/execution/"+id+"/default%2Fjapan%2F0"),
+		chromedp.WaitVisible(`[data-testid=model-call]`)); err != nil {
+		t.Fatal(err)
+	}
+	row := js[string](t, ctx, `document.querySelector('[data-testid=model-call]').textContent`)
+	for _, s := range []string{"POST openai /chat/completions", "gpt-4o-mini", "200", "recorded", "streamed"} {
+		if !strings.Contains(row, s) {
+			t.Errorf("the model call's row does not say %q: %q", s, row)
+		}
+	}
+	resp := js[string](t, ctx, `document.querySelector('[data-testid=call-response]').textContent`)
+	if !strings.Contains(resp, "data: {") || !strings.Contains(resp, "Jap") {
+		t.Errorf("the streamed response: %q", resp)
+	}
+	if page := js[string](t, ctx, `document.body.innerHTML`); strings.Contains(page, llm.key) {
+		t.Error("the API key is on the execution page")
+	}
+	if out := e.mustRun("show", "--batch", id, "default/japan/0", "--calls").stdout; !strings.Contains(out, "#0 POST openai /chat/completions") ||
+		!strings.Contains(out, "recorded, streamed") || !strings.Contains(out, "response:") {
+		t.Errorf("show --calls:\n%s", out)
+	}
 }
 
 // A host killed while recording loses no call and stores none twice: every

@@ -29,6 +29,7 @@ const pct = (x) => (missing(x) ? DASH : (Math.round(100 * x) + 0) + '%');
 // Durations in milliseconds: 3.6 ms, 238 ms, 1.18 s, 4m05s.
 function ms(x) {
   if (missing(x)) return DASH;
+  x = Number(x);
   if (x < 10) return x.toFixed(1) + ' ms';
   if (x < 1000) return x.toFixed(0) + ' ms';
   if (x < 60000) return (x / 1000).toFixed(2) + ' s';
@@ -39,6 +40,7 @@ function ms(x) {
 // 0.0012, 0.50), scientific below with no padding (6.1e-7); exactly 1 is "1".
 function pval(p) {
   if (missing(p)) return DASH;
+  p = Number(p);
   if (p === 1) return '1';
   if (p === 0) return '0';
   if (Math.abs(p) >= 0.001) return p.toPrecision(2);
@@ -426,7 +428,7 @@ function leaderboardTable(board, params) {
     h('td', { class: 'num', 'data-testid': 'mean' }, fmt(c.mean_score)),
     h('td', { class: 'num' }, fmt(c.stddev)),
     h('td', { class: 'num' }, c.ci95 ? '[' + fmt(c.ci95[0]) + ', ' + fmt(c.ci95[1]) + ']' : DASH),
-    h('td', { class: 'num', 'data-testid': 'pass-rate', title: '95% Wilson interval ' + pct(c.pass_rate_ci95[0]) + DASH + pct(c.pass_rate_ci95[1]) }, pct(c.pass_rate)),
+    h('td', { class: 'num', 'data-testid': 'pass-rate', title: '95% Wilson interval ' + pct(c.pass_rate_ci95[0]) + '–' + pct(c.pass_rate_ci95[1]) }, pct(c.pass_rate)),
     h('td', { class: 'num' }, ms(c.p50_ms)),
     h('td', { class: 'num' }, ms(c.p95_ms)),
     h('td', { class: 'num' }, c.succeeded + ' / ' + c.failed),
@@ -441,7 +443,7 @@ function leaderboardTable(board, params) {
 function charts(board) {
   return h('div', { class: 'charts', 'data-testid': 'charts' }, board.summary.leaderboard.map((c) => h('div', { class: 'chart' },
     h('div', { class: 'title', title: c.combination }, '#' + c.rank + ' ' + c.combination),
-    histogram(c.score_histogram, 'overall score', (x) => fixed(x, 1)),
+    histogram(c.score_histogram, 'overall score', (x) => Number(x).toFixed(1)),
     histogram(c.latency_histogram_ms, 'duration', ms))));
 }
 
@@ -507,7 +509,7 @@ function casesGrid(board, d, params) {
   const sortText = d.sort === 'score' ? d.score_of + '’s score, ' + (d.desc ? 'highest' : 'lowest') + ' first'
     : d.sort === 'case' ? 'case id' + (d.desc ? ', Z to A' : '') : d.desc ? 'failures first' : 'fewest failures first';
   const pager = h('div', { class: 'pager' },
-    h('span', { 'data-testid': 'grid-count' }, d.total === 0 ? (d.search ? 'no case matches' : 'no cases stored yet') : 'cases ' + from + DASH + to + ' of ' + d.total),
+    h('span', { 'data-testid': 'grid-count' }, d.total === 0 ? (d.search ? 'no case matches' : 'no cases stored yet') : 'cases ' + from + '–' + to + ' of ' + d.total),
     d.offset > 0 ? link(here({ goff: Math.max(0, d.offset - d.limit) || null }), '← previous', { 'data-testid': 'grid-prev' }) : null,
     to < d.total ? link(here({ goff: d.offset + d.limit }), 'next →', { 'data-testid': 'grid-next' }) : null,
     h('span', { class: 'muted', 'data-testid': 'grid-order' }, '· sorted by ' + sortText,
@@ -693,7 +695,7 @@ function executionsTable(id, ex, params) {
       ' of the batch’s ' + REPORT.executions.total + ' executions, by key; filters and sorting look at those. `wtb view` lists every one.') : null;
   return h('div', {}, held,
     h('div', { class: 'pager' },
-      h('span', { 'data-testid': 'execution-count' }, ex.total === 0 ? 'no executions match' : (offset + 1) + DASH + to + ' of ' + ex.total),
+      h('span', { 'data-testid': 'execution-count' }, ex.total === 0 ? 'no executions match' : (offset + 1) + '–' + to + ' of ' + ex.total),
       offset > 0 ? link(page(offset - PAGE), '← previous') : null,
       to < ex.total ? link(page(offset + PAGE), 'next →', { 'data-testid': 'next-page' }) : null),
     h('table', { 'data-testid': 'executions' },
@@ -849,9 +851,42 @@ function nodePanel(n, d) {
       h('details', {}, h('summary', {}, 'Input state'), h('pre', {}, json(n.input_state))),
       h('details', {}, h('summary', {}, 'State after'), h('pre', {}, json(n.state))),
     ] : null,
+    modelCalls(n.model_calls || []),
     h('h3', {}, 'Logs'),
     logs.length ? h('pre', { class: 'logs', 'data-testid': 'node-logs' }, logs.map((l) => h('span', { class: l.stream }, l.stream + ' | ' + l.line + '\n')))
       : h('p', { class: 'muted' }, n.status === 'not_run' ? 'did not run' : 'no log lines'));
+}
+
+// modelCalls lists a node run's calls to model APIs through the gateway:
+// one row each, the request and the response (as stored: credentials are
+// never stored, secrets masked) folded under it.
+function modelCalls(calls) {
+  if (calls.length === 0) return null;
+  const body = (doc) => {
+    if (!doc) return '';
+    if (doc.chunks) return doc.chunks.map((c) => (c.text !== undefined ? c.text : c.json !== undefined ? JSON.stringify(c.json) : '[' + (c.base64 || '').length + ' bytes base64]')).join('');
+    if (doc.json !== undefined) return json(doc.json);
+    if (doc.text !== undefined) return doc.text;
+    return doc.base64 ? '[' + doc.base64.length + ' bytes, base64]' : '';
+  };
+  return [
+    h('h3', {}, 'Model calls'),
+    h('table', { 'data-testid': 'model-calls' },
+      h('thead', {}, h('tr', {}, ['#', 'Call', 'Model', 'Status', 'Source', 'Time', ''].map((t) => h('th', {}, t)))),
+      h('tbody', {}, calls.map((c) => [
+        h('tr', { 'data-testid': 'model-call' },
+          h('td', { class: 'num' }, c.ordinal),
+          h('td', {}, h('span', { class: 'id', title: c.method + ' ' + c.upstream + ' ' + c.path }, c.method + ' ' + c.upstream + ' ' + c.path)),
+          h('td', {}, c.model || DASH),
+          h('td', {}, c.status ? badge(String(c.status), c.status < 400 ? 'ok' : 'bad') : badge('no answer', 'bad')),
+          h('td', {}, badge(c.source, c.source === 'replayed' ? 'ok' : ''), c.streamed ? ' streamed' : '', c.attempt ? ' (attempt ' + c.attempt + ', failed)' : ''),
+          h('td', { class: 'num', title: 'first byte after ' + ms(c.first_byte_ms) }, ms(c.duration_ms)),
+          h('td', {}, c.error ? h('span', { class: 'error', title: c.error }, c.error.split('\n')[0]) : '')),
+        h('tr', { class: 'call-detail' }, h('td', {}), h('td', { colspan: 6 },
+          h('details', {}, h('summary', {}, 'request'), h('pre', { 'data-testid': 'call-request' }, body(c.request))),
+          h('details', {}, h('summary', {}, 'response'), h('pre', { 'data-testid': 'call-response' }, body(c.response))))),
+      ]))),
+  ];
 }
 
 // ---------- compare ----------
