@@ -853,3 +853,67 @@ func TestModelCallRecordingsOnEveryRunner(t *testing.T) {
 		check(t, e.env, e.runnerBlock(""), "ray")
 	})
 }
+
+// An upstream that cannot be reached is an infrastructure failure, retried
+// and never a score — also when the node itself carries on without an
+// answer (it exits 0 with a default).
+func TestAnUnreachableUpstreamIsNeverAScore(t *testing.T) {
+	e := newEnv(t)
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	e.write("call.py", `
+import json, os, sys, urllib.request, urllib.error
+json.load(sys.stdin)
+try:
+    r = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions", data=b'{"model":"m","messages":[]}',
+        headers={"Content-Type": "application/json"})
+    answer = json.load(urllib.request.urlopen(r))["choices"][0]["message"]["content"]
+except urllib.error.HTTPError as err:
+    answer = "no answer (%d)" % err.code   # a node that shrugs a failed call off
+print(json.dumps({"answer": answer}))
+`)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close() // nothing listens there now
+	e.write("bench.hcl", fmt.Sprintf(`
+gateway {
+  mode = "record"
+  upstream "openai" { url = "http://%s/v1" }
+}
+runner "pool" {
+  plugin = "pool"
+}
+workflow "w" {
+  node "call" { command = [%q, "call.py"] }
+}
+batch_test "w" {
+  workflow      = workflow.w
+  runner        = runner.pool
+  max_retries   = 1
+  retry_backoff = "10ms"
+  case "c" { input = {} }
+  evaluator "any" {
+    type   = "contains"
+    path   = "$.answer"
+    expect = "no answer"
+  }
+}
+`, dead, py))
+	r := e.run("run", "bench.hcl", "--no-progress")
+	id := batchID(t, r.stderr)
+	rs := e.results(e.store(), id)
+	if len(rs) != 1 || rs[0].Success || rs[0].FailureKind != "infrastructure" || rs[0].Attempts != 2 {
+		t.Fatalf("a call to an unreachable upstream: %+v\n%s", rs, r.stderr)
+	}
+	if !strings.Contains(rs[0].Error, "never scored") || !strings.Contains(rs[0].Error, "connect") {
+		t.Errorf("the error does not say what happened: %s", rs[0].Error)
+	}
+	if len(rs[0].Scores) != 0 && rs[0].OverallScore != 0 {
+		t.Errorf("an infrastructure failure was scored: %v", rs[0].Scores)
+	}
+}
