@@ -36,6 +36,7 @@ func newUpstream(t *testing.T) *upstream {
 		body, _ := io.ReadAll(r.Body)
 		u.mu.Lock()
 		u.calls++
+		n := u.calls // every answer is numbered: a replay in the wrong order shows
 		u.auth = append(u.auth, r.Header.Get("Authorization"))
 		fail := u.fail > 0
 		if fail {
@@ -69,7 +70,7 @@ func newUpstream(t *testing.T) *upstream {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"model":%q,"answer":%q,"path":%q}`, req.Model+"-2026", "echo: "+last, r.URL.Path)
+		fmt.Fprintf(w, `{"model":%q,"answer":%q,"n":%d,"path":%q}`, req.Model+"-2026", "echo: "+last, n, r.URL.Path)
 	}))
 	t.Cleanup(u.srv.Close)
 	return u
@@ -148,6 +149,9 @@ func TestRecordThenReplayWithTheUpstreamGone(t *testing.T) {
 	calls, problem := run.Finish()
 	if problem != nil || len(calls) != 3 {
 		t.Fatalf("recorded %d calls, problem %v", len(calls), problem)
+	}
+	if live[0] == live[1] {
+		t.Fatalf("two identical calls got the same answer; the test cannot tell their order: %s", live[0])
 	}
 	for i, c := range calls {
 		if c.Ordinal != i || c.Upstream != "openai" || c.Path != "/chat/completions" || c.Status != 200 || c.Model != "gpt-test-2026" {
@@ -408,5 +412,83 @@ func TestIgnoredPathsAndQueryOrderDoNotChangeTheKey(t *testing.T) {
 		if _, err := ParseJSONPath(bad); err == nil {
 			t.Errorf("ParseJSONPath(%q) accepted", bad)
 		}
+	}
+}
+
+// A stream the upstream cuts off halfway is an infrastructure failure of the
+// run, and what came is recorded with the error.
+func TestAStreamCutOffMidwayFailsTheRun(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"delta\":\"half\"}\n\n")
+		w.(http.Flusher).Flush()
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close() // reset mid-stream
+	}))
+	t.Cleanup(srv.Close)
+	g := newGateway(t)
+	cfg := config(sdk.ModeRecord, sdk.Upstream{Name: "openai", URL: srv.URL + "/v1", BaseURLEnv: "OPENAI_BASE_URL"})
+	run, env, done := openRun(t, g, cfg, nil)
+	_, body, _ := call(t, env, "x", true)
+	done()
+	calls, p := run.Finish()
+	if !strings.Contains(body, "half") || len(calls) != 1 || calls[0].Error == "" || p == nil || p.Kind != sdk.FailureInfrastructure {
+		t.Fatalf("body %q, calls %+v, problem %+v", body, calls, p)
+	}
+}
+
+// Replayed at the recorded pace, a stream takes about as long as it did;
+// fast (the default), it does not.
+func TestStreamsReplayAtTheRecordedPace(t *testing.T) {
+	rec := sdk.Interaction{Upstream: "openai", Method: "POST", Path: "/chat/completions", Status: 200, Streamed: true,
+		ResponseHeaders: map[string]string{"content-type": "text/event-stream"},
+		Chunks: []sdk.Chunk{{Data: []byte("data: 1\n\n"), Offset: 0}, {Data: []byte("data: 2\n\n"), Offset: 300 * time.Millisecond}}}
+	body := fmt.Sprintf(`{"model":"gpt-test","stream":true,"metadata":{"request_id":"a"},"messages":[{"role":"user","content":%q}]}`, "x")
+	m := newMatcher(config(sdk.ModeReplay))
+	rec.RequestBody = []byte(body)
+	rec.MatchKey = m.key("POST", "openai", "/chat/completions", "", nil, rec.RequestBody)
+	g := newGateway(t)
+	for _, pace := range []string{"fast", "recorded"} {
+		cfg := config(sdk.ModeReplay, sdk.Upstream{Name: "openai", URL: "https://127.0.0.1:1/v1", BaseURLEnv: "OPENAI_BASE_URL"})
+		cfg.Pace = pace
+		_, env, done := openRun(t, g, cfg, &sdk.Recordings{Interactions: []sdk.Interaction{rec}})
+		start := time.Now()
+		req, _ := http.NewRequest("POST", env["OPENAI_BASE_URL"]+"/chat/completions", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		took := time.Since(start)
+		done()
+		if string(got) != "data: 1\n\ndata: 2\n\n" {
+			t.Fatalf("%s: %q", pace, got)
+		}
+		if slow := took >= 250*time.Millisecond; slow != (pace == "recorded") {
+			t.Errorf("pace %s took %v", pace, took)
+		}
+	}
+}
+
+// Headers the configuration names are never stored either.
+func TestConfiguredHeadersAreNotStored(t *testing.T) {
+	up := newUpstream(t)
+	g := newGateway(t)
+	cfg := config(sdk.ModeRecord, up.as("openai"))
+	cfg.RedactHeaders = []string{"X-Org-Secret"}
+	run, env, done := openRun(t, g, cfg, nil)
+	req, _ := http.NewRequest("POST", env["OPENAI_BASE_URL"]+"/chat/completions", strings.NewReader(`{"model":"m","messages":[{"content":"hi"}]}`))
+	req.Header.Set("X-Org-Secret", "s3cret-value-123")
+	req.Header.Set("X-Kept", "yes")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	done()
+	calls, _ := run.Finish()
+	if _, ok := calls[0].RequestHeaders["x-org-secret"]; ok || calls[0].RequestHeaders["x-kept"] != "yes" {
+		t.Errorf("stored headers: %v", calls[0].RequestHeaders)
 	}
 }
