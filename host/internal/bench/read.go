@@ -166,7 +166,9 @@ func Execution(ctx context.Context, st store.Store, batchID, key string) (*Execu
 	if err != nil {
 		var ke *KeyError
 		if errors.As(err, &ke) && len(ke.Executions) == 0 {
+			// A wrapped error's text is made when it is wrapped: wrap again.
 			ke.Suggestion = closestKey(ctx, st, rec.ID, key)
+			return nil, configErr("%w", ke)
 		}
 		return nil, err
 	}

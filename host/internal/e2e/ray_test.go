@@ -366,7 +366,9 @@ func TestRayClientAndLocalAddresses(t *testing.T) {
 			continue
 		}
 		e.address = addr
-		e.write("bench.hcl", e.runnerBlock("")+`
+		// Starting a private Ray (or a Ray Client driver on the head) takes
+		// well over the default 30 s on a loaded 2-core machine.
+		e.write("bench.hcl", e.runnerBlock(`start_timeout = "150s"`)+`
 environment "ray" {
   plugin = "ray"
 }
