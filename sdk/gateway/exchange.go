@@ -387,13 +387,9 @@ func errorResponse(status int, kind, msg string) *http.Response {
 		ContentLength: int64(len(b)), Body: io.NopCloser(bytes.NewReader(b))}
 }
 
-// requestModel is the model a request names: its "model" field, or a
-// Gemini-style path (/models/NAME:generateContent).
-func requestModel(body []byte, path string) string {
-	v, ok := decodeJSON(body)
-	return requestModelOf(v, ok, path)
-}
-
+// requestModelOf is the model a request names: its "model" field, or a
+// Gemini-style path (/models/NAME:generateContent). v is its decoded body
+// (ok: it was JSON).
 func requestModelOf(v any, ok bool, path string) string {
 	if ok {
 		if m, ok := v.(map[string]any); ok {

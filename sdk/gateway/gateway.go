@@ -23,7 +23,6 @@
 package gateway
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -277,6 +276,3 @@ func writeError(w http.ResponseWriter, status int, kind, msg string) {
 }
 
 var errNoRun = errors.New("no node run is using this gateway channel now")
-
-// contextDone reports whether ctx is over.
-func contextDone(ctx context.Context) bool { return ctx.Err() != nil }

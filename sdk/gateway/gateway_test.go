@@ -226,7 +226,7 @@ func TestStreamsPassThroughAndReplayAsChunks(t *testing.T) {
 	if !c.Streamed || len(c.Chunks) < 2 || c.Model != "gpt-test" || c.FirstByte <= 0 || c.FirstByte >= c.Duration {
 		t.Fatalf("recorded stream: streamed %v, %d chunks, model %q, first byte %v of %v", c.Streamed, len(c.Chunks), c.Model, c.FirstByte, c.Duration)
 	}
-	run, env, done = openRun(t, g, config(sdk.ModeReplay, up.as("openai")), &sdk.Recordings{Interactions: calls})
+	_, env, done = openRun(t, g, config(sdk.ModeReplay, up.as("openai")), &sdk.Recordings{Interactions: calls})
 	_, replayed, _ := call(t, env, "one two three", true)
 	done()
 	if replayed != body {
@@ -442,7 +442,7 @@ func TestAStreamCutOffMidwayFailsTheRun(t *testing.T) {
 func TestStreamsReplayAtTheRecordedPace(t *testing.T) {
 	rec := sdk.Interaction{Upstream: "openai", Method: "POST", Path: "/chat/completions", Status: 200, Streamed: true,
 		ResponseHeaders: map[string]string{"content-type": "text/event-stream"},
-		Chunks: []sdk.Chunk{{Data: []byte("data: 1\n\n"), Offset: 0}, {Data: []byte("data: 2\n\n"), Offset: time.Second}}}
+		Chunks:          []sdk.Chunk{{Data: []byte("data: 1\n\n"), Offset: 0}, {Data: []byte("data: 2\n\n"), Offset: time.Second}}}
 	body := fmt.Sprintf(`{"model":"gpt-test","stream":true,"metadata":{"request_id":"a"},"messages":[{"role":"user","content":%q}]}`, "x")
 	m := newMatcher(config(sdk.ModeReplay))
 	rec.RequestBody = []byte(body)
