@@ -407,37 +407,7 @@ func TestModelCallsRecordThenReplayWithTheUpstreamGone(t *testing.T) {
 func TestModelCallsOfWorkersBelongToTheirRuns(t *testing.T) {
 	llm := needLLM(t)
 	e := newEnv(t)
-	node := e.writeLLMNode()
-	var cases strings.Builder
-	for i := 0; i < 64; i++ {
-		fmt.Fprintf(&cases, "{\"id\": \"c%02d\", \"input\": {}}\n", i)
-	}
-	e.write("cases.jsonl", cases.String())
-	e.write("bench.hcl", fmt.Sprintf(`
-gateway {
-  mode = "record"
-  upstream "openai" {
-    url     = "%s/v1"
-    ca_file = %q
-  }
-}
-runner "pool" {
-  plugin      = "pool"
-  max_workers = 32
-}
-workflow "w" {
-  node "quick" {
-    command = [%q, %q, "quick"]
-    worker { max = 32 }
-    timeout = "120s"
-  }
-}
-batch_test "w" {
-  workflow = workflow.w
-  runner   = runner.pool
-  cases    = "cases.jsonl"
-}
-`, llm.url, llm.ca, llm.python, node))
+	e.quickRecordBench(llm, 64, 32, "worker { max = 32 }")
 	cmd := e.cmd("run", "bench.hcl", "--no-progress")
 	cmd.Env = append(cmd.Env, "OPENAI_API_KEY="+llm.key)
 	out, err := cmd.CombinedOutput()
@@ -710,36 +680,7 @@ batch_test "w" {
 func TestHostKilledWhileRecordingThenResume(t *testing.T) {
 	llm := needLLM(t)
 	e := newEnv(t)
-	node := e.writeLLMNode()
-	var cases strings.Builder
-	for i := 0; i < 48; i++ {
-		fmt.Fprintf(&cases, "{\"id\": \"c%02d\", \"input\": {}}\n", i)
-	}
-	e.write("cases.jsonl", cases.String())
-	e.write("bench.hcl", fmt.Sprintf(`
-gateway {
-  mode = "record"
-  upstream "openai" {
-    url     = "%s/v1"
-    ca_file = %q
-  }
-}
-runner "pool" {
-  plugin      = "pool"
-  max_workers = 4
-}
-workflow "w" {
-  node "quick" {
-    command = [%q, %q, "quick"]
-    timeout = "120s"
-  }
-}
-batch_test "w" {
-  workflow = workflow.w
-  runner   = runner.pool
-  cases    = "cases.jsonl"
-}
-`, llm.url, llm.ca, llm.python, node))
+	e.quickRecordBench(llm, 48, 4, "")
 	t.Setenv("OPENAI_API_KEY", llm.key) // before startWriting starts the host
 	w := e.startWriting("run", "bench.hcl")
 	waitFor(t, 120*time.Second, func() string { return "nothing stored:\n" + w.stderr.String() }, func() bool { return w.rows(t) >= 30 })
@@ -778,6 +719,44 @@ batch_test "w" {
 	if ran != 48 || len(perRun) != 48 {
 		t.Errorf("%d node runs stored, %d with calls; want 48 each", ran, len(perRun))
 	}
+}
+
+// quickRecordBench writes n cases and a bench of the stdlib "quick" node
+// recording through the gateway on the pool, with nodeExtra in the node
+// block (worker { … }), maxWorkers at a time.
+func (e *env) quickRecordBench(llm llmUpstream, n, maxWorkers int, nodeExtra string) {
+	e.t.Helper()
+	node := e.writeLLMNode()
+	var cases strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&cases, "{\"id\": \"c%02d\", \"input\": {}}\n", i)
+	}
+	e.write("cases.jsonl", cases.String())
+	e.write("bench.hcl", fmt.Sprintf(`
+gateway {
+  mode = "record"
+  upstream "openai" {
+    url     = "%s/v1"
+    ca_file = %q
+  }
+}
+runner "pool" {
+  plugin      = "pool"
+  max_workers = %d
+}
+workflow "w" {
+  node "quick" {
+    command = [%q, %q, "quick"]
+    timeout = "120s"
+    %s
+  }
+}
+batch_test "w" {
+  workflow = workflow.w
+  runner   = runner.pool
+  cases    = "cases.jsonl"
+}
+`, llm.url, llm.ca, maxWorkers, llm.python, node, nodeExtra))
 }
 
 // quickBench: one node on the stdlib client, 6 cases × 2 repeats, on the
