@@ -191,7 +191,7 @@ litellm_settings:
   custom_provider_map:
     - {provider: wtbmock, custom_handler: llm_mock.handler}
 YAML
-  LITELLM_MASTER_KEY=$key LITELLM_TELEMETRY=False "$venv/bin/litellm" --config "$dir/config.yaml" --host 127.0.0.1 --port "$port" \
+  LITELLM_MASTER_KEY=$key LITELLM_TELEMETRY=False LITELLM_LOCAL_MODEL_COST_MAP=True "$venv/bin/litellm" --config "$dir/config.yaml" --host 127.0.0.1 --port "$port" \
     --ssl_keyfile_path "$dir/server.key" --ssl_certfile_path "$dir/server.pem" >"$dir/log" 2>&1 &
   echo "$! $dir" >"$state.llm"
   echo "$port $dir $key $venv" >"$state.llm.env"
