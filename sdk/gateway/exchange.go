@@ -82,6 +82,10 @@ func (g *Gateway) exchange(ctx context.Context, r *http.Request, ch *Channel, up
 		x.MatchKey = run.matcher.keyDecoded(x.Method, x.Upstream, x.Path, x.Query, x.RequestHeaders, x.RequestBody, decoded, isJSON)
 	}
 	i := run.nextOrdinal()
+	if i < 0 {
+		g.Stats.Refused.Add(1)
+		return errorResponse(http.StatusConflict, "wtb_no_run", "wtb model-call gateway: the node run this call belongs to has ended")
+	}
 
 	if cfg.Replaying() {
 		if rec := run.take(x.MatchKey); rec != nil {

@@ -493,3 +493,41 @@ func TestConfiguredHeadersAreNotStored(t *testing.T) {
 		t.Errorf("stored headers: %v", calls[0].RequestHeaders)
 	}
 }
+
+// A node killed while a call streams: Finish reports the call unfinished,
+// and the call's late end changes nothing (no race with what Finish
+// returned: run with -race).
+func TestACallStillStreamingWhenTheRunEnds(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-release
+		fmt.Fprint(w, "data: last\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	g := newGateway(t)
+	cfg := config(sdk.ModeRecord, sdk.Upstream{Name: "openai", URL: srv.URL + "/v1", BaseURLEnv: "OPENAI_BASE_URL"})
+	run, env, done := openRun(t, g, cfg, nil)
+	resp, err := http.Post(env["OPENAI_BASE_URL"]+"/chat/completions", "application/json", strings.NewReader(`{"stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 5)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	calls, _ := run.Finish()
+	close(release)
+	_, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	done()
+	if len(calls) != 1 || !strings.Contains(calls[0].Error, "ended before") {
+		t.Fatalf("calls at Finish: %+v", calls)
+	}
+	time.Sleep(50 * time.Millisecond) // let the late end run
+	if calls[0].Method != "" || calls[0].Status != 0 {
+		t.Errorf("the late end changed what Finish returned: %+v", calls[0])
+	}
+}

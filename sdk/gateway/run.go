@@ -29,6 +29,9 @@ type Run struct {
 	bytes    int64
 	miss     *MissError
 	overflow bool
+	// done is set by Finish: a call still in flight then (a node killed while
+	// it streamed) is reported unfinished and its late end ignored.
+	done bool
 	// lastFailed is the upstream error of the run's last call to each
 	// upstream ("" once a later call succeeded).
 	lastFailed map[string]string
@@ -98,6 +101,9 @@ func (r *Run) take(key string) *sdk.Interaction {
 func (r *Run) nextOrdinal() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.done {
+		return -1
+	}
 	r.calls = append(r.calls, sdk.Interaction{Ordinal: len(r.calls)})
 	return len(r.calls) - 1
 }
@@ -106,6 +112,9 @@ func (r *Run) nextOrdinal() int {
 func (r *Run) finish(i int, x sdk.Interaction) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.done || i < 0 {
+		return
+	}
 	x.Ordinal = i
 	r.calls[i] = x
 	switch {
@@ -160,7 +169,8 @@ type Problem struct {
 func (r *Run) Finish() ([]sdk.Interaction, *Problem) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	calls := r.calls
+	r.done = true
+	calls := append([]sdk.Interaction(nil), r.calls...)
 	for i := range calls {
 		if calls[i].Method == "" && calls[i].Error == "" {
 			calls[i].Error = "the node run ended before this call did"
