@@ -192,7 +192,7 @@ func (a *app) retentionTable(out *bench.RetentionOutcome) {
 	for _, t := range cols {
 		head = append(head, strings.ToUpper(store.RowsName(t, 2)))
 	}
-	fmt.Fprintln(tw, "  "+strings.Join(head, "\t")+"\t")
+	fmt.Fprintln(tw, "  "+strings.Join(head, "\t"))
 	now := time.Now()
 	for _, d := range out.Deleted {
 		b := d.Batch
@@ -200,7 +200,7 @@ func (a *app) retentionTable(out *bench.RetentionOutcome) {
 		for _, t := range cols {
 			row = append(row, strconv.FormatInt(d.Rows[t], 10))
 		}
-		fmt.Fprintln(tw, "  "+strings.Join(row, "\t")+"\t")
+		fmt.Fprintln(tw, "  "+strings.Join(row, "\t"))
 	}
 	_ = tw.Flush()
 }
