@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/store/storetest"
 )
 
 // Retention (wtb delete, wtb gc) and cancel from anywhere (wtb cancel),
@@ -563,4 +565,78 @@ func TestCancelFromAnotherProcess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestViewerShowsACancelRequest: a batch run from another machine (its
+// owner holds a live lease from a host that is not this one) is asked to
+// stop with wtb cancel; the viewer's batches page shows "cancel requested"
+// with who asked, the owner reads the request from the database, and once
+// it has stopped the page shows "cancelled".
+func TestViewerShowsACancelRequest(t *testing.T) {
+	e := newEnv(t)
+	e.write("score.sh", scoreScript)
+	e.write("det.hcl", deterministicBench("best"))
+	e.mustRun("run", "det.hcl", "--no-progress")
+	st := e.store()
+	ctx := context.Background()
+	rec := storetest.NewBatch("20991231-235959-0000beef")
+	if err := st.Batches().Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	const owner = "wtb pid 4242 on another-machine (started 77, abcdef)"
+	if err := st.Batches().Acquire(ctx, rec.ID, owner, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	url := startViewer(t, e)
+	bctx := browser(t)
+	badge := fmt.Sprintf(`[data-batch=%q] td:nth-child(4) .badge`, rec.ID)
+	status := func() (string, string) {
+		got, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](fmt.Sprintf(`(() => { const b = document.querySelector(%q); return b ? [b.textContent, b.title] : ['', ''] })()`, badge)))
+		if err != nil || len(got) != 2 {
+			t.Fatalf("reading the badge: %v %v", got, err)
+		}
+		return got[0], got[1]
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(url+"/#/"), chromedp.WaitVisible(badge)); err != nil {
+		t.Fatal(err)
+	}
+	if text, _ := status(); text != "running" {
+		t.Fatalf("before the request the batch shows %q", text)
+	}
+
+	r := e.mustRun("cancel", rec.ID)
+	if !strings.Contains(r.stdout, "its owner, "+owner) {
+		t.Errorf("wtb cancel:\n%s", r.stdout)
+	}
+	waitFor(t, 10*time.Second, func() string {
+		text, title := status()
+		return "the viewer to show the request, not " + text + " " + title
+	}, func() bool {
+		text, title := status()
+		return text == "cancel requested" && strings.Contains(title, "cancel requested by wtb cancel, pid ")
+	})
+	screenshot(t, bctx, artifacts(t), "viewer-cancel-requested.png")
+	if list := e.mustRun("results", "--list").stdout; !strings.Contains(list, "running (cancel requested)") {
+		t.Errorf("results --list:\n%s", list)
+	}
+	// The owner on the other machine reads it at its next renewal, stops,
+	// stores its status and lets the batch go.
+	if err := st.Batches().Renew(ctx, rec.ID, owner, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	req, err := st.Batches().CancelRequest(ctx, rec.ID)
+	if err != nil || req == nil || !strings.HasPrefix(req.By, "wtb cancel, pid ") {
+		t.Fatalf("the owner reads %+v %v", req, err)
+	}
+	now := time.Now()
+	if err := st.Batches().SetStatus(ctx, rec.ID, store.StatusCancelled, &now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Batches().Release(ctx, rec.ID, owner); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() string { text, _ := status(); return "the viewer to show cancelled, not " + text }, func() bool {
+		text, title := status()
+		return text == "cancelled" && strings.Contains(title, "cancel requested by wtb cancel")
+	})
 }
