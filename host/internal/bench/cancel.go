@@ -47,13 +47,14 @@ func (a *App) Cancel(ctx context.Context, st store.Store, id string) (*CancelOut
 	got, err := st.Batches().RequestCancel(ctx, rec.ID, req)
 	if errors.Is(err, store.ErrNotRunning) {
 		// It ended, or its lease ran out, since it was read.
-		if rec, err = st.Batches().Get(ctx, rec.ID); err == nil {
-			err = notRunning(rec)
+		now, err := st.Batches().Get(ctx, rec.ID)
+		if err != nil {
+			return nil, runtimeErr("%w", err)
 		}
-		if err == nil {
-			err = configErr("batch %s is not running: nothing to cancel", rec.ID)
+		if err := notRunning(now); err != nil {
+			return nil, err
 		}
-		return nil, err
+		return nil, configErr("batch %s is not running: nothing to cancel", rec.ID)
 	}
 	if err != nil {
 		return nil, runtimeErr("%w", err)
@@ -76,19 +77,34 @@ func (a *App) Cancel(ctx context.Context, st store.Store, id string) (*CancelOut
 	return out, nil
 }
 
-// notRunning explains why a batch cannot be cancelled, or returns nil when
-// it is running.
-func notRunning(rec *store.Batch) error {
+// NotRunningError says why a batch cannot be cancelled: nobody runs it.
+type NotRunningError struct {
+	Batch *store.Batch
+}
+
+func (e *NotRunningError) Error() string { return e.Explain("wtb resume " + e.Batch.ID) }
+
+// Explain says what the batch is instead of running, with resume as the
+// command that finishes it.
+func (e *NotRunningError) Explain(resume string) string {
+	rec := e.Batch
 	switch {
 	case Interrupted(rec):
-		return configErr("batch %s is not running: the process that ran it (%s) is gone, so it is interrupted; `wtb resume %s` finishes it",
-			rec.ID, orNobody(rec.Owner), rec.ID)
+		return fmt.Sprintf("batch %s is not running: the process that ran it (%s) is gone, so it is interrupted; `%s` finishes it",
+			rec.ID, orNobody(rec.Owner), resume)
 	case rec.Status == store.StatusCancelled:
-		return configErr("batch %s is not running: it was cancelled already (what finished is stored; `wtb resume %s` finishes it)", rec.ID, rec.ID)
-	case rec.Status != store.StatusRunning:
-		return configErr("batch %s is not running: it %s; nothing to cancel", rec.ID, ended(rec))
+		return fmt.Sprintf("batch %s is not running: it was cancelled already (what finished is stored; `%s` finishes it)", rec.ID, resume)
 	}
-	return nil
+	return fmt.Sprintf("batch %s is not running: it %s; nothing to cancel", rec.ID, ended(rec))
+}
+
+// notRunning is a *NotRunningError (a configuration error) for a batch
+// nobody runs, or nil.
+func notRunning(rec *store.Batch) error {
+	if rec.Status == store.StatusRunning && !Interrupted(rec) {
+		return nil
+	}
+	return &Error{Kind: KindConfig, Err: &NotRunningError{Batch: rec}}
 }
 
 func ended(rec *store.Batch) string {

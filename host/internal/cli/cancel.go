@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -33,6 +34,10 @@ that says which.`,
 			}
 			defer st.Close()
 			out, err := a.bench().Cancel(ctx, st, args[0])
+			var nr *bench.NotRunningError
+			if errors.As(err, &nr) {
+				return exitf(ExitConfig, "%s", nr.Explain(a.command("resume", nr.Batch.ID)))
+			}
 			if err != nil {
 				return a.failed(err)
 			}

@@ -549,7 +549,7 @@ func TestCancelFromAnotherProcess(t *testing.T) {
 
 			// Not running any more: said, exit 2.
 			r := e.run("cancel", id)
-			if r.code != 2 || !strings.Contains(r.stderr, "is not running: it was cancelled already") {
+			if r.code != 2 || !strings.Contains(r.stderr, "is not running: it was cancelled already") || !strings.Contains(r.stderr, "`wtb resume "+id+" --db ") {
 				t.Errorf("cancel of a cancelled batch: exit %d\n%s", r.code, r.stderr)
 			}
 			// resume completes it exactly once, and starts with no request.
