@@ -148,7 +148,7 @@ func (a *app) writeRetention(out *bench.RetentionOutcome) {
 		a.retentionTable(out)
 	}
 	if out.Protected > 0 {
-		fmt.Fprintf(w, "kept by --keep-last: %s old enough to go\n", plural(out.Protected, "batch", "batches"))
+		fmt.Fprintf(w, "kept by --keep-last: %s\n", plural(out.Protected, "batch", "batches"))
 	}
 	if len(out.Kept) > 0 {
 		fmt.Fprintf(w, "kept %s:\n", plural(len(out.Kept), "batch", "batches"))
