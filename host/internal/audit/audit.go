@@ -94,7 +94,7 @@ func Entry(e events.Event, nodes bool) (store.AuditEntry, bool) {
 		sev = Info
 	case events.BatchFailed, events.ExecutionFailed, events.PluginCrashed, events.PluginGaveUp:
 		sev = Error
-	case events.BatchCancelled, events.ExecutionRetried, events.ExecutionCancelled, events.PluginRestarted, events.EvaluatorFoundNothing:
+	case events.BatchCancelled, events.BatchCancelRequested, events.ExecutionRetried, events.ExecutionCancelled, events.PluginRestarted, events.EvaluatorFoundNothing:
 		sev = Warning
 	case events.StoreStalled:
 		sev = Warning

@@ -36,6 +36,9 @@ type lease struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	closed sync.Once
+
+	// cancelled is the cancel request the owner acted on (`wtb cancel`).
+	cancelled atomic.Pointer[store.CancelRequest]
 }
 
 func leaseTTL() time.Duration {
@@ -141,10 +144,45 @@ func (a *App) own(ctx context.Context, st store.Store, id string) (context.Conte
 			case err != nil:
 				// The store is unreachable: writes retry on their own; keep trying.
 				a.Log.Warn("could not renew the batch lease; will retry", "batch", id, "error", err)
+			default:
+				l.checkCancel(a, cancel)
 			}
 		}
 	}()
 	return ctx, l, nil
+}
+
+// checkCancel reads, once the lease is renewed, whether someone asked the
+// batch to stop (`wtb cancel`, from any process or machine) and if so
+// cancels the run's context, as Ctrl-C does: the run stops dispatching,
+// cancels what runs, stores what finished and ends "cancelled". The lease is
+// still renewed until then.
+func (l *lease) checkCancel(a *App, cancel context.CancelCauseFunc) {
+	if l.cancelled.Load() != nil {
+		return
+	}
+	ctx, done := context.WithTimeout(context.Background(), l.ttl/3)
+	defer done()
+	req, err := l.st.Batches().CancelRequest(ctx, l.id)
+	if err != nil {
+		a.Log.Warn("could not read whether the batch was cancelled; will retry", "batch", l.id, "error", err)
+		return
+	}
+	if req == nil {
+		return
+	}
+	l.cancelled.Store(req)
+	a.notice("batch %s: cancel requested by %s at %s: stopping — cancelling running executions and storing what finished",
+		l.id, req.By, numfmt.Date(req.At))
+	cancel(fmt.Errorf("cancelled by %s", req.By))
+}
+
+// CancelRequest is the cancel request the run stopped for, or nil.
+func (l *lease) CancelRequest() *store.CancelRequest {
+	if l == nil {
+		return nil
+	}
+	return l.cancelled.Load()
 }
 
 // release gives the batch up (after its final status is written).

@@ -58,6 +58,9 @@ type Outcome struct {
 	// Err is a failure of the host during the run (the store, the runner
 	// given up on); what finished is stored.
 	Err error
+	// CancelRequest is the request (`wtb cancel`) the run stopped for; nil
+	// when it was not cancelled that way (Ctrl-C, or not at all).
+	CancelRequest *store.CancelRequest
 }
 
 // MaxFailures bounds the failed executions an Outcome or a Board lists.
@@ -296,8 +299,14 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 		}
 		j.bus.Publish(ev)
 	case store.StatusCancelled:
-		j.bus.Publish(events.Event{Type: events.BatchCancelled, BatchID: rec.ID,
-			Message: fmt.Sprintf("batch stopped with %d of %d executions stored", sum.Stored, sum.Total)})
+		ev := events.Event{Type: events.BatchCancelled, BatchID: rec.ID,
+			Message: fmt.Sprintf("batch stopped with %d of %d executions stored", sum.Stored, sum.Total)}
+		if req := j.lease.CancelRequest(); req != nil {
+			out.CancelRequest = req
+			ev.Message = fmt.Sprintf("batch cancelled by %s (asked at %s): %d of %d executions stored", req.By, numfmt.Date(req.At), sum.Stored, sum.Total)
+			ev.Data = map[string]any{"requested_by": req.By, "requested_at": req.At.UTC().Format(time.RFC3339Nano)}
+		}
+		j.bus.Publish(ev)
 	default:
 		j.bus.Publish(events.Event{Type: events.BatchFailed, BatchID: rec.ID, Message: "batch failed", Error: fmt.Sprint(runErr)})
 	}

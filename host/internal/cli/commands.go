@@ -219,8 +219,14 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 			parent = "rescore of " + parent
 		} else if parent != "" {
 			parent = "fork of " + parent + " at " + b.ForkNode
+		} else if b.Lineage == store.LineageFork {
+			parent = "fork of a deleted batch at " + b.ForkNode
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Name, bench.DisplayStatus(&b), b.Total, b.Runner,
+		status := bench.DisplayStatus(&b)
+		if status == store.StatusRunning && b.CancelRequestedAt != nil {
+			status += " (cancel requested)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Name, status, b.Total, b.Runner,
 			numfmt.Date(b.StartedAt), parent)
 	}
 	return tw.Flush()

@@ -400,7 +400,11 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 	case out.Err != nil:
 		return exitf(ExitRuntime, "batch %s: %v (what finished is stored; `%s` runs the rest)", rec.ID, out.Err, a.command("resume", rec.ID))
 	case out.Status == store.StatusCancelled:
-		fmt.Fprintf(a.stderr, "batch %s interrupted: %d of %d executions stored; finish it with `%s`\n", rec.ID, sum.Stored, sum.Total, a.command("resume", rec.ID))
+		how := "interrupted"
+		if out.CancelRequest != nil {
+			how = "cancelled by " + out.CancelRequest.By
+		}
+		fmt.Fprintf(a.stderr, "batch %s %s: %d of %d executions stored; finish it with `%s`\n", rec.ID, how, sum.Stored, sum.Total, a.command("resume", rec.ID))
 		return exitCode(ExitInterrupted)
 	case out.Report.FailFast:
 		fmt.Fprintf(a.stderr, "fail_fast: stopped after the first failed execution\n")

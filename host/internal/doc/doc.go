@@ -79,6 +79,16 @@ type Batch struct {
 	Succeeded *int   `json:"succeeded"`
 	Failed    *int   `json:"failed"`
 	Verdict   string `json:"verdict"`
+	// CancelRequested is who asked the batch to stop (`wtb cancel`) and
+	// when, or null: while the batch is running it is stopping; once it is
+	// cancelled, this is why.
+	CancelRequested *CancelRequested `json:"cancel_requested"`
+}
+
+// CancelRequested is a request that a batch stop.
+type CancelRequested struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
 }
 
 // BatchOf describes rec; its status says "interrupted" for a batch whose
@@ -93,6 +103,9 @@ func BatchOf(rec *store.Batch) Batch {
 	}
 	if len(rec.Summary) > 0 && json.Unmarshal(rec.Summary, &sum) == nil {
 		b.Stored, b.Succeeded, b.Failed, b.Verdict = sum.Stored, sum.Succeeded, sum.Failed, sum.Verdict
+	}
+	if rec.CancelRequestedAt != nil {
+		b.CancelRequested = &CancelRequested{By: rec.CancelRequestedBy, At: *rec.CancelRequestedAt}
 	}
 	return b
 }

@@ -45,6 +45,11 @@ func TestEveryDocumentMatchesItsSchema(t *testing.T) {
 	check(t, VersionOf("1.2.3"))
 	check(t, BatchesOf(nil))
 	check(t, BatchesOf([]store.Batch{*rec}))
+	stopping := *rec
+	stopping.Status, stopping.CancelRequestedBy, stopping.CancelRequestedAt = store.StatusRunning, "wtb cancel, pid 7 on h (user u)", &now
+	if out := check(t, BatchesOf([]store.Batch{stopping})); !strings.Contains(out, `"by": "wtb cancel, pid 7 on h (user u)"`) {
+		t.Errorf("a batch asked to stop:\n%s", out)
+	}
 	sum := report.Summarize(b, []store.Result{failed, {ExecutionKey: "a=x/c2/0", Combination: "a=x", Status: store.ResultSucceeded, Success: true}})
 	out := check(t, LeaderboardOf(&bench.Board{Batch: rec, Spec: b, Summary: sum, Failures: []store.Result{failed}}))
 	if strings.Contains(out, "sk-secret-value") {

@@ -47,13 +47,16 @@ const (
 	// selected nothing in most successful executions; Data has evaluator,
 	// attribute, path, executions and of.
 	EvaluatorFoundNothing Type = "evaluator.found_nothing"
+	// BatchCancelRequested: `wtb cancel` asked the batch's owner to stop
+	// (written by the process that asked; Data has who and when).
+	BatchCancelRequested Type = "batch.cancel_requested"
 )
 
 // Types lists every event type, for checking a name a user gives.
 var Types = []Type{BatchStarted, BatchFinished, BatchFailed, BatchCancelled, CombinationStarted, CombinationFinished,
 	CombinationStopped, ExecutionStarted, ExecutionFinished, ExecutionFailed, ExecutionRetried, ExecutionCancelled,
 	NodeStarted, NodeFinished, NodeFailed, NodeLog, PluginStarted, PluginCrashed, PluginRestarted, PluginStopped,
-	PluginGaveUp, StoreStalled, EvaluatorFoundNothing}
+	PluginGaveUp, StoreStalled, EvaluatorFoundNothing, BatchCancelRequested}
 
 // Event is something that happened in the host.
 type Event struct {

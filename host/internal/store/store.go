@@ -64,6 +64,11 @@ type Batch struct {
 	// Decisions say why combinations stopped before their planned
 	// executions (adaptive repeats, racing).
 	Decisions []Decision
+	// CancelRequestedBy and CancelRequestedAt say who asked the batch's
+	// owner to stop (`wtb cancel`) and when; empty when nobody has since the
+	// owner took it.
+	CancelRequestedBy string
+	CancelRequestedAt *time.Time
 }
 
 // Decision is why a combination stopped early, with the evidence.
@@ -258,6 +263,9 @@ type BatchRepository interface {
 	// Takeover makes owner the batch's owner if dead still holds it: for a
 	// successor that knows the holder died (same machine, process gone).
 	Takeover(ctx context.Context, id, dead, owner string, ttl time.Duration) error
+	// Acquire and Takeover clear any cancel request: a new owner starts
+	// with none. RequestCancel and CancelRequest are in cancel.go.
+	CancelRequests
 }
 
 // ResultRepository stores execution results.
@@ -429,6 +437,8 @@ type Store interface {
 	Checkpoints() CheckpointRepository
 	Audit() AuditRepository
 	ModelCalls() ModelCallRepository
+	// Retention deletes batches with everything that belongs to them.
+	Retention() RetentionRepository
 	// Write stores checkpoints, results and model calls atomically and
 	// idempotently.
 	Write(ctx context.Context, w WriteSet) error

@@ -101,6 +101,8 @@ var Batches = Table[Batch]{Name: "wtb_batch_tests", Conflict: "(id)", Columns: [
 	{"owner", Text, func(b *Batch) any { return &b.Owner }},
 	{"lineage", Text, func(b *Batch) any { return &b.Lineage }},
 	{"decisions", List, func(b *Batch) any { return &b.Decisions }},
+	{"cancel_requested_by", Text, func(b *Batch) any { return &b.CancelRequestedBy }},
+	{"cancel_requested_at", OptTime, func(b *Batch) any { return &b.CancelRequestedAt }},
 	{LeaseLive, Computed, func(b *Batch) any { return &b.LeaseLive }},
 }}
 

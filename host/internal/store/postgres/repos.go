@@ -105,7 +105,7 @@ var errHeld = errors.New("held by another owner")
 
 func (r batches) Acquire(ctx context.Context, id, owner string, ttl time.Duration) error {
 	err := r.exactlyOne(ctx, id, "taking ownership of batch "+id, errHeld,
-		`UPDATE wtb_batch_tests SET owner = $1, lease_until = now() + make_interval(secs => $2)
+		`UPDATE wtb_batch_tests SET owner = $1, lease_until = now() + make_interval(secs => $2)`+clearCancel+`
 		WHERE id = $3 AND (owner = '' OR owner = $1 OR lease_until IS NULL OR lease_until <= now())`,
 		owner, ttl.Seconds(), id)
 	if !errors.Is(err, errHeld) {
@@ -126,7 +126,7 @@ func (r batches) Renew(ctx context.Context, id, owner string, ttl time.Duration)
 
 func (r batches) Takeover(ctx context.Context, id, dead, owner string, ttl time.Duration) error {
 	err := r.exactlyOne(ctx, id, "taking over batch "+id, errHeld,
-		`UPDATE wtb_batch_tests SET owner = $1, lease_until = now() + make_interval(secs => $2) WHERE id = $3 AND owner = $4`,
+		`UPDATE wtb_batch_tests SET owner = $1, lease_until = now() + make_interval(secs => $2)`+clearCancel+` WHERE id = $3 AND owner = $4`,
 		owner, ttl.Seconds(), id, dead)
 	if errors.Is(err, errHeld) {
 		return r.Acquire(ctx, id, owner, ttl) // released or taken meanwhile

@@ -98,7 +98,7 @@ func (r batches) exactlyOne(ctx context.Context, id, what string, notFound error
 
 func (r batches) Acquire(ctx context.Context, id, owner string, ttl time.Duration) error {
 	err := r.exactlyOne(ctx, id, "taking ownership of batch "+id, errHeld,
-		`UPDATE wtb_batch_tests SET owner = ?, lease_until = julianday('now') + ? / 86400.0
+		`UPDATE wtb_batch_tests SET owner = ?, lease_until = julianday('now') + ? / 86400.0`+clearCancel+`
 		WHERE id = ? AND (owner = '' OR owner = ? OR lease_until IS NULL OR lease_until <= julianday('now'))`,
 		owner, ttl.Seconds(), id, owner)
 	if !errors.Is(err, errHeld) {
@@ -121,7 +121,7 @@ func (r batches) Renew(ctx context.Context, id, owner string, ttl time.Duration)
 
 func (r batches) Takeover(ctx context.Context, id, dead, owner string, ttl time.Duration) error {
 	err := r.exactlyOne(ctx, id, "taking over batch "+id, errHeld,
-		`UPDATE wtb_batch_tests SET owner = ?, lease_until = julianday('now') + ? / 86400.0 WHERE id = ? AND owner = ?`,
+		`UPDATE wtb_batch_tests SET owner = ?, lease_until = julianday('now') + ? / 86400.0`+clearCancel+` WHERE id = ? AND owner = ?`,
 		owner, ttl.Seconds(), id, dead)
 	if errors.Is(err, errHeld) {
 		return r.Acquire(ctx, id, owner, ttl) // released or taken meanwhile

@@ -52,7 +52,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("locking the directory of %s: %w", path, err)
 	}
 	defer unlock()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&"+commonPragmas+"&_txlock=immediate")
+	// auto_vacuum comes first: it takes effect only on a database that has
+	// no table yet, which it then keeps in incremental mode, so that
+	// `wtb gc` can give the space of deleted batches back in short steps.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=auto_vacuum(INCREMENTAL)&_pragma=journal_mode(WAL)&"+commonPragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}

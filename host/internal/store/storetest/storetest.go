@@ -36,6 +36,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("unknown_batch", func(t *testing.T) { testUnknownBatch(t, open(t)) })
 	t.Run("bulk_idempotent", func(t *testing.T) { testBulkIdempotent(t, open(t)) })
 	t.Run("model_calls", func(t *testing.T) { testModelCalls(t, open(t)) })
+	t.Run("cancel_requests", func(t *testing.T) { testCancelRequests(t, open(t)) })
+	t.Run("retention", func(t *testing.T) { testRetention(t, open(t)) })
 }
 
 // Rows of a batch that does not exist are refused, whole.

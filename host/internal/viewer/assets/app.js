@@ -317,7 +317,7 @@ async function batchesPage(params) {
       } })) : null,
       h('td', { class: 'id' }, batchRef(b.id)),
       h('td', {}, b.name),
-      h('td', {}, badge(b.status)),
+      h('td', {}, statusBadge(b)),
       h('td', { class: 'num' }, stored + ' / ' + b.total_executions),
       h('td', { class: 'num' }, b.failed === null ? DASH : b.failed),
       h('td', {}, verdictBadge(b.verdict)),
@@ -333,6 +333,15 @@ async function batchesPage(params) {
         h('thead', {}, h('tr', {}, cols.map((c) => sortHeader(c, state, sortHashes('sort', 'desc'))))),
         h('tbody', {}, rows)),
     comparing ? h('p', {}, compareBtn) : null);
+}
+
+// statusBadge is a batch's status; a running batch someone asked to stop
+// (`wtb cancel`) says so until it has, and who asked shows on hover.
+function statusBadge(b) {
+  const req = b.cancel_requested;
+  const el = req && b.status === 'running' ? badge('cancel requested', 'warn') : badge(b.status);
+  if (req) el.title = 'cancel requested by ' + req.by + ' at ' + when(req.at);
+  return el;
 }
 
 // lineage says where a batch came from: a fork of its parent (re-running the
@@ -366,7 +375,7 @@ async function batchPage(id, params) {
   return h('section', { 'data-testid': 'batch-page' },
     h('h1', {}, board.name, ' ', h('span', { class: 'muted id' }, b.id)),
     h('div', { class: 'kv' },
-      h('span', {}, badge(b.status)), h('span', {}, verdictBadge(sum.verdict)),
+      h('span', {}, statusBadge(b)), h('span', {}, verdictBadge(sum.verdict)),
       h('span', {}, h('b', {}, sum.stored), ' of ', sum.total, ' stored'),
       h('span', {}, h('b', {}, sum.failed), ' failed'),
       sum.saved > 0 ? h('span', { 'data-testid': 'saved' }, h('b', {}, sum.saved), ' executions saved by adaptive repeats and racing') : null,
