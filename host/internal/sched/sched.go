@@ -91,6 +91,13 @@ type Config struct {
 	// Recordings answers what it may replay (needed when it replays).
 	ModelCalls *sdk.ModelCalls
 	Recordings RecordingSource
+
+	// storeRetry is the writer's first wait between attempts of a failed
+	// store write (0: 100 ms) and writerQueue how many write sets it queues
+	// before the scheduler waits for it (0: 4096): the package's tests
+	// shorten them to see retries and back-pressure in milliseconds.
+	storeRetry  time.Duration
+	writerQueue int
 }
 
 // RecordingSource finds what the gateway may replay for node runs: in the
@@ -199,7 +206,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cfg.Progress.Start(s.tally.planned)
 		defer cfg.Progress.Finish()
 	}
-	s.writer = newWriter(cfg.Store, s.log, s.obs, s.tally)
+	s.writer = newWriter(cfg.Store, s.log, s.obs, s.tally, cfg.storeRetry, cfg.writerQueue)
 	s.createEnvironments(ctx)
 	s.loop(ctx)
 	s.evalWG.Wait()
