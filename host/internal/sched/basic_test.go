@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/executor"
@@ -95,6 +96,9 @@ func (o *observer) StoreWrite(rows int, _ time.Duration, attempts int, err error
 
 func TestRunStoresEveryExecution(t *testing.T) {
 	h := newHarness(t, twoNodes)
+	// The loader allows worker blocks on command nodes only; the runner's
+	// "go" kind ignores them, the request must carry them all the same.
+	h.batch.Workflow.Nodes[1].Worker = &spec.Worker{Max: 2, MaxRequests: 10, IdleTimeout: spec.Duration(time.Minute)}
 	prog, obs := &progress{}, newObserver()
 	rep := h.run("b1", func(c *Config) { c.Progress, c.Observer = prog, obs })
 
@@ -152,6 +156,9 @@ func TestRunStoresEveryExecution(t *testing.T) {
 		}
 		if string(req.Nodes[0].Params) != fmt.Sprintf(`{"v":"%s"}`, req.Variants["a"]) || req.Nodes[0].Variant != req.Variants["a"] {
 			t.Errorf("node a of %s: params %s, variant %q", req.ExecutionKey, req.Nodes[0].Params, req.Nodes[0].Variant)
+		}
+		if w := req.Nodes[1].Worker; w == nil || w.Max != 2 || w.MaxRequests != 10 || w.IdleTimeout != time.Minute || req.Nodes[0].Worker != nil {
+			t.Errorf("worker settings %+v", w)
 		}
 		if req.Nodes[0].RunKey == "" || req.Nodes[1].RunKey == "" || req.Nodes[0].RunKey == req.Nodes[1].RunKey {
 			t.Errorf("run keys %q %q", req.Nodes[0].RunKey, req.Nodes[1].RunKey)

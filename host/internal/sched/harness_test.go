@@ -334,10 +334,16 @@ func failing(n int, err *executor.NodeError) nodeFunc {
 	}
 }
 
-// blockUntilCancelled is a node that never finishes by itself.
-func blockUntilCancelled(ctx context.Context, _ sdk.Node, _ *executor.NodeInput, _ sdk.Events) (map[string]any, error) {
-	<-ctx.Done()
-	return nil, context.Cause(ctx)
+// blockUntilCancelled is a node that does not finish by itself. (After 5 s
+// it fails, so that a scheduler that never cancels it fails a test rather
+// than hangs it.)
+func blockUntilCancelled(ctx context.Context, node sdk.Node, _ *executor.NodeInput, _ sdk.Events) (map[string]any, error) {
+	select {
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	case <-time.After(5 * time.Second):
+		return nil, &executor.NodeError{Kind: sdk.FailureExit, Message: "node " + node.Name + " was never cancelled"}
+	}
 }
 
 // eventually waits up to a second for cond.

@@ -208,8 +208,11 @@ func TestCancelDuringABackoff(t *testing.T) {
 // timeout, naming the node it was in, and is not retried however retryable.
 func TestTimeout(t *testing.T) {
 	h := newHarness(t, chain(`timeout = "50ms"`))
-	h.runner.on("b", onCase(blockUntilCancelled, "c1"))
-	var sent time.Time
+	var sent, stopped time.Time
+	h.runner.on("b", onCase(func(ctx context.Context, node sdk.Node, in *executor.NodeInput, ev sdk.Events) (map[string]any, error) {
+		defer func() { stopped = time.Now() }()
+		return blockUntilCancelled(ctx, node, in, ev)
+	}, "c1"))
 	h.runner.onRequest = func(req *sdk.ExecuteRequest) {
 		if req.Case.ID == "c1" {
 			sent = time.Now()
@@ -222,6 +225,9 @@ func TestTimeout(t *testing.T) {
 	}
 	if el := time.Since(start); el > time.Second {
 		t.Errorf("the run took %s", el)
+	}
+	if d := stopped.Sub(sent); d < 45*time.Millisecond || d > 300*time.Millisecond {
+		t.Errorf("node b was stopped %s after the request was sent; want 50ms", d)
 	}
 	r := h.results("b1")["default/c1/0"]
 	if r.FailureKind != "timeout" || r.Error != "execution timed out after 50ms (in node b)" || r.FailedNode != "b" || r.Attempts != 1 {
