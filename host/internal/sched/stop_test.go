@@ -254,3 +254,22 @@ func TestTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A batch stopped by fail-fast ends when what is in flight has ended: a
+// retry waiting its backoff does not hold it.
+func TestFailFastDoesNotWaitForBackoffs(t *testing.T) {
+	h := newHarness(t, chain("fail_fast = true\nretry_backoff = \"10s\""))
+	h.runner.capacity = 1
+	h.runner.on("a", onCase(func(context.Context, sdk.Node, *executor.NodeInput, sdk.Events) (map[string]any, error) {
+		return nil, &executor.NodeError{Kind: sdk.FailureInfrastructure, Retryable: true, Message: "lost"}
+	}, "c1"))
+	h.runner.on("b", onCase(fail("b broke"), "c2"))
+	start := time.Now()
+	rep := h.run("b1")
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("the batch ended %s after it started; a 10s backoff held it", el)
+	}
+	if !rep.FailFast || rep.Failed != 1 || rep.Retries != 1 || rep.Unfinished != 3 {
+		t.Errorf("report %+v", rep)
+	}
+}
