@@ -301,7 +301,10 @@ func (s *scheduler) dispatch(ctx context.Context, a *attempt) {
 		req.Deadline = time.Now().Add(t)
 		tctx, tcancel := context.WithTimeoutCause(a.ctx, t, fmt.Errorf("%w after %s", errTimedOut, t))
 		cancel := a.cancel
-		a.ctx, a.cancel = tctx, func(err error) { tcancel(); cancel(err) }
+		// The outer context first: the timeout's context then ends with the
+		// reason given, which is what the runner is told (tcancel first
+		// would end it as a bare "context canceled").
+		a.ctx, a.cancel = tctx, func(err error) { cancel(err); tcancel() }
 	}
 	s.inflight[a] = true
 	a.sentAt = time.Now()

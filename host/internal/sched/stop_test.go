@@ -273,3 +273,31 @@ func TestFailFastDoesNotWaitForBackoffs(t *testing.T) {
 		t.Errorf("report %+v", rep)
 	}
 }
+
+// What the runner is told when the scheduler cancels an execution is why,
+// with or without a batch timeout.
+func TestCancelCauseReachesTheRunner(t *testing.T) {
+	for _, timeout := range []string{"", `timeout = "1m"`} {
+		t.Run("timeout="+timeout, func(t *testing.T) {
+			h := newHarness(t, chain("fail_fast = true\nmax_retries = 0\n"+timeout))
+			h.runner.capacity = 2
+			var cause error
+			started := make(chan struct{})
+			h.runner.on("a", onCase(func(ctx context.Context, _ sdk.Node, _ *executor.NodeInput, _ sdk.Events) (map[string]any, error) {
+				close(started)
+				<-ctx.Done()
+				cause = context.Cause(ctx)
+				return nil, cause
+			}, "c1"))
+			// c2 fails once c1 is running, so that it is c1's node that hears.
+			h.runner.on("b", onCase(func(ctx context.Context, node sdk.Node, in *executor.NodeInput, ev sdk.Events) (map[string]any, error) {
+				<-started
+				return fail("b broke")(ctx, node, in, ev)
+			}, "c2"))
+			h.run("b1")
+			if cause == nil || cause.Error() != "fail_fast: default/c2/0 failed" {
+				t.Errorf("the runner was told %v", cause)
+			}
+		})
+	}
+}
