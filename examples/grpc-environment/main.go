@@ -318,6 +318,11 @@ func (s *server) run(ctx context.Context, seg *segment, req *remotev1.ExecuteSeg
 		seg.add(finished(sdk.Outcome{Status: sdk.StatusCancelled, Error: "cancelled while queued", FailureKind: sdk.FailureCancelled}))
 		return
 	}
+	seg.add(finished(s.exec.Execute(ctx, executeRequest(req), sink{seg})))
+}
+
+// executeRequest is the segment a request asks for, in the SDK's types.
+func executeRequest(req *remotev1.ExecuteSegmentRequest) *sdk.ExecuteRequest {
 	env := req.GetEnvironment()
 	er := &sdk.ExecuteRequest{ExecutionKey: req.GetExecutionKey(), Attempt: int(req.GetAttempt()), BatchID: req.GetBatchId(),
 		Combination: req.GetCombination(), Variants: req.GetVariants(), RepeatIndex: int(req.GetRepeatIndex()),
@@ -335,7 +340,7 @@ func (s *server) run(ctx context.Context, seg *segment, req *remotev1.ExecuteSeg
 		}
 		er.Nodes = append(er.Nodes, node)
 	}
-	seg.add(finished(s.exec.Execute(ctx, er, sink{seg})))
+	return er
 }
 
 func finished(o sdk.Outcome) *remotev1.ExecuteSegmentResponse {

@@ -220,7 +220,7 @@ func (r *grpcRunner) stream(ctx context.Context, c remotev1.ExecutionServiceClie
 			if sdk.ParseFailureKind(f.GetFailureKind()) == sdk.FailureCancelled {
 				status = sdk.StatusCancelled
 			}
-			return sdk.Outcome{Status: status, Error: f.GetError(), FailedNode: f.GetFailedNode(),
+			return sdk.Outcome{Status: status, FinalState: f.GetFinalStateJson(), Error: f.GetError(), FailedNode: f.GetFailedNode(),
 				FailureKind: sdk.ParseFailureKind(f.GetFailureKind()), Retryable: f.GetRetryable(), WorkerID: f.GetWorkerId()}, nil
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"runtime/debug"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
@@ -16,11 +15,9 @@ import (
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/internal/wire"
-	"github.com/wtbench/wtb/sdk/modelcallpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -278,17 +275,11 @@ func (s *eventSink) NodeFinished(r sdk.NodeResult) {
 	s.mu.Lock()
 	s.lastState = r.State
 	s.mu.Unlock()
-	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeFinished{NodeFinished: &runnerv1.NodeFinished{
-		Node: r.Node, StateJson: r.State, OutputJson: r.Output, Duration: durationpb.New(r.Duration),
-		Metrics: r.Metrics, WorkerId: r.WorkerID, Interactions: modelcallpb.InteractionsToProto(r.Interactions),
-	}}})
+	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeFinished{NodeFinished: wire.NodeResultToProto(r)}})
 }
 
 func (s *eventSink) NodeFailed(f sdk.NodeFailure) {
-	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeFailed{NodeFailed: &runnerv1.NodeFailed{
-		Node: f.Node, Error: f.Error, Kind: runnerv1.FailureKind(f.Kind), Retryable: f.Retryable,
-		Duration: durationOrNil(f.Duration), ExitCode: int32(f.ExitCode), Interactions: modelcallpb.InteractionsToProto(f.Interactions),
-	}}})
+	s.emit(&runnerv1.Event{Payload: &runnerv1.Event_NodeFailed{NodeFailed: wire.NodeFailureToProto(f)}})
 }
 
 func (s *eventSink) Log(node string, stream sdk.LogStream, line string) {
@@ -315,11 +306,4 @@ func (s *eventSink) finish(o sdk.Outcome) {
 	s.mu.Lock()
 	s.finished = true
 	s.mu.Unlock()
-}
-
-func durationOrNil(d time.Duration) *durationpb.Duration {
-	if d == 0 {
-		return nil
-	}
-	return durationpb.New(d)
 }

@@ -91,6 +91,13 @@ type Config struct {
 	// Recordings answers what it may replay (needed when it replays).
 	ModelCalls *sdk.ModelCalls
 	Recordings RecordingSource
+
+	// storeRetry is the writer's first wait between attempts of a failed
+	// store write (0: 100 ms) and writerQueue how many write sets it queues
+	// before the scheduler waits for it (0: 4096): the package's tests
+	// shorten them to see retries and back-pressure in milliseconds.
+	storeRetry  time.Duration
+	writerQueue int
 }
 
 // RecordingSource finds what the gateway may replay for node runs: in the
@@ -199,7 +206,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cfg.Progress.Start(s.tally.planned)
 		defer cfg.Progress.Finish()
 	}
-	s.writer = newWriter(cfg.Store, s.log, s.obs, s.tally)
+	s.writer = newWriter(cfg.Store, s.log, s.obs, s.tally, cfg.storeRetry, cfg.writerQueue)
 	s.createEnvironments(ctx)
 	s.loop(ctx)
 	s.evalWG.Wait()
@@ -209,7 +216,6 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 }
 
 func (s *scheduler) loop(ctx context.Context) {
-	pendingRetries := 0
 	done := ctx.Done()
 	for {
 		s.feed.fill()
@@ -226,16 +232,15 @@ func (s *scheduler) loop(ctx context.Context) {
 		if s.load != nil {
 			s.load.Load(len(s.inflight), len(s.ready))
 		}
-		if len(s.inflight) == 0 && (len(s.ready) == 0 || s.stopping) && pendingRetries == 0 {
+		// s.timers holds the retries waiting their backoff (or sent on
+		// s.retries and not yet received).
+		if len(s.inflight) == 0 && (len(s.ready) == 0 || s.stopping) && len(s.timers) == 0 {
 			return
 		}
 		select {
 		case a := <-s.completions:
-			if s.complete(a) {
-				pendingRetries++
-			}
+			s.complete(a)
 		case a := <-s.retries:
-			pendingRetries--
 			delete(s.timers, a)
 			if !s.stopping {
 				s.ready = append([]*attempt{a}, s.ready...)
@@ -244,12 +249,6 @@ func (s *scheduler) loop(ctx context.Context) {
 			done = nil
 			s.tally.cancelled()
 			s.stop("batch interrupted")
-			for a, t := range s.timers {
-				if t.Stop() {
-					pendingRetries--
-					delete(s.timers, a)
-				}
-			}
 		}
 	}
 }
@@ -261,6 +260,14 @@ func (s *scheduler) stop(reason string) {
 	s.stopping = true
 	for a := range s.inflight {
 		a.cancel(errors.New(reason))
+	}
+	// Retries waiting their backoff will not be sent: forget them now
+	// rather than wait for their timers (up to 30 s). A timer that has
+	// fired already delivers its attempt on s.retries, which drops it.
+	for a, t := range s.timers {
+		if t.Stop() {
+			delete(s.timers, a)
+		}
 	}
 }
 
@@ -294,7 +301,10 @@ func (s *scheduler) dispatch(ctx context.Context, a *attempt) {
 		req.Deadline = time.Now().Add(t)
 		tctx, tcancel := context.WithTimeoutCause(a.ctx, t, fmt.Errorf("%w after %s", errTimedOut, t))
 		cancel := a.cancel
-		a.ctx, a.cancel = tctx, func(err error) { tcancel(); cancel(err) }
+		// The outer context first: the timeout's context then ends with the
+		// reason given, which is what the runner is told (tcancel first
+		// would end it as a bare "context canceled").
+		a.ctx, a.cancel = tctx, func(err error) { cancel(err); tcancel() }
 	}
 	s.inflight[a] = true
 	a.sentAt = time.Now()
@@ -352,9 +362,8 @@ func (s *scheduler) request(a *attempt) *sdk.ExecuteRequest {
 	return req
 }
 
-// complete handles an attempt's outcome; it reports whether a retry was
-// scheduled.
-func (s *scheduler) complete(a *attempt) bool {
+// complete handles an attempt's outcome.
+func (s *scheduler) complete(a *attempt) {
 	delete(s.inflight, a)
 	a.cancel(nil)
 	rt := time.Since(a.sentAt)
@@ -366,7 +375,7 @@ func (s *scheduler) complete(a *attempt) bool {
 	out := a.outcome
 	if out.Status == sdk.StatusSucceeded && len(done) == len(a.seg.Steps)-a.startIdx {
 		s.succeedSegment(a)
-		return false
+		return
 	}
 	if out.Status == sdk.StatusSucceeded {
 		out = sdk.Outcome{Status: sdk.StatusFailed, FailureKind: sdk.FailureInfrastructure,
@@ -378,30 +387,29 @@ func (s *scheduler) complete(a *attempt) bool {
 	}
 	if errors.Is(context.Cause(a.ctx), errTimedOut) {
 		s.failSegment(a, fmt.Sprintf("execution timed out after %s (in node %s)", s.b.Timeout.D(), failedNode), failedNode, sdk.FailureTimeout)
-		return false
+		return
 	}
 	if s.stopping {
-		return false // cancelled or interrupted: stays unfinished, a resume runs it
+		return // cancelled or interrupted: stays unfinished, a resume runs it
 	}
 	if err := s.cfg.Runner.Failed(); err != nil {
 		s.failSegment(a, out.Error, failedNode, out.FailureKind)
 		s.stop(err.Error())
-		return false
+		return
 	}
 	if out.Status == sdk.StatusCancelled {
 		s.failSegment(a, out.Error, failedNode, sdk.FailureCancelled)
-		return false
+		return
 	}
 	if out.Retryable && a.number <= s.b.MaxRetries {
 		s.retry(a, done, failedNode, out.FailureKind, out.Error)
-		return true
+		return
 	}
 	msg := out.Error
 	if out.Retryable && s.b.MaxRetries > 0 {
 		msg = fmt.Sprintf("%s (after %d attempts)", msg, a.number)
 	}
 	s.failSegment(a, msg, failedNode, out.FailureKind)
-	return false
 }
 
 // retry schedules the next attempt after a backoff. With a runner that can

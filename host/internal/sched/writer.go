@@ -19,6 +19,8 @@ type writer struct {
 	tally *tally
 	in    chan store.WriteSet
 	done  chan struct{}
+	// retry is the first wait after a failed write (doubling).
+	retry time.Duration
 
 	mu      sync.Mutex
 	lastErr error
@@ -29,10 +31,20 @@ const (
 	writerMaxBytes = 8 << 20 // of states and outputs: large checkpoints go in small transactions
 	writerMaxDelay = 50 * time.Millisecond
 	writerAttempts = 8
+	writerRetry    = 100 * time.Millisecond
+	writerQueue    = 4096
 )
 
-func newWriter(st store.Store, log hclog.Logger, obs Observer, t *tally) *writer {
-	w := &writer{st: st, log: log, obs: obs, tally: t, in: make(chan store.WriteSet, 4096), done: make(chan struct{})}
+// newWriter starts a writer; retry and queue of 0 mean writerRetry and
+// writerQueue.
+func newWriter(st store.Store, log hclog.Logger, obs Observer, t *tally, retry time.Duration, queue int) *writer {
+	if retry <= 0 {
+		retry = writerRetry
+	}
+	if queue <= 0 {
+		queue = writerQueue
+	}
+	w := &writer{st: st, log: log, obs: obs, tally: t, in: make(chan store.WriteSet, queue), done: make(chan struct{}), retry: retry}
 	go w.loop()
 	return w
 }
@@ -92,7 +104,7 @@ func (w *writer) loop() {
 }
 
 func (w *writer) write(ws store.WriteSet) {
-	delay := 100 * time.Millisecond
+	delay := w.retry
 	rows := len(ws.Checkpoints) + len(ws.Results) + len(ws.ModelCalls)
 	start := time.Now()
 	var err error

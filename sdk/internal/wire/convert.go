@@ -136,6 +136,22 @@ func NodeResultFromProto(p *runnerv1.NodeFinished) sdk.NodeResult {
 		Interactions: modelcallpb.InteractionsFromProto(p.GetInteractions())}
 }
 
+// NodeResultToProto converts a finished node run to its wire event.
+func NodeResultToProto(r sdk.NodeResult) *runnerv1.NodeFinished {
+	return &runnerv1.NodeFinished{Node: r.Node, StateJson: r.State, OutputJson: r.Output, Duration: durationpb.New(r.Duration),
+		Metrics: r.Metrics, WorkerId: r.WorkerID, Interactions: modelcallpb.InteractionsToProto(r.Interactions)}
+}
+
+// NodeFailureToProto converts a failed node run to its wire event.
+func NodeFailureToProto(f sdk.NodeFailure) *runnerv1.NodeFailed {
+	p := &runnerv1.NodeFailed{Node: f.Node, Error: f.Error, Kind: runnerv1.FailureKind(f.Kind), Retryable: f.Retryable,
+		ExitCode: int32(f.ExitCode), Interactions: modelcallpb.InteractionsToProto(f.Interactions)}
+	if f.Duration != 0 {
+		p.Duration = durationpb.New(f.Duration)
+	}
+	return p
+}
+
 // NodeFailureFromProto converts a wire NodeFailed event.
 func NodeFailureFromProto(p *runnerv1.NodeFailed) sdk.NodeFailure {
 	return sdk.NodeFailure{Node: p.GetNode(), Error: p.GetError(), Kind: sdk.FailureKind(p.GetKind()),
