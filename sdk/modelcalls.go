@@ -127,7 +127,26 @@ type Interaction struct {
 	MatchKey string
 	// Model is the model the response (or the request) names.
 	Model string
+	// Usage is what the response says the call used.
+	Usage Usage
 }
+
+// Usage is a call's tokens by kind, as its response reports them. The kinds
+// are disjoint (they add up to the call's total, each billed at its own
+// price): Input is the prompt not read from a cache, Output the answer
+// without reasoning. Reported is false when the response said nothing of its
+// usage — not a call of 0 tokens.
+type Usage struct {
+	Input      int64
+	Output     int64
+	CacheRead  int64
+	CacheWrite int64
+	Reasoning  int64
+	Reported   bool
+}
+
+// Total is every token of the call.
+func (u Usage) Total() int64 { return u.Input + u.Output + u.CacheRead + u.CacheWrite + u.Reasoning }
 
 // Chunk is a piece of a streamed response.
 type Chunk struct {

@@ -172,6 +172,16 @@ func (g *Gateway) replay(ctx context.Context, run *Run, i int, x sdk.Interaction
 	if x.Model == "" || rec.Model != "" {
 		x.Model = rec.Model
 	}
+	// A replayed call counts the tokens it recorded: a replayed batch says
+	// what it would cost live.
+	x.Usage = rec.Usage
+	if !x.Usage.Reported {
+		var chunks [][]byte
+		for _, c := range rec.Chunks {
+			chunks = append(chunks, c.Data)
+		}
+		x.Usage = ParseUsage(rec.ResponseBody, chunks)
+	}
 	x.Duration, x.FirstByte = time.Since(x.Started), time.Since(x.Started)
 	run.finish(i, x)
 	resp := &http.Response{StatusCode: rec.Status, Header: http.Header{}, ProtoMajor: 1, ProtoMinor: 1, Proto: "HTTP/1.1"}
@@ -206,7 +216,15 @@ type recorder struct {
 	body   bytes.Buffer
 	chunks []sdk.Chunk
 	full   bool // past the run's recording limit
+	// The usage is read as the response passes, recorded or not: a stream
+	// line by line, a whole body up to maxUsageBody.
+	usage     usageScanner
+	usageBody bytes.Buffer
 }
+
+// maxUsageBody bounds the body of a live (not recorded) call kept to read its
+// usage.
+const maxUsageBody = 4 << 20
 
 func (r *recorder) Read(p []byte) (int, error) {
 	n, err := r.src.Read(p)
@@ -214,6 +232,11 @@ func (r *recorder) Read(p []byte) (int, error) {
 		if !r.got {
 			r.got = true
 			r.x.FirstByte = time.Since(r.x.Started)
+		}
+		if r.x.Streamed {
+			r.usage.write(p[:n])
+		} else if !r.keep && r.usageBody.Len()+n <= maxUsageBody {
+			r.usageBody.Write(p[:n])
 		}
 		if r.keep && !r.full {
 			if !r.run.reserve(n) {
@@ -262,6 +285,17 @@ func (r *recorder) end(errText string) {
 		}
 		if mdl := responseModel(x.ResponseBody, x.Chunks); mdl != "" {
 			x.Model = mdl
+		}
+		switch {
+		case x.Streamed:
+			x.Usage = r.usage.usage()
+		case r.keep && !r.full:
+			x.Usage = parseWhole(r.body.Bytes())
+		default:
+			x.Usage = parseWhole(r.usageBody.Bytes())
+			if x.Model == "" {
+				x.Model = responseModel(r.usageBody.Bytes(), nil)
+			}
 		}
 		r.run.finish(r.i, x)
 	})

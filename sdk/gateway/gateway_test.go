@@ -66,11 +66,13 @@ func newUpstream(t *testing.T) *upstream {
 				w.(http.Flusher).Flush()
 				time.Sleep(5 * time.Millisecond)
 			}
+			fmt.Fprint(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n")
 			fmt.Fprint(w, "data: [DONE]\n\n")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"model":%q,"answer":%q,"n":%d,"path":%q}`, req.Model+"-2026", "echo: "+last, n, r.URL.Path)
+		fmt.Fprintf(w, `{"model":%q,"answer":%q,"n":%d,"path":%q,"usage":{"prompt_tokens":%d,"completion_tokens":3}}`,
+			req.Model+"-2026", "echo: "+last, n, r.URL.Path, 10+len(last))
 	}))
 	t.Cleanup(u.srv.Close)
 	return u
@@ -178,6 +180,28 @@ func TestRecordThenReplayWithTheUpstreamGone(t *testing.T) {
 	if problem != nil || len(replayed) != 3 || replayed[2].Source != sdk.SourceReplayed {
 		t.Fatalf("replay: %d calls, problem %v", len(replayed), problem)
 	}
+	// Usage: read from every response, and a replay counts what it recorded.
+	want := sdk.Usage{Input: int64(10 + len("hello")), Output: 3, Reported: true}
+	if calls[0].Usage != want || replayed[0].Usage != want {
+		t.Errorf("usage recorded %+v, replayed %+v, want %+v", calls[0].Usage, replayed[0].Usage, want)
+	}
+}
+
+// Live calls keep no bodies, yet their usage is read, whole or streamed.
+func TestLiveCallsReportTheirUsage(t *testing.T) {
+	up := newUpstream(t)
+	g := newGateway(t)
+	run, env, done := openRun(t, g, config(sdk.ModeLive, up.as("openai")), nil)
+	call(t, env, "hi", false)
+	call(t, env, "one two", true)
+	done()
+	calls, _ := run.Finish()
+	if len(calls) != 2 || calls[0].ResponseBody != nil || calls[1].Chunks != nil {
+		t.Fatalf("live calls kept bodies: %+v", calls)
+	}
+	if calls[0].Usage != (sdk.Usage{Input: 12, Output: 3, Reported: true}) || calls[1].Usage != (sdk.Usage{Input: 7, Output: 2, Reported: true}) {
+		t.Errorf("usage of live calls: %+v, %+v", calls[0].Usage, calls[1].Usage)
+	}
 }
 
 func TestAReplayMissShowsTheNearestCallAndCallsNothing(t *testing.T) {
@@ -219,7 +243,7 @@ func TestStreamsPassThroughAndReplayAsChunks(t *testing.T) {
 	_, body, h := call(t, env, "one two three", true)
 	done()
 	calls, _ := run.Finish()
-	if !strings.Contains(h.Get("Content-Type"), "text/event-stream") || strings.Count(body, "data:") != 4 {
+	if !strings.Contains(h.Get("Content-Type"), "text/event-stream") || strings.Count(body, "data:") != 5 {
 		t.Fatalf("stream: %v %q", h, body)
 	}
 	c := calls[0]

@@ -3,22 +3,12 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/wtbench/wtb/sdk"
 )
 
-// Usage is what a model call used, as its response says: tokens by kind, the
-// kinds disjoint (they add up to the call's total, each billed at its own
-// price): Input is the prompt not read from a cache, Output the answer
-// without reasoning. Fields a response does not report stay zero; Reported
-// says whether it reported any usage at all (an unreported call is not a
-// call of 0 tokens).
-type Usage struct {
-	Input      int64 `json:"input_tokens"`
-	Output     int64 `json:"output_tokens"`
-	CacheRead  int64 `json:"cache_read_tokens"`
-	CacheWrite int64 `json:"cache_write_tokens"`
-	Reasoning  int64 `json:"reasoning_tokens"`
-	Reported   bool  `json:"reported"`
-}
+// Usage is the SDK's: a call's tokens by kind, the kinds disjoint.
+type Usage = sdk.Usage
 
 // ParseUsage reads the usage block of a response in any of the wire formats
 // the gateway knows — OpenAI chat completions and Responses, Anthropic
@@ -27,40 +17,80 @@ type Usage struct {
 // message_delta output are added up).
 func ParseUsage(body []byte, chunks [][]byte) Usage {
 	if len(chunks) == 0 {
-		var doc map[string]json.RawMessage
-		if json.Unmarshal(bytes.TrimSpace(body), &doc) != nil {
-			return Usage{}
-		}
-		return usageOf(doc)
+		return parseWhole(body)
 	}
-	var u Usage
-	var pending []byte
+	var sc usageScanner
 	for _, c := range chunks {
-		pending = append(pending, c...)
-		for {
-			i := bytes.IndexByte(pending, '\n')
-			if i < 0 {
-				break
-			}
-			line := bytes.TrimSpace(pending[:i])
-			pending = pending[i+1:]
-			payload, ok := bytes.CutPrefix(line, []byte("data:"))
-			if !ok {
-				// NDJSON streams (Gemini's alt=json arrays aside) carry the
-				// objects themselves.
-				if len(line) == 0 || line[0] != '{' {
-					continue
-				}
-				payload = line
-			}
-			var doc map[string]json.RawMessage
-			if json.Unmarshal(bytes.TrimSpace(payload), &doc) != nil {
-				continue
-			}
-			u = mergeStreamed(u, doc)
-		}
+		sc.write(c)
 	}
-	return u
+	return sc.usage()
+}
+
+func parseWhole(body []byte) Usage {
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(bytes.TrimSpace(body), &doc) != nil {
+		return Usage{}
+	}
+	return usageOf(doc)
+}
+
+// maxUsageLine bounds the partial line a usageScanner keeps: an event longer
+// than that is not read for usage (usage blocks are small).
+const maxUsageLine = 1 << 20
+
+// usageScanner reads the usage of a stream as it passes, a line at a time,
+// keeping no more than the line it is in.
+type usageScanner struct {
+	u       Usage
+	pending []byte
+	skip    bool // the current line passed maxUsageLine
+}
+
+func (s *usageScanner) write(p []byte) {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			if !s.skip {
+				if len(s.pending)+len(p) > maxUsageLine {
+					s.skip, s.pending = true, s.pending[:0]
+				} else {
+					s.pending = append(s.pending, p...)
+				}
+			}
+			return
+		}
+		if !s.skip {
+			s.pending = append(s.pending, p[:i]...)
+			s.line(s.pending)
+		}
+		s.pending, s.skip = s.pending[:0], false
+		p = p[i+1:]
+	}
+}
+
+func (s *usageScanner) line(line []byte) {
+	line = bytes.TrimSpace(line)
+	payload, ok := bytes.CutPrefix(line, []byte("data:"))
+	if !ok {
+		// NDJSON streams carry the objects themselves.
+		if len(line) == 0 || line[0] != '{' {
+			return
+		}
+		payload = line
+	}
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(bytes.TrimSpace(payload), &doc) != nil {
+		return
+	}
+	s.u = mergeStreamed(s.u, doc)
+}
+
+func (s *usageScanner) usage() Usage {
+	if len(s.pending) > 0 && !s.skip {
+		s.line(s.pending)
+		s.pending = s.pending[:0]
+	}
+	return s.u
 }
 
 // mergeStreamed folds one event of a stream into the usage so far.

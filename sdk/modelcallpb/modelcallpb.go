@@ -82,6 +82,10 @@ func InteractionsToProto(is []sdk.Interaction) []*modelcallv1.Interaction {
 			ResponseHeaders: x.ResponseHeaders, ResponseBody: x.ResponseBody, Streamed: x.Streamed, Source: x.Source,
 			Duration: duration(x.Duration), FirstByte: duration(x.FirstByte), Error: x.Error, MatchKey: x.MatchKey,
 			Model: x.Model}
+		if x.Usage != (sdk.Usage{}) {
+			p.Usage = &modelcallv1.Usage{InputTokens: x.Usage.Input, OutputTokens: x.Usage.Output, CacheReadTokens: x.Usage.CacheRead,
+				CacheWriteTokens: x.Usage.CacheWrite, ReasoningTokens: x.Usage.Reasoning, Reported: x.Usage.Reported}
+		}
 		if !x.Started.IsZero() {
 			p.Started = timestamppb.New(x.Started)
 		}
@@ -105,6 +109,10 @@ func InteractionsFromProto(ps []*modelcallv1.Interaction) []sdk.Interaction {
 			ResponseHeaders: p.GetResponseHeaders(), ResponseBody: p.GetResponseBody(), Streamed: p.GetStreamed(),
 			Source: p.GetSource(), Duration: p.GetDuration().AsDuration(), FirstByte: p.GetFirstByte().AsDuration(),
 			Error: p.GetError(), MatchKey: p.GetMatchKey(), Model: p.GetModel()}
+		if u := p.GetUsage(); u != nil {
+			x.Usage = sdk.Usage{Input: u.GetInputTokens(), Output: u.GetOutputTokens(), CacheRead: u.GetCacheReadTokens(),
+				CacheWrite: u.GetCacheWriteTokens(), Reasoning: u.GetReasoningTokens(), Reported: u.GetReported()}
+		}
 		if t := p.GetStarted(); t != nil {
 			x.Started = t.AsTime()
 		}

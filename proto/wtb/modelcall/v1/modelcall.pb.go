@@ -357,7 +357,9 @@ type Interaction struct {
 	// The request's canonical hash: what replay matches on.
 	MatchKey string `protobuf:"bytes,18,opt,name=match_key,json=matchKey,proto3" json:"match_key,omitempty"`
 	// The model the response (or, failing that, the request) names.
-	Model         string `protobuf:"bytes,19,opt,name=model,proto3" json:"model,omitempty"`
+	Model string `protobuf:"bytes,19,opt,name=model,proto3" json:"model,omitempty"`
+	// The tokens the response says the call used.
+	Usage         *Usage `protobuf:"bytes,20,opt,name=usage,proto3" json:"usage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -525,6 +527,101 @@ func (x *Interaction) GetModel() string {
 	return ""
 }
 
+func (x *Interaction) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+// Usage is a call's tokens by kind, as its response reports them. The kinds
+// are disjoint: input is the prompt not read from a cache, output the answer
+// without reasoning.
+type Usage struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	InputTokens      int64                  `protobuf:"varint,1,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
+	OutputTokens     int64                  `protobuf:"varint,2,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
+	CacheReadTokens  int64                  `protobuf:"varint,3,opt,name=cache_read_tokens,json=cacheReadTokens,proto3" json:"cache_read_tokens,omitempty"`
+	CacheWriteTokens int64                  `protobuf:"varint,4,opt,name=cache_write_tokens,json=cacheWriteTokens,proto3" json:"cache_write_tokens,omitempty"`
+	ReasoningTokens  int64                  `protobuf:"varint,5,opt,name=reasoning_tokens,json=reasoningTokens,proto3" json:"reasoning_tokens,omitempty"`
+	// False when the response reported no usage (not a call of 0 tokens).
+	Reported      bool `protobuf:"varint,6,opt,name=reported,proto3" json:"reported,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Usage) Reset() {
+	*x = Usage{}
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Usage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Usage) ProtoMessage() {}
+
+func (x *Usage) ProtoReflect() protoreflect.Message {
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Usage.ProtoReflect.Descriptor instead.
+func (*Usage) Descriptor() ([]byte, []int) {
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Usage) GetInputTokens() int64 {
+	if x != nil {
+		return x.InputTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetOutputTokens() int64 {
+	if x != nil {
+		return x.OutputTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCacheReadTokens() int64 {
+	if x != nil {
+		return x.CacheReadTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCacheWriteTokens() int64 {
+	if x != nil {
+		return x.CacheWriteTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetReasoningTokens() int64 {
+	if x != nil {
+		return x.ReasoningTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetReported() bool {
+	if x != nil {
+		return x.Reported
+	}
+	return false
+}
+
 // Chunk is a piece of a streamed response.
 type Chunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -537,7 +634,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +646,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +659,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{4}
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -610,7 +707,7 @@ const file_wtb_modelcall_v1_modelcall_proto_rawDesc = "" +
 	"\arun_key\x18\x01 \x01(\tR\x06runKey\x12A\n" +
 	"\finteractions\x18\x02 \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\x127\n" +
 	"\anearest\x18\x03 \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\anearest\x12\x16\n" +
-	"\x06origin\x18\x04 \x01(\tR\x06origin\"\xfc\x06\n" +
+	"\x06origin\x18\x04 \x01(\tR\x06origin\"\xab\a\n" +
 	"\vInteraction\x12\x18\n" +
 	"\aordinal\x18\x01 \x01(\x05R\aordinal\x12\x1a\n" +
 	"\bupstream\x18\x02 \x01(\tR\bupstream\x12\x16\n" +
@@ -632,13 +729,21 @@ const file_wtb_modelcall_v1_modelcall_proto_rawDesc = "" +
 	"first_byte\x18\x10 \x01(\v2\x19.google.protobuf.DurationR\tfirstByte\x12\x14\n" +
 	"\x05error\x18\x11 \x01(\tR\x05error\x12\x1b\n" +
 	"\tmatch_key\x18\x12 \x01(\tR\bmatchKey\x12\x14\n" +
-	"\x05model\x18\x13 \x01(\tR\x05model\x1aA\n" +
+	"\x05model\x18\x13 \x01(\tR\x05model\x12-\n" +
+	"\x05usage\x18\x14 \x01(\v2\x17.wtb.modelcall.v1.UsageR\x05usage\x1aA\n" +
 	"\x13RequestHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aB\n" +
 	"\x14ResponseHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"N\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf0\x01\n" +
+	"\x05Usage\x12!\n" +
+	"\finput_tokens\x18\x01 \x01(\x03R\vinputTokens\x12#\n" +
+	"\routput_tokens\x18\x02 \x01(\x03R\foutputTokens\x12*\n" +
+	"\x11cache_read_tokens\x18\x03 \x01(\x03R\x0fcacheReadTokens\x12,\n" +
+	"\x12cache_write_tokens\x18\x04 \x01(\x03R\x10cacheWriteTokens\x12)\n" +
+	"\x10reasoning_tokens\x18\x05 \x01(\x03R\x0freasoningTokens\x12\x1a\n" +
+	"\breported\x18\x06 \x01(\bR\breported\"N\n" +
 	"\x05Chunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x121\n" +
 	"\x06offset\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06offsetB;Z9github.com/wtbench/wtb/proto/wtb/modelcall/v1;modelcallv1b\x06proto3"
@@ -655,35 +760,37 @@ func file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP() []byte {
 	return file_wtb_modelcall_v1_modelcall_proto_rawDescData
 }
 
-var file_wtb_modelcall_v1_modelcall_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_wtb_modelcall_v1_modelcall_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_wtb_modelcall_v1_modelcall_proto_goTypes = []any{
 	(*Config)(nil),                // 0: wtb.modelcall.v1.Config
 	(*Upstream)(nil),              // 1: wtb.modelcall.v1.Upstream
 	(*Recordings)(nil),            // 2: wtb.modelcall.v1.Recordings
 	(*Interaction)(nil),           // 3: wtb.modelcall.v1.Interaction
-	(*Chunk)(nil),                 // 4: wtb.modelcall.v1.Chunk
-	nil,                           // 5: wtb.modelcall.v1.Interaction.RequestHeadersEntry
-	nil,                           // 6: wtb.modelcall.v1.Interaction.ResponseHeadersEntry
-	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*Usage)(nil),                 // 4: wtb.modelcall.v1.Usage
+	(*Chunk)(nil),                 // 5: wtb.modelcall.v1.Chunk
+	nil,                           // 6: wtb.modelcall.v1.Interaction.RequestHeadersEntry
+	nil,                           // 7: wtb.modelcall.v1.Interaction.ResponseHeadersEntry
+	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_wtb_modelcall_v1_modelcall_proto_depIdxs = []int32{
 	1,  // 0: wtb.modelcall.v1.Config.upstreams:type_name -> wtb.modelcall.v1.Upstream
-	7,  // 1: wtb.modelcall.v1.Upstream.timeout:type_name -> google.protobuf.Duration
+	8,  // 1: wtb.modelcall.v1.Upstream.timeout:type_name -> google.protobuf.Duration
 	3,  // 2: wtb.modelcall.v1.Recordings.interactions:type_name -> wtb.modelcall.v1.Interaction
 	3,  // 3: wtb.modelcall.v1.Recordings.nearest:type_name -> wtb.modelcall.v1.Interaction
-	5,  // 4: wtb.modelcall.v1.Interaction.request_headers:type_name -> wtb.modelcall.v1.Interaction.RequestHeadersEntry
-	6,  // 5: wtb.modelcall.v1.Interaction.response_headers:type_name -> wtb.modelcall.v1.Interaction.ResponseHeadersEntry
-	4,  // 6: wtb.modelcall.v1.Interaction.chunks:type_name -> wtb.modelcall.v1.Chunk
-	8,  // 7: wtb.modelcall.v1.Interaction.started:type_name -> google.protobuf.Timestamp
-	7,  // 8: wtb.modelcall.v1.Interaction.duration:type_name -> google.protobuf.Duration
-	7,  // 9: wtb.modelcall.v1.Interaction.first_byte:type_name -> google.protobuf.Duration
-	7,  // 10: wtb.modelcall.v1.Chunk.offset:type_name -> google.protobuf.Duration
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 4: wtb.modelcall.v1.Interaction.request_headers:type_name -> wtb.modelcall.v1.Interaction.RequestHeadersEntry
+	7,  // 5: wtb.modelcall.v1.Interaction.response_headers:type_name -> wtb.modelcall.v1.Interaction.ResponseHeadersEntry
+	5,  // 6: wtb.modelcall.v1.Interaction.chunks:type_name -> wtb.modelcall.v1.Chunk
+	9,  // 7: wtb.modelcall.v1.Interaction.started:type_name -> google.protobuf.Timestamp
+	8,  // 8: wtb.modelcall.v1.Interaction.duration:type_name -> google.protobuf.Duration
+	8,  // 9: wtb.modelcall.v1.Interaction.first_byte:type_name -> google.protobuf.Duration
+	4,  // 10: wtb.modelcall.v1.Interaction.usage:type_name -> wtb.modelcall.v1.Usage
+	8,  // 11: wtb.modelcall.v1.Chunk.offset:type_name -> google.protobuf.Duration
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_wtb_modelcall_v1_modelcall_proto_init() }
@@ -697,7 +804,7 @@ func file_wtb_modelcall_v1_modelcall_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wtb_modelcall_v1_modelcall_proto_rawDesc), len(file_wtb_modelcall_v1_modelcall_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
