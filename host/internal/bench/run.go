@@ -420,6 +420,13 @@ func summarize(ctx context.Context, st store.Store, id string, b *spec.Batch, de
 	if err != nil {
 		return report.Summary{}, nil, err
 	}
+	if b.Gateway != nil {
+		// What the model calls cost is in the results' metrics, which the
+		// scored pass does not read: a second pass, for gateway batches only.
+		if err := st.Results().Each(ctx, id, func(r *store.Result) error { agg.AddCost(r); return nil }); err != nil {
+			return report.Summary{}, nil, err
+		}
+	}
 	failures := []store.Result{}
 	if failed > 0 {
 		if failures, _, err = st.Results().Query(ctx, id, store.ResultQuery{Status: store.ResultFailed, Limit: MaxFailures, NoTotal: true}); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/sched"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/sdk"
@@ -70,5 +71,17 @@ func modelCallsPart(rep sched.Report) string {
 		}
 		parts = append(parts, fmt.Sprintf("%d %s", n, src))
 	}
-	return plural(total, "model call", "model calls") + " (" + strings.Join(parts, ", ") + ")"
+	out := plural(total, "model call", "model calls") + " (" + strings.Join(parts, ", ") + ")"
+	if l := rep.LLM; l.Usage.Reported {
+		out += ", " + numfmt.Count(float64(l.Usage.Total())) + " tokens"
+		switch {
+		case l.Unpriced == l.Calls:
+			out += ", cost unpriced"
+		case l.Unpriced > 0:
+			out += fmt.Sprintf(", %s for %d of them (%d unpriced)", numfmt.USD(l.CostUSD), l.Calls-l.Unpriced, l.Unpriced)
+		default:
+			out += ", " + numfmt.USD(l.CostUSD)
+		}
+	}
+	return out
 }

@@ -147,8 +147,17 @@ func printModelCalls(w io.Writer, calls []doc.ModelCall, bodies bool) {
 		if c.Streamed {
 			stream = ", streamed"
 		}
-		fmt.Fprintf(w, "         #%d %s %s %s  %s  %s, %s%s, %s%s\n", c.Ordinal, c.Method, c.Upstream, c.Path, orDash(c.Model), status,
-			c.Source, stream, numfmt.Duration(c.DurationMs), attempt)
+		used := ""
+		if u := c.Usage; u != nil {
+			used = fmt.Sprintf(", %s tokens", numfmt.Count(float64(u.Input+u.Output+u.CacheRead+u.CacheWrite+u.Reasoning)))
+			if c.CostUSD != nil {
+				used += ", " + numfmt.USD(*c.CostUSD)
+			} else {
+				used += ", unpriced"
+			}
+		}
+		fmt.Fprintf(w, "         #%d %s %s %s  %s  %s, %s%s, %s%s%s\n", c.Ordinal, c.Method, c.Upstream, c.Path, orDash(c.Model), status,
+			c.Source, stream, numfmt.Duration(c.DurationMs), used, attempt)
 		if c.Error != "" {
 			fmt.Fprintf(w, "            error: %s\n", firstLineOf(c.Error))
 		}

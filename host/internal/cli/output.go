@@ -162,6 +162,13 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 	if stopping {
 		header += "\tREPEATS\tSTOPPED"
 	}
+	costs := false
+	for _, c := range sum.Combos {
+		costs = costs || c.Cost != nil
+	}
+	if costs {
+		header += "\tCOST/EXEC\tTOKENS/EXEC"
+	}
 	fmt.Fprintln(tw, header+"\t")
 	ties := false
 	for i, c := range sum.Combos {
@@ -192,6 +199,9 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 				}
 			}
 			line += fmt.Sprintf("\t%d\t%s", c.Repeats, stopped)
+		}
+		if costs {
+			line += "\t" + costCell(c.Cost) + "\t" + tokensCell(c.Cost)
 		}
 		fmt.Fprintln(tw, line+"\t"+mark)
 	}
@@ -329,4 +339,26 @@ func writeJUnitFile(path string, rec *store.Batch, b *spec.Batch, sum report.Sum
 		return err
 	}
 	return os.WriteFile(path, append([]byte(xml.Header), append(data, '\n')...), 0o644)
+}
+
+// costCell is a combination's mean cost per execution: "unpriced" when no
+// execution's calls could all be priced (never $0), and how many calls were
+// left out when some could not.
+func costCell(c *report.Cost) string {
+	switch {
+	case c == nil:
+		return numfmt.Dash
+	case c.MeanUSD == nil:
+		return fmt.Sprintf("unpriced (%d calls)", c.Unpriced)
+	case c.Unpriced > 0:
+		return fmt.Sprintf("%s (+%d unpriced calls)", numfmt.USD(*c.MeanUSD), c.Unpriced)
+	}
+	return numfmt.USD(*c.MeanUSD)
+}
+
+func tokensCell(c *report.Cost) string {
+	if c == nil {
+		return numfmt.Dash
+	}
+	return numfmt.Count(c.MeanTokens)
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -28,9 +29,19 @@ var gatewaySchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "mode"}, {Name: "cassettes"}, {Name: "proxy"}, {Name: "other_hosts"}, {Name: "ignore_json_paths"},
 		{Name: "match_headers"}, {Name: "redact_headers"}, {Name: "mask_env"}, {Name: "pace"}, {Name: "max_recording_bytes"},
+		{Name: "prices"},
 	},
-	Blocks: []hcl.BlockHeaderSchema{{Type: "upstream", LabelNames: []string{"name"}}},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "upstream", LabelNames: []string{"name"}}, {Type: "price", LabelNames: []string{"model"}}},
 }
+
+var priceSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "input", Required: true}, {Name: "output", Required: true}, {Name: "cache_read"},
+		{Name: "cache_write"}, {Name: "reasoning"}, {Name: "date"}},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "tier"}},
+}
+
+var tierSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "above", Required: true}, {Name: "input", Required: true},
+	{Name: "output", Required: true}, {Name: "cache_read"}, {Name: "cache_write"}, {Name: "reasoning"}}}
 
 var upstreamSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "url"}, {Name: "base_url_env"}, {Name: "api_key_env"}, {Name: "ca_file"}, {Name: "timeout"},
@@ -88,9 +99,28 @@ func (c *Config) decodeGateway(b *hcl.Block) hcl.Diagnostics {
 	if a.has("max_recording_bytes") {
 		g.MaxRecordingBytes = int64(a.integer("max_recording_bytes", 0, 1, 1<<40))
 	}
+	if f := a.str("prices", ""); f != "" {
+		ps, err := readPrices(resolvePath(c.Dir, f))
+		if err != nil {
+			a.errorf("prices", "Cannot read the price table", "%v.", err)
+		}
+		g.Prices = append(g.Prices, ps...)
+	}
 	seen := map[string]hcl.Range{}
 	envs := map[string]string{}
+	priced := map[string]hcl.Range{}
 	for _, ub := range body.Blocks {
+		if ub.Type == "price" {
+			if prev, ok := priced[ub.Labels[0]]; ok {
+				a.diags = append(a.diags, dupBlock("price", ub.Labels[0], ub.DefRange, prev))
+				continue
+			}
+			priced[ub.Labels[0]] = ub.DefRange
+			p, d := c.decodePrice(ub)
+			a.diags = append(a.diags, d...)
+			g.Prices = append(g.Prices, p)
+			continue
+		}
 		name := ub.Labels[0]
 		if prev, ok := seen[name]; ok {
 			a.diags = append(a.diags, dupBlock("upstream", name, ub.DefRange, prev))
@@ -112,7 +142,7 @@ func (c *Config) decodeGateway(b *hcl.Block) hcl.Diagnostics {
 		}
 		g.Upstreams = append(g.Upstreams, *u)
 	}
-	if len(body.Blocks) == 0 {
+	if len(g.Upstreams) == 0 && len(seen) == 0 {
 		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "A gateway needs an upstream",
 			Detail: `Name the model APIs the nodes call, e.g.
   upstream "openai" {}                     # https://api.openai.com/v1 via OPENAI_BASE_URL
@@ -163,6 +193,83 @@ func (c *Config) decodeUpstream(b *hcl.Block, proxy bool) (*spec.Upstream, hcl.D
 		return nil, a.diags
 	}
 	return u, a.diags
+}
+
+// decodePrice decodes a price block: dollars per million tokens, cache and
+// reasoning prices defaulting to the input and output prices (an
+// approximation the README states; set them when the provider differs).
+func (c *Config) decodePrice(b *hcl.Block) (spec.Price, hcl.Diagnostics) {
+	body, diags := content(b.Body, priceSchema)
+	a := &attrs{m: body.Attributes, ctx: c.ctx, diags: diags}
+	p := spec.Price{Model: b.Labels[0], Date: a.str("date", "")}
+	p.Input, p.Output, p.CacheRead, p.CacheWrite, p.Reasoning = prices(a)
+	for _, tb := range body.Blocks {
+		tbody, d := content(tb.Body, tierSchema)
+		ta := &attrs{m: tbody.Attributes, ctx: c.ctx, diags: d}
+		t := spec.PriceTier{Above: int64(ta.integer("above", 0, 0, 1<<40))}
+		t.Input, t.Output, t.CacheRead, t.CacheWrite, t.Reasoning = prices(ta)
+		a.diags = append(a.diags, ta.diags...)
+		p.Tiers = append(p.Tiers, t)
+	}
+	if strings.Count(p.Model, "*") > 1 || (strings.Contains(p.Model, "*") && !strings.HasSuffix(p.Model, "*")) {
+		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid model pattern",
+			Detail: fmt.Sprintf("%q: a price names a model, or a prefix ending in * (\"gpt-4o-mini*\").", p.Model), Subject: b.LabelRanges[0].Ptr()})
+	}
+	return p, a.diags
+}
+
+// prices reads the per-million prices of a price or tier block.
+func prices(a *attrs) (in, out, cacheRead, cacheWrite, reasoning float64) {
+	get := func(name string, def float64) float64 {
+		if !a.has(name) {
+			return def
+		}
+		v := a.number(name, def)
+		if v < 0 {
+			a.errorf(name, "Invalid price", "%q is dollars per million tokens and cannot be negative; got %g.", name, v)
+		}
+		return v
+	}
+	in, out = get("input", 0), get("output", 0)
+	return in, out, get("cache_read", in), get("cache_write", in), get("reasoning", out)
+}
+
+// readPrices reads a price table file: a JSON array of prices as the
+// gateway block's price blocks write them ({"model", "input", "output",
+// "cache_read", "cache_write", "reasoning", "date", "tiers"}).
+func readPrices(path string) ([]spec.Price, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var raw []struct {
+		spec.Price
+		CacheRead  *float64 `json:"cache_read"`
+		CacheWrite *float64 `json:"cache_write"`
+		Reasoning  *float64 `json:"reasoning"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("%s: a price table is a JSON array of {\"model\", \"input\", \"output\", …} in dollars per million tokens: %v", path, err)
+	}
+	out := make([]spec.Price, len(raw))
+	for i, r := range raw {
+		p := r.Price
+		p.CacheRead, p.CacheWrite, p.Reasoning = p.Input, p.Input, p.Output
+		if r.CacheRead != nil {
+			p.CacheRead = *r.CacheRead
+		}
+		if r.CacheWrite != nil {
+			p.CacheWrite = *r.CacheWrite
+		}
+		if r.Reasoning != nil {
+			p.Reasoning = *r.Reasoning
+		}
+		if p.Model == "" {
+			return nil, fmt.Errorf("%s: entry %d names no model", path, i+1)
+		}
+		out[i] = p
+	}
+	return out, nil
 }
 
 func sortedKnown() []string {

@@ -32,6 +32,20 @@ type ModelCall struct {
 	Error       string          `json:"error"`
 	Request     json.RawMessage `json:"request"`
 	Response    json.RawMessage `json:"response"`
+	// Usage is what the response reported (null: it reported none, which is
+	// not 0 tokens); CostUSD what it cost by the price table (null:
+	// unpriced, never $0).
+	Usage   *Usage   `json:"usage"`
+	CostUSD *float64 `json:"cost_usd"`
+}
+
+// Usage is a call's tokens by kind (the kinds are disjoint).
+type Usage struct {
+	Input      int `json:"input_tokens"`
+	Output     int `json:"output_tokens"`
+	CacheRead  int `json:"cache_read_tokens"`
+	CacheWrite int `json:"cache_write_tokens"`
+	Reasoning  int `json:"reasoning_tokens"`
 }
 
 // modelCallsByNode sorts an execution's calls into its nodes.
@@ -42,10 +56,19 @@ func modelCallsByNode(calls []store.ModelCall, red *spec.Redactor) map[string][]
 		if i := strings.LastIndex(c.RunID, "#a"); i >= 0 {
 			attempt, _ = strconv.Atoi(c.RunID[i+2:])
 		}
-		out[c.Node] = append(out[c.Node], ModelCall{Ordinal: c.Ordinal, Attempt: attempt, Upstream: c.Upstream, Method: c.Method,
+		m := ModelCall{Ordinal: c.Ordinal, Attempt: attempt, Upstream: c.Upstream, Method: c.Method,
 			Path: c.Path, Query: red.String(c.Query), Model: c.Model, Status: c.Status, Source: c.Source, Streamed: c.Streamed,
 			StartedAt: c.StartedAt, DurationMs: c.DurationMs, FirstByteMs: c.FirstByteMs, Error: red.String(c.Error),
-			Request: red.JSON(c.Request), Response: red.JSON(c.Response)})
+			Request: red.JSON(c.Request), Response: red.JSON(c.Response)}
+		if c.UsageReported {
+			m.Usage = &Usage{Input: c.InputTokens, Output: c.OutputTokens, CacheRead: c.CacheReadTokens, CacheWrite: c.CacheWriteTokens,
+				Reasoning: c.ReasoningTokens}
+		}
+		if c.Priced {
+			cost := c.CostUSD
+			m.CostUSD = &cost
+		}
+		out[c.Node] = append(out[c.Node], m)
 	}
 	return out
 }

@@ -80,8 +80,8 @@ type Where struct {
 	BatchID, RunID, RunKey, Node, ExecutionKey, Outcome string
 }
 
-// ToStore turns a call into its row.
-func ToStore(w Where, x sdk.Interaction, created time.Time) store.ModelCall {
+// ToStore turns a call into its row, priced by prices (nil: unpriced).
+func ToStore(w Where, x sdk.Interaction, created time.Time, prices *Prices) store.ModelCall {
 	req := Request{Headers: orEmpty(x.RequestHeaders), Body: NewBody(x.RequestBody)}
 	resp := Response{Headers: orEmpty(x.ResponseHeaders), Body: NewBody(x.ResponseBody)}
 	for _, c := range x.Chunks {
@@ -89,11 +89,20 @@ func ToStore(w Where, x sdk.Interaction, created time.Time) store.ModelCall {
 	}
 	reqJSON, _ := json.Marshal(req)
 	respJSON, _ := json.Marshal(resp)
-	return store.ModelCall{BatchID: w.BatchID, RunID: w.RunID, Ordinal: x.Ordinal, RunKey: w.RunKey, Outcome: w.Outcome,
+	m := store.ModelCall{BatchID: w.BatchID, RunID: w.RunID, Ordinal: x.Ordinal, RunKey: w.RunKey, Outcome: w.Outcome,
 		Node: w.Node, ExecutionKey: w.ExecutionKey, Upstream: x.Upstream, Method: x.Method, Path: x.Path, Query: x.Query,
 		Status: x.Status, Streamed: x.Streamed, Source: x.Source, Model: x.Model, Error: x.Error, MatchKey: x.MatchKey,
 		StartedAt: x.Started, DurationMs: ms(x.Duration), FirstByteMs: ms(x.FirstByte), Request: reqJSON, Response: respJSON,
-		CreatedAt: created}
+		CreatedAt: created, InputTokens: int(x.Usage.Input), OutputTokens: int(x.Usage.Output), CacheReadTokens: int(x.Usage.CacheRead),
+		CacheWriteTokens: int(x.Usage.CacheWrite), ReasoningTokens: int(x.Usage.Reasoning), UsageReported: x.Usage.Reported}
+	m.CostUSD, m.Priced = prices.Cost(x.Model, x.Usage)
+	return m
+}
+
+// UsageOf is a stored call's usage.
+func UsageOf(c store.ModelCall) sdk.Usage {
+	return sdk.Usage{Input: int64(c.InputTokens), Output: int64(c.OutputTokens), CacheRead: int64(c.CacheReadTokens),
+		CacheWrite: int64(c.CacheWriteTokens), Reasoning: int64(c.ReasoningTokens), Reported: c.UsageReported}
 }
 
 // FromStore turns a row back into a call, to replay it.
@@ -105,7 +114,8 @@ func FromStore(c store.ModelCall) sdk.Interaction {
 	x := sdk.Interaction{Ordinal: c.Ordinal, Upstream: c.Upstream, Method: c.Method, Path: c.Path, Query: c.Query,
 		RequestHeaders: req.Headers, RequestBody: req.Bytes(), Status: c.Status, ResponseHeaders: resp.Headers,
 		ResponseBody: resp.Bytes(), Streamed: c.Streamed, Source: c.Source, Started: c.StartedAt,
-		Duration: dur(c.DurationMs), FirstByte: dur(c.FirstByteMs), Error: c.Error, MatchKey: c.MatchKey, Model: c.Model}
+		Duration: dur(c.DurationMs), FirstByte: dur(c.FirstByteMs), Error: c.Error, MatchKey: c.MatchKey, Model: c.Model,
+		Usage: UsageOf(c)}
 	for _, ch := range resp.Chunks {
 		x.Chunks = append(x.Chunks, sdk.Chunk{Data: ch.Bytes(), Offset: dur(ch.AtMs)})
 	}

@@ -185,3 +185,42 @@ func pad2(n int64) string {
 }
 
 func isZero(s string) bool { return strings.Trim(s, "-0.") == "" }
+
+// USD writes an amount of dollars: four significant digits below a cent
+// ("$0.0001235"), cents above ("$12.35"), rounded as Fixed rounds.
+func USD(x float64) string {
+	switch {
+	case math.IsNaN(x) || math.IsInf(x, 0):
+		return Dash
+	case x == 0:
+		return "$0"
+	case math.Abs(x) < 0.01:
+		d := 3 - int(math.Floor(math.Log10(math.Abs(x))))
+		s := strings.TrimRight(strings.TrimRight(Fixed(x, d), "0"), ".")
+		return "$" + s
+	}
+	return "$" + Fixed(x, 2)
+}
+
+// Count writes a count that may be a mean: whole, with thousands separated
+// ("12,345").
+func Count(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return Dash
+	}
+	n := int64(math.Round(x))
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

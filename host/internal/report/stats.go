@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/wtbench/wtb/host/internal/modelcalls"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/stats"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -41,6 +42,26 @@ type Combo struct {
 	// stopped early (adaptive repeats, racing), nil when it ran everything.
 	Repeats int             `json:"repeats"`
 	Stopped *store.Decision `json:"stopped"`
+	// Cost is what the combination's model calls used and cost; nil when
+	// the batch made none through the gateway.
+	Cost *Cost `json:"cost"`
+}
+
+// Cost is a combination's model calls, by execution (each counted as if run
+// alone: a shared prefix's calls in full for every execution sharing it).
+type Cost struct {
+	Calls int `json:"calls"`
+	// MeanUSD and TotalUSD are over the executions whose calls were all
+	// priced (Priced of them); Unpriced counts calls whose model has no
+	// price or whose response reported no usage: their cost is unknown,
+	// never $0. Both are null when no execution was fully priced.
+	MeanUSD  *float64 `json:"mean_usd"`
+	TotalUSD *float64 `json:"total_usd"`
+	Priced   int      `json:"priced_executions"`
+	Unpriced int      `json:"unpriced_calls"`
+	// MeanTokens and TotalTokens count every kind.
+	MeanTokens  float64 `json:"mean_tokens"`
+	TotalTokens float64 `json:"total_tokens"`
 }
 
 // Histogram counts values in equal-width bins: Counts[i] is the number of
@@ -168,6 +189,8 @@ type running struct {
 	scores               []float64
 	evaluators           map[string]float64 // sums
 	durations            []float64
+	cost                 *Cost
+	costN                int // executions with model calls
 }
 
 // NewAggregator starts a summary of b.
@@ -179,6 +202,35 @@ func NewAggregator(b *spec.Batch) *Aggregator {
 // total shrinks by what they saved, and their leaderboard lines say why.
 func (a *Aggregator) Decided(ds []store.Decision) {
 	a.decisions = ds
+}
+
+// AddCost counts one result's model calls (its wtb.llm.* metrics); a result
+// without any counts none.
+func (a *Aggregator) AddCost(r *store.Result) {
+	calls := r.Metrics[modelcalls.MetricCalls]
+	if calls == 0 {
+		return
+	}
+	c := a.combos[r.Combination]
+	if c == nil {
+		return // Add comes first
+	}
+	if c.cost == nil {
+		c.cost = &Cost{}
+	}
+	c.costN++
+	c.cost.Calls += int(calls)
+	c.cost.TotalTokens += modelcalls.Tokens(r.Metrics)
+	if u := int(r.Metrics[modelcalls.MetricUnpriced]); u > 0 {
+		c.cost.Unpriced += u
+		return
+	}
+	c.cost.Priced++
+	total := r.Metrics[modelcalls.MetricCost]
+	if c.cost.TotalUSD != nil {
+		total += *c.cost.TotalUSD
+	}
+	c.cost.TotalUSD = &total
 }
 
 // Add counts one result.
@@ -220,6 +272,15 @@ func (a *Aggregator) Summary() Summary {
 		if r := a.combos[c.Name]; r != nil {
 			line := combo(b, c, r)
 			line.Repeats, line.Stopped = r.repeats, stopped[c.Name]
+			if r.cost != nil {
+				cost := *r.cost
+				cost.MeanTokens = cost.TotalTokens / float64(r.costN)
+				if cost.TotalUSD != nil {
+					mean := *cost.TotalUSD / float64(cost.Priced)
+					cost.MeanUSD = &mean
+				}
+				line.Cost = &cost
+			}
 			s.Combos = append(s.Combos, line)
 		}
 	}

@@ -103,6 +103,7 @@ type stepInfo struct {
 	worker     string
 	state      json.RawMessage // kept while children or ending executions need it
 	output     json.RawMessage // kept when an evaluator scores this node
+	llm        llmTotals       // the model calls the run made
 }
 
 func (g *groupRun) info(st *plan.Step) *stepInfo {

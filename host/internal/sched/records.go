@@ -39,9 +39,13 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 			cp.CacheKey = s.planner.CacheKey(parentState, st)
 		}
 		cps = append(cps, cp)
+		before := len(calls)
 		calls = s.modelCalls(calls, modelcalls.Where{BatchID: s.cfg.BatchID, RunID: st.ID, RunKey: st.RunKey, Node: st.Node.Name,
 			ExecutionKey: a.seg.Key, Outcome: store.OutcomeRan}, d.calls)
 		a.group.record(st, d.state, d.output, cp.DurationMs, d.metrics, d.worker)
+		for _, c := range calls[before:] {
+			a.group.infos[st].llm.add(c)
+		}
 		s.obs.NodeRun(st.Node.Name, st.Node.Variant, d.duration, len(st.Executions))
 		parentID, parentState = st.ID, d.state
 		a.lastWorker = d.worker
@@ -73,10 +77,64 @@ func (s *scheduler) storeFailedCalls(a *attempt) {
 func (s *scheduler) modelCalls(rows []store.ModelCall, w modelcalls.Where, calls []sdk.Interaction) []store.ModelCall {
 	now := time.Now()
 	for _, x := range calls {
-		rows = append(rows, modelcalls.ToStore(w, x, now))
-		s.tally.modelCall(x)
+		row := modelcalls.ToStore(w, x, now, s.prices)
+		rows = append(rows, row)
+		s.tally.modelCall(x, row)
 	}
 	return rows
+}
+
+// llmTotals add up model calls: how many, the tokens they used, what the
+// priced ones cost and how many could not be priced.
+type llmTotals struct {
+	calls, unpriced int
+	usage           sdk.Usage
+	cost            float64
+}
+
+func (t *llmTotals) add(c store.ModelCall) {
+	t.calls++
+	u := modelcalls.UsageOf(c)
+	t.usage.Input += u.Input
+	t.usage.Output += u.Output
+	t.usage.CacheRead += u.CacheRead
+	t.usage.CacheWrite += u.CacheWrite
+	t.usage.Reasoning += u.Reasoning
+	t.usage.Reported = t.usage.Reported || u.Reported
+	if c.Priced {
+		t.cost += c.CostUSD
+	} else {
+		t.unpriced++
+	}
+}
+
+func (t *llmTotals) plus(o llmTotals) {
+	t.calls += o.calls
+	t.unpriced += o.unpriced
+	t.cost += o.cost
+	t.usage.Input += o.usage.Input
+	t.usage.Output += o.usage.Output
+	t.usage.CacheRead += o.usage.CacheRead
+	t.usage.CacheWrite += o.usage.CacheWrite
+	t.usage.Reasoning += o.usage.Reasoning
+	t.usage.Reported = t.usage.Reported || o.usage.Reported
+}
+
+// into counts the totals in an execution's metrics (its node runs' calls,
+// shared prefixes in full for every execution that shares them: what the
+// execution would cost run alone).
+func (t llmTotals) into(metrics map[string]float64) {
+	if t.calls == 0 {
+		return
+	}
+	metrics[modelcalls.MetricCalls] = float64(t.calls)
+	metrics[modelcalls.MetricUnpriced] = float64(t.unpriced)
+	metrics[modelcalls.MetricCost] = t.cost
+	metrics[modelcalls.MetricInput] = float64(t.usage.Input)
+	metrics[modelcalls.MetricOutput] = float64(t.usage.Output)
+	metrics[modelcalls.MetricCacheRead] = float64(t.usage.CacheRead)
+	metrics[modelcalls.MetricCacheWrite] = float64(t.usage.CacheWrite)
+	metrics[modelcalls.MetricReasoning] = float64(t.usage.Reasoning)
 }
 
 // finish is how an execution ended.
@@ -97,12 +155,14 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 	var durMs float64
 	metrics := map[string]float64{}
 	var nodes map[string]eval.NodeRun
+	var llm llmTotals
 	for _, st := range ex.Steps {
 		if info, done := a.group.infos[st]; done {
 			durMs += info.durationMs
 			for k, v := range info.metrics {
 				metrics[k] = v
 			}
+			llm.plus(info.llm)
 			if info.output != nil {
 				if nodes == nil {
 					nodes = map[string]eval.NodeRun{}
@@ -111,6 +171,7 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 			}
 		}
 	}
+	llm.into(metrics)
 	if f.worker == "" {
 		f.worker = a.outcome.WorkerID
 	}

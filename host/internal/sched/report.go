@@ -34,6 +34,16 @@ type Report struct {
 	// (live, recorded, replayed); ReplayMisses those no recording matched.
 	ModelCalls   map[string]int
 	ReplayMisses int
+	// LLM adds up the calls' usage and cost (every node run's once: what
+	// the batch would cost live, replayed calls included).
+	LLM LLMTotals
+}
+
+// LLMTotals is what a batch's model calls used and cost.
+type LLMTotals struct {
+	Calls, Unpriced int
+	Usage           sdk.Usage
+	CostUSD         float64
 }
 
 // Percentile returns the p-th percentile (0..1) of the runner round trips,
@@ -66,8 +76,19 @@ func (t *tally) add(f func(r *Report)) {
 
 func (t *tally) nodeRuns(n int) { t.add(func(r *Report) { r.NodeRuns += n }) }
 
-func (t *tally) modelCall(x sdk.Interaction) {
+func (t *tally) modelCall(x sdk.Interaction, row store.ModelCall) {
 	t.add(func(r *Report) {
+		var one llmTotals
+		one.add(row)
+		r.LLM.Calls++
+		r.LLM.Unpriced += one.unpriced
+		r.LLM.CostUSD += one.cost
+		r.LLM.Usage.Input += one.usage.Input
+		r.LLM.Usage.Output += one.usage.Output
+		r.LLM.Usage.CacheRead += one.usage.CacheRead
+		r.LLM.Usage.CacheWrite += one.usage.CacheWrite
+		r.LLM.Usage.Reasoning += one.usage.Reasoning
+		r.LLM.Usage.Reported = r.LLM.Usage.Reported || one.usage.Reported
 		if r.ModelCalls == nil {
 			r.ModelCalls = map[string]int{}
 		}

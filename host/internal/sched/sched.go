@@ -26,6 +26,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/adapt"
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/modelcalls"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -143,6 +144,7 @@ type scheduler struct {
 	obs     Observer
 	load    LoadReporter
 	scored  map[string]bool // nodes evaluators score by name
+	prices  *modelcalls.Prices
 
 	builtinOnce sync.Once
 	builtinExec *executor.Executor
@@ -187,6 +189,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 	s.planner = plan.NewPlanner(cfg.Batch, opts)
+	if g := cfg.Batch.Gateway; g != nil {
+		s.prices = modelcalls.NewPrices(g.Prices)
+	}
 	s.redact = cfg.Batch.Redactor()
 	if s.cfg.Observer == nil {
 		s.cfg.Observer = nopObserver{}

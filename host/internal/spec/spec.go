@@ -461,6 +461,35 @@ type Gateway struct {
 	Pace              string     `json:"pace,omitempty"`
 	MaxRecordingBytes int64      `json:"max_recording_bytes,omitempty"`
 	Upstreams         []Upstream `json:"upstreams"`
+	// Prices are what model calls cost, per model (see Price).
+	Prices []Price `json:"prices,omitempty"`
+}
+
+// Price is what a model's tokens cost, in US dollars per million tokens of
+// each kind. Model is a model name as responses give it, or a prefix ending
+// in * ("gpt-4o-mini*" covers dated versions). Tiers price prompts above a
+// size differently (the first tier whose Above the prompt exceeds, from the
+// largest). Date says when the prices were looked up.
+type Price struct {
+	Model      string      `json:"model"`
+	Input      float64     `json:"input"`
+	Output     float64     `json:"output"`
+	CacheRead  float64     `json:"cache_read"`
+	CacheWrite float64     `json:"cache_write"`
+	Reasoning  float64     `json:"reasoning"`
+	Date       string      `json:"date,omitempty"`
+	Tiers      []PriceTier `json:"tiers,omitempty"`
+}
+
+// PriceTier is a price for prompts of more than Above tokens (input, cache
+// reads and cache writes together).
+type PriceTier struct {
+	Above      int64   `json:"above"`
+	Input      float64 `json:"input"`
+	Output     float64 `json:"output"`
+	CacheRead  float64 `json:"cache_read"`
+	CacheWrite float64 `json:"cache_write"`
+	Reasoning  float64 `json:"reasoning"`
 }
 
 // Upstream is an upstream block of the gateway.

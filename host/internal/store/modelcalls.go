@@ -40,6 +40,18 @@ type ModelCall struct {
 	Request   json.RawMessage
 	Response  json.RawMessage
 	CreatedAt time.Time
+	// Usage, as the response reported it (UsageReported false: it said
+	// nothing, which is not 0 tokens).
+	InputTokens      int
+	OutputTokens     int
+	CacheReadTokens  int
+	CacheWriteTokens int
+	ReasoningTokens  int
+	UsageReported    bool
+	// CostUSD is the call's cost by the price table; Priced is false when the
+	// model has no price (the cost is unknown, never $0).
+	Priced  bool
+	CostUSD float64
 }
 
 // Model-call outcomes.
@@ -73,6 +85,14 @@ var ModelCalls = Table[ModelCall]{Name: "wtb_model_calls", Conflict: "(batch_tes
 	{"request", JSON, func(c *ModelCall) any { return &c.Request }},
 	{"response", JSON, func(c *ModelCall) any { return &c.Response }},
 	{"created_at", Time, func(c *ModelCall) any { return &c.CreatedAt }},
+	{"input_tokens", Int, func(c *ModelCall) any { return &c.InputTokens }},
+	{"output_tokens", Int, func(c *ModelCall) any { return &c.OutputTokens }},
+	{"cache_read_tokens", Int, func(c *ModelCall) any { return &c.CacheReadTokens }},
+	{"cache_write_tokens", Int, func(c *ModelCall) any { return &c.CacheWriteTokens }},
+	{"reasoning_tokens", Int, func(c *ModelCall) any { return &c.ReasoningTokens }},
+	{"usage_reported", Bool, func(c *ModelCall) any { return &c.UsageReported }},
+	{"priced", Bool, func(c *ModelCall) any { return &c.Priced }},
+	{"cost_usd", Float, func(c *ModelCall) any { return &c.CostUSD }},
 }}
 
 // ModelCallRepository reads stored model calls (they are written with the
