@@ -1,5 +1,7 @@
 package numfmt
+
 import "testing"
+
 func TestUSDAndCount(t *testing.T) {
 	for x, want := range map[float64]string{0: "$0", 0.000123456: "$0.0001235", 0.0099999: "$0.01", 0.00001: "$0.00001", 0.5: "$0.50", 12.345: "$12.35", 1234.5: "$1234.50"} {
 		if got := USD(x); got != want {
