@@ -11,6 +11,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/config"
 	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/metrics"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/sched"
@@ -31,6 +32,7 @@ type runFlags struct {
 	modelCalls    string
 	metricsAddr   string
 	metricsLinger lingerFlag
+	metricsDetail detailFlag
 	pushgateway   string
 	progressEvery time.Duration
 	metrics       *runMetrics
@@ -77,6 +79,7 @@ func addRunFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().DurationVar(&f.progressEvery, "progress-every", DefaultProgressEvery, "when output is not a terminal, print a status line this often (also while nothing finishes)")
 	cmd.Flags().StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics of the run at http://ADDR/metrics (e.g. 127.0.0.1:9464)")
 	cmd.Flags().Var(&f.metricsLinger, "metrics-linger", "with --metrics-addr, how long to keep serving after the batch ends so a scraper sees the final figures: auto waits until one more scrape has read them, at most 15s (longer when scrapes came further apart), a duration waits that long, 0 stops at once")
+	cmd.Flags().Var(&f.metricsDetail, "metrics-detail", fmt.Sprintf("with --metrics-addr or --pushgateway, how finely the execution series are labelled: combination (35 series a combination), batch (35 in all), or auto: by combination up to %d combinations, by batch past them", metrics.AutoCombinations))
 	cmd.Flags().StringVar(&f.pushgateway, "pushgateway", "", "push the batch's final metrics to this Prometheus Pushgateway URL when it ends")
 	cmd.Flags().StringVar(&f.modelCalls, "model-calls", "", "model calls through the gateway: live, record, replay or auto (default: the gateway block's mode)")
 	cmd.Flags().BoolVar(&f.auditNodes, "audit-nodes", false, "record every execution's finish and its node events in the audit trail (by default it records failures, retries, cancellations and plugin events)")
