@@ -87,7 +87,10 @@ type ParityResult struct {
 	// Outcomes are the two runs parity made; nil when it compared stored
 	// batches.
 	Outcomes [2]*Outcome
-	Options  ParityOptions
+	// Stopped is the run that did not complete (interrupted, or the host
+	// failed during it): parity stopped there and compared nothing.
+	Stopped *Outcome
+	Options ParityOptions
 	// Compared counts the executions both batches ran; FailedAlike, those
 	// of them that failed on both at the same node with the same kind.
 	Compared    int
@@ -205,10 +208,10 @@ func (a *App) Parity(ctx context.Context, st store.Store, cfg *config.Config, ba
 		if err != nil {
 			return nil, withDiagnostics(err, diags)
 		}
-		var cached bool
-		p.Spec, cached = withoutCache(p.Spec)
-		if cached && i == 0 {
-			a.notice("parity: the node cache is off for both runs, so each runner runs every node")
+		var off []string
+		p.Spec, off = paritySpec(p.Spec)
+		if len(off) > 0 && i == 0 {
+			a.notice("parity: %s off for both runs, so each runner runs every node of every execution", strings.Join(off, ", "))
 		}
 		a.notice("parity: running %s on runner %s (%s)", p.Spec.Name, name, p.Spec.Runner.Plugin)
 		rec := a.newBatchRecord(newBatchID(), p.Spec, cfg.Path)
@@ -225,6 +228,12 @@ func (a *App) Parity(ctx context.Context, st store.Store, cfg *config.Config, ba
 			return nil, err
 		}
 		res.Outcomes[i], res.Batches[i], specs[i] = out, out.Batch, p.Spec
+		if out.Err != nil || out.Status != store.StatusCompleted {
+			// Interrupted, or the host failed: a part of a batch compared
+			// with a whole one says nothing, so nothing is compared.
+			res.Stopped = out
+			return res, nil
+		}
 	}
 	if err := a.compareParity(ctx, st, res, specs); err != nil {
 		return nil, err
@@ -233,22 +242,42 @@ func (a *App) Parity(ctx context.Context, st store.Store, cfg *config.Config, ba
 	return res, nil
 }
 
-// withoutCache is b with the node cache off for every node; cached says
-// some node had it on.
-func withoutCache(b *spec.Batch) (*spec.Batch, bool) {
+// paritySpec is b as parity runs it on each runner, and what it turned off
+// for that: the node cache (the second run would be served what the first
+// computed, comparing a runner with itself), fail_fast, adaptive repeats and
+// racing (each would stop a run at a point that depends on its timing or its
+// scores, so the two runs would not run the same executions). It is the spec
+// stored with the batch, so a resume runs the same way.
+func paritySpec(b *spec.Batch) (*spec.Batch, []string) {
 	c := *b
-	off := false
+	var off []string
 	cached := c.Cache
 	c.Cache = false
+	no := false
 	c.Workflow.Nodes = slices.Clone(b.Workflow.Nodes)
 	for i := range c.Workflow.Nodes {
 		n := &c.Workflow.Nodes[i]
 		if n.Cache != nil && *n.Cache {
 			cached = true
 		}
-		n.Cache = &off
+		n.Cache = &no
 	}
-	return &c, cached
+	if cached {
+		off = append(off, "the node cache")
+	}
+	if c.FailFast {
+		c.FailFast = false
+		off = append(off, "fail_fast")
+	}
+	if c.Adaptive != nil {
+		c.Adaptive = nil // Repeat is its max
+		off = append(off, fmt.Sprintf("adaptive repeats (each case runs %d times)", c.Repeat))
+	}
+	if c.Racing != nil {
+		c.Racing = nil
+		off = append(off, "racing")
+	}
+	return &c, off
 }
 
 // ParityBatches compares two stored batches as Parity compares its two runs:
@@ -293,6 +322,10 @@ func parityNotes(recs [2]*store.Batch, specs [2]*spec.Batch, po ParityOptions) [
 	for _, rec := range recs {
 		if rec.Status != store.StatusCompleted || Interrupted(rec) {
 			notes = append(notes, fmt.Sprintf("batch %s %s: executions it did not run are differences", rec.ID, DisplayStatus(rec)))
+		}
+		if len(rec.Decisions) > 0 {
+			notes = append(notes, fmt.Sprintf("batch %s stopped %s early (adaptive repeats or racing): executions it did not run are differences",
+				rec.ID, plural(len(rec.Decisions), "combination", "combinations")))
 		}
 	}
 	a, b := specs[0], specs[1]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/statediff"
 )
 
@@ -68,5 +69,34 @@ func TestCompareStates(t *testing.T) {
 	changes, more, _ := compareStates(map[string]any{}, many, 0)
 	if len(changes) != MaxParityChanges || !more || changes[0].Op != statediff.Added {
 		t.Errorf("%d changes, more %v", len(changes), more)
+	}
+}
+
+// Parity runs every node of every execution on each runner: the node cache
+// (the batch's and a node's own), fail_fast, adaptive repeats and racing
+// are off in the spec it runs and stores, and the bench file's spec is left
+// as it was.
+func TestParitySpecRunsEverything(t *testing.T) {
+	on := true
+	b := &spec.Batch{Cache: true, FailFast: true, Repeat: 30, Adaptive: &spec.Adaptive{Min: 3, CIHalfWidth: 0.05},
+		Racing:   &spec.Racing{Confidence: 0.95, MinCases: 10},
+		Workflow: spec.Workflow{Nodes: []spec.Node{{Name: "a"}, {Name: "b", Cache: &on}}}}
+	got, off := paritySpec(b)
+	if got.Cache || got.FailFast || got.Adaptive != nil || got.Racing != nil || got.Repeat != 30 {
+		t.Errorf("parity spec: %+v", got)
+	}
+	for _, n := range got.Workflow.Nodes {
+		if r := n.Resolve("", got.Cache); r.Cache {
+			t.Errorf("node %s caches", n.Name)
+		}
+	}
+	if fmt.Sprint(off) != "[the node cache fail_fast adaptive repeats (each case runs 30 times) racing]" {
+		t.Errorf("said off: %q", off)
+	}
+	if !b.Cache || !b.FailFast || b.Adaptive == nil || b.Racing == nil || b.Workflow.Nodes[0].Cache != nil || !*b.Workflow.Nodes[1].Cache {
+		t.Errorf("the bench file's spec changed: %+v", b)
+	}
+	if _, off := paritySpec(&spec.Batch{Repeat: 1}); len(off) != 0 {
+		t.Errorf("nothing to turn off, yet: %q", off)
 	}
 }

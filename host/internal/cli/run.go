@@ -171,8 +171,9 @@ func (a *app) parityCommand() *cobra.Command {
 		Short: "Show that two runners give the same results: run a batch on both, or compare two stored batches (exit 0 when they agree)",
 		Long: `Compare a batch on two runners, execution by execution. With FILE and
 --runners A,B, parity runs the batch once on runner block A and once on
-runner block B, everything else identical; the node cache is off for both
-runs, so each runner runs every node. With --batches A B it compares two
+runner block B, everything else identical; the node cache, fail_fast,
+adaptive repeats and racing are off for both runs, so each runner runs every
+node of every execution. With --batches A B it compares two
 stored batches that ran the same bench file on two runners (a nightly batch
 on the cluster, one on a laptop), and says first what else differs between
 them: nodes, scripts, cases, repeats, evaluators.
@@ -385,11 +386,26 @@ func (a *app) parity(ctx context.Context, file string, runners [2]string, pf par
 		return a.failed(err)
 	}
 	for _, out := range res.Outcomes {
+		if out == nil {
+			break
+		}
 		fmt.Fprintln(a.stderr, runLine(out.Batch.ID, out.Report, st))
 		printScoringWarnings(a.stderr, out.Summary)
 		if out.Err != nil {
 			return exitf(ExitRuntime, "batch %s: %v", out.Batch.ID, out.Err)
 		}
+	}
+	if out := res.Stopped; out != nil {
+		sum := out.Summary
+		next := fmt.Sprintf("runner %s did not run", runners[1])
+		if res.Outcomes[1] != nil {
+			// The first run is whole: finishing the second is enough.
+			next = fmt.Sprintf("`%s` finishes it, then `%s` compares", a.command("resume", out.Batch.ID),
+				a.command("parity", "--batches", res.Outcomes[0].Batch.ID, out.Batch.ID))
+		}
+		fmt.Fprintf(a.stderr, "parity stopped: batch %s (runner %s) was interrupted with %d of %d executions stored, so nothing was compared; %s\n",
+			out.Batch.ID, out.Spec.Runner.Block, sum.Stored, sum.Total, next)
+		return exitCode(ExitInterrupted)
 	}
 	return a.writeParity(res, pf.limit, f.format)
 }

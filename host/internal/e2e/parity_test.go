@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wtbench/wtb/host/internal/testbin"
 )
@@ -28,7 +29,7 @@ func oddRunner(t *testing.T, e *env) {
 // flaky prints something that is not JSON instead of exiting 4 (it fails on
 // both, of another kind). Case broken fails on both runners alike, with
 // error texts that name the runner and the process: not a difference. The
-// node cache is on, as a bench file may have it.
+// node cache and fail_fast are on, as a bench file may have them.
 const plantedBench = `
 wtb { plugin_dir = "plugins" }
 runner "pool" { plugin = "pool" }
@@ -60,6 +61,7 @@ batch_test "planted" {
   workflow    = workflow.w
   runner      = runner.pool
   max_retries = 0
+  fail_fast   = true
   case "fine" { input = { q = 1 } }
   case "drift" { input = { q = 2 } }
   case "broken" { input = { q = 3 } }
@@ -141,10 +143,10 @@ func parityEntries(t *testing.T, e *env, batch string) []map[string]any {
 
 // Parity finds what it is told is different: an output that differs on one
 // runner (state and score), a failure of another kind, and not the failure
-// both runners share with different words. Both runs run every node though
-// the bench file caches them (before, the second run was served the first
-// run's outputs from the node cache and parity compared a runner with
-// itself). The verdict is in both batches' audit trails, and comparing the
+// both runners share with different words. Both runs run every node of
+// every execution though the bench file caches them and stops at the first
+// failure (before, the second run was served the first run's outputs from
+// the node cache and parity compared a runner with itself). The verdict is in both batches' audit trails, and comparing the
 // two stored batches gives the same verdict. On SQLite and PostgreSQL.
 func TestParityFindsThePlantedDifferences(t *testing.T) {
 	for _, kind := range []string{sqliteStore, postgresStore} {
@@ -155,7 +157,7 @@ func TestParityFindsThePlantedDifferences(t *testing.T) {
 func parityFindsThePlantedDifferences(t *testing.T, e *env) {
 	oddRunner(t, e)
 	e.write("bench.hcl", plantedBench)
-	e.run("run", "bench.hcl", "--no-progress") // fills the node cache, as earlier runs would have
+	e.run("run", "bench.hcl", "--no-progress") // fills the node cache (up to its first failure), as earlier runs would have
 	r := e.run("parity", "bench.hcl", "--runners", "pool,odd", "--no-progress", "--format", "json")
 	d := parseParity(t, r)
 	if r.code != 1 || d.Agree || d.Mode != "runners" || d.Compared != 8 || d.FailedAlike != 2 || !d.Recorded {
@@ -168,8 +170,8 @@ func parityFindsThePlantedDifferences(t *testing.T, e *env) {
 	if got := d.kinds(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("differences:\n%s\nwant:\n%s\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), r.stdout)
 	}
-	if !strings.Contains(r.stderr, "node cache is off for both runs") {
-		t.Errorf("parity should say the node cache is off:\n%s", r.stderr)
+	if !strings.Contains(r.stderr, "parity: the node cache, fail_fast off for both runs, so each runner runs every node of every execution") {
+		t.Errorf("parity should say the node cache and fail_fast are off:\n%s", r.stderr)
 	}
 	for _, x := range d.Differences {
 		switch x.Kind {
@@ -330,5 +332,51 @@ func TestParityToleratesWhatItIsTold(t *testing.T) {
 		if strings.Contains(r.stderr, "parity: running") {
 			t.Errorf("wtb %v ran a batch before refusing", c.args)
 		}
+	}
+}
+
+// Ctrl-C during parity's first run stops it there: nothing is compared,
+// nothing recorded, no second run starts, and parity says how to finish.
+func TestParityInterruptedComparesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.write("bench.hcl", `
+runner "a" {
+  plugin      = "pool"
+  max_workers = 1
+}
+runner "b" { plugin = "pool" }
+workflow "w" {
+  node "slow" { command = ["sh", "-c", "cat >/dev/null; sleep 0.2; echo '{}'"] }
+}
+batch_test "slow" {
+  workflow = workflow.w
+  runner   = runner.a
+  repeat   = 50
+  case "c" { input = {} }
+}
+`)
+	cmd := e.cmd("parity", "bench.hcl", "--runners", "a,b", "--no-progress")
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitFor(t, time.Minute, func() string { return "the first run did not start:\n" + stderr.String() }, func() bool {
+		return strings.Contains(stderr.String(), "node runs: 50 to run")
+	})
+	time.Sleep(500 * time.Millisecond)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	code := cmd.ProcessState.ExitCode()
+	id := batchID(t, stderr.String())
+	if code != 130 || !strings.Contains(stderr.String(), "parity stopped: batch "+id+" (runner a) was interrupted with ") ||
+		!strings.Contains(stderr.String(), "so nothing was compared; runner b did not run") || strings.Contains(stderr.String(), "running slow on runner b") {
+		t.Errorf("interrupted parity: exit %d (%v)\n%s%s", code, err, stdout.String(), stderr.String())
+	}
+	if n := len(parityEntries(t, e, id)); n != 0 {
+		t.Errorf("an interrupted parity recorded %d verdicts", n)
 	}
 }
