@@ -50,8 +50,9 @@ func (o ParityOptions) check() error {
 func (o ParityOptions) ignored(name string) bool { return slices.Contains(o.IgnoreEvaluators, name) }
 
 // checkIgnored refuses to ignore an evaluator no batch has: a misspelt name
-// would ignore nothing while the user believes it does.
-func (o ParityOptions) checkIgnored(where string, evs ...[]spec.Evaluator) error {
+// would ignore nothing while the user believes it does. none says who has
+// none of that name, and has who has the others.
+func (o ParityOptions) checkIgnored(none, has string, evs ...[]spec.Evaluator) error {
 	names := map[string]bool{}
 	for _, list := range evs {
 		for _, e := range list {
@@ -61,8 +62,8 @@ func (o ParityOptions) checkIgnored(where string, evs ...[]spec.Evaluator) error
 	known := spec.SortedKeys(names)
 	for _, name := range o.IgnoreEvaluators {
 		if !names[name] {
-			return configErr("cannot ignore evaluator %q: %s has no evaluator of that name (it has: %s).%s",
-				name, where, strings.Join(known, ", "), suggest.DidYouMean(name, known))
+			return configErr("cannot ignore evaluator %q: %s of that name (%s: %s).%s",
+				name, none, has, strings.Join(known, ", "), suggest.DidYouMean(name, known))
 		}
 	}
 	return nil
@@ -180,9 +181,8 @@ func (o *SideOutcome) brief() string {
 
 // Parity runs a batch once on each of two runner blocks (everything else
 // identical) and compares them execution by execution. Both runs run every
-// node: the node cache is off for them, or the second run would be served
-// what the first one computed and parity would compare a runner with
-// itself.
+// node of every execution (see paritySpec). A run that does not complete
+// stops it: res.Stopped is that run, and nothing is compared or recorded.
 func (a *App) Parity(ctx context.Context, st store.Store, cfg *config.Config, batch string, runners [2]string, po ParityOptions, opts RunOptions) (*ParityResult, error) {
 	if err := po.check(); err != nil {
 		return nil, err
@@ -198,7 +198,7 @@ func (a *App) Parity(ctx context.Context, st store.Store, cfg *config.Config, ba
 	if err != nil {
 		return nil, configErr("%v", err)
 	}
-	if err := po.checkIgnored("batch_test "+bd.Spec.Name, bd.Spec.Evaluators); err != nil {
+	if err := po.checkIgnored("batch_test "+bd.Spec.Name+" has no evaluator", "it has", bd.Spec.Evaluators); err != nil {
 		return nil, err
 	}
 	res := &ParityResult{Runners: runners, Options: po}
@@ -303,7 +303,8 @@ func (a *App) ParityBatches(ctx context.Context, st store.Store, ids [2]string, 
 	if res.Batches[0].ID == res.Batches[1].ID {
 		return nil, configErr("parity compares two batches; both are %s", res.Batches[0].ID)
 	}
-	if err := po.checkIgnored(fmt.Sprintf("neither batch %s nor batch %s", res.Batches[0].ID, res.Batches[1].ID), specs[0].Evaluators, specs[1].Evaluators); err != nil {
+	if err := po.checkIgnored(fmt.Sprintf("neither batch %s nor batch %s has an evaluator", res.Batches[0].ID, res.Batches[1].ID), "they have",
+		specs[0].Evaluators, specs[1].Evaluators); err != nil {
 		return nil, err
 	}
 	res.Notes = parityNotes(res.Batches, specs, po)

@@ -315,7 +315,7 @@ func TestParityToleratesWhatItIsTold(t *testing.T) {
 		want string
 	}{
 		{[]string{"parity", "--batches", a, b, "--ignore-evaluator", "fats"}, `cannot ignore evaluator "fats"`},
-		{[]string{"parity", "--batches", a, b, "--ignore-evaluator", "fats"}, `Did you mean "fast"?`},
+		{[]string{"parity", "--batches", a, b, "--ignore-evaluator", "fats"}, `neither batch ` + a + ` nor batch ` + b + ` has an evaluator of that name (they have: confidence, correct, fast). Did you mean "fast"?`},
 		{[]string{"parity", "bench.hcl", "--runners", "pool,odd", "--ignore-evaluator", "fats"}, `batch_test tolerant has no evaluator of that name (it has: confidence, correct, fast)`},
 		{[]string{"parity", "--batches", a, b, "--tolerance", "-0.1"}, "a score tolerance of -0.1 is out of range"},
 		{[]string{"parity", "--batches", a, b, "--state-tolerance", "-1"}, "a state tolerance of -1 is out of range"},
