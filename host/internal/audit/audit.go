@@ -85,7 +85,7 @@ func Entry(e events.Event, nodes bool) (store.AuditEntry, bool) {
 	switch e.Type {
 	case events.BatchStarted, events.CombinationStarted, events.PluginStarted, events.PluginStopped:
 		sev = Info
-	case events.BatchFinished:
+	case events.BatchFinished, events.ParityChecked:
 		sev = Success
 		if e.Error != "" {
 			sev = Warning
@@ -112,7 +112,7 @@ func Entry(e events.Event, nodes bool) (store.AuditEntry, bool) {
 	if msg == "" {
 		msg = string(e.Type)
 	}
-	if e.Error != "" && e.Type != events.BatchFinished {
+	if e.Error != "" && e.Type != events.BatchFinished && e.Type != events.ParityChecked {
 		msg = fmt.Sprintf("%s: %s", msg, e.Error)
 	}
 	details := map[string]any{}

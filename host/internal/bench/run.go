@@ -225,8 +225,12 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	var observer sched.Observer
 	var counted *metrics.Batch
 	if opts.Metrics != nil {
-		counted = opts.Metrics.Batch(j.bus, rec.ID, b.Name, rec.Runner, counts.Executions)
+		counted = opts.Metrics.Batch(j.bus, metrics.BatchInfo{ID: rec.ID, Name: b.Name, Runner: rec.Runner, Planned: counts.Executions, Combinations: len(b.Combinations)})
 		observer = counted
+		if opts.Metrics.Detail() == metrics.DetailAuto && counted.Detail() == metrics.DetailBatch {
+			a.notice("metrics: %d combinations, more than %d: the execution series count the batch as a whole (--metrics-detail combination labels them by combination)",
+				len(b.Combinations), metrics.AutoCombinations)
+		}
 		opts.Metrics.AddPlugin(j.plugins.Runner)
 		defer opts.Metrics.RemovePlugin(j.plugins.Runner)
 	}

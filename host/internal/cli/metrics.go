@@ -50,6 +50,34 @@ func (f *lingerFlag) Set(s string) error {
 
 func (f *lingerFlag) Type() string { return "auto|duration" }
 
+// detailFlag is --metrics-detail; its zero value is auto.
+type detailFlag struct{ d metrics.Detail }
+
+func (f *detailFlag) String() string {
+	if f.d == "" {
+		return string(metrics.DetailAuto)
+	}
+	return string(f.d)
+}
+
+func (f *detailFlag) Set(s string) error {
+	d, err := metrics.ParseDetail(s)
+	if err != nil {
+		return err
+	}
+	f.d = d
+	return nil
+}
+
+func (f *detailFlag) Type() string { return "auto|batch|combination" }
+
+func (f *detailFlag) detail() metrics.Detail {
+	if f.d == "" {
+		return metrics.DetailAuto
+	}
+	return f.d
+}
+
 // runMetrics is the Prometheus side of a run: an endpoint while it runs
 // (--metrics-addr) and a push when it ends (--pushgateway).
 type runMetrics struct {
@@ -111,6 +139,7 @@ func (a *app) startMetrics(f *runFlags) (*runMetrics, error) {
 		return nil, nil
 	}
 	rm := &runMetrics{m: metrics.New(), gateway: f.pushgateway, linger: f.metricsLinger}
+	rm.m.SetDetail(f.metricsDetail.detail())
 	if f.metricsAddr != "" {
 		ln, err := net.Listen("tcp", f.metricsAddr)
 		if err != nil {

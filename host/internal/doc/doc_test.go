@@ -13,6 +13,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/statediff"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/sdk"
 )
@@ -86,9 +87,19 @@ func TestEveryDocumentMatchesItsSchema(t *testing.T) {
 	check(t, AuditOf("b1", []store.AuditEntry{{Time: now, Severity: "ERROR", EventType: "execution.failed"}}))
 	check(t, CacheStatsOf("sqlite://wtb.db", store.CacheStats{Entries: 3, Batches: 1, Bytes: 1024}))
 	check(t, CacheClearedOf("sqlite://wtb.db", 3))
-	check(t, ParityOf(&bench.ParityResult{Runners: [2]string{"a", "b"}, Compared: 2,
-		Outcomes: [2]*bench.Outcome{{Batch: rec}, {Batch: rec}}, Diffs: []bench.ParityDiff{{ExecutionKey: "k", Kind: "state", Detail: "final state differs"}}}))
-	check(t, ParityOf(&bench.ParityResult{Runners: [2]string{"a", "b"}}))
+	one := 1.0
+	check(t, ParityOf(&bench.ParityResult{Runners: [2]string{"a", "b"}, Compared: 2, Batches: [2]*store.Batch{rec, rec},
+		Outcomes: [2]*bench.Outcome{{Batch: rec}, {Batch: rec}}, Diffs: []bench.ParityDiff{
+			{ExecutionKey: "k", Kind: bench.ParityState, Detail: "final state differs", State: []statediff.Change{{Path: "$.a", Op: statediff.Changed, Before: 1, After: 2}}},
+			{ExecutionKey: "k", Kind: bench.ParityScores, Detail: "scores differ", Scores: []bench.ScoreDifference{{Evaluator: "e", First: &one}}},
+			{ExecutionKey: "k2", Kind: bench.ParityFailure, Detail: "failed differently", Outcomes: [2]*bench.SideOutcome{
+				{Status: store.ResultFailed, FailureKind: "exit", FailedNode: "n", Error: "exit status 3"},
+				{Status: store.ResultFailed, FailureKind: "timeout", FailedNode: "n"}}}}}))
+	out = check(t, ParityOf(&bench.ParityResult{Runners: [2]string{"a", "b"}, Batches: [2]*store.Batch{rec, rec},
+		Options: bench.ParityOptions{Tolerance: 0.05, IgnoreEvaluators: []string{"latency"}}}))
+	if !strings.Contains(out, `"mode": "batches"`) || !strings.Contains(out, `"ignored_evaluators": [`) {
+		t.Errorf("parity of stored batches:\n%s", out)
+	}
 	rng := hcl.Range{Filename: "bench.hcl", Start: hcl.Pos{Line: 3, Column: 5, Byte: 20}, End: hcl.Pos{Line: 3, Column: 9, Byte: 24}}
 	check(t, ValidateOf("bench.hcl", hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Bad", Subject: &rng}, {Severity: hcl.DiagWarning, Summary: "Hmm"}}, nil))
 	check(t, ValidateOf("bench.hcl", nil, []*spec.Batch{b}))

@@ -286,3 +286,134 @@ func TestMetricsEndpointWaitsForTheFinalScrape(t *testing.T) {
 		t.Errorf("--metrics-linger 0 stops at once:\n%s", r.stderr)
 	}
 }
+
+// matrixBench is 1,000 combinations (three nodes of ten variants each) of one
+// case. The nodes are merge nodes, which run in the host: the batch takes a
+// second or two, and its series are what a large sweep exposes.
+func matrixBench() string {
+	var b strings.Builder
+	b.WriteString("runner \"pool\" { plugin = \"pool\" }\nworkflow \"w\" {\n")
+	for i, n := range []string{"a", "b", "c"} {
+		fmt.Fprintf(&b, "  node %q {\n    kind   = \"merge\"\n    params = { %s = 0 }\n", n, n)
+		if i > 0 {
+			fmt.Fprintf(&b, "    depends_on = [%q]\n", []string{"a", "b"}[i-1])
+		}
+		for v := 0; v < 10; v++ {
+			fmt.Fprintf(&b, "    variant \"v%d\" { params = { %s = %d } }\n", v, n, v)
+		}
+		b.WriteString("  }\n")
+	}
+	b.WriteString(`}
+batch_test "sweep" {
+  workflow = workflow.w
+  runner   = runner.pool
+  case "one" { input = { q = 1 } }
+  evaluator "e" {
+    type   = "equals"
+    path   = "$.a"
+    expect = 0
+  }
+}
+`)
+	return b.String()
+}
+
+// finalScrape runs wtb with --metrics-addr and reads the endpoint once the
+// batch has ended (the run waits for that scrape, then exits).
+func finalScrape(t *testing.T, e *env, args ...string) (body, stderr string) {
+	t.Helper()
+	run := e.cmd(append(args, "--metrics-addr", "127.0.0.1:0")...)
+	var errb syncBuffer
+	run.Stderr = &errb
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = run.Process.Kill() })
+	exited := make(chan error, 1)
+	go func() { exited <- run.Wait() }()
+	waiting := regexp.MustCompile(`serving the final metrics at (http://[0-9.:]+/metrics) until a scraper reads them`)
+	var early error
+	waitFor(t, 2*time.Minute, func() string { return "no word of serving the final metrics:\n" + errb.String() }, func() bool {
+		select {
+		case err := <-exited:
+			early = fmt.Errorf("wtb exited before serving its final metrics (%v)", err)
+			return true
+		default:
+			return waiting.MatchString(errb.String())
+		}
+	})
+	if early != nil {
+		t.Fatalf("wtb %v: %v\n%s", args, early, errb.String())
+	}
+	body = httpGet(t, waiting.FindStringSubmatch(errb.String())[1])
+	if err := <-exited; err != nil {
+		t.Fatalf("wtb %v: %v\n%s", args, err, errb.String())
+	}
+	return body, errb.String()
+}
+
+// seriesCount counts the samples of a scrape whose name starts with prefix.
+func seriesCount(body, prefix string) int {
+	n := 0
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// A sweep of 1,000 combinations stays scrapeable: --metrics-detail batch
+// counts the executions per batch (35 series instead of 35 a combination),
+// auto does so past 100 combinations and says so, combination keeps every
+// combination's series; each level passes promtool. The counts are exact:
+// they are what the README states.
+func TestMetricsDetailScalesWithTheMatrix(t *testing.T) {
+	promtool := tool(t, "promtool")
+	e := newEnv(t)
+	e.write("sweep.hcl", matrixBench())
+	const (
+		perCombination = 35 // started 1, finished 2, score 11+3, duration 15+3
+		nodeVariants   = 30 // 21 series each
+		fixed          = 60 // batch info, load, round trips, store writes, the plugin's own
+	)
+	want := map[string]int{
+		"combination": perCombination*1000 + 21*nodeVariants + fixed,
+		"batch":       perCombination + 21*nodeVariants + fixed,
+		"auto":        perCombination + 21*nodeVariants + fixed,
+	}
+	for _, level := range []string{"combination", "batch", "auto"} {
+		body, stderr := finalScrape(t, e, "run", "sweep.hcl", "--no-progress", "--metrics-detail", level)
+		got := seriesCount(body, "wtb_")
+		t.Logf("--metrics-detail %s: %d wtb_ series, %d in all, %d bytes a scrape", level, got, seriesCount(body, "wtb_")+seriesCount(body, "go_")+seriesCount(body, "process_"), len(body))
+		if got != want[level] {
+			t.Errorf("--metrics-detail %s: %d wtb_ series, want %d", level, got, want[level])
+		}
+		if !strings.Contains(body, `wtb_executions_finished_total{batch="`) || !strings.Contains(body, `outcome="succeeded"} `) {
+			t.Errorf("--metrics-detail %s: no finished executions in the scrape", level)
+		}
+		byCombination := strings.Contains(body, `combination="a=v3,b=v4,c=v5"`)
+		if byCombination != (level == "combination") {
+			t.Errorf("--metrics-detail %s: series by combination: %v", level, byCombination)
+		}
+		resolved := level
+		if level == "auto" {
+			resolved = "batch"
+		}
+		if !strings.Contains(body, fmt.Sprintf(`detail=%q`, resolved)) {
+			t.Errorf("--metrics-detail %s: wtb_batch_info does not say the level", level)
+		}
+		notice := strings.Contains(stderr, "metrics: 1000 combinations, more than 100: the execution series count the batch as a whole")
+		if notice != (level == "auto") {
+			t.Errorf("--metrics-detail %s: notice of the switch %v:\n%s", level, notice, stderr)
+		}
+		check := osexec.Command(promtool, "check", "metrics")
+		check.Stdin = strings.NewReader(body)
+		if out, err := check.CombinedOutput(); err != nil {
+			t.Errorf("--metrics-detail %s: promtool check metrics: %v\n%s", level, err, out)
+		}
+	}
+	if r := e.run("run", "sweep.hcl", "--metrics-detail", "fine"); r.code != 2 || !strings.Contains(r.stderr, `want auto, batch or combination, got "fine"`) {
+		t.Errorf("an unknown level: exit %d\n%s", r.code, r.stderr)
+	}
+}

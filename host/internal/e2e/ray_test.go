@@ -66,11 +66,11 @@ func TestRayParityWithThePool(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "no differences") {
 		t.Errorf("quickstart parity: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	ids := regexp.MustCompile(`\d{8}-\d{6}-[0-9a-f]{8}`).FindAllString(r.stdout, -1)
-	if len(ids) != 2 {
+	ids := regexp.MustCompile(`batches (\d{8}-\d{6}-[0-9a-f]{8}) and (\d{8}-\d{6}-[0-9a-f]{8})`).FindStringSubmatch(r.stdout)
+	if ids == nil {
 		t.Fatalf("parity names two batches:\n%s", r.stdout)
 	}
-	rs := e.results(e.store(), ids[1])
+	rs := e.results(e.store(), ids[2])
 	assertExactlyOnce(t, rs, 64)
 	for _, res := range rs {
 		if !strings.HasPrefix(res.WorkerID, "ray:127.0.0.1/") {

@@ -50,13 +50,17 @@ const (
 	// BatchCancelRequested: `wtb cancel` asked the batch's owner to stop
 	// (written by the process that asked; Data has who and when).
 	BatchCancelRequested Type = "batch.cancel_requested"
+	// ParityChecked: wtb parity compared the batch with another (written by
+	// the process that compared them; Data has the other batch, the runners,
+	// what was tolerated and what differed).
+	ParityChecked Type = "parity.checked"
 )
 
 // Types lists every event type, for checking a name a user gives.
 var Types = []Type{BatchStarted, BatchFinished, BatchFailed, BatchCancelled, CombinationStarted, CombinationFinished,
 	CombinationStopped, ExecutionStarted, ExecutionFinished, ExecutionFailed, ExecutionRetried, ExecutionCancelled,
 	NodeStarted, NodeFinished, NodeFailed, NodeLog, PluginStarted, PluginCrashed, PluginRestarted, PluginStopped,
-	PluginGaveUp, StoreStalled, EvaluatorFoundNothing, BatchCancelRequested}
+	PluginGaveUp, StoreStalled, EvaluatorFoundNothing, BatchCancelRequested, ParityChecked}
 
 // Event is something that happened in the host.
 type Event struct {

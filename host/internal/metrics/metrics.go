@@ -6,12 +6,16 @@
 //
 // Labels stay bounded: batch (one per process), combination, node, variant,
 // plugin, outcome, source and failure kind — never an execution key or a case.
+// The combination label is the one that grows with the matrix (a product of
+// the nodes' variants, where node and variant grow with their sum), so it has
+// a detail level: a large sweep counts its executions per batch instead.
 package metrics
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,47 +36,108 @@ var (
 	scoreBuckets     = []float64{0, .1, .2, .3, .4, .5, .6, .7, .8, .9, 1}
 )
 
+// Detail is how finely a batch's execution series (executions started and
+// finished, the score and duration histograms) are labelled.
+type Detail string
+
+// Detail levels.
+const (
+	// DetailCombination labels them by combination: 35 series a combination.
+	DetailCombination Detail = "combination"
+	// DetailBatch counts them per batch: 35 series whatever the matrix.
+	DetailBatch Detail = "batch"
+	// DetailAuto is DetailCombination up to AutoCombinations combinations
+	// and DetailBatch past them.
+	DetailAuto Detail = "auto"
+)
+
+// AutoCombinations is the most combinations DetailAuto labels one by one:
+// 3,500 series and about 370 KB a scrape. Past it the series would grow
+// with the matrix (1,000 combinations: 35,000 series, 3.8 MB a scrape), and
+// a panel of more than a hundred lines is unreadable anyway; the leaderboard
+// (wtb results, wtb view) ranks any number of combinations.
+const AutoCombinations = 100
+
+// ParseDetail reads a detail level as a user writes it.
+func ParseDetail(s string) (Detail, error) {
+	switch d := Detail(s); d {
+	case DetailAuto, DetailBatch, DetailCombination:
+		return d, nil
+	}
+	return "", fmt.Errorf("want auto, batch or combination, got %q", s)
+}
+
+// Resolve is the level a batch of n combinations gets.
+func (d Detail) Resolve(n int) Detail {
+	switch d {
+	case DetailBatch, DetailCombination:
+		return d
+	}
+	if n > AutoCombinations {
+		return DetailBatch
+	}
+	return DetailCombination
+}
+
 // Metrics is one process's registry. The batch metrics are registered apart
 // from the Go runtime's, so a push sends a batch's figures only.
 type Metrics struct {
-	batch   *prometheus.Registry
+	batch *prometheus.Registry
+	// coarse holds the execution series of batches counted per batch: the
+	// same names as their per-combination twins in batch, without the
+	// combination label (one registry refuses two label sets for a name).
+	coarse  *prometheus.Registry
 	runtime *prometheus.Registry
+	detail  Detail
 
-	executionsStarted  *prometheus.CounterVec
-	executionsFinished *prometheus.CounterVec
-	executionScore     *prometheus.HistogramVec
-	executionDuration  *prometheus.HistogramVec
-	nodeRuns           *prometheus.CounterVec
-	nodeDuration       *prometheus.HistogramVec
-	roundTrip          *prometheus.HistogramVec
-	retries            *prometheus.CounterVec
-	inFlight           *prometheus.GaugeVec
-	queued             *prometheus.GaugeVec
-	planned            *prometheus.GaugeVec
-	storeWrite         *prometheus.HistogramVec
-	storeRows          *prometheus.HistogramVec
-	storeRetries       *prometheus.CounterVec
-	storeStalls        *prometheus.CounterVec
-	storeStallSeconds  *prometheus.CounterVec
-	pluginEvents       *prometheus.CounterVec
-	batchInfo          *prometheus.GaugeVec
-	batchFinished      *prometheus.GaugeVec
-	batchDuration      *prometheus.GaugeVec
-	thresholdsMet      *prometheus.GaugeVec
+	perCombination, perBatch executionVecs
+	nodeRuns                 *prometheus.CounterVec
+	nodeDuration             *prometheus.HistogramVec
+	roundTrip                *prometheus.HistogramVec
+	retries                  *prometheus.CounterVec
+	inFlight                 *prometheus.GaugeVec
+	queued                   *prometheus.GaugeVec
+	planned                  *prometheus.GaugeVec
+	storeWrite               *prometheus.HistogramVec
+	storeRows                *prometheus.HistogramVec
+	storeRetries             *prometheus.CounterVec
+	storeStalls              *prometheus.CounterVec
+	storeStallSeconds        *prometheus.CounterVec
+	pluginEvents             *prometheus.CounterVec
+	batchInfo                *prometheus.GaugeVec
+	batchFinished            *prometheus.GaugeVec
+	batchDuration            *prometheus.GaugeVec
+	thresholdsMet            *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	plugins []PluginSource
 }
 
-// New makes the registry.
+// executionVecs are the series an execution updates: by batch and
+// combination, or by batch only.
+type executionVecs struct {
+	started  *prometheus.CounterVec
+	finished *prometheus.CounterVec
+	score    *prometheus.HistogramVec
+	duration *prometheus.HistogramVec
+}
+
+func newExecutionVecs(f factory, labels ...string) executionVecs {
+	return executionVecs{
+		started:  f.counter("wtb_executions_started_total", "Executions whose first node was dispatched.", labels...),
+		finished: f.counter("wtb_executions_finished_total", "Executions stored, by outcome (succeeded, failed).", slices.Concat(labels, []string{"outcome"})...),
+		score:    f.histogram("wtb_execution_score", "Overall score of stored executions (0 to 1).", scoreBuckets, labels...),
+		duration: f.histogram("wtb_execution_duration_seconds", "Sum of an execution's node durations.", nodeBuckets, labels...),
+	}
+}
+
+// New makes the registry, with the execution series at DetailAuto.
 func New() *Metrics {
-	m := &Metrics{batch: prometheus.NewRegistry(), runtime: prometheus.NewRegistry()}
+	m := &Metrics{batch: prometheus.NewRegistry(), coarse: prometheus.NewRegistry(), runtime: prometheus.NewRegistry(), detail: DetailAuto}
 	m.runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := factory{m.batch}
-	m.executionsStarted = f.counter("wtb_executions_started_total", "Executions whose first node was dispatched.", "batch", "combination")
-	m.executionsFinished = f.counter("wtb_executions_finished_total", "Executions stored, by outcome (succeeded, failed).", "batch", "combination", "outcome")
-	m.executionScore = f.histogram("wtb_execution_score", "Overall score of stored executions (0 to 1).", scoreBuckets, "batch", "combination")
-	m.executionDuration = f.histogram("wtb_execution_duration_seconds", "Sum of an execution's node durations.", nodeBuckets, "batch", "combination")
+	m.perCombination = newExecutionVecs(f, "batch", "combination")
+	m.perBatch = newExecutionVecs(factory{m.coarse}, "batch")
 	m.nodeRuns = f.counter("wtb_node_runs_total", "Node runs an execution needed, by source: executed (ran), shared (one run served several executions through prefix sharing) or cached (the node cache).", "batch", "node", "variant", "source")
 	m.nodeDuration = f.histogram("wtb_node_duration_seconds", "Duration of executed node runs.", nodeBuckets, "batch", "node", "variant")
 	m.roundTrip = f.histogram("wtb_runner_round_trip_seconds", "Runner requests, dispatch to outcome.", roundTripBuckets, "batch")
@@ -86,7 +151,7 @@ func New() *Metrics {
 	m.storeStalls = f.counter("wtb_store_stalls_total", "Waits on the database (operations retried after transient errors).", "batch")
 	m.storeStallSeconds = f.counter("wtb_store_stall_seconds_total", "Time spent waiting on the database.", "batch")
 	m.pluginEvents = f.counter("wtb_plugin_events_total", "Plugin lifecycle events: started, crashed, restarted, stopped, gave_up.", "plugin", "event")
-	m.batchInfo = f.gauge("wtb_batch_info", "A batch this process runs (always 1).", "batch", "name", "runner")
+	m.batchInfo = f.gauge("wtb_batch_info", "A batch this process runs (always 1); detail says whether its execution series are per combination or per batch.", "batch", "name", "runner", "detail")
 	m.batchFinished = f.gauge("wtb_batch_last_finished_timestamp_seconds", "When the batch ended (Unix time).", "batch")
 	m.batchDuration = f.gauge("wtb_batch_duration_seconds", "How long the batch ran in this process.", "batch")
 	m.thresholdsMet = f.gauge("wtb_batch_thresholds_met", "1 when the batch met its thresholds, else 0.", "batch")
@@ -114,9 +179,19 @@ func (f factory) histogram(name, help string, buckets []float64, labels ...strin
 	return h
 }
 
+// SetDetail sets the detail level of the batches counted from now on.
+func (m *Metrics) SetDetail(d Detail) { m.detail = d }
+
+// Detail is the detail level batches get (before DetailAuto resolves).
+func (m *Metrics) Detail() Detail { return m.detail }
+
+// batchGatherer gathers a batch's figures: what is served beside the
+// runtime's, and all that a push sends.
+func (m *Metrics) batchGatherer() prometheus.Gatherer { return prometheus.Gatherers{m.batch, m.coarse} }
+
 // Handler serves the batch, plugin and runtime metrics.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(prometheus.Gatherers{m.batch, m.runtime}, promhttp.HandlerOpts{EnableOpenMetrics: false})
+	return promhttp.HandlerFor(prometheus.Gatherers{m.batchGatherer(), m.runtime}, promhttp.HandlerOpts{EnableOpenMetrics: false})
 }
 
 // Register adds collectors to the served metrics (wtb view's own).
@@ -127,14 +202,26 @@ func (m *Metrics) Register(cs ...prometheus.Collector) {
 // Registerer is where Register puts collectors.
 func (m *Metrics) Registerer() prometheus.Registerer { return m.batch }
 
+// BatchInfo describes a batch about to be counted.
+type BatchInfo struct {
+	ID, Name, Runner string
+	// Planned is the executions it will run in this process; Combinations,
+	// how many combinations it has (what DetailAuto decides on).
+	Planned, Combinations int
+}
+
 // Batch starts counting one batch: it subscribes to the bus and is the
 // scheduler's Observer.
-func (m *Metrics) Batch(bus *events.Bus, id, name, runner string, planned int) *Batch {
-	b := &Batch{m: m, id: id, inFlight: m.inFlight.WithLabelValues(id), queued: m.queued.WithLabelValues(id),
+func (m *Metrics) Batch(bus *events.Bus, info BatchInfo) *Batch {
+	id := info.ID
+	b := &Batch{m: m, id: id, detail: m.detail.Resolve(info.Combinations), inFlight: m.inFlight.WithLabelValues(id), queued: m.queued.WithLabelValues(id),
 		roundTrip: m.roundTrip.WithLabelValues(id), storeWrite: m.storeWrite.WithLabelValues(id),
 		storeRows: m.storeRows.WithLabelValues(id), combos: map[string]*comboMetrics{}, nodes: map[[2]string]*nodeMetrics{}}
-	m.batchInfo.WithLabelValues(id, name, runner).Set(1)
-	m.planned.WithLabelValues(id).Set(float64(planned))
+	if b.detail == DetailBatch {
+		b.whole = m.perBatch.of(id)
+	}
+	m.batchInfo.WithLabelValues(id, info.Name, info.Runner, string(b.detail)).Set(1)
+	m.planned.WithLabelValues(id).Set(float64(info.Planned))
 	pluginEvents := []events.Type{events.PluginStarted, events.PluginCrashed, events.PluginRestarted, events.PluginStopped, events.PluginGaveUp}
 	since := time.Now()
 	b.unsub = bus.Subscribe(b.event, append([]events.Type{events.ExecutionFinished, events.ExecutionFailed,
@@ -152,8 +239,11 @@ func (m *Metrics) Batch(bus *events.Bus, id, name, runner string, planned int) *
 // Batch counts one batch. Its per-combination and per-node series are looked
 // up once and kept: an execution costs a few atomic adds.
 type Batch struct {
-	m     *Metrics
-	id    string
+	m      *Metrics
+	id     string
+	detail Detail
+	// whole is the batch's only execution series at DetailBatch.
+	whole *comboMetrics
 	unsub func()
 	start time.Time
 
@@ -177,16 +267,26 @@ type nodeMetrics struct {
 	duration                 prometheus.Observer
 }
 
+// of makes the execution series of one label set.
+func (v executionVecs) of(labels ...string) *comboMetrics {
+	return &comboMetrics{started: v.started.WithLabelValues(labels...),
+		succeeded: v.finished.WithLabelValues(slices.Concat(labels, []string{"succeeded"})...),
+		failed:    v.finished.WithLabelValues(slices.Concat(labels, []string{"failed"})...),
+		score:     v.score.WithLabelValues(labels...), duration: v.duration.WithLabelValues(labels...)}
+}
+
+// Detail is the level the batch is counted at (never DetailAuto).
+func (b *Batch) Detail() Detail { return b.detail }
+
 func (b *Batch) combo(name string) *comboMetrics {
+	if b.whole != nil {
+		return b.whole
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c := b.combos[name]
 	if c == nil {
-		m := b.m
-		c = &comboMetrics{started: m.executionsStarted.WithLabelValues(b.id, name),
-			succeeded: m.executionsFinished.WithLabelValues(b.id, name, "succeeded"),
-			failed:    m.executionsFinished.WithLabelValues(b.id, name, "failed"),
-			score:     m.executionScore.WithLabelValues(b.id, name), duration: m.executionDuration.WithLabelValues(b.id, name)}
+		c = b.m.perCombination.of(b.id, name)
 		b.combos[name] = c
 	}
 	return c
@@ -317,7 +417,7 @@ func (b *Batch) Finish(thresholdsMet bool, elapsed time.Duration) {
 // is wtb_batch (the pushed series carry batch themselves, which a grouping
 // label may not repeat).
 func (m *Metrics) Push(ctx context.Context, gateway, batchID string) error {
-	p := push.New(gateway, "wtb").Gatherer(m.batch).Grouping("wtb_batch", batchID)
+	p := push.New(gateway, "wtb").Gatherer(m.batchGatherer()).Grouping("wtb_batch", batchID)
 	done := make(chan error, 1)
 	go func() { done <- p.PushContext(ctx) }()
 	select {

@@ -52,7 +52,7 @@ func TestBatchMetricsAndPlugins(t *testing.T) {
 	m := New()
 	bus := events.New(100)
 	bus.Publish(events.Event{Type: events.PluginStarted, Plugin: "wtb-runner-pool"})
-	b := m.Batch(bus, "b1", "qa", "pool", 4)
+	b := m.Batch(bus, BatchInfo{ID: "b1", Name: "qa", Runner: "pool", Planned: 4, Combinations: 1})
 	p := &fakePlugin{name: "wtb-runner-pool"}
 	m.AddPlugin(p)
 	for i := 0; i < 3; i++ {
@@ -131,7 +131,7 @@ func TestExampleDashboardMatchesTheMetrics(t *testing.T) {
 	}
 	m := New()
 	bus := events.New(10)
-	b := m.Batch(bus, "b", "n", "r", 1)
+	b := m.Batch(bus, BatchInfo{ID: "b", Name: "n", Runner: "r", Planned: 1, Combinations: 1})
 	b.ExecutionStarted("c")
 	b.NodeRun("n", "v", time.Millisecond, 1)
 	b.RoundTrip(time.Millisecond)
@@ -186,4 +186,63 @@ func (s staticPlugin) Metrics(context.Context) ([]sdk.Metric, error) {
 		out = append(out, sdk.Metric{Name: n, Kind: sdk.MetricGauge, Value: 1})
 	}
 	return out, nil
+}
+
+// auto labels by combination up to AutoCombinations combinations and counts
+// per batch past them; an explicit level holds whatever the matrix.
+func TestDetailResolves(t *testing.T) {
+	for _, c := range []struct {
+		d    Detail
+		n    int
+		want Detail
+	}{
+		{DetailAuto, 1, DetailCombination}, {DetailAuto, AutoCombinations, DetailCombination},
+		{DetailAuto, AutoCombinations + 1, DetailBatch}, {DetailCombination, 10000, DetailCombination},
+		{DetailBatch, 1, DetailBatch}, {"", 1000, DetailBatch},
+	} {
+		if got := c.d.Resolve(c.n); got != c.want {
+			t.Errorf("%q with %d combinations: %s, want %s", c.d, c.n, got, c.want)
+		}
+	}
+	if _, err := ParseDetail("fine"); err == nil {
+		t.Error("an unknown level parses")
+	}
+}
+
+// At the batch level an execution updates one set of series whatever its
+// combination, under the same names; what a push gathers has them too.
+func TestBatchDetailDropsTheCombination(t *testing.T) {
+	m := New()
+	m.SetDetail(DetailBatch)
+	bus := events.New(10)
+	b := m.Batch(bus, BatchInfo{ID: "b1", Name: "n", Runner: "r", Planned: 3, Combinations: 3})
+	for _, c := range []string{"a=x", "a=y", "a=z"} {
+		b.ExecutionStarted(c)
+		bus.Publish(events.Event{Type: events.ExecutionFinished, BatchID: "b1", Combination: c, Data: map[string]any{"overall_score": 1.0, "duration_ms": 5.0}})
+	}
+	body := scrape(t, m)
+	for _, want := range []string{
+		`wtb_executions_started_total{batch="b1"} 3`,
+		`wtb_executions_finished_total{batch="b1",outcome="succeeded"} 3`,
+		`wtb_execution_score_count{batch="b1"} 3`,
+		`wtb_batch_info{batch="b1",detail="batch",name="n",runner="r"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %s:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "combination=") {
+		t.Errorf("a series carries the combination at the batch level:\n%s", body)
+	}
+	families, err := m.batchGatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed := false
+	for _, f := range families {
+		pushed = pushed || f.GetName() == "wtb_execution_score"
+	}
+	if !pushed {
+		t.Error("a push would leave out the batch-level execution series")
+	}
 }
