@@ -17,6 +17,7 @@ README's "Writing a plugin in Python" section walks through a whole plugin.
 """
 
 import logging as _logging
+import os as _os
 
 from .types import (
     CAPABILITY_CANCEL,
@@ -88,3 +89,10 @@ def serve_environment(provider: EnvironmentProvider) -> None:
 
 
 _logging.getLogger("wtb_plugin").addHandler(_logging.NullHandler())
+
+if _os.environ.get(MAGIC_COOKIE_KEY) == MAGIC_COOKIE_VALUE:
+    # Started by the host: from here on nothing reaches stdout before the
+    # handshake line (import wtb_plugin before anything that may print).
+    from ._serve import protect_stdout as _protect_stdout
+
+    _protect_stdout()

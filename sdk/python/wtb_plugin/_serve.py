@@ -48,6 +48,24 @@ GRPC_SERVICE_NAME = "plugin"  # the name go-plugin's health check asks about
 
 log = logging.getLogger("wtb_plugin")
 
+# The real stdout, kept for the handshake line once protect_stdout has pointed
+# fd 1 at stderr. A process has one stdout, so this is process state.
+_handshake_fd = None
+
+
+def protect_stdout() -> None:
+    """Points fd 1 at stderr until the handshake, keeping the real stdout for
+    the handshake line: go-plugin takes any earlier line on stdout for a
+    broken handshake, and a print() at import time, a C extension's banner or
+    a child process would write one. wtb_plugin calls it when imported under
+    the host (the magic cookie is set), so everything imported after it is
+    safe; serve() calls it again in case it was not."""
+    global _handshake_fd
+    if _handshake_fd is None:
+        sys.stdout.flush()
+        _handshake_fd = os.dup(1)
+        os.dup2(2, 1)
+
 
 def serve(kind_name: str, register, on_stop, name: str) -> None:
     """Runs the plugin until the host is done with it; never returns.
@@ -60,12 +78,10 @@ def serve(kind_name: str, register, on_stop, name: str) -> None:
                          "it is not meant to be run by hand.\n" % os.path.basename(sys.argv[0]))
         sys.exit(1)
 
-    # stdout carries the handshake line, and go-plugin takes any earlier line
-    # for a broken handshake. Keep the real stdout for the line alone and let
-    # everything else written to fd 1 until then (print, a C extension, a child
-    # process) go to stderr, where the host logs it.
-    handshake_fd = os.dup(1)
-    os.dup2(2, 1)
+    # stdout carries the handshake line alone; until then whatever is written
+    # to fd 1 goes to stderr, where the host logs it.
+    protect_stdout()
+    handshake_fd = _handshake_fd
     # The logger writes to its own copy of stderr: sys.stderr is redirected
     # below, fd 2 is not (a crash's last words still reach the host).
     log_file = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
