@@ -299,7 +299,9 @@ batch_test "b" {
 		t.Fatal(err)
 	}
 	<-waited
-	waitFor(t, 5*time.Second, func() string { return fmt.Sprintf("the Python plugin %d to exit after its host was killed", plugins[0]) },
+	waitFor(t, 5*time.Second, func() string {
+		return fmt.Sprintf("the Python plugin %d to exit after its host was killed", plugins[0])
+	},
 		func() bool { return !alive(plugins[0]) })
 }
 
