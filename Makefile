@@ -25,7 +25,7 @@ PY_STUBS   := sdk/python/wtb
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-build: ## build bin/wtb, the plugins under bin/plugins and the example node program
+build: ## build bin/wtb, the plugins under bin/plugins (Go, and the Python examples' launchers) and the example node program
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/wtb ./host/cmd/wtb
 	$(GO) build -o $(PLUGINS)/wtb-runner-pool ./plugins/runner-pool
 	$(GO) build -o $(PLUGINS)/wtb-env-local ./plugins/env-local
@@ -37,6 +37,11 @@ build: ## build bin/wtb, the plugins under bin/plugins and the example node prog
 	$(GO) build -o $(BIN)/examples/grpc-environment ./examples/grpc-environment
 	$(GO) build -o $(PLUGINS)/wtb-runner-custom ./examples/custom-runner
 	$(GO) build -o $(BIN)/examples/qa ./examples/quickstart/qa
+	@# The Python example plugins: launchers running them with the Python SDK's
+	@# pinned runtime (installed once into ~/.cache/wtb by scripts/python-env.sh).
+	@if command -v python3 >/dev/null 2>&1; then \
+		./scripts/python-plugins.sh $(PLUGINS) "$$(./scripts/python-env.sh)"; \
+	else echo "python3 not found: skipping the example Python plugins (wtb-runner-python-example, wtb-env-python-example)"; fi
 
 demo: build ## build everything and run the quickstart batch on SQLite
 	$(BIN)/wtb run examples/quickstart/bench.hcl
