@@ -317,3 +317,57 @@ func TestPythonSDKUnitTests(t *testing.T) {
 	}
 	t.Logf("%s", out)
 }
+
+// The plugin the README's "Writing a plugin in Python" section builds, taken
+// from the README as a reader would copy it, passes the conformance kit with
+// the README's settings.
+func TestReadmePythonPlugin(t *testing.T) {
+	venv := testbin.PythonPlugins(t)
+	readme, err := os.ReadFile(filepath.Join(testbin.Root(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	i := strings.Index(section, "\n## Writing a plugin in Python\n")
+	if i < 0 {
+		t.Fatal(`README.md has no "## Writing a plugin in Python" section`)
+	}
+	section = section[i:]
+	block := func(lang string) string {
+		t.Helper()
+		start := strings.Index(section, "\n```"+lang+"\n")
+		if start < 0 {
+			t.Fatalf("the section has no %s block", lang)
+		}
+		body := section[start+len("\n```"+lang+"\n"):]
+		return body[:strings.Index(body, "\n```")+1]
+	}
+	dir := t.TempDir()
+	plugin := filepath.Join(dir, "shout.py")
+	if err := os.WriteFile(plugin, []byte(block("python")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The README's launcher, with this machine's venv (where wtb_plugin comes
+	// from sdk/python rather than pip install).
+	launcher := strings.NewReplacer("~/.venvs/shout", venv, "/path/to/shout.py", plugin,
+		"exec ", "PYTHONPATH="+filepath.Join(testbin.Root(), "sdk", "python")+" exec ").Replace(block("sh\n#!/bin/sh"))
+	if !strings.Contains(launcher, plugin) {
+		t.Fatalf("the README's launcher no longer names /path/to/shout.py:\n%s", launcher)
+	}
+	bin := filepath.Join(dir, "plugins", "wtb-runner-shout")
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"+launcher), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conformance.RunRunner(t, conformance.Runner{
+		Binary:        bin,
+		Config:        json.RawMessage(`{"parallelism": 8}`),
+		InvalidConfig: json.RawMessage(`{"parallelism": 0}`),
+		InvalidPath:   []string{"parallelism"},
+		SlowNode: func(name string) sdk.Node {
+			return sdk.Node{Name: name, Kind: "shout", Params: json.RawMessage(`{"delay": 60}`)}
+		},
+	})
+}
