@@ -234,9 +234,9 @@ batch_test "b" {
 	}
 }
 
-// A Python plugin never outlives its host, even one killed with SIGKILL, and
-// a print() at import time (after importing wtb_plugin) does not break the
-// handshake.
+// A Python plugin never outlives its host, even one killed with SIGKILL, nor
+// do the processes its nodes started; and a print() at import time (after
+// importing wtb_plugin) does not break the handshake.
 func TestPythonPluginDiesWithItsHost(t *testing.T) {
 	e := newEnv(t)
 	testbin.PythonPlugins(t)
@@ -262,7 +262,8 @@ wtb_plugin.serve_runner(PythonRunner())
 	if err := os.WriteFile(filepath.Join(dir, "wtb-runner-chatty"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e.write("sleep.py", "import time\n\ndef sleep(request):\n    time.sleep(120)\n    return {}\n")
+	// Each node starts a process of its own and ignores cancellation.
+	e.write("sleep.py", "import subprocess, time\n\ndef sleep(request):\n    subprocess.Popen(['sleep', '30171'])\n    time.sleep(120)\n    return {}\n")
 	e.write("bench.hcl", `
 runner "py" {
   plugin = "chatty"
@@ -292,9 +293,8 @@ batch_test "b" {
 	var plugins []int
 	waitFor(t, 30*time.Second, func() string { return "the chatty plugin to run its nodes (wtb stderr: " + stderr.String() + ")" }, func() bool {
 		plugins = childPids(cmd.Process.Pid, "chatty.py")
-		return len(plugins) == 1 && strings.Contains(stderr.String(), "node runs")
+		return len(plugins) == 1 && len(pidsWith("sleep\x0030171")) == 4
 	})
-	time.Sleep(500 * time.Millisecond) // the nodes are running
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -303,6 +303,10 @@ batch_test "b" {
 		return fmt.Sprintf("the Python plugin %d to exit after its host was killed", plugins[0])
 	},
 		func() bool { return !alive(plugins[0]) })
+	waitFor(t, 5*time.Second, func() string {
+		return fmt.Sprintf("the nodes' processes %v to die with the plugin", pidsWith("sleep\x0030171"))
+	},
+		func() bool { return len(pidsWith("sleep\x0030171")) == 0 })
 }
 
 // The Python SDK's own unit tests, with the plugin runtime's Python.
