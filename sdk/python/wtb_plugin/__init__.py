@@ -67,13 +67,8 @@ def serve_runner(runner: Runner) -> None:
     from wtb.runner.v1 import runner_pb2_grpc
 
     servicer = _runner.RunnerServicer(runner)
-
-    def stop(cause):
-        servicer.stop(cause)
-        runner.shutdown()
-
-    _serve.serve("runner", lambda s: runner_pb2_grpc.add_RunnerServiceServicer_to_server(servicer, s), stop,
-                 "runner-" + runner.info().name)
+    _serve.serve("runner", lambda s: runner_pb2_grpc.add_RunnerServiceServicer_to_server(servicer, s),
+                 servicer.shutdown, "runner-" + runner.info().name)
 
 
 def serve_environment(provider: EnvironmentProvider) -> None:
@@ -85,7 +80,7 @@ def serve_environment(provider: EnvironmentProvider) -> None:
     servicer = _environment.EnvironmentServicer(provider)
     _serve.serve("environment",
                  lambda s: environment_pb2_grpc.add_EnvironmentProviderServiceServicer_to_server(servicer, s),
-                 lambda cause: provider.shutdown(), "env-" + provider.info().name)
+                 lambda cause: servicer.shutdown(), "env-" + provider.info().name)
 
 
 _logging.getLogger("wtb_plugin").addHandler(_logging.NullHandler())

@@ -2,6 +2,7 @@
 wtb_plugin.EnvironmentProvider."""
 
 import logging
+import threading
 
 import grpc
 
@@ -17,6 +18,17 @@ log = logging.getLogger("wtb_plugin")
 class EnvironmentServicer(environment_pb2_grpc.EnvironmentProviderServiceServicer):
     def __init__(self, impl: t.EnvironmentProvider):
         self.impl = impl
+        self._lock = threading.Lock()
+        self._shut_down = False
+
+    def shutdown(self) -> None:
+        """Shuts the provider down, once: the host's Shutdown call and the
+        plugin's own stop both come here."""
+        with self._lock:
+            if self._shut_down:
+                return
+            self._shut_down = True
+        self.impl.shutdown()
 
     def GetInfo(self, request, context):
         return environment_pb2.GetInfoResponse(
@@ -64,7 +76,7 @@ class EnvironmentServicer(environment_pb2_grpc.EnvironmentProviderServiceService
         return environment_pb2.CleanupEnvironmentResponse()
 
     def Shutdown(self, request, context):
-        self._call(context, "shutting down", self.impl.shutdown)
+        self._call(context, "shutting down", self.shutdown)
         return environment_pb2.ShutdownResponse()
 
     @staticmethod

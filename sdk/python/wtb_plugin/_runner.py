@@ -33,6 +33,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self.impl = impl
         self._lock = threading.Lock()
         self._running = {}  # execution id -> (Context, Thread)
+        self._shut_down = False
 
     # -- unary calls ---------------------------------------------------------
 
@@ -66,9 +67,18 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         return runner_pb2.GetMetricsResponse(metrics=_wire.metrics_to_proto(self.impl.metrics() or []))
 
     def Shutdown(self, request, context):
-        self.stop("runner shut down by the host")
-        self.impl.shutdown()
+        self.shutdown("runner shut down by the host")
         return runner_pb2.ShutdownResponse()
+
+    def shutdown(self, cause: str) -> None:
+        """Cancels what runs and shuts the runner down, once: the host's
+        Shutdown call and the plugin's own stop both come here."""
+        self.stop(cause)
+        with self._lock:
+            if self._shut_down:
+                return
+            self._shut_down = True
+        self.impl.shutdown()
 
     def stop(self, cause: str) -> None:
         """Cancels every execution and waits a little for them to report."""
