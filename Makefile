@@ -11,13 +11,21 @@ LDFLAGS   := -X github.com/wtbench/wtb/host/internal/cli.Version=$(VERSION)
 BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+# The Python stubs (sdk/python/wtb/...) come from grpcio-tools' bundled protoc,
+# installed with its runtime dependencies pinned into a venv under .tools/ (once;
+# offline after that).
+PY_GRPCIO_TOOLS_VERSION    := 1.85.1
+PY_GRPCIO_VERSION          := 1.85.1
+PY_PROTOBUF_VERSION        := 7.36.2
+PYGEN      := $(CURDIR)/.tools/pygen-grpcio-tools-$(PY_GRPCIO_TOOLS_VERSION)
+PY_STUBS   := sdk/python/wtb
 
 .PHONY: help build demo test test-short bench proto proto-check proto-baseline lint clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-build: ## build bin/wtb, the plugins under bin/plugins and the example node program
+build: ## build bin/wtb, the plugins under bin/plugins (Go, and the Python examples' launchers) and the example node program
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/wtb ./host/cmd/wtb
 	$(GO) build -o $(PLUGINS)/wtb-runner-pool ./plugins/runner-pool
 	$(GO) build -o $(PLUGINS)/wtb-env-local ./plugins/env-local
@@ -29,6 +37,11 @@ build: ## build bin/wtb, the plugins under bin/plugins and the example node prog
 	$(GO) build -o $(BIN)/examples/grpc-environment ./examples/grpc-environment
 	$(GO) build -o $(PLUGINS)/wtb-runner-custom ./examples/custom-runner
 	$(GO) build -o $(BIN)/examples/qa ./examples/quickstart/qa
+	@# The Python example plugins: launchers running them with the Python SDK's
+	@# pinned runtime (installed once into ~/.cache/wtb by scripts/python-env.sh).
+	@if command -v python3 >/dev/null 2>&1; then \
+		./scripts/python-plugins.sh $(PLUGINS) "$$(./scripts/python-env.sh)"; \
+	else echo "python3 not found: skipping the example Python plugins (wtb-runner-python-example, wtb-env-python-example)"; fi
 
 demo: build ## build everything and run the quickstart batch on SQLite
 	$(BIN)/wtb run examples/quickstart/bench.hcl
@@ -50,16 +63,31 @@ $(TOOLS)/protoc-gen-go:
 $(TOOLS)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-PROTO_TOOLS := $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+$(PYGEN)/bin/python:
+	rm -rf $(PYGEN)
+	python3 -m venv $(PYGEN)
+	$(PYGEN)/bin/pip install -q --disable-pip-version-check grpcio-tools==$(PY_GRPCIO_TOOLS_VERSION) \
+		grpcio==$(PY_GRPCIO_VERSION) protobuf==$(PY_PROTOBUF_VERSION)
 
-proto: $(PROTO_TOOLS) ## lint the contract, check it against the v1 baseline, regenerate Go code
+PROTO_TOOLS := $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(PYGEN)/bin/python
+
+proto: $(PROTO_TOOLS) ## lint the contract, check it against the v1 baseline, regenerate Go and Python code
 	cd proto && PATH=$(TOOLS):$$PATH buf lint
 	cd proto && PATH=$(TOOLS):$$PATH buf breaking --against baseline/v1.binpb
 	cd proto && PATH=$(TOOLS):$$PATH buf generate
+	@# Python: messages (+ .pyi type hints) for every file, service stubs for files
+	@# that declare a service. The tree is generated whole, so a removed .proto
+	@# leaves nothing stale behind.
+	rm -rf $(PY_STUBS)
+	mkdir -p $(PY_STUBS)
+	cd proto && $(PYGEN)/bin/python -m grpc_tools.protoc -I. --python_out=../sdk/python --pyi_out=../sdk/python \
+		$$(find wtb -name '*.proto' | LC_ALL=C sort)
+	cd proto && $(PYGEN)/bin/python -m grpc_tools.protoc -I. --grpc_python_out=../sdk/python \
+		$$(grep -l '^service ' $$(find wtb -name '*.proto' | LC_ALL=C sort))
 
 proto-check: proto ## fail when the committed generated code is stale
-	@git diff --exit-code -- proto || { echo "generated code in proto/ is stale: run 'make proto' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- proto)" || { git status --porcelain -- proto; echo "untracked generated files in proto/"; exit 1; }
+	@git diff --exit-code -- proto $(PY_STUBS) || { echo "generated code in proto/ or $(PY_STUBS) is stale: run 'make proto' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- proto $(PY_STUBS))" || { git status --porcelain -- proto $(PY_STUBS); echo "untracked generated files in proto/ or $(PY_STUBS)"; exit 1; }
 
 proto-baseline: $(PROTO_TOOLS) ## record the current contract as the breaking-change baseline (deliberate!)
 	cd proto && PATH=$(TOOLS):$$PATH buf build -o baseline/v1.binpb

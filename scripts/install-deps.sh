@@ -53,6 +53,13 @@ if [ -z "${WTB_SKIP_LLM:-}" ] && ! "$llm_venv/bin/python" -c 'import litellm, op
 fi
 echo "llm ok"
 
+# The Python plugin runtime (grpcio, protobuf, cryptography; pinned whole in
+# sdk/python/requirements.txt) for the example Python plugins and their tests.
+if [ -z "${WTB_SKIP_PYPLUGIN:-}" ]; then
+  "$(dirname "$0")/python-env.sh" >/dev/null
+fi
+echo "python plugin runtime ok"
+
 # The Temporal CLI (dev server) for the cluster tests. v1.5.1 builds with this
 # Go; newer releases do not (replace directives in their go.mod). The binary is
 # cached in $(go env GOPATH)/bin, so a second run does not rebuild it.

@@ -169,6 +169,10 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 		versioned[v] = set
 	}
 
+	tlsConfig, clientCert, err := hostTLS()
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+	}
 	var proc *pluginProcess
 	startErr := childproc.NewTail(5, 300)
 	pc := plugin.NewClient(&plugin.ClientConfig{
@@ -178,20 +182,22 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 		// go-plugin hands over a command carrying the handshake environment.
 		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
 			cmd := exec.Command(cfg.Path)
-			cmd.Env = append(spec.Env, cfg.Env...)
+			cmd.Env = append(spec.Env, "PLUGIN_CLIENT_CERT="+clientCert)
+			cmd.Env = append(cmd.Env, cfg.Env...)
 			var err error
 			proc, err = newPluginProcess(cmd)
 			return proc, err
 		},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		Managed:          true,
-		StartTimeout:     cfg.StartTimeout,
-		Logger:           quietLogger{cfg.Logger.Named(cfg.Name)},
-		Stderr:           startErr,
-		SyncStdout:       logWriter{cfg.Logger.Named(cfg.Name), "stdout"},
-		SyncStderr:       logWriter{cfg.Logger.Named(cfg.Name), "stderr"},
-		GRPCDialOptions:  wire.DialOptions(),
+		// AutoMTLS with a P-256 certificate (hostTLS says why not go-plugin's).
+		TLSConfig:       tlsConfig,
+		Managed:         true,
+		StartTimeout:    cfg.StartTimeout,
+		Logger:          quietLogger{cfg.Logger.Named(cfg.Name)},
+		Stderr:          startErr,
+		SyncStdout:      logWriter{cfg.Logger.Named(cfg.Name), "stdout"},
+		SyncStderr:      logWriter{cfg.Logger.Named(cfg.Name), "stderr"},
+		GRPCDialOptions: wire.DialOptions(),
 	})
 	p := &Plugin{Name: cfg.Name, Path: cfg.Path, client: pc}
 	rpc, err := pc.Client()

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -25,6 +26,9 @@ const (
 	RemoteServer = "grpc-environment"
 	RunnerRay    = "wtb-runner-ray"
 	EnvRay       = "wtb-env-ray"
+	// The example Python plugins: launchers written by PythonPlugins.
+	RunnerPython = "wtb-runner-python-example"
+	EnvPython    = "wtb-env-python-example"
 )
 
 // packages maps binary names to their main packages, relative to the module root.
@@ -46,6 +50,8 @@ var (
 	mu    sync.Mutex
 	dir   string
 	built = map[string]string{}
+	// pythonVenv is the Python plugin runtime PythonPlugins found ("" before).
+	pythonVenv string
 )
 
 // Root is the module root directory.
@@ -114,6 +120,41 @@ func BuildAll(t testing.TB) string {
 	return Dir(t)
 }
 
+// PythonPlugins writes the launchers of the example Python plugins
+// (RunnerPython, EnvPython) into PluginDir, as `make build` does, and returns
+// the Python runtime's venv. The runtime is scripts/python-env.sh's venv
+// (scripts/install-deps.sh installs it); without it the test skips, and fails
+// under CI=true.
+func PythonPlugins(t testing.TB) string {
+	t.Helper()
+	pd := PluginDir(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if pythonVenv != "" {
+		return pythonVenv
+	}
+	out, err := exec.Command(filepath.Join(Root(), "scripts", "python-env.sh"), "--path").Output()
+	if err != nil {
+		t.Fatalf("scripts/python-env.sh --path: %v", err)
+	}
+	venv := strings.TrimSpace(string(out))
+	check := exec.Command(filepath.Join(venv, "bin", "python"), "-c", "import grpc, grpc_health.v1, cryptography")
+	if msg, err := check.CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the Python plugin runtime %s is not installed (scripts/install-deps.sh installs it): %v\n%s", venv, err, msg)
+		}
+		t.Skipf("the Python plugin runtime %s is not installed; run scripts/python-env.sh (or make test)", venv)
+	}
+	cmd := exec.Command(filepath.Join(Root(), "scripts", "python-plugins.sh"), pd, venv)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("writing the Python plugin launchers: %v\n%s", err, msg)
+	}
+	built[RunnerPython] = filepath.Join(pd, RunnerPython)
+	built[EnvPython] = filepath.Join(pd, EnvPython)
+	pythonVenv = venv
+	return venv
+}
+
 // Cleanup removes the built binaries; call it from TestMain after m.Run.
 func Cleanup() {
 	mu.Lock()
@@ -124,5 +165,6 @@ func Cleanup() {
 		}
 		dir = ""
 		built = map[string]string{}
+		pythonVenv = ""
 	}
 }

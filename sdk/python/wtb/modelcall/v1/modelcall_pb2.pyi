@@ -1,0 +1,127 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Config(_message.Message):
+    __slots__ = ("mode", "upstreams", "proxy", "other_hosts", "ignore_json_paths", "match_headers", "redact_headers", "mask_env", "pace", "max_recording_bytes")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAMS_FIELD_NUMBER: _ClassVar[int]
+    PROXY_FIELD_NUMBER: _ClassVar[int]
+    OTHER_HOSTS_FIELD_NUMBER: _ClassVar[int]
+    IGNORE_JSON_PATHS_FIELD_NUMBER: _ClassVar[int]
+    MATCH_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    REDACT_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    MASK_ENV_FIELD_NUMBER: _ClassVar[int]
+    PACE_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDING_BYTES_FIELD_NUMBER: _ClassVar[int]
+    mode: str
+    upstreams: _containers.RepeatedCompositeFieldContainer[Upstream]
+    proxy: bool
+    other_hosts: str
+    ignore_json_paths: _containers.RepeatedScalarFieldContainer[str]
+    match_headers: _containers.RepeatedScalarFieldContainer[str]
+    redact_headers: _containers.RepeatedScalarFieldContainer[str]
+    mask_env: _containers.RepeatedScalarFieldContainer[str]
+    pace: str
+    max_recording_bytes: int
+    def __init__(self, mode: _Optional[str] = ..., upstreams: _Optional[_Iterable[_Union[Upstream, _Mapping]]] = ..., proxy: _Optional[bool] = ..., other_hosts: _Optional[str] = ..., ignore_json_paths: _Optional[_Iterable[str]] = ..., match_headers: _Optional[_Iterable[str]] = ..., redact_headers: _Optional[_Iterable[str]] = ..., mask_env: _Optional[_Iterable[str]] = ..., pace: _Optional[str] = ..., max_recording_bytes: _Optional[int] = ...) -> None: ...
+
+class Upstream(_message.Message):
+    __slots__ = ("name", "url", "base_url_env", "api_key_env", "ca_pem", "timeout")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_ENV_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_ENV_FIELD_NUMBER: _ClassVar[int]
+    CA_PEM_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    url: str
+    base_url_env: str
+    api_key_env: str
+    ca_pem: bytes
+    timeout: _duration_pb2.Duration
+    def __init__(self, name: _Optional[str] = ..., url: _Optional[str] = ..., base_url_env: _Optional[str] = ..., api_key_env: _Optional[str] = ..., ca_pem: _Optional[bytes] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class Recordings(_message.Message):
+    __slots__ = ("run_key", "interactions", "nearest", "origin")
+    RUN_KEY_FIELD_NUMBER: _ClassVar[int]
+    INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEAREST_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    run_key: str
+    interactions: _containers.RepeatedCompositeFieldContainer[Interaction]
+    nearest: _containers.RepeatedCompositeFieldContainer[Interaction]
+    origin: str
+    def __init__(self, run_key: _Optional[str] = ..., interactions: _Optional[_Iterable[_Union[Interaction, _Mapping]]] = ..., nearest: _Optional[_Iterable[_Union[Interaction, _Mapping]]] = ..., origin: _Optional[str] = ...) -> None: ...
+
+class Interaction(_message.Message):
+    __slots__ = ("ordinal", "upstream", "method", "path", "query", "request_headers", "request_body", "status", "response_headers", "response_body", "chunks", "streamed", "source", "started", "duration", "first_byte", "error", "match_key", "model")
+    class RequestHeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ResponseHeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ORDINAL_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_BODY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_BODY_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    STREAMED_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BYTE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MATCH_KEY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ordinal: int
+    upstream: str
+    method: str
+    path: str
+    query: str
+    request_headers: _containers.ScalarMap[str, str]
+    request_body: bytes
+    status: int
+    response_headers: _containers.ScalarMap[str, str]
+    response_body: bytes
+    chunks: _containers.RepeatedCompositeFieldContainer[Chunk]
+    streamed: bool
+    source: str
+    started: _timestamp_pb2.Timestamp
+    duration: _duration_pb2.Duration
+    first_byte: _duration_pb2.Duration
+    error: str
+    match_key: str
+    model: str
+    def __init__(self, ordinal: _Optional[int] = ..., upstream: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., query: _Optional[str] = ..., request_headers: _Optional[_Mapping[str, str]] = ..., request_body: _Optional[bytes] = ..., status: _Optional[int] = ..., response_headers: _Optional[_Mapping[str, str]] = ..., response_body: _Optional[bytes] = ..., chunks: _Optional[_Iterable[_Union[Chunk, _Mapping]]] = ..., streamed: _Optional[bool] = ..., source: _Optional[str] = ..., started: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., first_byte: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., error: _Optional[str] = ..., match_key: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+
+class Chunk(_message.Message):
+    __slots__ = ("data", "offset")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    offset: _duration_pb2.Duration
+    def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
