@@ -503,6 +503,12 @@ type Upstream struct {
 	CAFile  string   `json:"ca_file,omitempty"`
 	CAPEM   string   `json:"ca_pem,omitempty"`
 	Timeout Duration `json:"timeout,omitempty"`
+	// The provider's limits the gateway keeps (sdk.Limits).
+	MaxConcurrency    int      `json:"max_concurrency,omitempty"`
+	RequestsPerMinute float64  `json:"requests_per_minute,omitempty"`
+	TokensPerMinute   int64    `json:"tokens_per_minute,omitempty"`
+	Retries           int      `json:"retries,omitempty"`
+	MaxRetryWait      Duration `json:"max_retry_wait,omitempty"`
 }
 
 // Identity is what of the gateway a node run's recordings are kept under:
