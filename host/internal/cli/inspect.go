@@ -156,8 +156,15 @@ func printModelCalls(w io.Writer, calls []doc.ModelCall, bodies bool) {
 				used += ", unpriced"
 			}
 		}
-		fmt.Fprintf(w, "         #%d %s %s %s  %s  %s, %s%s, %s%s%s\n", c.Ordinal, c.Method, c.Upstream, c.Path, orDash(c.Model), status,
-			c.Source, stream, numfmt.Duration(c.DurationMs), used, attempt)
+		waited := ""
+		if c.Sends > 1 {
+			waited = fmt.Sprintf(", sent %d times", c.Sends)
+		}
+		if c.QueueMs > 0 {
+			waited += ", waited " + numfmt.Duration(c.QueueMs) + " in the gateway"
+		}
+		fmt.Fprintf(w, "         #%d %s %s %s  %s  %s, %s%s, %s%s%s%s\n", c.Ordinal, c.Method, c.Upstream, c.Path, orDash(c.Model), status,
+			c.Source, stream, numfmt.Duration(c.DurationMs), waited, used, attempt)
 		if c.Error != "" {
 			fmt.Fprintf(w, "            error: %s\n", firstLineOf(c.Error))
 		}

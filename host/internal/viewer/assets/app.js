@@ -889,7 +889,7 @@ function modelCalls(calls) {
           h('td', {}, c.model || DASH),
           h('td', {}, c.status ? badge(String(c.status), c.status < 400 ? 'ok' : 'bad') : badge('no answer', 'bad')),
           h('td', {}, badge(c.source, c.source === 'replayed' ? 'ok' : ''), c.streamed ? ' streamed' : '', c.attempt ? ' (attempt ' + c.attempt + ', failed)' : ''),
-          h('td', { class: 'num', title: 'first byte after ' + ms(c.first_byte_ms) }, ms(c.duration_ms)),
+          h('td', { class: 'num', title: 'first byte after ' + ms(c.first_byte_ms) + (c.queue_ms ? '; waited ' + ms(c.queue_ms) + ' in the gateway first' : '') + (c.sends > 1 ? '; sent ' + c.sends + ' times' : '') }, ms(c.duration_ms), c.queue_ms ? h('div', { class: 'muted', 'data-testid': 'call-queue' }, '+' + ms(c.queue_ms) + ' queued') : null),
           h('td', {}, c.error ? h('span', { class: 'error', title: c.error }, c.error.split('\n')[0]) : '')),
         h('tr', { class: 'call-detail' }, h('td', {}), h('td', { colspan: 6 },
           h('details', {}, h('summary', {}, 'request'), h('pre', { 'data-testid': 'call-request' }, body(c.request))),
