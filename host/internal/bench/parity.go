@@ -50,7 +50,7 @@ func (a *App) Parity(ctx context.Context, st store.Store, cfg *config.Config, ba
 			return nil, withDiagnostics(err, diags)
 		}
 		a.notice("parity: running %s on runner %s (%s)", p.Spec.Name, name, p.Spec.Runner.Plugin)
-		rec := a.newBatchRecord(newBatchID(), p.Spec, cfg.Path)
+		rec := a.newBatchRecord(ctx, newBatchID(), p.Spec, cfg.Path)
 		rec.Name = p.Spec.Name + " (parity: " + name + ")"
 		runCtx, l, err := a.create(ctx, st, rec)
 		if err != nil {

@@ -70,6 +70,7 @@ const shownLogLines = 5
 func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs, bodies bool) {
 	res := d.Execution
 	fmt.Fprintf(w, "execution %s (batch %s)\n", res.ExecutionKey, d.BatchID)
+	fmt.Fprintf(w, "  dataset: %s\n", datasetLine(d.Dataset, -1))
 	fmt.Fprintf(w, "  status %s, score %s, passed %v, %s, %d attempt(s), worker %s\n", res.Status, numfmt.Score(res.OverallScore), res.Passed,
 		numfmt.Duration(res.DurationMs), res.Attempts, orDash(res.WorkerID))
 	if len(res.Scores) > 0 {
@@ -295,6 +296,7 @@ func lineage(a, b *store.Batch) string {
 func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
 	recA, recB := c.A, c.B
 	fmt.Fprintf(w, "Comparing %s (A, %s) → %s (B, %s)\n", recA.ID, recA.Name, recB.ID, recB.Name)
+	fmt.Fprintf(w, "  A: %s\n  B: %s\n", datasetLine(doc.DatasetOf(recA), -1), datasetLine(doc.DatasetOf(recB), -1))
 	if l := lineage(recA, recB); l != "" {
 		fmt.Fprintln(w, l)
 	}

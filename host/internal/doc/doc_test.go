@@ -38,13 +38,17 @@ func testSpec() *spec.Batch {
 
 func TestEveryDocumentMatchesItsSchema(t *testing.T) {
 	now := time.Now().UTC()
-	rec := &store.Batch{ID: "b1", Name: "qa", Status: store.StatusCompleted, StartedAt: now, FinishedAt: &now}
+	rec := &store.Batch{ID: "b1", Name: "qa", Status: store.StatusCompleted, StartedAt: now, FinishedAt: &now,
+		CasesHash: "sha256:" + strings.Repeat("ab", 32), GitCommit: strings.Repeat("1f", 20), GitBranch: "main", GitDirty: true}
 	b := testSpec()
 	failed := store.Result{ExecutionKey: "a=x/c1/0", Combination: "a=x", Status: store.ResultFailed, Error: "boom sk-secret-value",
 		Logs: []store.LogLine{{Time: now, Stream: store.StreamStderr, Line: "token sk-secret-value"}}}
 	check(t, VersionOf("1.2.3"))
 	check(t, BatchesOf(nil))
-	check(t, BatchesOf([]store.Batch{*rec}))
+	if out := check(t, BatchesOf([]store.Batch{*rec, {ID: "old", Status: store.StatusFailed, StartedAt: now}})); !strings.Contains(out, `"dirty": true`) ||
+		!strings.Contains(out, `"git": null`) {
+		t.Errorf("batches with and without a dataset version:\n%s", out)
+	}
 	stopping := *rec
 	stopping.Status, stopping.CancelRequestedBy, stopping.CancelRequestedAt = store.StatusRunning, "wtb cancel, pid 7 on h (user u)", &now
 	if out := check(t, BatchesOf([]store.Batch{stopping})); !strings.Contains(out, `"by": "wtb cancel, pid 7 on h (user u)"`) {
