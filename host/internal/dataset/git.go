@@ -34,20 +34,7 @@ const GitTimeout = 5 * time.Second
 // CI_MERGE_REQUEST_SOURCE_BRANCH_NAME, CI_COMMIT_BRANCH), and only when the
 // commit they name is the one checked out.
 func ReadGit(ctx context.Context, dir string) Git {
-	run := func(args ...string) (string, bool) {
-		ctx, cancel := context.WithTimeout(ctx, GitTimeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
-		// A read must not take the index lock another git (an editor's, a
-		// user's commit) may want, nor ask for credentials.
-		cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "GIT_TERMINAL_PROMPT=0")
-		cmd.WaitDelay = time.Second
-		out, err := cmd.Output()
-		if err != nil {
-			return "", false
-		}
-		return strings.TrimSpace(string(out)), true
-	}
+	run := func(args ...string) (string, bool) { return gitOutput(ctx, dir, args...) }
 	commit, ok := run("rev-parse", "--verify", "--quiet", "HEAD")
 	if !ok || commit == "" {
 		return Git{}
@@ -90,4 +77,28 @@ func ciBranch(commit string) string {
 		return env("CI_COMMIT_BRANCH") // "" for a tag
 	}
 	return ""
+}
+
+// RepositoryRoot is the top directory of the git repository dir is in, or ""
+// outside one.
+func RepositoryRoot(ctx context.Context, dir string) string {
+	root, _ := gitOutput(ctx, dir, "rev-parse", "--show-toplevel")
+	return root
+}
+
+// gitOutput runs git in dir, bounded by GitTimeout, and returns what it
+// printed, trimmed; false when it failed, timed out or is not installed.
+func gitOutput(ctx context.Context, dir string, args ...string) (string, bool) {
+	ctx, cancel := context.WithTimeout(ctx, GitTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	// A read must not take the index lock another git (an editor's, a
+	// user's commit) may want, nor ask for credentials.
+	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "GIT_TERMINAL_PROMPT=0")
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(string(out)), true
 }

@@ -37,11 +37,15 @@ const (
 	KindCacheCleared = "cache_cleared"
 	KindParity       = "parity"
 	KindCases        = "cases"
+	// KindBaseline is not printed by --format json: it is the file `wtb
+	// export --baseline` writes and compare reads.
+	KindBaseline = bench.BaselineKind
 )
 
 // Kinds lists every document kind.
 var Kinds = []string{KindVersion, KindPlugins, KindPluginSchema, KindValidate, KindPlan, KindBatches,
-	KindLeaderboard, KindExecutions, KindExecution, KindAudit, KindCompare, KindCacheStats, KindCacheCleared, KindParity, KindCases}
+	KindLeaderboard, KindExecutions, KindExecution, KindAudit, KindCompare, KindCacheStats, KindCacheCleared, KindParity, KindCases,
+	KindBaseline}
 
 // Header starts every document.
 type Header struct {

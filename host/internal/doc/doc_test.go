@@ -129,3 +129,57 @@ func TestCheckRejectsWhatTheSchemaForbids(t *testing.T) {
 		}
 	}
 }
+
+// A baseline file matches its schema, reads back as written and is written
+// the same way twice: one case and one execution a line.
+func TestBaselineFile(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	b := &Baseline{FormatVersion: bench.BaselineFormat, Kind: bench.BaselineKind, WTBVersion: "1.2.3",
+		Batch: bench.BaselineBatch{ID: "b1", Name: "qa", File: "bench/qa.hcl", Status: store.StatusCompleted, Runner: "local (pool)",
+			Total: 2, StartedAt: now, FinishedAt: &now, Verdict: "thresholds met", CasesHash: "sha256:" + strings.Repeat("0a", 32),
+			Decisions: []store.Decision{}},
+		Spec: bench.BaselineSpec{Name: "qa", Nodes: []string{"retrieve", "answer"}, Repeat: 1, PassScore: 0.5,
+			Combinations: []spec.Combination{{Name: "answer=x", Variants: map[string]string{"answer": "x"}}},
+			Evaluators:   []spec.Evaluator{{Name: "judge", Type: "command", Command: []string{"python3", "./judge.py"}, Weight: 1, Expect: json.RawMessage(`"<a & b>"`)}},
+			Thresholds:   spec.Thresholds{AppliesTo: "all"}},
+		Cases: []bench.BaselineCase{{ID: "c1", Digest: strings.Repeat("ab", 16)}, {ID: "c2", Digest: strings.Repeat("cd", 16)}},
+		Executions: []bench.BaselineResult{
+			{Key: "answer=x/c1/0", Combination: "answer=x", Case: "c1", Status: store.ResultSucceeded, Passed: true, Score: 1,
+				Scores: map[string]float64{"judge": 1}, DurationMs: 12.5, Nodes: []bench.NodeDigest{{Node: "retrieve", State: strings.Repeat("12", 8)}}},
+			{Key: "answer=x/c2/0", Combination: "answer=x", Case: "c2", Status: store.ResultFailed, Scores: map[string]float64{},
+				FailedNode: "answer", Nodes: []bench.NodeDigest{}},
+		}}
+	var first, second bytes.Buffer
+	if err := WriteBaseline(&first, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(first.Bytes()); err != nil {
+		t.Fatalf("%v\n%s", err, first.String())
+	}
+	out := first.String()
+	if !strings.Contains(out, "\n    {\"key\":\"answer=x/c1/0\",") || !strings.Contains(out, "\n    {\"id\":\"c2\",") || !strings.Contains(out, `"<a & b>"`) {
+		t.Errorf("one execution and one case a line, no HTML escapes:\n%s", out)
+	}
+	back, err := bench.ParseBaseline(first.Bytes(), "baseline.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteBaseline(&second, back); err != nil {
+		t.Fatal(err)
+	}
+	if first.String() != second.String() {
+		t.Errorf("read and written again, it changed:\n%s\n---\n%s", first.String(), second.String())
+	}
+	for name, mangle := range map[string]func(string) string{
+		"another kind":   func(s string) string { return strings.Replace(s, `"kind": "baseline"`, `"kind": "compare"`, 1) },
+		"a newer format": func(s string) string { return strings.Replace(s, `"format_version": 1`, `"format_version": 2`, 1) },
+		"not json":       func(s string) string { return s[:40] },
+		"unknown field": func(s string) string {
+			return strings.Replace(s, `"wtb_version": "1.2.3"`, `"wtb_version": "1.2.3", "extra": 1`, 1)
+		},
+	} {
+		if _, err := bench.ParseBaseline([]byte(mangle(out)), "baseline.json"); err == nil || !strings.Contains(err.Error(), "baseline.json") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
