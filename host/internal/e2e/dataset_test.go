@@ -150,6 +150,16 @@ func TestDatasetVersionIsRecordedAndShown(t *testing.T) {
 	if !strings.Contains(cmpJSON, da.CasesHash) || !strings.Contains(cmpJSON, db.CasesHash) {
 		t.Errorf("compare --format json lacks the datasets:\n%s", cmpJSON)
 	}
+	// The summary warns too, naming both datasets.
+	md := renderMarkdown(t, []byte(e.mustRun("report", b, "--markdown", "-", "--baseline", a).stdout))
+	warned := false
+	for _, p := range md.paras {
+		warned = warned || strings.Contains(p, "This batch ran other cases than the baseline (cases "+shortB+", the baseline's "+shortA+
+			"): 0 only in the baseline, 0 only in this batch, 1 changed (same id, other input or expectations), 2 alike.")
+	}
+	if !warned {
+		t.Errorf("the summary should warn that the batches ran different cases:\n%s", md.html)
+	}
 	list := e.mustRun("results", "--list").stdout
 	if !strings.Contains(list, "CASES") || !strings.Contains(list, shortA) || !strings.Contains(list, shortB) ||
 		!strings.Contains(list, head[:12]+"+") {
