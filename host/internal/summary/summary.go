@@ -231,14 +231,14 @@ func writeComparison(b *strings.Builder, in Input) {
 		alert(b, "NOTE", fmt.Sprintf("pass_score is %s in the baseline and %s here: the pass rates count different things.",
 			numfmt.Setting(c.PassScoreA), numfmt.Setting(c.PassScoreB)))
 	}
-	what := "a significant paired drop of the overall score larger than " + numfmt.Setting(c.Tolerance)
+	what := "significant paired drop of the overall score larger than " + numfmt.Setting(c.Tolerance)
 	if !c.OverallComparable {
-		what = "a significant paired drop larger than " + numfmt.Setting(c.Tolerance) + " of an evaluator both batches scored alike"
+		what = "significant paired drop larger than " + numfmt.Setting(c.Tolerance) + " of an evaluator both batches scored alike"
 	}
 	test := fmt.Sprintf("paired %s test, alpha %s", c.Test, numfmt.Setting(c.Alpha))
 	switch {
 	case c.Regressions > 0:
-		fmt.Fprintf(b, "**❌ %s**: %s (%s).\n\n", plural(c.Regressions, "regression", "regressions"), what, test)
+		fmt.Fprintf(b, "**❌ %s**: a %s (%s).\n\n", plural(c.Regressions, "regression", "regressions"), what, test)
 	case !c.OverallComparable && len(alike) == 0:
 		fmt.Fprintf(b, "**No verdict**: nothing both batches scored alike (%s).\n\n", test)
 	default:
