@@ -132,7 +132,15 @@ func (a *app) resultsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "results [BATCH_ID]",
 		Short: "Show the leaderboard of a batch (the latest by default)",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Show the leaderboard of a batch (the latest by default): per combination the
+mean overall score with its 95% interval, the pass rate, latency percentiles
+and each evaluator's mean, the threshold verdicts, and what the batch ran —
+its cases hash and the git commit and branch of its bench file.
+
+--list lists the batches, newest first; CASES is each one's cases hash (the
+same hash, the same cases) and COMMIT its git commit, with a + when tracked
+files had uncommitted changes.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
