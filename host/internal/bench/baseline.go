@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -272,11 +271,15 @@ func ParseBaseline(data []byte, path string) (*Baseline, error) {
 	case head.FormatVersion < 1:
 		return nil, configErr("%s: format_version %d is not a baseline format", path, head.FormatVersion)
 	}
+	// Fields this wtb does not know are read past: a newer wtb adds fields
+	// without changing the format (a baseline exported by a developer's
+	// newer wtb still reads in a CI that pins an older one).
 	var b Baseline
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		return nil, configErr("%s: %v", path, err)
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, configErr("%s is not a readable baseline file: %v", path, err)
+	}
+	if b.Batch.ID == "" {
+		return nil, configErr("%s is not a baseline file: it names no batch", path)
 	}
 	b.path = path
 	return &b, nil

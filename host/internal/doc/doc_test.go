@@ -174,12 +174,70 @@ func TestBaselineFile(t *testing.T) {
 		"another kind":   func(s string) string { return strings.Replace(s, `"kind": "baseline"`, `"kind": "compare"`, 1) },
 		"a newer format": func(s string) string { return strings.Replace(s, `"format_version": 1`, `"format_version": 2`, 1) },
 		"not json":       func(s string) string { return s[:40] },
-		"unknown field": func(s string) string {
-			return strings.Replace(s, `"wtb_version": "1.2.3"`, `"wtb_version": "1.2.3", "extra": 1`, 1)
-		},
+		"no batch":       func(s string) string { return strings.Replace(s, `"id": "b1"`, `"id": ""`, 1) },
 	} {
 		if _, err := bench.ParseBaseline([]byte(mangle(out)), "baseline.json"); err == nil || !strings.Contains(err.Error(), "baseline.json") {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// A baseline file written by a newer wtb with fields this one does not know
+// (at the top, in the batch, in an execution) still reads and checks, as the
+// same baseline; a field this wtb knows with a shape its schema refuses is
+// refused even among unknown ones. What wtb prints is still held to its
+// schema exactly.
+func TestBaselineFileWithNewerFields(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	b := &Baseline{FormatVersion: bench.BaselineFormat, Kind: bench.BaselineKind, WTBVersion: "1.2.3",
+		Batch: bench.BaselineBatch{ID: "b1", Name: "qa", File: "qa.hcl", Status: store.StatusCompleted, Runner: "local (pool)",
+			Total: 1, StartedAt: now, FinishedAt: &now, Verdict: "thresholds met", Decisions: []store.Decision{}},
+		Spec: bench.BaselineSpec{Name: "qa", Nodes: []string{"answer"}, Repeat: 1, PassScore: 0.5,
+			Combinations: []spec.Combination{{Name: "answer=x", Variants: map[string]string{"answer": "x"}}},
+			Evaluators:   []spec.Evaluator{{Name: "exact", Type: "exact_match", Weight: 1}},
+			Thresholds:   spec.Thresholds{AppliesTo: "all"}},
+		Cases: []bench.BaselineCase{{ID: "c1", Digest: strings.Repeat("ab", 16)}},
+		Executions: []bench.BaselineResult{{Key: "answer=x/c1/0", Combination: "answer=x", Case: "c1", Status: store.ResultSucceeded,
+			Passed: true, Score: 1, Scores: map[string]float64{"exact": 1}, DurationMs: 3, Nodes: []bench.NodeDigest{}}}}
+	var buf bytes.Buffer
+	if err := WriteBaseline(&buf, b); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	newer := strings.NewReplacer(
+		`"wtb_version": "1.2.3"`, `"wtb_version": "1.2.3", "cost_currency": "USD"`,
+		`"id": "b1"`, `"id": "b1", "labels": {"team": "qa"}`,
+		`{"key":"answer=x/c1/0",`, `{"key":"answer=x/c1/0","cost_usd":0.002,`,
+	).Replace(out)
+	if newer == out || strings.Count(newer, "cost_") != 2 || !strings.Contains(newer, `"labels"`) {
+		t.Fatalf("the test's replacements missed:\n%s", out)
+	}
+	if err := Check([]byte(newer)); err == nil {
+		t.Error("Check (what wtb prints is held to) accepted fields the schema does not name")
+	}
+	if err := CheckReadable([]byte(newer)); err != nil {
+		t.Errorf("a newer wtb's fields: %v", err)
+	}
+	back, err := bench.ParseBaseline([]byte(newer), "baseline.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	if err := WriteBaseline(&again, back); err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != out {
+		t.Errorf("read past the newer fields, it is another baseline:\n%s\n---\n%s", again.String(), out)
+	}
+	for name, bad := range map[string]string{
+		"a status it does not know": strings.Replace(newer, `"status":"succeeded"`, `"status":"sucseeded"`, 1),
+		"a required field missing":  strings.Replace(newer, `"case":"c1",`, ``, 1),
+	} {
+		if bad == newer {
+			t.Fatalf("%s: the replacement missed", name)
+		}
+		if err := CheckReadable([]byte(bad)); err == nil {
+			t.Errorf("%s among unknown fields: accepted", name)
 		}
 	}
 }

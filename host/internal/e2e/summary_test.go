@@ -427,10 +427,24 @@ func TestCommittedBaselineGivesTheSameVerdict(t *testing.T) {
 		t.Errorf("compare FILE B should say A is a file:\n%s", text)
 	}
 
+	// A newer wtb's file, with fields this one does not know at the top, in
+	// the batch and in every execution, compares the same.
+	newer := strings.NewReplacer(`"kind": "baseline",`, `"kind": "baseline", "cost_currency": "USD",`,
+		`"id": "`+a+`"`, `"id": "`+a+`", "labels": {"team": "qa"}`,
+		`{"key":`, `{"cost_usd":0.002,"key":`).Replace(string(raw))
+	if strings.Count(newer, `"cost_usd"`) != 72 || !strings.Contains(newer, "cost_currency") || !strings.Contains(newer, `"labels"`) {
+		t.Fatalf("the newer fields were not added:\n%s", newer)
+	}
+	e.write("ci/newer-fields.json", newer)
+	if got := e.mustRunOK("compare", "ci/newer-fields.json", b, "--cases", "--format", "json"); strings.Replace(got, "ci/newer-fields.json", "ci/baseline.json", -1) != fromFile {
+		t.Errorf("a baseline file with a newer wtb's fields compares otherwise:\n%s\n---\n%s", got, fromFile)
+	}
+
 	// Refused before anything runs, one line each.
 	before := strings.Count(e.mustRun("results", "--list").stdout, "\n")
 	e.write("broken.json", strings.Replace(string(raw), `"kind": "baseline"`, `"kind": "compare"`, 1))
 	e.write("newer.json", strings.Replace(string(raw), `"format_version": 1`, `"format_version": 9`, 1))
+	e.write("misshapen.json", strings.Replace(newer, `"status":"succeeded"`, `"status":"sucseeded"`, 1))
 	for _, c := range []struct {
 		args []string
 		want string
@@ -438,6 +452,7 @@ func TestCommittedBaselineGivesTheSameVerdict(t *testing.T) {
 		{[]string{"--baseline", "missing.json"}, "no baseline file missing.json (`wtb export BATCH --baseline missing.json"},
 		{[]string{"--baseline", "broken.json"}, "broken.json is not a baseline file (its kind is \"compare\""},
 		{[]string{"--baseline", "newer.json"}, "newer.json was written by a newer wtb (baseline format 9; this wtb reads 1)"},
+		{[]string{"--baseline", "misshapen.json"}, "misshapen.json is not a valid baseline file: baseline document: jsonschema validation failed"},
 		{[]string{"--baseline", "20990101-000000-deadbeef"}, "--baseline: no such batch: 20990101-000000-deadbeef is not in"},
 		{[]string{"--fail-on", "regression"}, "--fail-on regression needs --baseline BATCH|FILE"},
 		{[]string{"--fail-on", "regresion", "--baseline", a}, `unknown --fail-on "regresion": use thresholds, regression. Did you mean "regression"?`},
