@@ -14,9 +14,9 @@ import (
 
 	"github.com/wtbench/wtb/host/internal/audit"
 	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/numfmt"
-	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/statediff"
 	"github.com/wtbench/wtb/host/internal/store"
