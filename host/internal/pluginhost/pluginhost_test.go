@@ -357,7 +357,7 @@ func TestNoOrphansWhenHostIsKilled(t *testing.T) {
 
 func TestRunningAPluginByHandExplainsItself(t *testing.T) {
 	cmd := exec.Command(testbin.Build(t, testbin.RunnerPool))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, testbin.CoverEnv()...)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatal("running a plugin by hand exited 0")
