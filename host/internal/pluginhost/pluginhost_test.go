@@ -3,7 +3,6 @@ package pluginhost_test
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,17 +19,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/testbin"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/client"
-	"github.com/wtbench/wtb/sdk/conformance"
 )
-
-func TestPoolRunnerConformance(t *testing.T) {
-	conformance.RunRunner(t, conformance.Runner{
-		Binary:        testbin.Build(t, testbin.RunnerPool),
-		Config:        json.RawMessage(`{"max_workers": 16}`),
-		InvalidConfig: json.RawMessage(`{"max_workers": 0}`),
-		InvalidPath:   []string{"max_workers"},
-	})
-}
 
 // recorder collects plugin lifecycle events.
 type recorder struct {
