@@ -97,6 +97,13 @@ func Main(args []string) int {
 	return ExitConfig
 }
 
+// Command is wtb's command tree as Main builds it, not run: for what reads
+// it rather than runs it — the test that holds every `wtb …` command and
+// flag the README names to the real tree.
+func Command() *cobra.Command {
+	return (&app{stdout: io.Discard, stderr: io.Discard}).rootCommand()
+}
+
 // signals cancels the context on the first SIGINT/SIGTERM (the batch stops
 // dispatching, cancels what runs and stores what finished) and exits at once
 // on the second.
