@@ -35,10 +35,11 @@ type limitedUpstream struct {
 	okAt              []time.Time
 	refused, inflight int
 	peak              int
+	delay             time.Duration // how long an answer takes
 }
 
 func newLimitedUpstream(t *testing.T, perSecond, burst float64) *limitedUpstream {
-	u := &limitedUpstream{perSecond: perSecond, burst: burst, bucket: burst, last: time.Now()}
+	u := &limitedUpstream{perSecond: perSecond, burst: burst, bucket: burst, last: time.Now(), delay: 20 * time.Millisecond}
 	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
 	t.Cleanup(u.srv.Close)
 	return u
@@ -76,8 +77,9 @@ func (u *limitedUpstream) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"error":{"type":"rate_limit_exceeded","message":"Rate limit reached for requests"}}`)
 		return
 	}
+	delay := u.delay
 	u.mu.Unlock()
-	time.Sleep(20 * time.Millisecond) // a model takes a moment
+	time.Sleep(delay) // a model takes a moment
 	u.mu.Lock()
 	u.inflight--
 	u.mu.Unlock()
@@ -259,4 +261,47 @@ func nodeOutput(t *testing.T, e *env, batch, key string) json.RawMessage {
 		t.Fatalf("show %s %s: %v\n%s", batch, key, err, r.stdout)
 	}
 	return doc.Nodes[len(doc.Nodes)-1].Output
+}
+
+// Limits hold per gateway, and there is one gateway per runner process: the
+// whole batch on the pool, each worker on Temporal (and each Ray actor or
+// gRPC service). With max_concurrency = 1, the pool never has two calls in
+// flight; two Temporal workers have at most two, one each. (A limit meant
+// for the whole cluster is divided among its workers by the user; the
+// README says so.)
+func TestLimitsHoldPerRunnerProcess(t *testing.T) {
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	run := func(e *env, runner string) *limitedUpstream {
+		up := newLimitedUpstream(t, 1000, 1000)
+		up.delay = 250 * time.Millisecond
+		e.rateLimitedBench(py, up.srv.URL, 12, "max_concurrency = 1", runner)
+		t.Setenv("OPENAI_API_KEY", "sk-test-0123456789")
+		r := e.mustRun("run", "bench.hcl", "--no-progress")
+		for _, res := range e.results(e.store(), batchID(t, r.stderr)) {
+			if !res.Success || !res.Passed {
+				t.Errorf("%s: success %v passed %v %s", res.ExecutionKey, res.Success, res.Passed, res.Error)
+			}
+		}
+		up.mu.Lock() // the handlers are done; the lock orders their writes before these reads
+		defer up.mu.Unlock()
+		return up
+	}
+	pool := run(newEnv(t), `runner "main" {
+  plugin      = "pool"
+  max_workers = 6
+}`)
+	if pool.peak != 1 || len(pool.okAt) != 12 {
+		t.Errorf("the pool: %d calls, %d at once at most; want 12, 1", len(pool.okAt), pool.peak)
+	}
+	te := newTemporalEnv(t)
+	te.worker("w1")
+	te.worker("w2")
+	temporal := run(te.env, strings.Replace(te.runnerBlock(""), `runner "cluster"`, `runner "main"`, 1))
+	if temporal.peak > 2 || len(temporal.okAt) != 12 {
+		t.Errorf("two Temporal workers: %d calls, %d at once at most; want 12, at most 2", len(temporal.okAt), temporal.peak)
+	}
+	t.Logf("max_concurrency = 1: at most %d call(s) at once on the pool, %d on two Temporal workers", pool.peak, temporal.peak)
 }
