@@ -324,7 +324,7 @@ func BenchmarkCallThroughGatewayLimited(b *testing.B) {
 }
 
 // Throughput under an upstream's rate limit: 16 callers against an upstream
-// that lets 50 requests a second through (5 at once) and answers 429 with
+// that answers in 100 ms, lets 50 requests a second through (5 at once) and answers 429 with
 // its Retry-After beyond; reported as calls a second, as a percentage of the
 // limit and as 429s per call answered. "adaptive": no limits configured,
 // the gateway learns from the 429s; "paced": requests_per_minute set to the
@@ -341,6 +341,7 @@ func BenchmarkThroughputUnderARateLimit(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			f := newFaultUpstream(b)
 			f.limitTo(perSecond, 5)
+			f.delay = 100 * time.Millisecond // a model takes a moment: the window is what paces
 			cfg := config(sdk.ModeLive, f.as("openai", c.limits))
 			g, err := New()
 			if err != nil {

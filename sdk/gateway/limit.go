@@ -149,6 +149,12 @@ func (l *limiter) afterPlace(ctx context.Context, s *slot) error {
 			return err
 		}
 	}
+	// A call is of the window it is sent in, not the one it was let in by:
+	// calls held back by a Retry-After go out together after the decrease,
+	// and their push backs say the smaller window is still too large.
+	l.mu.Lock()
+	s.epoch = l.epoch
+	l.mu.Unlock()
 	return nil
 }
 
