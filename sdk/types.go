@@ -145,6 +145,8 @@ const (
 	// FailureReplayMiss: replaying, the node made a model call that no
 	// recording matches.
 	FailureReplayMiss
+	// FailureBudget: the execution's model calls cost more than its budget.
+	FailureBudget
 )
 
 func (k FailureKind) String() string {
@@ -165,6 +167,8 @@ func (k FailureKind) String() string {
 		return "infrastructure"
 	case FailureReplayMiss:
 		return "replay_miss"
+	case FailureBudget:
+		return "budget"
 	}
 	return "unspecified"
 }
@@ -173,7 +177,7 @@ func (k FailureKind) String() string {
 // spells (as stored in results and sent by wtb.remote.v1 services), or
 // FailureUnspecified for a name it does not know.
 func ParseFailureKind(name string) FailureKind {
-	for k := FailureExit; k <= FailureReplayMiss; k++ {
+	for k := FailureExit; k <= FailureBudget; k++ {
 		if k.String() == name {
 			return k
 		}

@@ -94,7 +94,8 @@ func Entry(e events.Event, nodes bool) (store.AuditEntry, bool) {
 		sev = Info
 	case events.BatchFailed, events.ExecutionFailed, events.PluginCrashed, events.PluginGaveUp:
 		sev = Error
-	case events.BatchCancelled, events.BatchCancelRequested, events.ExecutionRetried, events.ExecutionCancelled, events.PluginRestarted, events.EvaluatorFoundNothing:
+	case events.BatchCancelled, events.BatchCancelRequested, events.ExecutionRetried, events.ExecutionCancelled, events.PluginRestarted, events.EvaluatorFoundNothing,
+		events.BudgetExceeded:
 		sev = Warning
 	case events.StoreStalled:
 		sev = Warning

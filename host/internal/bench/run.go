@@ -45,6 +45,11 @@ type RunOptions struct {
 	Complete bool
 	// ModelCalls overrides the gateway block's mode (--model-calls).
 	ModelCalls string
+	// BudgetUSD and BudgetTokens, when more than 0, override the batch's
+	// budget for the batch as a whole (--budget-usd, --budget-tokens): a
+	// batch stopped for its budget resumes with a larger one.
+	BudgetUSD    float64
+	BudgetTokens int64
 }
 
 // Outcome is how a run ended. The batch row has its final status.
@@ -247,6 +252,10 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	if err != nil {
 		return nil, err
 	}
+	spent, err := budgetFor(ctx, st, rec.ID, b, opts, j.done != nil)
+	if err != nil {
+		return nil, err
+	}
 	recs, err := recordingSource(st, b, gw)
 	if err != nil {
 		return nil, err
@@ -261,7 +270,7 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	rep, runErr := sched.Run(ctx, sched.Config{Batch: b, BatchID: rec.ID, Runner: j.plugins.Runner, Env: env, Store: st,
 		Bus: j.bus, Evaluator: j.evaluator, Progress: opts.Progress, Log: a.Log, Observer: observer, Adapt: ctl,
 		StartState: j.plugins.Runner.HasCapability(sdk.CapabilityStartState), Done: skip, Stored: stored.contains,
-		ModelCalls: gw, Recordings: recordingsOrNil(recs)})
+		ModelCalls: gw, Recordings: recordingsOrNil(recs), SpentBefore: spent})
 	if unused := recs.unusedCassettes(); len(unused) > 0 && !rep.Cancelled && j.done == nil {
 		a.notice("%s in %s no node run asked for (stale: a changed prompt, a removed variant?): %s",
 			plural(len(unused), "cassette", "cassettes"), b.Gateway.Cassettes, strings.Join(firstN(unused, 5), ", "))

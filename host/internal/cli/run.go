@@ -30,6 +30,8 @@ type runFlags struct {
 	complete   bool
 
 	modelCalls    string
+	budgetUSD     float64
+	budgetTokens  int64
 	metricsAddr   string
 	metricsLinger lingerFlag
 	metricsDetail detailFlag
@@ -95,6 +97,8 @@ func addRunFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().Var(&f.metricsDetail, "metrics-detail", fmt.Sprintf("with --metrics-addr or --pushgateway, how finely the execution series are labelled: combination (35 series a combination), batch (35 in all), or auto: by combination up to %d combinations, by batch past them", metrics.AutoCombinations))
 	cmd.Flags().StringVar(&f.pushgateway, "pushgateway", "", "push the batch's final metrics to this Prometheus Pushgateway URL when it ends")
 	cmd.Flags().StringVar(&f.modelCalls, "model-calls", "", "model calls through the gateway: live, record, replay or auto (default: the gateway block's mode)")
+	cmd.Flags().Float64Var(&f.budgetUSD, "budget-usd", 0, "stop the batch once its model calls cost more than this many dollars (overrides the budget block's usd; a resume counts what the batch spent before)")
+	cmd.Flags().Int64Var(&f.budgetTokens, "budget-tokens", 0, "stop the batch once its model calls used more than this many tokens (overrides the budget block's tokens)")
 	cmd.Flags().BoolVar(&f.auditNodes, "audit-nodes", false, "record every execution's finish and its node events in the audit trail (by default it records failures, retries, cancellations and plugin events)")
 }
 
@@ -523,7 +527,11 @@ func (a *app) writeParityText(res *bench.ParityResult, limit int) {
 
 // runOptions are the progress bar, the plan summary and the metrics of a run.
 func (a *app) runOptions(st store.Store, f *runFlags) (bench.RunOptions, error) {
+	if f.budgetUSD < 0 || f.budgetTokens < 0 {
+		return bench.RunOptions{}, exitf(ExitConfig, "--budget-usd and --budget-tokens must be more than 0")
+	}
 	o := bench.RunOptions{AuditNodes: f.auditNodes, Complete: f.complete, ModelCalls: f.modelCalls,
+		BudgetUSD: f.budgetUSD, BudgetTokens: f.budgetTokens,
 		OnStart: func(rec *store.Batch, b *spec.Batch, counts plan.Counts) { a.printPlan(b, counts, rec.ID, st) }}
 	if !f.noProgress {
 		o.Progress = newProgress(a.stderr, isTerminal(a.stderr), f.progressEvery)
@@ -572,6 +580,10 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 	switch {
 	case out.Err != nil:
 		return exitf(ExitRuntime, "batch %s: %v (what finished is stored; `%s` runs the rest)", rec.ID, out.Err, a.command("resume", rec.ID))
+	case out.Status == store.StatusCancelled && out.Report.BudgetStop != "":
+		fmt.Fprintf(a.stderr, "batch %s stopped for its budget: %s; %d of %d executions stored; `%s` finishes it\n", rec.ID,
+			out.Report.BudgetStop, sum.Stored, sum.Total, a.command("resume", rec.ID, "--budget-usd", "N"))
+		return exitCode(ExitInterrupted)
 	case out.Status == store.StatusCancelled:
 		how := "interrupted"
 		if out.CancelRequest != nil {

@@ -35,7 +35,7 @@ var batchSchema = &hcl.BodySchema{
 		{Type: "include"}, {Type: "exclude"}, {Type: "combination"},
 		{Type: "evaluator", LabelNames: []string{"name"}},
 		{Type: "threshold"},
-		{Type: "repeat"}, {Type: "racing"},
+		{Type: "repeat"}, {Type: "racing"}, {Type: "budget"},
 	},
 }
 
@@ -179,7 +179,7 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 	s.Thresholds.AppliesTo = "all"
 	seen := map[string]hcl.Range{}
 	for _, tb := range content.Blocks {
-		if tb.Type != "threshold" && tb.Type != "repeat" && tb.Type != "racing" {
+		if tb.Type != "threshold" && tb.Type != "repeat" && tb.Type != "racing" && tb.Type != "budget" {
 			continue
 		}
 		if prev, dup := seen[tb.Type]; dup {
@@ -200,6 +200,8 @@ func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 			a.diags = append(a.diags, c.decodeRepeatBlock(tb, s)...)
 		case "racing":
 			a.diags = append(a.diags, c.decodeRacing(tb, s)...)
+		case "budget":
+			a.diags = append(a.diags, c.decodeBudget(tb, s)...)
 		}
 	}
 	a.diags = append(a.diags, checkStopping(s, b.DefRange)...)

@@ -54,13 +54,17 @@ const (
 	// the process that compared them; Data has the other batch, the runners,
 	// what was tolerated and what differed).
 	ParityChecked Type = "parity.checked"
+	// BudgetExceeded: the batch's model calls went past its budget (or a
+	// dollar budget met a call it cannot price) and the batch stopped; Data
+	// has what was spent and the bound.
+	BudgetExceeded Type = "budget.exceeded"
 )
 
 // Types lists every event type, for checking a name a user gives.
 var Types = []Type{BatchStarted, BatchFinished, BatchFailed, BatchCancelled, CombinationStarted, CombinationFinished,
 	CombinationStopped, ExecutionStarted, ExecutionFinished, ExecutionFailed, ExecutionRetried, ExecutionCancelled,
 	NodeStarted, NodeFinished, NodeFailed, NodeLog, PluginStarted, PluginCrashed, PluginRestarted, PluginStopped,
-	PluginGaveUp, StoreStalled, EvaluatorFoundNothing, BatchCancelRequested, ParityChecked}
+	PluginGaveUp, StoreStalled, EvaluatorFoundNothing, BatchCancelRequested, ParityChecked, BudgetExceeded}
 
 // Event is something that happened in the host.
 type Event struct {

@@ -80,6 +80,7 @@ func (s *scheduler) modelCalls(rows []store.ModelCall, w modelcalls.Where, calls
 		row := modelcalls.ToStore(w, x, now, s.prices)
 		rows = append(rows, row)
 		s.tally.modelCall(x, row)
+		s.budget.add(row)
 	}
 	return rows
 }
@@ -94,6 +95,10 @@ type llmTotals struct {
 	// retries after a push back); retries the attempts past each call's first.
 	queueMs float64
 	retries int
+	// liveUSD and liveTokens count only the calls sent to an upstream
+	// (what a budget counts): a replayed call costs nothing.
+	liveUSD    float64
+	liveTokens int64
 }
 
 func (t *llmTotals) add(c store.ModelCall) {
@@ -107,6 +112,12 @@ func (t *llmTotals) add(c store.ModelCall) {
 	t.usage.Reported = t.usage.Reported || u.Reported
 	t.queueMs += c.QueueMs
 	t.retries += max(0, c.Attempts-1)
+	if c.Source != sdk.SourceReplayed {
+		t.liveTokens += u.Total()
+		if c.Priced {
+			t.liveUSD += c.CostUSD
+		}
+	}
 	if c.Priced {
 		t.cost += c.CostUSD
 	} else {
@@ -126,6 +137,8 @@ func (t *llmTotals) plus(o llmTotals) {
 	t.usage.Reported = t.usage.Reported || o.usage.Reported
 	t.queueMs += o.queueMs
 	t.retries += o.retries
+	t.liveUSD += o.liveUSD
+	t.liveTokens += o.liveTokens
 }
 
 // into counts the totals in an execution's metrics (its node runs' calls,
@@ -187,6 +200,14 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 		}
 	}
 	llm.into(metrics)
+	if reason := s.overExecutionBudget(llm); reason != "" && f.ok {
+		// Its output stands, but an execution that costs more than it may
+		// is no success: it fails with a kind of its own, not retried.
+		f.ok, f.kind, f.err = false, sdk.FailureBudget, "over budget: "+reason
+		if n := len(ex.Steps); n > 0 {
+			f.node = ex.Steps[n-1].Node.Name
+		}
+	}
 	if f.worker == "" {
 		f.worker = a.outcome.WorkerID
 	}

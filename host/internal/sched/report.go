@@ -37,6 +37,9 @@ type Report struct {
 	// LLM adds up the calls' usage and cost (every node run's once: what
 	// the batch would cost live, replayed calls included).
 	LLM LLMTotals
+	// BudgetStop says why the batch stopped for its budget ("" when it did
+	// not).
+	BudgetStop string
 }
 
 // LLMTotals is what a batch's model calls used and cost.

@@ -92,6 +92,9 @@ type Config struct {
 	// Recordings answers what it may replay (needed when it replays).
 	ModelCalls *sdk.ModelCalls
 	Recordings RecordingSource
+	// SpentBefore is what earlier runs of the batch spent on model calls
+	// (a resume): the batch's budget counts it.
+	SpentBefore Spent
 
 	// storeRetry is the writer's first wait between attempts of a failed
 	// store write (0: 100 ms) and writerQueue how many write sets it queues
@@ -165,7 +168,8 @@ type scheduler struct {
 	evalWG   sync.WaitGroup
 	stopping bool
 
-	tally *tally
+	tally  *tally
+	budget *budget // nil: the batch has none
 }
 
 // Run executes the batch and returns what happened. It returns an error only
@@ -193,6 +197,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		s.prices = modelcalls.NewPrices(g.Prices)
 	}
 	s.redact = cfg.Batch.Redactor()
+	s.budget = newBudget(cfg.Batch.Budget, cfg.SpentBefore)
 	if s.cfg.Observer == nil {
 		s.cfg.Observer = nopObserver{}
 	}
@@ -222,6 +227,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 
 func (s *scheduler) loop(ctx context.Context) {
 	done := ctx.Done()
+	// A resumed batch may have spent its budget already.
+	s.checkBudget()
 	for {
 		s.feed.fill()
 		for !s.stopping && len(s.inflight) < s.limit && len(s.ready) > 0 {
@@ -245,6 +252,7 @@ func (s *scheduler) loop(ctx context.Context) {
 		select {
 		case a := <-s.completions:
 			s.complete(a)
+			s.checkBudget()
 		case a := <-s.retries:
 			delete(s.timers, a)
 			if !s.stopping {

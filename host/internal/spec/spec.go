@@ -63,7 +63,26 @@ type Batch struct {
 	Sensitive []string `json:"sensitive,omitempty"`
 	// Gateway, when set, puts the model-call gateway beside the nodes.
 	Gateway *Gateway `json:"gateway,omitempty"`
+	// Budget, when set, bounds what the batch's model calls may cost.
+	Budget *Budget `json:"budget,omitempty"`
 }
+
+// Budget bounds what model calls may cost, in dollars (by the gateway's
+// price table) and in tokens (every kind), for the batch and for each
+// execution; zero is no bound. Only calls sent to an upstream count
+// (live or recorded): a replayed call costs nothing.
+type Budget struct {
+	USD             float64 `json:"usd,omitempty"`
+	Tokens          int64   `json:"tokens,omitempty"`
+	ExecutionUSD    float64 `json:"execution_usd,omitempty"`
+	ExecutionTokens int64   `json:"execution_tokens,omitempty"`
+	// AllowUnpriced lets a dollar budget go on past calls with no price
+	// (which it cannot count); otherwise the first one stops the batch.
+	AllowUnpriced bool `json:"allow_unpriced,omitempty"`
+}
+
+// InDollars says whether the budget bounds dollars anywhere.
+func (b *Budget) InDollars() bool { return b != nil && (b.USD > 0 || b.ExecutionUSD > 0) }
 
 // Scripts lists the files the nodes' commands name, sorted, once each.
 func (b *Batch) Scripts() []string {

@@ -58,6 +58,7 @@ class FailureKind(enum.IntEnum):
     START = 6  # the node could not be started: missing function, bad kind, ...
     INFRASTRUCTURE = 7  # the runner itself failed; the host retries
     REPLAY_MISS = 8
+    BUDGET = 9  # the execution's model calls cost more than its budget (set by the host)
 
 
 class LogStream(enum.IntEnum):

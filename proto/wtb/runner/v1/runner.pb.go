@@ -97,6 +97,9 @@ const (
 	FailureKind_FAILURE_KIND_INFRASTRUCTURE FailureKind = 7
 	// Replaying, the node made a model call no recording matches.
 	FailureKind_FAILURE_KIND_REPLAY_MISS FailureKind = 8
+	// The execution's model calls went past its budget (the batch's
+	// budget block); the host decides it, from what the calls cost.
+	FailureKind_FAILURE_KIND_BUDGET FailureKind = 9
 )
 
 // Enum value maps for FailureKind.
@@ -111,6 +114,7 @@ var (
 		6: "FAILURE_KIND_START",
 		7: "FAILURE_KIND_INFRASTRUCTURE",
 		8: "FAILURE_KIND_REPLAY_MISS",
+		9: "FAILURE_KIND_BUDGET",
 	}
 	FailureKind_value = map[string]int32{
 		"FAILURE_KIND_UNSPECIFIED":      0,
@@ -122,6 +126,7 @@ var (
 		"FAILURE_KIND_START":            6,
 		"FAILURE_KIND_INFRASTRUCTURE":   7,
 		"FAILURE_KIND_REPLAY_MISS":      8,
+		"FAILURE_KIND_BUDGET":           9,
 	}
 )
 
@@ -2017,7 +2022,7 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"MetricType\x12\x1b\n" +
 	"\x17METRIC_TYPE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13METRIC_TYPE_COUNTER\x10\x01\x12\x15\n" +
-	"\x11METRIC_TYPE_GAUGE\x10\x02*\x93\x02\n" +
+	"\x11METRIC_TYPE_GAUGE\x10\x02*\xac\x02\n" +
 	"\vFailureKind\x12\x1c\n" +
 	"\x18FAILURE_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11FAILURE_KIND_EXIT\x10\x01\x12\x1f\n" +
@@ -2027,7 +2032,8 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\x16FAILURE_KIND_CANCELLED\x10\x05\x12\x16\n" +
 	"\x12FAILURE_KIND_START\x10\x06\x12\x1f\n" +
 	"\x1bFAILURE_KIND_INFRASTRUCTURE\x10\a\x12\x1c\n" +
-	"\x18FAILURE_KIND_REPLAY_MISS\x10\b*U\n" +
+	"\x18FAILURE_KIND_REPLAY_MISS\x10\b\x12\x17\n" +
+	"\x13FAILURE_KIND_BUDGET\x10\t*U\n" +
 	"\tLogStream\x12\x1a\n" +
 	"\x16LOG_STREAM_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11LOG_STREAM_STDERR\x10\x01\x12\x15\n" +

@@ -30,6 +30,7 @@ class FailureKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAILURE_KIND_START: _ClassVar[FailureKind]
     FAILURE_KIND_INFRASTRUCTURE: _ClassVar[FailureKind]
     FAILURE_KIND_REPLAY_MISS: _ClassVar[FailureKind]
+    FAILURE_KIND_BUDGET: _ClassVar[FailureKind]
 
 class LogStream(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -55,6 +56,7 @@ FAILURE_KIND_CANCELLED: FailureKind
 FAILURE_KIND_START: FailureKind
 FAILURE_KIND_INFRASTRUCTURE: FailureKind
 FAILURE_KIND_REPLAY_MISS: FailureKind
+FAILURE_KIND_BUDGET: FailureKind
 LOG_STREAM_UNSPECIFIED: LogStream
 LOG_STREAM_STDERR: LogStream
 LOG_STREAM_RUNNER: LogStream

@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"fmt"
+	osexec "os/exec"
+	"strings"
+	"testing"
+)
+
+// budgetBench: n cases of one node that makes CALLS chat calls (13 tokens
+// each, $0.013 at the bench file's price of $1,000 a million) through the
+// gateway to up; variants "one" and "two" make one and two calls.
+func (e *env) budgetBench(py, url string, n int, budget, price string) {
+	e.t.Helper()
+	e.write("calls.py", `
+import json, os, sys, urllib.request
+json.load(sys.stdin)
+for _ in range(int(os.environ["CALLS"])):
+    r = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+        data=b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"capital of France?"}]}',
+        headers={"Content-Type": "application/json"})
+    answer = json.load(urllib.request.urlopen(r, timeout=60))["choices"][0]["message"]["content"]
+print(json.dumps({"answer": answer}))
+`)
+	var cases strings.Builder
+	for i := range n {
+		fmt.Fprintf(&cases, "{\"id\": \"c%03d\", \"input\": {}}\n", i)
+	}
+	e.write("cases.jsonl", cases.String())
+	e.write("bench.hcl", fmt.Sprintf(`
+gateway {
+  mode = "record"
+  upstream "openai" { url = "%s/v1" }
+  price %q {
+    input  = 1000
+    output = 1000
+  }
+}
+runner "pool" {
+  plugin      = "pool"
+  max_workers = 2
+}
+workflow "w" {
+  node "ask" {
+    command = [%q, "calls.py"]
+    variant "one" { env = { CALLS = "1" } }
+    variant "two" { env = { CALLS = "2" } }
+  }
+}
+batch_test "w" {
+  workflow = workflow.w
+  runner   = runner.pool
+  cases    = "cases.jsonl"
+  budget {
+    %s
+  }
+}
+`, url, price, py, budget))
+}
+
+// A batch over its budget stops as Ctrl-C would: what finished is stored,
+// the audit trail says why, and a resume with a larger budget (counting
+// what was spent before) runs the rest, duplicating nothing.
+func TestABatchStopsAtItsBudgetAndResumesWithALargerOne(t *testing.T) {
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	up := newLimitedUpstream(t, 1e6, 1e6)
+	e := newEnv(t)
+	e.budgetBench(py, up.srv.URL, 10, "usd = 0.1", "gpt-4o-mini")
+	r := e.run("run", "bench.hcl", "--no-progress")
+	if r.code != 130 || !strings.Contains(r.stderr, "stopped for its budget") || !strings.Contains(r.stderr, "past the budget of $0.10") {
+		t.Fatalf("over its budget: exit %d\n%s", r.code, r.stderr)
+	}
+	id := batchID(t, r.stderr)
+	first := e.results(e.store(), id)
+	if len(first) == 0 || len(first) >= 20 {
+		t.Fatalf("%d of 20 executions stored before the budget stopped the batch", len(first))
+	}
+	for _, res := range first {
+		if !res.Success {
+			t.Errorf("%s failed: %s", res.ExecutionKey, res.Error)
+		}
+	}
+	if aud := e.mustRun("audit", id, "--type", "budget.exceeded").stdout; !strings.Contains(aud, "past the budget of $0.10") {
+		t.Errorf("the audit trail does not say the budget stopped the batch:\n%s", aud)
+	}
+	// The same budget again: what was spent before counts, so it stops at once.
+	r = e.run("resume", id, "--no-progress")
+	if r.code != 130 || !strings.Contains(r.stderr, "stopped for its budget") {
+		t.Fatalf("resumed with the budget it had spent: exit %d\n%s", r.code, r.stderr)
+	}
+	r = e.mustRun("resume", id, "--no-progress", "--budget-usd", "10")
+	all := e.results(e.store(), id)
+	seen := map[string]bool{}
+	for _, res := range all {
+		if seen[res.ExecutionKey] {
+			t.Errorf("%s stored twice", res.ExecutionKey)
+		}
+		seen[res.ExecutionKey] = true
+		if !res.Success {
+			t.Errorf("%s failed: %s", res.ExecutionKey, res.Error)
+		}
+	}
+	if len(all) != 20 {
+		t.Fatalf("%d executions after the resume with a larger budget; want 20\n%s", len(all), r.stderr)
+	}
+}
+
+// An execution whose calls use more than the execution budget fails with a
+// failure kind of its own and is not retried; the others pass.
+func TestAnExecutionOverItsBudgetFails(t *testing.T) {
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	up := newLimitedUpstream(t, 1e6, 1e6)
+	e := newEnv(t)
+	e.budgetBench(py, up.srv.URL, 3, "execution_tokens = 20", "gpt-4o-mini")
+	r := e.run("run", "bench.hcl", "--no-progress")
+	id := batchID(t, r.stderr)
+	for _, res := range e.results(e.store(), id) {
+		over := res.Combination == "ask=two" // 26 tokens
+		switch {
+		case over && (res.Success || res.FailureKind != "budget" || res.Attempts != 1 || !strings.Contains(res.Error, "past the execution budget of 20")):
+			t.Errorf("%s used 26 tokens under a budget of 20: success %v, kind %q, attempts %d, %q",
+				res.ExecutionKey, res.Success, res.FailureKind, res.Attempts, res.Error)
+		case !over && !res.Success:
+			t.Errorf("%s used 13 tokens under a budget of 20 and failed: %s", res.ExecutionKey, res.Error)
+		}
+	}
+}
+
+// A budget in dollars cannot be kept past a call it cannot price: the batch
+// stops at the first, unless the budget allows them.
+func TestADollarBudgetStopsAtAnUnpricedCall(t *testing.T) {
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	up := newLimitedUpstream(t, 1e6, 1e6)
+	e := newEnv(t)
+	e.budgetBench(py, up.srv.URL, 5, "usd = 5", "claude-3-5-haiku")
+	r := e.run("run", "bench.hcl", "--no-progress")
+	if r.code != 130 || !strings.Contains(r.stderr, "a call to gpt-4o-mini has no price") {
+		t.Fatalf("a dollar budget and an unpriced model: exit %d\n%s", r.code, r.stderr)
+	}
+	e.budgetBench(py, up.srv.URL, 5, "usd = 5\n    allow_unpriced = true", "claude-3-5-haiku")
+	e.mustRun("run", "bench.hcl", "--no-progress")
+}
