@@ -95,7 +95,7 @@ func Entry(e events.Event, nodes bool) (store.AuditEntry, bool) {
 	case events.BatchFailed, events.ExecutionFailed, events.PluginCrashed, events.PluginGaveUp:
 		sev = Error
 	case events.BatchCancelled, events.BatchCancelRequested, events.ExecutionRetried, events.ExecutionCancelled, events.PluginRestarted, events.EvaluatorFoundNothing,
-		events.BudgetExceeded:
+		events.BudgetExceeded, events.UsageDisagrees:
 		sev = Warning
 	case events.StoreStalled:
 		sev = Warning

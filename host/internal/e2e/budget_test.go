@@ -149,3 +149,35 @@ func TestADollarBudgetStopsAtAnUnpricedCall(t *testing.T) {
 	e.budgetBench(py, up.srv.URL, 5, "usd = 5\n    allow_unpriced = true", "claude-3-5-haiku")
 	e.mustRun("run", "bench.hcl", "--no-progress")
 }
+
+// A node may report its calls' usage in _metrics (llm.input_tokens, …):
+// where it disagrees with what the gateway counted, the audit trail says so,
+// kind by kind; where it agrees, nothing is said.
+func TestNodeReportedUsageThatDisagreesIsSaid(t *testing.T) {
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	up := newLimitedUpstream(t, 1e6, 1e6)
+	e := newEnv(t)
+	e.budgetBench(py, up.srv.URL, 1, "tokens = 1000000", "gpt-4o-mini")
+	// The upstream answers 12 input and 1 output tokens a call; this node
+	// says 99 input (wrong) and 1 output (right) for its one call.
+	e.write("calls.py", `
+import json, os, sys, urllib.request
+json.load(sys.stdin)
+r = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+    data=b'{"model":"gpt-4o-mini","messages":[]}', headers={"Content-Type": "application/json"})
+json.load(urllib.request.urlopen(r, timeout=60))
+print(json.dumps({"answer": "Paris", "_metrics": {"llm.input_tokens": 99 * int(os.environ["CALLS"]), "llm.output_tokens": 1}}))
+`)
+	r := e.mustRun("run", "bench.hcl", "--no-progress")
+	id := batchID(t, r.stderr)
+	aud := e.mustRun("audit", id, "--type", "usage.disagrees").stdout
+	if !strings.Contains(aud, "node ask reported 99 input tokens (_metrics llm.input_tokens); the gateway counted 12 in its 1 call") {
+		t.Errorf("the disagreement on input tokens is not in the audit trail:\n%s", aud)
+	}
+	if strings.Contains(aud, "output tokens") {
+		t.Errorf("output tokens agree, yet the audit trail says otherwise:\n%s", aud)
+	}
+}

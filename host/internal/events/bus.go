@@ -58,13 +58,17 @@ const (
 	// dollar budget met a call it cannot price) and the batch stopped; Data
 	// has what was spent and the bound.
 	BudgetExceeded Type = "budget.exceeded"
+	// UsageDisagrees: a node reported its model calls' usage in its
+	// _metrics (llm.input_tokens, …) and the gateway counted other figures
+	// for the same node run; Data has the kind and both figures.
+	UsageDisagrees Type = "usage.disagrees"
 )
 
 // Types lists every event type, for checking a name a user gives.
 var Types = []Type{BatchStarted, BatchFinished, BatchFailed, BatchCancelled, CombinationStarted, CombinationFinished,
 	CombinationStopped, ExecutionStarted, ExecutionFinished, ExecutionFailed, ExecutionRetried, ExecutionCancelled,
 	NodeStarted, NodeFinished, NodeFailed, NodeLog, PluginStarted, PluginCrashed, PluginRestarted, PluginStopped,
-	PluginGaveUp, StoreStalled, EvaluatorFoundNothing, BatchCancelRequested, ParityChecked, BudgetExceeded}
+	PluginGaveUp, StoreStalled, EvaluatorFoundNothing, BatchCancelRequested, ParityChecked, BudgetExceeded, UsageDisagrees}
 
 // Event is something that happened in the host.
 type Event struct {

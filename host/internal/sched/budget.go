@@ -2,6 +2,7 @@ package sched
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/wtbench/wtb/host/internal/events"
@@ -134,4 +135,41 @@ func (s *scheduler) overExecutionBudget(t llmTotals) string {
 			numfmt.Count(float64(t.liveTokens)), numfmt.Count(float64(b.ExecutionTokens)))
 	}
 	return ""
+}
+
+// NodeUsageMetrics are the _metrics keys under which a node may report the
+// usage of its own model calls, by the gateway's kinds.
+var NodeUsageMetrics = []struct{ Key, Kind string }{
+	{"llm.input_tokens", "input"}, {"llm.output_tokens", "output"}, {"llm.cache_read_tokens", "cache_read"},
+	{"llm.cache_write_tokens", "cache_write"}, {"llm.reasoning_tokens", "reasoning"},
+}
+
+// compareUsage says so when a node run reported usage that differs from
+// what the gateway counted of its calls. Nodes that report usage without
+// calling through the gateway have only their own figures (kept as the
+// node's metrics), nothing to compare.
+func (s *scheduler) compareUsage(key, node string, metrics map[string]float64, t llmTotals) {
+	if t.calls == 0 || !t.usage.Reported || len(metrics) == 0 {
+		return
+	}
+	seen := map[string]int64{"input": t.usage.Input, "output": t.usage.Output, "cache_read": t.usage.CacheRead,
+		"cache_write": t.usage.CacheWrite, "reasoning": t.usage.Reasoning}
+	for _, m := range NodeUsageMetrics {
+		reported, ok := metrics[m.Key]
+		if !ok || int64(reported) == seen[m.Kind] {
+			continue
+		}
+		s.cfg.Bus.Publish(events.Event{Type: events.UsageDisagrees, BatchID: s.cfg.BatchID, ExecutionKey: key, Node: node,
+			Message: fmt.Sprintf("node %s reported %s %s tokens (_metrics %s); the gateway counted %s in its %s",
+				node, numfmt.Count(reported), strings.ReplaceAll(m.Kind, "_", "-"), m.Key, numfmt.Count(float64(seen[m.Kind])),
+				callsWord(t.calls)),
+			Data: map[string]any{"kind": m.Kind, "reported": reported, "gateway": seen[m.Kind], "calls": t.calls}})
+	}
+}
+
+func callsWord(n int) string {
+	if n == 1 {
+		return "1 call"
+	}
+	return fmt.Sprintf("%d calls", n)
 }

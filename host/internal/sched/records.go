@@ -46,6 +46,7 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 		for _, c := range calls[before:] {
 			a.group.infos[st].llm.add(c)
 		}
+		s.compareUsage(a.seg.Key, st.Node.Name, d.metrics, a.group.infos[st].llm)
 		s.obs.NodeRun(st.Node.Name, st.Node.Variant, d.duration, len(st.Executions))
 		parentID, parentState = st.ID, d.state
 		a.lastWorker = d.worker
