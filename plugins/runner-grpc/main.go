@@ -14,8 +14,8 @@ import (
 	remotev1 "github.com/wtbench/wtb/proto/wtb/remote/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/modelcallpb"
-	"github.com/wtbench/wtb/sdk/tracepb"
 	"github.com/wtbench/wtb/sdk/serve"
+	"github.com/wtbench/wtb/sdk/tracepb"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
