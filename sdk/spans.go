@@ -32,7 +32,7 @@ type Span struct {
 	// scope's name.
 	Service string `json:"service,omitempty"`
 	Scope   string `json:"scope,omitempty"`
-	// Source is SpanSourceNode or SpanSourceGateway.
+	// Source is SpanSourceNode, SpanSourceGateway or SpanSourceWTB.
 	Source string `json:"source,omitempty"`
 }
 
@@ -40,6 +40,8 @@ type Span struct {
 const (
 	SpanSourceNode    = "node"
 	SpanSourceGateway = "gateway"
+	// SpanSourceWTB is the node run's own span, the parent TRACEPARENT names.
+	SpanSourceWTB = "wtb"
 )
 
 // Spans are a node run's spans and how many the receiver dropped past the
