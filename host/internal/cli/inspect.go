@@ -191,7 +191,6 @@ func printSpans(w io.Writer, n doc.NodeRun) {
 	}
 }
 
-
 // printModelCalls lists a node run's model calls, one line each, and with
 // bodies their requests and responses indented.
 func printModelCalls(w io.Writer, calls []doc.ModelCall, bodies bool) {
