@@ -58,7 +58,7 @@ echo "llm ok"
 # scripts/otel-requirements.txt, in a virtual environment named after its hash.
 otel_hash=$(sha256sum "$(dirname "$0")/otel-requirements.txt" | cut -c1-12)
 otel_venv=${WTB_OTEL_VENV:-$HOME/.cache/wtb/otel-$otel_hash}
-if [ -z "${WTB_SKIP_LLM:-}" ] && ! "$otel_venv/bin/python" -c 'import openai, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.instrumentation.openai_v2' >/dev/null 2>&1; then
+if [ -z "${WTB_SKIP_LLM:-}" ] && ! "$otel_venv/bin/python" -c 'import openai, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.instrumentation.openai_v2.instruments' >/dev/null 2>&1; then
   echo "installing the OpenTelemetry-instrumented openai SDK into $otel_venv (once)"
   rm -rf "$otel_venv"
   python3 -m venv "$otel_venv"

@@ -10,10 +10,10 @@ import (
 	"github.com/wtbench/wtb/sdk"
 )
 
-// slack is how far apart an instrumented span's and a gateway call's ends may
-// be and still describe the same call: both clocks are this machine's, but
-// the span starts before the request is written and ends after the answer
-// is read.
+// slack is how far before an instrumented span's start a gateway call may
+// start and still be the call the span describes: both clocks are this
+// machine's, and the span starts before the request is written, so the slack
+// only absorbs clock reads taken in another order.
 const slack = 50 * time.Millisecond
 
 // NodeRunSpan is the span of the node run itself, the parent that TRACEPARENT
@@ -29,28 +29,35 @@ func (run *Run) NodeRunSpan(end time.Time, failure string) sdk.Span {
 }
 
 // WithCalls adds a gen_ai span for each model call the gateway saw that none
-// of the node's own spans describes (a gen_ai span other than execute_tool
-// whose time covers the call's), so a node with no instrumentation still
-// shows its model turns. The spans it adds hang from the node run's span.
+// of the node's own spans describes, so a node with no instrumentation still
+// shows its model turns. A node span describes a call when it is a gen_ai
+// span other than execute_tool and the call arrived at the gateway while the
+// span was open. Only the call's arrival is compared: the gateway finishes
+// its bookkeeping after the node has read the answer (on a loaded machine
+// well after the node's span ended), so the call's end says nothing. One
+// span may describe several calls: a client library's own retries happen
+// inside its span. The spans it adds hang from the node run's span.
 func (run *Run) WithCalls(s sdk.Spans, calls []sdk.Interaction) sdk.Spans {
-	used := make([]bool, len(s.Spans))
 	for _, c := range calls {
 		if c.Method == "" || c.Started.IsZero() {
 			continue
 		}
-		from, to := c.Started.Add(c.QueueTime), c.Started.Add(c.QueueTime+c.Duration)
+		// Started is when the attempt that answered was sent, after the
+		// call's QueueTime in the gateway: the call arrived at from.
+		from := c.Started.Add(-c.QueueTime)
+		to := c.Started.Add(c.Duration)
 		matched := false
 		for i := range s.Spans {
 			sp := &s.Spans[i]
-			if used[i] || sp.Source != sdk.SpanSourceNode {
+			if sp.Source != sdk.SpanSourceNode {
 				continue
 			}
 			op := StringAttr(sp.Attributes, "gen_ai.operation.name")
 			if op == "" || op == "execute_tool" {
 				continue
 			}
-			if !sp.Start.After(from.Add(slack)) && !sp.End.Before(to.Add(-slack)) {
-				used[i], matched = true, true
+			if !from.Before(sp.Start.Add(-slack)) && !from.After(sp.End) {
+				matched = true
 				break
 			}
 		}
@@ -68,6 +75,11 @@ func (run *Run) WithCalls(s sdk.Spans, calls []sdk.Interaction) sdk.Spans {
 		}
 		if c.Status != 0 {
 			attrs["http.response.status_code"] = c.Status
+		}
+		if c.QueueTime > 0 {
+			// The span runs from the call's arrival, as the node saw it; this
+			// much of it was spent waiting in the gateway for a turn.
+			attrs["wtb.call.queue_ms"] = float64(c.QueueTime) / float64(time.Millisecond)
 		}
 		status, msg := "ok", ""
 		switch {

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -19,14 +21,22 @@ func needOTelPython(t *testing.T) string {
 	if p := os.Getenv("WTB_TEST_OTEL_PYTHON"); p != "" {
 		return p
 	}
+	// The venv is named after the hash of the requirements it was built
+	// from, as scripts/install-deps.sh names it: an older venv is not used.
+	req, err := os.ReadFile(filepath.Join("..", "..", "..", "scripts", "otel-requirements.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(req)
 	home, _ := os.UserHomeDir()
-	if m, _ := filepath.Glob(filepath.Join(home, ".cache/wtb/otel-*/bin/python")); len(m) > 0 {
-		return m[len(m)-1]
+	p := filepath.Join(home, ".cache", "wtb", "otel-"+hex.EncodeToString(sum[:])[:12], "bin", "python")
+	if _, err := os.Stat(p); err == nil {
+		return p
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatal("no OpenTelemetry venv: scripts/install-deps.sh makes it")
 	}
-	t.Skip("no OpenTelemetry venv under ~/.cache/wtb (scripts/install-deps.sh)")
+	t.Skipf("no OpenTelemetry venv %s (scripts/install-deps.sh makes it)", p)
 	return ""
 }
 
@@ -115,6 +125,7 @@ func TestSpansOfConcurrentNodeRunsAreTheirOwn(t *testing.T) {
 	id := batchID(t, string(out))
 	st := e.store()
 	ctx := context.Background()
+	key := allSucceeded(t, e, st, id, 16)
 	cps, err := st.Checkpoints().ListByBatch(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +172,8 @@ func TestSpansOfConcurrentNodeRunsAreTheirOwn(t *testing.T) {
 				}
 			}
 			if s.Source == sdk.SpanSourceGateway {
-				t.Errorf("run %s: a gateway span for a call the node's chat span describes", r.RunID)
+				t.Errorf("run %s: a gateway span (%s to %s, %s) for a call the node's chat span describes: %s", r.RunID,
+					s.Start.Format("15:04:05.000000"), s.End.Format("15:04:05.000000"), s.Attributes, r.Spans)
 			}
 		}
 		if root == nil || chats != 1 || tools != 1 || r.Dropped != 0 {
@@ -173,10 +185,7 @@ func TestSpansOfConcurrentNodeRunsAreTheirOwn(t *testing.T) {
 			}
 		}
 	}
-	show, err := e.cmd("show", id, "ca/0").CombinedOutput()
-	if err != nil {
-		t.Fatalf("show: %v\n%s", err, show)
-	}
+	show := e.mustRun("show", key["ca"], "--batch", id).stdout
 	for _, want := range []string{"spans (", "agent", "model fixed-gpt", "tool lookup", "tool calls (1):", `lookup {"case": "ca"}`} {
 		if !strings.Contains(string(show), want) {
 			t.Errorf("show lacks %q:\n%s", want, show)
@@ -195,14 +204,31 @@ func TestANodeThatFloodsSpansIsBounded(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out)
 	}
 	id := batchID(t, string(out))
-	show, err := e.cmd("show", id, "ca/0").CombinedOutput()
-	if err != nil {
-		t.Fatalf("show: %v\n%s", err, show)
+	key := allSucceeded(t, e, e.store(), id, 1)
+	show := e.mustRun("show", key["ca"], "--batch", id).stdout
+	if !strings.Contains(show, "spans (2001):") || !strings.Contains(show, "501 more spans dropped: past the bound of 2000 spans") {
+		t.Errorf("show does not say the spans were bounded:\n%s", lastLines(show, 8))
 	}
-	if !strings.Contains(string(show), "spans (2001):") || !strings.Contains(string(show), "501 more spans dropped: past the bound of 2000 spans") {
-		t.Errorf("show does not say the spans were bounded:\n%s", lastLines(string(show), 8))
+}
+
+// allSucceeded checks the batch stored n executions, each once and each
+// succeeded, and gives each case's execution key as the run prints it.
+func allSucceeded(t *testing.T, e *env, st store.Store, id string, n int) map[string]string {
+	t.Helper()
+	rs := e.results(st, id)
+	assertExactlyOnce(t, rs, n)
+	key := map[string]string{}
+	for _, r := range rs {
+		if r.Status != "succeeded" {
+			var logs strings.Builder
+			for _, l := range r.Logs {
+				logs.WriteString(l.Line + "\n")
+			}
+			t.Fatalf("execution %s %s at %s: %s\n%s", r.ExecutionKey, r.Status, r.FailedNode, r.Error, logs.String())
+		}
+		key[r.CaseID] = r.ExecutionKey
 	}
-	_ = store.OutcomeRan
+	return key
 }
 
 func lastLines(s string, n int) string {
