@@ -96,7 +96,7 @@ func Entry(e events.Event, nodes bool) (store.AuditEntry, bool) {
 		sev = Error
 	case events.BatchCancelled, events.BatchCancelRequested, events.ExecutionRetried, events.ExecutionCancelled, events.PluginRestarted, events.EvaluatorFoundNothing:
 		sev = Warning
-	case events.StoreStalled:
+	case events.StoreStalled, events.BridgeDropped:
 		sev = Warning
 		if e.Error != "" {
 			sev = Error

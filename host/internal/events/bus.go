@@ -54,13 +54,17 @@ const (
 	// the process that compared them; Data has the other batch, the runners,
 	// what was tolerated and what differed).
 	ParityChecked Type = "parity.checked"
+	// BridgeDropped: at the end of a batch, a bridge that could not deliver
+	// every event (Data has bridge, url, sent, dropped, past_buffer,
+	// undelivered, rejected).
+	BridgeDropped Type = "bridge.dropped"
 )
 
 // Types lists every event type, for checking a name a user gives.
 var Types = []Type{BatchStarted, BatchFinished, BatchFailed, BatchCancelled, CombinationStarted, CombinationFinished,
 	CombinationStopped, ExecutionStarted, ExecutionFinished, ExecutionFailed, ExecutionRetried, ExecutionCancelled,
 	NodeStarted, NodeFinished, NodeFailed, NodeLog, PluginStarted, PluginCrashed, PluginRestarted, PluginStopped,
-	PluginGaveUp, StoreStalled, EvaluatorFoundNothing, BatchCancelRequested, ParityChecked}
+	PluginGaveUp, StoreStalled, EvaluatorFoundNothing, BatchCancelRequested, ParityChecked, BridgeDropped}
 
 // Event is something that happened in the host.
 type Event struct {
