@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -615,7 +617,33 @@ bridge "nats" {
 	if !strings.Contains(audit.stdout, "step 2 done ["+key+" work]") || !strings.Contains(audit.stdout, "com.example.agent.heartbeat not-an-execution") {
 		t.Errorf("wtb audit:\n%s", audit.stdout)
 	}
+	// The viewer's execution page lists them among the execution's events, in
+	// time order (the step has no time of its own: it is the time of the import).
+	ctx := browser(t)
+	viewer := startViewer(t, e)
+	err = chromedp.Do(ctx, chromedp.Navigate(viewer+"/#/execution/"+second+"/"+url.QueryEscape(key)),
+		chromedp.WaitVisible(`[data-testid=event-row]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := texts(ctx, `[data-testid=event-row]`)
+	from, _ := texts(ctx, `[data-testid=event-from]`)
+	joined := strings.Join(rows, "\n")
+	if len(rows) != 3 || !strings.Contains(joined, "called search(q=capital)") || !strings.Contains(joined, "step 2 done") ||
+		!strings.Contains(joined, "dev.wtb.execution.finished") || strings.Join(from, ",") != "agent://planner,wtb://"+hostname(t)+"/batch/"+first+",agent://planner" {
+		t.Errorf("the execution's events: %q from %q", rows, from)
+	}
+	screenshot(t, ctx, artifacts(t), "viewer-execution-events.png")
+
 	if r := e.run("audit", "import", second, "bridged.hcl"); r.code != 2 || !strings.Contains(r.stderr, "bridged.hcl:2: ") {
 		t.Errorf("a file that is not CloudEvents: exit %d\n%s", r.code, r.stderr)
 	}
+}
+
+func hostname(t *testing.T) string {
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
