@@ -60,7 +60,7 @@ var thresholdSchema = &hcl.BodySchema{Attributes: attrSchema("overall_score", "p
 func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 	content, diags := content(b.Body, batchSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
-	s := &spec.Batch{Name: b.Labels[0], File: c.Path, Dir: c.Dir, Gateway: c.Gateway}
+	s := &spec.Batch{Name: b.Labels[0], File: c.Path, Dir: c.Dir, Gateway: c.Gateway, Bridges: c.Bridges}
 	bd := &BatchDecl{Spec: s, DefRange: b.DefRange}
 
 	if !a.has("workflow") && !a.misspelled("workflow") {

@@ -731,6 +731,7 @@ async function executionPage(id, key, params) {
   const d = await get('/api/batches/' + encodeURIComponent(id) + '/executions/' + key.split('/').map(encodeURIComponent).join('/'));
   const e = d.execution;
   const panel = h('div', { 'data-testid': 'node-panel' });
+  const eventsBox = h('div', { 'data-testid': 'events' }, h('p', { class: 'muted' }, 'loading the events…'));
   const select = (name) => {
     const n = d.nodes.find((x) => x.node === name);
     panel.replaceChildren(nodePanel(n, d));
@@ -765,9 +766,36 @@ async function executionPage(id, key, params) {
     h('h2', {}, 'Workflow'),
     h('p', { class: 'muted' }, 'Click a node. Sources: ran = run for this execution; shared = run once for every execution with the same prefix; cached = the node cache; forked = the parent batch.'),
     h('div', { class: 'graph', 'data-testid': 'node-graph' }, graph(d.nodes, select)),
-    panel);
+    panel,
+    REPORT ? null : h('h2', {}, 'Events'),
+    REPORT ? null : eventsBox);
   setTimeout(() => first && select(first.node));
+  if (!REPORT) {
+    get('/api/batches/' + encodeURIComponent(id) + '/audit?level=DEBUG&execution=' + encodeURIComponent(key))
+      .then((a) => eventsBox.replaceChildren(eventsTable(a.entries)))
+      .catch((err) => eventsBox.replaceChildren(h('p', { class: 'error' }, 'events: ' + err.message)));
+  }
   return view;
+}
+
+// eventsTable is an execution's timeline from the audit trail: what WTB
+// recorded about it and the events other systems' logs sent about it
+// (`wtb audit import`), in time order.
+function eventsTable(entries) {
+  if (!entries.length) {
+    return h('p', { class: 'muted', 'data-testid': 'events-none' },
+      'No events recorded for this execution (failures, retries and imported events show here; `wtb run --audit-nodes` records every node).');
+  }
+  const sev = { ERROR: 'bad', WARNING: 'warn', SUCCESS: 'ok' };
+  return h('table', { 'data-testid': 'execution-events' },
+    h('thead', {}, h('tr', {}, ['Time', 'Severity', 'Event', 'Message', 'Node', 'From'].map((c) => h('th', {}, c)))),
+    h('tbody', {}, entries.map((e) => {
+      const from = e.details && e.details.imported ? e.details.source : 'wtb';
+      return h('tr', { 'data-testid': 'event-row' },
+        h('td', { class: 'date', title: e.time }, when(e.time)), h('td', {}, badge(e.severity, sev[e.severity] || 'info')),
+        h('td', { class: 'id' }, e.event_type), h('td', {}, e.message), h('td', { class: 'id' }, e.node || DASH),
+        h('td', { class: 'id', 'data-testid': 'event-from' }, from));
+    })));
 }
 
 // ioPanel shows a value as pretty JSON, folded when long.
