@@ -43,7 +43,42 @@ type ComboDelta struct {
 	// Evaluators are the per-evaluator figures, one per evaluator of A or B
 	// in the order of Comparison.Evaluators.
 	Evaluators []EvaluatorDelta
+	// CostA and CostB are what the combination's model calls used and cost
+	// in each batch (nil: it made none there, or is not in that batch).
+	// CostDelta is the change of the mean cost per execution, B − A: nil
+	// unless every call on both sides was priced (an unpriced call's cost is
+	// unknown, so a delta would compare different executions). TokensDelta
+	// is the change of the mean tokens per execution: nil unless both sides
+	// made model calls.
+	CostA, CostB *report.Cost
+	CostDelta    *float64
+	TokensDelta  *float64
 }
+
+// CostCompared says whether a combination's cost delta exists and, when it
+// does not, why: "" (it does), or which side has calls it could not price
+// ("a", "b", "both"), or which side made no model calls ("none_a", "none_b",
+// "none").
+func (r *ComboDelta) CostCompared() string {
+	switch {
+	case r.CostDelta != nil:
+		return ""
+	case r.CostA == nil && r.CostB == nil:
+		return "none"
+	case r.CostA == nil:
+		return "none_a"
+	case r.CostB == nil:
+		return "none_b"
+	case unpriced(r.CostA) && unpriced(r.CostB):
+		return "both"
+	case unpriced(r.CostA):
+		return "a"
+	}
+	return "b"
+}
+
+// unpriced: some of the calls have no known cost.
+func unpriced(c *report.Cost) bool { return c.Unpriced > 0 || c.MeanUSD == nil }
 
 // Combination verdicts.
 const (
@@ -270,6 +305,9 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
+	if err := addCosts(ctx, st, recA.ID, specA, aggA); err != nil {
+		return nil, runtimeErr("%w", err)
+	}
 	var changed []store.Result
 	paired := map[string]*pairs{} // combination → paired scores
 	err = st.Results().EachScored(ctx, recB.ID, func(r *store.Result) error {
@@ -295,6 +333,9 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
+	if err := addCosts(ctx, st, recB.ID, specB, aggB); err != nil {
+		return nil, runtimeErr("%w", err)
+	}
 	c.Combinations, c.Regressions = compareCombos(c, aggA.Summary(), aggB.Summary(), paired, tested, o)
 	for _, rb := range changed {
 		ra := byKey[rb.ExecutionKey]
@@ -312,6 +353,16 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 		return c.CaseDeltas[i].ExecutionKey < c.CaseDeltas[j].ExecutionKey
 	})
 	return c, nil
+}
+
+// addCosts counts what a batch's model calls cost into its aggregator: the
+// costs are in the results' metrics, which the scored pass does not read, so
+// a second pass, for gateway batches only (as the leaderboard does).
+func addCosts(ctx context.Context, st store.Store, id string, b *spec.Batch, agg *report.Aggregator) error {
+	if b.Gateway == nil {
+		return nil
+	}
+	return st.Results().Each(ctx, id, func(r *store.Result) error { agg.AddCost(r); return nil })
 }
 
 // diffEvaluators lines up A's and B's evaluators by name and says whether the
@@ -467,6 +518,18 @@ func compareCombos(c *Comparison, sa, sb report.Summary, paired map[string]*pair
 			row.MeanB, row.PassB = ptr(cb.Mean), ptr(cb.PassRate)
 		}
 		p := paired[n]
+		if okA {
+			row.CostA = ca.Cost
+		}
+		if okB {
+			row.CostB = cb.Cost
+		}
+		if row.CostA != nil && row.CostB != nil {
+			row.TokensDelta = ptr(row.CostB.MeanTokens - row.CostA.MeanTokens)
+			if !unpriced(row.CostA) && !unpriced(row.CostB) {
+				row.CostDelta = ptr(*row.CostB.MeanUSD - *row.CostA.MeanUSD)
+			}
+		}
 		if okA && okB {
 			row.Delta = ptr(cb.Mean - ca.Mean)
 			if p != nil {

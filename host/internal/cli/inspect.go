@@ -13,6 +13,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
+	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/statediff"
 	"github.com/wtbench/wtb/host/internal/stats"
@@ -236,6 +237,12 @@ when one of them dropped significantly by more than --tolerance. Executions
 are paired only on cases both batches ran with the same input and
 expectations; compare says how many cases only one of them ran.
 
+When the batches called models through the gateway, Δ COST/EXEC and
+Δ TOKENS/EXEC show the change of each combination's mean cost and tokens per
+execution beside the score delta (B − A, with both means). A call whose model
+has no price, or whose response reported no usage, has no known cost: where
+either batch made one, compare says "unpriced in A" (or B) instead of a delta.
+
 With --cases, every execution whose score changed is listed with the first
 node whose output differs between the two batches.`,
 		Args: cobra.ExactArgs(2),
@@ -344,17 +351,36 @@ func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMBINATION\tMEAN A\tMEAN B\tΔ MEAN\tPAIRED Δ [95% CI]\tp\tPASS A\tPASS B\tVERDICT")
+	costs, unpricedCalls := false, false
+	for _, r := range c.Combinations {
+		costs = costs || r.CostA != nil || r.CostB != nil
+		switch r.CostCompared() {
+		case "a", "b", "both":
+			unpricedCalls = true
+		}
+	}
+	header := "COMBINATION\tMEAN A\tMEAN B\tΔ MEAN"
+	if costs {
+		header += "\tΔ COST/EXEC\tΔ TOKENS/EXEC"
+	}
+	fmt.Fprintln(tw, header+"\tPAIRED Δ [95% CI]\tp\tPASS A\tPASS B\tVERDICT")
 	for i := range c.Combinations {
 		r := &c.Combinations[i]
 		paired, p := numfmt.Dash, numfmt.Dash
 		if r.Paired.N >= 2 && c.OverallComparable {
 			paired, p = pairedCell(r.Paired), numfmt.PValue(r.P)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Combination, score(r.MeanA), score(r.MeanB), signed(r.Delta), paired, p,
-			percent(r.PassA), percent(r.PassB), verdictCell(r, c.OverallComparable))
+		line := fmt.Sprintf("%s\t%s\t%s\t%s", r.Combination, score(r.MeanA), score(r.MeanB), signed(r.Delta))
+		if costs {
+			line += "\t" + costDeltaCell(r) + "\t" + tokensDeltaCell(r)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", line, paired, p, percent(r.PassA), percent(r.PassB), verdictCell(r, c.OverallComparable))
 	}
 	_ = tw.Flush()
+	if unpricedCalls {
+		fmt.Fprintln(w, "Δ COST/EXEC: a call whose model has no price, or whose response reported no usage, has no known cost;")
+		fmt.Fprintln(w, "where either batch made such calls there is no cost delta (wtb results BATCH shows each batch's cost).")
+	}
 	if !c.OverallComparable || perEvaluator {
 		writeEvaluatorDeltas(w, c)
 	}
@@ -403,6 +429,40 @@ func writeEvaluatorDeltas(w io.Writer, c *bench.Comparison) {
 		}
 	}
 	_ = tw.Flush()
+}
+
+// costDeltaCell is the change of a combination's mean cost per execution
+// with both means, or why there is none: calls it could not price (never
+// counted as $0), or no calls on one side.
+func costDeltaCell(r *bench.ComboDelta) string {
+	if r.MeanA == nil || r.MeanB == nil {
+		return numfmt.Dash
+	}
+	calls := func(c *report.Cost) string { return plural(c.Unpriced, "call", "calls") }
+	switch r.CostCompared() {
+	case "":
+		return fmt.Sprintf("%s (%s → %s)", numfmt.SignedUSD(*r.CostDelta), numfmt.USD(*r.CostA.MeanUSD), numfmt.USD(*r.CostB.MeanUSD))
+	case "a":
+		return "unpriced in A (" + calls(r.CostA) + ")"
+	case "b":
+		return "unpriced in B (" + calls(r.CostB) + ")"
+	case "both":
+		return "unpriced in A and B"
+	case "none_a":
+		return "no calls in A"
+	case "none_b":
+		return "no calls in B"
+	}
+	return numfmt.Dash
+}
+
+// tokensDeltaCell is the change of a combination's mean tokens per
+// execution with both means.
+func tokensDeltaCell(r *bench.ComboDelta) string {
+	if r.TokensDelta == nil || r.MeanA == nil || r.MeanB == nil {
+		return numfmt.Dash
+	}
+	return fmt.Sprintf("%s (%s → %s)", numfmt.SignedCount(*r.TokensDelta), numfmt.Count(r.CostA.MeanTokens), numfmt.Count(r.CostB.MeanTokens))
 }
 
 func pairedCell(p stats.Paired) string {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/stats"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -81,6 +82,18 @@ type ComboDelta struct {
 	// Evaluators are the per-evaluator figures, in the order of the
 	// document's evaluators.
 	Evaluators []EvaluatorDelta `json:"evaluators"`
+	// CostA and CostB are the combination's model calls in each batch, as in
+	// the leaderboard's cost (null: none there). CostDeltaUSD is the change
+	// of the mean cost per execution B − A, null unless every call on both
+	// sides was priced; CostDeltaReason says why it is null: "a", "b" or
+	// "both" (the side with unpriced calls), "none_a", "none_b" or "none"
+	// (the side without model calls). TokensDelta is the change of the mean
+	// tokens per execution, null unless both sides made calls.
+	CostA           *report.Cost `json:"cost_a"`
+	CostB           *report.Cost `json:"cost_b"`
+	CostDeltaUSD    *float64     `json:"cost_delta_usd"`
+	CostDeltaReason *string      `json:"cost_delta_reason"`
+	TokensDelta     *float64     `json:"tokens_delta"`
 }
 
 // EvaluatorDelta is one evaluator's means in A and B for a combination and,
@@ -133,7 +146,11 @@ func CompareOf(c *bench.Comparison, redA, redB func(json.RawMessage) json.RawMes
 		cd := ComboDelta{Combination: x.Combination, Verdict: x.Verdict(c.OverallComparable), MeanA: x.MeanA, MeanB: x.MeanB,
 			Delta: x.Delta, PassRateA: x.PassA, PassRateB: x.PassB, Pairs: x.Paired.N, MeanDiff: x.Paired.MeanDiff,
 			DiffCI95: ci95(x.Paired), PT: x.Paired.PT, PWilcoxon: x.Paired.PW, P: x.P, Significant: x.Significant,
-			Regression: x.Regression, Evaluators: []EvaluatorDelta{}}
+			Regression: x.Regression, Evaluators: []EvaluatorDelta{},
+			CostA: x.CostA, CostB: x.CostB, CostDeltaUSD: x.CostDelta, TokensDelta: x.TokensDelta}
+		if why := x.CostCompared(); why != "" {
+			cd.CostDeltaReason = &why
+		}
 		for _, e := range x.Evaluators {
 			cd.Evaluators = append(cd.Evaluators, EvaluatorDelta{Name: e.Name, MeanA: e.MeanA, MeanB: e.MeanB, Delta: e.Delta,
 				Tested: e.Tested, Pairs: e.Paired.N, MeanDiff: e.Paired.MeanDiff, DiffCI95: ci95(e.Paired), P: e.P,

@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// What model calls cost, where it shows: compare, the viewer, the report and
+// /metrics, over batches whose node calls a small OpenAI-style upstream of
+// the test's own (every answer carries a usage block), through the gateway.
+
+// costModels is what the test upstream answers per model: the reply and the
+// usage it reports.
+var costModels = map[string]struct {
+	reply         string
+	prompt, compl int
+}{
+	"cheap":   {"Lyon, I think", 100, 10}, // wrong, cheap
+	"good":    {"Paris", 200, 20},         // right
+	"pricey":  {"Paris", 400, 40},         // right, and dearer than good
+	"mystery": {"Paris, surely", 300, 30}, // right, but has no price
+}
+
+// costUpstream answers chat completions as OpenAI does, with a usage block.
+func costUpstream(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Model string `json:"model"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || !strings.HasSuffix(r.URL.Path, "/chat/completions") {
+			http.Error(w, "not a chat completion", http.StatusBadRequest)
+			return
+		}
+		m, ok := costModels[req.Model]
+		if !ok {
+			http.Error(w, "no such model", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"id": "cmpl-1", "object": "chat.completion", "model": req.Model,
+			"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
+				"message": map[string]any{"role": "assistant", "content": m.reply}}},
+			"usage": map[string]any{"prompt_tokens": m.prompt, "completion_tokens": m.compl, "total_tokens": m.prompt + m.compl},
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// costBench: one node that asks the model named by its variant, 4
+// combinations × 2 cases; prices is the gateway's price blocks.
+func costBench(upstream, prices string) string {
+	return fmt.Sprintf(`
+gateway {
+  mode = "record"
+  upstream "openai" {
+    url = "%s/v1"
+  }
+  %s
+}
+runner "pool" {
+  plugin = "pool"
+}
+workflow "w" {
+  node "ask" {
+    command = ["sh", "ask.sh"]
+    variant "cheap"   { env = { MODEL = "cheap" } }
+    variant "good"    { env = { MODEL = "good" } }
+    variant "pricey"  { env = { MODEL = "pricey" } }
+    variant "mystery" { env = { MODEL = "mystery" } }
+  }
+}
+batch_test "w" {
+  workflow = workflow.w
+  runner   = runner.pool
+  case "c1" {
+    input    = {}
+    expected = { capital = "Paris" }
+  }
+  case "c2" {
+    input    = {}
+    expected = { capital = "Paris" }
+  }
+  evaluator "correct" {
+    type   = "contains"
+    path   = "$.answer"
+    expect = "$.expected.capital"
+  }
+}
+`, upstream, prices)
+}
+
+// askScript asks the model $MODEL through the gateway and prints its answer.
+const askScript = `answer=$(curl -sf "$OPENAI_BASE_URL/chat/completions" -H "Authorization: Bearer $OPENAI_API_KEY" \
+  -H 'Content-Type: application/json' -d "{\"model\": \"$MODEL\", \"messages\": [{\"role\": \"user\", \"content\": \"capital?\"}]}" \
+  | sed -n 's/.*"content": *"\([^"]*\)".*/\1/p') || exit 1
+printf '{"answer": "%s"}\n' "$answer"
+`
+
+// costPrices prices cheap, good and pricey (dollars per million tokens); the
+// mystery model has none.
+const costPrices = `
+  price "cheap" {
+    input  = 1
+    output = 2
+  }
+  price "good" {
+    input  = 10
+    output = 20
+  }
+  price "pricey" {
+    input  = 10
+    output = 20
+  }
+`
+
+// costOf is what one call of a model costs by costPrices.
+func costOf(model string, in, out float64) float64 {
+	m := costModels[model]
+	return (float64(m.prompt)*in + float64(m.compl)*out) / 1e6
+}
+
+// compare shows the change of the mean cost and tokens per execution beside
+// the score delta, and where either side has unpriced calls says so instead
+// of a delta.
+func TestCompareShowsCostAndTokenDeltas(t *testing.T) {
+	up := costUpstream(t)
+	e := newEnv(t)
+	t.Setenv("OPENAI_API_KEY", "test-key")
+	e.write("ask.sh", askScript)
+	e.write("a.hcl", costBench(up.URL, costPrices))
+	a := batchID(t, e.mustRun("run", "a.hcl", "--no-progress").stderr)
+	// B: good costs twice as much, pricey lost its price.
+	e.write("b.hcl", costBench(up.URL, `
+  price "cheap" {
+    input  = 1
+    output = 2
+  }
+  price "good" {
+    input  = 20
+    output = 40
+  }
+`))
+	b := batchID(t, e.mustRun("run", "b.hcl", "--no-progress").stderr)
+
+	out := e.mustRun("compare", a, b).stdout
+	for _, want := range []string{
+		"Δ COST/EXEC", "Δ TOKENS/EXEC",
+		"+$0.0024 ($0.0024 → $0.0048)", // good: 200×10 + 20×20 per million, doubled
+		"$0 ($0.00012 → $0.00012)",     // cheap: unchanged
+		"unpriced in B (2 calls)",      // pricey
+		"unpriced in A and B",          // mystery
+		"0 (220 → 220)",                // tokens are what the responses said
+		"no known cost",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("compare does not show %q:\n%s", want, out)
+		}
+	}
+	raw := e.mustRun("compare", a, b, "--format", "json").stdout
+	checkDoc(t, "compare", raw)
+	var d struct {
+		Combinations []struct {
+			Combination string   `json:"combination"`
+			Delta       *float64 `json:"delta"`
+			CostDelta   *float64 `json:"cost_delta_usd"`
+			Reason      *string  `json:"cost_delta_reason"`
+			Tokens      *float64 `json:"tokens_delta"`
+			CostA       *struct {
+				MeanUSD  *float64 `json:"mean_usd"`
+				Unpriced int      `json:"unpriced_calls"`
+			} `json:"cost_a"`
+			CostB *struct {
+				MeanUSD  *float64 `json:"mean_usd"`
+				Unpriced int      `json:"unpriced_calls"`
+			} `json:"cost_b"`
+		} `json:"combinations"`
+	}
+	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+		t.Fatal(err)
+	}
+	str := func(s *string) string {
+		if s == nil {
+			return "null"
+		}
+		return *s
+	}
+	if len(d.Combinations) != 4 {
+		t.Fatalf("%d combinations:\n%s", len(d.Combinations), raw)
+	}
+	for _, c := range d.Combinations {
+		if c.Tokens == nil || *c.Tokens != 0 || c.CostA == nil || c.CostB == nil {
+			t.Errorf("%s: tokens delta %v, costs %v %v", c.Combination, c.Tokens, c.CostA, c.CostB)
+			continue
+		}
+		switch c.Combination {
+		case "ask=good":
+			want := costOf("good", 20, 40) - costOf("good", 10, 20)
+			if c.CostDelta == nil || math.Abs(*c.CostDelta-want) > 1e-12 || c.Reason != nil {
+				t.Errorf("good: cost delta %v (%s), want %v", c.CostDelta, str(c.Reason), want)
+			}
+		case "ask=cheap":
+			if c.CostDelta == nil || *c.CostDelta != 0 {
+				t.Errorf("cheap: cost delta %v, want 0", c.CostDelta)
+			}
+		case "ask=pricey":
+			if c.CostDelta != nil || str(c.Reason) != "b" || c.CostB.MeanUSD != nil || c.CostB.Unpriced != 2 {
+				t.Errorf("pricey: cost delta %v (%s), B %+v; want null (b)", c.CostDelta, str(c.Reason), *c.CostB)
+			}
+		case "ask=mystery":
+			if c.CostDelta != nil || str(c.Reason) != "both" {
+				t.Errorf("mystery: cost delta %v (%s), want null (both)", c.CostDelta, str(c.Reason))
+			}
+		}
+	}
+}
