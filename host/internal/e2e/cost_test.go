@@ -6,8 +6,12 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	osexec "os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // What model calls cost, where it shows: compare, the viewer, the report and
@@ -219,5 +223,78 @@ func TestCompareShowsCostAndTokenDeltas(t *testing.T) {
 				t.Errorf("mystery: cost delta %v (%s), want null (both)", c.CostDelta, str(c.Reason))
 			}
 		}
+	}
+}
+
+// /metrics counts every model call once, as its node run is stored, by
+// upstream and model: requests by source, tokens by kind, the priced calls'
+// cost and the unpriced calls — at the batch detail level too, since these
+// series grow with the models, not with the matrix; promtool accepts them.
+func TestMetricsCountModelCallsByUpstreamAndModel(t *testing.T) {
+	promtool := tool(t, "promtool")
+	up := costUpstream(t)
+	e := newEnv(t)
+	t.Setenv("OPENAI_API_KEY", "test-key")
+	e.write("ask.sh", askScript)
+	e.write("c.hcl", costBench(up.URL, costPrices))
+	run := e.cmd("run", "c.hcl", "--no-progress", "--metrics-addr", "127.0.0.1:0", "--metrics-detail", "batch")
+	var stderr syncBuffer
+	run.Stderr = &stderr
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = run.Process.Kill() })
+	addrRE := regexp.MustCompile(`serving the final metrics at (http://[0-9.:]+/metrics)`)
+	waitFor(t, 60*time.Second, func() string { return "the run did not end:\n" + stderr.String() }, func() bool {
+		return addrRE.MatchString(stderr.String())
+	})
+	body := httpGet(t, addrRE.FindStringSubmatch(stderr.String())[1])
+	_ = run.Wait()
+	id := batchID(t, stderr.String())
+
+	check := osexec.Command(promtool, "check", "metrics")
+	check.Stdin = strings.NewReader(body)
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	series := func(name, labels string) string {
+		return fmt.Sprintf(`%s{batch=%q,%s}`, name, id, labels)
+	}
+	want := map[string]float64{}
+	for model, m := range costModels {
+		l := fmt.Sprintf(`model=%q,upstream="openai"`, model)
+		want[series("wtb_llm_requests_total", fmt.Sprintf(`model=%q,source="recorded",upstream="openai"`, model))] = 2
+		want[series("wtb_llm_tokens_total", fmt.Sprintf(`kind="input",model=%q,upstream="openai"`, model))] = float64(2 * m.prompt)
+		want[series("wtb_llm_tokens_total", fmt.Sprintf(`kind="output",model=%q,upstream="openai"`, model))] = float64(2 * m.compl)
+		want[series("wtb_llm_tokens_total", fmt.Sprintf(`kind="reasoning",model=%q,upstream="openai"`, model))] = 0
+		if model == "mystery" {
+			want[series("wtb_llm_unpriced_requests_total", l)] = 2
+			want[series("wtb_llm_cost_usd_total", l)] = 0
+			continue
+		}
+		want[series("wtb_llm_unpriced_requests_total", l)] = 0
+		in, out := 10.0, 20.0
+		if model == "cheap" {
+			in, out = 1, 2
+		}
+		want[series("wtb_llm_cost_usd_total", l)] = 2 * costOf(model, in, out)
+	}
+	got := map[string]float64{}
+	for _, line := range strings.Split(body, "\n") {
+		if i := strings.LastIndexByte(line, ' '); i > 0 && strings.HasPrefix(line, "wtb_llm_") {
+			v, err := strconv.ParseFloat(line[i+1:], 64)
+			if err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			got[line[:i]] = v
+		}
+	}
+	for s, v := range want {
+		if g, ok := got[s]; !ok || math.Abs(g-v) > 1e-12 {
+			t.Errorf("%s = %v (present %v), want %v", s, g, ok, v)
+		}
+	}
+	if t.Failed() {
+		t.Logf("scraped:\n%s", body)
 	}
 }

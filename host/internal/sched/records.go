@@ -80,6 +80,7 @@ func (s *scheduler) modelCalls(rows []store.ModelCall, w modelcalls.Where, calls
 		row := modelcalls.ToStore(w, x, now, s.prices)
 		rows = append(rows, row)
 		s.tally.modelCall(x, row)
+		s.obs.ModelCall(&row)
 	}
 	return rows
 }
