@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	osexec "os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // What model calls cost, where it shows: compare, the viewer, the report and
@@ -297,4 +300,112 @@ func TestMetricsCountModelCallsByUpstreamAndModel(t *testing.T) {
 	if t.Failed() {
 		t.Logf("scraped:\n%s", body)
 	}
+}
+
+// The viewer's batch page plots mean score against mean cost per execution,
+// one point per combination, and marks the Pareto front; a combination with
+// unpriced calls is drawn apart, hollow, out of the front, and says why on
+// hover. An execution's page lists each node run's tokens and cost and the
+// execution's. The HTML report, the viewer's page on disk, shows the same;
+// a batch without model calls has no chart.
+func TestViewerAndReportShowScoreVersusCost(t *testing.T) {
+	up := costUpstream(t)
+	e := newEnv(t)
+	t.Setenv("OPENAI_API_KEY", "test-key")
+	e.write("ask.sh", askScript)
+	e.write("c.hcl", costBench(up.URL, costPrices))
+	id := batchID(t, e.mustRun("run", "c.hcl", "--no-progress").stderr)
+	quickstart(e)
+	plain := batchID(t, e.mustRun("run", "quickstart.hcl", "--no-progress").stderr)
+	e.mustRun("report", id, "--html", "out/report.html")
+	url := startViewer(t, e)
+	ctx := browser(t)
+	shots := artifacts(t)
+
+	type point struct {
+		Combination, Front, Priced, Title string
+	}
+	points := func() []point {
+		t.Helper()
+		ps, err := chromedp.Run(ctx, chromedp.Evaluate[[]point](`[...document.querySelectorAll('[data-testid=cost-point]')].map(e => ({
+			Combination: e.dataset.combination, Front: e.dataset.front, Priced: e.dataset.priced, Title: e.querySelector('title').textContent}))`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ps
+	}
+	checkPage := func(where string) {
+		t.Helper()
+		ps := points()
+		if len(ps) != 4 {
+			t.Fatalf("%s: %d points, want one per combination: %+v", where, len(ps), ps)
+		}
+		for _, p := range ps {
+			want := map[string][3]string{ // front, priced, in the title
+				"ask=cheap":   {"1", "1", "on the Pareto front"},
+				"ask=good":    {"1", "1", "cost/exec $0.0024"},
+				"ask=pricey":  {"0", "1", "not on the front: ask=good is at most as dear and at least as good"},
+				"ask=mystery": {"0", "0", "unpriced: 2 calls with no price or no usage reported"},
+			}[p.Combination]
+			if p.Front != want[0] || p.Priced != want[1] || !strings.Contains(p.Title, want[2]) || !strings.HasPrefix(p.Title, p.Combination+"\n") {
+				t.Errorf("%s: %s: front %s priced %s, title %q; want front %s priced %s, a title with %q", where, p.Combination, p.Front, p.Priced, p.Title, want[0], want[1], want[2])
+			}
+		}
+		if ps := points(); len(ps) == 4 && !strings.Contains(ps[3].Title+ps[2].Title+ps[1].Title+ps[0].Title, "left out of the Pareto front") {
+			t.Errorf("%s: the unpriced point does not say it is left out of the front", where)
+		}
+		// Three combinations tie on the mean score: their order is not the point.
+		costs, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll('[data-testid=combo-row]')].map(
+			r => [r.dataset.combination, r.querySelector('[data-testid=cost]').textContent + ' ' + r.querySelector('[data-testid=tokens]').textContent]))`))
+		want := map[string]string{"ask=cheap": "$0.00012 110", "ask=good": "$0.0024 220", "ask=pricey": "$0.0048 440", "ask=mystery": "unpriced (2 calls) 330"}
+		if err != nil || fmt.Sprint(costs) != fmt.Sprint(want) {
+			t.Errorf("%s: leaderboard cost and tokens per execution %v (%v), want %v", where, costs, err, want)
+		}
+	}
+
+	// The viewer's batch page.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/batch/"+id), chromedp.WaitVisible(`[data-testid=cost-chart]`)); err != nil {
+		t.Fatal(err)
+	}
+	checkPage("viewer")
+	screenshot(t, ctx, shots, "viewer-cost-chart.png")
+
+	// An execution: its node run's tokens and cost, and its own.
+	executionCost := func(key string) (node, total []string) {
+		t.Helper()
+		err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/execution/"+id+"/"+key), chromedp.WaitVisible(`[data-testid=execution-cost]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		node, _ = texts(ctx, `[data-testid=node-cost] td`)
+		total, _ = texts(ctx, `[data-testid=execution-total] td`)
+		return node, total
+	}
+	node, total := executionCost("ask=good/c1/0")
+	if strings.Join(node, "|") != "ask = good (ran)|1|220|$0.0024" || strings.Join(total, "|") != "this execution|1|220|$0.0024" {
+		t.Errorf("ask=good/c1/0: node run %q, execution %q", node, total)
+	}
+	if calls, _ := texts(ctx, `[data-testid=call-cost]`); len(calls) != 1 || calls[0] != "$0.0024" {
+		t.Errorf("the node panel's call costs: %q", calls)
+	}
+	node, total = executionCost("ask=mystery/c2/0")
+	if strings.Join(node, "|") != "ask = mystery (ran)|1|330|unpriced (1 call)" || strings.Join(total, "|") != "this execution|1|330|unpriced (1 call)" {
+		t.Errorf("ask=mystery/c2/0: node run %q, execution %q", node, total)
+	}
+	screenshot(t, ctx, shots, "viewer-execution-cost.png")
+
+	// A batch without model calls has no chart.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/batch/"+plain), chromedp.WaitVisible(`[data-testid=leaderboard]`)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := texts(ctx, `[data-testid=cost-chart]`); len(n) != 0 {
+		t.Errorf("a batch without model calls shows a cost chart")
+	}
+
+	// The report, from disk.
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+filepath.Join(e.dir, "out/report.html")), chromedp.WaitVisible(`[data-testid=cost-chart]`)); err != nil {
+		t.Fatal(err)
+	}
+	checkPage("report")
+	screenshot(t, ctx, shots, "report-cost-chart.png")
 }
