@@ -43,42 +43,48 @@ type ComboDelta struct {
 	// Evaluators are the per-evaluator figures, one per evaluator of A or B
 	// in the order of Comparison.Evaluators.
 	Evaluators []EvaluatorDelta
-	// CostA and CostB are what the combination's model calls used and cost
-	// in each batch (nil: it made none there, or is not in that batch).
-	// CostDelta is the change of the mean cost per execution, B − A: nil
-	// unless every call on both sides was priced (an unpriced call's cost is
-	// unknown, so a delta would compare different executions). TokensDelta
-	// is the change of the mean tokens per execution: nil unless both sides
-	// made model calls.
-	CostA, CostB *report.Cost
-	CostDelta    *float64
-	TokensDelta  *float64
+	// CostA and CostB are the combination's mean cost per execution in each
+	// batch: nil when unknown — it made no model calls there, or some of its
+	// calls could not be priced (UnpricedA, UnpricedB count them: a call
+	// whose model has no price or whose response reported no usage has no
+	// known cost, never $0, and a mean over the priced executions alone would
+	// compare different executions). CostDelta is B − A when both are known.
+	CostA, CostB, CostDelta *float64
+	UnpricedA, UnpricedB    int
+	// TokensA and TokensB are the mean tokens per execution (every kind; nil:
+	// no model calls there); TokensDelta is B − A when both exist.
+	TokensA, TokensB, TokensDelta *float64
 }
 
-// CostCompared says whether a combination's cost delta exists and, when it
-// does not, why: "" (it does), or which side has calls it could not price
-// ("a", "b", "both"), or which side made no model calls ("none_a", "none_b",
-// "none").
+// Why a combination has no cost delta (ComboDelta.CostCompared).
+const (
+	CostUnpricedA    = "a"      // A has calls it could not price
+	CostUnpricedB    = "b"      // B has
+	CostUnpricedBoth = "both"   // both have
+	CostNoCallsA     = "none_a" // A made no model calls for it (or does not have it)
+	CostNoCallsB     = "none_b"
+	CostNoCalls      = "none"
+)
+
+// CostCompared says why the combination has no cost delta, "" when it has
+// one: the side with unpriced calls, or the side without model calls.
 func (r *ComboDelta) CostCompared() string {
 	switch {
 	case r.CostDelta != nil:
 		return ""
-	case r.CostA == nil && r.CostB == nil:
-		return "none"
-	case r.CostA == nil:
-		return "none_a"
-	case r.CostB == nil:
-		return "none_b"
-	case unpriced(r.CostA) && unpriced(r.CostB):
-		return "both"
-	case unpriced(r.CostA):
-		return "a"
+	case r.TokensA == nil && r.TokensB == nil:
+		return CostNoCalls
+	case r.TokensA == nil:
+		return CostNoCallsA
+	case r.TokensB == nil:
+		return CostNoCallsB
+	case r.UnpricedA > 0 && r.UnpricedB > 0:
+		return CostUnpricedBoth
+	case r.UnpricedA > 0:
+		return CostUnpricedA
 	}
-	return "b"
+	return CostUnpricedB
 }
-
-// unpriced: some of the calls have no known cost.
-func unpriced(c *report.Cost) bool { return c.Unpriced > 0 || c.MeanUSD == nil }
 
 // Combination verdicts.
 const (
@@ -519,16 +525,16 @@ func compareCombos(c *Comparison, sa, sb report.Summary, paired map[string]*pair
 		}
 		p := paired[n]
 		if okA {
-			row.CostA = ca.Cost
+			row.CostA, row.TokensA, row.UnpricedA = costOf(ca.Cost)
 		}
 		if okB {
-			row.CostB = cb.Cost
+			row.CostB, row.TokensB, row.UnpricedB = costOf(cb.Cost)
 		}
 		if row.CostA != nil && row.CostB != nil {
-			row.TokensDelta = ptr(row.CostB.MeanTokens - row.CostA.MeanTokens)
-			if !unpriced(row.CostA) && !unpriced(row.CostB) {
-				row.CostDelta = ptr(*row.CostB.MeanUSD - *row.CostA.MeanUSD)
-			}
+			row.CostDelta = ptr(*row.CostB - *row.CostA)
+		}
+		if row.TokensA != nil && row.TokensB != nil {
+			row.TokensDelta = ptr(*row.TokensB - *row.TokensA)
 		}
 		if okA && okB {
 			row.Delta = ptr(cb.Mean - ca.Mean)
@@ -581,6 +587,19 @@ func compareCombos(c *Comparison, sa, sb report.Summary, paired map[string]*pair
 }
 
 func ptr(x float64) *float64 { return &x }
+
+// costOf is a combination's mean cost per execution (nil unless every call
+// was priced), mean tokens per execution (nil: no model calls) and unpriced
+// calls.
+func costOf(c *report.Cost) (cost, tokens *float64, unpriced int) {
+	if c == nil {
+		return nil, nil, 0
+	}
+	if c.Unpriced == 0 && c.MeanUSD != nil {
+		cost = ptr(*c.MeanUSD)
+	}
+	return cost, ptr(c.MeanTokens), c.Unpriced
+}
 
 // firstDivergence finds the first node, in B's order, whose state differs
 // from the same node's in A.

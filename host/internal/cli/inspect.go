@@ -13,7 +13,6 @@ import (
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
-	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/statediff"
 	"github.com/wtbench/wtb/host/internal/stats"
@@ -353,9 +352,9 @@ func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	costs, unpricedCalls := false, false
 	for _, r := range c.Combinations {
-		costs = costs || r.CostA != nil || r.CostB != nil
+		costs = costs || r.TokensA != nil || r.TokensB != nil
 		switch r.CostCompared() {
-		case "a", "b", "both":
+		case bench.CostUnpricedA, bench.CostUnpricedB, bench.CostUnpricedBoth:
 			unpricedCalls = true
 		}
 	}
@@ -438,19 +437,18 @@ func costDeltaCell(r *bench.ComboDelta) string {
 	if r.MeanA == nil || r.MeanB == nil {
 		return numfmt.Dash
 	}
-	calls := func(c *report.Cost) string { return plural(c.Unpriced, "call", "calls") }
 	switch r.CostCompared() {
 	case "":
-		return fmt.Sprintf("%s (%s → %s)", numfmt.SignedUSD(*r.CostDelta), numfmt.USD(*r.CostA.MeanUSD), numfmt.USD(*r.CostB.MeanUSD))
-	case "a":
-		return "unpriced in A (" + calls(r.CostA) + ")"
-	case "b":
-		return "unpriced in B (" + calls(r.CostB) + ")"
-	case "both":
+		return fmt.Sprintf("%s (%s → %s)", numfmt.SignedUSD(*r.CostDelta), numfmt.USD(*r.CostA), numfmt.USD(*r.CostB))
+	case bench.CostUnpricedA:
+		return "unpriced in A (" + plural(r.UnpricedA, "call", "calls") + ")"
+	case bench.CostUnpricedB:
+		return "unpriced in B (" + plural(r.UnpricedB, "call", "calls") + ")"
+	case bench.CostUnpricedBoth:
 		return "unpriced in A and B"
-	case "none_a":
+	case bench.CostNoCallsA:
 		return "no calls in A"
-	case "none_b":
+	case bench.CostNoCallsB:
 		return "no calls in B"
 	}
 	return numfmt.Dash
@@ -462,7 +460,7 @@ func tokensDeltaCell(r *bench.ComboDelta) string {
 	if r.TokensDelta == nil || r.MeanA == nil || r.MeanB == nil {
 		return numfmt.Dash
 	}
-	return fmt.Sprintf("%s (%s → %s)", numfmt.SignedCount(*r.TokensDelta), numfmt.Count(r.CostA.MeanTokens), numfmt.Count(r.CostB.MeanTokens))
+	return fmt.Sprintf("%s (%s → %s)", numfmt.SignedCount(*r.TokensDelta), numfmt.Count(*r.TokensA), numfmt.Count(*r.TokensB))
 }
 
 func pairedCell(p stats.Paired) string {

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/stats"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -82,18 +81,20 @@ type ComboDelta struct {
 	// Evaluators are the per-evaluator figures, in the order of the
 	// document's evaluators.
 	Evaluators []EvaluatorDelta `json:"evaluators"`
-	// CostA and CostB are the combination's model calls in each batch, as in
-	// the leaderboard's cost (null: none there). CostDeltaUSD is the change
-	// of the mean cost per execution B − A, null unless every call on both
-	// sides was priced; CostDeltaReason says why it is null: "a", "b" or
-	// "both" (the side with unpriced calls), "none_a", "none_b" or "none"
-	// (the side without model calls). TokensDelta is the change of the mean
-	// tokens per execution, null unless both sides made calls.
-	CostA           *report.Cost `json:"cost_a"`
-	CostB           *report.Cost `json:"cost_b"`
-	CostDeltaUSD    *float64     `json:"cost_delta_usd"`
-	CostDeltaReason *string      `json:"cost_delta_reason"`
-	TokensDelta     *float64     `json:"tokens_delta"`
+	// Cost: the combination's mean cost per execution in each batch, null
+	// when unknown — no model calls there, or calls it could not price
+	// (unpriced_calls_a/b; never $0) — and B − A when both are known;
+	// cost_delta_reason says why there is none (bench.CostCompared). Tokens:
+	// the mean tokens per execution (null: no model calls) and B − A.
+	CostA           *float64 `json:"cost_a"`
+	CostB           *float64 `json:"cost_b"`
+	CostDelta       *float64 `json:"cost_delta"`
+	CostDeltaReason *string  `json:"cost_delta_reason"`
+	UnpricedA       int      `json:"unpriced_calls_a"`
+	UnpricedB       int      `json:"unpriced_calls_b"`
+	TokensA         *float64 `json:"tokens_a"`
+	TokensB         *float64 `json:"tokens_b"`
+	TokensDelta     *float64 `json:"tokens_delta"`
 }
 
 // EvaluatorDelta is one evaluator's means in A and B for a combination and,
@@ -147,7 +148,8 @@ func CompareOf(c *bench.Comparison, redA, redB func(json.RawMessage) json.RawMes
 			Delta: x.Delta, PassRateA: x.PassA, PassRateB: x.PassB, Pairs: x.Paired.N, MeanDiff: x.Paired.MeanDiff,
 			DiffCI95: ci95(x.Paired), PT: x.Paired.PT, PWilcoxon: x.Paired.PW, P: x.P, Significant: x.Significant,
 			Regression: x.Regression, Evaluators: []EvaluatorDelta{},
-			CostA: x.CostA, CostB: x.CostB, CostDeltaUSD: x.CostDelta, TokensDelta: x.TokensDelta}
+			CostA: x.CostA, CostB: x.CostB, CostDelta: x.CostDelta, UnpricedA: x.UnpricedA, UnpricedB: x.UnpricedB,
+			TokensA: x.TokensA, TokensB: x.TokensB, TokensDelta: x.TokensDelta}
 		if why := x.CostCompared(); why != "" {
 			cd.CostDeltaReason = &why
 		}

@@ -176,18 +176,15 @@ func TestCompareShowsCostAndTokenDeltas(t *testing.T) {
 	var d struct {
 		Combinations []struct {
 			Combination string   `json:"combination"`
-			Delta       *float64 `json:"delta"`
-			CostDelta   *float64 `json:"cost_delta_usd"`
+			CostA       *float64 `json:"cost_a"`
+			CostB       *float64 `json:"cost_b"`
+			CostDelta   *float64 `json:"cost_delta"`
 			Reason      *string  `json:"cost_delta_reason"`
+			UnpricedA   int      `json:"unpriced_calls_a"`
+			UnpricedB   int      `json:"unpriced_calls_b"`
+			TokensA     *float64 `json:"tokens_a"`
+			TokensB     *float64 `json:"tokens_b"`
 			Tokens      *float64 `json:"tokens_delta"`
-			CostA       *struct {
-				MeanUSD  *float64 `json:"mean_usd"`
-				Unpriced int      `json:"unpriced_calls"`
-			} `json:"cost_a"`
-			CostB *struct {
-				MeanUSD  *float64 `json:"mean_usd"`
-				Unpriced int      `json:"unpriced_calls"`
-			} `json:"cost_b"`
 		} `json:"combinations"`
 	}
 	if err := json.Unmarshal([]byte(raw), &d); err != nil {
@@ -203,27 +200,31 @@ func TestCompareShowsCostAndTokenDeltas(t *testing.T) {
 		t.Fatalf("%d combinations:\n%s", len(d.Combinations), raw)
 	}
 	for _, c := range d.Combinations {
-		if c.Tokens == nil || *c.Tokens != 0 || c.CostA == nil || c.CostB == nil {
-			t.Errorf("%s: tokens delta %v, costs %v %v", c.Combination, c.Tokens, c.CostA, c.CostB)
+		m := costModels[strings.TrimPrefix(c.Combination, "ask=")]
+		tokens := float64(m.prompt + m.compl)
+		if c.Tokens == nil || *c.Tokens != 0 || c.TokensA == nil || *c.TokensA != tokens || c.TokensB == nil || *c.TokensB != tokens {
+			t.Errorf("%s: tokens %v → %v (delta %v), want %v both", c.Combination, c.TokensA, c.TokensB, c.Tokens, tokens)
 			continue
 		}
 		switch c.Combination {
 		case "ask=good":
-			want := costOf("good", 20, 40) - costOf("good", 10, 20)
-			if c.CostDelta == nil || math.Abs(*c.CostDelta-want) > 1e-12 || c.Reason != nil {
-				t.Errorf("good: cost delta %v (%s), want %v", c.CostDelta, str(c.Reason), want)
+			a, b := costOf("good", 10, 20), costOf("good", 20, 40)
+			if c.CostA == nil || c.CostB == nil || c.CostDelta == nil || math.Abs(*c.CostA-a) > 1e-12 || math.Abs(*c.CostB-b) > 1e-12 ||
+				math.Abs(*c.CostDelta-(b-a)) > 1e-12 || c.Reason != nil {
+				t.Errorf("good: cost %v → %v, delta %v (%s); want %v → %v", c.CostA, c.CostB, c.CostDelta, str(c.Reason), a, b)
 			}
 		case "ask=cheap":
 			if c.CostDelta == nil || *c.CostDelta != 0 {
 				t.Errorf("cheap: cost delta %v, want 0", c.CostDelta)
 			}
 		case "ask=pricey":
-			if c.CostDelta != nil || str(c.Reason) != "b" || c.CostB.MeanUSD != nil || c.CostB.Unpriced != 2 {
-				t.Errorf("pricey: cost delta %v (%s), B %+v; want null (b)", c.CostDelta, str(c.Reason), *c.CostB)
+			if c.CostA == nil || c.CostB != nil || c.CostDelta != nil || str(c.Reason) != "b" || c.UnpricedA != 0 || c.UnpricedB != 2 {
+				t.Errorf("pricey: cost %v → %v, delta %v (%s), unpriced %d → %d; want B null, no delta (b), 0 → 2 unpriced",
+					c.CostA, c.CostB, c.CostDelta, str(c.Reason), c.UnpricedA, c.UnpricedB)
 			}
 		case "ask=mystery":
-			if c.CostDelta != nil || str(c.Reason) != "both" {
-				t.Errorf("mystery: cost delta %v (%s), want null (both)", c.CostDelta, str(c.Reason))
+			if c.CostA != nil || c.CostB != nil || c.CostDelta != nil || str(c.Reason) != "both" || c.UnpricedA != 2 || c.UnpricedB != 2 {
+				t.Errorf("mystery: cost %v → %v, delta %v (%s), unpriced %d → %d; want null (both)", c.CostA, c.CostB, c.CostDelta, str(c.Reason), c.UnpricedA, c.UnpricedB)
 			}
 		}
 	}
