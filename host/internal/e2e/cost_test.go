@@ -228,6 +228,25 @@ func TestCompareShowsCostAndTokenDeltas(t *testing.T) {
 			}
 		}
 	}
+
+	// The viewer's compare page writes them as the command line does.
+	url := startViewer(t, e)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/#/compare?a="+a+"&b="+b), chromedp.WaitVisible(`[data-testid=cost-delta]`)); err != nil {
+		t.Fatal(err)
+	}
+	cells, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll('[data-testid=compare-combinations] tbody tr')].map(
+		r => [r.dataset.combination, r.querySelector('[data-testid=cost-delta]').textContent + ' | ' + r.querySelector('[data-testid=tokens-delta]').textContent]))`))
+	want := map[string]string{"ask=cheap": "$0 ($0.00012 → $0.00012) | 0 (110 → 110)", "ask=good": "+$0.0024 ($0.0024 → $0.0048) | 0 (220 → 220)",
+		"ask=pricey": "unpriced in B (2 calls) | 0 (440 → 440)", "ask=mystery": "unpriced in A and B | 0 (330 → 330)"}
+	if err != nil || fmt.Sprint(cells) != fmt.Sprint(want) {
+		t.Errorf("the viewer's compare page: %v (%v), want %v", cells, err, want)
+	}
+	for combo, cell := range want {
+		if !strings.Contains(out, strings.Split(cell, " | ")[0]) {
+			t.Errorf("compare's table does not write %s as the viewer does: %q", combo, cell)
+		}
+	}
 }
 
 // /metrics counts every model call once, as its node run is stored, by

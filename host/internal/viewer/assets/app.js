@@ -71,6 +71,25 @@ function count(x) {
   const n = Math.sign(x) * Math.round(Math.abs(x));
   return String(n + 0).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
+// Changes of dollars and counts, signed as numfmt.SignedUSD and SignedCount.
+const signedUsd = (x) => { const t = usd(Math.abs(x)); return t === DASH || t === '$0' ? t : (x < 0 ? '-' : '+') + t; };
+const signedCount = (x) => { const t = count(x); return t === DASH || t === '0' || t.startsWith('-') ? t : '+' + t; };
+// compareCost is a combination's change of cost per execution, as `wtb
+// compare` writes it: the delta with both means, or why there is none.
+function compareCost(x) {
+  if (x.mean_a === null || x.mean_b === null) return DASH;
+  switch (x.cost_delta_reason) {
+    case null: return signedUsd(x.cost_delta) + ' (' + usd(x.cost_a) + ' → ' + usd(x.cost_b) + ')';
+    case 'a': return 'unpriced in A (' + plural(x.unpriced_calls_a, 'call', 'calls') + ')';
+    case 'b': return 'unpriced in B (' + plural(x.unpriced_calls_b, 'call', 'calls') + ')';
+    case 'both': return 'unpriced in A and B';
+    case 'none_a': return 'no calls in A';
+    case 'none_b': return 'no calls in B';
+  }
+  return DASH;
+}
+const compareTokens = (x) => (x.tokens_delta === null || x.mean_a === null || x.mean_b === null ? DASH
+  : signedCount(x.tokens_delta) + ' (' + count(x.tokens_a) + ' → ' + count(x.tokens_b) + ')');
 const plural = (n, one, many) => n + ' ' + (n === 1 ? one : many);
 // A combination's mean cost per execution, as the CLI's leaderboard writes
 // it: "unpriced" when no execution's calls could all be priced (never $0),
@@ -1096,10 +1115,14 @@ async function comparePage(params) {
   const c = await get('/api/compare?a=' + encodeURIComponent(a) + '&b=' + encodeURIComponent(b));
   const delta = (x) => h('span', { class: x > 0 ? 'pos' : x < 0 ? 'neg' : '' }, (x > 0 ? '+' : '') + fmt(x));
   const state = sortState(params, 'csort', 'cdesc', null);
+  const costs = c.combinations.some((x) => x.tokens_a !== null || x.tokens_b !== null);
   const cols = [
     { label: 'Combination', name: 'combination', key: (x) => x.combination },
     { label: 'Mean A', name: 'mean_a', num: true, first: true, key: (x) => x.mean_a }, { label: 'Mean B', name: 'mean_b', num: true, first: true, key: (x) => x.mean_b },
-    { label: 'Δ', name: 'delta', num: true, key: (x) => x.delta }, { label: 'Paired Δ [95% CI]', name: 'paired', num: true, key: (x) => x.paired_mean_diff },
+    { label: 'Δ', name: 'delta', num: true, key: (x) => x.delta },
+    ...(costs ? [{ label: 'Δ Cost / exec', name: 'cost', num: true, title: 'a side with unpriced calls has no known cost: no delta', key: (x) => x.cost_delta },
+      { label: 'Δ Tokens / exec', name: 'tokens', num: true, key: (x) => x.tokens_delta }] : []),
+    { label: 'Paired Δ [95% CI]', name: 'paired', num: true, key: (x) => x.paired_mean_diff },
     { label: 'p', name: 'p', num: true, key: (x) => (x.pairs >= 2 ? x.p_value : null) },
     { label: 'Pass A', name: 'pass_a', num: true, first: true, key: (x) => x.pass_rate_a }, { label: 'Pass B', name: 'pass_b', num: true, first: true, key: (x) => x.pass_rate_b },
     { label: '' },
@@ -1113,9 +1136,10 @@ async function comparePage(params) {
     h('h2', {}, 'Per combination'),
     h('table', { 'data-testid': 'compare-combinations' },
       h('thead', {}, h('tr', {}, cols.map((x) => sortHeader(x, state, sortHashes('csort', 'cdesc'))))),
-      h('tbody', {}, combos.map((x) => h('tr', {},
+      h('tbody', {}, combos.map((x) => h('tr', { 'data-combination': x.combination },
         h('td', { class: 'id', title: x.combination }, x.combination), h('td', { class: 'num' }, fmt(x.mean_a)), h('td', { class: 'num' }, fmt(x.mean_b)),
         h('td', { class: 'num' }, delta(x.delta)),
+        costs ? [h('td', { class: 'num', 'data-testid': 'cost-delta' }, compareCost(x)), h('td', { class: 'num', 'data-testid': 'tokens-delta' }, compareTokens(x))] : null,
         h('td', { class: 'num', title: x.pairs + ' paired executions' }, x.paired_diff_ci95 ? [delta(x.paired_mean_diff), ' [' + fmt(x.paired_diff_ci95[0]) + ', ' + fmt(x.paired_diff_ci95[1]) + ']'] : DASH),
         h('td', { class: 'num', 'data-testid': 'p-value' }, x.pairs >= 2 ? pval(x.p_value) : DASH),
         h('td', { class: 'num' }, pct(x.pass_rate_a)), h('td', { class: 'num' }, pct(x.pass_rate_b)),
