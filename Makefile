@@ -20,7 +20,7 @@ PY_PROTOBUF_VERSION        := 7.36.2
 PYGEN      := $(CURDIR)/.tools/pygen-grpcio-tools-$(PY_GRPCIO_TOOLS_VERSION)
 PY_STUBS   := sdk/python/wtb
 
-.PHONY: help build demo test test-short bench proto proto-check proto-baseline lint clean
+.PHONY: help build demo test test-short cover bench proto proto-check proto-baseline lint clean
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -52,6 +52,10 @@ test: ## run the whole test suite (real plugins, real databases, Temporal) with 
 
 test-short: ## unit tests only, no external services
 	$(GO) test -short ./...
+
+cover: ## the test suite with coverage, the binaries it runs included: one figure per package (bin/cover/)
+	./scripts/install-deps.sh
+	./scripts/cover.sh
 
 bench: build ## run the benchmarks and print figures
 	./scripts/bench.sh

@@ -81,6 +81,38 @@ type Upstream struct {
 	CAPEM []byte
 	// Timeout bounds one call; zero: only the node's timeout.
 	Timeout time.Duration
+	// Limits keep the calls to this upstream within what its provider
+	// allows. They hold for every node run of one gateway (one per runner
+	// process: the whole batch on the pool runner, one worker on Temporal or
+	// Ray).
+	Limits Limits
+}
+
+// Limits are an upstream's rate limits, as the gateway keeps them. A call
+// waits in the gateway for its turn; the time it waits is its QueueTime, kept
+// apart from its latency. Zero values mean no limit (and no retries).
+type Limits struct {
+	// MaxConcurrency bounds the calls in flight at once. Whatever it is, the
+	// gateway halves the calls it lets through when the upstream pushes back
+	// (429, 503, 529) and adds one per round of successes up to the bound
+	// again (AIMD); zero is no bound until the upstream pushes back.
+	MaxConcurrency int
+	// RequestsPerMinute paces calls evenly (one every 60/N seconds).
+	RequestsPerMinute float64
+	// TokensPerMinute bounds the tokens (every kind the response reports)
+	// per minute: a call waits while the minute's tokens are spent.
+	TokensPerMinute int64
+	// Retries is how many times a call the upstream pushed back on is sent
+	// again, after its Retry-After (or a backoff of 1 s, 2 s, 4 s, ...); the
+	// node sees only the last answer.
+	Retries int
+	// MaxRetryWait caps a Retry-After the gateway honours (and its backoff).
+	MaxRetryWait time.Duration
+}
+
+// Limited says whether any limit is set.
+func (l Limits) Limited() bool {
+	return l.MaxConcurrency > 0 || l.RequestsPerMinute > 0 || l.TokensPerMinute > 0 || l.Retries > 0
 }
 
 // Recordings are what the gateway may replay for one node run.
@@ -129,6 +161,15 @@ type Interaction struct {
 	Model string
 	// Usage is what the response says the call used.
 	Usage Usage
+	// Attempts is how many times the gateway sent the call (more than one
+	// when the upstream pushed back and it retried); 0 for a replayed call.
+	Attempts int
+	// QueueTime is how long the call waited in the gateway before the
+	// attempt that answered it: for a turn under the upstream's limits, and
+	// for the attempts the upstream pushed back on with the waits after
+	// them. Started is when that last attempt was sent; Duration and
+	// FirstByte count from it, so latency never includes the queue.
+	QueueTime time.Duration
 }
 
 // Usage is a call's tokens by kind, as its response reports them. The kinds

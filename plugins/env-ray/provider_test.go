@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/wtbench/wtb/plugins/internal/plugintest"
 	"github.com/wtbench/wtb/plugins/internal/rayenv"
 	"github.com/wtbench/wtb/sdk/conformance"
 )
@@ -17,12 +17,7 @@ import (
 // The provider passes the SDK's conformance kit, built and launched as the
 // host launches it (it needs no Ray: it only merges and checks).
 func TestConformance(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "wtb-env-ray")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("building the plugin: %v", err)
-	}
+	bin := plugintest.Build(t, "wtb-env-ray", "./plugins/env-ray")
 	conformance.RunEnvironment(t, conformance.Environment{
 		Binary:        bin,
 		Config:        json.RawMessage(`{"env_vars": {"A": "1"}, "pip": ["requests"]}`),

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 
+	"github.com/wtbench/wtb/plugins/internal/plugintest"
 	"github.com/wtbench/wtb/sdk/conformance"
 )
 
@@ -29,12 +29,7 @@ func rayCluster(t *testing.T) (address, python string) {
 // host launches it, against a real Ray cluster.
 func TestConformance(t *testing.T) {
 	address, python := rayCluster(t)
-	bin := filepath.Join(t.TempDir(), "wtb-runner-ray")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("building the plugin: %v", err)
-	}
+	bin := plugintest.Build(t, "wtb-runner-ray", "./plugins/runner-ray")
 	conformance.RunRunner(t, conformance.Runner{
 		Binary: bin,
 		Config: json.RawMessage(fmt.Sprintf(`{"preset": "testing", "ray_address": %q, "python": %q, "max_pending_tasks": 16, "actors": 4}`,

@@ -115,6 +115,19 @@ func (c *EnvironmentClient) Create(ctx context.Context, batchID, variantID strin
 	return wire.RuntimeEnvFromProto(resp.GetRuntimeEnv()), wire.DiagnosticsFromProto(resp.GetDiagnostics()), nil
 }
 
+// RuntimeEnv returns the environment Create made for a variant, if the
+// provider still has one (GetRuntimeEnv).
+func (c *EnvironmentClient) RuntimeEnv(ctx context.Context, variantID string) (sdk.RuntimeEnv, bool, error) {
+	resp, err := c.ec.GetRuntimeEnv(ctx, &environmentv1.GetRuntimeEnvRequest{VariantId: variantID})
+	if err != nil {
+		return sdk.RuntimeEnv{}, false, err
+	}
+	if !resp.GetFound() {
+		return sdk.RuntimeEnv{}, false, nil
+	}
+	return wire.RuntimeEnvFromProto(resp.GetRuntimeEnv()), true, nil
+}
+
 // Cleanup removes what Create made.
 func (c *EnvironmentClient) Cleanup(ctx context.Context, variantID string) error {
 	_, err := c.ec.CleanupEnvironment(ctx, &environmentv1.CleanupEnvironmentRequest{VariantId: variantID})

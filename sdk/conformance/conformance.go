@@ -84,7 +84,10 @@ func (r *Runner) defaults() {
 func RunRunner(t *testing.T, target Runner) {
 	t.Helper()
 	target.defaults()
-	h := &harness{t: t, target: target}
+	// A batch id of its own per run: a runner that keys work by batch and
+	// execution key (Temporal's workflow ids, a remote service's idempotency
+	// keys) must run the checks, not read back a previous run's results.
+	h := &harness{t: t, target: target, batch: fmt.Sprintf("conformance-%d", time.Now().UnixNano())}
 	t.Run("handshake_and_info", h.handshakeAndInfo)
 	t.Run("config_diagnostics", h.configDiagnostics)
 	t.Run("simple_execution", h.simpleExecution)
@@ -98,6 +101,7 @@ func RunRunner(t *testing.T, target Runner) {
 type harness struct {
 	t      *testing.T
 	target Runner
+	batch  string
 }
 
 // launch starts a plugin binary as the host does.
@@ -224,7 +228,7 @@ func checkDiagnostic(t *testing.T, diags sdk.Diagnostics, config json.RawMessage
 
 func (h *harness) request(id string, nodes ...sdk.Node) *sdk.ExecuteRequest {
 	return &sdk.ExecuteRequest{ExecutionID: id, ExecutionKey: "conformance/" + id, Attempt: 1,
-		BatchID: "conformance", Combination: "default", Case: sdk.Case{ID: "c1", Input: []byte(`{"q":"hello"}`)},
+		BatchID: h.batch, Combination: "default", Case: sdk.Case{ID: "c1", Input: []byte(`{"q":"hello"}`)},
 		Nodes: nodes, StartState: []byte(`{"q":"hello"}`)}
 }
 

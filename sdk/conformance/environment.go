@@ -29,8 +29,9 @@ type Environment struct {
 
 // RunEnvironment checks an environment provider: handshake and info,
 // configuration diagnostics, creating a variant's environment (and the same
-// environment again for the same variant), clean-up (also of unknown
-// variants), and a clean exit.
+// environment again for the same variant), reading it back (GetRuntimeEnv:
+// found while it exists, not found before or after), clean-up (also of
+// unknown variants), and a clean exit.
 func RunEnvironment(t *testing.T, target Environment) {
 	t.Helper()
 	if len(target.Config) == 0 {
@@ -108,8 +109,20 @@ func (e *envHarness) createAndCleanup(t *testing.T) {
 	if !reflect.DeepEqual(env, again) {
 		t.Errorf("the same variant got another environment:\n first  %+v\n second %+v", env, again)
 	}
+	got, found, err := p.Environment().RuntimeEnv(ctx, "variant-a")
+	if err != nil || !found {
+		t.Errorf("GetRuntimeEnv of a variant just created: found=%v, error %v", found, err)
+	} else if !reflect.DeepEqual(env, got) {
+		t.Errorf("GetRuntimeEnv returns another environment than CreateEnvironment made:\n created %+v\n got     %+v", env, got)
+	}
+	if _, found, err := p.Environment().RuntimeEnv(ctx, "never-created"); err != nil || found {
+		t.Errorf("GetRuntimeEnv of an unknown variant must say not found, without an error: found=%v, error %v", found, err)
+	}
 	if err := p.Environment().Cleanup(ctx, "variant-a"); err != nil {
 		t.Errorf("CleanupEnvironment: %v", err)
+	}
+	if _, found, err := p.Environment().RuntimeEnv(ctx, "variant-a"); err != nil || found {
+		t.Errorf("GetRuntimeEnv after CleanupEnvironment must say not found: found=%v, error %v", found, err)
 	}
 	if err := p.Environment().Cleanup(ctx, "never-created"); err != nil {
 		t.Errorf("CleanupEnvironment of an unknown variant must succeed: %v", err)

@@ -303,6 +303,12 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 		var problem *gateway.Problem
 		if in.gw != nil {
 			calls, problem = in.gw.run.Finish()
+			// Time the node's calls waited in the gateway (their upstream's
+			// limits, retries after a push back) is no latency of the node or
+			// of the execution: both clocks start that much later.
+			if w := in.gw.run.Waited(); w > 0 {
+				nodeStart, start = nodeStart.Add(w), start.Add(w)
+			}
 		}
 		if err != nil || problem != nil {
 			var ne *NodeError

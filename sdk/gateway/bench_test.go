@@ -309,3 +309,59 @@ func ExampleChannel_Env() {
 	fmt.Println(strings.HasPrefix(env["OPENAI_BASE_URL"], "http://127.0.0.1:"), env["OPENAI_API_KEY"])
 	// Output: true wtb-replay-needs-no-key
 }
+
+// The limiter's cost per call: the live gateway with every limit set (a
+// window, a pace and a token budget, all too wide to hold anything back) —
+// compare its p50 with BenchmarkCallThroughGatewayLive's (no limits) in the
+// same run.
+func BenchmarkCallThroughGatewayLimited(b *testing.B) {
+	up := benchUpstream(b)
+	cfg := benchConfig(sdk.ModeLive, up.URL+"/v1")
+	cfg.Upstreams[0].Limits = sdk.Limits{MaxConcurrency: 64, RequestsPerMinute: 1e9, TokensPerMinute: 1 << 40, Retries: 4}
+	base, _ := through(b, cfg, nil)
+	c := benchClient()
+	latencies(b, func() { post(b, c, base+"/chat/completions") })
+}
+
+// Throughput under an upstream's rate limit: 16 callers against an upstream
+// that answers in 100 ms, lets 50 requests a second through (5 at once) and answers 429 with
+// its Retry-After beyond; reported as calls a second, as a percentage of the
+// limit and as 429s per call answered. "adaptive": no limits configured,
+// the gateway learns from the 429s; "paced": requests_per_minute set to the
+// upstream's limit.
+func BenchmarkThroughputUnderARateLimit(b *testing.B) {
+	const perSecond = 50
+	for _, c := range []struct {
+		name   string
+		limits sdk.Limits
+	}{
+		{"adaptive", sdk.Limits{Retries: 50}},
+		{"paced", sdk.Limits{Retries: 50, RequestsPerMinute: perSecond * 60}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			f := newFaultUpstream(b)
+			f.limitTo(perSecond, 5)
+			f.delay = 100 * time.Millisecond // a model takes a moment: the window is what paces
+			cfg := config(sdk.ModeLive, f.as("openai", c.limits))
+			g, err := New()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { g.Close() })
+			n := max(b.N, 150)
+			b.ResetTimer()
+			start := time.Now()
+			problems := callsFromRuns(b, g, cfg, 16, (n+15)/16)
+			took := time.Since(start)
+			b.StopTimer()
+			_, ok, refused, _ := f.seen()
+			if problems != 0 {
+				b.Fatalf("%d runs failed", problems)
+			}
+			rate := float64(ok) / took.Seconds()
+			b.ReportMetric(rate, "calls/s")
+			b.ReportMetric(100*rate/perSecond, "%-of-limit")
+			b.ReportMetric(float64(refused)/float64(ok), "429s/call")
+		})
+	}
+}

@@ -112,43 +112,80 @@ func (g *Gateway) exchange(ctx context.Context, r *http.Request, ch *Channel, up
 		run.finish(i, x)
 		return errorResponse(http.StatusBadGateway, "wtb_bad_upstream", "wtb model-call gateway: "+err.Error())
 	}
-	cctx, cancel := ctx, context.CancelFunc(func() {})
-	if up.Timeout > 0 {
-		cctx, cancel = context.WithTimeout(ctx, up.Timeout)
-	}
-	out, err := http.NewRequestWithContext(cctx, r.Method, target, bytes.NewReader(body))
-	if err != nil {
-		cancel()
-		x.Error = err.Error()
-		run.finish(i, x)
-		return errorResponse(http.StatusBadGateway, "wtb_bad_upstream", "wtb model-call gateway: "+err.Error())
-	}
-	out.Header = header
-	for _, h := range hopHeaders {
-		out.Header.Del(h)
-	}
-	// The transport asks for gzip itself and decompresses: bodies are
-	// stored, and reach the node, decompressed.
-	out.Header.Del("Accept-Encoding")
-	out.Header.Del("Content-Length")
-	out.ContentLength = int64(len(body))
 	tr, err := g.transport(up)
 	if err != nil {
-		cancel()
 		x.Error = err.Error()
 		run.finish(i, x)
 		return errorResponse(http.StatusBadGateway, "wtb_bad_upstream", "wtb model-call gateway: "+err.Error())
 	}
-	g.Stats.Live.Add(1)
-	resp, err := tr.RoundTrip(out)
-	if err != nil {
+	lim := g.limiterFor(up)
+	arrived := x.Started
+	var (
+		resp   *http.Response
+		turn   *slot
+		cancel context.CancelFunc
+	)
+	for attempt := 1; ; attempt++ {
+		if lim != nil {
+			if turn, err = lim.acquire(ctx); err != nil {
+				run.waited(arrived, time.Now())
+				x.Attempts, x.QueueTime = attempt-1, time.Since(arrived)
+				x.Error = fmt.Sprintf("waiting for a turn at %s: %v", up.Name, err)
+				run.finish(i, x)
+				return errorResponse(http.StatusGatewayTimeout, "wtb_queue_abandoned", "wtb model-call gateway: "+x.Error)
+			}
+		}
+		x.Started, x.Attempts = time.Now(), attempt
+		x.QueueTime = x.Started.Sub(arrived)
+		var out *http.Request
+		out, cancel, err = upstreamRequest(ctx, r.Method, target, header, body, up.Timeout)
+		if err != nil {
+			turn.release(0, 0, 0)
+			run.waited(arrived, x.Started)
+			x.Error = err.Error()
+			run.finish(i, x)
+			return errorResponse(http.StatusBadGateway, "wtb_bad_upstream", "wtb model-call gateway: "+err.Error())
+		}
+		g.Stats.Live.Add(1)
+		resp, err = tr.RoundTrip(out)
+		if err != nil {
+			cancel()
+			turn.release(0, 0, 0)
+			run.waited(arrived, x.Started)
+			g.Stats.Errors.Add(1)
+			x.Error = fmt.Sprintf("calling %s: %v", up.Name, unwrapURLError(err))
+			x.Duration = time.Since(x.Started)
+			run.finish(i, x)
+			return errorResponse(http.StatusBadGateway, "wtb_upstream_unreachable", "wtb model-call gateway: "+x.Error)
+		}
+		if lim == nil || !pushedBack(resp.StatusCode) {
+			break
+		}
+		// Pushed back: wait as asked (or back off) and send it again, until
+		// the retries run out; the node sees only the last answer.
+		wait, asked := lim.retryWait(resp.Header, attempt, time.Now())
+		hold := time.Duration(0)
+		if asked {
+			hold = wait
+		}
+		turn.release(resp.StatusCode, 0, hold)
+		turn = nil
+		if attempt > up.Limits.Retries {
+			break
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
 		cancel()
-		g.Stats.Errors.Add(1)
-		x.Error = fmt.Sprintf("calling %s: %v", up.Name, unwrapURLError(err))
-		x.Duration = time.Since(x.Started)
-		run.finish(i, x)
-		return errorResponse(http.StatusBadGateway, "wtb_upstream_unreachable", "wtb model-call gateway: "+x.Error)
+		lim.retries.Add(1)
+		if err := sleep(ctx, wait); err != nil {
+			run.waited(arrived, time.Now())
+			x.QueueTime = time.Since(arrived)
+			x.Error = fmt.Sprintf("waiting to retry %s (it answered %d): %v", up.Name, resp.StatusCode, err)
+			run.finish(i, x)
+			return errorResponse(http.StatusGatewayTimeout, "wtb_queue_abandoned", "wtb model-call gateway: "+x.Error)
+		}
 	}
+	run.waited(arrived, x.Started)
 	x.Status = resp.StatusCode
 	x.ResponseHeaders = storedHeaders(resp.Header, cfg.RedactHeaders)
 	x.Streamed = isStream(resp.Header)
@@ -160,8 +197,33 @@ func (g *Gateway) exchange(ctx context.Context, r *http.Request, ch *Channel, up
 		resp.ContentLength = -1
 	}
 	resp.Header.Set(SourceHeader, x.Source)
-	resp.Body = &recorder{run: run, i: i, x: x, src: resp.Body, keep: cfg.Recording(), cancel: cancel}
+	resp.Body = &recorder{run: run, i: i, x: x, src: resp.Body, keep: cfg.Recording(), cancel: cancel, turn: turn}
 	return resp
+}
+
+// upstreamRequest is one attempt's request: the body as the node sent it
+// (decompressed), without the hop-by-hop headers, bounded by the upstream's
+// timeout.
+func upstreamRequest(ctx context.Context, method, target string, header http.Header, body []byte, timeout time.Duration) (*http.Request, context.CancelFunc, error) {
+	cctx, cancel := ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		cctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	out, err := http.NewRequestWithContext(cctx, method, target, bytes.NewReader(body))
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	out.Header = header.Clone()
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
+	// The transport asks for gzip itself and decompresses: bodies are
+	// stored, and reach the node, decompressed.
+	out.Header.Del("Accept-Encoding")
+	out.Header.Del("Content-Length")
+	out.ContentLength = int64(len(body))
+	return out, cancel, nil
 }
 
 // replay answers a call from its recording.
@@ -210,6 +272,7 @@ type recorder struct {
 	src    io.ReadCloser
 	keep   bool // record the body
 	cancel context.CancelFunc
+	turn   *slot // given back, with the tokens used, when the response ends
 
 	once   sync.Once
 	got    bool
@@ -297,6 +360,7 @@ func (r *recorder) end(errText string) {
 				x.Model = responseModel(r.usageBody.Bytes(), nil)
 			}
 		}
+		r.turn.release(x.Status, x.Usage.Total(), 0)
 		r.run.finish(r.i, x)
 	})
 }

@@ -52,6 +52,7 @@ type Gateway struct {
 	authErr    error
 	authOnce   sync.Once
 	transports sync.Map // transportKey -> *http.Transport
+	limiters   sync.Map // upstream name, URL and limits -> *limiter
 
 	// Counters for the executor's metrics.
 	Stats Stats

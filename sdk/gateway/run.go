@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wtbench/wtb/sdk"
 )
@@ -35,7 +37,11 @@ type Run struct {
 	// lastFailed is the upstream error of the run's last call to each
 	// upstream ("" once a later call succeeded).
 	lastFailed map[string]string
+	// queued are the spans its calls waited in the gateway.
+	queued []span
 }
+
+type span struct{ from, to time.Time }
 
 // NewRun starts a node run's use of the gateway. rec is what it may replay
 // (nil: nothing); secrets are the values to mask in stored bodies, by the
@@ -125,9 +131,50 @@ func (r *Run) finish(i int, x sdk.Interaction) {
 		r.lastFailed[x.Upstream] = x.Error
 	case retryableStatus(x.Status) && x.Source != sdk.SourceReplayed:
 		r.lastFailed[x.Upstream] = fmt.Sprintf("%s answered %d", x.Upstream, x.Status)
+		if x.Attempts > 1 {
+			r.lastFailed[x.Upstream] += fmt.Sprintf(" %d times over %s", x.Attempts, (x.QueueTime + x.Duration).Round(time.Millisecond))
+		}
 	default:
 		delete(r.lastFailed, x.Upstream)
 	}
+}
+
+// waited notes that a call waited in the gateway from..to.
+func (r *Run) waited(from, to time.Time) {
+	if !to.After(from) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.queued = append(r.queued, span{from, to})
+}
+
+// Waited is how long the run was held up by the gateway: the time during
+// which at least one of its calls waited for a turn under its upstream's
+// limits or for a retry. The executor leaves it out of the node's duration,
+// so latency never counts a queue.
+func (r *Run) Waited() time.Duration {
+	r.mu.Lock()
+	spans := slices.Clone(r.queued)
+	r.mu.Unlock()
+	slices.SortFunc(spans, func(a, b span) int { return a.from.Compare(b.from) })
+	var total time.Duration
+	var cur span
+	for i, s := range spans {
+		switch {
+		case i == 0:
+			cur = s
+		case s.from.After(cur.to):
+			total += cur.to.Sub(cur.from)
+			cur = s
+		case s.to.After(cur.to):
+			cur.to = s.to
+		}
+	}
+	if len(spans) > 0 {
+		total += cur.to.Sub(cur.from)
+	}
+	return total
 }
 
 // reserve counts n more recorded bytes; false once past the limit.

@@ -24,7 +24,7 @@ func ConfigToProto(c *sdk.ModelCalls) *modelcallv1.Config {
 		MaxRecordingBytes: c.MaxRecordingBytes}
 	for _, u := range c.Upstreams {
 		p.Upstreams = append(p.Upstreams, &modelcallv1.Upstream{Name: u.Name, Url: u.URL, BaseUrlEnv: u.BaseURLEnv,
-			ApiKeyEnv: u.APIKeyEnv, CaPem: u.CAPEM, Timeout: duration(u.Timeout)})
+			ApiKeyEnv: u.APIKeyEnv, CaPem: u.CAPEM, Timeout: duration(u.Timeout), Limits: limitsToProto(u.Limits)})
 	}
 	return p
 }
@@ -39,7 +39,7 @@ func ConfigFromProto(p *modelcallv1.Config) *sdk.ModelCalls {
 		MaskEnv: p.GetMaskEnv(), Pace: p.GetPace(), MaxRecordingBytes: p.GetMaxRecordingBytes()}
 	for _, u := range p.GetUpstreams() {
 		c.Upstreams = append(c.Upstreams, sdk.Upstream{Name: u.GetName(), URL: u.GetUrl(), BaseURLEnv: u.GetBaseUrlEnv(),
-			APIKeyEnv: u.GetApiKeyEnv(), CAPEM: u.GetCaPem(), Timeout: u.GetTimeout().AsDuration()})
+			APIKeyEnv: u.GetApiKeyEnv(), CAPEM: u.GetCaPem(), Timeout: u.GetTimeout().AsDuration(), Limits: limitsFromProto(u.GetLimits())})
 	}
 	return c
 }
@@ -81,7 +81,7 @@ func InteractionsToProto(is []sdk.Interaction) []*modelcallv1.Interaction {
 			Query: x.Query, RequestHeaders: x.RequestHeaders, RequestBody: x.RequestBody, Status: int32(x.Status),
 			ResponseHeaders: x.ResponseHeaders, ResponseBody: x.ResponseBody, Streamed: x.Streamed, Source: x.Source,
 			Duration: duration(x.Duration), FirstByte: duration(x.FirstByte), Error: x.Error, MatchKey: x.MatchKey,
-			Model: x.Model}
+			Model: x.Model, Attempts: int32(x.Attempts), QueueTime: duration(x.QueueTime)}
 		if x.Usage != (sdk.Usage{}) {
 			p.Usage = &modelcallv1.Usage{InputTokens: x.Usage.Input, OutputTokens: x.Usage.Output, CacheReadTokens: x.Usage.CacheRead,
 				CacheWriteTokens: x.Usage.CacheWrite, ReasoningTokens: x.Usage.Reasoning, Reported: x.Usage.Reported}
@@ -108,7 +108,8 @@ func InteractionsFromProto(ps []*modelcallv1.Interaction) []sdk.Interaction {
 			Query: p.GetQuery(), RequestHeaders: p.GetRequestHeaders(), RequestBody: p.GetRequestBody(), Status: int(p.GetStatus()),
 			ResponseHeaders: p.GetResponseHeaders(), ResponseBody: p.GetResponseBody(), Streamed: p.GetStreamed(),
 			Source: p.GetSource(), Duration: p.GetDuration().AsDuration(), FirstByte: p.GetFirstByte().AsDuration(),
-			Error: p.GetError(), MatchKey: p.GetMatchKey(), Model: p.GetModel()}
+			Error: p.GetError(), MatchKey: p.GetMatchKey(), Model: p.GetModel(), Attempts: int(p.GetAttempts()),
+			QueueTime: p.GetQueueTime().AsDuration()}
 		if u := p.GetUsage(); u != nil {
 			x.Usage = sdk.Usage{Input: u.GetInputTokens(), Output: u.GetOutputTokens(), CacheRead: u.GetCacheReadTokens(),
 				CacheWrite: u.GetCacheWriteTokens(), Reasoning: u.GetReasoningTokens(), Reported: u.GetReported()}
@@ -122,6 +123,22 @@ func InteractionsFromProto(ps []*modelcallv1.Interaction) []sdk.Interaction {
 		out[i] = x
 	}
 	return out
+}
+
+func limitsToProto(l sdk.Limits) *modelcallv1.Limits {
+	if l == (sdk.Limits{}) {
+		return nil
+	}
+	return &modelcallv1.Limits{MaxConcurrency: int32(l.MaxConcurrency), RequestsPerMinute: l.RequestsPerMinute,
+		TokensPerMinute: l.TokensPerMinute, Retries: int32(l.Retries), MaxRetryWait: duration(l.MaxRetryWait)}
+}
+
+func limitsFromProto(p *modelcallv1.Limits) sdk.Limits {
+	if p == nil {
+		return sdk.Limits{}
+	}
+	return sdk.Limits{MaxConcurrency: int(p.GetMaxConcurrency()), RequestsPerMinute: p.GetRequestsPerMinute(),
+		TokensPerMinute: p.GetTokensPerMinute(), Retries: int(p.GetRetries()), MaxRetryWait: p.GetMaxRetryWait().AsDuration()}
 }
 
 func duration(d time.Duration) *durationpb.Duration {

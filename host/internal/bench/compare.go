@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -43,6 +44,11 @@ type ComboDelta struct {
 	// Evaluators are the per-evaluator figures, one per evaluator of A or B
 	// in the order of Comparison.Evaluators.
 	Evaluators []EvaluatorDelta
+	// P50A, P50B, P95A and P95B are each batch's latency percentiles of the
+	// combination (its successful executions, as the leaderboard's), nil
+	// where the batch has none; the deltas are B − A where both exist.
+	P50A, P50B, P50Delta *float64
+	P95A, P95B, P95Delta *float64
 	// CostA and CostB are the combination's mean cost per execution in each
 	// batch: nil when unknown — it made no model calls there, or some of its
 	// calls could not be priced (UnpricedA, UnpricedB count them: a call
@@ -182,6 +188,11 @@ type CompareOptions struct {
 	Test string
 	// Cases lists the executions whose score changed, with where they diverge.
 	Cases bool
+	// CaseLimit keeps only the CaseLimit executions whose score dropped the
+	// most (0: all of them); Comparison.CasesChanged still counts them all.
+	// Finding where an execution diverges reads its checkpoints, so a
+	// summary that shows the worst few asks for those only.
+	CaseLimit int
 }
 
 // Defaults of CompareOptions.
@@ -226,8 +237,15 @@ type Comparison struct {
 	// pass; pass rates compare only when they are equal.
 	PassScoreA, PassScoreB float64
 	Cases                  CaseSets
-	// CaseDeltas is set when asked for: executions whose score changed.
+	// CaseDeltas is set when asked for: executions whose score changed, the
+	// largest drops first (at most CompareOptions.CaseLimit of them).
 	CaseDeltas []CaseDelta
+	// CasesChanged counts the paired executions whose score or success
+	// changed, whether listed or not.
+	CasesChanged int
+	// BaselineFile is the baseline file A was read from ("" when A is a
+	// stored batch).
+	BaselineFile string
 }
 
 // outcomeA is what a comparison keeps of one of A's results: B's results are
@@ -242,6 +260,35 @@ type outcomeA struct {
 	failed  string
 	// scores of the comparable evaluators, in the order of tested
 	scores []float64
+	// nodes are the digests of the states after each node, when A is a
+	// baseline file (which holds no checkpoints).
+	nodes []NodeDigest
+}
+
+// side is one batch of a comparison: a stored batch, or (for A) a baseline
+// file exported from one.
+type side struct {
+	rec  *store.Batch
+	spec *spec.Batch
+	// cases maps each case id to its digest (dataset.CaseDigest).
+	cases map[string]string
+	// each streams the batch's scored results, with each one's node digests
+	// when the batch is a baseline (nil for a stored batch).
+	each func(ctx context.Context, fn func(*store.Result, []NodeDigest) error) error
+	// baseline is the file the side was read from ("" for a stored batch).
+	baseline string
+}
+
+// storedSide is a stored batch as one side of a comparison.
+func storedSide(ctx context.Context, st store.Store, id string) (*side, error) {
+	rec, b, err := Batch(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	return &side{rec: rec, spec: b, cases: dataset.Digests(b.Cases),
+		each: func(ctx context.Context, fn func(*store.Result, []NodeDigest) error) error {
+			return st.Results().EachScored(ctx, rec.ID, func(r *store.Result) error { return fn(r, nil) })
+		}}, nil
 }
 
 // pairs are the scores of one combination's paired executions: the overall
@@ -259,6 +306,31 @@ type pairs struct {
 // verdict compares each evaluator both scored alike instead; executions are
 // paired only on cases both ran with the same input and expectations.
 func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions) (*Comparison, error) {
+	sa, err := storedSide(ctx, st, a)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := storedSide(ctx, st, b)
+	if err != nil {
+		return nil, err
+	}
+	return compare(ctx, st, sa, sb, o)
+}
+
+// CompareBaseline compares stored batch b against a baseline file exported
+// from batch A (see ExportBaseline), as Compare compares it against A
+// stored: the same figures and verdicts. Where the executions first diverge
+// is found from the digests of A's states the file keeps, so it names the
+// node but cannot show A's output.
+func CompareBaseline(ctx context.Context, st store.Store, a *Baseline, b string, o CompareOptions) (*Comparison, error) {
+	sb, err := storedSide(ctx, st, b)
+	if err != nil {
+		return nil, err
+	}
+	return compare(ctx, st, a.side(), sb, o)
+}
+
+func compare(ctx context.Context, st store.Store, sa, sb *side, o CompareOptions) (*Comparison, error) {
 	if o.Alpha == 0 {
 		o.Alpha = DefaultAlpha
 	}
@@ -269,17 +341,16 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 		return nil, configErr("unknown test %q: use %s or %s", o.Test, TestT, TestWilcoxon)
 	}
 	tolerance, cases := o.Tolerance, o.Cases
-	recA, specA, err := Batch(ctx, st, a)
-	if err != nil {
-		return nil, err
-	}
-	recB, specB, err := Batch(ctx, st, b)
-	if err != nil {
-		return nil, err
-	}
+	recA, specA, recB, specB := sa.rec, sa.spec, sb.rec, sb.spec
 	c := &Comparison{A: recA, B: recB, Tolerance: tolerance, Alpha: o.Alpha, Test: o.Test, CaseDeltas: []CaseDelta{},
-		PassScoreA: specA.PassScore, PassScoreB: specB.PassScore}
-	c.Evaluators, c.OverallComparable = diffEvaluators(specA.Evaluators, specB.Evaluators)
+		PassScoreA: specA.PassScore, PassScoreB: specB.PassScore, BaselineFile: sa.baseline}
+	evB := specB.Evaluators
+	if sa.baseline != "" {
+		// A baseline file keeps its evaluators with sensitive values masked:
+		// B's are compared masked alike.
+		evB = redactedEvaluators(specB)
+	}
+	c.Evaluators, c.OverallComparable = diffEvaluators(specA.Evaluators, evB, specA.Dir, specB.Dir)
 	var tested []string // comparable evaluators, whose scores are paired
 	for _, d := range c.Evaluators {
 		if d.Comparable {
@@ -287,18 +358,18 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 		}
 	}
 	var samecase map[string]bool
-	c.Cases, samecase = diffCases(specA.Cases, specB.Cases)
+	c.Cases, samecase = diffCases(sa.cases, sb.cases)
 
 	aggA, aggB := report.NewAggregator(specA), report.NewAggregator(specB)
 	aggA.Decided(recA.Decisions)
 	aggB.Decided(recB.Decisions)
 	byKey := map[string]outcomeA{}
-	err = st.Results().EachScored(ctx, recA.ID, func(r *store.Result) error {
+	err := sa.each(ctx, func(r *store.Result, nodes []NodeDigest) error {
 		aggA.Add(r)
 		if !samecase[r.CaseID] {
 			return nil
 		}
-		oa := outcomeA{r.Combination, r.OverallScore, r.Success, r.Status, r.FinalCheckpointID, r.FailedNode, nil}
+		oa := outcomeA{r.Combination, r.OverallScore, r.Success, r.Status, r.FinalCheckpointID, r.FailedNode, nil, nodes}
 		if len(tested) > 0 {
 			oa.scores = make([]float64, len(tested))
 			for i, name := range tested {
@@ -316,7 +387,7 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 	}
 	var changed []store.Result
 	paired := map[string]*pairs{} // combination → paired scores
-	err = st.Results().EachScored(ctx, recB.ID, func(r *store.Result) error {
+	err = sb.each(ctx, func(r *store.Result, _ []NodeDigest) error {
 		aggB.Add(r)
 		ra, ok := byKey[r.ExecutionKey]
 		if !ok || !samecase[r.CaseID] {
@@ -331,8 +402,11 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 		for i, name := range tested {
 			p.ev[i][0], p.ev[i][1] = append(p.ev[i][0], ra.scores[i]), append(p.ev[i][1], r.Scores[name])
 		}
-		if cases && (ra.score != r.OverallScore || ra.success != r.Success) {
-			changed = append(changed, *r)
+		if ra.score != r.OverallScore || ra.success != r.Success {
+			c.CasesChanged++
+			if cases {
+				changed = append(changed, *r)
+			}
 		}
 		return nil
 	})
@@ -345,12 +419,8 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 	c.Combinations, c.Regressions = compareCombos(c, aggA.Summary(), aggB.Summary(), paired, tested, o)
 	for _, rb := range changed {
 		ra := byKey[rb.ExecutionKey]
-		d := CaseDelta{ExecutionKey: rb.ExecutionKey, Combination: rb.Combination, CaseID: rb.CaseID,
-			ScoreA: ra.score, ScoreB: rb.OverallScore, Delta: rb.OverallScore - ra.score, StatusA: ra.status, StatusB: rb.Status}
-		if err := firstDivergence(ctx, st, ra, rb, &d); err != nil {
-			return nil, runtimeErr("%w", err)
-		}
-		c.CaseDeltas = append(c.CaseDeltas, d)
+		c.CaseDeltas = append(c.CaseDeltas, CaseDelta{ExecutionKey: rb.ExecutionKey, Combination: rb.Combination, CaseID: rb.CaseID,
+			ScoreA: ra.score, ScoreB: rb.OverallScore, Delta: rb.OverallScore - ra.score, StatusA: ra.status, StatusB: rb.Status})
 	}
 	sort.SliceStable(c.CaseDeltas, func(i, j int) bool {
 		if c.CaseDeltas[i].Delta != c.CaseDeltas[j].Delta {
@@ -358,6 +428,19 @@ func Compare(ctx context.Context, st store.Store, a, b string, o CompareOptions)
 		}
 		return c.CaseDeltas[i].ExecutionKey < c.CaseDeltas[j].ExecutionKey
 	})
+	if o.CaseLimit > 0 && len(c.CaseDeltas) > o.CaseLimit {
+		c.CaseDeltas = c.CaseDeltas[:o.CaseLimit]
+	}
+	byB := make(map[string]*store.Result, len(changed))
+	for i := range changed {
+		byB[changed[i].ExecutionKey] = &changed[i]
+	}
+	for i := range c.CaseDeltas {
+		d := &c.CaseDeltas[i]
+		if err := firstDivergence(ctx, st, byKey[d.ExecutionKey], *byB[d.ExecutionKey], d); err != nil {
+			return nil, runtimeErr("%w", err)
+		}
+	}
 	return c, nil
 }
 
@@ -371,10 +454,25 @@ func addCosts(ctx context.Context, st store.Store, id string, b *spec.Batch, agg
 	return st.Results().Each(ctx, id, func(r *store.Result) error { agg.AddCost(r); return nil })
 }
 
+// redactedEvaluators are b's evaluators with its sensitive values masked, as
+// a baseline file keeps them.
+func redactedEvaluators(b *spec.Batch) []spec.Evaluator {
+	raw, err := json.Marshal(b.Evaluators)
+	if err != nil {
+		return b.Evaluators
+	}
+	var out []spec.Evaluator
+	if json.Unmarshal(b.Redactor().JSON(raw), &out) != nil {
+		return b.Evaluators
+	}
+	return out
+}
+
 // diffEvaluators lines up A's and B's evaluators by name and says whether the
 // overall scores compare: the same evaluators with the same settings and
-// weights.
-func diffEvaluators(a, b []spec.Evaluator) ([]EvaluatorDiff, bool) {
+// weights. dirA and dirB are the batches' bench file directories: a command
+// naming a script under it is the same command in another checkout.
+func diffEvaluators(a, b []spec.Evaluator, dirA, dirB string) ([]EvaluatorDiff, bool) {
 	inB := map[string]*spec.Evaluator{}
 	for i := range b {
 		inB[b[i].Name] = &b[i]
@@ -391,7 +489,7 @@ func diffEvaluators(a, b []spec.Evaluator) ([]EvaluatorDiff, bool) {
 			same = false
 			continue
 		}
-		d := EvaluatorDiff{Name: ea.Name, Status: EvaluatorSame, A: ea, B: eb, Changes: evaluatorChanges(ea, eb)}
+		d := EvaluatorDiff{Name: ea.Name, Status: EvaluatorSame, A: ea, B: eb, Changes: evaluatorChanges(ea, eb, dirA, dirB)}
 		d.Comparable = len(d.Changes) == 0 || (len(d.Changes) == 1 && ea.Weight != eb.Weight)
 		if len(d.Changes) > 0 {
 			d.Status, same = EvaluatorChanged, false
@@ -409,7 +507,7 @@ func diffEvaluators(a, b []spec.Evaluator) ([]EvaluatorDiff, bool) {
 
 // evaluatorChanges describes what differs between two evaluators of one name,
 // one entry per setting, the weight last.
-func evaluatorChanges(a, b *spec.Evaluator) []string {
+func evaluatorChanges(a, b *spec.Evaluator, dirA, dirB string) []string {
 	var out []string
 	diff := func(name, x, y string) {
 		if x != y {
@@ -424,10 +522,20 @@ func evaluatorChanges(a, b *spec.Evaluator) []string {
 	diff("tolerance", numfmt.Setting(a.Tolerance), numfmt.Setting(b.Tolerance))
 	diff("max_ms", numfmt.Setting(a.MaxMs), numfmt.Setting(b.MaxMs))
 	diff("case_sensitive", fmt.Sprint(a.CaseSensitive), fmt.Sprint(b.CaseSensitive))
-	diff("command", strings.Join(a.Command, " "), strings.Join(b.Command, " "))
+	diff("command", portableCommand(a.Command, dirA), portableCommand(b.Command, dirB))
 	diff("timeout", time.Duration(a.Timeout).String(), time.Duration(b.Timeout).String())
 	diff("weight", numfmt.Setting(a.Weight), numfmt.Setting(b.Weight))
 	return out
+}
+
+// portableCommand is a command with the paths under dir written relative to
+// it, as one string.
+func portableCommand(cmd []string, dir string) string {
+	parts := make([]string, len(cmd))
+	for i, arg := range cmd {
+		parts[i] = spec.RelativeTo(dir, arg)
+	}
+	return strings.Join(parts, " ")
 }
 
 func orNone(s string) string {
@@ -438,38 +546,30 @@ func orNone(s string) string {
 }
 
 // diffCases counts the cases both batches ran alike and those they did not,
-// and returns the ids of the cases both ran with the same input and
-// expectations: only their executions are paired.
-func diffCases(a, b []spec.Case) (CaseSets, map[string]bool) {
-	inB := map[string]*spec.Case{}
-	for i := range b {
-		inB[b[i].ID] = &b[i]
-	}
+// from each batch's case digests (id → dataset.CaseDigest: the same digest,
+// the same input and expectations by value), and returns the ids of the
+// cases both ran alike: only their executions are paired.
+func diffCases(a, b map[string]string) (CaseSets, map[string]bool) {
 	var sets CaseSets
 	same := map[string]bool{}
-	for i := range a {
-		cb := inB[a[i].ID]
+	for id, da := range a {
+		db, ok := b[id]
 		switch {
-		case cb == nil:
+		case !ok:
 			sets.OnlyA++
-		case jsonEqual(a[i].Input, cb.Input) && jsonEqual(a[i].Expected, cb.Expected):
+		case da == db:
 			sets.Common++
-			same[a[i].ID] = true
+			same[id] = true
 		default:
 			sets.Changed++
 		}
-		delete(inB, a[i].ID)
 	}
-	sets.OnlyB = len(inB)
+	for id := range b {
+		if _, ok := a[id]; !ok {
+			sets.OnlyB++
+		}
+	}
 	return sets, same
-}
-
-// jsonEqual compares two JSON values by value, not by spelling.
-func jsonEqual(a, b json.RawMessage) bool {
-	if bytes.Equal(a, b) {
-		return true
-	}
-	return reflect.DeepEqual(DecodeValue(a), DecodeValue(b))
 }
 
 // DecodeValue decodes any JSON value, keeping numbers exact (nil when raw is
@@ -536,6 +636,13 @@ func compareCombos(c *Comparison, sa, sb report.Summary, paired map[string]*pair
 		if row.TokensA != nil && row.TokensB != nil {
 			row.TokensDelta = ptr(*row.TokensB - *row.TokensA)
 		}
+		if okA && ca.Succeeded > 0 {
+			row.P50A, row.P95A = ptr(ca.P50Ms), ptr(ca.P95Ms)
+		}
+		if okB && cb.Succeeded > 0 {
+			row.P50B, row.P95B = ptr(cb.P50Ms), ptr(cb.P95Ms)
+		}
+		row.P50Delta, row.P95Delta = diffOf(row.P50A, row.P50B), diffOf(row.P95A, row.P95B)
 		if okA && okB {
 			row.Delta = ptr(cb.Mean - ca.Mean)
 			if p != nil {
@@ -601,9 +708,20 @@ func costOf(c *report.Cost) (cost, tokens *float64, unpriced int) {
 	return cost, ptr(c.MeanTokens), c.Unpriced
 }
 
+// diffOf is b − a, nil unless both exist.
+func diffOf(a, b *float64) *float64 {
+	if a == nil || b == nil {
+		return nil
+	}
+	return ptr(*b - *a)
+}
+
 // firstDivergence finds the first node, in B's order, whose state differs
 // from the same node's in A.
 func firstDivergence(ctx context.Context, st store.Store, ra outcomeA, rb store.Result, d *CaseDelta) error {
+	if ra.nodes != nil {
+		return divergenceFromDigests(ctx, st, ra, rb, d)
+	}
 	ca, err := chain(ctx, st, ra.finalID)
 	if err != nil {
 		return err
@@ -634,14 +752,51 @@ func firstDivergence(ctx context.Context, st store.Store, ra outcomeA, rb store.
 			return nil
 		}
 	}
+	sameNodes(ra, rb, d)
+	return nil
+}
+
+// sameNodes says why an execution whose node states are all alike in A and
+// B changed: a failure, or the evaluators.
+func sameNodes(ra outcomeA, rb store.Result, d *CaseDelta) {
 	if !ra.success || !rb.Success {
 		d.Node = rb.FailedNode + ra.failed
 		if d.Node == "" {
 			d.Node = "-"
 		}
 		d.Detail = fmt.Sprintf("A %s, B %s", ra.status, rb.Status)
-		return nil
+		return
 	}
 	d.Node, d.Detail = "(none)", "same node outputs; the evaluators scored them differently"
+}
+
+// divergenceFromDigests is firstDivergence when A is a baseline file: A's
+// states are known by their digests only, so the node is named and B's
+// output shown, but not what changed.
+func divergenceFromDigests(ctx context.Context, st store.Store, ra outcomeA, rb store.Result, d *CaseDelta) error {
+	cb, err := chain(ctx, st, rb.FinalCheckpointID)
+	if err != nil {
+		return err
+	}
+	inA := map[string]string{}
+	for _, n := range ra.nodes {
+		inA[n.Node] = n.State
+	}
+	for _, cp := range cb {
+		if cp.Node == "" {
+			continue
+		}
+		digest, ok := inA[cp.Node]
+		switch {
+		case !ok:
+			d.Node, d.Detail, d.OutputB = cp.Node, "did not run in A", cp.Output
+			return nil
+		case digest != StateDigest(cp.State):
+			d.Node, d.OutputB = cp.Node, cp.Output
+			d.Detail = "state differs from the baseline's (the file keeps digests of states, not what changed)"
+			return nil
+		}
+	}
+	sameNodes(ra, rb, d)
 	return nil
 }

@@ -78,6 +78,15 @@ func TestCompareFlagsOnlySignificantDrops(t *testing.T) {
 	if c.Regressions != 1 {
 		t.Errorf("%d regressions, want 1", c.Regressions)
 	}
+	// Latency as the leaderboards have it (every execution took 12.5 ms);
+	// cost is not recorded, which is not 0.
+	if x.P50A == nil || *x.P50A != 12.5 || x.P95B == nil || *x.P95B != 12.5 || x.P50Delta == nil || *x.P50Delta != 0 ||
+		x.CostA != nil || x.CostB != nil || x.CostDelta != nil {
+		t.Errorf("latency and cost: %+v", x)
+	}
+	if c.CasesChanged != 60 || len(c.CaseDeltas) != 0 {
+		t.Errorf("every paired score changed: %d counted, %d listed without Cases", c.CasesChanged, len(c.CaseDeltas))
+	}
 	// At an alpha nothing meets, no drop is a regression, however large.
 	noisy, _ := Compare(context.Background(), st, "A", "B", CompareOptions{Tolerance: 0.05, Alpha: 1e-12})
 	if noisy.Regressions != 0 {
@@ -99,7 +108,7 @@ func TestCompareFlagsOnlySignificantDrops(t *testing.T) {
 func TestDiffEvaluators(t *testing.T) {
 	a := []spec.Evaluator{{Name: "x", Type: "equals", Path: "$.a", Weight: 3}, {Name: "y", Type: "regex", Pattern: "^a"}, {Name: "z", Type: "latency", MaxMs: 100}}
 	b := []spec.Evaluator{{Name: "x", Type: "equals", Path: "$.a", Weight: 1}, {Name: "y", Type: "regex", Pattern: "^b"}, {Name: "w", Type: "contains"}}
-	diffs, same := diffEvaluators(a, b)
+	diffs, same := diffEvaluators(a, b, "/a", "/b")
 	if same || len(diffs) != 4 {
 		t.Fatalf("%v %+v", same, diffs)
 	}
@@ -119,7 +128,18 @@ func TestDiffEvaluators(t *testing.T) {
 			t.Errorf("%d: %+v, want %+v", i, d, w)
 		}
 	}
-	if _, same := diffEvaluators(a, a); !same {
+	if _, same := diffEvaluators(a, a, "/a", "/b"); !same {
 		t.Error("the same evaluators compare")
+	}
+	// A scorer under the bench file's directory is the same scorer in
+	// another checkout; another scorer is not.
+	scorer := func(dir, script string) []spec.Evaluator {
+		return []spec.Evaluator{{Name: "judge", Type: "command", Command: []string{"python3", dir + "/" + script}, Weight: 1}}
+	}
+	if diffs, same := diffEvaluators(scorer("/home/me/repo", "judge.py"), scorer("/ci/work/repo", "judge.py"), "/home/me/repo", "/ci/work/repo"); !same {
+		t.Errorf("the same scorer checked out elsewhere: %+v", diffs)
+	}
+	if diffs, _ := diffEvaluators(scorer("/r", "judge.py"), scorer("/r", "judge2.py"), "/r", "/r"); len(diffs) != 1 || !strings.Contains(strings.Join(diffs[0].Changes, ""), "command python3 ./judge.py → python3 ./judge2.py") {
+		t.Errorf("another scorer: %+v", diffs)
 	}
 }

@@ -137,7 +137,7 @@ func (a *App) Fork(ctx context.Context, st store.Store, o ForkOptions, opts RunO
 	if file == "" {
 		file = parentRec.File
 	}
-	rec := a.newBatchRecord(id, b, file)
+	rec := a.newBatchRecord(ctx, id, b, file)
 	rec.ParentID, rec.ForkNode, rec.Lineage = parentRec.ID, o.Node, store.LineageFork
 	ctx, l, err := a.create(ctx, st, rec)
 	if err != nil {

@@ -39,7 +39,9 @@ func gatewayFor(b *spec.Batch, mode string) (*sdk.ModelCalls, error) {
 		MaxRecordingBytes: g.MaxRecordingBytes}
 	for _, u := range g.Upstreams {
 		m.Upstreams = append(m.Upstreams, sdk.Upstream{Name: u.Name, URL: u.URL, BaseURLEnv: u.BaseURLEnv, APIKeyEnv: u.APIKeyEnv,
-			CAPEM: []byte(u.CAPEM), Timeout: u.Timeout.D()})
+			CAPEM: []byte(u.CAPEM), Timeout: u.Timeout.D(), Limits: sdk.Limits{MaxConcurrency: u.MaxConcurrency,
+				RequestsPerMinute: u.RequestsPerMinute, TokensPerMinute: u.TokensPerMinute, Retries: u.Retries,
+				MaxRetryWait: u.MaxRetryWait.D()}})
 	}
 	return m, nil
 }

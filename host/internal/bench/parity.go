@@ -14,6 +14,7 @@ import (
 
 	"github.com/wtbench/wtb/host/internal/audit"
 	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -214,7 +215,7 @@ func (a *App) Parity(ctx context.Context, st store.Store, cfg *config.Config, ba
 			a.notice("parity: %s off for both runs, so each runner runs every node of every execution", strings.Join(off, ", "))
 		}
 		a.notice("parity: running %s on runner %s (%s)", p.Spec.Name, name, p.Spec.Runner.Plugin)
-		rec := a.newBatchRecord(newBatchID(), p.Spec, cfg.Path)
+		rec := a.newBatchRecord(ctx, newBatchID(), p.Spec, cfg.Path)
 		rec.Name = p.Spec.Name + " (parity: " + name + ")"
 		runCtx, l, err := a.create(ctx, st, rec)
 		if err != nil {
@@ -358,14 +359,14 @@ func parityNotes(recs [2]*store.Batch, specs [2]*spec.Batch, po ParityOptions) [
 			notes = append(notes, fmt.Sprintf("%s had other contents", path))
 		}
 	}
-	if sets, _ := diffCases(a.Cases, b.Cases); sets.OnlyA+sets.OnlyB+sets.Changed > 0 {
+	if sets, _ := diffCases(dataset.Digests(a.Cases), dataset.Digests(b.Cases)); sets.OnlyA+sets.OnlyB+sets.Changed > 0 {
 		notes = append(notes, fmt.Sprintf("their cases differ: %d only in batch %s, %d only in batch %s, %d with other input or expectations",
 			sets.OnlyA, recs[0].ID, sets.OnlyB, recs[1].ID, sets.Changed))
 	}
 	if a.Repeat != b.Repeat {
 		notes = append(notes, fmt.Sprintf("they ran %d and %d repeats", a.Repeat, b.Repeat))
 	}
-	evs, _ := diffEvaluators(a.Evaluators, b.Evaluators)
+	evs, _ := diffEvaluators(a.Evaluators, b.Evaluators, a.Dir, b.Dir)
 	for _, d := range evs {
 		if po.ignored(d.Name) || d.Comparable {
 			continue

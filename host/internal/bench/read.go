@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/report"
@@ -37,6 +38,11 @@ func Batch(ctx context.Context, st store.Store, id string) (*store.Batch, *spec.
 	var b spec.Batch
 	if err := json.Unmarshal(rec.Spec, &b); err != nil {
 		return nil, nil, runtimeErr("batch %s: its stored spec is unreadable: %v", rec.ID, err)
+	}
+	if rec.CasesHash == "" {
+		// Stored before the hash was recorded: the stored spec has the cases
+		// it ran, so the hash is what it would have recorded.
+		rec.CasesHash = dataset.HashOf(b.Cases)
 	}
 	return rec, &b, nil
 }

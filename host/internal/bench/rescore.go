@@ -61,7 +61,7 @@ func (a *App) Rescore(ctx context.Context, st store.Store, o RescoreOptions) (*R
 		cases[b.Cases[i].ID] = &b.Cases[i]
 	}
 	id := newBatchID()
-	rec := a.newBatchRecord(id, &b, from.File)
+	rec := a.newBatchRecord(ctx, id, &b, from.File)
 	rec.Runner, rec.Total, rec.ParentID, rec.Lineage = from.Runner, from.Total, from.ID, store.LineageRescore
 	rec.Decisions = from.Decisions // the same executions ran: the same ones were saved
 	ctx, l, err := a.create(ctx, st, rec)

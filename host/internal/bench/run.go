@@ -17,6 +17,7 @@ import (
 
 	"github.com/wtbench/wtb/host/internal/adapt"
 	"github.com/wtbench/wtb/host/internal/audit"
+	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/metrics"
@@ -68,7 +69,7 @@ const MaxFailures = 5
 
 // Run stores a new batch for a prepared one and runs it.
 func (a *App) Run(ctx context.Context, st store.Store, p *Prepared, file string, opts RunOptions) (*Outcome, error) {
-	rec := a.newBatchRecord(newBatchID(), p.Spec, file)
+	rec := a.newBatchRecord(ctx, newBatchID(), p.Spec, file)
 	ctx, l, err := a.create(ctx, st, rec)
 	if err != nil {
 		return nil, err
@@ -147,17 +148,24 @@ func newBatchID() string {
 }
 
 // newBatchRecord describes a batch about to run, with its resolved spec (what
-// resume and fork run again) and the hashes of the scripts it runs with.
-func (a *App) newBatchRecord(id string, b *spec.Batch, file string) *store.Batch {
+// resume and fork run again), the hashes of the scripts it runs with, and its
+// dataset version: the hash of its cases and the git state of the bench
+// file's directory.
+func (a *App) newBatchRecord(ctx context.Context, id string, b *spec.Batch, file string) *store.Batch {
 	if b.FileHashes == nil {
 		plan.RecordFiles(b)
 	}
 	specJSON, _ := json.Marshal(b)
 	host, _ := os.Hostname()
 	now := time.Now()
-	return &store.Batch{ID: id, Name: b.Name, File: file, Status: store.StatusRunning, Spec: specJSON, SpecHash: b.Hash(),
+	rec := &store.Batch{ID: id, Name: b.Name, File: file, Status: store.StatusRunning, Spec: specJSON, SpecHash: b.Hash(),
 		Runner: b.Runner.Block + " (" + b.Runner.Plugin + ")", Total: b.Total(), Host: host, Version: a.Version,
-		CreatedAt: now, StartedAt: now}
+		CreatedAt: now, StartedAt: now, CasesHash: dataset.HashOf(b.Cases)}
+	if b.Dir != "" {
+		g := dataset.ReadGit(ctx, b.Dir)
+		rec.GitCommit, rec.GitBranch, rec.GitDirty = g.Commit, g.Branch, g.Dirty
+	}
+	return rec
 }
 
 // create stores a new batch and takes ownership of it.

@@ -97,6 +97,13 @@ func Main(args []string) int {
 	return ExitConfig
 }
 
+// Command is wtb's command tree as Main builds it, not run: for what reads
+// it rather than runs it — the test that holds every `wtb …` command and
+// flag the README names to the real tree.
+func Command() *cobra.Command {
+	return (&app{stdout: io.Discard, stderr: io.Discard}).rootCommand()
+}
+
 // signals cancels the context on the first SIGINT/SIGTERM (the batch stops
 // dispatching, cancels what runs and stores what finished) and exits at once
 // on the second.
@@ -161,7 +168,7 @@ error · 3 runtime failure · 130 interrupted.`,
 	}
 	root.AddCommand(a.runCommand(), a.resumeCommand(), a.validateCommand(), a.planCommand(), a.resultsCommand(),
 		a.compareCommand(), a.forkCommand(), a.parityCommand(), a.auditCommand(), a.showCommand(), a.cacheCommand(), a.pluginsCommand(), a.versionCommand(), a.schemaCommand(), a.viewCommand(), a.reportCommand(), a.rescoreCommand(),
-		a.cassettesCommand(), a.deleteCommand(), a.gcCommand(), a.cancelCommand())
+		a.cassettesCommand(), a.deleteCommand(), a.gcCommand(), a.cancelCommand(), a.exportCommand())
 	return root
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/numfmt"
@@ -131,7 +132,15 @@ func (a *app) resultsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "results [BATCH_ID]",
 		Short: "Show the leaderboard of a batch (the latest by default)",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Show the leaderboard of a batch (the latest by default): per combination the
+mean overall score with its 95% interval, the pass rate, latency percentiles
+and each evaluator's mean, the threshold verdicts, and what the batch ran —
+its cases hash and the git commit and branch of its bench file.
+
+--list lists the batches, newest first; CASES is each one's cases hash (the
+same hash, the same cases) and COMMIT its git commit, with a + when tracked
+files had uncommitted changes.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
@@ -212,7 +221,7 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 		return doc.Write(a.stdout, doc.BatchesOf(bs))
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BATCH\tNAME\tSTATUS\tEXECUTIONS\tRUNNER\tSTARTED\tPARENT")
+	fmt.Fprintln(tw, "BATCH\tNAME\tSTATUS\tEXECUTIONS\tRUNNER\tSTARTED\tCASES\tCOMMIT\tPARENT")
 	for _, b := range bs {
 		parent := b.ParentID
 		if parent != "" && b.Lineage == store.LineageRescore {
@@ -226,8 +235,12 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 		if status == store.StatusRunning && b.CancelRequestedAt != nil {
 			status += " (cancel requested)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.Name, status, b.Total, b.Runner,
-			numfmt.Date(b.StartedAt), parent)
+		commit := orDash(dataset.Short(b.GitCommit))
+		if b.GitDirty {
+			commit += "+"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Name, status, b.Total, b.Runner,
+			numfmt.Date(b.StartedAt), orDash(dataset.Short(b.CasesHash)), commit, parent)
 	}
 	return tw.Flush()
 }

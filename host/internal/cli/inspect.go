@@ -70,6 +70,7 @@ const shownLogLines = 5
 func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs, bodies bool) {
 	res := d.Execution
 	fmt.Fprintf(w, "execution %s (batch %s)\n", res.ExecutionKey, d.BatchID)
+	fmt.Fprintf(w, "  dataset: %s\n", datasetLine(d.Dataset, -1))
 	fmt.Fprintf(w, "  status %s, score %s, passed %v, %s, %d attempt(s), worker %s\n", res.Status, numfmt.Score(res.OverallScore), res.Passed,
 		numfmt.Duration(res.DurationMs), res.Attempts, orDash(res.WorkerID))
 	if len(res.Scores) > 0 {
@@ -156,8 +157,15 @@ func printModelCalls(w io.Writer, calls []doc.ModelCall, bodies bool) {
 				used += ", unpriced"
 			}
 		}
-		fmt.Fprintf(w, "         #%d %s %s %s  %s  %s, %s%s, %s%s%s\n", c.Ordinal, c.Method, c.Upstream, c.Path, orDash(c.Model), status,
-			c.Source, stream, numfmt.Duration(c.DurationMs), used, attempt)
+		waited := ""
+		if c.Sends > 1 {
+			waited = fmt.Sprintf(", sent %d times", c.Sends)
+		}
+		if c.QueueMs > 0 {
+			waited += ", waited " + numfmt.Duration(c.QueueMs) + " in the gateway"
+		}
+		fmt.Fprintf(w, "         #%d %s %s %s  %s  %s, %s%s, %s%s%s%s\n", c.Ordinal, c.Method, c.Upstream, c.Path, orDash(c.Model), status,
+			c.Source, stream, numfmt.Duration(c.DurationMs), waited, used, attempt)
 		if c.Error != "" {
 			fmt.Fprintf(w, "            error: %s\n", firstLineOf(c.Error))
 		}
@@ -216,7 +224,7 @@ func (a *app) compareCommand() *cobra.Command {
 	var format string
 	var perEvaluator bool
 	cmd := &cobra.Command{
-		Use:   "compare BATCH_A BATCH_B",
+		Use:   "compare BATCH_A|BASELINE_FILE BATCH_B",
 		Short: "Compare two batches per combination, flag regressions, and show where per-case outputs first diverge",
 		Long: `Compare batch B against batch A: per combination the change in mean score and
 pass rate, and a paired test on the executions both batches ran (same case and
@@ -243,7 +251,19 @@ has no price, or whose response reported no usage, has no known cost: where
 either batch made one, compare says "unpriced in A" (or B) instead of a delta.
 
 With --cases, every execution whose score changed is listed with the first
-node whose output differs between the two batches.`,
+node whose output differs between the two batches.
+
+Each combination's p50 latency change (its successful executions) is shown as
+Δ P50; --format json also has both batches' p50 and p95, and their mean cost
+and tokens per execution (null where not known, with cost_delta_reason).
+Both batches' datasets — the hash of their
+cases, the git commit and branch they ran from — are said first.
+
+A can be a baseline file (wtb export BATCH --baseline FILE) instead of a
+stored batch, so CI compares against a file committed to the repository: the
+figures and verdicts are those of the stored batch. An argument with a / or
+ending in .json is a file. Where executions diverge is then named from the
+digests of A's states the file keeps, without A's outputs.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "table" && format != "json" {
@@ -251,11 +271,11 @@ node whose output differs between the two batches.`,
 			}
 			var c *bench.Comparison
 			err := a.reading(cmd.Context(), func(ctx context.Context, st store.Store) (err error) {
-				c, err = bench.Compare(ctx, st, args[0], args[1], o)
+				c, err = a.comparison(ctx, st, args[0], args[1], o)
 				return err
 			})
 			if err != nil {
-				return a.failed(err)
+				return err
 			}
 			if format == "json" {
 				// One document, whatever the flags: machine readers parse it whole.
@@ -284,6 +304,30 @@ node whose output differs between the two batches.`,
 	return cmd
 }
 
+// comparison compares stored batch b against, a stored batch or a baseline
+// file.
+func (a *app) comparison(ctx context.Context, st store.Store, against, b string, o bench.CompareOptions) (*bench.Comparison, error) {
+	if isBaselineFile(b) {
+		return nil, exitf(ExitConfig, "%s is a baseline file: it can only be A, what a stored batch B is compared against", b)
+	}
+	var c *bench.Comparison
+	var err error
+	if isBaselineFile(against) {
+		base, lerr := a.loadBaseline(against)
+		if lerr != nil {
+			return nil, lerr
+		}
+		c, err = bench.CompareBaseline(ctx, st, base, b, o)
+	} else {
+		c, err = bench.Compare(ctx, st, against, b, o)
+		err = noBatchHint(err, against)
+	}
+	if err != nil {
+		return nil, a.failed(noBatchHint(err, b))
+	}
+	return c, nil
+}
+
 // lineage says how B came from A (or A from B), "" when neither is the
 // other's parent.
 func lineage(a, b *store.Batch) string {
@@ -309,7 +353,12 @@ func lineage(a, b *store.Batch) string {
 // or perEvaluator asks) each evaluator's change.
 func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
 	recA, recB := c.A, c.B
-	fmt.Fprintf(w, "Comparing %s (A, %s) → %s (B, %s)\n", recA.ID, recA.Name, recB.ID, recB.Name)
+	from := ""
+	if c.BaselineFile != "" {
+		from = ", from the baseline file " + c.BaselineFile
+	}
+	fmt.Fprintf(w, "Comparing %s (A, %s%s) → %s (B, %s)\n", recA.ID, recA.Name, from, recB.ID, recB.Name)
+	fmt.Fprintf(w, "  A: %s\n  B: %s\n", datasetLine(doc.DatasetOf(recA), -1), datasetLine(doc.DatasetOf(recB), -1))
 	if l := lineage(recA, recB); l != "" {
 		fmt.Fprintln(w, l)
 	}
@@ -362,7 +411,7 @@ func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
 	if costs {
 		header += "\tΔ COST/EXEC\tΔ TOKENS/EXEC"
 	}
-	fmt.Fprintln(tw, header+"\tPAIRED Δ [95% CI]\tp\tPASS A\tPASS B\tVERDICT")
+	fmt.Fprintln(tw, header+"\tPAIRED Δ [95% CI]\tp\tPASS A\tPASS B\tΔ P50\tVERDICT")
 	for i := range c.Combinations {
 		r := &c.Combinations[i]
 		paired, p := numfmt.Dash, numfmt.Dash
@@ -373,7 +422,8 @@ func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
 		if costs {
 			line += "\t" + costDeltaCell(r) + "\t" + tokensDeltaCell(r)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", line, paired, p, percent(r.PassA), percent(r.PassB), verdictCell(r, c.OverallComparable))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", line, paired, p, percent(r.PassA), percent(r.PassB),
+			signedDuration(r.P50Delta), verdictCell(r, c.OverallComparable))
 	}
 	_ = tw.Flush()
 	if unpricedCalls {
@@ -504,6 +554,13 @@ func signed(x *float64) string {
 		return numfmt.Dash
 	}
 	return numfmt.Signed(*x)
+}
+
+func signedDuration(ms *float64) string {
+	if ms == nil {
+		return numfmt.Dash
+	}
+	return numfmt.SignedDuration(*ms)
 }
 
 func percent(x *float64) string {

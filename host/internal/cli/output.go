@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/plan"
@@ -153,6 +154,7 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		return cw.Error()
 	}
 	fmt.Fprintf(w, "\nLeaderboard — %s (batch %s)\n", b.Name, rec.ID)
+	fmt.Fprintf(w, "Dataset: %s\n", datasetLine(doc.DatasetOf(rec), len(b.Cases)))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	header := "RANK\tCOMBINATION\tMEAN\tSTDDEV\t95% CI\tPASS\tP50\tP95\tOK/FAIL"
 	for _, ev := range b.Evaluators {
@@ -361,4 +363,26 @@ func tokensCell(c *report.Cost) string {
 		return numfmt.Dash
 	}
 	return numfmt.Count(c.MeanTokens)
+}
+
+// datasetLine says what a batch ran: "cases 3f2a9c01b7de (12 cases) · git
+// 1a2b3c4d5e6f on main, uncommitted changes"; cases < 0 leaves the count out.
+func datasetLine(d doc.Dataset, cases int) string {
+	line := "cases " + orDash(dataset.Short(d.CasesHash))
+	if cases >= 0 {
+		line += " (" + plural(cases, "case", "cases") + ")"
+	}
+	if d.Git == nil {
+		return line + " · not in a git repository"
+	}
+	line += " · git " + dataset.Short(d.Git.Commit)
+	if d.Git.Branch != "" {
+		line += " on " + d.Git.Branch
+	} else {
+		line += " (detached)"
+	}
+	if d.Git.Dirty {
+		line += ", uncommitted changes"
+	}
+	return line
 }

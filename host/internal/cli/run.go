@@ -36,6 +36,18 @@ type runFlags struct {
 	pushgateway   string
 	progressEvery time.Duration
 	metrics       *runMetrics
+
+	// ci is --summary, --baseline and --fail-on (run, resume, fork).
+	ci ciFlags
+}
+
+// runFailOn is --fail-on's usage on the commands that run a batch: a missed
+// threshold fails them anyway.
+const runFailOn = "also exit 1 on: regression (a significant regression against --baseline); a missed threshold always does"
+
+// addRunCIFlags adds --summary, --baseline and --fail-on.
+func addRunCIFlags(cmd *cobra.Command, f *runFlags) {
+	addCIFlags(cmd, &f.ci, "summary", false, runFailOn)
 }
 
 func (a *app) runCommand() *cobra.Command {
@@ -65,6 +77,7 @@ Ctrl-C stops dispatching, cancels what is running and stores what finished;
 		},
 	}
 	addRunFlags(cmd, f)
+	addRunCIFlags(cmd, f)
 	cmd.Flags().StringVar(&f.resume, "resume", "", "finish the stored batch BATCH_ID, running only what is not stored")
 	cmd.Flags().BoolVar(&f.complete, "complete", false, "with --resume: also run what adaptive repeats and racing stopped")
 	return cmd
@@ -96,6 +109,7 @@ func (a *app) resumeCommand() *cobra.Command {
 		},
 	}
 	addRunFlags(cmd, f)
+	addRunCIFlags(cmd, f)
 	cmd.Flags().BoolVar(&f.complete, "complete", false, "also run what adaptive repeats and racing stopped: every planned execution")
 	return cmd
 }
@@ -141,6 +155,7 @@ The reused node runs keep the stderr and runner lines the parent stored.`,
 		},
 	}
 	addRunFlags(cmd, f)
+	addRunCIFlags(cmd, f)
 	cmd.Flags().StringVar(&from, "from", "", "reuse the checkpoints up to and including this node")
 	cmd.Flags().BoolVar(&onlyNew, "only-new", false, "run only the combinations the parent did not run as they are configured now (say, those of a variant FILE adds)")
 	return cmd
@@ -287,6 +302,9 @@ func (a *app) run(ctx context.Context, path string, f *runFlags) error {
 	if err := checkFormat(f.format); err != nil {
 		return err
 	}
+	if err := f.ci.check(a); err != nil {
+		return err
+	}
 	cfg, p, err := a.prepare(ctx, path, f)
 	if err != nil {
 		return err
@@ -297,6 +315,9 @@ func (a *app) run(ctx context.Context, path string, f *runFlags) error {
 		return err
 	}
 	defer st.Close()
+	if err := f.ci.checkStored(ctx, a, st); err != nil {
+		return err
+	}
 	opts, err := a.runOptions(st, f)
 	if err != nil {
 		return err
@@ -309,11 +330,17 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 	if err := checkFormat(f.format); err != nil {
 		return err
 	}
+	if err := f.ci.check(a); err != nil {
+		return err
+	}
 	st, err := a.openStore(ctx, "")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if err := f.ci.checkStored(ctx, a, st); err != nil {
+		return err
+	}
 	opts, err := a.runOptions(st, f)
 	if err != nil {
 		return err
@@ -324,6 +351,9 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 
 func (a *app) fork(ctx context.Context, o bench.ForkOptions, f *runFlags) error {
 	if err := checkFormat(f.format); err != nil {
+		return err
+	}
+	if err := f.ci.check(a); err != nil {
 		return err
 	}
 	file := o.File
@@ -343,6 +373,9 @@ func (a *app) fork(ctx context.Context, o bench.ForkOptions, f *runFlags) error 
 		return err
 	}
 	defer st.Close()
+	if err := f.ci.checkStored(ctx, a, st); err != nil {
+		return err
+	}
 	opts, err := a.runOptions(st, f)
 	if err != nil {
 		return err
@@ -526,6 +559,16 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 			return exitf(ExitRuntime, "writing %s: %v", f.junit, err)
 		}
 	}
+	// The summary says what is stored, also of a batch that stopped early:
+	// the CI job that failed is the one whose summary is read.
+	regressed := false
+	if f.ci.summary != "" || f.ci.baseline != "" {
+		_, c, err := a.ciSummary(context.Background(), st, rec.ID, &f.ci)
+		if err != nil {
+			return err
+		}
+		regressed = c != nil && c.Regressions > 0 && f.ci.failsOn(failOnRegression)
+	}
 	switch {
 	case out.Err != nil:
 		return exitf(ExitRuntime, "batch %s: %v (what finished is stored; `%s` runs the rest)", rec.ID, out.Err, a.command("resume", rec.ID))
@@ -541,6 +584,8 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 		return exitCode(ExitThresholds)
 	case sum.Thresholds && !sum.Passed:
 		return exitCode(ExitThresholds)
+	case regressed:
+		return exitf(ExitThresholds, "a significant regression against the baseline %s (--fail-on regression)", f.ci.baseline)
 	}
 	return nil
 }

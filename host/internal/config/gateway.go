@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -45,7 +46,16 @@ var tierSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "above
 
 var upstreamSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "url"}, {Name: "base_url_env"}, {Name: "api_key_env"}, {Name: "ca_file"}, {Name: "timeout"},
+	{Name: "max_concurrency"}, {Name: "requests_per_minute"}, {Name: "tokens_per_minute"}, {Name: "retries"}, {Name: "max_retry_wait"},
 }}
+
+// Retries of a call the upstream pushed back on (429, 503, 529) unless the
+// upstream block says otherwise: with backoffs of 1, 2, 4 and 8 s (or the
+// upstream's Retry-After), about 15 s of a provider's bad minute.
+const (
+	defaultRetries      = 4
+	defaultMaxRetryWait = gateway.DefaultMaxRetryWait
+)
 
 // decodeGateway decodes the gateway block. Every problem is located; the
 // block is kept (as far as it decoded) so later checks see it.
@@ -165,7 +175,21 @@ func (c *Config) decodeUpstream(b *hcl.Block, proxy bool) (*spec.Upstream, hcl.D
 	}
 	known := knownUpstreams[name]
 	u := &spec.Upstream{Name: name, URL: a.str("url", known.URL), BaseURLEnv: a.str("base_url_env", known.BaseURLEnv),
-		APIKeyEnv: a.str("api_key_env", known.APIKeyEnv), Timeout: spec.Duration(a.duration("timeout", 0))}
+		APIKeyEnv: a.str("api_key_env", known.APIKeyEnv), Timeout: spec.Duration(a.duration("timeout", 0)),
+		MaxConcurrency: a.integer("max_concurrency", 0, 1, 100000), Retries: a.integer("retries", defaultRetries, 0, 100),
+		MaxRetryWait: spec.Duration(a.duration("max_retry_wait", defaultMaxRetryWait))}
+	if a.has("requests_per_minute") {
+		if u.RequestsPerMinute = a.number("requests_per_minute", 0); u.RequestsPerMinute <= 0 && !a.failed("requests_per_minute") {
+			a.errorf("requests_per_minute", "Value out of range", "requests_per_minute must be more than 0 (leave it out for no limit); got %s.",
+				strconv.FormatFloat(u.RequestsPerMinute, 'g', -1, 64))
+		}
+	}
+	if a.has("tokens_per_minute") {
+		u.TokensPerMinute = int64(a.integer("tokens_per_minute", 0, 1, 1<<40))
+	}
+	if u.MaxRetryWait <= 0 && a.has("max_retry_wait") {
+		a.errorf("max_retry_wait", "Value out of range", "max_retry_wait must be more than 0 (retries = 0 turns retries off).")
+	}
 	if u.URL == "" {
 		a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing upstream URL",
 			Detail: fmt.Sprintf("Upstream %q needs url = \"https://…\" (only %s have a default).", name, quoteAll(sortedKnown())), Subject: b.DefRange.Ptr()})

@@ -28,8 +28,13 @@ type Compare struct {
 	PassScoreB        float64             `json:"pass_score_b"`
 	CaseSets          CaseSets            `json:"case_sets"`
 	Combinations      []ComboDelta        `json:"combinations"`
-	// Cases lists executions whose score changed (with --cases; else []).
-	Cases []CaseDelta `json:"cases"`
+	// Cases lists executions whose score changed (with --cases; else []),
+	// the largest drops first; CasesChanged counts them all, listed or not.
+	Cases        []CaseDelta `json:"cases"`
+	CasesChanged int         `json:"cases_changed"`
+	// BaselineFile is the baseline file A was read from ("" when A is a
+	// stored batch).
+	BaselineFile string `json:"baseline_file"`
 }
 
 // EvaluatorCompared is one evaluator of A or B: in both alike ("same"), in
@@ -81,6 +86,14 @@ type ComboDelta struct {
 	// Evaluators are the per-evaluator figures, in the order of the
 	// document's evaluators.
 	Evaluators []EvaluatorDelta `json:"evaluators"`
+	// Latency: each batch's p50 and p95 of the combination's successful
+	// executions (null where it has none) and B − A.
+	P50A     *float64 `json:"p50_ms_a"`
+	P50B     *float64 `json:"p50_ms_b"`
+	P50Delta *float64 `json:"p50_delta_ms"`
+	P95A     *float64 `json:"p95_ms_a"`
+	P95B     *float64 `json:"p95_ms_b"`
+	P95Delta *float64 `json:"p95_delta_ms"`
 	// Cost: the combination's mean cost per execution in each batch, null
 	// when unknown — no model calls there, or calls it could not price
 	// (unpriced_calls_a/b; never $0) — and B − A when both are known;
@@ -137,7 +150,7 @@ func CompareOf(c *bench.Comparison, redA, redB func(json.RawMessage) json.RawMes
 	d := Compare{Header: header(KindCompare), A: BatchOf(c.A), B: BatchOf(c.B), Tolerance: c.Tolerance, Alpha: c.Alpha, Test: c.Test,
 		Regressions: c.Regressions, OverallComparable: c.OverallComparable, Evaluators: []EvaluatorCompared{},
 		PassScoreA: c.PassScoreA, PassScoreB: c.PassScoreB, CaseSets: CaseSets(c.Cases),
-		Combinations: []ComboDelta{}, Cases: []CaseDelta{}}
+		Combinations: []ComboDelta{}, Cases: []CaseDelta{}, CasesChanged: c.CasesChanged, BaselineFile: c.BaselineFile}
 	for _, e := range c.Evaluators {
 		d.Evaluators = append(d.Evaluators, EvaluatorCompared{Name: e.Name, Status: e.Status, Comparable: e.Comparable,
 			Changes: list(e.Changes), A: evaluatorOf(e.A), B: evaluatorOf(e.B)})
@@ -147,7 +160,8 @@ func CompareOf(c *bench.Comparison, redA, redB func(json.RawMessage) json.RawMes
 		cd := ComboDelta{Combination: x.Combination, Verdict: x.Verdict(c.OverallComparable), MeanA: x.MeanA, MeanB: x.MeanB,
 			Delta: x.Delta, PassRateA: x.PassA, PassRateB: x.PassB, Pairs: x.Paired.N, MeanDiff: x.Paired.MeanDiff,
 			DiffCI95: ci95(x.Paired), PT: x.Paired.PT, PWilcoxon: x.Paired.PW, P: x.P, Significant: x.Significant,
-			Regression: x.Regression, Evaluators: []EvaluatorDelta{},
+			Regression: x.Regression, Evaluators: []EvaluatorDelta{}, P50A: x.P50A, P50B: x.P50B, P50Delta: x.P50Delta,
+			P95A: x.P95A, P95B: x.P95B, P95Delta: x.P95Delta,
 			CostA: x.CostA, CostB: x.CostB, CostDelta: x.CostDelta, UnpricedA: x.UnpricedA, UnpricedB: x.UnpricedB,
 			TokensA: x.TokensA, TokensB: x.TokensB, TokensDelta: x.TokensDelta}
 		if why := x.CostCompared(); why != "" {

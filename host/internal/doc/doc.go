@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 )
@@ -36,11 +37,15 @@ const (
 	KindCacheCleared = "cache_cleared"
 	KindParity       = "parity"
 	KindCases        = "cases"
+	// KindBaseline is not printed by --format json: it is the file `wtb
+	// export --baseline` writes and compare reads.
+	KindBaseline = bench.BaselineKind
 )
 
 // Kinds lists every document kind.
 var Kinds = []string{KindVersion, KindPlugins, KindPluginSchema, KindValidate, KindPlan, KindBatches,
-	KindLeaderboard, KindExecutions, KindExecution, KindAudit, KindCompare, KindCacheStats, KindCacheCleared, KindParity, KindCases}
+	KindLeaderboard, KindExecutions, KindExecution, KindAudit, KindCompare, KindCacheStats, KindCacheCleared, KindParity, KindCases,
+	KindBaseline}
 
 // Header starts every document.
 type Header struct {
@@ -83,6 +88,25 @@ type Batch struct {
 	// when, or null: while the batch is running it is stopping; once it is
 	// cancelled, this is why.
 	CancelRequested *CancelRequested `json:"cancel_requested"`
+	// Dataset is what the batch ran: its cases hash and git state.
+	Dataset Dataset `json:"dataset"`
+}
+
+// Dataset is a batch's dataset version: the content hash of its cases and
+// the git state of its bench file's directory when it started (null outside
+// a repository, and for batches stored before it was recorded).
+type Dataset struct {
+	CasesHash string       `json:"cases_hash"`
+	Git       *dataset.Git `json:"git"`
+}
+
+// DatasetOf is rec's dataset version.
+func DatasetOf(rec *store.Batch) Dataset {
+	d := Dataset{CasesHash: rec.CasesHash}
+	if rec.GitCommit != "" {
+		d.Git = &dataset.Git{Commit: rec.GitCommit, Branch: rec.GitBranch, Dirty: rec.GitDirty}
+	}
+	return d
 }
 
 // CancelRequested is a request that a batch stop.
@@ -96,7 +120,7 @@ type CancelRequested struct {
 func BatchOf(rec *store.Batch) Batch {
 	b := Batch{ID: rec.ID, Name: rec.Name, File: rec.File, Status: bench.DisplayStatus(rec), Runner: rec.Runner,
 		ParentID: rec.ParentID, ForkNode: rec.ForkNode, Lineage: lineageOf(rec), Total: rec.Total, Host: rec.Host, Version: rec.Version,
-		StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt}
+		StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt, Dataset: DatasetOf(rec)}
 	var sum struct {
 		Stored, Succeeded, Failed *int
 		Verdict                   string

@@ -39,13 +39,17 @@ func testSpec() *spec.Batch {
 
 func TestEveryDocumentMatchesItsSchema(t *testing.T) {
 	now := time.Now().UTC()
-	rec := &store.Batch{ID: "b1", Name: "qa", Status: store.StatusCompleted, StartedAt: now, FinishedAt: &now}
+	rec := &store.Batch{ID: "b1", Name: "qa", Status: store.StatusCompleted, StartedAt: now, FinishedAt: &now,
+		CasesHash: "sha256:" + strings.Repeat("ab", 32), GitCommit: strings.Repeat("1f", 20), GitBranch: "main", GitDirty: true}
 	b := testSpec()
 	failed := store.Result{ExecutionKey: "a=x/c1/0", Combination: "a=x", Status: store.ResultFailed, Error: "boom sk-secret-value",
 		Logs: []store.LogLine{{Time: now, Stream: store.StreamStderr, Line: "token sk-secret-value"}}}
 	check(t, VersionOf("1.2.3"))
 	check(t, BatchesOf(nil))
-	check(t, BatchesOf([]store.Batch{*rec}))
+	if out := check(t, BatchesOf([]store.Batch{*rec, {ID: "old", Status: store.StatusFailed, StartedAt: now}})); !strings.Contains(out, `"dirty": true`) ||
+		!strings.Contains(out, `"git": null`) {
+		t.Errorf("batches with and without a dataset version:\n%s", out)
+	}
 	stopping := *rec
 	stopping.Status, stopping.CancelRequestedBy, stopping.CancelRequestedAt = store.StatusRunning, "wtb cancel, pid 7 on h (user u)", &now
 	if out := check(t, BatchesOf([]store.Batch{stopping})); !strings.Contains(out, `"by": "wtb cancel, pid 7 on h (user u)"`) {
@@ -133,6 +137,118 @@ func TestCheckRejectsWhatTheSchemaForbids(t *testing.T) {
 	for _, kind := range Kinds {
 		if _, err := Schema(kind); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// A baseline file matches its schema, reads back as written and is written
+// the same way twice: one case and one execution a line.
+func TestBaselineFile(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	b := &Baseline{FormatVersion: bench.BaselineFormat, Kind: bench.BaselineKind, WTBVersion: "1.2.3",
+		Batch: bench.BaselineBatch{ID: "b1", Name: "qa", File: "bench/qa.hcl", Status: store.StatusCompleted, Runner: "local (pool)",
+			Total: 2, StartedAt: now, FinishedAt: &now, Verdict: "thresholds met", CasesHash: "sha256:" + strings.Repeat("0a", 32),
+			Decisions: []store.Decision{}},
+		Spec: bench.BaselineSpec{Name: "qa", Nodes: []string{"retrieve", "answer"}, Repeat: 1, PassScore: 0.5,
+			Combinations: []spec.Combination{{Name: "answer=x", Variants: map[string]string{"answer": "x"}}},
+			Evaluators:   []spec.Evaluator{{Name: "judge", Type: "command", Command: []string{"python3", "./judge.py"}, Weight: 1, Expect: json.RawMessage(`"<a & b>"`)}},
+			Thresholds:   spec.Thresholds{AppliesTo: "all"}},
+		Cases: []bench.BaselineCase{{ID: "c1", Digest: strings.Repeat("ab", 16)}, {ID: "c2", Digest: strings.Repeat("cd", 16)}},
+		Executions: []bench.BaselineResult{
+			{Key: "answer=x/c1/0", Combination: "answer=x", Case: "c1", Status: store.ResultSucceeded, Passed: true, Score: 1,
+				Scores: map[string]float64{"judge": 1}, DurationMs: 12.5, Nodes: []bench.NodeDigest{{Node: "retrieve", State: strings.Repeat("12", 8)}}},
+			{Key: "answer=x/c2/0", Combination: "answer=x", Case: "c2", Status: store.ResultFailed, Scores: map[string]float64{},
+				FailedNode: "answer", Nodes: []bench.NodeDigest{}},
+		}}
+	var first, second bytes.Buffer
+	if err := WriteBaseline(&first, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(first.Bytes()); err != nil {
+		t.Fatalf("%v\n%s", err, first.String())
+	}
+	out := first.String()
+	if !strings.Contains(out, "\n    {\"key\":\"answer=x/c1/0\",") || !strings.Contains(out, "\n    {\"id\":\"c2\",") || !strings.Contains(out, `"<a & b>"`) {
+		t.Errorf("one execution and one case a line, no HTML escapes:\n%s", out)
+	}
+	back, err := bench.ParseBaseline(first.Bytes(), "baseline.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteBaseline(&second, back); err != nil {
+		t.Fatal(err)
+	}
+	if first.String() != second.String() {
+		t.Errorf("read and written again, it changed:\n%s\n---\n%s", first.String(), second.String())
+	}
+	for name, mangle := range map[string]func(string) string{
+		"another kind":   func(s string) string { return strings.Replace(s, `"kind": "baseline"`, `"kind": "compare"`, 1) },
+		"a newer format": func(s string) string { return strings.Replace(s, `"format_version": 1`, `"format_version": 2`, 1) },
+		"not json":       func(s string) string { return s[:40] },
+		"no batch":       func(s string) string { return strings.Replace(s, `"id": "b1"`, `"id": ""`, 1) },
+	} {
+		if _, err := bench.ParseBaseline([]byte(mangle(out)), "baseline.json"); err == nil || !strings.Contains(err.Error(), "baseline.json") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// A baseline file written by a newer wtb with fields this one does not know
+// (at the top, in the batch, in an execution) still reads and checks, as the
+// same baseline; a field this wtb knows with a shape its schema refuses is
+// refused even among unknown ones. What wtb prints is still held to its
+// schema exactly.
+func TestBaselineFileWithNewerFields(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	b := &Baseline{FormatVersion: bench.BaselineFormat, Kind: bench.BaselineKind, WTBVersion: "1.2.3",
+		Batch: bench.BaselineBatch{ID: "b1", Name: "qa", File: "qa.hcl", Status: store.StatusCompleted, Runner: "local (pool)",
+			Total: 1, StartedAt: now, FinishedAt: &now, Verdict: "thresholds met", Decisions: []store.Decision{}},
+		Spec: bench.BaselineSpec{Name: "qa", Nodes: []string{"answer"}, Repeat: 1, PassScore: 0.5,
+			Combinations: []spec.Combination{{Name: "answer=x", Variants: map[string]string{"answer": "x"}}},
+			Evaluators:   []spec.Evaluator{{Name: "exact", Type: "exact_match", Weight: 1}},
+			Thresholds:   spec.Thresholds{AppliesTo: "all"}},
+		Cases: []bench.BaselineCase{{ID: "c1", Digest: strings.Repeat("ab", 16)}},
+		Executions: []bench.BaselineResult{{Key: "answer=x/c1/0", Combination: "answer=x", Case: "c1", Status: store.ResultSucceeded,
+			Passed: true, Score: 1, Scores: map[string]float64{"exact": 1}, DurationMs: 3, Nodes: []bench.NodeDigest{}}}}
+	var buf bytes.Buffer
+	if err := WriteBaseline(&buf, b); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	newer := strings.NewReplacer(
+		`"wtb_version": "1.2.3"`, `"wtb_version": "1.2.3", "cost_currency": "USD"`,
+		`"id": "b1"`, `"id": "b1", "labels": {"team": "qa"}`,
+		`{"key":"answer=x/c1/0",`, `{"key":"answer=x/c1/0","cost_usd":0.002,`,
+	).Replace(out)
+	if newer == out || strings.Count(newer, "cost_") != 2 || !strings.Contains(newer, `"labels"`) {
+		t.Fatalf("the test's replacements missed:\n%s", out)
+	}
+	if err := Check([]byte(newer)); err == nil {
+		t.Error("Check (what wtb prints is held to) accepted fields the schema does not name")
+	}
+	if err := CheckReadable([]byte(newer)); err != nil {
+		t.Errorf("a newer wtb's fields: %v", err)
+	}
+	back, err := bench.ParseBaseline([]byte(newer), "baseline.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	if err := WriteBaseline(&again, back); err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != out {
+		t.Errorf("read past the newer fields, it is another baseline:\n%s\n---\n%s", again.String(), out)
+	}
+	for name, bad := range map[string]string{
+		"a status it does not know": strings.Replace(newer, `"status":"succeeded"`, `"status":"sucseeded"`, 1),
+		"a required field missing":  strings.Replace(newer, `"case":"c1",`, ``, 1),
+	} {
+		if bad == newer {
+			t.Fatalf("%s: the replacement missed", name)
+		}
+		if err := CheckReadable([]byte(bad)); err == nil {
+			t.Errorf("%s among unknown fields: accepted", name)
 		}
 	}
 }

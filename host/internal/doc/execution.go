@@ -17,7 +17,9 @@ const MaxDiffChanges = 500
 // node run its input and output, a nested diff, its logs.
 type ExecutionDetail struct {
 	Header
-	BatchID   string          `json:"batch_id"`
+	BatchID string `json:"batch_id"`
+	// Dataset is what the batch ran: its cases hash and git state.
+	Dataset   Dataset         `json:"dataset"`
 	Execution Execution       `json:"execution"`
 	Input     json.RawMessage `json:"input"` // the case input: the state before the first node
 	// Expected are the case's expected values (null: it has none).
@@ -96,7 +98,7 @@ type NodeRun struct {
 func ExecutionDetailOf(v *bench.ExecutionView) ExecutionDetail {
 	red := v.Spec.Redactor()
 	res := v.Result
-	d := ExecutionDetail{Header: header(KindExecution), BatchID: v.Batch.ID, Execution: ExecutionOf(res, red),
+	d := ExecutionDetail{Header: header(KindExecution), BatchID: v.Batch.ID, Dataset: DatasetOf(v.Batch), Execution: ExecutionOf(res, red),
 		Input: json.RawMessage("{}"), Expected: orNull(red.JSON(v.Case.Expected)), Evaluations: []Evaluation{},
 		Output: ExecutionOutput{Evaluator: v.OutputFrom, Node: v.OutputNode, Value: json.RawMessage("null"), Found: v.Found},
 		Logs:   logsOf(res.Logs, red), Nodes: []NodeRun{}}

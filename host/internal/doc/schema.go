@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	jskind "github.com/santhosh-tekuri/jsonschema/v6/kind"
 )
 
 //go:embed schemas/*.schema.json
@@ -84,4 +86,34 @@ func Check(data []byte) error {
 		return fmt.Errorf("%s document: %w", head.Kind, err)
 	}
 	return nil
+}
+
+// CheckReadable validates a document this wtb reads back (a baseline file)
+// the way a forward-compatible reader should: every field it knows must have
+// the shape its schema gives, and fields it does not know are read past — a
+// newer wtb adds fields without changing the format, so a file it wrote
+// still reads in a CI that pins an older wtb. Check, for what wtb prints,
+// refuses those fields, so the schemas keep saying exactly what is written.
+func CheckReadable(data []byte) error {
+	err := Check(data)
+	var verr *jsonschema.ValidationError
+	if errors.As(err, &verr) && onlyUnknownFields(verr) {
+		return nil
+	}
+	return err
+}
+
+// onlyUnknownFields says whether every leaf of a validation error is an
+// additionalProperties violation.
+func onlyUnknownFields(e *jsonschema.ValidationError) bool {
+	if len(e.Causes) == 0 {
+		_, ok := e.ErrorKind.(*jskind.AdditionalProperties)
+		return ok
+	}
+	for _, c := range e.Causes {
+		if !onlyUnknownFields(c) {
+			return false
+		}
+	}
+	return true
 }

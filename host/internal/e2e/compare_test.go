@@ -143,7 +143,7 @@ func TestCompareJudgesTheEvaluatorsScoredAlike(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^answer=terse\s.*REGRESSION in exact$`).MatchString(out) {
 		t.Errorf("answer=terse regressed on exact:\n%s", out)
 	}
-	if !regexp.MustCompile(`(?m)^answer=brief\s+—\s+\d\.\d{3}\s+—\s+—\s+—\s+—\s+\d+%\s+new in B$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^answer=brief\s+—\s+\d\.\d{3}\s+—\s+—\s+—\s+—\s+\d+%\s+—\s+new in B$`).MatchString(out) {
 		t.Errorf("a combination only B ran shows — for what A has not:\n%s", out)
 	}
 	d := readCompare(t, e.mustRunOK("compare", a, b, "--format", "json"))

@@ -71,7 +71,20 @@ func (e *temporalEnv) worker(id string) (pid int, kill func()) {
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		<-done
 	}
-	e.t.Cleanup(kill)
+	e.t.Cleanup(func() {
+		// With coverage on, a worker still running when its test ends stops
+		// as an operator stops one (SIGTERM), so it writes its coverage: a
+		// SIGKILL would lose everything the test ran on it.
+		if testbin.CoverDir() != "" {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+				return
+			case <-time.After(15 * time.Second):
+			}
+		}
+		kill()
+	})
 	return cmd.Process.Pid, kill
 }
 

@@ -94,7 +94,8 @@ func ToStore(w Where, x sdk.Interaction, created time.Time, prices *Prices) stor
 		Status: x.Status, Streamed: x.Streamed, Source: x.Source, Model: x.Model, Error: x.Error, MatchKey: x.MatchKey,
 		StartedAt: x.Started, DurationMs: ms(x.Duration), FirstByteMs: ms(x.FirstByte), Request: reqJSON, Response: respJSON,
 		CreatedAt: created, InputTokens: int(x.Usage.Input), OutputTokens: int(x.Usage.Output), CacheReadTokens: int(x.Usage.CacheRead),
-		CacheWriteTokens: int(x.Usage.CacheWrite), ReasoningTokens: int(x.Usage.Reasoning), UsageReported: x.Usage.Reported}
+		CacheWriteTokens: int(x.Usage.CacheWrite), ReasoningTokens: int(x.Usage.Reasoning), UsageReported: x.Usage.Reported,
+		Attempts: x.Attempts, QueueMs: ms(x.QueueTime)}
 	m.CostUSD, m.Priced = prices.Cost(x.Model, x.Usage)
 	return m
 }

@@ -81,6 +81,13 @@ const (
 	MetricCacheRead  = "wtb.llm.cache_read_tokens"
 	MetricCacheWrite = "wtb.llm.cache_write_tokens"
 	MetricReasoning  = "wtb.llm.reasoning_tokens"
+	// MetricQueueMs is the time the execution's calls waited in the gateway
+	// (their upstream's limits, the waits before retries), summed over its
+	// calls; its latency leaves it out. Set only when there was any.
+	MetricQueueMs = "wtb.llm.queue_ms"
+	// MetricRetries counts the attempts the gateway sent again after the
+	// upstream pushed back. Set only when there were any.
+	MetricRetries = "wtb.llm.retries"
 )
 
 // Tokens is every token an execution's metrics count.

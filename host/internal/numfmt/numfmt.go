@@ -83,6 +83,20 @@ func Duration(ms float64) string {
 	return strconv.FormatInt(secs/60, 10) + "m" + pad2(secs%60) + "s"
 }
 
+// SignedDuration writes a difference of durations in milliseconds by the
+// rule of Duration with its sign: "+12 ms", "-1.18 s"; one that rounds to
+// zero has none: "0.0 ms".
+func SignedDuration(ms float64) string {
+	s := Duration(math.Abs(ms))
+	switch {
+	case math.IsNaN(ms) || strings.Trim(s, "0. ms") == "":
+		return s
+	case ms < 0:
+		return "-" + s
+	}
+	return "+" + s
+}
+
 // Elapsed writes a time.Duration by the rule of Duration.
 func Elapsed(d time.Duration) string { return Duration(float64(d) / float64(time.Millisecond)) }
 

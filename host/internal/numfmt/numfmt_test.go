@@ -50,6 +50,7 @@ func TestTheRulesExamples(t *testing.T) {
 		{Signed(0.104), "+0.104"}, {Signed(-0.2), "-0.200"}, {Signed(-1e-17), "0.000"}, {Signed(0), "0.000"},
 		{Setting(0.75), "0.75"}, {Setting(0.775), "0.775"}, {Setting(2000), "2000"},
 		{Fixed(-0.0001, 3), "-0.000"}, {Percent(-0.001), "0%"},
+		{SignedDuration(12.4), "+12 ms"}, {SignedDuration(-1179.56), "-1.18 s"}, {SignedDuration(0.01), "0.0 ms"}, {SignedDuration(-0.04), "0.0 ms"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)

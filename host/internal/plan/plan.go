@@ -148,6 +148,10 @@ type Planner struct {
 type resolvedNode struct {
 	node      spec.Resolved
 	filesHash string
+	// portable is the node's configuration and the contents of its files
+	// with the paths under the bench file's directory written relative to
+	// it: what the run key covers, so recordings replay in any checkout.
+	portable string
 }
 
 // NewPlanner prepares planning of b.
@@ -187,6 +191,7 @@ func (p *Planner) resolve(n *spec.Node, variant string) resolvedNode {
 	if !ok {
 		r.node = n.Resolve(variant, p.Batch.Cache)
 		r.filesHash = p.opts.FileHasher(r.node.Files)
+		r.portable = p.portableIdentity(r.node)
 		p.resolved[k] = r
 	}
 	return r
@@ -269,9 +274,41 @@ func (p *Planner) rootRunKey(cs *spec.Case, repeat int) string {
 // alike (a Ray runner names its Python), and a recording is safe to replay
 // whatever they hold — replay matches every request exactly, so a node that
 // now asks something else misses instead of getting a stale answer.
+//
+// Nor does it cover where the repository is checked out: paths under the
+// bench file's directory count relative to it (see portableIdentity), so
+// cassettes recorded on a laptop replay on a CI runner that checks the
+// repository out elsewhere ("run-v1" keys covered the absolute paths).
 func (p *Planner) runKey(parent string, rn resolvedNode, envKey, branch string) string {
-	return spec.HashStrings("run-v1", parent, rn.node.Name, rn.node.ConfigHash, rn.filesHash, envKey, branch,
+	return spec.HashStrings("run-v2", parent, rn.node.Name, rn.portable, envKey, branch,
 		p.Batch.Gateway.Identity())
+}
+
+// portableIdentity is a node's configuration and the contents of the files
+// its command names, with every path under the bench file's directory
+// written relative to it.
+func (p *Planner) portableIdentity(r spec.Resolved) string {
+	dir := p.Batch.Dir
+	files := append([]string(nil), r.Files...)
+	sort.Strings(files)
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%s\x00", spec.RelativeTo(dir, f), p.fileContent(f))
+	}
+	return spec.HashStrings(r.PortableHash(dir), hex.EncodeToString(h.Sum(nil)[:16]))
+}
+
+// fileContent is the hash of a file's contents the batch recorded, or the
+// file's as it is now when the batch recorded none (as FileHasher's
+// default).
+func (p *Planner) fileContent(path string) string {
+	if p.Batch.FileHashes != nil {
+		if h, ok := p.Batch.FileHashes[path]; ok {
+			return h
+		}
+		return "unrecorded"
+	}
+	return HashFile(path)
 }
 
 // Build plans every group of a batch at once.

@@ -203,3 +203,37 @@ func TestCacheKeyFollowsFilesTheEnvironmentNames(t *testing.T) {
 		t.Error("the key is not stable for unchanged contents")
 	}
 }
+
+// A node run's identity (what recordings are kept under) does not depend on
+// where the repository is checked out: the same bench in two directories
+// plans the same run keys, as long as the scripts hold the same. Paths
+// outside the bench file's directory still count as they are.
+func TestRunKeysDoNotDependOnTheCheckoutPath(t *testing.T) {
+	runKeys := func(dir, script, python string) []string {
+		t.Helper()
+		path := filepath.Join(dir, "agent.py")
+		if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n := spec.Node{Name: "plan", Kind: "command", Command: []string{python, path, "plan"}, Files: []string{path},
+			Env: map[string]string{"PROMPTS": filepath.Join(dir, "prompts")}, Params: json.RawMessage(`{}`)}
+		b := batchOf(true, n)
+		b.Dir = dir
+		var keys []string
+		for _, st := range Build(b, Options{BatchID: "b"}).Steps {
+			keys = append(keys, st.RunKey)
+		}
+		return keys
+	}
+	here, there := t.TempDir(), t.TempDir()
+	a := runKeys(here, "print('v1')", "python3")
+	if b := runKeys(there, "print('v1')", "python3"); fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("the same bench checked out elsewhere plans other run keys:\n%v\n%v", a, b)
+	}
+	if b := runKeys(there, "print('v2')", "python3"); fmt.Sprint(a) == fmt.Sprint(b) {
+		t.Error("a changed script must change the run keys")
+	}
+	if b := runKeys(there, "print('v1')", "/opt/python/bin/python3"); fmt.Sprint(a) == fmt.Sprint(b) {
+		t.Error("another interpreter (a path outside the bench directory) must change the run keys")
+	}
+}

@@ -3,7 +3,6 @@ package pluginhost_test
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,17 +19,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/testbin"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/client"
-	"github.com/wtbench/wtb/sdk/conformance"
 )
-
-func TestPoolRunnerConformance(t *testing.T) {
-	conformance.RunRunner(t, conformance.Runner{
-		Binary:        testbin.Build(t, testbin.RunnerPool),
-		Config:        json.RawMessage(`{"max_workers": 16}`),
-		InvalidConfig: json.RawMessage(`{"max_workers": 0}`),
-		InvalidPath:   []string{"max_workers"},
-	})
-}
 
 // recorder collects plugin lifecycle events.
 type recorder struct {
@@ -357,7 +346,7 @@ func TestNoOrphansWhenHostIsKilled(t *testing.T) {
 
 func TestRunningAPluginByHandExplainsItself(t *testing.T) {
 	cmd := exec.Command(testbin.Build(t, testbin.RunnerPool))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, testbin.CoverEnv()...)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatal("running a plugin by hand exited 0")

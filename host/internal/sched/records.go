@@ -91,6 +91,10 @@ type llmTotals struct {
 	calls, unpriced int
 	usage           sdk.Usage
 	cost            float64
+	// queueMs is the time the calls waited in the gateway (rate limits,
+	// retries after a push back); retries the attempts past each call's first.
+	queueMs float64
+	retries int
 }
 
 func (t *llmTotals) add(c store.ModelCall) {
@@ -102,6 +106,8 @@ func (t *llmTotals) add(c store.ModelCall) {
 	t.usage.CacheWrite += u.CacheWrite
 	t.usage.Reasoning += u.Reasoning
 	t.usage.Reported = t.usage.Reported || u.Reported
+	t.queueMs += c.QueueMs
+	t.retries += max(0, c.Attempts-1)
 	if c.Priced {
 		t.cost += c.CostUSD
 	} else {
@@ -119,6 +125,8 @@ func (t *llmTotals) plus(o llmTotals) {
 	t.usage.CacheWrite += o.usage.CacheWrite
 	t.usage.Reasoning += o.usage.Reasoning
 	t.usage.Reported = t.usage.Reported || o.usage.Reported
+	t.queueMs += o.queueMs
+	t.retries += o.retries
 }
 
 // into counts the totals in an execution's metrics (its node runs' calls,
@@ -136,6 +144,13 @@ func (t llmTotals) into(metrics map[string]float64) {
 	metrics[modelcalls.MetricCacheRead] = float64(t.usage.CacheRead)
 	metrics[modelcalls.MetricCacheWrite] = float64(t.usage.CacheWrite)
 	metrics[modelcalls.MetricReasoning] = float64(t.usage.Reasoning)
+	// Only when there was any: most batches never wait.
+	if t.queueMs > 0 {
+		metrics[modelcalls.MetricQueueMs] = t.queueMs
+	}
+	if t.retries > 0 {
+		metrics[modelcalls.MetricRetries] = float64(t.retries)
+	}
 }
 
 // finish is how an execution ended.

@@ -346,6 +346,54 @@ func (n *Node) Resolve(variant string, batchCache bool) Resolved {
 	return r
 }
 
+// PortableHash identifies the configuration as ConfigHash does, with every
+// path under dir (the bench file's directory) written relative to it — in
+// the command, the files it names and the environment variables: the same
+// node in another checkout of the repository (a CI runner's, a colleague's)
+// has the same PortableHash and another ConfigHash.
+func (r Resolved) PortableHash(dir string) string {
+	if dir == "" {
+		return hashJSON(r)
+	}
+	rel := func(s string) string { return RelativeTo(dir, s) }
+	c := r
+	c.Command = mapStrings(r.Command, rel)
+	c.Files = mapStrings(r.Files, rel)
+	if r.Env != nil {
+		c.Env = make(map[string]string, len(r.Env))
+		for k, v := range r.Env {
+			c.Env[k] = rel(v)
+		}
+	}
+	return hashJSON(c)
+}
+
+// RelativeTo writes path relative to dir when it is dir or under it
+// ("./agent.py"), and leaves it as it is otherwise.
+func RelativeTo(dir, path string) string {
+	dir = strings.TrimSuffix(dir, "/")
+	switch {
+	case dir == "":
+		return path
+	case path == dir:
+		return "."
+	case strings.HasPrefix(path, dir+"/"):
+		return "./" + path[len(dir)+1:]
+	}
+	return path
+}
+
+func mapStrings(in []string, f func(string) string) []string {
+	if in == nil {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = f(s)
+	}
+	return out
+}
+
 // EnvironmentSpec is the merged environment settings of a combination's
 // variants (later nodes win), as JSON; combinations with equal specs share an
 // environment. Keys of a variant's environment object that name a setting of
@@ -503,6 +551,12 @@ type Upstream struct {
 	CAFile  string   `json:"ca_file,omitempty"`
 	CAPEM   string   `json:"ca_pem,omitempty"`
 	Timeout Duration `json:"timeout,omitempty"`
+	// The provider's limits the gateway keeps (sdk.Limits).
+	MaxConcurrency    int      `json:"max_concurrency,omitempty"`
+	RequestsPerMinute float64  `json:"requests_per_minute,omitempty"`
+	TokensPerMinute   int64    `json:"tokens_per_minute,omitempty"`
+	Retries           int      `json:"retries,omitempty"`
+	MaxRetryWait      Duration `json:"max_retry_wait,omitempty"`
 }
 
 // Identity is what of the gateway a node run's recordings are kept under:

@@ -52,6 +52,10 @@ type ModelCall struct {
 	// model has no price (the cost is unknown, never $0).
 	Priced  bool
 	CostUSD float64
+	// Attempts is how many times the gateway sent the call (0: replayed);
+	// QueueMs how long it waited in the gateway, apart from DurationMs.
+	Attempts int
+	QueueMs  float64
 }
 
 // Model-call outcomes.
@@ -93,6 +97,8 @@ var ModelCalls = Table[ModelCall]{Name: "wtb_model_calls", Conflict: "(batch_tes
 	{"usage_reported", Bool, func(c *ModelCall) any { return &c.UsageReported }},
 	{"priced", Bool, func(c *ModelCall) any { return &c.Priced }},
 	{"cost_usd", Float, func(c *ModelCall) any { return &c.CostUSD }},
+	{"attempts", Int, func(c *ModelCall) any { return &c.Attempts }},
+	{"queue_ms", Float, func(c *ModelCall) any { return &c.QueueMs }},
 }}
 
 // ModelCallRepository reads stored model calls (they are written with the

@@ -69,6 +69,14 @@ type Batch struct {
 	// owner took it.
 	CancelRequestedBy string
 	CancelRequestedAt *time.Time
+	// CasesHash is the content hash of the cases the batch ran ("" for a
+	// batch stored before it was recorded). GitCommit, GitBranch and
+	// GitDirty are the git state of the bench file's directory when the
+	// batch started ("" and false outside a repository).
+	CasesHash string
+	GitCommit string
+	GitBranch string
+	GitDirty  bool
 }
 
 // Decision is why a combination stopped early, with the evidence.

@@ -103,6 +103,10 @@ var Batches = Table[Batch]{Name: "wtb_batch_tests", Conflict: "(id)", Columns: [
 	{"decisions", List, func(b *Batch) any { return &b.Decisions }},
 	{"cancel_requested_by", Text, func(b *Batch) any { return &b.CancelRequestedBy }},
 	{"cancel_requested_at", OptTime, func(b *Batch) any { return &b.CancelRequestedAt }},
+	{"cases_hash", Text, func(b *Batch) any { return &b.CasesHash }},
+	{"git_commit", Text, func(b *Batch) any { return &b.GitCommit }},
+	{"git_branch", Text, func(b *Batch) any { return &b.GitBranch }},
+	{"git_dirty", Bool, func(b *Batch) any { return &b.GitDirty }},
 	{LeaseLive, Computed, func(b *Batch) any { return &b.LeaseLive }},
 }}
 

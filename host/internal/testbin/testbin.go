@@ -1,5 +1,11 @@
 // Package testbin builds the real wtb and plugin binaries for tests, once per
 // test process, so tests talk to them exactly as users do.
+//
+// With WTB_COVER=DIR in the environment (`make cover` sets it) the binaries
+// are built with coverage (go build -cover) and GOCOVERDIR=DIR is set in the
+// test process, so every binary a test starts — and every plugin the host
+// starts, which inherits the host's environment — writes its coverage there
+// when it exits. `make cover` merges it with the unit tests' profile.
 package testbin
 
 import (
@@ -54,6 +60,52 @@ var (
 	pythonVenv string
 )
 
+// CoverEnvVar names the directory covered binaries write their coverage to;
+// unset, binaries are built as `make build` builds them.
+const CoverEnvVar = "WTB_COVER"
+
+// CoverDir is the directory of WTB_COVER, "" when coverage is off.
+func CoverDir() string { return os.Getenv(CoverEnvVar) }
+
+// CoverEnv is what a test adds to the environment of a binary it starts with
+// an environment of its own making (not os.Environ()): GOCOVERDIR when
+// coverage is on, so the binary neither loses its coverage nor warns on
+// stderr that GOCOVERDIR is not set.
+func CoverEnv() []string {
+	if d := CoverDir(); d != "" {
+		return []string{"GOCOVERDIR=" + d}
+	}
+	return nil
+}
+
+// buildArgs are the arguments of `go build` for a binary at out; with
+// coverage on they instrument the module's packages the way `make cover`
+// instruments the unit tests (same mode, so the profiles merge), and point
+// GOCOVERDIR at WTB_COVER for the binaries this process starts. `go test`
+// sets GOCOVERDIR for the test binary to a directory of its own, which the
+// test binary itself does not use once it runs, so overriding it here only
+// reaches the children.
+func buildArgs(t testing.TB, out, src string) []string {
+	t.Helper()
+	args := []string{"build", "-o", out}
+	if d := CoverDir(); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatalf("testbin: %s: %v", CoverEnvVar, err)
+		}
+		if os.Getenv("GOCOVERDIR") != d {
+			if err := os.Setenv("GOCOVERDIR", d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		args = append(args, "-cover", "-covermode=atomic", "-coverpkg="+CoverPackages)
+	}
+	return append(args, src)
+}
+
+// CoverPackages are the packages coverage is measured on: `make cover`
+// passes the same list to go test -coverpkg.
+const CoverPackages = "github.com/wtbench/wtb/host/...,github.com/wtbench/wtb/sdk/...,github.com/wtbench/wtb/plugins/..."
+
 // Root is the module root directory.
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -103,7 +155,7 @@ func Build(t testing.TB, name string, pkg ...string) string {
 	if name == Wtb {
 		out = filepath.Join(d, name)
 	}
-	cmd := exec.Command("go", "build", "-o", out, src)
+	cmd := exec.Command("go", buildArgs(t, out, src)...)
 	cmd.Dir = Root()
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building %s (%s): %v\n%s", name, src, err, msg)

@@ -34,6 +34,7 @@ func testModelCalls(t *testing.T, st store.Store) {
 	first[1].Streamed = true
 	first[0].InputTokens, first[0].OutputTokens, first[0].CacheReadTokens, first[0].CacheWriteTokens, first[0].ReasoningTokens = 120, 40, 3_000_000_000, 7, 9
 	first[0].UsageReported, first[0].Priced, first[0].CostUSD = true, true, 0.000123
+	first[0].Attempts, first[0].QueueMs = 3, 2150.25
 	first[1].Response = json.RawMessage(`{"headers":{"content-type":"text/event-stream"},"chunks":[{"text":"data: {}\n\n","at_ms":1.5}]}`)
 	if err := st.Write(ctx, store.WriteSet{ModelCalls: first}); err != nil {
 		t.Fatal(err)
@@ -75,6 +76,9 @@ func testModelCalls(t *testing.T, st store.Store) {
 	if u.InputTokens != 120 || u.OutputTokens != 40 || u.CacheReadTokens != 3_000_000_000 || u.CacheWriteTokens != 7 || u.ReasoningTokens != 9 ||
 		!u.UsageReported || !u.Priced || u.CostUSD != 0.000123 || byRun[1].UsageReported || byRun[1].Priced {
 		t.Errorf("usage and cost read back changed: %+v", u)
+	}
+	if u.Attempts != 3 || u.QueueMs != 2150.25 || byRun[1].Attempts != 0 || byRun[1].QueueMs != 0 {
+		t.Errorf("attempts and queue time read back changed: %d %v, %d %v", u.Attempts, u.QueueMs, byRun[1].Attempts, byRun[1].QueueMs)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) || byRun[0].DurationMs != 12.5 || !byRun[0].StartedAt.Equal(first[0].StartedAt) {
 		t.Errorf("a call reads back changed: %+v", byRun[1])

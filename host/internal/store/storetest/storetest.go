@@ -38,6 +38,41 @@ func Run(t *testing.T, open Opener) {
 	t.Run("model_calls", func(t *testing.T) { testModelCalls(t, open(t)) })
 	t.Run("cancel_requests", func(t *testing.T) { testCancelRequests(t, open(t)) })
 	t.Run("retention", func(t *testing.T) { testRetention(t, open(t)) })
+	t.Run("dataset_version", func(t *testing.T) { testDatasetVersion(t, open(t)) })
+}
+
+// A batch's dataset version — its cases hash and git state — reads back as
+// written, by Get and by List; a batch without one reads back empty.
+func testDatasetVersion(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	b := NewBatch("b")
+	b.CasesHash = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	b.GitCommit, b.GitBranch, b.GitDirty = "3f2a9c01b7de4f5a6b7c8d9e0f1a2b3c4d5e6f70", "feature/ci", true
+	if err := st.Batches().Create(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Batches().Create(ctx, NewBatch("old")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Batches().Get(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CasesHash != b.CasesHash || got.GitCommit != b.GitCommit || got.GitBranch != b.GitBranch || !got.GitDirty {
+		t.Errorf("read back %q %q %q %v", got.CasesHash, got.GitCommit, got.GitBranch, got.GitDirty)
+	}
+	list, err := st.Batches().List(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list {
+		switch {
+		case l.ID == "b" && (l.CasesHash != b.CasesHash || l.GitCommit != b.GitCommit || !l.GitDirty):
+			t.Errorf("listed %+v", l)
+		case l.ID == "old" && (l.CasesHash != "" || l.GitCommit != "" || l.GitBranch != "" || l.GitDirty):
+			t.Errorf("a batch without a dataset version lists one: %+v", l)
+		}
+	}
 }
 
 // Rows of a batch that does not exist are refused, whole.

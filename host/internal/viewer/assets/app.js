@@ -402,6 +402,18 @@ function lineage(b) {
   return ['forked from ', parent, b.fork_node ? ' at ' + b.fork_node : ''];
 }
 
+// datasetLine says what a batch ran, as `wtb results` does: its cases hash
+// and the git commit, branch and uncommitted changes of its bench file.
+function datasetLine(b) {
+  const d = b.dataset || { cases_hash: '', git: null };
+  const short = (x) => (x || '').replace(/^sha256:/, '').slice(0, 12) || '—';
+  const git = d.git
+    ? [' · git ', h('b', { title: d.git.commit }, short(d.git.commit)), d.git.branch ? ' on ' + d.git.branch : ' (detached)',
+       d.git.dirty ? h('span', { class: 'warn-text' }, ', uncommitted changes') : null]
+    : ' · not in a git repository';
+  return h('span', { 'data-testid': 'dataset' }, 'cases ', h('b', { title: d.cases_hash }, short(d.cases_hash)), git);
+}
+
 // ---------- one batch ----------
 
 async function batchPage(id, params) {
@@ -428,6 +440,7 @@ async function batchPage(id, params) {
       h('span', {}, h('b', {}, sum.failed), ' failed'),
       sum.saved > 0 ? h('span', { 'data-testid': 'saved' }, h('b', {}, sum.saved), ' executions saved by adaptive repeats and racing') : null,
       h('span', {}, 'runner ', h('b', {}, b.runner)),
+      datasetLine(b),
       h('span', {}, 'started ', h('span', { class: 'date', 'data-testid': 'batch-started' }, when(b.started_at))),
       b.parent_id ? h('span', { 'data-testid': 'lineage' }, lineage(b)) : null,
       REPORT ? null : h('span', {}, link('#/compare?b=' + encodeURIComponent(b.id) + (b.parent_id ? '&a=' + encodeURIComponent(b.parent_id) : ''), 'compare…', { 'data-testid': 'compare-link' }))),
@@ -1088,7 +1101,7 @@ function modelCalls(calls) {
           h('td', {}, c.model || DASH),
           h('td', {}, c.status ? badge(String(c.status), c.status < 400 ? 'ok' : 'bad') : badge('no answer', 'bad')),
           h('td', {}, badge(c.source, c.source === 'replayed' ? 'ok' : ''), c.streamed ? ' streamed' : '', c.attempt ? ' (attempt ' + c.attempt + ', failed)' : ''),
-          h('td', { class: 'num', title: 'first byte after ' + ms(c.first_byte_ms) }, ms(c.duration_ms)),
+          h('td', { class: 'num', title: 'first byte after ' + ms(c.first_byte_ms) + (c.queue_ms ? '; waited ' + ms(c.queue_ms) + ' in the gateway first' : '') + (c.sends > 1 ? '; sent ' + c.sends + ' times' : '') }, ms(c.duration_ms), c.queue_ms ? h('div', { class: 'muted', 'data-testid': 'call-queue' }, '+' + ms(c.queue_ms) + ' queued') : null),
           h('td', { class: 'num', title: usageTitle(c.usage) }, c.usage ? count(tokensOf(c.usage)) : 'not reported'),
           h('td', { class: 'num', 'data-testid': 'call-cost', title: c.cost_usd === null ? 'no price for this model, or no usage reported: the cost is unknown, never $0' : null },
             c.cost_usd === null ? 'unpriced' : usd(c.cost_usd)),

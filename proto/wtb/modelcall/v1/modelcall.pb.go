@@ -174,7 +174,9 @@ type Upstream struct {
 	// PEM certificates trusted for this upstream beside the system's.
 	CaPem []byte `protobuf:"bytes,5,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
 	// Bounds one call (0: none beyond the node's timeout).
-	Timeout       *durationpb.Duration `protobuf:"bytes,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Timeout *durationpb.Duration `protobuf:"bytes,6,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// The provider's rate limits, kept by the gateway.
+	Limits        *Limits `protobuf:"bytes,7,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -251,6 +253,96 @@ func (x *Upstream) GetTimeout() *durationpb.Duration {
 	return nil
 }
 
+func (x *Upstream) GetLimits() *Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// Limits are an upstream's rate limits; zero is no limit (and no retries).
+type Limits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Calls in flight at once; halved when the upstream pushes back (429, 503,
+	// 529), then raised by one per round of successes (AIMD).
+	MaxConcurrency int32 `protobuf:"varint,1,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
+	// Calls are paced evenly to this many a minute.
+	RequestsPerMinute float64 `protobuf:"fixed64,2,opt,name=requests_per_minute,json=requestsPerMinute,proto3" json:"requests_per_minute,omitempty"`
+	// Tokens (of every kind the responses report) a minute.
+	TokensPerMinute int64 `protobuf:"varint,3,opt,name=tokens_per_minute,json=tokensPerMinute,proto3" json:"tokens_per_minute,omitempty"`
+	// Times a call the upstream pushed back on is sent again.
+	Retries int32 `protobuf:"varint,4,opt,name=retries,proto3" json:"retries,omitempty"`
+	// The longest Retry-After (or backoff) honoured.
+	MaxRetryWait  *durationpb.Duration `protobuf:"bytes,5,opt,name=max_retry_wait,json=maxRetryWait,proto3" json:"max_retry_wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Limits) Reset() {
+	*x = Limits{}
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Limits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Limits) ProtoMessage() {}
+
+func (x *Limits) ProtoReflect() protoreflect.Message {
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Limits.ProtoReflect.Descriptor instead.
+func (*Limits) Descriptor() ([]byte, []int) {
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Limits) GetMaxConcurrency() int32 {
+	if x != nil {
+		return x.MaxConcurrency
+	}
+	return 0
+}
+
+func (x *Limits) GetRequestsPerMinute() float64 {
+	if x != nil {
+		return x.RequestsPerMinute
+	}
+	return 0
+}
+
+func (x *Limits) GetTokensPerMinute() int64 {
+	if x != nil {
+		return x.TokensPerMinute
+	}
+	return 0
+}
+
+func (x *Limits) GetRetries() int32 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxRetryWait() *durationpb.Duration {
+	if x != nil {
+		return x.MaxRetryWait
+	}
+	return nil
+}
+
 // Recordings are what the gateway may replay for one node run.
 type Recordings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -268,7 +360,7 @@ type Recordings struct {
 
 func (x *Recordings) Reset() {
 	*x = Recordings{}
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[2]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +372,7 @@ func (x *Recordings) String() string {
 func (*Recordings) ProtoMessage() {}
 
 func (x *Recordings) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[2]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +385,7 @@ func (x *Recordings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recordings.ProtoReflect.Descriptor instead.
 func (*Recordings) Descriptor() ([]byte, []int) {
-	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{2}
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Recordings) GetRunKey() string {
@@ -359,14 +451,21 @@ type Interaction struct {
 	// The model the response (or, failing that, the request) names.
 	Model string `protobuf:"bytes,19,opt,name=model,proto3" json:"model,omitempty"`
 	// The tokens the response says the call used.
-	Usage         *Usage `protobuf:"bytes,20,opt,name=usage,proto3" json:"usage,omitempty"`
+	Usage *Usage `protobuf:"bytes,20,opt,name=usage,proto3" json:"usage,omitempty"`
+	// Times the gateway sent it (0 when replayed).
+	Attempts int32 `protobuf:"varint,21,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Time it waited in the gateway before the attempt that answered it (its
+	// turn under the upstream's limits, the attempts pushed back on and the
+	// waits after them). started is when that attempt was sent: duration and
+	// first_byte never include the queue.
+	QueueTime     *durationpb.Duration `protobuf:"bytes,22,opt,name=queue_time,json=queueTime,proto3" json:"queue_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Interaction) Reset() {
 	*x = Interaction{}
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[3]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +477,7 @@ func (x *Interaction) String() string {
 func (*Interaction) ProtoMessage() {}
 
 func (x *Interaction) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[3]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +490,7 @@ func (x *Interaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interaction.ProtoReflect.Descriptor instead.
 func (*Interaction) Descriptor() ([]byte, []int) {
-	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{3}
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Interaction) GetOrdinal() int32 {
@@ -534,6 +633,20 @@ func (x *Interaction) GetUsage() *Usage {
 	return nil
 }
 
+func (x *Interaction) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *Interaction) GetQueueTime() *durationpb.Duration {
+	if x != nil {
+		return x.QueueTime
+	}
+	return nil
+}
+
 // Usage is a call's tokens by kind, as its response reports them. The kinds
 // are disjoint: input is the prompt not read from a cache, output the answer
 // without reasoning.
@@ -552,7 +665,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +677,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +690,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{4}
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Usage) GetInputTokens() int64 {
@@ -634,7 +747,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[5]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -646,7 +759,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[5]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -659,7 +772,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{5}
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -693,7 +806,7 @@ const file_wtb_modelcall_v1_modelcall_proto_rawDesc = "" +
 	"\bmask_env\x18\b \x03(\tR\amaskEnv\x12\x12\n" +
 	"\x04pace\x18\t \x01(\tR\x04pace\x12.\n" +
 	"\x13max_recording_bytes\x18\n" +
-	" \x01(\x03R\x11maxRecordingBytes\"\xbe\x01\n" +
+	" \x01(\x03R\x11maxRecordingBytes\"\xf0\x01\n" +
 	"\bUpstream\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12 \n" +
@@ -701,13 +814,20 @@ const file_wtb_modelcall_v1_modelcall_proto_rawDesc = "" +
 	"baseUrlEnv\x12\x1e\n" +
 	"\vapi_key_env\x18\x04 \x01(\tR\tapiKeyEnv\x12\x15\n" +
 	"\x06ca_pem\x18\x05 \x01(\fR\x05caPem\x123\n" +
-	"\atimeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"\xb9\x01\n" +
+	"\atimeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x120\n" +
+	"\x06limits\x18\a \x01(\v2\x18.wtb.modelcall.v1.LimitsR\x06limits\"\xe8\x01\n" +
+	"\x06Limits\x12'\n" +
+	"\x0fmax_concurrency\x18\x01 \x01(\x05R\x0emaxConcurrency\x12.\n" +
+	"\x13requests_per_minute\x18\x02 \x01(\x01R\x11requestsPerMinute\x12*\n" +
+	"\x11tokens_per_minute\x18\x03 \x01(\x03R\x0ftokensPerMinute\x12\x18\n" +
+	"\aretries\x18\x04 \x01(\x05R\aretries\x12?\n" +
+	"\x0emax_retry_wait\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\fmaxRetryWait\"\xb9\x01\n" +
 	"\n" +
 	"Recordings\x12\x17\n" +
 	"\arun_key\x18\x01 \x01(\tR\x06runKey\x12A\n" +
 	"\finteractions\x18\x02 \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\x127\n" +
 	"\anearest\x18\x03 \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\anearest\x12\x16\n" +
-	"\x06origin\x18\x04 \x01(\tR\x06origin\"\xab\a\n" +
+	"\x06origin\x18\x04 \x01(\tR\x06origin\"\x81\b\n" +
 	"\vInteraction\x12\x18\n" +
 	"\aordinal\x18\x01 \x01(\x05R\aordinal\x12\x1a\n" +
 	"\bupstream\x18\x02 \x01(\tR\bupstream\x12\x16\n" +
@@ -730,7 +850,10 @@ const file_wtb_modelcall_v1_modelcall_proto_rawDesc = "" +
 	"\x05error\x18\x11 \x01(\tR\x05error\x12\x1b\n" +
 	"\tmatch_key\x18\x12 \x01(\tR\bmatchKey\x12\x14\n" +
 	"\x05model\x18\x13 \x01(\tR\x05model\x12-\n" +
-	"\x05usage\x18\x14 \x01(\v2\x17.wtb.modelcall.v1.UsageR\x05usage\x1aA\n" +
+	"\x05usage\x18\x14 \x01(\v2\x17.wtb.modelcall.v1.UsageR\x05usage\x12\x1a\n" +
+	"\battempts\x18\x15 \x01(\x05R\battempts\x128\n" +
+	"\n" +
+	"queue_time\x18\x16 \x01(\v2\x19.google.protobuf.DurationR\tqueueTime\x1aA\n" +
 	"\x13RequestHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aB\n" +
@@ -760,37 +883,41 @@ func file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP() []byte {
 	return file_wtb_modelcall_v1_modelcall_proto_rawDescData
 }
 
-var file_wtb_modelcall_v1_modelcall_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_wtb_modelcall_v1_modelcall_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_wtb_modelcall_v1_modelcall_proto_goTypes = []any{
 	(*Config)(nil),                // 0: wtb.modelcall.v1.Config
 	(*Upstream)(nil),              // 1: wtb.modelcall.v1.Upstream
-	(*Recordings)(nil),            // 2: wtb.modelcall.v1.Recordings
-	(*Interaction)(nil),           // 3: wtb.modelcall.v1.Interaction
-	(*Usage)(nil),                 // 4: wtb.modelcall.v1.Usage
-	(*Chunk)(nil),                 // 5: wtb.modelcall.v1.Chunk
-	nil,                           // 6: wtb.modelcall.v1.Interaction.RequestHeadersEntry
-	nil,                           // 7: wtb.modelcall.v1.Interaction.ResponseHeadersEntry
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*Limits)(nil),                // 2: wtb.modelcall.v1.Limits
+	(*Recordings)(nil),            // 3: wtb.modelcall.v1.Recordings
+	(*Interaction)(nil),           // 4: wtb.modelcall.v1.Interaction
+	(*Usage)(nil),                 // 5: wtb.modelcall.v1.Usage
+	(*Chunk)(nil),                 // 6: wtb.modelcall.v1.Chunk
+	nil,                           // 7: wtb.modelcall.v1.Interaction.RequestHeadersEntry
+	nil,                           // 8: wtb.modelcall.v1.Interaction.ResponseHeadersEntry
+	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_wtb_modelcall_v1_modelcall_proto_depIdxs = []int32{
 	1,  // 0: wtb.modelcall.v1.Config.upstreams:type_name -> wtb.modelcall.v1.Upstream
-	8,  // 1: wtb.modelcall.v1.Upstream.timeout:type_name -> google.protobuf.Duration
-	3,  // 2: wtb.modelcall.v1.Recordings.interactions:type_name -> wtb.modelcall.v1.Interaction
-	3,  // 3: wtb.modelcall.v1.Recordings.nearest:type_name -> wtb.modelcall.v1.Interaction
-	6,  // 4: wtb.modelcall.v1.Interaction.request_headers:type_name -> wtb.modelcall.v1.Interaction.RequestHeadersEntry
-	7,  // 5: wtb.modelcall.v1.Interaction.response_headers:type_name -> wtb.modelcall.v1.Interaction.ResponseHeadersEntry
-	5,  // 6: wtb.modelcall.v1.Interaction.chunks:type_name -> wtb.modelcall.v1.Chunk
-	9,  // 7: wtb.modelcall.v1.Interaction.started:type_name -> google.protobuf.Timestamp
-	8,  // 8: wtb.modelcall.v1.Interaction.duration:type_name -> google.protobuf.Duration
-	8,  // 9: wtb.modelcall.v1.Interaction.first_byte:type_name -> google.protobuf.Duration
-	4,  // 10: wtb.modelcall.v1.Interaction.usage:type_name -> wtb.modelcall.v1.Usage
-	8,  // 11: wtb.modelcall.v1.Chunk.offset:type_name -> google.protobuf.Duration
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	9,  // 1: wtb.modelcall.v1.Upstream.timeout:type_name -> google.protobuf.Duration
+	2,  // 2: wtb.modelcall.v1.Upstream.limits:type_name -> wtb.modelcall.v1.Limits
+	9,  // 3: wtb.modelcall.v1.Limits.max_retry_wait:type_name -> google.protobuf.Duration
+	4,  // 4: wtb.modelcall.v1.Recordings.interactions:type_name -> wtb.modelcall.v1.Interaction
+	4,  // 5: wtb.modelcall.v1.Recordings.nearest:type_name -> wtb.modelcall.v1.Interaction
+	7,  // 6: wtb.modelcall.v1.Interaction.request_headers:type_name -> wtb.modelcall.v1.Interaction.RequestHeadersEntry
+	8,  // 7: wtb.modelcall.v1.Interaction.response_headers:type_name -> wtb.modelcall.v1.Interaction.ResponseHeadersEntry
+	6,  // 8: wtb.modelcall.v1.Interaction.chunks:type_name -> wtb.modelcall.v1.Chunk
+	10, // 9: wtb.modelcall.v1.Interaction.started:type_name -> google.protobuf.Timestamp
+	9,  // 10: wtb.modelcall.v1.Interaction.duration:type_name -> google.protobuf.Duration
+	9,  // 11: wtb.modelcall.v1.Interaction.first_byte:type_name -> google.protobuf.Duration
+	5,  // 12: wtb.modelcall.v1.Interaction.usage:type_name -> wtb.modelcall.v1.Usage
+	9,  // 13: wtb.modelcall.v1.Interaction.queue_time:type_name -> google.protobuf.Duration
+	9,  // 14: wtb.modelcall.v1.Chunk.offset:type_name -> google.protobuf.Duration
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_wtb_modelcall_v1_modelcall_proto_init() }
@@ -804,7 +931,7 @@ func file_wtb_modelcall_v1_modelcall_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wtb_modelcall_v1_modelcall_proto_rawDesc), len(file_wtb_modelcall_v1_modelcall_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

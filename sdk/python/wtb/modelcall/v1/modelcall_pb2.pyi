@@ -35,20 +35,36 @@ class Config(_message.Message):
     def __init__(self, mode: _Optional[str] = ..., upstreams: _Optional[_Iterable[_Union[Upstream, _Mapping]]] = ..., proxy: _Optional[bool] = ..., other_hosts: _Optional[str] = ..., ignore_json_paths: _Optional[_Iterable[str]] = ..., match_headers: _Optional[_Iterable[str]] = ..., redact_headers: _Optional[_Iterable[str]] = ..., mask_env: _Optional[_Iterable[str]] = ..., pace: _Optional[str] = ..., max_recording_bytes: _Optional[int] = ...) -> None: ...
 
 class Upstream(_message.Message):
-    __slots__ = ("name", "url", "base_url_env", "api_key_env", "ca_pem", "timeout")
+    __slots__ = ("name", "url", "base_url_env", "api_key_env", "ca_pem", "timeout", "limits")
     NAME_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     BASE_URL_ENV_FIELD_NUMBER: _ClassVar[int]
     API_KEY_ENV_FIELD_NUMBER: _ClassVar[int]
     CA_PEM_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     name: str
     url: str
     base_url_env: str
     api_key_env: str
     ca_pem: bytes
     timeout: _duration_pb2.Duration
-    def __init__(self, name: _Optional[str] = ..., url: _Optional[str] = ..., base_url_env: _Optional[str] = ..., api_key_env: _Optional[str] = ..., ca_pem: _Optional[bytes] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    limits: Limits
+    def __init__(self, name: _Optional[str] = ..., url: _Optional[str] = ..., base_url_env: _Optional[str] = ..., api_key_env: _Optional[str] = ..., ca_pem: _Optional[bytes] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ("max_concurrency", "requests_per_minute", "tokens_per_minute", "retries", "max_retry_wait")
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_RETRY_WAIT_FIELD_NUMBER: _ClassVar[int]
+    max_concurrency: int
+    requests_per_minute: float
+    tokens_per_minute: int
+    retries: int
+    max_retry_wait: _duration_pb2.Duration
+    def __init__(self, max_concurrency: _Optional[int] = ..., requests_per_minute: _Optional[float] = ..., tokens_per_minute: _Optional[int] = ..., retries: _Optional[int] = ..., max_retry_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Recordings(_message.Message):
     __slots__ = ("run_key", "interactions", "nearest", "origin")
@@ -63,7 +79,7 @@ class Recordings(_message.Message):
     def __init__(self, run_key: _Optional[str] = ..., interactions: _Optional[_Iterable[_Union[Interaction, _Mapping]]] = ..., nearest: _Optional[_Iterable[_Union[Interaction, _Mapping]]] = ..., origin: _Optional[str] = ...) -> None: ...
 
 class Interaction(_message.Message):
-    __slots__ = ("ordinal", "upstream", "method", "path", "query", "request_headers", "request_body", "status", "response_headers", "response_body", "chunks", "streamed", "source", "started", "duration", "first_byte", "error", "match_key", "model", "usage")
+    __slots__ = ("ordinal", "upstream", "method", "path", "query", "request_headers", "request_body", "status", "response_headers", "response_body", "chunks", "streamed", "source", "started", "duration", "first_byte", "error", "match_key", "model", "usage", "attempts", "queue_time")
     class RequestHeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +114,8 @@ class Interaction(_message.Message):
     MATCH_KEY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_TIME_FIELD_NUMBER: _ClassVar[int]
     ordinal: int
     upstream: str
     method: str
@@ -118,7 +136,9 @@ class Interaction(_message.Message):
     match_key: str
     model: str
     usage: Usage
-    def __init__(self, ordinal: _Optional[int] = ..., upstream: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., query: _Optional[str] = ..., request_headers: _Optional[_Mapping[str, str]] = ..., request_body: _Optional[bytes] = ..., status: _Optional[int] = ..., response_headers: _Optional[_Mapping[str, str]] = ..., response_body: _Optional[bytes] = ..., chunks: _Optional[_Iterable[_Union[Chunk, _Mapping]]] = ..., streamed: _Optional[bool] = ..., source: _Optional[str] = ..., started: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., first_byte: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., error: _Optional[str] = ..., match_key: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ...) -> None: ...
+    attempts: int
+    queue_time: _duration_pb2.Duration
+    def __init__(self, ordinal: _Optional[int] = ..., upstream: _Optional[str] = ..., method: _Optional[str] = ..., path: _Optional[str] = ..., query: _Optional[str] = ..., request_headers: _Optional[_Mapping[str, str]] = ..., request_body: _Optional[bytes] = ..., status: _Optional[int] = ..., response_headers: _Optional[_Mapping[str, str]] = ..., response_body: _Optional[bytes] = ..., chunks: _Optional[_Iterable[_Union[Chunk, _Mapping]]] = ..., streamed: _Optional[bool] = ..., source: _Optional[str] = ..., started: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., first_byte: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., error: _Optional[str] = ..., match_key: _Optional[str] = ..., model: _Optional[str] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., attempts: _Optional[int] = ..., queue_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "reported")
