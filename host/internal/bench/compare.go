@@ -50,15 +50,19 @@ type ComboDelta struct {
 	P50A, P50B, P50Delta *float64
 	P95A, P95B, P95Delta *float64
 	// CostA and CostB are the combination's mean cost per execution in each
-	// batch: nil when unknown — it made no model calls there, or some of its
+	// batch: nil when unknown — it made no model calls there, some of its
 	// calls could not be priced (UnpricedA, UnpricedB count them: a call
 	// whose model has no price or whose response reported no usage has no
 	// known cost, never $0, and a mean over the priced executions alone would
-	// compare different executions). CostDelta is B − A when both are known.
+	// compare different executions), or the batch is a baseline file, which
+	// records no cost (CostNotRecordedA). CostDelta is B − A when both are
+	// known.
 	CostA, CostB, CostDelta *float64
 	UnpricedA, UnpricedB    int
+	CostNotRecordedA        bool
 	// TokensA and TokensB are the mean tokens per execution (every kind; nil:
-	// no model calls there); TokensDelta is B − A when both exist.
+	// no model calls there, or not recorded); TokensDelta is B − A when both
+	// exist.
 	TokensA, TokensB, TokensDelta *float64
 }
 
@@ -70,14 +74,20 @@ const (
 	CostNoCallsA     = "none_a" // A made no model calls for it (or does not have it)
 	CostNoCallsB     = "none_b"
 	CostNoCalls      = "none"
+	// CostNotRecordedA: A is a baseline file, which keeps no cost; whether
+	// its batch made model calls is not known.
+	CostNotRecordedA = "not_recorded_a"
 )
 
 // CostCompared says why the combination has no cost delta, "" when it has
-// one: the side with unpriced calls, or the side without model calls.
+// one: A recorded no cost, the side with unpriced calls, or the side
+// without model calls.
 func (r *ComboDelta) CostCompared() string {
 	switch {
 	case r.CostDelta != nil:
 		return ""
+	case r.CostNotRecordedA:
+		return CostNotRecordedA
 	case r.TokensA == nil && r.TokensB == nil:
 		return CostNoCalls
 	case r.TokensA == nil:
@@ -277,6 +287,9 @@ type side struct {
 	each func(ctx context.Context, fn func(*store.Result, []NodeDigest) error) error
 	// baseline is the file the side was read from ("" for a stored batch).
 	baseline string
+	// costs counts the batch's model call costs into its aggregator; nil
+	// when the side records none (a baseline file keeps no cost).
+	costs func(ctx context.Context, agg *report.Aggregator) error
 }
 
 // storedSide is a stored batch as one side of a comparison.
@@ -288,7 +301,8 @@ func storedSide(ctx context.Context, st store.Store, id string) (*side, error) {
 	return &side{rec: rec, spec: b, cases: dataset.Digests(b.Cases),
 		each: func(ctx context.Context, fn func(*store.Result, []NodeDigest) error) error {
 			return st.Results().EachScored(ctx, rec.ID, func(r *store.Result) error { return fn(r, nil) })
-		}}, nil
+		},
+		costs: func(ctx context.Context, agg *report.Aggregator) error { return addCosts(ctx, st, rec.ID, b, agg) }}, nil
 }
 
 // pairs are the scores of one combination's paired executions: the overall
@@ -382,8 +396,10 @@ func compare(ctx context.Context, st store.Store, sa, sb *side, o CompareOptions
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
-	if err := addCosts(ctx, st, recA.ID, specA, aggA); err != nil {
-		return nil, runtimeErr("%w", err)
+	if sa.costs != nil {
+		if err := sa.costs(ctx, aggA); err != nil {
+			return nil, runtimeErr("%w", err)
+		}
 	}
 	var changed []store.Result
 	paired := map[string]*pairs{} // combination → paired scores
@@ -413,10 +429,18 @@ func compare(ctx context.Context, st store.Store, sa, sb *side, o CompareOptions
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
-	if err := addCosts(ctx, st, recB.ID, specB, aggB); err != nil {
-		return nil, runtimeErr("%w", err)
+	if sb.costs != nil {
+		if err := sb.costs(ctx, aggB); err != nil {
+			return nil, runtimeErr("%w", err)
+		}
 	}
 	c.Combinations, c.Regressions = compareCombos(c, aggA.Summary(), aggB.Summary(), paired, tested, o)
+	if sa.costs == nil {
+		// A recorded no cost: not "no model calls", which would be a claim.
+		for i := range c.Combinations {
+			c.Combinations[i].CostNotRecordedA = true
+		}
+	}
 	for _, rb := range changed {
 		ra := byKey[rb.ExecutionKey]
 		c.CaseDeltas = append(c.CaseDeltas, CaseDelta{ExecutionKey: rb.ExecutionKey, Combination: rb.Combination, CaseID: rb.CaseID,

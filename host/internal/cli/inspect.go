@@ -249,6 +249,7 @@ When the batches called models through the gateway, Δ COST/EXEC and
 execution beside the score delta (B − A, with both means). A call whose model
 has no price, or whose response reported no usage, has no known cost: where
 either batch made one, compare says "unpriced in A" (or B) instead of a delta.
+A baseline file keeps no cost: against one, compare says "not recorded in A".
 
 With --cases, every execution whose score changed is listed with the first
 node whose output differs between the two batches.
@@ -482,7 +483,8 @@ func writeEvaluatorDeltas(w io.Writer, c *bench.Comparison) {
 
 // costDeltaCell is the change of a combination's mean cost per execution
 // with both means, or why there is none: calls it could not price (never
-// counted as $0), or no calls on one side.
+// counted as $0), no calls on one side, or A is a baseline file (no cost
+// recorded).
 func costDeltaCell(r *bench.ComboDelta) string {
 	if r.MeanA == nil || r.MeanB == nil {
 		return numfmt.Dash
@@ -500,6 +502,8 @@ func costDeltaCell(r *bench.ComboDelta) string {
 		return "no calls in A"
 	case bench.CostNoCallsB:
 		return "no calls in B"
+	case bench.CostNotRecordedA:
+		return "not recorded in A"
 	}
 	return numfmt.Dash
 }

@@ -95,10 +95,11 @@ type ComboDelta struct {
 	P95B     *float64 `json:"p95_ms_b"`
 	P95Delta *float64 `json:"p95_delta_ms"`
 	// Cost: the combination's mean cost per execution in each batch, null
-	// when unknown — no model calls there, or calls it could not price
-	// (unpriced_calls_a/b; never $0) — and B − A when both are known;
-	// cost_delta_reason says why there is none (bench.CostCompared). Tokens:
-	// the mean tokens per execution (null: no model calls) and B − A.
+	// when unknown — no model calls there, calls it could not price
+	// (unpriced_calls_a/b; never $0), or A is a baseline file, which records
+	// no cost — and B − A when both are known; cost_delta_reason says why
+	// there is none (bench.CostCompared). Tokens: the mean tokens per
+	// execution (null: no model calls, or not recorded) and B − A.
 	CostA           *float64 `json:"cost_a"`
 	CostB           *float64 `json:"cost_b"`
 	CostDelta       *float64 `json:"cost_delta"`

@@ -229,6 +229,33 @@ func TestCompareShowsCostAndTokenDeltas(t *testing.T) {
 		}
 	}
 
+	// A baseline file keeps no cost: compare and its document say A's is
+	// not recorded (not "no calls", not $0); B's still shows.
+	e.mustRun("export", a, "--baseline", "ci/baseline.json")
+	if out := e.mustRunOK("compare", "ci/baseline.json", b); strings.Count(out, "not recorded in A") != 4 || strings.Contains(out, "no calls in A") {
+		t.Errorf("compare against a baseline file should say A's cost is not recorded, for each combination:\n%s", out)
+	}
+	raw = e.mustRunOK("compare", "ci/baseline.json", b, "--format", "json")
+	checkDoc(t, "compare", raw)
+	var fromFile struct {
+		Combinations []struct {
+			Combination string   `json:"combination"`
+			CostA       *float64 `json:"cost_a"`
+			CostB       *float64 `json:"cost_b"`
+			Reason      *string  `json:"cost_delta_reason"`
+		} `json:"combinations"`
+	}
+	if err := json.Unmarshal([]byte(raw), &fromFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range fromFile.Combinations {
+		if c.CostA != nil || str(c.Reason) != "not_recorded_a" || (c.Combination == "ask=good" || c.Combination == "ask=cheap") != (c.CostB != nil) {
+			ca, _ := json.Marshal(c.CostA)
+			cb, _ := json.Marshal(c.CostB)
+			t.Errorf("%s against the file: cost %s → %s (%s); want A null, not_recorded_a, B's own", c.Combination, ca, cb, str(c.Reason))
+		}
+	}
+
 	// The viewer's compare page writes them as the command line does.
 	url := startViewer(t, e)
 	ctx := browser(t)

@@ -158,6 +158,9 @@ type compareJSON struct {
 		P50B        *float64    `json:"p50_ms_b"`
 		P50Delta    *float64    `json:"p50_delta_ms"`
 		CostA       *float64    `json:"cost_a"`
+		TokensA     *float64    `json:"tokens_a"`
+		TokensB     *float64    `json:"tokens_b"`
+		CostReason  *string     `json:"cost_delta_reason"`
 	} `json:"combinations"`
 	Cases []struct {
 		Key    string  `json:"execution_key"`
@@ -389,7 +392,8 @@ func TestCommittedBaselineGivesTheSameVerdict(t *testing.T) {
 	fromFile := e.mustRunOK("compare", "ci/baseline.json", b, "--cases", "--format", "json")
 	checkDoc(t, "compare", fromFile)
 	// Figure for figure: everything but where A came from, A's outputs
-	// (the file has none) and how a divergence is described.
+	// (the file has none), how a divergence is described and why there is
+	// no cost delta (checked below).
 	strip := func(s string) map[string]any {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(s), &m); err != nil {
@@ -401,7 +405,20 @@ func TestCommittedBaselineGivesTheSameVerdict(t *testing.T) {
 			delete(c.(map[string]any), "output_a")
 			delete(c.(map[string]any), "detail")
 		}
+		for _, c := range m["combinations"].([]any) {
+			delete(c.(map[string]any), "cost_delta_reason")
+		}
 		return m
+	}
+	// Why there is no cost delta: the stored batch made no model
+	// calls, the file records no cost (whether it did is not known).
+	for name, doc := range map[string]string{"none": stored, "not_recorded_a": fromFile} {
+		for _, c := range readCompareJSON(t, doc).Combinations {
+			if c.CostReason == nil || *c.CostReason != name {
+				got, _ := json.Marshal(c.CostReason)
+				t.Errorf("%s: cost_delta_reason %s, want %s", c.Combination, got, name)
+			}
+		}
 	}
 	gs, gf := strip(stored), strip(fromFile)
 	js, _ := json.Marshal(gs)

@@ -85,6 +85,7 @@ function compareCost(x) {
     case 'both': return 'unpriced in A and B';
     case 'none_a': return 'no calls in A';
     case 'none_b': return 'no calls in B';
+    case 'not_recorded_a': return 'not recorded in A';
   }
   return DASH;
 }
