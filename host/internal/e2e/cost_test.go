@@ -229,8 +229,35 @@ func TestCompareShowsCostAndTokenDeltas(t *testing.T) {
 		}
 	}
 
-	// A baseline file keeps no cost: compare and its document say A's is
-	// not recorded (not "no calls", not $0); B's still shows.
+	// The CI summary shows each batch's mean cost per execution as wtb
+	// results writes it, unpriced calls as such (never $0).
+	summaryCost := func(baseline string) map[string]string {
+		t.Helper()
+		md := renderMarkdown(t, []byte(e.mustRun("report", b, "--markdown", "-", "--baseline", baseline).stdout))
+		rows := md.table(t, "Combination")
+		col := -1
+		for i, h := range rows[0] {
+			if h == "Cost/exec (baseline → now)" {
+				col = i
+			}
+		}
+		if col < 0 {
+			t.Fatalf("the summary's comparison has no cost column: %q", rows[0])
+		}
+		cells := map[string]string{}
+		for _, r := range rows[1:] {
+			cells[r[0]] = r[col]
+		}
+		return cells
+	}
+	wantSum := map[string]string{"ask=cheap": "$0.00012 → $0.00012", "ask=good": "$0.0024 → $0.0048",
+		"ask=pricey": "$0.0048 → unpriced (2 calls)", "ask=mystery": "unpriced (2 calls) → unpriced (2 calls)"}
+	if got := summaryCost(a); fmt.Sprint(got) != fmt.Sprint(wantSum) {
+		t.Errorf("the summary's cost cells:\n got %v\nwant %v", got, wantSum)
+	}
+
+	// A baseline file keeps no cost: compare, its document and the summary
+	// say A's is not recorded (not "no calls", not $0); B's still shows.
 	e.mustRun("export", a, "--baseline", "ci/baseline.json")
 	if out := e.mustRunOK("compare", "ci/baseline.json", b); strings.Count(out, "not recorded in A") != 4 || strings.Contains(out, "no calls in A") {
 		t.Errorf("compare against a baseline file should say A's cost is not recorded, for each combination:\n%s", out)
@@ -254,6 +281,11 @@ func TestCompareShowsCostAndTokenDeltas(t *testing.T) {
 			cb, _ := json.Marshal(c.CostB)
 			t.Errorf("%s against the file: cost %s → %s (%s); want A null, not_recorded_a, B's own", c.Combination, ca, cb, str(c.Reason))
 		}
+	}
+	wantSum = map[string]string{"ask=cheap": "not recorded → $0.00012", "ask=good": "not recorded → $0.0048",
+		"ask=pricey": "not recorded → unpriced (2 calls)", "ask=mystery": "not recorded → unpriced (2 calls)"}
+	if got := summaryCost("ci/baseline.json"); fmt.Sprint(got) != fmt.Sprint(wantSum) {
+		t.Errorf("the summary's cost cells against the file:\n got %v\nwant %v", got, wantSum)
 	}
 
 	// The viewer's compare page writes them as the command line does.
