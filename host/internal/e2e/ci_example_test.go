@@ -354,7 +354,9 @@ func testGitLabNote(t *testing.T, python, script string) {
 	if out := run(); !strings.Contains(out, "updated note 42") {
 		t.Errorf("with a summary note on page 2: %s", out)
 	}
-	mu.Lock() // the server's handlers read it
+	// Under the handler's lock: the race detector cannot see that the
+	// script's requests ended before this write.
+	mu.Lock()
 	existing = false
 	mu.Unlock()
 	if out := run(); !strings.Contains(out, "added note 43") {

@@ -82,6 +82,7 @@ func (s *scheduler) modelCalls(rows []store.ModelCall, w modelcalls.Where, calls
 		rows = append(rows, row)
 		s.tally.modelCall(x, row)
 		s.budget.add(row)
+		s.obs.ModelCall(&row)
 	}
 	return rows
 }
