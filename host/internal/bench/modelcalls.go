@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/eval"
+	"github.com/wtbench/wtb/host/internal/judge"
 	"github.com/wtbench/wtb/host/internal/modelcalls"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/sched"
@@ -230,6 +232,24 @@ func ModelCallsOf(ctx context.Context, st store.Store, batchID string, runIDs []
 		return nil, runtimeErr("%w", err)
 	}
 	return calls, nil
+}
+
+// judgeFor gives a batch's llm_judge evaluators their way to the model: a
+// gateway of the host's own, in the batch's mode with its upstreams (and so
+// a limiter pool of its own: the judges never queue behind the nodes' calls,
+// nor the nodes behind theirs), replaying from where the nodes replay. nil
+// when no evaluator is a judge; the caller closes it.
+func judgeFor(ev *eval.Evaluator, m *sdk.ModelCalls, recs *recordings) *judge.Judge {
+	if ev == nil || !ev.Judges() || m == nil {
+		return nil
+	}
+	var src judge.Recordings
+	if recs != nil {
+		src = recs
+	}
+	j := judge.New(m, src)
+	ev.SetJudge(j)
+	return j
 }
 
 // recordingsOrNil keeps a nil *recordings a nil interface.
