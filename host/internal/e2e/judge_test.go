@@ -201,3 +201,71 @@ func TestLLMJudgeRecordedThenReplayedWithTheUpstreamStopped(t *testing.T) {
 		t.Errorf("replaying made %d connections to the stopped upstream", n-conns)
 	}
 }
+
+// A judge that cannot grade — its answer holds no grade, or its upstream is
+// gone — gives no score: the execution fails as an infrastructure failure at
+// "judge:NAME" saying why, and a rescore grades it again once the judge
+// answers.
+func TestLLMJudgeThatCannotGradeGivesNoScore(t *testing.T) {
+	llm := needLLM(t)
+	e := newEnv(t)
+	fwd := newForwarder(t, llm.url)
+	defer fwd.stop()
+	t.Setenv("OPENAI_API_KEY", llm.key)
+	t.Setenv("ANTHROPIC_API_KEY", llm.key)
+	e.write("bench.hcl", judgeBench("record", fwd.url(), llm.ca, "ANSWER IN PROSE: is the answer right?"))
+	r := e.run("run", "bench.hcl", "--no-progress")
+	id := batchID(t, r.stderr)
+	if !strings.Contains(r.stdout+r.stderr, "judge could not grade") {
+		t.Errorf("the run does not say the judge could not grade:\n%s%s", r.stdout, r.stderr)
+	}
+	st := e.store()
+	for key, res := range judged(t, st, id) {
+		if res.Success || res.Passed || res.FailureKind != "infrastructure" || res.FailedNode != "judge:quality" ||
+			!strings.Contains(res.Error, "holds no JSON object with \"score\"") || !strings.Contains(res.Error, "more or less") {
+			t.Errorf("%s: success %v kind %q node %q error %q", key, res.Success, res.FailureKind, res.FailedNode, res.Error)
+		}
+	}
+	for _, c := range judgeCalls(t, st, id) {
+		want := store.OutcomeRan // the other judge graded: its answer replays
+		if c.Node == "judge:quality" {
+			want = store.OutcomeFailed // never replayed
+		}
+		if c.Outcome != want {
+			t.Errorf("%s's call stored as %s, want %s", c.Node, c.Outcome, want)
+		}
+	}
+
+	// Rescored with a rubric the judge answers: graded, the other judge's
+	// answers replayed.
+	e.write("fixed.hcl", judgeBench("record", fwd.url(), llm.ca, "Does the answer name the capital?"))
+	r = e.mustRun("rescore", id, "fixed.hcl")
+	fixed := batchID(t, r.stderr)
+	for key, res := range judged(t, st, fixed) {
+		want := 0.0
+		if strings.Contains(key, "answer=right") {
+			want = 1
+		}
+		if !res.Success || res.FailedNode != "" || res.Scores["quality"] != want || res.Scores["verdict"] != want {
+			t.Errorf("rescored %s: success %v scores %v error %q", key, res.Success, res.Scores, res.Error)
+		}
+	}
+	sources := map[string]int{}
+	for _, c := range judgeCalls(t, st, fixed) {
+		sources[c.Node+" "+c.Source]++
+	}
+	if sources["judge:quality recorded"] != 4 || sources["judge:verdict replayed"] != 4 {
+		t.Errorf("the rescore's judge calls: %v; want quality's recorded, verdict's replayed", sources)
+	}
+
+	// The upstream gone and nothing recorded for this rubric: no score.
+	fwd.stop()
+	e.write("gone.hcl", judgeBench("record", fwd.url(), llm.ca, "Is the capital right?"))
+	r = e.run("run", "gone.hcl", "--no-progress")
+	for key, res := range judged(t, st, batchID(t, r.stderr)) {
+		if res.Success || res.FailureKind != "infrastructure" || !strings.HasPrefix(res.FailedNode, "judge:") ||
+			!strings.Contains(res.Error, "a model call failed") {
+			t.Errorf("upstream gone, %s: success %v kind %q node %q error %q", key, res.Success, res.FailureKind, res.FailedNode, res.Error)
+		}
+	}
+}
