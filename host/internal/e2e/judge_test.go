@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -32,6 +33,10 @@ gateway {
   price "gpt-4o-mini" {
     input  = 1.5
     output = 6
+  }
+  price "claude-3-5-haiku*" {
+    input  = 0.8
+    output = 4
   }
 }
 runner "pool" {
@@ -130,12 +135,12 @@ func TestLLMJudgeRecordedThenReplayedWithTheUpstreamStopped(t *testing.T) {
 			if c.Path != "/chat/completions" || !c.Priced || c.CostUSD <= 0 {
 				t.Errorf("the OpenAI judge's call: path %s, priced %v, cost %v", c.Path, c.Priced, c.CostUSD)
 			}
-			cost += c.CostUSD
 		case "judge:verdict":
-			if c.Path != "/v1/messages" || c.Priced || !c.UsageReported {
-				t.Errorf("the Anthropic judge's call: path %s, priced %v, usage reported %v", c.Path, c.Priced, c.UsageReported)
+			if c.Path != "/v1/messages" || !c.Priced || !c.UsageReported || c.InputTokens == 0 {
+				t.Errorf("the Anthropic judge's call: path %s, model %s, priced %v, usage reported %v, %d input tokens", c.Path, c.Model, c.Priced, c.UsageReported, c.InputTokens)
 			}
 		}
+		cost += c.CostUSD
 	}
 	var judgeCost float64
 	for key, res := range recorded {
@@ -154,13 +159,47 @@ func TestLLMJudgeRecordedThenReplayedWithTheUpstreamStopped(t *testing.T) {
 		// The judge's calls are counted apart from the workflow's (it made
 		// none).
 		m := res.Metrics
-		if m["wtb.llm.judge.calls"] != 2 || m["wtb.llm.judge.unpriced_calls"] != 1 || m["wtb.llm.judge.input_tokens"] == 0 || m["wtb.llm.calls"] != 0 {
+		if m["wtb.llm.judge.calls"] != 2 || m["wtb.llm.judge.unpriced_calls"] != 0 || m["wtb.llm.judge.input_tokens"] == 0 || m["wtb.llm.calls"] != 0 {
 			t.Errorf("%s: metrics %v", key, m)
 		}
 		judgeCost += m["wtb.llm.judge.cost_usd"]
 	}
 	if math.Abs(judgeCost-cost) > 1e-12 || cost == 0 {
 		t.Errorf("executions count $%v of judge cost, the calls cost $%v", judgeCost, cost)
+	}
+	// The leaderboard's cost: the workflow's part (no call, so $0) and the
+	// judge's beside it.
+	var lb struct {
+		Summary struct {
+			Leaderboard []struct {
+				Combination string `json:"combination"`
+				Cost        *struct {
+					Calls   int      `json:"calls"`
+					MeanUSD *float64 `json:"mean_usd"`
+					Judge   *struct {
+						Calls    int      `json:"calls"`
+						MeanUSD  *float64 `json:"mean_usd"`
+						Unpriced int      `json:"unpriced_calls"`
+					} `json:"judge"`
+				} `json:"cost"`
+			} `json:"leaderboard"`
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &lb); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	checkDoc(t, "leaderboard", r.stdout)
+	var means float64
+	for _, c := range lb.Summary.Leaderboard {
+		if c.Cost == nil || c.Cost.Calls != 0 || c.Cost.MeanUSD == nil || *c.Cost.MeanUSD != 0 || c.Cost.Judge == nil ||
+			c.Cost.Judge.Calls != 4 || c.Cost.Judge.Unpriced != 0 || c.Cost.Judge.MeanUSD == nil {
+			t.Errorf("%s: cost %+v", c.Combination, c.Cost)
+			continue
+		}
+		means += *c.Cost.Judge.MeanUSD * 2 // two executions each
+	}
+	if math.Abs(means-cost) > 1e-12 {
+		t.Errorf("the leaderboard's judge cost adds up to $%v, the calls to $%v", means, cost)
 	}
 
 	// The upstream is gone: the same batch replays its judges' answers —
