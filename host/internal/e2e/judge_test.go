@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -236,6 +238,21 @@ func TestLLMJudgeRecordedThenReplayedWithTheUpstreamStopped(t *testing.T) {
 	// too: no upstream needed.
 	r = e.mustRun("rescore", id, "--format", "json")
 	sameScores("rescore", batchID(t, r.stderr))
+
+	// Exported as cassettes (one file per judge and execution, beside the
+	// nodes'), the judges replay from the files.
+	e.mustRun("cassettes", "export", id, "cassettes")
+	if _, err := os.Stat(filepath.Join(e.dir, "cassettes", "france", "r0", "judge%3Aquality", "answer=right@answer=right.json")); err != nil {
+		t.Errorf("the judge's cassette: %v", err)
+	}
+	offline := strings.Replace(judgeBench("replay", fwd.url(), llm.ca, "Does the answer name the capital of the country asked about?"),
+		`mode = "replay"`, "mode = \"replay\"\n  cassettes = \"cassettes\"", 1)
+	e.write("offline.hcl", offline)
+	r = e.mustRun("run", "offline.hcl", "--no-progress")
+	if strings.Contains(r.stderr, "no node run asked for") {
+		t.Errorf("cassettes left unused:\n%s", r.stderr)
+	}
+	sameScores("replay from cassettes", batchID(t, r.stderr))
 	if n := fwd.conns.Load(); n != conns {
 		t.Errorf("replaying made %d connections to the stopped upstream", n-conns)
 	}
