@@ -270,6 +270,9 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	if gw != nil {
 		a.notice("model calls: %s", describeGateway(b.Gateway, gw, recs))
 	}
+	if jg := judgeFor(j.evaluator, gw, recs); jg != nil {
+		defer jg.Close()
+	}
 	ctl, err := a.controller(ctx, st, j.bus, rec, b, opts.Complete)
 	if err != nil {
 		return nil, err

@@ -238,6 +238,24 @@ type Evaluator struct {
 	CaseSensitive bool            `json:"case_sensitive,omitempty"`
 	Command       []string        `json:"command,omitempty"`
 	Timeout       Duration        `json:"timeout,omitempty"`
+	// Judge is an llm_judge evaluator's model call (nil for other types).
+	Judge *Judge `json:"judge,omitempty"`
+}
+
+// Judge is what an llm_judge evaluator asks a model, through the gateway's
+// upstream of that name: to grade what Path selects by Rubric, on Scale (a
+// score from Scale[0] to Scale[1], normalised to 0..1) or by Choices (a
+// label, each worth a score in 0..1).
+type Judge struct {
+	Upstream    string             `json:"upstream"`
+	Model       string             `json:"model"`
+	Rubric      string             `json:"rubric"`
+	Scale       []float64          `json:"scale,omitempty"`
+	Choices     map[string]float64 `json:"choices,omitempty"`
+	Temperature float64            `json:"temperature"`
+	// Format is the API the upstream speaks: "openai" (chat completions)
+	// or "anthropic" (messages).
+	Format string `json:"format"`
 }
 
 // Adaptive is repeat { min, max, until = { ci_half_width } }: a combination
