@@ -256,6 +256,7 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 		}
 		for _, c := range judged {
 			s.tally.judgeCall(c)
+			s.budget.add(c) // the batch's budget pays for its judges too
 		}
 		s.writer.send(store.WriteSet{Results: []store.Result{res}, ModelCalls: judged})
 		s.tally.executionFinished(res, res.Notes)
