@@ -12,6 +12,9 @@ command -v prometheus-pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgatew
 # curl and openssl: the model-call tests' TLS upstream (a CA of their own) and clients.
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# nats-server: the event bridge's tests publish to a real server they start,
+# kill and restart themselves.
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 # Node.js: its fetch is one of the model-call tests' clients.
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 if [ ${#need[@]} -gt 0 ]; then

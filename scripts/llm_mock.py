@@ -9,6 +9,11 @@ show. Rules, on the last message:
   - a tool result         -> "The capital of <country> is <result>. [#n]"
   - tools offered         -> a call of the first tool, {"country": <country>}
   - a system prompt "You plan …" -> a short plan in the style asked
+  - a system prompt "You are an evaluator …" (WTB's llm_judge) -> a grade
+    in a code fence after a line of prose: the best score or choice when
+    the output to judge says "Paris", the worst otherwise; a rubric that
+    says "ANSWER IN PROSE" gets prose with no JSON (an answer no judge can
+    read)
   - anything else         -> "The capital of <country> is Paris. [#n]" (a guess)
 
 Usage counts words. Streaming sends the answer in three-character pieces.
@@ -50,11 +55,31 @@ def _country(messages):
     return "nowhere"
 
 
+def _judge(messages, system, n):
+    user = " ".join(_text(m.get("content")) for m in messages if m.get("role") == "user")
+    if "ANSWER IN PROSE" in user:
+        return f"The output looks fine to me, more or less. [#{n}]"
+    judged = user.split("to judge", 1)[-1]
+    good = "Paris" in judged
+    reasoning = f"The output {'names' if good else 'does not name'} Paris. [#{n}]"
+    choices = re.search(r'"choice": "<one of ([^>]+)>"', system)
+    if choices:
+        labels = [c.strip() for c in choices.group(1).split(",")]
+        grade = {"reasoning": reasoning, "choice": labels[0] if good else labels[-1]}
+    else:
+        scale = re.search(r'"score": <a number from (\S+) to (\S+)>', system)
+        lo, hi = (float(scale.group(1)), float(scale.group(2))) if scale else (0, 1)
+        grade = {"reasoning": reasoning, "score": hi if good else lo}
+    return "Here is my grade:\n```json\n" + json.dumps(grade) + "\n```"
+
+
 def _answer(messages, optional_params):
     n = _next()
     last = messages[-1] if messages else {}
     system = " ".join(_text(m.get("content")) for m in messages if m.get("role") == "system")
     tools = optional_params.get("tools") or []
+    if system.startswith("You are an evaluator"):
+        return _judge(messages, system, n), None
     if last.get("role") == "tool":
         return f"The capital of {_country(messages)} is {_text(last.get('content'))}. [#{n}]", None
     if tools:

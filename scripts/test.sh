@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 export WTB_SERVICES_STATE=${WTB_SERVICES_STATE:-$(mktemp -u /tmp/wtb-services.XXXXXX)}
 trap 'scripts/services.sh stop' EXIT
 eval "$(scripts/services.sh start)"
-go test -race -count=1 -timeout 25m ./... "$@"
+# 40m per package: the e2e package is one test binary, ~12 min on a quiet CI
+# machine; a loaded one must not turn slowness into a panic.
+go test -race -count=1 -timeout 40m ./... "$@"

@@ -158,6 +158,14 @@ func (g *Gateway) channel(token string) *Channel {
 // pathPrefix starts every base-URL path: /wtb/TOKEN/UPSTREAM/...
 const pathPrefix = "/wtb/"
 
+// BaseURL is where a client on this channel reaches an upstream in base-URL
+// mode: what follows it is appended to the upstream's URL. For callers that
+// are no node process (the host's llm_judge evaluator) and so read no
+// environment.
+func (c *Channel) BaseURL(upstream string) string {
+	return c.g.base + pathPrefix + c.token + "/" + upstream
+}
+
 // Env is what a process using this channel needs in its environment. nodeEnv
 // is the environment the node would get anyway: an upstream's API key
 // variable is set to a placeholder only when replaying and the node has none.

@@ -97,7 +97,7 @@ func Entry(e events.Event, nodes bool) (store.AuditEntry, bool) {
 	case events.BatchCancelled, events.BatchCancelRequested, events.ExecutionRetried, events.ExecutionCancelled, events.PluginRestarted, events.EvaluatorFoundNothing,
 		events.BudgetExceeded, events.UsageDisagrees:
 		sev = Warning
-	case events.StoreStalled:
+	case events.StoreStalled, events.BridgeDropped:
 		sev = Warning
 		if e.Error != "" {
 			sev = Error

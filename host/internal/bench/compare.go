@@ -49,10 +49,57 @@ type ComboDelta struct {
 	// where the batch has none; the deltas are B − A where both exist.
 	P50A, P50B, P50Delta *float64
 	P95A, P95B, P95Delta *float64
-	// CostA, CostB and CostDelta are what the combination's model calls cost
-	// in each batch. Cost accounting is not recorded yet: they are nil — not
-	// recorded, which is not $0.
+	// CostA and CostB are the combination's mean cost per execution in each
+	// batch: nil when unknown — it made no model calls there, some of its
+	// calls could not be priced (UnpricedA, UnpricedB count them: a call
+	// whose model has no price or whose response reported no usage has no
+	// known cost, never $0, and a mean over the priced executions alone would
+	// compare different executions), or the batch is a baseline file, which
+	// records no cost (CostNotRecordedA). CostDelta is B − A when both are
+	// known.
 	CostA, CostB, CostDelta *float64
+	UnpricedA, UnpricedB    int
+	CostNotRecordedA        bool
+	// TokensA and TokensB are the mean tokens per execution (every kind; nil:
+	// no model calls there, or not recorded); TokensDelta is B − A when both
+	// exist.
+	TokensA, TokensB, TokensDelta *float64
+}
+
+// Why a combination has no cost delta (ComboDelta.CostCompared).
+const (
+	CostUnpricedA    = "a"      // A has calls it could not price
+	CostUnpricedB    = "b"      // B has
+	CostUnpricedBoth = "both"   // both have
+	CostNoCallsA     = "none_a" // A made no model calls for it (or does not have it)
+	CostNoCallsB     = "none_b"
+	CostNoCalls      = "none"
+	// CostNotRecordedA: A is a baseline file, which keeps no cost; whether
+	// its batch made model calls is not known.
+	CostNotRecordedA = "not_recorded_a"
+)
+
+// CostCompared says why the combination has no cost delta, "" when it has
+// one: A recorded no cost, the side with unpriced calls, or the side
+// without model calls.
+func (r *ComboDelta) CostCompared() string {
+	switch {
+	case r.CostDelta != nil:
+		return ""
+	case r.CostNotRecordedA:
+		return CostNotRecordedA
+	case r.TokensA == nil && r.TokensB == nil:
+		return CostNoCalls
+	case r.TokensA == nil:
+		return CostNoCallsA
+	case r.TokensB == nil:
+		return CostNoCallsB
+	case r.UnpricedA > 0 && r.UnpricedB > 0:
+		return CostUnpricedBoth
+	case r.UnpricedA > 0:
+		return CostUnpricedA
+	}
+	return CostUnpricedB
 }
 
 // Combination verdicts.
@@ -240,6 +287,9 @@ type side struct {
 	each func(ctx context.Context, fn func(*store.Result, []NodeDigest) error) error
 	// baseline is the file the side was read from ("" for a stored batch).
 	baseline string
+	// costs counts the batch's model call costs into its aggregator; nil
+	// when the side records none (a baseline file keeps no cost).
+	costs func(ctx context.Context, agg *report.Aggregator) error
 }
 
 // storedSide is a stored batch as one side of a comparison.
@@ -251,7 +301,8 @@ func storedSide(ctx context.Context, st store.Store, id string) (*side, error) {
 	return &side{rec: rec, spec: b, cases: dataset.Digests(b.Cases),
 		each: func(ctx context.Context, fn func(*store.Result, []NodeDigest) error) error {
 			return st.Results().EachScored(ctx, rec.ID, func(r *store.Result) error { return fn(r, nil) })
-		}}, nil
+		},
+		costs: func(ctx context.Context, agg *report.Aggregator) error { return addCosts(ctx, st, rec.ID, b, agg) }}, nil
 }
 
 // pairs are the scores of one combination's paired executions: the overall
@@ -345,6 +396,11 @@ func compare(ctx context.Context, st store.Store, sa, sb *side, o CompareOptions
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
+	if sa.costs != nil {
+		if err := sa.costs(ctx, aggA); err != nil {
+			return nil, runtimeErr("%w", err)
+		}
+	}
 	var changed []store.Result
 	paired := map[string]*pairs{} // combination → paired scores
 	err = sb.each(ctx, func(r *store.Result, _ []NodeDigest) error {
@@ -373,7 +429,18 @@ func compare(ctx context.Context, st store.Store, sa, sb *side, o CompareOptions
 	if err != nil {
 		return nil, runtimeErr("%w", err)
 	}
+	if sb.costs != nil {
+		if err := sb.costs(ctx, aggB); err != nil {
+			return nil, runtimeErr("%w", err)
+		}
+	}
 	c.Combinations, c.Regressions = compareCombos(c, aggA.Summary(), aggB.Summary(), paired, tested, o)
+	if sa.costs == nil {
+		// A recorded no cost: not "no model calls", which would be a claim.
+		for i := range c.Combinations {
+			c.Combinations[i].CostNotRecordedA = true
+		}
+	}
 	for _, rb := range changed {
 		ra := byKey[rb.ExecutionKey]
 		c.CaseDeltas = append(c.CaseDeltas, CaseDelta{ExecutionKey: rb.ExecutionKey, Combination: rb.Combination, CaseID: rb.CaseID,
@@ -399,6 +466,16 @@ func compare(ctx context.Context, st store.Store, sa, sb *side, o CompareOptions
 		}
 	}
 	return c, nil
+}
+
+// addCosts counts what a batch's model calls cost into its aggregator: the
+// costs are in the results' metrics, which the scored pass does not read, so
+// a second pass, for gateway batches only (as the leaderboard does).
+func addCosts(ctx context.Context, st store.Store, id string, b *spec.Batch, agg *report.Aggregator) error {
+	if b.Gateway == nil {
+		return nil
+	}
+	return st.Results().Each(ctx, id, func(r *store.Result) error { agg.AddCost(r); return nil })
 }
 
 // redactedEvaluators are b's evaluators with its sensitive values masked, as
@@ -571,6 +648,18 @@ func compareCombos(c *Comparison, sa, sb report.Summary, paired map[string]*pair
 			row.MeanB, row.PassB = ptr(cb.Mean), ptr(cb.PassRate)
 		}
 		p := paired[n]
+		if okA {
+			row.CostA, row.TokensA, row.UnpricedA = costOf(ca.Cost)
+		}
+		if okB {
+			row.CostB, row.TokensB, row.UnpricedB = costOf(cb.Cost)
+		}
+		if row.CostA != nil && row.CostB != nil {
+			row.CostDelta = ptr(*row.CostB - *row.CostA)
+		}
+		if row.TokensA != nil && row.TokensB != nil {
+			row.TokensDelta = ptr(*row.TokensB - *row.TokensA)
+		}
 		if okA && ca.Succeeded > 0 {
 			row.P50A, row.P95A = ptr(ca.P50Ms), ptr(ca.P95Ms)
 		}
@@ -629,6 +718,19 @@ func compareCombos(c *Comparison, sa, sb report.Summary, paired map[string]*pair
 }
 
 func ptr(x float64) *float64 { return &x }
+
+// costOf is a combination's mean cost per execution (nil unless every call
+// was priced), mean tokens per execution (nil: no model calls) and unpriced
+// calls.
+func costOf(c *report.Cost) (cost, tokens *float64, unpriced int) {
+	if c == nil {
+		return nil, nil, 0
+	}
+	if c.Unpriced == 0 && c.MeanUSD != nil {
+		cost = ptr(*c.MeanUSD)
+	}
+	return cost, ptr(c.MeanTokens), c.Unpriced
+}
 
 // diffOf is b − a, nil unless both exist.
 func diffOf(a, b *float64) *float64 {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/wtbench/wtb/host/internal/config"
+	"github.com/wtbench/wtb/host/internal/eval"
+	"github.com/wtbench/wtb/host/internal/judge"
 	"github.com/wtbench/wtb/host/internal/modelcalls"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/sched"
@@ -153,6 +155,10 @@ func ExportCassettes(ctx context.Context, st store.Store, batchID, dir string) (
 	for _, st := range p.Steps {
 		steps[st.ID] = st
 	}
+	executions := map[string]*plan.Execution{}
+	for _, ex := range p.Executions {
+		executions[ex.Key] = ex
+	}
 	byRun := map[string][]store.ModelCall{}
 	var runs []string
 	err = st.ModelCalls().Each(ctx, rec.ID, func(c *store.ModelCall) error {
@@ -180,7 +186,19 @@ func ExportCassettes(ctx context.Context, st store.Store, batchID, dir string) (
 			matched = b.Gateway.MatchHeaders
 		}
 		c := modelcalls.CassetteOf(calls, matched)
-		if step := steps[run]; step != nil {
+		ex := executions[calls[0].ExecutionKey]
+		switch step := steps[run]; {
+		case judge.IsNode(calls[0].Node) && ex != nil:
+			// A judge's calls for one execution: filed under it, at
+			// CASE/rREPEAT/judge:NAME/VARIANTS@COMBINATION.json.
+			c.Case, c.Repeat, c.Execution = ex.Case.ID, ex.Repeat, ex.Combination.Name
+			c.Variants = map[string]string{}
+			for n, v := range ex.Combination.Variants {
+				if v != "" {
+					c.Variants[n] = v
+				}
+			}
+		case step != nil:
 			ex := step.Executions[0]
 			c.Case, c.Repeat = ex.Case.ID, ex.Repeat
 			c.Variants = map[string]string{}
@@ -192,7 +210,7 @@ func ExportCassettes(ctx context.Context, st store.Store, batchID, dir string) (
 			if !b.SharePrefixes && len(step.Executions) == 1 {
 				c.Execution = ex.Combination.Name
 			}
-		} else {
+		default:
 			c.Case = "unplanned-" + run[:min(12, len(run))]
 		}
 		rel := c.Path()
@@ -230,6 +248,24 @@ func ModelCallsOf(ctx context.Context, st store.Store, batchID string, runIDs []
 		return nil, runtimeErr("%w", err)
 	}
 	return calls, nil
+}
+
+// judgeFor gives a batch's llm_judge evaluators their way to the model: a
+// gateway of the host's own, in the batch's mode with its upstreams (and so
+// a limiter pool of its own: the judges never queue behind the nodes' calls,
+// nor the nodes behind theirs), replaying from where the nodes replay. nil
+// when no evaluator is a judge; the caller closes it.
+func judgeFor(ev *eval.Evaluator, m *sdk.ModelCalls, recs *recordings) *judge.Judge {
+	if ev == nil || !ev.Judges() || m == nil {
+		return nil
+	}
+	var src judge.Recordings
+	if recs != nil {
+		src = recs
+	}
+	j := judge.New(m, src)
+	ev.SetJudge(j)
+	return j
 }
 
 // recordingsOrNil keeps a nil *recordings a nil interface.

@@ -12,8 +12,11 @@ import (
 	"github.com/wtbench/wtb/host/internal/config"
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/judge"
+	"github.com/wtbench/wtb/host/internal/modelcalls"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/sdk"
 )
 
 // RescoreOptions say what to score a stored batch with.
@@ -56,6 +59,22 @@ func (a *App) Rescore(ctx context.Context, st store.Store, o RescoreOptions) (*R
 	if err != nil {
 		return nil, configErr("%v", err)
 	}
+	if evaluator.Judges() {
+		// The judges replay what they recorded (an unchanged judge of an
+		// unchanged output calls no model) and call, recording, what they
+		// did not — unless the batch replays only.
+		gw, err := gatewayFor(&b, rescoreMode(b.Gateway))
+		if err != nil {
+			return nil, err
+		}
+		recs, err := recordingSource(st, &b, gw)
+		if err != nil {
+			return nil, err
+		}
+		if jg := judgeFor(evaluator, gw, recs); jg != nil {
+			defer jg.Close()
+		}
+	}
 	cases := make(map[string]*spec.Case, len(b.Cases))
 	for i := range b.Cases {
 		cases[b.Cases[i].ID] = &b.Cases[i]
@@ -73,7 +92,11 @@ func (a *App) Rescore(ctx context.Context, st store.Store, o RescoreOptions) (*R
 	bus.Publish(events.Event{Type: events.BatchStarted, BatchID: id, Message: fmt.Sprintf("batch %s rescores batch %s; no node runs", id, from.ID)})
 
 	start := time.Now()
-	scored, err := a.rescoreResults(ctx, st, from, id, evaluator, cases, b.Redactor())
+	var prices *modelcalls.Prices
+	if b.Gateway != nil {
+		prices = modelcalls.NewPrices(b.Gateway.Prices)
+	}
+	scored, err := a.rescoreResults(ctx, st, from, id, evaluator, cases, b.Redactor(), prices)
 	if err != nil {
 		a.abandon(st, id, err)
 		return nil, runtimeErr("rescoring %s: %v", from.ID, err)
@@ -111,6 +134,18 @@ func (a *App) Rescore(ctx context.Context, st store.Store, o RescoreOptions) (*R
 		From: from, Scored: scored}, nil
 }
 
+// rescoreMode is the gateway mode a rescore's judges call in: replay when
+// the batch replays only (offline stays offline), auto otherwise.
+func rescoreMode(g *spec.Gateway) string {
+	if g == nil {
+		return ""
+	}
+	if g.Mode == sdk.ModeReplay {
+		return sdk.ModeReplay
+	}
+	return sdk.ModeAuto
+}
+
 // rescoringWith takes the scoring parts of a bench file's batch_test: its
 // evaluators, pass score and thresholds; the workflow, cases and everything
 // that ran stay the original's.
@@ -132,6 +167,11 @@ func rescoringWith(b *spec.Batch, o RescoreOptions) error {
 		}
 	}
 	b.Evaluators, b.PassScore, b.Thresholds, b.Dir = bd.Spec.Evaluators, bd.Spec.PassScore, bd.Spec.Thresholds, bd.Spec.Dir
+	if bd.Spec.Gateway != nil {
+		// The judges call through the file's gateway (its upstreams, mode
+		// and prices); the nodes ran long ago.
+		b.Gateway = bd.Spec.Gateway
+	}
 	return nil
 }
 
@@ -141,11 +181,15 @@ const rescoreWriteBatch = 1000
 // rescoreResults scores every stored result of from again, several at a time
 // (a command evaluator may take a while), and stores them under id.
 func (a *App) rescoreResults(ctx context.Context, st store.Store, from *store.Batch, id string, evaluator *eval.Evaluator,
-	cases map[string]*spec.Case, redact *spec.Redactor) (int, error) {
+	cases map[string]*spec.Case, redact *spec.Redactor, prices *modelcalls.Prices) (int, error) {
 	scoredNodes := evaluator.NodesScored()
 	type job struct{ r store.Result }
+	type scored struct {
+		r     store.Result
+		calls []store.ModelCall
+	}
 	jobs := make(chan job, 64)
-	out := make(chan store.Result, 64)
+	out := make(chan scored, 64)
 	var wg sync.WaitGroup
 	var firstErr error
 	var errOnce sync.Once
@@ -154,13 +198,13 @@ func (a *App) rescoreResults(ctx context.Context, st store.Store, from *store.Ba
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				r, err := a.rescoreOne(ctx, st, j.r, evaluator, cases, scoredNodes, redact)
+				r, calls, err := a.rescoreOne(ctx, st, id, j.r, evaluator, cases, scoredNodes, redact, prices)
 				if err != nil {
 					errOnce.Do(func() { firstErr = err })
 					continue
 				}
 				r.BatchID = id
-				out <- r
+				out <- scored{r, calls}
 			}
 		}()
 	}
@@ -174,20 +218,22 @@ func (a *App) rescoreResults(ctx context.Context, st store.Store, from *store.Ba
 		wg.Wait()
 		close(out)
 	}()
-	scored := 0
+	n := 0
 	var pending []store.Result
+	var calls []store.ModelCall
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
 		}
-		err := st.Write(ctx, store.WriteSet{Results: pending})
-		pending = pending[:0]
+		err := st.Write(ctx, store.WriteSet{Results: pending, ModelCalls: calls})
+		pending, calls = pending[:0], calls[:0]
 		return err
 	}
 	var writeErr error
 	for r := range out {
-		scored++
-		pending = append(pending, r)
+		n++
+		pending = append(pending, r.r)
+		calls = append(calls, r.calls...)
 		if len(pending) >= rescoreWriteBatch && writeErr == nil {
 			writeErr = flush()
 		}
@@ -197,32 +243,40 @@ func (a *App) rescoreResults(ctx context.Context, st store.Store, from *store.Ba
 	}
 	for _, err := range []error{<-readErr, firstErr, writeErr} {
 		if err != nil {
-			return scored, err
+			return n, err
 		}
 	}
-	return scored, nil
+	return n, nil
 }
 
 // rescoreOne scores one stored execution again from its stored final state
 // and, for evaluators with a node, that node's stored output.
-func (a *App) rescoreOne(ctx context.Context, st store.Store, r store.Result, evaluator *eval.Evaluator, cases map[string]*spec.Case,
-	scoredNodes map[string]bool, redact *spec.Redactor) (store.Result, error) {
+func (a *App) rescoreOne(ctx context.Context, st store.Store, batchID string, r store.Result, evaluator *eval.Evaluator, cases map[string]*spec.Case,
+	scoredNodes map[string]bool, redact *spec.Redactor, prices *modelcalls.Prices) (store.Result, []store.ModelCall, error) {
 	cs := cases[r.CaseID]
 	if cs == nil {
-		return r, fmt.Errorf("execution %s: case %q is not in the batch's spec", r.ExecutionKey, r.CaseID)
+		return r, nil, fmt.Errorf("execution %s: case %q is not in the batch's spec", r.ExecutionKey, r.CaseID)
 	}
-	in := eval.Input{Success: r.Success, Case: *cs, DurationMs: r.DurationMs, Metrics: r.Metrics}
+	if judge.FailedByJudge(&r) {
+		// Its workflow finished; only its judge could not grade it: grade it
+		// again.
+		r.Success, r.Status, r.FailureKind, r.FailedNode, r.Error = true, store.ResultSucceeded, "", "", ""
+	}
+	if r.Metrics == nil {
+		r.Metrics = map[string]float64{}
+	}
+	in := eval.Input{Success: r.Success, Case: *cs, DurationMs: r.DurationMs, Metrics: r.Metrics, Key: r.ExecutionKey}
 	switch {
 	case r.Success && len(scoredNodes) == 0:
 		cp, err := st.Checkpoints().Get(ctx, r.FinalCheckpointID)
 		if err != nil {
-			return r, fmt.Errorf("execution %s: reading its final state: %w", r.ExecutionKey, err)
+			return r, nil, fmt.Errorf("execution %s: reading its final state: %w", r.ExecutionKey, err)
 		}
 		in.State = cp.State
 	case r.Success:
 		chainCPs, err := chain(ctx, st, r.FinalCheckpointID)
 		if err != nil {
-			return r, fmt.Errorf("execution %s: reading its checkpoints: %w", r.ExecutionKey, err)
+			return r, nil, fmt.Errorf("execution %s: reading its checkpoints: %w", r.ExecutionKey, err)
 		}
 		if n := len(chainCPs); n > 0 {
 			in.State = chainCPs[n-1].State
@@ -245,5 +299,11 @@ func (a *App) rescoreOne(ctx context.Context, st store.Store, r store.Result, ev
 		r.Notes[k] = redact.String(v)
 	}
 	r.CreatedAt = time.Now()
-	return r, nil
+	// The judges' calls of this rescore are its own: stored under it and
+	// counted in place of the original's.
+	calls := judge.Rows(batchID, r.ExecutionKey, outcome.Judged, prices, r.CreatedAt)
+	judge.Count(r.Metrics, calls)
+	judge.Fail(&r, outcome.Errors)
+	r.Error = redact.String(r.Error)
+	return r, calls, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wtbench/wtb/host/internal/adapt"
 	"github.com/wtbench/wtb/host/internal/audit"
+	"github.com/wtbench/wtb/host/internal/bridge"
 	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/events"
@@ -216,6 +217,12 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 			a.Log.Warn("the audit trail could not be written completely", "error", err)
 		}
 	}()
+	hub, err := a.startBridges(j.bus, rec.ID, b)
+	if err != nil {
+		return nil, err
+	}
+	// Closed before the trail: a bridge that dropped events says so in it.
+	defer a.closeBridges(hub)
 	skip := j.done.contains
 	// The checkpoints stored already (a fork's copies, a resumed batch's) are
 	// node runs the batch reuses: counted apart from those it runs, at the
@@ -262,6 +269,9 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	}
 	if gw != nil {
 		a.notice("model calls: %s", describeGateway(b.Gateway, gw, recs))
+	}
+	if jg := judgeFor(j.evaluator, gw, recs); jg != nil {
+		defer jg.Close()
 	}
 	ctl, err := a.controller(ctx, st, j.bus, rec, b, opts.Complete)
 	if err != nil {
@@ -506,4 +516,38 @@ func (s *keySet) contains(k string) bool {
 	_, _ = h.Write([]byte(k))
 	_, found := slices.BinarySearch(s.hashes, h.Sum64())
 	return found
+}
+
+// startBridges connects the batch's bridges to the bus. A resumed batch runs
+// those whose stored form kept everything they need (header values and URL
+// passwords are never stored).
+func (a *App) startBridges(bus *events.Bus, batchID string, b *spec.Batch) (*bridge.Hub, error) {
+	var run []spec.Bridge
+	for _, br := range b.Bridges {
+		if lost := br.LostSecrets(); lost != "" {
+			a.notice("bridge %s (%s) is off for this run: the batch does not store %s (they may be secrets); run the bench file again to bridge its events",
+				br.Kind, br.URL, lost)
+			continue
+		}
+		run = append(run, br)
+	}
+	if len(run) == 0 {
+		return nil, nil
+	}
+	hub, err := bridge.Start(bus, run, bridge.Options{BatchID: batchID, Log: a.Log})
+	if err != nil {
+		return nil, configErr("%v", err)
+	}
+	return hub, nil
+}
+
+func (a *App) closeBridges(hub *bridge.Hub) {
+	for _, st := range hub.Close() {
+		if st.Dropped() > 0 {
+			a.notice("bridge %s (%s): %d events sent, %d dropped (%d past the buffer, %d undelivered at the end, %d refused); see wtb audit",
+				st.Bridge, st.URL, st.Sent, st.Dropped(), st.PastBuffer, st.Undelivered, st.Rejected)
+		} else {
+			a.notice("bridge %s (%s): %d events sent", st.Bridge, st.URL, st.Sent)
+		}
+	}
 }

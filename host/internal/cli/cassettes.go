@@ -55,24 +55,33 @@ replay from DIR lists the cassettes no node run asked for.`,
 // modelCallsPart says how many model calls a run made, and where their
 // answers came from.
 func modelCallsPart(rep sched.Report) string {
+	return callsPart(rep.ModelCalls, rep.ReplayMisses, rep.LLM, "model call", "model calls")
+}
+
+// judgeCallsPart says the same of the llm_judge evaluators' calls.
+func judgeCallsPart(rep sched.Report) string {
+	return callsPart(rep.JudgeCalls, 0, rep.Judge, "judge call", "judge calls")
+}
+
+func callsPart(bySource map[string]int, misses int, l sched.LLMTotals, one, many string) string {
 	total := 0
 	var srcs []string
-	for src, n := range rep.ModelCalls {
+	for src, n := range bySource {
 		total += n
 		srcs = append(srcs, src)
 	}
 	sort.Strings(srcs)
 	var parts []string
 	for _, src := range srcs {
-		n := rep.ModelCalls[src]
-		if src == sdk.SourceReplayed && rep.ReplayMisses > 0 {
-			parts = append(parts, fmt.Sprintf("%d replayed, %d missed", n-rep.ReplayMisses, rep.ReplayMisses))
+		n := bySource[src]
+		if src == sdk.SourceReplayed && misses > 0 {
+			parts = append(parts, fmt.Sprintf("%d replayed, %d missed", n-misses, misses))
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%d %s", n, src))
 	}
-	out := plural(total, "model call", "model calls") + " (" + strings.Join(parts, ", ") + ")"
-	if l := rep.LLM; l.Usage.Reported {
+	out := plural(total, one, many) + " (" + strings.Join(parts, ", ") + ")"
+	if l.Usage.Reported {
 		out += ", " + numfmt.Count(float64(l.Usage.Total())) + " tokens"
 		switch {
 		case l.Unpriced == l.Calls:

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
@@ -282,7 +283,9 @@ func (a *app) auditCommand() *cobra.Command {
 			if err := checkTextJSON(format); err != nil {
 				return err
 			}
-			if types := eventTypes(); typ != "" && !slices.Contains(types, typ) {
+			// An imported event keeps its own type (reverse-DNS, like
+			// com.example.agent.step: two dots at least).
+			if types := eventTypes(); typ != "" && !slices.Contains(types, typ) && strings.Count(typ, ".") < 2 {
 				// An unknown type would print an empty trail, as if nothing happened.
 				return unknownValue("--type", typ, types)
 			}
@@ -319,6 +322,48 @@ func (a *app) auditCommand() *cobra.Command {
 	cmd.Flags().StringVar(&typ, "type", "", "only this event type, e.g. execution.failed")
 	cmd.Flags().StringVar(&format, "format", "text", "text or json (one document, schema: wtb schema audit)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many entries")
+	cmd.AddCommand(a.auditImportCommand())
+	return cmd
+}
+
+func (a *app) auditImportCommand() *cobra.Command {
+	var listen time.Duration
+	cmd := &cobra.Command{
+		Use:   "import BATCH_ID SOURCE",
+		Short: "Store another system's CloudEvents (a JSON-lines file, or a NATS subject) in a batch's audit trail",
+		Long: `Store CloudEvents 1.0 from another system — an agent framework's own event
+log — in the audit trail of a batch, where wtb audit and the viewer show them.
+SOURCE is a file with one event in the JSON format a line, or
+nats://host:port/subject, listened to for --for.
+
+An event belongs to an execution when its wtbexecutionkey attribute, or its
+subject, is the execution's key; its severity comes from a severity or level
+attribute or data field (INFO otherwise), its message from data.message.
+Importing an event again (same source and id) stores nothing twice.`,
+		Example: `  wtb audit import 20260101-120000-1a2b3c4d agent-events.jsonl
+  wtb audit import 20260101-120000-1a2b3c4d nats://127.0.0.1:4222/agent.events --for 1m`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if listen <= 0 {
+				return exitf(ExitConfig, "--for must be more than 0; got %s", listen)
+			}
+			st, err := a.openExisting(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rep, err := bench.ImportAudit(cmd.Context(), st, args[0], args[1], bench.ImportOptions{For: listen,
+				Listening: func(server, subject string) {
+					fmt.Fprintf(a.stderr, "listening on %s for %s (subject %s)\n", store.Redact(server), listen, subject)
+				}})
+			if err != nil {
+				return a.failed(err)
+			}
+			fmt.Fprintln(a.stderr, rep.Summary(store.Redact(args[1])))
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&listen, "for", 30*time.Second, "how long to listen to a NATS subject")
 	return cmd
 }
 

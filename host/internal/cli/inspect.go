@@ -307,12 +307,20 @@ when one of them dropped significantly by more than --tolerance. Executions
 are paired only on cases both batches ran with the same input and
 expectations; compare says how many cases only one of them ran.
 
+When the batches called models through the gateway, Δ COST/EXEC and
+Δ TOKENS/EXEC show the change of each combination's mean cost and tokens per
+execution beside the score delta (B − A, with both means). A call whose model
+has no price, or whose response reported no usage, has no known cost: where
+either batch made one, compare says "unpriced in A" (or B) instead of a delta.
+A baseline file keeps no cost: against one, compare says "not recorded in A".
+
 With --cases, every execution whose score changed is listed with the first
 node whose output differs between the two batches.
 
 Each combination's p50 latency change (its successful executions) is shown as
-Δ P50; --format json also has both batches' p50 and p95, and a place for
-cost (null: not recorded yet). Both batches' datasets — the hash of their
+Δ P50; --format json also has both batches' p50 and p95, and their mean cost
+and tokens per execution (null where not known, with cost_delta_reason).
+Both batches' datasets — the hash of their
 cases, the git commit and branch they ran from — are said first.
 
 A can be a baseline file (wtb export BATCH --baseline FILE) instead of a
@@ -455,17 +463,37 @@ func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMBINATION\tMEAN A\tMEAN B\tΔ MEAN\tPAIRED Δ [95% CI]\tp\tPASS A\tPASS B\tΔ P50\tVERDICT")
+	costs, unpricedCalls := false, false
+	for _, r := range c.Combinations {
+		costs = costs || r.TokensA != nil || r.TokensB != nil
+		switch r.CostCompared() {
+		case bench.CostUnpricedA, bench.CostUnpricedB, bench.CostUnpricedBoth:
+			unpricedCalls = true
+		}
+	}
+	header := "COMBINATION\tMEAN A\tMEAN B\tΔ MEAN"
+	if costs {
+		header += "\tΔ COST/EXEC\tΔ TOKENS/EXEC"
+	}
+	fmt.Fprintln(tw, header+"\tPAIRED Δ [95% CI]\tp\tPASS A\tPASS B\tΔ P50\tVERDICT")
 	for i := range c.Combinations {
 		r := &c.Combinations[i]
 		paired, p := numfmt.Dash, numfmt.Dash
 		if r.Paired.N >= 2 && c.OverallComparable {
 			paired, p = pairedCell(r.Paired), numfmt.PValue(r.P)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Combination, score(r.MeanA), score(r.MeanB), signed(r.Delta), paired, p,
-			percent(r.PassA), percent(r.PassB), signedDuration(r.P50Delta), verdictCell(r, c.OverallComparable))
+		line := fmt.Sprintf("%s\t%s\t%s\t%s", r.Combination, score(r.MeanA), score(r.MeanB), signed(r.Delta))
+		if costs {
+			line += "\t" + costDeltaCell(r) + "\t" + tokensDeltaCell(r)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", line, paired, p, percent(r.PassA), percent(r.PassB),
+			signedDuration(r.P50Delta), verdictCell(r, c.OverallComparable))
 	}
 	_ = tw.Flush()
+	if unpricedCalls {
+		fmt.Fprintln(w, "Δ COST/EXEC: a call whose model has no price, or whose response reported no usage, has no known cost;")
+		fmt.Fprintln(w, "where either batch made such calls there is no cost delta (wtb results BATCH shows each batch's cost).")
+	}
 	if !c.OverallComparable || perEvaluator {
 		writeEvaluatorDeltas(w, c)
 	}
@@ -514,6 +542,42 @@ func writeEvaluatorDeltas(w io.Writer, c *bench.Comparison) {
 		}
 	}
 	_ = tw.Flush()
+}
+
+// costDeltaCell is the change of a combination's mean cost per execution
+// with both means, or why there is none: calls it could not price (never
+// counted as $0), no calls on one side, or A is a baseline file (no cost
+// recorded).
+func costDeltaCell(r *bench.ComboDelta) string {
+	if r.MeanA == nil || r.MeanB == nil {
+		return numfmt.Dash
+	}
+	switch r.CostCompared() {
+	case "":
+		return fmt.Sprintf("%s (%s → %s)", numfmt.SignedUSD(*r.CostDelta), numfmt.USD(*r.CostA), numfmt.USD(*r.CostB))
+	case bench.CostUnpricedA:
+		return "unpriced in A (" + plural(r.UnpricedA, "call", "calls") + ")"
+	case bench.CostUnpricedB:
+		return "unpriced in B (" + plural(r.UnpricedB, "call", "calls") + ")"
+	case bench.CostUnpricedBoth:
+		return "unpriced in A and B"
+	case bench.CostNoCallsA:
+		return "no calls in A"
+	case bench.CostNoCallsB:
+		return "no calls in B"
+	case bench.CostNotRecordedA:
+		return "not recorded in A"
+	}
+	return numfmt.Dash
+}
+
+// tokensDeltaCell is the change of a combination's mean tokens per
+// execution with both means.
+func tokensDeltaCell(r *bench.ComboDelta) string {
+	if r.TokensDelta == nil || r.MeanA == nil || r.MeanB == nil {
+		return numfmt.Dash
+	}
+	return fmt.Sprintf("%s (%s → %s)", numfmt.SignedCount(*r.TokensDelta), numfmt.Count(*r.TokensA), numfmt.Count(*r.TokensB))
 }
 
 func pairedCell(p stats.Paired) string {

@@ -164,12 +164,17 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 	if stopping {
 		header += "\tREPEATS\tSTOPPED"
 	}
-	costs := false
+	costs, judges := false, false
 	for _, c := range sum.Combos {
 		costs = costs || c.Cost != nil
+		judges = judges || c.Cost != nil && c.Cost.Judge != nil
 	}
 	if costs {
 		header += "\tCOST/EXEC\tTOKENS/EXEC"
+	}
+	if judges {
+		// The llm_judge evaluators' calls, apart from the workflow's.
+		header += "\tJUDGE COST/EXEC"
 	}
 	fmt.Fprintln(tw, header+"\t")
 	ties := false
@@ -204,6 +209,13 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		}
 		if costs {
 			line += "\t" + costCell(c.Cost) + "\t" + tokensCell(c.Cost)
+		}
+		if judges {
+			cell := "-"
+			if c.Cost != nil && c.Cost.Judge != nil {
+				cell = costCell(c.Cost.Judge)
+			}
+			line += "\t" + cell
 		}
 		fmt.Fprintln(tw, line+"\t"+mark)
 	}

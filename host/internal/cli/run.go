@@ -647,6 +647,9 @@ func runLine(id string, rep sched.Report, st store.Store) string {
 	if len(rep.ModelCalls) > 0 {
 		parts = append(parts, modelCallsPart(rep))
 	}
+	if len(rep.JudgeCalls) > 0 {
+		parts = append(parts, judgeCallsPart(rep))
+	}
 	if rep.RoundTrips > 0 {
 		parts = append(parts, fmt.Sprintf("runner round trip p50 %s p95 %s", numfmt.Elapsed(rep.Percentile(0.5)), numfmt.Elapsed(rep.Percentile(0.95))))
 	}

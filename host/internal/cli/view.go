@@ -87,10 +87,12 @@ func (a *app) reportCommand() *cobra.Command {
 		Short: "Write a batch as one self-contained HTML file, or as a markdown summary for CI",
 		Long: `--html FILE writes the viewer's batch page as one HTML file with its styles,
 script and data inside: it opens from disk in any browser, with no server and
-no network. It holds the leaderboard, the distributions, every execution (up
-to 20,000), the full node-by-node view of up to 200 executions, failures
-first, and the cases × combinations grid for up to 2,000 cases (10,000
-executions), failures first; it says when it holds only part.
+no network. It holds the leaderboard (with cost and tokens per execution, and
+the score versus cost chart, when the batch called models through the
+gateway), the distributions, every execution (up to 20,000), the full
+node-by-node view of up to 200 executions, failures first, and the cases ×
+combinations grid for up to 2,000 cases (10,000 executions), failures first;
+it says when it holds only part.
 
 --markdown FILE (- for standard output) writes a GitHub-flavoured markdown
 summary for $GITHUB_STEP_SUMMARY, a pull request comment or a GitLab merge

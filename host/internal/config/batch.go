@@ -50,17 +50,19 @@ var evaluatorTypes = map[string][]string{
 	"numeric":          {"path", "expect", "tolerance"},
 	"latency":          {"max_ms"},
 	"command":          {"command", "timeout"},
+	"llm_judge":        {"path", "upstream", "model", "rubric", "scale", "choices", "temperature", "format"},
 }
 
 var evaluatorSchema = &hcl.BodySchema{Attributes: attrSchema("type", "path", "expect", "pattern", "weight",
-	"tolerance", "max_ms", "case_sensitive", "command", "timeout", "node")}
+	"tolerance", "max_ms", "case_sensitive", "command", "timeout", "node",
+	"upstream", "model", "rubric", "scale", "choices", "temperature", "format")}
 
 var thresholdSchema = &hcl.BodySchema{Attributes: attrSchema("overall_score", "pass_rate", "evaluators", "applies_to")}
 
 func (c *Config) decodeBatch(b *hcl.Block) (*BatchDecl, hcl.Diagnostics) {
 	content, diags := content(b.Body, batchSchema)
 	a := &attrs{m: content.Attributes, ctx: c.ctx, diags: diags}
-	s := &spec.Batch{Name: b.Labels[0], File: c.Path, Dir: c.Dir, Gateway: c.Gateway}
+	s := &spec.Batch{Name: b.Labels[0], File: c.Path, Dir: c.Dir, Gateway: c.Gateway, Bridges: c.Bridges}
 	bd := &BatchDecl{Spec: s, DefRange: b.DefRange}
 
 	if !a.has("workflow") && !a.misspelled("workflow") {
@@ -501,6 +503,8 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 			// execution 0 without failing anything.
 			a.errorf("command", "Evaluator program not found", "%q cannot be run here: %v.", ev.Command[0], unwrapPathError(err))
 		}
+	case "llm_judge":
+		ev.Judge = c.decodeJudge(a, b)
 	}
 	if ev.Path != "" && ev.Path[0] != '$' {
 		a.errorf("path", "Invalid JSON path", "path must be a JSONPath starting with \"$\", e.g. \"$.answer\"; got %q.", ev.Path)

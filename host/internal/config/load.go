@@ -39,6 +39,9 @@ type Config struct {
 	// every batch_test of the file.
 	Gateway      *spec.Gateway
 	gatewayRange hcl.Range
+	// Bridges are the bridge blocks; like the gateway, they apply to every
+	// batch_test of the file.
+	Bridges []spec.Bridge
 
 	// declared holds every named block ("workflow\x00NAME"), including those
 	// that did not decode: a reference to one is not also an error.
@@ -127,6 +130,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "workflow", LabelNames: []string{"name"}},
 		{Type: "batch_test", LabelNames: []string{"name"}},
 		{Type: "gateway"},
+		{Type: "bridge", LabelNames: []string{"kind"}},
 	},
 }
 
@@ -212,6 +216,9 @@ func Load(path string, opts Options) (*Config, hcl.Diagnostics) {
 	for _, b := range blocks["gateway"][:min(1, len(blocks["gateway"]))] {
 		diags = append(diags, c.decodeGateway(b)...)
 	}
+	diags = append(diags, decodeNamed(blocks["bridge"], "bridge", c.decodeBridge, func(_ string, br *spec.Bridge) {
+		c.Bridges = append(c.Bridges, *br)
+	})...)
 	diags = append(diags, decodeNamed(blocks["workflow"], "workflow", c.decodeWorkflow, func(name string, wf *spec.Workflow) {
 		c.Workflows[name] = wf
 	})...)

@@ -94,11 +94,21 @@ type ComboDelta struct {
 	P95A     *float64 `json:"p95_ms_a"`
 	P95B     *float64 `json:"p95_ms_b"`
 	P95Delta *float64 `json:"p95_delta_ms"`
-	// Cost of the combination's model calls in each batch, and B − A: null
-	// while cost is not recorded (never 0 for unknown).
-	CostA     *float64 `json:"cost_a"`
-	CostB     *float64 `json:"cost_b"`
-	CostDelta *float64 `json:"cost_delta"`
+	// Cost: the combination's mean cost per execution in each batch, null
+	// when unknown — no model calls there, calls it could not price
+	// (unpriced_calls_a/b; never $0), or A is a baseline file, which records
+	// no cost — and B − A when both are known; cost_delta_reason says why
+	// there is none (bench.CostCompared). Tokens: the mean tokens per
+	// execution (null: no model calls, or not recorded) and B − A.
+	CostA           *float64 `json:"cost_a"`
+	CostB           *float64 `json:"cost_b"`
+	CostDelta       *float64 `json:"cost_delta"`
+	CostDeltaReason *string  `json:"cost_delta_reason"`
+	UnpricedA       int      `json:"unpriced_calls_a"`
+	UnpricedB       int      `json:"unpriced_calls_b"`
+	TokensA         *float64 `json:"tokens_a"`
+	TokensB         *float64 `json:"tokens_b"`
+	TokensDelta     *float64 `json:"tokens_delta"`
 }
 
 // EvaluatorDelta is one evaluator's means in A and B for a combination and,
@@ -152,7 +162,12 @@ func CompareOf(c *bench.Comparison, redA, redB func(json.RawMessage) json.RawMes
 			Delta: x.Delta, PassRateA: x.PassA, PassRateB: x.PassB, Pairs: x.Paired.N, MeanDiff: x.Paired.MeanDiff,
 			DiffCI95: ci95(x.Paired), PT: x.Paired.PT, PWilcoxon: x.Paired.PW, P: x.P, Significant: x.Significant,
 			Regression: x.Regression, Evaluators: []EvaluatorDelta{}, P50A: x.P50A, P50B: x.P50B, P50Delta: x.P50Delta,
-			P95A: x.P95A, P95B: x.P95B, P95Delta: x.P95Delta, CostA: x.CostA, CostB: x.CostB, CostDelta: x.CostDelta}
+			P95A: x.P95A, P95B: x.P95B, P95Delta: x.P95Delta,
+			CostA: x.CostA, CostB: x.CostB, CostDelta: x.CostDelta, UnpricedA: x.UnpricedA, UnpricedB: x.UnpricedB,
+			TokensA: x.TokensA, TokensB: x.TokensB, TokensDelta: x.TokensDelta}
+		if why := x.CostCompared(); why != "" {
+			cd.CostDeltaReason = &why
+		}
 		for _, e := range x.Evaluators {
 			cd.Evaluators = append(cd.Evaluators, EvaluatorDelta{Name: e.Name, MeanA: e.MeanA, MeanB: e.MeanB, Delta: e.Delta,
 				Tested: e.Tested, Pairs: e.Paired.N, MeanDiff: e.Paired.MeanDiff, DiffCI95: ci95(e.Paired), P: e.P,

@@ -135,10 +135,13 @@ runner "pool" {
 workflow "w" {
   node "step" {
     command = ["sh", "-c", "echo '{}'"]
-    timeout = "500ms"
+    timeout = "60s" # a loaded machine takes its time to write 32 MiB
     variant "ok" {}
     variant "exit" { command = ["sh", "-c", "echo 'model quota exceeded' >&2; exit 3"] }
-    variant "hang" { command = ["sh", "-c", "sleep 100"] }
+    variant "hang" {
+      command = ["sh", "-c", "sleep 100"]
+      timeout = "500ms"
+    }
     variant "badjson" { command = ["sh", "-c", "echo not json"] }
     variant "huge" { command = ["head", "-c", "33554432", "/dev/zero"] }
   }

@@ -143,7 +143,7 @@ batch_test "w" {
 }
 
 // Under an upstream that allows N requests a second and answers 429 beyond
-// (and, to begin with, asks for a 3 s pause), a batch completes with no
+// (and, to begin with, asks for an 8 s pause), a batch completes with no
 // execution failed and no score lowered; each call's wait in the gateway is
 // stored apart, and the executions' latency leaves it out. The throughput
 // is printed against N (BenchmarkThroughputUnderARateLimit measures it
@@ -155,7 +155,7 @@ func TestARateLimitedUpstreamFailsNothingAndCostsNoLatency(t *testing.T) {
 	}
 	const n, perSecond = 40, 10.0
 	up := newLimitedUpstream(t, perSecond, 2)
-	up.holds, up.holdSecs = 1, 3
+	up.holds, up.holdSecs = 1, 8
 	e := newEnv(t)
 	e.rateLimitedBench(py, up.srv.URL, n, "retries = 20", `runner "main" {
   plugin      = "pool"
@@ -176,9 +176,12 @@ func TestARateLimitedUpstreamFailsNothingAndCostsNoLatency(t *testing.T) {
 	}
 	var queued []float64
 	for _, res := range rs {
-		if !res.Success || res.OverallScore != 1 || !res.Passed {
-			t.Errorf("%s: success %v, score %v, passed %v (%s); a rate limit must not fail or lower anything",
-				res.ExecutionKey, res.Success, res.OverallScore, res.Passed, res.Error)
+		// The answer must be right whatever the wait; the latency evaluator
+		// must judge the execution's latency, which leaves the wait out
+		// (checked below), so a slow machine may fail it, a queue may not.
+		if !res.Success || res.Scores["answer"] != 1 || res.Scores["fast"] != boolScore(res.DurationMs <= 2500) {
+			t.Errorf("%s: success %v, scores %v with latency %.0f ms (%s); a rate limit must not fail or lower anything",
+				res.ExecutionKey, res.Success, res.Scores, res.DurationMs, res.Error)
 		}
 		queued = append(queued, res.Metrics["wtb.llm.queue_ms"])
 	}
@@ -202,9 +205,10 @@ func TestARateLimitedUpstreamFailsNothingAndCostsNoLatency(t *testing.T) {
 	if sends != n+refused || retried == 0 {
 		t.Errorf("calls sent %d times in all (%d retried); the upstream saw %d", sends, retried, n+refused)
 	}
-	// Latency leaves the queue out: an execution that waited 3 s for the
-	// upstream's pause ran for less than it waited, yet its latency plus
-	// its wait covers what the node measured itself.
+	// Latency leaves the queue out: an execution that waited 8 s for the
+	// upstream's pause ran for less than it waited (a Python start on a
+	// loaded machine has taken 2.6 s, never 8), yet its latency plus its
+	// wait covers what the node measured itself.
 	held := 0
 	for _, res := range rs {
 		q := res.Metrics["wtb.llm.queue_ms"]
@@ -221,20 +225,23 @@ func TestARateLimitedUpstreamFailsNothingAndCostsNoLatency(t *testing.T) {
 			t.Errorf("%s: latency %.0f ms + queue %.0f ms < the node's own %.0f ms: more than the wait was taken off",
 				res.ExecutionKey, res.DurationMs, q, out.WallMs)
 		}
-		if q >= 2500 {
+		if q >= 7000 {
 			held++
+			if res.DurationMs <= 2500 && res.Scores["fast"] != 1 {
+				t.Errorf("%s: the latency evaluator counted the %.0f ms wait", res.ExecutionKey, q)
+			}
 			if res.DurationMs >= q {
 				t.Errorf("%s: latency %.0f ms includes its %.0f ms in the gateway (node's own clock %.0f ms)", res.ExecutionKey, res.DurationMs, q, out.WallMs)
 			}
 		}
 	}
 	if held == 0 {
-		t.Errorf("no execution waited out the upstream's 3 s pause: %v", queued)
+		t.Errorf("no execution waited out the upstream's 8 s pause: %v", queued)
 	}
 	// Throughput once the pause was over: calls answered per second against
 	// the upstream's limit.
 	sort.Slice(okAt, func(i, j int) bool { return okAt[i].Before(okAt[j]) })
-	after := sort.Search(len(okAt), func(i int) bool { return !okAt[i].Before(heldAt.Add(3 * time.Second)) })
+	after := sort.Search(len(okAt), func(i int) bool { return !okAt[i].Before(heldAt.Add(8 * time.Second)) })
 	if after >= len(okAt)-1 {
 		t.Fatalf("no calls after the pause: %v", okAt)
 	}
@@ -304,4 +311,11 @@ func TestLimitsHoldPerRunnerProcess(t *testing.T) {
 		t.Errorf("two Temporal workers: %d calls, %d at once at most; want 12, at most 2", len(temporal.okAt), temporal.peak)
 	}
 	t.Logf("max_concurrency = 1: at most %d call(s) at once on the pool, %d on two Temporal workers", pool.peak, temporal.peak)
+}
+
+func boolScore(ok bool) float64 {
+	if ok {
+		return 1
+	}
+	return 0
 }

@@ -158,6 +158,9 @@ type compareJSON struct {
 		P50B        *float64    `json:"p50_ms_b"`
 		P50Delta    *float64    `json:"p50_delta_ms"`
 		CostA       *float64    `json:"cost_a"`
+		TokensA     *float64    `json:"tokens_a"`
+		TokensB     *float64    `json:"tokens_b"`
+		CostReason  *string     `json:"cost_delta_reason"`
 	} `json:"combinations"`
 	Cases []struct {
 		Key    string  `json:"execution_key"`
@@ -202,11 +205,13 @@ func fmtDuration(x *float64) string {
 
 // checkComparisonTables holds the summary's comparison and worst-case tables
 // to the compare document: the same combinations in the same order with the
-// same figures, and the worst cases are the document's first ones.
+// same figures, and the worst cases are the document's first ones. These
+// batches call no models, so the summary has no cost column
+// (TestCompareShowsCostAndTokenDeltas checks the one of batches that do).
 func checkComparisonTables(t *testing.T, r rendered, d compareJSON) {
 	t.Helper()
 	rows := r.table(t, "Combination")
-	if got, want := strings.Join(rows[0], " | "), "Combination | Mean (baseline → now) | Paired Δ [95% CI] | p | Pass (baseline → now) | P50 (baseline → now) | Δ P50 | Cost | Verdict"; got != want {
+	if got, want := strings.Join(rows[0], " | "), "Combination | Mean (baseline → now) | Paired Δ [95% CI] | p | Pass (baseline → now) | P50 (baseline → now) | Δ P50 | Verdict"; got != want {
 		t.Fatalf("comparison header %q", got)
 	}
 	if len(rows)-1 != len(d.Combinations) {
@@ -226,12 +231,12 @@ func checkComparisonTables(t *testing.T, r rendered, d compareJSON) {
 		verdict := map[string]string{"regression": "❌ regression", "not_significant": "", "only_a": "only in the baseline", "only_b": "new"}[c.Verdict]
 		want := []string{c.Combination, fmtScore(c.MeanA) + " → " + fmtScore(c.MeanB), paired, p,
 			fmtPercent(c.PassRateA) + " → " + fmtPercent(c.PassRateB), fmtDuration(c.P50A) + " → " + fmtDuration(c.P50B), delta,
-			"not recorded", verdict}
+			verdict}
 		if c.Verdict == "significant" {
-			want[8] = row[8] // an improvement says so
+			want[7] = row[7] // an improvement says so
 		}
-		if c.CostA != nil {
-			t.Errorf("%s: a cost where none is recorded: %v", c.Combination, *c.CostA)
+		if c.CostA != nil || c.TokensA != nil || c.TokensB != nil {
+			t.Errorf("%s: a cost or tokens where no model was called: %v, %v, %v", c.Combination, c.CostA, c.TokensA, c.TokensB)
 		}
 		if strings.Join(row, " | ") != strings.Join(want, " | ") {
 			t.Errorf("comparison row %d:\n got %q\nwant %q", i, row, want)
@@ -389,7 +394,8 @@ func TestCommittedBaselineGivesTheSameVerdict(t *testing.T) {
 	fromFile := e.mustRunOK("compare", "ci/baseline.json", b, "--cases", "--format", "json")
 	checkDoc(t, "compare", fromFile)
 	// Figure for figure: everything but where A came from, A's outputs
-	// (the file has none) and how a divergence is described.
+	// (the file has none), how a divergence is described and why there is
+	// no cost delta (checked below).
 	strip := func(s string) map[string]any {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(s), &m); err != nil {
@@ -401,7 +407,20 @@ func TestCommittedBaselineGivesTheSameVerdict(t *testing.T) {
 			delete(c.(map[string]any), "output_a")
 			delete(c.(map[string]any), "detail")
 		}
+		for _, c := range m["combinations"].([]any) {
+			delete(c.(map[string]any), "cost_delta_reason")
+		}
 		return m
+	}
+	// Why there is no cost delta: the stored batch made no model
+	// calls, the file records no cost (whether it did is not known).
+	for name, doc := range map[string]string{"none": stored, "not_recorded_a": fromFile} {
+		for _, c := range readCompareJSON(t, doc).Combinations {
+			if c.CostReason == nil || *c.CostReason != name {
+				got, _ := json.Marshal(c.CostReason)
+				t.Errorf("%s: cost_delta_reason %s, want %s", c.Combination, got, name)
+			}
+		}
 	}
 	gs, gf := strip(stored), strip(fromFile)
 	js, _ := json.Marshal(gs)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/theory/jsonpath"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/sdk"
 )
 
 // Input is what evaluators see of one execution.
@@ -32,6 +33,18 @@ type Input struct {
 	// Nodes are the outputs of the nodes evaluators score by name (see
 	// NodesScored); a node that did not finish is absent.
 	Nodes map[string]NodeRun
+	// Key is the execution's key: an llm_judge's calls are kept under it.
+	Key string
+
+	// judged receives what an llm_judge evaluator's call gave.
+	judged *judgeCall
+}
+
+// judgeCall is what scoring one llm_judge evaluator called and whether it
+// could score.
+type judgeCall struct {
+	run *JudgeRun
+	err error
 }
 
 // NodeRun is one node's part of an execution, for evaluators with a node.
@@ -64,6 +77,48 @@ type Outcome struct {
 	// attribute whose path selected nothing: "path" (in the final state or
 	// the node's output) or "expect" (in the case).
 	Missing map[string]string
+	// Judged are the model calls of the execution's llm_judge evaluators,
+	// one entry per evaluator that called (or replayed) its judge.
+	Judged []JudgeRun
+	// Errors are the evaluators that could not score at all (a judge whose
+	// answer could not be read, or whose call failed past the gateway's
+	// retries), with why. Their score is no score: the caller reports the
+	// execution as an infrastructure failure, never as a 0.
+	Errors map[string]string
+}
+
+// Judger asks a model to grade what an llm_judge evaluator selected.
+type Judger interface {
+	Judge(ctx context.Context, req JudgeRequest) (JudgeResult, error)
+}
+
+// JudgeRequest is one grading: the evaluator, what its path selected, the
+// case (its input and expectation go into the prompt) and the execution.
+type JudgeRequest struct {
+	Evaluator    spec.Evaluator
+	Subject      any
+	Case         spec.Case
+	ExecutionKey string
+}
+
+// JudgeResult is a judge's grade, normalised to 0..1, and why; Run holds its
+// calls whether it graded or not.
+type JudgeResult struct {
+	Score     float64
+	Reasoning string
+	Run       JudgeRun
+}
+
+// JudgeRun is one llm_judge evaluator's calls for one execution: the run of
+// "judge:NAME" whose identity (RunKey) replay looks them up by.
+type JudgeRun struct {
+	Evaluator string
+	Node      string
+	RunKey    string
+	Calls     []sdk.Interaction
+	// Failed is set when the judge gave no grade: its calls are kept, never
+	// replayed.
+	Failed bool
 }
 
 // Evaluator is a compiled set of evaluators of one batch. It also counts
@@ -73,6 +128,21 @@ type Evaluator struct {
 	passScore float64
 	dir       string
 	coverage  coverage
+	judge     Judger
+}
+
+// SetJudge gives the llm_judge evaluators their way to the model. Without
+// one an llm_judge cannot score (an evaluator error, never a 0).
+func (e *Evaluator) SetJudge(j Judger) { e.judge = j }
+
+// Judges says whether any evaluator is an llm_judge.
+func (e *Evaluator) Judges() bool {
+	for _, ev := range e.evs {
+		if ev.Type == "llm_judge" {
+			return true
+		}
+	}
+	return false
 }
 
 type compiled struct {
@@ -144,12 +214,29 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 			if doc == nil {
 				doc = ExpectationDoc(in.Case)
 			}
+			var judged *judgeCall
+			if ev.Type == "llm_judge" {
+				judged = &judgeCall{}
+			}
+			in.judged = judged
 			if ev.Node == "" {
 				score, note, missing = e.score(ctx, ev, state, doc, in)
 			} else {
 				score, note, missing = e.scoreNode(ctx, ev, doc, in)
 			}
 			score = clamp(score)
+			if judged != nil {
+				if judged.run != nil {
+					out.Judged = append(out.Judged, *judged.run)
+				}
+				if judged.err != nil {
+					if out.Errors == nil {
+						out.Errors = map[string]string{}
+					}
+					out.Errors[ev.Name] = judged.err.Error()
+					score, note = 0, judged.err.Error()
+				}
+			}
 		}
 		if missing != "" {
 			if out.Missing == nil {
@@ -159,8 +246,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 		}
 		out.Scores[ev.Name] = score
 		// Built-in evaluators' reasons for a full score are said again on
-		// reading (Explain); a command scorer's note is its own, kept always.
-		if note != "" && (score < 1 || ev.Type == "command") {
+		// reading (Explain); a command scorer's note and a judge's reasoning
+		// are their own, kept always.
+		if note != "" && (score < 1 || ev.Type == "command" || ev.Type == "llm_judge") {
 			if out.Notes == nil {
 				out.Notes = map[string]string{}
 			}
@@ -177,7 +265,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 	case len(e.evs) == 0:
 		out.Overall = 1 // no evaluators: success is all there is to score
 	}
-	out.Passed = in.Success && out.Overall >= e.passScore
+	out.Passed = in.Success && out.Overall >= e.passScore && len(out.Errors) == 0
 	e.coverage.add(in.Success, out.Missing)
 	return out
 }
@@ -220,8 +308,30 @@ func Describe(ev spec.Evaluator) string {
 		if len(ev.Command) > 0 {
 			return "scored by " + strings.Join(ev.Command, " ")
 		}
+	case "llm_judge":
+		if j := ev.Judge; j != nil {
+			grade := fmt.Sprintf("on a scale of %g to %g", firstOf(j.Scale, 0), lastOf(j.Scale, 1))
+			if len(j.Choices) > 0 {
+				grade = "by choices " + strings.Join(spec.SortedKeys(j.Choices), ", ")
+			}
+			return fmt.Sprintf("%s graded by %s at %s %s: %s", subject, j.Model, j.Upstream, grade, preview(j.Rubric))
+		}
 	}
 	return ev.Type
+}
+
+func firstOf(fs []float64, def float64) float64 {
+	if len(fs) == 0 {
+		return def
+	}
+	return fs[0]
+}
+
+func lastOf(fs []float64, def float64) float64 {
+	if len(fs) == 0 {
+		return def
+	}
+	return fs[len(fs)-1]
 }
 
 // Explain says why each evaluator gave an execution the score it has, passes
@@ -249,6 +359,12 @@ func (e *Evaluator) Explain(ctx context.Context, in Input, scores map[string]flo
 		case ev.Type == "command":
 			if note == "" && len(ev.Command) > 0 {
 				note = fmt.Sprintf("scored by %s, which gave no note", ev.Command[0])
+			}
+		case ev.Type == "llm_judge":
+			// Reading results calls no model: the judge's stored reasoning
+			// stands.
+			if note == "" {
+				note = "graded by the judge, which gave no reasoning"
 			}
 		default:
 			if doc == nil {
@@ -350,6 +466,9 @@ func (e *Evaluator) score(ctx context.Context, ev compiled, state any, doc map[s
 		return 0, fmt.Sprintf("%s not found in the final state", ev.Path), "path"
 	}
 	switch ev.Type {
+	case "llm_judge":
+		score, note := e.runJudge(ctx, ev, actual, in)
+		return score, note, ""
 	case "regex":
 		s, ok := actual.(string)
 		if !ok {
@@ -543,4 +662,28 @@ func (e *Evaluator) runCommand(ctx context.Context, ev compiled, in Input) (floa
 		return 0, fmt.Sprintf("scorer printed %q; want a number in [0,1] or {\"score\": x}", preview(string(out)))
 	}
 	return *obj.Score, obj.Note
+}
+
+// runJudge asks the judge to grade what the evaluator's path selected. A
+// judge that could not grade (no judge, a failed call, an answer it could not
+// read) is an evaluator error: Evaluate reports it, never as a score.
+func (e *Evaluator) runJudge(ctx context.Context, ev compiled, subject any, in Input) (float64, string) {
+	if in.judged == nil {
+		// Explain: reading results calls no model.
+		return 0, ""
+	}
+	if e.judge == nil {
+		in.judged.err = fmt.Errorf("evaluator %q (llm_judge): no model-call gateway to call the judge through", ev.Name)
+		return 0, ""
+	}
+	res, err := e.judge.Judge(ctx, JudgeRequest{Evaluator: ev.Evaluator, Subject: subject, Case: in.Case, ExecutionKey: in.Key})
+	if res.Run.RunKey != "" {
+		run := res.Run
+		in.judged.run = &run
+	}
+	if err != nil {
+		in.judged.err = fmt.Errorf("evaluator %q (llm_judge): %w", ev.Name, err)
+		return 0, ""
+	}
+	return res.Score, res.Reasoning
 }

@@ -62,13 +62,17 @@ const (
 	// _metrics (llm.input_tokens, …) and the gateway counted other figures
 	// for the same node run; Data has the kind and both figures.
 	UsageDisagrees Type = "usage.disagrees"
+	// BridgeDropped: at the end of a batch, a bridge that could not deliver
+	// every event (Data has bridge, url, sent, dropped, past_buffer,
+	// undelivered, rejected).
+	BridgeDropped Type = "bridge.dropped"
 )
 
 // Types lists every event type, for checking a name a user gives.
 var Types = []Type{BatchStarted, BatchFinished, BatchFailed, BatchCancelled, CombinationStarted, CombinationFinished,
 	CombinationStopped, ExecutionStarted, ExecutionFinished, ExecutionFailed, ExecutionRetried, ExecutionCancelled,
 	NodeStarted, NodeFinished, NodeFailed, NodeLog, PluginStarted, PluginCrashed, PluginRestarted, PluginStopped,
-	PluginGaveUp, StoreStalled, EvaluatorFoundNothing, BatchCancelRequested, ParityChecked, BudgetExceeded, UsageDisagrees}
+	PluginGaveUp, StoreStalled, EvaluatorFoundNothing, BatchCancelRequested, ParityChecked, BudgetExceeded, UsageDisagrees, BridgeDropped}
 
 // Event is something that happened in the host.
 type Event struct {

@@ -5,7 +5,8 @@
 // carry, the scheduler's Observer for the rest.
 //
 // Labels stay bounded: batch (one per process), combination, node, variant,
-// plugin, outcome, source and failure kind — never an execution key or a case.
+// plugin, outcome, source, failure kind, and a model call's upstream, model
+// and token kind — never an execution key or a case.
 // The combination label is the one that grows with the matrix (a product of
 // the nodes' variants, where node and variant grow with their sum), so it has
 // a detail level: a large sweep counts its executions per batch instead.
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/push"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/sched"
+	"github.com/wtbench/wtb/host/internal/store"
 )
 
 // Buckets of the histograms, in seconds (durations) or score units.
@@ -108,6 +110,10 @@ type Metrics struct {
 	batchFinished            *prometheus.GaugeVec
 	batchDuration            *prometheus.GaugeVec
 	thresholdsMet            *prometheus.GaugeVec
+	llmRequests              *prometheus.CounterVec
+	llmTokens                *prometheus.CounterVec
+	llmCost                  *prometheus.CounterVec
+	llmUnpriced              *prometheus.CounterVec
 
 	mu      sync.Mutex
 	plugins []PluginSource
@@ -155,6 +161,13 @@ func New() *Metrics {
 	m.batchFinished = f.gauge("wtb_batch_last_finished_timestamp_seconds", "When the batch ended (Unix time).", "batch")
 	m.batchDuration = f.gauge("wtb_batch_duration_seconds", "How long the batch ran in this process.", "batch")
 	m.thresholdsMet = f.gauge("wtb_batch_thresholds_met", "1 when the batch met its thresholds, else 0.", "batch")
+	// Model calls are labelled by upstream and model, which grow with the
+	// bench file's gateway block, not with the matrix: the same series at
+	// every detail level.
+	m.llmRequests = f.counter("wtb_llm_requests_total", "Model calls node runs made through the gateway, by source: live, recorded or replayed (a replayed call was not sent).", "batch", "upstream", "model", "source")
+	m.llmTokens = f.counter("wtb_llm_tokens_total", "Tokens the model calls' responses reported, by kind: input (not read from a cache), output (without reasoning), cache_read, cache_write, reasoning. Replayed calls count what they recorded.", "batch", "upstream", "model", "kind")
+	m.llmCost = f.counter("wtb_llm_cost_usd_total", "What the priced model calls cost by the bench file's prices, in US dollars (replayed calls: what they would cost live).", "batch", "upstream", "model")
+	m.llmUnpriced = f.counter("wtb_llm_unpriced_requests_total", "Model calls with no known cost: their model has no price, or their response reported no usage (never counted as $0).", "batch", "upstream", "model")
 	m.batch.MustRegister(pluginCollector{m})
 	return m
 }
@@ -394,6 +407,29 @@ func (b *Batch) StoreWrite(rows int, d time.Duration, attempts int, _ error) {
 	b.storeRows.Observe(float64(rows))
 	if attempts > 1 {
 		b.m.storeRetries.WithLabelValues(b.id).Add(float64(attempts - 1))
+	}
+}
+
+// ModelCall implements sched.Observer: one model call, by upstream and
+// model.
+func (b *Batch) ModelCall(c *store.ModelCall) {
+	m := b.m
+	m.llmRequests.WithLabelValues(b.id, c.Upstream, c.Model, c.Source).Inc()
+	for _, k := range []struct {
+		kind string
+		n    int
+	}{{"input", c.InputTokens}, {"output", c.OutputTokens}, {"cache_read", c.CacheReadTokens},
+		{"cache_write", c.CacheWriteTokens}, {"reasoning", c.ReasoningTokens}} {
+		// Every kind's series exists once the model is seen, so a rate
+		// over it starts at 0 rather than appearing mid-batch.
+		m.llmTokens.WithLabelValues(b.id, c.Upstream, c.Model, k.kind).Add(float64(k.n))
+	}
+	cost := m.llmCost.WithLabelValues(b.id, c.Upstream, c.Model)
+	unpriced := m.llmUnpriced.WithLabelValues(b.id, c.Upstream, c.Model)
+	if c.Priced {
+		cost.Add(c.CostUSD)
+	} else {
+		unpriced.Inc()
 	}
 }
 

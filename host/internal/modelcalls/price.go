@@ -90,6 +90,28 @@ const (
 	MetricRetries = "wtb.llm.retries"
 )
 
+// Metrics keys of an execution's llm_judge calls, counted apart from its
+// workflow's (the wtb.llm.* above count only the nodes' calls).
+const (
+	MetricJudgeCalls      = "wtb.llm.judge.calls"
+	MetricJudgeUnpriced   = "wtb.llm.judge.unpriced_calls"
+	MetricJudgeCost       = "wtb.llm.judge.cost_usd"
+	MetricJudgeInput      = "wtb.llm.judge.input_tokens"
+	MetricJudgeOutput     = "wtb.llm.judge.output_tokens"
+	MetricJudgeCacheRead  = "wtb.llm.judge.cache_read_tokens"
+	MetricJudgeCacheWrite = "wtb.llm.judge.cache_write_tokens"
+	MetricJudgeReasoning  = "wtb.llm.judge.reasoning_tokens"
+)
+
+// JudgeMetrics are every wtb.llm.judge.* key.
+var JudgeMetrics = []string{MetricJudgeCalls, MetricJudgeUnpriced, MetricJudgeCost, MetricJudgeInput, MetricJudgeOutput,
+	MetricJudgeCacheRead, MetricJudgeCacheWrite, MetricJudgeReasoning}
+
+// JudgeTokens is every token an execution's judge calls used.
+func JudgeTokens(m map[string]float64) float64 {
+	return m[MetricJudgeInput] + m[MetricJudgeOutput] + m[MetricJudgeCacheRead] + m[MetricJudgeCacheWrite] + m[MetricJudgeReasoning]
+}
+
 // Tokens is every token an execution's metrics count.
 func Tokens(m map[string]float64) float64 {
 	return m[MetricInput] + m[MetricOutput] + m[MetricCacheRead] + m[MetricCacheWrite] + m[MetricReasoning]

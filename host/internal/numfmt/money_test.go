@@ -14,3 +14,16 @@ func TestUSDAndCount(t *testing.T) {
 		}
 	}
 }
+
+func TestSignedUSDAndCount(t *testing.T) {
+	for x, want := range map[float64]string{0: "$0", 0.00123: "+$0.00123", -0.00123: "-$0.00123", 1.5: "+$1.50", -12.345: "-$12.35"} {
+		if got := SignedUSD(x); got != want {
+			t.Errorf("SignedUSD(%v) = %q, want %q", x, got, want)
+		}
+	}
+	for x, want := range map[float64]string{0: "0", 0.4: "0", -0.4: "0", 1200: "+1,200", -35: "-35"} {
+		if got := SignedCount(x); got != want {
+			t.Errorf("SignedCount(%v) = %q, want %q", x, got, want)
+		}
+	}
+}

@@ -238,3 +238,26 @@ func Count(x float64) string {
 	}
 	return b.String()
 }
+
+// SignedUSD writes a change of dollars with its sign before the dollar sign:
+// "+$0.0012", "-$1.50"; no change is "$0".
+func SignedUSD(x float64) string {
+	s := USD(math.Abs(x))
+	switch {
+	case s == Dash || s == "$0":
+		return s
+	case x < 0:
+		return "-" + s
+	}
+	return "+" + s
+}
+
+// SignedCount writes a change of a count with its sign: "+1,200", "-35"; one
+// that rounds to zero is "0".
+func SignedCount(x float64) string {
+	s := Count(x)
+	if s == Dash || s == "0" || strings.HasPrefix(s, "-") {
+		return s
+	}
+	return "+" + s
+}

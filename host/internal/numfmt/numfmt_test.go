@@ -20,7 +20,7 @@ func TestSameAsTheViewersJavaScript(t *testing.T) {
 	if err := json.Unmarshal(data, &vectors); err != nil {
 		t.Fatal(err)
 	}
-	funcs := map[string]func(float64) string{"percent": Percent, "score": Score, "pvalue": PValue, "duration": Duration}
+	funcs := map[string]func(float64) string{"percent": Percent, "score": Score, "pvalue": PValue, "duration": Duration, "usd": USD, "count": Count}
 	for kind, cases := range vectors {
 		f := funcs[kind]
 		if f == nil {

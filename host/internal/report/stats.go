@@ -62,6 +62,10 @@ type Cost struct {
 	// MeanTokens and TotalTokens count every kind.
 	MeanTokens  float64 `json:"mean_tokens"`
 	TotalTokens float64 `json:"total_tokens"`
+	// Judge is what the llm_judge evaluators' calls used and cost, in the
+	// same terms, apart from the workflow's (the fields above); absent when
+	// no judge called.
+	Judge *Cost `json:"judge,omitempty"`
 }
 
 // Histogram counts values in equal-width bins: Counts[i] is the number of
@@ -191,6 +195,8 @@ type running struct {
 	durations            []float64
 	cost                 *Cost
 	costN                int // executions with model calls
+	judge                *Cost
+	judgeN               int // executions with judge calls
 }
 
 // NewAggregator starts a summary of b.
@@ -204,33 +210,55 @@ func (a *Aggregator) Decided(ds []store.Decision) {
 	a.decisions = ds
 }
 
-// AddCost counts one result's model calls (its wtb.llm.* metrics); a result
-// without any counts none.
+// AddCost counts one result's model calls (its wtb.llm.* metrics) and its
+// judges' (wtb.llm.judge.*) apart; a result without any counts none.
 func (a *Aggregator) AddCost(r *store.Result) {
-	calls := r.Metrics[modelcalls.MetricCalls]
-	if calls == 0 {
-		return
-	}
 	c := a.combos[r.Combination]
 	if c == nil {
 		return // Add comes first
 	}
-	if c.cost == nil {
-		c.cost = &Cost{}
+	m := r.Metrics
+	if calls := m[modelcalls.MetricCalls]; calls > 0 {
+		if c.cost == nil {
+			c.cost = &Cost{}
+		}
+		c.costN++
+		c.cost.add(calls, modelcalls.Tokens(m), m[modelcalls.MetricUnpriced], m[modelcalls.MetricCost])
 	}
-	c.costN++
-	c.cost.Calls += int(calls)
-	c.cost.TotalTokens += modelcalls.Tokens(r.Metrics)
-	if u := int(r.Metrics[modelcalls.MetricUnpriced]); u > 0 {
-		c.cost.Unpriced += u
+	if calls := m[modelcalls.MetricJudgeCalls]; calls > 0 {
+		if c.judge == nil {
+			c.judge = &Cost{}
+		}
+		c.judgeN++
+		c.judge.add(calls, modelcalls.JudgeTokens(m), m[modelcalls.MetricJudgeUnpriced], m[modelcalls.MetricJudgeCost])
+	}
+}
+
+// add counts one execution's calls: priced only when all of them were.
+func (c *Cost) add(calls, tokens, unpriced, usd float64) {
+	c.Calls += int(calls)
+	c.TotalTokens += tokens
+	if unpriced > 0 {
+		c.Unpriced += int(unpriced)
 		return
 	}
-	c.cost.Priced++
-	total := r.Metrics[modelcalls.MetricCost]
-	if c.cost.TotalUSD != nil {
-		total += *c.cost.TotalUSD
+	c.Priced++
+	if c.TotalUSD != nil {
+		usd += *c.TotalUSD
 	}
-	c.cost.TotalUSD = &total
+	c.TotalUSD = &usd
+}
+
+// means is the cost with its means over n executions.
+func (c Cost) means(n int) *Cost {
+	if n > 0 {
+		c.MeanTokens = c.TotalTokens / float64(n)
+	}
+	if c.TotalUSD != nil && c.Priced > 0 {
+		mean := *c.TotalUSD / float64(c.Priced)
+		c.MeanUSD = &mean
+	}
+	return &c
 }
 
 // Add counts one result.
@@ -272,14 +300,17 @@ func (a *Aggregator) Summary() Summary {
 		if r := a.combos[c.Name]; r != nil {
 			line := combo(b, c, r)
 			line.Repeats, line.Stopped = r.repeats, stopped[c.Name]
-			if r.cost != nil {
-				cost := *r.cost
-				cost.MeanTokens = cost.TotalTokens / float64(r.costN)
-				if cost.TotalUSD != nil {
-					mean := *cost.TotalUSD / float64(cost.Priced)
-					cost.MeanUSD = &mean
-				}
-				line.Cost = &cost
+			switch {
+			case r.cost != nil:
+				line.Cost = r.cost.means(r.costN)
+			case r.judge != nil:
+				// Only the judges called: the workflow's part is no call,
+				// which costs nothing (not unpriced).
+				zero := 0.0
+				line.Cost = &Cost{TotalUSD: &zero, MeanUSD: &zero}
+			}
+			if r.judge != nil {
+				line.Cost.Judge = r.judge.means(r.judgeN)
 			}
 			s.Combos = append(s.Combos, line)
 		}

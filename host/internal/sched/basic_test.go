@@ -70,9 +70,10 @@ type observer struct {
 
 func newObserver() *observer { return &observer{nodeRuns: map[string]int{}, cached: map[string]int{}} }
 
-func (o *observer) ExecutionStarted(string)   { o.mu.Lock(); o.started++; o.mu.Unlock() }
-func (o *observer) Load(int, int)             { o.mu.Lock(); o.loads++; o.mu.Unlock() }
-func (o *observer) RoundTrip(d time.Duration) { o.mu.Lock(); o.trips++; o.mu.Unlock() }
+func (o *observer) ExecutionStarted(string)    { o.mu.Lock(); o.started++; o.mu.Unlock() }
+func (o *observer) Load(int, int)              { o.mu.Lock(); o.loads++; o.mu.Unlock() }
+func (o *observer) RoundTrip(d time.Duration)  { o.mu.Lock(); o.trips++; o.mu.Unlock() }
+func (o *observer) ModelCall(*store.ModelCall) {}
 func (o *observer) NodeRun(node, _ string, _ time.Duration, _ int) {
 	o.mu.Lock()
 	o.nodeRuns[node]++

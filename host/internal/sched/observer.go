@@ -1,6 +1,10 @@
 package sched
 
-import "time"
+import (
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/store"
+)
 
 // Observer is told what the scheduler measures that events do not carry —
 // load, latencies, node runs, store writes; the metrics package implements
@@ -22,6 +26,10 @@ type Observer interface {
 	// StoreWrite is one transaction of the result writer, after attempts
 	// tries (err: it gave up).
 	StoreWrite(rows int, d time.Duration, attempts int, err error)
+	// ModelCall: a node run made a model call through the gateway; told
+	// once a call, as the run's calls are stored (a failed run's too),
+	// however many executions share the run.
+	ModelCall(c *store.ModelCall)
 }
 
 type nopObserver struct{}
@@ -32,3 +40,4 @@ func (nopObserver) RoundTrip(time.Duration)                    {}
 func (nopObserver) NodeRun(string, string, time.Duration, int) {}
 func (nopObserver) NodeCached(string, string, int)             {}
 func (nopObserver) StoreWrite(int, time.Duration, int, error)  {}
+func (nopObserver) ModelCall(*store.ModelCall)                 {}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/eval"
+	"github.com/wtbench/wtb/host/internal/judge"
 	"github.com/wtbench/wtb/host/internal/modelcalls"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -110,6 +111,7 @@ func (s *scheduler) modelCalls(rows []store.ModelCall, w modelcalls.Where, calls
 		rows = append(rows, row)
 		s.tally.modelCall(x, row)
 		s.budget.add(row)
+		s.obs.ModelCall(&row)
 	}
 	return rows
 }
@@ -255,7 +257,7 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 		res.Status = store.ResultSucceeded
 	}
 	s.feed.executionFinished(a.group)
-	in := eval.Input{Success: f.ok, State: f.state, Case: *ex.Case, DurationMs: durMs, Metrics: metrics, Nodes: nodes}
+	in := eval.Input{Success: f.ok, State: f.state, Case: *ex.Case, DurationMs: durMs, Metrics: metrics, Nodes: nodes, Key: ex.Key}
 	s.evalWG.Add(1)
 	s.evalSem <- struct{}{}
 	go func() {
@@ -271,7 +273,20 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 			}
 			res.Notes[name] = s.redact.String(note)
 		}
-		s.writer.send(store.WriteSet{Results: []store.Result{res}})
+		// The judges' calls are stored with the result and counted apart
+		// from the workflow's; a judge that could not grade fails the
+		// execution as infrastructure, never scores it 0.
+		judged := judge.Rows(s.cfg.BatchID, ex.Key, outcome.Judged, s.prices, time.Now())
+		judge.Count(res.Metrics, judged)
+		judge.Fail(&res, outcome.Errors)
+		if len(outcome.Errors) > 0 {
+			res.Error = s.redact.String(res.Error)
+		}
+		for _, c := range judged {
+			s.tally.judgeCall(c)
+			s.budget.add(c) // the batch's budget pays for its judges too
+		}
+		s.writer.send(store.WriteSet{Results: []store.Result{res}, ModelCalls: judged})
 		s.tally.executionFinished(res, res.Notes)
 		if s.adapt != nil {
 			s.adapt.Scored(&res)

@@ -40,6 +40,10 @@ type Report struct {
 	// BudgetStop says why the batch stopped for its budget ("" when it did
 	// not).
 	BudgetStop string
+	// JudgeCalls and Judge count the llm_judge evaluators' calls (by
+	// source; usage and cost) apart from the nodes'.
+	JudgeCalls map[string]int
+	Judge      LLMTotals
 }
 
 // LLMTotals is what a batch's model calls used and cost.
@@ -99,6 +103,25 @@ func (t *tally) modelCall(x sdk.Interaction, row store.ModelCall) {
 		if x.Source == sdk.SourceReplayed && x.Status == 0 && x.Error != "" {
 			r.ReplayMisses++
 		}
+	})
+}
+func (t *tally) judgeCall(row store.ModelCall) {
+	t.add(func(r *Report) {
+		var one llmTotals
+		one.add(row)
+		r.Judge.Calls++
+		r.Judge.Unpriced += one.unpriced
+		r.Judge.CostUSD += one.cost
+		r.Judge.Usage.Input += one.usage.Input
+		r.Judge.Usage.Output += one.usage.Output
+		r.Judge.Usage.CacheRead += one.usage.CacheRead
+		r.Judge.Usage.CacheWrite += one.usage.CacheWrite
+		r.Judge.Usage.Reasoning += one.usage.Reasoning
+		r.Judge.Usage.Reported = r.Judge.Usage.Reported || one.usage.Reported
+		if r.JudgeCalls == nil {
+			r.JudgeCalls = map[string]int{}
+		}
+		r.JudgeCalls[row.Source]++
 	})
 }
 func (t *tally) cachedRun() { t.add(func(r *Report) { r.CachedRuns++ }) }

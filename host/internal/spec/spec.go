@@ -65,6 +65,8 @@ type Batch struct {
 	Gateway *Gateway `json:"gateway,omitempty"`
 	// Budget, when set, bounds what the batch's model calls may cost.
 	Budget *Budget `json:"budget,omitempty"`
+	// Bridges publish the batch's events to other systems (NATS, webhooks).
+	Bridges []Bridge `json:"bridges,omitempty"`
 }
 
 // Budget bounds what model calls may cost, in dollars (by the gateway's
@@ -236,6 +238,24 @@ type Evaluator struct {
 	CaseSensitive bool            `json:"case_sensitive,omitempty"`
 	Command       []string        `json:"command,omitempty"`
 	Timeout       Duration        `json:"timeout,omitempty"`
+	// Judge is an llm_judge evaluator's model call (nil for other types).
+	Judge *Judge `json:"judge,omitempty"`
+}
+
+// Judge is what an llm_judge evaluator asks a model, through the gateway's
+// upstream of that name: to grade what Path selects by Rubric, on Scale (a
+// score from Scale[0] to Scale[1], normalised to 0..1) or by Choices (a
+// label, each worth a score in 0..1).
+type Judge struct {
+	Upstream    string             `json:"upstream"`
+	Model       string             `json:"model"`
+	Rubric      string             `json:"rubric"`
+	Scale       []float64          `json:"scale,omitempty"`
+	Choices     map[string]float64 `json:"choices,omitempty"`
+	Temperature float64            `json:"temperature"`
+	// Format is the API the upstream speaks: "openai" (chat completions)
+	// or "anthropic" (messages).
+	Format string `json:"format"`
 }
 
 // Adaptive is repeat { min, max, until = { ci_half_width } }: a combination
@@ -607,4 +627,59 @@ func (g *Gateway) CacheIdentity() string {
 		parts = append(parts, u.Name+"="+u.URL)
 	}
 	return HashStrings(parts...)
+}
+
+// Bridge kinds.
+const (
+	BridgeNATS    = "nats"
+	BridgeWebhook = "webhook"
+)
+
+// Bridge is a bridge block: where the event bus's events go, as CloudEvents.
+// What may be a secret is not stored with the batch: the values of the
+// webhook's headers (Headers lives in this process only; HeaderNames are
+// stored) and the password of the URL (URL is stored masked; SecretURL
+// holds it unmasked in this process only). A resumed batch runs the bridges
+// that lost nothing that way.
+type Bridge struct {
+	Kind      string `json:"kind"`
+	URL       string `json:"url"`
+	SecretURL string `json:"-"`
+	// Subject is the NATS subject; JetStream waits for the stream's
+	// acknowledgement of each event instead of the server's.
+	Subject     string            `json:"subject,omitempty"`
+	JetStream   bool              `json:"jetstream,omitempty"`
+	HeaderNames []string          `json:"header_names,omitempty"`
+	Headers     map[string]string `json:"-"`
+	// Buffer bounds the events waiting to be sent; past it they are dropped
+	// and counted.
+	Buffer int `json:"buffer"`
+	// FlushTimeout bounds the wait for the buffer to drain at the end.
+	FlushTimeout Duration `json:"flush_timeout"`
+	// MaxBatch is the most events a webhook request carries: 1 sends each
+	// as a structured CloudEvent, more a JSON batch of them.
+	MaxBatch int `json:"max_batch,omitempty"`
+	// Events are the event types sent (none: every type).
+	Events []string `json:"events,omitempty"`
+}
+
+// Endpoint is the URL a bridge connects to: the one with its password when
+// this process read it from the bench file.
+func (b Bridge) Endpoint() string {
+	if b.SecretURL != "" {
+		return b.SecretURL
+	}
+	return b.URL
+}
+
+// LostSecrets says what of the bridge a stored spec does not hold ("" when
+// nothing: the bridge can run from the stored spec alone).
+func (b Bridge) LostSecrets() string {
+	switch {
+	case len(b.HeaderNames) > 0 && len(b.Headers) == 0:
+		return "the values of its headers"
+	case b.SecretURL == "" && strings.Contains(b.URL, "xxxxx@"):
+		return "the password in its URL"
+	}
+	return ""
 }

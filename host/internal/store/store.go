@@ -223,7 +223,9 @@ type AuditEntry struct {
 type AuditFilter struct {
 	MinSeverity string // DEBUG < INFO < SUCCESS < WARNING < ERROR
 	EventType   string
-	Limit       int
+	// ExecutionKey keeps the entries of one execution ("" all).
+	ExecutionKey string
+	Limit        int
 	// Since keeps entries at or after this time (zero: all); a follower
 	// passes the last time it printed and skips what it has seen.
 	Since time.Time

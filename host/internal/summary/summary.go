@@ -244,8 +244,19 @@ func writeComparison(b *strings.Builder, in Input) {
 	default:
 		fmt.Fprintf(b, "**✅ No regression**: no %s (%s).\n\n", what, test)
 	}
-	row(b, "Combination", "Mean (baseline → now)", "Paired Δ [95% CI]", "p", "Pass (baseline → now)", "P50 (baseline → now)", "Δ P50", "Cost", "Verdict")
-	row(b, "---", "---", "---", "---:", "---", "---", "---:", "---", "---")
+	// Cost shows when either batch made model calls (or A, a baseline
+	// file, may have: it records no cost).
+	costs := false
+	for _, r := range c.Combinations {
+		costs = costs || r.TokensA != nil || r.TokensB != nil
+	}
+	head := []string{"Combination", "Mean (baseline → now)", "Paired Δ [95% CI]", "p", "Pass (baseline → now)", "P50 (baseline → now)", "Δ P50"}
+	align := []string{"---", "---", "---", "---:", "---", "---", "---:"}
+	if costs {
+		head, align = append(head, "Cost/exec (baseline → now)"), append(align, "---")
+	}
+	row(b, append(head, "Verdict")...)
+	row(b, append(align, "---")...)
 	for i, r := range c.Combinations {
 		if i == MaxCombinations {
 			fmt.Fprintf(b, "\n… and %d more combinations (`wtb compare` lists them all).\n", len(c.Combinations)-MaxCombinations)
@@ -256,8 +267,12 @@ func writeComparison(b *strings.Builder, in Input) {
 			paired = fmt.Sprintf("%s [%s, %s] n=%d", numfmt.Signed(r.MeanDiff), numfmt.Signed(r.DiffCI95[0]), numfmt.Signed(r.DiffCI95[1]), r.Pairs)
 			p = numfmt.PValue(r.P)
 		}
-		row(b, code(r.Combination), arrow(score(r.MeanA), score(r.MeanB)), paired, p, arrow(percent(r.PassRateA), percent(r.PassRateB)),
-			arrow(duration(r.P50A), duration(r.P50B)), signedDuration(r.P50Delta), cost(r), comboVerdict(r, c.OverallComparable))
+		cells := []string{code(r.Combination), arrow(score(r.MeanA), score(r.MeanB)), paired, p, arrow(percent(r.PassRateA), percent(r.PassRateB)),
+			arrow(duration(r.P50A), duration(r.P50B)), signedDuration(r.P50Delta)}
+		if costs {
+			cells = append(cells, cost(r))
+		}
+		row(b, append(cells, comboVerdict(r, c.OverallComparable))...)
 	}
 	b.WriteString("\n")
 	if !c.OverallComparable {
@@ -372,13 +387,32 @@ func comboVerdict(r doc.ComboDelta, overallComparable bool) string {
 	return ""
 }
 
-// cost is what a combination's model calls cost in both batches: not
-// recorded yet, which is not $0.
+// cost is a combination's mean cost per execution in both batches, each
+// written as wtb results writes it, or why it is not known: the baseline
+// records none (a baseline file), calls it could not price (never $0), or
+// no model calls.
 func cost(r doc.ComboDelta) string {
-	if r.CostA == nil || r.CostB == nil {
-		return "not recorded"
+	a := costSide(r.MeanA, r.CostA, r.TokensA, r.UnpricedA)
+	if r.CostDeltaReason != nil && *r.CostDeltaReason == bench.CostNotRecordedA && r.MeanA != nil {
+		a = "not recorded"
 	}
-	return arrow(fmt.Sprintf("$%.4f", *r.CostA), fmt.Sprintf("$%.4f", *r.CostB))
+	return arrow(a, costSide(r.MeanB, r.CostB, r.TokensB, r.UnpricedB))
+}
+
+// costSide is one batch's mean cost per execution of a combination; mean is
+// nil when the batch does not have the combination.
+func costSide(mean, usd, tokens *float64, unpriced int) string {
+	switch {
+	case mean == nil:
+		return numfmt.Dash
+	case usd != nil:
+		return numfmt.USD(*usd)
+	case unpriced > 0:
+		return "unpriced (" + plural(unpriced, "call", "calls") + ")"
+	case tokens == nil:
+		return "no calls"
+	}
+	return numfmt.Dash
 }
 
 func arrow(a, b string) string { return a + " → " + b }

@@ -282,7 +282,8 @@ const MaxAuditEntries = 2000
 
 func (s *Server) audit(r *http.Request) (any, error) {
 	level := r.URL.Query().Get("level")
-	rec, entries, err := bench.Audit(r.Context(), s.Store, r.PathValue("id"), store.AuditFilter{MinSeverity: level, Limit: MaxAuditEntries})
+	rec, entries, err := bench.Audit(r.Context(), s.Store, r.PathValue("id"), store.AuditFilter{MinSeverity: level, Limit: MaxAuditEntries,
+		ExecutionKey: r.URL.Query().Get("execution")})
 	if err != nil {
 		return nil, err
 	}

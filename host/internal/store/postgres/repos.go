@@ -287,7 +287,7 @@ func (r audit) List(ctx context.Context, batchID string, f store.AuditFilter) ([
 	// The severity filter is part of the query, so a limit counts entries that
 	// pass it.
 	out, err := all(ctx, r.s, store.Audit, nil, `WHERE batch_test_id = $1 AND ($2 = '' OR event_type = $2) AND severity = ANY($4)
-		AND ts >= $5 ORDER BY ts, id LIMIT $3`, batchID, f.EventType, limit, store.SeveritiesAtLeast(f.MinSeverity), f.Since)
+		AND ts >= $5 AND ($6 = '' OR execution_key = $6) ORDER BY ts, id LIMIT $3`, batchID, f.EventType, limit, store.SeveritiesAtLeast(f.MinSeverity), f.Since, f.ExecutionKey)
 	if err != nil {
 		return nil, fmt.Errorf("listing audit entries: %w", err)
 	}

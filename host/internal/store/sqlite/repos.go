@@ -287,12 +287,12 @@ func (r audit) List(ctx context.Context, batchID string, f store.AuditFilter) ([
 	// The severity filter is part of the query, so a limit counts entries that
 	// pass it.
 	sev := store.SeveritiesAtLeast(f.MinSeverity)
-	args := []any{batchID, f.EventType, f.EventType}
+	args := []any{batchID, f.EventType, f.EventType, f.ExecutionKey, f.ExecutionKey}
 	for _, s := range sev {
 		args = append(args, s)
 	}
 	args = append(args, ts(f.Since), limit)
-	out, err := all(ctx, r.db, store.Audit, nil, `WHERE batch_test_id = ? AND (? = '' OR event_type = ?)
+	out, err := all(ctx, r.db, store.Audit, nil, `WHERE batch_test_id = ? AND (? = '' OR event_type = ?) AND (? = '' OR execution_key = ?)
 		AND severity IN (?`+strings.Repeat(",?", len(sev)-1)+`) AND ts >= ? ORDER BY ts, rowid LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing audit entries: %w", err)

@@ -203,6 +203,7 @@ func testAudit(t *testing.T, st store.Store) {
 		entries = append(entries, store.AuditEntry{ID: fmt.Sprintf("e%d", i), BatchID: "b", Time: t0.Add(time.Duration(i) * time.Millisecond),
 			Severity: sev, EventType: "execution." + strings.ToLower(sev), Message: "m", ExecutionKey: "k", Details: json.RawMessage(`{"n":1}`)})
 	}
+	entries[1].ExecutionKey = "k2"
 	if err := st.Audit().Append(ctx, entries); err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +221,11 @@ func testAudit(t *testing.T, st store.Store) {
 	typ, _ := st.Audit().List(ctx, "b", store.AuditFilter{MinSeverity: "DEBUG", EventType: "execution.info"})
 	if len(typ) != 1 {
 		t.Errorf("by type: %d", len(typ))
+	}
+	// One execution's entries (the viewer's execution page).
+	of, _ := st.Audit().List(ctx, "b", store.AuditFilter{MinSeverity: "DEBUG", ExecutionKey: "k2"})
+	if len(of) != 1 || of[0].ID != "e1" {
+		t.Errorf("by execution key: %+v", of)
 	}
 	// The limit counts entries that pass the severity filter: the first error
 	// comes after four lower ones.

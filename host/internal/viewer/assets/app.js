@@ -52,6 +52,55 @@ function when(t) {
   const d = new Date(t), p = (n) => String(n).padStart(2, '0');
   return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
 }
+// Dollars: four significant digits below a cent ($0.0001235), cents above
+// ($12.35); exactly 0 is "$0" (an unpriced cost is never written as $0).
+function usd(x) {
+  if (missing(x) || !Number.isFinite(Number(x))) return DASH;
+  x = Number(x);
+  if (x === 0) return '$0';
+  if (Math.abs(x) < 0.01) {
+    const d = 3 - Math.floor(Math.log10(Math.abs(x)));
+    return '$' + x.toFixed(d).replace(/0+$/, '').replace(/\.$/, '');
+  }
+  return '$' + x.toFixed(2);
+}
+// Counts that may be means: whole, half away from zero, thousands separated.
+function count(x) {
+  if (missing(x) || !Number.isFinite(Number(x))) return DASH;
+  x = Number(x);
+  const n = Math.sign(x) * Math.round(Math.abs(x));
+  return String(n + 0).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+// Changes of dollars and counts, signed as numfmt.SignedUSD and SignedCount.
+const signedUsd = (x) => { const t = usd(Math.abs(x)); return t === DASH || t === '$0' ? t : (x < 0 ? '-' : '+') + t; };
+const signedCount = (x) => { const t = count(x); return t === DASH || t === '0' || t.startsWith('-') ? t : '+' + t; };
+// compareCost is a combination's change of cost per execution, as `wtb
+// compare` writes it: the delta with both means, or why there is none.
+function compareCost(x) {
+  if (x.mean_a === null || x.mean_b === null) return DASH;
+  switch (x.cost_delta_reason) {
+    case null: return signedUsd(x.cost_delta) + ' (' + usd(x.cost_a) + ' → ' + usd(x.cost_b) + ')';
+    case 'a': return 'unpriced in A (' + plural(x.unpriced_calls_a, 'call', 'calls') + ')';
+    case 'b': return 'unpriced in B (' + plural(x.unpriced_calls_b, 'call', 'calls') + ')';
+    case 'both': return 'unpriced in A and B';
+    case 'none_a': return 'no calls in A';
+    case 'none_b': return 'no calls in B';
+    case 'not_recorded_a': return 'not recorded in A';
+  }
+  return DASH;
+}
+const compareTokens = (x) => (x.tokens_delta === null || x.mean_a === null || x.mean_b === null ? DASH
+  : signedCount(x.tokens_delta) + ' (' + count(x.tokens_a) + ' → ' + count(x.tokens_b) + ')');
+const plural = (n, one, many) => n + ' ' + (n === 1 ? one : many);
+// A combination's mean cost per execution, as the CLI's leaderboard writes
+// it: "unpriced" when no execution's calls could all be priced (never $0),
+// and how many calls were left out when some could not.
+function costText(c) {
+  if (!c) return DASH;
+  if (c.mean_usd === null) return 'unpriced (' + plural(c.unpriced_calls, 'call', 'calls') + ')';
+  if (c.unpriced_calls > 0) return usd(c.mean_usd) + ' (+' + plural(c.unpriced_calls, 'unpriced call', 'unpriced calls') + ')';
+  return usd(c.mean_usd);
+}
 // A number a bench file wrote (a threshold, a pass score), as written.
 const asWritten = (x) => (missing(x) ? DASH : String(x));
 
@@ -399,6 +448,7 @@ async function batchPage(id, params) {
     thresholdsLine(board),
     h('h2', {}, 'Leaderboard'),
     leaderboardTable(board, params),
+    costChart(board),
     h('h2', { id: 'cases' }, 'Cases × combinations'),
     casesGrid(board, grid, params),
     h('h2', {}, 'Score and latency distributions'),
@@ -421,6 +471,7 @@ function thresholdsLine(board) {
 function leaderboardTable(board, params) {
   const evs = board.evaluators;
   const stopping = board.summary.leaderboard.some((c) => c.stopped) || board.summary.saved > 0;
+  const costs = board.summary.leaderboard.some((c) => c.cost);
   const stoppedCell = (c) => {
     if (!c.stopped) return h('td', {}, '');
     const d = c.stopped;
@@ -439,6 +490,8 @@ function leaderboardTable(board, params) {
     { label: 'OK / failed', name: 'failed', num: true, first: true, key: (c) => c.failed },
     ...evs.map((e) => ({ label: e.name, name: 'ev:' + e.name, num: true, first: true, title: e.type + ', weight ' + e.weight, key: (c) => c.evaluator_means[e.name] })),
     ...(stopping ? [{ label: 'Repeats', name: 'repeats', num: true, key: (c) => c.repeats }, { label: 'Stopped' }] : []),
+    ...(costs ? [{ label: 'Cost / exec', name: 'cost', num: true, title: 'mean over the executions whose model calls were all priced', key: (c) => (c.cost ? c.cost.mean_usd : null) },
+      { label: 'Tokens / exec', name: 'tokens', num: true, key: (c) => (c.cost ? c.cost.mean_tokens : null) }] : []),
     { label: 'Thresholds' },
   ];
   const state = sortState(params, 'lsort', 'ldesc', 'rank');
@@ -456,10 +509,94 @@ function leaderboardTable(board, params) {
     h('td', { class: 'num' }, c.succeeded + ' / ' + c.failed),
     evs.map((e) => h('td', { class: 'num' }, fmt(c.evaluator_means[e.name]))),
     stopping ? [h('td', { class: 'num' }, c.repeats), stoppedCell(c)] : null,
+    costs ? [h('td', { class: 'num', 'data-testid': 'cost' }, costText(c.cost)), h('td', { class: 'num', 'data-testid': 'tokens' }, c.cost ? count(c.cost.mean_tokens) : DASH)] : null,
     h('td', {}, !board.summary.has_thresholds ? '' : c.thresholds_apply === false ? badge('not required') : c.meets_thresholds ? badge('met', 'ok') : h('span', { title: c.misses.join('; ') }, badge('missed', 'bad')))));
   return h('div', { class: 'scroll' }, h('table', { 'data-testid': 'leaderboard' },
     h('thead', {}, h('tr', {}, cols.map((c) => sortHeader(c, state, sortHashes('lsort', 'ldesc'))))),
     h('tbody', {}, rows)));
+}
+
+// paretoFront marks the points no other point beats on both counts: none is
+// at most as dear and at least as good, and strictly one of the two.
+function paretoFront(points) {
+  const front = new Set();
+  for (const p of points) {
+    const beaten = points.find((q) => q !== p && q.cost <= p.cost && q.score >= p.score && (q.cost < p.cost || q.score > p.score));
+    if (beaten) p.beatenBy = beaten.name;
+    else front.add(p.name);
+  }
+  return front;
+}
+
+// costChart is score versus cost, one point per combination: its mean score
+// against its mean cost per execution, the Pareto front marked. A
+// combination with unpriced calls has no known cost (a mean over its priced
+// executions only would flatter it): it is drawn hollow in a strip apart and
+// left out of the front. No model calls, no chart.
+function costChart(board) {
+  const combos = board.summary.leaderboard.filter((c) => c.cost);
+  if (combos.length === 0) return null;
+  const priced = [], unpriced = [];
+  for (const c of combos) {
+    const p = { name: c.combination, score: c.mean_score, cost: c.cost.mean_usd, c };
+    if (c.cost.mean_usd !== null && c.cost.unpriced_calls === 0) priced.push(p);
+    else unpriced.push(p);
+  }
+  const front = paretoFront(priced);
+  const W = 760, H = 260, L = 56, R = unpriced.length ? 240 : 110, T = 12, B = 40;
+  // The axis ends at a round figure (1, 2, 2.5 or 5 times a power of ten)
+  // at or above the dearest combination.
+  const dearest = Math.max(0, ...priced.map((p) => p.cost));
+  const step = dearest > 0 ? Math.pow(10, Math.floor(Math.log10(dearest))) : 1;
+  const maxCost = step * ([1, 2, 2.5, 5, 10].find((k) => k * step >= dearest * 1.0001) || 10);
+  const x = (v) => L + (W - L - R) * v / maxCost;
+  const y = (v) => T + (H - T - B) * (1 - Math.max(0, Math.min(1, v)));
+  const describe = (p) => p.name + '\nmean score ' + fmt(p.score) + ' · cost/exec ' + costText(p.c.cost) +
+    ' · tokens/exec ' + count(p.c.cost.mean_tokens);
+  const frontLine = priced.filter((p) => front.has(p.name)).sort((a, b) => a.cost - b.cost);
+  const marks = [];
+  for (const p of priced) {
+    const on = front.has(p.name);
+    marks.push(s('circle', { cx: x(p.cost), cy: y(p.score), r: on ? 6 : 5, class: on ? 'point front' : 'point',
+      'data-testid': 'cost-point', 'data-combination': p.name, 'data-front': on ? '1' : '0', 'data-priced': '1' },
+    s('title', {}, describe(p) + '\n' + (on ? 'on the Pareto front: no other combination is both cheaper and better'
+      : 'not on the front: ' + p.beatenBy + ' is at most as dear and at least as good'))));
+  }
+  const stripX = W - R + 135; // past the room the priced points' names need
+  unpriced.forEach((p) => {
+    const why = p.c.cost.mean_usd === null ? 'none of its executions had all their calls priced'
+      : 'its mean covers only the ' + p.c.cost.priced_executions + ' executions whose calls were all priced';
+    marks.push(s('circle', { cx: stripX, cy: y(p.score), r: 5, class: 'point unpriced',
+      'data-testid': 'cost-point', 'data-combination': p.name, 'data-front': '0', 'data-priced': '0' },
+    s('title', {}, describe(p) + '\nunpriced: ' + plural(p.c.cost.unpriced_calls, 'call', 'calls') + ' with no price or no usage reported (' + why +
+      '), so its cost is unknown: drawn apart and left out of the Pareto front')));
+  });
+  const axis = [
+    s('line', { x1: L, x2: W - R, y1: y(0), y2: y(0), class: 'axis' }),
+    s('line', { x1: L, x2: L, y1: y(0), y2: y(1), class: 'axis' }),
+    [0, 0.5, 1].map((v) => s('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, v.toFixed(1))),
+    s('text', { x: L, y: H - B + 16 }, usd(0)),
+    s('text', { x: (L + W - R) / 2, y: H - B + 16, 'text-anchor': 'middle' }, usd(maxCost / 2)),
+    s('text', { x: W - R, y: H - B + 16, 'text-anchor': 'end' }, usd(maxCost)),
+    s('text', { x: (L + W - R) / 2, y: H - 6, 'text-anchor': 'middle' }, 'mean cost per execution'),
+    s('text', { x: 14, y: (T + H - B) / 2, 'text-anchor': 'middle', transform: `rotate(-90 14 ${(T + H - B) / 2})` }, 'mean score'),
+    unpriced.length ? [s('line', { x1: W - R + 110, x2: W - R + 110, y1: y(0), y2: y(1), class: 'axis dashed' }),
+      s('text', { x: stripX, y: H - B + 16, 'text-anchor': 'middle' }, 'unpriced')] : null,
+  ];
+  // Few points are named beside them; more would cover each other (hover
+  // names any).
+  const labels = combos.length <= 12 ? [...priced.map((p) => [x(p.cost), p]), ...unpriced.map((p) => [stripX, p])].map(([px, p]) =>
+    s('text', { x: px + 8, y: y(p.score) + 4, class: 'label' }, p.name)) : null;
+  const line = frontLine.length > 1 ? s('polyline', { class: 'front-line', points: frontLine.map((p) => x(p.cost) + ',' + y(p.score)).join(' ') }) : null;
+  return [
+    h('h2', {}, 'Score versus cost'),
+    h('div', { class: 'cost-chart', 'data-testid': 'cost-chart' },
+      s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'mean score versus mean cost per execution' }, axis, line, marks, labels),
+      h('p', { class: 'muted' }, 'One point per combination; hover for its figures. ',
+        h('span', { class: 'key front' }, '●'), ' on the Pareto front (no other combination is both cheaper and better) · ',
+        h('span', { class: 'key' }, '●'), ' beaten (another is at most as dear and at least as good)',
+        unpriced.length ? [' · ', h('span', { class: 'key unpriced' }, '○'), ' unpriced calls: cost unknown (never $0), drawn apart and left out of the front'] : null)),
+  ];
 }
 
 function charts(board) {
@@ -731,6 +868,7 @@ async function executionPage(id, key, params) {
   const d = await get('/api/batches/' + encodeURIComponent(id) + '/executions/' + key.split('/').map(encodeURIComponent).join('/'));
   const e = d.execution;
   const panel = h('div', { 'data-testid': 'node-panel' });
+  const eventsBox = h('div', { 'data-testid': 'events' }, h('p', { class: 'muted' }, 'loading the events…'));
   const select = (name) => {
     const n = d.nodes.find((x) => x.node === name);
     panel.replaceChildren(nodePanel(n, d));
@@ -762,12 +900,96 @@ async function executionPage(id, key, params) {
         final && out.path ? h('details', { class: 'state' }, h('summary', {}, 'the final state'), h('pre', {}, json(final.state))) : null)),
     h('h2', {}, 'Scores'),
     scoresTable(d, params),
+    executionCost(d),
     h('h2', {}, 'Workflow'),
     h('p', { class: 'muted' }, 'Click a node. Sources: ran = run for this execution; shared = run once for every execution with the same prefix; cached = the node cache; forked = the parent batch.'),
     h('div', { class: 'graph', 'data-testid': 'node-graph' }, graph(d.nodes, select)),
-    panel);
+    panel,
+    REPORT ? null : h('h2', {}, 'Events'),
+    REPORT ? null : eventsBox);
   setTimeout(() => first && select(first.node));
+  if (!REPORT) {
+    get('/api/batches/' + encodeURIComponent(id) + '/audit?level=DEBUG&execution=' + encodeURIComponent(key))
+      .then((a) => eventsBox.replaceChildren(eventsTable(a.entries)))
+      .catch((err) => eventsBox.replaceChildren(h('p', { class: 'error' }, 'events: ' + err.message)));
+  }
   return view;
+}
+
+// eventsTable is an execution's timeline from the audit trail: what WTB
+// recorded about it and the events other systems' logs sent about it
+// (`wtb audit import`), in time order.
+function eventsTable(entries) {
+  if (!entries.length) {
+    return h('p', { class: 'muted', 'data-testid': 'events-none' },
+      'No events recorded for this execution (failures, retries and imported events show here; `wtb run --audit-nodes` records every node).');
+  }
+  const sev = { ERROR: 'bad', WARNING: 'warn', SUCCESS: 'ok' };
+  return h('table', { 'data-testid': 'execution-events' },
+    h('thead', {}, h('tr', {}, ['Time', 'Severity', 'Event', 'Message', 'Node', 'From'].map((c) => h('th', {}, c)))),
+    h('tbody', {}, entries.map((e) => {
+      const from = e.details && e.details.imported ? e.details.source : 'wtb';
+      return h('tr', { 'data-testid': 'event-row' },
+        h('td', { class: 'date', title: e.time }, when(e.time)), h('td', {}, badge(e.severity, sev[e.severity] || 'info')),
+        h('td', { class: 'id' }, e.event_type), h('td', {}, e.message), h('td', { class: 'id' }, e.node || DASH),
+        h('td', { class: 'id', 'data-testid': 'event-from' }, from));
+    })));
+}
+
+// callTotals adds up model calls: how many, their tokens (every kind; a
+// response without usage counts none and is noted), what the priced ones
+// cost and how many could not be priced.
+function callTotals(calls) {
+  const t = { calls: calls.length, tokens: 0, cost: 0, unpriced: 0, noUsage: 0 };
+  for (const c of calls) {
+    if (c.usage) t.tokens += c.usage.input_tokens + c.usage.output_tokens + c.usage.cache_read_tokens + c.usage.cache_write_tokens + c.usage.reasoning_tokens;
+    else t.noUsage++;
+    if (c.cost_usd === null || c.cost_usd === undefined) t.unpriced++;
+    else t.cost += c.cost_usd;
+  }
+  return t;
+}
+// totalCostText is what calls cost in all: unpriced calls are said, never
+// added as $0.
+function totalCostText(cost, calls, unpriced) {
+  if (unpriced === 0) return usd(cost);
+  if (unpriced === calls) return 'unpriced (' + plural(unpriced, 'call', 'calls') + ')';
+  return usd(cost) + ' + ' + plural(unpriced, 'unpriced call', 'unpriced calls');
+}
+
+// executionCost is what the execution's model calls used and cost, node run
+// by node run, and in all (its wtb.llm.* metrics: a shared prefix's calls
+// counted in full, as if the execution ran alone). Calls of failed attempts
+// are listed apart: the execution's totals count the runs that finished.
+function executionCost(d) {
+  const m = d.execution.metrics || {};
+  const runs = d.nodes.filter((n) => (n.model_calls || []).length);
+  if (!m['wtb.llm.calls'] && runs.length === 0) return null;
+  const row = (label, t, testid, title) => h('tr', { 'data-testid': testid, title: title || null },
+    h('td', {}, label), h('td', { class: 'num' }, t.calls), h('td', { class: 'num' }, count(t.tokens) + (t.noUsage ? ' (' + t.noUsage + ' reported none)' : '')),
+    h('td', { class: 'num', 'data-testid': 'cost' }, totalCostText(t.cost, t.calls, t.unpriced)));
+  const rows = [];
+  const failed = [];
+  for (const n of runs) {
+    const finished = n.model_calls.filter((c) => !c.attempt);
+    failed.push(...n.model_calls.filter((c) => c.attempt));
+    if (finished.length) {
+      rows.push(row([n.node + (n.variant ? ' = ' + n.variant : ''), n.source ? h('span', { class: 'muted' }, ' (' + n.source + ')') : null],
+        callTotals(finished), 'node-cost'));
+    }
+  }
+  if (failed.length) rows.push(row(h('span', { class: 'muted' }, 'failed attempts (not in the total)'), callTotals(failed), 'failed-cost'));
+  const tokens = ['input', 'output', 'cache_read', 'cache_write', 'reasoning'].reduce((a, k) => a + (m['wtb.llm.' + k + '_tokens'] || 0), 0);
+  const total = { calls: m['wtb.llm.calls'] || 0, tokens, cost: m['wtb.llm.cost_usd'] || 0, unpriced: m['wtb.llm.unpriced_calls'] || 0, noUsage: 0 };
+  return [
+    h('h2', {}, 'Model calls: tokens and cost'),
+    h('table', { 'data-testid': 'execution-cost' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'Node run'), h('th', { class: 'num' }, 'Calls'), h('th', { class: 'num' }, 'Tokens'), h('th', { class: 'num' }, 'Cost'))),
+      h('tbody', {}, rows),
+      h('tfoot', {}, row(h('b', {}, 'this execution'), total, 'execution-total',
+        'the wtb.llm.* metrics of the execution: every node run it needed, a shared one in full'))),
+    total.unpriced ? h('p', { class: 'muted' }, 'An unpriced call (its model has no price, or its response reported no usage) has no known cost: it is counted, never as $0.') : null,
+  ];
 }
 
 // ioPanel shows a value as pretty JSON, folded when long.
@@ -891,10 +1113,16 @@ function modelCalls(calls) {
     if (doc.text !== undefined) return doc.text;
     return doc.base64 ? '[' + doc.base64.length + ' bytes, base64]' : '';
   };
+  const t = callTotals(calls);
+  const tokensOf = (u) => (u ? u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens + u.reasoning_tokens : null);
+  const usageTitle = (u) => (u ? 'input ' + count(u.input_tokens) + ', output ' + count(u.output_tokens) + ', cache read ' + count(u.cache_read_tokens) +
+    ', cache write ' + count(u.cache_write_tokens) + ', reasoning ' + count(u.reasoning_tokens) : 'the response reported no usage (not 0 tokens)');
   return [
     h('h3', {}, 'Model calls'),
+    h('p', { class: 'kv', 'data-testid': 'node-cost' }, h('span', {}, plural(t.calls, 'call', 'calls')), h('span', {}, 'tokens ', h('b', {}, count(t.tokens))),
+      h('span', {}, 'cost ', h('b', {}, totalCostText(t.cost, t.calls, t.unpriced)))),
     h('table', { 'data-testid': 'model-calls' },
-      h('thead', {}, h('tr', {}, ['#', 'Call', 'Model', 'Status', 'Source', 'Time', ''].map((t) => h('th', {}, t)))),
+      h('thead', {}, h('tr', {}, ['#', 'Call', 'Model', 'Status', 'Source', 'Time', 'Tokens', 'Cost', ''].map((t) => h('th', {}, t)))),
       h('tbody', {}, calls.map((c) => [
         h('tr', { 'data-testid': 'model-call' },
           h('td', { class: 'num' }, c.ordinal),
@@ -903,8 +1131,11 @@ function modelCalls(calls) {
           h('td', {}, c.status ? badge(String(c.status), c.status < 400 ? 'ok' : 'bad') : badge('no answer', 'bad')),
           h('td', {}, badge(c.source, c.source === 'replayed' ? 'ok' : ''), c.streamed ? ' streamed' : '', c.attempt ? ' (attempt ' + c.attempt + ', failed)' : ''),
           h('td', { class: 'num', title: 'first byte after ' + ms(c.first_byte_ms) + (c.queue_ms ? '; waited ' + ms(c.queue_ms) + ' in the gateway first' : '') + (c.sends > 1 ? '; sent ' + c.sends + ' times' : '') }, ms(c.duration_ms), c.queue_ms ? h('div', { class: 'muted', 'data-testid': 'call-queue' }, '+' + ms(c.queue_ms) + ' queued') : null),
+          h('td', { class: 'num', title: usageTitle(c.usage) }, c.usage ? count(tokensOf(c.usage)) : 'not reported'),
+          h('td', { class: 'num', 'data-testid': 'call-cost', title: c.cost_usd === null ? 'no price for this model, or no usage reported: the cost is unknown, never $0' : null },
+            c.cost_usd === null ? 'unpriced' : usd(c.cost_usd)),
           h('td', {}, c.error ? h('span', { class: 'error', title: c.error }, c.error.split('\n')[0]) : '')),
-        h('tr', { class: 'call-detail' }, h('td', {}), h('td', { colspan: 6 },
+        h('tr', { class: 'call-detail' }, h('td', {}), h('td', { colspan: 8 },
           h('details', {}, h('summary', {}, 'request'), h('pre', { 'data-testid': 'call-request' }, body(c.request))),
           h('details', {}, h('summary', {}, 'response'), h('pre', { 'data-testid': 'call-response' }, body(c.response))))),
       ]))),
@@ -926,10 +1157,14 @@ async function comparePage(params) {
   const c = await get('/api/compare?a=' + encodeURIComponent(a) + '&b=' + encodeURIComponent(b));
   const delta = (x) => h('span', { class: x > 0 ? 'pos' : x < 0 ? 'neg' : '' }, (x > 0 ? '+' : '') + fmt(x));
   const state = sortState(params, 'csort', 'cdesc', null);
+  const costs = c.combinations.some((x) => x.tokens_a !== null || x.tokens_b !== null);
   const cols = [
     { label: 'Combination', name: 'combination', key: (x) => x.combination },
     { label: 'Mean A', name: 'mean_a', num: true, first: true, key: (x) => x.mean_a }, { label: 'Mean B', name: 'mean_b', num: true, first: true, key: (x) => x.mean_b },
-    { label: 'Δ', name: 'delta', num: true, key: (x) => x.delta }, { label: 'Paired Δ [95% CI]', name: 'paired', num: true, key: (x) => x.paired_mean_diff },
+    { label: 'Δ', name: 'delta', num: true, key: (x) => x.delta },
+    ...(costs ? [{ label: 'Δ Cost / exec', name: 'cost', num: true, title: 'a side with unpriced calls has no known cost: no delta', key: (x) => x.cost_delta },
+      { label: 'Δ Tokens / exec', name: 'tokens', num: true, key: (x) => x.tokens_delta }] : []),
+    { label: 'Paired Δ [95% CI]', name: 'paired', num: true, key: (x) => x.paired_mean_diff },
     { label: 'p', name: 'p', num: true, key: (x) => (x.pairs >= 2 ? x.p_value : null) },
     { label: 'Pass A', name: 'pass_a', num: true, first: true, key: (x) => x.pass_rate_a }, { label: 'Pass B', name: 'pass_b', num: true, first: true, key: (x) => x.pass_rate_b },
     { label: '' },
@@ -943,9 +1178,10 @@ async function comparePage(params) {
     h('h2', {}, 'Per combination'),
     h('table', { 'data-testid': 'compare-combinations' },
       h('thead', {}, h('tr', {}, cols.map((x) => sortHeader(x, state, sortHashes('csort', 'cdesc'))))),
-      h('tbody', {}, combos.map((x) => h('tr', {},
+      h('tbody', {}, combos.map((x) => h('tr', { 'data-combination': x.combination },
         h('td', { class: 'id', title: x.combination }, x.combination), h('td', { class: 'num' }, fmt(x.mean_a)), h('td', { class: 'num' }, fmt(x.mean_b)),
         h('td', { class: 'num' }, delta(x.delta)),
+        costs ? [h('td', { class: 'num', 'data-testid': 'cost-delta' }, compareCost(x)), h('td', { class: 'num', 'data-testid': 'tokens-delta' }, compareTokens(x))] : null,
         h('td', { class: 'num', title: x.pairs + ' paired executions' }, x.paired_diff_ci95 ? [delta(x.paired_mean_diff), ' [' + fmt(x.paired_diff_ci95[0]) + ', ' + fmt(x.paired_diff_ci95[1]) + ']'] : DASH),
         h('td', { class: 'num', 'data-testid': 'p-value' }, x.pairs >= 2 ? pval(x.p_value) : DASH),
         h('td', { class: 'num' }, pct(x.pass_rate_a)), h('td', { class: 'num' }, pct(x.pass_rate_b)),
