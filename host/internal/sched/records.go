@@ -12,6 +12,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/trajectory"
 	"github.com/wtbench/wtb/sdk"
 )
 
@@ -48,6 +49,9 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 			spans = append(spans, row)
 		}
 		a.group.record(st, d.state, d.output, cp.DurationMs, d.metrics, d.worker)
+		if s.steps {
+			a.group.infos[st].steps = trajectory.Steps(st.Node.Name, d.spans.Spans)
+		}
 		for _, c := range calls[before:] {
 			a.group.infos[st].llm.add(c)
 		}
@@ -215,8 +219,10 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 	metrics := map[string]float64{}
 	var nodes map[string]eval.NodeRun
 	var llm llmTotals
+	var steps []trajectory.Step
 	for _, st := range ex.Steps {
 		if info, done := a.group.infos[st]; done {
+			steps = append(steps, info.steps...)
 			durMs += info.durationMs
 			for k, v := range info.metrics {
 				metrics[k] = v
@@ -257,7 +263,7 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 		res.Status = store.ResultSucceeded
 	}
 	s.feed.executionFinished(a.group)
-	in := eval.Input{Success: f.ok, State: f.state, Case: *ex.Case, DurationMs: durMs, Metrics: metrics, Nodes: nodes, Key: ex.Key}
+	in := eval.Input{Success: f.ok, State: f.state, Case: *ex.Case, DurationMs: durMs, Metrics: metrics, Nodes: nodes, Key: ex.Key, Steps: steps}
 	s.evalWG.Add(1)
 	s.evalSem <- struct{}{}
 	go func() {
