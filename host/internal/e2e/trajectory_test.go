@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/wtbench/wtb/host/internal/store"
 )
 
 // trajNode exports OTLP/JSON by hand (Python's standard library, no
@@ -194,6 +198,47 @@ func TestTrajectoryEvaluators(t *testing.T) {
 		want := map[string]float64{"c1": 0.5, "c2": 1, "c3": 0}[res.CaseID]
 		if math.Abs(res.Scores["superset"]-want) > 1e-9 {
 			t.Errorf("rescored with two searches expected, case %s scores %.4f (%s); want %.4f", res.CaseID, res.Scores["superset"], res.Notes["superset"], want)
+		}
+	}
+}
+
+// Node runs reused from the node cache bring their spans: the trajectory
+// evaluators score a cached batch as the one that ran, and so does rescore.
+func TestTrajectoryOfCachedNodeRuns(t *testing.T) {
+	e := newEnv(t)
+	e.write("agent.py", trajNode)
+	e.write("bench.hcl", strings.ReplaceAll(trajBench, `command = ["python3", "agent.py",`, `cache   = true
+    command = ["python3", "agent.py",`))
+	first := e.mustRun("run", "bench.hcl", "--no-progress")
+	second := e.mustRun("run", "bench.hcl", "--no-progress")
+	a, b := batchID(t, first.stdout+first.stderr), batchID(t, second.stdout+second.stderr)
+	r := e.run("rescore", b)
+	if r.code > 1 {
+		t.Fatalf("rescore exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	st := e.store()
+	cps, err := st.Checkpoints().ListByBatch(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cp := range cps {
+		if cp.Node != "" && cp.Source != store.SourceCached {
+			t.Fatalf("the second batch ran node %s (source %s); want every node run from the cache", cp.Node, cp.Source)
+		}
+	}
+	scores := func(batch string) map[string]string {
+		out := map[string]string{}
+		for _, res := range e.results(st, batch) {
+			out[res.CaseID] = fmt.Sprint(res.Scores, res.Notes)
+		}
+		return out
+	}
+	want := scores(a)
+	for _, batch := range []string{b, batchID(t, r.stderr)} {
+		for c, got := range scores(batch) {
+			if got != want[c] {
+				t.Errorf("batch %s case %s: %s\nthe batch that ran: %s", batch, c, got, want[c])
+			}
 		}
 	}
 }
