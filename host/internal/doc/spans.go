@@ -53,9 +53,7 @@ func spansByNode(rows []store.NodeSpans, red *spec.Redactor) (map[string][]Span,
 			continue
 		}
 		dropped[row.Node] += row.Dropped
-		for _, st := range trajectory.Tools(trajectory.Steps(row.Node, list)) {
-			tools[row.Node] = append(tools[row.Node], st)
-		}
+		tools[row.Node] = append(tools[row.Node], trajectory.Tools(trajectory.Steps(row.Node, list))...)
 		spans[row.Node] = append(spans[row.Node], tree(list, attempt)...)
 	}
 	return spans, tools, dropped
