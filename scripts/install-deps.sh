@@ -56,6 +56,19 @@ if [ -z "${WTB_SKIP_LLM:-}" ] && ! "$llm_venv/bin/python" -c 'import litellm, op
 fi
 echo "llm ok"
 
+# The OpenTelemetry-instrumented openai SDK for the trace tests (a node whose
+# gen_ai spans the receiver beside the nodes takes), pinned whole in
+# scripts/otel-requirements.txt, in a virtual environment named after its hash.
+otel_hash=$(sha256sum "$(dirname "$0")/otel-requirements.txt" | cut -c1-12)
+otel_venv=${WTB_OTEL_VENV:-$HOME/.cache/wtb/otel-$otel_hash}
+if [ -z "${WTB_SKIP_LLM:-}" ] && ! "$otel_venv/bin/python" -c 'import openai, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.instrumentation.openai_v2.instruments' >/dev/null 2>&1; then
+  echo "installing the OpenTelemetry-instrumented openai SDK into $otel_venv (once)"
+  rm -rf "$otel_venv"
+  python3 -m venv "$otel_venv"
+  "$otel_venv/bin/pip" install -q --disable-pip-version-check -r "$(dirname "$0")/otel-requirements.txt"
+fi
+echo "otel ok"
+
 # The Python plugin runtime (grpcio, protobuf, cryptography; pinned whole in
 # sdk/python/requirements.txt) for the example Python plugins and their tests.
 if [ -z "${WTB_SKIP_PYPLUGIN:-}" ]; then

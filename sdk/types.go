@@ -211,6 +211,9 @@ type NodeResult struct {
 	WorkerID string
 	// Interactions are the node's model calls, as the gateway saw them.
 	Interactions []Interaction
+	// Spans are the node's spans (the OTLP receiver's and the gateway's),
+	// bounded per node run.
+	Spans Spans
 }
 
 // NodeFailure is a failed node.
@@ -223,6 +226,8 @@ type NodeFailure struct {
 	ExitCode  int
 	// Interactions are the node's model calls up to its failure.
 	Interactions []Interaction
+	// Spans are the node's spans up to its failure.
+	Spans Spans
 }
 
 // LogStream says where a log line came from.

@@ -33,6 +33,7 @@ import (
 	"github.com/wtbench/wtb/sdk/childproc"
 	"github.com/wtbench/wtb/sdk/executor"
 	"github.com/wtbench/wtb/sdk/modelcallpb"
+	"github.com/wtbench/wtb/sdk/tracepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -296,13 +297,13 @@ func (k sink) NodeStarted(node, worker string) {
 func (k sink) NodeFinished(r sdk.NodeResult) {
 	k.seg.add(&remotev1.ExecuteSegmentResponse{Event: &remotev1.ExecuteSegmentResponse_NodeFinished{NodeFinished: &remotev1.NodeFinished{
 		Node: r.Node, StateJson: r.State, OutputJson: r.Output, Duration: durationpb.New(r.Duration), Metrics: r.Metrics, WorkerId: r.WorkerID,
-		Interactions: modelcallpb.InteractionsToProto(r.Interactions)}}})
+		Interactions: modelcallpb.InteractionsToProto(r.Interactions), Spans: tracepb.ToProto(r.Spans)}}})
 }
 
 func (k sink) NodeFailed(f sdk.NodeFailure) {
 	k.seg.add(&remotev1.ExecuteSegmentResponse{Event: &remotev1.ExecuteSegmentResponse_NodeFailed{NodeFailed: &remotev1.NodeFailed{
 		Node: f.Node, Error: f.Error, Kind: f.Kind.String(), Retryable: f.Retryable, ExitCode: int32(f.ExitCode),
-		Interactions: modelcallpb.InteractionsToProto(f.Interactions)}}})
+		Interactions: modelcallpb.InteractionsToProto(f.Interactions), Spans: tracepb.ToProto(f.Spans)}}})
 }
 
 func (k sink) Log(node string, _ sdk.LogStream, line string) {

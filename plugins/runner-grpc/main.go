@@ -15,6 +15,7 @@ import (
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/modelcallpb"
 	"github.com/wtbench/wtb/sdk/serve"
+	"github.com/wtbench/wtb/sdk/tracepb"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -205,12 +206,12 @@ func (r *grpcRunner) stream(ctx context.Context, c remotev1.ExecutionServiceClie
 			rl.state = nf.GetStateJson()
 			rl.ev.NodeFinished(sdk.NodeResult{Node: nf.GetNode(), State: nf.GetStateJson(), Output: nf.GetOutputJson(),
 				Duration: nf.GetDuration().AsDuration(), Metrics: nf.GetMetrics(), WorkerID: nf.GetWorkerId(),
-				Interactions: modelcallpb.InteractionsFromProto(nf.GetInteractions())})
+				Interactions: modelcallpb.InteractionsFromProto(nf.GetInteractions()), Spans: tracepb.FromProto(nf.GetSpans())})
 		case *remotev1.ExecuteSegmentResponse_NodeFailed:
 			nf := e.NodeFailed
 			rl.ev.NodeFailed(sdk.NodeFailure{Node: nf.GetNode(), Error: nf.GetError(), Kind: sdk.ParseFailureKind(nf.GetKind()),
 				Retryable: nf.GetRetryable(), ExitCode: int(nf.GetExitCode()),
-				Interactions: modelcallpb.InteractionsFromProto(nf.GetInteractions())})
+				Interactions: modelcallpb.InteractionsFromProto(nf.GetInteractions()), Spans: tracepb.FromProto(nf.GetSpans())})
 		case *remotev1.ExecuteSegmentResponse_SegmentFinished:
 			f := e.SegmentFinished
 			if f.GetSucceeded() {

@@ -314,14 +314,14 @@ func (f *follower) handle(e *historypb.HistoryEvent) (sdk.Outcome, bool) {
 		f.state = out.State
 		f.worker = out.WorkerID
 		f.ev.NodeFinished(sdk.NodeResult{Node: out.Node, State: out.State, Output: out.Output, Duration: out.Duration,
-			Metrics: out.Metrics, WorkerID: out.WorkerID, Interactions: out.Interactions})
+			Metrics: out.Metrics, WorkerID: out.WorkerID, Interactions: out.Interactions, Spans: out.Spans})
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
 		return sdk.Outcome{Status: sdk.StatusSucceeded, FinalState: f.state, WorkerID: f.worker}, true
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
 		err := f.fc.FailureToError(e.GetWorkflowExecutionFailedEventAttributes().GetFailure())
 		if nf, ok := failureOf(err); ok {
 			f.ev.NodeFailed(sdk.NodeFailure{Node: nf.Node, Error: nf.Message, Kind: nf.Kind, Retryable: nf.Retryable, ExitCode: nf.ExitCode,
-				Interactions: nf.Interactions})
+				Interactions: nf.Interactions, Spans: nf.Spans})
 			return sdk.Outcome{Status: sdk.StatusFailed, Error: nf.Message, Retryable: nf.Retryable, FailedNode: nf.Node,
 				FailureKind: nf.Kind, WorkerID: nf.WorkerID}, true
 		}

@@ -75,6 +75,8 @@ type NodeOutput struct {
 	Logs     []string           `json:"logs,omitempty"`
 	// Interactions are the node's model calls.
 	Interactions []sdk.Interaction `json:"interactions,omitempty"`
+	// Spans are the node's spans.
+	Spans sdk.Spans `json:"spans"`
 }
 
 // NodeFailure travels as the details of a failed node's application error.
@@ -87,6 +89,8 @@ type NodeFailure struct {
 	WorkerID  string          `json:"worker_id"`
 	// Interactions are the node's model calls up to its failure.
 	Interactions []sdk.Interaction `json:"interactions,omitempty"`
+	// Spans are the node's spans up to its failure.
+	Spans sdk.Spans `json:"spans"`
 }
 
 // dataConverter compresses payloads (zlib, only when it helps): node states of

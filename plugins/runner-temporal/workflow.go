@@ -134,7 +134,7 @@ func (w *nodeWorker) RunNode(ctx context.Context, in NodeInput) (NodeOutput, err
 		}
 		f := NodeFailure{Node: in.Node.Name, Message: out.Error, Kind: out.FailureKind, Retryable: out.Retryable, WorkerID: w.workerID}
 		if ev.failure != nil {
-			f.Interactions = ev.failure.Interactions
+			f.Interactions, f.Spans = ev.failure.Interactions, ev.failure.Spans
 		}
 		if out.Retryable {
 			return NodeOutput{}, temporal.NewApplicationError(out.Error, "WTBRetryableNodeFailure", f)
@@ -151,7 +151,7 @@ func (w *nodeWorker) RunNode(ctx context.Context, in NodeInput) (NodeOutput, err
 		}
 	}
 	return NodeOutput{Node: r.Node, State: r.State, Output: r.Output, Metrics: r.Metrics, Duration: r.Duration,
-		WorkerID: w.workerID, Logs: ev.logs, Interactions: r.Interactions}, nil
+		WorkerID: w.workerID, Logs: ev.logs, Interactions: r.Interactions, Spans: r.Spans}, nil
 }
 
 // failureOf extracts our NodeFailure from a workflow or activity error chain.

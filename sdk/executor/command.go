@@ -50,6 +50,13 @@ func runCommand(ctx context.Context, node sdk.Node, in *NodeInput, ev sdk.Events
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Env = append(cmd.Env, "WTB_NODE="+node.Name, "WTB_EXECUTION_KEY="+in.Execution.Key)
+	if in.traces != nil {
+		// The OTLP receiver's endpoint of this node run, after the node's own
+		// env: its spans are this run's, whatever the bench file set.
+		for k, v := range in.traces.Env() {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	if in.gw != nil {
 		// The process gets a channel of its own: every call it makes is this
 		// node run's, and a call after it ended is refused.

@@ -20,6 +20,7 @@ import (
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/gateway"
 	"github.com/wtbench/wtb/sdk/internal/jsonobj"
+	"github.com/wtbench/wtb/sdk/traces"
 )
 
 // Built-in node kinds.
@@ -60,6 +61,8 @@ type NodeInput struct {
 	Env       map[string]string `json:"-"`
 	// gw is the node run's use of the model-call gateway, when it has one.
 	gw *nodeGateway
+	// traces is the node run's use of the OTLP receiver, when it has one.
+	traces *traces.Run
 }
 
 // CaseInput is the case as a node sees it.
@@ -143,6 +146,11 @@ func (f NodeFunc) raw() rawNodeFunc {
 			defer closeChannel()
 			in.Env = mergedEnv(in.Env, envMap(env))
 		}
+		if in.traces != nil {
+			// A node kind in Go finds its OTLP endpoint and TRACEPARENT in
+			// in.Env too.
+			in.Env = mergedEnv(in.Env, in.traces.Env())
+		}
 		patch, err := f(ctx, node, in, ev)
 		if err != nil {
 			return nil, err
@@ -195,6 +203,10 @@ type Executor struct {
 	gwOnce sync.Once
 	gw     *gateway.Gateway
 	gwErr  error
+
+	recvOnce sync.Once
+	recv     *traces.Receiver
+	recvErr  error
 }
 
 // New returns an executor with the built-in kinds and those in opts.
@@ -222,6 +234,15 @@ func (e *Executor) Close() {
 	if e.gw != nil {
 		_ = e.gw.Close()
 	}
+	if e.recv != nil {
+		_ = e.recv.Close()
+	}
+}
+
+// receiver starts the OTLP receiver on first use.
+func (e *Executor) receiver() (*traces.Receiver, error) {
+	e.recvOnce.Do(func() { e.recv, e.recvErr = traces.New() })
+	return e.recv, e.recvErr
 }
 
 // gateway starts the model-call gateway on first use: a runner whose
@@ -275,7 +296,7 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 		if !ok {
 			return e.fail(ev, start, &NodeError{Kind: sdk.FailureStart,
 				Message: fmt.Sprintf("node %q has kind %q, which this runner does not support (it runs: %v)", node.Name, kind, e.Kinds())},
-				node.Name, nodeStart, nil)
+				node.Name, nodeStart, nil, sdk.Spans{})
 		}
 		in := &NodeInput{State: stateJSON, Params: orEmptyObject(node.Params), Case: caseIn, Node: node.Name,
 			Variant: node.Variant, Execution: nodeRunInput(req, i), Env: mergedEnv(req.Env.Env, node.Env)}
@@ -283,10 +304,24 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 			gw, err := e.gateway()
 			if err != nil {
 				return e.fail(ev, start, &NodeError{Kind: sdk.FailureInfrastructure, Retryable: true,
-					Message: fmt.Sprintf("node %q: %v", node.Name, err)}, node.Name, nodeStart, nil)
+					Message: fmt.Sprintf("node %q: %v", node.Name, err)}, node.Name, nodeStart, nil, sdk.Spans{})
 			}
 			in.gw = &nodeGateway{gw: gw, cfg: req.ModelCalls, run: gateway.NewRun(req.ModelCalls, node.Name,
 				req.RecordingsFor(node.RunKey), gateway.Secrets(req.ModelCalls, in.Env, os.LookupEnv))}
+		}
+		if kind != KindMerge && node.Worker == nil {
+			// Every node process gets an OTLP endpoint of its own run (a
+			// persistent worker serves many runs with one environment, so
+			// its spans could not be told apart: it gets none).
+			recv, err := e.receiver()
+			if err != nil {
+				return e.fail(ev, start, &NodeError{Kind: sdk.FailureInfrastructure, Retryable: true,
+					Message: fmt.Sprintf("node %q: %v", node.Name, err)}, node.Name, nodeStart, nil, sdk.Spans{})
+			}
+			if in.traces, err = recv.NewRun(node.Name, traces.Limits{}); err != nil {
+				return e.fail(ev, start, &NodeError{Kind: sdk.FailureInfrastructure, Retryable: true,
+					Message: fmt.Sprintf("node %q: %v", node.Name, err)}, node.Name, nodeStart, nil, sdk.Spans{})
+			}
 		}
 		nctx := ctx
 		var cancel context.CancelFunc
@@ -317,18 +352,18 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 			}
 			ne = withProblem(node.Name, ne, problem)
 			e.counters.nodeDone(kind, ne.Kind.String())
-			return e.fail(ev, start, ne, node.Name, nodeStart, calls)
+			return e.fail(ev, start, ne, node.Name, nodeStart, calls, nodeSpans(in.traces, calls, ne.Message))
 		}
 		e.counters.nodeDone(kind, "succeeded")
 		metrics := extractMetrics(patch)
 		if err := jsonobj.MergeShallow(state, patch); err != nil {
 			return e.fail(ev, start, &NodeError{Kind: sdk.FailureInvalidOutput,
-				Message: fmt.Sprintf("node %q: merging its output: %v", node.Name, err)}, node.Name, nodeStart, calls)
+				Message: fmt.Sprintf("node %q: merging its output: %v", node.Name, err)}, node.Name, nodeStart, calls, nodeSpans(in.traces, calls, err.Error()))
 		}
 		stateJSON = jsonobj.EncodeObject(state)
 		out := jsonobj.EncodeObject(patch)
 		ev.NodeFinished(sdk.NodeResult{Node: node.Name, State: stateJSON, Output: out, Duration: time.Since(nodeStart),
-			Metrics: metrics, WorkerID: e.workerID, Interactions: calls})
+			Metrics: metrics, WorkerID: e.workerID, Interactions: calls, Spans: nodeSpans(in.traces, calls, "")})
 	}
 	return sdk.Outcome{Status: sdk.StatusSucceeded, FinalState: stateJSON, Duration: time.Since(start), WorkerID: e.workerID}
 }
@@ -371,9 +406,9 @@ func (e *Executor) stopped(ctx context.Context, node string, start time.Time, st
 		FailedNode: node, FailureKind: sdk.FailureCancelled, Duration: time.Since(start), WorkerID: e.workerID, FinalState: state}
 }
 
-func (e *Executor) fail(ev sdk.Events, start time.Time, ne *NodeError, node string, nodeStart time.Time, calls []sdk.Interaction) sdk.Outcome {
+func (e *Executor) fail(ev sdk.Events, start time.Time, ne *NodeError, node string, nodeStart time.Time, calls []sdk.Interaction, spans sdk.Spans) sdk.Outcome {
 	ev.NodeFailed(sdk.NodeFailure{Node: node, Error: ne.Message, Kind: ne.Kind, Retryable: ne.Retryable,
-		Duration: time.Since(nodeStart), ExitCode: ne.ExitCode, Interactions: calls})
+		Duration: time.Since(nodeStart), ExitCode: ne.ExitCode, Interactions: calls, Spans: spans})
 	status := sdk.StatusFailed
 	if ne.Kind == sdk.FailureCancelled {
 		status = sdk.StatusCancelled
@@ -383,6 +418,22 @@ func (e *Executor) fail(ev sdk.Events, start time.Time, ne *NodeError, node stri
 }
 
 var errNodeTimeout = errors.New("node timeout")
+
+// nodeSpans ends a node run's use of the OTLP receiver: the spans it kept,
+// a gen_ai span for each model call none of them describes, and the node
+// run's own span as their root (nothing at all when there is nothing else).
+func nodeSpans(run *traces.Run, calls []sdk.Interaction, failure string) sdk.Spans {
+	if run == nil {
+		return sdk.Spans{}
+	}
+	end := time.Now()
+	s := run.WithCalls(run.Finish(), calls)
+	if len(s.Spans) == 0 && s.Dropped == 0 {
+		return s
+	}
+	s.Spans = append([]sdk.Span{run.NodeRunSpan(end, failure)}, s.Spans...)
+	return s
+}
 
 // classify turns any error from a node into a NodeError with a clear message.
 func classify(execCtx context.Context, node sdk.Node, err error) *NodeError {

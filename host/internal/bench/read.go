@@ -138,6 +138,8 @@ type ExecutionView struct {
 	// the runs in Chain that ran in this batch (RunID = checkpoint id), and
 	// of the failed attempts of its nodes (RunID = step id#aN).
 	ModelCalls []store.ModelCall
+	// Spans are the spans of the same node runs (RunID as for ModelCalls).
+	Spans []store.NodeSpans
 	// Case is the case as the batch ran it (zero if its spec lacks it).
 	Case spec.Case
 	// Reasons say why each evaluator scored the execution as it did,
@@ -212,10 +214,14 @@ func Execution(ctx context.Context, st store.Store, batchID, key string) (*Execu
 		}
 		v.Reasons = ev.Explain(ctx, in, res.Scores, res.Notes)
 	}
+	ids := runIDs(rec, b, res)
 	if b.Gateway != nil {
-		if v.ModelCalls, err = st.ModelCalls().ListByRuns(ctx, rec.ID, runIDs(rec, b, res)); err != nil {
+		if v.ModelCalls, err = st.ModelCalls().ListByRuns(ctx, rec.ID, ids); err != nil {
 			return nil, runtimeErr("reading the model calls of %s: %v", res.ExecutionKey, err)
 		}
+	}
+	if v.Spans, err = st.Spans().ListByRuns(ctx, rec.ID, ids); err != nil {
+		return nil, runtimeErr("reading the spans of %s: %v", res.ExecutionKey, err)
 	}
 	return v, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/modelcalls"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/trajectory"
 	"github.com/wtbench/wtb/sdk"
 )
 
@@ -290,6 +291,13 @@ func (a *App) rescoreOne(ctx context.Context, st store.Store, batchID string, r 
 			}
 		}
 	}
+	if r.Success && evaluator.Trajectories() {
+		steps, err := storedSteps(ctx, st, r.FinalCheckpointID)
+		if err != nil {
+			return r, nil, fmt.Errorf("execution %s: %w", r.ExecutionKey, err)
+		}
+		in.Steps = steps
+	}
 	outcome := evaluator.Evaluate(ctx, in)
 	r.Scores, r.OverallScore, r.Passed, r.Notes = outcome.Scores, outcome.Overall, outcome.Passed, nil
 	for k, v := range outcome.Notes {
@@ -306,4 +314,38 @@ func (a *App) rescoreOne(ctx context.Context, st store.Store, batchID string, r 
 	judge.Fail(&r, outcome.Errors)
 	r.Error = redact.String(r.Error)
 	return r, calls, nil
+}
+
+// storedSteps are the model turns and tool calls of an execution's node runs
+// from their stored spans, node run by node run in workflow order: what the
+// trajectory evaluators score, with no node run again. A node run's spans are
+// stored under its checkpoint's id in the batch that ran it.
+func storedSteps(ctx context.Context, st store.Store, finalCheckpointID string) ([]trajectory.Step, error) {
+	cps, err := chain(ctx, st, finalCheckpointID)
+	if err != nil {
+		return nil, fmt.Errorf("reading its checkpoints: %w", err)
+	}
+	byBatch := map[string][]string{}
+	for _, cp := range cps {
+		byBatch[cp.BatchID] = append(byBatch[cp.BatchID], cp.ID)
+	}
+	spans := map[string][]sdk.Span{}
+	for batchID, ids := range byBatch {
+		rows, err := st.Spans().ListByRuns(ctx, batchID, ids)
+		if err != nil {
+			return nil, fmt.Errorf("reading its spans: %w", err)
+		}
+		for _, row := range rows {
+			var list []sdk.Span
+			if err := json.Unmarshal(row.Spans, &list); err != nil {
+				return nil, fmt.Errorf("reading the spans of node run %s: %w", row.RunID, err)
+			}
+			spans[row.RunID] = list
+		}
+	}
+	var steps []trajectory.Step
+	for _, cp := range cps {
+		steps = append(steps, trajectory.Steps(cp.Node, spans[cp.ID])...)
+	}
+	return steps, nil
 }

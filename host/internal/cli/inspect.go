@@ -105,11 +105,13 @@ func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs, bodies b
 			}
 			printLogs(w, n.Logs, allLogs)
 			printModelCalls(w, n.ModelCalls, bodies)
+			printSpans(w, n)
 			final = n.State
 		case doc.NodeFailed:
 			fmt.Fprintf(w, "\n  %d. %s%s  [failed]\n", n.Position, n.Node, variant)
 			printLogs(w, d.Logs, allLogs)
 			printModelCalls(w, n.ModelCalls, bodies)
+			printSpans(w, n)
 		default:
 			fmt.Fprintf(w, "\n  %d. %s%s  [not run]\n", n.Position, n.Node, variant)
 		}
@@ -125,6 +127,67 @@ func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs, bodies b
 		_ = json.Unmarshal(final, &v)
 		out, _ := json.MarshalIndent(v, "  ", "  ")
 		fmt.Fprintf(w, "\n  final state:\n  %s\n", out)
+	}
+}
+
+// printSpans draws a node run's span tree on its timeline (offset from its
+// first span, duration, status, name, then model, tokens, tool and error),
+// then its tool calls as a list.
+func printSpans(w io.Writer, n doc.NodeRun) {
+	if len(n.Spans) == 0 && n.SpansDropped == 0 {
+		return
+	}
+	fmt.Fprintf(w, "       spans (%d):\n", len(n.Spans))
+	for _, s := range n.Spans {
+		mark := "✓"
+		switch s.Status {
+		case "error":
+			mark = "✗"
+		case "unset", "":
+			mark = "·"
+		}
+		var extra []string
+		if s.Attempt > 0 {
+			extra = append(extra, fmt.Sprintf("attempt %d", s.Attempt))
+		}
+		if s.Model != "" {
+			extra = append(extra, "model "+s.Model)
+		}
+		if s.InputTokens > 0 || s.OutputTokens > 0 {
+			extra = append(extra, fmt.Sprintf("tokens %d in, %d out", s.InputTokens, s.OutputTokens))
+		}
+		if s.ToolName != "" {
+			extra = append(extra, "tool "+s.ToolName)
+		}
+		if s.Source == "gateway" {
+			extra = append(extra, "from the gateway")
+		}
+		if s.StatusMessage != "" {
+			extra = append(extra, "error: "+firstLineOf(s.StatusMessage))
+		}
+		tail := ""
+		if len(extra) > 0 {
+			tail = "  (" + strings.Join(extra, ", ") + ")"
+		}
+		fmt.Fprintf(w, "         %8s %8s %s %s%s%s\n", "+"+numfmt.Duration(s.OffsetMs), numfmt.Duration(s.DurationMs), mark,
+			strings.Repeat("  ", s.Depth), s.Name, tail)
+	}
+	if n.SpansDropped > 0 {
+		fmt.Fprintf(w, "         … %d more spans dropped: past the bound of 2000 spans or 4 MiB per node run\n", n.SpansDropped)
+	}
+	if len(n.ToolCalls) > 0 {
+		fmt.Fprintf(w, "       tool calls (%d):\n", len(n.ToolCalls))
+		for i, t := range n.ToolCalls {
+			args := string(t.Arguments)
+			if len(args) > 100 {
+				args = args[:100] + "…"
+			}
+			src := ""
+			if t.Source == "requested" {
+				src = "  (asked for by the model; no execute_tool span)"
+			}
+			fmt.Fprintf(w, "         %d. %s %s%s\n", i+1, t.Name, args, src)
+		}
 	}
 }
 

@@ -51,11 +51,14 @@ var evaluatorTypes = map[string][]string{
 	"latency":          {"max_ms"},
 	"command":          {"command", "timeout"},
 	"llm_judge":        {"path", "upstream", "model", "rubric", "scale", "choices", "temperature", "format"},
+	"trajectory":       {"expect", "match", "arguments"},
+	"tool_used":        {"tool"},
+	"step_count":       {"max"},
 }
 
 var evaluatorSchema = &hcl.BodySchema{Attributes: attrSchema("type", "path", "expect", "pattern", "weight",
 	"tolerance", "max_ms", "case_sensitive", "command", "timeout", "node",
-	"upstream", "model", "rubric", "scale", "choices", "temperature", "format")}
+	"upstream", "model", "rubric", "scale", "choices", "temperature", "format", "match", "arguments", "tool", "max")}
 
 var thresholdSchema = &hcl.BodySchema{Attributes: attrSchema("overall_score", "pass_rate", "evaluators", "applies_to")}
 
@@ -505,6 +508,45 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 		}
 	case "llm_judge":
 		ev.Judge = c.decodeJudge(a, b)
+	case "trajectory":
+		ev.Match = a.str("match", "strict")
+		if !a.failed("match") && !slices.Contains(spec.TrajectoryMatches, ev.Match) {
+			a.errorf("match", "Invalid value", "match must be one of %s; got %q.%s", strings.Join(spec.TrajectoryMatches, ", "), ev.Match,
+				suggest.DidYouMean(ev.Match, spec.TrajectoryMatches))
+		}
+		ev.Arguments = a.boolean("arguments", false)
+		switch {
+		case !a.has("expect"):
+			if needs("expect") {
+				a.diags = append(a.diags, missing("expect", "trajectory evaluator", b.DefRange, `expect = ["search", "lookup"]`))
+			}
+		case !a.failed("expect"):
+			if msg := trajectoryExpect(ev.Expect); msg != "" {
+				a.errorf("expect", "Invalid value", "%s", msg)
+			}
+		}
+	case "tool_used":
+		ev.Tool = a.str("tool", "")
+		if ev.Tool == "" && needs("tool") {
+			if a.has("tool") {
+				a.errorf("tool", "Invalid value", "tool must name a tool, e.g. tool = \"search\".")
+			} else {
+				a.diags = append(a.diags, missing("tool", "tool_used evaluator", b.DefRange, `tool = "search"`))
+			}
+		}
+	case "step_count":
+		if !a.has("max") {
+			if needs("max") {
+				a.diags = append(a.diags, missing("max", "step_count evaluator", b.DefRange, "max = 5"))
+			}
+		} else {
+			n := a.integer("max", 0, 0, 1<<30)
+			ev.MaxSteps = &n
+		}
+	}
+	if spec.TrajectoryTypes[ev.Type] {
+		// Their path is not asked for: nothing to check below.
+		return ev, a.diags
 	}
 	if ev.Path != "" && ev.Path[0] != '$' {
 		a.errorf("path", "Invalid JSON path", "path must be a JSONPath starting with \"$\", e.g. \"$.answer\"; got %q.", ev.Path)
@@ -521,6 +563,51 @@ func (c *Config) decodeEvaluator(b *hcl.Block) (spec.Evaluator, hcl.Diagnostics)
 		}
 	}
 	return ev, a.diags
+}
+
+// trajectoryExpect says what is wrong with a trajectory evaluator's expect
+// ("" when nothing): a list of tool names or of { name, arguments } objects,
+// or a "$" path into the case that gives one.
+func trajectoryExpect(raw json.RawMessage) string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return "expect must be a list of tool names."
+	}
+	if s, ok := v.(string); ok && strings.HasPrefix(s, "$") {
+		if _, err := jsonpath.Parse(s); err != nil {
+			return fmt.Sprintf("expect %q starts with \"$\", so it is a JSONPath into {expected, input, case}, but it is not a valid one: %s.", s, err)
+		}
+		return ""
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return fmt.Sprintf("expect must be a list of tool names, e.g. [\"search\", \"lookup\"] (or a \"$\" path into the case that gives one); got %s.", raw)
+	}
+	for i, it := range list {
+		switch x := it.(type) {
+		case string:
+			if x == "" {
+				return fmt.Sprintf("expect's entry %d is an empty tool name.", i+1)
+			}
+			continue
+		case map[string]any:
+			name, _ := x["name"].(string)
+			extra := false
+			for k := range x {
+				extra = extra || (k != "name" && k != "arguments")
+			}
+			if name != "" && !extra {
+				continue
+			}
+		}
+		return fmt.Sprintf("expect's entry %d must be a tool name or { name = \"search\", arguments = {...} }; got %s.", i+1, compactJSON(it))
+	}
+	return ""
+}
+
+func compactJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 func (c *Config) decodeThreshold(b *hcl.Block, s *spec.Batch) hcl.Diagnostics {

@@ -7,6 +7,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/statediff"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/trajectory"
 )
 
 // MaxDiffChanges bounds the changes listed per node run.
@@ -92,6 +93,12 @@ type NodeRun struct {
 	// finished run's, then failed attempts'); none for a run reused from
 	// the cache, a fork's parent or a stored checkpoint.
 	ModelCalls []ModelCall `json:"model_calls"`
+	// Spans are the node run's spans in tree order (the finished run's,
+	// then failed attempts'); SpansDropped counts those past its bound.
+	Spans        []Span `json:"spans"`
+	SpansDropped int    `json:"spans_dropped"`
+	// ToolCalls are the tool calls among its spans, in order.
+	ToolCalls []trajectory.Step `json:"tool_calls"`
 }
 
 // ExecutionDetailOf describes an execution view.
@@ -115,6 +122,7 @@ func ExecutionDetailOf(v *bench.ExecutionView) ExecutionDetail {
 	}
 	byNode := map[string]*store.Checkpoint{}
 	calls := modelCallsByNode(v.ModelCalls, red)
+	spans, tools, dropped := spansByNode(v.Spans, red)
 	prevState := map[string]json.RawMessage{}
 	var parent json.RawMessage
 	for _, cp := range v.Chain {
@@ -130,7 +138,7 @@ func ExecutionDetailOf(v *bench.ExecutionView) ExecutionDetail {
 		run := NodeRun{Node: n.Name, Kind: n.Kind, Variant: res.Variants[n.Name], DependsOn: list(n.DependsOn),
 			Position: i + 1, Status: NodeNotRun, Metrics: map[string]float64{}, Diff: []statediff.Change{}, Logs: []LogLine{},
 			InputState: json.RawMessage("null"), Output: json.RawMessage("null"), State: json.RawMessage("null"),
-			ModelCalls: list(calls[n.Name])}
+			ModelCalls: list(calls[n.Name]), Spans: list(spans[n.Name]), SpansDropped: dropped[n.Name], ToolCalls: list(tools[n.Name])}
 		if cp := byNode[n.Name]; cp != nil {
 			run.Status, run.Source = NodeSucceeded, cp.Source
 			if cp.Source == store.SourceRan && cp.SegmentKey != res.ExecutionKey {

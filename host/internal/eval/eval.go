@@ -20,6 +20,7 @@ import (
 
 	"github.com/theory/jsonpath"
 	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/trajectory"
 	"github.com/wtbench/wtb/sdk"
 )
 
@@ -35,6 +36,10 @@ type Input struct {
 	Nodes map[string]NodeRun
 	// Key is the execution's key: an llm_judge's calls are kept under it.
 	Key string
+	// Steps are the model turns and tool calls of the execution's node runs
+	// (from their spans), node run by node run in workflow order; only
+	// filled when a trajectory evaluator needs them (see Trajectories).
+	Steps []trajectory.Step
 
 	// judged receives what an llm_judge evaluator's call gave.
 	judged *judgeCall
@@ -58,11 +63,22 @@ type NodeRun struct {
 func (e *Evaluator) NodesScored() map[string]bool {
 	out := map[string]bool{}
 	for _, ev := range e.evs {
-		if ev.Node != "" {
+		if ev.Node != "" && !spec.TrajectoryTypes[ev.Type] {
 			out[ev.Node] = true
 		}
 	}
 	return out
+}
+
+// Trajectories says whether an evaluator scores the steps the spans show
+// (Input.Steps must then be filled).
+func (e *Evaluator) Trajectories() bool {
+	for _, ev := range e.evs {
+		if spec.TrajectoryTypes[ev.Type] {
+			return true
+		}
+	}
+	return false
 }
 
 // Outcome is the scoring of one execution.
@@ -219,7 +235,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 				judged = &judgeCall{}
 			}
 			in.judged = judged
-			if ev.Node == "" {
+			if spec.TrajectoryTypes[ev.Type] {
+				score, note, missing = e.scoreTrajectory(ev, doc, in)
+			} else if ev.Node == "" {
 				score, note, missing = e.score(ctx, ev, state, doc, in)
 			} else {
 				score, note, missing = e.scoreNode(ctx, ev, doc, in)
@@ -247,8 +265,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Outcome {
 		out.Scores[ev.Name] = score
 		// Built-in evaluators' reasons for a full score are said again on
 		// reading (Explain); a command scorer's note and a judge's reasoning
-		// are their own, kept always.
-		if note != "" && (score < 1 || ev.Type == "command" || ev.Type == "llm_judge") {
+		// are their own, kept always, and so are a trajectory evaluator's
+		// (reading results reads no spans).
+		if note != "" && (score < 1 || ev.Type == "command" || ev.Type == "llm_judge" || spec.TrajectoryTypes[ev.Type]) {
 			if out.Notes == nil {
 				out.Notes = map[string]string{}
 			}
@@ -308,6 +327,26 @@ func Describe(ev spec.Evaluator) string {
 		if len(ev.Command) > 0 {
 			return "scored by " + strings.Join(ev.Command, " ")
 		}
+	case "trajectory":
+		scope := "the execution's"
+		if ev.Node != "" {
+			scope = "node " + ev.Node + "'s"
+		}
+		args := ""
+		if ev.Arguments {
+			args = ", arguments compared"
+		}
+		return fmt.Sprintf("%s tool calls match %s (%s%s)", scope, want, ev.Match, args)
+	case "tool_used":
+		if ev.Node != "" {
+			return fmt.Sprintf("node %s calls tool %s", ev.Node, ev.Tool)
+		}
+		return "the execution calls tool " + ev.Tool
+	case "step_count":
+		if ev.Node != "" {
+			return fmt.Sprintf("node %s takes at most %d model turns", ev.Node, derefInt(ev.MaxSteps))
+		}
+		return fmt.Sprintf("the execution takes at most %d model turns", derefInt(ev.MaxSteps))
 	case "llm_judge":
 		if j := ev.Judge; j != nil {
 			grade := fmt.Sprintf("on a scale of %g to %g", firstOf(j.Scale, 0), lastOf(j.Scale, 1))
@@ -365,6 +404,12 @@ func (e *Evaluator) Explain(ctx context.Context, in Input, scores map[string]flo
 			// stands.
 			if note == "" {
 				note = "graded by the judge, which gave no reasoning"
+			}
+		case spec.TrajectoryTypes[ev.Type]:
+			// Reading results reads no spans: the note stored when it was
+			// scored stands.
+			if note == "" {
+				note = "scored from the spans, with no note stored"
 			}
 		default:
 			if doc == nil {

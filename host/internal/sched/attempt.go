@@ -21,6 +21,7 @@ type nodeDone struct {
 	worker   string
 	logs     []store.LogLine
 	calls    []sdk.Interaction
+	spans    sdk.Spans
 }
 
 // attemptEvents receives an attempt's events from the runner: it keeps the
@@ -36,6 +37,7 @@ type attemptEvents struct {
 	// failed are the model calls of the node that failed, if it made any.
 	failedNode  string
 	failedCalls []sdk.Interaction
+	failedSpans sdk.Spans
 }
 
 var _ sdk.Events = (*attemptEvents)(nil)
@@ -63,7 +65,7 @@ func (e *attemptEvents) NodeFinished(r sdk.NodeResult) {
 	if st := e.byName[r.Node]; st != nil {
 		e.mu.Lock()
 		e.done = append(e.done, nodeDone{step: st, state: r.State, output: r.Output, duration: r.Duration,
-			metrics: r.Metrics, worker: r.WorkerID, logs: e.logs[r.Node].entries(), calls: r.Interactions})
+			metrics: r.Metrics, worker: r.WorkerID, logs: e.logs[r.Node].entries(), calls: r.Interactions, spans: r.Spans})
 		delete(e.logs, r.Node)
 		e.mu.Unlock()
 	}
@@ -71,9 +73,9 @@ func (e *attemptEvents) NodeFinished(r sdk.NodeResult) {
 }
 
 func (e *attemptEvents) NodeFailed(f sdk.NodeFailure) {
-	if len(f.Interactions) > 0 && e.byName[f.Node] != nil {
+	if (len(f.Interactions) > 0 || len(f.Spans.Spans) > 0 || f.Spans.Dropped > 0) && e.byName[f.Node] != nil {
 		e.mu.Lock()
-		e.failedNode, e.failedCalls = f.Node, f.Interactions
+		e.failedNode, e.failedCalls, e.failedSpans = f.Node, f.Interactions, f.Spans
 		e.mu.Unlock()
 	}
 	e.publish(events.Event{Type: events.NodeFailed, Node: f.Node, Error: e.s.redact.String(f.Error)})

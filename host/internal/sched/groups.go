@@ -7,6 +7,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/trajectory"
 )
 
 // feeder opens groups (case × repeat) as the loop needs work, so only the
@@ -104,6 +105,9 @@ type stepInfo struct {
 	state      json.RawMessage // kept while children or ending executions need it
 	output     json.RawMessage // kept when an evaluator scores this node
 	llm        llmTotals       // the model calls the run made
+	// steps are the run's model turns and tool calls, when a trajectory
+	// evaluator scores them.
+	steps []trajectory.Step
 }
 
 func (g *groupRun) info(st *plan.Step) *stepInfo {

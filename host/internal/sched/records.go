@@ -12,6 +12,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/trajectory"
 	"github.com/wtbench/wtb/sdk"
 )
 
@@ -31,6 +32,7 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 	}
 	cps := make([]store.Checkpoint, 0, len(done))
 	var calls []store.ModelCall
+	var spans []store.NodeSpans
 	parentID, parentState := a.startID, a.startState
 	for _, d := range done {
 		st := d.step
@@ -43,7 +45,13 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 		before := len(calls)
 		calls = s.modelCalls(calls, modelcalls.Where{BatchID: s.cfg.BatchID, RunID: st.ID, RunKey: st.RunKey, Node: st.Node.Name,
 			ExecutionKey: a.seg.Key, Outcome: store.OutcomeRan}, d.calls)
+		if row, ok := s.nodeSpans(st.ID, st.Node.Name, a.seg.Key, store.OutcomeRan, d.spans); ok {
+			spans = append(spans, row)
+		}
 		a.group.record(st, d.state, d.output, cp.DurationMs, d.metrics, d.worker)
+		if s.steps {
+			a.group.infos[st].steps = trajectory.Steps(st.Node.Name, d.spans.Spans)
+		}
 		for _, c := range calls[before:] {
 			a.group.infos[st].llm.add(c)
 		}
@@ -53,7 +61,26 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 		a.lastWorker = d.worker
 	}
 	s.tally.nodeRuns(len(done))
-	s.writer.send(store.WriteSet{Checkpoints: cps, ModelCalls: calls})
+	s.writer.send(store.WriteSet{Checkpoints: cps, ModelCalls: calls, Spans: spans})
+}
+
+// nodeSpans is the row of a node run's spans (false: it has none). Their
+// attributes pass the batch's redactor, as its logs do.
+func (s *scheduler) nodeSpans(runID, node, execKey, outcome string, sp sdk.Spans) (store.NodeSpans, bool) {
+	if len(sp.Spans) == 0 && sp.Dropped == 0 {
+		return store.NodeSpans{}, false
+	}
+	list := sp.Spans
+	if list == nil {
+		list = []sdk.Span{}
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		s.log.Warn("encoding spans", "node", node, "error", err)
+		return store.NodeSpans{}, false
+	}
+	return store.NodeSpans{BatchID: s.cfg.BatchID, RunID: runID, Node: node, ExecutionKey: execKey, Outcome: outcome,
+		Spans: json.RawMessage(s.redact.String(string(b))), Dropped: int(sp.Dropped), CreatedAt: time.Now()}, true
 }
 
 // storeFailedCalls keeps the model calls of a node run that failed, under the
@@ -64,15 +91,20 @@ func (s *scheduler) storeFailedCalls(a *attempt) {
 		return
 	}
 	e.mu.Lock()
-	node, calls := e.failedNode, e.failedCalls
+	node, calls, sp := e.failedNode, e.failedCalls, e.failedSpans
 	e.mu.Unlock()
 	st := e.byName[node]
-	if st == nil || len(calls) == 0 {
+	if st == nil {
 		return
 	}
-	rows := s.modelCalls(nil, modelcalls.Where{BatchID: s.cfg.BatchID, RunID: fmt.Sprintf("%s#a%d", st.ID, a.number),
+	runID := fmt.Sprintf("%s#a%d", st.ID, a.number)
+	rows := s.modelCalls(nil, modelcalls.Where{BatchID: s.cfg.BatchID, RunID: runID,
 		RunKey: st.RunKey, Node: node, ExecutionKey: a.seg.Key, Outcome: store.OutcomeFailed}, calls)
-	s.writer.send(store.WriteSet{ModelCalls: rows})
+	w := store.WriteSet{ModelCalls: rows}
+	if row, ok := s.nodeSpans(runID, node, a.seg.Key, store.OutcomeFailed, sp); ok {
+		w.Spans = []store.NodeSpans{row}
+	}
+	s.writer.send(w)
 }
 
 // modelCalls appends a node run's calls as rows, and counts them.
@@ -187,8 +219,10 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 	metrics := map[string]float64{}
 	var nodes map[string]eval.NodeRun
 	var llm llmTotals
+	var steps []trajectory.Step
 	for _, st := range ex.Steps {
 		if info, done := a.group.infos[st]; done {
+			steps = append(steps, info.steps...)
 			durMs += info.durationMs
 			for k, v := range info.metrics {
 				metrics[k] = v
@@ -229,7 +263,7 @@ func (s *scheduler) finishExecution(ex *plan.Execution, a *attempt, f finish) {
 		res.Status = store.ResultSucceeded
 	}
 	s.feed.executionFinished(a.group)
-	in := eval.Input{Success: f.ok, State: f.state, Case: *ex.Case, DurationMs: durMs, Metrics: metrics, Nodes: nodes, Key: ex.Key}
+	in := eval.Input{Success: f.ok, State: f.state, Case: *ex.Case, DurationMs: durMs, Metrics: metrics, Nodes: nodes, Key: ex.Key, Steps: steps}
 	s.evalWG.Add(1)
 	s.evalSem <- struct{}{}
 	go func() {

@@ -3,10 +3,13 @@ package sched
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/trajectory"
+	"github.com/wtbench/wtb/sdk"
 )
 
 // prepare decides where an attempt starts: after the steps that are stored
@@ -30,6 +33,11 @@ func (s *scheduler) prepare(ctx context.Context, a *attempt) bool {
 				break
 			}
 			a.group.record(st, cp.State, cp.Output, cp.DurationMs, cp.Metrics, cp.WorkerID)
+			if s.steps {
+				if row, ok := s.storedSpans(ctx, cp.BatchID, cp.ID); ok {
+					a.group.infos[st].steps = trajectory.Steps(st.Node.Name, row.list)
+				}
+			}
 			s.tally.resumed()
 			a.startState, a.startID = cp.State, st.ID
 			a.startIdx++
@@ -46,8 +54,20 @@ func (s *scheduler) prepare(ctx context.Context, a *attempt) bool {
 		cp := newCheckpoint(s.cfg.BatchID, st, a.startID, seg.Key, store.SourceCached, hit.State, hit.Output)
 		cp.CacheKey, cp.Metrics, cp.DurationMs, cp.WorkerID = key, hit.Metrics, hit.DurationMs, hit.WorkerID
 		cp.Logs = hit.Logs // what the node wrote when it ran: show and the viewer show it for the reused run too
-		s.writer.send(store.WriteSet{Checkpoints: []store.Checkpoint{cp}})
+		ws := store.WriteSet{Checkpoints: []store.Checkpoint{cp}}
+		// Its spans too, under the reused run: show draws them, and the
+		// trajectory evaluators (here and in wtb rescore) score them.
+		hitSpans, hasSpans := s.storedSpans(ctx, hit.BatchID, hit.ID)
+		if hasSpans {
+			row := hitSpans.row
+			row.BatchID, row.RunID, row.ExecutionKey, row.CreatedAt = s.cfg.BatchID, cp.ID, seg.Key, time.Now()
+			ws.Spans = []store.NodeSpans{row}
+		}
+		s.writer.send(ws)
 		a.group.record(st, hit.State, hit.Output, hit.DurationMs, hit.Metrics, hit.WorkerID)
+		if s.steps && hasSpans {
+			a.group.infos[st].steps = trajectory.Steps(st.Node.Name, hitSpans.list)
+		}
 		s.tally.cachedRun()
 		s.obs.NodeCached(st.Node.Name, st.Node.Variant, len(st.Executions))
 		s.cfg.Bus.Publish(events.Event{Type: events.NodeFinished, BatchID: s.cfg.BatchID, ExecutionKey: seg.Key,
@@ -56,6 +76,30 @@ func (s *scheduler) prepare(ctx context.Context, a *attempt) bool {
 		a.startIdx++
 	}
 	return a.startIdx < len(seg.Steps)
+}
+
+// storedRunSpans is a stored node run's spans row and its spans decoded.
+type storedRunSpans struct {
+	row  store.NodeSpans
+	list []sdk.Span
+}
+
+// storedSpans reads a stored node run's spans (false: none, or unreadable:
+// a node run without spans is scored as one).
+func (s *scheduler) storedSpans(ctx context.Context, batchID, runID string) (storedRunSpans, bool) {
+	rows, err := s.cfg.Store.Spans().ListByRuns(ctx, batchID, []string{runID})
+	if err != nil || len(rows) == 0 {
+		if err != nil {
+			s.log.Warn("reading a stored node run's spans", "run", runID, "error", err)
+		}
+		return storedRunSpans{}, false
+	}
+	var list []sdk.Span
+	if err := json.Unmarshal(rows[0].Spans, &list); err != nil {
+		s.log.Warn("reading a stored node run's spans", "run", runID, "error", err)
+		return storedRunSpans{}, false
+	}
+	return storedRunSpans{rows[0], list}, true
 }
 
 // stateOf returns a finished step's state, from the group or the store.

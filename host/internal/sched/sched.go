@@ -147,7 +147,10 @@ type scheduler struct {
 	obs     Observer
 	load    LoadReporter
 	scored  map[string]bool // nodes evaluators score by name
-	prices  *modelcalls.Prices
+	// steps: a trajectory evaluator scores the node runs' steps, so each
+	// run's are kept from its spans until its executions are scored.
+	steps  bool
+	prices *modelcalls.Prices
 
 	builtinOnce sync.Once
 	builtinExec *executor.Executor
@@ -204,6 +207,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	s.obs = s.cfg.Observer
 	s.load, _ = cfg.Progress.(LoadReporter)
 	s.scored = cfg.Evaluator.NodesScored()
+	s.steps = cfg.Evaluator.Trajectories()
 	s.limit = s.b.MaxPending
 	if c := cfg.Runner.Capacity(); c > 0 && c < s.limit {
 		s.limit = c

@@ -87,13 +87,17 @@ func (w *writer) loop() {
 			batch.Checkpoints = append(batch.Checkpoints, ws.Checkpoints...)
 			batch.Results = append(batch.Results, ws.Results...)
 			batch.ModelCalls = append(batch.ModelCalls, ws.ModelCalls...)
+			batch.Spans = append(batch.Spans, ws.Spans...)
 			for _, c := range ws.Checkpoints {
 				bytes += len(c.State) + len(c.Output)
 			}
 			for _, c := range ws.ModelCalls {
 				bytes += len(c.Request) + len(c.Response)
 			}
-			if len(batch.Checkpoints)+len(batch.Results)+len(batch.ModelCalls) >= writerMaxRows || bytes >= writerMaxBytes {
+			for _, sp := range ws.Spans {
+				bytes += len(sp.Spans)
+			}
+			if len(batch.Checkpoints)+len(batch.Results)+len(batch.ModelCalls)+len(batch.Spans) >= writerMaxRows || bytes >= writerMaxBytes {
 				timer.Stop()
 				flush()
 			}
@@ -105,7 +109,7 @@ func (w *writer) loop() {
 
 func (w *writer) write(ws store.WriteSet) {
 	delay := w.retry
-	rows := len(ws.Checkpoints) + len(ws.Results) + len(ws.ModelCalls)
+	rows := len(ws.Checkpoints) + len(ws.Results) + len(ws.ModelCalls) + len(ws.Spans)
 	start := time.Now()
 	var err error
 	for attempt := 1; attempt <= writerAttempts; attempt++ {

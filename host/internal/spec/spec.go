@@ -240,7 +240,25 @@ type Evaluator struct {
 	Timeout       Duration        `json:"timeout,omitempty"`
 	// Judge is an llm_judge evaluator's model call (nil for other types).
 	Judge *Judge `json:"judge,omitempty"`
+	// Match is a trajectory evaluator's comparison: strict, unordered,
+	// subset or superset.
+	Match string `json:"match,omitempty"`
+	// Arguments makes a trajectory evaluator compare the arguments an
+	// expected tool call gives.
+	Arguments bool `json:"arguments,omitempty"`
+	// Tool is the tool a tool_used evaluator looks for.
+	Tool string `json:"tool,omitempty"`
+	// MaxSteps is a step_count evaluator's most model turns (nil for other
+	// types).
+	MaxSteps *int `json:"max_steps,omitempty"`
 }
+
+// Trajectory evaluators score what the agent did inside its node runs (the
+// tool calls and model turns its spans show) rather than what it output.
+var TrajectoryTypes = map[string]bool{"trajectory": true, "tool_used": true, "step_count": true}
+
+// Trajectory match modes.
+var TrajectoryMatches = []string{"strict", "unordered", "subset", "superset"}
 
 // Judge is what an llm_judge evaluator asks a model, through the gateway's
 // upstream of that name: to grade what Path selects by Rubric, on Scale (a

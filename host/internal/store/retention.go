@@ -60,6 +60,7 @@ var knownTables = []struct{ table, one, many string }{
 	{Checkpoints.Name, "checkpoint", "checkpoints"},
 	{Audit.Name, "audit entry", "audit entries"},
 	{ModelCalls.Name, "model-call recording", "model-call recordings"},
+	{Spans.Name, "node run's spans", "node runs' spans"},
 }
 
 // RowsName names n rows of table for a user ("results", "audit entry"); a

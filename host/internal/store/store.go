@@ -238,11 +238,13 @@ type WriteSet struct {
 	Results     []Result
 	// ModelCalls are the calls of the node runs written (or failed).
 	ModelCalls []ModelCall
+	// Spans are the spans of the node runs written (or failed).
+	Spans []NodeSpans
 }
 
 // Empty says there is nothing to write.
 func (w WriteSet) Empty() bool {
-	return len(w.Checkpoints) == 0 && len(w.Results) == 0 && len(w.ModelCalls) == 0
+	return len(w.Checkpoints) == 0 && len(w.Results) == 0 && len(w.ModelCalls) == 0 && len(w.Spans) == 0
 }
 
 // CacheStats summarises the node cache.
@@ -447,6 +449,7 @@ type Store interface {
 	Checkpoints() CheckpointRepository
 	Audit() AuditRepository
 	ModelCalls() ModelCallRepository
+	Spans() SpanRepository
 	// Retention deletes batches with everything that belongs to them.
 	Retention() RetentionRepository
 	// Write stores checkpoints, results and model calls atomically and

@@ -13,6 +13,7 @@ import (
 	runnerv1 "github.com/wtbench/wtb/proto/wtb/runner/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/modelcallpb"
+	"github.com/wtbench/wtb/sdk/tracepb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -133,19 +134,21 @@ func OutcomeToProto(o sdk.Outcome) *runnerv1.ExecutionFinished {
 func NodeResultFromProto(p *runnerv1.NodeFinished) sdk.NodeResult {
 	return sdk.NodeResult{Node: p.GetNode(), State: p.GetStateJson(), Output: p.GetOutputJson(),
 		Duration: p.GetDuration().AsDuration(), Metrics: p.GetMetrics(), WorkerID: p.GetWorkerId(),
-		Interactions: modelcallpb.InteractionsFromProto(p.GetInteractions())}
+		Interactions: modelcallpb.InteractionsFromProto(p.GetInteractions()), Spans: tracepb.FromProto(p.GetSpans())}
 }
 
 // NodeResultToProto converts a finished node run to its wire event.
 func NodeResultToProto(r sdk.NodeResult) *runnerv1.NodeFinished {
 	return &runnerv1.NodeFinished{Node: r.Node, StateJson: r.State, OutputJson: r.Output, Duration: durationpb.New(r.Duration),
-		Metrics: r.Metrics, WorkerId: r.WorkerID, Interactions: modelcallpb.InteractionsToProto(r.Interactions)}
+		Metrics: r.Metrics, WorkerId: r.WorkerID, Interactions: modelcallpb.InteractionsToProto(r.Interactions),
+		Spans: tracepb.ToProto(r.Spans)}
 }
 
 // NodeFailureToProto converts a failed node run to its wire event.
 func NodeFailureToProto(f sdk.NodeFailure) *runnerv1.NodeFailed {
 	p := &runnerv1.NodeFailed{Node: f.Node, Error: f.Error, Kind: runnerv1.FailureKind(f.Kind), Retryable: f.Retryable,
-		ExitCode: int32(f.ExitCode), Interactions: modelcallpb.InteractionsToProto(f.Interactions)}
+		ExitCode: int32(f.ExitCode), Interactions: modelcallpb.InteractionsToProto(f.Interactions),
+		Spans: tracepb.ToProto(f.Spans)}
 	if f.Duration != 0 {
 		p.Duration = durationpb.New(f.Duration)
 	}
@@ -156,7 +159,7 @@ func NodeFailureToProto(f sdk.NodeFailure) *runnerv1.NodeFailed {
 func NodeFailureFromProto(p *runnerv1.NodeFailed) sdk.NodeFailure {
 	return sdk.NodeFailure{Node: p.GetNode(), Error: p.GetError(), Kind: sdk.FailureKind(p.GetKind()),
 		Retryable: p.GetRetryable(), Duration: p.GetDuration().AsDuration(), ExitCode: int(p.GetExitCode()),
-		Interactions: modelcallpb.InteractionsFromProto(p.GetInteractions())}
+		Interactions: modelcallpb.InteractionsFromProto(p.GetInteractions()), Spans: tracepb.FromProto(p.GetSpans())}
 }
 
 // InfoToProto converts plugin info and its schema to the wire form.

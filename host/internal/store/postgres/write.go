@@ -28,6 +28,9 @@ func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
 			if err := insert(ctx, tx, store.ModelCalls, w.ModelCalls); err != nil {
 				return fmt.Errorf("storing model calls: %w", err)
 			}
+			if err := insert(ctx, tx, store.Spans, w.Spans); err != nil {
+				return fmt.Errorf("storing spans: %w", err)
+			}
 			return nil
 		})
 	})
@@ -50,6 +53,9 @@ func lockBatches(ctx context.Context, tx pgx.Tx, w store.WriteSet) error {
 	}
 	for i := range w.ModelCalls {
 		want[w.ModelCalls[i].BatchID] = true
+	}
+	for i := range w.Spans {
+		want[w.Spans[i].BatchID] = true
 	}
 	ids := make([]string, 0, len(want))
 	for id := range want {

@@ -231,6 +231,9 @@ func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
 	if err := insert(ctx, tx, store.ModelCalls, w.ModelCalls); err != nil {
 		return fmt.Errorf("storing model calls: %w", err)
 	}
+	if err := insert(ctx, tx, store.Spans, w.Spans); err != nil {
+		return fmt.Errorf("storing spans: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing %d results and %d checkpoints: %w", len(w.Results), len(w.Checkpoints), err)
 	}

@@ -98,6 +98,7 @@ func fill(t *testing.T, st store.Store, id string, n int) {
 		r.FinalCheckpointID = cp
 		w.Results = append(w.Results, r)
 		w.ModelCalls = append(w.ModelCalls, NewModelCall(id, cp, "key-"+cp, 0))
+		w.Spans = append(w.Spans, store.NodeSpans{BatchID: id, RunID: cp, Node: "a", Spans: json.RawMessage(`[]`), Dropped: 1, CreatedAt: time.Now()})
 	}
 	if err := st.Write(ctx, w); err != nil {
 		t.Fatal(err)
@@ -136,7 +137,7 @@ func testRetention(t *testing.T, st store.Store) {
 	for id, n := range map[string]int{"p": 3, "other": 2, "f": 1} {
 		fill(t, st, id, n)
 	}
-	want := store.RowCounts{store.Results.Name: 3, store.Checkpoints.Name: 3, store.Audit.Name: 3, store.ModelCalls.Name: 3}
+	want := store.RowCounts{store.Results.Name: 3, store.Checkpoints.Name: 3, store.Audit.Name: 3, store.ModelCalls.Name: 3, store.Spans.Name: 3}
 	if got, err := ret.Count(ctx, "p"); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("Count(p) = %v %v, want %v", got, err, want)
 	}
@@ -177,7 +178,7 @@ func testRetention(t *testing.T, st store.Store) {
 		t.Errorf("the deleted batch is still there: %v", err)
 	}
 	if left, _ := ret.Count(ctx, "p"); fmt.Sprint(left) != fmt.Sprint(store.RowCounts{store.Results.Name: 0, store.Checkpoints.Name: 0,
-		store.Audit.Name: 0, store.ModelCalls.Name: 0}) {
+		store.Audit.Name: 0, store.ModelCalls.Name: 0, store.Spans.Name: 0}) {
 		t.Errorf("rows of the deleted batch remain: %v", left)
 	}
 	if _, err := st.Checkpoints().FindCached(ctx, "k-p-cp0"); !errors.Is(err, store.ErrNotFound) {
@@ -192,7 +193,7 @@ func testRetention(t *testing.T, st store.Store) {
 		t.Errorf("the fork after its parent went: %+v %v", fork, err)
 	}
 	for id, n := range map[string]int64{"f": 1, "other": 2} {
-		if c, _ := ret.Count(ctx, id); c[store.Results.Name] != n || c[store.Checkpoints.Name] != n || c[store.Audit.Name] != n || c[store.ModelCalls.Name] != n {
+		if c, _ := ret.Count(ctx, id); c[store.Results.Name] != n || c[store.Checkpoints.Name] != n || c[store.Audit.Name] != n || c[store.ModelCalls.Name] != n || c[store.Spans.Name] != n {
 			t.Errorf("batch %s lost rows: %v", id, c)
 		}
 	}

@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("unknown_batch", func(t *testing.T) { testUnknownBatch(t, open(t)) })
 	t.Run("bulk_idempotent", func(t *testing.T) { testBulkIdempotent(t, open(t)) })
 	t.Run("model_calls", func(t *testing.T) { testModelCalls(t, open(t)) })
+	t.Run("spans", func(t *testing.T) { testSpans(t, open(t)) })
 	t.Run("cancel_requests", func(t *testing.T) { testCancelRequests(t, open(t)) })
 	t.Run("retention", func(t *testing.T) { testRetention(t, open(t)) })
 	t.Run("dataset_version", func(t *testing.T) { testDatasetVersion(t, open(t)) })

@@ -28,6 +28,7 @@ package remotev1
 
 import (
 	v1 "github.com/wtbench/wtb/proto/wtb/modelcall/v1"
+	v11 "github.com/wtbench/wtb/proto/wtb/trace/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -759,14 +760,16 @@ func (x *NodeStarted) GetWorkerId() string {
 
 // NodeFinished carries the state after a node.
 type NodeFinished struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	StateJson     []byte                 `protobuf:"bytes,2,opt,name=state_json,json=stateJson,proto3" json:"state_json,omitempty"`
-	OutputJson    []byte                 `protobuf:"bytes,3,opt,name=output_json,json=outputJson,proto3" json:"output_json,omitempty"`
-	Duration      *durationpb.Duration   `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
-	Metrics       map[string]float64     `protobuf:"bytes,5,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	WorkerId      string                 `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	Interactions  []*v1.Interaction      `protobuf:"bytes,7,rep,name=interactions,proto3" json:"interactions,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Node         string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	StateJson    []byte                 `protobuf:"bytes,2,opt,name=state_json,json=stateJson,proto3" json:"state_json,omitempty"`
+	OutputJson   []byte                 `protobuf:"bytes,3,opt,name=output_json,json=outputJson,proto3" json:"output_json,omitempty"`
+	Duration     *durationpb.Duration   `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
+	Metrics      map[string]float64     `protobuf:"bytes,5,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	WorkerId     string                 `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Interactions []*v1.Interaction      `protobuf:"bytes,7,rep,name=interactions,proto3" json:"interactions,omitempty"`
+	// The node's spans (OTLP receiver and gateway), bounded per node run.
+	Spans         *v11.Spans `protobuf:"bytes,8,opt,name=spans,proto3" json:"spans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -850,16 +853,25 @@ func (x *NodeFinished) GetInteractions() []*v1.Interaction {
 	return nil
 }
 
+func (x *NodeFinished) GetSpans() *v11.Spans {
+	if x != nil {
+		return x.Spans
+	}
+	return nil
+}
+
 // NodeFailed says a node failed.
 type NodeFailed struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	Error string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	// One of: exit, invalid_output, output_too_large, timeout, cancelled, start, infrastructure.
-	Kind          string            `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
-	Retryable     bool              `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
-	ExitCode      int32             `protobuf:"varint,5,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
-	Interactions  []*v1.Interaction `protobuf:"bytes,6,rep,name=interactions,proto3" json:"interactions,omitempty"`
+	Kind         string            `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Retryable    bool              `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	ExitCode     int32             `protobuf:"varint,5,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Interactions []*v1.Interaction `protobuf:"bytes,6,rep,name=interactions,proto3" json:"interactions,omitempty"`
+	// The node's spans up to its failure.
+	Spans         *v11.Spans `protobuf:"bytes,7,opt,name=spans,proto3" json:"spans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -932,6 +944,13 @@ func (x *NodeFailed) GetExitCode() int32 {
 func (x *NodeFailed) GetInteractions() []*v1.Interaction {
 	if x != nil {
 		return x.Interactions
+	}
+	return nil
+}
+
+func (x *NodeFailed) GetSpans() *v11.Spans {
+	if x != nil {
+		return x.Spans
 	}
 	return nil
 }
@@ -1373,7 +1392,7 @@ var File_wtb_remote_v1_remote_proto protoreflect.FileDescriptor
 
 const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	"\n" +
-	"\x1awtb/remote/v1/remote.proto\x12\rwtb.remote.v1\x1a\x1egoogle/protobuf/duration.proto\x1a wtb/modelcall/v1/modelcall.proto\"\x10\n" +
+	"\x1awtb/remote/v1/remote.proto\x12\rwtb.remote.v1\x1a\x1egoogle/protobuf/duration.proto\x1a wtb/modelcall/v1/modelcall.proto\x1a\x18wtb/trace/v1/trace.proto\"\x10\n" +
 	"\x0eGetInfoRequest\"\x87\x01\n" +
 	"\x0fGetInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -1446,7 +1465,7 @@ const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	"\x05event\">\n" +
 	"\vNodeStarted\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1b\n" +
-	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"\xf9\x02\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"\xa4\x03\n" +
 	"\fNodeFinished\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
 	"\n" +
@@ -1456,10 +1475,11 @@ const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12B\n" +
 	"\ametrics\x18\x05 \x03(\v2(.wtb.remote.v1.NodeFinished.MetricsEntryR\ametrics\x12\x1b\n" +
 	"\tworker_id\x18\x06 \x01(\tR\bworkerId\x12A\n" +
-	"\finteractions\x18\a \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\x1a:\n" +
+	"\finteractions\x18\a \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\x12)\n" +
+	"\x05spans\x18\b \x01(\v2\x13.wtb.trace.v1.SpansR\x05spans\x1a:\n" +
 	"\fMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xc8\x01\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xf3\x01\n" +
 	"\n" +
 	"NodeFailed\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
@@ -1467,7 +1487,8 @@ const file_wtb_remote_v1_remote_proto_rawDesc = "" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x1c\n" +
 	"\tretryable\x18\x04 \x01(\bR\tretryable\x12\x1b\n" +
 	"\texit_code\x18\x05 \x01(\x05R\bexitCode\x12A\n" +
-	"\finteractions\x18\x06 \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\"1\n" +
+	"\finteractions\x18\x06 \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\x12)\n" +
+	"\x05spans\x18\a \x01(\v2\x13.wtb.trace.v1.SpansR\x05spans\"1\n" +
 	"\aLogLine\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
 	"\x04line\x18\x02 \x01(\tR\x04line\"\xee\x01\n" +
@@ -1544,6 +1565,7 @@ var file_wtb_remote_v1_remote_proto_goTypes = []any{
 	(*v1.Config)(nil),                  // 23: wtb.modelcall.v1.Config
 	(*v1.Recordings)(nil),              // 24: wtb.modelcall.v1.Recordings
 	(*v1.Interaction)(nil),             // 25: wtb.modelcall.v1.Interaction
+	(*v11.Spans)(nil),                  // 26: wtb.trace.v1.Spans
 }
 var file_wtb_remote_v1_remote_proto_depIdxs = []int32{
 	18, // 0: wtb.remote.v1.Node.env:type_name -> wtb.remote.v1.Node.EnvEntry
@@ -1564,24 +1586,26 @@ var file_wtb_remote_v1_remote_proto_depIdxs = []int32{
 	22, // 15: wtb.remote.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
 	21, // 16: wtb.remote.v1.NodeFinished.metrics:type_name -> wtb.remote.v1.NodeFinished.MetricsEntry
 	25, // 17: wtb.remote.v1.NodeFinished.interactions:type_name -> wtb.modelcall.v1.Interaction
-	25, // 18: wtb.remote.v1.NodeFailed.interactions:type_name -> wtb.modelcall.v1.Interaction
-	4,  // 19: wtb.remote.v1.CreateEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
-	4,  // 20: wtb.remote.v1.GetEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
-	0,  // 21: wtb.remote.v1.ExecutionService.GetInfo:input_type -> wtb.remote.v1.GetInfoRequest
-	5,  // 22: wtb.remote.v1.ExecutionService.ExecuteSegment:input_type -> wtb.remote.v1.ExecuteSegmentRequest
-	12, // 23: wtb.remote.v1.EnvironmentService.CreateEnvironment:input_type -> wtb.remote.v1.CreateEnvironmentRequest
-	14, // 24: wtb.remote.v1.EnvironmentService.GetEnvironment:input_type -> wtb.remote.v1.GetEnvironmentRequest
-	16, // 25: wtb.remote.v1.EnvironmentService.CleanupEnvironment:input_type -> wtb.remote.v1.CleanupEnvironmentRequest
-	1,  // 26: wtb.remote.v1.ExecutionService.GetInfo:output_type -> wtb.remote.v1.GetInfoResponse
-	6,  // 27: wtb.remote.v1.ExecutionService.ExecuteSegment:output_type -> wtb.remote.v1.ExecuteSegmentResponse
-	13, // 28: wtb.remote.v1.EnvironmentService.CreateEnvironment:output_type -> wtb.remote.v1.CreateEnvironmentResponse
-	15, // 29: wtb.remote.v1.EnvironmentService.GetEnvironment:output_type -> wtb.remote.v1.GetEnvironmentResponse
-	17, // 30: wtb.remote.v1.EnvironmentService.CleanupEnvironment:output_type -> wtb.remote.v1.CleanupEnvironmentResponse
-	26, // [26:31] is the sub-list for method output_type
-	21, // [21:26] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	26, // 18: wtb.remote.v1.NodeFinished.spans:type_name -> wtb.trace.v1.Spans
+	25, // 19: wtb.remote.v1.NodeFailed.interactions:type_name -> wtb.modelcall.v1.Interaction
+	26, // 20: wtb.remote.v1.NodeFailed.spans:type_name -> wtb.trace.v1.Spans
+	4,  // 21: wtb.remote.v1.CreateEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
+	4,  // 22: wtb.remote.v1.GetEnvironmentResponse.environment:type_name -> wtb.remote.v1.Environment
+	0,  // 23: wtb.remote.v1.ExecutionService.GetInfo:input_type -> wtb.remote.v1.GetInfoRequest
+	5,  // 24: wtb.remote.v1.ExecutionService.ExecuteSegment:input_type -> wtb.remote.v1.ExecuteSegmentRequest
+	12, // 25: wtb.remote.v1.EnvironmentService.CreateEnvironment:input_type -> wtb.remote.v1.CreateEnvironmentRequest
+	14, // 26: wtb.remote.v1.EnvironmentService.GetEnvironment:input_type -> wtb.remote.v1.GetEnvironmentRequest
+	16, // 27: wtb.remote.v1.EnvironmentService.CleanupEnvironment:input_type -> wtb.remote.v1.CleanupEnvironmentRequest
+	1,  // 28: wtb.remote.v1.ExecutionService.GetInfo:output_type -> wtb.remote.v1.GetInfoResponse
+	6,  // 29: wtb.remote.v1.ExecutionService.ExecuteSegment:output_type -> wtb.remote.v1.ExecuteSegmentResponse
+	13, // 30: wtb.remote.v1.EnvironmentService.CreateEnvironment:output_type -> wtb.remote.v1.CreateEnvironmentResponse
+	15, // 31: wtb.remote.v1.EnvironmentService.GetEnvironment:output_type -> wtb.remote.v1.GetEnvironmentResponse
+	17, // 32: wtb.remote.v1.EnvironmentService.CleanupEnvironment:output_type -> wtb.remote.v1.CleanupEnvironmentResponse
+	28, // [28:33] is the sub-list for method output_type
+	23, // [23:28] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_wtb_remote_v1_remote_proto_init() }

@@ -12,6 +12,7 @@ package runnerv1
 import (
 	v11 "github.com/wtbench/wtb/proto/wtb/modelcall/v1"
 	v1 "github.com/wtbench/wtb/proto/wtb/plugin/v1"
+	v12 "github.com/wtbench/wtb/proto/wtb/trace/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -1525,7 +1526,9 @@ type NodeFinished struct {
 	Metrics  map[string]float64 `protobuf:"bytes,5,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
 	WorkerId string             `protobuf:"bytes,6,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// The node's model calls, as the gateway saw them.
-	Interactions  []*v11.Interaction `protobuf:"bytes,7,rep,name=interactions,proto3" json:"interactions,omitempty"`
+	Interactions []*v11.Interaction `protobuf:"bytes,7,rep,name=interactions,proto3" json:"interactions,omitempty"`
+	// The node's spans (OTLP receiver and gateway), bounded per node run.
+	Spans         *v12.Spans `protobuf:"bytes,8,opt,name=spans,proto3" json:"spans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1609,6 +1612,13 @@ func (x *NodeFinished) GetInteractions() []*v11.Interaction {
 	return nil
 }
 
+func (x *NodeFinished) GetSpans() *v12.Spans {
+	if x != nil {
+		return x.Spans
+	}
+	return nil
+}
+
 // NodeFailed says a node failed; ExecutionFinished follows.
 type NodeFailed struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1620,7 +1630,9 @@ type NodeFailed struct {
 	Duration  *durationpb.Duration `protobuf:"bytes,5,opt,name=duration,proto3" json:"duration,omitempty"`
 	ExitCode  int32                `protobuf:"varint,6,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
 	// The node's model calls up to its failure.
-	Interactions  []*v11.Interaction `protobuf:"bytes,7,rep,name=interactions,proto3" json:"interactions,omitempty"`
+	Interactions []*v11.Interaction `protobuf:"bytes,7,rep,name=interactions,proto3" json:"interactions,omitempty"`
+	// The node's spans up to its failure.
+	Spans         *v12.Spans `protobuf:"bytes,8,opt,name=spans,proto3" json:"spans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1700,6 +1712,13 @@ func (x *NodeFailed) GetExitCode() int32 {
 func (x *NodeFailed) GetInteractions() []*v11.Interaction {
 	if x != nil {
 		return x.Interactions
+	}
+	return nil
+}
+
+func (x *NodeFailed) GetSpans() *v12.Spans {
+	if x != nil {
+		return x.Spans
 	}
 	return nil
 }
@@ -1873,7 +1892,7 @@ var File_wtb_runner_v1_runner_proto protoreflect.FileDescriptor
 
 const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\n" +
-	"\x1awtb/runner/v1/runner.proto\x12\rwtb.runner.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a wtb/modelcall/v1/modelcall.proto\x1a\x1awtb/plugin/v1/plugin.proto\"\x13\n" +
+	"\x1awtb/runner/v1/runner.proto\x12\rwtb.runner.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a wtb/modelcall/v1/modelcall.proto\x1a\x18wtb/trace/v1/trace.proto\x1a\x1awtb/plugin/v1/plugin.proto\"\x13\n" +
 	"\x11GetMetricsRequest\"E\n" +
 	"\x12GetMetricsResponse\x12/\n" +
 	"\ametrics\x18\x01 \x03(\v2\x15.wtb.runner.v1.MetricR\ametrics\"\xeb\x01\n" +
@@ -1981,7 +2000,7 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\apayload\">\n" +
 	"\vNodeStarted\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1b\n" +
-	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"\xf9\x02\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\"\xa4\x03\n" +
 	"\fNodeFinished\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
 	"\n" +
@@ -1991,10 +2010,11 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12B\n" +
 	"\ametrics\x18\x05 \x03(\v2(.wtb.runner.v1.NodeFinished.MetricsEntryR\ametrics\x12\x1b\n" +
 	"\tworker_id\x18\x06 \x01(\tR\bworkerId\x12A\n" +
-	"\finteractions\x18\a \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\x1a:\n" +
+	"\finteractions\x18\a \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\x12)\n" +
+	"\x05spans\x18\b \x01(\v2\x13.wtb.trace.v1.SpansR\x05spans\x1a:\n" +
 	"\fMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x9b\x02\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xc6\x02\n" +
 	"\n" +
 	"NodeFailed\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
@@ -2003,7 +2023,8 @@ const file_wtb_runner_v1_runner_proto_rawDesc = "" +
 	"\tretryable\x18\x04 \x01(\bR\tretryable\x125\n" +
 	"\bduration\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x1b\n" +
 	"\texit_code\x18\x06 \x01(\x05R\bexitCode\x12A\n" +
-	"\finteractions\x18\a \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\"c\n" +
+	"\finteractions\x18\a \x03(\v2\x1d.wtb.modelcall.v1.InteractionR\finteractions\x12)\n" +
+	"\x05spans\x18\b \x01(\v2\x13.wtb.trace.v1.SpansR\x05spans\"c\n" +
 	"\aLogLine\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x120\n" +
 	"\x06stream\x18\x02 \x01(\x0e2\x18.wtb.runner.v1.LogStreamR\x06stream\x12\x12\n" +
@@ -2105,6 +2126,7 @@ var file_wtb_runner_v1_runner_proto_goTypes = []any{
 	(*v11.Config)(nil),            // 36: wtb.modelcall.v1.Config
 	(*v11.Recordings)(nil),        // 37: wtb.modelcall.v1.Recordings
 	(*v11.Interaction)(nil),       // 38: wtb.modelcall.v1.Interaction
+	(*v12.Spans)(nil),             // 39: wtb.trace.v1.Spans
 }
 var file_wtb_runner_v1_runner_proto_depIdxs = []int32{
 	6,  // 0: wtb.runner.v1.GetMetricsResponse.metrics:type_name -> wtb.runner.v1.Metric
@@ -2136,28 +2158,30 @@ var file_wtb_runner_v1_runner_proto_depIdxs = []int32{
 	33, // 26: wtb.runner.v1.NodeFinished.duration:type_name -> google.protobuf.Duration
 	30, // 27: wtb.runner.v1.NodeFinished.metrics:type_name -> wtb.runner.v1.NodeFinished.MetricsEntry
 	38, // 28: wtb.runner.v1.NodeFinished.interactions:type_name -> wtb.modelcall.v1.Interaction
-	1,  // 29: wtb.runner.v1.NodeFailed.kind:type_name -> wtb.runner.v1.FailureKind
-	33, // 30: wtb.runner.v1.NodeFailed.duration:type_name -> google.protobuf.Duration
-	38, // 31: wtb.runner.v1.NodeFailed.interactions:type_name -> wtb.modelcall.v1.Interaction
-	2,  // 32: wtb.runner.v1.LogLine.stream:type_name -> wtb.runner.v1.LogStream
-	3,  // 33: wtb.runner.v1.ExecutionFinished.status:type_name -> wtb.runner.v1.ExecutionStatus
-	33, // 34: wtb.runner.v1.ExecutionFinished.duration:type_name -> google.protobuf.Duration
-	1,  // 35: wtb.runner.v1.ExecutionFinished.failure_kind:type_name -> wtb.runner.v1.FailureKind
-	7,  // 36: wtb.runner.v1.RunnerService.GetInfo:input_type -> wtb.runner.v1.GetInfoRequest
-	9,  // 37: wtb.runner.v1.RunnerService.Configure:input_type -> wtb.runner.v1.ConfigureRequest
-	11, // 38: wtb.runner.v1.RunnerService.Session:input_type -> wtb.runner.v1.SessionRequest
-	13, // 39: wtb.runner.v1.RunnerService.Shutdown:input_type -> wtb.runner.v1.ShutdownRequest
-	4,  // 40: wtb.runner.v1.RunnerService.GetMetrics:input_type -> wtb.runner.v1.GetMetricsRequest
-	8,  // 41: wtb.runner.v1.RunnerService.GetInfo:output_type -> wtb.runner.v1.GetInfoResponse
-	10, // 42: wtb.runner.v1.RunnerService.Configure:output_type -> wtb.runner.v1.ConfigureResponse
-	12, // 43: wtb.runner.v1.RunnerService.Session:output_type -> wtb.runner.v1.SessionResponse
-	14, // 44: wtb.runner.v1.RunnerService.Shutdown:output_type -> wtb.runner.v1.ShutdownResponse
-	5,  // 45: wtb.runner.v1.RunnerService.GetMetrics:output_type -> wtb.runner.v1.GetMetricsResponse
-	41, // [41:46] is the sub-list for method output_type
-	36, // [36:41] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	39, // 29: wtb.runner.v1.NodeFinished.spans:type_name -> wtb.trace.v1.Spans
+	1,  // 30: wtb.runner.v1.NodeFailed.kind:type_name -> wtb.runner.v1.FailureKind
+	33, // 31: wtb.runner.v1.NodeFailed.duration:type_name -> google.protobuf.Duration
+	38, // 32: wtb.runner.v1.NodeFailed.interactions:type_name -> wtb.modelcall.v1.Interaction
+	39, // 33: wtb.runner.v1.NodeFailed.spans:type_name -> wtb.trace.v1.Spans
+	2,  // 34: wtb.runner.v1.LogLine.stream:type_name -> wtb.runner.v1.LogStream
+	3,  // 35: wtb.runner.v1.ExecutionFinished.status:type_name -> wtb.runner.v1.ExecutionStatus
+	33, // 36: wtb.runner.v1.ExecutionFinished.duration:type_name -> google.protobuf.Duration
+	1,  // 37: wtb.runner.v1.ExecutionFinished.failure_kind:type_name -> wtb.runner.v1.FailureKind
+	7,  // 38: wtb.runner.v1.RunnerService.GetInfo:input_type -> wtb.runner.v1.GetInfoRequest
+	9,  // 39: wtb.runner.v1.RunnerService.Configure:input_type -> wtb.runner.v1.ConfigureRequest
+	11, // 40: wtb.runner.v1.RunnerService.Session:input_type -> wtb.runner.v1.SessionRequest
+	13, // 41: wtb.runner.v1.RunnerService.Shutdown:input_type -> wtb.runner.v1.ShutdownRequest
+	4,  // 42: wtb.runner.v1.RunnerService.GetMetrics:input_type -> wtb.runner.v1.GetMetricsRequest
+	8,  // 43: wtb.runner.v1.RunnerService.GetInfo:output_type -> wtb.runner.v1.GetInfoResponse
+	10, // 44: wtb.runner.v1.RunnerService.Configure:output_type -> wtb.runner.v1.ConfigureResponse
+	12, // 45: wtb.runner.v1.RunnerService.Session:output_type -> wtb.runner.v1.SessionResponse
+	14, // 46: wtb.runner.v1.RunnerService.Shutdown:output_type -> wtb.runner.v1.ShutdownResponse
+	5,  // 47: wtb.runner.v1.RunnerService.GetMetrics:output_type -> wtb.runner.v1.GetMetricsResponse
+	43, // [43:48] is the sub-list for method output_type
+	38, // [38:43] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_wtb_runner_v1_runner_proto_init() }

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
 from wtb.modelcall.v1 import modelcall_pb2 as _modelcall_pb2
+from wtb.trace.v1 import trace_pb2 as _trace_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -152,7 +153,7 @@ class NodeStarted(_message.Message):
     def __init__(self, node: _Optional[str] = ..., worker_id: _Optional[str] = ...) -> None: ...
 
 class NodeFinished(_message.Message):
-    __slots__ = ("node", "state_json", "output_json", "duration", "metrics", "worker_id", "interactions")
+    __slots__ = ("node", "state_json", "output_json", "duration", "metrics", "worker_id", "interactions", "spans")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -167,6 +168,7 @@ class NodeFinished(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
     node: str
     state_json: bytes
     output_json: bytes
@@ -174,23 +176,26 @@ class NodeFinished(_message.Message):
     metrics: _containers.ScalarMap[str, float]
     worker_id: str
     interactions: _containers.RepeatedCompositeFieldContainer[_modelcall_pb2.Interaction]
-    def __init__(self, node: _Optional[str] = ..., state_json: _Optional[bytes] = ..., output_json: _Optional[bytes] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., worker_id: _Optional[str] = ..., interactions: _Optional[_Iterable[_Union[_modelcall_pb2.Interaction, _Mapping]]] = ...) -> None: ...
+    spans: _trace_pb2.Spans
+    def __init__(self, node: _Optional[str] = ..., state_json: _Optional[bytes] = ..., output_json: _Optional[bytes] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., worker_id: _Optional[str] = ..., interactions: _Optional[_Iterable[_Union[_modelcall_pb2.Interaction, _Mapping]]] = ..., spans: _Optional[_Union[_trace_pb2.Spans, _Mapping]] = ...) -> None: ...
 
 class NodeFailed(_message.Message):
-    __slots__ = ("node", "error", "kind", "retryable", "exit_code", "interactions")
+    __slots__ = ("node", "error", "kind", "retryable", "exit_code", "interactions", "spans")
     NODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     RETRYABLE_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
     node: str
     error: str
     kind: str
     retryable: bool
     exit_code: int
     interactions: _containers.RepeatedCompositeFieldContainer[_modelcall_pb2.Interaction]
-    def __init__(self, node: _Optional[str] = ..., error: _Optional[str] = ..., kind: _Optional[str] = ..., retryable: _Optional[bool] = ..., exit_code: _Optional[int] = ..., interactions: _Optional[_Iterable[_Union[_modelcall_pb2.Interaction, _Mapping]]] = ...) -> None: ...
+    spans: _trace_pb2.Spans
+    def __init__(self, node: _Optional[str] = ..., error: _Optional[str] = ..., kind: _Optional[str] = ..., retryable: _Optional[bool] = ..., exit_code: _Optional[int] = ..., interactions: _Optional[_Iterable[_Union[_modelcall_pb2.Interaction, _Mapping]]] = ..., spans: _Optional[_Union[_trace_pb2.Spans, _Mapping]] = ...) -> None: ...
 
 class LogLine(_message.Message):
     __slots__ = ("node", "line")

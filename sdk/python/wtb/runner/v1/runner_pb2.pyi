@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from wtb.modelcall.v1 import modelcall_pb2 as _modelcall_pb2
+from wtb.trace.v1 import trace_pb2 as _trace_pb2
 from wtb.plugin.v1 import plugin_pb2 as _plugin_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -288,7 +289,7 @@ class NodeStarted(_message.Message):
     def __init__(self, node: _Optional[str] = ..., worker_id: _Optional[str] = ...) -> None: ...
 
 class NodeFinished(_message.Message):
-    __slots__ = ("node", "state_json", "output_json", "duration", "metrics", "worker_id", "interactions")
+    __slots__ = ("node", "state_json", "output_json", "duration", "metrics", "worker_id", "interactions", "spans")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -303,6 +304,7 @@ class NodeFinished(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
     node: str
     state_json: bytes
     output_json: bytes
@@ -310,10 +312,11 @@ class NodeFinished(_message.Message):
     metrics: _containers.ScalarMap[str, float]
     worker_id: str
     interactions: _containers.RepeatedCompositeFieldContainer[_modelcall_pb2.Interaction]
-    def __init__(self, node: _Optional[str] = ..., state_json: _Optional[bytes] = ..., output_json: _Optional[bytes] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., worker_id: _Optional[str] = ..., interactions: _Optional[_Iterable[_Union[_modelcall_pb2.Interaction, _Mapping]]] = ...) -> None: ...
+    spans: _trace_pb2.Spans
+    def __init__(self, node: _Optional[str] = ..., state_json: _Optional[bytes] = ..., output_json: _Optional[bytes] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., worker_id: _Optional[str] = ..., interactions: _Optional[_Iterable[_Union[_modelcall_pb2.Interaction, _Mapping]]] = ..., spans: _Optional[_Union[_trace_pb2.Spans, _Mapping]] = ...) -> None: ...
 
 class NodeFailed(_message.Message):
-    __slots__ = ("node", "error", "kind", "retryable", "duration", "exit_code", "interactions")
+    __slots__ = ("node", "error", "kind", "retryable", "duration", "exit_code", "interactions", "spans")
     NODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -321,6 +324,7 @@ class NodeFailed(_message.Message):
     DURATION_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
     node: str
     error: str
     kind: FailureKind
@@ -328,7 +332,8 @@ class NodeFailed(_message.Message):
     duration: _duration_pb2.Duration
     exit_code: int
     interactions: _containers.RepeatedCompositeFieldContainer[_modelcall_pb2.Interaction]
-    def __init__(self, node: _Optional[str] = ..., error: _Optional[str] = ..., kind: _Optional[_Union[FailureKind, str]] = ..., retryable: _Optional[bool] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., exit_code: _Optional[int] = ..., interactions: _Optional[_Iterable[_Union[_modelcall_pb2.Interaction, _Mapping]]] = ...) -> None: ...
+    spans: _trace_pb2.Spans
+    def __init__(self, node: _Optional[str] = ..., error: _Optional[str] = ..., kind: _Optional[_Union[FailureKind, str]] = ..., retryable: _Optional[bool] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., exit_code: _Optional[int] = ..., interactions: _Optional[_Iterable[_Union[_modelcall_pb2.Interaction, _Mapping]]] = ..., spans: _Optional[_Union[_trace_pb2.Spans, _Mapping]] = ...) -> None: ...
 
 class LogLine(_message.Message):
     __slots__ = ("node", "stream", "line")
