@@ -18,6 +18,7 @@ import (
 	remotev1 "github.com/wtbench/wtb/proto/wtb/remote/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/modelcallpb"
+	"github.com/wtbench/wtb/sdk/tracepb"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"pgregory.net/rapid"
@@ -65,12 +66,14 @@ func withoutNotOnRemote(r sdk.ExecuteRequest) sdk.ExecuteRequest {
 // inverses of sink and finished.
 func nodeResult(p *remotev1.NodeFinished) sdk.NodeResult {
 	return sdk.NodeResult{Node: p.GetNode(), State: p.GetStateJson(), Output: p.GetOutputJson(), Duration: p.GetDuration().AsDuration(),
-		Metrics: p.GetMetrics(), WorkerID: p.GetWorkerId(), Interactions: modelcallpb.InteractionsFromProto(p.GetInteractions())}
+		Metrics: p.GetMetrics(), WorkerID: p.GetWorkerId(), Interactions: modelcallpb.InteractionsFromProto(p.GetInteractions()),
+		Spans: tracepb.FromProto(p.GetSpans())}
 }
 
 func nodeFailure(p *remotev1.NodeFailed) sdk.NodeFailure {
 	return sdk.NodeFailure{Node: p.GetNode(), Error: p.GetError(), Kind: sdk.ParseFailureKind(p.GetKind()), Retryable: p.GetRetryable(),
-		ExitCode: int(p.GetExitCode()), Interactions: modelcallpb.InteractionsFromProto(p.GetInteractions())}
+		ExitCode: int(p.GetExitCode()), Interactions: modelcallpb.InteractionsFromProto(p.GetInteractions()),
+		Spans: tracepb.FromProto(p.GetSpans())}
 }
 
 func outcome(p *remotev1.SegmentFinished) sdk.Outcome {
