@@ -209,8 +209,10 @@ func TestGCNeverTouchesARunningBatch(t *testing.T) {
 			// Its rows per batch are the ones in the database.
 			a1Rows := rowsOf(t, e, a1)
 			line := regexp.MustCompile(`(?m)^\s*` + a1 + `\s.*$`).FindString(dry)
-			if fields := strings.Fields(line); len(fields) < 4 || fields[len(fields)-4] != strconv.Itoa(a1Rows["wtb_batch_test_results"]) ||
-				fields[len(fields)-3] != strconv.Itoa(a1Rows["wtb_checkpoints"]) || fields[len(fields)-2] != strconv.Itoa(a1Rows["wtb_audit_log"]) {
+			// … RESULTS CHECKPOINTS AUDIT-ENTRIES MODEL-CALL-RECORDINGS SPANS
+			if fields := strings.Fields(line); len(fields) < 5 || fields[len(fields)-5] != strconv.Itoa(a1Rows["wtb_batch_test_results"]) ||
+				fields[len(fields)-4] != strconv.Itoa(a1Rows["wtb_checkpoints"]) || fields[len(fields)-3] != strconv.Itoa(a1Rows["wtb_audit_log"]) ||
+				fields[len(fields)-2] != strconv.Itoa(a1Rows["wtb_model_calls"]) || fields[len(fields)-1] != strconv.Itoa(a1Rows["wtb_spans"]) {
 				t.Errorf("dry-run line %q; rows %v", line, a1Rows)
 			}
 
