@@ -24,6 +24,7 @@ import (
 	remotev1 "github.com/wtbench/wtb/proto/wtb/remote/v1"
 	"github.com/wtbench/wtb/sdk"
 	"github.com/wtbench/wtb/sdk/modelcallpb"
+	"github.com/wtbench/wtb/sdk/tracepb"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -171,13 +172,13 @@ func startedEvent(node, worker string) *remotev1.ExecuteSegmentResponse {
 func finishedEvent(r sdk.NodeResult) *remotev1.ExecuteSegmentResponse {
 	return &remotev1.ExecuteSegmentResponse{Event: &remotev1.ExecuteSegmentResponse_NodeFinished{NodeFinished: &remotev1.NodeFinished{
 		Node: r.Node, StateJson: r.State, OutputJson: r.Output, Duration: durationpb.New(r.Duration), Metrics: r.Metrics,
-		WorkerId: r.WorkerID, Interactions: modelcallpb.InteractionsToProto(r.Interactions)}}}
+		WorkerId: r.WorkerID, Interactions: modelcallpb.InteractionsToProto(r.Interactions), Spans: tracepb.ToProto(r.Spans)}}}
 }
 
 func failedEvent(f sdk.NodeFailure) *remotev1.ExecuteSegmentResponse {
 	return &remotev1.ExecuteSegmentResponse{Event: &remotev1.ExecuteSegmentResponse_NodeFailed{NodeFailed: &remotev1.NodeFailed{
 		Node: f.Node, Error: f.Error, Kind: f.Kind.String(), Retryable: f.Retryable, ExitCode: int32(f.ExitCode),
-		Interactions: modelcallpb.InteractionsToProto(f.Interactions)}}}
+		Interactions: modelcallpb.InteractionsToProto(f.Interactions), Spans: tracepb.ToProto(f.Spans)}}}
 }
 
 func segmentEvent(o sdk.Outcome) *remotev1.ExecuteSegmentResponse {
