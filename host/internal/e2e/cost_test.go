@@ -456,6 +456,9 @@ func TestViewerAndReportShowScoreVersusCost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Moving from one execution to another changes only the hash: the
+		// last page's table is visible until the new one is drawn.
+		waitPage(t, ctx, fmt.Sprintf(`(document.querySelector('[data-testid=execution-key]') || {}).textContent === %q && !!document.querySelector('[data-testid=execution-cost]')`, key))
 		node, _ = texts(ctx, `[data-testid=node-cost] td`)
 		total, _ = texts(ctx, `[data-testid=execution-total] td`)
 		return node, total
