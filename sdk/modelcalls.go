@@ -52,6 +52,28 @@ type ModelCalls struct {
 	// MaxRecordingBytes bounds what one node run records; past it the run
 	// fails rather than store a partial recording. Zero: 64 MiB.
 	MaxRecordingBytes int64
+	// Budget, when set, bounds what the request's execution spends on
+	// calls: the gateway refuses a call once it is spent.
+	Budget *CallBudget
+}
+
+// CallBudget bounds one execution's calls to the upstreams. The gateway
+// counts what the calls of the request's node runs use, from SpentTokens and
+// SpentUSD (what the execution spent before the request: earlier segments,
+// perhaps on other workers), and refuses a call to an upstream once the
+// total has reached Tokens or USD. Calls already sent finish, so an
+// execution may end a little past its budget, never a whole node run past.
+// Replayed calls spend nothing.
+type CallBudget struct {
+	// Tokens is the most tokens of every kind; zero: no bound in tokens.
+	Tokens int64
+	// USD is the most US dollars; zero: no bound in dollars.
+	USD         float64
+	SpentTokens int64
+	SpentUSD    float64
+	// Prices turn a call's usage into dollars; a call whose model has no
+	// price counts none (the host reports it as unpriced).
+	Prices []Price
 }
 
 // Recording says whether calls are recorded in this mode.

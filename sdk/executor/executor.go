@@ -278,6 +278,8 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 	stateJSON := jsonobj.EncodeObject(state)
 	caseIn := CaseInput{ID: req.Case.ID, Input: orNull(req.Case.Input)}
 	ctx = withWorkDir(ctx, e.workDirFor(req))
+	// One budget for the request's node runs: it is the execution's.
+	budget := gateway.NewBudget(req.ModelCalls)
 	for i := range req.Nodes {
 		node := req.Nodes[i]
 		if err := ctx.Err(); err != nil {
@@ -307,7 +309,7 @@ func (e *Executor) Execute(ctx context.Context, req *sdk.ExecuteRequest, ev sdk.
 					Message: fmt.Sprintf("node %q: %v", node.Name, err)}, node.Name, nodeStart, nil, sdk.Spans{})
 			}
 			in.gw = &nodeGateway{gw: gw, cfg: req.ModelCalls, run: gateway.NewRun(req.ModelCalls, node.Name,
-				req.RecordingsFor(node.RunKey), gateway.Secrets(req.ModelCalls, in.Env, os.LookupEnv))}
+				req.RecordingsFor(node.RunKey), gateway.Secrets(req.ModelCalls, in.Env, os.LookupEnv)).WithBudget(budget)}
 		}
 		if kind != KindMerge && node.Worker == nil {
 			// Every node process gets an OTLP endpoint of its own run (a

@@ -106,6 +106,15 @@ func (g *Gateway) exchange(ctx context.Context, r *http.Request, ch *Channel, up
 	if cfg.Recording() {
 		x.Source = sdk.SourceRecorded
 	}
+	if why := run.refuseForBudget(); why != "" {
+		g.Stats.Refused.Add(1)
+		x.Error = "refused: over budget: " + why
+		run.finish(i, x)
+		// 402, which no SDK retries: the node sees at once that it may
+		// spend no more, and the run fails with kind budget whatever the
+		// node does about it.
+		return errorResponse(http.StatusPaymentRequired, "wtb_budget_exceeded", "wtb model-call gateway: over budget: "+why)
+	}
 	target, err := upstreamURL(up.URL, path, query)
 	if err != nil {
 		x.Error = err.Error()

@@ -39,6 +39,10 @@ type Run struct {
 	lastFailed map[string]string
 	// queued are the spans its calls waited in the gateway.
 	queued []span
+	// budget is the execution's, shared with the other node runs of its
+	// request (nil: none); overBudget is why a call was refused for it.
+	budget     *Budget
+	overBudget string
 }
 
 type span struct{ from, to time.Time }
@@ -62,6 +66,28 @@ func NewRun(cfg *sdk.ModelCalls, node string, rec *sdk.Recordings, secrets map[s
 		}
 	}
 	return r
+}
+
+// WithBudget makes the run's calls count against its execution's budget, and
+// be refused once it is spent.
+func (r *Run) WithBudget(b *Budget) *Run {
+	r.budget = b
+	return r
+}
+
+// refuseForBudget says why a call must not be sent for the execution's
+// budget, and remembers it as the run's problem.
+func (r *Run) refuseForBudget() string {
+	why := r.budget.refusal()
+	if why == "" {
+		return ""
+	}
+	r.mu.Lock()
+	if r.overBudget == "" {
+		r.overBudget = why
+	}
+	r.mu.Unlock()
+	return why
 }
 
 // Secrets picks the values to mask from a node's environment: every
@@ -123,6 +149,7 @@ func (r *Run) finish(i int, x sdk.Interaction) {
 	}
 	x.Ordinal = i
 	r.calls[i] = x
+	r.budget.add(x)
 	switch {
 	case x.Upstream == "":
 		// A host that is no upstream, refused on purpose: what the node
@@ -234,6 +261,10 @@ func (r *Run) Finish() ([]sdk.Interaction, *Problem) {
 			r.node, r.limit)}
 	case r.miss != nil:
 		return calls, &Problem{Kind: sdk.FailureReplayMiss, Message: r.miss.Error()}
+	case r.overBudget != "":
+		// Never retried: the next attempt would start over budget too.
+		return calls, &Problem{Kind: sdk.FailureBudget, Message: fmt.Sprintf(
+			"node %q: over budget: %s; the gateway refused its next call", r.node, r.overBudget)}
 	case len(r.lastFailed) > 0:
 		names := make([]string, 0, len(r.lastFailed))
 		for u := range r.lastFailed {

@@ -21,7 +21,7 @@ func ConfigToProto(c *sdk.ModelCalls) *modelcallv1.Config {
 	}
 	p := &modelcallv1.Config{Mode: c.Mode, Proxy: c.Proxy, OtherHosts: c.OtherHosts, IgnoreJsonPaths: c.IgnoreJSONPaths,
 		MatchHeaders: c.MatchHeaders, RedactHeaders: c.RedactHeaders, MaskEnv: c.MaskEnv, Pace: c.Pace,
-		MaxRecordingBytes: c.MaxRecordingBytes}
+		MaxRecordingBytes: c.MaxRecordingBytes, Budget: budgetToProto(c.Budget)}
 	for _, u := range c.Upstreams {
 		p.Upstreams = append(p.Upstreams, &modelcallv1.Upstream{Name: u.Name, Url: u.URL, BaseUrlEnv: u.BaseURLEnv,
 			ApiKeyEnv: u.APIKeyEnv, CaPem: u.CAPEM, Timeout: duration(u.Timeout), Limits: limitsToProto(u.Limits)})
@@ -36,7 +36,7 @@ func ConfigFromProto(p *modelcallv1.Config) *sdk.ModelCalls {
 	}
 	c := &sdk.ModelCalls{Mode: p.GetMode(), Proxy: p.GetProxy(), OtherHosts: p.GetOtherHosts(),
 		IgnoreJSONPaths: p.GetIgnoreJsonPaths(), MatchHeaders: p.GetMatchHeaders(), RedactHeaders: p.GetRedactHeaders(),
-		MaskEnv: p.GetMaskEnv(), Pace: p.GetPace(), MaxRecordingBytes: p.GetMaxRecordingBytes()}
+		MaskEnv: p.GetMaskEnv(), Pace: p.GetPace(), MaxRecordingBytes: p.GetMaxRecordingBytes(), Budget: budgetFromProto(p.GetBudget())}
 	for _, u := range p.GetUpstreams() {
 		c.Upstreams = append(c.Upstreams, sdk.Upstream{Name: u.GetName(), URL: u.GetUrl(), BaseURLEnv: u.GetBaseUrlEnv(),
 			APIKeyEnv: u.GetApiKeyEnv(), CAPEM: u.GetCaPem(), Timeout: u.GetTimeout().AsDuration(), Limits: limitsFromProto(u.GetLimits())})
@@ -123,6 +123,40 @@ func InteractionsFromProto(ps []*modelcallv1.Interaction) []sdk.Interaction {
 		out[i] = x
 	}
 	return out
+}
+
+func budgetToProto(b *sdk.CallBudget) *modelcallv1.Budget {
+	if b == nil {
+		return nil
+	}
+	p := &modelcallv1.Budget{Tokens: b.Tokens, Usd: b.USD, SpentTokens: b.SpentTokens, SpentUsd: b.SpentUSD}
+	for _, x := range b.Prices {
+		q := &modelcallv1.Price{Model: x.Model, Input: x.Input, Output: x.Output, CacheRead: x.CacheRead,
+			CacheWrite: x.CacheWrite, Reasoning: x.Reasoning, Date: x.Date}
+		for _, t := range x.Tiers {
+			q.Tiers = append(q.Tiers, &modelcallv1.PriceTier{Above: t.Above, Input: t.Input, Output: t.Output,
+				CacheRead: t.CacheRead, CacheWrite: t.CacheWrite, Reasoning: t.Reasoning})
+		}
+		p.Prices = append(p.Prices, q)
+	}
+	return p
+}
+
+func budgetFromProto(p *modelcallv1.Budget) *sdk.CallBudget {
+	if p == nil {
+		return nil
+	}
+	b := &sdk.CallBudget{Tokens: p.GetTokens(), USD: p.GetUsd(), SpentTokens: p.GetSpentTokens(), SpentUSD: p.GetSpentUsd()}
+	for _, q := range p.GetPrices() {
+		x := sdk.Price{Model: q.GetModel(), Input: q.GetInput(), Output: q.GetOutput(), CacheRead: q.GetCacheRead(),
+			CacheWrite: q.GetCacheWrite(), Reasoning: q.GetReasoning(), Date: q.GetDate()}
+		for _, t := range q.GetTiers() {
+			x.Tiers = append(x.Tiers, sdk.PriceTier{Above: t.GetAbove(), Input: t.GetInput(), Output: t.GetOutput(),
+				CacheRead: t.GetCacheRead(), CacheWrite: t.GetCacheWrite(), Reasoning: t.GetReasoning()})
+		}
+		b.Prices = append(b.Prices, x)
+	}
+	return b
 }
 
 func limitsToProto(l sdk.Limits) *modelcallv1.Limits {

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	osexec "os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -180,4 +182,118 @@ print(json.dumps({"answer": "Paris", "_metrics": {"llm.input_tokens": 99 * int(o
 	if strings.Contains(aud, "output tokens") {
 		t.Errorf("output tokens agree, yet the audit trail says otherwise:\n%s", aud)
 	}
+}
+
+// The gateway beside the nodes refuses an execution's calls once its budget
+// is spent: a node that goes on calling gets a 402 at once and the upstream
+// never sees the call, and the execution fails with kind budget. What an
+// execution spent in an earlier segment (here a prefix shared by two
+// combinations) counts, so the next segment's first call is refused too.
+func TestTheGatewayRefusesCallsPastAnExecutionBudget(t *testing.T) {
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	upstreamCalls := func(up *limitedUpstream) int {
+		up.mu.Lock()
+		defer up.mu.Unlock()
+		return len(up.okAt)
+	}
+
+	t.Run("within a node run", func(t *testing.T) {
+		up := newLimitedUpstream(t, 1e6, 1e6)
+		e := newEnv(t)
+		e.budgetBench(py, up.srv.URL, 2, "execution_tokens = 20", "gpt-4o-mini")
+		// "two" makes 2 calls (26 tokens): the second is sent, the budget
+		// not yet being spent, and the host fails it as it ends. "five"
+		// would make 5: the third is refused.
+		old, err := os.ReadFile(filepath.Join(e.dir, "bench.hcl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bench := strings.Replace(string(old), `variant "two" { env = { CALLS = "2" } }`,
+			`variant "two" { env = { CALLS = "2" } }
+    variant "five" { env = { CALLS = "5" } }`, 1)
+		e.write("bench.hcl", bench)
+		r := e.run("run", "bench.hcl", "--no-progress")
+		id := batchID(t, r.stderr)
+		for _, res := range e.results(e.store(), id) {
+			switch res.Combination {
+			case "ask=five":
+				if res.Success || res.FailureKind != "budget" || res.Attempts != 1 ||
+					!strings.Contains(res.Error, "over budget: the execution's model calls used 26 tokens, its budget is 20") ||
+					!strings.Contains(res.Error, "the gateway refused its next call") {
+					t.Errorf("%s: success %v, kind %q, attempts %d, %q", res.ExecutionKey, res.Success, res.FailureKind, res.Attempts, res.Error)
+				}
+			case "ask=two":
+				if res.Success || res.FailureKind != "budget" || !strings.Contains(res.Error, "past the execution budget of 20") {
+					t.Errorf("%s: success %v, kind %q, %q", res.ExecutionKey, res.Success, res.FailureKind, res.Error)
+				}
+			default:
+				if !res.Success {
+					t.Errorf("%s: %s", res.ExecutionKey, res.Error)
+				}
+			}
+		}
+		// one: 1 call, two: 2, five: 2 sent and the third refused; 2 cases.
+		if n := upstreamCalls(up); n != 2*(1+2+2) {
+			t.Errorf("the upstream answered %d calls; want %d (the calls past the budget refused)", n, 2*(1+2+2))
+		}
+		calls := e.mustRun("show", "--batch", id, "ask=five/c000/0", "--calls").stdout
+		if !strings.Contains(calls, "over budget") {
+			t.Errorf("show --calls does not list the refused call:\n%s", calls)
+		}
+	})
+
+	t.Run("across segments", func(t *testing.T) {
+		up := newLimitedUpstream(t, 1e6, 1e6)
+		e := newEnv(t)
+		e.budgetBench(py, up.srv.URL, 2, "execution_tokens = 13", "gpt-4o-mini")
+		e.write("bench.hcl", fmt.Sprintf(`
+gateway {
+  mode = "record"
+  upstream "openai" { url = "%s/v1" }
+}
+runner "pool" {
+  plugin      = "pool"
+  max_workers = 2
+}
+workflow "w" {
+  node "first" {
+    command = [%q, "calls.py"]
+    env     = { CALLS = "1" }
+  }
+  node "then" {
+    command    = [%q, "calls.py"]
+    depends_on = ["first"]
+    variant "x" { env = { CALLS = "1" } }
+    variant "y" { env = { CALLS = "1" } }
+  }
+}
+batch_test "w" {
+  workflow = workflow.w
+  runner   = runner.pool
+  cases    = "cases.jsonl"
+  budget {
+    execution_tokens = 13
+  }
+}
+`, up.srv.URL, py, py))
+		r := e.run("run", "bench.hcl", "--no-progress")
+		id := batchID(t, r.stderr)
+		res := e.results(e.store(), id)
+		if len(res) != 4 {
+			t.Fatalf("%d results; want 4\n%s", len(res), r.stderr)
+		}
+		for _, x := range res {
+			if x.Success || x.FailureKind != "budget" || x.FailedNode != "then" ||
+				!strings.Contains(x.Error, "used 13 tokens, its budget is 13") {
+				t.Errorf("%s: success %v, kind %q, node %q, %q", x.ExecutionKey, x.Success, x.FailureKind, x.FailedNode, x.Error)
+			}
+		}
+		// One shared "first" per case; every "then" refused.
+		if n := upstreamCalls(up); n != 2 {
+			t.Errorf("the upstream answered %d calls; want 2 (one shared first node run per case)", n)
+		}
+	})
 }

@@ -137,6 +137,38 @@ func (s *scheduler) overExecutionBudget(t llmTotals) string {
 	return ""
 }
 
+// withExecutionBudget is the gateway's configuration for an attempt: the
+// batch's, with the execution budget and what the execution spent before
+// the attempt's first node (earlier segments, a shared prefix, a resumed
+// run's stored node runs), so the gateway beside the nodes refuses the
+// call that would go on past it. The host still judges the execution when
+// it ends: a call already sent when the budget ran out counts.
+func (s *scheduler) withExecutionBudget(a *attempt) *sdk.ModelCalls {
+	mc, b := s.cfg.ModelCalls, s.b.Budget
+	if mc == nil || b == nil || (b.ExecutionTokens <= 0 && b.ExecutionUSD <= 0) {
+		return mc
+	}
+	withBudget := *mc
+	budget := &sdk.CallBudget{Tokens: b.ExecutionTokens, USD: b.ExecutionUSD}
+	if g := s.b.Gateway; g != nil {
+		budget.Prices = g.Prices
+	}
+	if exs := a.seg.Executions(); len(exs) > 0 && a.startIdx < len(a.seg.Steps) {
+		first := a.seg.Steps[a.startIdx]
+		for _, st := range exs[0].Steps {
+			if st == first {
+				break
+			}
+			if info, ok := a.group.infos[st]; ok {
+				budget.SpentTokens += info.llm.liveTokens
+				budget.SpentUSD += info.llm.liveUSD
+			}
+		}
+	}
+	withBudget.Budget = budget
+	return &withBudget
+}
+
 // NodeUsageMetrics are the _metrics keys under which a node may report the
 // usage of its own model calls, by the gateway's kinds.
 var NodeUsageMetrics = []struct{ Key, Kind string }{

@@ -365,7 +365,7 @@ func (s *scheduler) request(a *attempt) *sdk.ExecuteRequest {
 		Combination: spec.CombinationName(&s.b.Workflow, seg.Variants), Variants: seg.Variants,
 		Case:        sdk.Case{ID: seg.Case.ID, Input: seg.Case.Input, Expected: seg.Case.Expected},
 		RepeatIndex: seg.Repeat, StartState: a.startState, StartCheckpointID: a.startID, Env: s.envs[seg.EnvKey],
-		ModelCalls: s.cfg.ModelCalls}
+		ModelCalls: s.withExecutionBudget(a)}
 	for _, st := range seg.Steps[a.startIdx:] {
 		n := st.Node
 		node := sdk.Node{Name: n.Name, Kind: n.Kind, Command: n.Command, Params: n.Params, Env: n.Env,

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/wtbench/wtb/sdk"
 )
 
 // Batch is one batch test, fully resolved.
@@ -570,32 +572,12 @@ type Gateway struct {
 	Prices []Price `json:"prices,omitempty"`
 }
 
-// Price is what a model's tokens cost, in US dollars per million tokens of
-// each kind. Model is a model name as responses give it, or a prefix ending
-// in * ("gpt-4o-mini*" covers dated versions). Tiers price prompts above a
-// size differently (the first tier whose Above the prompt exceeds, from the
-// largest). Date says when the prices were looked up.
-type Price struct {
-	Model      string      `json:"model"`
-	Input      float64     `json:"input"`
-	Output     float64     `json:"output"`
-	CacheRead  float64     `json:"cache_read"`
-	CacheWrite float64     `json:"cache_write"`
-	Reasoning  float64     `json:"reasoning"`
-	Date       string      `json:"date,omitempty"`
-	Tiers      []PriceTier `json:"tiers,omitempty"`
-}
+// Price is what a model's tokens cost (see sdk.Price): the gateway prices
+// calls by the same type for an execution's budget.
+type Price = sdk.Price
 
-// PriceTier is a price for prompts of more than Above tokens (input, cache
-// reads and cache writes together).
-type PriceTier struct {
-	Above      int64   `json:"above"`
-	Input      float64 `json:"input"`
-	Output     float64 `json:"output"`
-	CacheRead  float64 `json:"cache_read"`
-	CacheWrite float64 `json:"cache_write"`
-	Reasoning  float64 `json:"reasoning"`
-}
+// PriceTier is a price for prompts past a size (see sdk.PriceTier).
+type PriceTier = sdk.PriceTier
 
 // Upstream is an upstream block of the gateway.
 type Upstream struct {

@@ -55,8 +55,11 @@ type Config struct {
 	Pace string `protobuf:"bytes,9,opt,name=pace,proto3" json:"pace,omitempty"`
 	// Most bytes recorded for one node run; past it the run fails.
 	MaxRecordingBytes int64 `protobuf:"varint,10,opt,name=max_recording_bytes,json=maxRecordingBytes,proto3" json:"max_recording_bytes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The execution's budget for its calls (none when unset): the gateway
+	// refuses a call once the execution has spent it.
+	Budget        *Budget `protobuf:"bytes,11,opt,name=budget,proto3" json:"budget,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Config) Reset() {
@@ -159,6 +162,287 @@ func (x *Config) GetMaxRecordingBytes() int64 {
 	return 0
 }
 
+func (x *Config) GetBudget() *Budget {
+	if x != nil {
+		return x.Budget
+	}
+	return nil
+}
+
+// Budget bounds what one execution's calls to the upstreams spend (replayed
+// calls spend nothing). A request carries one execution, so the gateway
+// counts across the node runs of the request; the host says what the
+// execution spent before it (earlier segments, other workers).
+type Budget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tokens of every kind the execution may use; 0: no bound in tokens.
+	Tokens int64 `protobuf:"varint,1,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// US dollars the execution may spend; 0: no bound in dollars.
+	Usd float64 `protobuf:"fixed64,2,opt,name=usd,proto3" json:"usd,omitempty"`
+	// What the execution's calls spent before this request.
+	SpentTokens int64   `protobuf:"varint,3,opt,name=spent_tokens,json=spentTokens,proto3" json:"spent_tokens,omitempty"`
+	SpentUsd    float64 `protobuf:"fixed64,4,opt,name=spent_usd,json=spentUsd,proto3" json:"spent_usd,omitempty"`
+	// The prices that turn a call's usage into dollars. A call whose model
+	// has no price counts no dollars (the host reports it as unpriced).
+	Prices        []*Price `protobuf:"bytes,5,rep,name=prices,proto3" json:"prices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Budget) Reset() {
+	*x = Budget{}
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Budget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Budget) ProtoMessage() {}
+
+func (x *Budget) ProtoReflect() protoreflect.Message {
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Budget.ProtoReflect.Descriptor instead.
+func (*Budget) Descriptor() ([]byte, []int) {
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Budget) GetTokens() int64 {
+	if x != nil {
+		return x.Tokens
+	}
+	return 0
+}
+
+func (x *Budget) GetUsd() float64 {
+	if x != nil {
+		return x.Usd
+	}
+	return 0
+}
+
+func (x *Budget) GetSpentTokens() int64 {
+	if x != nil {
+		return x.SpentTokens
+	}
+	return 0
+}
+
+func (x *Budget) GetSpentUsd() float64 {
+	if x != nil {
+		return x.SpentUsd
+	}
+	return 0
+}
+
+func (x *Budget) GetPrices() []*Price {
+	if x != nil {
+		return x.Prices
+	}
+	return nil
+}
+
+// Price is what a model's tokens cost, in US dollars per million tokens.
+type Price struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A model name, or a prefix ending in "*".
+	Model      string  `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	Input      float64 `protobuf:"fixed64,2,opt,name=input,proto3" json:"input,omitempty"`
+	Output     float64 `protobuf:"fixed64,3,opt,name=output,proto3" json:"output,omitempty"`
+	CacheRead  float64 `protobuf:"fixed64,4,opt,name=cache_read,json=cacheRead,proto3" json:"cache_read,omitempty"`
+	CacheWrite float64 `protobuf:"fixed64,5,opt,name=cache_write,json=cacheWrite,proto3" json:"cache_write,omitempty"`
+	Reasoning  float64 `protobuf:"fixed64,6,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
+	// When the prices were looked up (a date, free form).
+	Date          string       `protobuf:"bytes,7,opt,name=date,proto3" json:"date,omitempty"`
+	Tiers         []*PriceTier `protobuf:"bytes,8,rep,name=tiers,proto3" json:"tiers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Price) Reset() {
+	*x = Price{}
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Price) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Price) ProtoMessage() {}
+
+func (x *Price) ProtoReflect() protoreflect.Message {
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Price.ProtoReflect.Descriptor instead.
+func (*Price) Descriptor() ([]byte, []int) {
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Price) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *Price) GetInput() float64 {
+	if x != nil {
+		return x.Input
+	}
+	return 0
+}
+
+func (x *Price) GetOutput() float64 {
+	if x != nil {
+		return x.Output
+	}
+	return 0
+}
+
+func (x *Price) GetCacheRead() float64 {
+	if x != nil {
+		return x.CacheRead
+	}
+	return 0
+}
+
+func (x *Price) GetCacheWrite() float64 {
+	if x != nil {
+		return x.CacheWrite
+	}
+	return 0
+}
+
+func (x *Price) GetReasoning() float64 {
+	if x != nil {
+		return x.Reasoning
+	}
+	return 0
+}
+
+func (x *Price) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *Price) GetTiers() []*PriceTier {
+	if x != nil {
+		return x.Tiers
+	}
+	return nil
+}
+
+// PriceTier prices prompts (input, cache reads and writes) of more than
+// `above` tokens.
+type PriceTier struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Above         int64                  `protobuf:"varint,1,opt,name=above,proto3" json:"above,omitempty"`
+	Input         float64                `protobuf:"fixed64,2,opt,name=input,proto3" json:"input,omitempty"`
+	Output        float64                `protobuf:"fixed64,3,opt,name=output,proto3" json:"output,omitempty"`
+	CacheRead     float64                `protobuf:"fixed64,4,opt,name=cache_read,json=cacheRead,proto3" json:"cache_read,omitempty"`
+	CacheWrite    float64                `protobuf:"fixed64,5,opt,name=cache_write,json=cacheWrite,proto3" json:"cache_write,omitempty"`
+	Reasoning     float64                `protobuf:"fixed64,6,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PriceTier) Reset() {
+	*x = PriceTier{}
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PriceTier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PriceTier) ProtoMessage() {}
+
+func (x *PriceTier) ProtoReflect() protoreflect.Message {
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PriceTier.ProtoReflect.Descriptor instead.
+func (*PriceTier) Descriptor() ([]byte, []int) {
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PriceTier) GetAbove() int64 {
+	if x != nil {
+		return x.Above
+	}
+	return 0
+}
+
+func (x *PriceTier) GetInput() float64 {
+	if x != nil {
+		return x.Input
+	}
+	return 0
+}
+
+func (x *PriceTier) GetOutput() float64 {
+	if x != nil {
+		return x.Output
+	}
+	return 0
+}
+
+func (x *PriceTier) GetCacheRead() float64 {
+	if x != nil {
+		return x.CacheRead
+	}
+	return 0
+}
+
+func (x *PriceTier) GetCacheWrite() float64 {
+	if x != nil {
+		return x.CacheWrite
+	}
+	return 0
+}
+
+func (x *PriceTier) GetReasoning() float64 {
+	if x != nil {
+		return x.Reasoning
+	}
+	return 0
+}
+
 // Upstream is a model API the nodes call.
 type Upstream struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -183,7 +467,7 @@ type Upstream struct {
 
 func (x *Upstream) Reset() {
 	*x = Upstream{}
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[1]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -195,7 +479,7 @@ func (x *Upstream) String() string {
 func (*Upstream) ProtoMessage() {}
 
 func (x *Upstream) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[1]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -208,7 +492,7 @@ func (x *Upstream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Upstream.ProtoReflect.Descriptor instead.
 func (*Upstream) Descriptor() ([]byte, []int) {
-	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{1}
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Upstream) GetName() string {
@@ -280,7 +564,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[2]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +576,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[2]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +589,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{2}
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Limits) GetMaxConcurrency() int32 {
@@ -360,7 +644,7 @@ type Recordings struct {
 
 func (x *Recordings) Reset() {
 	*x = Recordings{}
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[3]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +656,7 @@ func (x *Recordings) String() string {
 func (*Recordings) ProtoMessage() {}
 
 func (x *Recordings) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[3]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +669,7 @@ func (x *Recordings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recordings.ProtoReflect.Descriptor instead.
 func (*Recordings) Descriptor() ([]byte, []int) {
-	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{3}
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Recordings) GetRunKey() string {
@@ -465,7 +749,7 @@ type Interaction struct {
 
 func (x *Interaction) Reset() {
 	*x = Interaction{}
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +761,7 @@ func (x *Interaction) String() string {
 func (*Interaction) ProtoMessage() {}
 
 func (x *Interaction) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[4]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +774,7 @@ func (x *Interaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interaction.ProtoReflect.Descriptor instead.
 func (*Interaction) Descriptor() ([]byte, []int) {
-	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{4}
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Interaction) GetOrdinal() int32 {
@@ -665,7 +949,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[5]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +961,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[5]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +974,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{5}
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Usage) GetInputTokens() int64 {
@@ -747,7 +1031,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[6]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +1043,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[6]
+	mi := &file_wtb_modelcall_v1_modelcall_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +1056,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{6}
+	return file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -793,7 +1077,7 @@ var File_wtb_modelcall_v1_modelcall_proto protoreflect.FileDescriptor
 
 const file_wtb_modelcall_v1_modelcall_proto_rawDesc = "" +
 	"\n" +
-	" wtb/modelcall/v1/modelcall.proto\x12\x10wtb.modelcall.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x02\n" +
+	" wtb/modelcall/v1/modelcall.proto\x12\x10wtb.modelcall.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x03\n" +
 	"\x06Config\x12\x12\n" +
 	"\x04mode\x18\x01 \x01(\tR\x04mode\x128\n" +
 	"\tupstreams\x18\x02 \x03(\v2\x1a.wtb.modelcall.v1.UpstreamR\tupstreams\x12\x14\n" +
@@ -806,7 +1090,34 @@ const file_wtb_modelcall_v1_modelcall_proto_rawDesc = "" +
 	"\bmask_env\x18\b \x03(\tR\amaskEnv\x12\x12\n" +
 	"\x04pace\x18\t \x01(\tR\x04pace\x12.\n" +
 	"\x13max_recording_bytes\x18\n" +
-	" \x01(\x03R\x11maxRecordingBytes\"\xf0\x01\n" +
+	" \x01(\x03R\x11maxRecordingBytes\x120\n" +
+	"\x06budget\x18\v \x01(\v2\x18.wtb.modelcall.v1.BudgetR\x06budget\"\xa3\x01\n" +
+	"\x06Budget\x12\x16\n" +
+	"\x06tokens\x18\x01 \x01(\x03R\x06tokens\x12\x10\n" +
+	"\x03usd\x18\x02 \x01(\x01R\x03usd\x12!\n" +
+	"\fspent_tokens\x18\x03 \x01(\x03R\vspentTokens\x12\x1b\n" +
+	"\tspent_usd\x18\x04 \x01(\x01R\bspentUsd\x12/\n" +
+	"\x06prices\x18\x05 \x03(\v2\x17.wtb.modelcall.v1.PriceR\x06prices\"\xf0\x01\n" +
+	"\x05Price\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x14\n" +
+	"\x05input\x18\x02 \x01(\x01R\x05input\x12\x16\n" +
+	"\x06output\x18\x03 \x01(\x01R\x06output\x12\x1d\n" +
+	"\n" +
+	"cache_read\x18\x04 \x01(\x01R\tcacheRead\x12\x1f\n" +
+	"\vcache_write\x18\x05 \x01(\x01R\n" +
+	"cacheWrite\x12\x1c\n" +
+	"\treasoning\x18\x06 \x01(\x01R\treasoning\x12\x12\n" +
+	"\x04date\x18\a \x01(\tR\x04date\x121\n" +
+	"\x05tiers\x18\b \x03(\v2\x1b.wtb.modelcall.v1.PriceTierR\x05tiers\"\xad\x01\n" +
+	"\tPriceTier\x12\x14\n" +
+	"\x05above\x18\x01 \x01(\x03R\x05above\x12\x14\n" +
+	"\x05input\x18\x02 \x01(\x01R\x05input\x12\x16\n" +
+	"\x06output\x18\x03 \x01(\x01R\x06output\x12\x1d\n" +
+	"\n" +
+	"cache_read\x18\x04 \x01(\x01R\tcacheRead\x12\x1f\n" +
+	"\vcache_write\x18\x05 \x01(\x01R\n" +
+	"cacheWrite\x12\x1c\n" +
+	"\treasoning\x18\x06 \x01(\x01R\treasoning\"\xf0\x01\n" +
 	"\bUpstream\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12 \n" +
@@ -883,41 +1194,47 @@ func file_wtb_modelcall_v1_modelcall_proto_rawDescGZIP() []byte {
 	return file_wtb_modelcall_v1_modelcall_proto_rawDescData
 }
 
-var file_wtb_modelcall_v1_modelcall_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_wtb_modelcall_v1_modelcall_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_wtb_modelcall_v1_modelcall_proto_goTypes = []any{
 	(*Config)(nil),                // 0: wtb.modelcall.v1.Config
-	(*Upstream)(nil),              // 1: wtb.modelcall.v1.Upstream
-	(*Limits)(nil),                // 2: wtb.modelcall.v1.Limits
-	(*Recordings)(nil),            // 3: wtb.modelcall.v1.Recordings
-	(*Interaction)(nil),           // 4: wtb.modelcall.v1.Interaction
-	(*Usage)(nil),                 // 5: wtb.modelcall.v1.Usage
-	(*Chunk)(nil),                 // 6: wtb.modelcall.v1.Chunk
-	nil,                           // 7: wtb.modelcall.v1.Interaction.RequestHeadersEntry
-	nil,                           // 8: wtb.modelcall.v1.Interaction.ResponseHeadersEntry
-	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*Budget)(nil),                // 1: wtb.modelcall.v1.Budget
+	(*Price)(nil),                 // 2: wtb.modelcall.v1.Price
+	(*PriceTier)(nil),             // 3: wtb.modelcall.v1.PriceTier
+	(*Upstream)(nil),              // 4: wtb.modelcall.v1.Upstream
+	(*Limits)(nil),                // 5: wtb.modelcall.v1.Limits
+	(*Recordings)(nil),            // 6: wtb.modelcall.v1.Recordings
+	(*Interaction)(nil),           // 7: wtb.modelcall.v1.Interaction
+	(*Usage)(nil),                 // 8: wtb.modelcall.v1.Usage
+	(*Chunk)(nil),                 // 9: wtb.modelcall.v1.Chunk
+	nil,                           // 10: wtb.modelcall.v1.Interaction.RequestHeadersEntry
+	nil,                           // 11: wtb.modelcall.v1.Interaction.ResponseHeadersEntry
+	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_wtb_modelcall_v1_modelcall_proto_depIdxs = []int32{
-	1,  // 0: wtb.modelcall.v1.Config.upstreams:type_name -> wtb.modelcall.v1.Upstream
-	9,  // 1: wtb.modelcall.v1.Upstream.timeout:type_name -> google.protobuf.Duration
-	2,  // 2: wtb.modelcall.v1.Upstream.limits:type_name -> wtb.modelcall.v1.Limits
-	9,  // 3: wtb.modelcall.v1.Limits.max_retry_wait:type_name -> google.protobuf.Duration
-	4,  // 4: wtb.modelcall.v1.Recordings.interactions:type_name -> wtb.modelcall.v1.Interaction
-	4,  // 5: wtb.modelcall.v1.Recordings.nearest:type_name -> wtb.modelcall.v1.Interaction
-	7,  // 6: wtb.modelcall.v1.Interaction.request_headers:type_name -> wtb.modelcall.v1.Interaction.RequestHeadersEntry
-	8,  // 7: wtb.modelcall.v1.Interaction.response_headers:type_name -> wtb.modelcall.v1.Interaction.ResponseHeadersEntry
-	6,  // 8: wtb.modelcall.v1.Interaction.chunks:type_name -> wtb.modelcall.v1.Chunk
-	10, // 9: wtb.modelcall.v1.Interaction.started:type_name -> google.protobuf.Timestamp
-	9,  // 10: wtb.modelcall.v1.Interaction.duration:type_name -> google.protobuf.Duration
-	9,  // 11: wtb.modelcall.v1.Interaction.first_byte:type_name -> google.protobuf.Duration
-	5,  // 12: wtb.modelcall.v1.Interaction.usage:type_name -> wtb.modelcall.v1.Usage
-	9,  // 13: wtb.modelcall.v1.Interaction.queue_time:type_name -> google.protobuf.Duration
-	9,  // 14: wtb.modelcall.v1.Chunk.offset:type_name -> google.protobuf.Duration
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	4,  // 0: wtb.modelcall.v1.Config.upstreams:type_name -> wtb.modelcall.v1.Upstream
+	1,  // 1: wtb.modelcall.v1.Config.budget:type_name -> wtb.modelcall.v1.Budget
+	2,  // 2: wtb.modelcall.v1.Budget.prices:type_name -> wtb.modelcall.v1.Price
+	3,  // 3: wtb.modelcall.v1.Price.tiers:type_name -> wtb.modelcall.v1.PriceTier
+	12, // 4: wtb.modelcall.v1.Upstream.timeout:type_name -> google.protobuf.Duration
+	5,  // 5: wtb.modelcall.v1.Upstream.limits:type_name -> wtb.modelcall.v1.Limits
+	12, // 6: wtb.modelcall.v1.Limits.max_retry_wait:type_name -> google.protobuf.Duration
+	7,  // 7: wtb.modelcall.v1.Recordings.interactions:type_name -> wtb.modelcall.v1.Interaction
+	7,  // 8: wtb.modelcall.v1.Recordings.nearest:type_name -> wtb.modelcall.v1.Interaction
+	10, // 9: wtb.modelcall.v1.Interaction.request_headers:type_name -> wtb.modelcall.v1.Interaction.RequestHeadersEntry
+	11, // 10: wtb.modelcall.v1.Interaction.response_headers:type_name -> wtb.modelcall.v1.Interaction.ResponseHeadersEntry
+	9,  // 11: wtb.modelcall.v1.Interaction.chunks:type_name -> wtb.modelcall.v1.Chunk
+	13, // 12: wtb.modelcall.v1.Interaction.started:type_name -> google.protobuf.Timestamp
+	12, // 13: wtb.modelcall.v1.Interaction.duration:type_name -> google.protobuf.Duration
+	12, // 14: wtb.modelcall.v1.Interaction.first_byte:type_name -> google.protobuf.Duration
+	8,  // 15: wtb.modelcall.v1.Interaction.usage:type_name -> wtb.modelcall.v1.Usage
+	12, // 16: wtb.modelcall.v1.Interaction.queue_time:type_name -> google.protobuf.Duration
+	12, // 17: wtb.modelcall.v1.Chunk.offset:type_name -> google.protobuf.Duration
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_wtb_modelcall_v1_modelcall_proto_init() }
@@ -931,7 +1248,7 @@ func file_wtb_modelcall_v1_modelcall_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wtb_modelcall_v1_modelcall_proto_rawDesc), len(file_wtb_modelcall_v1_modelcall_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

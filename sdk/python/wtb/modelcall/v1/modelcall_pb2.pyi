@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Config(_message.Message):
-    __slots__ = ("mode", "upstreams", "proxy", "other_hosts", "ignore_json_paths", "match_headers", "redact_headers", "mask_env", "pace", "max_recording_bytes")
+    __slots__ = ("mode", "upstreams", "proxy", "other_hosts", "ignore_json_paths", "match_headers", "redact_headers", "mask_env", "pace", "max_recording_bytes", "budget")
     MODE_FIELD_NUMBER: _ClassVar[int]
     UPSTREAMS_FIELD_NUMBER: _ClassVar[int]
     PROXY_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,7 @@ class Config(_message.Message):
     MASK_ENV_FIELD_NUMBER: _ClassVar[int]
     PACE_FIELD_NUMBER: _ClassVar[int]
     MAX_RECORDING_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
     mode: str
     upstreams: _containers.RepeatedCompositeFieldContainer[Upstream]
     proxy: bool
@@ -32,7 +33,58 @@ class Config(_message.Message):
     mask_env: _containers.RepeatedScalarFieldContainer[str]
     pace: str
     max_recording_bytes: int
-    def __init__(self, mode: _Optional[str] = ..., upstreams: _Optional[_Iterable[_Union[Upstream, _Mapping]]] = ..., proxy: _Optional[bool] = ..., other_hosts: _Optional[str] = ..., ignore_json_paths: _Optional[_Iterable[str]] = ..., match_headers: _Optional[_Iterable[str]] = ..., redact_headers: _Optional[_Iterable[str]] = ..., mask_env: _Optional[_Iterable[str]] = ..., pace: _Optional[str] = ..., max_recording_bytes: _Optional[int] = ...) -> None: ...
+    budget: Budget
+    def __init__(self, mode: _Optional[str] = ..., upstreams: _Optional[_Iterable[_Union[Upstream, _Mapping]]] = ..., proxy: _Optional[bool] = ..., other_hosts: _Optional[str] = ..., ignore_json_paths: _Optional[_Iterable[str]] = ..., match_headers: _Optional[_Iterable[str]] = ..., redact_headers: _Optional[_Iterable[str]] = ..., mask_env: _Optional[_Iterable[str]] = ..., pace: _Optional[str] = ..., max_recording_bytes: _Optional[int] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ...) -> None: ...
+
+class Budget(_message.Message):
+    __slots__ = ("tokens", "usd", "spent_tokens", "spent_usd", "prices")
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    USD_FIELD_NUMBER: _ClassVar[int]
+    SPENT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SPENT_USD_FIELD_NUMBER: _ClassVar[int]
+    PRICES_FIELD_NUMBER: _ClassVar[int]
+    tokens: int
+    usd: float
+    spent_tokens: int
+    spent_usd: float
+    prices: _containers.RepeatedCompositeFieldContainer[Price]
+    def __init__(self, tokens: _Optional[int] = ..., usd: _Optional[float] = ..., spent_tokens: _Optional[int] = ..., spent_usd: _Optional[float] = ..., prices: _Optional[_Iterable[_Union[Price, _Mapping]]] = ...) -> None: ...
+
+class Price(_message.Message):
+    __slots__ = ("model", "input", "output", "cache_read", "cache_write", "reasoning", "date", "tiers")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    CACHE_READ_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_FIELD_NUMBER: _ClassVar[int]
+    REASONING_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    input: float
+    output: float
+    cache_read: float
+    cache_write: float
+    reasoning: float
+    date: str
+    tiers: _containers.RepeatedCompositeFieldContainer[PriceTier]
+    def __init__(self, model: _Optional[str] = ..., input: _Optional[float] = ..., output: _Optional[float] = ..., cache_read: _Optional[float] = ..., cache_write: _Optional[float] = ..., reasoning: _Optional[float] = ..., date: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[PriceTier, _Mapping]]] = ...) -> None: ...
+
+class PriceTier(_message.Message):
+    __slots__ = ("above", "input", "output", "cache_read", "cache_write", "reasoning")
+    ABOVE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    CACHE_READ_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_FIELD_NUMBER: _ClassVar[int]
+    REASONING_FIELD_NUMBER: _ClassVar[int]
+    above: int
+    input: float
+    output: float
+    cache_read: float
+    cache_write: float
+    reasoning: float
+    def __init__(self, above: _Optional[int] = ..., input: _Optional[float] = ..., output: _Optional[float] = ..., cache_read: _Optional[float] = ..., cache_write: _Optional[float] = ..., reasoning: _Optional[float] = ...) -> None: ...
 
 class Upstream(_message.Message):
     __slots__ = ("name", "url", "base_url_env", "api_key_env", "ca_pem", "timeout", "limits")
