@@ -297,3 +297,64 @@ batch_test "w" {
 		}
 	})
 }
+
+// A node's own gen_ai spans are a second source of usage: their figures are
+// kept as the node run's metrics (llm.spans.*), and where they differ from
+// what the gateway counted of the same calls the audit trail says so. Here
+// each node run makes one call (12 input, 1 output tokens; variant "two"
+// makes two) and exports one chat span claiming the case's input tokens.
+func TestSpanReportedUsageIsASecondSource(t *testing.T) {
+	py, err := osexec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	up := newLimitedUpstream(t, 1e6, 1e6)
+	e := newEnv(t)
+	e.budgetBench(py, up.srv.URL, 1, "tokens = 1000000", "gpt-4o-mini")
+	e.write("calls.py", `
+import json, os, sys, time, urllib.request
+claimed = json.load(sys.stdin)["case"]["input"]["claimed"]
+r = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+    data=b'{"model":"gpt-4o-mini","messages":[]}', headers={"Content-Type": "application/json"})
+start = time.time_ns()
+for _ in range(int(os.environ["CALLS"])):
+    json.load(urllib.request.urlopen(r, timeout=60))
+tp = os.environ["TRACEPARENT"].split("-")
+span = {"traceId": tp[1], "spanId": "00000000000000a1", "parentSpanId": tp[2], "name": "chat gpt-4o-mini", "kind": 3,
+    "startTimeUnixNano": str(start), "endTimeUnixNano": str(time.time_ns()),
+    "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(claimed)}},
+        {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "1"}}]}
+body = json.dumps({"resourceSpans": [{"scopeSpans": [{"scope": {"name": "agent"}, "spans": [span]}]}]}).encode()
+urllib.request.urlopen(urllib.request.Request(os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], body,
+    {"Content-Type": "application/json"})).read()
+print(json.dumps({"answer": "Paris"}))
+`)
+	e.write("cases.jsonl", `{"id": "wrong", "input": {"claimed": 99}}
+{"id": "right", "input": {"claimed": 12}}
+`)
+	r := e.mustRun("run", "bench.hcl", "--no-progress")
+	id := batchID(t, r.stderr)
+	for _, res := range e.results(e.store(), id) {
+		if res.Combination != "ask=one" {
+			continue
+		}
+		want := map[string]float64{"wrong": 99, "right": 12}[res.CaseID]
+		if res.Metrics["llm.spans.input_tokens"] != want || res.Metrics["llm.spans.output_tokens"] != 1 {
+			t.Errorf("%s: span usage metrics %v, %v; want %v and 1", res.ExecutionKey,
+				res.Metrics["llm.spans.input_tokens"], res.Metrics["llm.spans.output_tokens"], want)
+		}
+	}
+	aud := e.mustRun("audit", id, "--type", "usage.disagrees").stdout
+	if !strings.Contains(aud, "node ask's spans reported 99 input tokens (gen_ai.usage.input_tokens); the gateway counted 12 in its 1 call") ||
+		!strings.Contains(aud, "ask=one/wrong/0") {
+		t.Errorf("the spans' disagreement on input tokens is not in the audit trail:\n%s", aud)
+	}
+	if strings.Contains(aud, "ask=one/right/0") || strings.Contains(aud, "output tokens") {
+		t.Errorf("usage that agrees was reported as disagreeing:\n%s", aud)
+	}
+	// "two" makes two calls yet describes one: the number of calls differs.
+	if !strings.Contains(aud, "node ask's spans describe 1 model call; the gateway saw 2 model calls") {
+		t.Errorf("the spans' disagreement on the number of calls is not in the audit trail:\n%s", aud)
+	}
+}

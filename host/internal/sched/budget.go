@@ -10,6 +10,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/trajectory"
 	"github.com/wtbench/wtb/sdk"
 )
 
@@ -197,6 +198,70 @@ func (s *scheduler) compareUsage(key, node string, metrics map[string]float64, t
 				callsWord(t.calls)),
 			Data: map[string]any{"kind": m.Kind, "reported": reported, "gateway": seen[m.Kind], "calls": t.calls}})
 	}
+}
+
+// Node-run metrics that hold the usage the node's own gen_ai spans reported
+// (trajectory.Usage): a second source beside the gateway's, and the only one
+// for calls that do not go through the gateway.
+const (
+	MetricSpanInputTokens  = "llm.spans.input_tokens"
+	MetricSpanOutputTokens = "llm.spans.output_tokens"
+)
+
+// withSpanUsage adds what the node's spans reported to its run's metrics
+// (none when no span gave usage).
+func withSpanUsage(metrics map[string]float64, u trajectory.SpanUsage) map[string]float64 {
+	if u.Reported == 0 {
+		return metrics
+	}
+	if metrics == nil {
+		metrics = map[string]float64{}
+	}
+	metrics[MetricSpanInputTokens] = float64(u.Input)
+	metrics[MetricSpanOutputTokens] = float64(u.Output)
+	return metrics
+}
+
+// compareSpanUsage says so when the node's own spans report other usage than
+// the gateway counted for the node run's calls. It compares only when both
+// saw the same number of model calls and every span gave its tokens (else
+// the sums measure different things, and the number of calls is what
+// differs). The conventions differ in how they split tokens: a span's input
+// includes cached prompt tokens and its output the reasoning ones, which the
+// gateway counts apart, so those are added back before comparing.
+func (s *scheduler) compareSpanUsage(key, node string, u trajectory.SpanUsage, t llmTotals) {
+	if u.Reported == 0 || t.calls == 0 || !t.usage.Reported {
+		return
+	}
+	say := func(kind string, spans, gateway int64, msg string) {
+		s.cfg.Bus.Publish(events.Event{Type: events.UsageDisagrees, BatchID: s.cfg.BatchID, ExecutionKey: key, Node: node,
+			Message: msg, Data: map[string]any{"kind": kind, "source": "spans", "reported": spans, "gateway": gateway, "calls": t.calls}})
+	}
+	if u.Turns != t.calls {
+		say("calls", int64(u.Turns), int64(t.calls), fmt.Sprintf("node %s's spans describe %s; the gateway saw %s",
+			node, modelCallsWord(u.Turns), modelCallsWord(t.calls)))
+		return
+	}
+	if u.Reported != u.Turns {
+		return
+	}
+	in := t.usage.Input + t.usage.CacheRead + t.usage.CacheWrite
+	out := t.usage.Output + t.usage.Reasoning
+	if u.Input != in {
+		say("input", u.Input, in, fmt.Sprintf("node %s's spans reported %s input tokens (gen_ai.usage.input_tokens); the gateway counted %s in its %s",
+			node, numfmt.Count(float64(u.Input)), numfmt.Count(float64(in)), callsWord(t.calls)))
+	}
+	if u.Output != out {
+		say("output", u.Output, out, fmt.Sprintf("node %s's spans reported %s output tokens (gen_ai.usage.output_tokens); the gateway counted %s in its %s",
+			node, numfmt.Count(float64(u.Output)), numfmt.Count(float64(out)), callsWord(t.calls)))
+	}
+}
+
+func modelCallsWord(n int) string {
+	if n == 1 {
+		return "1 model call"
+	}
+	return fmt.Sprintf("%d model calls", n)
 }
 
 func callsWord(n int) string {

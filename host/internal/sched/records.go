@@ -36,6 +36,8 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 	parentID, parentState := a.startID, a.startState
 	for _, d := range done {
 		st := d.step
+		spanUsage := trajectory.Usage(d.spans.Spans)
+		d.metrics = withSpanUsage(d.metrics, spanUsage)
 		cp := newCheckpoint(s.cfg.BatchID, st, parentID, a.seg.Key, store.SourceRan, d.state, d.output)
 		cp.Metrics, cp.DurationMs, cp.WorkerID, cp.Logs = d.metrics, ms(d.duration), d.worker, d.logs
 		if st.Node.Cache {
@@ -56,6 +58,7 @@ func (s *scheduler) storeDone(a *attempt, done []nodeDone) {
 			a.group.infos[st].llm.add(c)
 		}
 		s.compareUsage(a.seg.Key, st.Node.Name, d.metrics, a.group.infos[st].llm)
+		s.compareSpanUsage(a.seg.Key, st.Node.Name, spanUsage, a.group.infos[st].llm)
 		s.obs.NodeRun(st.Node.Name, st.Node.Variant, d.duration, len(st.Executions))
 		parentID, parentState = st.ID, d.state
 		a.lastWorker = d.worker

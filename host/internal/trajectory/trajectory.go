@@ -165,3 +165,38 @@ func Tools(steps []Step) []Step {
 	}
 	return out
 }
+
+// SpanUsage is the usage a node's own gen_ai spans report: Turns model calls
+// its instrumentation saw, Reported of which gave their tokens.
+type SpanUsage struct {
+	Turns, Reported int
+	Input, Output   int64
+}
+
+// Usage sums the usage the node's own spans report over its model calls. The
+// gateway's stand-in spans are left out (they repeat the gateway's figures),
+// and so are agent and tool spans (invoke_agent, create_agent, execute_tool):
+// where they give usage it sums their children's, which would count twice.
+func Usage(spans []sdk.Span) SpanUsage {
+	var u SpanUsage
+	for i := range spans {
+		s := &spans[i]
+		if s.Source != sdk.SpanSourceNode {
+			continue
+		}
+		a := Attrs(s)
+		switch op := str(a, "gen_ai.operation.name"); op {
+		case "", "execute_tool", "invoke_agent", "create_agent":
+			continue
+		}
+		u.Turns++
+		in, inOK := a["gen_ai.usage.input_tokens"].(float64)
+		out, outOK := a["gen_ai.usage.output_tokens"].(float64)
+		if inOK || outOK {
+			u.Reported++
+			u.Input += int64(in)
+			u.Output += int64(out)
+		}
+	}
+	return u
+}
