@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	osexec "os/exec"
@@ -295,4 +296,32 @@ func quickstart(e *env) string {
 	e.write("cases.jsonl", string(cases))
 	e.write("quickstart.hcl", bench)
 	return bench
+}
+
+func (e *env) mustRunOK(args ...string) string {
+	e.t.Helper()
+	r := e.run(args...)
+	if r.code != 0 && r.code != 1 {
+		e.t.Fatalf("wtb %v exited %d\n%s%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// leaderboard is the scores part of `results --format json`.
+func leaderboard(t *testing.T, doc string) string {
+	t.Helper()
+	var d struct {
+		Summary struct {
+			Leaderboard []struct {
+				Combination string  `json:"combination"`
+				Mean        float64 `json:"mean_score"`
+				Stddev      float64 `json:"stddev"`
+			} `json:"leaderboard"`
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatalf("results json: %v\n%s", err, doc)
+	}
+	out, _ := json.Marshal(d.Summary.Leaderboard)
+	return string(out)
 }
