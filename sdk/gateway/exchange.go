@@ -8,13 +8,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wtbench/wtb/sdk"
@@ -156,7 +160,17 @@ func (g *Gateway) exchange(ctx context.Context, r *http.Request, ch *Channel, up
 			return errorResponse(http.StatusBadGateway, "wtb_bad_upstream", "wtb model-call gateway: "+err.Error())
 		}
 		g.Stats.Live.Add(1)
-		resp, err = tr.RoundTrip(out)
+		resp, err = roundTrip(tr, out)
+		if err != nil && staleConnection(ctx, err) {
+			// Sent on a kept-alive connection the upstream had just closed:
+			// once more, on a new one.
+			cancel()
+			if out, cancel, err = upstreamRequest(ctx, r.Method, target, header, body, up.Timeout); err == nil {
+				resp, err = tr.RoundTrip(out)
+			} else {
+				cancel = func() {}
+			}
+		}
 		if err != nil {
 			cancel()
 			turn.release(0, 0, 0)
@@ -208,6 +222,43 @@ func (g *Gateway) exchange(ctx context.Context, r *http.Request, ch *Channel, up
 	resp.Header.Set(SourceHeader, x.Source)
 	resp.Body = &recorder{run: run, i: i, x: x, src: resp.Body, keep: cfg.Recording(), cancel: cancel, turn: turn}
 	return resp
+}
+
+// errStaleConnection marks a round trip that failed, before any answer, on a
+// connection the transport had kept alive from an earlier call.
+type errStaleConnection struct{ err error }
+
+func (e errStaleConnection) Error() string { return e.err.Error() }
+func (e errStaleConnection) Unwrap() error { return e.err }
+
+// roundTrip sends a request, telling a failure on a reused connection apart.
+// Servers close idle connections on their own clock (uvicorn, which serves
+// LiteLLM's proxy and many model APIs, after 5 s), so a request written just
+// as the server closes one meets EOF or a reset with nothing read. Go's
+// transport sends such a request again itself only when its method is
+// idempotent, and model APIs take POST.
+func roundTrip(tr *http.Transport, out *http.Request) (*http.Response, error) {
+	var reused atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused.Store(i.Reused) }}
+	resp, err := tr.RoundTrip(out.WithContext(httptrace.WithClientTrace(out.Context(), trace)))
+	if err != nil && reused.Load() {
+		return nil, errStaleConnection{err}
+	}
+	return resp, err
+}
+
+// staleConnection says whether a failed round trip may be sent once more: it
+// failed on a reused connection that the upstream closed (EOF, a reset)
+// before answering, and the call is still wanted. A server that closes an
+// idle connection has not read the request on it, so sending it again does
+// not make the call twice.
+func staleConnection(ctx context.Context, err error) bool {
+	var stale errStaleConnection
+	if ctx.Err() != nil || !errors.As(err, &stale) {
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		strings.Contains(err.Error(), "server closed idle connection")
 }
 
 // upstreamRequest is one attempt's request: the body as the node sent it
