@@ -18,7 +18,10 @@ show. Rules, on the last message:
 
 Usage counts words. Streaming sends the answer in three-character pieces.
 A model whose name has "slow" in it answers after 200 ms (a remote model's
-latency, for the replay-versus-live benchmark).
+latency, for the replay-versus-live benchmark). A model whose name has
+"limited" in it refuses the first ask of each prompt with LiteLLM's
+RateLimitError (a 429, as a provider's rate limit answers) and answers it
+when asked again: every call is pushed back exactly once, whoever retries.
 """
 
 import itertools
@@ -103,8 +106,24 @@ def _latency(model):
         time.sleep(0.2)
 
 
+_asked = set()
+
+
+def _limit(model, messages):
+    if "limited" not in (model or ""):
+        return
+    key = json.dumps(messages, sort_keys=True, default=str)
+    with _lock:
+        first = key not in _asked
+        _asked.add(key)
+    if first:
+        raise litellm.RateLimitError(message="wtbmock: rate limit reached (the first ask of each prompt is refused)",
+                                      llm_provider="wtbmock", model=model)
+
+
 class Scripted(CustomLLM):
     def completion(self, model, messages, *args, optional_params=None, model_response=None, **kwargs):
+        _limit(model, messages)
         _latency(model)
         text, calls = _answer(messages, optional_params or {})
         msg = Message(content=text, role="assistant", tool_calls=calls)
@@ -119,6 +138,7 @@ class Scripted(CustomLLM):
         return self.completion(model, messages, *args, **kwargs)
 
     def streaming(self, model, messages, *args, optional_params=None, **kwargs):
+        _limit(model, messages)
         _latency(model)
         text, calls = _answer(messages, optional_params or {})
         if calls:

@@ -175,7 +175,8 @@ start_llm() {
   cat >"$dir/config.yaml" <<YAML
 # gpt-4o-mini and claude-3-5-haiku are the scripted model of
 # scripts/llm_mock.py (a LiteLLM custom provider: a tool-using model that
-# numbers its answers); fixed-gpt and fixed-claude always answer the same.
+# numbers its answers; limited-* refuse each prompt's first ask with a 429);
+# fixed-gpt and fixed-claude always answer the same.
 model_list:
   - model_name: gpt-4o-mini
     litellm_params: {model: wtbmock/scripted}
@@ -183,11 +184,21 @@ model_list:
     litellm_params: {model: wtbmock/scripted}
   - model_name: slow-gpt
     litellm_params: {model: wtbmock/scripted-slow}
+  - model_name: limited-gpt
+    litellm_params: {model: wtbmock/scripted-limited}
+  - model_name: limited-claude
+    litellm_params: {model: wtbmock/scripted-limited}
   - model_name: fixed-gpt
     litellm_params: {model: openai/gpt-4o-mini, api_key: sk-unused, mock_response: "The capital is Paris."}
   - model_name: fixed-claude
     litellm_params: {model: anthropic/claude-3-5-haiku-20241022, api_key: sk-unused, mock_response: "The capital is Paris."}
+# The proxy passes every 429 on: its router neither retries (the tests see
+# what a provider's limit does) nor cools a model down after failures.
+router_settings:
+  num_retries: 0
+  disable_cooldowns: true
 litellm_settings:
+  num_retries: 0
   custom_provider_map:
     - {provider: wtbmock, custom_handler: llm_mock.handler}
 YAML
