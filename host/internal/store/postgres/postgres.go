@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,8 @@ type Store struct {
 	pool    *pgxpool.Pool
 	url     string
 	retries retryPolicy
+	// ensured are the months whose partitions this process made sure of.
+	ensured sync.Map
 }
 
 var _ store.Store = (*Store)(nil)
