@@ -29,4 +29,6 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // OpenAsIs opens a database without migrating it: the benchmarks compare
 // the schema before partitions (version 11) with the one after.
-func OpenAsIs(ctx context.Context, url string) (*Store, error) { return open(ctx, url, Options{}, false) }
+func OpenAsIs(ctx context.Context, url string) (*Store, error) {
+	return open(ctx, url, Options{}, false)
+}

@@ -34,7 +34,8 @@ import (
 //
 // then gc of one month (a tenth of the rows): every batch of it deleted
 // with the store's row deletes (11) or its partitions dropped (12), timed
-// once and printed as a line of its own.
+// once and printed as a line of its own; last, the unpartitioned database
+// is migrated to 12, timed.
 func BenchmarkPartitions(b *testing.B) {
 	total, _ := strconv.Atoi(os.Getenv("WTB_BENCH_PARTITION_ROWS"))
 	if total <= 0 {
@@ -204,6 +205,20 @@ func BenchmarkPartitions(b *testing.B) {
 				float64(time.Since(gc).Microseconds())/1000, how)
 			if rows != int64(perMonth*rowsPerBatch) {
 				b.Errorf("gc deleted %d result rows, want %d", rows, perMonth*rowsPerBatch)
+			}
+			if layout == "unpartitioned" {
+				// What the migration to partitions costs on what is left.
+				var left int64
+				if err := pool.QueryRow(ctx, `SELECT COUNT(*) FROM wtb_batch_test_results`).Scan(&left); err != nil {
+					b.Fatal(err)
+				}
+				migrate := time.Now()
+				migrated, err := postgres.Open(ctx, direct, postgres.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				migrated.Close()
+				fmt.Printf("BenchmarkPartitions/%s/migrate: %d result rows into partitions in %.1f s\n", layout, left, time.Since(migrate).Seconds())
 			}
 		})
 	}
