@@ -71,20 +71,23 @@ func (r retention) Partitions(ctx context.Context) ([]store.Partition, error) {
 		if err := r.s.pool.QueryRow(ctx, `SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMM')`).Scan(&current); err != nil {
 			return err
 		}
-		rows, err := r.s.pool.Query(ctx, `SELECT c.relname::text FROM pg_inherits i
+		// A month whose partition of one table is missing (its creation
+		// gave up half way) is not listed: its rows go row by row.
+		rows, err := r.s.pool.Query(ctx, `SELECT substr(c.relname::text, length(p.relname::text) + 3) AS month FROM pg_inherits i
 			JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-			WHERE p.relname = $1 AND p.relnamespace = current_schema()::regnamespace ORDER BY 1`, store.Results.Name)
+			WHERE p.relname::text = ANY($1::text[]) AND p.relnamespace = current_schema()::regnamespace
+			AND c.relname::text = p.relname::text || '_p' || substr(c.relname::text, length(p.relname::text) + 3)
+			GROUP BY 1 HAVING COUNT(*) = cardinality($1::text[]) ORDER BY 1`, partitionedTables)
 		if err != nil {
 			return err
 		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		months, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
 			return err
 		}
-		for _, n := range names {
-			month := strings.TrimPrefix(n, store.Results.Name+"_p")
-			if month == n || monthOf(month) == "" || len(month) != 6 {
-				continue // the default partition
+		for _, month := range months {
+			if len(month) != 6 || monthOf(month) == "" {
+				continue
 			}
 			p := store.Partition{Month: month, Droppable: month < current}
 			for _, t := range partitionedTables {
