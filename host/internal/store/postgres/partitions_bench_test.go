@@ -50,7 +50,7 @@ func BenchmarkPartitions(b *testing.B) {
 			var st *postgres.Store
 			var err error
 			if layout == "unpartitioned" {
-				benchMigrateTo(b, direct, 11)
+				migrateTo(b, direct, 11, false)
 				st, err = postgres.OpenAsIs(ctx, direct)
 			} else {
 				st, err = postgres.Open(ctx, direct, postgres.Options{})
@@ -224,23 +224,29 @@ func BenchmarkPartitions(b *testing.B) {
 	}
 }
 
-// benchMigrateTo applies the migrations up to version v.
-func benchMigrateTo(b *testing.B, url string, v int64) {
-	b.Helper()
+// migrateTo applies the migrations up to version v, or (down) rolls them
+// back to it.
+func migrateTo(tb testing.TB, url string, v int64, down bool) {
+	tb.Helper()
 	db, err := sql.Open("pgx", url)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer db.Close()
 	sub, err := fs.Sub(migrations.Postgres, "postgres")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithTableName("wtb_goose_db_version"))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	if _, err := p.UpTo(context.Background(), v); err != nil {
-		b.Fatal(err)
+	if down {
+		_, err = p.DownTo(context.Background(), v)
+	} else {
+		_, err = p.UpTo(context.Background(), v)
+	}
+	if err != nil {
+		tb.Fatalf("migrating to %d: %v", v, err)
 	}
 }
