@@ -392,6 +392,14 @@ else
   echo "(skipped: no PostgreSQL; run as root or start one with scripts/services.sh)"
 fi
 
+section "PostgreSQL month partitions: schema 11 (unpartitioned) vs 12 (partitioned), same run (opt-in: WTB_BENCH_PARTITION_ROWS, e.g. 10000000)"
+if [ -n "${WTB_TEST_POSTGRES_URL:-}" ] && [ -n "${WTB_BENCH_PARTITION_ROWS:-}" ]; then
+  echo "(result rows over ten past months of ten batches; writes through the store; the viewer's store calls on one batch of a tenth of a month; gc of one month)"
+  go test -run '^$' -bench 'Partitions' -benchtime 20x -timeout 60m ./host/internal/store/postgres/ | grep -E '^Benchmark'
+else
+  echo "(skipped: set WTB_BENCH_PARTITION_ROWS — 10,000,000 takes about 15 minutes to load twice on 2 cores — and run PostgreSQL)"
+fi
+
 temporal_bench() { # name node-kind (trivial: the built-in merge; else a 50 ms sh node)
   cat >"$work/$1.hcl" <<HCL
 runner "pool" {

@@ -37,6 +37,22 @@ type Deletion struct {
 	Kept string
 	// Detached are its forks that stay, without a parent from now on.
 	Detached []string
+	// Partition is the month (YYYYMM) whose partitions were dropped (or, on
+	// a dry run, would be) with this batch's rows, rather than deleting them
+	// row by row; Rows then counts only a dry run's rows (the partition's
+	// count is in RetentionOutcome.Partitions).
+	Partition string
+}
+
+// PartitionDrop is a month whose partitions went whole (PostgreSQL): every
+// batch started that month was deleted.
+type PartitionDrop struct {
+	Month   string
+	Tables  []string
+	Batches []string
+	// Rows are the rows the partitions held, and those of the month's
+	// batches in the other tables; nil on a dry run.
+	Rows store.RowCounts
 }
 
 // RetentionOutcome is what a retention command did, or would do.
@@ -53,6 +69,9 @@ type RetentionOutcome struct {
 	Reclaimed *store.Reclaimed
 	// Protected counts the batches --keep-last kept.
 	Protected int
+	// Partitions are the months whose partitions were dropped (or would
+	// be), oldest first.
+	Partitions []PartitionDrop
 }
 
 // DeleteOptions say which batches `wtb delete` removes.
@@ -287,8 +306,45 @@ func vacuumAllowed(all []store.Batch) error {
 // was taken meanwhile) moves to Kept.
 func (a *App) apply(ctx context.Context, st store.Store, l *lineage, out *RetentionOutcome, dryRun, vacuum bool) error {
 	out.DryRun = dryRun
+	whole, err := wholePartitions(ctx, st, out.Deleted)
+	if err != nil {
+		return runtimeErr("%w", err)
+	}
 	var deleted []Deletion
+	dropped := map[string]bool{} // months dropped (or to drop)
 	for _, d := range out.Deleted {
+		// Newest first: the first batch of a whole month met drops the
+		// month, after every batch derived from its batches (always
+		// newer) has gone.
+		if p, ok := whole[d.Batch.ID]; ok {
+			if !dropped[p.Month] {
+				drop, err := a.dropPartition(ctx, st, l, p, dryRun)
+				if err != nil {
+					out.Deleted = deleted
+					return runtimeErr("%w (deleted before it: %d batches)", err, len(deleted))
+				}
+				if drop != nil {
+					dropped[p.Month] = true
+					out.Partitions = append(out.Partitions, *drop)
+					out.Rows.Add(drop.Rows)
+				} else {
+					for _, id := range p.Batches { // changed meanwhile: row by row
+						delete(whole, id)
+					}
+				}
+			}
+			if dropped[p.Month] {
+				d.Partition = p.Month
+				if dryRun {
+					if d.Rows, err = st.Retention().Count(ctx, d.Batch.ID); err != nil {
+						return runtimeErr("%w", err)
+					}
+					out.Rows.Add(d.Rows)
+				}
+				deleted = append(deleted, d)
+				continue
+			}
+		}
 		var err error
 		if dryRun {
 			d.Rows, err = st.Retention().Count(ctx, d.Batch.ID)
@@ -319,6 +375,7 @@ func (a *App) apply(ctx context.Context, st store.Store, l *lineage, out *Retent
 		out.Rows.Add(d.Rows)
 		deleted = append(deleted, d)
 	}
+	sort.Slice(out.Partitions, func(i, j int) bool { return out.Partitions[i].Month < out.Partitions[j].Month })
 	out.Deleted = deleted
 	if dryRun || (len(deleted) == 0 && !vacuum) {
 		return nil
@@ -329,4 +386,61 @@ func (a *App) apply(ctx context.Context, st store.Store, l *lineage, out *Retent
 	}
 	out.Reclaimed = &rec
 	return nil
+}
+
+// wholePartitions finds the month partitions whose batches all go, by the
+// batch ids in them: a month whose partitions can be dropped whole rather
+// than deleting its rows one by one (PostgreSQL; none on SQLite). A month
+// not over yet is never one: a batch starting now would write into it.
+func wholePartitions(ctx context.Context, st store.Store, goes []Deletion) (map[string]store.Partition, error) {
+	parts, err := st.Retention().Partitions(ctx)
+	if err != nil || len(parts) == 0 {
+		return nil, err
+	}
+	going := map[string]bool{}
+	for _, d := range goes {
+		going[d.Batch.ID] = true
+	}
+	out := map[string]store.Partition{}
+	for _, p := range parts {
+		all := p.Droppable && len(p.Batches) > 0
+		for _, id := range p.Batches {
+			all = all && going[id]
+		}
+		if all {
+			for _, id := range p.Batches {
+				out[id] = p
+			}
+		}
+	}
+	return out, nil
+}
+
+// dropPartition drops a month's partitions with its batches (a dry run
+// only says so). It returns nil, and no error, when the month must go row
+// by row after all: its batches changed since they were listed, one started
+// running, or a rescored batch made meanwhile reads one — the row-by-row
+// path then says which batch stays and why.
+func (a *App) dropPartition(ctx context.Context, st store.Store, l *lineage, p store.Partition, dryRun bool) (*PartitionDrop, error) {
+	drop := &PartitionDrop{Month: p.Month, Tables: p.Tables, Batches: p.Batches}
+	if dryRun {
+		return drop, nil
+	}
+	var opts store.DeleteOptions
+	for _, id := range p.Batches {
+		if b := l.byID[id]; b != nil && deadLocalOwner(b.Owner) {
+			opts.DeadOwners = append(opts.DeadOwners, b.Owner)
+		}
+	}
+	rows, err := st.Retention().DropPartition(ctx, p, opts)
+	var running *store.BatchRunningError
+	var deps *store.DependentsError
+	switch {
+	case errors.Is(err, store.ErrPartitionChanged), errors.As(err, &running), errors.As(err, &deps):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	drop.Rows = rows
+	return drop, nil
 }

@@ -33,7 +33,12 @@ checkpoints they reuse, so a fork stays when its parent goes, detached (no
 parent any more). A SQLite database created by this wtb shrinks on disk
 after a deletion; one created by an older wtb keeps the space for later
 batches until --vacuum rewrites it once. PostgreSQL keeps the space for new
-rows (autovacuum); --vacuum runs VACUUM on the tables now.`
+rows (autovacuum); --vacuum runs VACUUM on the tables now.
+
+On PostgreSQL results and checkpoints are partitioned by the month a batch
+started: when every batch of a month that is over goes, its partitions are
+dropped whole — instant, and the space goes back to the file system — rather
+than deleted row by row (--dry-run says which months).`
 
 func (a *app) deleteCommand() *cobra.Command {
 	o := bench.DeleteOptions{}
@@ -162,6 +167,16 @@ func (a *app) writeRetention(out *bench.RetentionOutcome) {
 				map[bool]string{true: "", false: "s"}[len(d.Detached) > 1], strings.Join(d.Detached, ", "))
 		}
 	}
+	for _, p := range out.Partitions {
+		month := p.Month[:4] + "-" + p.Month[4:]
+		if out.DryRun {
+			fmt.Fprintf(w, "every batch started in %s goes (%s): its partitions %s would be dropped whole rather than deleted row by row\n",
+				month, plural(len(p.Batches), "batch", "batches"), strings.Join(p.Tables, ", "))
+			continue
+		}
+		fmt.Fprintf(w, "dropped the partitions of %s (%s, every batch started that month) rather than deleting row by row: %s\n",
+			month, plural(len(p.Batches), "batch", "batches"), p.Rows)
+	}
 	if len(out.Deleted) > 1 {
 		fmt.Fprintf(w, "in all: %s\n", out.Rows)
 	}
@@ -198,6 +213,10 @@ func (a *app) retentionTable(out *bench.RetentionOutcome) {
 		b := d.Batch
 		row := []string{b.ID, b.Name, bench.DisplayStatus(&b), numfmt.Date(b.CreatedAt), age(now.Sub(b.CreatedAt))}
 		for _, t := range cols {
+			if d.Partition != "" && !out.DryRun {
+				row = append(row, "(partition)") // counted with its month below
+				continue
+			}
 			row = append(row, strconv.FormatInt(d.Rows[t], 10))
 		}
 		fmt.Fprintln(tw, "  "+strings.Join(row, "\t"))

@@ -54,7 +54,10 @@ func batchTables(t *testing.T, db *sql.DB, pg bool) []string {
 	t.Helper()
 	q := `SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table' AND p.name = 'batch_test_id' ORDER BY 1`
 	if pg {
-		q = `SELECT table_name FROM information_schema.columns WHERE column_name = 'batch_test_id' AND table_schema = current_schema() ORDER BY 1`
+		// A partitioned table once, not each of its partitions.
+		q = `SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+			WHERE a.attname = 'batch_test_id' AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+			AND c.relnamespace = current_schema()::regnamespace ORDER BY 1`
 	}
 	rows, err := db.Query(q)
 	if err != nil {

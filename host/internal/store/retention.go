@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -87,7 +88,29 @@ type DeleteOptions struct {
 	// that exited without releasing its lease): its lease, though still live
 	// in the database, does not protect the batch.
 	DeadOwner string
+	// DeadOwners are the owners known to be gone among the batches of a
+	// partition (DropPartition).
+	DeadOwners []string
 }
+
+// Partition is the part of the partitioned tables (PostgreSQL: results and
+// checkpoints) that holds the rows of the batches started in one month.
+type Partition struct {
+	// Month is YYYYMM.
+	Month string
+	// Tables are the partitions' own tables.
+	Tables []string
+	// Batches are the batches whose rows it holds.
+	Batches []string
+	// Droppable says the month is over: no batch started later writes
+	// into it, so it may be dropped once its batches all go.
+	Droppable bool
+}
+
+// ErrPartitionChanged says a partition no longer holds the batches a
+// retention plan saw (a batch was added or deleted meanwhile), or its month
+// is not over: its batches are deleted row by row instead.
+var ErrPartitionChanged = errors.New("the partition's batches changed since they were listed")
 
 // BatchRunningError refuses to delete a batch whose owner's lease is live.
 type BatchRunningError struct {
@@ -141,4 +164,12 @@ type RetentionRepository interface {
 	// SQLite database that predates incremental auto-vacuum to be rewritten
 	// once (VACUUM: writers wait for it) and switched to it.
 	Reclaim(ctx context.Context, vacuum bool) (Reclaimed, error)
+	// Partitions lists the month partitions, oldest first, with their
+	// batches (none on a backend without partitions).
+	Partitions(ctx context.Context) ([]Partition, error)
+	// DropPartition deletes the batches of a partition, which must be
+	// exactly p.Batches, by dropping its tables; their rows in the other
+	// tables are deleted, their forks that stay detached, as Delete does.
+	// It refuses as Delete does, and with ErrPartitionChanged.
+	DropPartition(ctx context.Context, p Partition, o DeleteOptions) (RowCounts, error)
 }

@@ -26,3 +26,9 @@ func (s *Store) WriteResultsOneByOne(ctx context.Context, rs []store.Result) err
 
 // Pool exposes the connection pool to tests.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// OpenAsIs opens a database without migrating it: the benchmarks compare
+// the schema before partitions (version 11) with the one after.
+func OpenAsIs(ctx context.Context, url string) (*Store, error) {
+	return open(ctx, url, Options{}, false)
+}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,8 @@ type Store struct {
 	pool    *pgxpool.Pool
 	url     string
 	retries retryPolicy
+	// ensured are the months whose partitions this process made sure of.
+	ensured sync.Map
 }
 
 var _ store.Store = (*Store)(nil)
@@ -48,6 +51,12 @@ type Options struct {
 // Open connects, applies migrations (one host at a time), and refuses a
 // database whose schema is newer than this binary.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	return open(ctx, url, opts, true)
+}
+
+// open is Open; migrate false leaves the schema as it is (benchmarks of an
+// older schema).
+func open(ctx context.Context, url string, opts Options, migrate bool) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the database URL: %w", redactErr(err, url))
@@ -74,6 +83,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
 		return nil, redactErr(err, url)
+	}
+	if !migrate {
+		return s, nil
 	}
 	if err := s.migrate(ctx, cfg.ConnConfig.Copy()); err != nil {
 		pool.Close()

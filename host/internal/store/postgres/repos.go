@@ -30,6 +30,7 @@ func (r batches) Create(ctx context.Context, b *store.Batch) error {
 	if err != nil {
 		return fmt.Errorf("creating batch %s: %w", b.ID, err)
 	}
+	r.s.ensurePartitions(ctx, b.ID)
 	return nil
 }
 

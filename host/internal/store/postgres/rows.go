@@ -200,6 +200,21 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
+// partitionedKeys are the keys writes conflict on in the tables partitioned
+// by month (migration 12), where a unique key must hold the partition key,
+// the batch id: checkpoints' (id) became (id, batch_test_id), the same key
+// since a checkpoint id is a hash of its batch id. Results' key holds the
+// batch id already.
+var partitionedKeys = map[string]string{store.Checkpoints.Name: "(id, batch_test_id)"}
+
+// conflictKey is the key a write into t conflicts on in PostgreSQL.
+func conflictKey[T any](t store.Table[T]) string {
+	if k, ok := partitionedKeys[t.Name]; ok {
+		return k
+	}
+	return t.Conflict
+}
+
 // copyThreshold is the row count from which COPY beats batched INSERTs.
 const copyThreshold = 64
 
@@ -212,7 +227,7 @@ func insert[T any](ctx context.Context, tx pgx.Tx, t store.Table[T], rows []T) e
 	}
 	cols := t.Names()
 	if len(rows) < copyThreshold {
-		sql := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT %s DO NOTHING", t.Name, cols, placeholders(t), t.Conflict)
+		sql := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT %s DO NOTHING", t.Name, cols, placeholders(t), conflictKey(t))
 		var b pgx.Batch
 		for i := range rows {
 			b.Queue(sql, rowArgs(t, &rows[i])...)
@@ -256,6 +271,6 @@ func insert[T any](ctx context.Context, tx pgx.Tx, t store.Table[T], rows []T) e
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{tmp}, names, source()); err != nil {
 		return fmt.Errorf("copying into %s: %w", tmp, err)
 	}
-	_, err = tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT %s DO NOTHING", t.Name, cols, cols, tmp, t.Conflict))
+	_, err = tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT %s DO NOTHING", t.Name, cols, cols, tmp, conflictKey(t)))
 	return err
 }

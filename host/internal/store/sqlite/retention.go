@@ -269,3 +269,11 @@ func (s *Store) diskSize() int64 {
 	}
 	return n
 }
+
+// Partitions: SQLite has none; retention deletes row by row.
+func (r retention) Partitions(context.Context) ([]store.Partition, error) { return nil, nil }
+
+// DropPartition is never called on SQLite (Partitions lists none).
+func (r retention) DropPartition(_ context.Context, p store.Partition, _ store.DeleteOptions) (store.RowCounts, error) {
+	return nil, fmt.Errorf("partition %s: SQLite has no partitions: %w", p.Month, store.ErrPartitionChanged)
+}
