@@ -905,6 +905,7 @@ async function executionPage(id, key, params) {
     h('p', { class: 'muted' }, 'Click a node. Sources: ran = run for this execution; shared = run once for every execution with the same prefix; cached = the node cache; forked = the parent batch.'),
     h('div', { class: 'graph', 'data-testid': 'node-graph' }, graph(d.nodes, select)),
     panel,
+    traceSection(d),
     REPORT ? null : h('h2', {}, 'Events'),
     REPORT ? null : eventsBox);
   setTimeout(() => first && select(first.node));
@@ -1141,6 +1142,199 @@ function modelCalls(calls) {
       ]))),
   ];
 }
+
+// ---------- spans ----------
+
+// Spans a node run's waterfall shows at a time, and tool calls a list shows
+// before "show all": a node run keeps up to 2,000 spans, and a page that drew
+// them all at once would be slow to open.
+const SPAN_PAGE = 200, TOOL_PAGE = 100;
+
+// spanTimes gives each span of a node run its start and end in ms since the
+// epoch: offset_ms is exact within a tree (one per attempt), start is ms-precise.
+function spanTimes(spans) {
+  const base = {};
+  for (const sp of spans) {
+    const b = Date.parse(sp.start) - sp.offset_ms;
+    if (base[sp.attempt] === undefined || b < base[sp.attempt]) base[sp.attempt] = b;
+  }
+  return spans.map((sp) => ({ from: base[sp.attempt] + sp.offset_ms, to: base[sp.attempt] + sp.offset_ms + sp.duration_ms }));
+}
+
+// toolCallsOf lists a node run's tool calls: the execute_tool spans (with
+// their duration, status and result) in the order the trajectory evaluators
+// see them, and the calls a model turn asked for that no span shows.
+function toolCallsOf(n) {
+  const spans = n.spans.map((sp, i) => ({ sp, i })).filter((x) => x.sp.tool_name || (x.sp.attributes || {})['gen_ai.operation.name'] === 'execute_tool');
+  const times = spanTimes(n.spans);
+  spans.sort((a, b) => times[a.i].from - times[b.i].from);
+  const used = new Set();
+  return (n.tool_calls || []).map((c) => {
+    let sp = null;
+    if (c.source !== 'requested') {
+      const m = spans.find((x) => !used.has(x.i) && x.sp.tool_name === c.name);
+      if (m) { used.add(m.i); sp = m.sp; }
+    }
+    const result = sp ? (sp.attributes || {})['gen_ai.tool.call.result'] : undefined;
+    return { node: n.node, name: c.name, args: c.arguments, source: c.source || 'executed', error: c.error || (sp && sp.status === 'error' ? sp.status_message || 'error' : ''),
+      duration: sp ? sp.duration_ms : null, status: sp ? sp.status : '', result, attempt: sp ? sp.attempt : 0 };
+  });
+}
+
+// toolTable lists tool calls: tool, arguments, result or status, duration.
+function toolTable(calls, withNode, testid) {
+  const table = h('table', { class: 'tools', 'data-testid': testid },
+    h('thead', {}, h('tr', {}, h('th', { class: 'num' }, '#'), withNode ? h('th', {}, 'Node') : null, h('th', {}, 'Tool'), h('th', {}, 'Arguments'),
+      h('th', {}, 'Result / status'), h('th', { class: 'num' }, 'Duration'))));
+  const body = h('tbody', {});
+  const row = (c, i) => h('tr', { 'data-testid': 'tool-call', 'data-tool': c.name, class: c.error ? 'failed' : '' },
+    h('td', { class: 'num' }, i + 1),
+    withNode ? h('td', { class: 'id' }, c.node) : null,
+    h('td', {}, h('b', {}, c.name), c.attempt ? h('span', { class: 'muted' }, ' attempt ' + c.attempt) : null),
+    h('td', { class: 'args', title: c.args === null ? null : json(c.args), 'data-testid': 'tool-args' }, c.args === null ? DASH : brief(c.args, 160)),
+    h('td', { 'data-testid': 'tool-status' },
+      c.error ? h('span', { class: 'span-error' }, '✗ ' + c.error.split('\n')[0])
+        : c.source === 'requested' ? h('span', { class: 'muted', title: 'gen_ai.output.messages of a model turn asked for it; no execute_tool span shows it ran' }, 'asked for by the model')
+          : c.result !== undefined ? h('span', { title: typeof c.result === 'string' ? c.result : json(c.result) }, typeof c.result === 'string' ? cut(c.result, 120) : brief(c.result, 120)) : badge(c.status || 'unset', c.status === 'ok' ? 'ok' : '')),
+    h('td', { class: 'num' }, c.duration === null ? DASH : ms(c.duration)));
+  const show = (k) => body.replaceChildren(...calls.slice(0, k).map(row));
+  show(TOOL_PAGE);
+  append(table, [body]);
+  if (calls.length <= TOOL_PAGE) return table;
+  const more = h('button', { type: 'button', class: 'linkish', 'data-testid': testid + '-all', onclick: () => { show(calls.length); more.remove(); } },
+    'show all ' + calls.length + ' tool calls');
+  return h('div', {}, table, more);
+}
+
+// traceSection draws each node run's spans as a waterfall on the
+// execution's timeline (Jaeger's layout: a row per span, nested by parent,
+// its bar placed and sized by time), then the execution's tool calls. A
+// run reused from the node cache or a parent batch ran at another time: it
+// is drawn from its own start and says so.
+function traceSection(d) {
+  const runs = d.nodes.filter((n) => n.spans.length || n.spans_dropped);
+  if (runs.length === 0) return null;
+  const reused = (n) => n.source === 'cached' || n.source === 'forked';
+  let origin = Infinity, end = -Infinity;
+  const times = new Map(runs.map((n) => [n, spanTimes(n.spans)]));
+  for (const n of runs) {
+    if (reused(n)) continue;
+    for (const t of times.get(n)) { origin = Math.min(origin, t.from); end = Math.max(end, t.to); }
+  }
+  const tools = runs.flatMap(toolCallsOf);
+  return h('section', { 'data-testid': 'trace' },
+    h('h2', {}, 'Spans'),
+    h('p', { class: 'muted' }, 'Each node run’s spans on the execution’s timeline, nested by parent; click a span for its attributes. ',
+      '✗ marks an error, with its message; a ', h('span', { class: 'badge standin' }, 'stand-in'),
+      ' is a model call the gateway saw that no span of the node describes; the ', h('span', { class: 'badge' }, 'node run'), ' span is WTB’s own.'),
+    tools.length ? [h('h3', {}, 'Tool calls of the execution (' + tools.length + ')'), toolTable(tools, true, 'execution-tools')] : null,
+    runs.map((n) => {
+      let o = origin, e = end, own = false;
+      if (reused(n) || !Number.isFinite(o)) {
+        own = true;
+        o = Math.min(...times.get(n).map((t) => t.from));
+        e = Math.max(...times.get(n).map((t) => t.to));
+      }
+      const cut = REPORT && REPORT.spans_cut && REPORT.spans_cut[d.execution.execution_key] ? REPORT.spans_cut[d.execution.execution_key][n.node] : 0;
+      return traceRun(n, times.get(n), o, Math.max(e - o, 0.001), own, cut);
+    }));
+}
+
+// traceRun is one node run's waterfall: a page of rows at a time, subtrees
+// folded at will.
+function traceRun(n, times, origin, total, own, cut) {
+  const spans = n.spans;
+  const hasKids = new Set(spans.filter((sp) => sp.parent_span_id).map((sp) => sp.parent_span_id + '@' + sp.attempt));
+  const folded = new Set();
+  let limit = SPAN_PAGE;
+  const rows = h('div', { class: 'spans', 'data-testid': 'span-rows' });
+  const pager = h('div', { class: 'pager' });
+  const visible = () => {
+    const out = [];
+    let hideBelow = Infinity;
+    spans.forEach((sp, i) => {
+      if (sp.depth > hideBelow) return;
+      hideBelow = folded.has(i) ? sp.depth : Infinity;
+      out.push(i);
+    });
+    return out;
+  };
+  const draw = () => {
+    const vis = visible();
+    rows.replaceChildren(...vis.slice(0, limit).map((i) => spanRow(spans[i], i, times[i], origin, total, hasKids.has(spans[i].span_id + '@' + spans[i].attempt), folded.has(i), () => {
+      if (folded.has(i)) folded.delete(i); else folded.add(i);
+      draw();
+    })));
+    const shown = Math.min(limit, vis.length);
+    pager.replaceChildren();
+    append(pager, [
+      h('span', { class: 'muted', 'data-testid': 'span-count' }, shown === spans.length ? plural(spans.length, 'span', 'spans')
+        : shown + ' of ' + spans.length + ' spans shown' + (vis.length < spans.length ? ' (' + (spans.length - vis.length) + ' in folded subtrees)' : '')),
+      shown < vis.length ? h('button', { type: 'button', class: 'linkish', 'data-testid': 'span-more', onclick: () => { limit += SPAN_PAGE; draw(); } },
+        'show ' + Math.min(SPAN_PAGE, vis.length - shown) + ' more') : null,
+      shown < vis.length ? h('button', { type: 'button', class: 'linkish', 'data-testid': 'span-fold-deep', onclick: () => {
+        spans.forEach((sp, i) => { if (sp.depth >= 1 && hasKids.has(sp.span_id + '@' + sp.attempt)) folded.add(i); });
+        draw();
+      } }, 'fold every subtree below the top') : null]);
+  };
+  draw();
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => h('span', { class: 'tick', style: 'left:' + (f * 100) + '%' }, ms(f * total)));
+  const tools = toolCallsOf(n);
+  return h('div', { class: 'trace-run', 'data-testid': 'trace-run', 'data-node': n.node },
+    h('h3', {}, n.node + (n.variant ? ' = ' + n.variant : ''), ' ', n.source ? h('span', { class: 'muted' }, '(' + n.source + ')') : null),
+    own ? h('p', { class: 'muted', 'data-testid': 'trace-own' }, 'Reused (' + n.source + '): it ran at ' + when(origin) + ', so it is drawn from its own start.') : null,
+    cut ? h('p', { class: 'note', 'data-testid': 'spans-cut' }, 'This report holds the first ' + spans.length + ' of the node run’s ' + cut +
+      ' spans, in tree order; `wtb view` or `wtb show` shows every one.') : null,
+    n.spans_dropped ? h('p', { class: 'note', 'data-testid': 'spans-dropped' }, plural(n.spans_dropped, 'span', 'spans') +
+      ' dropped: past the bound of 2,000 spans or 4 MiB per node run; the receiver kept the first.') : null,
+    h('div', { class: 'waterfall' },
+      h('div', { class: 'span-axis' }, h('span', { class: 'span-name muted' }, 'span'), h('span', { class: 'span-track' }, ticks)),
+      rows),
+    pager,
+    tools.length ? [h('h4', {}, 'Tool calls (' + tools.length + ')'), toolTable(tools, false, 'run-tools')] : null);
+}
+
+// spanRow is one span: its name (indented by depth) with what matters at a
+// glance, its bar on the timeline, and its attributes when opened.
+function spanRow(sp, i, t, origin, total, kids, isFolded, toggle) {
+  const left = Math.max(0, Math.min(100, 100 * (t.from - origin) / total));
+  const width = Math.max(0.3, Math.min(100 - left, 100 * sp.duration_ms / total));
+  const err = sp.status === 'error';
+  const facts = [];
+  if (sp.model) facts.push(h('span', { class: 'fact', 'data-testid': 'span-model' }, sp.model));
+  if (sp.input_tokens || sp.output_tokens) facts.push(h('span', { class: 'fact', 'data-testid': 'span-tokens', title: 'input ' + count(sp.input_tokens) + ', output ' + count(sp.output_tokens) }, count(sp.input_tokens) + ' → ' + count(sp.output_tokens) + ' tokens'));
+  if (sp.tool_name) {
+    const args = (sp.attributes || {})['gen_ai.tool.call.arguments'];
+    facts.push(h('span', { class: 'fact', 'data-testid': 'span-tool' }, 'tool ' + sp.tool_name + (args !== undefined ? ' ' + brief(typeof args === 'string' ? tryJSON(args) : args, 80) : '')));
+  }
+  if (sp.source === 'gateway') facts.push(h('span', { class: 'badge standin', 'data-testid': 'span-standin', title: 'a model call the gateway saw that no span of the node describes' }, 'stand-in'));
+  if (sp.source === 'wtb') facts.push(h('span', { class: 'badge' }, 'node run'));
+  if (sp.attempt) facts.push(h('span', { class: 'badge warn' }, 'attempt ' + sp.attempt));
+  const title = sp.name + ' — +' + ms(t.from - origin) + ', ' + ms(sp.duration_ms) + ', ' + (sp.status || 'unset') + (sp.status_message ? ': ' + sp.status_message : '');
+  const attrs = Object.entries(sp.attributes || {});
+  return h('details', { class: 'span-row' + (err ? ' failed' : ''), 'data-testid': 'span-row', 'data-span': sp.span_id, 'data-depth': sp.depth, 'data-status': sp.status || 'unset' },
+    h('summary', { title },
+      h('span', { class: 'span-name', style: 'padding-left:' + (sp.depth * 14) + 'px' },
+        kids ? h('button', { type: 'button', class: 'fold', title: isFolded ? 'show its subtree' : 'fold its subtree', 'data-testid': 'span-fold',
+          onclick: (e) => { e.preventDefault(); e.stopPropagation(); toggle(); } }, isFolded ? '▸' : '▾') : h('span', { class: 'fold' }, ''),
+        err ? h('span', { class: 'span-mark', 'data-testid': 'span-error-mark' }, '✗ ') : null,
+        h('span', { class: 'span-label', 'data-testid': 'span-name' }, sp.name), ' ', facts,
+        err && sp.status_message ? h('div', { class: 'span-error', 'data-testid': 'span-error' }, sp.status_message.split('\n')[0]) : null),
+      h('span', { class: 'span-track' },
+        h('span', { class: 'span-bar ' + (err ? 'error' : sp.source === 'gateway' ? 'standin' : sp.source === 'wtb' ? 'run' : ''), style: 'left:' + left + '%;width:' + width + '%' }),
+        h('span', { class: 'span-dur', style: left > 70 ? 'right:' + (100 - left) + '%' : 'left:' + (left + width) + '%' }, ms(sp.duration_ms)))),
+    h('div', { class: 'span-detail', 'data-testid': 'span-detail' },
+      h('div', { class: 'kv' }, h('span', {}, 'start +', ms(t.from - origin)), h('span', {}, 'duration ', ms(sp.duration_ms)),
+        h('span', {}, 'status ', h('b', {}, sp.status || 'unset')), sp.kind ? h('span', {}, 'kind ', sp.kind) : null, h('span', {}, 'source ', sp.source || DASH),
+        h('span', { class: 'muted' }, 'span ', sp.span_id), h('span', { class: 'muted' }, 'trace ', sp.trace_id)),
+      sp.status_message ? h('pre', { class: 'span-error' }, sp.status_message) : null,
+      attrs.length === 0 ? h('p', { class: 'muted' }, 'no attributes') :
+        h('table', { class: 'attrs', 'data-testid': 'span-attrs' }, h('tbody', {}, attrs.map(([k, v]) => h('tr', {},
+          h('td', { class: 'id' }, k), h('td', {}, h('pre', {}, typeof v === 'string' ? v : json(v)))))))));
+}
+
+const cut = (t, n) => (t.length > n ? t.slice(0, n - 1) + '…' : t);
+const tryJSON = (s) => { try { return JSON.parse(s); } catch (e) { return s; } };
 
 // ---------- compare ----------
 
