@@ -965,7 +965,8 @@ function totalCostText(cost, calls, unpriced) {
 function executionCost(d) {
   const m = d.execution.metrics || {};
   const runs = d.nodes.filter((n) => (n.model_calls || []).length);
-  if (!m['wtb.llm.calls'] && runs.length === 0) return null;
+  const judges = d.evaluations.filter((x) => (x.model_calls || []).length);
+  if (!m['wtb.llm.calls'] && runs.length === 0 && judges.length === 0) return null;
   const row = (label, t, testid, title) => h('tr', { 'data-testid': testid, title: title || null },
     h('td', {}, label), h('td', { class: 'num' }, t.calls), h('td', { class: 'num' }, count(t.tokens) + (t.noUsage ? ' (' + t.noUsage + ' reported none)' : '')),
     h('td', { class: 'num', 'data-testid': 'cost' }, totalCostText(t.cost, t.calls, t.unpriced)));
@@ -980,15 +981,21 @@ function executionCost(d) {
     }
   }
   if (failed.length) rows.push(row(h('span', { class: 'muted' }, 'failed attempts (not in the total)'), callTotals(failed), 'failed-cost'));
-  const tokens = ['input', 'output', 'cache_read', 'cache_write', 'reasoning'].reduce((a, k) => a + (m['wtb.llm.' + k + '_tokens'] || 0), 0);
-  const total = { calls: m['wtb.llm.calls'] || 0, tokens, cost: m['wtb.llm.cost_usd'] || 0, unpriced: m['wtb.llm.unpriced_calls'] || 0, noUsage: 0 };
+  const totalOf = (p) => ({ calls: m[p + 'calls'] || 0, cost: m[p + 'cost_usd'] || 0, unpriced: m[p + 'unpriced_calls'] || 0, noUsage: 0,
+    tokens: ['input', 'output', 'cache_read', 'cache_write', 'reasoning'].reduce((a, k) => a + (m[p + k + '_tokens'] || 0), 0) });
+  const total = totalOf('wtb.llm.');
+  // The judges' calls are counted apart (wtb.llm.judge.*), as the
+  // leaderboard's judge cost is: grading is not what the workflow costs.
+  const judgeRows = judges.map((x) => row(['judge ', h('b', {}, x.name), h('span', { class: 'muted' }, ' (' + x.type + ')')], callTotals(x.model_calls), 'judge-cost-row'));
+  const judgeTotal = judges.length ? row(h('b', {}, 'the judges, apart'), totalOf('wtb.llm.judge.'), 'judge-total',
+    'the wtb.llm.judge.* metrics of the execution: its llm_judge evaluators’ calls, not in the workflow’s total') : null;
   return [
     h('h2', {}, 'Model calls: tokens and cost'),
     h('table', { 'data-testid': 'execution-cost' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Node run'), h('th', { class: 'num' }, 'Calls'), h('th', { class: 'num' }, 'Tokens'), h('th', { class: 'num' }, 'Cost'))),
       h('tbody', {}, rows),
       h('tfoot', {}, row(h('b', {}, 'this execution'), total, 'execution-total',
-        'the wtb.llm.* metrics of the execution: every node run it needed, a shared one in full'))),
+        'the wtb.llm.* metrics of the execution: every node run it needed, a shared one in full'), judgeRows, judgeTotal)),
     total.unpriced ? h('p', { class: 'muted' }, 'An unpriced call (its model has no price, or its response reported no usage) has no known cost: it is counted, never as $0.') : null,
   ];
 }
@@ -1025,13 +1032,16 @@ function scoresTable(d, params) {
   const evs = col ? sortRows(d.evaluations, (x) => [col.key(x)], state.desc) : d.evaluations;
   return h('table', { 'data-testid': 'scores' },
     h('thead', {}, h('tr', {}, cols.map((c) => sortHeader(c, state, sortHashes('ssort', 'sdesc'))))),
-    h('tbody', {}, evs.map((x) => h('tr', { 'data-testid': 'score-row', 'data-evaluator': x.name },
+    h('tbody', {}, evs.map((x) => [h('tr', { 'data-testid': 'score-row', 'data-evaluator': x.name },
       h('td', {}, h('b', {}, x.name), ' ', h('span', { class: 'muted' }, x.type)),
       h('td', { class: 'rule' }, x.rule),
       h('td', { class: 'num' }, x.weight),
       h('td', { class: 'num' }, fmt(x.score)),
       h('td', {}, x.passed ? badge('✓', 'ok') : badge('✗', 'bad')),
-      h('td', { 'data-testid': 'reason' }, x.reason)))));
+      h('td', { 'data-testid': 'reason' }, x.reason)),
+    // An llm_judge's calls, under its verdict: apart from the workflow's.
+    (x.model_calls || []).length ? h('tr', { class: 'judge-row', 'data-testid': 'judge-row', 'data-evaluator': x.name },
+      h('td', {}), h('td', { colspan: 5 }, modelCalls(x.model_calls, 'The judge’s calls (node judge:' + x.name + ', apart from the workflow’s)', 'judge'))) : null])));
 }
 
 // graph lays the workflow out in columns by dependency depth.
@@ -1105,8 +1115,9 @@ function nodePanel(n, d) {
 // modelCalls lists a node run's calls to model APIs through the gateway:
 // one row each, the request and the response (as stored: credentials are
 // never stored, secrets masked) folded under it.
-function modelCalls(calls) {
+function modelCalls(calls, title, kind) {
   if (calls.length === 0) return null;
+  const judge = kind === 'judge';
   const body = (doc) => {
     if (!doc) return '';
     if (doc.chunks) return doc.chunks.map((c) => (c.text !== undefined ? c.text : c.json !== undefined ? JSON.stringify(c.json) : '[' + (c.base64 || '').length + ' bytes base64]')).join('');
@@ -1119,19 +1130,19 @@ function modelCalls(calls) {
   const usageTitle = (u) => (u ? 'input ' + count(u.input_tokens) + ', output ' + count(u.output_tokens) + ', cache read ' + count(u.cache_read_tokens) +
     ', cache write ' + count(u.cache_write_tokens) + ', reasoning ' + count(u.reasoning_tokens) : 'the response reported no usage (not 0 tokens)');
   return [
-    h('h3', {}, 'Model calls'),
-    h('p', { class: 'kv', 'data-testid': 'node-cost' }, h('span', {}, plural(t.calls, 'call', 'calls')), h('span', {}, 'tokens ', h('b', {}, count(t.tokens))),
+    h(judge ? 'h4' : 'h3', {}, title || 'Model calls'),
+    h('p', { class: 'kv', 'data-testid': judge ? 'judge-cost' : 'node-cost' }, h('span', {}, plural(t.calls, 'call', 'calls')), h('span', {}, 'tokens ', h('b', {}, count(t.tokens))),
       h('span', {}, 'cost ', h('b', {}, totalCostText(t.cost, t.calls, t.unpriced)))),
-    h('table', { 'data-testid': 'model-calls' },
+    h('table', { 'data-testid': judge ? 'judge-calls' : 'model-calls' },
       h('thead', {}, h('tr', {}, ['#', 'Call', 'Model', 'Status', 'Source', 'Time', 'Tokens', 'Cost', ''].map((t) => h('th', {}, t)))),
       h('tbody', {}, calls.map((c) => [
-        h('tr', { 'data-testid': 'model-call' },
+        h('tr', { 'data-testid': judge ? 'judge-call' : 'model-call' },
           h('td', { class: 'num' }, c.ordinal),
           h('td', {}, h('span', { class: 'id', title: c.method + ' ' + c.upstream + ' ' + c.path }, c.method + ' ' + c.upstream + ' ' + c.path)),
           h('td', {}, c.model || DASH),
           h('td', {}, c.status ? badge(String(c.status), c.status < 400 ? 'ok' : 'bad') : badge('no answer', 'bad')),
           h('td', {}, badge(c.source, c.source === 'replayed' ? 'ok' : ''), c.streamed ? ' streamed' : '', c.attempt ? ' (attempt ' + c.attempt + ', failed)' : ''),
-          h('td', { class: 'num', title: 'first byte after ' + ms(c.first_byte_ms) + (c.queue_ms ? '; waited ' + ms(c.queue_ms) + ' in the gateway first' : '') + (c.sends > 1 ? '; sent ' + c.sends + ' times' : '') }, ms(c.duration_ms), c.queue_ms ? h('div', { class: 'muted', 'data-testid': 'call-queue' }, '+' + ms(c.queue_ms) + ' queued') : null),
+          h('td', { class: 'num', title: 'first byte after ' + ms(c.first_byte_ms) + (c.queue_ms ? '; waited ' + ms(c.queue_ms) + ' in the gateway first' : '') + (c.sends > 1 ? '; sent ' + c.sends + ' times' : '') }, ms(c.duration_ms), c.queue_ms >= 0.05 ? h('div', { class: 'muted', 'data-testid': 'call-queue' }, '+' + ms(c.queue_ms) + ' queued') : null),
           h('td', { class: 'num', title: usageTitle(c.usage) }, c.usage ? count(tokensOf(c.usage)) : 'not reported'),
           h('td', { class: 'num', 'data-testid': 'call-cost', title: c.cost_usd === null ? 'no price for this model, or no usage reported: the cost is unknown, never $0' : null },
             c.cost_usd === null ? 'unpriced' : usd(c.cost_usd)),
