@@ -121,6 +121,7 @@ func BenchmarkExecutionPage2000Spans(b *testing.B) {
 	srv := httptest.NewServer((&viewer.Server{Store: st}).Handler())
 	defer srv.Close()
 	u := executionURL(srv.URL, id, key)
+	var size int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		resp, err := http.Get(u)
@@ -132,6 +133,8 @@ func BenchmarkExecutionPage2000Spans(b *testing.B) {
 		if resp.StatusCode != 200 {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
-		b.SetBytes(n)
+		size = n
 	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
+	b.ReportMetric(float64(size)/1e6, "MB/page")
 }
