@@ -209,7 +209,13 @@ func printJudgeCalls(w io.Writer, d *doc.ExecutionDetail, bodies bool) {
 		if len(ev.ModelCalls) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "    %s (%s, score %s):\n", ev.Name, ev.Type, numfmt.Score(ev.Score))
+		// A judge that could not grade fails the execution at judge:NAME
+		// (the first such judge) and is named in its error; its 0 is no score.
+		score := "score " + numfmt.Score(ev.Score)
+		if res := d.Execution; !res.Success && (res.FailedNode == "judge:"+ev.Name || strings.Contains(res.Error, fmt.Sprintf("evaluator %q", ev.Name))) {
+			score = "could not grade"
+		}
+		fmt.Fprintf(w, "    %s (%s, %s):\n", ev.Name, ev.Type, score)
 		for _, c := range ev.ModelCalls {
 			printModelCall(w, "      ", c, bodies)
 		}

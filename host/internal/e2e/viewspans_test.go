@@ -96,6 +96,11 @@ func TestViewerDrawsSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSmallTrace(t, ctx, "view")
+	// The node panel says how many and leads to them.
+	nodeSpans, _ := texts(ctx, `[data-testid=node-spans]`)
+	if len(nodeSpans) != 1 || nodeSpans[0] != "6 spans, 2 tool calls — show its waterfall" {
+		t.Errorf("node panel: %q", nodeSpans)
+	}
 	// A span's attributes open on click.
 	err := chromedp.Do(ctx,
 		chromedp.Click(`[data-testid=trace-run] [data-testid=span-row]:nth-child(4) > summary`),

@@ -1107,6 +1107,12 @@ function nodePanel(n, d) {
       h('details', {}, h('summary', {}, 'State after'), h('pre', {}, json(n.state))),
     ] : null,
     modelCalls(n.model_calls || []),
+    (n.spans || []).length ? h('p', { class: 'muted', 'data-testid': 'node-spans' }, plural(n.spans.length, 'span', 'spans'),
+      (n.tool_calls || []).length ? ', ' + plural(n.tool_calls.length, 'tool call', 'tool calls') : '', n.spans_dropped ? ' (' + n.spans_dropped + ' dropped)' : '', ' — ',
+      h('button', { type: 'button', class: 'linkish', 'data-testid': 'node-spans-show', onclick: () => {
+        const el = document.querySelector('[data-testid=trace-run][data-node="' + CSS.escape(n.node) + '"]');
+        if (el) el.scrollIntoView({ behavior: 'smooth', block: 'start' });
+      } }, 'show its waterfall')) : null,
     h('h3', {}, 'Logs'),
     logs.length ? h('pre', { class: 'logs', 'data-testid': 'node-logs' }, logs.map((l) => h('span', { class: l.stream }, l.stream + ' | ' + l.line + '\n')))
       : h('p', { class: 'muted' }, n.status === 'not_run' ? 'did not run' : 'no log lines'));
