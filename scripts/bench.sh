@@ -51,6 +51,9 @@ go test -run '^$' -bench 'InProcess|Plugin' -benchtime 3s ./host/internal/plugin
 section "Viewer pages of a 100,000-execution batch, finished and running (go test -bench, host/internal/viewer)"
 go test -run '^$' -bench Pages100k -benchtime 10x ./host/internal/viewer/ | grep -E '^Benchmark' | awk '{ printf "%-60s %10s ms/page\n", $1, $5 }'
 
+section "The execution page of a node run with 2,000 spans, the receiver's bound (go test -bench, host/internal/viewer)"
+go test -run '^$' -bench ExecutionPage2000Spans -benchtime 20x ./host/internal/viewer/ | grep -E '^Benchmark' | awk '{ printf "%-60s %10s ms/page %6s MB\n", $1, $7, $5 }'
+
 section "The case × combination grid of 2 combinations × 10,000 cases × 5 repeats (100,000 executions; PostgreSQL with WTB_TEST_POSTGRES_URL)"
 go test -run '^$' -bench Grid100k -benchtime 10x ./host/internal/viewer/ | grep -E '^Benchmark' | awk '{ printf "%-60s %10s ms/page\n", $1, $5 }'
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/eval"
+	"github.com/wtbench/wtb/host/internal/judge"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -138,6 +139,8 @@ type ExecutionView struct {
 	// the runs in Chain that ran in this batch (RunID = checkpoint id), and
 	// of the failed attempts of its nodes (RunID = step id#aN).
 	ModelCalls []store.ModelCall
+	// JudgeCalls are the calls of its llm_judge evaluators, by evaluator.
+	JudgeCalls map[string][]store.ModelCall
 	// Spans are the spans of the same node runs (RunID as for ModelCalls).
 	Spans []store.NodeSpans
 	// Case is the case as the batch ran it (zero if its spec lacks it).
@@ -219,11 +222,42 @@ func Execution(ctx context.Context, st store.Store, batchID, key string) (*Execu
 		if v.ModelCalls, err = st.ModelCalls().ListByRuns(ctx, rec.ID, ids); err != nil {
 			return nil, runtimeErr("reading the model calls of %s: %v", res.ExecutionKey, err)
 		}
+		if v.JudgeCalls, err = judgeCalls(ctx, st, rec.ID, b, res.ExecutionKey); err != nil {
+			return nil, runtimeErr("reading the judges' calls of %s: %v", res.ExecutionKey, err)
+		}
 	}
 	if v.Spans, err = st.Spans().ListByRuns(ctx, rec.ID, ids); err != nil {
 		return nil, runtimeErr("reading the spans of %s: %v", res.ExecutionKey, err)
 	}
 	return v, nil
+}
+
+// judgeCalls are the calls of an execution's llm_judge evaluators by
+// evaluator: each is one run of the node "judge:NAME" under a run id of its
+// own (judge.RunID), kept in the batch that graded it (a rescore's in the
+// rescore).
+func judgeCalls(ctx context.Context, st store.Store, batchID string, b *spec.Batch, key string) (map[string][]store.ModelCall, error) {
+	byRun := map[string]string{}
+	var ids []string
+	for _, ev := range b.Evaluators {
+		if ev.Type == "llm_judge" {
+			id := judge.RunID(ev.Name, key)
+			byRun[id] = ev.Name
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	calls, err := st.ModelCalls().ListByRuns(ctx, batchID, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]store.ModelCall{}
+	for _, c := range calls {
+		out[byRun[c.RunID]] = append(out[byRun[c.RunID]], c)
+	}
+	return out, nil
 }
 
 // runIDs are the ids the model calls of an execution's node runs are kept

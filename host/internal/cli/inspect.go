@@ -83,6 +83,7 @@ func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs, bodies b
 	for _, k := range spec.SortedKeys(res.Notes) {
 		fmt.Fprintf(w, "    %s: %s\n", k, res.Notes[k])
 	}
+	printJudgeCalls(w, d, bodies)
 	fmt.Fprintf(w, "\n  input (case %s): %s\n", res.CaseID, statediff.Brief(statediff.Decode(d.Input), 70))
 	var final json.RawMessage
 	for _, n := range d.Nodes {
@@ -191,6 +192,59 @@ func printSpans(w io.Writer, n doc.NodeRun) {
 	}
 }
 
+// printJudgeCalls lists the llm_judge evaluators' calls under the
+// evaluation they graded, apart from the workflow's, and the execution's
+// model-call totals with the judges' counted apart (as the leaderboard's
+// cost.judge is).
+func printJudgeCalls(w io.Writer, d *doc.ExecutionDetail, bodies bool) {
+	judged := false
+	for _, ev := range d.Evaluations {
+		judged = judged || len(ev.ModelCalls) > 0
+	}
+	if !judged {
+		return
+	}
+	fmt.Fprintf(w, "  judge calls (apart from the workflow's):\n")
+	for _, ev := range d.Evaluations {
+		if len(ev.ModelCalls) == 0 {
+			continue
+		}
+		// A judge that could not grade fails the execution at judge:NAME
+		// (the first such judge) and is named in its error; its 0 is no score.
+		score := "score " + numfmt.Score(ev.Score)
+		if res := d.Execution; !res.Success && (res.FailedNode == "judge:"+ev.Name || strings.Contains(res.Error, fmt.Sprintf("evaluator %q", ev.Name))) {
+			score = "could not grade"
+		}
+		fmt.Fprintf(w, "    %s (%s, %s):\n", ev.Name, ev.Type, score)
+		for _, c := range ev.ModelCalls {
+			printModelCall(w, "      ", c, bodies)
+		}
+	}
+	m := d.Execution.Metrics
+	total := func(prefix string) string {
+		tokens := 0.0
+		for _, k := range []string{"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"} {
+			tokens += m[prefix+k]
+		}
+		calls, unpriced := m[prefix+"calls"], m[prefix+"unpriced_calls"]
+		cost := numfmt.USD(m[prefix+"cost_usd"])
+		switch {
+		case unpriced > 0 && unpriced == calls:
+			cost = "unpriced"
+		case unpriced > 0:
+			cost += fmt.Sprintf(" + %s unpriced", numfmt.Count(unpriced))
+		}
+		noun := "calls"
+		if calls == 1 {
+			noun = "call"
+		}
+		return fmt.Sprintf("%s %s, %s tokens, %s", numfmt.Count(calls), noun, numfmt.Count(tokens), cost)
+	}
+	// The execution's wtb.llm.* metrics are the workflow's calls,
+	// wtb.llm.judge.* its judges' (README "LLM judge").
+	fmt.Fprintf(w, "  model calls: workflow %s; judges %s\n", total("wtb.llm."), total("wtb.llm.judge."))
+}
+
 // printModelCalls lists a node run's model calls, one line each, and with
 // bodies their requests and responses indented.
 func printModelCalls(w io.Writer, calls []doc.ModelCall, bodies bool) {
@@ -199,49 +253,58 @@ func printModelCalls(w io.Writer, calls []doc.ModelCall, bodies bool) {
 	}
 	fmt.Fprintf(w, "       model calls:\n")
 	for _, c := range calls {
-		attempt := ""
-		if c.Attempt > 0 {
-			attempt = fmt.Sprintf(" (attempt %d, failed)", c.Attempt)
+		printModelCall(w, "         ", c, bodies)
+	}
+}
+
+// printModelCall is one call on a line (upstream, model, status, live,
+// recorded or replayed, time, sends and queue, tokens, cost or unpriced),
+// with bodies its request and response indented under it.
+func printModelCall(w io.Writer, indent string, c doc.ModelCall, bodies bool) {
+	attempt := ""
+	if c.Attempt > 0 {
+		attempt = fmt.Sprintf(" (attempt %d, failed)", c.Attempt)
+	}
+	status := strconv.Itoa(c.Status)
+	if c.Status == 0 {
+		status = "no answer"
+	}
+	stream := ""
+	if c.Streamed {
+		stream = ", streamed"
+	}
+	used := ""
+	if u := c.Usage; u != nil {
+		used = fmt.Sprintf(", %s tokens", numfmt.Count(float64(u.Input+u.Output+u.CacheRead+u.CacheWrite+u.Reasoning)))
+		if c.CostUSD != nil {
+			used += ", " + numfmt.USD(*c.CostUSD)
+		} else {
+			used += ", unpriced"
 		}
-		status := strconv.Itoa(c.Status)
-		if c.Status == 0 {
-			status = "no answer"
-		}
-		stream := ""
-		if c.Streamed {
-			stream = ", streamed"
-		}
-		used := ""
-		if u := c.Usage; u != nil {
-			used = fmt.Sprintf(", %s tokens", numfmt.Count(float64(u.Input+u.Output+u.CacheRead+u.CacheWrite+u.Reasoning)))
-			if c.CostUSD != nil {
-				used += ", " + numfmt.USD(*c.CostUSD)
-			} else {
-				used += ", unpriced"
-			}
-		}
-		waited := ""
-		if c.Sends > 1 {
-			waited = fmt.Sprintf(", sent %d times", c.Sends)
-		}
-		if c.QueueMs > 0 {
-			waited += ", waited " + numfmt.Duration(c.QueueMs) + " in the gateway"
-		}
-		fmt.Fprintf(w, "         #%d %s %s %s  %s  %s, %s%s, %s%s%s%s\n", c.Ordinal, c.Method, c.Upstream, c.Path, orDash(c.Model), status,
-			c.Source, stream, numfmt.Duration(c.DurationMs), waited, used, attempt)
-		if c.Error != "" {
-			fmt.Fprintf(w, "            error: %s\n", firstLineOf(c.Error))
-		}
-		if bodies {
-			for _, part := range []struct {
-				name string
-				raw  json.RawMessage
-			}{{"request", c.Request}, {"response", c.Response}} {
-				var v any
-				_ = json.Unmarshal(part.raw, &v)
-				out, _ := json.MarshalIndent(v, "              ", "  ")
-				fmt.Fprintf(w, "            %s: %s\n", part.name, out)
-			}
+	} else if c.Status != 0 {
+		used = ", no usage reported, unpriced"
+	}
+	waited := ""
+	if c.Sends > 1 {
+		waited = fmt.Sprintf(", sent %d times", c.Sends)
+	}
+	if c.QueueMs > 0 {
+		waited += ", waited " + numfmt.Duration(c.QueueMs) + " in the gateway"
+	}
+	fmt.Fprintf(w, "%s#%d %s %s %s  %s  %s, %s%s, %s%s%s%s\n", indent, c.Ordinal, c.Method, c.Upstream, c.Path, orDash(c.Model), status,
+		c.Source, stream, numfmt.Duration(c.DurationMs), waited, used, attempt)
+	if c.Error != "" {
+		fmt.Fprintf(w, "%s   error: %s\n", indent, firstLineOf(c.Error))
+	}
+	if bodies {
+		for _, part := range []struct {
+			name string
+			raw  json.RawMessage
+		}{{"request", c.Request}, {"response", c.Response}} {
+			var v any
+			_ = json.Unmarshal(part.raw, &v)
+			out, _ := json.MarshalIndent(v, indent+"     ", "  ")
+			fmt.Fprintf(w, "%s   %s: %s\n", indent, part.name, out)
 		}
 	}
 }

@@ -56,6 +56,9 @@ type Evaluation struct {
 	Score  float64 `json:"score"`
 	Passed bool    `json:"passed"`
 	Reason string  `json:"reason"`
+	// ModelCalls are an llm_judge evaluator's calls for this execution (the
+	// node "judge:NAME"), apart from the workflow's; none for other types.
+	ModelCalls []ModelCall `json:"model_calls"`
 }
 
 // Node statuses in an execution: a node succeeded or failed as executions
@@ -118,7 +121,11 @@ func ExecutionDetailOf(v *bench.ExecutionView) ExecutionDetail {
 	for _, ev := range v.Spec.Evaluators {
 		score := res.Scores[ev.Name]
 		d.Evaluations = append(d.Evaluations, Evaluation{Name: ev.Name, Type: ev.Type, Weight: ev.Weight, Rule: eval.Describe(ev),
-			Score: score, Passed: res.Success && score >= v.Spec.PassScore, Reason: red.String(v.Reasons[ev.Name])})
+			Score: score, Passed: res.Success && score >= v.Spec.PassScore, Reason: red.String(v.Reasons[ev.Name]), ModelCalls: []ModelCall{}})
+		for _, c := range v.JudgeCalls[ev.Name] {
+			last := &d.Evaluations[len(d.Evaluations)-1]
+			last.ModelCalls = append(last.ModelCalls, modelCallOf(c, red))
+		}
 	}
 	byNode := map[string]*store.Checkpoint{}
 	calls := modelCallsByNode(v.ModelCalls, red)

@@ -57,23 +57,28 @@ type Usage struct {
 func modelCallsByNode(calls []store.ModelCall, red *spec.Redactor) map[string][]ModelCall {
 	out := map[string][]ModelCall{}
 	for _, c := range calls {
-		attempt := 0
-		if i := strings.LastIndex(c.RunID, "#a"); i >= 0 {
-			attempt, _ = strconv.Atoi(c.RunID[i+2:])
-		}
-		m := ModelCall{Ordinal: c.Ordinal, Attempt: attempt, Upstream: c.Upstream, Method: c.Method,
-			Path: c.Path, Query: red.String(c.Query), Model: c.Model, Status: c.Status, Source: c.Source, Streamed: c.Streamed,
-			StartedAt: c.StartedAt, DurationMs: c.DurationMs, FirstByteMs: c.FirstByteMs, Sends: c.Attempts, QueueMs: c.QueueMs, Error: red.String(c.Error),
-			Request: red.JSON(c.Request), Response: red.JSON(c.Response)}
-		if c.UsageReported {
-			m.Usage = &Usage{Input: c.InputTokens, Output: c.OutputTokens, CacheRead: c.CacheReadTokens, CacheWrite: c.CacheWriteTokens,
-				Reasoning: c.ReasoningTokens}
-		}
-		if c.Priced {
-			cost := c.CostUSD
-			m.CostUSD = &cost
-		}
-		out[c.Node] = append(out[c.Node], m)
+		out[c.Node] = append(out[c.Node], modelCallOf(c, red))
 	}
 	return out
+}
+
+// modelCallOf describes one stored call.
+func modelCallOf(c store.ModelCall, red *spec.Redactor) ModelCall {
+	attempt := 0
+	if i := strings.LastIndex(c.RunID, "#a"); i >= 0 {
+		attempt, _ = strconv.Atoi(c.RunID[i+2:])
+	}
+	m := ModelCall{Ordinal: c.Ordinal, Attempt: attempt, Upstream: c.Upstream, Method: c.Method,
+		Path: c.Path, Query: red.String(c.Query), Model: c.Model, Status: c.Status, Source: c.Source, Streamed: c.Streamed,
+		StartedAt: c.StartedAt, DurationMs: c.DurationMs, FirstByteMs: c.FirstByteMs, Sends: c.Attempts, QueueMs: c.QueueMs, Error: red.String(c.Error),
+		Request: red.JSON(c.Request), Response: red.JSON(c.Response)}
+	if c.UsageReported {
+		m.Usage = &Usage{Input: c.InputTokens, Output: c.OutputTokens, CacheRead: c.CacheReadTokens, CacheWrite: c.CacheWriteTokens,
+			Reasoning: c.ReasoningTokens}
+	}
+	if c.Priced {
+		cost := c.CostUSD
+		m.CostUSD = &cost
+	}
+	return m
 }

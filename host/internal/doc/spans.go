@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -23,10 +24,13 @@ type Span struct {
 	Kind  string `json:"kind"`
 	// OffsetMs is when it started, from the start of the node run's first
 	// span; DurationMs how long it took.
-	OffsetMs      float64 `json:"offset_ms"`
-	DurationMs    float64 `json:"duration_ms"`
-	Status        string  `json:"status"`
-	StatusMessage string  `json:"status_message"`
+	OffsetMs   float64 `json:"offset_ms"`
+	DurationMs float64 `json:"duration_ms"`
+	// Start is when it started (the node's clock): the viewer lays node
+	// runs out on the execution's timeline by it.
+	Start         time.Time `json:"start"`
+	Status        string    `json:"status"`
+	StatusMessage string    `json:"status_message"`
 	// Source is node (the node's instrumentation), gateway (a model call
 	// no span of the node's describes) or wtb (the node run itself).
 	Source       string          `json:"source"`
@@ -96,7 +100,7 @@ func tree(list []sdk.Span, attempt int) []Span {
 		s := list[i]
 		a := trajectory.Attrs(&s)
 		sp := Span{SpanID: s.SpanID, ParentID: s.ParentID, TraceID: s.TraceID, Depth: depth, Name: s.Name, Kind: s.Kind,
-			OffsetMs: ms(s.Start.Sub(first).Seconds()), DurationMs: ms(s.End.Sub(s.Start).Seconds()), Status: s.Status,
+			OffsetMs: ms(s.Start.Sub(first).Seconds()), DurationMs: ms(s.End.Sub(s.Start).Seconds()), Start: s.Start.UTC(), Status: s.Status,
 			StatusMessage: s.StatusMessage, Source: s.Source, Attempt: attempt, Attributes: s.Attributes}
 		if sp.Attributes == nil {
 			sp.Attributes = json.RawMessage("{}")

@@ -292,6 +292,12 @@ func TestLLMJudgeThatCannotGradeGivesNoScore(t *testing.T) {
 		}
 	}
 
+	// show lists the call that could not grade under its evaluation.
+	if show := e.mustRun("show", "answer=right/france/0", "--batch", id).stdout; !strings.Contains(show,
+		"    quality (llm_judge, could not grade):\n      #0 POST openai /chat/completions  gpt-4o-mini  200, recorded, ") {
+		t.Errorf("show of an execution its judge could not grade:\n%s", show)
+	}
+
 	// Rescored with a rubric the judge answers: graded, the other judge's
 	// answers replayed.
 	e.write("fixed.hcl", judgeBench("record", fwd.url(), llm.ca, "Does the answer name the capital?"))
@@ -312,6 +318,13 @@ func TestLLMJudgeThatCannotGradeGivesNoScore(t *testing.T) {
 	}
 	if sources["judge:quality recorded"] != 4 || sources["judge:verdict replayed"] != 4 {
 		t.Errorf("the rescore's judge calls: %v; want quality's recorded, verdict's replayed", sources)
+	}
+	show := e.mustRun("show", "answer=right/france/0", "--batch", fixed).stdout
+	for _, w := range []string{"    quality (llm_judge, score 1.000):\n      #0 POST openai /chat/completions  gpt-4o-mini  200, recorded, ",
+		"    verdict (llm_judge, score 1.000):\n      #0 POST anthropic /v1/messages  claude-3-5-haiku  200, replayed, "} {
+		if !strings.Contains(show, w) {
+			t.Errorf("show of the rescore lacks %q:\n%s", w, show)
+		}
 	}
 
 	// The upstream gone and nothing recorded for this rubric: no score.

@@ -76,6 +76,9 @@ type ReportData struct {
 	// first cases failures first, up to MaxReportCaseRuns executions and
 	// MaxReportCases cases (Holds says how many of how many).
 	Cases doc.Cases `json:"cases"`
+	// SpansCut says, by execution key and node, how many spans a node run
+	// kept where the report holds only the first MaxReportSpans of them.
+	SpansCut map[string]map[string]int `json:"spans_cut"`
 }
 
 // Limits of a report, so a batch of a million executions still makes a file
@@ -86,6 +89,9 @@ const (
 	MaxReportCases      = 2000
 	MaxReportCaseRuns   = 10000
 	ReportOutputChars   = 300
+	// MaxReportSpans bounds the spans a report holds per node run (a node
+	// run keeps up to 2,000, about 1 MB as JSON): the first, in tree order.
+	MaxReportSpans = 500
 )
 
 // Report renders a batch as one self-contained HTML file.
@@ -100,13 +106,23 @@ func Report(ctx context.Context, st store.Store, id, version string) ([]byte, er
 		return nil, err
 	}
 	data := &ReportData{Leaderboard: doc.LeaderboardOf(board), Executions: doc.ExecutionsOf(rec.ID, rows, total, 0, b),
-		Details: map[string]doc.ExecutionDetail{}}
+		Details: map[string]doc.ExecutionDetail{}, SpansCut: map[string]map[string]int{}}
 	for _, key := range detailKeys(rows) {
 		v, err := bench.Execution(ctx, st, rec.ID, key)
 		if err != nil {
 			return nil, err
 		}
-		data.Details[key] = doc.ExecutionDetailOf(v)
+		d := doc.ExecutionDetailOf(v)
+		for i := range d.Nodes {
+			if n := &d.Nodes[i]; len(n.Spans) > MaxReportSpans {
+				if data.SpansCut[key] == nil {
+					data.SpansCut[key] = map[string]int{}
+				}
+				data.SpansCut[key][n.Node] = len(n.Spans)
+				n.Spans = n.Spans[:MaxReportSpans]
+			}
+		}
+		data.Details[key] = d
 	}
 	// The grid holds every combination, best first, for as many cases as
 	// fit, failures first; the page pages, sorts and searches them itself.

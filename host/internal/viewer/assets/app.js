@@ -905,6 +905,7 @@ async function executionPage(id, key, params) {
     h('p', { class: 'muted' }, 'Click a node. Sources: ran = run for this execution; shared = run once for every execution with the same prefix; cached = the node cache; forked = the parent batch.'),
     h('div', { class: 'graph', 'data-testid': 'node-graph' }, graph(d.nodes, select)),
     panel,
+    traceSection(d),
     REPORT ? null : h('h2', {}, 'Events'),
     REPORT ? null : eventsBox);
   setTimeout(() => first && select(first.node));
@@ -964,7 +965,8 @@ function totalCostText(cost, calls, unpriced) {
 function executionCost(d) {
   const m = d.execution.metrics || {};
   const runs = d.nodes.filter((n) => (n.model_calls || []).length);
-  if (!m['wtb.llm.calls'] && runs.length === 0) return null;
+  const judges = d.evaluations.filter((x) => (x.model_calls || []).length);
+  if (!m['wtb.llm.calls'] && runs.length === 0 && judges.length === 0) return null;
   const row = (label, t, testid, title) => h('tr', { 'data-testid': testid, title: title || null },
     h('td', {}, label), h('td', { class: 'num' }, t.calls), h('td', { class: 'num' }, count(t.tokens) + (t.noUsage ? ' (' + t.noUsage + ' reported none)' : '')),
     h('td', { class: 'num', 'data-testid': 'cost' }, totalCostText(t.cost, t.calls, t.unpriced)));
@@ -979,15 +981,21 @@ function executionCost(d) {
     }
   }
   if (failed.length) rows.push(row(h('span', { class: 'muted' }, 'failed attempts (not in the total)'), callTotals(failed), 'failed-cost'));
-  const tokens = ['input', 'output', 'cache_read', 'cache_write', 'reasoning'].reduce((a, k) => a + (m['wtb.llm.' + k + '_tokens'] || 0), 0);
-  const total = { calls: m['wtb.llm.calls'] || 0, tokens, cost: m['wtb.llm.cost_usd'] || 0, unpriced: m['wtb.llm.unpriced_calls'] || 0, noUsage: 0 };
+  const totalOf = (p) => ({ calls: m[p + 'calls'] || 0, cost: m[p + 'cost_usd'] || 0, unpriced: m[p + 'unpriced_calls'] || 0, noUsage: 0,
+    tokens: ['input', 'output', 'cache_read', 'cache_write', 'reasoning'].reduce((a, k) => a + (m[p + k + '_tokens'] || 0), 0) });
+  const total = totalOf('wtb.llm.');
+  // The judges' calls are counted apart (wtb.llm.judge.*), as the
+  // leaderboard's judge cost is: grading is not what the workflow costs.
+  const judgeRows = judges.map((x) => row(['judge ', h('b', {}, x.name), h('span', { class: 'muted' }, ' (' + x.type + ')')], callTotals(x.model_calls), 'judge-cost-row'));
+  const judgeTotal = judges.length ? row(h('b', {}, 'the judges, apart'), totalOf('wtb.llm.judge.'), 'judge-total',
+    'the wtb.llm.judge.* metrics of the execution: its llm_judge evaluators’ calls, not in the workflow’s total') : null;
   return [
     h('h2', {}, 'Model calls: tokens and cost'),
     h('table', { 'data-testid': 'execution-cost' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Node run'), h('th', { class: 'num' }, 'Calls'), h('th', { class: 'num' }, 'Tokens'), h('th', { class: 'num' }, 'Cost'))),
       h('tbody', {}, rows),
       h('tfoot', {}, row(h('b', {}, 'this execution'), total, 'execution-total',
-        'the wtb.llm.* metrics of the execution: every node run it needed, a shared one in full'))),
+        'the wtb.llm.* metrics of the execution: every node run it needed, a shared one in full'), judgeRows, judgeTotal)),
     total.unpriced ? h('p', { class: 'muted' }, 'An unpriced call (its model has no price, or its response reported no usage) has no known cost: it is counted, never as $0.') : null,
   ];
 }
@@ -1024,13 +1032,16 @@ function scoresTable(d, params) {
   const evs = col ? sortRows(d.evaluations, (x) => [col.key(x)], state.desc) : d.evaluations;
   return h('table', { 'data-testid': 'scores' },
     h('thead', {}, h('tr', {}, cols.map((c) => sortHeader(c, state, sortHashes('ssort', 'sdesc'))))),
-    h('tbody', {}, evs.map((x) => h('tr', { 'data-testid': 'score-row', 'data-evaluator': x.name },
+    h('tbody', {}, evs.map((x) => [h('tr', { 'data-testid': 'score-row', 'data-evaluator': x.name },
       h('td', {}, h('b', {}, x.name), ' ', h('span', { class: 'muted' }, x.type)),
       h('td', { class: 'rule' }, x.rule),
       h('td', { class: 'num' }, x.weight),
       h('td', { class: 'num' }, fmt(x.score)),
       h('td', {}, x.passed ? badge('✓', 'ok') : badge('✗', 'bad')),
-      h('td', { 'data-testid': 'reason' }, x.reason)))));
+      h('td', { 'data-testid': 'reason' }, x.reason)),
+    // An llm_judge's calls, under its verdict: apart from the workflow's.
+    (x.model_calls || []).length ? h('tr', { class: 'judge-row', 'data-testid': 'judge-row', 'data-evaluator': x.name },
+      h('td', {}), h('td', { colspan: 5 }, modelCalls(x.model_calls, 'The judge’s calls (node judge:' + x.name + ', apart from the workflow’s)', 'judge'))) : null])));
 }
 
 // graph lays the workflow out in columns by dependency depth.
@@ -1096,6 +1107,12 @@ function nodePanel(n, d) {
       h('details', {}, h('summary', {}, 'State after'), h('pre', {}, json(n.state))),
     ] : null,
     modelCalls(n.model_calls || []),
+    (n.spans || []).length ? h('p', { class: 'muted', 'data-testid': 'node-spans' }, plural(n.spans.length, 'span', 'spans'),
+      (n.tool_calls || []).length ? ', ' + plural(n.tool_calls.length, 'tool call', 'tool calls') : '', n.spans_dropped ? ' (' + n.spans_dropped + ' dropped)' : '', ' — ',
+      h('button', { type: 'button', class: 'linkish', 'data-testid': 'node-spans-show', onclick: () => {
+        const el = document.querySelector('[data-testid=trace-run][data-node="' + CSS.escape(n.node) + '"]');
+        if (el) el.scrollIntoView({ behavior: 'smooth', block: 'start' });
+      } }, 'show its waterfall')) : null,
     h('h3', {}, 'Logs'),
     logs.length ? h('pre', { class: 'logs', 'data-testid': 'node-logs' }, logs.map((l) => h('span', { class: l.stream }, l.stream + ' | ' + l.line + '\n')))
       : h('p', { class: 'muted' }, n.status === 'not_run' ? 'did not run' : 'no log lines'));
@@ -1104,8 +1121,9 @@ function nodePanel(n, d) {
 // modelCalls lists a node run's calls to model APIs through the gateway:
 // one row each, the request and the response (as stored: credentials are
 // never stored, secrets masked) folded under it.
-function modelCalls(calls) {
+function modelCalls(calls, title, kind) {
   if (calls.length === 0) return null;
+  const judge = kind === 'judge';
   const body = (doc) => {
     if (!doc) return '';
     if (doc.chunks) return doc.chunks.map((c) => (c.text !== undefined ? c.text : c.json !== undefined ? JSON.stringify(c.json) : '[' + (c.base64 || '').length + ' bytes base64]')).join('');
@@ -1118,19 +1136,19 @@ function modelCalls(calls) {
   const usageTitle = (u) => (u ? 'input ' + count(u.input_tokens) + ', output ' + count(u.output_tokens) + ', cache read ' + count(u.cache_read_tokens) +
     ', cache write ' + count(u.cache_write_tokens) + ', reasoning ' + count(u.reasoning_tokens) : 'the response reported no usage (not 0 tokens)');
   return [
-    h('h3', {}, 'Model calls'),
-    h('p', { class: 'kv', 'data-testid': 'node-cost' }, h('span', {}, plural(t.calls, 'call', 'calls')), h('span', {}, 'tokens ', h('b', {}, count(t.tokens))),
+    h(judge ? 'h4' : 'h3', {}, title || 'Model calls'),
+    h('p', { class: 'kv', 'data-testid': judge ? 'judge-cost' : 'node-cost' }, h('span', {}, plural(t.calls, 'call', 'calls')), h('span', {}, 'tokens ', h('b', {}, count(t.tokens))),
       h('span', {}, 'cost ', h('b', {}, totalCostText(t.cost, t.calls, t.unpriced)))),
-    h('table', { 'data-testid': 'model-calls' },
+    h('table', { 'data-testid': judge ? 'judge-calls' : 'model-calls' },
       h('thead', {}, h('tr', {}, ['#', 'Call', 'Model', 'Status', 'Source', 'Time', 'Tokens', 'Cost', ''].map((t) => h('th', {}, t)))),
       h('tbody', {}, calls.map((c) => [
-        h('tr', { 'data-testid': 'model-call' },
+        h('tr', { 'data-testid': judge ? 'judge-call' : 'model-call' },
           h('td', { class: 'num' }, c.ordinal),
           h('td', {}, h('span', { class: 'id', title: c.method + ' ' + c.upstream + ' ' + c.path }, c.method + ' ' + c.upstream + ' ' + c.path)),
           h('td', {}, c.model || DASH),
           h('td', {}, c.status ? badge(String(c.status), c.status < 400 ? 'ok' : 'bad') : badge('no answer', 'bad')),
           h('td', {}, badge(c.source, c.source === 'replayed' ? 'ok' : ''), c.streamed ? ' streamed' : '', c.attempt ? ' (attempt ' + c.attempt + ', failed)' : ''),
-          h('td', { class: 'num', title: 'first byte after ' + ms(c.first_byte_ms) + (c.queue_ms ? '; waited ' + ms(c.queue_ms) + ' in the gateway first' : '') + (c.sends > 1 ? '; sent ' + c.sends + ' times' : '') }, ms(c.duration_ms), c.queue_ms ? h('div', { class: 'muted', 'data-testid': 'call-queue' }, '+' + ms(c.queue_ms) + ' queued') : null),
+          h('td', { class: 'num', title: 'first byte after ' + ms(c.first_byte_ms) + (c.queue_ms ? '; waited ' + ms(c.queue_ms) + ' in the gateway first' : '') + (c.sends > 1 ? '; sent ' + c.sends + ' times' : '') }, ms(c.duration_ms), c.queue_ms >= 0.05 ? h('div', { class: 'muted', 'data-testid': 'call-queue' }, '+' + ms(c.queue_ms) + ' queued') : null),
           h('td', { class: 'num', title: usageTitle(c.usage) }, c.usage ? count(tokensOf(c.usage)) : 'not reported'),
           h('td', { class: 'num', 'data-testid': 'call-cost', title: c.cost_usd === null ? 'no price for this model, or no usage reported: the cost is unknown, never $0' : null },
             c.cost_usd === null ? 'unpriced' : usd(c.cost_usd)),
@@ -1141,6 +1159,199 @@ function modelCalls(calls) {
       ]))),
   ];
 }
+
+// ---------- spans ----------
+
+// Spans a node run's waterfall shows at a time, and tool calls a list shows
+// before "show all": a node run keeps up to 2,000 spans, and a page that drew
+// them all at once would be slow to open.
+const SPAN_PAGE = 200, TOOL_PAGE = 100;
+
+// spanTimes gives each span of a node run its start and end in ms since the
+// epoch: offset_ms is exact within a tree (one per attempt), start is ms-precise.
+function spanTimes(spans) {
+  const base = {};
+  for (const sp of spans) {
+    const b = Date.parse(sp.start) - sp.offset_ms;
+    if (base[sp.attempt] === undefined || b < base[sp.attempt]) base[sp.attempt] = b;
+  }
+  return spans.map((sp) => ({ from: base[sp.attempt] + sp.offset_ms, to: base[sp.attempt] + sp.offset_ms + sp.duration_ms }));
+}
+
+// toolCallsOf lists a node run's tool calls: the execute_tool spans (with
+// their duration, status and result) in the order the trajectory evaluators
+// see them, and the calls a model turn asked for that no span shows.
+function toolCallsOf(n) {
+  const spans = n.spans.map((sp, i) => ({ sp, i })).filter((x) => x.sp.tool_name || (x.sp.attributes || {})['gen_ai.operation.name'] === 'execute_tool');
+  const times = spanTimes(n.spans);
+  spans.sort((a, b) => times[a.i].from - times[b.i].from);
+  const used = new Set();
+  return (n.tool_calls || []).map((c) => {
+    let sp = null;
+    if (c.source !== 'requested') {
+      const m = spans.find((x) => !used.has(x.i) && x.sp.tool_name === c.name);
+      if (m) { used.add(m.i); sp = m.sp; }
+    }
+    const result = sp ? (sp.attributes || {})['gen_ai.tool.call.result'] : undefined;
+    return { node: n.node, name: c.name, args: c.arguments, source: c.source || 'executed', error: c.error || (sp && sp.status === 'error' ? sp.status_message || 'error' : ''),
+      duration: sp ? sp.duration_ms : null, status: sp ? sp.status : '', result, attempt: sp ? sp.attempt : 0 };
+  });
+}
+
+// toolTable lists tool calls: tool, arguments, result or status, duration.
+function toolTable(calls, withNode, testid) {
+  const table = h('table', { class: 'tools', 'data-testid': testid },
+    h('thead', {}, h('tr', {}, h('th', { class: 'num' }, '#'), withNode ? h('th', {}, 'Node') : null, h('th', {}, 'Tool'), h('th', {}, 'Arguments'),
+      h('th', {}, 'Result / status'), h('th', { class: 'num' }, 'Duration'))));
+  const body = h('tbody', {});
+  const row = (c, i) => h('tr', { 'data-testid': 'tool-call', 'data-tool': c.name, class: c.error ? 'failed' : '' },
+    h('td', { class: 'num' }, i + 1),
+    withNode ? h('td', { class: 'id' }, c.node) : null,
+    h('td', {}, h('b', {}, c.name), c.attempt ? h('span', { class: 'muted' }, ' attempt ' + c.attempt) : null),
+    h('td', { class: 'args', title: c.args === null ? null : json(c.args), 'data-testid': 'tool-args' }, c.args === null ? DASH : brief(c.args, 160)),
+    h('td', { 'data-testid': 'tool-status' },
+      c.error ? h('span', { class: 'span-error' }, '✗ ' + c.error.split('\n')[0])
+        : c.source === 'requested' ? h('span', { class: 'muted', title: 'gen_ai.output.messages of a model turn asked for it; no execute_tool span shows it ran' }, 'asked for by the model')
+          : c.result !== undefined ? h('span', { title: typeof c.result === 'string' ? c.result : json(c.result) }, typeof c.result === 'string' ? cut(c.result, 120) : brief(c.result, 120)) : badge(c.status || 'unset', c.status === 'ok' ? 'ok' : '')),
+    h('td', { class: 'num' }, c.duration === null ? DASH : ms(c.duration)));
+  const show = (k) => body.replaceChildren(...calls.slice(0, k).map(row));
+  show(TOOL_PAGE);
+  append(table, [body]);
+  if (calls.length <= TOOL_PAGE) return table;
+  const more = h('button', { type: 'button', class: 'linkish', 'data-testid': testid + '-all', onclick: () => { show(calls.length); more.remove(); } },
+    'show all ' + calls.length + ' tool calls');
+  return h('div', {}, table, more);
+}
+
+// traceSection draws each node run's spans as a waterfall on the
+// execution's timeline (Jaeger's layout: a row per span, nested by parent,
+// its bar placed and sized by time), then the execution's tool calls. A
+// run reused from the node cache or a parent batch ran at another time: it
+// is drawn from its own start and says so.
+function traceSection(d) {
+  const runs = d.nodes.filter((n) => n.spans.length || n.spans_dropped);
+  if (runs.length === 0) return null;
+  const reused = (n) => n.source === 'cached' || n.source === 'forked';
+  let origin = Infinity, end = -Infinity;
+  const times = new Map(runs.map((n) => [n, spanTimes(n.spans)]));
+  for (const n of runs) {
+    if (reused(n)) continue;
+    for (const t of times.get(n)) { origin = Math.min(origin, t.from); end = Math.max(end, t.to); }
+  }
+  const tools = runs.flatMap(toolCallsOf);
+  return h('section', { 'data-testid': 'trace' },
+    h('h2', {}, 'Spans'),
+    h('p', { class: 'muted' }, 'Each node run’s spans on the execution’s timeline, nested by parent; click a span for its attributes. ',
+      '✗ marks an error, with its message; a ', h('span', { class: 'badge standin' }, 'stand-in'),
+      ' is a model call the gateway saw that no span of the node describes; the ', h('span', { class: 'badge' }, 'node run'), ' span is WTB’s own.'),
+    tools.length ? [h('h3', {}, 'Tool calls of the execution (' + tools.length + ')'), toolTable(tools, true, 'execution-tools')] : null,
+    runs.map((n) => {
+      let o = origin, e = end, own = false;
+      if (reused(n) || !Number.isFinite(o)) {
+        own = true;
+        o = Math.min(...times.get(n).map((t) => t.from));
+        e = Math.max(...times.get(n).map((t) => t.to));
+      }
+      const cut = REPORT && REPORT.spans_cut && REPORT.spans_cut[d.execution.execution_key] ? REPORT.spans_cut[d.execution.execution_key][n.node] : 0;
+      return traceRun(n, times.get(n), o, Math.max(e - o, 0.001), own, cut);
+    }));
+}
+
+// traceRun is one node run's waterfall: a page of rows at a time, subtrees
+// folded at will.
+function traceRun(n, times, origin, total, own, cut) {
+  const spans = n.spans;
+  const hasKids = new Set(spans.filter((sp) => sp.parent_span_id).map((sp) => sp.parent_span_id + '@' + sp.attempt));
+  const folded = new Set();
+  let limit = SPAN_PAGE;
+  const rows = h('div', { class: 'spans', 'data-testid': 'span-rows' });
+  const pager = h('div', { class: 'pager' });
+  const visible = () => {
+    const out = [];
+    let hideBelow = Infinity;
+    spans.forEach((sp, i) => {
+      if (sp.depth > hideBelow) return;
+      hideBelow = folded.has(i) ? sp.depth : Infinity;
+      out.push(i);
+    });
+    return out;
+  };
+  const draw = () => {
+    const vis = visible();
+    rows.replaceChildren(...vis.slice(0, limit).map((i) => spanRow(spans[i], i, times[i], origin, total, hasKids.has(spans[i].span_id + '@' + spans[i].attempt), folded.has(i), () => {
+      if (folded.has(i)) folded.delete(i); else folded.add(i);
+      draw();
+    })));
+    const shown = Math.min(limit, vis.length);
+    pager.replaceChildren();
+    append(pager, [
+      h('span', { class: 'muted', 'data-testid': 'span-count' }, shown === spans.length ? plural(spans.length, 'span', 'spans')
+        : shown + ' of ' + spans.length + ' spans shown' + (vis.length < spans.length ? ' (' + (spans.length - vis.length) + ' in folded subtrees)' : '')),
+      shown < vis.length ? h('button', { type: 'button', class: 'linkish', 'data-testid': 'span-more', onclick: () => { limit += SPAN_PAGE; draw(); } },
+        'show ' + Math.min(SPAN_PAGE, vis.length - shown) + ' more') : null,
+      shown < vis.length ? h('button', { type: 'button', class: 'linkish', 'data-testid': 'span-fold-deep', onclick: () => {
+        spans.forEach((sp, i) => { if (sp.depth >= 1 && hasKids.has(sp.span_id + '@' + sp.attempt)) folded.add(i); });
+        draw();
+      } }, 'fold every subtree below the top') : null]);
+  };
+  draw();
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => h('span', { class: 'tick', style: 'left:' + (f * 100) + '%' }, ms(f * total)));
+  const tools = toolCallsOf(n);
+  return h('div', { class: 'trace-run', 'data-testid': 'trace-run', 'data-node': n.node },
+    h('h3', {}, n.node + (n.variant ? ' = ' + n.variant : ''), ' ', n.source ? h('span', { class: 'muted' }, '(' + n.source + ')') : null),
+    own ? h('p', { class: 'muted', 'data-testid': 'trace-own' }, 'Reused (' + n.source + '): it ran at ' + when(origin) + ', so it is drawn from its own start.') : null,
+    cut ? h('p', { class: 'note', 'data-testid': 'spans-cut' }, 'This report holds the first ' + spans.length + ' of the node run’s ' + cut +
+      ' spans, in tree order; `wtb view` or `wtb show` shows every one.') : null,
+    n.spans_dropped ? h('p', { class: 'note', 'data-testid': 'spans-dropped' }, plural(n.spans_dropped, 'span', 'spans') +
+      ' dropped: past the bound of 2,000 spans or 4 MiB per node run; the receiver kept the first.') : null,
+    h('div', { class: 'waterfall' },
+      h('div', { class: 'span-axis' }, h('span', { class: 'span-name muted' }, 'span'), h('span', { class: 'span-track' }, ticks)),
+      rows),
+    pager,
+    tools.length ? [h('h4', {}, 'Tool calls (' + tools.length + ')'), toolTable(tools, false, 'run-tools')] : null);
+}
+
+// spanRow is one span: its name (indented by depth) with what matters at a
+// glance, its bar on the timeline, and its attributes when opened.
+function spanRow(sp, i, t, origin, total, kids, isFolded, toggle) {
+  const left = Math.max(0, Math.min(100, 100 * (t.from - origin) / total));
+  const width = Math.max(0.3, Math.min(100 - left, 100 * sp.duration_ms / total));
+  const err = sp.status === 'error';
+  const facts = [];
+  if (sp.model) facts.push(h('span', { class: 'fact', 'data-testid': 'span-model' }, sp.model));
+  if (sp.input_tokens || sp.output_tokens) facts.push(h('span', { class: 'fact', 'data-testid': 'span-tokens', title: 'input ' + count(sp.input_tokens) + ', output ' + count(sp.output_tokens) }, count(sp.input_tokens) + ' → ' + count(sp.output_tokens) + ' tokens'));
+  if (sp.tool_name) {
+    const args = (sp.attributes || {})['gen_ai.tool.call.arguments'];
+    facts.push(h('span', { class: 'fact', 'data-testid': 'span-tool' }, 'tool ' + sp.tool_name + (args !== undefined ? ' ' + brief(typeof args === 'string' ? tryJSON(args) : args, 80) : '')));
+  }
+  if (sp.source === 'gateway') facts.push(h('span', { class: 'badge standin', 'data-testid': 'span-standin', title: 'a model call the gateway saw that no span of the node describes' }, 'stand-in'));
+  if (sp.source === 'wtb') facts.push(h('span', { class: 'badge' }, 'node run'));
+  if (sp.attempt) facts.push(h('span', { class: 'badge warn' }, 'attempt ' + sp.attempt));
+  const title = sp.name + ' — +' + ms(t.from - origin) + ', ' + ms(sp.duration_ms) + ', ' + (sp.status || 'unset') + (sp.status_message ? ': ' + sp.status_message : '');
+  const attrs = Object.entries(sp.attributes || {});
+  return h('details', { class: 'span-row' + (err ? ' failed' : ''), 'data-testid': 'span-row', 'data-span': sp.span_id, 'data-depth': sp.depth, 'data-status': sp.status || 'unset' },
+    h('summary', { title },
+      h('span', { class: 'span-name', style: 'padding-left:' + (sp.depth * 14) + 'px' },
+        kids ? h('button', { type: 'button', class: 'fold', title: isFolded ? 'show its subtree' : 'fold its subtree', 'data-testid': 'span-fold',
+          onclick: (e) => { e.preventDefault(); e.stopPropagation(); toggle(); } }, isFolded ? '▸' : '▾') : h('span', { class: 'fold' }, ''),
+        err ? h('span', { class: 'span-mark', 'data-testid': 'span-error-mark' }, '✗ ') : null,
+        h('span', { class: 'span-label', 'data-testid': 'span-name' }, sp.name), ' ', facts,
+        err && sp.status_message ? h('div', { class: 'span-error', 'data-testid': 'span-error' }, sp.status_message.split('\n')[0]) : null),
+      h('span', { class: 'span-track' },
+        h('span', { class: 'span-bar ' + (err ? 'error' : sp.source === 'gateway' ? 'standin' : sp.source === 'wtb' ? 'run' : ''), style: 'left:' + left + '%;width:' + width + '%' }),
+        h('span', { class: 'span-dur', style: left > 70 ? 'right:' + (100 - left) + '%' : 'left:' + (left + width) + '%' }, ms(sp.duration_ms)))),
+    h('div', { class: 'span-detail', 'data-testid': 'span-detail' },
+      h('div', { class: 'kv' }, h('span', {}, 'start +', ms(t.from - origin)), h('span', {}, 'duration ', ms(sp.duration_ms)),
+        h('span', {}, 'status ', h('b', {}, sp.status || 'unset')), sp.kind ? h('span', {}, 'kind ', sp.kind) : null, h('span', {}, 'source ', sp.source || DASH),
+        h('span', { class: 'muted' }, 'span ', sp.span_id), h('span', { class: 'muted' }, 'trace ', sp.trace_id)),
+      sp.status_message ? h('pre', { class: 'span-error' }, sp.status_message) : null,
+      attrs.length === 0 ? h('p', { class: 'muted' }, 'no attributes') :
+        h('table', { class: 'attrs', 'data-testid': 'span-attrs' }, h('tbody', {}, attrs.map(([k, v]) => h('tr', {},
+          h('td', { class: 'id' }, k), h('td', {}, h('pre', {}, typeof v === 'string' ? v : json(v)))))))));
+}
+
+const cut = (t, n) => (t.length > n ? t.slice(0, n - 1) + '…' : t);
+const tryJSON = (s) => { try { return JSON.parse(s); } catch (e) { return s; } };
 
 // ---------- compare ----------
 
