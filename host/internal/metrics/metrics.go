@@ -111,6 +111,8 @@ type Metrics struct {
 	batchDuration            *prometheus.GaugeVec
 	thresholdsMet            *prometheus.GaugeVec
 	llmRequests              *prometheus.CounterVec
+	llmQueue                 *prometheus.CounterVec
+	llmRetries               *prometheus.CounterVec
 	llmTokens                *prometheus.CounterVec
 	llmCost                  *prometheus.CounterVec
 	llmUnpriced              *prometheus.CounterVec
@@ -167,6 +169,8 @@ func New() *Metrics {
 	m.llmRequests = f.counter("wtb_llm_requests_total", "Model calls node runs made through the gateway, by source: live, recorded or replayed (a replayed call was not sent).", "batch", "upstream", "model", "source")
 	m.llmTokens = f.counter("wtb_llm_tokens_total", "Tokens the model calls' responses reported, by kind: input (not read from a cache), output (without reasoning), cache_read, cache_write, reasoning. Replayed calls count what they recorded.", "batch", "upstream", "model", "kind")
 	m.llmCost = f.counter("wtb_llm_cost_usd_total", "What the priced model calls cost by the bench file's prices, in US dollars (replayed calls: what they would cost live).", "batch", "upstream", "model")
+	m.llmQueue = f.counter("wtb_llm_queue_seconds_total", "Time model calls waited in the gateway (the upstream's limits, the waits before retries after a push back), kept apart from their latency.", "batch", "upstream")
+	m.llmRetries = f.counter("wtb_llm_retries_total", "Model calls the gateway sent again after the upstream pushed back (429, 503, 529): the attempts past each call's first.", "batch", "upstream")
 	m.llmUnpriced = f.counter("wtb_llm_unpriced_requests_total", "Model calls with no known cost: their model has no price, or their response reported no usage (never counted as $0).", "batch", "upstream", "model")
 	m.batch.MustRegister(pluginCollector{m})
 	return m
@@ -423,6 +427,10 @@ func (b *Batch) ModelCall(c *store.ModelCall) {
 		// Every kind's series exists once the model is seen, so a rate
 		// over it starts at 0 rather than appearing mid-batch.
 		m.llmTokens.WithLabelValues(b.id, c.Upstream, c.Model, k.kind).Add(float64(k.n))
+	}
+	m.llmQueue.WithLabelValues(b.id, c.Upstream).Add(c.QueueMs / 1000)
+	if c.Attempts > 1 {
+		m.llmRetries.WithLabelValues(b.id, c.Upstream).Add(float64(c.Attempts - 1))
 	}
 	cost := m.llmCost.WithLabelValues(b.id, c.Upstream, c.Model)
 	unpriced := m.llmUnpriced.WithLabelValues(b.id, c.Upstream, c.Model)

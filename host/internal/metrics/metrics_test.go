@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/sdk"
 )
 
@@ -67,6 +68,8 @@ func TestBatchMetricsAndPlugins(t *testing.T) {
 	bus.Publish(events.Event{Type: events.StoreStalled, BatchID: "b1", Data: map[string]any{"waited_ms": 1500.0}})
 	b.Load(3, 7)
 	b.StoreWrite(40, 5*time.Millisecond, 2, nil)
+	b.ModelCall(&store.ModelCall{Upstream: "openai", Model: "gpt", Source: "live", Attempts: 3, QueueMs: 2500, InputTokens: 7})
+	b.ModelCall(&store.ModelCall{Upstream: "openai", Model: "gpt", Source: "live", Attempts: 1, QueueMs: 500})
 	body := scrape(t, m)
 	for _, want := range []string{
 		`wtb_executions_started_total{batch="b1",combination="a=x"} 3`,
@@ -82,6 +85,11 @@ func TestBatchMetricsAndPlugins(t *testing.T) {
 		`wtb_plugin_events_total{event="started",plugin="wtb-runner-pool"} 1`,
 		`wtb_fake_runs_total{kind="command",plugin="wtb-runner-pool"} 1`,
 		`wtb_execution_score_bucket{batch="b1",combination="a=x",le="0.8"} 2`,
+		`wtb_llm_requests_total{batch="b1",model="gpt",source="live",upstream="openai"} 2`,
+		`wtb_llm_tokens_total{batch="b1",kind="input",model="gpt",upstream="openai"} 7`,
+		`wtb_llm_queue_seconds_total{batch="b1",upstream="openai"} 3`,
+		`wtb_llm_retries_total{batch="b1",upstream="openai"} 2`,
+		`wtb_llm_unpriced_requests_total{batch="b1",model="gpt",upstream="openai"} 2`,
 		"go_goroutines",
 	} {
 		if !strings.Contains(body, want) {
