@@ -173,11 +173,15 @@ func traceLoader(st store.Store, rec *store.Batch, b *spec.Batch) traceout.Loade
 			group, lastGroup = p.Group(gi), gi
 		}
 		var ids []string
+		ex.Owner = map[string]string{}
 		for _, e := range group.Executions {
 			if e.Key != res.ExecutionKey {
 				continue
 			}
 			for _, s := range e.Steps {
+				if len(s.Executions) > 0 {
+					ex.Owner[s.ID] = s.Executions[0].Key
+				}
 				ids = append(ids, s.ID)
 				for n := 1; n <= b.MaxRetries+1; n++ {
 					ids = append(ids, fmt.Sprintf("%s#a%d", s.ID, n))

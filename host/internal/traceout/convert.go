@@ -97,6 +97,20 @@ type Execution struct {
 	// Spans are the span rows of its node runs: the checkpoints' (RunID the
 	// checkpoint id) and failed attempts' (RunID step#aN).
 	Spans []store.NodeSpans
+	// Owner names, by step (checkpoint) id, the execution a node run
+	// belongs to: with prefix sharing one run serves several executions;
+	// the first of them in the plan has it (its spans beneath, source ran
+	// or cached), the others a span with source shared that links to it.
+	// A step it does not name belongs to this execution.
+	Owner map[string]string
+}
+
+// owner is the execution that has the node run of step id.
+func (ex Execution) owner(id string) string {
+	if k, ok := ex.Owner[id]; ok && k != "" {
+		return k
+	}
+	return ex.Result.ExecutionKey
 }
 
 // Trace collects spans by resource (service) and scope, ready to send.
@@ -216,20 +230,18 @@ func (t *Trace) AddExecution(ex Execution) {
 		if cp.Source == store.SourceRoot {
 			continue
 		}
-		source := cp.Source
-		if source == store.SourceRan && cp.SegmentKey != "" && cp.SegmentKey != res.ExecutionKey {
+		source, owner := cp.Source, ex.owner(cp.ID)
+		if owner != res.ExecutionKey {
 			source = SourceShared
 		}
-		run := nodeRun{node: cp.Node, variant: cp.Variant, source: source, worker: cp.WorkerID, checkpoint: cp.ID,
+		run := nodeRun{node: cp.Node, variant: cp.Variant, source: source, worker: cp.WorkerID, checkpoint: cp.ID, owner: owner,
 			outcome: store.ResultSucceeded, metrics: cp.Metrics,
 			end: cp.CreatedAt, start: cp.CreatedAt.Add(-time.Duration(cp.DurationMs * float64(time.Millisecond)))}
 		if cp.CreatedAt.IsZero() {
 			run.start, run.end = prevEnd, prevEnd
 		}
 		prevEnd = run.end
-		if source != SourceShared {
-			run.row = rows[cp.ID]
-		}
+		run.row = rows[cp.ID]
 		t.addNodeRun(res, execID, run)
 	}
 	// Failed attempts, in order (their rows are keyed STEP#aN).
@@ -247,11 +259,10 @@ func (t *Trace) AddExecution(ex Execution) {
 	})
 	finalFailure := false
 	for _, r := range failed {
-		_, n := attemptOf(r.RunID)
-		run := nodeRun{node: r.Node, source: SourceRan, attempt: n, outcome: store.ResultFailed, start: r.CreatedAt, end: r.CreatedAt}
-		if r.ExecutionKey == "" || r.ExecutionKey == res.ExecutionKey {
-			run.row = r
-		} else {
+		step, n := attemptOf(r.RunID)
+		run := nodeRun{node: r.Node, source: SourceRan, attempt: n, outcome: store.ResultFailed, start: r.CreatedAt, end: r.CreatedAt,
+			owner: ex.owner(step), row: r}
+		if run.owner != res.ExecutionKey {
 			run.source = SourceShared
 		}
 		if !res.Success && r.Node == res.FailedNode && n == res.Attempts {
@@ -270,11 +281,13 @@ func (t *Trace) AddExecution(ex Execution) {
 // nodeRun is what a node run's span says.
 type nodeRun struct {
 	node, variant, source, worker, checkpoint, outcome, err string
+	// owner is the execution the run belongs to (see Execution.Owner).
+	owner string
 	// attempt is the failed attempt's number (0: the run that succeeded).
 	attempt    int
 	start, end time.Time
 	metrics    map[string]float64
-	// row holds the run's stored spans when this execution owns them.
+	// row holds the run's stored spans.
 	row *store.NodeSpans
 }
 
@@ -304,12 +317,26 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 		}
 		return b
 	}
-	id := nodeRunSpanID(t.batchID, res.ExecutionKey, run.node, run.attempt)
-	start, end := run.start, run.end
+	if run.owner == "" {
+		run.owner = res.ExecutionKey
+	}
+	// The owner's span of the run: the stored one's id, or one derived
+	// from the owner's key.
+	ownerID := nodeRunSpanID(t.batchID, run.owner, run.node, run.attempt)
 	if own != nil {
 		if b := ident(own.SpanID); b != nil {
-			id = b
+			ownerID = b
 		}
+	}
+	shared := run.owner != "" && run.owner != res.ExecutionKey
+	id := ownerID
+	if shared {
+		// A span of its own in this execution, linking to the run's, and
+		// none of the run's spans (they are beneath the owner's).
+		id, spans = nodeRunSpanID(t.batchID, res.ExecutionKey, run.node, run.attempt), nil
+	}
+	start, end := run.start, run.end
+	if own != nil {
 		if !own.Start.IsZero() {
 			start, end = own.Start, own.End
 		}
@@ -332,6 +359,11 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 	}
 	if run.attempt > 0 {
 		s.Attributes = append(s.Attributes, integer("wtb.attempt", int64(run.attempt)))
+	}
+	if shared {
+		s.Attributes = append(s.Attributes, str("wtb.node_run.shared_from", run.owner))
+		s.Links = append(s.Links, &tracev1.Span_Link{TraceId: trace, SpanId: ownerID,
+			Attributes: []*commonv1.KeyValue{str("wtb.link", "the node run this execution shares")}})
 	}
 	if run.row != nil && run.row.Dropped > 0 {
 		s.Attributes = append(s.Attributes, integer("wtb.spans_dropped", int64(run.row.Dropped)))

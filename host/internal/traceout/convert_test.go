@@ -69,7 +69,7 @@ func TestExecutionTree(t *testing.T) {
 		{TraceID: "bbbb", SpanID: "4444444444444444", ParentID: "3333333333333333", Name: "tool", Source: sdk.SpanSourceNode, Service: "agent"},
 	}
 	failed := []sdk.Span{{TraceID: "cccc", SpanID: "5555555555555555", Name: "b", Source: sdk.SpanSourceWTB, Status: "error", StatusMessage: "exit 1"}}
-	ex := Execution{Result: res, Chain: chain, Spans: []store.NodeSpans{
+	ex := Execution{Result: res, Chain: chain, Owner: map[string]string{"cpA": "c0/case/0"}, Spans: []store.NodeSpans{
 		{RunID: "cpB", Node: "b", ExecutionKey: "c1/case/0", Spans: mustJSON(t, nodeSpans)},
 		{RunID: "cpB#a1", Node: "b", ExecutionKey: "c1/case/0", Outcome: "failed", Spans: mustJSON(t, failed)},
 		// The shared run's spans belong to the execution that ran it.
@@ -98,6 +98,10 @@ func TestExecutionTree(t *testing.T) {
 	runA := spans[hex.EncodeToString(nodeRunSpanID("B1", "c1/case/0", "a", 0))]
 	if runA == nil || attr(runA, "wtb.node_run.source").GetStringValue() != SourceShared || !bytes.Equal(runA.GetParentSpanId(), exec.GetSpanId()) {
 		t.Fatalf("node run a: want a shared run under the execution, got %v", runA)
+	}
+	if l := runA.GetLinks(); len(l) != 1 || hex.EncodeToString(l[0].GetSpanId()) != "6666666666666666" ||
+		attr(runA, "wtb.node_run.shared_from").GetStringValue() != "c0/case/0" {
+		t.Errorf("the shared run does not link to the run it shares: %v", runA)
 	}
 	if spans["7777777777777777"] != nil || spans["6666666666666666"] != nil {
 		t.Error("a shared run's spans were sent with an execution that did not run it")
@@ -172,6 +176,7 @@ func TestTreeProperties(t *testing.T) {
 			res := &store.Result{ExecutionKey: key, Success: true, CreatedAt: time.Unix(1000, 0)}
 			chain := []*store.Checkpoint{{ID: "root-" + key, Source: store.SourceRoot}}
 			var rows []store.NodeSpans
+			owner := map[string]string{}
 			for n := 0; n < rapid.IntRange(0, 4).Draw(t, "nodes"); n++ {
 				node := string(rune('a' + n))
 				id := key + "/" + node
@@ -205,8 +210,9 @@ func TestTreeProperties(t *testing.T) {
 				}
 				b, _ := json.Marshal(sp)
 				rows = append(rows, store.NodeSpans{RunID: id, Node: node, ExecutionKey: seg, Spans: b})
+				owner[id] = seg
 			}
-			exs = append(exs, Execution{Result: res, Chain: chain, Spans: rows})
+			exs = append(exs, Execution{Result: res, Chain: chain, Spans: rows, Owner: owner})
 		}
 		build := func() map[string]*tracev1.Span {
 			tr := NewTrace(batch, "v")

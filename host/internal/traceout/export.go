@@ -59,10 +59,11 @@ func (t Target) Describe() string {
 	if t.URL == "" {
 		return "the endpoint of the OTEL_EXPORTER_OTLP_* variables"
 	}
-	u, err := url.Parse(t.URL)
+	full, err := TracesURL(t.URL)
 	if err != nil {
 		return "<otlp endpoint>"
 	}
+	u, _ := url.Parse(full)
 	return u.Redacted()
 }
 
