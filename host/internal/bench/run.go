@@ -233,13 +233,9 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	// Closed after the batch's status is stored (the batch's span says it),
 	// before the bridges and the trail.
 	defer a.closeTraceExports(j.bus, rec, traces)
-	var onStored func([]store.Result)
-	if len(traces) > 0 {
-		onStored = func(rs []store.Result) {
-			for _, x := range traces {
-				x.Add(rs)
-			}
-		}
+	var onStored func(store.WriteSet)
+	if traces != nil {
+		onStored = traces.stored
 	}
 	skip := j.done.contains
 	// The checkpoints stored already (a fork's copies, a resumed batch's) are

@@ -3,8 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/events"
@@ -80,30 +83,48 @@ func (a *App) traceTargets(b *spec.Batch, opts RunOptions) ([]traceout.Target, e
 	return out, nil
 }
 
+// traceExports are a run's trace exports, each with its source.
+type traceExports struct {
+	xs   []*traceout.Exporter
+	srcs []*traceSource
+}
+
+// stored hears a committed store transaction (sched.Config.OnStored).
+func (t *traceExports) stored(ws store.WriteSet) {
+	for i, x := range t.xs {
+		t.srcs[i].observe(ws)
+		x.Add(ws.Results)
+	}
+}
+
 // startTraceExports starts the run's trace exports (none: nil).
-func (a *App) startTraceExports(st store.Store, rec *store.Batch, b *spec.Batch, opts RunOptions) ([]*traceout.Exporter, error) {
+func (a *App) startTraceExports(st store.Store, rec *store.Batch, b *spec.Batch, opts RunOptions) (*traceExports, error) {
 	targets, err := a.traceTargets(b, opts)
-	if err != nil {
+	if err != nil || len(targets) == 0 {
 		return nil, err
 	}
-	var out []*traceout.Exporter
+	out := &traceExports{}
 	for _, t := range targets {
-		x, err := traceout.Start(t, rec.ID, a.Version, traceLoader(st, rec, b), a.Log)
+		src := newTraceSource(st, rec, b, true)
+		x, err := traceout.Start(t, rec.ID, a.Version, src.load, a.Log)
 		if err != nil {
-			for _, o := range out {
+			for _, o := range out.xs {
 				o.Close(traceout.BatchOf(rec))
 			}
 			return nil, configErr("%v", err)
 		}
-		out = append(out, x)
+		out.xs, out.srcs = append(out.xs, x), append(out.srcs, src)
 	}
 	return out, nil
 }
 
 // closeTraceExports sends what waits and the batch's span, prints what was
 // sent and tells the audit trail (through the bus) about what was not.
-func (a *App) closeTraceExports(bus *events.Bus, rec *store.Batch, xs []*traceout.Exporter) {
-	for _, x := range xs {
+func (a *App) closeTraceExports(bus *events.Bus, rec *store.Batch, t *traceExports) {
+	if t == nil {
+		return
+	}
+	for _, x := range t.xs {
 		s := x.Close(traceout.BatchOf(rec))
 		if s.Dropped() == 0 && s.BatchSpan {
 			a.notice("trace export (%s): %d spans of %d executions sent; trace id %s", s.Target, s.Spans, s.Executions, TraceID(rec.ID))
@@ -128,76 +149,176 @@ func (a *App) closeTraceExports(bus *events.Bus, rec *store.Batch, xs []*traceou
 // TraceID is the trace id (hex) a batch is exported under.
 func TraceID(batchID string) string { return fmt.Sprintf("%x", traceout.TraceID(batchID)) }
 
-// traceLoader reads a stored execution's checkpoints and span rows for its
-// trace. It is used by one goroutine at a time (the exporter's sender, or
-// ExportTrace): the planner and the cache are its own.
-func traceLoader(st store.Store, rec *store.Batch, b *spec.Batch) traceout.Loader {
-	p := plan.NewPlanner(b, plan.Options{BatchID: rec.ID, FileHasher: plan.StoredHashes(b.FileHashes)})
-	cases := map[string]int{}
+// traceSource reads what the trace of a stored execution is made of: its
+// checkpoints (their metadata), the owners of its node runs (from the plan)
+// and its span rows. During a run it also watches the store's transactions
+// (observe): the checkpoints just written are cached, and the span rows
+// written are noted, so an execution whose runs have none costs no query.
+// load is called by one goroutine at a time (the exporter's sender, or
+// ExportTrace); observe by the writer's.
+type traceSource struct {
+	st      store.Store
+	rec     *store.Batch
+	b       *spec.Batch
+	planner *plan.Planner
+	cases   map[string]int
+	groups  map[int]*plan.Group
+
+	mu  sync.Mutex
+	cps map[string]*store.Checkpoint
+	// live: the span rows of this run are those in spanRuns (hashes of
+	// their run ids); else the database is asked for every execution.
+	live     bool
+	spanRuns map[uint64]struct{}
+}
+
+// Bounds of the source's caches, emptied when full: executions share roots
+// and prefixes, and a result comes right after its checkpoints.
+const (
+	traceCachedCheckpoints = 16384
+	traceCachedGroups      = 256
+)
+
+func newTraceSource(st store.Store, rec *store.Batch, b *spec.Batch, live bool) *traceSource {
+	s := &traceSource{st: st, rec: rec, b: b, cases: map[string]int{}, groups: map[int]*plan.Group{},
+		planner: plan.NewPlanner(b, plan.Options{BatchID: rec.ID, FileHasher: plan.StoredHashes(b.FileHashes)}),
+		cps:     map[string]*store.Checkpoint{}, live: live, spanRuns: map[uint64]struct{}{}}
 	for i := range b.Cases {
-		cases[b.Cases[i].ID] = i
+		s.cases[b.Cases[i].ID] = i
 	}
-	// Checkpoints (their metadata) by id: executions share their roots and
-	// prefixes. Bounded; emptied when full.
-	const maxCached = 4096
-	cache := map[string]*store.Checkpoint{}
-	lastGroup, group := -1, (*plan.Group)(nil)
-	return func(ctx context.Context, res *store.Result) (traceout.Execution, error) {
-		ex := traceout.Execution{Result: res}
-		for id := res.FinalCheckpointID; id != "" && len(ex.Chain) < 10000; {
-			cp := cache[id]
-			if cp == nil {
-				got, err := st.Checkpoints().Get(ctx, id)
-				if err != nil {
-					return ex, err
-				}
-				c := *got
-				c.State, c.Output, c.Logs = nil, nil, nil
-				if len(cache) >= maxCached {
-					clear(cache)
-				}
-				cache[id] = &c
-				cp = &c
-			}
-			ex.Chain = append(ex.Chain, cp)
-			id = cp.ParentID
+	return s
+}
+
+func runHash(id string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return h.Sum64()
+}
+
+// observe notes a committed transaction's checkpoints and span rows.
+func (s *traceSource) observe(ws store.WriteSet) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range ws.Checkpoints {
+		s.cache(&ws.Checkpoints[i])
+	}
+	for _, r := range ws.Spans {
+		s.spanRuns[runHash(r.RunID)] = struct{}{}
+	}
+}
+
+// cache keeps a checkpoint's metadata (under s.mu).
+func (s *traceSource) cache(cp *store.Checkpoint) *store.Checkpoint {
+	c := *cp
+	c.State, c.Output, c.Logs = nil, nil, nil
+	if len(s.cps) >= traceCachedCheckpoints {
+		clear(s.cps)
+	}
+	s.cps[c.ID] = &c
+	return &c
+}
+
+func (s *traceSource) checkpoint(ctx context.Context, id string) (*store.Checkpoint, error) {
+	s.mu.Lock()
+	cp := s.cps[id]
+	s.mu.Unlock()
+	if cp != nil {
+		return cp, nil
+	}
+	got, err := s.st.Checkpoints().Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cache(got), nil
+}
+
+func (s *traceSource) group(i int) *plan.Group {
+	g := s.groups[i]
+	if g == nil {
+		if len(s.groups) >= traceCachedGroups {
+			clear(s.groups)
 		}
-		for i, j := 0, len(ex.Chain)-1; i < j; i, j = i+1, j-1 {
-			ex.Chain[i], ex.Chain[j] = ex.Chain[j], ex.Chain[i]
-		}
-		ci, ok := cases[res.CaseID]
-		if !ok {
-			return ex, nil
-		}
-		if gi := res.Repeat*len(b.Cases) + ci; gi != lastGroup {
-			group, lastGroup = p.Group(gi), gi
-		}
-		var ids []string
-		ex.Owner = map[string]string{}
-		for _, e := range group.Executions {
-			if e.Key != res.ExecutionKey {
-				continue
-			}
-			for _, s := range e.Steps {
-				if len(s.Executions) > 0 {
-					ex.Owner[s.ID] = s.Executions[0].Key
-				}
-				ids = append(ids, s.ID)
-				for n := 1; n <= b.MaxRetries+1; n++ {
-					ids = append(ids, fmt.Sprintf("%s#a%d", s.ID, n))
-				}
-			}
-		}
-		if len(ids) == 0 {
-			return ex, nil
-		}
-		rows, err := st.Spans().ListByRuns(ctx, rec.ID, ids)
+		g = s.planner.Group(i)
+		s.groups[i] = g
+	}
+	return g
+}
+
+func (s *traceSource) load(ctx context.Context, res *store.Result) (traceout.Execution, error) {
+	ex := traceout.Execution{Result: res}
+	for id := res.FinalCheckpointID; id != "" && len(ex.Chain) < 10000; {
+		cp, err := s.checkpoint(ctx, id)
 		if err != nil {
 			return ex, err
 		}
-		ex.Spans = rows
+		ex.Chain = append(ex.Chain, cp)
+		id = cp.ParentID
+	}
+	slices.Reverse(ex.Chain)
+	var ids []string
+	runs := 0
+	for _, cp := range ex.Chain {
+		if cp.Source != store.SourceRoot {
+			runs++
+			ids = append(ids, cp.ID)
+		}
+	}
+	// The plan says who owns a shared run and names the step that failed;
+	// an execution of a run that succeeded with one node run of its own
+	// (an execution's last run is never shared) needs neither, and a
+	// group of the plan costs as much as the rest of its export.
+	ci, ok := s.cases[res.CaseID]
+	if !ok || (s.live && res.Success && (runs <= 1 || !s.b.SharePrefixes)) {
+		for _, id := range ids {
+			for n := 1; n <= s.b.MaxRetries+1; n++ {
+				ids = append(ids, fmt.Sprintf("%s#a%d", id, n))
+			}
+		}
+		return s.spans(ctx, ex, ids)
+	}
+	ids = ids[:0]
+	ex.Owner = map[string]string{}
+	for _, e := range s.group(res.Repeat*len(s.b.Cases) + ci).Executions {
+		if e.Key != res.ExecutionKey {
+			continue
+		}
+		for _, st := range e.Steps {
+			if len(st.Executions) > 0 {
+				ex.Owner[st.ID] = st.Executions[0].Key
+			}
+			ids = append(ids, st.ID)
+			for n := 1; n <= s.b.MaxRetries+1; n++ {
+				ids = append(ids, fmt.Sprintf("%s#a%d", st.ID, n))
+			}
+		}
+	}
+	return s.spans(ctx, ex, ids)
+}
+
+// spans reads the span rows among ids (live: only those this run wrote).
+func (s *traceSource) spans(ctx context.Context, ex traceout.Execution, ids []string) (traceout.Execution, error) {
+	if s.live {
+		s.mu.Lock()
+		kept := ids[:0]
+		for _, id := range ids {
+			if _, ok := s.spanRuns[runHash(id)]; ok {
+				kept = append(kept, id)
+			}
+		}
+		s.mu.Unlock()
+		ids = kept
+	}
+	if len(ids) == 0 {
 		return ex, nil
 	}
+	rows, err := s.st.Spans().ListByRuns(ctx, s.rec.ID, ids)
+	if err != nil {
+		return ex, err
+	}
+	ex.Spans = rows
+	return ex, nil
 }
 
 // TraceExportResult is what ExportTrace sent.
@@ -224,7 +345,7 @@ func (a *App) ExportTrace(ctx context.Context, st store.Store, id string, x Trac
 	} else if _, err := traceout.TracesURL(x.URL); err != nil {
 		return nil, configErr("--otlp-endpoint: %v", err)
 	}
-	load := traceLoader(st, rec, b)
+	load := newTraceSource(st, rec, b, false).load
 	each := func(fn func(*store.Result) error) error {
 		// Pages rather than one open cursor: the loader reads the same
 		// database for each result.

@@ -95,11 +95,11 @@ type Config struct {
 	// SpentBefore is what earlier runs of the batch spent on model calls
 	// (a resume): the batch's budget counts it.
 	SpentBefore Spent
-	// OnStored, when set, hears the results of each store transaction once
-	// it committed (their checkpoints and spans are stored with or before
-	// them): the trace export reads them back. Called from the writer's
-	// goroutine; it must return at once.
-	OnStored func(results []store.Result)
+	// OnStored, when set, hears each store transaction once it committed
+	// (a result's checkpoints and spans are stored with or before it): the
+	// trace export takes the results and what it needs of the rest. Called
+	// from the writer's goroutine; it must return at once.
+	OnStored func(ws store.WriteSet)
 
 	// storeRetry is the writer's first wait between attempts of a failed
 	// store write (0: 100 ms) and writerQueue how many write sets it queues
