@@ -116,6 +116,7 @@ func (ex Execution) owner(id string) string {
 // Trace collects spans by resource (service) and scope, ready to send.
 type Trace struct {
 	batchID string
+	traceID []byte
 	version string
 	res     map[string]*tracev1.ResourceSpans
 	scopes  map[[2]string]*tracev1.ScopeSpans
@@ -125,7 +126,7 @@ type Trace struct {
 
 // NewTrace starts a trace of a batch; version is wtb's (service.version).
 func NewTrace(batchID, version string) *Trace {
-	return &Trace{batchID: batchID, version: version, res: map[string]*tracev1.ResourceSpans{}, scopes: map[[2]string]*tracev1.ScopeSpans{}}
+	return &Trace{batchID: batchID, traceID: TraceID(batchID), version: version, res: map[string]*tracev1.ResourceSpans{}, scopes: map[[2]string]*tracev1.ScopeSpans{}}
 }
 
 // Len is the number of spans added.
@@ -190,7 +191,7 @@ func (t *Trace) AddBatch(b Batch) {
 // spans.
 func (t *Trace) AddExecution(ex Execution) {
 	res := ex.Result
-	trace := TraceID(t.batchID)
+	trace := t.traceID
 	execID := ExecutionSpanID(t.batchID, res.ExecutionKey)
 	end := res.CreatedAt
 	start := end.Add(-time.Duration(res.DurationMs * float64(time.Millisecond)))
@@ -292,7 +293,7 @@ type nodeRun struct {
 }
 
 func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
-	trace := TraceID(t.batchID)
+	trace := t.traceID
 	var spans []sdk.Span
 	var own *sdk.Span
 	if run.row != nil && len(run.row.Spans) > 0 {
@@ -346,8 +347,7 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 	}
 	s := &tracev1.Span{TraceId: trace, SpanId: id, ParentSpanId: parent, Name: "node " + run.node, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
 		StartTimeUnixNano: nanos(start), EndTimeUnixNano: nanos(maxTime(start, end)),
-		Attributes: []*commonv1.KeyValue{str("wtb.node", run.node), str("wtb.node_run.source", run.source), str("wtb.outcome", run.outcome),
-			str("wtb.execution.key", res.ExecutionKey)}}
+		Attributes: []*commonv1.KeyValue{str("wtb.node", run.node), str("wtb.node_run.source", run.source), str("wtb.outcome", run.outcome)}}
 	if run.variant != "" {
 		s.Attributes = append(s.Attributes, str("wtb.variant", run.variant))
 	}
