@@ -353,3 +353,48 @@ func TestTraceOutCollectorDownChangesNothingButACount(t *testing.T) {
 		t.Fatalf("want one bridge.dropped audit entry for the trace export, got %+v", entries)
 	}
 }
+
+// Bad trace export settings get one clear error before anything runs; the
+// OTEL_EXPORTER_OTLP_* variables turn the export on as for any OTel SDK,
+// and OTEL_TRACES_EXPORTER=none off.
+func TestTraceOutSettings(t *testing.T) {
+	e := newEnv(t)
+	e.traceoutBench("")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--otlp-endpoint", "127.0.0.1:4318"}, `--otlp-endpoint: an OTLP endpoint is an http:// or https:// URL such as http://127.0.0.1:4318; got "127.0.0.1:4318"`},
+		{[]string{"--otlp-header", "X-Key=1"}, "--otlp-header needs --otlp-endpoint URL (or OTEL_EXPORTER_OTLP_ENDPOINT)"},
+		{[]string{"--otlp-endpoint", "http://127.0.0.1:4318", "--otlp-header", "X-Key"}, "--otlp-header takes NAME=VALUE"},
+	} {
+		cmd := e.cmd(append([]string{"run", "bench.hcl", "--no-progress"}, c.args...)...)
+		cmd.Env = append(cmd.Env, "OTEL_EXPORTER_OTLP_ENDPOINT=", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=")
+		out, err := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); err == nil || code != 2 || !strings.Contains(string(out), c.want) {
+			t.Errorf("wtb run %v: exit %d, want 2 saying %q:\n%s", c.args, code, c.want, out)
+		}
+		if strings.Contains(string(out), "succeeded") {
+			t.Errorf("wtb run %v ran the batch:\n%s", c.args, out)
+		}
+	}
+
+	j := needJaeger(t)
+	cmd := e.cmd("run", "bench.hcl", "--no-progress")
+	cmd.Env = append(cmd.Env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+j.otlp+"/v1/traces")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	id := batchID(t, string(out))
+	if !strings.Contains(string(out), "trace id "+bench.TraceID(id)) {
+		t.Errorf("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT did not turn the export on:\n%s", out)
+	}
+	j.trace(t, bench.TraceID(id), 17) // 1 + 4 + 8 + the agent runs' 2 × 2
+	cmd = e.cmd("run", "bench.hcl", "--no-progress")
+	cmd.Env = append(cmd.Env, "OTEL_EXPORTER_OTLP_ENDPOINT="+j.otlp, "OTEL_TRACES_EXPORTER=none")
+	out, err = cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "trace export") {
+		t.Errorf("OTEL_TRACES_EXPORTER=none still exported (%v):\n%s", err, out)
+	}
+}
