@@ -267,8 +267,14 @@ func checkBatchTrace(t *testing.T, spans map[string]jaegerSpan, batchID string, 
 // from the cache, sent after the fact with `wtb trace export` to the
 // collector OTEL_EXPORTER_OTLP_ENDPOINT names.
 func TestTraceOutToJaeger(t *testing.T) {
+	for _, kind := range []string{sqliteStore, postgresStore} {
+		t.Run(kind, func(t *testing.T) { traceOutToJaeger(t, kind) })
+	}
+}
+
+func traceOutToJaeger(t *testing.T, kind string) {
 	j := needJaeger(t)
-	e := newEnv(t)
+	e := newEnvOn(t, kind)
 	e.traceoutBench("")
 	r := e.mustRun("run", "bench.hcl", "--no-progress", "--otlp-endpoint", j.otlp, "--otlp-header", "X-Test=1")
 	id := batchID(t, r.stdout+r.stderr)
