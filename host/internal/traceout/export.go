@@ -2,7 +2,6 @@ package traceout
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -389,6 +388,3 @@ func SendStored(ctx context.Context, t Target, b Batch, version string, each fun
 	st.Spans++
 	return st, nil
 }
-
-// ErrNoTarget says no endpoint was given.
-var ErrNoTarget = errors.New("no OTLP endpoint")
