@@ -171,6 +171,38 @@ awk 'FNR == 1 { f++ } f == 1 { off += $1; n++ } f == 2 { on += $1; m++ }
   END { printf "without: %.0f executions/s, with: %.0f executions/s, cost %.1f%%\n", off / n, on / m, 100 * (off / n - on / m) / (off / n) }' \
   "$work/rate-off" "$work/rate-on"
 
+section "Trace export cost: 10,000 trivial executions without and with --otlp-endpoint to a local Jaeger (three runs each, alternating)"
+# The receiver is real: Jaeger all-in-one from scripts/services.sh (built by
+# scripts/install-deps.sh), or the one WTB_TEST_JAEGER_OTLP_URL names.
+jaeger_url=${WTB_TEST_JAEGER_OTLP_URL:-}
+jaeger_state=""
+if [ -z "$jaeger_url" ]; then
+  jaeger_state="$work/jaeger-services"
+  eval "$(WTB_SERVICES_STATE=$jaeger_state WTB_SERVICES=jaeger scripts/services.sh start)"
+  jaeger_url=${WTB_TEST_JAEGER_OTLP_URL:-}
+fi
+if [ -z "$jaeger_url" ]; then
+  echo "(skipped: no Jaeger; scripts/install-deps.sh builds it)"
+else
+  trivial "$work/traceout.hcl" 10000
+  rm -f "$work"/rate-trace-*
+  for i in 1 2 3; do
+    for mode in off on; do
+      extra=()
+      [ "$mode" = on ] && extra=(--otlp-endpoint "$jaeger_url")
+      rm -f "$work/traceout.db"*
+      measure "$wtb" --db "sqlite://$work/traceout.db" run "$work/traceout.hcl" --no-progress --format csv "${extra[@]}" >/dev/null
+      grep -o '[0-9]* executions/s' "$work/err" | grep -o '^[0-9]*' >>"$work/rate-trace-$mode"
+      [ "$mode" = on ] && grep -o 'trace export.*' "$work/err" | head -1 >"$work/trace-line"
+    done
+  done
+  cat "$work/trace-line"
+  awk 'FNR == 1 { f++ } f == 1 { off += $1; n++ } f == 2 { on += $1; m++ }
+    END { printf "without: %.0f executions/s, with: %.0f executions/s, with/without %.2f, cost %.1f%%\n", off / n, on / m, (on / m) / (off / n), 100 * (off / n - on / m) / (off / n) }' \
+    "$work/rate-trace-off" "$work/rate-trace-on"
+  [ -n "$jaeger_state" ] && WTB_SERVICES_STATE=$jaeger_state scripts/services.sh stop
+fi
+
 section "Persistent workers: 2 variants × 50 cases × 4 nodes (sh, python3, sh, python3), 8 at a time"
 export PYTHONPATH="$root/sdk/python${PYTHONPATH:+:$PYTHONPATH}"
 # The interpreter itself, not a shim in front of it (pyenv's costs ~60 ms a

@@ -76,6 +76,18 @@ if [ -z "${WTB_SKIP_PYPLUGIN:-}" ]; then
 fi
 echo "python plugin runtime ok"
 
+# Jaeger all-in-one v1.75.0 for the trace export tests, built from the Go
+# module proxy through a tool module of its own (scripts/tools/jaeger: its
+# dependency graph stays out of wtb's go.mod) into ~/.cache/wtb/bin, once:
+# skipped when the binary of that version is there.
+jaeger_bin=${WTB_JAEGER_BIN:-$HOME/.cache/wtb/bin/jaeger-1.75.0}
+if [ -z "${WTB_SKIP_JAEGER:-}" ] && [ ! -x "$jaeger_bin" ]; then
+  echo "building Jaeger v1.75.0 into $jaeger_bin (several minutes, once)"
+  mkdir -p "$(dirname "$jaeger_bin")"
+  (cd "$(dirname "$0")/tools/jaeger" && go build -o "$jaeger_bin.tmp" github.com/jaegertracing/jaeger/cmd/jaeger) && mv "$jaeger_bin.tmp" "$jaeger_bin"
+fi
+echo "jaeger ok"
+
 # The Temporal CLI (dev server) for the cluster tests. v1.5.1 builds with this
 # Go; newer releases do not (replace directives in their go.mod). The binary is
 # cached in $(go env GOPATH)/bin, so a second run does not rebuild it.

@@ -4,7 +4,8 @@
 #   on 127.0.0.1 and a free port) and PgBouncer in transaction pooling mode in
 #   front of it; a Temporal dev server; a Ray head node on loopback; LiteLLM's
 #   proxy with mock models over TLS (a CA of its own), the model API of the
-#   model-call tests.
+#   model-call tests; Jaeger all-in-one (memory storage, OTLP/HTTP in, query
+#   API out, on loopback), the collector of the trace export tests.
 #
 #   eval "$(scripts/services.sh start)"   # exports WTB_TEST_* variables
 #   scripts/services.sh stop              # stops what start started
@@ -227,6 +228,73 @@ wait_llm() {
   if getent hosts llm.wtb.test >/dev/null 2>&1; then echo "export WTB_TEST_LLM_HOST=llm.wtb.test"; fi
 }
 
+start_jaeger() {
+  local bin=${WTB_JAEGER_BIN:-$HOME/.cache/wtb/bin/jaeger-1.75.0}
+  if [ ! -x "$bin" ]; then
+    echo "echo 'services: Jaeger is not installed (scripts/install-deps.sh); trace export tests will skip' >&2"
+    return
+  fi
+  local otlp query grpc health dir
+  otlp=$(free_port); query=$(free_port); grpc=$(free_port); health=$(free_port)
+  dir=$(mktemp -d /tmp/wtb-jaeger.XXXXXX)
+  # All-in-one as Jaeger's own all-in-one.yaml, on loopback and free ports
+  # only: OTLP/HTTP in, the query service (API and UI) out, traces in memory,
+  # no telemetry port of its own.
+  cat >"$dir/config.yaml" <<YAML
+service:
+  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: warn
+extensions:
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:$query
+    grpc:
+      endpoint: 127.0.0.1:$grpc
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 100000
+  healthcheckv2:
+    use_v2: true
+    http:
+      endpoint: 127.0.0.1:$health
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:$otlp
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+YAML
+  "$bin" --config "$dir/config.yaml" >"$dir/log" 2>&1 &
+  echo "$! $dir" >"$state.jaeger"
+  for _ in $(seq 150); do
+    curl -sf "http://127.0.0.1:$query/api/services" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  if ! curl -sf "http://127.0.0.1:$query/api/services" >/dev/null 2>&1; then
+    echo "echo 'services: Jaeger did not start (log in $dir/log); trace export tests will skip' >&2"
+    return
+  fi
+  echo "export WTB_TEST_JAEGER_OTLP_URL='http://127.0.0.1:$otlp' WTB_TEST_JAEGER_QUERY_URL='http://127.0.0.1:$query'"
+}
+
 ray_pids() { # the processes of the Ray whose temp dir is $1
   {
     grep -lsF -- "$1" /proc/[0-9]*/cmdline
@@ -242,6 +310,13 @@ stop() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
     rm -rf "$dir" "$state.llm"
+  fi
+  if [ -f "$state.jaeger" ]; then
+    read -r pid dir <"$state.jaeger"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -rf "$dir" "$state.jaeger"
   fi
   if [ -f "$state.temporal" ]; then
     read -r pid dir <"$state.temporal"
@@ -276,15 +351,16 @@ case "${1:-}" in
   # PostgreSQL and PgBouncer); all of them by default.
   start)
     stop
-    svcs=${WTB_SERVICES:-postgres temporal ray llm}
+    svcs=${WTB_SERVICES:-postgres temporal ray llm jaeger}
     case " $svcs " in *" llm "*) start_llm ;; esac
     for svc in $svcs; do
       case "$svc" in
         postgres) start_postgres ;;
         temporal) start_temporal ;;
         ray) start_ray ;;
+        jaeger) start_jaeger ;;
         llm) ;;
-        *) echo "services: unknown service $svc (postgres, temporal, ray, llm)" >&2; exit 2 ;;
+        *) echo "services: unknown service $svc (postgres, temporal, ray, llm, jaeger)" >&2; exit 2 ;;
       esac
     done
     wait_llm ;;

@@ -51,6 +51,9 @@ type RunOptions struct {
 	// batch stopped for its budget resumes with a larger one.
 	BudgetUSD    float64
 	BudgetTokens int64
+	// TraceExport, when set, sends the batch as a trace to an OTLP
+	// collector (--otlp-endpoint), beside a bench file's bridge "otlp".
+	TraceExport *TraceExport
 }
 
 // Outcome is how a run ended. The batch row has its final status.
@@ -223,6 +226,17 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	}
 	// Closed before the trail: a bridge that dropped events says so in it.
 	defer a.closeBridges(hub)
+	traces, err := a.startTraceExports(st, rec, b, opts)
+	if err != nil {
+		return nil, err
+	}
+	// Closed after the batch's status is stored (the batch's span says it),
+	// before the bridges and the trail.
+	defer a.closeTraceExports(j.bus, rec, traces)
+	var onStored func(store.WriteSet)
+	if traces != nil {
+		onStored = traces.stored
+	}
 	skip := j.done.contains
 	// The checkpoints stored already (a fork's copies, a resumed batch's) are
 	// node runs the batch reuses: counted apart from those it runs, at the
@@ -280,7 +294,7 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	rep, runErr := sched.Run(ctx, sched.Config{Batch: b, BatchID: rec.ID, Runner: j.plugins.Runner, Env: env, Store: st,
 		Bus: j.bus, Evaluator: j.evaluator, Progress: opts.Progress, Log: a.Log, Observer: observer, Adapt: ctl,
 		StartState: j.plugins.Runner.HasCapability(sdk.CapabilityStartState), Done: skip, Stored: stored.contains,
-		ModelCalls: gw, Recordings: recordingsOrNil(recs), SpentBefore: spent})
+		ModelCalls: gw, Recordings: recordingsOrNil(recs), SpentBefore: spent, OnStored: onStored})
 	if unused := recs.unusedCassettes(); len(unused) > 0 && !rep.Cancelled && j.done == nil {
 		a.notice("%s in %s no node run asked for (stale: a changed prompt, a removed variant?): %s",
 			plural(len(unused), "cassette", "cassettes"), b.Gateway.Cassettes, strings.Join(firstN(unused, 5), ", "))
@@ -524,6 +538,9 @@ func (s *keySet) contains(k string) bool {
 func (a *App) startBridges(bus *events.Bus, batchID string, b *spec.Batch) (*bridge.Hub, error) {
 	var run []spec.Bridge
 	for _, br := range b.Bridges {
+		if br.Kind == spec.BridgeOTLP {
+			continue // the trace export's (startTraceExports)
+		}
 		if lost := br.LostSecrets(); lost != "" {
 			a.notice("bridge %s (%s) is off for this run: the batch does not store %s (they may be secrets); run the bench file again to bridge its events",
 				br.Kind, br.URL, lost)

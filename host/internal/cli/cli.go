@@ -168,7 +168,7 @@ error · 3 runtime failure · 130 interrupted.`,
 	}
 	root.AddCommand(a.runCommand(), a.resumeCommand(), a.validateCommand(), a.planCommand(), a.resultsCommand(),
 		a.compareCommand(), a.forkCommand(), a.parityCommand(), a.auditCommand(), a.showCommand(), a.cacheCommand(), a.pluginsCommand(), a.versionCommand(), a.schemaCommand(), a.viewCommand(), a.reportCommand(), a.rescoreCommand(),
-		a.cassettesCommand(), a.deleteCommand(), a.gcCommand(), a.cancelCommand(), a.exportCommand())
+		a.cassettesCommand(), a.deleteCommand(), a.gcCommand(), a.cancelCommand(), a.exportCommand(), a.traceCommand())
 	return root
 }
 

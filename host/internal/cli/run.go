@@ -38,6 +38,8 @@ type runFlags struct {
 	pushgateway   string
 	progressEvery time.Duration
 	metrics       *runMetrics
+	otlpEndpoint  string
+	otlpHeaders   []string
 
 	// ci is --summary, --baseline and --fail-on (run, resume, fork).
 	ci ciFlags
@@ -99,6 +101,8 @@ func addRunFlags(cmd *cobra.Command, f *runFlags) {
 	cmd.Flags().StringVar(&f.modelCalls, "model-calls", "", "model calls through the gateway: live, record, replay or auto (default: the gateway block's mode)")
 	cmd.Flags().Float64Var(&f.budgetUSD, "budget-usd", 0, "stop the batch once its model calls cost more than this many dollars (overrides the budget block's usd; a resume counts what the batch spent before)")
 	cmd.Flags().Int64Var(&f.budgetTokens, "budget-tokens", 0, "stop the batch once its model calls used more than this many tokens (overrides the budget block's tokens)")
+	cmd.Flags().StringVar(&f.otlpEndpoint, "otlp-endpoint", "", otlpUsage)
+	cmd.Flags().StringArrayVar(&f.otlpHeaders, "otlp-header", nil, otlpHeaderUsage)
 	cmd.Flags().BoolVar(&f.auditNodes, "audit-nodes", false, "record every execution's finish and its node events in the audit trail (by default it records failures, retries, cancellations and plugin events)")
 }
 
@@ -178,7 +182,7 @@ func (p parityFlags) options() bench.ParityOptions {
 
 // runOnlyFlags apply to running a batch: with parity --batches nothing runs.
 var runOnlyFlags = []string{"runners", "batch", "var", "junit", "progress-every", "metrics-addr", "metrics-linger",
-	"metrics-detail", "pushgateway", "model-calls", "audit-nodes"}
+	"metrics-detail", "pushgateway", "model-calls", "audit-nodes", "otlp-endpoint", "otlp-header"}
 
 func (a *app) parityCommand() *cobra.Command {
 	f := &runFlags{}
@@ -533,6 +537,11 @@ func (a *app) runOptions(st store.Store, f *runFlags) (bench.RunOptions, error) 
 	o := bench.RunOptions{AuditNodes: f.auditNodes, Complete: f.complete, ModelCalls: f.modelCalls,
 		BudgetUSD: f.budgetUSD, BudgetTokens: f.budgetTokens,
 		OnStart: func(rec *store.Batch, b *spec.Batch, counts plan.Counts) { a.printPlan(b, counts, rec.ID, st) }}
+	x, err := traceExport(f.otlpEndpoint, f.otlpHeaders)
+	if err != nil {
+		return o, err
+	}
+	o.TraceExport = x
 	if !f.noProgress {
 		o.Progress = newProgress(a.stderr, isTerminal(a.stderr), f.progressEvery)
 	}

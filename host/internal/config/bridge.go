@@ -23,11 +23,13 @@ const (
 )
 
 // BridgeKinds are the labels a bridge block may have.
-var BridgeKinds = []string{spec.BridgeNATS, spec.BridgeWebhook}
+var BridgeKinds = []string{spec.BridgeNATS, spec.BridgeWebhook, spec.BridgeOTLP}
 
 var bridgeAttrs = map[string][]string{
 	spec.BridgeNATS:    {"url", "subject", "jetstream", "buffer", "flush_timeout", "events"},
 	spec.BridgeWebhook: {"url", "headers", "max_batch", "buffer", "flush_timeout", "events"},
+	// The batch as a trace: buffer counts executions waiting to be sent.
+	spec.BridgeOTLP: {"url", "headers", "buffer", "flush_timeout"},
 }
 
 // decodeBridge decodes a bridge block: bridge "nats" {…} or bridge "webhook" {…}.
@@ -51,8 +53,11 @@ func (c *Config) decodeBridge(b *hcl.Block) (*spec.Bridge, hcl.Diagnostics) {
 	if raw != "" && !a.failed("url") {
 		schemes := []string{"http", "https"}
 		example := `"https://hooks.example.com/wtb"`
-		if kind == spec.BridgeNATS {
+		switch kind {
+		case spec.BridgeNATS:
 			schemes, example = []string{"nats", "tls"}, `"nats://127.0.0.1:4222"`
+		case spec.BridgeOTLP:
+			example = `"http://127.0.0.1:4318" (the collector's OTLP/HTTP endpoint; /v1/traces is added)`
 		}
 		u, err := url.Parse(raw)
 		if err != nil || !slices.Contains(schemes, u.Scheme) || u.Host == "" {
@@ -73,6 +78,8 @@ func (c *Config) decodeBridge(b *hcl.Block) (*spec.Bridge, hcl.Diagnostics) {
 	}
 	if kind == spec.BridgeWebhook {
 		br.MaxBatch = a.integer("max_batch", 1, 1, 10000)
+	}
+	if kind == spec.BridgeWebhook || kind == spec.BridgeOTLP {
 		if h, ok := a.stringMap("headers"); ok {
 			br.Headers = map[string]string{}
 			for _, name := range spec.SortedKeys(h) {
@@ -81,8 +88,12 @@ func (c *Config) decodeBridge(b *hcl.Block) (*spec.Bridge, hcl.Diagnostics) {
 					a.errorf("headers", "Invalid header name", "%q cannot name an HTTP header.", name)
 					continue
 				}
-				if canon == "Content-Type" || canon == "Content-Length" {
+				if kind == spec.BridgeWebhook && (canon == "Content-Type" || canon == "Content-Length") {
 					a.errorf("headers", "A header the bridge sets", "%s is set by the bridge (application/cloudevents+json, or application/cloudevents-batch+json with max_batch > 1).", canon)
+					continue
+				}
+				if kind == spec.BridgeOTLP && (canon == "Content-Type" || canon == "Content-Length" || canon == "Content-Encoding") {
+					a.errorf("headers", "A header the exporter sets", "%s is set by the OTLP exporter (application/x-protobuf, gzip).", canon)
 					continue
 				}
 				br.Headers[canon] = h[name]

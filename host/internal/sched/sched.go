@@ -95,6 +95,11 @@ type Config struct {
 	// SpentBefore is what earlier runs of the batch spent on model calls
 	// (a resume): the batch's budget counts it.
 	SpentBefore Spent
+	// OnStored, when set, hears each store transaction once it committed
+	// (a result's checkpoints and spans are stored with or before it): the
+	// trace export takes the results and what it needs of the rest. Called
+	// from the writer's goroutine; it must return at once.
+	OnStored func(ws store.WriteSet)
 
 	// storeRetry is the writer's first wait between attempts of a failed
 	// store write (0: 100 ms) and writerQueue how many write sets it queues
@@ -221,6 +226,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		defer cfg.Progress.Finish()
 	}
 	s.writer = newWriter(cfg.Store, s.log, s.obs, s.tally, cfg.storeRetry, cfg.writerQueue)
+	s.writer.onStored = cfg.OnStored
 	s.createEnvironments(ctx)
 	s.loop(ctx)
 	s.evalWG.Wait()

@@ -21,6 +21,8 @@ type writer struct {
 	done  chan struct{}
 	// retry is the first wait after a failed write (doubling).
 	retry time.Duration
+	// onStored hears each committed transaction (nil: nobody).
+	onStored func(store.WriteSet)
 
 	mu      sync.Mutex
 	lastErr error
@@ -118,6 +120,9 @@ func (w *writer) write(ws store.WriteSet) {
 		cancel()
 		if err == nil {
 			w.obs.StoreWrite(rows, time.Since(start), attempt, nil)
+			if w.onStored != nil {
+				w.onStored(ws)
+			}
 			if attempt > 1 {
 				w.log.Warn("store write succeeded after retrying", "attempts", attempt, "waited", time.Since(start).Round(time.Millisecond))
 				w.tally.storeStalled(time.Since(start), attempt, nil)

@@ -633,6 +633,9 @@ func (g *Gateway) CacheIdentity() string {
 const (
 	BridgeNATS    = "nats"
 	BridgeWebhook = "webhook"
+	// BridgeOTLP sends the batch as a trace to an OTLP/HTTP collector
+	// (traceout), not the bus's events.
+	BridgeOTLP = "otlp"
 )
 
 // Bridge is a bridge block: where the event bus's events go, as CloudEvents.

@@ -1,0 +1,374 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/plan"
+	"github.com/wtbench/wtb/host/internal/spec"
+	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/traceout"
+)
+
+// TraceExport is where --otlp-endpoint sends the batch's trace.
+type TraceExport struct {
+	// URL is the collector's OTLP/HTTP endpoint ("" with Env: the
+	// OTEL_EXPORTER_OTLP_* variables name it).
+	URL string
+	// Headers come from --otlp-header; never stored.
+	Headers map[string]string
+}
+
+// otelEnvTarget is the export the OTEL_EXPORTER_OTLP_* variables ask for:
+// as with any OpenTelemetry SDK, an endpoint in OTEL_EXPORTER_OTLP_ENDPOINT
+// or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT turns it on, OTEL_TRACES_EXPORTER=none
+// or OTEL_SDK_DISABLED=true off.
+func otelEnvTarget() (traceout.Target, bool) {
+	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") || strings.EqualFold(os.Getenv("OTEL_TRACES_EXPORTER"), "none") {
+		return traceout.Target{}, false
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		if os.Getenv(name) != "" {
+			return traceout.Target{From: name}, true
+		}
+	}
+	return traceout.Target{}, false
+}
+
+// traceTargets are the run's trace exports: --otlp-endpoint, the bench
+// file's bridge "otlp" (when its stored form kept what it needs), or else
+// the OTEL_EXPORTER_OTLP_* variables.
+func (a *App) traceTargets(b *spec.Batch, opts RunOptions) ([]traceout.Target, error) {
+	var out []traceout.Target
+	if x := opts.TraceExport; x != nil {
+		if x.URL != "" {
+			if _, err := traceout.TracesURL(x.URL); err != nil {
+				return nil, configErr("--otlp-endpoint: %v", err)
+			}
+		}
+		t := traceout.Target{URL: x.URL, Headers: x.Headers, From: "--otlp-endpoint"}
+		if x.URL == "" {
+			env, ok := otelEnvTarget()
+			if !ok {
+				return nil, configErr("--otlp-header needs --otlp-endpoint URL (or OTEL_EXPORTER_OTLP_ENDPOINT): the collector to send the headers to")
+			}
+			t.From = env.From
+		}
+		out = append(out, t)
+	}
+	for _, br := range b.Bridges {
+		if br.Kind != spec.BridgeOTLP {
+			continue
+		}
+		if lost := br.LostSecrets(); lost != "" {
+			a.notice("bridge otlp (%s) is off for this run: the batch does not store %s (they may be secrets); run the bench file again, or pass --otlp-endpoint and --otlp-header",
+				br.URL, lost)
+			continue
+		}
+		out = append(out, traceout.Target{URL: br.Endpoint(), Headers: br.Headers, Buffer: br.Buffer,
+			FlushTimeout: time.Duration(br.FlushTimeout), From: `bridge "otlp"`})
+	}
+	if len(out) == 0 {
+		if t, ok := otelEnvTarget(); ok {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// traceExports are a run's trace exports, each with its source.
+type traceExports struct {
+	xs   []*traceout.Exporter
+	srcs []*traceSource
+}
+
+// stored hears a committed store transaction (sched.Config.OnStored).
+func (t *traceExports) stored(ws store.WriteSet) {
+	for i, x := range t.xs {
+		t.srcs[i].observe(ws)
+		x.Add(ws.Results)
+	}
+}
+
+// startTraceExports starts the run's trace exports (none: nil).
+func (a *App) startTraceExports(st store.Store, rec *store.Batch, b *spec.Batch, opts RunOptions) (*traceExports, error) {
+	targets, err := a.traceTargets(b, opts)
+	if err != nil || len(targets) == 0 {
+		return nil, err
+	}
+	out := &traceExports{}
+	for _, t := range targets {
+		src := newTraceSource(st, rec, b, true)
+		x, err := traceout.Start(t, rec.ID, a.Version, src.load, a.Log)
+		if err != nil {
+			for _, o := range out.xs {
+				o.Close(traceout.BatchOf(rec))
+			}
+			return nil, configErr("%v", err)
+		}
+		out.xs, out.srcs = append(out.xs, x), append(out.srcs, src)
+	}
+	return out, nil
+}
+
+// closeTraceExports sends what waits and the batch's span, prints what was
+// sent and tells the audit trail (through the bus) about what was not.
+func (a *App) closeTraceExports(bus *events.Bus, rec *store.Batch, t *traceExports) {
+	if t == nil {
+		return
+	}
+	for _, x := range t.xs {
+		s := x.Close(traceout.BatchOf(rec))
+		if s.Dropped() == 0 && s.BatchSpan {
+			a.notice("trace export (%s): %d spans of %d executions sent; trace id %s", s.Target, s.Spans, s.Executions, TraceID(rec.ID))
+			continue
+		}
+		why := fmt.Sprintf("%d past the buffer, %d the collector did not take, %d undelivered at the end", s.PastBuffer, s.Failed, s.Undelivered)
+		if !s.BatchSpan {
+			why += ", the batch's span not sent"
+		}
+		if s.Err != "" {
+			why += "; last error: " + s.Err
+		}
+		a.notice("trace export (%s): %d executions sent, %d dropped (%s); see wtb audit; `wtb trace export %s` sends the stored batch again",
+			s.Target, s.Executions, s.Dropped(), why, rec.ID)
+		bus.Publish(events.Event{Type: events.BridgeDropped, BatchID: rec.ID,
+			Message: fmt.Sprintf("trace export to %s dropped %d executions (%s)", s.Target, s.Dropped(), why),
+			Data: map[string]any{"bridge": spec.BridgeOTLP, "url": s.Target, "sent": s.Executions, "spans": s.Spans, "dropped": s.Dropped(),
+				"past_buffer": s.PastBuffer, "failed": s.Failed, "undelivered": s.Undelivered, "batch_span": s.BatchSpan, "error": s.Err}})
+	}
+}
+
+// TraceID is the trace id (hex) a batch is exported under.
+func TraceID(batchID string) string { return fmt.Sprintf("%x", traceout.TraceID(batchID)) }
+
+// traceSource reads what the trace of a stored execution is made of: its
+// checkpoints (their metadata), the owners of its node runs (from the plan)
+// and its span rows. During a run it also watches the store's transactions
+// (observe): the checkpoints just written are cached, and the span rows
+// written are noted, so an execution whose runs have none costs no query.
+// load is called by one goroutine at a time (the exporter's sender, or
+// ExportTrace); observe by the writer's.
+type traceSource struct {
+	st      store.Store
+	rec     *store.Batch
+	b       *spec.Batch
+	planner *plan.Planner
+	cases   map[string]int
+	groups  map[int]*plan.Group
+
+	mu  sync.Mutex
+	cps map[string]*store.Checkpoint
+	// live: the span rows of this run are those in spanRuns (hashes of
+	// their run ids); else the database is asked for every execution.
+	live     bool
+	spanRuns map[uint64]struct{}
+}
+
+// Bounds of the source's caches, emptied when full: executions share roots
+// and prefixes, and a result comes right after its checkpoints.
+const (
+	traceCachedCheckpoints = 16384
+	traceCachedGroups      = 256
+)
+
+func newTraceSource(st store.Store, rec *store.Batch, b *spec.Batch, live bool) *traceSource {
+	s := &traceSource{st: st, rec: rec, b: b, cases: map[string]int{}, groups: map[int]*plan.Group{},
+		planner: plan.NewPlanner(b, plan.Options{BatchID: rec.ID, FileHasher: plan.StoredHashes(b.FileHashes)}),
+		cps:     map[string]*store.Checkpoint{}, live: live, spanRuns: map[uint64]struct{}{}}
+	for i := range b.Cases {
+		s.cases[b.Cases[i].ID] = i
+	}
+	return s
+}
+
+func runHash(id string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return h.Sum64()
+}
+
+// observe notes a committed transaction's checkpoints and span rows.
+func (s *traceSource) observe(ws store.WriteSet) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range ws.Checkpoints {
+		s.cache(&ws.Checkpoints[i])
+	}
+	for _, r := range ws.Spans {
+		s.spanRuns[runHash(r.RunID)] = struct{}{}
+	}
+}
+
+// cache keeps a checkpoint's metadata (under s.mu).
+func (s *traceSource) cache(cp *store.Checkpoint) *store.Checkpoint {
+	c := *cp
+	c.State, c.Output, c.Logs = nil, nil, nil
+	if len(s.cps) >= traceCachedCheckpoints {
+		clear(s.cps)
+	}
+	s.cps[c.ID] = &c
+	return &c
+}
+
+func (s *traceSource) checkpoint(ctx context.Context, id string) (*store.Checkpoint, error) {
+	s.mu.Lock()
+	cp := s.cps[id]
+	s.mu.Unlock()
+	if cp != nil {
+		return cp, nil
+	}
+	got, err := s.st.Checkpoints().Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cache(got), nil
+}
+
+func (s *traceSource) group(i int) *plan.Group {
+	g := s.groups[i]
+	if g == nil {
+		if len(s.groups) >= traceCachedGroups {
+			clear(s.groups)
+		}
+		g = s.planner.Group(i)
+		s.groups[i] = g
+	}
+	return g
+}
+
+func (s *traceSource) load(ctx context.Context, res *store.Result) (traceout.Execution, error) {
+	ex := traceout.Execution{Result: res}
+	for id := res.FinalCheckpointID; id != "" && len(ex.Chain) < 10000; {
+		cp, err := s.checkpoint(ctx, id)
+		if err != nil {
+			return ex, err
+		}
+		ex.Chain = append(ex.Chain, cp)
+		id = cp.ParentID
+	}
+	slices.Reverse(ex.Chain)
+	var ids []string
+	runs := 0
+	for _, cp := range ex.Chain {
+		if cp.Source != store.SourceRoot {
+			runs++
+			ids = append(ids, cp.ID)
+		}
+	}
+	// The plan says who owns a shared run and names the step that failed;
+	// an execution of a run that succeeded with one node run of its own
+	// (an execution's last run is never shared) needs neither, and a
+	// group of the plan costs as much as the rest of its export.
+	ci, ok := s.cases[res.CaseID]
+	if !ok || (s.live && res.Success && (runs <= 1 || !s.b.SharePrefixes)) {
+		for _, id := range ids {
+			for n := 1; n <= s.b.MaxRetries+1; n++ {
+				ids = append(ids, fmt.Sprintf("%s#a%d", id, n))
+			}
+		}
+		return s.spans(ctx, ex, ids)
+	}
+	ids = ids[:0]
+	ex.Owner = map[string]string{}
+	for _, e := range s.group(res.Repeat*len(s.b.Cases) + ci).Executions {
+		if e.Key != res.ExecutionKey {
+			continue
+		}
+		for _, st := range e.Steps {
+			if len(st.Executions) > 0 {
+				ex.Owner[st.ID] = st.Executions[0].Key
+			}
+			ids = append(ids, st.ID)
+			for n := 1; n <= s.b.MaxRetries+1; n++ {
+				ids = append(ids, fmt.Sprintf("%s#a%d", st.ID, n))
+			}
+		}
+	}
+	return s.spans(ctx, ex, ids)
+}
+
+// spans reads the span rows among ids (live: only those this run wrote).
+func (s *traceSource) spans(ctx context.Context, ex traceout.Execution, ids []string) (traceout.Execution, error) {
+	if s.live {
+		s.mu.Lock()
+		kept := ids[:0]
+		for _, id := range ids {
+			if _, ok := s.spanRuns[runHash(id)]; ok {
+				kept = append(kept, id)
+			}
+		}
+		s.mu.Unlock()
+		ids = kept
+	}
+	if len(ids) == 0 {
+		return ex, nil
+	}
+	rows, err := s.st.Spans().ListByRuns(ctx, s.rec.ID, ids)
+	if err != nil {
+		return ex, err
+	}
+	ex.Spans = rows
+	return ex, nil
+}
+
+// TraceExportResult is what ExportTrace sent.
+type TraceExportResult struct {
+	Batch   *store.Batch
+	TraceID string
+	Stats   traceout.Stats
+}
+
+// ExportTrace sends a stored batch's trace to a collector, through the
+// conversion and the loader a live export uses.
+func (a *App) ExportTrace(ctx context.Context, st store.Store, id string, x TraceExport) (*TraceExportResult, error) {
+	rec, b, err := Batch(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	t := traceout.Target{URL: x.URL, Headers: x.Headers, From: "--otlp-endpoint"}
+	if x.URL == "" {
+		env, ok := otelEnvTarget()
+		if !ok {
+			return nil, configErr("wtb trace export needs --otlp-endpoint URL (or OTEL_EXPORTER_OTLP_ENDPOINT): the collector's OTLP/HTTP endpoint, such as http://127.0.0.1:4318")
+		}
+		t.From = env.From
+	} else if _, err := traceout.TracesURL(x.URL); err != nil {
+		return nil, configErr("--otlp-endpoint: %v", err)
+	}
+	load := newTraceSource(st, rec, b, false).load
+	each := func(fn func(*store.Result) error) error {
+		// Pages rather than one open cursor: the loader reads the same
+		// database for each result.
+		const page = 500
+		for off := 0; ; off += page {
+			rows, _, err := st.Results().Query(ctx, rec.ID, store.ResultQuery{Offset: off, Limit: page, NoTotal: true})
+			if err != nil {
+				return err
+			}
+			for i := range rows {
+				if err := fn(&rows[i]); err != nil {
+					return err
+				}
+			}
+			if len(rows) < page {
+				return nil
+			}
+		}
+	}
+	stats, err := traceout.SendStored(ctx, t, traceout.BatchOf(rec), a.Version, each, load)
+	out := &TraceExportResult{Batch: rec, TraceID: TraceID(rec.ID), Stats: stats}
+	if err != nil {
+		return out, runtimeErr("trace export of %s: %v (%d executions sent before)", rec.ID, err, stats.Executions)
+	}
+	return out, nil
+}

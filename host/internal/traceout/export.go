@@ -1,0 +1,390 @@
+package traceout
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/wtbench/wtb/host/internal/store"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+)
+
+// Target is where a batch's trace goes.
+type Target struct {
+	// URL is the collector's OTLP/HTTP endpoint: a base URL to which
+	// /v1/traces is added (as OTEL_EXPORTER_OTLP_ENDPOINT), or a URL that
+	// ends in /v1/traces already. "" takes the OTEL_EXPORTER_OTLP_*
+	// variables (and localhost:4318 when they name none).
+	URL string
+	// Headers are sent with every request (beside those of
+	// OTEL_EXPORTER_OTLP_HEADERS); never stored.
+	Headers map[string]string
+	// Buffer bounds the finished executions waiting to be sent; past it
+	// they are dropped and counted.
+	Buffer int
+	// FlushTimeout bounds the wait at the end for what waits, the batch's
+	// span included.
+	FlushTimeout time.Duration
+	// From says where the target was configured, for messages
+	// ("--otlp-endpoint", "bridge \"otlp\"", "OTEL_EXPORTER_OTLP_ENDPOINT").
+	From string
+}
+
+// Defaults of a target.
+const (
+	DefaultBuffer       = 10000
+	DefaultFlushTimeout = 5 * time.Second
+)
+
+// TracesURL is the URL requests go to for a base or full endpoint URL.
+func TracesURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("an OTLP endpoint is an http:// or https:// URL such as http://127.0.0.1:4318; got %q", raw)
+	}
+	if !strings.HasSuffix(u.Path, "/v1/traces") {
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
+	}
+	return u.String(), nil
+}
+
+// Describe names the target without credentials.
+func (t Target) Describe() string {
+	if t.URL == "" {
+		return "the endpoint of the OTEL_EXPORTER_OTLP_* variables"
+	}
+	full, err := TracesURL(t.URL)
+	if err != nil {
+		return "<otlp endpoint>"
+	}
+	u, _ := url.Parse(full)
+	return u.Redacted()
+}
+
+// uploader sends OTLP requests with the OpenTelemetry Go exporter's client:
+// protobuf over HTTP, gzip, retries with backoff on 429/502/503/504, and
+// the OTEL_EXPORTER_OTLP_* variables (headers, timeout, compression,
+// certificates) as any OTel tool reads them; the target's URL and headers,
+// when set, win over the variables.
+type uploader struct {
+	client otlptrace.Client
+}
+
+func newUploader(ctx context.Context, t Target) (*uploader, error) {
+	opts := []otlptracehttp.Option{
+		// A collector that is down costs a few seconds per request, not the
+		// client's default minute: the batch's end waits for the last one.
+		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: 200 * time.Millisecond,
+			MaxInterval: time.Second, MaxElapsedTime: 3 * time.Second}),
+	}
+	if t.URL != "" {
+		full, err := TracesURL(t.URL)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, otlptracehttp.WithEndpointURL(full))
+	}
+	if len(t.Headers) > 0 {
+		opts = append(opts, otlptracehttp.WithHeaders(t.Headers))
+	}
+	c := otlptracehttp.NewClient(opts...)
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	return &uploader{client: c}, nil
+}
+
+func (u *uploader) upload(ctx context.Context, tr *Trace) error {
+	if tr.Len() == 0 {
+		return nil
+	}
+	return u.client.UploadTraces(ctx, tr.ResourceSpans())
+}
+
+func (u *uploader) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = u.client.Stop(ctx)
+}
+
+// Loader reads what the trace of a stored execution is made of.
+type Loader func(ctx context.Context, res *store.Result) (Execution, error)
+
+// Stats are what an exporter did.
+type Stats struct {
+	Target string `json:"target"`
+	// Executions and Spans were sent (the collector answered 2xx).
+	Executions uint64 `json:"executions"`
+	Spans      uint64 `json:"spans"`
+	// PastBuffer executions were dropped because the buffer was full;
+	// Failed were in requests the collector did not take (after retries);
+	// Undelivered were still waiting when the flush at the end ran out.
+	PastBuffer  uint64 `json:"past_buffer"`
+	Failed      uint64 `json:"failed"`
+	Undelivered uint64 `json:"undelivered"`
+	// BatchSpan says the batch's root span was sent.
+	BatchSpan bool `json:"batch_span"`
+	// Err is the last error the collector gave ("" none).
+	Err string `json:"error,omitempty"`
+}
+
+// Dropped is every execution whose spans did not reach the collector.
+func (s Stats) Dropped() uint64 { return s.PastBuffer + s.Failed + s.Undelivered }
+
+// maxPerRequest bounds the executions one request carries.
+const maxPerRequest = 256
+
+// Exporter sends a running batch's trace: executions as they are stored,
+// the batch's span at the end. Add only appends to a bounded buffer; one
+// sender loads and sends, so a collector that is down or slow never slows
+// or fails the batch.
+type Exporter struct {
+	target  Target
+	batchID string
+	version string
+	load    Loader
+	log     hclog.Logger
+	up      *uploader
+
+	mu      sync.Mutex
+	queue   []store.Result
+	taken   int
+	closing bool
+	warned  bool
+	st      Stats
+
+	wake   chan struct{}
+	done   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// Start makes an exporter of a batch's trace to t (its client connects on
+// the first request: a collector that is down is not waited for here).
+func Start(t Target, batchID, version string, load Loader, log hclog.Logger) (*Exporter, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	if t.Buffer <= 0 {
+		t.Buffer = DefaultBuffer
+	}
+	if t.FlushTimeout <= 0 {
+		t.FlushTimeout = DefaultFlushTimeout
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	up, err := newUploader(ctx, t)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("trace export to %s: %w", t.Describe(), err)
+	}
+	e := &Exporter{target: t, batchID: batchID, version: version, load: load, log: log.Named("trace_export"), up: up,
+		wake: make(chan struct{}, 1), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	e.st.Target = t.Describe()
+	go e.loop()
+	return e, nil
+}
+
+// Add queues stored executions (the scheduler's writer calls it after each
+// transaction): it never waits.
+func (e *Exporter) Add(results []store.Result) {
+	if e == nil || len(results) == 0 {
+		return
+	}
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return
+	}
+	room := e.target.Buffer - len(e.queue) - e.taken
+	n := min(max(room, 0), len(results))
+	for _, r := range results[:n] {
+		r.Logs, r.Notes = nil, nil // not part of the trace; the buffer holds less
+		e.queue = append(e.queue, r)
+	}
+	dropped := len(results) - n
+	first := dropped > 0 && !e.warned
+	if dropped > 0 {
+		e.st.PastBuffer += uint64(dropped)
+		e.warned = true
+	}
+	e.mu.Unlock()
+	if first {
+		e.log.Warn("trace export buffer full: dropping executions until the collector catches up (counted, and written to the audit trail at the end)",
+			"target", e.target.Describe(), "buffer", e.target.Buffer)
+	}
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Exporter) take() ([]store.Result, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := min(maxPerRequest, len(e.queue))
+	out := make([]store.Result, n)
+	copy(out, e.queue[:n])
+	e.queue = append(e.queue[:0], e.queue[n:]...)
+	e.taken = n
+	return out, e.closing
+}
+
+func (e *Exporter) loop() {
+	defer close(e.done)
+	for {
+		batch, closing := e.take()
+		if len(batch) == 0 {
+			if closing {
+				return
+			}
+			select {
+			case <-e.wake:
+			case <-e.ctx.Done():
+				return
+			}
+			continue
+		}
+		tr := NewTrace(e.batchID, e.version)
+		for i := range batch {
+			ex, err := e.load(e.ctx, &batch[i])
+			if err != nil {
+				if e.ctx.Err() != nil {
+					break
+				}
+				e.log.Warn("reading a stored execution for its trace", "execution", batch[i].ExecutionKey, "error", err)
+				ex = Execution{Result: &batch[i]}
+			}
+			tr.AddExecution(ex)
+		}
+		err := e.send(e.ctx, tr)
+		e.mu.Lock()
+		e.taken = 0
+		if err == nil {
+			e.st.Executions += uint64(len(batch))
+			e.st.Spans += uint64(tr.Len())
+		} else if e.ctx.Err() != nil {
+			e.st.Undelivered += uint64(len(batch))
+		} else {
+			e.st.Failed += uint64(len(batch))
+		}
+		e.mu.Unlock()
+	}
+}
+
+// send uploads, logging the first failure and the recovery after it.
+func (e *Exporter) send(ctx context.Context, tr *Trace) error {
+	err := e.up.upload(ctx, tr)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil && e.st.Err == "" {
+			e.log.Warn("cannot send the batch's trace; executions are dropped and counted", "target", e.target.Describe(), "error", err)
+		}
+		if ctx.Err() == nil || e.st.Err == "" {
+			e.st.Err = err.Error()
+		}
+	}
+	return err
+}
+
+// Close stops taking executions, gives the sender until the flush timeout
+// to send what waits and the batch's span, and returns what it did.
+func (e *Exporter) Close(b Batch) Stats {
+	if e == nil {
+		return Stats{}
+	}
+	deadline := time.Now().Add(e.target.FlushTimeout)
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-e.done:
+	case <-time.After(time.Until(deadline)):
+		e.cancel()
+		<-e.done
+	}
+	e.mu.Lock()
+	e.st.Undelivered += uint64(len(e.queue))
+	e.queue = nil
+	e.mu.Unlock()
+	if e.ctx.Err() == nil {
+		ctx, cancel := context.WithDeadline(e.ctx, deadline)
+		tr := NewTrace(e.batchID, e.version)
+		tr.AddBatch(b)
+		if err := e.send(ctx, tr); err == nil {
+			e.mu.Lock()
+			e.st.BatchSpan = true
+			e.st.Spans++
+			e.mu.Unlock()
+		}
+		cancel()
+	}
+	e.cancel()
+	e.up.stop()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.st
+}
+
+// SendStored sends a stored batch's trace: its executions as each reads
+// them from the database (through load, the live exporter's loader), in
+// requests of up to 256, then the batch's span. It stops at the first
+// request the collector does not take.
+func SendStored(ctx context.Context, t Target, b Batch, version string, each func(fn func(*store.Result) error) error, load Loader) (Stats, error) {
+	st := Stats{Target: t.Describe()}
+	up, err := newUploader(ctx, t)
+	if err != nil {
+		return st, err
+	}
+	defer up.stop()
+	tr := NewTrace(b.ID, version)
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		if err := up.upload(ctx, tr); err != nil {
+			st.Failed += uint64(n)
+			return fmt.Errorf("sending to %s: %w", t.Describe(), err)
+		}
+		st.Executions += uint64(n)
+		st.Spans += uint64(tr.Len())
+		tr, n = NewTrace(b.ID, version), 0
+		return nil
+	}
+	err = each(func(res *store.Result) error {
+		ex, err := load(ctx, res)
+		if err != nil {
+			return fmt.Errorf("reading execution %s: %w", res.ExecutionKey, err)
+		}
+		tr.AddExecution(ex)
+		n++
+		if n >= maxPerRequest {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return st, err
+	}
+	tr = NewTrace(b.ID, version)
+	tr.AddBatch(b)
+	if err := up.upload(ctx, tr); err != nil {
+		return st, fmt.Errorf("sending to %s: %w", t.Describe(), err)
+	}
+	st.BatchSpan = true
+	st.Spans++
+	return st, nil
+}
