@@ -4,21 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/wtbench/wtb/sdk"
@@ -222,43 +215,6 @@ func (g *Gateway) exchange(ctx context.Context, r *http.Request, ch *Channel, up
 	resp.Header.Set(SourceHeader, x.Source)
 	resp.Body = &recorder{run: run, i: i, x: x, src: resp.Body, keep: cfg.Recording(), cancel: cancel, turn: turn}
 	return resp
-}
-
-// errStaleConnection marks a round trip that failed, before any answer, on a
-// connection the transport had kept alive from an earlier call.
-type errStaleConnection struct{ err error }
-
-func (e errStaleConnection) Error() string { return e.err.Error() }
-func (e errStaleConnection) Unwrap() error { return e.err }
-
-// roundTrip sends a request, telling a failure on a reused connection apart.
-// Servers close idle connections on their own clock (uvicorn, which serves
-// LiteLLM's proxy and many model APIs, after 5 s), so a request written just
-// as the server closes one meets EOF or a reset with nothing read. Go's
-// transport sends such a request again itself only when its method is
-// idempotent, and model APIs take POST.
-func roundTrip(tr *http.Transport, out *http.Request) (*http.Response, error) {
-	var reused atomic.Bool
-	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused.Store(i.Reused) }}
-	resp, err := tr.RoundTrip(out.WithContext(httptrace.WithClientTrace(out.Context(), trace)))
-	if err != nil && reused.Load() {
-		return nil, errStaleConnection{err}
-	}
-	return resp, err
-}
-
-// staleConnection says whether a failed round trip may be sent once more: it
-// failed on a reused connection that the upstream closed (EOF, a reset)
-// before answering, and the call is still wanted. A server that closes an
-// idle connection has not read the request on it, so sending it again does
-// not make the call twice.
-func staleConnection(ctx context.Context, err error) bool {
-	var stale errStaleConnection
-	if ctx.Err() != nil || !errors.As(err, &stale) {
-		return false
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		strings.Contains(err.Error(), "server closed idle connection")
 }
 
 // upstreamRequest is one attempt's request: the body as the node sent it
@@ -504,35 +460,6 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-type transportKey [32]byte
-
-// transport returns the transport for an upstream: the system's roots plus
-// the upstream's own CA, shared by every upstream trusting the same.
-func (g *Gateway) transport(up *sdk.Upstream) (*http.Transport, error) {
-	key := transportKey(sha256.Sum256(up.CAPEM))
-	if t, ok := g.transports.Load(key); ok {
-		return t.(*http.Transport), nil
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
-	if len(up.CAPEM) > 0 && !roots.AppendCertsFromPEM(up.CAPEM) {
-		return nil, fmt.Errorf("upstream %s: its CA (ca_file) holds no PEM certificate", up.Name)
-	}
-	t := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:   true,
-		MaxIdleConns:        512,
-		MaxIdleConnsPerHost: 128,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 15 * time.Second,
-	}
-	actual, _ := g.transports.LoadOrStore(key, t)
-	return actual.(*http.Transport), nil
 }
 
 // errorBody is an error in the shape OpenAI- and Anthropic-style SDKs show:
