@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"encoding/json"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -48,5 +49,25 @@ func (e *Executor) Metrics() []sdk.Metric {
 			Kind: sdk.MetricCounter, Labels: map[string]string{"kind": k[0], "outcome": k[1]}, Value: c.nodes[k]})
 	}
 	c.mu.Unlock()
+	return out
+}
+
+// extractMetrics takes the numeric "_metrics" object out of a node's output.
+func extractMetrics(patch map[string]json.RawMessage) map[string]float64 {
+	raw, ok := patch[MetricsKey]
+	if !ok {
+		return nil
+	}
+	delete(patch, MetricsKey)
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil
+	}
+	out := make(map[string]float64, len(obj))
+	for k, v := range obj {
+		if f, ok := v.(float64); ok {
+			out[k] = f
+		}
+	}
 	return out
 }

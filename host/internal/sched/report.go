@@ -2,12 +2,12 @@ package sched
 
 import (
 	"fmt"
-	"github.com/wtbench/wtb/host/internal/numfmt"
 	"math"
 	"sync"
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/sdk"
 )
