@@ -266,3 +266,42 @@ func TestReportOpensFromDiskWithTheSameNumbers(t *testing.T) {
 		}
 	}
 }
+
+// js evaluates an expression in the page.
+func js[T any](t *testing.T, ctx context.Context, expr string, opts ...chromedp.EvaluateOption) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// waitPage waits until a JavaScript condition holds in the page.
+func waitPage(t *testing.T, ctx context.Context, cond string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('app').innerText.slice(0, 2000)`))
+		t.Fatalf("waiting for %s: %v\nthe page says:\n%s", cond, err, body)
+	}
+}
+
+// goTo sets the page's hash and waits until it is rendered.
+func goTo(t *testing.T, ctx context.Context, hash string) {
+	t.Helper()
+	js[bool](t, ctx, fmt.Sprintf(`location.hash = %q, true`, hash))
+	waitPage(t, ctx, fmt.Sprintf(`document.getElementById('app').dataset.rendered === location.hash && location.hash === %q`, hash))
+}
+
+// click clicks an element and waits for the page to render the hash it leads to.
+func click(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	before := js[string](t, ctx, `location.hash`)
+	if !js[bool](t, ctx, `document.querySelector('`+sel+`') !== null`) {
+		t.Fatalf("click %s: no such element", sel)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(sel, chromedp.NodeVisible)); err != nil {
+		t.Fatalf("click %s: %v", sel, err)
+	}
+	waitPage(t, ctx, fmt.Sprintf(`location.hash !== %q && document.getElementById('app').dataset.rendered === location.hash`, before))
+}
