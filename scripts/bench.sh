@@ -54,6 +54,9 @@ go test -run '^$' -bench Pages100k -benchtime 10x ./host/internal/viewer/ | grep
 section "The execution page of a node run with 2,000 spans, the receiver's bound (go test -bench, host/internal/viewer)"
 go test -run '^$' -bench ExecutionPage2000Spans -benchtime 20x ./host/internal/viewer/ | grep -E '^Benchmark' | awk '{ printf "%-60s %10s ms/page %6s MB\n", $1, $7, $5 }'
 
+section "Span ingest: peak host memory with 10k, 100k and 300k spans from node runs (scripts/bench-spans.sh)"
+scripts/bench-spans.sh "$wtb"
+
 section "The case × combination grid of 2 combinations × 10,000 cases × 5 repeats (100,000 executions; PostgreSQL with WTB_TEST_POSTGRES_URL)"
 go test -run '^$' -bench Grid100k -benchtime 10x ./host/internal/viewer/ | grep -E '^Benchmark' | awk '{ printf "%-60s %10s ms/page\n", $1, $5 }'
 
