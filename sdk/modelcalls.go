@@ -211,6 +211,13 @@ type Usage struct {
 // Total is every token of the call.
 func (u Usage) Total() int64 { return u.Input + u.Output + u.CacheRead + u.CacheWrite + u.Reasoning }
 
+// Plus adds o's tokens to u's: the usage of two calls, or of a call and a
+// total so far. It is reported when either is.
+func (u Usage) Plus(o Usage) Usage {
+	return Usage{Input: u.Input + o.Input, Output: u.Output + o.Output, CacheRead: u.CacheRead + o.CacheRead,
+		CacheWrite: u.CacheWrite + o.CacheWrite, Reasoning: u.Reasoning + o.Reasoning, Reported: u.Reported || o.Reported}
+}
+
 // Chunk is a piece of a streamed response.
 type Chunk struct {
 	Data []byte

@@ -45,12 +45,7 @@ func Count(metrics map[string]float64, rows []store.ModelCall) {
 	var cost float64
 	unpriced := 0
 	for _, c := range rows {
-		cu := modelcalls.UsageOf(c)
-		u.Input += cu.Input
-		u.Output += cu.Output
-		u.CacheRead += cu.CacheRead
-		u.CacheWrite += cu.CacheWrite
-		u.Reasoning += cu.Reasoning
+		u = u.Plus(modelcalls.UsageOf(c))
 		if c.Priced {
 			cost += c.CostUSD
 		} else {

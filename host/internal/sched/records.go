@@ -142,12 +142,7 @@ type llmTotals struct {
 func (t *llmTotals) add(c store.ModelCall) {
 	t.calls++
 	u := modelcalls.UsageOf(c)
-	t.usage.Input += u.Input
-	t.usage.Output += u.Output
-	t.usage.CacheRead += u.CacheRead
-	t.usage.CacheWrite += u.CacheWrite
-	t.usage.Reasoning += u.Reasoning
-	t.usage.Reported = t.usage.Reported || u.Reported
+	t.usage = t.usage.Plus(u)
 	t.queueMs += c.QueueMs
 	t.retries += max(0, c.Attempts-1)
 	if c.Source != sdk.SourceReplayed {
@@ -167,12 +162,7 @@ func (t *llmTotals) plus(o llmTotals) {
 	t.calls += o.calls
 	t.unpriced += o.unpriced
 	t.cost += o.cost
-	t.usage.Input += o.usage.Input
-	t.usage.Output += o.usage.Output
-	t.usage.CacheRead += o.usage.CacheRead
-	t.usage.CacheWrite += o.usage.CacheWrite
-	t.usage.Reasoning += o.usage.Reasoning
-	t.usage.Reported = t.usage.Reported || o.usage.Reported
+	t.usage = t.usage.Plus(o.usage)
 	t.queueMs += o.queueMs
 	t.retries += o.retries
 	t.liveUSD += o.liveUSD

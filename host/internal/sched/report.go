@@ -53,6 +53,16 @@ type LLMTotals struct {
 	CostUSD         float64
 }
 
+// add counts one stored call.
+func (l *LLMTotals) add(row store.ModelCall) {
+	var one llmTotals
+	one.add(row)
+	l.Calls++
+	l.Unpriced += one.unpriced
+	l.CostUSD += one.cost
+	l.Usage = l.Usage.Plus(one.usage)
+}
+
 // Percentile returns the p-th percentile (0..1) of the runner round trips,
 // within 2 %.
 func (r Report) Percentile(p float64) time.Duration { return r.latency.percentile(p) }
@@ -85,17 +95,7 @@ func (t *tally) nodeRuns(n int) { t.add(func(r *Report) { r.NodeRuns += n }) }
 
 func (t *tally) modelCall(x sdk.Interaction, row store.ModelCall) {
 	t.add(func(r *Report) {
-		var one llmTotals
-		one.add(row)
-		r.LLM.Calls++
-		r.LLM.Unpriced += one.unpriced
-		r.LLM.CostUSD += one.cost
-		r.LLM.Usage.Input += one.usage.Input
-		r.LLM.Usage.Output += one.usage.Output
-		r.LLM.Usage.CacheRead += one.usage.CacheRead
-		r.LLM.Usage.CacheWrite += one.usage.CacheWrite
-		r.LLM.Usage.Reasoning += one.usage.Reasoning
-		r.LLM.Usage.Reported = r.LLM.Usage.Reported || one.usage.Reported
+		r.LLM.add(row)
 		if r.ModelCalls == nil {
 			r.ModelCalls = map[string]int{}
 		}
@@ -105,25 +105,17 @@ func (t *tally) modelCall(x sdk.Interaction, row store.ModelCall) {
 		}
 	})
 }
+
 func (t *tally) judgeCall(row store.ModelCall) {
 	t.add(func(r *Report) {
-		var one llmTotals
-		one.add(row)
-		r.Judge.Calls++
-		r.Judge.Unpriced += one.unpriced
-		r.Judge.CostUSD += one.cost
-		r.Judge.Usage.Input += one.usage.Input
-		r.Judge.Usage.Output += one.usage.Output
-		r.Judge.Usage.CacheRead += one.usage.CacheRead
-		r.Judge.Usage.CacheWrite += one.usage.CacheWrite
-		r.Judge.Usage.Reasoning += one.usage.Reasoning
-		r.Judge.Usage.Reported = r.Judge.Usage.Reported || one.usage.Reported
+		r.Judge.add(row)
 		if r.JudgeCalls == nil {
 			r.JudgeCalls = map[string]int{}
 		}
 		r.JudgeCalls[row.Source]++
 	})
 }
+
 func (t *tally) cachedRun() { t.add(func(r *Report) { r.CachedRuns++ }) }
 func (t *tally) resumed()   { t.add(func(r *Report) { r.Resumed++ }) }
 func (t *tally) cancelled() { t.add(func(r *Report) { r.Cancelled = true }) }
