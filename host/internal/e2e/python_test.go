@@ -309,15 +309,17 @@ batch_test "b" {
 		func() bool { return len(pidsWith("sleep\x0030171")) == 0 })
 }
 
-// The Python SDK's own unit tests, with the plugin runtime's Python.
+// The Python SDK's own unit tests, with the plugin runtime's Python: the
+// plugin's pure parts (test_wtb_plugin) and the spans of in-process nodes
+// (test_wtb_spans).
 func TestPythonSDKUnitTests(t *testing.T) {
 	venv := testbin.PythonPlugins(t)
-	cmd := osexec.Command(filepath.Join(venv, "bin", "python"), "-m", "unittest", "-v", "test_wtb_plugin")
+	cmd := osexec.Command(filepath.Join(venv, "bin", "python"), "-m", "unittest", "-v", "test_wtb_plugin", "test_wtb_spans")
 	cmd.Dir = filepath.Join(testbin.Root(), "sdk", "python")
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("python -m unittest test_wtb_plugin: %v\n%s", err, out)
+		t.Fatalf("python -m unittest test_wtb_plugin test_wtb_spans: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
 }

@@ -24,6 +24,8 @@ from .types import (
     CAPABILITY_START_STATE,
     MAGIC_COOKIE_KEY,
     MAGIC_COOKIE_VALUE,
+    MAX_SPAN_BYTES_PER_NODE_RUN,
+    MAX_SPANS_PER_NODE_RUN,
     PROTOCOL_VERSION,
     SDK_VERSION,
     Attribute,
@@ -44,6 +46,8 @@ from .types import (
     Runner,
     RuntimeEnv,
     Severity,
+    Span,
+    Spans,
     Status,
     attribute_error,
     merge_patch,
@@ -56,7 +60,7 @@ __all__ = [
     "ConfigError", "attribute_error", "ExecuteRequest", "Node", "Case", "RuntimeEnv", "Events", "Context",
     "Outcome", "Status", "FailureKind", "LogStream", "Metric", "MetricType", "Severity", "merge_patch", "node_input", "run_key",
     "CAPABILITY_START_STATE", "CAPABILITY_CANCEL", "PROTOCOL_VERSION", "SDK_VERSION", "MAGIC_COOKIE_KEY",
-    "MAGIC_COOKIE_VALUE",
+    "MAGIC_COOKIE_VALUE", "Span", "Spans", "MAX_SPANS_PER_NODE_RUN", "MAX_SPAN_BYTES_PER_NODE_RUN",
 ]
 
 
