@@ -33,7 +33,10 @@ process's tracer provider and tells each node run's apart, though they run in
 threads at once. A span started in a thread the function starts belongs to
 the node run when the thread is handed the context (contextvars.copy_context
 or the span's context); asyncio tasks inherit it. Without the OpenTelemetry
-SDK installed, nodes run the same and report no spans.
+SDK installed, nodes run the same and report no spans. A process the node
+starts gets an OTLP endpoint of the node run's when it is given ctx.env
+(OTEL_EXPORTER_OTLP_ENDPOINT, TRACEPARENT, ... as a Go runner's command
+nodes get them): subprocess.run(cmd, env={**os.environ, **ctx.env}).
 
 Python cannot stop a thread: when a node times out or its execution is
 cancelled, the execution ends at once and the function's late result is
@@ -220,6 +223,10 @@ class PythonRunner(Runner):
         if takes_context(fn):
             env = dict(request.runtime_env.env)
             env.update(node.env)
+            # A process the node starts with these sends its spans to this
+            # node run (the OTLP endpoint and TRACEPARENT a Go runner gives a
+            # command node).
+            env.update(node_spans.env())
             args = (doc, NodeContext(ctx, events, node.name, env, request.runtime_env.working_dir))
         box = {}
         done = threading.Event()

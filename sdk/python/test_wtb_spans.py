@@ -241,6 +241,115 @@ class ConversionTest(unittest.TestCase):
         self.assertEqual(json.loads(p.spans[0].attributes_json), {"wtb.node": "shape"})
 
 
+def post(url, body, content_type="application/x-protobuf", encoding=None):
+    import urllib.error
+    import urllib.request
+    headers = {"Content-Type": content_type}
+    if encoding == "gzip":
+        import gzip
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    req = urllib.request.Request(url, body, headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def export_request(tp, names, service="child", trace_id=None):
+    """An OTLP ExportTraceServiceRequest (protobuf) with spans under the
+    traceparent tp, as a process the node starts would send."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    _, tid, parent, _ = tp.split("-")
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    kv = rs.resource.attributes.add(key="service.name")
+    kv.value.string_value = service
+    ss = rs.scope_spans.add()
+    ss.scope.name = "child-agent"
+    for i, name in enumerate(names):
+        sp = ss.spans.add(trace_id=bytes.fromhex(trace_id or tid), span_id=(i + 1).to_bytes(8, "big"),
+                          parent_span_id=bytes.fromhex(parent), name=name, kind=3,
+                          start_time_unix_nano=1_700_000_000_000_000_000 + i, end_time_unix_nano=1_700_000_000_500_000_000)
+        a = sp.attributes.add(key="gen_ai.tool.name")
+        a.value.string_value = name
+        n = sp.attributes.add(key="n")
+        n.value.int_value = i
+        e = sp.events.add(name="done", time_unix_nano=1_700_000_000_250_000_000)
+        sp.status.code = 2 if name == "bad" else 1
+        sp.status.message = "it broke" if name == "bad" else ""
+    return req.SerializeToString()
+
+
+class ReceiverTest(unittest.TestCase):
+    """A process a node starts sends OTLP/HTTP to the endpoint in run.env()."""
+
+    def test_the_env_of_a_command_node(self):
+        run = spans.start("cmd")
+        env = run.env()
+        base = env["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        self.assertRegex(base, r"^http://127\.0\.0\.1:\d+/otlp/[0-9a-f]{32}$")
+        self.assertEqual(env, {"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": base + "/v1/traces",
+                               "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                               "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf", "OTEL_SERVICE_NAME": "cmd",
+                               "TRACEPARENT": run.traceparent})
+        self.assertEqual(run.env(), env)  # one endpoint per node run
+        run.finish()
+
+    def test_protobuf_gzip_and_json_each_to_their_own_node_run(self):
+        runs = [spans.start("a"), spans.start("b")]
+        urls = [r.env()["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] for r in runs]
+        # A: protobuf, then gzip; B: OTLP/JSON (hex ids) in a trace of its own.
+        self.assertEqual(post(urls[0], export_request(runs[0].traceparent, ["search"]))[0], 200)
+        self.assertEqual(post(urls[0], export_request(runs[0].traceparent, ["bad"]), encoding="gzip")[0], 200)
+        doc = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "js"}}]},
+                                  "scopeSpans": [{"scope": {"name": "s"}, "spans": [{
+                                      "traceId": "ab" * 16, "spanId": "cd" * 8, "name": "lookup", "kind": 1,
+                                      "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
+                                      "attributes": [{"key": "k", "value": {"intValue": "7"}}]}]}]}]}
+        status, body = post(urls[1], json.dumps(doc).encode(), "application/json")
+        self.assertEqual((status, json.loads(body)), (200, {}))
+        # Metrics and logs are accepted and not kept.
+        self.assertEqual(post(urls[1].replace("/v1/traces", "/v1/metrics"), b"")[0], 200)
+        a, b = runs[0].finish(), runs[1].finish()
+        self.assertEqual([s.name for s in a.spans], ["a", "search", "bad"])
+        s = a.spans[1]
+        self.assertEqual((s.trace_id, s.parent_span_id, s.span_id, s.kind, s.status, s.service, s.scope, s.source),
+                         (runs[0].trace_id, runs[0].span_id, "0000000000000001", "client", "ok", "child", "child-agent",
+                          "node"))
+        self.assertEqual(s.attributes, {"gen_ai.tool.name": "search", "n": 0})
+        self.assertEqual(s.events, [{"name": "done", "time": "2023-11-14T22:13:20.25Z"}])
+        self.assertEqual((a.spans[2].status, a.spans[2].status_message), ("error", "it broke"))
+        self.assertEqual([x.name for x in b.spans], ["b", "lookup"])
+        self.assertEqual((b.spans[1].trace_id, b.spans[1].span_id, b.spans[1].parent_span_id, b.spans[1].service,
+                          b.spans[1].kind, b.spans[1].attributes), ("ab" * 16, "cd" * 8, "", "js", "internal", {"k": 7}))
+        # The node runs have ended: their endpoints refuse.
+        status, body = post(urls[0], export_request(runs[0].traceparent, ["late"]))
+        self.assertEqual(status, 404)
+        self.assertIn(b"belongs to no node run", body)
+
+    def test_the_bound_is_told_to_the_exporter(self):
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+        run = spans.start("flood", max_spans=3)
+        url = run.env()["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        with self.assertLogs("wtb_plugin", "WARNING"):
+            status, body = post(url, export_request(run.traceparent, ["s%d" % i for i in range(5)]))
+        resp = ExportTraceServiceResponse.FromString(body)
+        self.assertEqual((status, resp.partial_success.rejected_spans), (200, 2))
+        self.assertIn("past its bound of 3 spans", resp.partial_success.error_message)
+        got = run.finish()
+        self.assertEqual(([s.name for s in got.spans], got.dropped), (["flood", "s0", "s1", "s2"], 2))
+
+    def test_a_bad_export_is_refused(self):
+        run = spans.start("bad")
+        url = run.env()["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        self.assertEqual(post(url, b"\xff\xff not protobuf")[0], 400)
+        self.assertEqual(post(url, b"{", "application/json")[0], 400)
+        self.assertEqual(post(url.replace(run._token, "0" * 32), b"")[0], 404)
+        self.assertEqual(run.finish(), Spans())
+
+
 def run_python(code):
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)), PYTHONDONTWRITEBYTECODE="1")
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
@@ -263,6 +372,7 @@ assert run.call(lambda x: x + 1, 1) == 2
 with run.attached():
     pass
 assert run.context() is None
+assert run.env() == {}
 assert run.finish() == Spans(), run.finish()
 print("ok", run.traceparent)
 """)

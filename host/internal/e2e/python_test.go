@@ -583,3 +583,124 @@ batch_test "b" {
 		}
 	}
 }
+
+// A process a Python node starts with the node's ctx.env sends its spans to
+// the node run through the plugin's OTLP receiver, as a Go runner's command
+// node does: a real OpenTelemetry SDK with its OTLP/HTTP exporter in the
+// child, 4 node runs at once, each child's spans under its own node run with
+// the node function's in-process span beside them.
+func TestPythonRunnerSubprocessSpans(t *testing.T) {
+	python := needOTelPython(t)
+	e := newEnv(t)
+	testbin.PythonPlugins(t)
+	e.write("child.py", `import json, os, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.propagate import extract
+
+tp = TracerProvider()
+tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+trace.set_tracer_provider(tp)
+case = json.load(sys.stdin)["case"]["id"]
+tracer = trace.get_tracer("child-agent")
+with tracer.start_as_current_span("child agent", context=extract({"traceparent": os.environ["TRACEPARENT"]})):
+    with tracer.start_as_current_span("execute_tool lookup", attributes={"gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "lookup", "gen_ai.tool.call.arguments": json.dumps({"case": case})}):
+        pass
+tp.shutdown()
+print(json.dumps({"case": case}))
+`)
+	e.write("nodes.py", `import json, os, subprocess
+
+from opentelemetry import trace
+
+
+def child(request, ctx):
+    with trace.get_tracer("parent").start_as_current_span("start child"):
+        out = subprocess.run([request["params"]["python"], os.path.join(os.path.dirname(__file__), "child.py")],
+                             input=json.dumps(request), env={**os.environ, **ctx.env}, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    return json.loads(out.stdout)
+`)
+	e.write("bench.hcl", `
+runner "py" {
+  plugin          = "python-example"
+  max_concurrency = 4
+}
+workflow "w" {
+  node "child" {
+    kind    = "python"
+    command = ["${path.root}/nodes.py", "child"]
+    params  = { python = "`+python+`" }
+    timeout = "60s"
+  }
+}
+batch_test "b" {
+  workflow = workflow.w
+  runner   = runner.py
+  case "ca" { input = {} }
+  case "cb" { input = {} }
+  case "cc" { input = {} }
+  case "cd" { input = {} }
+  evaluator "looked_up" {
+    type = "tool_used"
+    tool = "lookup"
+  }
+}
+`)
+	r := e.mustRun("--plugin-dir", testbin.PluginDir(t), "run", "bench.hcl", "--no-progress")
+	id := batchID(t, r.stdout+r.stderr)
+	st := e.store()
+	key := allSucceeded(t, e, st, id, 4)
+	for _, res := range e.results(st, id) {
+		if res.Scores["looked_up"] != 1 {
+			t.Errorf("%s: tool_used %v (%s)", res.ExecutionKey, res.Scores["looked_up"], res.Notes["looked_up"])
+		}
+	}
+	ctx := context.Background()
+	cps, err := st.Checkpoints().ListByBatch(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runIDs []string
+	for _, cp := range cps {
+		runIDs = append(runIDs, cp.ID)
+	}
+	rows, err := st.Spans().ListByRuns(ctx, id, runIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("%d node runs have spans, want 4", len(rows))
+	}
+	for _, row := range rows {
+		var spans []sdk.Span
+		if err := json.Unmarshal(row.Spans, &spans); err != nil {
+			t.Fatal(err)
+		}
+		caseID := strings.Split(row.ExecutionKey, "/")[1]
+		var names []string
+		for _, s := range spans {
+			names = append(names, s.Service+":"+s.Name)
+			if s.TraceID != spans[0].TraceID {
+				t.Errorf("%s: span %q is not in the node run's trace", row.ExecutionKey, s.Name)
+			}
+			if strings.Contains(string(s.Attributes), `"gen_ai.tool.name":"lookup"`) && !strings.Contains(string(s.Attributes), `\"case\": \"`+caseID+`\"`) {
+				t.Errorf("%s holds another node run's tool call: %s", row.ExecutionKey, s.Attributes)
+			}
+		}
+		slices.Sort(names)
+		if want := []string{"child:child", "child:child agent", "child:execute_tool lookup", "child:start child"}; !slices.Equal(names, want) || spans[0].Source != sdk.SpanSourceWTB {
+			t.Errorf("%s: spans %v, want %v under the node run's own: %s", row.ExecutionKey, names, want, row.Spans)
+		}
+	}
+	show := e.mustRun("show", key["cb"], "--batch", id).stdout
+	for _, want := range []string{"spans (4):", "child agent", "tool calls (1):", `lookup {"case": "cb"}`} {
+		if !strings.Contains(show, want) {
+			t.Errorf("wtb show lacks %q:\n%s", want, show)
+		}
+	}
+}

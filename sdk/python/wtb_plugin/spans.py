@@ -35,6 +35,11 @@ run. The node run's own span (source "wtb", status error with the failure
 when it failed) is the root of the rest; a node run with no spans reports
 none at all.
 
+A process the node starts sends its spans to the node run through the
+OTLP/HTTP endpoint in run.env() (the variables a Go runner gives a command
+node: OTEL_EXPORTER_OTLP_ENDPOINT, TRACEPARENT, ...): a receiver on loopback,
+one per plugin process, attributing each export by the token in its path.
+
 OpenTelemetry is optional (pip install "wtb-plugin[traces]"): without
 opentelemetry-sdk, run.call only calls and finish() returns no spans. The
 tracer provider is one per process (OpenTelemetry's global): at the first
@@ -97,6 +102,7 @@ class NodeSpans:
         self._bytes = 0
         self._dropped = 0
         self._done = False
+        self._token = None  # the node run's OTLP endpoint's, once env() made one
         self._context = None
         if router is not None:
             parent = _otel_trace.NonRecordingSpan(_otel_trace.SpanContext(
@@ -141,8 +147,11 @@ class NodeSpans:
             self._done = True
             spans, dropped = self._spans, self._dropped
             self._spans = []
+            token, self._token = self._token, None
         if self._router is not None:
             self._router.unregister(self)
+        if token is not None:
+            _the_receiver().unregister(token)
         if not spans and not dropped:
             return t.Spans()
         root = t.Span(trace_id=self.trace_id, span_id=self.span_id, name=self.node, kind="internal",
@@ -152,21 +161,56 @@ class NodeSpans:
             root.status, root.status_message = "error", failure
         return t.Spans(spans=[root] + spans, dropped=dropped)
 
-    def _add(self, span: t.Span) -> None:
-        size = span_size(span)
+    def env(self) -> Dict[str, str]:
+        """What a process the node starts needs to send its spans to this node
+        run, as the Go executor gives a command node: the OTLP/HTTP endpoint
+        of a receiver on loopback with a token of this run's in its path, the
+        protocol, OTEL_SERVICE_NAME (the node's name) and TRACEPARENT naming
+        the node run's span. {} without OpenTelemetry (or opentelemetry-proto,
+        which decodes the exports). The endpoint works until finish()."""
+        if self._router is None:
+            return {}
+        receiver = _the_receiver()
+        if receiver is None:
+            return {}
         with self._lock:
             if self._done:
-                return
-            if len(self._spans) >= self.max_spans or self._bytes + size > self.max_bytes:
-                self._dropped += 1
-                first = self._dropped == 1
-            else:
-                self._spans.append(span)
-                self._bytes += size
-                return
+                return {}
+            if self._token is None:
+                self._token = receiver.register(self)
+            endpoint = receiver.base + "/otlp/" + self._token
+        return {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint + "/v1/traces",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+            "OTEL_SERVICE_NAME": self.node,
+            "TRACEPARENT": self.traceparent,
+        }
+
+    def _add(self, span: t.Span) -> None:
+        self._add_all([span])
+
+    def _add_all(self, spans) -> tuple:
+        """Keeps spans within the bound; returns how many it dropped and
+        False when the node run has finished (none kept)."""
+        dropped = 0
+        with self._lock:
+            if self._done:
+                return 0, False
+            for span in spans:
+                size = span_size(span)
+                if len(self._spans) >= self.max_spans or self._bytes + size > self.max_bytes:
+                    dropped += 1
+                else:
+                    self._spans.append(span)
+                    self._bytes += size
+            first = dropped > 0 and self._dropped == 0
+            self._dropped += dropped
         if first:
             log.warning("node %r is past its bound of %d spans or %d MiB per node run; its further spans are "
                         "dropped and counted", self.node, self.max_spans, self.max_bytes >> 20)
+        return dropped, True
 
 
 class _Attached:
@@ -279,6 +323,25 @@ def _the_router() -> Optional[_Router]:
         provider.add_span_processor(router)
         _router = router
         return router
+
+
+_receiver = None
+_receiver_failed = False
+
+
+def _the_receiver():
+    """The process's OTLP receiver, started at first use (None when
+    opentelemetry-proto is missing or it cannot listen; said once)."""
+    global _receiver, _receiver_failed
+    with _setup_lock:
+        if _receiver is None and not _receiver_failed:
+            try:
+                from ._otlp import Receiver
+                _receiver = Receiver()
+            except Exception as e:
+                _receiver_failed = True
+                log.warning("no OTLP endpoint for the processes Python nodes start: %s: %s", type(e).__name__, e)
+        return _receiver
 
 
 def start(node: str, max_spans: int = t.MAX_SPANS_PER_NODE_RUN,
