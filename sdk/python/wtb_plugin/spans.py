@@ -56,6 +56,7 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from . import types as t
+from ._wire import dumps as _dumps
 
 log = logging.getLogger("wtb_plugin")
 
@@ -241,10 +242,7 @@ def span_size(s: t.Span) -> int:
 
 
 def _json(v) -> bytes:
-    if not v:
-        return b""
-    from ._wire import dumps
-    return dumps(v)
+    return _dumps(v) if v else b""
 
 
 class _Router(_SpanProcessor):
