@@ -276,7 +276,7 @@ def export_request(tp, names, service="child", trace_id=None):
         a.value.string_value = name
         n = sp.attributes.add(key="n")
         n.value.int_value = i
-        e = sp.events.add(name="done", time_unix_nano=1_700_000_000_250_000_000)
+        sp.events.add(name="done", time_unix_nano=1_700_000_000_250_000_000)
         sp.status.code = 2 if name == "bad" else 1
         sp.status.message = "it broke" if name == "bad" else ""
     return req.SerializeToString()

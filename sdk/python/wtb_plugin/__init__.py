@@ -12,8 +12,10 @@
 
 serve_runner and serve_environment speak go-plugin's protocol (handshake,
 AutoMTLS, health service, controller, stdio) and WTB's versioned gRPC
-contract; the plugin author sees only the types in wtb_plugin.types. The
-README's "Writing a plugin in Python" section walks through a whole plugin.
+contract; the plugin author sees only the types in wtb_plugin.types. A
+runner that runs node code in its own process reports that code's
+OpenTelemetry spans with wtb_plugin.spans. The README's "Writing a plugin in
+Python" section walks through a whole plugin.
 """
 
 import logging as _logging

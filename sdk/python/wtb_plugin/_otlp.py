@@ -61,6 +61,11 @@ class Receiver:
             self._runs.pop(token, None)
 
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
+        if "chunked" in (h.headers.get("Transfer-Encoding") or "").lower():
+            # OpenTelemetry's exporters send a Content-Length; nothing here
+            # reads chunks.
+            h.close_connection = True
+            return _reply(h, 411, "text/plain", b"wtb OTLP receiver: send a Content-Length (no chunked bodies)")
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if 0 < length <= MAX_REQUEST_BYTES else b""
         if length > MAX_REQUEST_BYTES:
