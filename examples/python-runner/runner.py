@@ -233,10 +233,13 @@ class PythonRunner(Runner):
 
         def run():
             try:
-                if inspect.iscoroutinefunction(fn):
-                    box["out"] = node_spans.call(lambda: asyncio.run(fn(*args)))
-                else:
-                    box["out"] = node_spans.call(fn, *args)
+                # The node run's span is current while the function runs
+                # (its asyncio tasks inherit it): its spans are this run's.
+                with node_spans.attached():
+                    if inspect.iscoroutinefunction(fn):
+                        box["out"] = asyncio.run(fn(*args))
+                    else:
+                        box["out"] = fn(*args)
             except BaseException as e:  # noqa: B036 - reported as the node's failure
                 box["err"] = e
                 box["tb"] = traceback.format_exc(limit=8)

@@ -525,14 +525,28 @@ func TestPythonRunnerNodeSpans(t *testing.T) {
 
 // A Python node past the bound keeps 2,000 spans and says how many it
 // dropped, in the plugin's log and in wtb show; a node that fails reports
-// the spans it made, under a node run span marked with its failure.
+// the spans it made, under a node run span marked with its failure; an async
+// node's tasks' spans are its own.
 func TestPythonRunnerNodeSpansBoundAndFailure(t *testing.T) {
 	e := newEnv(t)
 	testbin.PythonPlugins(t)
 	e.write("nodes.py", `
+import asyncio
+
 from opentelemetry import trace
 
 tracer = trace.get_tracer("t")
+
+
+async def tool(name):
+    with tracer.start_as_current_span("execute_tool " + name, attributes={
+            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}):
+        await asyncio.sleep(0.01)
+
+
+async def gather(request):
+    await asyncio.gather(tool("search"), tool("lookup"))
+    return {"gathered": True}
 
 
 def flood(request):
@@ -552,9 +566,14 @@ runner "py" {
   plugin = "python-example"
 }
 workflow "w" {
-  node "flood" {
+  node "gather" {
     kind    = "python"
-    command = ["${path.root}/nodes.py", "flood"]
+    command = ["${path.root}/nodes.py", "gather"]
+  }
+  node "flood" {
+    depends_on = ["gather"]
+    kind       = "python"
+    command    = ["${path.root}/nodes.py", "flood"]
   }
   node "broken" {
     depends_on = ["flood"]
@@ -576,7 +595,8 @@ batch_test "b" {
 		t.Errorf("the host's log does not say the node's spans were bounded:\n%s", lastLines(r.stderr, 10))
 	}
 	show := e.mustRun("show", "--batch", batchID(t, r.stdout+r.stderr), "c/0").stdout
-	for _, want := range []string{"spans (2001):", "500 more spans dropped: past the bound of 2000 spans", "spans (2):",
+	for _, want := range []string{"spans (3):", "execute_tool lookup  (tool lookup)", "tool calls (2):",
+		"spans (2001):", "500 more spans dropped: past the bound of 2000 spans", "spans (2):",
 		"✗ broken  (attempt 1, error: ValueError: fetch gave nothing", "execute_tool fetch  (attempt 1, tool fetch)", "tool calls (1):"} {
 		if !strings.Contains(show, want) {
 			t.Errorf("wtb show lacks %q:\n%s", want, lastLines(show, 25))
