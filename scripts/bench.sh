@@ -559,3 +559,11 @@ PY
   awk -v r="$rate_ray" -v b="$bare" -v p="$rate_pool" 'BEGIN { printf "wtb on Ray / bare ActorPool: %.2fx   wtb on Ray / wtb on the pool: %.2fx\n", r / b, r / p }'
 done
 fi
+
+section "Spans of in-process Python nodes (wtb_plugin.spans), per node run"
+pyenv=$(scripts/python-env.sh --path)
+if [ -x "$pyenv/bin/python" ]; then
+  PYTHONPATH="$root/sdk/python" "$pyenv/bin/python" sdk/python/bench_wtb_spans.py
+else
+  echo "skipped: no Python plugin runtime (scripts/python-env.sh makes it)"
+fi

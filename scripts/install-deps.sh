@@ -69,7 +69,7 @@ if [ -z "${WTB_SKIP_LLM:-}" ] && ! "$otel_venv/bin/python" -c 'import openai, op
 fi
 echo "otel ok"
 
-# The Python plugin runtime (grpcio, protobuf, cryptography; pinned whole in
+# The Python plugin runtime (grpcio, protobuf, cryptography, opentelemetry-sdk; pinned whole in
 # sdk/python/requirements.txt) for the example Python plugins and their tests.
 if [ -z "${WTB_SKIP_PYPLUGIN:-}" ]; then
   "$(dirname "$0")/python-env.sh" >/dev/null

@@ -15,8 +15,8 @@ if [ "${1:-}" = --path ]; then
   echo "$venv"
   exit 0
 fi
-if ! "$venv/bin/python" -c 'import grpc, grpc_health.v1, google.protobuf, cryptography' >/dev/null 2>&1; then
-  echo "installing the Python plugin runtime (grpcio, protobuf, cryptography; pinned) into $venv (once)" >&2
+if ! "$venv/bin/python" -c 'import grpc, grpc_health.v1, google.protobuf, cryptography, opentelemetry.sdk.trace, opentelemetry.proto.collector.trace.v1.trace_service_pb2' >/dev/null 2>&1; then
+  echo "installing the Python plugin runtime (grpcio, protobuf, cryptography, opentelemetry-sdk; pinned) into $venv (once)" >&2
   rm -rf "$venv"
   if ! python3 -m venv "$venv" >/dev/null 2>&1; then
     # Debian's python3 ships venv separately.

@@ -23,14 +23,31 @@ failure worth another attempt. A "_metrics" object in the result is stored as
 the node's metrics, not merged. The built-in "merge" kind merges the node's
 params into the state.
 
+A function may also be a coroutine function (async def): it runs in an
+event loop of its own (asyncio.run) in the node's thread.
+
+The spans a node function makes with OpenTelemetry (its own, or an
+instrumented library's) come back with its node run, under the node run's
+own span, as a Go runner's nodes' do: wtb_plugin.spans collects them from the
+process's tracer provider and tells each node run's apart, though they run in
+threads at once. A span started in a thread the function starts belongs to
+the node run when the thread is handed the context (contextvars.copy_context
+or the span's context); asyncio tasks inherit it. Without the OpenTelemetry
+SDK installed, nodes run the same and report no spans. A process the node
+starts gets an OTLP endpoint of the node run's when it is given ctx.env
+(OTEL_EXPORTER_OTLP_ENDPOINT, TRACEPARENT, ... as a Go runner's command
+nodes get them): subprocess.run(cmd, env={**os.environ, **ctx.env}).
+
 Python cannot stop a thread: when a node times out or its execution is
 cancelled, the execution ends at once and the function's late result is
-dropped; code that waits should wait on ctx.wait() so it ends too.
+dropped (and its late spans); code that waits should wait on ctx.wait() so
+it ends too.
 
 `make build` writes the launcher bin/plugins/wtb-runner-python-example,
 which runs this file with the Python SDK's pinned environment.
 """
 
+import asyncio
 import hashlib
 import importlib.util
 import inspect
@@ -44,7 +61,7 @@ import traceback
 
 from wtb_node import Retryable
 from wtb_plugin import (CAPABILITY_CANCEL, CAPABILITY_START_STATE, Attribute, ConfigError, FailureKind, Info,
-                        LogStream, Outcome, Runner, attribute_error, merge_patch, node_input, serve_runner)
+                        LogStream, Outcome, Runner, attribute_error, merge_patch, node_input, serve_runner, spans)
 
 VERSION = "0.1.0"
 WORKER_ID = "%s/%d" % (socket.gethostname(), os.getpid())
@@ -113,6 +130,11 @@ class Functions:
         return fn
 
 
+def finish(node_spans, failure=""):
+    """A node run's spans (None for a node that has none)."""
+    return None if node_spans is None else node_spans.finish(failure)
+
+
 def takes_context(fn):
     try:
         params = [p for p in inspect.signature(fn).parameters.values()
@@ -161,11 +183,14 @@ class PythonRunner(Runner):
                 return Outcome.cancelled(ctx.cause, duration=time.monotonic() - started, worker_id=WORKER_ID)
             events.node_started(node.name, WORKER_ID)
             t0 = time.monotonic()
+            # A Python node's spans: collected while its function runs,
+            # reported with its result or its failure.
+            node_spans = spans.start(node.name) if node.kind == "python" else None
             try:
                 if node.kind == "merge":
                     output = dict(node.params)
                 elif node.kind == "python":
-                    output = self.call(request, i, state, events, ctx)
+                    output = self.call(request, i, state, events, ctx, node_spans)
                 else:
                     raise NodeFailure("node kind %r is not run by this runner (it runs python, merge)" % node.kind,
                                       FailureKind.START)
@@ -173,21 +198,24 @@ class PythonRunner(Runner):
                 if not isinstance(metrics, dict) or not all(isinstance(v, (int, float)) for v in metrics.values()):
                     raise NodeFailure("_metrics must be an object of numbers", FailureKind.INVALID_OUTPUT)
                 new_state = merge_patch(state, output)
-                events.node_finished(node.name, new_state, output, time.monotonic() - t0, metrics, WORKER_ID)
+                events.node_finished(node.name, new_state, output, time.monotonic() - t0, metrics, WORKER_ID,
+                                     spans=finish(node_spans))
                 state = new_state
             except Cancelled:
-                events.node_failed(node.name, ctx.cause, FailureKind.CANCELLED, duration=time.monotonic() - t0)
+                events.node_failed(node.name, ctx.cause, FailureKind.CANCELLED, duration=time.monotonic() - t0,
+                                   spans=finish(node_spans, ctx.cause))
                 return Outcome.cancelled(ctx.cause, failed_node=node.name, duration=time.monotonic() - started,
                                          worker_id=WORKER_ID)
             except NodeFailure as f:
-                events.node_failed(node.name, str(f), f.kind, f.retryable, time.monotonic() - t0)
+                events.node_failed(node.name, str(f), f.kind, f.retryable, time.monotonic() - t0,
+                                   spans=finish(node_spans, str(f)))
                 return Outcome.failed(str(f), failed_node=node.name, failure_kind=f.kind, retryable=f.retryable,
                                       duration=time.monotonic() - started, worker_id=WORKER_ID)
         return Outcome.succeeded(state, duration=time.monotonic() - started, worker_id=WORKER_ID)
 
-    def call(self, request, i, state, events, ctx):
+    def call(self, request, i, state, events, ctx, node_spans):
         """Runs node i's function in a thread of its own, so that a timeout or
-        a cancel ends the node at once."""
+        a cancel ends the node at once, under its node run's span."""
         node = request.nodes[i]
         fn = self.functions.load(node)
         doc = node_input(request, i, state)
@@ -195,13 +223,23 @@ class PythonRunner(Runner):
         if takes_context(fn):
             env = dict(request.runtime_env.env)
             env.update(node.env)
+            # A process the node starts with these sends its spans to this
+            # node run (the OTLP endpoint and TRACEPARENT a Go runner gives a
+            # command node).
+            env.update(node_spans.env())
             args = (doc, NodeContext(ctx, events, node.name, env, request.runtime_env.working_dir))
         box = {}
         done = threading.Event()
 
         def run():
             try:
-                box["out"] = fn(*args)
+                # The node run's span is current while the function runs
+                # (its asyncio tasks inherit it): its spans are this run's.
+                with node_spans.attached():
+                    if inspect.iscoroutinefunction(fn):
+                        box["out"] = asyncio.run(fn(*args))
+                    else:
+                        box["out"] = fn(*args)
             except BaseException as e:  # noqa: B036 - reported as the node's failure
                 box["err"] = e
                 box["tb"] = traceback.format_exc(limit=8)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -309,15 +310,17 @@ batch_test "b" {
 		func() bool { return len(pidsWith("sleep\x0030171")) == 0 })
 }
 
-// The Python SDK's own unit tests, with the plugin runtime's Python.
+// The Python SDK's own unit tests, with the plugin runtime's Python: the
+// plugin's pure parts (test_wtb_plugin) and the spans of in-process nodes
+// (test_wtb_spans).
 func TestPythonSDKUnitTests(t *testing.T) {
 	venv := testbin.PythonPlugins(t)
-	cmd := osexec.Command(filepath.Join(venv, "bin", "python"), "-m", "unittest", "-v", "test_wtb_plugin")
+	cmd := osexec.Command(filepath.Join(venv, "bin", "python"), "-m", "unittest", "-v", "test_wtb_plugin", "test_wtb_spans")
 	cmd.Dir = filepath.Join(testbin.Root(), "sdk", "python")
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("python -m unittest test_wtb_plugin: %v\n%s", err, out)
+		t.Fatalf("python -m unittest test_wtb_plugin test_wtb_spans: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
 }
@@ -374,4 +377,350 @@ func TestReadmePythonPlugin(t *testing.T) {
 			return sdk.Node{Name: name, Kind: "shout", Params: json.RawMessage(`{"delay": 60}`)}
 		},
 	})
+}
+
+// The spans a Python runner's nodes make with OpenTelemetry come back with
+// their node runs: the example agent (examples/python-runner/agent.hcl, 20
+// executions, 8 at once in one plugin process) has each node run's planner
+// turn and tool calls stored under that run alone, beneath the node run's
+// own span; wtb show draws them and lists the tool calls; the trajectory
+// evaluator scores the tools each variant called.
+func TestPythonRunnerNodeSpans(t *testing.T) {
+	e := newEnv(t)
+	testbin.PythonPlugins(t)
+	r := e.run("--plugin-dir", testbin.PluginDir(t), "run", filepath.Join(testbin.Root(), "examples", "python-runner", "agent.hcl"), "--no-progress")
+	if r.code != 0 {
+		// The threshold is on the best combination, which the trajectory
+		// evaluator ranks.
+		t.Errorf("wtb run exited %d: its threshold is not met\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	id := batchID(t, r.stdout+r.stderr)
+	st := e.store()
+	allSucceeded(t, e, st, id, 20)
+
+	cases, err := os.ReadFile(filepath.Join(testbin.Root(), "examples", "python-runner", "agent-cases.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	questions := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(cases)), "\n") {
+		var c struct {
+			ID    string
+			Input struct{ Question string }
+		}
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatal(err)
+		}
+		questions[c.ID] = c.Input.Question
+	}
+	for _, res := range e.results(st, id) {
+		// The planned policy calls the one tool the case needs; the eager one
+		// searches first whatever the question.
+		want, note := 1.0, ""
+		if res.Combination == "agent=eager" && (res.CaseID == "product" || res.CaseID == "sum") {
+			want, note = 0, "called [search, calculator] in node agent; expected [calculator] in that order: call 1 is search, expected calculator"
+		}
+		if res.Scores["tools"] != want || (note != "" && res.Notes["tools"] != note) {
+			t.Errorf("%s: trajectory score %.3f (%s), want %.0f %s", res.ExecutionKey, res.Scores["tools"], res.Notes["tools"], want, note)
+		}
+		if res.Scores["turns"] != 1 || res.Scores["correct"] != 1 {
+			t.Errorf("%s: scores %v %v", res.ExecutionKey, res.Scores, res.Notes)
+		}
+	}
+
+	ctx := context.Background()
+	cps, err := st.Checkpoints().ListByBatch(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runIDs []string
+	for _, cp := range cps {
+		runIDs = append(runIDs, cp.ID)
+	}
+	rows, err := st.Spans().ListByRuns(ctx, id, runIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 20 {
+		t.Fatalf("%d node runs have spans, want 20", len(rows))
+	}
+	type interval struct{ start, end time.Time }
+	var roots []interval
+	traces := map[string]bool{}
+	for _, row := range rows {
+		var spans []sdk.Span
+		if err := json.Unmarshal(row.Spans, &spans); err != nil {
+			t.Fatal(err)
+		}
+		// The execution key is COMBINATION/CASE/REPEAT.
+		caseID := strings.Split(row.ExecutionKey, "/")[1]
+		eager := strings.HasPrefix(row.ExecutionKey, "agent=eager/")
+		var tools []string
+		byID := map[string]sdk.Span{}
+		for _, s := range spans {
+			byID[s.SpanID] = s
+		}
+		root := spans[0]
+		if root.Source != sdk.SpanSourceWTB || root.Name != "agent" || root.ParentID != "" || root.Status != "ok" {
+			t.Fatalf("%s: the first span is not the node run's own: %+v", row.ExecutionKey, root)
+		}
+		if traces[root.TraceID] {
+			t.Errorf("%s: trace %s is another node run's too", row.ExecutionKey, root.TraceID)
+		}
+		traces[root.TraceID] = true
+		roots = append(roots, interval{root.Start, root.End})
+		for _, s := range spans[1:] {
+			if s.TraceID != root.TraceID || s.Source != sdk.SpanSourceNode || s.Service != "agent" || s.Scope != "examples.python-runner.agent" {
+				t.Errorf("%s: span %q is not the node's in the node run's trace: %+v", row.ExecutionKey, s.Name, s)
+			}
+			if _, ok := byID[s.ParentID]; !ok {
+				t.Errorf("%s: span %q hangs from %q, no span of this node run", row.ExecutionKey, s.Name, s.ParentID)
+			}
+			var a map[string]any
+			_ = json.Unmarshal(s.Attributes, &a)
+			if a["gen_ai.operation.name"] != "execute_tool" {
+				continue
+			}
+			tools = append(tools, a["gen_ai.tool.name"].(string))
+			var args map[string]string
+			_ = json.Unmarshal([]byte(a["gen_ai.tool.call.arguments"].(string)), &args)
+			if q, ok := args["query"]; ok && q != questions[caseID] {
+				t.Errorf("%s (case %s) holds another node run's tool call: search %q", row.ExecutionKey, caseID, q)
+			}
+		}
+		want := []string{"search"}
+		if caseID == "product" || caseID == "sum" {
+			want = []string{"calculator"}
+			if eager {
+				want = []string{"search", "calculator"}
+			}
+		}
+		if !slices.Equal(tools, want) || row.Dropped != 0 || len(spans) != 3+len(want) {
+			t.Errorf("%s: tools %v, %d spans, %d dropped; want %v, %d, 0: %s", row.ExecutionKey, tools, len(spans), row.Dropped, want, 3+len(want), row.Spans)
+		}
+	}
+	// The node runs did run at once: their spans were told apart, not merely
+	// collected one node run after another.
+	overlaps := 0
+	for i := range roots {
+		for j := i + 1; j < len(roots); j++ {
+			if roots[i].start.Before(roots[j].end) && roots[j].start.Before(roots[i].end) {
+				overlaps++
+			}
+		}
+	}
+	if overlaps == 0 {
+		t.Errorf("no two of the 20 node runs overlapped: the test shows nothing about concurrent node runs")
+	}
+
+	show := e.mustRun("show", "--batch", id, "agent=eager/product/0").stdout
+	for _, want := range []string{"spans (5):", "✓ agent", "agent qa", "chat scripted-planner  (model scripted-planner)",
+		"execute_tool calculator  (tool calculator)", "tool calls (2):", `2. calculator {"expression": "17 * 23"}`,
+		"tools: called [search, calculator] in node agent"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("wtb show lacks %q:\n%s", want, show)
+		}
+	}
+}
+
+// A Python node past the bound keeps 2,000 spans and says how many it
+// dropped, in the plugin's log and in wtb show; a node that fails reports
+// the spans it made, under a node run span marked with its failure; an async
+// node's tasks' spans are its own.
+func TestPythonRunnerNodeSpansBoundAndFailure(t *testing.T) {
+	e := newEnv(t)
+	testbin.PythonPlugins(t)
+	e.write("nodes.py", `
+import asyncio
+
+from opentelemetry import trace
+
+tracer = trace.get_tracer("t")
+
+
+async def tool(name):
+    with tracer.start_as_current_span("execute_tool " + name, attributes={
+            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}):
+        await asyncio.sleep(0.01)
+
+
+async def gather(request):
+    await asyncio.gather(tool("search"), tool("lookup"))
+    return {"gathered": True}
+
+
+def flood(request):
+    for i in range(2500):
+        tracer.start_span("step %d" % i).end()
+    return {"flooded": True}
+
+
+def broken(request):
+    with tracer.start_as_current_span("execute_tool fetch", attributes={
+            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "fetch"}):
+        pass
+    raise ValueError("fetch gave nothing")
+`)
+	e.write("bench.hcl", `
+runner "py" {
+  plugin = "python-example"
+}
+workflow "w" {
+  node "gather" {
+    kind    = "python"
+    command = ["${path.root}/nodes.py", "gather"]
+  }
+  node "flood" {
+    depends_on = ["gather"]
+    kind       = "python"
+    command    = ["${path.root}/nodes.py", "flood"]
+  }
+  node "broken" {
+    depends_on = ["flood"]
+    kind       = "python"
+    command    = ["${path.root}/nodes.py", "broken"]
+  }
+}
+batch_test "b" {
+  workflow = workflow.w
+  runner   = runner.py
+  case "c" { input = {} }
+}
+`)
+	r := e.run("--log-level", "info", "--plugin-dir", testbin.PluginDir(t), "run", "bench.hcl", "--no-progress")
+	if r.code != 0 {
+		t.Fatalf("wtb run exited %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "node 'flood' is past its bound of 2000 spans or 4 MiB per node run") {
+		t.Errorf("the host's log does not say the node's spans were bounded:\n%s", lastLines(r.stderr, 10))
+	}
+	show := e.mustRun("show", "--batch", batchID(t, r.stdout+r.stderr), "c/0").stdout
+	for _, want := range []string{"spans (3):", "execute_tool lookup  (tool lookup)", "tool calls (2):",
+		"spans (2001):", "500 more spans dropped: past the bound of 2000 spans", "spans (2):",
+		"✗ broken  (attempt 1, error: ValueError: fetch gave nothing", "execute_tool fetch  (attempt 1, tool fetch)", "tool calls (1):"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("wtb show lacks %q:\n%s", want, lastLines(show, 25))
+		}
+	}
+}
+
+// A process a Python node starts with the node's ctx.env sends its spans to
+// the node run through the plugin's OTLP receiver, as a Go runner's command
+// node does: a real OpenTelemetry SDK with its OTLP/HTTP exporter in the
+// child, 4 node runs at once, each child's spans under its own node run with
+// the node function's in-process span beside them.
+func TestPythonRunnerSubprocessSpans(t *testing.T) {
+	python := needOTelPython(t)
+	e := newEnv(t)
+	testbin.PythonPlugins(t)
+	e.write("child.py", `import json, os, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.propagate import extract
+
+tp = TracerProvider()
+tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+trace.set_tracer_provider(tp)
+case = json.load(sys.stdin)["case"]["id"]
+tracer = trace.get_tracer("child-agent")
+with tracer.start_as_current_span("child agent", context=extract({"traceparent": os.environ["TRACEPARENT"]})):
+    with tracer.start_as_current_span("execute_tool lookup", attributes={"gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "lookup", "gen_ai.tool.call.arguments": json.dumps({"case": case})}):
+        pass
+tp.shutdown()
+print(json.dumps({"case": case}))
+`)
+	e.write("nodes.py", `import json, os, subprocess
+
+from opentelemetry import trace
+
+
+def child(request, ctx):
+    with trace.get_tracer("parent").start_as_current_span("start child"):
+        out = subprocess.run([request["params"]["python"], os.path.join(os.path.dirname(__file__), "child.py")],
+                             input=json.dumps(request), env={**os.environ, **ctx.env}, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    return json.loads(out.stdout)
+`)
+	e.write("bench.hcl", `
+runner "py" {
+  plugin          = "python-example"
+  max_concurrency = 4
+}
+workflow "w" {
+  node "child" {
+    kind    = "python"
+    command = ["${path.root}/nodes.py", "child"]
+    params  = { python = "`+python+`" }
+    timeout = "60s"
+  }
+}
+batch_test "b" {
+  workflow = workflow.w
+  runner   = runner.py
+  case "ca" { input = {} }
+  case "cb" { input = {} }
+  case "cc" { input = {} }
+  case "cd" { input = {} }
+  evaluator "looked_up" {
+    type = "tool_used"
+    tool = "lookup"
+  }
+}
+`)
+	r := e.mustRun("--plugin-dir", testbin.PluginDir(t), "run", "bench.hcl", "--no-progress")
+	id := batchID(t, r.stdout+r.stderr)
+	st := e.store()
+	key := allSucceeded(t, e, st, id, 4)
+	for _, res := range e.results(st, id) {
+		if res.Scores["looked_up"] != 1 {
+			t.Errorf("%s: tool_used %v (%s)", res.ExecutionKey, res.Scores["looked_up"], res.Notes["looked_up"])
+		}
+	}
+	ctx := context.Background()
+	cps, err := st.Checkpoints().ListByBatch(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runIDs []string
+	for _, cp := range cps {
+		runIDs = append(runIDs, cp.ID)
+	}
+	rows, err := st.Spans().ListByRuns(ctx, id, runIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("%d node runs have spans, want 4", len(rows))
+	}
+	for _, row := range rows {
+		var spans []sdk.Span
+		if err := json.Unmarshal(row.Spans, &spans); err != nil {
+			t.Fatal(err)
+		}
+		caseID := strings.Split(row.ExecutionKey, "/")[1]
+		var names []string
+		for _, s := range spans {
+			names = append(names, s.Service+":"+s.Name)
+			if s.TraceID != spans[0].TraceID {
+				t.Errorf("%s: span %q is not in the node run's trace", row.ExecutionKey, s.Name)
+			}
+			if strings.Contains(string(s.Attributes), `"gen_ai.tool.name":"lookup"`) && !strings.Contains(string(s.Attributes), `\"case\": \"`+caseID+`\"`) {
+				t.Errorf("%s holds another node run's tool call: %s", row.ExecutionKey, s.Attributes)
+			}
+		}
+		slices.Sort(names)
+		if want := []string{"child:child", "child:child agent", "child:execute_tool lookup", "child:start child"}; !slices.Equal(names, want) || spans[0].Source != sdk.SpanSourceWTB {
+			t.Errorf("%s: spans %v, want %v under the node run's own: %s", row.ExecutionKey, names, want, row.Spans)
+		}
+	}
+	show := e.mustRun("show", key["cb"], "--batch", id).stdout
+	for _, want := range []string{"spans (4):", "child agent", "tool calls (1):", `lookup {"case": "cb"}`} {
+		if !strings.Contains(show, want) {
+			t.Errorf("wtb show lacks %q:\n%s", want, show)
+		}
+	}
 }

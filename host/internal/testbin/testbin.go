@@ -190,7 +190,7 @@ func PythonPlugins(t testing.TB) string {
 		t.Fatalf("scripts/python-env.sh --path: %v", err)
 	}
 	venv := strings.TrimSpace(string(out))
-	check := exec.Command(filepath.Join(venv, "bin", "python"), "-c", "import grpc, grpc_health.v1, cryptography")
+	check := exec.Command(filepath.Join(venv, "bin", "python"), "-c", "import grpc, grpc_health.v1, cryptography, opentelemetry.sdk.trace")
 	if msg, err := check.CombinedOutput(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("the Python plugin runtime %s is not installed (scripts/install-deps.sh installs it): %v\n%s", venv, err, msg)

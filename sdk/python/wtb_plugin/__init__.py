@@ -12,8 +12,10 @@
 
 serve_runner and serve_environment speak go-plugin's protocol (handshake,
 AutoMTLS, health service, controller, stdio) and WTB's versioned gRPC
-contract; the plugin author sees only the types in wtb_plugin.types. The
-README's "Writing a plugin in Python" section walks through a whole plugin.
+contract; the plugin author sees only the types in wtb_plugin.types. A
+runner that runs node code in its own process reports that code's
+OpenTelemetry spans with wtb_plugin.spans. The README's "Writing a plugin in
+Python" section walks through a whole plugin.
 """
 
 import logging as _logging
@@ -24,6 +26,8 @@ from .types import (
     CAPABILITY_START_STATE,
     MAGIC_COOKIE_KEY,
     MAGIC_COOKIE_VALUE,
+    MAX_SPAN_BYTES_PER_NODE_RUN,
+    MAX_SPANS_PER_NODE_RUN,
     PROTOCOL_VERSION,
     SDK_VERSION,
     Attribute,
@@ -44,6 +48,8 @@ from .types import (
     Runner,
     RuntimeEnv,
     Severity,
+    Span,
+    Spans,
     Status,
     attribute_error,
     merge_patch,
@@ -56,7 +62,7 @@ __all__ = [
     "ConfigError", "attribute_error", "ExecuteRequest", "Node", "Case", "RuntimeEnv", "Events", "Context",
     "Outcome", "Status", "FailureKind", "LogStream", "Metric", "MetricType", "Severity", "merge_patch", "node_input", "run_key",
     "CAPABILITY_START_STATE", "CAPABILITY_CANCEL", "PROTOCOL_VERSION", "SDK_VERSION", "MAGIC_COOKIE_KEY",
-    "MAGIC_COOKIE_VALUE",
+    "MAGIC_COOKIE_VALUE", "Span", "Spans", "MAX_SPANS_PER_NODE_RUN", "MAX_SPAN_BYTES_PER_NODE_RUN",
 ]
 
 

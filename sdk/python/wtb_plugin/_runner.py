@@ -195,12 +195,23 @@ class _Session:
 def _approx_size(ev) -> int:
     which = ev.WhichOneof("payload")
     if which == "node_finished":
-        return 64 + len(ev.node_finished.state_json) + len(ev.node_finished.output_json)
+        return 64 + len(ev.node_finished.state_json) + len(ev.node_finished.output_json) + \
+            _spans_size(ev.node_finished)
+    if which == "node_failed":
+        return 64 + len(ev.node_failed.error) + _spans_size(ev.node_failed)
     if which == "execution_finished":
         return 64 + len(ev.execution_finished.final_state_json)
     if which == "log":
         return 64 + len(ev.log.line)
     return 64
+
+
+def _spans_size(m) -> int:
+    # A node run's spans may weigh megabytes: counted so a message stays
+    # under MAX_BYTES_PER_MESSAGE.
+    if not m.HasField("spans"):
+        return 0
+    return sum(160 + len(s.name) + len(s.attributes_json) + len(s.events_json) for s in m.spans.spans)
 
 
 class _EventSink(t.Events):
@@ -226,14 +237,15 @@ class _EventSink(t.Events):
     def node_started(self, node, worker_id=""):
         self._emit(node_started=runner_pb2.NodeStarted(node=node, worker_id=worker_id))
 
-    def node_finished(self, node, state, output, duration, metrics=None, worker_id=""):
+    def node_finished(self, node, state, output, duration, metrics=None, worker_id="", spans=None):
         state_json = _wire.dumps(state)
         with self.lock:
             self.last_state = state_json
-        self._emit(node_finished=_wire.node_finished(node, state_json, output, duration, metrics, worker_id))
+        self._emit(node_finished=_wire.node_finished(node, state_json, output, duration, metrics, worker_id, spans))
 
-    def node_failed(self, node, error, kind=t.FailureKind.EXIT, retryable=False, duration=0.0, exit_code=0):
-        self._emit(node_failed=_wire.node_failed(node, error, kind, retryable, duration, exit_code))
+    def node_failed(self, node, error, kind=t.FailureKind.EXIT, retryable=False, duration=0.0, exit_code=0,
+                    spans=None):
+        self._emit(node_failed=_wire.node_failed(node, error, kind, retryable, duration, exit_code, spans))
 
     def log(self, node, line, stream=t.LogStream.RUNNER):
         self._emit(log=runner_pb2.LogLine(node=node, stream=int(stream), line=line))

@@ -6,6 +6,7 @@ from datetime import timezone
 
 from wtb.plugin.v1 import plugin_pb2
 from wtb.runner.v1 import runner_pb2
+from wtb.trace.v1 import trace_pb2
 
 from . import types as t
 
@@ -85,17 +86,45 @@ def execute_request_from_proto(p: runner_pb2.ExecuteRequest) -> t.ExecuteRequest
         runtime_env=runtime_env_from_proto(p.runtime_env), deadline=deadline, labels=dict(p.labels))
 
 
-def node_finished(node, state_json: bytes, output, duration, metrics, worker_id) -> runner_pb2.NodeFinished:
+def node_finished(node, state_json: bytes, output, duration, metrics, worker_id, spans=None) -> runner_pb2.NodeFinished:
     m = runner_pb2.NodeFinished(node=node, state_json=state_json, output_json=dumps(output),
                                 metrics={k: float(v) for k, v in (metrics or {}).items()}, worker_id=worker_id)
     _set_duration(m.duration, duration)
+    _set_spans(m, spans)
     return m
 
 
-def node_failed(node, error, kind, retryable, duration, exit_code) -> runner_pb2.NodeFailed:
+def node_failed(node, error, kind, retryable, duration, exit_code, spans=None) -> runner_pb2.NodeFailed:
     m = runner_pb2.NodeFailed(node=node, error=error, kind=int(kind), retryable=retryable, exit_code=exit_code)
     _set_duration(m.duration, duration)
+    _set_spans(m, spans)
     return m
+
+
+def _set_spans(m, spans) -> None:
+    """Sets a NodeFinished's or NodeFailed's spans; none and nothing dropped
+    leaves the field unset, as the Go SDK does."""
+    if spans is None or (not spans.spans and not spans.dropped):
+        return
+    m.spans.CopyFrom(spans_to_proto(spans))
+
+
+def _set_timestamp(ts, unix_nano: int) -> None:
+    unix_nano = int(unix_nano or 0)
+    ts.seconds, ts.nanos = unix_nano // 1_000_000_000, unix_nano % 1_000_000_000
+
+
+def spans_to_proto(spans: t.Spans) -> trace_pb2.Spans:
+    out = trace_pb2.Spans(dropped=int(spans.dropped))
+    for s in spans.spans:
+        p = out.spans.add(trace_id=s.trace_id, span_id=s.span_id, parent_span_id=s.parent_span_id, name=s.name,
+                          kind=s.kind, status=s.status or "unset", status_message=s.status_message,
+                          attributes_json=dumps(s.attributes) if s.attributes else b"",
+                          events_json=dumps(s.events) if s.events else b"", service=s.service, scope=s.scope,
+                          source=s.source)
+        _set_timestamp(p.start, s.start_unix_nano)
+        _set_timestamp(p.end, s.end_unix_nano)
+    return out
 
 
 def outcome_to_proto(o: t.Outcome, final_state_json: bytes) -> runner_pb2.ExecutionFinished:

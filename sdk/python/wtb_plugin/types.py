@@ -232,6 +232,48 @@ class Metric:
     labels: Dict[str, str] = field(default_factory=dict)
 
 
+# Where a span came from (Span.source), as the Go SDK's sdk.SpanSource*.
+SPAN_SOURCE_NODE = "node"  # made by the node's own instrumentation
+SPAN_SOURCE_WTB = "wtb"  # the node run's own span, the parent of the node's root spans
+
+# The bound on what one node run keeps, as the Go executor's OTLP receiver:
+# past either, spans are dropped and counted (Spans.dropped).
+MAX_SPANS_PER_NODE_RUN = 2000
+MAX_SPAN_BYTES_PER_NODE_RUN = 4 << 20
+
+
+@dataclass
+class Span:
+    """One span of a node run, in the compact form WTB stores (the Go SDK's
+    sdk.Span; wtb.trace.v1.Span on the wire)."""
+
+    trace_id: str  # 32 lower-case hex digits, as in a traceparent
+    span_id: str  # 16 lower-case hex digits
+    name: str
+    start_unix_nano: int
+    end_unix_nano: int
+    parent_span_id: str = ""  # "" for a root span
+    kind: str = ""  # internal, server, client, producer, consumer or ""
+    status: str = "unset"  # unset, ok or error
+    status_message: str = ""
+    # JSON-encodable values: strings, numbers, booleans and lists of them.
+    attributes: Dict[str, Any] = field(default_factory=dict)
+    # Each {"name", "time" (RFC 3339, UTC), "attributes" (optional)}.
+    events: List[Dict[str, Any]] = field(default_factory=list)
+    service: str = ""  # the resource's service.name
+    scope: str = ""  # the instrumentation scope's name
+    source: str = SPAN_SOURCE_NODE
+
+
+@dataclass
+class Spans:
+    """A node run's spans and how many past its bound were dropped; pass it
+    to Events.node_finished or node_failed (wtb_plugin.spans collects it)."""
+
+    spans: List[Span] = field(default_factory=list)
+    dropped: int = 0
+
+
 class Context:
     """An execution's cancellation and deadline, passed to Runner.execute.
 
@@ -277,13 +319,16 @@ class Events:
         raise NotImplementedError
 
     def node_finished(self, node: str, state: Dict[str, Any], output: Dict[str, Any], duration: float,
-                      metrics: Optional[Dict[str, float]] = None, worker_id: str = "") -> None:
+                      metrics: Optional[Dict[str, float]] = None, worker_id: str = "",
+                      spans: Optional[Spans] = None) -> None:
         """state is the full state after the node (its checkpoint); output what
-        the node returned (the patch merged into the state)."""
+        the node returned (the patch merged into the state); spans the node
+        run's spans (wtb_plugin.spans collects them), stored with it."""
         raise NotImplementedError
 
     def node_failed(self, node: str, error: str, kind: FailureKind = FailureKind.EXIT, retryable: bool = False,
-                    duration: float = 0.0, exit_code: int = 0) -> None:
+                    duration: float = 0.0, exit_code: int = 0, spans: Optional[Spans] = None) -> None:
+        """spans are the node run's spans up to its failure."""
         raise NotImplementedError
 
     def log(self, node: str, line: str, stream: LogStream = LogStream.RUNNER) -> None:
