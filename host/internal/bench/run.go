@@ -32,12 +32,12 @@ import (
 
 // RunOptions are what a caller wants of a run besides the batch.
 type RunOptions struct {
-	Progress sched.Progress
+	Progress Progress
 	// AuditNodes records node-level events in the audit trail too.
 	AuditNodes bool
 	// OnStart hears of the batch and the size of what will run, before
 	// anything runs.
-	OnStart func(rec *store.Batch, b *spec.Batch, counts plan.Counts)
+	OnStart func(rec *store.Batch, b *spec.Batch, counts PlanCounts)
 	// Metrics, when set, counts the batch (and asks the runner plugin for its
 	// figures) for a Prometheus endpoint or a push.
 	Metrics *metrics.Metrics
@@ -64,7 +64,7 @@ type Outcome struct {
 	Summary report.Summary
 	// Failures are the first failed executions by key (at most MaxFailures).
 	Failures []store.Result
-	Report   sched.Report
+	Report   RunReport
 	// Err is a failure of the host during the run (the store, the runner
 	// given up on); what finished is stored.
 	Err error
@@ -314,7 +314,7 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 		return nil, runtimeErr("%w", err)
 	}
 	sum.Warnings = scoringWarnings(j.bus, rec.ID, j.evaluator)
-	out = &Outcome{Batch: rec, Spec: b, Summary: sum, Failures: failures, Report: rep, Err: runErr, Status: store.StatusCompleted}
+	out = &Outcome{Batch: rec, Spec: b, Summary: sum, Failures: failures, Report: runReportOf(rep), Err: runErr, Status: store.StatusCompleted}
 	if counted != nil {
 		counted.Finish(sum.Passed, rep.Elapsed)
 	}

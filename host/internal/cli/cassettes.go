@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/numfmt"
-	"github.com/wtbench/wtb/host/internal/sched"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/sdk"
 )
@@ -54,16 +53,16 @@ replay from DIR lists the cassettes no node run asked for.`,
 
 // modelCallsPart says how many model calls a run made, and where their
 // answers came from.
-func modelCallsPart(rep sched.Report) string {
+func modelCallsPart(rep bench.RunReport) string {
 	return callsPart(rep.ModelCalls, rep.ReplayMisses, rep.LLM, "model call", "model calls")
 }
 
 // judgeCallsPart says the same of the llm_judge evaluators' calls.
-func judgeCallsPart(rep sched.Report) string {
+func judgeCallsPart(rep bench.RunReport) string {
 	return callsPart(rep.JudgeCalls, 0, rep.Judge, "judge call", "judge calls")
 }
 
-func callsPart(bySource map[string]int, misses int, l sched.LLMTotals, one, many string) string {
+func callsPart(bySource map[string]int, misses int, l bench.CallTotals, one, many string) string {
 	total := 0
 	var srcs []string
 	for src, n := range bySource {

@@ -17,7 +17,6 @@ import (
 	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/numfmt"
-	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/suggest"
@@ -381,25 +380,23 @@ configuration attributes.`,
 			if err := checkTextJSON(format); err != nil {
 				return err
 			}
-			dirs := a.searchPath("")
-			cands := pluginhost.Discover(dirs)
+			dirs, found := a.bench().Plugins(cmd.Context())
 			if format == "json" {
 				d := doc.Plugins{Header: doc.Header{FormatVersion: doc.FormatVersion, Kind: doc.KindPlugins}, SearchPath: dirs, Plugins: []doc.Plugin{}}
-				for _, c := range cands {
-					desc, err := pluginhost.Describe(cmd.Context(), c)
-					d.Plugins = append(d.Plugins, doc.PluginOf(c, desc, err))
+				for _, p := range found {
+					d.Plugins = append(d.Plugins, doc.PluginOf(p))
 				}
 				return doc.Write(a.stdout, d)
 			}
 			fmt.Fprintf(a.stdout, "Searched: %s\n\n", strings.Join(dirs, ", "))
-			if len(cands) == 0 {
+			if len(found) == 0 {
 				fmt.Fprintln(a.stdout, "No plugins found. Build them with `make build`, or point --plugin-dir or WTB_PLUGIN_PATH at them.")
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tKIND\tVERSION\tPROTOCOL\tCAPABILITIES\tPATH")
-			for _, c := range cands {
-				version, protocols, caps := describePlugin(cmd.Context(), c)
+			for _, c := range found {
+				version, protocols, caps := describePlugin(c)
 				name := c.Name
 				if c.Shadowed {
 					name += " (shadowed)"
@@ -426,35 +423,19 @@ func (a *app) pluginsDescribeCommand() *cobra.Command {
 			if err := checkTextJSON(format); err != nil {
 				return err
 			}
-			var found []pluginhost.Candidate
-			for _, c := range pluginhost.Discover(a.searchPath("")) {
-				if c.Name == args[0] && !c.Shadowed && (kind == "" || string(c.Kind) == kind) {
-					found = append(found, c)
-				}
-			}
-			switch {
-			case len(found) == 0:
-				var names []string
-				for _, c := range pluginhost.Discover(a.searchPath("")) {
-					if !c.Shadowed && !slices.Contains(names, c.Name) {
-						names = append(names, c.Name)
-					}
-				}
-				return exitf(ExitConfig, "no plugin named %q (wtb plugins lists them).%s", args[0], suggest.DidYouMean(args[0], names))
-			case len(found) > 1:
-				return exitf(ExitConfig, "%q names a runner and an environment provider: add --kind runner or --kind environment", args[0])
-			}
-			c := found[0]
-			desc, err := pluginhost.Describe(cmd.Context(), c)
+			c, err := a.bench().DescribePlugin(cmd.Context(), args[0], kind)
 			if err != nil {
+				if bench.KindOf(err) == bench.KindConfig {
+					return a.failed(err)
+				}
 				return exitf(ExitRuntime, "%v", oneLine(err))
 			}
-			d := doc.PluginSchemaOf(c, desc)
+			d := doc.PluginSchemaOf(c)
 			if format == "json" {
 				return doc.Write(a.stdout, d)
 			}
 			block := "runner"
-			if c.Kind == pluginhost.KindEnvironment {
+			if c.Kind == bench.PluginEnvironment {
 				block = "environment"
 			}
 			fmt.Fprintf(a.stdout, "%s %q — %s %s\n", block, c.Name, c.Path, d.Plugin.Version)
@@ -507,12 +488,13 @@ func unknownValue(what, got string, options []string) error {
 	return exitf(ExitConfig, "unknown %s %q: use %s.%s", what, got, strings.Join(options, ", "), suggest.DidYouMean(got, options))
 }
 
-func describePlugin(ctx context.Context, c pluginhost.Candidate) (version, protocols, caps string) {
-	d, err := pluginhost.Describe(ctx, c)
-	if err != nil {
-		return "error", "-", oneLine(err)
+// describePlugin is a found plugin's VERSION, PROTOCOL and CAPABILITIES
+// columns.
+func describePlugin(d bench.FoundPlugin) (version, protocols, caps string) {
+	if d.Err != nil {
+		return "error", "-", oneLine(d.Err)
 	}
-	if c.Kind == pluginhost.KindRunner {
+	if d.Kind == bench.PluginRunner {
 		caps = "kinds=" + strings.Join(sortedCopy(d.NodeKinds), ",")
 	}
 	var pv []string

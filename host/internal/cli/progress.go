@@ -118,7 +118,7 @@ func (p *progress) Add(succeeded, failed int) {
 	}
 }
 
-// SetTotal implements sched.Retotaler: combinations stopped early shrink the
+// SetTotal implements bench.Retotaler: combinations stopped early shrink the
 // batch.
 func (p *progress) SetTotal(total int) {
 	p.mu.Lock()
@@ -130,7 +130,7 @@ func (p *progress) SetTotal(total int) {
 	}
 }
 
-// Load implements sched.LoadReporter.
+// Load implements bench.LoadReporter.
 func (p *progress) Load(inFlight, queued int) {
 	p.mu.Lock()
 	p.inFlight, p.queued = inFlight, queued

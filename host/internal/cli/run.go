@@ -9,12 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/config"
 	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/metrics"
 	"github.com/wtbench/wtb/host/internal/numfmt"
-	"github.com/wtbench/wtb/host/internal/plan"
-	"github.com/wtbench/wtb/host/internal/sched"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 )
@@ -277,7 +274,7 @@ func parseVars(vars []string) (map[string]string, error) {
 }
 
 // loadConfig loads a bench file and shows its diagnostics.
-func (a *app) loadConfig(path string, vars []string) (*config.Config, error) {
+func (a *app) loadConfig(path string, vars []string) (*bench.Config, error) {
 	vm, err := parseVars(vars)
 	if err != nil {
 		return nil, exitf(ExitConfig, "%v", err)
@@ -293,7 +290,7 @@ func (a *app) loadConfig(path string, vars []string) (*config.Config, error) {
 }
 
 // prepare loads a bench file and prepares one of its batches.
-func (a *app) prepare(ctx context.Context, path string, f *runFlags) (*config.Config, *bench.Prepared, error) {
+func (a *app) prepare(ctx context.Context, path string, f *runFlags) (*bench.Config, *bench.Prepared, error) {
 	cfg, err := a.loadConfig(path, f.vars)
 	if err != nil {
 		return nil, nil, err
@@ -536,7 +533,7 @@ func (a *app) runOptions(st store.Store, f *runFlags) (bench.RunOptions, error) 
 	}
 	o := bench.RunOptions{AuditNodes: f.auditNodes, Complete: f.complete, ModelCalls: f.modelCalls,
 		BudgetUSD: f.budgetUSD, BudgetTokens: f.budgetTokens,
-		OnStart: func(rec *store.Batch, b *spec.Batch, counts plan.Counts) { a.printPlan(b, counts, rec.ID, st) }}
+		OnStart: func(rec *store.Batch, b *spec.Batch, counts bench.PlanCounts) { a.printPlan(b, counts, rec.ID, st) }}
 	x, err := traceExport(f.otlpEndpoint, f.otlpHeaders)
 	if err != nil {
 		return o, err
@@ -638,7 +635,7 @@ func (a *app) failed(err error) error {
 	return exitf(code, "%v", err)
 }
 
-func runLine(id string, rep sched.Report, st store.Store) string {
+func runLine(id string, rep bench.RunReport, st store.Store) string {
 	parts := []string{fmt.Sprintf("batch %s: %d succeeded, %d failed", id, rep.Succeeded, rep.Failed)}
 	if rep.Unfinished > 0 {
 		parts = append(parts, fmt.Sprintf("%d not run", rep.Unfinished))
@@ -660,7 +657,7 @@ func runLine(id string, rep sched.Report, st store.Store) string {
 		parts = append(parts, judgeCallsPart(rep))
 	}
 	if rep.RoundTrips > 0 {
-		parts = append(parts, fmt.Sprintf("runner round trip p50 %s p95 %s", numfmt.Elapsed(rep.Percentile(0.5)), numfmt.Elapsed(rep.Percentile(0.95))))
+		parts = append(parts, fmt.Sprintf("runner round trip p50 %s p95 %s", numfmt.Elapsed(rep.RoundTripP50), numfmt.Elapsed(rep.RoundTripP95)))
 	}
 	parts = append(parts, "in "+numfmt.Elapsed(rep.Elapsed))
 	if rep.Elapsed > 0 && rep.Succeeded+rep.Failed > 0 {
