@@ -6,7 +6,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
-	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/diagnostic"
 )
 
@@ -21,8 +20,4 @@ func (a *app) printDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
-}
-
-func (a *app) searchPath(fromFile string) []string {
-	return bench.PluginSearchPath(a.pluginDir, fromFile)
 }
