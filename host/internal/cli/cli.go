@@ -283,3 +283,30 @@ func shellQuote(s string) string {
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
 }
+
+// failed turns an error of the application layer into an exit code, with the
+// follow-up command a user needs where there is one.
+func (a *app) failed(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	code := ExitRuntime
+	if bench.KindOf(err) == bench.KindConfig {
+		code = ExitConfig
+	}
+	var ke *bench.KeyError
+	switch {
+	case errors.Is(err, bench.ErrNoBatch):
+		return exitf(code, "%v (list them with `%s`)", err, a.command("results", "--list"))
+	case errors.As(err, &ke) && len(ke.Executions) > 1:
+		lines := []string{fmt.Sprintf("%q is a node run that %d executions of batch %s share; show one of them:", ke.Key, len(ke.Executions), ke.Batch)}
+		for _, k := range ke.Executions {
+			lines = append(lines, "  "+a.command("show", k, "--batch", ke.Batch))
+		}
+		return exitf(code, "%s", strings.Join(lines, "\n"))
+	case errors.As(err, &ke):
+		return exitf(code, "%v (list them with `%s`)", err, a.command("results", ke.Batch, "--executions"))
+	}
+	return exitf(code, "%v", err)
+}

@@ -2,8 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -13,6 +13,7 @@ import (
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/sdk"
 )
 
 type runFlags struct {
@@ -281,33 +282,6 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 	return nil
 }
 
-// failed turns an error of the application layer into an exit code, with the
-// follow-up command a user needs where there is one.
-func (a *app) failed(err error) error {
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return err
-	}
-	code := ExitRuntime
-	if bench.KindOf(err) == bench.KindConfig {
-		code = ExitConfig
-	}
-	var ke *bench.KeyError
-	switch {
-	case errors.Is(err, bench.ErrNoBatch):
-		return exitf(code, "%v (list them with `%s`)", err, a.command("results", "--list"))
-	case errors.As(err, &ke) && len(ke.Executions) > 1:
-		lines := []string{fmt.Sprintf("%q is a node run that %d executions of batch %s share; show one of them:", ke.Key, len(ke.Executions), ke.Batch)}
-		for _, k := range ke.Executions {
-			lines = append(lines, "  "+a.command("show", k, "--batch", ke.Batch))
-		}
-		return exitf(code, "%s", strings.Join(lines, "\n"))
-	case errors.As(err, &ke):
-		return exitf(code, "%v (list them with `%s`)", err, a.command("results", ke.Batch, "--executions"))
-	}
-	return exitf(code, "%v", err)
-}
-
 func runLine(id string, rep bench.RunReport, st store.Store) string {
 	parts := []string{fmt.Sprintf("batch %s: %d succeeded, %d failed", id, rep.Succeeded, rep.Failed)}
 	if rep.Unfinished > 0 {
@@ -337,4 +311,47 @@ func runLine(id string, rep bench.RunReport, st store.Store) string {
 		parts = append(parts, fmt.Sprintf("%.0f executions/s", float64(rep.Succeeded+rep.Failed)/rep.Elapsed.Seconds()))
 	}
 	return strings.Join(parts, ", ") + "; stored in " + st.Describe()
+}
+
+// modelCallsPart says how many model calls a run made, and where their
+// answers came from.
+func modelCallsPart(rep bench.RunReport) string {
+	return callsPart(rep.ModelCalls, rep.ReplayMisses, rep.LLM, "model call", "model calls")
+}
+
+// judgeCallsPart says the same of the llm_judge evaluators' calls.
+func judgeCallsPart(rep bench.RunReport) string {
+	return callsPart(rep.JudgeCalls, 0, rep.Judge, "judge call", "judge calls")
+}
+
+func callsPart(bySource map[string]int, misses int, l bench.CallTotals, one, many string) string {
+	total := 0
+	var srcs []string
+	for src, n := range bySource {
+		total += n
+		srcs = append(srcs, src)
+	}
+	sort.Strings(srcs)
+	var parts []string
+	for _, src := range srcs {
+		n := bySource[src]
+		if src == sdk.SourceReplayed && misses > 0 {
+			parts = append(parts, fmt.Sprintf("%d replayed, %d missed", n-misses, misses))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", n, src))
+	}
+	out := plural(total, one, many) + " (" + strings.Join(parts, ", ") + ")"
+	if l.Usage.Reported {
+		out += ", " + numfmt.Count(float64(l.Usage.Total())) + " tokens"
+		switch {
+		case l.Unpriced == l.Calls:
+			out += ", cost unpriced"
+		case l.Unpriced > 0:
+			out += fmt.Sprintf(", %s for %d of them (%d unpriced)", numfmt.USD(l.CostUSD), l.Calls-l.Unpriced, l.Unpriced)
+		default:
+			out += ", " + numfmt.USD(l.CostUSD)
+		}
+	}
+	return out
 }
