@@ -8,6 +8,7 @@ import (
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 )
 
@@ -31,6 +32,14 @@ type progress struct {
 	stop      chan struct{}
 	stopped   chan struct{}
 }
+
+// The scheduler finds SetTotal and Load by type assertion: a signature that
+// drifted would turn them off without a word, so the compiler holds them.
+var (
+	_ bench.Progress     = (*progress)(nil)
+	_ bench.Retotaler    = (*progress)(nil)
+	_ bench.LoadReporter = (*progress)(nil)
+)
 
 // DefaultProgressEvery is how often a status line is printed when output is
 // not a terminal.
