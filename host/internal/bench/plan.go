@@ -11,7 +11,7 @@ import (
 // PlanView is what a batch would run.
 type PlanView struct {
 	Spec   *spec.Batch
-	Counts plan.Counts
+	Counts PlanCounts
 	// FromCache counts, per node, the node runs the node cache would serve.
 	FromCache []int
 }

@@ -7,21 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/wtbench/wtb/host/internal/numfmt"
-	"hash/fnv"
 	"os"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/wtbench/wtb/host/internal/adapt"
 	"github.com/wtbench/wtb/host/internal/audit"
-	"github.com/wtbench/wtb/host/internal/bridge"
 	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/eval"
 	"github.com/wtbench/wtb/host/internal/events"
 	"github.com/wtbench/wtb/host/internal/metrics"
+	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/sched"
@@ -32,12 +27,12 @@ import (
 
 // RunOptions are what a caller wants of a run besides the batch.
 type RunOptions struct {
-	Progress sched.Progress
+	Progress Progress
 	// AuditNodes records node-level events in the audit trail too.
 	AuditNodes bool
 	// OnStart hears of the batch and the size of what will run, before
 	// anything runs.
-	OnStart func(rec *store.Batch, b *spec.Batch, counts plan.Counts)
+	OnStart func(rec *store.Batch, b *spec.Batch, counts PlanCounts)
 	// Metrics, when set, counts the batch (and asks the runner plugin for its
 	// figures) for a Prometheus endpoint or a push.
 	Metrics *metrics.Metrics
@@ -64,7 +59,7 @@ type Outcome struct {
 	Summary report.Summary
 	// Failures are the first failed executions by key (at most MaxFailures).
 	Failures []store.Result
-	Report   sched.Report
+	Report   RunReport
 	// Err is a failure of the host during the run (the store, the runner
 	// given up on); what finished is stored.
 	Err error
@@ -314,7 +309,7 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 		return nil, runtimeErr("%w", err)
 	}
 	sum.Warnings = scoringWarnings(j.bus, rec.ID, j.evaluator)
-	out = &Outcome{Batch: rec, Spec: b, Summary: sum, Failures: failures, Report: rep, Err: runErr, Status: store.StatusCompleted}
+	out = &Outcome{Batch: rec, Spec: b, Summary: sum, Failures: failures, Report: runReportOf(rep), Err: runErr, Status: store.StatusCompleted}
 	if counted != nil {
 		counted.Finish(sum.Passed, rep.Elapsed)
 	}
@@ -356,215 +351,4 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 		j.bus.Publish(events.Event{Type: events.BatchFailed, BatchID: rec.ID, Message: "batch failed", Error: fmt.Sprint(runErr)})
 	}
 	return out, nil
-}
-
-// controller makes the adaptive-repeats and racing controller of a run (nil
-// when the batch has neither, or when complete asks for every execution),
-// restoring what an earlier run of the batch decided and scored. Each new
-// decision is stored at once — a resume after a crash honours it — and told
-// to the audit trail.
-func (a *App) controller(ctx context.Context, st store.Store, bus *events.Bus, rec *store.Batch, b *spec.Batch, complete bool) (*adapt.Controller, error) {
-	if complete {
-		if len(rec.Decisions) > 0 {
-			a.notice("resume --complete: running the %d executions adaptive repeats and racing had saved", adapt.Skipped(rec.Decisions))
-			rec.Decisions = nil
-			if err := st.Batches().SetDecisions(ctx, rec.ID, nil); err != nil {
-				return nil, runtimeErr("%w", err)
-			}
-		}
-		return nil, nil
-	}
-	var ctl *adapt.Controller
-	var mu sync.Mutex
-	ctl = adapt.New(b, func(d store.Decision) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err := st.Batches().SetDecisions(context.Background(), rec.ID, ctl.Decisions()); err != nil {
-			a.Log.Warn("storing a decision failed; it is stored at the end of the run", "error", err)
-		}
-		data := map[string]any{"kind": d.Kind, "repeats": d.Repeats, "executions": d.Executions}
-		if d.Kind == store.DecisionPruned {
-			data["best"], data["p_value"], data["bound"], data["cases_seen"] = d.Best, d.PValue, d.Bound, d.CasesSeen
-		} else {
-			data["ci_half_width"] = d.CIHalfWidth
-		}
-		bus.Publish(events.Event{Type: events.CombinationStopped, BatchID: rec.ID, Combination: d.Combination,
-			Message: fmt.Sprintf("%s %s: %s", d.Combination, d.Kind, d.Reason), Data: data})
-	})
-	if ctl == nil {
-		return nil, nil
-	}
-	// A resumed batch's decisions stand and its stored scores are evidence
-	// (a new batch has neither).
-	err := ctl.Restore(rec.Decisions, func(fn func(r *store.Result) error) error {
-		return st.Results().EachScored(ctx, rec.ID, fn)
-	})
-	if err != nil {
-		return nil, runtimeErr("restoring the batch's decisions: %w", err)
-	}
-	return ctl, nil
-}
-
-// watchStalls reports, for the run's duration, every wait on the database the
-// store retried through on its own: a WARN log line when it starts and when it
-// ends, and an audit entry with its duration. It returns the undo.
-func (a *App) watchStalls(st store.Store, bus *events.Bus, batchID string) func() {
-	sr, ok := st.(store.StallReporter)
-	if !ok {
-		return func() {}
-	}
-	sr.SetStallHandler(func(s store.Stall) {
-		if s.Ongoing {
-			a.Log.Warn("the database is not answering; retrying", "error", s.Err)
-			return
-		}
-		e := events.Event{Type: events.StoreStalled, BatchID: batchID, Attempt: s.Attempts,
-			Data: map[string]any{"waited_ms": float64(s.Waited) / float64(time.Millisecond), "recovered": s.Err == nil}}
-		if s.Err != nil {
-			a.Log.Warn("gave up waiting for the database", "waited", s.Waited.Round(time.Millisecond), "attempts", s.Attempts, "error", s.Err)
-			e.Error = s.Err.Error()
-			e.Message = fmt.Sprintf("gave up on the database after %s (%d attempts)", numfmt.Elapsed(s.Waited), s.Attempts)
-		} else {
-			a.Log.Warn("the database answers again", "waited", s.Waited.Round(time.Millisecond), "attempts", s.Attempts)
-			e.Message = fmt.Sprintf("waited %s for the database (%d attempts)", numfmt.Elapsed(s.Waited), s.Attempts)
-		}
-		bus.Publish(e)
-	})
-	return func() { sr.SetStallHandler(nil) }
-}
-
-// scoringWarnings are the evaluators that found nothing to compare in most
-// of the successful executions this process scored, told to the audit
-// trail too. (A resumed batch counts the executions it scored itself.)
-func scoringWarnings(bus *events.Bus, batchID string, ev *eval.Evaluator) []report.Warning {
-	out := []report.Warning{}
-	for _, g := range ev.Gaps() {
-		w := report.Warning{Evaluator: g.Evaluator, Attribute: g.Attribute, Path: g.Path, Executions: g.Executions, Of: g.Of, Message: g.String()}
-		out = append(out, w)
-		if bus != nil {
-			bus.Publish(events.Event{Type: events.EvaluatorFoundNothing, BatchID: batchID, Message: w.Message,
-				Data: map[string]any{"evaluator": w.Evaluator, "attribute": w.Attribute, "path": w.Path, "executions": w.Executions, "of": w.Of}})
-		}
-	}
-	return out
-}
-
-// summarize aggregates a batch's stored results one at a time and lists the
-// first failures by key.
-func summarize(ctx context.Context, st store.Store, id string, b *spec.Batch, decisions []store.Decision) (report.Summary, []store.Result, error) {
-	agg := report.NewAggregator(b)
-	agg.Decided(decisions)
-	failed := 0
-	err := st.Results().EachScored(ctx, id, func(r *store.Result) error {
-		agg.Add(r)
-		if !r.Success {
-			failed++
-		}
-		return nil
-	})
-	if err != nil {
-		return report.Summary{}, nil, err
-	}
-	if b.Gateway != nil {
-		// What the model calls cost is in the results' metrics, which the
-		// scored pass does not read: a second pass, for gateway batches only.
-		if err := st.Results().Each(ctx, id, func(r *store.Result) error { agg.AddCost(r); return nil }); err != nil {
-			return report.Summary{}, nil, err
-		}
-	}
-	failures := []store.Result{}
-	if failed > 0 {
-		if failures, _, err = st.Results().Query(ctx, id, store.ResultQuery{Status: store.ResultFailed, Limit: MaxFailures, NoTotal: true}); err != nil {
-			return report.Summary{}, nil, err
-		}
-	}
-	return agg.Summary(), failures, nil
-}
-
-// checkScripts refuses to continue a stored batch with scripts that changed
-// since it ran: its results would mix two versions of a node.
-func checkScripts(b *spec.Batch, what, hint string) error {
-	changes := plan.ChangedFiles(b)
-	if len(changes) == 0 {
-		return nil
-	}
-	var lines []string
-	for _, c := range changes {
-		lines = append(lines, fmt.Sprintf("  %s (%s)", c.Path, strings.Join(c.Nodes, ", ")))
-	}
-	return configErr("cannot %s: %s changed since it ran:\n%s\n%s", what,
-		plural(len(changes), "file", "files"), strings.Join(lines, "\n"), hint)
-}
-
-// keySet is a set of strings kept as sorted 64-bit hashes: 8 bytes a key,
-// so a resume of a million stored executions needs 8 MB, not a map of
-// strings. Two keys of one batch sharing a hash is a 1-in-10^7 chance at a
-// million keys, and would make one execution count as stored.
-type keySet struct {
-	hashes []uint64
-}
-
-func (s *keySet) add(k string) {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(k))
-	s.hashes = append(s.hashes, h.Sum64())
-}
-
-func (s *keySet) seal() {
-	slices.Sort(s.hashes)
-	s.hashes = slices.Compact(s.hashes)
-}
-
-func (s *keySet) len() int {
-	if s == nil {
-		return 0
-	}
-	return len(s.hashes)
-}
-
-func (s *keySet) contains(k string) bool {
-	if s == nil || len(s.hashes) == 0 {
-		return false
-	}
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(k))
-	_, found := slices.BinarySearch(s.hashes, h.Sum64())
-	return found
-}
-
-// startBridges connects the batch's bridges to the bus. A resumed batch runs
-// those whose stored form kept everything they need (header values and URL
-// passwords are never stored).
-func (a *App) startBridges(bus *events.Bus, batchID string, b *spec.Batch) (*bridge.Hub, error) {
-	var run []spec.Bridge
-	for _, br := range b.Bridges {
-		if br.Kind == spec.BridgeOTLP {
-			continue // the trace export's (startTraceExports)
-		}
-		if lost := br.LostSecrets(); lost != "" {
-			a.notice("bridge %s (%s) is off for this run: the batch does not store %s (they may be secrets); run the bench file again to bridge its events",
-				br.Kind, br.URL, lost)
-			continue
-		}
-		run = append(run, br)
-	}
-	if len(run) == 0 {
-		return nil, nil
-	}
-	hub, err := bridge.Start(bus, run, bridge.Options{BatchID: batchID, Log: a.Log})
-	if err != nil {
-		return nil, configErr("%v", err)
-	}
-	return hub, nil
-}
-
-func (a *App) closeBridges(hub *bridge.Hub) {
-	for _, st := range hub.Close() {
-		if st.Dropped() > 0 {
-			a.notice("bridge %s (%s): %d events sent, %d dropped (%d past the buffer, %d undelivered at the end, %d refused); see wtb audit",
-				st.Bridge, st.URL, st.Sent, st.Dropped(), st.PastBuffer, st.Undelivered, st.Rejected)
-		} else {
-			a.notice("bridge %s (%s): %d events sent", st.Bridge, st.URL, st.Sent)
-		}
-	}
 }

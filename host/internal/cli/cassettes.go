@@ -3,15 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/numfmt"
-	"github.com/wtbench/wtb/host/internal/sched"
 	"github.com/wtbench/wtb/host/internal/store"
-	"github.com/wtbench/wtb/sdk"
 )
 
 func (a *app) cassettesCommand() *cobra.Command {
@@ -50,47 +45,4 @@ replay from DIR lists the cassettes no node run asked for.`,
 	}
 	cmd.AddCommand(export)
 	return cmd
-}
-
-// modelCallsPart says how many model calls a run made, and where their
-// answers came from.
-func modelCallsPart(rep sched.Report) string {
-	return callsPart(rep.ModelCalls, rep.ReplayMisses, rep.LLM, "model call", "model calls")
-}
-
-// judgeCallsPart says the same of the llm_judge evaluators' calls.
-func judgeCallsPart(rep sched.Report) string {
-	return callsPart(rep.JudgeCalls, 0, rep.Judge, "judge call", "judge calls")
-}
-
-func callsPart(bySource map[string]int, misses int, l sched.LLMTotals, one, many string) string {
-	total := 0
-	var srcs []string
-	for src, n := range bySource {
-		total += n
-		srcs = append(srcs, src)
-	}
-	sort.Strings(srcs)
-	var parts []string
-	for _, src := range srcs {
-		n := bySource[src]
-		if src == sdk.SourceReplayed && misses > 0 {
-			parts = append(parts, fmt.Sprintf("%d replayed, %d missed", n-misses, misses))
-			continue
-		}
-		parts = append(parts, fmt.Sprintf("%d %s", n, src))
-	}
-	out := plural(total, one, many) + " (" + strings.Join(parts, ", ") + ")"
-	if l.Usage.Reported {
-		out += ", " + numfmt.Count(float64(l.Usage.Total())) + " tokens"
-		switch {
-		case l.Unpriced == l.Calls:
-			out += ", cost unpriced"
-		case l.Unpriced > 0:
-			out += fmt.Sprintf(", %s for %d of them (%d unpriced)", numfmt.USD(l.CostUSD), l.Calls-l.Unpriced, l.Unpriced)
-		default:
-			out += ", " + numfmt.USD(l.CostUSD)
-		}
-	}
-	return out
 }

@@ -16,8 +16,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/store"
-	"github.com/wtbench/wtb/host/internal/store/open"
-	"github.com/wtbench/wtb/host/internal/store/sqlite"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=v1.2.3".
@@ -124,7 +122,7 @@ func (a *app) signals() (context.Context, func()) {
 		select {
 		case <-ch:
 			fmt.Fprintln(a.stderr, "interrupted again: exiting now")
-			killPlugins()
+			bench.KillPlugins()
 			os.Exit(ExitInterrupted)
 		case <-done:
 		}
@@ -197,14 +195,14 @@ func (a *app) databaseURL(fromFile string) string {
 	case fromFile != "":
 		return fromFile
 	}
-	return open.DefaultURL
+	return bench.DefaultDatabaseURL
 }
 
 // openStore opens the database for a command that writes (creating a SQLite
 // file if needed); fromFile is the bench file's wtb.database, if any.
 func (a *app) openStore(ctx context.Context, fromFile string) (store.Store, error) {
 	url := a.databaseURL(fromFile)
-	st, err := open.Open(ctx, url)
+	st, err := bench.OpenStore(ctx, url)
 	if err != nil {
 		return nil, exitf(ExitRuntime, "opening the database %s: %v", store.Redact(url), oneLine(err))
 	}
@@ -217,8 +215,8 @@ func (a *app) openStore(ctx context.Context, fromFile string) (store.Store, erro
 // not write its directory can use every read command.
 func (a *app) openReader(ctx context.Context, fromFile string) (store.Store, error) {
 	url := a.databaseURL(fromFile)
-	st, err := open.OpenReadOnly(ctx, url)
-	if errors.Is(err, sqlite.ErrNoDatabase) {
+	st, err := bench.OpenReader(ctx, url)
+	if errors.Is(err, bench.ErrNoDatabase) {
 		return nil, exitf(ExitConfig, "%v", err)
 	}
 	if err != nil {
@@ -258,12 +256,12 @@ func (a *app) dbHint() string {
 	url := a.dbURL
 	bare := os.Getenv("WTB_DATABASE_URL")
 	if bare == "" {
-		bare = open.DefaultURL
+		bare = bench.DefaultDatabaseURL
 	}
 	if url == "" || url == bare {
 		return ""
 	}
-	if path, err := open.SQLitePath(url); err == nil && !strings.Contains(url, "postgres") {
+	if path, err := bench.SQLitePath(url); err == nil && !strings.Contains(url, "postgres") {
 		if abs, err := filepath.Abs(path); err == nil {
 			url = "sqlite://" + abs
 		}
@@ -284,4 +282,31 @@ func shellQuote(s string) string {
 
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+}
+
+// failed turns an error of the application layer into an exit code, with the
+// follow-up command a user needs where there is one.
+func (a *app) failed(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	code := ExitRuntime
+	if bench.KindOf(err) == bench.KindConfig {
+		code = ExitConfig
+	}
+	var ke *bench.KeyError
+	switch {
+	case errors.Is(err, bench.ErrNoBatch):
+		return exitf(code, "%v (list them with `%s`)", err, a.command("results", "--list"))
+	case errors.As(err, &ke) && len(ke.Executions) > 1:
+		lines := []string{fmt.Sprintf("%q is a node run that %d executions of batch %s share; show one of them:", ke.Key, len(ke.Executions), ke.Batch)}
+		for _, k := range ke.Executions {
+			lines = append(lines, "  "+a.command("show", k, "--batch", ke.Batch))
+		}
+		return exitf(code, "%s", strings.Join(lines, "\n"))
+	case errors.As(err, &ke):
+		return exitf(code, "%v (list them with `%s`)", err, a.command("results", ke.Batch, "--executions"))
+	}
+	return exitf(code, "%v", err)
 }

@@ -16,14 +16,13 @@ import (
 	"github.com/wtbench/wtb/host/internal/dataset"
 	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
-	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
 // printPlan prints what the batch will run and what prefix sharing saves.
-func (a *app) printPlan(b *spec.Batch, counts plan.Counts, id string, st store.Store) {
+func (a *app) printPlan(b *spec.Batch, counts bench.PlanCounts, id string, st store.Store) {
 	fmt.Fprintf(a.stderr, "batch %s: %s × %s × %s → %s (runner %s, store %s)\n", id,
 		plural(len(b.Combinations), "combination", "combinations"), plural(len(b.Cases), "case", "cases"), plural(b.Repeat, "repeat", "repeats"),
 		plural(counts.Executions, "execution", "executions"), b.Runner.Plugin, st.Describe())
@@ -57,7 +56,7 @@ func (a *app) printPlan(b *spec.Batch, counts plan.Counts, id string, st store.S
 	fmt.Fprintln(a.stderr, line)
 }
 
-func perNode(stats []plan.NodeStats) string {
+func perNode(stats []bench.NodeStats) string {
 	var parts []string
 	for _, s := range stats {
 		parts = append(parts, fmt.Sprintf("%s %d/%d", s.Node, s.Shared, s.Unshared))

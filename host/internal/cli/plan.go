@@ -11,8 +11,6 @@ import (
 	"github.com/wtbench/wtb/host/internal/doc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
-	"github.com/wtbench/wtb/host/internal/store/open"
-	"github.com/wtbench/wtb/host/internal/store/sqlite"
 )
 
 func (a *app) planCommand() *cobra.Command {
@@ -36,9 +34,9 @@ func (a *app) planCommand() *cobra.Command {
 			}
 			b := bd.Spec
 			// A plan only reads: no database yet means an empty cache.
-			st, err := open.OpenReadOnly(cmd.Context(), a.databaseURL(cfg.Database))
+			st, err := bench.OpenReader(cmd.Context(), a.databaseURL(cfg.Database))
 			switch {
-			case errors.Is(err, sqlite.ErrNoDatabase):
+			case errors.Is(err, bench.ErrNoDatabase):
 				st = nil
 			case err != nil:
 				return exitf(ExitRuntime, "opening the database: %v", oneLine(err))

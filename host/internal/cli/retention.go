@@ -16,7 +16,6 @@ import (
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
-	"github.com/wtbench/wtb/host/internal/store/open"
 )
 
 const retentionHelp = `A batch goes with everything that belongs to it: its results, checkpoints,
@@ -106,7 +105,7 @@ goes. Batches that must stay are listed with why.
 // --db or directory.
 func (a *app) openExisting(ctx context.Context) (store.Store, error) {
 	url := a.databaseURL("")
-	if path, err := open.SQLitePath(url); err == nil {
+	if path, err := bench.SQLitePath(url); err == nil {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, exitf(ExitConfig, "no database at %s (point --db at an existing database)", path)
 		}

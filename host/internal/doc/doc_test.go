@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/host/internal/plan"
-	"github.com/wtbench/wtb/host/internal/pluginhost"
 	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/statediff"
@@ -108,11 +107,12 @@ func TestEveryDocumentMatchesItsSchema(t *testing.T) {
 	check(t, ValidateOf("bench.hcl", hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Bad", Subject: &rng}, {Severity: hcl.DiagWarning, Summary: "Hmm"}}, nil))
 	check(t, ValidateOf("bench.hcl", nil, []*spec.Batch{b}))
 	check(t, PlanOf(&bench.PlanView{Spec: b, Counts: plan.Counts{Executions: 2, Nodes: []plan.NodeStats{{Node: "retrieve"}, {Node: "answer"}}}, FromCache: []int{0, 0}}))
-	cand := pluginhost.Candidate{Kind: pluginhost.KindRunner, Name: "pool", Path: "/bin/wtb-runner-pool"}
-	desc := pluginhost.Description{Info: sdk.Info{Version: "1", Schema: sdk.Schema{Attributes: []sdk.Attribute{
+	found := bench.FoundPlugin{Kind: bench.PluginRunner, Name: "pool", Path: "/bin/wtb-runner-pool", Info: sdk.Info{Version: "1", Schema: sdk.Schema{Attributes: []sdk.Attribute{
 		{Name: "max_workers", Type: "number", Default: 8, Description: "workers"}, {Name: "token", Type: "string", Sensitive: true, Default: "x"}}}}}
-	check(t, Plugins{Header: header(KindPlugins), SearchPath: []string{"/bin"}, Plugins: []Plugin{PluginOf(cand, desc, nil), PluginOf(cand, desc, errBroken)}})
-	schema := check(t, PluginSchemaOf(cand, desc))
+	broken := found
+	broken.Err = errBroken
+	check(t, Plugins{Header: header(KindPlugins), SearchPath: []string{"/bin"}, Plugins: []Plugin{PluginOf(found), PluginOf(broken)}})
+	schema := check(t, PluginSchemaOf(found))
 	if !strings.Contains(schema, `"default": 8`) || strings.Contains(schema, `"default": "x"`) {
 		t.Errorf("plugin schema: defaults shown, sensitive ones not:\n%s", schema)
 	}

@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"sort"
 
-	"github.com/wtbench/wtb/host/internal/pluginhost"
+	"github.com/wtbench/wtb/host/internal/bench"
 	"github.com/wtbench/wtb/sdk"
 )
 
@@ -49,12 +49,12 @@ type Plugin struct {
 	Error            string   `json:"error"`
 }
 
-// PluginOf describes a plugin from what Describe returned (or its error).
-func PluginOf(c pluginhost.Candidate, d pluginhost.Description, err error) Plugin {
-	p := Plugin{Name: c.Name, Kind: string(c.Kind), Path: c.Path, Shadowed: c.Shadowed, ProtocolVersions: []int{},
+// PluginOf describes a plugin the application layer found (or its error).
+func PluginOf(d bench.FoundPlugin) Plugin {
+	p := Plugin{Name: d.Name, Kind: d.Kind, Path: d.Path, Shadowed: d.Shadowed, ProtocolVersions: []int{},
 		Capabilities: []string{}, NodeKinds: []string{}}
-	if err != nil {
-		p.Error = err.Error()
+	if d.Err != nil {
+		p.Error = d.Err.Error()
 		return p
 	}
 	p.Version, p.Description, p.Negotiated, p.SDKVersion = d.Info.Version, d.Info.Description, d.Negotiated, d.Info.SDKVersion
@@ -82,8 +82,8 @@ type Attribute struct {
 }
 
 // PluginSchemaOf describes the attributes a plugin declares.
-func PluginSchemaOf(c pluginhost.Candidate, d pluginhost.Description) PluginSchema {
-	out := PluginSchema{Header: header(KindPluginSchema), Plugin: PluginOf(c, d, nil), Attributes: []Attribute{}}
+func PluginSchemaOf(d bench.FoundPlugin) PluginSchema {
+	out := PluginSchema{Header: header(KindPluginSchema), Plugin: PluginOf(d), Attributes: []Attribute{}}
 	for _, a := range d.Info.Schema.Attributes {
 		def := json.RawMessage("null")
 		if a.Default != nil && !a.Sensitive {

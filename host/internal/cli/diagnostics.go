@@ -7,12 +7,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
 	"github.com/wtbench/wtb/host/internal/diagnostic"
-	"github.com/wtbench/wtb/host/internal/pluginhost"
 )
-
-// killPlugins kills every plugin process started by this host, with all they
-// started, at once.
-func killPlugins() { pluginhost.KillAll() }
 
 // printDiagnostics renders diagnostics with file:line:col and a source snippet.
 func (a *app) printDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics) {
@@ -25,12 +20,4 @@ func (a *app) printDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
-}
-
-func (a *app) searchPath(fromFile string) []string {
-	dirs := pluginhost.SearchPath(fromFile)
-	if a.pluginDir != "" {
-		dirs = append(pluginhost.SearchPath(a.pluginDir)[:1], dirs...)
-	}
-	return dirs
 }
