@@ -138,6 +138,12 @@ def read_config(proto):
     return msg["config"]
 
 
+# A Ray Client connection whose server the head failed to start is tried this
+# many times in all.
+CLIENT_ATTEMPTS = 3
+CLIENT_SERVER_START_FAILED = "Starting Ray client server failed"
+
+
 def connect(cfg):
     """Connects to the cluster; raises ConnectionError with one clear line."""
     address, probe = settings.resolve_address(cfg["address"])
@@ -176,11 +182,23 @@ def connect(cfg):
     if address.startswith("ray://"):
         # Ray Client: the driver runs on the head, so the modules actors need
         # go with the job, uploaded by the client; actors name their URIs.
-        try:
-            ray.init(address=address, runtime_env={"py_modules": own_modules(cfg)}, **kwargs)
-        except ConnectionError as e:
-            raise ConnectionError(f"cannot connect to the Ray cluster at {address}: {e}") from None
-        return ray
+        # The head's client proxy starts a server process per client; on a
+        # busy head that start can miss the proxy's own deadline ("Starting
+        # Ray client server failed"), which the next attempt usually makes.
+        for attempt in range(1, CLIENT_ATTEMPTS + 1):
+            try:
+                ray.init(address=address, runtime_env={"py_modules": own_modules(cfg)}, **kwargs)
+                return ray
+            except ConnectionError as e:
+                if attempt == CLIENT_ATTEMPTS or CLIENT_SERVER_START_FAILED not in str(e):
+                    raise ConnectionError(f"cannot connect to the Ray cluster at {address}: {e}") from None
+                print(f"wtb-ray: the Ray client server did not start (attempt {attempt} of {CLIENT_ATTEMPTS}); trying again",
+                      file=sys.stderr, flush=True)
+                try:
+                    ray.shutdown()
+                except Exception:
+                    pass
+                time.sleep(2 * attempt)
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as e:
