@@ -80,7 +80,7 @@ func open(ctx context.Context, url string, opts Options, migrate bool) (*Store, 
 	if s.retries.maxWait == 0 {
 		s.retries.maxWait = 60 * time.Second
 	}
-	s.Store = sqlstore.New(db{conn{pool}, pool}, dialect{s})
+	s.Store = sqlstore.New(db{conn{pool}, pool}, dialect{s}, retention{s})
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {

@@ -6,19 +6,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/wtbench/wtb/host/internal/store"
-	"github.com/wtbench/wtb/host/internal/store/sqlstore"
 )
 
 // Retention: reclaiming the space of deleted batches.
 
-// Retention is the store's retention repository: the shared queries, and
-// partitions and reclaiming space, which are PostgreSQL's own.
-func (s *Store) Retention() store.RetentionRepository { return retention{s.Store.Retention(), s} }
-
-type retention struct {
-	sqlstore.Retention
-	s *Store
-}
+// retention is the part of the retention repository that is the backend's
+// own (see sqlstore.Space).
+type retention struct{ s *Store }
 
 // batchTablesSQL lists the tables that hold rows of batches: every table of
 // the schema with a batch_test_id column (a partitioned table once, not each

@@ -6,19 +6,13 @@ import (
 	"os"
 
 	"github.com/wtbench/wtb/host/internal/store"
-	"github.com/wtbench/wtb/host/internal/store/sqlstore"
 )
 
 // Retention: reclaiming the space of deleted batches.
 
-// Retention is the store's retention repository: the shared queries, and
-// how SQLite gives space back.
-func (s *Store) Retention() store.RetentionRepository { return retention{s.Store.Retention(), s} }
-
-type retention struct {
-	sqlstore.Retention
-	s *Store
-}
+// retention is the part of the retention repository that is the backend's
+// own (see sqlstore.Space).
+type retention struct{ s *Store }
 
 // SQLite's auto_vacuum modes.
 const (

@@ -115,7 +115,7 @@ func newStore(sdb *sql.DB, path string, readOnly bool) *Store {
 	if !readOnly {
 		s.walLimit = defaultWALLimit
 	}
-	s.Store = sqlstore.New(db{conn{sdb}, sdb}, dialect{s})
+	s.Store = sqlstore.New(db{conn{sdb}, sdb}, dialect{s}, retention{s})
 	return s
 }
 

@@ -8,18 +8,30 @@ import (
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
-// Retention is the part of the retention repository that is the same SQL on
-// every backend: listing batches, counting and deleting their rows. A
-// backend adds how it gives space back and its partitions.
-type Retention struct{ s *Store }
+// Space is what a backend adds to the retention queries, which are the same
+// SQL on every backend (listing batches, counting and deleting their rows):
+// how it gives space back, and its partitions.
+type Space interface {
+	Reclaim(ctx context.Context, vacuum bool) (store.Reclaimed, error)
+	Partitions(ctx context.Context) ([]store.Partition, error)
+	DropPartition(ctx context.Context, p store.Partition, o store.DeleteOptions) (store.RowCounts, error)
+}
 
-// Retention is the store's shared retention queries.
-func (s *Store) Retention() Retention { return Retention{s} }
+// Retention is the retention repository: the shared queries and the
+// backend's Space.
+func (s *Store) Retention() store.RetentionRepository {
+	return struct {
+		retention
+		Space
+	}{retention{s}, s.space}
+}
+
+type retention struct{ s *Store }
 
 // lightBatch reads a batch without the columns retention does not need.
 var lightBatch = map[string]string{"spec": "'{}'", "summary": "NULL", "decisions": "'[]'"}
 
-func (r Retention) All(ctx context.Context) ([]store.Batch, error) {
+func (r retention) All(ctx context.Context) ([]store.Batch, error) {
 	d := r.s.d
 	light := map[string]string{}
 	for k, v := range lightBatch {
@@ -32,9 +44,9 @@ func (r Retention) All(ctx context.Context) ([]store.Batch, error) {
 	return out, nil
 }
 
-// BatchTables lists the tables that hold rows of batches, read from the
+// batchTables lists the tables that hold rows of batches, read from the
 // schema, so a table a later migration adds is covered without a change here.
-func (r Retention) BatchTables(ctx context.Context, c Conn) ([]string, error) {
+func (r retention) batchTables(ctx context.Context, c Conn) ([]string, error) {
 	out, err := column(ctx, c, r.s.d.BatchTables())
 	if err != nil {
 		return nil, fmt.Errorf("listing the tables of batches: %w", err)
@@ -42,10 +54,10 @@ func (r Retention) BatchTables(ctx context.Context, c Conn) ([]string, error) {
 	return out, nil
 }
 
-func (r Retention) Count(ctx context.Context, id string) (store.RowCounts, error) {
+func (r retention) Count(ctx context.Context, id string) (store.RowCounts, error) {
 	var out store.RowCounts
 	err := r.s.d.Retry(ctx, func(ctx context.Context) error {
-		tables, err := r.BatchTables(ctx, r.s.db)
+		tables, err := r.batchTables(ctx, r.s.db)
 		if err != nil {
 			return err
 		}
@@ -71,7 +83,7 @@ func (r Retention) Count(ctx context.Context, id string) (store.RowCounts, error
 // One transaction rather than chunks, even for a million results: a batch
 // never shows half deleted (a leaderboard of part of its rows, a checkpoint
 // chain with holes), and an interrupted deletion leaves it whole.
-func (r Retention) Delete(ctx context.Context, id string, o store.DeleteOptions) (store.RowCounts, error) {
+func (r retention) Delete(ctx context.Context, id string, o store.DeleteOptions) (store.RowCounts, error) {
 	d := r.s.d
 	var out store.RowCounts
 	err := d.Retry(ctx, func(ctx context.Context) error {
@@ -99,7 +111,7 @@ func (r Retention) Delete(ctx context.Context, id string, o store.DeleteOptions)
 			if _, err := tx.Exec(ctx, `UPDATE wtb_batch_tests SET parent_batch_id = NULL WHERE parent_batch_id = $1`, id); err != nil {
 				return fmt.Errorf("detaching the forks of batch %s: %w", id, err)
 			}
-			tables, err := r.BatchTables(ctx, tx)
+			tables, err := r.batchTables(ctx, tx)
 			if err != nil {
 				return err
 			}

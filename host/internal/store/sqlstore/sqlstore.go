@@ -121,12 +121,14 @@ type Dialect interface {
 // Store holds the repositories over one database. A backend's store embeds
 // it and adds what is its own (opening, closing, reclaiming space).
 type Store struct {
-	db DB
-	d  Dialect
+	db    DB
+	d     Dialect
+	space Space
 }
 
-// New is the repositories over db in dialect d.
-func New(db DB, d Dialect) *Store { return &Store{db: db, d: d} }
+// New is the repositories over db in dialect d, with the backend's own part
+// of retention.
+func New(db DB, d Dialect, space Space) *Store { return &Store{db: db, d: d, space: space} }
 
 func (s *Store) Batches() store.BatchRepository          { return batches{s} }
 func (s *Store) Results() store.ResultRepository         { return results{s} }
