@@ -1,6 +1,7 @@
 // Package store defines WTB's persistence: batch tests, results, checkpoints and
-// audit entries, behind repository interfaces with a SQLite implementation (the
-// embedded default) and a PostgreSQL one. Every write is idempotent: a result is
+// audit entries, behind repository interfaces implemented once over SQL
+// (store/sqlstore) in two dialects: SQLite's (store/sqlite, the embedded
+// default) and PostgreSQL's (store/postgres). Every write is idempotent: a result is
 // unique per (batch, execution key) and a checkpoint per id, so a retry or a
 // resume never stores a row twice.
 package store

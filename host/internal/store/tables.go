@@ -3,13 +3,13 @@ package store
 import (
 	"encoding/json"
 	"strings"
-	"time"
 )
 
 // Kind says how a column's value travels between a Go field and a database
-// column. Each backend knows how to encode and decode each kind (SQLite keeps
-// times and JSON as text, PostgreSQL as timestamptz and JSONB); the tables
-// below say which columns there are, once for both.
+// column. Each backend's dialect (sqlstore.Dialect) knows how to encode and
+// decode each kind (SQLite keeps times and JSON as text, PostgreSQL as
+// timestamptz and JSONB); the tables below say which columns there are, once
+// for both, and sqlstore's repositories read and write them.
 type Kind int
 
 // Column kinds.
@@ -183,15 +183,4 @@ func Decode(kind Kind, field any, text []byte) {
 	default:
 		_ = json.Unmarshal(text, field)
 	}
-}
-
-// TimeOf returns the time a Time or OptTime field holds (nil for an absent one).
-func TimeOf(field any) *time.Time {
-	switch f := field.(type) {
-	case *time.Time:
-		return f
-	case **time.Time:
-		return *f
-	}
-	return nil
 }

@@ -27,14 +27,16 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/store/sqlstore"
 	"github.com/wtbench/wtb/migrations"
 )
 
 // Store is the PostgreSQL store.
 type Store struct {
-	pool    *pgxpool.Pool
-	url     string
-	retries retryPolicy
+	*sqlstore.Store // the repositories, in this package's dialect
+	pool            *pgxpool.Pool
+	url             string
+	retries         retryPolicy
 	// ensured are the months whose partitions this process made sure of.
 	ensured sync.Map
 }
@@ -78,6 +80,7 @@ func open(ctx context.Context, url string, opts Options, migrate bool) (*Store, 
 	if s.retries.maxWait == 0 {
 		s.retries.maxWait = 60 * time.Second
 	}
+	s.Store = sqlstore.New(db{conn{pool}, pool}, dialect{s}, retention{s})
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
@@ -157,11 +160,6 @@ func (s *Store) Close() error {
 	s.pool.Close()
 	return nil
 }
-
-func (s *Store) Batches() store.BatchRepository          { return batches{s} }
-func (s *Store) Results() store.ResultRepository         { return results{s} }
-func (s *Store) Checkpoints() store.CheckpointRepository { return checkpoints{s} }
-func (s *Store) Audit() store.AuditRepository            { return audit{s} }
 
 // redactErr removes a password that an error message might quote.
 func redactErr(err error, url string) error {

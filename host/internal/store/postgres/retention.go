@@ -2,72 +2,17 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
-// Cancel requests and retention: deleting batches with their rows.
+// Retention: reclaiming the space of deleted batches.
 
-// clearCancel is the SET clause that drops a cancel request: a new owner
-// starts with none.
-const clearCancel = ", cancel_requested_by = '', cancel_requested_at = NULL"
-
-func (r batches) RequestCancel(ctx context.Context, id string, req store.CancelRequest) (*store.CancelRequest, error) {
-	n, err := r.exec(ctx, `UPDATE wtb_batch_tests SET cancel_requested_by = $1, cancel_requested_at = $2
-		WHERE id = $3 AND status = 'running' AND owner <> '' AND lease_until > now() AND cancel_requested_at IS NULL`,
-		req.By, req.At, id)
-	if err != nil {
-		return nil, fmt.Errorf("requesting the cancel of batch %s: %w", id, err)
-	}
-	if n == 1 {
-		return &req, nil
-	}
-	b, err := r.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if b.Status == store.StatusRunning && b.LeaseLive && b.CancelRequestedAt != nil {
-		return &store.CancelRequest{By: b.CancelRequestedBy, At: *b.CancelRequestedAt}, nil
-	}
-	return nil, fmt.Errorf("batch %s: %w", id, store.ErrNotRunning)
-}
-
-func (r batches) CancelRequest(ctx context.Context, id string) (*store.CancelRequest, error) {
-	var by string
-	var at *time.Time
-	err := r.s.retries.do(ctx, func(ctx context.Context) error {
-		return r.s.pool.QueryRow(ctx, `SELECT cancel_requested_by, cancel_requested_at FROM wtb_batch_tests WHERE id = $1`, id).Scan(&by, &at)
-	})
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, fmt.Errorf("batch %s: %w", id, store.ErrNotFound)
-	case err != nil:
-		return nil, fmt.Errorf("reading the cancel request of batch %s: %w", id, err)
-	case at == nil:
-		return nil, nil
-	}
-	return &store.CancelRequest{By: by, At: *at}, nil
-}
-
-// Retention is the store's retention repository.
-func (s *Store) Retention() store.RetentionRepository { return retention{s} }
-
+// retention is the part of the retention repository that is the backend's
+// own (see sqlstore.Space).
 type retention struct{ s *Store }
-
-// lightBatch reads a batch without the columns retention does not need.
-var lightBatch = map[string]string{"spec": "'{}'::jsonb", "summary": "NULL::jsonb", "decisions": "'[]'::jsonb"}
-
-func (r retention) All(ctx context.Context) ([]store.Batch, error) {
-	out, err := all(ctx, r.s, store.Batches, lightBatch, "ORDER BY created_at, id")
-	if err != nil {
-		return nil, fmt.Errorf("listing batches: %w", err)
-	}
-	return out, nil
-}
 
 // batchTablesSQL lists the tables that hold rows of batches: every table of
 // the schema with a batch_test_id column (a partitioned table once, not each
@@ -88,94 +33,6 @@ func batchTables(ctx context.Context, q querier) ([]string, error) {
 		return nil, fmt.Errorf("listing the tables of batches: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
-func (r retention) Count(ctx context.Context, id string) (store.RowCounts, error) {
-	var out store.RowCounts
-	err := r.s.retries.do(ctx, func(ctx context.Context) error {
-		tables, err := batchTables(ctx, r.s.pool)
-		if err != nil {
-			return err
-		}
-		out = store.RowCounts{}
-		for _, t := range tables {
-			var n int64
-			if err := r.s.pool.QueryRow(ctx, "SELECT COUNT(*) FROM "+pgx.Identifier{t}.Sanitize()+" WHERE batch_test_id = $1", id).Scan(&n); err != nil {
-				return fmt.Errorf("counting the rows of batch %s in %s: %w", id, t, err)
-			}
-			out[t] = n
-		}
-		return nil
-	})
-	return out, err
-}
-
-// Delete runs in one transaction, retried whole on transient errors. The
-// batch row is locked first (FOR UPDATE): a lease cannot be taken, a write
-// of rows (which locks the row FOR KEY SHARE, see lockBatches) cannot start
-// and a fork or rescore of it cannot be created until the deletion commits,
-// after which they find no batch. Readers see the batch whole or not at all.
-//
-// One transaction rather than chunks, even for a million results: a batch
-// never shows half deleted (a leaderboard of part of its rows, a checkpoint
-// chain with holes), an interrupted deletion leaves it whole, and PostgreSQL
-// deletes millions of rows in one transaction without lock escalation; the
-// cost is WAL volume and dead rows for autovacuum either way.
-func (r retention) Delete(ctx context.Context, id string, o store.DeleteOptions) (store.RowCounts, error) {
-	var out store.RowCounts
-	err := r.s.retries.do(ctx, func(ctx context.Context) error {
-		return pgx.BeginFunc(ctx, r.s.pool, func(tx pgx.Tx) error {
-			var owner string
-			var live bool
-			err := tx.QueryRow(ctx, `SELECT owner, COALESCE(lease_until > now(), false) FROM wtb_batch_tests WHERE id = $1 FOR UPDATE`, id).Scan(&owner, &live)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("batch %s: %w", id, store.ErrNotFound)
-			}
-			if err != nil {
-				return err
-			}
-			if live && owner != "" && owner != o.DeadOwner {
-				return &store.BatchRunningError{Batch: id, Owner: owner}
-			}
-			rows, err := tx.Query(ctx, `SELECT id FROM wtb_batch_tests WHERE parent_batch_id = $1 AND lineage = $2 ORDER BY created_at`, id, store.LineageRescore)
-			if err != nil {
-				return err
-			}
-			deps, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				return err
-			}
-			if len(deps) > 0 {
-				return &store.DependentsError{Batch: id, Dependents: deps}
-			}
-			if _, err := tx.Exec(ctx, `UPDATE wtb_batch_tests SET parent_batch_id = NULL WHERE parent_batch_id = $1`, id); err != nil {
-				return fmt.Errorf("detaching the forks of batch %s: %w", id, err)
-			}
-			tables, err := batchTables(ctx, tx)
-			if err != nil {
-				return err
-			}
-			out = store.RowCounts{}
-			for _, t := range tables {
-				tag, err := tx.Exec(ctx, "DELETE FROM "+pgx.Identifier{t}.Sanitize()+" WHERE batch_test_id = $1", id)
-				if err != nil {
-					return fmt.Errorf("deleting the rows of batch %s from %s: %w", id, t, err)
-				}
-				out[t] = tag.RowsAffected()
-			}
-			_, err = tx.Exec(ctx, `DELETE FROM wtb_batch_tests WHERE id = $1`, id)
-			return err
-		})
-	})
-	if err != nil {
-		var running *store.BatchRunningError
-		var deps *store.DependentsError
-		if errors.As(err, &running) || errors.As(err, &deps) || errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("deleting batch %s: %w", id, err)
-	}
-	return out, nil
 }
 
 // Reclaim: PostgreSQL keeps the space of deleted rows for new ones

@@ -16,17 +16,19 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/wtbench/wtb/host/internal/dbfiles"
 	"github.com/wtbench/wtb/host/internal/store"
+	"github.com/wtbench/wtb/host/internal/store/sqlstore"
 	"github.com/wtbench/wtb/migrations"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // Store is the SQLite store.
 type Store struct {
-	db       *sql.DB
-	path     string
-	readOnly bool
-	walLimit int64  // see boundWAL
-	release  func() // lets dbfiles forget the file once closed
+	*sqlstore.Store // the repositories, in this package's dialect
+	db              *sql.DB
+	path            string
+	readOnly        bool
+	walLimit        int64  // see boundWAL
+	release         func() // lets dbfiles forget the file once closed
 }
 
 var _ store.Store = (*Store)(nil)
@@ -60,7 +62,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
-	s := &Store{db: db, path: absPath(path), walLimit: defaultWALLimit}
+	s := newStore(db, path, false)
 	if err := s.migrate(ctx, true); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -95,7 +97,7 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 			return nil, fmt.Errorf("opening %s: %w", path, err)
 		}
 		db.SetMaxOpenConns(4)
-		s := &Store{db: db, path: absPath(path), readOnly: true}
+		s := newStore(db, path, true)
 		if lastErr = s.migrate(ctx, false); lastErr == nil {
 			s.release = dbfiles.Hold(s.path)
 			return s, nil
@@ -106,6 +108,15 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		}
 	}
 	return nil, lastErr
+}
+
+func newStore(sdb *sql.DB, path string, readOnly bool) *Store {
+	s := &Store{db: sdb, path: absPath(path), readOnly: readOnly}
+	if !readOnly {
+		s.walLimit = defaultWALLimit
+	}
+	s.Store = sqlstore.New(db{conn{sdb}, sdb}, dialect{s}, retention{s})
+	return s
 }
 
 const commonPragmas = "_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=cache_size(-16384)"
@@ -203,42 +214,6 @@ func (s *Store) Close() error {
 		s.release()
 	}
 	return err
-}
-
-func (s *Store) Batches() store.BatchRepository          { return batches{s.db} }
-func (s *Store) Results() store.ResultRepository         { return results{s.db} }
-func (s *Store) Checkpoints() store.CheckpointRepository { return checkpoints{s.db} }
-func (s *Store) Audit() store.AuditRepository            { return audit{s.db} }
-
-// Write stores a write set in one transaction. INSERT OR IGNORE makes it
-// idempotent: rows already stored (by an earlier attempt, or before a crash and
-// resume) are left as they are.
-func (s *Store) Write(ctx context.Context, w store.WriteSet) error {
-	if w.Empty() {
-		return nil
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("beginning a write: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := insert(ctx, tx, store.Checkpoints, w.Checkpoints); err != nil {
-		return fmt.Errorf("storing checkpoints: %w", err)
-	}
-	if err := insert(ctx, tx, store.Results, w.Results); err != nil {
-		return fmt.Errorf("storing results: %w", err)
-	}
-	if err := insert(ctx, tx, store.ModelCalls, w.ModelCalls); err != nil {
-		return fmt.Errorf("storing model calls: %w", err)
-	}
-	if err := insert(ctx, tx, store.Spans, w.Spans); err != nil {
-		return fmt.Errorf("storing spans: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing %d results and %d checkpoints: %w", len(w.Results), len(w.Checkpoints), err)
-	}
-	s.boundWAL(ctx)
-	return nil
 }
 
 // defaultWALLimit is the write-ahead log size past which a write waits for

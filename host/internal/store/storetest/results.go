@@ -201,3 +201,61 @@ func keysOf(t *testing.T, st store.Store, batch string) map[string]bool {
 	}
 	return keys
 }
+
+// Each streams a batch's results whole in execution key order; EachScored
+// streams what verdicts read (scores, status, pass) with the columns it
+// leaves out read as empty values, on both backends alike.
+func testResultsStreamed(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Batches().Create(ctx, NewBatch("b")); err != nil {
+		t.Fatal(err)
+	}
+	var rs []store.Result
+	for _, key := range []string{"k2", "k0", "k1"} {
+		r := NewResult("b", key)
+		r.Notes = map[string]string{"correct": "off by one"}
+		r.Logs = []store.LogLine{{Time: r.CreatedAt, Stream: store.StreamStderr, Line: "warming up"}}
+		r.Error = "boom in " + key
+		rs = append(rs, r)
+	}
+	if err := st.Write(ctx, store.WriteSet{Results: rs}); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	err := st.Results().Each(ctx, "b", func(r *store.Result) error {
+		keys = append(keys, r.ExecutionKey)
+		if r.Error != "boom in "+r.ExecutionKey || r.Notes["correct"] != "off by one" || len(r.Logs) != 1 ||
+			r.Variants["a"] != "x" || r.WorkerID != "w1" || r.Metrics["tokens"] != 12 {
+			t.Errorf("Each read %+v, want every column", r)
+		}
+		return nil
+	})
+	if err != nil || strings.Join(keys, ",") != "k0,k1,k2" {
+		t.Errorf("Each: keys %v, err %v; want k0,k1,k2", keys, err)
+	}
+	keys = nil
+	err = st.Results().EachScored(ctx, "b", func(r *store.Result) error {
+		keys = append(keys, r.ExecutionKey)
+		if r.Scores["correct"] != 1 || r.OverallScore != 0.75 || !r.Passed || r.Status != "succeeded" || r.CaseID != "c" ||
+			r.Combination != "a=x" || r.Attempts != 1 {
+			t.Errorf("EachScored read %+v, want the scored columns", r)
+		}
+		if r.Error != "" || len(r.Notes) != 0 || len(r.Logs) != 0 || len(r.Variants) != 0 || r.WorkerID != "" ||
+			len(r.Metrics) != 0 || r.ExecutionID != "" {
+			t.Errorf("EachScored read %+v, want the columns it leaves out empty", r)
+		}
+		return nil
+	})
+	if err != nil || strings.Join(keys, ",") != "k0,k1,k2" {
+		t.Errorf("EachScored: keys %v, err %v; want k0,k1,k2", keys, err)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := st.Results().Each(ctx, "b", func(*store.Result) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("Each after its function failed: %d rows, %v; want 1 row and the function's error", n, err)
+	}
+	all, err := st.Results().List(ctx, "b")
+	if err != nil || len(all) != 3 {
+		t.Errorf("List: %d results, %v", len(all), err)
+	}
+}

@@ -30,6 +30,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("concurrent_writers", func(t *testing.T) { testConcurrentWriters(t, open(t)) })
 	t.Run("logs_and_notes", func(t *testing.T) { testLogsAndNotes(t, open(t)) })
 	t.Run("results_query", func(t *testing.T) { testResultsQuery(t, open(t)) })
+	t.Run("results_streamed", func(t *testing.T) { testResultsStreamed(t, open(t)) })
 	t.Run("cases_query", func(t *testing.T) { testCasesQuery(t, open(t)) })
 	t.Run("outputs", func(t *testing.T) { testOutputs(t, open(t)) })
 	t.Run("decisions", func(t *testing.T) { testDecisions(t, open(t)) })

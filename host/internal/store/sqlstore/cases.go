@@ -1,32 +1,24 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
-// params numbers a query's parameters in the order its text names them.
-type params []any
-
-func (p *params) add(v any) string {
-	*p = append(*p, v)
-	return fmt.Sprintf("$%d", len(*p))
-}
-
 // outputExpr is the JSON text an execution's output holds at path, read from
 // its final checkpoint c (NULL when the path leads nowhere).
-func outputExpr(p *params, path store.Path) string {
+func (s *Store) outputExpr(p *params, path store.Path) string {
 	if path == nil {
-		return "c.output::text"
+		return s.d.JSONAt("c.output", nil, p.add)
 	}
-	return "(c.state #> " + p.add(path.Steps()) + "::text[])::text"
+	return s.d.JSONAt("c.state", path, p.add)
 }
 
 func (r results) Cases(ctx context.Context, batchID string, q store.CaseQuery) ([]store.CaseSummary, int, error) {
-	order, err := q.OrderBy(` COLLATE "C"`)
+	d := r.s.d
+	order, err := q.OrderBy(d.Collate())
 	if err != nil {
 		return nil, 0, err
 	}
@@ -35,48 +27,47 @@ func (r results) Cases(ctx context.Context, batchID string, q store.CaseQuery) (
 		if q.Combinations == nil {
 			return ""
 		}
-		return " AND " + col + " = ANY(" + p.add(q.Combinations) + "::text[])"
+		return " AND " + d.In(col, p.add(d.List(q.Combinations)))
 	}
 	where := "batch_test_id = " + p.add(batchID) + combos("combination_name")
 	if q.Search != "" {
-		cases := p.add(orEmptyList(q.SearchCases))
+		cases := p.add(d.List(orEmptyList(q.SearchCases)))
 		inner := "r.batch_test_id = " + p.add(batchID) + combos("r.combination_name")
-		out := outputExpr(&p, q.Output)
-		where += ` AND (case_id = ANY(` + cases + `::text[]) OR case_id IN (
+		out := r.s.outputExpr(&p, q.Output)
+		where += ` AND (` + d.In("case_id", cases) + ` OR case_id IN (
 			SELECT r.case_id FROM wtb_batch_test_results r JOIN wtb_checkpoints c ON c.id = r.final_checkpoint_id
-			WHERE ` + inner + ` AND ` + out + ` ILIKE ` + p.add(store.LikePattern(q.Search)) + `))`
+			WHERE ` + inner + ` AND ` + d.Contains(out, p.add(store.LikePattern(q.Search))) + `))`
 	}
 	whereArgs := append(params(nil), p...)
 	score := p.add(q.ScoreOf)
-	page := fmt.Sprintf(" OFFSET %d", max(q.Offset, 0))
-	if q.Limit > 0 {
-		page += fmt.Sprintf(" LIMIT %d", q.Limit)
-	}
 	// COUNT(*) OVER () counts the groups, before LIMIT: the total comes with
 	// the page.
 	query := `SELECT case_id, COUNT(*), SUM(CASE WHEN passed THEN 0 ELSE 1 END) AS failed,
 		AVG(CASE WHEN combination_name = ` + score + ` THEN overall_score END) AS score, COUNT(*) OVER ()
 		FROM wtb_batch_test_results WHERE ` + where + `
-		GROUP BY case_id ORDER BY ` + order + page
+		GROUP BY case_id ORDER BY ` + order + d.Page(q.Limit, q.Offset)
 	var out []store.CaseSummary
 	total := 0
-	err = r.s.retries.do(ctx, func(ctx context.Context) error {
+	err = d.Retry(ctx, func(ctx context.Context) error {
 		out, total = nil, 0
-		rows, err := r.s.pool.Query(ctx, query, p...)
+		rows, err := r.s.db.Query(ctx, query, p...)
 		if err != nil {
 			return err
 		}
-		var c store.CaseSummary
-		var s *float64
-		_, err = pgx.ForEachRow(rows, []any{&c.CaseID, &c.Executions, &c.Failed, &s, &total}, func() error {
+		defer rows.Close()
+		for rows.Next() {
+			var c store.CaseSummary
+			var s *float64
+			if err := rows.Scan(&c.CaseID, &c.Executions, &c.Failed, &s, &total); err != nil {
+				return err
+			}
 			out = append(out, c)
-			return nil
-		})
-		if err != nil || len(out) > 0 || q.Offset == 0 {
+		}
+		if err := rows.Err(); err != nil || len(out) > 0 || q.Offset == 0 {
 			return err
 		}
 		// Past the end: count on its own.
-		return r.s.pool.QueryRow(ctx, `SELECT COUNT(DISTINCT case_id) FROM wtb_batch_test_results WHERE `+where, whereArgs...).Scan(&total)
+		return r.s.db.QueryRow(ctx, `SELECT COUNT(DISTINCT case_id) FROM wtb_batch_test_results WHERE `+where, whereArgs...).Scan(&total)
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("paging cases: %w", err)
@@ -88,19 +79,21 @@ func (r results) Outputs(ctx context.Context, batchID string, keys []string, pat
 	if len(keys) == 0 {
 		return nil, nil
 	}
+	d := r.s.d
 	var p params
 	// The output is computed once per row in the inner query; the outer one
 	// cuts it and measures it.
 	cut := p.add(max(maxLen, 1))
-	out := outputExpr(&p, path)
-	query := `SELECT ` + selectList(store.Results, store.OutputsOnly) + `, left(o, ` + cut + `), COALESCE(length(o), 0), o IS NOT NULL FROM (
+	out := r.s.outputExpr(&p, path)
+	collate := d.Collate()
+	query := `SELECT ` + selectList(d, store.Results, store.OutputsOnly) + `, substr(o, 1, ` + cut + `), COALESCE(length(o), 0), o IS NOT NULL FROM (
 		SELECT r.*, (SELECT ` + out + ` FROM wtb_checkpoints c WHERE c.id = r.final_checkpoint_id) AS o
-		FROM wtb_batch_test_results r WHERE r.batch_test_id = ` + p.add(batchID) + ` AND r.execution_key = ANY(` + p.add(keys) + `::text[])
-	) t ORDER BY case_id COLLATE "C", combination_name COLLATE "C", repeat_index`
+		FROM wtb_batch_test_results r WHERE r.batch_test_id = ` + p.add(batchID) + ` AND ` + d.In("r.execution_key", p.add(d.List(keys))) + `
+	) t ORDER BY case_id` + collate + `, combination_name` + collate + `, repeat_index`
 	var res []store.ResultOutput
-	err := r.s.retries.do(ctx, func(ctx context.Context) error {
+	err := d.Retry(ctx, func(ctx context.Context) error {
 		res = nil
-		rows, err := r.s.pool.Query(ctx, query, p...)
+		rows, err := r.s.db.Query(ctx, query, p...)
 		if err != nil {
 			return err
 		}
@@ -108,11 +101,11 @@ func (r results) Outputs(ctx context.Context, batchID string, keys []string, pat
 		for rows.Next() {
 			var text *string
 			var ro store.ResultOutput
-			row, err := rowWith(store.Results, &text, &ro.OutputLen, &ro.Found)(rows)
+			row, err := scanRow(d, store.Results, rows, &text, &ro.OutputLen, &ro.Found)
 			if err != nil {
 				return err
 			}
-			ro.Result = row
+			ro.Result = *row
 			if text != nil {
 				ro.Output = *text
 			}
