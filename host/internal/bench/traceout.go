@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/modelcalls"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/traceout"
+	"github.com/wtbench/wtb/sdk"
 )
 
 // TraceExport is where --otlp-endpoint sends the batch's trace.
@@ -167,9 +169,13 @@ type traceSource struct {
 	mu  sync.Mutex
 	cps map[string]*store.Checkpoint
 	// live: the span rows of this run are those in spanRuns (hashes of
-	// their run ids); else the database is asked for every execution.
+	// their run ids) and its model calls those in calls; else the database
+	// is asked for every execution.
 	live     bool
 	spanRuns map[uint64]struct{}
+	// calls are the sources of the model calls each node run of this run
+	// made, by ordinal (by the hash of the run id).
+	calls map[uint64][]string
 }
 
 // Bounds of the source's caches, emptied when full: executions share roots
@@ -182,7 +188,7 @@ const (
 func newTraceSource(st store.Store, rec *store.Batch, b *spec.Batch, live bool) *traceSource {
 	s := &traceSource{st: st, rec: rec, b: b, cases: map[string]int{}, groups: map[int]*plan.Group{},
 		planner: plan.NewPlanner(b, plan.Options{BatchID: rec.ID, FileHasher: plan.StoredHashes(b.FileHashes)}),
-		cps:     map[string]*store.Checkpoint{}, live: live, spanRuns: map[uint64]struct{}{}}
+		cps:     map[string]*store.Checkpoint{}, live: live, spanRuns: map[uint64]struct{}{}, calls: map[uint64][]string{}}
 	for i := range b.Cases {
 		s.cases[b.Cases[i].ID] = i
 	}
@@ -205,6 +211,28 @@ func (s *traceSource) observe(ws store.WriteSet) {
 	for _, r := range ws.Spans {
 		s.spanRuns[runHash(r.RunID)] = struct{}{}
 	}
+	for i := range ws.ModelCalls {
+		c := &ws.ModelCalls[i]
+		s.calls[runHash(c.RunID)] = setSource(s.calls[runHash(c.RunID)], c.Ordinal, c.Source)
+	}
+}
+
+// setSource puts a call's source at its ordinal.
+func setSource(list []string, ordinal int, source string) []string {
+	if ordinal < 0 || ordinal > 100000 {
+		return list
+	}
+	for len(list) <= ordinal {
+		list = append(list, "")
+	}
+	// The constants, so a long batch holds no copies of the same words.
+	switch source {
+	case sdk.SourceLive, sdk.SourceRecorded, sdk.SourceReplayed:
+	default:
+		source = strings.Clone(source)
+	}
+	list[ordinal] = source
+	return list
 }
 
 // cache keeps a checkpoint's metadata (under s.mu).
@@ -297,18 +325,36 @@ func (s *traceSource) load(ctx context.Context, res *store.Result) (traceout.Exe
 	return s.spans(ctx, ex, ids)
 }
 
-// spans reads the span rows among ids (live: only those this run wrote).
+// spans reads the span rows and the model calls' sources of the node runs
+// among ids (live: only those this run wrote, from what it observed).
 func (s *traceSource) spans(ctx context.Context, ex traceout.Execution, ids []string) (traceout.Execution, error) {
 	if s.live {
 		s.mu.Lock()
 		kept := ids[:0]
 		for _, id := range ids {
-			if _, ok := s.spanRuns[runHash(id)]; ok {
+			h := runHash(id)
+			if c := s.calls[h]; len(c) > 0 {
+				if ex.Calls == nil {
+					ex.Calls = map[string][]string{}
+				}
+				ex.Calls[id] = c
+			}
+			if _, ok := s.spanRuns[h]; ok {
 				kept = append(kept, id)
 			}
 		}
 		s.mu.Unlock()
 		ids = kept
+	} else if ex.Result.Metrics[modelcalls.MetricCalls] > 0 {
+		// Only an execution whose runs made calls has rows to read.
+		calls, err := s.st.ModelCalls().ListByRuns(ctx, s.rec.ID, ids)
+		if err != nil {
+			return ex, err
+		}
+		ex.Calls = map[string][]string{}
+		for i := range calls {
+			ex.Calls[calls[i].RunID] = setSource(ex.Calls[calls[i].RunID], calls[i].Ordinal, calls[i].Source)
+		}
 	}
 	if len(ids) == 0 {
 		return ex, nil

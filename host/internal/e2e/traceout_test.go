@@ -404,3 +404,47 @@ func TestTraceOutSettings(t *testing.T) {
 		t.Errorf("OTEL_TRACES_EXPORTER=none still exported (%v):\n%s", err, out)
 	}
 }
+
+// A batch that replays every model call from recordings shows its node runs
+// as "replayed" in the trace, and each stand-in model-call span says where
+// its call was answered from: recorded, then replayed.
+func TestTraceOutOfAReplayedBatch(t *testing.T) {
+	j := needJaeger(t)
+	llm := needLLM(t)
+	e := newEnv(t)
+	e.quickRecordBench(llm, 2, 2, "")
+	t.Setenv("OPENAI_API_KEY", llm.key)
+	for _, c := range []struct {
+		args           []string
+		source, called string
+	}{
+		{nil, "ran", "recorded"},
+		{[]string{"--model-calls", "replay"}, "replayed", "replayed"},
+	} {
+		r := e.mustRun(append([]string{"run", "bench.hcl", "--no-progress", "--otlp-endpoint", j.otlp}, c.args...)...)
+		id := batchID(t, r.stdout+r.stderr)
+		// 1 batch + 2 executions + 2 node runs + 2 × 2 stand-in calls.
+		spans := j.trace(t, bench.TraceID(id), 9)
+		runs, calls := 0, 0
+		for _, s := range spans {
+			switch {
+			case strings.HasPrefix(s.OperationName, "node "):
+				runs++
+				if got := s.tag("wtb.node_run.source"); got != c.source {
+					t.Errorf("batch %v: node run %s has source %q, want %q", c.args, s.SpanID, got, c.source)
+				}
+			case s.tag("wtb.span.source") == "gateway":
+				calls++
+				if got := s.tag("wtb.call.source"); got != c.called {
+					t.Errorf("batch %v: stand-in %s (%s) has wtb.call.source %q, want %q", c.args, s.SpanID, s.OperationName, got, c.called)
+				}
+				if spans[s.parent()].tag("wtb.node") != "quick" {
+					t.Errorf("batch %v: stand-in %s is not under its node run", c.args, s.SpanID)
+				}
+			}
+		}
+		if runs != 2 || calls != 4 || len(spans) != 9 {
+			t.Errorf("batch %v: %d node runs, %d stand-ins, %d spans; want 2, 4, 9", c.args, runs, calls, len(spans))
+		}
+	}
+}

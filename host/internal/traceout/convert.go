@@ -33,12 +33,18 @@ const Service = "wtb"
 
 // Node run sources, as `wtb show` names them: ran for this execution,
 // shared (run once for executions with the same prefix, by another of
-// them), cached (the node cache) or forked (the parent batch of a fork).
+// them), cached (the node cache) or forked (the parent batch of a fork);
+// and replayed, a run that ran here but had every model call it made (at
+// least one) answered from recordings, so what it did came from an earlier
+// run. A forked run keeps its own name: like a cached one it did not run in
+// this batch, but it comes from the fork's parent batch, not the node cache,
+// and a reader of the trace asks "what did the fork reuse?".
 const (
-	SourceRan    = store.SourceRan
-	SourceShared = "shared"
-	SourceCached = store.SourceCached
-	SourceForked = store.SourceForked
+	SourceRan      = store.SourceRan
+	SourceShared   = "shared"
+	SourceCached   = store.SourceCached
+	SourceForked   = store.SourceForked
+	SourceReplayed = sdk.SourceReplayed
 )
 
 // TraceID is the trace id of a batch: 16 bytes derived from its id.
@@ -103,6 +109,11 @@ type Execution struct {
 	// or cached), the others a span with source shared that links to it.
 	// A step it does not name belongs to this execution.
 	Owner map[string]string
+	// Calls are the sources (sdk.SourceLive, SourceRecorded,
+	// SourceReplayed) of the model calls of its node runs, by run id (as
+	// Spans) and then ordinal, as wtb_model_calls has them; a run it does
+	// not name made none.
+	Calls map[string][]string
 }
 
 // owner is the execution that has the node run of step id.
@@ -242,7 +253,7 @@ func (t *Trace) AddExecution(ex Execution) {
 			run.start, run.end = prevEnd, prevEnd
 		}
 		prevEnd = run.end
-		run.row = rows[cp.ID]
+		run.row, run.calls = rows[cp.ID], ex.Calls[cp.ID]
 		t.addNodeRun(res, execID, run)
 	}
 	// Failed attempts, in order (their rows are keyed STEP#aN).
@@ -262,7 +273,7 @@ func (t *Trace) AddExecution(ex Execution) {
 	for _, r := range failed {
 		step, n := attemptOf(r.RunID)
 		run := nodeRun{node: r.Node, source: SourceRan, attempt: n, outcome: store.ResultFailed, start: r.CreatedAt, end: r.CreatedAt,
-			owner: ex.owner(step), row: r}
+			owner: ex.owner(step), row: r, calls: ex.Calls[r.RunID]}
 		if run.owner != res.ExecutionKey {
 			run.source = SourceShared
 		}
@@ -290,6 +301,19 @@ type nodeRun struct {
 	metrics    map[string]float64
 	// row holds the run's stored spans.
 	row *store.NodeSpans
+	// calls are the sources of the run's model calls, by ordinal.
+	calls []string
+}
+
+// replayed says every model call of a run (at least one) was answered from
+// recordings.
+func replayed(calls []string) bool {
+	for _, c := range calls {
+		if c != sdk.SourceReplayed {
+			return false
+		}
+	}
+	return len(calls) > 0
 }
 
 func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
@@ -320,6 +344,9 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 	}
 	if run.owner == "" {
 		run.owner = res.ExecutionKey
+	}
+	if run.source == SourceRan && replayed(run.calls) {
+		run.source = SourceReplayed
 	}
 	// The owner's span of the run: the stored one's id, or one derived
 	// from the owner's key.
@@ -411,8 +438,39 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 		}
 		s := Span(sp, trace, parentID)
 		s.SpanId = sid
+		if sp.Source == sdk.SpanSourceGateway {
+			callSource(s, run.calls)
+		}
 		t.add(serviceOf(sp, run.node), sp.Scope, s)
 	}
+}
+
+// callSource sets a stand-in span's wtb.call.source to its model call's
+// source as wtb_model_calls has it (live, recorded, replayed): the span was
+// made in the executor, the row is what the host stored of the call.
+func callSource(s *tracev1.Span, calls []string) {
+	var ordinal *commonv1.AnyValue
+	var source *commonv1.KeyValue
+	for _, kv := range s.Attributes {
+		switch kv.GetKey() {
+		case "wtb.call.ordinal":
+			ordinal = kv.GetValue()
+		case "wtb.call.source":
+			source = kv
+		}
+	}
+	if ordinal == nil {
+		return
+	}
+	n, ok := ordinal.GetValue().(*commonv1.AnyValue_IntValue)
+	if !ok || n.IntValue < 0 || n.IntValue >= int64(len(calls)) || calls[n.IntValue] == "" {
+		return
+	}
+	if source == nil {
+		s.Attributes = append(s.Attributes, str("wtb.call.source", calls[n.IntValue]))
+		return
+	}
+	source.Value = &commonv1.AnyValue{Value: &commonv1.AnyValue_StringValue{StringValue: calls[n.IntValue]}}
 }
 
 func serviceOf(sp sdk.Span, node string) string {

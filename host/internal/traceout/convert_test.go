@@ -156,6 +156,56 @@ func TestFailedNodeWithoutSpans(t *testing.T) {
 	}
 }
 
+// A node run that ran but had every model call answered from recordings is
+// "replayed"; one with a call sent upstream, or with no call, "ran"; a
+// cached run stays "cached" whatever its calls. A stand-in's
+// wtb.call.source is what wtb_model_calls says of its call.
+func TestReplayedNodeRun(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	res := &store.Result{ExecutionKey: "c/k/0", Status: store.ResultSucceeded, Success: true, Attempts: 1, CreatedAt: t0.Add(4 * time.Second)}
+	cp := func(id, parent, node, source string, at int) *store.Checkpoint {
+		return &store.Checkpoint{ID: id, ParentID: parent, Node: node, Source: source, CreatedAt: t0.Add(time.Duration(at) * time.Second)}
+	}
+	standIn := func(id string, ordinal int, source string) sdk.Span {
+		return sdk.Span{SpanID: id, Name: "chat m", Kind: "client", Source: sdk.SpanSourceGateway, Scope: "wtb.gateway",
+			Attributes: mustJSON(t, map[string]any{"gen_ai.operation.name": "chat", "wtb.call.ordinal": ordinal, "wtb.call.source": source})}
+	}
+	ex := Execution{Result: res,
+		Chain: []*store.Checkpoint{cp("r", "", "", store.SourceRoot, 0), cp("A", "r", "plan", store.SourceRan, 1), cp("B", "A", "answer", store.SourceRan, 2),
+			cp("C", "B", "check", store.SourceRan, 3), cp("D", "C", "reuse", store.SourceCached, 4)},
+		Spans: []store.NodeSpans{
+			{RunID: "A", Node: "plan", Spans: mustJSON(t, []sdk.Span{standIn("a000000000000001", 0, "live"), standIn("a000000000000002", 1, "replayed")})},
+			{RunID: "B", Node: "answer", Spans: mustJSON(t, []sdk.Span{standIn("b000000000000001", 0, "replayed"), standIn("b000000000000002", 1, "live")})},
+		},
+		Calls: map[string][]string{"A": {sdk.SourceReplayed, sdk.SourceReplayed}, "B": {sdk.SourceReplayed, sdk.SourceLive},
+			"D": {sdk.SourceReplayed}},
+	}
+	tr := NewTrace("B1", "v")
+	tr.AddExecution(ex)
+	spans := spansOf(tr)
+	for node, want := range map[string]string{"plan": SourceReplayed, "answer": SourceRan, "check": SourceRan, "reuse": SourceCached} {
+		s := spans[hex.EncodeToString(nodeRunSpanID("B1", "c/k/0", node, 0))]
+		if got := attr(s, "wtb.node_run.source").GetStringValue(); got != want {
+			t.Errorf("node %s: source %q, want %q", node, got, want)
+		}
+	}
+	for id, want := range map[string]string{"a000000000000001": "replayed", "a000000000000002": "replayed", "b000000000000001": "replayed", "b000000000000002": "live"} {
+		s := spans[id]
+		if s == nil {
+			t.Fatalf("no stand-in %s in %v", id, spans)
+		}
+		n := 0
+		for _, kv := range s.GetAttributes() {
+			if kv.GetKey() == "wtb.call.source" {
+				n++
+			}
+		}
+		if got := attr(s, "wtb.call.source").GetStringValue(); got != want || n != 1 {
+			t.Errorf("stand-in %s: wtb.call.source %q (%d of them), want %q once", id, got, n, want)
+		}
+	}
+}
+
 // Whatever the executions, every span is in the batch's trace, ids are
 // unique, every parent is in the trace, and converting again gives the
 // same ids (a re-export replaces).
