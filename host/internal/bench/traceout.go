@@ -89,6 +89,9 @@ func (a *App) traceTargets(b *spec.Batch, opts RunOptions) ([]traceout.Target, e
 type traceExports struct {
 	xs   []*traceout.Exporter
 	srcs []*traceSource
+	// final is set when the run ended the batch (every execution it will
+	// have is stored): only then is the batch's span sent.
+	final bool
 }
 
 // stored hears a committed store transaction (sched.Config.OnStored).
@@ -99,8 +102,13 @@ func (t *traceExports) stored(ws store.WriteSet) {
 	}
 }
 
-// startTraceExports starts the run's trace exports (none: nil).
-func (a *App) startTraceExports(st store.Store, rec *store.Batch, b *spec.Batch, opts RunOptions) (*traceExports, error) {
+// startTraceExports starts the run's trace exports (none: nil). A resumed
+// batch's export also sends what was stored before the run (done: those
+// executions; before: the checkpoints stored then, whose span rows and
+// model calls the run's transactions will not show): the run that stored
+// them may have died before sending them, and a collector keeps one of
+// spans sent twice, which are the same.
+func (a *App) startTraceExports(st store.Store, rec *store.Batch, b *spec.Batch, opts RunOptions, done *keySet, before func(string) bool) (*traceExports, error) {
 	targets, err := a.traceTargets(b, opts)
 	if err != nil || len(targets) == 0 {
 		return nil, err
@@ -108,16 +116,54 @@ func (a *App) startTraceExports(st store.Store, rec *store.Batch, b *spec.Batch,
 	out := &traceExports{}
 	for _, t := range targets {
 		src := newTraceSource(st, rec, b, true)
+		src.before = before
 		x, err := traceout.Start(t, rec.ID, a.Version, src.load, a.Log)
 		if err != nil {
 			for _, o := range out.xs {
-				o.Close(traceout.BatchOf(rec))
+				o.Close(traceout.BatchOf(rec), false)
 			}
 			return nil, configErr("%v", err)
 		}
 		out.xs, out.srcs = append(out.xs, x), append(out.srcs, src)
 	}
+	if n := done.len(); n > 0 {
+		for _, x := range out.xs {
+			x.Resend(n, storedBefore(st, rec.ID, done))
+		}
+	}
 	return out, nil
+}
+
+// storedBefore yields the stored results among done, in pages (the loader
+// reads the same database for each). Results stored meanwhile only push
+// rows to later pages, so none is missed; one seen twice is skipped.
+func storedBefore(st store.Store, batchID string, done *keySet) func(ctx context.Context, fn func(*store.Result) error) error {
+	return func(ctx context.Context, fn func(*store.Result) error) error {
+		const page = 500
+		var seen keySet
+		for off := 0; ; off += page {
+			rows, _, err := st.Results().Query(ctx, batchID, store.ResultQuery{Offset: off, Limit: page, NoTotal: true})
+			if err != nil {
+				return err
+			}
+			seen.seal()
+			var now keySet
+			for i := range rows {
+				k := rows[i].ExecutionKey
+				if !done.contains(k) || seen.contains(k) {
+					continue
+				}
+				now.add(k)
+				if err := fn(&rows[i]); err != nil {
+					return err
+				}
+			}
+			seen.hashes = append(seen.hashes, now.hashes...)
+			if len(rows) < page {
+				return nil
+			}
+		}
+	}
 }
 
 // closeTraceExports sends what waits and the batch's span, prints what was
@@ -127,13 +173,21 @@ func (a *App) closeTraceExports(bus *events.Bus, rec *store.Batch, t *traceExpor
 		return
 	}
 	for _, x := range t.xs {
-		s := x.Close(traceout.BatchOf(rec))
-		if s.Dropped() == 0 && s.BatchSpan {
-			a.notice("trace export (%s): %d spans of %d executions sent; trace id %s", s.Target, s.Spans, s.Executions, TraceID(rec.ID))
+		s := x.Close(traceout.BatchOf(rec), t.final)
+		var also string
+		if s.Resent > 0 {
+			also = fmt.Sprintf(" (%d of them stored before this run)", s.Resent)
+		}
+		if s.Dropped() == 0 && (s.BatchSpan || s.BatchSpanHeld) {
+			held := ""
+			if s.BatchSpanHeld {
+				held = fmt.Sprintf("; the batch's span waits for its end (`wtb resume %s` sends it)", rec.ID)
+			}
+			a.notice("trace export (%s): %d spans of %d executions%s sent; trace id %s%s", s.Target, s.Spans, s.Executions, also, TraceID(rec.ID), held)
 			continue
 		}
 		why := fmt.Sprintf("%d past the buffer, %d the collector did not take, %d undelivered at the end", s.PastBuffer, s.Failed, s.Undelivered)
-		if !s.BatchSpan {
+		if !s.BatchSpan && !s.BatchSpanHeld {
 			why += ", the batch's span not sent"
 		}
 		if s.Err != "" {
@@ -176,6 +230,10 @@ type traceSource struct {
 	// calls are the sources of the model calls each node run of this run
 	// made, by ordinal (by the hash of the run id).
 	calls map[uint64][]string
+	// before says a checkpoint was stored before this run (a resumed
+	// batch's, a fork's copies): its span rows and calls are read from the
+	// database (nil: none was).
+	before func(string) bool
 }
 
 // Bounds of the source's caches, emptied when full: executions share roots
@@ -326,12 +384,19 @@ func (s *traceSource) load(ctx context.Context, res *store.Result) (traceout.Exe
 }
 
 // spans reads the span rows and the model calls' sources of the node runs
-// among ids (live: only those this run wrote, from what it observed).
+// among ids: live, those of the runs this run stored from what it observed
+// (a run without span rows costs no query) and those of runs stored before
+// it from the database; else all from the database.
 func (s *traceSource) spans(ctx context.Context, ex traceout.Execution, ids []string) (traceout.Execution, error) {
+	query, calls := ids, ids
 	if s.live {
+		query, calls = nil, nil
 		s.mu.Lock()
-		kept := ids[:0]
 		for _, id := range ids {
+			if step, _ := attemptOf(id); s.before != nil && s.before(step) {
+				query, calls = append(query, id), append(calls, id)
+				continue
+			}
 			h := runHash(id)
 			if c := s.calls[h]; len(c) > 0 {
 				if ex.Calls == nil {
@@ -340,31 +405,43 @@ func (s *traceSource) spans(ctx context.Context, ex traceout.Execution, ids []st
 				ex.Calls[id] = c
 			}
 			if _, ok := s.spanRuns[h]; ok {
-				kept = append(kept, id)
+				query = append(query, id)
 			}
 		}
 		s.mu.Unlock()
-		ids = kept
-	} else if ex.Result.Metrics[modelcalls.MetricCalls] > 0 {
-		// Only an execution whose runs made calls has rows to read.
-		calls, err := s.st.ModelCalls().ListByRuns(ctx, s.rec.ID, ids)
+	}
+	// Only an execution whose runs made calls has call rows to read.
+	if len(calls) > 0 && ex.Result.Metrics[modelcalls.MetricCalls] > 0 {
+		rows, err := s.st.ModelCalls().ListByRuns(ctx, s.rec.ID, calls)
 		if err != nil {
 			return ex, err
 		}
-		ex.Calls = map[string][]string{}
-		for i := range calls {
-			ex.Calls[calls[i].RunID] = setSource(ex.Calls[calls[i].RunID], calls[i].Ordinal, calls[i].Source)
+		for i := range rows {
+			if ex.Calls == nil {
+				ex.Calls = map[string][]string{}
+			}
+			ex.Calls[rows[i].RunID] = setSource(ex.Calls[rows[i].RunID], rows[i].Ordinal, rows[i].Source)
 		}
 	}
-	if len(ids) == 0 {
+	if len(query) == 0 {
 		return ex, nil
 	}
-	rows, err := s.st.Spans().ListByRuns(ctx, s.rec.ID, ids)
+	rows, err := s.st.Spans().ListByRuns(ctx, s.rec.ID, query)
 	if err != nil {
 		return ex, err
 	}
 	ex.Spans = rows
 	return ex, nil
+}
+
+// attemptOf splits a failed attempt's run id STEP#aN into the step's id
+// (the id itself for a run that is no failed attempt).
+func attemptOf(runID string) (string, bool) {
+	i := strings.LastIndex(runID, "#a")
+	if i < 0 {
+		return runID, false
+	}
+	return runID[:i], true
 }
 
 // TraceExportResult is what ExportTrace sent.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -445,6 +446,131 @@ func TestTraceOutOfAReplayedBatch(t *testing.T) {
 		}
 		if runs != 2 || calls != 4 || len(spans) != 9 {
 			t.Errorf("batch %v: %d node runs, %d stand-ins, %d spans; want 2, 4, 9", c.args, runs, calls, len(spans))
+		}
+	}
+}
+
+// resumeTraceBench: 12 cases × 2 combinations; the agent node (spans of its
+// own, shared by both combinations of a case) takes a moment, so a host
+// killed mid-batch leaves some executions stored and some not.
+func (e *env) resumeTraceBench() {
+	e.t.Helper()
+	e.write("agent.sh", strings.Replace(traceoutAgent, "cat >/dev/null\n", "cat >/dev/null\nsleep 0.3\n", 1))
+	var cases strings.Builder
+	for i := 0; i < 12; i++ {
+		fmt.Fprintf(&cases, "{\"id\": \"c%02d\", \"input\": {\"q\": \"%d\"}}\n", i, i)
+	}
+	e.write("cases.jsonl", cases.String())
+	e.write("bench.hcl", `
+runner "pool" {
+  plugin      = "pool"
+  max_workers = 2
+}
+workflow "w" {
+  node "agent" {
+    command = ["sh", "agent.sh"]
+  }
+  node "answer" {
+    kind       = "merge"
+    depends_on = ["agent"]
+    variant "short" { params = { answer = "a" } }
+    variant "long"  { params = { answer = "a longer one" } }
+  }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.pool
+  cases    = "cases.jsonl"
+}
+`)
+}
+
+// A batch whose host dies mid-batch (SIGKILL) and is resumed with export
+// ends up in the collector whole and once: one batch span, one span per
+// execution and per node run, the agent's own spans under every agent run
+// (those stored before the kill included), no span id twice — whether the
+// first run sent what it stored before it died (it exported to the same
+// Jaeger) or not (its collector was down); and a first run interrupted
+// (SIGINT) leaves the batch's span to the resume, which sends it once.
+func TestTraceOutOfAResumedBatch(t *testing.T) {
+	j := needJaeger(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + l.Addr().String()
+	l.Close()
+	for _, c := range []struct {
+		name, first string
+		sig         syscall.Signal
+	}{{"first run sent", j.otlp, syscall.SIGKILL}, {"first run's collector down", down, syscall.SIGKILL}, {"first run interrupted", j.otlp, syscall.SIGINT}} {
+		t.Run(c.name, func(t *testing.T) { traceOutOfAResumedBatch(t, j, c.first, c.sig) })
+	}
+}
+
+func traceOutOfAResumedBatch(t *testing.T, j jaeger, first string, sig syscall.Signal) {
+	e := newEnv(t)
+	e.resumeTraceBench()
+	w := e.startWriting("run", "bench.hcl", "--otlp-endpoint", first)
+	waitFor(t, 60*time.Second, func() string { return "nothing stored:\n" + w.stderr.String() }, func() bool { return w.rows(t) >= 16 })
+	id := batchID(t, w.stderr.String())
+	traceID := bench.TraceID(id)
+	if first == j.otlp {
+		// Some of what was stored has reached the collector before the kill.
+		j.trace(t, traceID, 3)
+	}
+	_ = w.cmd.Process.Signal(sig)
+	_ = w.cmd.Wait()
+	if sig == syscall.SIGINT && !strings.Contains(w.stderr.String(), "the batch's span waits for its end (`wtb resume "+id+"` sends it)") {
+		t.Errorf("the interrupted run does not say the batch's span waits:\n%s", w.stderr.String())
+	}
+	st := e.store()
+	before, err := st.Results().Count(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == 0 || before >= 24 {
+		t.Fatalf("%d of 24 executions stored when the host was killed; want some but not all", before)
+	}
+	r := e.mustRun("resume", id, "--no-progress", "--otlp-endpoint", j.otlp)
+	if !strings.Contains(r.stderr, "of 24 executions ("+fmt.Sprint(before)+" of them stored before this run) sent; trace id "+traceID) {
+		t.Errorf("the resume does not say it sent the executions stored before it:\n%s", r.stderr)
+	}
+	assertExactlyOnce(t, e.results(st, id), 24)
+	// 1 batch + 24 executions + 48 node runs + 12 agent runs × 2 spans.
+	spans := j.trace(t, traceID, 97)
+	var roots, execs int
+	runs := map[string]int{}
+	agents := 0
+	for _, s := range spans {
+		switch {
+		case s.parent() == "":
+			roots++
+		case strings.HasPrefix(s.OperationName, "execution "):
+			execs++
+		case strings.HasPrefix(s.OperationName, "node "):
+			runs[s.parent()]++
+			if s.tag("wtb.node") == "agent" && s.tag("wtb.node_run.source") == "ran" {
+				agents++
+				var own []string
+				for _, c := range spans {
+					if c.parent() == s.SpanID {
+						own = append(own, c.OperationName)
+					}
+				}
+				if fmt.Sprint(own) != "[agent step]" {
+					t.Errorf("agent run %s: spans beneath %v, want [agent step]", s.SpanID, own)
+				}
+			}
+		}
+	}
+	if roots != 1 || execs != 24 || len(runs) != 24 || agents != 12 || len(spans) != 97 {
+		t.Errorf("%d roots, %d execution spans, %d with node runs beneath, %d agent runs with their spans, %d spans; want 1, 24, 24, 12, 97",
+			roots, execs, len(runs), agents, len(spans))
+	}
+	for parent, n := range runs {
+		if n != 2 {
+			t.Errorf("execution span %s has %d node runs beneath, want 2", parent, n)
 		}
 	}
 }

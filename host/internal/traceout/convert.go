@@ -607,11 +607,15 @@ func boolean(k string, v bool) *commonv1.KeyValue {
 	return &commonv1.KeyValue{Key: k, Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_BoolValue{BoolValue: v}}}
 }
 
+// nanos is a span time: to the microsecond, what PostgreSQL keeps of a
+// stored time, so an execution sent as it was stored and sent again from
+// the database (a resumed batch, wtb trace export) is the same span, which
+// a collector keeps once.
 func nanos(t time.Time) uint64 {
 	if t.IsZero() || t.UnixNano() < 0 {
 		return 0
 	}
-	return uint64(t.UnixNano())
+	return uint64(t.Truncate(time.Microsecond).UnixNano())
 }
 
 func maxTime(a, b time.Time) time.Time {
