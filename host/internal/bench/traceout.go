@@ -82,7 +82,30 @@ func (a *App) traceTargets(b *spec.Batch, opts RunOptions) ([]traceout.Target, e
 			out = append(out, t)
 		}
 	}
+	if len(out) > 0 {
+		parent := a.traceParent()
+		for i := range out {
+			out[i].Parent = parent
+		}
+	}
 	return out, nil
+}
+
+// traceParent is the span TRACEPARENT names, which the batch's trace joins
+// as OpenTelemetry tools join their caller's trace: a wtb started by a node
+// of another batch exports its batch as part of that node run's trace (nil:
+// none, or one that is no traceparent, which is said and ignored).
+func (a *App) traceParent() *traceout.Parent {
+	v := os.Getenv("TRACEPARENT")
+	if v == "" {
+		return nil
+	}
+	p, err := traceout.ParseTraceparent(v)
+	if err != nil {
+		a.notice("trace export: %v; the batch is a trace of its own", err)
+		return nil
+	}
+	return p
 }
 
 // traceExports are a run's trace exports, each with its source.
@@ -183,7 +206,7 @@ func (a *App) closeTraceExports(bus *events.Bus, rec *store.Batch, t *traceExpor
 			if s.BatchSpanHeld {
 				held = fmt.Sprintf("; the batch's span waits for its end (`wtb resume %s` sends it)", rec.ID)
 			}
-			a.notice("trace export (%s): %d spans of %d executions%s sent; trace id %s%s", s.Target, s.Spans, s.Executions, also, TraceID(rec.ID), held)
+			a.notice("trace export (%s): %d spans of %d executions%s sent; trace id %s%s", s.Target, s.Spans, s.Executions, also, s.TraceID, held)
 			continue
 		}
 		why := fmt.Sprintf("%d past the buffer, %d the collector did not take, %d undelivered at the end", s.PastBuffer, s.Failed, s.Undelivered)
@@ -458,7 +481,7 @@ func (a *App) ExportTrace(ctx context.Context, st store.Store, id string, x Trac
 	if err != nil {
 		return nil, err
 	}
-	t := traceout.Target{URL: x.URL, Headers: x.Headers, From: "--otlp-endpoint"}
+	t := traceout.Target{URL: x.URL, Headers: x.Headers, From: "--otlp-endpoint", Parent: a.traceParent()}
 	if x.URL == "" {
 		env, ok := otelEnvTarget()
 		if !ok {
@@ -489,7 +512,7 @@ func (a *App) ExportTrace(ctx context.Context, st store.Store, id string, x Trac
 		}
 	}
 	stats, err := traceout.SendStored(ctx, t, traceout.BatchOf(rec), a.Version, each, load)
-	out := &TraceExportResult{Batch: rec, TraceID: TraceID(rec.ID), Stats: stats}
+	out := &TraceExportResult{Batch: rec, TraceID: stats.TraceID, Stats: stats}
 	if err != nil {
 		return out, runtimeErr("trace export of %s: %v (%d executions sent before)", rec.ID, err, stats.Executions)
 	}

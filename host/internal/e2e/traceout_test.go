@@ -574,3 +574,81 @@ func traceOutOfAResumedBatch(t *testing.T, j jaeger, first string, sig syscall.S
 		}
 	}
 }
+
+// A wtb started inside a node exports its batch as part of that node run's
+// trace, as OpenTelemetry tools do: the node's OTEL_EXPORTER_OTLP_ENDPOINT
+// (the outer executor's receiver) turns its export on and TRACEPARENT names
+// the parent, so the inner batch's spans come back as the node's own and
+// the outer batch's trace in Jaeger holds the inner batch under the node run
+// that started it.
+func TestTraceOutOfANestedWTB(t *testing.T) {
+	j := needJaeger(t)
+	e := newEnv(t)
+	e.write("inner.hcl", `
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "leaf" { command = ["sh", "-c", "cat >/dev/null; echo '{\"leaf\": 1}'"] }
+}
+batch_test "inner" {
+  workflow = workflow.w
+  runner   = runner.pool
+  case "one" { input = {} }
+}
+`)
+	e.write("nested.sh", `#!/bin/sh
+cat >/dev/null
+"$WTB" --db "sqlite://$PWD/inner.db" run inner.hcl --no-progress >inner.out 2>&1 || { cat inner.out >&2; exit 1; }
+echo '{"nested": true}'
+`)
+	e.write("bench.hcl", `
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "nest" {
+    command = ["sh", "nested.sh"]
+    env     = { WTB = "`+e.wtb+`" }
+    timeout = "60s"
+  }
+}
+batch_test "outer" {
+  workflow = workflow.w
+  runner   = runner.pool
+  case "one" { input = {} }
+}
+`)
+	r := e.mustRun("run", "bench.hcl", "--no-progress", "--otlp-endpoint", j.otlp)
+	id := batchID(t, r.stdout+r.stderr)
+	traceID := bench.TraceID(id)
+	inner, err := os.ReadFile(e.dir + "/inner.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It joined the trace of its TRACEPARENT (the node run's, which the
+	// outer export puts in the outer batch's trace), not one of its own.
+	innerID := batchID(t, string(inner))
+	if !strings.Contains(string(inner), "3 spans of 1 executions sent; trace id ") || strings.Contains(string(inner), bench.TraceID(innerID)) {
+		t.Errorf("the inner wtb did not export under its TRACEPARENT:\n%s", inner)
+	}
+	// Outer: batch, execution, node run; inner: batch, execution, node run.
+	spans := j.trace(t, traceID, 6)
+	byName := map[string]jaegerSpan{}
+	for _, s := range spans {
+		byName[s.OperationName] = s
+	}
+	outerRun, innerBatch := byName["node nest"], byName["batch inner"]
+	if innerBatch.SpanID == "" || innerBatch.parent() != outerRun.SpanID || innerBatch.service != "wtb" || outerRun.SpanID == "" {
+		t.Fatalf("want the inner batch's span under the outer node run %q; got %+v in %v", outerRun.SpanID, innerBatch, byName)
+	}
+	// Both batches have an execution default/one/0: one under each batch span.
+	under := map[string]int{}
+	for _, s := range spans {
+		if s.OperationName == "execution default/one/0" {
+			under[spans[s.parent()].OperationName]++
+		}
+	}
+	if under["batch inner"] != 1 || under["batch outer"] != 1 {
+		t.Errorf("execution spans by the batch above them: %v, want one under each", under)
+	}
+	if len(spans) != 6 {
+		t.Errorf("%d spans, want 6", len(spans))
+	}
+}

@@ -128,6 +128,8 @@ func (ex Execution) owner(id string) string {
 type Trace struct {
 	batchID string
 	traceID []byte
+	// parent is the span the batch's span hangs from (nil: none).
+	parent  []byte
 	version string
 	res     map[string]*tracev1.ResourceSpans
 	scopes  map[[2]string]*tracev1.ScopeSpans
@@ -136,8 +138,45 @@ type Trace struct {
 }
 
 // NewTrace starts a trace of a batch; version is wtb's (service.version).
-func NewTrace(batchID, version string) *Trace {
-	return &Trace{batchID: batchID, traceID: TraceID(batchID), version: version, res: map[string]*tracev1.ResourceSpans{}, scopes: map[[2]string]*tracev1.ScopeSpans{}}
+// Under a parent (TRACEPARENT) the batch is part of the parent's trace and
+// its span hangs from the parent's span; else the trace is the batch's own.
+func NewTrace(batchID, version string, parent *Parent) *Trace {
+	t := &Trace{batchID: batchID, traceID: TraceID(batchID), version: version, res: map[string]*tracev1.ResourceSpans{}, scopes: map[[2]string]*tracev1.ScopeSpans{}}
+	if parent != nil {
+		t.traceID, t.parent = parent.TraceID, parent.SpanID
+	}
+	return t
+}
+
+// TraceIDHex is the id of the trace the spans go to, in hex.
+func (t *Trace) TraceIDHex() string { return hex.EncodeToString(t.traceID) }
+
+// Parent is the span a batch's trace hangs from: a W3C traceparent's, as
+// OpenTelemetry tools take it from TRACEPARENT.
+type Parent struct {
+	TraceID, SpanID []byte
+}
+
+// ParseTraceparent reads a W3C traceparent (version 00: 00-TRACE-SPAN-FLAGS,
+// lowercase hex, neither id all zero).
+func ParseTraceparent(v string) (*Parent, error) {
+	parts := strings.Split(strings.TrimSpace(v), "-")
+	bad := func(why string) error {
+		return fmt.Errorf("TRACEPARENT %q is not a W3C traceparent (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>): %s", v, why)
+	}
+	if len(parts) < 4 || len(parts[0]) != 2 || parts[0] == "ff" || (parts[0] == "00" && len(parts) != 4) {
+		return nil, bad("not four fields of version 00")
+	}
+	trace, err1 := hex.DecodeString(parts[1])
+	span, err2 := hex.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || len(trace) != 16 || len(span) != 8 || len(parts[3]) != 2 || parts[1] != strings.ToLower(parts[1]) ||
+		parts[2] != strings.ToLower(parts[2]) {
+		return nil, bad("the ids are not lowercase hex of 16 and 8 bytes")
+	}
+	if bytes.Equal(trace, make([]byte, 16)) || bytes.Equal(span, make([]byte, 8)) {
+		return nil, bad("an id is all zeros")
+	}
+	return &Parent{TraceID: trace, SpanID: span}, nil
 }
 
 // Len is the number of spans added.
@@ -182,7 +221,7 @@ func (t *Trace) add(service, scope string, s *tracev1.Span) {
 
 // AddBatch adds the batch's root span.
 func (t *Trace) AddBatch(b Batch) {
-	s := &tracev1.Span{TraceId: TraceID(b.ID), SpanId: BatchSpanID(b.ID), Name: "batch " + b.Name, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
+	s := &tracev1.Span{TraceId: t.traceID, SpanId: BatchSpanID(b.ID), ParentSpanId: t.parent, Name: "batch " + b.Name, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
 		StartTimeUnixNano: nanos(b.Start), EndTimeUnixNano: nanos(maxTime(b.Start, b.End)),
 		Attributes: []*commonv1.KeyValue{str("wtb.batch.id", b.ID), str("wtb.batch.name", b.Name), str("wtb.batch.status", b.Status),
 			str("wtb.runner", b.Runner), integer("wtb.batch.executions", int64(b.Total))}}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ func TestExecutionTree(t *testing.T) {
 		{RunID: "cpA", Node: "a", ExecutionKey: "c0/case/0", Spans: mustJSON(t, []sdk.Span{{SpanID: "6666666666666666", Name: "a", Source: sdk.SpanSourceWTB},
 			{SpanID: "7777777777777777", ParentID: "6666666666666666", Name: "a's", Source: sdk.SpanSourceNode}})},
 	}}
-	tr := NewTrace("B1", "test")
+	tr := NewTrace("B1", "test", nil)
 	tr.AddExecution(ex)
 	spans := spansOf(tr)
 	trace := TraceID("B1")
@@ -144,7 +145,7 @@ func TestExecutionTree(t *testing.T) {
 func TestFailedNodeWithoutSpans(t *testing.T) {
 	res := &store.Result{ExecutionKey: "c/k/1", Status: store.ResultFailed, FailedNode: "b", Error: "exit status 3", FailureKind: "exit",
 		Attempts: 1, CreatedAt: time.Now()}
-	tr := NewTrace("B", "v")
+	tr := NewTrace("B", "v", nil)
 	tr.AddExecution(Execution{Result: res, Chain: []*store.Checkpoint{{ID: "r", Source: store.SourceRoot}}})
 	s := spansOf(tr)[hex.EncodeToString(nodeRunSpanID("B", "c/k/1", "b", 1))]
 	if s == nil || s.GetStatus().GetMessage() != "exit status 3" || attr(s, "wtb.outcome").GetStringValue() != store.ResultFailed {
@@ -180,7 +181,7 @@ func TestReplayedNodeRun(t *testing.T) {
 		Calls: map[string][]string{"A": {sdk.SourceReplayed, sdk.SourceReplayed}, "B": {sdk.SourceReplayed, sdk.SourceLive},
 			"D": {sdk.SourceReplayed}},
 	}
-	tr := NewTrace("B1", "v")
+	tr := NewTrace("B1", "v", nil)
 	tr.AddExecution(ex)
 	spans := spansOf(tr)
 	for node, want := range map[string]string{"plan": SourceReplayed, "answer": SourceRan, "check": SourceRan, "reuse": SourceCached} {
@@ -265,7 +266,7 @@ func TestTreeProperties(t *testing.T) {
 			exs = append(exs, Execution{Result: res, Chain: chain, Spans: rows, Owner: owner})
 		}
 		build := func() map[string]*tracev1.Span {
-			tr := NewTrace(batch, "v")
+			tr := NewTrace(batch, "v", nil)
 			tr.AddBatch(Batch{ID: batch})
 			for _, e := range exs {
 				tr.AddExecution(e)
@@ -317,6 +318,38 @@ func TestTracesURL(t *testing.T) {
 	for _, bad := range []string{"127.0.0.1:4318", "grpc://x:4317", "", "http://"} {
 		if _, err := TracesURL(bad); err == nil {
 			t.Errorf("TracesURL(%q) took it", bad)
+		}
+	}
+}
+
+// Under a parent (TRACEPARENT) every span is in the parent's trace and the
+// batch's span hangs from the parent's span; bad traceparents are refused
+// saying why.
+func TestTraceUnderAParent(t *testing.T) {
+	p, err := ParseTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTrace("B", "v", p)
+	tr.AddBatch(Batch{ID: "B", Name: "n", Start: time.Unix(1, 0), End: time.Unix(2, 0)})
+	tr.AddExecution(Execution{Result: &store.Result{ExecutionKey: "k", Success: true, CreatedAt: time.Unix(2, 0)}})
+	for id, s := range spansOf(tr) {
+		if hex.EncodeToString(s.GetTraceId()) != "0af7651916cd43dd8448eb211c80319c" {
+			t.Errorf("span %s (%s) in trace %x, want the parent's", id, s.GetName(), s.GetTraceId())
+		}
+	}
+	batch := spansOf(tr)[hex.EncodeToString(BatchSpanID("B"))]
+	if hex.EncodeToString(batch.GetParentSpanId()) != "b7ad6b7169203331" || tr.TraceIDHex() != "0af7651916cd43dd8448eb211c80319c" {
+		t.Errorf("batch span's parent %x, trace %s", batch.GetParentSpanId(), tr.TraceIDHex())
+	}
+	if got := NewTrace("B", "v", nil).TraceIDHex(); got != hex.EncodeToString(TraceID("B")) {
+		t.Errorf("without a parent the trace is %s, want the batch's", got)
+	}
+	for _, bad := range []string{"", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331", "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+		"00-00000000000000000000000000000000-b7ad6b7169203331-01", "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+		"ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "00-0af7651916cd43dd-b7ad6b7169203331-01"} {
+		if _, err := ParseTraceparent(bad); err == nil || !strings.Contains(err.Error(), "is not a W3C traceparent") {
+			t.Errorf("ParseTraceparent(%q): %v", bad, err)
 		}
 	}
 }

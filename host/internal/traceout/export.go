@@ -30,6 +30,9 @@ type Target struct {
 	// FlushTimeout bounds the wait at the end for what waits, the batch's
 	// span included.
 	FlushTimeout time.Duration
+	// Parent, when set, is the span the batch's trace joins (TRACEPARENT):
+	// its trace id becomes the batch's, and the batch's span its child.
+	Parent *Parent
 	// From says where the target was configured, for messages
 	// ("--otlp-endpoint", "bridge \"otlp\"", "OTEL_EXPORTER_OTLP_ENDPOINT").
 	From string
@@ -135,6 +138,8 @@ type Stats struct {
 	// the run that finishes the batch sends it.
 	BatchSpan     bool `json:"batch_span"`
 	BatchSpanHeld bool `json:"batch_span_held"`
+	// TraceID is the trace the spans went to (hex).
+	TraceID string `json:"trace_id"`
 	// Err is the last error the collector gave ("" none).
 	Err string `json:"error,omitempty"`
 }
@@ -204,6 +209,7 @@ func Start(t Target, batchID, version string, load Loader, log hclog.Logger) (*E
 	e := &Exporter{target: t, batchID: batchID, version: version, load: load, log: log.Named("trace_export"), up: up,
 		wake: make(chan struct{}, 1), room: make(chan struct{}, 1), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 	e.st.Target = t.Describe()
+	e.st.TraceID = NewTrace(batchID, version, t.Parent).TraceIDHex()
 	go e.loop()
 	return e, nil
 }
@@ -327,7 +333,7 @@ func (e *Exporter) loop() {
 			}
 			continue
 		}
-		tr := NewTrace(e.batchID, e.version)
+		tr := NewTrace(e.batchID, e.version, e.target.Parent)
 		for i := range batch {
 			ex, err := e.load(e.ctx, &batch[i].Result)
 			if err != nil {
@@ -409,7 +415,7 @@ func (e *Exporter) Close(b Batch, final bool) Stats {
 	e.st.BatchSpanHeld = !final
 	if e.ctx.Err() == nil && final {
 		ctx, cancel := context.WithDeadline(e.ctx, deadline)
-		tr := NewTrace(e.batchID, e.version)
+		tr := NewTrace(e.batchID, e.version, e.target.Parent)
 		tr.AddBatch(b)
 		if err := e.send(ctx, tr); err == nil {
 			e.mu.Lock()
@@ -431,13 +437,13 @@ func (e *Exporter) Close(b Batch, final bool) Stats {
 // requests of up to 256, then the batch's span. It stops at the first
 // request the collector does not take.
 func SendStored(ctx context.Context, t Target, b Batch, version string, each func(fn func(*store.Result) error) error, load Loader) (Stats, error) {
-	st := Stats{Target: t.Describe()}
+	st := Stats{Target: t.Describe(), TraceID: NewTrace(b.ID, version, t.Parent).TraceIDHex()}
 	up, err := newUploader(ctx, t)
 	if err != nil {
 		return st, err
 	}
 	defer up.stop()
-	tr := NewTrace(b.ID, version)
+	tr := NewTrace(b.ID, version, t.Parent)
 	n := 0
 	flush := func() error {
 		if n == 0 {
@@ -449,7 +455,7 @@ func SendStored(ctx context.Context, t Target, b Batch, version string, each fun
 		}
 		st.Executions += uint64(n)
 		st.Spans += uint64(tr.Len())
-		tr, n = NewTrace(b.ID, version), 0
+		tr, n = NewTrace(b.ID, version, t.Parent), 0
 		return nil
 	}
 	err = each(func(res *store.Result) error {
@@ -470,7 +476,7 @@ func SendStored(ctx context.Context, t Target, b Batch, version string, each fun
 	if err != nil {
 		return st, err
 	}
-	tr = NewTrace(b.ID, version)
+	tr = NewTrace(b.ID, version, t.Parent)
 	tr.AddBatch(b)
 	if err := up.upload(ctx, tr); err != nil {
 		return st, fmt.Errorf("sending to %s: %w", t.Describe(), err)
