@@ -235,7 +235,11 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 		return nil, runtimeErr("reading stored checkpoints: %w", err)
 	}
 	stored.seal()
-	traces, err := a.startTraceExports(st, rec, b, opts, j.done, stored.contains)
+	var before func(string) bool
+	if stored.len() > 0 {
+		before = stored.contains
+	}
+	traces, err := a.startTraceExports(st, rec, b, opts, j.done, before)
 	if err != nil {
 		return nil, err
 	}

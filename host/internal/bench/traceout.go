@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -243,8 +244,8 @@ type traceSource struct {
 	cases   map[string]int
 	groups  map[int]*plan.Group
 
-	mu  sync.Mutex
-	cps map[string]*store.Checkpoint
+	mu          sync.Mutex
+	cps, oldCps map[string]*store.Checkpoint
 	// live: the span rows of this run are those in spanRuns (hashes of
 	// their run ids) and its model calls those in calls; else the database
 	// is asked for every execution.
@@ -253,6 +254,9 @@ type traceSource struct {
 	// calls are the sources of the model calls each node run of this run
 	// made, by ordinal (by the hash of the run id).
 	calls map[uint64][]string
+	// attempts says this run stored span rows or calls of a failed attempt
+	// (run id STEP#aN): until it has, a live load looks for none.
+	attempts bool
 	// before says a checkpoint was stored before this run (a resumed
 	// batch's, a fork's copies): its span rows and calls are read from the
 	// database (nil: none was).
@@ -291,9 +295,15 @@ func (s *traceSource) observe(ws store.WriteSet) {
 	}
 	for _, r := range ws.Spans {
 		s.spanRuns[runHash(r.RunID)] = struct{}{}
+		if _, ok := attemptOf(r.RunID); ok {
+			s.attempts = true
+		}
 	}
 	for i := range ws.ModelCalls {
 		c := &ws.ModelCalls[i]
+		if _, ok := attemptOf(c.RunID); ok {
+			s.attempts = true
+		}
 		s.calls[runHash(c.RunID)] = setSource(s.calls[runHash(c.RunID)], c.Ordinal, c.Source)
 	}
 }
@@ -316,12 +326,16 @@ func setSource(list []string, ordinal int, source string) []string {
 	return list
 }
 
-// cache keeps a checkpoint's metadata (under s.mu).
+// cache keeps a checkpoint's metadata (under s.mu). Two generations: when
+// the newer is full it becomes the older and the older is dropped, so the
+// checkpoints written last are always kept — the sender reads them a
+// buffer's length behind the writer, and a cache emptied at once made it
+// read most of them back from the database.
 func (s *traceSource) cache(cp *store.Checkpoint) *store.Checkpoint {
 	c := *cp
 	c.State, c.Output, c.Logs = nil, nil, nil
 	if len(s.cps) >= traceCachedCheckpoints {
-		clear(s.cps)
+		s.oldCps, s.cps = s.cps, make(map[string]*store.Checkpoint, traceCachedCheckpoints)
 	}
 	s.cps[c.ID] = &c
 	return &c
@@ -330,6 +344,9 @@ func (s *traceSource) cache(cp *store.Checkpoint) *store.Checkpoint {
 func (s *traceSource) checkpoint(ctx context.Context, id string) (*store.Checkpoint, error) {
 	s.mu.Lock()
 	cp := s.cps[id]
+	if cp == nil {
+		cp = s.oldCps[id]
+	}
 	s.mu.Unlock()
 	if cp != nil {
 		return cp, nil
@@ -380,9 +397,11 @@ func (s *traceSource) load(ctx context.Context, res *store.Result) (traceout.Exe
 	// group of the plan costs as much as the rest of its export.
 	ci, ok := s.cases[res.CaseID]
 	if !ok || (s.live && res.Success && (runs <= 1 || !s.b.SharePrefixes)) {
-		for _, id := range ids {
-			for n := 1; n <= s.b.MaxRetries+1; n++ {
-				ids = append(ids, fmt.Sprintf("%s#a%d", id, n))
+		if s.mayHaveAttempts() {
+			for _, id := range ids {
+				for n := 1; n <= s.b.MaxRetries+1; n++ {
+					ids = append(ids, id+"#a"+strconv.Itoa(n))
+				}
 			}
 		}
 		return s.spans(ctx, ex, ids)
@@ -398,12 +417,26 @@ func (s *traceSource) load(ctx context.Context, res *store.Result) (traceout.Exe
 				ex.Owner[st.ID] = st.Executions[0].Key
 			}
 			ids = append(ids, st.ID)
-			for n := 1; n <= s.b.MaxRetries+1; n++ {
-				ids = append(ids, fmt.Sprintf("%s#a%d", st.ID, n))
+			if s.mayHaveAttempts() {
+				for n := 1; n <= s.b.MaxRetries+1; n++ {
+					ids = append(ids, st.ID+"#a"+strconv.Itoa(n))
+				}
 			}
 		}
 	}
 	return s.spans(ctx, ex, ids)
+}
+
+// mayHaveAttempts says failed attempts' rows may be stored: always when
+// reading a stored batch or runs stored before this one, else once this
+// run has stored one.
+func (s *traceSource) mayHaveAttempts() bool {
+	if !s.live || s.before != nil {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts
 }
 
 // spans reads the span rows and the model calls' sources of the node runs

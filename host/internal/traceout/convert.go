@@ -55,7 +55,15 @@ func TraceID(batchID string) []byte {
 
 // spanID derives a span id from parts (never all zero: OTLP's "no id").
 func spanID(parts ...string) []byte {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	var buf [256]byte
+	b := buf[:0]
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, p...)
+	}
+	h := sha256.Sum256(b)
 	id := h[:8]
 	if bytes.Equal(id, make([]byte, 8)) {
 		id[7] = 1
@@ -129,7 +137,11 @@ type Trace struct {
 	batchID string
 	traceID []byte
 	// parent is the span the batch's span hangs from (nil: none).
-	parent  []byte
+	parent []byte
+	// batchSpan is the batch span's id, the executions' parent.
+	batchSpan []byte
+	// a holds the messages of WTB's own spans.
+	a       arena
 	version string
 	res     map[string]*tracev1.ResourceSpans
 	scopes  map[[2]string]*tracev1.ScopeSpans
@@ -141,7 +153,7 @@ type Trace struct {
 // Under a parent (TRACEPARENT) the batch is part of the parent's trace and
 // its span hangs from the parent's span; else the trace is the batch's own.
 func NewTrace(batchID, version string, parent *Parent) *Trace {
-	t := &Trace{batchID: batchID, traceID: TraceID(batchID), version: version, res: map[string]*tracev1.ResourceSpans{}, scopes: map[[2]string]*tracev1.ScopeSpans{}}
+	t := &Trace{batchID: batchID, traceID: TraceID(batchID), batchSpan: BatchSpanID(batchID), version: version, res: map[string]*tracev1.ResourceSpans{}, scopes: map[[2]string]*tracev1.ScopeSpans{}}
 	if parent != nil {
 		t.traceID, t.parent = parent.TraceID, parent.SpanID
 	}
@@ -221,18 +233,19 @@ func (t *Trace) add(service, scope string, s *tracev1.Span) {
 
 // AddBatch adds the batch's root span.
 func (t *Trace) AddBatch(b Batch) {
-	s := &tracev1.Span{TraceId: t.traceID, SpanId: BatchSpanID(b.ID), ParentSpanId: t.parent, Name: "batch " + b.Name, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
+	s := t.a.span()
+	*s = tracev1.Span{TraceId: t.traceID, SpanId: BatchSpanID(b.ID), ParentSpanId: t.parent, Name: "batch " + b.Name, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
 		StartTimeUnixNano: nanos(b.Start), EndTimeUnixNano: nanos(maxTime(b.Start, b.End)),
-		Attributes: []*commonv1.KeyValue{str("wtb.batch.id", b.ID), str("wtb.batch.name", b.Name), str("wtb.batch.status", b.Status),
-			str("wtb.runner", b.Runner), integer("wtb.batch.executions", int64(b.Total))}}
+		Attributes: []*commonv1.KeyValue{t.a.str("wtb.batch.id", b.ID), t.a.str("wtb.batch.name", b.Name), t.a.str("wtb.batch.status", b.Status),
+			t.a.str("wtb.runner", b.Runner), t.a.integer("wtb.batch.executions", int64(b.Total))}}
 	if b.Host != "" {
-		s.Attributes = append(s.Attributes, str("host.name", b.Host))
+		s.Attributes = append(s.Attributes, t.a.str("host.name", b.Host))
 	}
 	switch b.Status {
 	case store.StatusFailed:
-		s.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_ERROR, Message: "batch failed"}
+		s.Status = t.a.status(tracev1.Status_STATUS_CODE_ERROR, "batch failed")
 	case store.StatusCompleted:
-		s.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_OK}
+		s.Status = t.a.status(tracev1.Status_STATUS_CODE_OK, "")
 	}
 	t.add(Service, Service, s)
 }
@@ -245,29 +258,31 @@ func (t *Trace) AddExecution(ex Execution) {
 	execID := ExecutionSpanID(t.batchID, res.ExecutionKey)
 	end := res.CreatedAt
 	start := end.Add(-time.Duration(res.DurationMs * float64(time.Millisecond)))
-	es := &tracev1.Span{TraceId: trace, SpanId: execID, ParentSpanId: BatchSpanID(t.batchID), Name: "execution " + res.ExecutionKey,
+	es := t.a.span()
+	*es = tracev1.Span{TraceId: trace, SpanId: execID, ParentSpanId: t.batchSpan, Name: "execution " + res.ExecutionKey,
 		Kind: tracev1.Span_SPAN_KIND_INTERNAL, StartTimeUnixNano: nanos(start), EndTimeUnixNano: nanos(end),
-		Attributes: []*commonv1.KeyValue{str("wtb.execution.key", res.ExecutionKey), str("wtb.combination", res.Combination),
-			str("wtb.case.id", res.CaseID), integer("wtb.repeat", int64(res.Repeat)), str("wtb.outcome", res.Status),
-			double("wtb.score", res.OverallScore), boolean("wtb.passed", res.Passed), integer("wtb.attempts", int64(res.Attempts))}}
+		Attributes: append(make([]*commonv1.KeyValue, 0, 12+len(res.Variants)+len(res.Scores)),
+			t.a.str("wtb.execution.key", res.ExecutionKey), t.a.str("wtb.combination", res.Combination),
+			t.a.str("wtb.case.id", res.CaseID), t.a.integer("wtb.repeat", int64(res.Repeat)), t.a.str("wtb.outcome", res.Status),
+			t.a.double("wtb.score", res.OverallScore), t.a.boolean("wtb.passed", res.Passed), t.a.integer("wtb.attempts", int64(res.Attempts)))}
 	if res.WorkerID != "" {
-		es.Attributes = append(es.Attributes, str("wtb.worker", res.WorkerID))
+		es.Attributes = append(es.Attributes, t.a.str("wtb.worker", res.WorkerID))
 	}
 	for _, name := range sortedKeys(res.Variants) {
-		es.Attributes = append(es.Attributes, str("wtb.variant."+name, res.Variants[name]))
+		es.Attributes = append(es.Attributes, t.a.str("wtb.variant."+name, res.Variants[name]))
 	}
 	for _, name := range sortedKeys(res.Scores) {
-		es.Attributes = append(es.Attributes, double("wtb.score."+name, res.Scores[name]))
+		es.Attributes = append(es.Attributes, t.a.double("wtb.score."+name, res.Scores[name]))
 	}
 	if res.Success {
-		es.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_OK}
+		es.Status = t.a.status(tracev1.Status_STATUS_CODE_OK, "")
 	} else {
-		es.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_ERROR, Message: res.Error}
+		es.Status = t.a.status(tracev1.Status_STATUS_CODE_ERROR, res.Error)
 		if res.FailureKind != "" {
-			es.Attributes = append(es.Attributes, str("error.type", res.FailureKind))
+			es.Attributes = append(es.Attributes, t.a.str("error.type", res.FailureKind))
 		}
 		if res.FailedNode != "" {
-			es.Attributes = append(es.Attributes, str("wtb.failed_node", res.FailedNode))
+			es.Attributes = append(es.Attributes, t.a.str("wtb.failed_node", res.FailedNode))
 		}
 	}
 	t.add(Service, Service, es)
@@ -411,46 +426,48 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 			run.err = own.StatusMessage
 		}
 	}
-	s := &tracev1.Span{TraceId: trace, SpanId: id, ParentSpanId: parent, Name: "node " + run.node, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
+	s := t.a.span()
+	*s = tracev1.Span{TraceId: trace, SpanId: id, ParentSpanId: parent, Name: "node " + run.node, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
 		StartTimeUnixNano: nanos(start), EndTimeUnixNano: nanos(maxTime(start, end)),
-		Attributes: []*commonv1.KeyValue{str("wtb.node", run.node), str("wtb.node_run.source", run.source), str("wtb.outcome", run.outcome)}}
+		Attributes: append(make([]*commonv1.KeyValue, 0, 10+2*len(run.metrics)),
+			t.a.str("wtb.node", run.node), t.a.str("wtb.node_run.source", run.source), t.a.str("wtb.outcome", run.outcome))}
 	if run.variant != "" {
-		s.Attributes = append(s.Attributes, str("wtb.variant", run.variant))
+		s.Attributes = append(s.Attributes, t.a.str("wtb.variant", run.variant))
 	}
 	if run.worker != "" {
-		s.Attributes = append(s.Attributes, str("wtb.worker", run.worker))
+		s.Attributes = append(s.Attributes, t.a.str("wtb.worker", run.worker))
 	}
 	if run.checkpoint != "" {
-		s.Attributes = append(s.Attributes, str("wtb.checkpoint.id", run.checkpoint))
+		s.Attributes = append(s.Attributes, t.a.str("wtb.checkpoint.id", run.checkpoint))
 	}
 	if run.attempt > 0 {
-		s.Attributes = append(s.Attributes, integer("wtb.attempt", int64(run.attempt)))
+		s.Attributes = append(s.Attributes, t.a.integer("wtb.attempt", int64(run.attempt)))
 	}
 	if shared {
-		s.Attributes = append(s.Attributes, str("wtb.node_run.shared_from", run.owner))
+		s.Attributes = append(s.Attributes, t.a.str("wtb.node_run.shared_from", run.owner))
 		s.Links = append(s.Links, &tracev1.Span_Link{TraceId: trace, SpanId: ownerID,
-			Attributes: []*commonv1.KeyValue{str("wtb.link", "the node run this execution shares")}})
+			Attributes: []*commonv1.KeyValue{t.a.str("wtb.link", "the node run this execution shares")}})
 	}
 	if run.row != nil && run.row.Dropped > 0 {
-		s.Attributes = append(s.Attributes, integer("wtb.spans_dropped", int64(run.row.Dropped)))
+		s.Attributes = append(s.Attributes, t.a.integer("wtb.spans_dropped", int64(run.row.Dropped)))
 	}
 	for _, name := range sortedKeys(run.metrics) {
 		v := run.metrics[name]
 		switch name {
 		case "wtb.llm.input_tokens":
-			s.Attributes = append(s.Attributes, integer("gen_ai.usage.input_tokens", int64(v)))
+			s.Attributes = append(s.Attributes, t.a.integer("gen_ai.usage.input_tokens", int64(v)))
 		case "wtb.llm.output_tokens":
-			s.Attributes = append(s.Attributes, integer("gen_ai.usage.output_tokens", int64(v)))
+			s.Attributes = append(s.Attributes, t.a.integer("gen_ai.usage.output_tokens", int64(v)))
 		}
 		if !strings.HasPrefix(name, "wtb.") {
 			name = "wtb.metric." + name
 		}
-		s.Attributes = append(s.Attributes, double(name, v))
+		s.Attributes = append(s.Attributes, t.a.double(name, v))
 	}
 	if run.outcome == store.ResultFailed {
-		s.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_ERROR, Message: run.err}
+		s.Status = t.a.status(tracev1.Status_STATUS_CODE_ERROR, run.err)
 	} else {
-		s.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_OK}
+		s.Status = t.a.status(tracev1.Status_STATUS_CODE_OK, "")
 	}
 	t.add(Service, Service, s)
 
