@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -109,21 +107,6 @@ func anyValue(v any) *commonv1.AnyValue {
 
 func str(k, v string) *commonv1.KeyValue {
 	return &commonv1.KeyValue{Key: k, Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_StringValue{StringValue: v}}}
-}
-
-func integer(k string, v int64) *commonv1.KeyValue {
-	return &commonv1.KeyValue{Key: k, Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_IntValue{IntValue: v}}}
-}
-
-func double(k string, v float64) *commonv1.KeyValue {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return str(k, strconv.FormatFloat(v, 'g', -1, 64))
-	}
-	return &commonv1.KeyValue{Key: k, Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_DoubleValue{DoubleValue: v}}}
-}
-
-func boolean(k string, v bool) *commonv1.KeyValue {
-	return &commonv1.KeyValue{Key: k, Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_BoolValue{BoolValue: v}}}
 }
 
 // nanos is a span time: to the microsecond, what PostgreSQL keeps of a
