@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -479,14 +480,44 @@ func (s *traceSource) spans(ctx context.Context, ex traceout.Execution, ids []st
 			ex.Calls[rows[i].RunID] = setSource(ex.Calls[rows[i].RunID], rows[i].Ordinal, rows[i].Source)
 		}
 	}
-	if len(query) == 0 {
+	if len(query) > 0 {
+		rows, err := s.st.Spans().ListByRuns(ctx, s.rec.ID, query)
+		if err != nil {
+			return ex, err
+		}
+		ex.Spans = rows
+	}
+	return s.forkedSpans(ctx, ex)
+}
+
+// forkedSpans adds the spans of the node runs a fork took from its parent
+// batch: the fork stores copies of their checkpoints (segment key
+// "fork:PARENT_CHECKPOINT"), not their span rows, which stay the parent's.
+// A run the parent had itself from its own parent brings none.
+func (s *traceSource) forkedSpans(ctx context.Context, ex traceout.Execution) (traceout.Execution, error) {
+	if s.rec.ParentID == "" || s.rec.Lineage != store.LineageFork {
 		return ex, nil
 	}
-	rows, err := s.st.Spans().ListByRuns(ctx, s.rec.ID, query)
+	var from map[string]string
+	for _, cp := range ex.Chain {
+		if id, ok := strings.CutPrefix(cp.SegmentKey, "fork:"); ok && cp.Source == store.SourceForked {
+			if from == nil {
+				from = map[string]string{}
+			}
+			from[id] = cp.ID
+		}
+	}
+	if len(from) == 0 {
+		return ex, nil
+	}
+	rows, err := s.st.Spans().ListByRuns(ctx, s.rec.ParentID, slices.Collect(maps.Keys(from)))
 	if err != nil {
 		return ex, err
 	}
-	ex.Spans = rows
+	for _, r := range rows {
+		r.RunID = from[r.RunID]
+		ex.Spans = append(ex.Spans, r)
+	}
 	return ex, nil
 }
 

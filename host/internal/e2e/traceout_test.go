@@ -652,3 +652,20 @@ batch_test "outer" {
 		t.Errorf("%d spans, want 6", len(spans))
 	}
 }
+
+// A fork's trace: the node runs it took from its parent batch are "forked"
+// and bring the spans they had when they ran (from the parent's rows), as
+// runs from the node cache do.
+func TestTraceOutOfAFork(t *testing.T) {
+	j := needJaeger(t)
+	e := newEnv(t)
+	e.traceoutBench("")
+	parent := batchID(t, e.mustRun("run", "bench.hcl", "--no-progress").stderr)
+	r := e.mustRun("fork", parent, "--from", "agent", "bench.hcl", "--no-progress", "--otlp-endpoint", j.otlp)
+	id := batchID(t, strings.Replace(r.stdout+r.stderr, parent, "", -1))
+	if id == parent {
+		t.Fatalf("no fork batch id in:\n%s", r.stderr)
+	}
+	spans := j.trace(t, bench.TraceID(id), 17)
+	checkBatchTrace(t, spans, id, e.store(), map[string]int{"forked": 2, "shared": 2})
+}
