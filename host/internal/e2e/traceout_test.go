@@ -447,6 +447,17 @@ func TestTraceOutOfAReplayedBatch(t *testing.T) {
 		if runs != 2 || calls != 4 || len(spans) != 9 {
 			t.Errorf("batch %v: %d node runs, %d stand-ins, %d spans; want 2, 4, 9", c.args, runs, calls, len(spans))
 		}
+		// wtb trace export reads the calls' sources from the store and sends
+		// the same spans: Jaeger keeps one of each (a span that said
+		// otherwise would be a second one under its id).
+		out, err := e.cmd("trace", "export", id, "--otlp-endpoint", j.otlp).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "9 spans of 2 executions sent") {
+			t.Fatalf("wtb trace export: %v\n%s", err, out)
+		}
+		time.Sleep(2 * time.Second) // Jaeger stores what it receives in batches
+		if again := j.trace(t, bench.TraceID(id), 9); len(again) != 9 {
+			t.Errorf("batch %v sent again: %d spans, want the same 9", c.args, len(again))
+		}
 	}
 }
 
