@@ -180,6 +180,9 @@ type Exporter struct {
 	// to queue.
 	resending          bool
 	resent, resendWant uint64
+	// queuedResent and takenResent are those of the queue and of the
+	// request being sent that are resent ones.
+	queuedResent, takenResent int
 
 	wake   chan struct{}
 	room   chan struct{}
@@ -225,7 +228,9 @@ func (e *Exporter) Add(results []store.Result) {
 		e.mu.Unlock()
 		return
 	}
-	room := e.target.Buffer - len(e.queue) - e.taken
+	// Executions stored before this run (Resend) wait beside the buffer,
+	// never in its room.
+	room := e.target.Buffer - (len(e.queue) - e.queuedResent) - (e.taken - e.takenResent)
 	n := min(max(room, 0), len(results))
 	for _, r := range results[:n] {
 		r.Logs, r.Notes = nil, nil // not part of the trace; the buffer holds less
@@ -266,12 +271,16 @@ func (e *Exporter) Resend(want int, each func(ctx context.Context, fn func(*stor
 	go func() {
 		err := each(e.ctx, func(r *store.Result) error {
 			for {
+				if err := e.ctx.Err(); err != nil {
+					return err // Close ran out of time: counted as undelivered
+				}
 				e.mu.Lock()
 				if len(e.queue)+e.taken < maxPerRequest {
 					c := *r
 					c.Logs, c.Notes = nil, nil
 					e.queue = append(e.queue, queued{Result: c, resent: true})
 					e.resent++
+					e.queuedResent++
 					e.mu.Unlock()
 					select {
 					case e.wake <- struct{}{}:
@@ -310,7 +319,13 @@ func (e *Exporter) take() ([]queued, bool) {
 	out := make([]queued, n)
 	copy(out, e.queue[:n])
 	e.queue = append(e.queue[:0], e.queue[n:]...)
-	e.taken = n
+	e.taken, e.takenResent = n, 0
+	for _, q := range out {
+		if q.resent {
+			e.takenResent++
+		}
+	}
+	e.queuedResent -= e.takenResent
 	select {
 	case e.room <- struct{}{}:
 	default:
@@ -347,7 +362,7 @@ func (e *Exporter) loop() {
 		}
 		err := e.send(e.ctx, tr)
 		e.mu.Lock()
-		e.taken = 0
+		e.taken, e.takenResent = 0, 0
 		select {
 		case e.room <- struct{}{}:
 		default:
