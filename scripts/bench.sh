@@ -174,9 +174,14 @@ awk 'FNR == 1 { f++ } f == 1 { off += $1; n++ } f == 2 { on += $1; m++ }
   END { printf "without: %.0f executions/s, with: %.0f executions/s, cost %.1f%%\n", off / n, on / m, 100 * (off / n - on / m) / (off / n) }' \
   "$work/rate-off" "$work/rate-on"
 
-section "Trace export cost: 10,000 trivial executions without and with --otlp-endpoint to a local Jaeger (three runs each, alternating)"
+section "Trace export cost: 10,000 trivial executions without and with --otlp-endpoint to a local Jaeger (interleaved rounds)"
 # The receiver is real: Jaeger all-in-one from scripts/services.sh (built by
 # scripts/install-deps.sh), or the one WTB_TEST_JAEGER_OTLP_URL names.
+# BenchmarkTraceExportCost (host/internal/e2e) runs the built binaries
+# WTB_BENCH_ROUNDS times each way, alternating the order, and reports the
+# ratios with/without of the medians of wall time, executions/s and the
+# host's CPU time (user + system of wtb and the plugins it reaped, from the
+# kernel: far less noisy than wall time on a shared machine).
 jaeger_url=${WTB_TEST_JAEGER_OTLP_URL:-}
 jaeger_state=""
 if [ -z "$jaeger_url" ]; then
@@ -187,22 +192,9 @@ fi
 if [ -z "$jaeger_url" ]; then
   echo "(skipped: no Jaeger; scripts/install-deps.sh builds it)"
 else
-  trivial "$work/traceout.hcl" 10000
-  rm -f "$work"/rate-trace-*
-  for i in 1 2 3; do
-    for mode in off on; do
-      extra=()
-      [ "$mode" = on ] && extra=(--otlp-endpoint "$jaeger_url")
-      rm -f "$work/traceout.db"*
-      measure "$wtb" --db "sqlite://$work/traceout.db" run "$work/traceout.hcl" --no-progress --format csv "${extra[@]}" >/dev/null
-      grep -o '[0-9]* executions/s' "$work/err" | grep -o '^[0-9]*' >>"$work/rate-trace-$mode"
-      [ "$mode" = on ] && grep -o 'trace export.*' "$work/err" | head -1 >"$work/trace-line"
-    done
-  done
-  cat "$work/trace-line"
-  awk 'FNR == 1 { f++ } f == 1 { off += $1; n++ } f == 2 { on += $1; m++ }
-    END { printf "without: %.0f executions/s, with: %.0f executions/s, with/without %.2f, cost %.1f%%\n", off / n, on / m, (on / m) / (off / n), 100 * (off / n - on / m) / (off / n) }' \
-    "$work/rate-trace-off" "$work/rate-trace-on"
+  WTB_TEST_JAEGER_OTLP_URL=$jaeger_url WTB_BENCH_ROUNDS=${WTB_BENCH_ROUNDS:-7} \
+    go test -run '^$' -bench BenchmarkTraceExportCost -benchtime 1x ./host/internal/e2e |
+    grep -E 'with/without|medians|each run' || true
   [ -n "$jaeger_state" ] && WTB_SERVICES_STATE=$jaeger_state scripts/services.sh stop
 fi
 

@@ -221,7 +221,20 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	}
 	// Closed before the trail: a bridge that dropped events says so in it.
 	defer a.closeBridges(hub)
-	traces, err := a.startTraceExports(st, rec, b, opts)
+	skip := j.done.contains
+	// The checkpoints stored already (a fork's copies, a resumed batch's) are
+	// node runs the batch reuses: counted apart from those it runs, at the
+	// start as at the end.
+	var stored keySet
+	if err := st.Checkpoints().EachID(ctx, rec.ID, stored.add); err != nil {
+		return nil, runtimeErr("reading stored checkpoints: %w", err)
+	}
+	stored.seal()
+	var before func(string) bool
+	if stored.len() > 0 {
+		before = stored.contains
+	}
+	traces, err := a.startTraceExports(st, rec, b, opts, j.done, before)
 	if err != nil {
 		return nil, err
 	}
@@ -232,15 +245,6 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	if traces != nil {
 		onStored = traces.stored
 	}
-	skip := j.done.contains
-	// The checkpoints stored already (a fork's copies, a resumed batch's) are
-	// node runs the batch reuses: counted apart from those it runs, at the
-	// start as at the end.
-	var stored keySet
-	if err := st.Checkpoints().EachID(ctx, rec.ID, stored.add); err != nil {
-		return nil, runtimeErr("reading stored checkpoints: %w", err)
-	}
-	stored.seal()
 	counts := plan.NewPlanner(b, plan.Options{BatchID: rec.ID, Skip: skip, Stored: stored.contains}).Count()
 	j.bus.Publish(events.Event{Type: events.BatchStarted, BatchID: rec.ID,
 		Message: fmt.Sprintf("batch %s (%s) started: %s", rec.ID, b.Name, plural(counts.Executions, "execution", "executions"))})
@@ -331,6 +335,11 @@ func (a *App) execute(ctx context.Context, j job, opts RunOptions) (out *Outcome
 	}
 	rec.Status, rec.FinishedAt, rec.Summary = out.Status, &finished, sumJSON
 	finalized = true
+	if traces != nil {
+		// The batch's span goes with the run that ends the batch; one that
+		// stopped with executions left leaves it to the resume.
+		traces.final = out.Status != store.StatusCancelled
+	}
 	switch out.Status {
 	case store.StatusCompleted:
 		ev := events.Event{Type: events.BatchFinished, BatchID: rec.ID, Message: fmt.Sprintf("batch finished: %s", sum.Verdict)}

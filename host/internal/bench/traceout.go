@@ -4,17 +4,21 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/modelcalls"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/traceout"
+	"github.com/wtbench/wtb/sdk"
 )
 
 // TraceExport is where --otlp-endpoint sends the batch's trace.
@@ -80,13 +84,39 @@ func (a *App) traceTargets(b *spec.Batch, opts RunOptions) ([]traceout.Target, e
 			out = append(out, t)
 		}
 	}
+	if len(out) > 0 {
+		parent := a.traceParent()
+		for i := range out {
+			out[i].Parent = parent
+		}
+	}
 	return out, nil
+}
+
+// traceParent is the span TRACEPARENT names, which the batch's trace joins
+// as OpenTelemetry tools join their caller's trace: a wtb started by a node
+// of another batch exports its batch as part of that node run's trace (nil:
+// none, or one that is no traceparent, which is said and ignored).
+func (a *App) traceParent() *traceout.Parent {
+	v := os.Getenv("TRACEPARENT")
+	if v == "" {
+		return nil
+	}
+	p, err := traceout.ParseTraceparent(v)
+	if err != nil {
+		a.notice("trace export: %v; the batch is a trace of its own", err)
+		return nil
+	}
+	return p
 }
 
 // traceExports are a run's trace exports, each with its source.
 type traceExports struct {
 	xs   []*traceout.Exporter
 	srcs []*traceSource
+	// final is set when the run ended the batch (every execution it will
+	// have is stored): only then is the batch's span sent.
+	final bool
 }
 
 // stored hears a committed store transaction (sched.Config.OnStored).
@@ -97,8 +127,13 @@ func (t *traceExports) stored(ws store.WriteSet) {
 	}
 }
 
-// startTraceExports starts the run's trace exports (none: nil).
-func (a *App) startTraceExports(st store.Store, rec *store.Batch, b *spec.Batch, opts RunOptions) (*traceExports, error) {
+// startTraceExports starts the run's trace exports (none: nil). A resumed
+// batch's export also sends what was stored before the run (done: those
+// executions; before: the checkpoints stored then, whose span rows and
+// model calls the run's transactions will not show): the run that stored
+// them may have died before sending them, and a collector keeps one of
+// spans sent twice, which are the same.
+func (a *App) startTraceExports(st store.Store, rec *store.Batch, b *spec.Batch, opts RunOptions, done *keySet, before func(string) bool) (*traceExports, error) {
 	targets, err := a.traceTargets(b, opts)
 	if err != nil || len(targets) == 0 {
 		return nil, err
@@ -106,16 +141,54 @@ func (a *App) startTraceExports(st store.Store, rec *store.Batch, b *spec.Batch,
 	out := &traceExports{}
 	for _, t := range targets {
 		src := newTraceSource(st, rec, b, true)
+		src.before = before
 		x, err := traceout.Start(t, rec.ID, a.Version, src.load, a.Log)
 		if err != nil {
 			for _, o := range out.xs {
-				o.Close(traceout.BatchOf(rec))
+				o.Close(traceout.BatchOf(rec), false)
 			}
 			return nil, configErr("%v", err)
 		}
 		out.xs, out.srcs = append(out.xs, x), append(out.srcs, src)
 	}
+	if n := done.len(); n > 0 {
+		for _, x := range out.xs {
+			x.Resend(n, storedBefore(st, rec.ID, done))
+		}
+	}
 	return out, nil
+}
+
+// storedBefore yields the stored results among done, in pages (the loader
+// reads the same database for each). Results stored meanwhile only push
+// rows to later pages, so none is missed; one seen twice is skipped.
+func storedBefore(st store.Store, batchID string, done *keySet) func(ctx context.Context, fn func(*store.Result) error) error {
+	return func(ctx context.Context, fn func(*store.Result) error) error {
+		const page = 500
+		var seen keySet
+		for off := 0; ; off += page {
+			rows, _, err := st.Results().Query(ctx, batchID, store.ResultQuery{Offset: off, Limit: page, NoTotal: true})
+			if err != nil {
+				return err
+			}
+			seen.seal()
+			var now keySet
+			for i := range rows {
+				k := rows[i].ExecutionKey
+				if !done.contains(k) || seen.contains(k) {
+					continue
+				}
+				now.add(k)
+				if err := fn(&rows[i]); err != nil {
+					return err
+				}
+			}
+			seen.hashes = append(seen.hashes, now.hashes...)
+			if len(rows) < page {
+				return nil
+			}
+		}
+	}
 }
 
 // closeTraceExports sends what waits and the batch's span, prints what was
@@ -125,13 +198,21 @@ func (a *App) closeTraceExports(bus *events.Bus, rec *store.Batch, t *traceExpor
 		return
 	}
 	for _, x := range t.xs {
-		s := x.Close(traceout.BatchOf(rec))
-		if s.Dropped() == 0 && s.BatchSpan {
-			a.notice("trace export (%s): %d spans of %d executions sent; trace id %s", s.Target, s.Spans, s.Executions, TraceID(rec.ID))
+		s := x.Close(traceout.BatchOf(rec), t.final)
+		var also string
+		if s.Resent > 0 {
+			also = fmt.Sprintf(" (%d of them stored before this run)", s.Resent)
+		}
+		if s.Dropped() == 0 && (s.BatchSpan || s.BatchSpanHeld) {
+			held := ""
+			if s.BatchSpanHeld {
+				held = fmt.Sprintf("; the batch's span waits for its end (`wtb resume %s` sends it)", rec.ID)
+			}
+			a.notice("trace export (%s): %d spans of %d executions%s sent; trace id %s%s", s.Target, s.Spans, s.Executions, also, s.TraceID, held)
 			continue
 		}
 		why := fmt.Sprintf("%d past the buffer, %d the collector did not take, %d undelivered at the end", s.PastBuffer, s.Failed, s.Undelivered)
-		if !s.BatchSpan {
+		if !s.BatchSpan && !s.BatchSpanHeld {
 			why += ", the batch's span not sent"
 		}
 		if s.Err != "" {
@@ -164,12 +245,23 @@ type traceSource struct {
 	cases   map[string]int
 	groups  map[int]*plan.Group
 
-	mu  sync.Mutex
-	cps map[string]*store.Checkpoint
+	mu          sync.Mutex
+	cps, oldCps map[string]*store.Checkpoint
 	// live: the span rows of this run are those in spanRuns (hashes of
-	// their run ids); else the database is asked for every execution.
+	// their run ids) and its model calls those in calls; else the database
+	// is asked for every execution.
 	live     bool
 	spanRuns map[uint64]struct{}
+	// calls are the sources of the model calls each node run of this run
+	// made, by ordinal (by the hash of the run id).
+	calls map[uint64][]string
+	// attempts says this run stored span rows or calls of a failed attempt
+	// (run id STEP#aN): until it has, a live load looks for none.
+	attempts bool
+	// before says a checkpoint was stored before this run (a resumed
+	// batch's, a fork's copies): its span rows and calls are read from the
+	// database (nil: none was).
+	before func(string) bool
 }
 
 // Bounds of the source's caches, emptied when full: executions share roots
@@ -182,7 +274,7 @@ const (
 func newTraceSource(st store.Store, rec *store.Batch, b *spec.Batch, live bool) *traceSource {
 	s := &traceSource{st: st, rec: rec, b: b, cases: map[string]int{}, groups: map[int]*plan.Group{},
 		planner: plan.NewPlanner(b, plan.Options{BatchID: rec.ID, FileHasher: plan.StoredHashes(b.FileHashes)}),
-		cps:     map[string]*store.Checkpoint{}, live: live, spanRuns: map[uint64]struct{}{}}
+		cps:     map[string]*store.Checkpoint{}, live: live, spanRuns: map[uint64]struct{}{}, calls: map[uint64][]string{}}
 	for i := range b.Cases {
 		s.cases[b.Cases[i].ID] = i
 	}
@@ -204,15 +296,47 @@ func (s *traceSource) observe(ws store.WriteSet) {
 	}
 	for _, r := range ws.Spans {
 		s.spanRuns[runHash(r.RunID)] = struct{}{}
+		if _, ok := attemptOf(r.RunID); ok {
+			s.attempts = true
+		}
+	}
+	for i := range ws.ModelCalls {
+		c := &ws.ModelCalls[i]
+		if _, ok := attemptOf(c.RunID); ok {
+			s.attempts = true
+		}
+		s.calls[runHash(c.RunID)] = setSource(s.calls[runHash(c.RunID)], c.Ordinal, c.Source)
 	}
 }
 
-// cache keeps a checkpoint's metadata (under s.mu).
+// setSource puts a call's source at its ordinal.
+func setSource(list []string, ordinal int, source string) []string {
+	if ordinal < 0 || ordinal > 100000 {
+		return list
+	}
+	for len(list) <= ordinal {
+		list = append(list, "")
+	}
+	// The constants, so a long batch holds no copies of the same words.
+	switch source {
+	case sdk.SourceLive, sdk.SourceRecorded, sdk.SourceReplayed:
+	default:
+		source = strings.Clone(source)
+	}
+	list[ordinal] = source
+	return list
+}
+
+// cache keeps a checkpoint's metadata (under s.mu). Two generations: when
+// the newer is full it becomes the older and the older is dropped, so the
+// checkpoints written last are always kept — the sender reads them a
+// buffer's length behind the writer, and a cache emptied at once made it
+// read most of them back from the database.
 func (s *traceSource) cache(cp *store.Checkpoint) *store.Checkpoint {
 	c := *cp
 	c.State, c.Output, c.Logs = nil, nil, nil
 	if len(s.cps) >= traceCachedCheckpoints {
-		clear(s.cps)
+		s.oldCps, s.cps = s.cps, make(map[string]*store.Checkpoint, traceCachedCheckpoints)
 	}
 	s.cps[c.ID] = &c
 	return &c
@@ -221,6 +345,9 @@ func (s *traceSource) cache(cp *store.Checkpoint) *store.Checkpoint {
 func (s *traceSource) checkpoint(ctx context.Context, id string) (*store.Checkpoint, error) {
 	s.mu.Lock()
 	cp := s.cps[id]
+	if cp == nil {
+		cp = s.oldCps[id]
+	}
 	s.mu.Unlock()
 	if cp != nil {
 		return cp, nil
@@ -271,9 +398,11 @@ func (s *traceSource) load(ctx context.Context, res *store.Result) (traceout.Exe
 	// group of the plan costs as much as the rest of its export.
 	ci, ok := s.cases[res.CaseID]
 	if !ok || (s.live && res.Success && (runs <= 1 || !s.b.SharePrefixes)) {
-		for _, id := range ids {
-			for n := 1; n <= s.b.MaxRetries+1; n++ {
-				ids = append(ids, fmt.Sprintf("%s#a%d", id, n))
+		if s.mayHaveAttempts() {
+			for _, id := range ids {
+				for n := 1; n <= s.b.MaxRetries+1; n++ {
+					ids = append(ids, id+"#a"+strconv.Itoa(n))
+				}
 			}
 		}
 		return s.spans(ctx, ex, ids)
@@ -289,36 +418,117 @@ func (s *traceSource) load(ctx context.Context, res *store.Result) (traceout.Exe
 				ex.Owner[st.ID] = st.Executions[0].Key
 			}
 			ids = append(ids, st.ID)
-			for n := 1; n <= s.b.MaxRetries+1; n++ {
-				ids = append(ids, fmt.Sprintf("%s#a%d", st.ID, n))
+			if s.mayHaveAttempts() {
+				for n := 1; n <= s.b.MaxRetries+1; n++ {
+					ids = append(ids, st.ID+"#a"+strconv.Itoa(n))
+				}
 			}
 		}
 	}
 	return s.spans(ctx, ex, ids)
 }
 
-// spans reads the span rows among ids (live: only those this run wrote).
+// mayHaveAttempts says failed attempts' rows may be stored: always when
+// reading a stored batch or runs stored before this one, else once this
+// run has stored one.
+func (s *traceSource) mayHaveAttempts() bool {
+	if !s.live || s.before != nil {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts
+}
+
+// spans reads the span rows and the model calls' sources of the node runs
+// among ids: live, those of the runs this run stored from what it observed
+// (a run without span rows costs no query) and those of runs stored before
+// it from the database; else all from the database.
 func (s *traceSource) spans(ctx context.Context, ex traceout.Execution, ids []string) (traceout.Execution, error) {
+	query, calls := ids, ids
 	if s.live {
+		query, calls = nil, nil
 		s.mu.Lock()
-		kept := ids[:0]
 		for _, id := range ids {
-			if _, ok := s.spanRuns[runHash(id)]; ok {
-				kept = append(kept, id)
+			if step, _ := attemptOf(id); s.before != nil && s.before(step) {
+				query, calls = append(query, id), append(calls, id)
+				continue
+			}
+			h := runHash(id)
+			if c := s.calls[h]; len(c) > 0 {
+				if ex.Calls == nil {
+					ex.Calls = map[string][]string{}
+				}
+				ex.Calls[id] = c
+			}
+			if _, ok := s.spanRuns[h]; ok {
+				query = append(query, id)
 			}
 		}
 		s.mu.Unlock()
-		ids = kept
 	}
-	if len(ids) == 0 {
+	// Only an execution whose runs made calls has call rows to read.
+	if len(calls) > 0 && ex.Result.Metrics[modelcalls.MetricCalls] > 0 {
+		rows, err := s.st.ModelCalls().ListByRuns(ctx, s.rec.ID, calls)
+		if err != nil {
+			return ex, err
+		}
+		for i := range rows {
+			if ex.Calls == nil {
+				ex.Calls = map[string][]string{}
+			}
+			ex.Calls[rows[i].RunID] = setSource(ex.Calls[rows[i].RunID], rows[i].Ordinal, rows[i].Source)
+		}
+	}
+	if len(query) > 0 {
+		rows, err := s.st.Spans().ListByRuns(ctx, s.rec.ID, query)
+		if err != nil {
+			return ex, err
+		}
+		ex.Spans = rows
+	}
+	return s.forkedSpans(ctx, ex)
+}
+
+// forkedSpans adds the spans of the node runs a fork took from its parent
+// batch: the fork stores copies of their checkpoints (segment key
+// "fork:PARENT_CHECKPOINT"), not their span rows, which stay the parent's.
+// A run the parent had itself from its own parent brings none.
+func (s *traceSource) forkedSpans(ctx context.Context, ex traceout.Execution) (traceout.Execution, error) {
+	if s.rec.ParentID == "" || s.rec.Lineage != store.LineageFork {
 		return ex, nil
 	}
-	rows, err := s.st.Spans().ListByRuns(ctx, s.rec.ID, ids)
+	var from map[string]string
+	for _, cp := range ex.Chain {
+		if id, ok := strings.CutPrefix(cp.SegmentKey, "fork:"); ok && cp.Source == store.SourceForked {
+			if from == nil {
+				from = map[string]string{}
+			}
+			from[id] = cp.ID
+		}
+	}
+	if len(from) == 0 {
+		return ex, nil
+	}
+	rows, err := s.st.Spans().ListByRuns(ctx, s.rec.ParentID, slices.Collect(maps.Keys(from)))
 	if err != nil {
 		return ex, err
 	}
-	ex.Spans = rows
+	for _, r := range rows {
+		r.RunID = from[r.RunID]
+		ex.Spans = append(ex.Spans, r)
+	}
 	return ex, nil
+}
+
+// attemptOf splits a failed attempt's run id STEP#aN into the step's id
+// (the id itself for a run that is no failed attempt).
+func attemptOf(runID string) (string, bool) {
+	i := strings.LastIndex(runID, "#a")
+	if i < 0 {
+		return runID, false
+	}
+	return runID[:i], true
 }
 
 // TraceExportResult is what ExportTrace sent.
@@ -335,7 +545,7 @@ func (a *App) ExportTrace(ctx context.Context, st store.Store, id string, x Trac
 	if err != nil {
 		return nil, err
 	}
-	t := traceout.Target{URL: x.URL, Headers: x.Headers, From: "--otlp-endpoint"}
+	t := traceout.Target{URL: x.URL, Headers: x.Headers, From: "--otlp-endpoint", Parent: a.traceParent()}
 	if x.URL == "" {
 		env, ok := otelEnvTarget()
 		if !ok {
@@ -366,7 +576,7 @@ func (a *App) ExportTrace(ctx context.Context, st store.Store, id string, x Trac
 		}
 	}
 	stats, err := traceout.SendStored(ctx, t, traceout.BatchOf(rec), a.Version, each, load)
-	out := &TraceExportResult{Batch: rec, TraceID: TraceID(rec.ID), Stats: stats}
+	out := &TraceExportResult{Batch: rec, TraceID: stats.TraceID, Stats: stats}
 	if err != nil {
 		return out, runtimeErr("trace export of %s: %v (%d executions sent before)", rec.ID, err, stats.Executions)
 	}

@@ -37,6 +37,8 @@ const (
 	KindCacheCleared = "cache_cleared"
 	KindParity       = "parity"
 	KindCases        = "cases"
+	// KindSpans is a page of a node run's spans (the viewer's API).
+	KindSpans = "spans"
 	// KindBaseline is not printed by --format json: it is the file `wtb
 	// export --baseline` writes and compare reads.
 	KindBaseline = bench.BaselineKind
@@ -45,7 +47,7 @@ const (
 // Kinds lists every document kind.
 var Kinds = []string{KindVersion, KindPlugins, KindPluginSchema, KindValidate, KindPlan, KindBatches,
 	KindLeaderboard, KindExecutions, KindExecution, KindAudit, KindCompare, KindCacheStats, KindCacheCleared, KindParity, KindCases,
-	KindBaseline}
+	KindSpans, KindBaseline}
 
 // Header starts every document.
 type Header struct {

@@ -252,3 +252,36 @@ func TestBaselineFileWithNewerFields(t *testing.T) {
 		}
 	}
 }
+
+// A page of a node run's spans matches its schema, says where the next one
+// starts (none after the last), and the execution document counts them all.
+func TestSpanPage(t *testing.T) {
+	now := time.Now().UTC()
+	rec := &store.Batch{ID: "b1", Name: "qa", Status: store.StatusCompleted, StartedAt: now}
+	res := &store.Result{ExecutionKey: "a=x/c1/0", Combination: "a=x", Status: store.ResultSucceeded, Success: true}
+	spans, _ := json.Marshal([]sdk.Span{{SpanID: "01", Name: "root", Start: now, End: now.Add(time.Second), Source: sdk.SpanSourceWTB},
+		{SpanID: "02", ParentID: "01", Name: "a", Start: now, End: now}, {SpanID: "03", ParentID: "01", Name: "b", Start: now.Add(time.Millisecond), End: now}})
+	d := ExecutionDetailOf(&bench.ExecutionView{Batch: rec, Spec: testSpec(), Result: res,
+		Spans: []store.NodeSpans{{RunID: "cp", Node: "answer", Spans: spans, Dropped: 4}}})
+	if n := d.Nodes[1]; n.SpansTotal != 3 || len(n.Spans) != 3 {
+		t.Fatalf("node answer: %d spans, spans_total %d", len(n.Spans), n.SpansTotal)
+	}
+	check(t, d)
+	p, ok := SpanPageOf(d, "answer", 1, 1)
+	if out := check(t, p); !ok || p.Total != 3 || p.Dropped != 4 || len(p.Spans) != 1 || p.Spans[0].Name != "a" || p.NextOffset == nil || *p.NextOffset != 2 ||
+		!strings.Contains(out, `"kind": "spans"`) {
+		t.Errorf("page at 1 of 1: %s", out)
+	}
+	if p, _ = SpanPageOf(d, "answer", 2, 5); len(p.Spans) != 1 || p.NextOffset != nil {
+		t.Errorf("the last page: %+v", p)
+	}
+	if out := check(t, p); !strings.Contains(out, `"next_offset": null`) {
+		t.Errorf("the last page: %s", out)
+	}
+	if p, _ = SpanPageOf(d, "answer", 9, 5); len(p.Spans) != 0 || p.NextOffset != nil {
+		t.Errorf("past the end: %+v", p)
+	}
+	if _, ok := SpanPageOf(d, "nope", 0, 5); ok {
+		t.Error("a page of a node the workflow does not have")
+	}
+}

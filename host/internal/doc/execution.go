@@ -98,7 +98,11 @@ type NodeRun struct {
 	ModelCalls []ModelCall `json:"model_calls"`
 	// Spans are the node run's spans in tree order (the finished run's,
 	// then failed attempts'); SpansDropped counts those past its bound.
+	// SpansTotal is how many it kept: Spans may hold only the first of them
+	// (the viewer's API sends a page, the rest come from its spans
+	// endpoint; a report holds the first 500).
 	Spans        []Span `json:"spans"`
+	SpansTotal   int    `json:"spans_total"`
 	SpansDropped int    `json:"spans_dropped"`
 	// ToolCalls are the tool calls among its spans, in order.
 	ToolCalls []trajectory.Step `json:"tool_calls"`
@@ -160,6 +164,7 @@ func ExecutionDetailOf(v *bench.ExecutionView) ExecutionDetail {
 		} else if n.Name == res.FailedNode {
 			run.Status = NodeFailed
 		}
+		run.SpansTotal = len(run.Spans)
 		d.Nodes = append(d.Nodes, run)
 	}
 	return d

@@ -42,6 +42,46 @@ type Span struct {
 	Attributes   json.RawMessage `json:"attributes"`
 }
 
+// SpanPage is a page of a node run's spans in an execution, in the tree
+// order of the execution document's: what the viewer fetches as the user
+// asks for more rows.
+type SpanPage struct {
+	Header
+	BatchID      string `json:"batch_id"`
+	ExecutionKey string `json:"execution_key"`
+	Node         string `json:"node"`
+	Offset       int    `json:"offset"`
+	Limit        int    `json:"limit"`
+	// Total is how many spans the node run kept; Dropped how many it did
+	// not (past its bound).
+	Total   int    `json:"total"`
+	Dropped int    `json:"dropped"`
+	Spans   []Span `json:"spans"`
+	// NextOffset is the offset of the next page (nil: this is the last).
+	NextOffset *int `json:"next_offset"`
+}
+
+// SpanPageOf is the page of node's spans from offset (at most limit) in an
+// execution document; false when the execution has no such node.
+func SpanPageOf(d ExecutionDetail, node string, offset, limit int) (SpanPage, bool) {
+	for _, n := range d.Nodes {
+		if n.Node != node {
+			continue
+		}
+		p := SpanPage{Header: header(KindSpans), BatchID: d.BatchID, ExecutionKey: d.Execution.ExecutionKey, Node: node, Offset: offset, Limit: limit,
+			Total: len(n.Spans), Dropped: n.SpansDropped, Spans: []Span{}}
+		if offset < len(n.Spans) {
+			end := min(len(n.Spans), offset+limit)
+			p.Spans = n.Spans[offset:end]
+			if end < len(n.Spans) {
+				p.NextOffset = &end
+			}
+		}
+		return p, true
+	}
+	return SpanPage{}, false
+}
+
 // spansByNode places each node's spans in tree order (parents before their
 // children, siblings by start), with their tool calls and how many spans
 // were dropped past the node run's bound.

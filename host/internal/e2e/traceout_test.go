@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -403,4 +404,279 @@ func TestTraceOutSettings(t *testing.T) {
 	if err != nil || strings.Contains(string(out), "trace export") {
 		t.Errorf("OTEL_TRACES_EXPORTER=none still exported (%v):\n%s", err, out)
 	}
+}
+
+// A batch that replays every model call from recordings shows its node runs
+// as "replayed" in the trace, and each stand-in model-call span says where
+// its call was answered from: recorded, then replayed.
+func TestTraceOutOfAReplayedBatch(t *testing.T) {
+	j := needJaeger(t)
+	llm := needLLM(t)
+	e := newEnv(t)
+	e.quickRecordBench(llm, 2, 2, "")
+	t.Setenv("OPENAI_API_KEY", llm.key)
+	for _, c := range []struct {
+		args           []string
+		source, called string
+	}{
+		{nil, "ran", "recorded"},
+		{[]string{"--model-calls", "replay"}, "replayed", "replayed"},
+	} {
+		r := e.mustRun(append([]string{"run", "bench.hcl", "--no-progress", "--otlp-endpoint", j.otlp}, c.args...)...)
+		id := batchID(t, r.stdout+r.stderr)
+		// 1 batch + 2 executions + 2 node runs + 2 × 2 stand-in calls.
+		spans := j.trace(t, bench.TraceID(id), 9)
+		runs, calls := 0, 0
+		for _, s := range spans {
+			switch {
+			case strings.HasPrefix(s.OperationName, "node "):
+				runs++
+				if got := s.tag("wtb.node_run.source"); got != c.source {
+					t.Errorf("batch %v: node run %s has source %q, want %q", c.args, s.SpanID, got, c.source)
+				}
+			case s.tag("wtb.span.source") == "gateway":
+				calls++
+				if got := s.tag("wtb.call.source"); got != c.called {
+					t.Errorf("batch %v: stand-in %s (%s) has wtb.call.source %q, want %q", c.args, s.SpanID, s.OperationName, got, c.called)
+				}
+				if spans[s.parent()].tag("wtb.node") != "quick" {
+					t.Errorf("batch %v: stand-in %s is not under its node run", c.args, s.SpanID)
+				}
+			}
+		}
+		if runs != 2 || calls != 4 || len(spans) != 9 {
+			t.Errorf("batch %v: %d node runs, %d stand-ins, %d spans; want 2, 4, 9", c.args, runs, calls, len(spans))
+		}
+		// wtb trace export reads the calls' sources from the store and sends
+		// the same spans: Jaeger keeps one of each (a span that said
+		// otherwise would be a second one under its id).
+		out, err := e.cmd("trace", "export", id, "--otlp-endpoint", j.otlp).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "9 spans of 2 executions sent") {
+			t.Fatalf("wtb trace export: %v\n%s", err, out)
+		}
+		time.Sleep(2 * time.Second) // Jaeger stores what it receives in batches
+		if again := j.trace(t, bench.TraceID(id), 9); len(again) != 9 {
+			t.Errorf("batch %v sent again: %d spans, want the same 9", c.args, len(again))
+		}
+	}
+}
+
+// resumeTraceBench: 12 cases × 2 combinations; the agent node (spans of its
+// own, shared by both combinations of a case) takes a moment, so a host
+// killed mid-batch leaves some executions stored and some not.
+func (e *env) resumeTraceBench() {
+	e.t.Helper()
+	e.write("agent.sh", strings.Replace(traceoutAgent, "cat >/dev/null\n", "cat >/dev/null\nsleep 0.3\n", 1))
+	var cases strings.Builder
+	for i := 0; i < 12; i++ {
+		fmt.Fprintf(&cases, "{\"id\": \"c%02d\", \"input\": {\"q\": \"%d\"}}\n", i, i)
+	}
+	e.write("cases.jsonl", cases.String())
+	e.write("bench.hcl", `
+runner "pool" {
+  plugin      = "pool"
+  max_workers = 2
+}
+workflow "w" {
+  node "agent" {
+    command = ["sh", "agent.sh"]
+  }
+  node "answer" {
+    kind       = "merge"
+    depends_on = ["agent"]
+    variant "short" { params = { answer = "a" } }
+    variant "long"  { params = { answer = "a longer one" } }
+  }
+}
+batch_test "t" {
+  workflow = workflow.w
+  runner   = runner.pool
+  cases    = "cases.jsonl"
+}
+`)
+}
+
+// A batch whose host dies mid-batch (SIGKILL) and is resumed with export
+// ends up in the collector whole and once: one batch span, one span per
+// execution and per node run, the agent's own spans under every agent run
+// (those stored before the kill included), no span id twice — whether the
+// first run sent what it stored before it died (it exported to the same
+// Jaeger) or not (its collector was down); and a first run interrupted
+// (SIGINT) leaves the batch's span to the resume, which sends it once.
+func TestTraceOutOfAResumedBatch(t *testing.T) {
+	j := needJaeger(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + l.Addr().String()
+	l.Close()
+	for _, c := range []struct {
+		name, first string
+		sig         syscall.Signal
+	}{{"first run sent", j.otlp, syscall.SIGKILL}, {"first run's collector down", down, syscall.SIGKILL}, {"first run interrupted", j.otlp, syscall.SIGINT}} {
+		t.Run(c.name, func(t *testing.T) { traceOutOfAResumedBatch(t, j, c.first, c.sig) })
+	}
+}
+
+func traceOutOfAResumedBatch(t *testing.T, j jaeger, first string, sig syscall.Signal) {
+	e := newEnv(t)
+	e.resumeTraceBench()
+	w := e.startWriting("run", "bench.hcl", "--otlp-endpoint", first)
+	waitFor(t, 60*time.Second, func() string { return "nothing stored:\n" + w.stderr.String() }, func() bool { return w.rows(t) >= 16 })
+	id := batchID(t, w.stderr.String())
+	traceID := bench.TraceID(id)
+	if first == j.otlp {
+		// Some of what was stored has reached the collector before the kill.
+		j.trace(t, traceID, 3)
+	}
+	_ = w.cmd.Process.Signal(sig)
+	_ = w.cmd.Wait()
+	if sig == syscall.SIGINT && !strings.Contains(w.stderr.String(), "the batch's span waits for its end (`wtb resume "+id+"` sends it)") {
+		t.Errorf("the interrupted run does not say the batch's span waits:\n%s", w.stderr.String())
+	}
+	st := e.store()
+	before, err := st.Results().Count(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == 0 || before >= 24 {
+		t.Fatalf("%d of 24 executions stored when the host was killed; want some but not all", before)
+	}
+	r := e.mustRun("resume", id, "--no-progress", "--otlp-endpoint", j.otlp)
+	if !strings.Contains(r.stderr, "of 24 executions ("+fmt.Sprint(before)+" of them stored before this run) sent; trace id "+traceID) {
+		t.Errorf("the resume does not say it sent the executions stored before it:\n%s", r.stderr)
+	}
+	assertExactlyOnce(t, e.results(st, id), 24)
+	// 1 batch + 24 executions + 48 node runs + 12 agent runs × 2 spans.
+	spans := j.trace(t, traceID, 97)
+	var roots, execs int
+	runs := map[string]int{}
+	agents := 0
+	for _, s := range spans {
+		switch {
+		case s.parent() == "":
+			roots++
+		case strings.HasPrefix(s.OperationName, "execution "):
+			execs++
+		case strings.HasPrefix(s.OperationName, "node "):
+			runs[s.parent()]++
+			if s.tag("wtb.node") == "agent" && s.tag("wtb.node_run.source") == "ran" {
+				agents++
+				var own []string
+				for _, c := range spans {
+					if c.parent() == s.SpanID {
+						own = append(own, c.OperationName)
+					}
+				}
+				if fmt.Sprint(own) != "[agent step]" {
+					t.Errorf("agent run %s: spans beneath %v, want [agent step]", s.SpanID, own)
+				}
+			}
+		}
+	}
+	if roots != 1 || execs != 24 || len(runs) != 24 || agents != 12 || len(spans) != 97 {
+		t.Errorf("%d roots, %d execution spans, %d with node runs beneath, %d agent runs with their spans, %d spans; want 1, 24, 24, 12, 97",
+			roots, execs, len(runs), agents, len(spans))
+	}
+	for parent, n := range runs {
+		if n != 2 {
+			t.Errorf("execution span %s has %d node runs beneath, want 2", parent, n)
+		}
+	}
+}
+
+// A wtb started inside a node exports its batch as part of that node run's
+// trace, as OpenTelemetry tools do: the node's OTEL_EXPORTER_OTLP_ENDPOINT
+// (the outer executor's receiver) turns its export on and TRACEPARENT names
+// the parent, so the inner batch's spans come back as the node's own and
+// the outer batch's trace in Jaeger holds the inner batch under the node run
+// that started it.
+func TestTraceOutOfANestedWTB(t *testing.T) {
+	j := needJaeger(t)
+	e := newEnv(t)
+	e.write("inner.hcl", `
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "leaf" { command = ["sh", "-c", "cat >/dev/null; echo '{\"leaf\": 1}'"] }
+}
+batch_test "inner" {
+  workflow = workflow.w
+  runner   = runner.pool
+  case "one" { input = {} }
+}
+`)
+	e.write("nested.sh", `#!/bin/sh
+cat >/dev/null
+"$WTB" --db "sqlite://$PWD/inner.db" run inner.hcl --no-progress >inner.out 2>&1 || { cat inner.out >&2; exit 1; }
+echo '{"nested": true}'
+`)
+	e.write("bench.hcl", `
+runner "pool" { plugin = "pool" }
+workflow "w" {
+  node "nest" {
+    command = ["sh", "nested.sh"]
+    env     = { WTB = "`+e.wtb+`" }
+    timeout = "60s"
+  }
+}
+batch_test "outer" {
+  workflow = workflow.w
+  runner   = runner.pool
+  case "one" { input = {} }
+}
+`)
+	r := e.mustRun("run", "bench.hcl", "--no-progress", "--otlp-endpoint", j.otlp)
+	id := batchID(t, r.stdout+r.stderr)
+	traceID := bench.TraceID(id)
+	inner, err := os.ReadFile(e.dir + "/inner.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It joined the trace of its TRACEPARENT (the node run's, which the
+	// outer export puts in the outer batch's trace), not one of its own.
+	innerID := batchID(t, string(inner))
+	if !strings.Contains(string(inner), "3 spans of 1 executions sent; trace id ") || strings.Contains(string(inner), bench.TraceID(innerID)) {
+		t.Errorf("the inner wtb did not export under its TRACEPARENT:\n%s", inner)
+	}
+	// Outer: batch, execution, node run; inner: batch, execution, node run.
+	spans := j.trace(t, traceID, 6)
+	byName := map[string]jaegerSpan{}
+	for _, s := range spans {
+		byName[s.OperationName] = s
+	}
+	outerRun, innerBatch := byName["node nest"], byName["batch inner"]
+	if innerBatch.SpanID == "" || innerBatch.parent() != outerRun.SpanID || innerBatch.service != "wtb" || outerRun.SpanID == "" {
+		t.Fatalf("want the inner batch's span under the outer node run %q; got %+v in %v", outerRun.SpanID, innerBatch, byName)
+	}
+	// Both batches have an execution default/one/0: one under each batch span.
+	under := map[string]int{}
+	for _, s := range spans {
+		if s.OperationName == "execution default/one/0" {
+			under[spans[s.parent()].OperationName]++
+		}
+	}
+	if under["batch inner"] != 1 || under["batch outer"] != 1 {
+		t.Errorf("execution spans by the batch above them: %v, want one under each", under)
+	}
+	if len(spans) != 6 {
+		t.Errorf("%d spans, want 6", len(spans))
+	}
+}
+
+// A fork's trace: the node runs it took from its parent batch are "forked"
+// and bring the spans they had when they ran (from the parent's rows), as
+// runs from the node cache do.
+func TestTraceOutOfAFork(t *testing.T) {
+	j := needJaeger(t)
+	e := newEnv(t)
+	e.traceoutBench("")
+	parent := batchID(t, e.mustRun("run", "bench.hcl", "--no-progress").stderr)
+	r := e.mustRun("fork", parent, "--from", "agent", "bench.hcl", "--no-progress", "--otlp-endpoint", j.otlp)
+	id := batchID(t, strings.Replace(r.stdout+r.stderr, parent, "", -1))
+	if id == parent {
+		t.Fatalf("no fork batch id in:\n%s", r.stderr)
+	}
+	spans := j.trace(t, bench.TraceID(id), 17)
+	checkBatchTrace(t, spans, id, e.store(), map[string]int{"forked": 2, "shared": 2})
 }

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	neturl "net/url"
 	"strings"
 	"testing"
 
@@ -133,12 +135,76 @@ func TestViewerDrawsSpans(t *testing.T) {
 	if len(rows) != 200 || len(count) != 1 || count[0] != "200 of 2001 spans shown" || len(dropped) != 1 || !strings.HasPrefix(dropped[0], "100 spans dropped") {
 		t.Errorf("2,001 spans: %d rows, count %q, dropped %q", len(rows), count, dropped)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(`[data-testid=span-more]`)); err != nil {
+	// The API sent the first 200 of them; "show more" fetches the next page
+	// of the node run's spans from the spans endpoint.
+	var page struct {
+		Nodes []struct {
+			Spans        []json.RawMessage `json:"spans"`
+			SpansTotal   int               `json:"spans_total"`
+			SpansDropped int               `json:"spans_dropped"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(httpGet(t, url+"/api/batches/"+id+"/executions/"+key["many"])), &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Nodes) != 1 || len(page.Nodes[0].Spans) != 200 || page.Nodes[0].SpansTotal != 2001 || page.Nodes[0].SpansDropped != 100 {
+		for _, n := range page.Nodes {
+			t.Errorf("the execution API: node run with %d spans, spans_total %d, %d dropped; want 200 of 2001, 100 dropped", len(n.Spans), n.SpansTotal, n.SpansDropped)
+		}
+	}
+	fetched := func() int {
+		n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`performance.getEntriesByType('resource').filter(e => e.name.includes('/spans?')).length`))
+		return n
+	}
+	if n := fetched(); n != 0 {
+		t.Errorf("%d span pages fetched before asking for more", n)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`[data-testid=span-more]`), chromedp.WaitVisible(`[data-testid=span-row]:nth-child(400)`)); err != nil {
 		t.Fatal(err)
 	}
 	rows, _ = texts(ctx, `[data-testid=span-row]`)
-	if len(rows) != 400 {
-		t.Errorf("after show more: %d rows, want 400", len(rows))
+	count, _ = texts(ctx, `[data-testid=span-count]`)
+	dropped, _ = texts(ctx, `[data-testid=spans-dropped]`)
+	if len(rows) != 400 || fmt.Sprint(count) != "[400 of 2001 spans shown]" || fetched() != 1 || len(dropped) != 1 {
+		t.Errorf("after show more: %d rows, count %q, %d span pages fetched, dropped %q; want 400, 1 page", len(rows), count, fetched(), dropped)
+	}
+	// Rows 201–400 are the spans endpoint's second page, in its order.
+	var second struct {
+		Kind  string `json:"kind"`
+		Spans []struct {
+			Name string `json:"name"`
+		} `json:"spans"`
+		Total      int  `json:"total"`
+		NextOffset *int `json:"next_offset"`
+	}
+	q := "/spans?execution=" + neturl.QueryEscape(key["many"]) + "&node=agent&offset=200&limit=200"
+	if err := json.Unmarshal([]byte(httpGet(t, url+"/api/batches/"+id+q)), &second); err != nil {
+		t.Fatal(err)
+	}
+	names, _ = texts(ctx, `[data-testid=trace-run] [data-testid=span-name]`)
+	if second.Kind != "spans" || len(second.Spans) != 200 || second.Total != 2001 || second.NextOffset == nil || *second.NextOffset != 400 || len(names) != 400 {
+		t.Fatalf("the spans endpoint: %s %d spans of %d, next %v; %d rows drawn", second.Kind, len(second.Spans), second.Total, second.NextOffset, len(names))
+	}
+	for i, sp := range second.Spans {
+		if names[200+i] != sp.Name {
+			t.Fatalf("row %d is %q, the second page's span %d %q", 201+i, names[200+i], i, sp.Name)
+		}
+	}
+	// Folds hold across pages: the agent's subtree folds and unfolds with
+	// the fetched rows in it.
+	if err := chromedp.Do(ctx, chromedp.Click(`[data-testid=span-row]:nth-child(2) [data-testid=span-fold]`)); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ = texts(ctx, `[data-testid=span-row]`)
+	count, _ = texts(ctx, `[data-testid=span-count]`)
+	if len(rows) != 2 || fmt.Sprint(count) != "[2 of 2001 spans shown (398 in folded subtrees)]" {
+		t.Errorf("folded: %d rows, count %q", len(rows), count)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`[data-testid=span-row]:nth-child(2) [data-testid=span-fold]`)); err != nil {
+		t.Fatal(err)
+	}
+	if rows, _ = texts(ctx, `[data-testid=span-row]`); len(rows) != 400 || fetched() != 1 {
+		t.Errorf("unfolded: %d rows, %d pages fetched; want 400, 1", len(rows), fetched())
 	}
 
 	// The report: the same page on disk.

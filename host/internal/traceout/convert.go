@@ -10,15 +10,8 @@
 package traceout
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"math"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/store"
@@ -33,42 +26,19 @@ const Service = "wtb"
 
 // Node run sources, as `wtb show` names them: ran for this execution,
 // shared (run once for executions with the same prefix, by another of
-// them), cached (the node cache) or forked (the parent batch of a fork).
+// them), cached (the node cache) or forked (the parent batch of a fork);
+// and replayed, a run that ran here but had every model call it made (at
+// least one) answered from recordings, so what it did came from an earlier
+// run. A forked run keeps its own name: like a cached one it did not run in
+// this batch, but it comes from the fork's parent batch, not the node cache,
+// and a reader of the trace asks "what did the fork reuse?".
 const (
-	SourceRan    = store.SourceRan
-	SourceShared = "shared"
-	SourceCached = store.SourceCached
-	SourceForked = store.SourceForked
+	SourceRan      = store.SourceRan
+	SourceShared   = "shared"
+	SourceCached   = store.SourceCached
+	SourceForked   = store.SourceForked
+	SourceReplayed = sdk.SourceReplayed
 )
-
-// TraceID is the trace id of a batch: 16 bytes derived from its id.
-func TraceID(batchID string) []byte {
-	h := sha256.Sum256([]byte("wtb.trace\x00" + batchID))
-	return h[:16]
-}
-
-// spanID derives a span id from parts (never all zero: OTLP's "no id").
-func spanID(parts ...string) []byte {
-	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	id := h[:8]
-	if bytes.Equal(id, make([]byte, 8)) {
-		id[7] = 1
-	}
-	return id
-}
-
-// BatchSpanID is the id of a batch's root span.
-func BatchSpanID(batchID string) []byte { return spanID("wtb.batch", batchID) }
-
-// ExecutionSpanID is the id of an execution's span.
-func ExecutionSpanID(batchID, key string) []byte { return spanID("wtb.execution", batchID, key) }
-
-// nodeRunSpanID is the id of a node run's span when no stored span of the
-// run names it: per execution, node and attempt (0: the run that made the
-// checkpoint).
-func nodeRunSpanID(batchID, key, node string, attempt int) []byte {
-	return spanID("wtb.node_run", batchID, key, node, strconv.Itoa(attempt))
-}
 
 // Batch is what the batch span says.
 type Batch struct {
@@ -103,6 +73,11 @@ type Execution struct {
 	// or cached), the others a span with source shared that links to it.
 	// A step it does not name belongs to this execution.
 	Owner map[string]string
+	// Calls are the sources (sdk.SourceLive, SourceRecorded,
+	// SourceReplayed) of the model calls of its node runs, by run id (as
+	// Spans) and then ordinal, as wtb_model_calls has them; a run it does
+	// not name made none.
+	Calls map[string][]string
 }
 
 // owner is the execution that has the node run of step id.
@@ -117,6 +92,12 @@ func (ex Execution) owner(id string) string {
 type Trace struct {
 	batchID string
 	traceID []byte
+	// parent is the span the batch's span hangs from (nil: none).
+	parent []byte
+	// batchSpan is the batch span's id, the executions' parent.
+	batchSpan []byte
+	// a holds the messages of WTB's own spans.
+	a       arena
 	version string
 	res     map[string]*tracev1.ResourceSpans
 	scopes  map[[2]string]*tracev1.ScopeSpans
@@ -125,9 +106,18 @@ type Trace struct {
 }
 
 // NewTrace starts a trace of a batch; version is wtb's (service.version).
-func NewTrace(batchID, version string) *Trace {
-	return &Trace{batchID: batchID, traceID: TraceID(batchID), version: version, res: map[string]*tracev1.ResourceSpans{}, scopes: map[[2]string]*tracev1.ScopeSpans{}}
+// Under a parent (TRACEPARENT) the batch is part of the parent's trace and
+// its span hangs from the parent's span; else the trace is the batch's own.
+func NewTrace(batchID, version string, parent *Parent) *Trace {
+	t := &Trace{batchID: batchID, traceID: TraceID(batchID), batchSpan: BatchSpanID(batchID), version: version, res: map[string]*tracev1.ResourceSpans{}, scopes: map[[2]string]*tracev1.ScopeSpans{}}
+	if parent != nil {
+		t.traceID, t.parent = parent.TraceID, parent.SpanID
+	}
+	return t
 }
+
+// TraceIDHex is the id of the trace the spans go to, in hex.
+func (t *Trace) TraceIDHex() string { return hex.EncodeToString(t.traceID) }
 
 // Len is the number of spans added.
 func (t *Trace) Len() int { return t.n }
@@ -171,18 +161,19 @@ func (t *Trace) add(service, scope string, s *tracev1.Span) {
 
 // AddBatch adds the batch's root span.
 func (t *Trace) AddBatch(b Batch) {
-	s := &tracev1.Span{TraceId: TraceID(b.ID), SpanId: BatchSpanID(b.ID), Name: "batch " + b.Name, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
+	s := t.a.span()
+	*s = tracev1.Span{TraceId: t.traceID, SpanId: BatchSpanID(b.ID), ParentSpanId: t.parent, Name: "batch " + b.Name, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
 		StartTimeUnixNano: nanos(b.Start), EndTimeUnixNano: nanos(maxTime(b.Start, b.End)),
-		Attributes: []*commonv1.KeyValue{str("wtb.batch.id", b.ID), str("wtb.batch.name", b.Name), str("wtb.batch.status", b.Status),
-			str("wtb.runner", b.Runner), integer("wtb.batch.executions", int64(b.Total))}}
+		Attributes: []*commonv1.KeyValue{t.a.str("wtb.batch.id", b.ID), t.a.str("wtb.batch.name", b.Name), t.a.str("wtb.batch.status", b.Status),
+			t.a.str("wtb.runner", b.Runner), t.a.integer("wtb.batch.executions", int64(b.Total))}}
 	if b.Host != "" {
-		s.Attributes = append(s.Attributes, str("host.name", b.Host))
+		s.Attributes = append(s.Attributes, t.a.str("host.name", b.Host))
 	}
 	switch b.Status {
 	case store.StatusFailed:
-		s.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_ERROR, Message: "batch failed"}
+		s.Status = t.a.status(tracev1.Status_STATUS_CODE_ERROR, "batch failed")
 	case store.StatusCompleted:
-		s.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_OK}
+		s.Status = t.a.status(tracev1.Status_STATUS_CODE_OK, "")
 	}
 	t.add(Service, Service, s)
 }
@@ -195,29 +186,31 @@ func (t *Trace) AddExecution(ex Execution) {
 	execID := ExecutionSpanID(t.batchID, res.ExecutionKey)
 	end := res.CreatedAt
 	start := end.Add(-time.Duration(res.DurationMs * float64(time.Millisecond)))
-	es := &tracev1.Span{TraceId: trace, SpanId: execID, ParentSpanId: BatchSpanID(t.batchID), Name: "execution " + res.ExecutionKey,
+	es := t.a.span()
+	*es = tracev1.Span{TraceId: trace, SpanId: execID, ParentSpanId: t.batchSpan, Name: "execution " + res.ExecutionKey,
 		Kind: tracev1.Span_SPAN_KIND_INTERNAL, StartTimeUnixNano: nanos(start), EndTimeUnixNano: nanos(end),
-		Attributes: []*commonv1.KeyValue{str("wtb.execution.key", res.ExecutionKey), str("wtb.combination", res.Combination),
-			str("wtb.case.id", res.CaseID), integer("wtb.repeat", int64(res.Repeat)), str("wtb.outcome", res.Status),
-			double("wtb.score", res.OverallScore), boolean("wtb.passed", res.Passed), integer("wtb.attempts", int64(res.Attempts))}}
+		Attributes: append(make([]*commonv1.KeyValue, 0, 12+len(res.Variants)+len(res.Scores)),
+			t.a.str("wtb.execution.key", res.ExecutionKey), t.a.str("wtb.combination", res.Combination),
+			t.a.str("wtb.case.id", res.CaseID), t.a.integer("wtb.repeat", int64(res.Repeat)), t.a.str("wtb.outcome", res.Status),
+			t.a.double("wtb.score", res.OverallScore), t.a.boolean("wtb.passed", res.Passed), t.a.integer("wtb.attempts", int64(res.Attempts)))}
 	if res.WorkerID != "" {
-		es.Attributes = append(es.Attributes, str("wtb.worker", res.WorkerID))
+		es.Attributes = append(es.Attributes, t.a.str("wtb.worker", res.WorkerID))
 	}
 	for _, name := range sortedKeys(res.Variants) {
-		es.Attributes = append(es.Attributes, str("wtb.variant."+name, res.Variants[name]))
+		es.Attributes = append(es.Attributes, t.a.str("wtb.variant."+name, res.Variants[name]))
 	}
 	for _, name := range sortedKeys(res.Scores) {
-		es.Attributes = append(es.Attributes, double("wtb.score."+name, res.Scores[name]))
+		es.Attributes = append(es.Attributes, t.a.double("wtb.score."+name, res.Scores[name]))
 	}
 	if res.Success {
-		es.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_OK}
+		es.Status = t.a.status(tracev1.Status_STATUS_CODE_OK, "")
 	} else {
-		es.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_ERROR, Message: res.Error}
+		es.Status = t.a.status(tracev1.Status_STATUS_CODE_ERROR, res.Error)
 		if res.FailureKind != "" {
-			es.Attributes = append(es.Attributes, str("error.type", res.FailureKind))
+			es.Attributes = append(es.Attributes, t.a.str("error.type", res.FailureKind))
 		}
 		if res.FailedNode != "" {
-			es.Attributes = append(es.Attributes, str("wtb.failed_node", res.FailedNode))
+			es.Attributes = append(es.Attributes, t.a.str("wtb.failed_node", res.FailedNode))
 		}
 	}
 	t.add(Service, Service, es)
@@ -242,7 +235,7 @@ func (t *Trace) AddExecution(ex Execution) {
 			run.start, run.end = prevEnd, prevEnd
 		}
 		prevEnd = run.end
-		run.row = rows[cp.ID]
+		run.row, run.calls = rows[cp.ID], ex.Calls[cp.ID]
 		t.addNodeRun(res, execID, run)
 	}
 	// Failed attempts, in order (their rows are keyed STEP#aN).
@@ -262,7 +255,7 @@ func (t *Trace) AddExecution(ex Execution) {
 	for _, r := range failed {
 		step, n := attemptOf(r.RunID)
 		run := nodeRun{node: r.Node, source: SourceRan, attempt: n, outcome: store.ResultFailed, start: r.CreatedAt, end: r.CreatedAt,
-			owner: ex.owner(step), row: r}
+			owner: ex.owner(step), row: r, calls: ex.Calls[r.RunID]}
 		if run.owner != res.ExecutionKey {
 			run.source = SourceShared
 		}
@@ -277,290 +270,6 @@ func (t *Trace) AddExecution(ex Execution) {
 		t.addNodeRun(res, execID, nodeRun{node: res.FailedNode, variant: res.Variants[res.FailedNode], source: SourceRan,
 			worker: res.WorkerID, attempt: max(res.Attempts, 1), outcome: store.ResultFailed, err: res.Error, start: prevEnd, end: end})
 	}
-}
-
-// nodeRun is what a node run's span says.
-type nodeRun struct {
-	node, variant, source, worker, checkpoint, outcome, err string
-	// owner is the execution the run belongs to (see Execution.Owner).
-	owner string
-	// attempt is the failed attempt's number (0: the run that succeeded).
-	attempt    int
-	start, end time.Time
-	metrics    map[string]float64
-	// row holds the run's stored spans.
-	row *store.NodeSpans
-}
-
-func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
-	trace := t.traceID
-	var spans []sdk.Span
-	var own *sdk.Span
-	if run.row != nil && len(run.row.Spans) > 0 {
-		if err := json.Unmarshal(run.row.Spans, &spans); err == nil {
-			for i := range spans {
-				if spans[i].Source == sdk.SpanSourceWTB && own == nil {
-					own = &spans[i]
-				}
-			}
-		}
-	}
-	// A run reused from the node cache or a fork's parent brings the spans
-	// it had when it ran, under their ids then: several executions of one
-	// batch may reuse the same run, so their ids are made anew, per node run.
-	ident := func(old string) []byte {
-		b, err := hex.DecodeString(old)
-		if err != nil || len(b) != 8 {
-			return nil
-		}
-		if run.source == SourceCached || run.source == SourceForked {
-			return spanID("wtb.reused", t.batchID, run.checkpoint, old)
-		}
-		return b
-	}
-	if run.owner == "" {
-		run.owner = res.ExecutionKey
-	}
-	// The owner's span of the run: the stored one's id, or one derived
-	// from the owner's key.
-	ownerID := nodeRunSpanID(t.batchID, run.owner, run.node, run.attempt)
-	if own != nil {
-		if b := ident(own.SpanID); b != nil {
-			ownerID = b
-		}
-	}
-	shared := run.owner != "" && run.owner != res.ExecutionKey
-	id := ownerID
-	if shared {
-		// A span of its own in this execution, linking to the run's, and
-		// none of the run's spans (they are beneath the owner's).
-		id, spans = nodeRunSpanID(t.batchID, res.ExecutionKey, run.node, run.attempt), nil
-	}
-	start, end := run.start, run.end
-	if own != nil {
-		if !own.Start.IsZero() {
-			start, end = own.Start, own.End
-		}
-		if run.err == "" && own.Status == "error" {
-			run.err = own.StatusMessage
-		}
-	}
-	s := &tracev1.Span{TraceId: trace, SpanId: id, ParentSpanId: parent, Name: "node " + run.node, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
-		StartTimeUnixNano: nanos(start), EndTimeUnixNano: nanos(maxTime(start, end)),
-		Attributes: []*commonv1.KeyValue{str("wtb.node", run.node), str("wtb.node_run.source", run.source), str("wtb.outcome", run.outcome)}}
-	if run.variant != "" {
-		s.Attributes = append(s.Attributes, str("wtb.variant", run.variant))
-	}
-	if run.worker != "" {
-		s.Attributes = append(s.Attributes, str("wtb.worker", run.worker))
-	}
-	if run.checkpoint != "" {
-		s.Attributes = append(s.Attributes, str("wtb.checkpoint.id", run.checkpoint))
-	}
-	if run.attempt > 0 {
-		s.Attributes = append(s.Attributes, integer("wtb.attempt", int64(run.attempt)))
-	}
-	if shared {
-		s.Attributes = append(s.Attributes, str("wtb.node_run.shared_from", run.owner))
-		s.Links = append(s.Links, &tracev1.Span_Link{TraceId: trace, SpanId: ownerID,
-			Attributes: []*commonv1.KeyValue{str("wtb.link", "the node run this execution shares")}})
-	}
-	if run.row != nil && run.row.Dropped > 0 {
-		s.Attributes = append(s.Attributes, integer("wtb.spans_dropped", int64(run.row.Dropped)))
-	}
-	for _, name := range sortedKeys(run.metrics) {
-		v := run.metrics[name]
-		switch name {
-		case "wtb.llm.input_tokens":
-			s.Attributes = append(s.Attributes, integer("gen_ai.usage.input_tokens", int64(v)))
-		case "wtb.llm.output_tokens":
-			s.Attributes = append(s.Attributes, integer("gen_ai.usage.output_tokens", int64(v)))
-		}
-		if !strings.HasPrefix(name, "wtb.") {
-			name = "wtb.metric." + name
-		}
-		s.Attributes = append(s.Attributes, double(name, v))
-	}
-	if run.outcome == store.ResultFailed {
-		s.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_ERROR, Message: run.err}
-	} else {
-		s.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_OK}
-	}
-	t.add(Service, Service, s)
-
-	// The node's own spans and the stand-ins, beneath the node run: a span
-	// whose parent is not among them (a root of the node's own making, or
-	// the node run's stored span) hangs from the node run's span.
-	ids := map[string]bool{}
-	for _, sp := range spans {
-		if sp.Source != sdk.SpanSourceWTB {
-			ids[sp.SpanID] = true
-		}
-	}
-	for _, sp := range spans {
-		if sp.Source == sdk.SpanSourceWTB {
-			continue
-		}
-		sid := ident(sp.SpanID)
-		if sid == nil {
-			continue
-		}
-		parentID := id
-		if ids[sp.ParentID] && sp.ParentID != sp.SpanID {
-			parentID = ident(sp.ParentID)
-		}
-		s := Span(sp, trace, parentID)
-		s.SpanId = sid
-		t.add(serviceOf(sp, run.node), sp.Scope, s)
-	}
-}
-
-func serviceOf(sp sdk.Span, node string) string {
-	switch {
-	case sp.Service != "":
-		return sp.Service
-	case sp.Source == sdk.SpanSourceGateway:
-		return "wtb-gateway"
-	}
-	return node
-}
-
-// Span converts a stored span to OTLP under trace and parent, keeping its
-// own id, name, kind, times, status, attributes and events; its source is
-// the attribute wtb.span.source.
-func Span(sp sdk.Span, trace, parent []byte) *tracev1.Span {
-	sid, _ := hex.DecodeString(sp.SpanID)
-	s := &tracev1.Span{TraceId: trace, SpanId: sid, ParentSpanId: parent, Name: sp.Name, Kind: kinds[sp.Kind],
-		StartTimeUnixNano: nanos(sp.Start), EndTimeUnixNano: nanos(maxTime(sp.Start, sp.End)), Attributes: Attributes(sp.Attributes)}
-	if s.Kind == tracev1.Span_SPAN_KIND_UNSPECIFIED {
-		s.Kind = tracev1.Span_SPAN_KIND_INTERNAL
-	}
-	if sp.Source != "" {
-		s.Attributes = append(s.Attributes, str("wtb.span.source", sp.Source))
-	}
-	switch sp.Status {
-	case "ok":
-		s.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_OK}
-	case "error":
-		s.Status = &tracev1.Status{Code: tracev1.Status_STATUS_CODE_ERROR, Message: sp.StatusMessage}
-	}
-	if len(sp.Events) > 0 {
-		var evs []struct {
-			Name       string          `json:"name"`
-			Time       time.Time       `json:"time"`
-			Attributes json.RawMessage `json:"attributes"`
-		}
-		if json.Unmarshal(sp.Events, &evs) == nil {
-			for _, e := range evs {
-				s.Events = append(s.Events, &tracev1.Span_Event{Name: e.Name, TimeUnixNano: nanos(e.Time), Attributes: Attributes(e.Attributes)})
-			}
-		}
-	}
-	return s
-}
-
-var kinds = map[string]tracev1.Span_SpanKind{
-	"internal": tracev1.Span_SPAN_KIND_INTERNAL, "server": tracev1.Span_SPAN_KIND_SERVER, "client": tracev1.Span_SPAN_KIND_CLIENT,
-	"producer": tracev1.Span_SPAN_KIND_PRODUCER, "consumer": tracev1.Span_SPAN_KIND_CONSUMER,
-}
-
-// Attributes converts a stored JSON object of attributes back to OTLP: a
-// string, a bool, an integer (a number without fraction or exponent that
-// fits in 64 bits), a double, an array or a map. The stored form keeps no
-// other distinction (a double 2.0 comes back as the integer 2).
-func Attributes(raw json.RawMessage) []*commonv1.KeyValue {
-	if len(raw) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if dec.Decode(&m) != nil {
-		return nil
-	}
-	out := make([]*commonv1.KeyValue, 0, len(m))
-	for _, k := range sortedKeys(m) {
-		out = append(out, &commonv1.KeyValue{Key: k, Value: anyValue(m[k])})
-	}
-	return out
-}
-
-func anyValue(v any) *commonv1.AnyValue {
-	switch x := v.(type) {
-	case string:
-		return &commonv1.AnyValue{Value: &commonv1.AnyValue_StringValue{StringValue: x}}
-	case bool:
-		return &commonv1.AnyValue{Value: &commonv1.AnyValue_BoolValue{BoolValue: x}}
-	case json.Number:
-		if !strings.ContainsAny(string(x), ".eE") {
-			if n, err := x.Int64(); err == nil {
-				return &commonv1.AnyValue{Value: &commonv1.AnyValue_IntValue{IntValue: n}}
-			}
-		}
-		f, _ := x.Float64()
-		return &commonv1.AnyValue{Value: &commonv1.AnyValue_DoubleValue{DoubleValue: f}}
-	case []any:
-		arr := &commonv1.ArrayValue{}
-		for _, e := range x {
-			arr.Values = append(arr.Values, anyValue(e))
-		}
-		return &commonv1.AnyValue{Value: &commonv1.AnyValue_ArrayValue{ArrayValue: arr}}
-	case map[string]any:
-		kvs := &commonv1.KeyValueList{}
-		for _, k := range sortedKeys(x) {
-			kvs.Values = append(kvs.Values, &commonv1.KeyValue{Key: k, Value: anyValue(x[k])})
-		}
-		return &commonv1.AnyValue{Value: &commonv1.AnyValue_KvlistValue{KvlistValue: kvs}}
-	case nil:
-		return &commonv1.AnyValue{}
-	}
-	return &commonv1.AnyValue{Value: &commonv1.AnyValue_StringValue{StringValue: fmt.Sprint(v)}}
-}
-
-// attemptOf splits a failed attempt's run id STEP#aN (0: not one).
-func attemptOf(runID string) (string, int) {
-	i := strings.LastIndex(runID, "#a")
-	if i < 0 {
-		return runID, 0
-	}
-	n, err := strconv.Atoi(runID[i+2:])
-	if err != nil || n <= 0 {
-		return runID, 0
-	}
-	return runID[:i], n
-}
-
-func str(k, v string) *commonv1.KeyValue {
-	return &commonv1.KeyValue{Key: k, Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_StringValue{StringValue: v}}}
-}
-
-func integer(k string, v int64) *commonv1.KeyValue {
-	return &commonv1.KeyValue{Key: k, Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_IntValue{IntValue: v}}}
-}
-
-func double(k string, v float64) *commonv1.KeyValue {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return str(k, strconv.FormatFloat(v, 'g', -1, 64))
-	}
-	return &commonv1.KeyValue{Key: k, Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_DoubleValue{DoubleValue: v}}}
-}
-
-func boolean(k string, v bool) *commonv1.KeyValue {
-	return &commonv1.KeyValue{Key: k, Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_BoolValue{BoolValue: v}}}
-}
-
-func nanos(t time.Time) uint64 {
-	if t.IsZero() || t.UnixNano() < 0 {
-		return 0
-	}
-	return uint64(t.UnixNano())
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return a
-	}
-	return b
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ func TestExecutionTree(t *testing.T) {
 		{RunID: "cpA", Node: "a", ExecutionKey: "c0/case/0", Spans: mustJSON(t, []sdk.Span{{SpanID: "6666666666666666", Name: "a", Source: sdk.SpanSourceWTB},
 			{SpanID: "7777777777777777", ParentID: "6666666666666666", Name: "a's", Source: sdk.SpanSourceNode}})},
 	}}
-	tr := NewTrace("B1", "test")
+	tr := NewTrace("B1", "test", nil)
 	tr.AddExecution(ex)
 	spans := spansOf(tr)
 	trace := TraceID("B1")
@@ -144,7 +145,7 @@ func TestExecutionTree(t *testing.T) {
 func TestFailedNodeWithoutSpans(t *testing.T) {
 	res := &store.Result{ExecutionKey: "c/k/1", Status: store.ResultFailed, FailedNode: "b", Error: "exit status 3", FailureKind: "exit",
 		Attempts: 1, CreatedAt: time.Now()}
-	tr := NewTrace("B", "v")
+	tr := NewTrace("B", "v", nil)
 	tr.AddExecution(Execution{Result: res, Chain: []*store.Checkpoint{{ID: "r", Source: store.SourceRoot}}})
 	s := spansOf(tr)[hex.EncodeToString(nodeRunSpanID("B", "c/k/1", "b", 1))]
 	if s == nil || s.GetStatus().GetMessage() != "exit status 3" || attr(s, "wtb.outcome").GetStringValue() != store.ResultFailed {
@@ -153,6 +154,56 @@ func TestFailedNodeWithoutSpans(t *testing.T) {
 	exec := spansOf(tr)[hex.EncodeToString(ExecutionSpanID("B", "c/k/1"))]
 	if attr(exec, "error.type").GetStringValue() != "exit" || exec.GetStatus().GetCode() != tracev1.Status_STATUS_CODE_ERROR {
 		t.Errorf("the failed execution: %v", exec)
+	}
+}
+
+// A node run that ran but had every model call answered from recordings is
+// "replayed"; one with a call sent upstream, or with no call, "ran"; a
+// cached run stays "cached" whatever its calls. A stand-in's
+// wtb.call.source is what wtb_model_calls says of its call.
+func TestReplayedNodeRun(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	res := &store.Result{ExecutionKey: "c/k/0", Status: store.ResultSucceeded, Success: true, Attempts: 1, CreatedAt: t0.Add(4 * time.Second)}
+	cp := func(id, parent, node, source string, at int) *store.Checkpoint {
+		return &store.Checkpoint{ID: id, ParentID: parent, Node: node, Source: source, CreatedAt: t0.Add(time.Duration(at) * time.Second)}
+	}
+	standIn := func(id string, ordinal int, source string) sdk.Span {
+		return sdk.Span{SpanID: id, Name: "chat m", Kind: "client", Source: sdk.SpanSourceGateway, Scope: "wtb.gateway",
+			Attributes: mustJSON(t, map[string]any{"gen_ai.operation.name": "chat", "wtb.call.ordinal": ordinal, "wtb.call.source": source})}
+	}
+	ex := Execution{Result: res,
+		Chain: []*store.Checkpoint{cp("r", "", "", store.SourceRoot, 0), cp("A", "r", "plan", store.SourceRan, 1), cp("B", "A", "answer", store.SourceRan, 2),
+			cp("C", "B", "check", store.SourceRan, 3), cp("D", "C", "reuse", store.SourceCached, 4)},
+		Spans: []store.NodeSpans{
+			{RunID: "A", Node: "plan", Spans: mustJSON(t, []sdk.Span{standIn("a000000000000001", 0, "live"), standIn("a000000000000002", 1, "replayed")})},
+			{RunID: "B", Node: "answer", Spans: mustJSON(t, []sdk.Span{standIn("b000000000000001", 0, "replayed"), standIn("b000000000000002", 1, "live")})},
+		},
+		Calls: map[string][]string{"A": {sdk.SourceReplayed, sdk.SourceReplayed}, "B": {sdk.SourceReplayed, sdk.SourceLive},
+			"D": {sdk.SourceReplayed}},
+	}
+	tr := NewTrace("B1", "v", nil)
+	tr.AddExecution(ex)
+	spans := spansOf(tr)
+	for node, want := range map[string]string{"plan": SourceReplayed, "answer": SourceRan, "check": SourceRan, "reuse": SourceCached} {
+		s := spans[hex.EncodeToString(nodeRunSpanID("B1", "c/k/0", node, 0))]
+		if got := attr(s, "wtb.node_run.source").GetStringValue(); got != want {
+			t.Errorf("node %s: source %q, want %q", node, got, want)
+		}
+	}
+	for id, want := range map[string]string{"a000000000000001": "replayed", "a000000000000002": "replayed", "b000000000000001": "replayed", "b000000000000002": "live"} {
+		s := spans[id]
+		if s == nil {
+			t.Fatalf("no stand-in %s in %v", id, spans)
+		}
+		n := 0
+		for _, kv := range s.GetAttributes() {
+			if kv.GetKey() == "wtb.call.source" {
+				n++
+			}
+		}
+		if got := attr(s, "wtb.call.source").GetStringValue(); got != want || n != 1 {
+			t.Errorf("stand-in %s: wtb.call.source %q (%d of them), want %q once", id, got, n, want)
+		}
 	}
 }
 
@@ -215,7 +266,7 @@ func TestTreeProperties(t *testing.T) {
 			exs = append(exs, Execution{Result: res, Chain: chain, Spans: rows, Owner: owner})
 		}
 		build := func() map[string]*tracev1.Span {
-			tr := NewTrace(batch, "v")
+			tr := NewTrace(batch, "v", nil)
 			tr.AddBatch(Batch{ID: batch})
 			for _, e := range exs {
 				tr.AddExecution(e)
@@ -267,6 +318,38 @@ func TestTracesURL(t *testing.T) {
 	for _, bad := range []string{"127.0.0.1:4318", "grpc://x:4317", "", "http://"} {
 		if _, err := TracesURL(bad); err == nil {
 			t.Errorf("TracesURL(%q) took it", bad)
+		}
+	}
+}
+
+// Under a parent (TRACEPARENT) every span is in the parent's trace and the
+// batch's span hangs from the parent's span; bad traceparents are refused
+// saying why.
+func TestTraceUnderAParent(t *testing.T) {
+	p, err := ParseTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTrace("B", "v", p)
+	tr.AddBatch(Batch{ID: "B", Name: "n", Start: time.Unix(1, 0), End: time.Unix(2, 0)})
+	tr.AddExecution(Execution{Result: &store.Result{ExecutionKey: "k", Success: true, CreatedAt: time.Unix(2, 0)}})
+	for id, s := range spansOf(tr) {
+		if hex.EncodeToString(s.GetTraceId()) != "0af7651916cd43dd8448eb211c80319c" {
+			t.Errorf("span %s (%s) in trace %x, want the parent's", id, s.GetName(), s.GetTraceId())
+		}
+	}
+	batch := spansOf(tr)[hex.EncodeToString(BatchSpanID("B"))]
+	if hex.EncodeToString(batch.GetParentSpanId()) != "b7ad6b7169203331" || tr.TraceIDHex() != "0af7651916cd43dd8448eb211c80319c" {
+		t.Errorf("batch span's parent %x, trace %s", batch.GetParentSpanId(), tr.TraceIDHex())
+	}
+	if got := NewTrace("B", "v", nil).TraceIDHex(); got != hex.EncodeToString(TraceID("B")) {
+		t.Errorf("without a parent the trace is %s, want the batch's", got)
+	}
+	for _, bad := range []string{"", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331", "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+		"00-00000000000000000000000000000000-b7ad6b7169203331-01", "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+		"ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "00-0af7651916cd43dd-b7ad6b7169203331-01"} {
+		if _, err := ParseTraceparent(bad); err == nil || !strings.Contains(err.Error(), "is not a W3C traceparent") {
+			t.Errorf("ParseTraceparent(%q): %v", bad, err)
 		}
 	}
 }

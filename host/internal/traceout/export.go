@@ -30,6 +30,9 @@ type Target struct {
 	// FlushTimeout bounds the wait at the end for what waits, the batch's
 	// span included.
 	FlushTimeout time.Duration
+	// Parent, when set, is the span the batch's trace joins (TRACEPARENT):
+	// its trace id becomes the batch's, and the batch's span its child.
+	Parent *Parent
 	// From says where the target was configured, for messages
 	// ("--otlp-endpoint", "bridge \"otlp\"", "OTEL_EXPORTER_OTLP_ENDPOINT").
 	From string
@@ -127,14 +130,29 @@ type Stats struct {
 	PastBuffer  uint64 `json:"past_buffer"`
 	Failed      uint64 `json:"failed"`
 	Undelivered uint64 `json:"undelivered"`
-	// BatchSpan says the batch's root span was sent.
-	BatchSpan bool `json:"batch_span"`
+	// Resent are the executions stored before this run (a resumed batch's)
+	// that it sent, counted in Executions too.
+	Resent uint64 `json:"resent"`
+	// BatchSpan says the batch's root span was sent; BatchSpanHeld that it
+	// was not meant to be: the run stopped with executions left to run, and
+	// the run that finishes the batch sends it.
+	BatchSpan     bool `json:"batch_span"`
+	BatchSpanHeld bool `json:"batch_span_held"`
+	// TraceID is the trace the spans went to (hex).
+	TraceID string `json:"trace_id"`
 	// Err is the last error the collector gave ("" none).
 	Err string `json:"error,omitempty"`
 }
 
 // Dropped is every execution whose spans did not reach the collector.
 func (s Stats) Dropped() uint64 { return s.PastBuffer + s.Failed + s.Undelivered }
+
+// queued is an execution waiting to be sent; resent: one stored before
+// this run (Resend).
+type queued struct {
+	store.Result
+	resent bool
+}
 
 // maxPerRequest bounds the executions one request carries.
 const maxPerRequest = 256
@@ -152,13 +170,22 @@ type Exporter struct {
 	up      *uploader
 
 	mu      sync.Mutex
-	queue   []store.Result
+	queue   []queued
 	taken   int
 	closing bool
 	warned  bool
 	st      Stats
+	// resending is set while the executions stored before this run are
+	// being queued (Resend); resent counts those queued, resendWant those
+	// to queue.
+	resending          bool
+	resent, resendWant uint64
+	// queuedResent and takenResent are those of the queue and of the
+	// request being sent that are resent ones.
+	queuedResent, takenResent int
 
 	wake   chan struct{}
+	room   chan struct{}
 	done   chan struct{}
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -183,8 +210,9 @@ func Start(t Target, batchID, version string, load Loader, log hclog.Logger) (*E
 		return nil, fmt.Errorf("trace export to %s: %w", t.Describe(), err)
 	}
 	e := &Exporter{target: t, batchID: batchID, version: version, load: load, log: log.Named("trace_export"), up: up,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+		wake: make(chan struct{}, 1), room: make(chan struct{}, 1), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 	e.st.Target = t.Describe()
+	e.st.TraceID = NewTrace(batchID, version, t.Parent).TraceIDHex()
 	go e.loop()
 	return e, nil
 }
@@ -200,11 +228,13 @@ func (e *Exporter) Add(results []store.Result) {
 		e.mu.Unlock()
 		return
 	}
-	room := e.target.Buffer - len(e.queue) - e.taken
+	// Executions stored before this run (Resend) wait beside the buffer,
+	// never in its room.
+	room := e.target.Buffer - (len(e.queue) - e.queuedResent) - (e.taken - e.takenResent)
 	n := min(max(room, 0), len(results))
 	for _, r := range results[:n] {
 		r.Logs, r.Notes = nil, nil // not part of the trace; the buffer holds less
-		e.queue = append(e.queue, r)
+		e.queue = append(e.queue, queued{Result: r})
 	}
 	dropped := len(results) - n
 	first := dropped > 0 && !e.warned
@@ -223,15 +253,84 @@ func (e *Exporter) Add(results []store.Result) {
 	}
 }
 
-func (e *Exporter) take() ([]store.Result, bool) {
+// Resend queues the executions stored before this run (a resumed batch's:
+// each yields them, from the database), so the collector ends up with the
+// whole batch whether or not the run that stored them sent them. Their spans
+// are those a live export made of them (the same ids and contents), so a
+// collector that has them already keeps one of each. They are queued a
+// request's worth at a time, never taking the buffer's room from the
+// executions this run stores; want is how many there are, for the count of
+// those left undelivered.
+func (e *Exporter) Resend(want int, each func(ctx context.Context, fn func(*store.Result) error) error) {
+	if e == nil || want == 0 {
+		return
+	}
+	e.mu.Lock()
+	e.resending, e.resendWant = true, uint64(want)
+	e.mu.Unlock()
+	go func() {
+		err := each(e.ctx, func(r *store.Result) error {
+			for {
+				if err := e.ctx.Err(); err != nil {
+					return err // Close ran out of time: counted as undelivered
+				}
+				e.mu.Lock()
+				if len(e.queue)+e.taken < maxPerRequest {
+					c := *r
+					c.Logs, c.Notes = nil, nil
+					e.queue = append(e.queue, queued{Result: c, resent: true})
+					e.resent++
+					e.queuedResent++
+					e.mu.Unlock()
+					select {
+					case e.wake <- struct{}{}:
+					default:
+					}
+					return nil
+				}
+				e.mu.Unlock()
+				select {
+				case <-e.room:
+				case <-e.ctx.Done():
+					return e.ctx.Err()
+				}
+			}
+		})
+		if err != nil && e.ctx.Err() == nil {
+			e.log.Warn("reading the executions stored before this run, to send them", "error", err)
+		}
+		e.mu.Lock()
+		e.resending = false
+		e.mu.Unlock()
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// take hands the sender up to a request's executions, and says whether
+// nothing more will come (closing, and nothing stored before is being
+// queued).
+func (e *Exporter) take() ([]queued, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := min(maxPerRequest, len(e.queue))
-	out := make([]store.Result, n)
+	out := make([]queued, n)
 	copy(out, e.queue[:n])
 	e.queue = append(e.queue[:0], e.queue[n:]...)
-	e.taken = n
-	return out, e.closing
+	e.taken, e.takenResent = n, 0
+	for _, q := range out {
+		if q.resent {
+			e.takenResent++
+		}
+	}
+	e.queuedResent -= e.takenResent
+	select {
+	case e.room <- struct{}{}:
+	default:
+	}
+	return out, e.closing && !e.resending
 }
 
 func (e *Exporter) loop() {
@@ -249,23 +348,32 @@ func (e *Exporter) loop() {
 			}
 			continue
 		}
-		tr := NewTrace(e.batchID, e.version)
+		tr := NewTrace(e.batchID, e.version, e.target.Parent)
 		for i := range batch {
-			ex, err := e.load(e.ctx, &batch[i])
+			ex, err := e.load(e.ctx, &batch[i].Result)
 			if err != nil {
 				if e.ctx.Err() != nil {
 					break
 				}
 				e.log.Warn("reading a stored execution for its trace", "execution", batch[i].ExecutionKey, "error", err)
-				ex = Execution{Result: &batch[i]}
+				ex = Execution{Result: &batch[i].Result}
 			}
 			tr.AddExecution(ex)
 		}
 		err := e.send(e.ctx, tr)
 		e.mu.Lock()
-		e.taken = 0
+		e.taken, e.takenResent = 0, 0
+		select {
+		case e.room <- struct{}{}:
+		default:
+		}
 		if err == nil {
 			e.st.Executions += uint64(len(batch))
+			for _, q := range batch {
+				if q.resent {
+					e.st.Resent++
+				}
+			}
 			e.st.Spans += uint64(tr.Len())
 		} else if e.ctx.Err() != nil {
 			e.st.Undelivered += uint64(len(batch))
@@ -293,8 +401,11 @@ func (e *Exporter) send(ctx context.Context, tr *Trace) error {
 }
 
 // Close stops taking executions, gives the sender until the flush timeout
-// to send what waits and the batch's span, and returns what it did.
-func (e *Exporter) Close(b Batch) Stats {
+// to send what waits and (final: the batch has ended, nothing is left to
+// run) the batch's span, and returns what it did. A batch that stopped
+// with executions left to run gets its span from the run that finishes it:
+// sent now, the resumed run's would be a second span under its id.
+func (e *Exporter) Close(b Batch, final bool) Stats {
 	if e == nil {
 		return Stats{}
 	}
@@ -313,12 +424,13 @@ func (e *Exporter) Close(b Batch) Stats {
 		<-e.done
 	}
 	e.mu.Lock()
-	e.st.Undelivered += uint64(len(e.queue))
+	e.st.Undelivered += uint64(len(e.queue)) + (e.resendWant - min(e.resent, e.resendWant))
 	e.queue = nil
 	e.mu.Unlock()
-	if e.ctx.Err() == nil {
+	e.st.BatchSpanHeld = !final
+	if e.ctx.Err() == nil && final {
 		ctx, cancel := context.WithDeadline(e.ctx, deadline)
-		tr := NewTrace(e.batchID, e.version)
+		tr := NewTrace(e.batchID, e.version, e.target.Parent)
 		tr.AddBatch(b)
 		if err := e.send(ctx, tr); err == nil {
 			e.mu.Lock()
@@ -340,13 +452,13 @@ func (e *Exporter) Close(b Batch) Stats {
 // requests of up to 256, then the batch's span. It stops at the first
 // request the collector does not take.
 func SendStored(ctx context.Context, t Target, b Batch, version string, each func(fn func(*store.Result) error) error, load Loader) (Stats, error) {
-	st := Stats{Target: t.Describe()}
+	st := Stats{Target: t.Describe(), TraceID: NewTrace(b.ID, version, t.Parent).TraceIDHex()}
 	up, err := newUploader(ctx, t)
 	if err != nil {
 		return st, err
 	}
 	defer up.stop()
-	tr := NewTrace(b.ID, version)
+	tr := NewTrace(b.ID, version, t.Parent)
 	n := 0
 	flush := func() error {
 		if n == 0 {
@@ -358,7 +470,7 @@ func SendStored(ctx context.Context, t Target, b Batch, version string, each fun
 		}
 		st.Executions += uint64(n)
 		st.Spans += uint64(tr.Len())
-		tr, n = NewTrace(b.ID, version), 0
+		tr, n = NewTrace(b.ID, version, t.Parent), 0
 		return nil
 	}
 	err = each(func(res *store.Result) error {
@@ -379,7 +491,7 @@ func SendStored(ctx context.Context, t Target, b Batch, version string, each fun
 	if err != nil {
 		return st, err
 	}
-	tr = NewTrace(b.ID, version)
+	tr = NewTrace(b.ID, version, t.Parent)
 	tr.AddBatch(b)
 	if err := up.upload(ctx, tr); err != nil {
 		return st, fmt.Errorf("sending to %s: %w", t.Describe(), err)

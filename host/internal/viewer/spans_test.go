@@ -94,8 +94,10 @@ func executionURL(base, id, key string) string {
 	return base + "/api/batches/" + id + "/executions/" + strings.Join(parts, "/")
 }
 
-// The execution document the viewer draws carries a node run's 2,000 spans
-// in tree order with their start times, and what was dropped.
+// The execution document the viewer draws carries the first page of a node
+// run's 2,000 spans in tree order with their start times, how many it kept
+// and what was dropped; the spans endpoint serves the rest a page at a time,
+// in the same order, and refuses a bad page saying why.
 func TestExecutionPageCarriesTheSpans(t *testing.T) {
 	st, id, key := seedSpans(t, 2000)
 	srv := httptest.NewServer((&viewer.Server{Store: st}).Handler())
@@ -105,11 +107,64 @@ func TestExecutionPageCarriesTheSpans(t *testing.T) {
 		t.Fatalf("status %d", code)
 	}
 	n := d.Nodes[0]
-	if len(n.Spans) != 2000 || n.SpansDropped != 17 || n.Spans[0].Depth != 0 || n.Spans[1].Depth != 1 || n.Spans[4].Depth != 3 {
-		t.Fatalf("%d spans, %d dropped, depths %d %d %d", len(n.Spans), n.SpansDropped, n.Spans[0].Depth, n.Spans[1].Depth, n.Spans[4].Depth)
+	if len(n.Spans) != viewer.SpansPage || n.SpansTotal != 2000 || n.SpansDropped != 17 || n.Spans[0].Depth != 0 || n.Spans[1].Depth != 1 || n.Spans[4].Depth != 3 {
+		t.Fatalf("%d spans of %d, %d dropped, depths %d %d %d", len(n.Spans), n.SpansTotal, n.SpansDropped, n.Spans[0].Depth, n.Spans[1].Depth, n.Spans[4].Depth)
 	}
 	if n.Spans[2].Start.Sub(n.Spans[0].Start) != 2*time.Millisecond || n.Spans[2].OffsetMs != 2 {
 		t.Errorf("span 2 starts at %v (offset %v ms) after %v", n.Spans[2].Start, n.Spans[2].OffsetMs, n.Spans[0].Start)
+	}
+	// Every page, end to end, is the whole tree in order.
+	spansURL := srv.URL + "/api/batches/" + id + "/spans?execution=" + url.QueryEscape(key) + "&node=agent"
+	var all []doc.Span
+	next := 0
+	for pages := 0; ; pages++ {
+		var p doc.SpanPage
+		if code := get(t, fmt.Sprintf("%s&offset=%d&limit=700", spansURL, next), &p); code != 200 || p.Kind != doc.KindSpans || p.Total != 2000 || p.Dropped != 17 {
+			t.Fatalf("page at %d: status %d, %+v", next, code, p.Header)
+		}
+		all = append(all, p.Spans...)
+		if p.NextOffset == nil {
+			if pages != 2 {
+				t.Errorf("%d pages of 700, want 3", pages+1)
+			}
+			break
+		}
+		next = *p.NextOffset
+	}
+	if len(all) != 2000 {
+		t.Fatalf("the pages hold %d spans, want 2000", len(all))
+	}
+	for i := range n.Spans {
+		if all[i].SpanID != n.Spans[i].SpanID {
+			t.Fatalf("span %d: %s in the pages, %s in the execution document", i, all[i].SpanID, n.Spans[i].SpanID)
+		}
+	}
+	seen := map[string]bool{}
+	for i, sp := range all {
+		if seen[sp.SpanID] || (sp.ParentID != "" && i > 0 && !seen[sp.ParentID]) {
+			t.Fatalf("span %d (%s): twice, or before its parent", i, sp.SpanID)
+		}
+		seen[sp.SpanID] = true
+	}
+	base := srv.URL + "/api/batches/" + id + "/spans?"
+	ok := "execution=" + url.QueryEscape(key) + "&node=agent"
+	for q, want := range map[string]string{
+		ok + "&limit=0":   "limit must be a whole number from 1 to 2000",
+		ok + "&offset=-1": "offset must be a whole number",
+		ok + "&limit=x":   "limit must be a whole number",
+		"execution=" + url.QueryEscape(key) + "&node=nope": `has no node \"nope\"`,
+		"node=agent":                 "spans needs ?execution=KEY",
+		"execution=x%2Fy&node=agent": "x/y",
+	} {
+		resp, err := http.Get(base + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 400 || !strings.Contains(string(body), want) {
+			t.Errorf("spans?%s: %d %.300s, want an error saying %q", q, resp.StatusCode, body, want)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,6 +49,7 @@ func (s *Server) Handler() http.Handler {
 		"GET /api/batches/{id}/executions/{key...}": s.execution,
 		"GET /api/batches/{id}/cases":               s.cases,
 		"GET /api/batches/{id}/audit":               s.audit,
+		"GET /api/batches/{id}/spans":               s.spans,
 		"GET /api/compare":                          s.compare,
 	}
 	for pattern, h := range routes {
@@ -269,12 +271,64 @@ func gridOptionsOf(r *http.Request) (bench.GridOptions, error) {
 	return o, nil
 }
 
+// Pages of a node run's spans: the execution document holds the first
+// SpansPage of each (a node run keeps up to 2,000, 1.2 MB of JSON), the
+// spans endpoint the rest, at most MaxSpansPage a request.
+const (
+	SpansPage    = 200
+	MaxSpansPage = 2000
+)
+
 func (s *Server) execution(r *http.Request) (any, error) {
 	v, err := bench.Execution(r.Context(), s.Store, r.PathValue("id"), r.PathValue("key"))
 	if err != nil {
 		return nil, err
 	}
-	return doc.ExecutionDetailOf(v), nil
+	d := doc.ExecutionDetailOf(v)
+	for i := range d.Nodes {
+		if n := &d.Nodes[i]; len(n.Spans) > SpansPage {
+			n.Spans = n.Spans[:SpansPage]
+		}
+	}
+	return d, nil
+}
+
+// spans serves a page of a node run's spans in an execution:
+// ?execution=KEY&node=NODE&offset=N&limit=M.
+func (s *Server) spans(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	key, node := q.Get("execution"), q.Get("node")
+	if key == "" || node == "" {
+		return nil, errorf("spans needs ?execution=KEY&node=NODE (and offset, limit)")
+	}
+	num := func(name string, def, lo, hi int) (int, error) {
+		v := q.Get(name)
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return 0, errorf("%s must be a whole number from %d to %d, got %q", name, lo, hi, v)
+		}
+		return n, nil
+	}
+	offset, err := num("offset", 0, 0, math.MaxInt32)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := num("limit", SpansPage, 1, MaxSpansPage)
+	if err != nil {
+		return nil, err
+	}
+	v, err := bench.Execution(r.Context(), s.Store, r.PathValue("id"), key)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := doc.SpanPageOf(doc.ExecutionDetailOf(v), node, offset, limit)
+	if !ok {
+		return nil, errorf("execution %s has no node %q", key, node)
+	}
+	return p, nil
 }
 
 // MaxAuditEntries bounds the audit page.

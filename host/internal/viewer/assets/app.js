@@ -1107,7 +1107,7 @@ function nodePanel(n, d) {
       h('details', {}, h('summary', {}, 'State after'), h('pre', {}, json(n.state))),
     ] : null,
     modelCalls(n.model_calls || []),
-    (n.spans || []).length ? h('p', { class: 'muted', 'data-testid': 'node-spans' }, plural(n.spans.length, 'span', 'spans'),
+    (n.spans || []).length ? h('p', { class: 'muted', 'data-testid': 'node-spans' }, plural(Math.max(n.spans_total || 0, n.spans.length), 'span', 'spans'),
       (n.tool_calls || []).length ? ', ' + plural(n.tool_calls.length, 'tool call', 'tool calls') : '', n.spans_dropped ? ' (' + n.spans_dropped + ' dropped)' : '', ' — ',
       h('button', { type: 'button', class: 'linkish', 'data-testid': 'node-spans-show', onclick: () => {
         const el = document.querySelector('[data-testid=trace-run][data-node="' + CSS.escape(n.node) + '"]');
@@ -1253,17 +1253,29 @@ function traceSection(d) {
         e = Math.max(...times.get(n).map((t) => t.to));
       }
       const cut = REPORT && REPORT.spans_cut && REPORT.spans_cut[d.execution.execution_key] ? REPORT.spans_cut[d.execution.execution_key][n.node] : 0;
-      return traceRun(n, times.get(n), o, Math.max(e - o, 0.001), own, cut);
+      return traceRun(n, times.get(n), o, Math.max(e - o, 0.001), own, cut, d.batch_id, d.execution.execution_key);
     }));
 }
 
 // traceRun is one node run's waterfall: a page of rows at a time, subtrees
-// folded at will.
-function traceRun(n, times, origin, total, own, cut) {
-  const spans = n.spans;
-  const hasKids = new Set(spans.filter((sp) => sp.parent_span_id).map((sp) => sp.parent_span_id + '@' + sp.attempt));
+// folded at will. The viewer's API sends the first page of a node run's
+// spans (spans_total says how many it kept); the next pages are fetched
+// as the user asks for more rows, appended in the same tree order, so the
+// folds made (by position) still hold. A report holds what it holds.
+function traceRun(n, times, origin, total, own, cut, batchID, execKey) {
+  const spans = n.spans.slice();
+  const kept = REPORT ? spans.length : Math.max(n.spans_total || 0, spans.length);
+  const kidsOf = () => new Set(spans.filter((sp) => sp.parent_span_id).map((sp) => sp.parent_span_id + '@' + sp.attempt));
+  let hasKids = kidsOf();
   const folded = new Set();
   let limit = SPAN_PAGE;
+  let fetching = null;
+  const fetchMore = () => fetching || (fetching = get('/api/batches/' + encodeURIComponent(batchID) + '/spans?execution=' + encodeURIComponent(execKey) +
+    '&node=' + encodeURIComponent(n.node) + '&offset=' + spans.length + '&limit=' + SPAN_PAGE).then((p) => {
+    spans.push(...p.spans);
+    times = spanTimes(spans);
+    hasKids = kidsOf();
+  }).finally(() => { fetching = null; }));
   const rows = h('div', { class: 'spans', 'data-testid': 'span-rows' });
   const pager = h('div', { class: 'pager' });
   const visible = () => {
@@ -1283,17 +1295,30 @@ function traceRun(n, times, origin, total, own, cut) {
       draw();
     })));
     const shown = Math.min(limit, vis.length);
+    const unloaded = kept - spans.length;
     pager.replaceChildren();
     append(pager, [
-      h('span', { class: 'muted', 'data-testid': 'span-count' }, shown === spans.length ? plural(spans.length, 'span', 'spans')
-        : shown + ' of ' + spans.length + ' spans shown' + (vis.length < spans.length ? ' (' + (spans.length - vis.length) + ' in folded subtrees)' : '')),
-      shown < vis.length ? h('button', { type: 'button', class: 'linkish', 'data-testid': 'span-more', onclick: () => { limit += SPAN_PAGE; draw(); } },
-        'show ' + Math.min(SPAN_PAGE, vis.length - shown) + ' more') : null,
+      h('span', { class: 'muted', 'data-testid': 'span-count' }, shown === kept ? plural(kept, 'span', 'spans')
+        : shown + ' of ' + kept + ' spans shown' + (vis.length < spans.length ? ' (' + (spans.length - vis.length) + ' in folded subtrees)' : '')),
+      shown < vis.length || unloaded > 0 ? h('button', { type: 'button', class: 'linkish', 'data-testid': 'span-more', onclick: async (e) => {
+        e.target.disabled = true;
+        try {
+          // The rows past what is loaded come from the server first.
+          while (unloadedNow() > 0 && visible().length < limit + SPAN_PAGE) await fetchMore();
+        } catch (err) {
+          e.target.disabled = false;
+          e.target.textContent = 'could not fetch more spans (' + err.message + '); try again';
+          return;
+        }
+        limit += SPAN_PAGE;
+        draw();
+      } }, 'show ' + Math.min(SPAN_PAGE, vis.length - shown + unloaded) + ' more') : null,
       shown < vis.length ? h('button', { type: 'button', class: 'linkish', 'data-testid': 'span-fold-deep', onclick: () => {
         spans.forEach((sp, i) => { if (sp.depth >= 1 && hasKids.has(sp.span_id + '@' + sp.attempt)) folded.add(i); });
         draw();
       } }, 'fold every subtree below the top') : null]);
   };
+  const unloadedNow = () => kept - spans.length;
   draw();
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => h('span', { class: 'tick', style: 'left:' + (f * 100) + '%' }, ms(f * total)));
   const tools = toolCallsOf(n);
