@@ -22,13 +22,13 @@ var layers = []struct {
 	// The application layer (bench) and what renders its results for other
 	// readers than a terminal: the --format json documents (doc), the web
 	// viewer, the CI summary and the Prometheus metrics.
-	{"application", []string{"host/internal/bench", "host/internal/doc", "host/internal/viewer", "host/internal/summary",
+	{"application", []string{"host/internal/application", "host/internal/jsondoc", "host/internal/viewer", "host/internal/summary",
 		"host/internal/metrics"}},
 	// What a batch is and how it runs and is stored: the configuration
 	// loader, planner, scheduler, evaluators and the store with its drivers.
 	{"domain", []string{"host/internal/config", "host/internal/spec", "host/internal/plan", "host/internal/sched",
 		"host/internal/eval", "host/internal/judge", "host/internal/adapt", "host/internal/audit", "host/internal/bridge",
-		"host/internal/modelcalls", "host/internal/report", "host/internal/traceout", "host/internal/trajectory",
+		"host/internal/modelcalls", "host/internal/leaderboard", "host/internal/traceout", "host/internal/trajectory",
 		"host/internal/dataset", "host/internal/events", "host/internal/statediff", "host/internal/stats",
 		"host/internal/store/...", "host/internal/dbfiles", "migrations"}},
 	// Launches plugins and speaks the wire to them.
@@ -52,8 +52,8 @@ var tools = []string{"host/internal/e2e", "host/internal/readme", "host/internal
 // event types, state diffs, statistics, the SDK's value types). Not the
 // scheduler, the planner, the configuration loader, the plugin host or a
 // store driver: those it reaches through bench.
-var cliMayImport = []string{"host/internal/bench", "host/internal/doc", "host/internal/viewer", "host/internal/summary",
-	"host/internal/metrics", "host/internal/spec", "host/internal/store", "host/internal/report", "host/internal/dataset",
+var cliMayImport = []string{"host/internal/application", "host/internal/jsondoc", "host/internal/viewer", "host/internal/summary",
+	"host/internal/metrics", "host/internal/spec", "host/internal/store", "host/internal/leaderboard", "host/internal/dataset",
 	"host/internal/events", "host/internal/statediff", "host/internal/stats", "sdk"}
 
 func matches(pattern, pkg string) bool {
@@ -130,7 +130,7 @@ func layerErrors(pkg string, imps pkgImports) []string {
 			errs = append(errs, fmt.Sprintf("%s (%s layer) imports %s (%s layer)%s: a layer imports only its own and the layers below it",
 				pkg, layers[layerOf(pkg)].name, d, layers[layerOf(d)].name, where))
 		case pkg == "host/internal/cli" && !matchesAny(cliMayImport, d):
-			errs = append(errs, fmt.Sprintf("%s imports %s%s: the command line reaches the %s layer through the application layer (host/internal/bench)",
+			errs = append(errs, fmt.Sprintf("%s imports %s%s: the command line reaches the %s layer through the application layer (host/internal/application)",
 				pkg, d, where, layers[layerOf(d)].name))
 		}
 	}
@@ -173,16 +173,16 @@ func TestLayerOrderCatchesWhatItForbids(t *testing.T) {
 		imps pkgImports
 		want string // "" when allowed
 	}{
-		{"host/internal/cli", pkgImports{code: []string{"host/internal/bench", "host/internal/doc", "host/internal/numfmt", "sdk"}}, ""},
+		{"host/internal/cli", pkgImports{code: []string{"host/internal/application", "host/internal/jsondoc", "host/internal/numfmt", "sdk"}}, ""},
 		{"host/internal/cli", pkgImports{code: []string{"host/internal/sched"}}, "through the application layer"},
 		{"host/internal/cli", pkgImports{code: []string{"host/internal/plan"}}, "through the application layer"},
 		{"host/internal/cli", pkgImports{code: []string{"host/internal/config"}}, "through the application layer"},
 		{"host/internal/cli", pkgImports{code: []string{"host/internal/store/sqlite"}}, "through the application layer"},
 		{"host/internal/cli", pkgImports{code: []string{"host/internal/store/open"}}, "through the application layer"},
 		{"host/internal/cli", pkgImports{tests: []string{"host/internal/pluginhost"}}, "in its tests"},
-		{"host/internal/bench", pkgImports{code: []string{"host/internal/sched", "host/internal/pluginhost", "host/internal/store/open"}}, ""},
-		{"host/internal/bench", pkgImports{code: []string{"host/internal/cli"}}, "a layer imports only its own and the layers below"},
-		{"host/internal/sched", pkgImports{tests: []string{"host/internal/bench"}}, "in its tests"},
+		{"host/internal/application", pkgImports{code: []string{"host/internal/sched", "host/internal/pluginhost", "host/internal/store/open"}}, ""},
+		{"host/internal/application", pkgImports{code: []string{"host/internal/cli"}}, "a layer imports only its own and the layers below"},
+		{"host/internal/sched", pkgImports{tests: []string{"host/internal/application"}}, "in its tests"},
 		{"host/internal/pluginhost", pkgImports{code: []string{"host/internal/store"}}, "a layer imports only"},
 		{"host/internal/store/sqlite", pkgImports{tests: []string{"host/internal/e2e"}}, "nothing imports a test tool"},
 		{"host/internal/numfmt", pkgImports{code: []string{"host/internal/spec"}}, "a leaf helper"},

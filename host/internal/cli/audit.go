@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/events"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -47,12 +47,12 @@ func (a *app) auditCommand() *cobra.Command {
 			if len(args) == 1 {
 				id = args[0]
 			}
-			rec, entries, err := bench.Audit(ctx, st, id, store.AuditFilter{MinSeverity: level, EventType: typ, Limit: limit})
+			rec, entries, err := application.Audit(ctx, st, id, store.AuditFilter{MinSeverity: level, EventType: typ, Limit: limit})
 			if err != nil {
 				return a.failed(err)
 			}
 			if format == "json" {
-				return doc.Write(a.stdout, doc.AuditOf(rec.ID, entries))
+				return jsondoc.Write(a.stdout, jsondoc.AuditOf(rec.ID, entries))
 			}
 			for _, e := range entries {
 				a.printAuditEntry(e)
@@ -98,7 +98,7 @@ Importing an event again (same source and id) stores nothing twice.`,
 				return err
 			}
 			defer st.Close()
-			rep, err := bench.ImportAudit(cmd.Context(), st, args[0], args[1], bench.ImportOptions{For: listen,
+			rep, err := application.ImportAudit(cmd.Context(), st, args[0], args[1], application.ImportOptions{For: listen,
 				Listening: func(server, subject string) {
 					fmt.Fprintf(a.stderr, "listening on %s for %s (subject %s)\n", store.Redact(server), listen, subject)
 				}})

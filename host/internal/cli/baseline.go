@@ -11,9 +11,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/dataset"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -47,16 +47,16 @@ a new baseline's git diff shows the executions whose outcome changed.`,
 			if baseline == "" {
 				return exitf(ExitConfig, "say where to write it: --baseline FILE (or - for standard output)")
 			}
-			var b *bench.Baseline
+			var b *application.Baseline
 			err := a.reading(cmd.Context(), func(ctx context.Context, st store.Store) (err error) {
-				b, err = bench.ExportBaseline(ctx, st, args[0], Version)
+				b, err = application.ExportBaseline(ctx, st, args[0], Version)
 				return err
 			})
 			if err != nil {
 				return a.failed(err)
 			}
 			var buf bytes.Buffer
-			if err := doc.WriteBaseline(&buf, b); err != nil {
+			if err := jsondoc.WriteBaseline(&buf, b); err != nil {
 				return exitf(ExitRuntime, "%v", err)
 			}
 			if baseline == "-" {
@@ -87,7 +87,7 @@ func isBaselineFile(arg string) bool {
 // missing file, another kind of document, a newer format or a document its
 // schema refuses. Fields this wtb does not know are read past (a newer wtb's
 // file still reads here).
-func (a *app) loadBaseline(path string) (*bench.Baseline, error) {
+func (a *app) loadBaseline(path string) (*application.Baseline, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, exitf(ExitConfig, "no baseline file %s (`%s` writes one)", path, a.command("export", "BATCH", "--baseline", path))
@@ -95,11 +95,11 @@ func (a *app) loadBaseline(path string) (*bench.Baseline, error) {
 	if err != nil {
 		return nil, exitf(ExitConfig, "reading the baseline file %s: %v", path, err)
 	}
-	b, err := bench.ParseBaseline(data, path)
+	b, err := application.ParseBaseline(data, path)
 	if err != nil {
 		return nil, a.failed(err)
 	}
-	if err := doc.CheckReadable(data); err != nil {
+	if err := jsondoc.CheckReadable(data); err != nil {
 		return nil, exitf(ExitConfig, "%s is not a valid baseline file: %s", path, oneLine(err))
 	}
 	return b, nil
@@ -109,7 +109,7 @@ func (a *app) loadBaseline(path string) (*bench.Baseline, error) {
 // exists, when one does: "baseline" is read as a batch id, "./baseline" as a
 // file.
 func noBatchHint(err error, arg string) error {
-	if !errors.Is(err, bench.ErrNoBatch) {
+	if !errors.Is(err, application.ErrNoBatch) {
 		return err
 	}
 	if fi, serr := os.Stat(arg); serr == nil && fi.Mode().IsRegular() {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
 )
@@ -34,7 +34,7 @@ that says which.`,
 			}
 			defer st.Close()
 			out, err := a.bench().Cancel(ctx, st, args[0])
-			var nr *bench.NotRunningError
+			var nr *application.NotRunningError
 			if errors.As(err, &nr) {
 				return exitf(ExitConfig, "%s", nr.Explain(a.command("resume", nr.Batch.ID)))
 			}
@@ -52,14 +52,14 @@ that says which.`,
 			if !wait {
 				return nil
 			}
-			rec, err := bench.WaitStopped(ctx, st, id, 250*time.Millisecond)
+			rec, err := application.WaitStopped(ctx, st, id, 250*time.Millisecond)
 			if err != nil {
 				return a.failed(err)
 			}
 			switch {
 			case rec.Status == store.StatusCancelled:
 				fmt.Fprintf(a.stdout, "batch %s cancelled; `%s` completes it\n", id, a.command("resume", id))
-			case bench.Interrupted(rec):
+			case application.Interrupted(rec):
 				fmt.Fprintf(a.stdout, "batch %s stopped without finishing (its owner is gone); `%s` completes it\n", id, a.command("resume", id))
 			default:
 				fmt.Fprintf(a.stdout, "batch %s %s before it stopped for the request\n", id, rec.Status)

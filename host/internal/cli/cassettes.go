@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -33,7 +33,7 @@ replay from DIR lists the cassettes no node run asked for.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.reading(cmd.Context(), func(ctx context.Context, st store.Store) error {
-				res, err := bench.ExportCassettes(ctx, st, args[0], args[1])
+				res, err := application.ExportCassettes(ctx, st, args[0], args[1])
 				if err != nil {
 					return a.failed(err)
 				}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -79,7 +79,7 @@ func Main(args []string) int {
 	if err == nil {
 		return ExitOK
 	}
-	var be *bench.Error
+	var be *application.Error
 	if !errors.As(err, new(*exitError)) && errors.As(err, &be) {
 		err = a.failed(err) // an application error that no command wrapped
 	}
@@ -122,7 +122,7 @@ func (a *app) signals() (context.Context, func()) {
 		select {
 		case <-ch:
 			fmt.Fprintln(a.stderr, "interrupted again: exiting now")
-			bench.KillPlugins()
+			application.KillPlugins()
 			os.Exit(ExitInterrupted)
 		case <-done:
 		}
@@ -172,8 +172,8 @@ error · 3 runtime failure · 130 interrupted.`,
 
 // bench is the application layer, with this command's logger, plugin search
 // path and stderr for notices.
-func (a *app) bench() *bench.App {
-	return &bench.App{Log: a.log, Version: Version, PluginDirs: a.searchPath,
+func (a *app) bench() *application.App {
+	return &application.App{Log: a.log, Version: Version, PluginDirs: a.searchPath,
 		Notice: func(msg string) { fmt.Fprintln(a.stderr, msg) }}
 }
 
@@ -195,14 +195,14 @@ func (a *app) databaseURL(fromFile string) string {
 	case fromFile != "":
 		return fromFile
 	}
-	return bench.DefaultDatabaseURL
+	return application.DefaultDatabaseURL
 }
 
 // openStore opens the database for a command that writes (creating a SQLite
 // file if needed); fromFile is the bench file's wtb.database, if any.
 func (a *app) openStore(ctx context.Context, fromFile string) (store.Store, error) {
 	url := a.databaseURL(fromFile)
-	st, err := bench.OpenStore(ctx, url)
+	st, err := application.OpenStore(ctx, url)
 	if err != nil {
 		return nil, exitf(ExitRuntime, "opening the database %s: %v", store.Redact(url), oneLine(err))
 	}
@@ -215,8 +215,8 @@ func (a *app) openStore(ctx context.Context, fromFile string) (store.Store, erro
 // not write its directory can use every read command.
 func (a *app) openReader(ctx context.Context, fromFile string) (store.Store, error) {
 	url := a.databaseURL(fromFile)
-	st, err := bench.OpenReader(ctx, url)
-	if errors.Is(err, bench.ErrNoDatabase) {
+	st, err := application.OpenReader(ctx, url)
+	if errors.Is(err, application.ErrNoDatabase) {
 		return nil, exitf(ExitConfig, "%v", err)
 	}
 	if err != nil {
@@ -256,12 +256,12 @@ func (a *app) dbHint() string {
 	url := a.dbURL
 	bare := os.Getenv("WTB_DATABASE_URL")
 	if bare == "" {
-		bare = bench.DefaultDatabaseURL
+		bare = application.DefaultDatabaseURL
 	}
 	if url == "" || url == bare {
 		return ""
 	}
-	if path, err := bench.SQLitePath(url); err == nil && !strings.Contains(url, "postgres") {
+	if path, err := application.SQLitePath(url); err == nil && !strings.Contains(url, "postgres") {
 		if abs, err := filepath.Abs(path); err == nil {
 			url = "sqlite://" + abs
 		}
@@ -292,12 +292,12 @@ func (a *app) failed(err error) error {
 		return err
 	}
 	code := ExitRuntime
-	if bench.KindOf(err) == bench.KindConfig {
+	if application.KindOf(err) == application.KindConfig {
 		code = ExitConfig
 	}
-	var ke *bench.KeyError
+	var ke *application.KeyError
 	switch {
-	case errors.Is(err, bench.ErrNoBatch):
+	case errors.Is(err, application.ErrNoBatch):
 		return exitf(code, "%v (list them with `%s`)", err, a.command("results", "--list"))
 	case errors.As(err, &ke) && len(ke.Executions) > 1:
 		lines := []string{fmt.Sprintf("%q is a node run that %d executions of batch %s share; show one of them:", ke.Key, len(ke.Executions), ke.Batch)}

@@ -8,15 +8,15 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/application"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/stats"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
 func (a *app) compareCommand() *cobra.Command {
-	var o bench.CompareOptions
+	var o application.CompareOptions
 	var limit int
 	var format string
 	var perEvaluator bool
@@ -67,7 +67,7 @@ digests of A's states the file keeps, without A's outputs.`,
 			if format != "table" && format != "json" {
 				return exitf(ExitConfig, "unknown --format %q: use table or json", format)
 			}
-			var c *bench.Comparison
+			var c *application.Comparison
 			err := a.reading(cmd.Context(), func(ctx context.Context, st store.Store) (err error) {
 				c, err = a.comparison(ctx, st, args[0], args[1], o)
 				return err
@@ -77,7 +77,7 @@ digests of A's states the file keeps, without A's outputs.`,
 			}
 			if format == "json" {
 				// One document, whatever the flags: machine readers parse it whole.
-				if err := doc.Write(a.stdout, doc.CompareOf(c, bench.Redactor(c.A).JSON, bench.Redactor(c.B).JSON)); err != nil {
+				if err := jsondoc.Write(a.stdout, jsondoc.CompareOf(c, application.Redactor(c.A).JSON, application.Redactor(c.B).JSON)); err != nil {
 					return exitf(ExitRuntime, "%v", err)
 				}
 			} else {
@@ -92,9 +92,9 @@ digests of A's states the file keeps, without A's outputs.`,
 			return nil
 		},
 	}
-	cmd.Flags().Float64Var(&o.Tolerance, "tolerance", bench.DefaultTolerance, "a mean score drop must be larger than this to be a regression")
-	cmd.Flags().Float64Var(&o.Alpha, "alpha", bench.DefaultAlpha, "significance level: the paired test's p-value must be below it")
-	cmd.Flags().StringVar(&o.Test, "test", bench.TestT, "paired test: t or wilcoxon")
+	cmd.Flags().Float64Var(&o.Tolerance, "tolerance", application.DefaultTolerance, "a mean score drop must be larger than this to be a regression")
+	cmd.Flags().Float64Var(&o.Alpha, "alpha", application.DefaultAlpha, "significance level: the paired test's p-value must be below it")
+	cmd.Flags().StringVar(&o.Test, "test", application.TestT, "paired test: t or wilcoxon")
 	cmd.Flags().BoolVar(&o.Cases, "cases", false, "list changed executions with the first node whose output differs")
 	cmd.Flags().BoolVar(&perEvaluator, "evaluators", false, "show each evaluator's change per combination (shown anyway when A and B were scored by different evaluators)")
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many executions in --cases")
@@ -104,20 +104,20 @@ digests of A's states the file keeps, without A's outputs.`,
 
 // comparison compares stored batch b against, a stored batch or a baseline
 // file.
-func (a *app) comparison(ctx context.Context, st store.Store, against, b string, o bench.CompareOptions) (*bench.Comparison, error) {
+func (a *app) comparison(ctx context.Context, st store.Store, against, b string, o application.CompareOptions) (*application.Comparison, error) {
 	if isBaselineFile(b) {
 		return nil, exitf(ExitConfig, "%s is a baseline file: it can only be A, what a stored batch B is compared against", b)
 	}
-	var c *bench.Comparison
+	var c *application.Comparison
 	var err error
 	if isBaselineFile(against) {
 		base, lerr := a.loadBaseline(against)
 		if lerr != nil {
 			return nil, lerr
 		}
-		c, err = bench.CompareBaseline(ctx, st, base, b, o)
+		c, err = application.CompareBaseline(ctx, st, base, b, o)
 	} else {
-		c, err = bench.Compare(ctx, st, against, b, o)
+		c, err = application.Compare(ctx, st, against, b, o)
 		err = noBatchHint(err, against)
 	}
 	if err != nil {
@@ -149,14 +149,14 @@ func lineage(a, b *store.Batch) string {
 // writeComparison prints what differs in how A and B were scored and what
 // they ran, then the per-combination table, then (when the evaluators differ
 // or perEvaluator asks) each evaluator's change.
-func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
+func writeComparison(w io.Writer, c *application.Comparison, perEvaluator bool) {
 	recA, recB := c.A, c.B
 	from := ""
 	if c.BaselineFile != "" {
 		from = ", from the baseline file " + c.BaselineFile
 	}
 	fmt.Fprintf(w, "Comparing %s (A, %s%s) → %s (B, %s)\n", recA.ID, recA.Name, from, recB.ID, recB.Name)
-	fmt.Fprintf(w, "  A: %s\n  B: %s\n", datasetLine(doc.DatasetOf(recA), -1), datasetLine(doc.DatasetOf(recB), -1))
+	fmt.Fprintf(w, "  A: %s\n  B: %s\n", datasetLine(jsondoc.DatasetOf(recA), -1), datasetLine(jsondoc.DatasetOf(recB), -1))
 	if l := lineage(recA, recB); l != "" {
 		fmt.Fprintln(w, l)
 	}
@@ -166,11 +166,11 @@ func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
 		var alike []string
 		for _, e := range c.Evaluators {
 			switch e.Status {
-			case bench.EvaluatorOnlyA:
+			case application.EvaluatorOnlyA:
 				fmt.Fprintf(w, "  only in A: %s (%s)\n", e.Name, e.A.Type)
-			case bench.EvaluatorOnlyB:
+			case application.EvaluatorOnlyB:
 				fmt.Fprintf(w, "  only in B: %s (%s)\n", e.Name, e.B.Type)
-			case bench.EvaluatorChanged:
+			case application.EvaluatorChanged:
 				note := "not compared"
 				if e.Comparable {
 					note = "its scores compare"
@@ -201,7 +201,7 @@ func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
 	for _, r := range c.Combinations {
 		costs = costs || r.TokensA != nil || r.TokensB != nil
 		switch r.CostCompared() {
-		case bench.CostUnpricedA, bench.CostUnpricedB, bench.CostUnpricedBoth:
+		case application.CostUnpricedA, application.CostUnpricedB, application.CostUnpricedBoth:
 			unpricedCalls = true
 		}
 	}
@@ -240,11 +240,11 @@ func writeComparison(w io.Writer, c *bench.Comparison, perEvaluator bool) {
 
 // writeEvaluatorDeltas prints each evaluator's change per combination both
 // batches ran.
-func writeEvaluatorDeltas(w io.Writer, c *bench.Comparison) {
+func writeEvaluatorDeltas(w io.Writer, c *application.Comparison) {
 	fmt.Fprintln(w, "\nPer evaluator:")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMBINATION\tEVALUATOR\tMEAN A\tMEAN B\tΔ MEAN\tPAIRED Δ [95% CI]\tp\tVERDICT")
-	status := map[string]bench.EvaluatorDiff{}
+	status := map[string]application.EvaluatorDiff{}
 	for _, e := range c.Evaluators {
 		status[e.Name] = e
 	}
@@ -256,9 +256,9 @@ func writeEvaluatorDeltas(w io.Writer, c *bench.Comparison) {
 		for _, e := range r.Evaluators {
 			paired, p, verdict := numfmt.Dash, numfmt.Dash, ""
 			switch st := status[e.Name]; {
-			case st.Status == bench.EvaluatorOnlyA:
+			case st.Status == application.EvaluatorOnlyA:
 				verdict = "only in A"
-			case st.Status == bench.EvaluatorOnlyB:
+			case st.Status == application.EvaluatorOnlyB:
 				verdict = "only in B"
 			case !st.Comparable:
 				verdict = "not compared: settings changed"
@@ -282,24 +282,24 @@ func writeEvaluatorDeltas(w io.Writer, c *bench.Comparison) {
 // with both means, or why there is none: calls it could not price (never
 // counted as $0), no calls on one side, or A is a baseline file (no cost
 // recorded).
-func costDeltaCell(r *bench.ComboDelta) string {
+func costDeltaCell(r *application.ComboDelta) string {
 	if r.MeanA == nil || r.MeanB == nil {
 		return numfmt.Dash
 	}
 	switch r.CostCompared() {
 	case "":
 		return fmt.Sprintf("%s (%s → %s)", numfmt.SignedUSD(*r.CostDelta), numfmt.USD(*r.CostA), numfmt.USD(*r.CostB))
-	case bench.CostUnpricedA:
+	case application.CostUnpricedA:
 		return "unpriced in A (" + plural(r.UnpricedA, "call", "calls") + ")"
-	case bench.CostUnpricedB:
+	case application.CostUnpricedB:
 		return "unpriced in B (" + plural(r.UnpricedB, "call", "calls") + ")"
-	case bench.CostUnpricedBoth:
+	case application.CostUnpricedBoth:
 		return "unpriced in A and B"
-	case bench.CostNoCallsA:
+	case application.CostNoCallsA:
 		return "no calls in A"
-	case bench.CostNoCallsB:
+	case application.CostNoCallsB:
 		return "no calls in B"
-	case bench.CostNotRecordedA:
+	case application.CostNotRecordedA:
 		return "not recorded in A"
 	}
 	return numfmt.Dash
@@ -307,7 +307,7 @@ func costDeltaCell(r *bench.ComboDelta) string {
 
 // tokensDeltaCell is the change of a combination's mean tokens per
 // execution with both means.
-func tokensDeltaCell(r *bench.ComboDelta) string {
+func tokensDeltaCell(r *application.ComboDelta) string {
 	if r.TokensDelta == nil || r.MeanA == nil || r.MeanB == nil {
 		return numfmt.Dash
 	}
@@ -320,24 +320,24 @@ func pairedCell(p stats.Paired) string {
 
 // verdictCell is a combination's verdict in the table; when the overall
 // scores do not compare, it names the evaluators behind it.
-func verdictCell(r *bench.ComboDelta, overallComparable bool) string {
+func verdictCell(r *application.ComboDelta, overallComparable bool) string {
 	v := r.Verdict(overallComparable)
 	var which []string
 	if !overallComparable {
 		for _, e := range r.Evaluators {
-			if (v == bench.VerdictRegression && e.Regression) || (v == bench.VerdictSignificant && e.Significant) {
+			if (v == application.VerdictRegression && e.Regression) || (v == application.VerdictSignificant && e.Significant) {
 				which = append(which, e.Name)
 			}
 		}
 	}
 	switch v {
-	case bench.VerdictOnlyA:
+	case application.VerdictOnlyA:
 		return "only in A"
-	case bench.VerdictOnlyB:
+	case application.VerdictOnlyB:
 		return "new in B"
-	case bench.VerdictRegression:
+	case application.VerdictRegression:
 		return joinNonEmpty(" in ", "REGRESSION", strings.Join(which, ", "))
-	case bench.VerdictSignificant:
+	case application.VerdictSignificant:
 		return joinNonEmpty(": ", "significant", strings.Join(which, ", "))
 	}
 	return ""
@@ -371,7 +371,7 @@ func percent(x *float64) string {
 	return numfmt.Percent(*x)
 }
 
-func (a *app) writeCaseDeltas(rows []bench.CaseDelta, limit int) {
+func (a *app) writeCaseDeltas(rows []application.CaseDelta, limit int) {
 	fmt.Fprintf(a.stdout, "\n%s whose score changed (first differing node → score change):\n", plural(len(rows), "execution", "executions"))
 	for i, r := range rows {
 		if i == limit {

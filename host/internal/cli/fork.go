@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 )
 
 func (a *app) forkCommand() *cobra.Command {
@@ -46,7 +46,7 @@ The reused node runs keep the stderr and runner lines the parent stored.`,
 			if len(args) == 2 {
 				file = args[1]
 			}
-			return a.fork(cmd.Context(), bench.ForkOptions{Parent: args[0], Node: from, File: file, OnlyNew: onlyNew}, f)
+			return a.fork(cmd.Context(), application.ForkOptions{Parent: args[0], Node: from, File: file, OnlyNew: onlyNew}, f)
 		},
 	}
 	addRunFlags(cmd, f)
@@ -56,7 +56,7 @@ The reused node runs keep the stderr and runner lines the parent stored.`,
 	return cmd
 }
 
-func (a *app) fork(ctx context.Context, o bench.ForkOptions, f *runFlags) error {
+func (a *app) fork(ctx context.Context, o application.ForkOptions, f *runFlags) error {
 	if err := checkFormat(f.format); err != nil {
 		return err
 	}

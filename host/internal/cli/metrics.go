@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/metrics"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 )
@@ -163,7 +163,7 @@ func (a *app) startMetrics(f *runFlags) (*runMetrics, error) {
 // done pushes the batch's final figures (a failed push is a warning: the
 // results are stored either way), keeps the endpoint up until a scraper has
 // read them (--metrics-linger), and stops it.
-func (a *app) metricsDone(rm *runMetrics, out *bench.Outcome) {
+func (a *app) metricsDone(rm *runMetrics, out *application.Outcome) {
 	if rm == nil {
 		return
 	}

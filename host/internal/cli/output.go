@@ -12,17 +12,17 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/dataset"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
+	"github.com/wtbench/wtb/host/internal/leaderboard"
 	"github.com/wtbench/wtb/host/internal/numfmt"
-	"github.com/wtbench/wtb/host/internal/report"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
 // printPlan prints what the batch will run and what prefix sharing saves.
-func (a *app) printPlan(b *spec.Batch, counts bench.PlanCounts, id string, st store.Store) {
+func (a *app) printPlan(b *spec.Batch, counts application.PlanCounts, id string, st store.Store) {
 	fmt.Fprintf(a.stderr, "batch %s: %s × %s × %s → %s (runner %s, store %s)\n", id,
 		plural(len(b.Combinations), "combination", "combinations"), plural(len(b.Cases), "case", "cases"), plural(b.Repeat, "repeat", "repeats"),
 		plural(counts.Executions, "execution", "executions"), b.Runner.Plugin, st.Describe())
@@ -56,7 +56,7 @@ func (a *app) printPlan(b *spec.Batch, counts bench.PlanCounts, id string, st st
 	fmt.Fprintln(a.stderr, line)
 }
 
-func perNode(stats []bench.NodeStats) string {
+func perNode(stats []application.NodeStats) string {
 	var parts []string
 	for _, s := range stats {
 		parts = append(parts, fmt.Sprintf("%s %d/%d", s.Node, s.Shared, s.Unshared))
@@ -64,7 +64,7 @@ func perNode(stats []bench.NodeStats) string {
 	return strings.Join(parts, ", ")
 }
 
-func ci(c report.Combo) string {
+func ci(c leaderboard.Combo) string {
 	if c.CI95 == nil {
 		return numfmt.Dash
 	}
@@ -73,7 +73,7 @@ func ci(c report.Combo) string {
 
 // latency is a percentile of a combination's durations, which are those of
 // its successful executions: "—" when none succeeded (not "0.0 ms").
-func latency(c report.Combo, ms float64) string {
+func latency(c leaderboard.Combo, ms float64) string {
 	if c.Succeeded == 0 {
 		return numfmt.Dash
 	}
@@ -90,7 +90,7 @@ type followUps struct {
 }
 
 // followUps picks what a leaderboard suggests looking at.
-func (a *app) followUps(ctx context.Context, st store.Store, rec *store.Batch, b *spec.Batch, sum report.Summary, failures []store.Result) followUps {
+func (a *app) followUps(ctx context.Context, st store.Store, rec *store.Batch, b *spec.Batch, sum leaderboard.Summary, failures []store.Result) followUps {
 	f := followUps{command: a.command}
 	if len(failures) > 0 {
 		f.inspect = failures[0].ExecutionKey
@@ -107,7 +107,7 @@ func (a *app) followUps(ctx context.Context, st store.Store, rec *store.Batch, b
 		below := b.PassScore
 		for _, q := range []store.ResultQuery{{Combination: c.Combination, MaxScore: &below, Limit: 1, NoTotal: true},
 			{Combination: c.Combination, Limit: 1, NoTotal: true}} {
-			if rows, _, err := bench.Executions(ctx, st, rec.ID, q); err == nil && len(rows) > 0 {
+			if rows, _, err := application.Executions(ctx, st, rec.ID, q); err == nil && len(rows) > 0 {
 				f.inspect = rows[0].ExecutionKey
 				return f
 			}
@@ -118,17 +118,17 @@ func (a *app) followUps(ctx context.Context, st store.Store, rec *store.Batch, b
 
 // thresholdApplies says whether the thresholds judge combination c: every
 // one with applies_to = "all", only the best-ranked with "best".
-func thresholdApplies(b *spec.Batch, c report.Combo) bool {
+func thresholdApplies(b *spec.Batch, c leaderboard.Combo) bool {
 	return b.Thresholds.AppliesTo != "best" || c.Rank == 1
 }
 
 // writeLeaderboard renders a batch's leaderboard with the commands it
 // suggests (next). failures are the first failed executions by key; sum
 // counts them all.
-func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum report.Summary, failures []store.Result, next followUps) error {
+func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batch, sum leaderboard.Summary, failures []store.Result, next followUps) error {
 	switch format {
 	case "json":
-		return doc.Write(w, doc.LeaderboardOf(&bench.Board{Batch: rec, Spec: b, Summary: sum, Failures: failures}))
+		return jsondoc.Write(w, jsondoc.LeaderboardOf(&application.Board{Batch: rec, Spec: b, Summary: sum, Failures: failures}))
 	case "csv":
 		cw := csv.NewWriter(w)
 		header := []string{"rank", "combination", "executions", "succeeded", "failed", "mean_score", "stddev", "ci95_low", "ci95_high", "pass_rate", "p50_ms", "p95_ms", "meets_thresholds"}
@@ -153,7 +153,7 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		return cw.Error()
 	}
 	fmt.Fprintf(w, "\nLeaderboard — %s (batch %s)\n", b.Name, rec.ID)
-	fmt.Fprintf(w, "Dataset: %s\n", datasetLine(doc.DatasetOf(rec), len(b.Cases)))
+	fmt.Fprintf(w, "Dataset: %s\n", datasetLine(jsondoc.DatasetOf(rec), len(b.Cases)))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	header := "RANK\tCOMBINATION\tMEAN\tSTDDEV\t95% CI\tPASS\tP50\tP95\tOK/FAIL"
 	for _, ev := range b.Evaluators {
@@ -248,7 +248,7 @@ func writeLeaderboard(w io.Writer, format string, rec *store.Batch, b *spec.Batc
 		verdict = fmt.Sprintf("%s (%s, %s)", verdict, strings.Join(parts, ", "), whom)
 	}
 	if ties {
-		fmt.Fprintf(w, "\nRanked by mean score before rounding; %s.\n", report.TieBreak)
+		fmt.Fprintf(w, "\nRanked by mean score before rounding; %s.\n", leaderboard.TieBreak)
 	}
 	fmt.Fprintf(w, "\nVerdict: %s — %d/%d executions stored, %d failed\n", verdict, sum.Stored, sum.Total, sum.Failed)
 	if sum.Saved > 0 {
@@ -299,7 +299,7 @@ type junitFailure struct {
 
 // writeJUnitFile writes one test suite per combination (a test case per
 // execution: failed or below pass_score fails) plus a "thresholds" suite.
-func writeJUnitFile(path string, rec *store.Batch, b *spec.Batch, sum report.Summary, results []store.Result) error {
+func writeJUnitFile(path string, rec *store.Batch, b *spec.Batch, sum leaderboard.Summary, results []store.Result) error {
 	out := junitSuites{Name: b.Name + " (" + rec.ID + ")"}
 	by := map[string][]store.Result{}
 	for _, r := range results {
@@ -357,7 +357,7 @@ func writeJUnitFile(path string, rec *store.Batch, b *spec.Batch, sum report.Sum
 // costCell is a combination's mean cost per execution: "unpriced" when no
 // execution's calls could all be priced (never $0), and how many calls were
 // left out when some could not.
-func costCell(c *report.Cost) string {
+func costCell(c *leaderboard.Cost) string {
 	switch {
 	case c == nil:
 		return numfmt.Dash
@@ -369,7 +369,7 @@ func costCell(c *report.Cost) string {
 	return numfmt.USD(*c.MeanUSD)
 }
 
-func tokensCell(c *report.Cost) string {
+func tokensCell(c *leaderboard.Cost) string {
 	if c == nil {
 		return numfmt.Dash
 	}
@@ -378,7 +378,7 @@ func tokensCell(c *report.Cost) string {
 
 // datasetLine says what a batch ran: "cases 3f2a9c01b7de (12 cases) · git
 // 1a2b3c4d5e6f on main, uncommitted changes"; cases < 0 leaves the count out.
-func datasetLine(d doc.Dataset, cases int) string {
+func datasetLine(d jsondoc.Dataset, cases int) string {
 	line := "cases " + orDash(dataset.Short(d.CasesHash))
 	if cases >= 0 {
 		line += " (" + plural(cases, "case", "cases") + ")"

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/application"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 )
 
 // parityFlags are what parity tolerates.
@@ -18,8 +18,8 @@ type parityFlags struct {
 	limit                     int
 }
 
-func (p parityFlags) options() bench.ParityOptions {
-	return bench.ParityOptions{Tolerance: p.tolerance, StateTolerance: p.stateTolerance, IgnoreEvaluators: p.ignore}
+func (p parityFlags) options() application.ParityOptions {
+	return application.ParityOptions{Tolerance: p.tolerance, StateTolerance: p.stateTolerance, IgnoreEvaluators: p.ignore}
 }
 
 // runOnlyFlags apply to running a batch: with parity --batches nothing runs.
@@ -123,7 +123,7 @@ func (a *app) parity(ctx context.Context, file string, runners [2]string, pf par
 	defer a.metricsDone(f.metrics, nil)
 	res, err := a.bench().Parity(ctx, st, cfg, f.batch, runners, pf.options(), opts)
 	if err != nil {
-		var be *bench.Error
+		var be *application.Error
 		if errors.As(err, &be) {
 			a.printDiagnostics(cfg.Files(), be.Diags)
 		}
@@ -170,13 +170,13 @@ func (a *app) parityBatches(ctx context.Context, ids [2]string, pf parityFlags, 
 }
 
 // writeParity renders a parity verdict and turns it into the exit code.
-func (a *app) writeParity(res *bench.ParityResult, limit int, format string) error {
+func (a *app) writeParity(res *application.ParityResult, limit int, format string) error {
 	if res.RecordErr != nil {
 		fmt.Fprintf(a.stderr, "warning: the verdict could not be written to the audit trails of batches %s and %s: %v\n",
 			res.Batches[0].ID, res.Batches[1].ID, oneLine(res.RecordErr))
 	}
 	if format == "json" {
-		if err := doc.Write(a.stdout, doc.ParityOf(res)); err != nil {
+		if err := jsondoc.Write(a.stdout, jsondoc.ParityOf(res)); err != nil {
 			return exitf(ExitRuntime, "%v", err)
 		}
 	} else {
@@ -188,7 +188,7 @@ func (a *app) writeParity(res *bench.ParityResult, limit int, format string) err
 	return nil
 }
 
-func (a *app) writeParityText(res *bench.ParityResult, limit int) {
+func (a *app) writeParityText(res *application.ParityResult, limit int) {
 	w := a.stdout
 	sides := res.Sides()
 	compared := plural(res.Compared, "execution", "executions") + " compared"

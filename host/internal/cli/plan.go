@@ -7,8 +7,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/application"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
 )
@@ -34,18 +34,18 @@ func (a *app) planCommand() *cobra.Command {
 			}
 			b := bd.Spec
 			// A plan only reads: no database yet means an empty cache.
-			st, err := bench.OpenReader(cmd.Context(), a.databaseURL(cfg.Database))
+			st, err := application.OpenReader(cmd.Context(), a.databaseURL(cfg.Database))
 			switch {
-			case errors.Is(err, bench.ErrNoDatabase):
+			case errors.Is(err, application.ErrNoDatabase):
 				st = nil
 			case err != nil:
 				return exitf(ExitRuntime, "opening the database: %v", oneLine(err))
 			default:
 				defer st.Close()
 			}
-			v := bench.Plan(cmd.Context(), st, b)
+			v := application.Plan(cmd.Context(), st, b)
 			if format == "json" {
-				return doc.Write(a.stdout, doc.PlanOf(v))
+				return jsondoc.Write(a.stdout, jsondoc.PlanOf(v))
 			}
 			fmt.Fprintf(a.stdout, "batch_test %q: %d combinations × %d cases × %d repeats = %d executions\n",
 				b.Name, len(b.Combinations), len(b.Cases), b.Repeat, v.Counts.Executions)
@@ -108,7 +108,7 @@ func (a *app) cacheCommand() *cobra.Command {
 					return exitf(ExitRuntime, "%v", err)
 				}
 				if statsFormat == "json" {
-					return doc.Write(a.stdout, doc.CacheStatsOf(st.Describe(), s))
+					return jsondoc.Write(a.stdout, jsondoc.CacheStatsOf(st.Describe(), s))
 				}
 				fmt.Fprintf(a.stdout, "node cache in %s: %d entries from %s, %.1f MiB of state\n", st.Describe(), s.Entries,
 					plural(s.Batches, "batch", "batches"), float64(s.Bytes)/(1<<20))
@@ -135,7 +135,7 @@ func (a *app) cacheCommand() *cobra.Command {
 				return exitf(ExitRuntime, "%v", err)
 			}
 			if clearFormat == "json" {
-				return doc.Write(a.stdout, doc.CacheClearedOf(st.Describe(), n))
+				return jsondoc.Write(a.stdout, jsondoc.CacheClearedOf(st.Describe(), n))
 			}
 			fmt.Fprintf(a.stdout, "cleared %s\n", plural(n, "cache entry", "cache entries"))
 			return nil

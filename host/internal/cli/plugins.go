@@ -7,8 +7,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/application"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 )
 
 func (a *app) pluginsCommand() *cobra.Command {
@@ -27,11 +27,11 @@ configuration attributes.`,
 			}
 			dirs, found := a.bench().Plugins(cmd.Context())
 			if format == "json" {
-				d := doc.Plugins{Header: doc.Header{FormatVersion: doc.FormatVersion, Kind: doc.KindPlugins}, SearchPath: dirs, Plugins: []doc.Plugin{}}
+				d := jsondoc.Plugins{Header: jsondoc.Header{FormatVersion: jsondoc.FormatVersion, Kind: jsondoc.KindPlugins}, SearchPath: dirs, Plugins: []jsondoc.Plugin{}}
 				for _, p := range found {
-					d.Plugins = append(d.Plugins, doc.PluginOf(p))
+					d.Plugins = append(d.Plugins, jsondoc.PluginOf(p))
 				}
-				return doc.Write(a.stdout, d)
+				return jsondoc.Write(a.stdout, d)
 			}
 			fmt.Fprintf(a.stdout, "Searched: %s\n\n", strings.Join(dirs, ", "))
 			if len(found) == 0 {
@@ -70,17 +70,17 @@ func (a *app) pluginsDescribeCommand() *cobra.Command {
 			}
 			c, err := a.bench().DescribePlugin(cmd.Context(), args[0], kind)
 			if err != nil {
-				if bench.KindOf(err) == bench.KindConfig {
+				if application.KindOf(err) == application.KindConfig {
 					return a.failed(err)
 				}
 				return exitf(ExitRuntime, "%v", oneLine(err))
 			}
-			d := doc.PluginSchemaOf(c)
+			d := jsondoc.PluginSchemaOf(c)
 			if format == "json" {
-				return doc.Write(a.stdout, d)
+				return jsondoc.Write(a.stdout, d)
 			}
 			block := "runner"
-			if c.Kind == bench.PluginEnvironment {
+			if c.Kind == application.PluginEnvironment {
 				block = "environment"
 			}
 			fmt.Fprintf(a.stdout, "%s %q — %s %s\n", block, c.Name, c.Path, d.Plugin.Version)
@@ -114,11 +114,11 @@ func (a *app) pluginsDescribeCommand() *cobra.Command {
 
 // describePlugin is a found plugin's VERSION, PROTOCOL and CAPABILITIES
 // columns.
-func describePlugin(d bench.FoundPlugin) (version, protocols, caps string) {
+func describePlugin(d application.FoundPlugin) (version, protocols, caps string) {
 	if d.Err != nil {
 		return "error", "-", oneLine(d.Err)
 	}
-	if d.Kind == bench.PluginRunner {
+	if d.Kind == application.PluginRunner {
 		caps = "kinds=" + strings.Join(sortedCopy(d.NodeKinds), ",")
 	}
 	var pv []string
@@ -139,5 +139,5 @@ func sortedCopy(s []string) []string {
 }
 
 func (a *app) searchPath(fromFile string) []string {
-	return bench.PluginSearchPath(a.pluginDir, fromFile)
+	return application.PluginSearchPath(a.pluginDir, fromFile)
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 )
 
@@ -36,9 +36,9 @@ type progress struct {
 // The scheduler finds SetTotal and Load by type assertion: a signature that
 // drifted would turn them off without a word, so the compiler holds them.
 var (
-	_ bench.Progress     = (*progress)(nil)
-	_ bench.Retotaler    = (*progress)(nil)
-	_ bench.LoadReporter = (*progress)(nil)
+	_ application.Progress     = (*progress)(nil)
+	_ application.Retotaler    = (*progress)(nil)
+	_ application.LoadReporter = (*progress)(nil)
 )
 
 // DefaultProgressEvery is how often a status line is printed when output is
@@ -127,7 +127,7 @@ func (p *progress) Add(succeeded, failed int) {
 	}
 }
 
-// SetTotal implements bench.Retotaler: combinations stopped early shrink the
+// SetTotal implements application.Retotaler: combinations stopped early shrink the
 // batch.
 func (p *progress) SetTotal(total int) {
 	p.mu.Lock()
@@ -139,7 +139,7 @@ func (p *progress) SetTotal(total int) {
 	}
 }
 
-// Load implements bench.LoadReporter.
+// Load implements application.LoadReporter.
 func (p *progress) Load(inFlight, queued int) {
 	p.mu.Lock()
 	p.inFlight, p.queued = inFlight, queued

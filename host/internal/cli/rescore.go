@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 )
 
 func (a *app) rescoreCommand() *cobra.Command {
@@ -32,7 +32,7 @@ thresholds are missed.`,
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			o := bench.RescoreOptions{Batch: args[0], BatchName: name}
+			o := application.RescoreOptions{Batch: args[0], BatchName: name}
 			fromFile := ""
 			if len(args) == 2 {
 				cfg, err := a.loadConfig(args[1], vars)

@@ -7,9 +7,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/dataset"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
 )
@@ -47,7 +47,7 @@ files had uncommitted changes.`,
 				id = args[0]
 			}
 			if failed || executions {
-				rec, b, err := bench.Batch(ctx, st, id)
+				rec, b, err := application.Batch(ctx, st, id)
 				if err != nil {
 					return a.failed(err)
 				}
@@ -55,12 +55,12 @@ files had uncommitted changes.`,
 				if failed {
 					q.Status = store.ResultFailed
 				}
-				rows, total, err := bench.Executions(ctx, st, rec.ID, q)
+				rows, total, err := application.Executions(ctx, st, rec.ID, q)
 				if err != nil {
 					return a.failed(err)
 				}
 				if format == "json" {
-					return doc.Write(a.stdout, doc.ExecutionsOf(rec.ID, rows, total, 0, b))
+					return jsondoc.Write(a.stdout, jsondoc.ExecutionsOf(rec.ID, rows, total, 0, b))
 				}
 				return a.writeExecutions(rows, format)
 			}
@@ -70,13 +70,13 @@ files had uncommitted changes.`,
 				}
 				return a.watchResults(ctx, st, id, format)
 			}
-			board, err := bench.Leaderboard(ctx, st, id)
+			board, err := application.Leaderboard(ctx, st, id)
 			if err != nil {
 				return a.failed(err)
 			}
 			rec := board.Batch
 			if format == "table" {
-				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, bench.DisplayStatus(rec), numfmt.Date(rec.StartedAt))
+				fmt.Fprintf(a.stdout, "batch %s (%s) — %s, started %s\n", rec.ID, rec.Name, application.DisplayStatus(rec), numfmt.Date(rec.StartedAt))
 				switch {
 				case rec.Lineage == store.LineageRescore:
 					fmt.Fprintf(a.stdout, "rescored from batch %s: the same executions, scored again (no node ran)\n", rec.ParentID)
@@ -84,7 +84,7 @@ files had uncommitted changes.`,
 					fmt.Fprintf(a.stdout, "forked from batch %s at node %s: the nodes up to it were reused, not run\n", rec.ParentID, rec.ForkNode)
 				}
 			}
-			if bench.Interrupted(rec) {
+			if application.Interrupted(rec) {
 				fmt.Fprintf(a.stderr, "batch %s was interrupted: the process running it stopped before it finished; `%s` runs the rest\n",
 					rec.ID, a.command("resume", rec.ID))
 			}
@@ -101,12 +101,12 @@ files had uncommitted changes.`,
 }
 
 func (a *app) listBatches(ctx context.Context, st store.Store, format string) error {
-	bs, err := bench.Batches(ctx, st, 100)
+	bs, err := application.Batches(ctx, st, 100)
 	if err != nil {
 		return a.failed(err)
 	}
 	if format == "json" {
-		return doc.Write(a.stdout, doc.BatchesOf(bs))
+		return jsondoc.Write(a.stdout, jsondoc.BatchesOf(bs))
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BATCH\tNAME\tSTATUS\tEXECUTIONS\tRUNNER\tSTARTED\tCASES\tCOMMIT\tPARENT")
@@ -119,7 +119,7 @@ func (a *app) listBatches(ctx context.Context, st store.Store, format string) er
 		} else if b.Lineage == store.LineageFork {
 			parent = "fork of a deleted batch at " + b.ForkNode
 		}
-		status := bench.DisplayStatus(&b)
+		status := application.DisplayStatus(&b)
 		if status == store.StatusRunning && b.CancelRequestedAt != nil {
 			status += " (cancel requested)"
 		}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
 )
@@ -40,7 +40,7 @@ dropped whole — instant, and the space goes back to the file system — rather
 than deleted row by row (--dry-run says which months).`
 
 func (a *app) deleteCommand() *cobra.Command {
-	o := bench.DeleteOptions{}
+	o := application.DeleteOptions{}
 	cmd := &cobra.Command{
 		Use:   "delete BATCH_ID...",
 		Short: "Delete batches with their results, checkpoints, audit trail and model-call recordings",
@@ -55,7 +55,7 @@ them too (forks and rescores, and theirs).
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			o.IDs = args
-			return a.retention(ctx, func(st store.Store) (*bench.RetentionOutcome, error) { return a.bench().Delete(ctx, st, o) })
+			return a.retention(ctx, func(st store.Store) (*application.RetentionOutcome, error) { return a.bench().Delete(ctx, st, o) })
 		},
 	}
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "list what would be deleted, with its rows, and delete nothing")
@@ -65,7 +65,7 @@ them too (forks and rescores, and theirs).
 }
 
 func (a *app) gcCommand() *cobra.Command {
-	o := bench.GCOptions{}
+	o := application.GCOptions{}
 	var olderThan string
 	cmd := &cobra.Command{
 		Use:   "gc --older-than AGE [--keep-last N] [--dry-run]",
@@ -90,7 +90,7 @@ goes. Batches that must stay are listed with why.
 				}
 				o.OlderThan = d
 			}
-			return a.retention(ctx, func(st store.Store) (*bench.RetentionOutcome, error) { return a.bench().GC(ctx, st, o) })
+			return a.retention(ctx, func(st store.Store) (*application.RetentionOutcome, error) { return a.bench().GC(ctx, st, o) })
 		},
 	}
 	cmd.Flags().StringVar(&olderThan, "older-than", "", "delete batches created more than this long ago: 30d, 12h, 1d12h, 90m, 2w")
@@ -105,7 +105,7 @@ goes. Batches that must stay are listed with why.
 // --db or directory.
 func (a *app) openExisting(ctx context.Context) (store.Store, error) {
 	url := a.databaseURL("")
-	if path, err := bench.SQLitePath(url); err == nil {
+	if path, err := application.SQLitePath(url); err == nil {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, exitf(ExitConfig, "no database at %s (point --db at an existing database)", path)
 		}
@@ -114,7 +114,7 @@ func (a *app) openExisting(ctx context.Context) (store.Store, error) {
 }
 
 // retention opens the database for writing, runs fn and renders what it did.
-func (a *app) retention(ctx context.Context, fn func(store.Store) (*bench.RetentionOutcome, error)) error {
+func (a *app) retention(ctx context.Context, fn func(store.Store) (*application.RetentionOutcome, error)) error {
 	st, err := a.openExisting(ctx)
 	if err != nil {
 		return err
@@ -130,7 +130,7 @@ func (a *app) retention(ctx context.Context, fn func(store.Store) (*bench.Retent
 	return nil
 }
 
-func (a *app) writeRetention(out *bench.RetentionOutcome) {
+func (a *app) writeRetention(out *application.RetentionOutcome) {
 	verb := "deleted"
 	if out.DryRun {
 		verb = "would delete"
@@ -193,7 +193,7 @@ func (a *app) writeRetention(out *bench.RetentionOutcome) {
 }
 
 // retentionTable lists the batches deleted (or to delete) with their rows.
-func (a *app) retentionTable(out *bench.RetentionOutcome) {
+func (a *app) retentionTable(out *application.RetentionOutcome) {
 	tables := store.RowCounts{}
 	for _, d := range out.Deleted {
 		for t := range d.Rows {
@@ -210,7 +210,7 @@ func (a *app) retentionTable(out *bench.RetentionOutcome) {
 	now := time.Now()
 	for _, d := range out.Deleted {
 		b := d.Batch
-		row := []string{b.ID, b.Name, bench.DisplayStatus(&b), numfmt.Date(b.CreatedAt), age(now.Sub(b.CreatedAt))}
+		row := []string{b.ID, b.Name, application.DisplayStatus(&b), numfmt.Date(b.CreatedAt), age(now.Sub(b.CreatedAt))}
 		for _, t := range cols {
 			if d.Partition != "" && !out.DryRun {
 				row = append(row, "(partition)") // counted with its month below

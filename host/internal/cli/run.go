@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/metrics"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/spec"
@@ -120,12 +120,12 @@ func (a *app) resumeCommand() *cobra.Command {
 }
 
 // loadConfig loads a bench file and shows its diagnostics.
-func (a *app) loadConfig(path string, vars []string) (*bench.Config, error) {
+func (a *app) loadConfig(path string, vars []string) (*application.Config, error) {
 	vm, err := parseVars(vars)
 	if err != nil {
 		return nil, exitf(ExitConfig, "%v", err)
 	}
-	cfg, diags, err := bench.Load(path, vm)
+	cfg, diags, err := application.Load(path, vm)
 	if cfg != nil {
 		a.printDiagnostics(cfg.Files(), diags)
 	}
@@ -136,12 +136,12 @@ func (a *app) loadConfig(path string, vars []string) (*bench.Config, error) {
 }
 
 // prepare loads a bench file and prepares one of its batches.
-func (a *app) prepare(ctx context.Context, path string, f *runFlags) (*bench.Config, *bench.Prepared, error) {
+func (a *app) prepare(ctx context.Context, path string, f *runFlags) (*application.Config, *application.Prepared, error) {
 	cfg, err := a.loadConfig(path, f.vars)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, diags, err := a.bench().Prepare(ctx, cfg, bench.PrepareOptions{Batch: f.batch})
+	p, diags, err := a.bench().Prepare(ctx, cfg, application.PrepareOptions{Batch: f.batch})
 	a.printDiagnostics(cfg.Files(), diags)
 	if err != nil {
 		return nil, nil, a.failed(err)
@@ -201,13 +201,15 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 }
 
 // runOptions are the progress bar, the plan summary and the metrics of a run.
-func (a *app) runOptions(st store.Store, f *runFlags) (bench.RunOptions, error) {
+func (a *app) runOptions(st store.Store, f *runFlags) (application.RunOptions, error) {
 	if f.budgetUSD < 0 || f.budgetTokens < 0 {
-		return bench.RunOptions{}, exitf(ExitConfig, "--budget-usd and --budget-tokens must be more than 0")
+		return application.RunOptions{}, exitf(ExitConfig, "--budget-usd and --budget-tokens must be more than 0")
 	}
-	o := bench.RunOptions{AuditNodes: f.auditNodes, Complete: f.complete, ModelCalls: f.modelCalls,
+	o := application.RunOptions{AuditNodes: f.auditNodes, Complete: f.complete, ModelCalls: f.modelCalls,
 		BudgetUSD: f.budgetUSD, BudgetTokens: f.budgetTokens,
-		OnStart: func(rec *store.Batch, b *spec.Batch, counts bench.PlanCounts) { a.printPlan(b, counts, rec.ID, st) }}
+		OnStart: func(rec *store.Batch, b *spec.Batch, counts application.PlanCounts) {
+			a.printPlan(b, counts, rec.ID, st)
+		}}
 	x, err := traceExport(f.otlpEndpoint, f.otlpHeaders)
 	if err != nil {
 		return o, err
@@ -227,7 +229,7 @@ func (a *app) runOptions(st store.Store, f *runFlags) (bench.RunOptions, error) 
 }
 
 // finish renders a run's outcome and turns it into the exit code.
-func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags) error {
+func (a *app) finish(out *application.Outcome, err error, st store.Store, f *runFlags) error {
 	a.metricsDone(f.metrics, out)
 	if err != nil {
 		return a.failed(err)
@@ -282,7 +284,7 @@ func (a *app) finish(out *bench.Outcome, err error, st store.Store, f *runFlags)
 	return nil
 }
 
-func runLine(id string, rep bench.RunReport, st store.Store) string {
+func runLine(id string, rep application.RunReport, st store.Store) string {
 	parts := []string{fmt.Sprintf("batch %s: %d succeeded, %d failed", id, rep.Succeeded, rep.Failed)}
 	if rep.Unfinished > 0 {
 		parts = append(parts, fmt.Sprintf("%d not run", rep.Unfinished))
@@ -315,16 +317,16 @@ func runLine(id string, rep bench.RunReport, st store.Store) string {
 
 // modelCallsPart says how many model calls a run made, and where their
 // answers came from.
-func modelCallsPart(rep bench.RunReport) string {
+func modelCallsPart(rep application.RunReport) string {
 	return callsPart(rep.ModelCalls, rep.ReplayMisses, rep.LLM, "model call", "model calls")
 }
 
 // judgeCallsPart says the same of the llm_judge evaluators' calls.
-func judgeCallsPart(rep bench.RunReport) string {
+func judgeCallsPart(rep application.RunReport) string {
 	return callsPart(rep.JudgeCalls, 0, rep.Judge, "judge call", "judge calls")
 }
 
-func callsPart(bySource map[string]int, misses int, l bench.CallTotals, one, many string) string {
+func callsPart(bySource map[string]int, misses int, l application.CallTotals, one, many string) string {
 	total := 0
 	var srcs []string
 	for src, n := range bySource {

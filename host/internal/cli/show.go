@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/application"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/statediff"
@@ -41,13 +41,13 @@ are then listed with the command that shows each.`,
 				return err
 			}
 			return a.reading(cmd.Context(), func(ctx context.Context, st store.Store) error {
-				v, err := bench.Execution(ctx, st, batchID, args[0])
+				v, err := application.Execution(ctx, st, batchID, args[0])
 				if err != nil {
 					return a.failed(err)
 				}
-				d := doc.ExecutionDetailOf(v)
+				d := jsondoc.ExecutionDetailOf(v)
 				if format == "json" {
-					return doc.Write(a.stdout, d)
+					return jsondoc.Write(a.stdout, d)
 				}
 				printExecution(a.stdout, &d, full, allLogs, bodies)
 				return nil
@@ -65,7 +65,7 @@ are then listed with the command that shows each.`,
 // shownLogLines is how many of a node's last log lines show prints.
 const shownLogLines = 5
 
-func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs, bodies bool) {
+func printExecution(w io.Writer, d *jsondoc.ExecutionDetail, full, allLogs, bodies bool) {
 	res := d.Execution
 	fmt.Fprintf(w, "execution %s (batch %s)\n", res.ExecutionKey, d.BatchID)
 	fmt.Fprintf(w, "  dataset: %s\n", datasetLine(d.Dataset, -1))
@@ -90,14 +90,14 @@ func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs, bodies b
 			variant = "=" + n.Variant
 		}
 		switch n.Status {
-		case doc.NodeSucceeded:
+		case jsondoc.NodeSucceeded:
 			fmt.Fprintf(w, "\n  %d. %s%s  [%s, %s, worker %s, checkpoint %s]\n", n.Position, n.Node, variant, n.Source, numfmt.Duration(n.DurationMs),
 				orDash(n.WorkerID), short(n.CheckpointID))
 			for _, c := range n.Diff {
 				fmt.Fprintf(w, "       %s\n", c.Line(70))
 			}
 			if n.DiffTruncated {
-				fmt.Fprintf(w, "       … more changes (--format json lists %d)\n", doc.MaxDiffChanges)
+				fmt.Fprintf(w, "       … more changes (--format json lists %d)\n", jsondoc.MaxDiffChanges)
 			}
 			if len(n.Metrics) > 0 {
 				fmt.Fprintf(w, "       metrics: %s\n", statediff.Brief(n.Metrics, 70))
@@ -106,7 +106,7 @@ func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs, bodies b
 			printModelCalls(w, n.ModelCalls, bodies)
 			printSpans(w, n)
 			final = n.State
-		case doc.NodeFailed:
+		case jsondoc.NodeFailed:
 			fmt.Fprintf(w, "\n  %d. %s%s  [failed]\n", n.Position, n.Node, variant)
 			printLogs(w, d.Logs, allLogs)
 			printModelCalls(w, n.ModelCalls, bodies)
@@ -132,7 +132,7 @@ func printExecution(w io.Writer, d *doc.ExecutionDetail, full, allLogs, bodies b
 // printSpans draws a node run's span tree on its timeline (offset from its
 // first span, duration, status, name, then model, tokens, tool and error),
 // then its tool calls as a list.
-func printSpans(w io.Writer, n doc.NodeRun) {
+func printSpans(w io.Writer, n jsondoc.NodeRun) {
 	if len(n.Spans) == 0 && n.SpansDropped == 0 {
 		return
 	}
@@ -194,7 +194,7 @@ func printSpans(w io.Writer, n doc.NodeRun) {
 // evaluation they graded, apart from the workflow's, and the execution's
 // model-call totals with the judges' counted apart (as the leaderboard's
 // cost.judge is).
-func printJudgeCalls(w io.Writer, d *doc.ExecutionDetail, bodies bool) {
+func printJudgeCalls(w io.Writer, d *jsondoc.ExecutionDetail, bodies bool) {
 	judged := false
 	for _, ev := range d.Evaluations {
 		judged = judged || len(ev.ModelCalls) > 0
@@ -245,7 +245,7 @@ func printJudgeCalls(w io.Writer, d *doc.ExecutionDetail, bodies bool) {
 
 // printModelCalls lists a node run's model calls, one line each, and with
 // bodies their requests and responses indented.
-func printModelCalls(w io.Writer, calls []doc.ModelCall, bodies bool) {
+func printModelCalls(w io.Writer, calls []jsondoc.ModelCall, bodies bool) {
 	if len(calls) == 0 {
 		return
 	}
@@ -258,7 +258,7 @@ func printModelCalls(w io.Writer, calls []doc.ModelCall, bodies bool) {
 // printModelCall is one call on a line (upstream, model, status, live,
 // recorded or replayed, time, sends and queue, tokens, cost or unpriced),
 // with bodies its request and response indented under it.
-func printModelCall(w io.Writer, indent string, c doc.ModelCall, bodies bool) {
+func printModelCall(w io.Writer, indent string, c jsondoc.ModelCall, bodies bool) {
 	attempt := ""
 	if c.Attempt > 0 {
 		attempt = fmt.Sprintf(" (attempt %d, failed)", c.Attempt)
@@ -314,7 +314,7 @@ func firstLineOf(s string) string {
 	return s
 }
 
-func printLogs(w io.Writer, lines []doc.LogLine, all bool) {
+func printLogs(w io.Writer, lines []jsondoc.LogLine, all bool) {
 	if len(lines) == 0 {
 		return
 	}

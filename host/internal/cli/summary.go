@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/application"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/summary"
 )
@@ -26,7 +26,7 @@ type ciFlags struct {
 	summary  string // the markdown file ("" for none)
 	baseline string // a stored batch or a baseline file ("" for none)
 	failOn   []string
-	compare  bench.CompareOptions
+	compare  application.CompareOptions
 
 	// name is the markdown file's flag; stdoutOK says "-" may name
 	// standard output (not for run, whose leaderboard is there).
@@ -34,7 +34,7 @@ type ciFlags struct {
 	stdoutOK bool
 
 	// base is the baseline file, read before the batch runs.
-	base *bench.Baseline
+	base *application.Baseline
 }
 
 // addCIFlags adds the summary flags; name is the flag of the markdown file
@@ -45,9 +45,9 @@ func addCIFlags(cmd *cobra.Command, f *ciFlags, name string, stdoutOK bool, fail
 		"the comparison (for $GITHUB_STEP_SUMMARY or a pull request comment)")
 	cmd.Flags().StringVar(&f.baseline, "baseline", "", "compare the batch against this stored batch or baseline file (wtb export BATCH --baseline FILE), as wtb compare does")
 	cmd.Flags().StringSliceVar(&f.failOn, "fail-on", nil, failOnUsage)
-	cmd.Flags().Float64Var(&f.compare.Tolerance, "tolerance", bench.DefaultTolerance, "with --baseline: a mean score drop must be larger than this to be a regression")
-	cmd.Flags().Float64Var(&f.compare.Alpha, "alpha", bench.DefaultAlpha, "with --baseline: significance level of the paired test")
-	cmd.Flags().StringVar(&f.compare.Test, "test", bench.TestT, "with --baseline: paired test, t or wilcoxon")
+	cmd.Flags().Float64Var(&f.compare.Tolerance, "tolerance", application.DefaultTolerance, "with --baseline: a mean score drop must be larger than this to be a regression")
+	cmd.Flags().Float64Var(&f.compare.Alpha, "alpha", application.DefaultAlpha, "with --baseline: significance level of the paired test")
+	cmd.Flags().StringVar(&f.compare.Test, "test", application.TestT, "with --baseline: paired test, t or wilcoxon")
 }
 
 // check refuses what cannot work before anything runs, and reads a baseline
@@ -82,7 +82,7 @@ func (f *ciFlags) checkStored(ctx context.Context, a *app, st store.Store) error
 	if f.baseline == "" || f.base != nil {
 		return nil
 	}
-	if _, _, err := bench.Batch(ctx, st, f.baseline); err != nil {
+	if _, _, err := application.Batch(ctx, st, f.baseline); err != nil {
 		return a.failed(noBatchHint(fmt.Errorf("--baseline: %w", err), f.baseline))
 	}
 	return nil
@@ -100,18 +100,18 @@ func (f *ciFlags) failsOn(what string) bool {
 // ciSummary compares batch id against the baseline (if any), says the
 // verdict on stderr, writes the summary (if asked) and returns the batch's
 // leaderboard and the comparison (nil without a baseline).
-func (a *app) ciSummary(ctx context.Context, st store.Store, id string, f *ciFlags) (*bench.Board, *bench.Comparison, error) {
-	board, err := bench.Leaderboard(ctx, st, id)
+func (a *app) ciSummary(ctx context.Context, st store.Store, id string, f *ciFlags) (*application.Board, *application.Comparison, error) {
+	board, err := application.Leaderboard(ctx, st, id)
 	if err != nil {
 		return nil, nil, a.failed(err)
 	}
-	in := summary.Input{Board: doc.LeaderboardOf(board)}
-	var c *bench.Comparison
+	in := summary.Input{Board: jsondoc.LeaderboardOf(board)}
+	var c *application.Comparison
 	if f.baseline != "" {
 		o := f.compare
 		o.Cases, o.CaseLimit = true, summary.MaxCases
 		if f.base != nil {
-			c, err = bench.CompareBaseline(ctx, st, f.base, board.Batch.ID, o)
+			c, err = application.CompareBaseline(ctx, st, f.base, board.Batch.ID, o)
 			if err != nil {
 				return nil, nil, a.failed(err)
 			}
@@ -119,7 +119,7 @@ func (a *app) ciSummary(ctx context.Context, st store.Store, id string, f *ciFla
 		} else if c, err = a.comparison(ctx, st, f.baseline, board.Batch.ID, o); err != nil {
 			return nil, nil, err
 		}
-		d := doc.CompareOf(c, bench.Redactor(c.A).JSON, bench.Redactor(c.B).JSON)
+		d := jsondoc.CompareOf(c, application.Redactor(c.A).JSON, application.Redactor(c.B).JSON)
 		in.Compare = &d
 		fmt.Fprintf(a.stderr, "against the baseline %s: %s\n", f.baseline, regressionLine(c))
 	}
@@ -144,7 +144,7 @@ func (a *app) ciSummary(ctx context.Context, st store.Store, id string, f *ciFla
 }
 
 // regressionLine says what a comparison found, in one line.
-func regressionLine(c *bench.Comparison) string {
+func regressionLine(c *application.Comparison) string {
 	var which []string
 	for _, r := range c.Combinations {
 		if r.Regression {

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 )
 
 // otlpUsage is --otlp-endpoint's help on the commands that run a batch.
@@ -17,11 +17,11 @@ const otlpHeaderUsage = "with --otlp-endpoint, an HTTP header for the collector:
 
 // traceExport turns --otlp-endpoint and --otlp-header into the run's
 // trace export (nil: none asked for on the command line).
-func traceExport(endpoint string, headers []string) (*bench.TraceExport, error) {
+func traceExport(endpoint string, headers []string) (*application.TraceExport, error) {
 	if endpoint == "" && len(headers) == 0 {
 		return nil, nil
 	}
-	x := &bench.TraceExport{URL: endpoint}
+	x := &application.TraceExport{URL: endpoint}
 	for _, h := range headers {
 		k, v, ok := strings.Cut(h, "=")
 		k = strings.TrimSpace(k)
@@ -70,7 +70,7 @@ as by any OpenTelemetry SDK).`,
 				return err
 			}
 			if x == nil {
-				x = &bench.TraceExport{}
+				x = &application.TraceExport{}
 			}
 			st, err := a.openExisting(cmd.Context())
 			if err != nil {

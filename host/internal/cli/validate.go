@@ -6,8 +6,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/application"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/spec"
 )
 
@@ -30,7 +30,7 @@ func (a *app) validateCommand() *cobra.Command {
 			if err != nil {
 				return exitf(ExitConfig, "%v", err)
 			}
-			cfg, loaded, err := bench.Load(args[0], vm)
+			cfg, loaded, err := application.Load(args[0], vm)
 			if cfg != nil {
 				a.printDiagnostics(cfg.Files(), loaded)
 			}
@@ -69,7 +69,7 @@ func (a *app) validateJSON(ctx context.Context, path string, vars []string, plug
 	if err != nil {
 		return exitf(ExitConfig, "%v", err)
 	}
-	cfg, diags, err := bench.Load(path, vm)
+	cfg, diags, err := application.Load(path, vm)
 	if err == nil {
 		var more hcl.Diagnostics
 		more, err = a.bench().Validate(ctx, cfg, plugins)
@@ -84,16 +84,16 @@ func (a *app) validateJSON(ctx context.Context, path string, vars []string, plug
 			specs = append(specs, bd.Spec)
 		}
 	}
-	out := doc.ValidateOf(path, diags, specs)
+	out := jsondoc.ValidateOf(path, diags, specs)
 	if strict && out.WarningCount > 0 {
 		out.Valid = false // what the exit code says
 	}
-	if werr := doc.Write(a.stdout, out); werr != nil {
+	if werr := jsondoc.Write(a.stdout, out); werr != nil {
 		return exitf(ExitRuntime, "%v", werr)
 	}
 	if err != nil {
 		code := ExitConfig
-		if bench.KindOf(err) == bench.KindRuntime {
+		if application.KindOf(err) == application.KindRuntime {
 			code = ExitRuntime
 		}
 		return exitCode(code)

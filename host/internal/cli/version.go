@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 )
 
 func (a *app) versionCommand() *cobra.Command {
@@ -17,9 +17,9 @@ func (a *app) versionCommand() *cobra.Command {
 			if err := checkTextJSON(format); err != nil {
 				return err
 			}
-			v := doc.VersionOf(Version)
+			v := jsondoc.VersionOf(Version)
 			if format == "json" {
-				return doc.Write(a.stdout, v)
+				return jsondoc.Write(a.stdout, v)
 			}
 			fmt.Fprintf(a.stdout, "wtb %s (plugin protocol %d, SDK %s, %s %s/%s)\n", v.Version, v.ProtocolVersion, v.SDKVersion,
 				v.GoVersion, v.OS, v.Arch)
@@ -40,14 +40,14 @@ Schema (draft 2020-12) a document of that kind follows; refs point at "defs".`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				for _, k := range doc.Kinds {
+				for _, k := range jsondoc.Kinds {
 					fmt.Fprintln(a.stdout, k)
 				}
 				return nil
 			}
-			data, err := doc.Schema(args[0])
+			data, err := jsondoc.Schema(args[0])
 			if err != nil {
-				return unknownValue("document kind", args[0], doc.Kinds)
+				return unknownValue("document kind", args[0], jsondoc.Kinds)
 			}
 			_, err = a.stdout.Write(data)
 			return err

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/metrics"
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/host/internal/summary"
@@ -125,8 +125,8 @@ exit 1; --fail-on thresholds a missed threshold.`,
 				id = args[0]
 			}
 			var page []byte
-			var c *bench.Comparison
-			var board *bench.Board
+			var c *application.Comparison
+			var board *application.Board
 			err := a.reading(cmd.Context(), func(ctx context.Context, st store.Store) (err error) {
 				if out != "" {
 					if page, err = viewer.Report(ctx, st, id, Version); err != nil {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/store"
 )
@@ -68,7 +68,7 @@ func (a *app) stillRunning(ctx context.Context, st store.Store, id string) (bool
 	if err != nil {
 		return false, exitf(ExitRuntime, "%v", err)
 	}
-	return rec.Status == store.StatusRunning && !bench.Interrupted(rec), nil
+	return rec.Status == store.StatusRunning && !application.Interrupted(rec), nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -87,17 +87,17 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 func (a *app) watchResults(ctx context.Context, st store.Store, id, format string) error {
 	last := -1
 	for {
-		board, err := bench.Leaderboard(ctx, st, id)
+		board, err := application.Leaderboard(ctx, st, id)
 		if err != nil {
 			return a.failed(err)
 		}
 		rec := board.Batch
-		running := rec.Status == store.StatusRunning && !bench.Interrupted(rec)
+		running := rec.Status == store.StatusRunning && !application.Interrupted(rec)
 		if board.Summary.Stored != last || !running {
 			if isTerminal(a.stdout) {
 				fmt.Fprint(a.stdout, "\033[H\033[2J")
 			}
-			fmt.Fprintf(a.stdout, "batch %s (%s) — %s, %d of %d stored, %s\n", rec.ID, rec.Name, bench.DisplayStatus(rec),
+			fmt.Fprintf(a.stdout, "batch %s (%s) — %s, %d of %d stored, %s\n", rec.ID, rec.Name, application.DisplayStatus(rec),
 				board.Summary.Stored, board.Summary.Total, time.Now().Format(time.TimeOnly))
 			if err := writeLeaderboard(a.stdout, format, rec, board.Spec, board.Summary, board.Failures, a.followUps(ctx, st, rec, board.Spec, board.Summary, board.Failures)); err != nil {
 				return exitf(ExitRuntime, "%v", err)

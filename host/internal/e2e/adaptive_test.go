@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -41,9 +41,9 @@ batch_test "s" {
 `
 }
 
-func leaderboardOf(t *testing.T, out string) doc.Leaderboard {
+func leaderboardOf(t *testing.T, out string) jsondoc.Leaderboard {
 	t.Helper()
-	var b doc.Leaderboard
+	var b jsondoc.Leaderboard
 	if err := json.Unmarshal([]byte(out), &b); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 )
 
 // compareDoc is what these tests read of `compare --format json`.
@@ -162,7 +162,7 @@ func TestCompareJudgesTheEvaluatorsScoredAlike(t *testing.T) {
 			}
 		}
 	}
-	if err := doc.Check([]byte(e.mustRunOK("compare", b, a, "--format", "json"))); err != nil {
+	if err := jsondoc.Check([]byte(e.mustRunOK("compare", b, a, "--format", "json"))); err != nil {
 		t.Error(err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/testbin"
 )
 
@@ -75,7 +75,7 @@ func showTakesBothKeyForms(t *testing.T, e *env) {
 	e.write("bench.hcl", keysBench)
 	id := batchID(t, e.mustRun("run", "bench.hcl", "--no-progress").stderr)
 	const execKey = "retrieve=dense,answer=t1/c2/1"
-	var detail doc.ExecutionDetail
+	var detail jsondoc.ExecutionDetail
 	if err := json.Unmarshal([]byte(e.mustRun("show", execKey, "--batch", id, "--format", "json").stdout), &detail); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func showTakesBothKeyForms(t *testing.T, e *env) {
 		return resp.StatusCode, string(body)
 	}
 	code, body := get(final.KeyAnswer)
-	var viewed doc.ExecutionDetail
+	var viewed jsondoc.ExecutionDetail
 	if err := json.Unmarshal([]byte(body), &viewed); code != 200 || err != nil || viewed.Execution.ExecutionKey != execKey {
 		t.Errorf("GET the execution by its node-run key: %d %v\n%s", code, err, body)
 	}

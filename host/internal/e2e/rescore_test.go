@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 )
 
 // rescoreBench: two nodes, the first writes a document list, the second an
@@ -99,7 +99,7 @@ func TestRescoreRunsNoNode(t *testing.T) {
 		t.Fatalf("rescore with a missed threshold: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	checkDoc(t, "rescore", r.stdout)
-	var board doc.Leaderboard
+	var board jsondoc.Leaderboard
 	_ = json.Unmarshal([]byte(r.stdout), &board)
 	means := map[string]float64{}
 	for _, c := range board.Summary.Combos {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -279,7 +279,7 @@ func traceOutToJaeger(t *testing.T, kind string) {
 	e.traceoutBench("")
 	r := e.mustRun("run", "bench.hcl", "--no-progress", "--otlp-endpoint", j.otlp, "--otlp-header", "X-Test=1")
 	id := batchID(t, r.stdout+r.stderr)
-	traceID := bench.TraceID(id)
+	traceID := application.TraceID(id)
 	if !strings.Contains(r.stderr, "trace export ("+j.otlp+"/v1/traces): 17 spans of 4 executions sent; trace id "+traceID) {
 		t.Errorf("the run does not say what it sent:\n%s", r.stderr)
 	}
@@ -304,7 +304,7 @@ func traceOutToJaeger(t *testing.T, kind string) {
 	if !strings.Contains(string(out), "17 spans of 4 executions sent") {
 		t.Errorf("wtb trace export says:\n%s", out)
 	}
-	spans = j.trace(t, bench.TraceID(id2), 17)
+	spans = j.trace(t, application.TraceID(id2), 17)
 	checkBatchTrace(t, spans, id2, st, map[string]int{"cached": 2, "shared": 2})
 }
 
@@ -394,10 +394,10 @@ func TestTraceOutSettings(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out)
 	}
 	id := batchID(t, string(out))
-	if !strings.Contains(string(out), "trace id "+bench.TraceID(id)) {
+	if !strings.Contains(string(out), "trace id "+application.TraceID(id)) {
 		t.Errorf("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT did not turn the export on:\n%s", out)
 	}
-	j.trace(t, bench.TraceID(id), 17) // 1 + 4 + 8 + the agent runs' 2 × 2
+	j.trace(t, application.TraceID(id), 17) // 1 + 4 + 8 + the agent runs' 2 × 2
 	cmd = e.cmd("run", "bench.hcl", "--no-progress")
 	cmd.Env = append(cmd.Env, "OTEL_EXPORTER_OTLP_ENDPOINT="+j.otlp, "OTEL_TRACES_EXPORTER=none")
 	out, err = cmd.CombinedOutput()
@@ -425,7 +425,7 @@ func TestTraceOutOfAReplayedBatch(t *testing.T) {
 		r := e.mustRun(append([]string{"run", "bench.hcl", "--no-progress", "--otlp-endpoint", j.otlp}, c.args...)...)
 		id := batchID(t, r.stdout+r.stderr)
 		// 1 batch + 2 executions + 2 node runs + 2 × 2 stand-in calls.
-		spans := j.trace(t, bench.TraceID(id), 9)
+		spans := j.trace(t, application.TraceID(id), 9)
 		runs, calls := 0, 0
 		for _, s := range spans {
 			switch {
@@ -455,7 +455,7 @@ func TestTraceOutOfAReplayedBatch(t *testing.T) {
 			t.Fatalf("wtb trace export: %v\n%s", err, out)
 		}
 		time.Sleep(2 * time.Second) // Jaeger stores what it receives in batches
-		if again := j.trace(t, bench.TraceID(id), 9); len(again) != 9 {
+		if again := j.trace(t, application.TraceID(id), 9); len(again) != 9 {
 			t.Errorf("batch %v sent again: %d spans, want the same 9", c.args, len(again))
 		}
 	}
@@ -525,7 +525,7 @@ func traceOutOfAResumedBatch(t *testing.T, j jaeger, first string, sig syscall.S
 	w := e.startWriting("run", "bench.hcl", "--otlp-endpoint", first)
 	waitFor(t, 60*time.Second, func() string { return "nothing stored:\n" + w.stderr.String() }, func() bool { return w.rows(t) >= 16 })
 	id := batchID(t, w.stderr.String())
-	traceID := bench.TraceID(id)
+	traceID := application.TraceID(id)
 	if first == j.otlp {
 		// Some of what was stored has reached the collector before the kill.
 		j.trace(t, traceID, 3)
@@ -628,7 +628,7 @@ batch_test "outer" {
 `)
 	r := e.mustRun("run", "bench.hcl", "--no-progress", "--otlp-endpoint", j.otlp)
 	id := batchID(t, r.stdout+r.stderr)
-	traceID := bench.TraceID(id)
+	traceID := application.TraceID(id)
 	inner, err := os.ReadFile(e.dir + "/inner.out")
 	if err != nil {
 		t.Fatal(err)
@@ -636,7 +636,7 @@ batch_test "outer" {
 	// It joined the trace of its TRACEPARENT (the node run's, which the
 	// outer export puts in the outer batch's trace), not one of its own.
 	innerID := batchID(t, string(inner))
-	if !strings.Contains(string(inner), "3 spans of 1 executions sent; trace id ") || strings.Contains(string(inner), bench.TraceID(innerID)) {
+	if !strings.Contains(string(inner), "3 spans of 1 executions sent; trace id ") || strings.Contains(string(inner), application.TraceID(innerID)) {
 		t.Errorf("the inner wtb did not export under its TRACEPARENT:\n%s", inner)
 	}
 	// Outer: batch, execution, node run; inner: batch, execution, node run.
@@ -677,6 +677,6 @@ func TestTraceOutOfAFork(t *testing.T) {
 	if id == parent {
 		t.Fatalf("no fork batch id in:\n%s", r.stderr)
 	}
-	spans := j.trace(t, bench.TraceID(id), 17)
+	spans := j.trace(t, application.TraceID(id), 17)
 	checkBatchTrace(t, spans, id, e.store(), map[string]int{"forked": 2, "shared": 2})
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 )
 
 // A bench whose nodes write to stderr (one of them a sensitive value), whose
@@ -64,7 +64,7 @@ func TestJSONOutputsAndStoredLogs(t *testing.T) {
 
 	show := e.mustRunOK("show", "answer=x/good/0", "--format", "json")
 	checkDoc(t, "show", show)
-	var ex doc.ExecutionDetail
+	var ex jsondoc.ExecutionDetail
 	if err := json.Unmarshal([]byte(show), &ex); err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +83,9 @@ func TestJSONOutputsAndStoredLogs(t *testing.T) {
 		t.Errorf("the evaluator's note is not stored: %+v", ex.Execution.Notes)
 	}
 	bad := e.mustRunOK("show", "answer=y/bad/0", "--format", "json")
-	var failed doc.ExecutionDetail
+	var failed jsondoc.ExecutionDetail
 	_ = json.Unmarshal([]byte(bad), &failed)
-	if failed.Nodes[1].Status != doc.NodeFailed || len(failed.Logs) == 0 || failed.Logs[len(failed.Logs)-1].Line != "cannot answer with (sensitive)" {
+	if failed.Nodes[1].Status != jsondoc.NodeFailed || len(failed.Logs) == 0 || failed.Logs[len(failed.Logs)-1].Line != "cannot answer with (sensitive)" {
 		t.Errorf("the failed node's lines: %+v (node %+v)", failed.Logs, failed.Nodes[1].Status)
 	}
 	text := e.mustRunOK("show", "answer=y/bad/0")
@@ -124,15 +124,15 @@ func TestJSONOutputsAndStoredLogs(t *testing.T) {
 	e.write("broken.hcl", "runner \"r\" {\n  plugin = \"pool\"\n}\nworkflow \"w\" {\n  node \"a\" { comand = [\"true\"] }\n}\n")
 	r = e.run("validate", "broken.hcl", "--format", "json")
 	checkDoc(t, "validate broken", r.stdout)
-	var v doc.Validate
+	var v jsondoc.Validate
 	_ = json.Unmarshal([]byte(r.stdout), &v)
 	if r.code != 2 || v.Valid || v.ErrorCount == 0 || v.Diagnostics[0].Range == nil || v.Diagnostics[0].Range.Start.Line == 0 {
 		t.Errorf("validate --format json of a broken file: exit %d\n%s", r.code, r.stdout)
 	}
-	if r := e.run("validate", "missing.hcl", "--format", "json"); r.code != 2 || doc.Check([]byte(r.stdout)) != nil {
+	if r := e.run("validate", "missing.hcl", "--format", "json"); r.code != 2 || jsondoc.Check([]byte(r.stdout)) != nil {
 		t.Errorf("validate --format json of a missing file: exit %d\n%s", r.code, r.stdout)
 	}
-	for _, kind := range doc.Kinds {
+	for _, kind := range jsondoc.Kinds {
 		var schema map[string]any
 		if err := json.Unmarshal([]byte(e.mustRunOK("schema", kind)), &schema); err != nil || schema["$id"] == nil {
 			t.Errorf("wtb schema %s: %v", kind, err)
@@ -148,7 +148,7 @@ func checkDoc(t *testing.T, what, out string) {
 		t.Errorf("%s: not one JSON document (%v):\n%s", what, err, out)
 		return
 	}
-	if err := doc.Check(raw); err != nil {
+	if err := jsondoc.Check(raw); err != nil {
 		t.Errorf("%s: %v\n%s", what, err, out)
 	}
 }

@@ -275,7 +275,7 @@ func (h *harness) events(types ...events.Type) []events.Event {
 }
 
 // stored reports the stored checkpoint ids and execution keys of a batch, as
-// bench.Resume gives them to the scheduler.
+// application.Resume gives them to the scheduler.
 func (h *harness) stored(id string) (done, checkpoints func(string) bool) {
 	keys := map[string]bool{}
 	for k := range h.results(id) {

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/dataset"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 )
 
@@ -30,11 +30,11 @@ func writeComparison(b *strings.Builder, in Input) {
 		var differ []string
 		for _, e := range c.Evaluators {
 			switch e.Status {
-			case bench.EvaluatorOnlyA:
+			case application.EvaluatorOnlyA:
 				differ = append(differ, code(e.Name)+" only in the baseline")
-			case bench.EvaluatorOnlyB:
+			case application.EvaluatorOnlyB:
 				differ = append(differ, code(e.Name)+" new")
-			case bench.EvaluatorChanged:
+			case application.EvaluatorChanged:
 				differ = append(differ, code(e.Name)+" changed ("+text(strings.Join(e.Changes, ", "))+")")
 			}
 			if e.Comparable {
@@ -107,11 +107,11 @@ func writeComparison(b *strings.Builder, in Input) {
 
 // writeEvaluators is each evaluator's change per combination both ran, when
 // the overall scores do not compare.
-func writeEvaluators(b *strings.Builder, c *doc.Compare) {
+func writeEvaluators(b *strings.Builder, c *jsondoc.Compare) {
 	b.WriteString("Per evaluator:\n\n")
 	row(b, "Combination", "Evaluator", "Mean (baseline → now)", "Paired Δ [95% CI]", "p", "Verdict")
 	row(b, "---", "---", "---", "---", "---:", "---")
-	status := map[string]doc.EvaluatorCompared{}
+	status := map[string]jsondoc.EvaluatorCompared{}
 	for _, e := range c.Evaluators {
 		status[e.Name] = e
 	}
@@ -128,9 +128,9 @@ func writeEvaluators(b *strings.Builder, c *doc.Compare) {
 		for _, e := range r.Evaluators {
 			paired, p, verdict := numfmt.Dash, numfmt.Dash, ""
 			switch st := status[e.Name]; {
-			case st.Status == bench.EvaluatorOnlyA:
+			case st.Status == application.EvaluatorOnlyA:
 				verdict = "only in the baseline"
-			case st.Status == bench.EvaluatorOnlyB:
+			case st.Status == application.EvaluatorOnlyB:
 				verdict = "new"
 			case !st.Comparable:
 				verdict = "not compared: settings changed"
@@ -152,7 +152,7 @@ func writeEvaluators(b *strings.Builder, c *doc.Compare) {
 
 // writeCases lists the executions whose score dropped the most, with the
 // first node whose state differs.
-func writeCases(b *strings.Builder, c *doc.Compare) {
+func writeCases(b *strings.Builder, c *jsondoc.Compare) {
 	if c.CasesChanged == 0 {
 		b.WriteString("No paired execution changed its score.\n\n")
 		return
@@ -179,11 +179,11 @@ func writeCases(b *strings.Builder, c *doc.Compare) {
 	b.WriteString("\n")
 }
 
-func comboVerdict(r doc.ComboDelta, overallComparable bool) string {
+func comboVerdict(r jsondoc.ComboDelta, overallComparable bool) string {
 	var which []string
 	if !overallComparable {
 		for _, e := range r.Evaluators {
-			if (r.Verdict == bench.VerdictRegression && e.Regression) || (r.Verdict == bench.VerdictSignificant && e.Significant) {
+			if (r.Verdict == application.VerdictRegression && e.Regression) || (r.Verdict == application.VerdictSignificant && e.Significant) {
 				which = append(which, code(e.Name))
 			}
 		}
@@ -193,13 +193,13 @@ func comboVerdict(r doc.ComboDelta, overallComparable bool) string {
 		in = " in " + strings.Join(which, ", ")
 	}
 	switch r.Verdict {
-	case bench.VerdictOnlyA:
+	case application.VerdictOnlyA:
 		return "only in the baseline"
-	case bench.VerdictOnlyB:
+	case application.VerdictOnlyB:
 		return "new"
-	case bench.VerdictRegression:
+	case application.VerdictRegression:
 		return "❌ regression" + in
-	case bench.VerdictSignificant:
+	case application.VerdictSignificant:
 		if r.MeanDiff > 0 && overallComparable {
 			return "⬆️ significant improvement"
 		}
@@ -212,9 +212,9 @@ func comboVerdict(r doc.ComboDelta, overallComparable bool) string {
 // written as wtb results writes it, or why it is not known: the baseline
 // records none (a baseline file), calls it could not price (never $0), or
 // no model calls.
-func cost(r doc.ComboDelta) string {
+func cost(r jsondoc.ComboDelta) string {
 	a := costSide(r.MeanA, r.CostA, r.TokensA, r.UnpricedA)
-	if r.CostDeltaReason != nil && *r.CostDeltaReason == bench.CostNotRecordedA && r.MeanA != nil {
+	if r.CostDeltaReason != nil && *r.CostDeltaReason == application.CostNotRecordedA && r.MeanA != nil {
 		a = "not recorded"
 	}
 	return arrow(a, costSide(r.MeanB, r.CostB, r.TokensB, r.UnpricedB))

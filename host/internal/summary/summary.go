@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/wtbench/wtb/host/internal/dataset"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/numfmt"
 	"github.com/wtbench/wtb/host/internal/spec"
 )
@@ -34,9 +34,9 @@ const (
 
 // Input is what a summary shows.
 type Input struct {
-	Board doc.Leaderboard
+	Board jsondoc.Leaderboard
 	// Compare is the batch compared against a baseline (its B), or nil.
-	Compare *doc.Compare
+	Compare *jsondoc.Compare
 	// UpdateBaseline is the command that would make this batch the new
 	// baseline, shown when the comparison found a regression ("" for none).
 	UpdateBaseline string
@@ -83,7 +83,7 @@ func writeHead(b *strings.Builder, in Input) {
 }
 
 // datasetLine says what a batch ran: its cases hash and git state.
-func datasetLine(d doc.Dataset) string {
+func datasetLine(d jsondoc.Dataset) string {
 	line := "cases " + code(orDash(dataset.Short(d.CasesHash)))
 	if d.Git == nil {
 		return line + " · not in a git repository"
@@ -100,7 +100,7 @@ func datasetLine(d doc.Dataset) string {
 	return line
 }
 
-func thresholds(board doc.Leaderboard) string {
+func thresholds(board jsondoc.Leaderboard) string {
 	t := board.Thresholds
 	var parts []string
 	if t.OverallScore != nil {
@@ -123,7 +123,7 @@ func thresholds(board doc.Leaderboard) string {
 	return strings.Join(parts, ", ") + ", " + whom + "; " + pass
 }
 
-func writeLeaderboard(b *strings.Builder, board doc.Leaderboard) {
+func writeLeaderboard(b *strings.Builder, board jsondoc.Leaderboard) {
 	sum := board.Summary
 	b.WriteString("### Leaderboard\n\n")
 	if len(sum.Combos) == 0 {

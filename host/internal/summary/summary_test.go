@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/application"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 )
 
 func f(v float64) *float64 { return &v }
@@ -16,28 +16,28 @@ func f(v float64) *float64 { return &v }
 // means of different things.
 func TestComparisonWithOtherEvaluators(t *testing.T) {
 	in := Input{
-		Board: doc.Leaderboard{Name: "agents", Batch: doc.Batch{ID: "B"}, PassScore: 0.5, Summary: doc.Summary{Verdict: "thresholds met"}},
-		Compare: &doc.Compare{
-			A: doc.Batch{ID: "A"}, B: doc.Batch{ID: "B"}, Tolerance: 0.05, Alpha: 0.05, Test: "t", Regressions: 1,
+		Board: jsondoc.Leaderboard{Name: "agents", Batch: jsondoc.Batch{ID: "B"}, PassScore: 0.5, Summary: jsondoc.Summary{Verdict: "thresholds met"}},
+		Compare: &jsondoc.Compare{
+			A: jsondoc.Batch{ID: "A"}, B: jsondoc.Batch{ID: "B"}, Tolerance: 0.05, Alpha: 0.05, Test: "t", Regressions: 1,
 			OverallComparable: false,
-			Evaluators: []doc.EvaluatorCompared{
-				{Name: "exact", Status: bench.EvaluatorSame, Comparable: true},
-				{Name: "judge", Status: bench.EvaluatorChanged, Changes: []string{"rubric"}},
-				{Name: "old", Status: bench.EvaluatorOnlyA},
-				{Name: "tools", Status: bench.EvaluatorOnlyB},
+			Evaluators: []jsondoc.EvaluatorCompared{
+				{Name: "exact", Status: application.EvaluatorSame, Comparable: true},
+				{Name: "judge", Status: application.EvaluatorChanged, Changes: []string{"rubric"}},
+				{Name: "old", Status: application.EvaluatorOnlyA},
+				{Name: "tools", Status: application.EvaluatorOnlyB},
 			},
 			PassScoreA: 0.5, PassScoreB: 0.7,
-			Combinations: []doc.ComboDelta{
-				{Combination: "m=small", Verdict: bench.VerdictRegression, MeanA: f(0.8), MeanB: f(0.6), Pairs: 10,
+			Combinations: []jsondoc.ComboDelta{
+				{Combination: "m=small", Verdict: application.VerdictRegression, MeanA: f(0.8), MeanB: f(0.6), Pairs: 10,
 					DiffCI95: &[2]float64{-0.3, -0.1}, MeanDiff: -0.2, Regression: true,
-					Evaluators: []doc.EvaluatorDelta{
+					Evaluators: []jsondoc.EvaluatorDelta{
 						{Name: "exact", MeanA: f(0.8), MeanB: f(0.5), Tested: true, Pairs: 10, MeanDiff: -0.3,
 							DiffCI95: &[2]float64{-0.4, -0.2}, P: 0.0004, Significant: true, Regression: true},
 						{Name: "judge", MeanA: f(0.7), MeanB: f(0.9)},
 						{Name: "old", MeanA: f(1)},
 						{Name: "tools", MeanB: f(0.4)},
 					}},
-				{Combination: "m=large", Verdict: bench.VerdictOnlyB, MeanB: f(0.9)},
+				{Combination: "m=large", Verdict: application.VerdictOnlyB, MeanB: f(0.9)},
 			},
 		},
 		UpdateBaseline: "wtb baseline save B",
@@ -76,8 +76,8 @@ func TestComparisonWithOtherEvaluators(t *testing.T) {
 
 // Nothing scored alike: no verdict, and no overall test either.
 func TestComparisonWithNothingScoredAlike(t *testing.T) {
-	in := Input{Compare: &doc.Compare{Test: "wilcoxon", Alpha: 0.01, Evaluators: []doc.EvaluatorCompared{
-		{Name: "a", Status: bench.EvaluatorOnlyA}, {Name: "b", Status: bench.EvaluatorOnlyB}}}}
+	in := Input{Compare: &jsondoc.Compare{Test: "wilcoxon", Alpha: 0.01, Evaluators: []jsondoc.EvaluatorCompared{
+		{Name: "a", Status: application.EvaluatorOnlyA}, {Name: "b", Status: application.EvaluatorOnlyB}}}}
 	var b strings.Builder
 	if err := Write(&b, in); err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestComparisonWithNothingScoredAlike(t *testing.T) {
 }
 
 func TestThresholdsSayWhomTheyBind(t *testing.T) {
-	board := doc.Leaderboard{PassScore: 0.5}
+	board := jsondoc.Leaderboard{PassScore: 0.5}
 	if got := thresholds(board); got != "none; an execution passes at overall score ≥ 0.5" {
 		t.Errorf("no thresholds: %q", got)
 	}

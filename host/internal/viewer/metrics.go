@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/wtbench/wtb/host/internal/bench"
+	"github.com/wtbench/wtb/host/internal/application"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -38,7 +38,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	recs, err := bench.Batches(ctx, c.st, MaxListedBatches)
+	recs, err := application.Batches(ctx, c.st, MaxListedBatches)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.batches, err)
 		return
@@ -46,7 +46,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	counts := map[string]float64{}
 	for i := range recs {
 		rec := &recs[i]
-		counts[bench.DisplayStatus(rec)]++
+		counts[application.DisplayStatus(rec)]++
 		if rec.Status != store.StatusRunning { // running, or interrupted: unfinished
 			continue
 		}

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/application"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -66,16 +66,16 @@ func Page(o PageOptions) ([]byte, error) {
 
 // ReportData is what a report embeds: the documents of one batch.
 type ReportData struct {
-	Leaderboard doc.Leaderboard `json:"leaderboard"`
+	Leaderboard jsondoc.Leaderboard `json:"leaderboard"`
 	// Executions lists every execution (up to MaxReportExecutions).
-	Executions doc.Executions `json:"executions"`
+	Executions jsondoc.Executions `json:"executions"`
 	// Details holds execution pages by key: failures first, then the first
 	// executions of each combination, up to MaxReportDetails.
-	Details map[string]doc.ExecutionDetail `json:"details"`
+	Details map[string]jsondoc.ExecutionDetail `json:"details"`
 	// Cases is the case × combination grid, every combination shown: the
 	// first cases failures first, up to MaxReportCaseRuns executions and
 	// MaxReportCases cases (Holds says how many of how many).
-	Cases doc.Cases `json:"cases"`
+	Cases jsondoc.Cases `json:"cases"`
 	// SpansCut says, by execution key and node, how many spans a node run
 	// kept where the report holds only the first MaxReportSpans of them.
 	SpansCut map[string]map[string]int `json:"spans_cut"`
@@ -96,23 +96,23 @@ const (
 
 // Report renders a batch as one self-contained HTML file.
 func Report(ctx context.Context, st store.Store, id, version string) ([]byte, error) {
-	board, err := bench.Leaderboard(ctx, st, id)
+	board, err := application.Leaderboard(ctx, st, id)
 	if err != nil {
 		return nil, err
 	}
 	rec, b := board.Batch, board.Spec
-	rows, total, err := bench.Executions(ctx, st, rec.ID, store.ResultQuery{Limit: MaxReportExecutions})
+	rows, total, err := application.Executions(ctx, st, rec.ID, store.ResultQuery{Limit: MaxReportExecutions})
 	if err != nil {
 		return nil, err
 	}
-	data := &ReportData{Leaderboard: doc.LeaderboardOf(board), Executions: doc.ExecutionsOf(rec.ID, rows, total, 0, b),
-		Details: map[string]doc.ExecutionDetail{}, SpansCut: map[string]map[string]int{}}
+	data := &ReportData{Leaderboard: jsondoc.LeaderboardOf(board), Executions: jsondoc.ExecutionsOf(rec.ID, rows, total, 0, b),
+		Details: map[string]jsondoc.ExecutionDetail{}, SpansCut: map[string]map[string]int{}}
 	for _, key := range detailKeys(rows) {
-		v, err := bench.Execution(ctx, st, rec.ID, key)
+		v, err := application.Execution(ctx, st, rec.ID, key)
 		if err != nil {
 			return nil, err
 		}
-		d := doc.ExecutionDetailOf(v)
+		d := jsondoc.ExecutionDetailOf(v)
 		for i := range d.Nodes {
 			if n := &d.Nodes[i]; len(n.Spans) > MaxReportSpans {
 				if data.SpansCut[key] == nil {
@@ -136,16 +136,16 @@ func Report(ctx context.Context, st store.Store, id, version string) ([]byte, er
 		}
 	}
 	perCase := max(1, len(combos)*max(b.Repeat, 1))
-	o := bench.GridOptions{Combinations: combos, Limit: min(MaxReportCases, max(1, MaxReportCaseRuns/perCase)), MaxOutput: ReportOutputChars}
+	o := application.GridOptions{Combinations: combos, Limit: min(MaxReportCases, max(1, MaxReportCaseRuns/perCase)), MaxOutput: ReportOutputChars}
 	if len(combos) == 0 {
 		o.Combinations = []string{}
 	}
-	g, err := bench.GridOf(ctx, st, rec.ID, o)
+	g, err := application.GridOf(ctx, st, rec.ID, o)
 	if err != nil {
 		return nil, err
 	}
-	data.Cases = doc.CasesOf(g, o)
-	data.Cases.Holds = &doc.CaseHolds{Cases: len(data.Cases.Cases), Total: g.Total, Order: "failures first"}
+	data.Cases = jsondoc.CasesOf(g, o)
+	data.Cases.Holds = &jsondoc.CaseHolds{Cases: len(data.Cases.Cases), Total: g.Total, Order: "failures first"}
 	footer := fmt.Sprintf("wtb %s · report of batch %s", version, rec.ID)
 	if total > len(rows) {
 		footer += fmt.Sprintf(" · lists the first %d of %d executions", len(rows), total)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/plan"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -102,7 +102,7 @@ func TestExecutionPageCarriesTheSpans(t *testing.T) {
 	st, id, key := seedSpans(t, 2000)
 	srv := httptest.NewServer((&viewer.Server{Store: st}).Handler())
 	defer srv.Close()
-	var d doc.ExecutionDetail
+	var d jsondoc.ExecutionDetail
 	if code := get(t, executionURL(srv.URL, id, key), &d); code != 200 {
 		t.Fatalf("status %d", code)
 	}
@@ -115,11 +115,11 @@ func TestExecutionPageCarriesTheSpans(t *testing.T) {
 	}
 	// Every page, end to end, is the whole tree in order.
 	spansURL := srv.URL + "/api/batches/" + id + "/spans?execution=" + url.QueryEscape(key) + "&node=agent"
-	var all []doc.Span
+	var all []jsondoc.Span
 	next := 0
 	for pages := 0; ; pages++ {
-		var p doc.SpanPage
-		if code := get(t, fmt.Sprintf("%s&offset=%d&limit=700", spansURL, next), &p); code != 200 || p.Kind != doc.KindSpans || p.Total != 2000 || p.Dropped != 17 {
+		var p jsondoc.SpanPage
+		if code := get(t, fmt.Sprintf("%s&offset=%d&limit=700", spansURL, next), &p); code != 200 || p.Kind != jsondoc.KindSpans || p.Total != 2000 || p.Dropped != 17 {
 			t.Fatalf("page at %d: status %d, %+v", next, code, p.Header)
 		}
 		all = append(all, p.Spans...)

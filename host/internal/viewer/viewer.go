@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/wtbench/wtb/host/internal/bench"
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/application"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/metrics"
 	"github.com/wtbench/wtb/host/internal/store"
 )
@@ -100,9 +100,9 @@ func (s *Server) api(h func(*http.Request) (any, error)) http.HandlerFunc {
 		if err != nil {
 			status := http.StatusInternalServerError
 			switch {
-			case errors.Is(err, bench.ErrNoBatch), errors.Is(err, bench.ErrNoExecution):
+			case errors.Is(err, application.ErrNoBatch), errors.Is(err, application.ErrNoExecution):
 				status = http.StatusNotFound
-			case bench.KindOf(err) == bench.KindConfig, errors.Is(err, errBadRequest):
+			case application.KindOf(err) == application.KindConfig, errors.Is(err, errBadRequest):
 				status = http.StatusBadRequest
 			}
 			w.WriteHeader(status)
@@ -124,11 +124,11 @@ var errBadRequest = errors.New("bad request")
 const MaxListedBatches = 200
 
 func (s *Server) batches(r *http.Request) (any, error) {
-	recs, err := bench.Batches(r.Context(), s.Store, MaxListedBatches)
+	recs, err := application.Batches(r.Context(), s.Store, MaxListedBatches)
 	if err != nil {
 		return nil, err
 	}
-	d := doc.BatchesOf(recs)
+	d := jsondoc.BatchesOf(recs)
 	for i := range d.Batches {
 		if d.Batches[i].Stored == nil { // still running, or stopped before its summary
 			if n, err := s.Store.Results().Count(r.Context(), d.Batches[i].ID); err == nil {
@@ -140,11 +140,11 @@ func (s *Server) batches(r *http.Request) (any, error) {
 }
 
 func (s *Server) leaderboard(r *http.Request) (any, error) {
-	board, err := bench.Leaderboard(r.Context(), s.Store, r.PathValue("id"))
+	board, err := application.Leaderboard(r.Context(), s.Store, r.PathValue("id"))
 	if err != nil {
 		return nil, err
 	}
-	return doc.LeaderboardOf(board), nil
+	return jsondoc.LeaderboardOf(board), nil
 }
 
 // DefaultPage and MaxPage bound the executions one request lists.
@@ -154,7 +154,7 @@ const (
 )
 
 func (s *Server) executions(r *http.Request) (any, error) {
-	rec, b, err := bench.Batch(r.Context(), s.Store, r.PathValue("id"))
+	rec, b, err := application.Batch(r.Context(), s.Store, r.PathValue("id"))
 	if err != nil {
 		return nil, err
 	}
@@ -162,11 +162,11 @@ func (s *Server) executions(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, total, err := bench.Executions(r.Context(), s.Store, rec.ID, q)
+	rows, total, err := application.Executions(r.Context(), s.Store, rec.ID, q)
 	if err != nil {
 		return nil, err
 	}
-	return doc.ExecutionsOf(rec.ID, rows, total, q.Offset, b), nil
+	return jsondoc.ExecutionsOf(rec.ID, rows, total, q.Offset, b), nil
 }
 
 // queryOf reads the executions filter of a request.
@@ -238,16 +238,16 @@ func (s *Server) cases(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := bench.GridOf(r.Context(), s.Store, r.PathValue("id"), o)
+	g, err := application.GridOf(r.Context(), s.Store, r.PathValue("id"), o)
 	if err != nil {
 		return nil, err
 	}
-	return doc.CasesOf(g, o), nil
+	return jsondoc.CasesOf(g, o), nil
 }
 
-func gridOptionsOf(r *http.Request) (bench.GridOptions, error) {
+func gridOptionsOf(r *http.Request) (application.GridOptions, error) {
 	v := r.URL.Query()
-	o := bench.GridOptions{Combinations: v["col"], Output: v.Get("output"), Search: strings.TrimSpace(v.Get("q")),
+	o := application.GridOptions{Combinations: v["col"], Output: v.Get("output"), Search: strings.TrimSpace(v.Get("q")),
 		Sort: v.Get("sort"), ScoreOf: v.Get("score_of"), Limit: DefaultCasesPage, MaxOutput: CellOutputChars}
 	switch v.Get("desc") {
 	case "", "0", "false":
@@ -280,11 +280,11 @@ const (
 )
 
 func (s *Server) execution(r *http.Request) (any, error) {
-	v, err := bench.Execution(r.Context(), s.Store, r.PathValue("id"), r.PathValue("key"))
+	v, err := application.Execution(r.Context(), s.Store, r.PathValue("id"), r.PathValue("key"))
 	if err != nil {
 		return nil, err
 	}
-	d := doc.ExecutionDetailOf(v)
+	d := jsondoc.ExecutionDetailOf(v)
 	for i := range d.Nodes {
 		if n := &d.Nodes[i]; len(n.Spans) > SpansPage {
 			n.Spans = n.Spans[:SpansPage]
@@ -320,11 +320,11 @@ func (s *Server) spans(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := bench.Execution(r.Context(), s.Store, r.PathValue("id"), key)
+	v, err := application.Execution(r.Context(), s.Store, r.PathValue("id"), key)
 	if err != nil {
 		return nil, err
 	}
-	p, ok := doc.SpanPageOf(doc.ExecutionDetailOf(v), node, offset, limit)
+	p, ok := jsondoc.SpanPageOf(jsondoc.ExecutionDetailOf(v), node, offset, limit)
 	if !ok {
 		return nil, errorf("execution %s has no node %q", key, node)
 	}
@@ -336,12 +336,12 @@ const MaxAuditEntries = 2000
 
 func (s *Server) audit(r *http.Request) (any, error) {
 	level := r.URL.Query().Get("level")
-	rec, entries, err := bench.Audit(r.Context(), s.Store, r.PathValue("id"), store.AuditFilter{MinSeverity: level, Limit: MaxAuditEntries,
+	rec, entries, err := application.Audit(r.Context(), s.Store, r.PathValue("id"), store.AuditFilter{MinSeverity: level, Limit: MaxAuditEntries,
 		ExecutionKey: r.URL.Query().Get("execution")})
 	if err != nil {
 		return nil, err
 	}
-	return doc.AuditOf(rec.ID, entries), nil
+	return jsondoc.AuditOf(rec.ID, entries), nil
 }
 
 func (s *Server) compare(r *http.Request) (any, error) {
@@ -349,7 +349,7 @@ func (s *Server) compare(r *http.Request) (any, error) {
 	if a == "" || b == "" {
 		return nil, errorf("compare needs ?a=BATCH&b=BATCH")
 	}
-	o := bench.CompareOptions{Tolerance: bench.DefaultTolerance, Alpha: bench.DefaultAlpha, Test: r.URL.Query().Get("test"), Cases: true}
+	o := application.CompareOptions{Tolerance: application.DefaultTolerance, Alpha: application.DefaultAlpha, Test: r.URL.Query().Get("test"), Cases: true}
 	for name, into := range map[string]*float64{"tolerance": &o.Tolerance, "alpha": &o.Alpha} {
 		if v := r.URL.Query().Get(name); v != "" {
 			f, err := strconv.ParseFloat(v, 64)
@@ -359,9 +359,9 @@ func (s *Server) compare(r *http.Request) (any, error) {
 			*into = f
 		}
 	}
-	c, err := bench.Compare(r.Context(), s.Store, a, b, o)
+	c, err := application.Compare(r.Context(), s.Store, a, b, o)
 	if err != nil {
 		return nil, err
 	}
-	return doc.CompareOf(c, bench.Redactor(c.A).JSON, bench.Redactor(c.B).JSON), nil
+	return jsondoc.CompareOf(c, application.Redactor(c.A).JSON, application.Redactor(c.B).JSON), nil
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wtbench/wtb/host/internal/doc"
+	"github.com/wtbench/wtb/host/internal/jsondoc"
 	"github.com/wtbench/wtb/host/internal/metrics"
 	"github.com/wtbench/wtb/host/internal/spec"
 	"github.com/wtbench/wtb/host/internal/store"
@@ -89,7 +89,7 @@ func seedInto(tb testing.TB, st store.Store, n int, status string) string {
 		// Finish it the way a run does: the summary stored with the status.
 		srv := httptest.NewServer((&viewer.Server{Store: st}).Handler())
 		defer srv.Close()
-		var board doc.Leaderboard
+		var board jsondoc.Leaderboard
 		get(tb, srv.URL+"/api/batches/big", &board)
 		raw, _ := json.Marshal(board.Summary)
 		if err := st.Batches().SetStatus(ctx, "big", status, &now, raw); err != nil {
@@ -144,11 +144,11 @@ func testAPI(t *testing.T, st store.Store, key string) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || doc.Check(body) != nil {
-			t.Errorf("%s: %d %v\n%.300s", path, resp.StatusCode, doc.Check(body), body)
+		if resp.StatusCode != 200 || jsondoc.Check(body) != nil {
+			t.Errorf("%s: %d %v\n%.300s", path, resp.StatusCode, jsondoc.Check(body), body)
 		}
 	}
-	var page doc.Executions
+	var page jsondoc.Executions
 	get(t, srv.URL+"/api/batches/big/executions?combination=b%3Dv3&min=0.5&offset=10&limit=5", &page)
 	if page.Total == 0 || len(page.Executions) != 5 || page.Offset != 10 {
 		t.Fatalf("filtered page: total %d, %d rows, offset %d", page.Total, len(page.Executions), page.Offset)
@@ -181,7 +181,7 @@ func testAPI(t *testing.T, st store.Store, key string) {
 	}
 	// A page of the grid: cases searched in the database, sorted by one
 	// combination's score, the columns asked for.
-	var grid doc.Cases
+	var grid jsondoc.Cases
 	get(t, srv.URL+"/api/batches/big/cases?sort=score&score_of=b%3Dv3&col=b%3Dv3&col=b%3Dv1&q=C00001&limit=3&output=%24.doc", &grid)
 	if grid.Total != 10 || len(grid.Cases) != 3 || strings.Join(grid.Shown, " ") != "b=v3 b=v1" || grid.Output.Path != "$.doc" {
 		t.Fatalf("grid: total %d, %d cases, shown %v, output %+v", grid.Total, len(grid.Cases), grid.Shown, grid.Output)
