@@ -75,18 +75,11 @@ func (a *app) fork(ctx context.Context, o application.ForkOptions, f *runFlags) 
 		defer p.Close()
 		o.Prepared, dbFromFile = p, cfg.Database
 	}
-	st, err := a.openStore(ctx, dbFromFile)
+	st, opts, err := a.openForRun(ctx, dbFromFile, f)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := f.ci.checkStored(ctx, a, st); err != nil {
-		return err
-	}
-	opts, err := a.runOptions(st, f)
-	if err != nil {
-		return err
-	}
 	o.OnNew = func(parent string, news []string, total int) {
 		if o.OnlyNew || len(news) == 0 || len(news) == total {
 			return

@@ -161,18 +161,11 @@ func (a *app) run(ctx context.Context, path string, f *runFlags) error {
 		return err
 	}
 	defer p.Close()
-	st, err := a.openStore(ctx, cfg.Database)
+	st, opts, err := a.openForRun(ctx, cfg.Database, f)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := f.ci.checkStored(ctx, a, st); err != nil {
-		return err
-	}
-	opts, err := a.runOptions(st, f)
-	if err != nil {
-		return err
-	}
 	out, err := a.bench().Run(ctx, st, p, path, opts)
 	return a.finish(out, err, st, f)
 }
@@ -184,23 +177,36 @@ func (a *app) resume(ctx context.Context, id string, f *runFlags) error {
 	if err := f.ci.check(a); err != nil {
 		return err
 	}
-	st, err := a.openStore(ctx, "")
+	st, opts, err := a.openForRun(ctx, "", f)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := f.ci.checkStored(ctx, a, st); err != nil {
-		return err
-	}
-	opts, err := a.runOptions(st, f)
-	if err != nil {
-		return err
-	}
 	out, err := a.bench().Resume(ctx, st, id, opts)
 	return a.finish(out, err, st, f)
 }
 
 // runOptions are the progress bar, the plan summary and the metrics of a run.
+// openForRun opens the database a run, resume or fork writes to, checks what
+// the CI flags name in it (a stored baseline) and reads the run's options
+// from the flags; the store is closed again when any of that fails.
+func (a *app) openForRun(ctx context.Context, dbFromFile string, f *runFlags) (store.Store, application.RunOptions, error) {
+	st, err := a.openStore(ctx, dbFromFile)
+	if err != nil {
+		return nil, application.RunOptions{}, err
+	}
+	if err := f.ci.checkStored(ctx, a, st); err != nil {
+		st.Close()
+		return nil, application.RunOptions{}, err
+	}
+	opts, err := a.runOptions(st, f)
+	if err != nil {
+		st.Close()
+		return nil, application.RunOptions{}, err
+	}
+	return st, opts, nil
+}
+
 func (a *app) runOptions(st store.Store, f *runFlags) (application.RunOptions, error) {
 	if f.budgetUSD < 0 || f.budgetTokens < 0 {
 		return application.RunOptions{}, exitf(ExitConfig, "--budget-usd and --budget-tokens must be more than 0")
