@@ -116,6 +116,16 @@ func NewTrace(batchID, version string, parent *Parent) *Trace {
 	return t
 }
 
+// Reset empties the trace for the next request of the same batch, keeping
+// the memory its messages took: nothing may hold a span or a resource it
+// returned before.
+func (t *Trace) Reset() {
+	t.a.reset()
+	clear(t.res)
+	clear(t.scopes)
+	t.order, t.n = t.order[:0], 0
+}
+
 // TraceIDHex is the id of the trace the spans go to, in hex.
 func (t *Trace) TraceIDHex() string { return hex.EncodeToString(t.traceID) }
 

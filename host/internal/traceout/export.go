@@ -64,8 +64,12 @@ type Exporter struct {
 	log     hclog.Logger
 	up      *uploader
 
-	mu      sync.Mutex
-	queue   []queued
+	mu sync.Mutex
+	// queue[head:] are the executions waiting to be sent.
+	queue []queued
+	head  int
+	// request is the sender's slice of the executions it sends.
+	request []queued
 	taken   int
 	closing bool
 	warned  bool
@@ -85,6 +89,9 @@ type Exporter struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 }
+
+// queued is how many executions wait to be sent (under e.mu).
+func (e *Exporter) queued() int { return len(e.queue) - e.head }
 
 // Start makes an exporter of a batch's trace to t (its client connects on
 // the first request: a collector that is down is not waited for here).
@@ -125,7 +132,7 @@ func (e *Exporter) Add(results []store.Result) {
 	}
 	// Executions stored before this run (Resend) wait beside the buffer,
 	// never in its room.
-	room := e.target.Buffer - (len(e.queue) - e.queuedResent) - (e.taken - e.takenResent)
+	room := e.target.Buffer - (e.queued() - e.queuedResent) - (e.taken - e.takenResent)
 	n := min(max(room, 0), len(results))
 	for _, r := range results[:n] {
 		r.Logs, r.Notes = nil, nil // not part of the trace; the buffer holds less
@@ -170,7 +177,7 @@ func (e *Exporter) Resend(want int, each func(ctx context.Context, fn func(*stor
 					return err // Close ran out of time: counted as undelivered
 				}
 				e.mu.Lock()
-				if len(e.queue)+e.taken < maxPerRequest {
+				if e.queued()+e.taken < maxPerRequest {
 					c := *r
 					c.Logs, c.Notes = nil, nil
 					e.queue = append(e.queue, queued{Result: c, resent: true})
@@ -210,10 +217,23 @@ func (e *Exporter) Resend(want int, each func(ctx context.Context, fn func(*stor
 func (e *Exporter) take() ([]queued, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := min(maxPerRequest, len(e.queue))
-	out := make([]queued, n)
-	copy(out, e.queue[:n])
-	e.queue = append(e.queue[:0], e.queue[n:]...)
+	n := min(maxPerRequest, e.queued())
+	// The sender's slice is reused (it is done with the last one when it
+	// takes again), and the queue's head advances rather than what stays
+	// being moved forward on every take: with a large buffer that copy was
+	// most of a take. It is moved once the head is past half the queue.
+	out := append(e.request[:0], e.queue[e.head:e.head+n]...)
+	e.request = out
+	clear(e.queue[e.head : e.head+n])
+	e.head += n
+	switch {
+	case e.head == len(e.queue):
+		e.queue, e.head = e.queue[:0], 0
+	case e.head > len(e.queue)/2:
+		k := copy(e.queue, e.queue[e.head:])
+		clear(e.queue[k:])
+		e.queue, e.head = e.queue[:k], 0
+	}
 	e.taken, e.takenResent = n, 0
 	for _, q := range out {
 		if q.resent {
@@ -230,6 +250,10 @@ func (e *Exporter) take() ([]queued, bool) {
 
 func (e *Exporter) loop() {
 	defer close(e.done)
+	// One trace for every request: its messages are built again in the
+	// memory of the previous request's (sent by then: the upload marshals
+	// before it returns).
+	tr := NewTrace(e.batchID, e.version, e.target.Parent)
 	for {
 		batch, closing := e.take()
 		if len(batch) == 0 {
@@ -243,7 +267,7 @@ func (e *Exporter) loop() {
 			}
 			continue
 		}
-		tr := NewTrace(e.batchID, e.version, e.target.Parent)
+		tr.Reset()
 		for i := range batch {
 			ex, err := e.load(e.ctx, &batch[i].Result)
 			if err != nil {
@@ -319,8 +343,8 @@ func (e *Exporter) Close(b Batch, final bool) Stats {
 		<-e.done
 	}
 	e.mu.Lock()
-	e.st.Undelivered += uint64(len(e.queue)) + (e.resendWant - min(e.resent, e.resendWant))
-	e.queue = nil
+	e.st.Undelivered += uint64(e.queued()) + (e.resendWant - min(e.resent, e.resendWant))
+	e.queue, e.head = nil, 0
 	e.mu.Unlock()
 	e.st.BatchSpanHeld = !final
 	if e.ctx.Err() == nil && final {
