@@ -283,6 +283,9 @@ batch_test "b" {
 }
 `)
 	cmd := e.cmd("--plugin-dir", dir, "run", "bench.hcl", "--no-progress")
+	// A temporary directory of its own, where the plugin makes its socket's.
+	tmp := t.TempDir()
+	cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
@@ -291,10 +294,11 @@ batch_test "b" {
 	waited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(waited) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-waited })
+	socketDirs := func() []string { m, _ := filepath.Glob(filepath.Join(tmp, "wtb-plugin-*")); return m }
 	var plugins []int
 	waitFor(t, 30*time.Second, func() string { return "the chatty plugin to run its nodes (wtb stderr: " + stderr.String() + ")" }, func() bool {
 		plugins = childPids(cmd.Process.Pid, "chatty.py")
-		return len(plugins) == 1 && len(pidsWith("sleep\x0030171")) == 4
+		return len(plugins) == 1 && len(pidsWith("sleep\x0030171")) == 4 && len(socketDirs()) == 1
 	})
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -308,6 +312,10 @@ batch_test "b" {
 		return fmt.Sprintf("the nodes' processes %v to die with the plugin", pidsWith("sleep\x0030171"))
 	},
 		func() bool { return len(pidsWith("sleep\x0030171")) == 0 })
+	// Its socket's directory went with it (one was left per run before).
+	if left := socketDirs(); len(left) != 0 {
+		t.Errorf("the plugin left its socket's directory behind: %v", left)
+	}
 }
 
 // The Python SDK's own unit tests, with the plugin runtime's Python: the

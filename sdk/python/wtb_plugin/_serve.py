@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import signal
 import sys
 import tempfile
@@ -98,6 +99,7 @@ def serve(kind_name: str, register, on_stop, name: str) -> None:
     version = _negotiate()
     sock_dir = tempfile.mkdtemp(prefix="wtb-plugin-")
     address = os.path.join(sock_dir, "plugin.sock")
+    stopping.sock_dir = sock_dir
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="wtb-grpc"),
@@ -138,11 +140,7 @@ def serve(kind_name: str, register, on_stop, name: str) -> None:
 
     server.wait_for_termination()
     stopping.finish("the host closed the plugin")
-    try:
-        os.remove(address)
-        os.rmdir(sock_dir)
-    except OSError:
-        pass
+    stopping.remove_socket()
     _exit(0)
 
 
@@ -169,6 +167,9 @@ class _Stopper:
     def __init__(self, on_stop):
         self.on_stop = on_stop
         self.server = None
+        # The directory of the plugin's socket: removed on every way out
+        # (a plugin the host had to give up on left one per run before).
+        self.sock_dir = ""
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -205,7 +206,12 @@ class _Stopper:
         done = threading.Thread(target=self._stop_work, args=("the wtb host is gone: %s" % why,), daemon=True)
         done.start()
         done.join(2.0)
+        self.remove_socket()
         _kill_group_and_exit(3)
+
+    def remove_socket(self) -> None:
+        if self.sock_dir:
+            shutil.rmtree(self.sock_dir, ignore_errors=True)
 
     def finish(self, cause: str) -> None:
         self._stop_work(cause)

@@ -28,7 +28,8 @@ from . import settings
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 STARTED = time.monotonic()
-PRIVATE_FILES = []  # removed when the driver exits
+PRIVATE_FILES = []  # removed when the driver exits (remove_private)
+PRIVATE_DIRS = []  # the same, for directories
 
 
 class Protocol:
@@ -225,7 +226,12 @@ def ship_dir(binary):
     import shutil
     import tempfile
 
-    d = os.path.join(tempfile.mkdtemp(prefix="wtb-ray-ship-"), "wtb_ray_executor")
+    root = tempfile.mkdtemp(prefix="wtb-ray-ship-")
+    # Ray reads the module when an actor that names it is created, so it
+    # stays until the driver exits; left behind it kept a link to every
+    # plugin binary a batch ever shipped.
+    PRIVATE_DIRS.append(root)
+    d = os.path.join(root, "wtb_ray_executor")
     os.makedirs(d)
     with open(os.path.join(d, "__init__.py"), "w") as f:
         f.write('"""wtb\'s node executor, shipped with the job."""\n')
@@ -539,11 +545,22 @@ def main():
             ray.shutdown()
         except Exception:
             pass
-        for path in PRIVATE_FILES:
-            try:
-                os.remove(path)
-            except OSError:
-                pass
+        remove_private()
+
+
+def remove_private():
+    """Removes the files and directories the driver made for itself."""
+    import shutil
+
+    for path in PRIVATE_FILES:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+    for path in PRIVATE_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
+    PRIVATE_FILES.clear()
+    PRIVATE_DIRS.clear()
 
 
 if __name__ == "__main__":
