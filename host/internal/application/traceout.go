@@ -195,18 +195,25 @@ func (a *App) closeTraceExports(bus *events.Bus, rec *store.Batch, t *traceExpor
 		if s.Resent > 0 {
 			also = fmt.Sprintf(" (%d of them stored before this run)", s.Resent)
 		}
+		var refused string
+		if s.Rejected > 0 || s.RejectedMessage != "" {
+			// The collector took the requests but refused part of them
+			// (OTLP partial success): its own verdict, said as it gave it.
+			refused = fmt.Sprintf(", of which the collector refused %d (%q)", s.Rejected, s.RejectedMessage)
+		}
 		if s.Dropped() == 0 && (s.BatchSpan || s.BatchSpanHeld) {
 			held := ""
 			if s.BatchSpanHeld {
 				held = fmt.Sprintf("; the batch's span waits for its end (`wtb resume %s` sends it)", rec.ID)
 			}
-			a.notice("trace export (%s): %d spans of %d executions%s sent; trace id %s%s", s.Target, s.Spans, s.Executions, also, s.TraceID, held)
+			a.notice("trace export (%s): %d spans of %d executions%s sent%s; trace id %s%s", s.Target, s.Spans, s.Executions, also, refused, s.TraceID, held)
 			continue
 		}
 		why := fmt.Sprintf("%d past the buffer, %d the collector did not take, %d undelivered at the end", s.PastBuffer, s.Failed, s.Undelivered)
 		if !s.BatchSpan && !s.BatchSpanHeld {
 			why += ", the batch's span not sent"
 		}
+		why += refused
 		if s.Err != "" {
 			why += "; last error: " + s.Err
 		}

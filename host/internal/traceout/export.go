@@ -3,6 +3,9 @@ package traceout
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +40,10 @@ type Stats struct {
 	TraceID string `json:"trace_id"`
 	// Err is the last error the collector gave ("" none).
 	Err string `json:"error,omitempty"`
+	// Rejected are spans the collector took the request of but refused
+	// (OTLP partial success), with its last message about them.
+	Rejected        uint64 `json:"rejected_spans,omitempty"`
+	RejectedMessage string `json:"rejected_message,omitempty"`
 }
 
 // Dropped is every execution whose spans did not reach the collector.
@@ -83,6 +90,9 @@ type Exporter struct {
 	// request being sent that are resent ones.
 	queuedResent, takenResent int
 
+	// resenders is Resend's reading of the executions stored before.
+	resenders sync.WaitGroup
+
 	wake   chan struct{}
 	room   chan struct{}
 	done   chan struct{}
@@ -127,6 +137,8 @@ func (e *Exporter) Add(results []store.Result) {
 	}
 	e.mu.Lock()
 	if e.closing {
+		// Not sent, and said: nothing adds after Close today.
+		e.st.Undelivered += uint64(len(results))
 		e.mu.Unlock()
 		return
 	}
@@ -170,7 +182,9 @@ func (e *Exporter) Resend(want int, each func(ctx context.Context, fn func(*stor
 	e.mu.Lock()
 	e.resending, e.resendWant = true, uint64(want)
 	e.mu.Unlock()
+	e.resenders.Add(1)
 	go func() {
+		defer e.resenders.Done()
 		err := each(e.ctx, func(r *store.Result) error {
 			for {
 				if err := e.ctx.Err(); err != nil {
@@ -279,7 +293,12 @@ func (e *Exporter) loop() {
 			}
 			tr.AddExecution(ex)
 		}
-		err := e.send(e.ctx, tr)
+		// Close ran out of time while the request was being read: nothing of
+		// it is sent (an empty trace would "upload" without a request).
+		err := e.ctx.Err()
+		if err == nil {
+			err = e.send(e.ctx, tr)
+		}
 		e.mu.Lock()
 		e.taken, e.takenResent = 0, 0
 		select {
@@ -303,11 +322,46 @@ func (e *Exporter) loop() {
 	}
 }
 
-// send uploads, logging the first failure and the recovery after it.
+// partialSuccess reads the count of spans a collector that took the
+// request refused ("OTLP partial success: MESSAGE (N spans rejected)", the
+// only form otlptracehttp gives it: its error type is internal).
+func partialSuccess(err error) (rejected uint64, message string, ok bool) {
+	text := err.Error()
+	i := strings.Index(text, partialSuccessPrefix)
+	if i < 0 {
+		return 0, "", false
+	}
+	text = text[i+len(partialSuccessPrefix):]
+	if m := rejectedSpans.FindStringSubmatchIndex(text); m != nil {
+		rejected, _ = strconv.ParseUint(text[m[2]:m[3]], 10, 64)
+		text = text[:m[0]]
+	}
+	return rejected, strings.TrimSpace(text), true
+}
+
+const partialSuccessPrefix = "OTLP partial success: "
+
+var rejectedSpans = regexp.MustCompile(` \((\d+) spans? rejected\)`)
+
+// send uploads, logging the first failure and the recovery after it. A
+// request the collector took but partly refused (OTLP's partial success) is
+// sent: its refused spans are counted and said, not its executions dropped.
 func (e *Exporter) send(ctx context.Context, tr *Trace) error {
 	err := e.up.upload(ctx, tr)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		if n, msg, ok := partialSuccess(err); ok {
+			if e.st.Rejected == 0 && e.st.RejectedMessage == "" {
+				e.log.Warn("the collector refused part of the batch's trace", "target", e.target.Describe(), "rejected_spans", n, "message", msg)
+			}
+			e.st.Rejected += n
+			if msg != "" {
+				e.st.RejectedMessage = msg
+			}
+			return nil
+		}
+	}
 	if err != nil {
 		if ctx.Err() == nil && e.st.Err == "" {
 			e.log.Warn("cannot send the batch's trace; executions are dropped and counted", "target", e.target.Describe(), "error", err)
@@ -342,6 +396,10 @@ func (e *Exporter) Close(b Batch, final bool) Stats {
 		e.cancel()
 		<-e.done
 	}
+	// The reading of what was stored before has ended (the sender waited
+	// for it) or stops with the cancelled context; either way it must not
+	// outlive Close, after which the store is closed.
+	e.resenders.Wait()
 	e.mu.Lock()
 	e.st.Undelivered += uint64(e.queued()) + (e.resendWant - min(e.resent, e.resendWant))
 	e.queue, e.head = nil, 0
