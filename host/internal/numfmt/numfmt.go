@@ -69,15 +69,20 @@ func PValue(p float64) string {
 // Duration writes a duration given in milliseconds: "3.6 ms" below 10 ms,
 // "238 ms" below a second, "1.18 s" below a minute, then "4m05s".
 func Duration(ms float64) string {
-	switch {
-	case math.IsNaN(ms):
+	if math.IsNaN(ms) {
 		return Dash
-	case ms < 10:
-		return Fixed(ms, 1) + " ms"
-	case ms < 1000:
-		return Fixed(ms, 0) + " ms"
-	case ms < 60000:
-		return Fixed(ms/1000, 2) + " s"
+	}
+	// Each unit as long as the figure rounds within it: 9.96 is "10 ms",
+	// not "10.0 ms" (which printed two ways in one column); 999.6 is
+	// "1.00 s".
+	if s := Fixed(ms, 1); ms < 10 && s != "10.0" {
+		return s + " ms"
+	}
+	if s := Fixed(ms, 0); ms < 1000 && s != "1000" {
+		return s + " ms"
+	}
+	if s := Fixed(ms/1000, 2); ms < 60000 && s != "60.00" {
+		return s + " s"
 	}
 	secs := int64(math.Round(ms / 1000))
 	return strconv.FormatInt(secs/60, 10) + "m" + pad2(secs%60) + "s"

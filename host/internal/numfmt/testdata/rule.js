@@ -4,9 +4,11 @@ const percent = (x) => Math.round(100 * x) + '%';
 const score = (x) => x.toFixed(3);
 const pvalue = (p) => (p === 1 ? '1' : p === 0 ? '0' : p >= 0.001 ? p.toPrecision(2) : p.toExponential(1));
 const duration = (ms) => {
-  if (ms < 10) return ms.toFixed(1) + ' ms';
-  if (ms < 1000) return ms.toFixed(0) + ' ms';
-  if (ms < 60000) return (ms / 1000).toFixed(2) + ' s';
+  // Each unit as long as the figure rounds within it: 9.96 is "10 ms",
+  // not "10.0 ms"; 999.6 is "1.00 s".
+  if (ms < 10 && ms.toFixed(1) !== '10.0') return ms.toFixed(1) + ' ms';
+  if (ms < 1000 && ms.toFixed(0) !== '1000') return ms.toFixed(0) + ' ms';
+  if (ms < 60000 && (ms / 1000).toFixed(2) !== '60.00') return (ms / 1000).toFixed(2) + ' s';
   const s = Math.round(ms / 1000);
   return Math.floor(s / 60) + 'm' + String(s % 60).padStart(2, '0') + 's';
 };

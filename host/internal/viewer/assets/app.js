@@ -30,9 +30,11 @@ const pct = (x) => (missing(x) ? DASH : (Math.round(100 * x) + 0) + '%');
 function ms(x) {
   if (missing(x)) return DASH;
   x = Number(x);
-  if (x < 10) return x.toFixed(1) + ' ms';
-  if (x < 1000) return x.toFixed(0) + ' ms';
-  if (x < 60000) return (x / 1000).toFixed(2) + ' s';
+  // Each unit as long as the figure rounds within it: 9.96 is "10 ms",
+  // not "10.0 ms"; 999.6 is "1.00 s".
+  if (x < 10 && x.toFixed(1) !== '10.0') return x.toFixed(1) + ' ms';
+  if (x < 1000 && x.toFixed(0) !== '1000') return x.toFixed(0) + ' ms';
+  if (x < 60000 && (x / 1000).toFixed(2) !== '60.00') return (x / 1000).toFixed(2) + ' s';
   const s = Math.round(x / 1000);
   return Math.floor(s / 60) + 'm' + String(s % 60).padStart(2, '0') + 's';
 }
