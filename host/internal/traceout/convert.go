@@ -103,6 +103,8 @@ type Trace struct {
 	scopes  map[[2]string]*tracev1.ScopeSpans
 	order   []string
 	n       int
+	// wire holds the spans encoded for the last request (wire.go).
+	wire []byte
 }
 
 // NewTrace starts a trace of a batch; version is wtb's (service.version).
@@ -124,6 +126,7 @@ func (t *Trace) Reset() {
 	clear(t.res)
 	clear(t.scopes)
 	t.order, t.n = t.order[:0], 0
+	t.wire = t.wire[:0]
 }
 
 // TraceIDHex is the id of the trace the spans go to, in hex.

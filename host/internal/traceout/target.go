@@ -103,7 +103,7 @@ func (u *uploader) upload(ctx context.Context, tr *Trace) error {
 	if tr.Len() == 0 {
 		return nil
 	}
-	return u.client.UploadTraces(ctx, tr.ResourceSpans())
+	return u.client.UploadTraces(ctx, tr.wireResourceSpans())
 }
 
 func (u *uploader) stop() {
