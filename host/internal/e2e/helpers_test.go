@@ -145,6 +145,25 @@ func (e *env) results(st store.Store, id string) []store.Result {
 	return rs
 }
 
+// spanRows are the stored spans of every node run of the batch.
+func (e *env) spanRows(st store.Store, id string) []store.NodeSpans {
+	e.t.Helper()
+	ctx := context.Background()
+	cps, err := st.Checkpoints().ListByBatch(ctx, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	runIDs := make([]string, 0, len(cps))
+	for _, cp := range cps {
+		runIDs = append(runIDs, cp.ID)
+	}
+	rows, err := st.Spans().ListByRuns(ctx, id, runIDs)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rows
+}
+
 // assertExactlyOnce checks every execution of the batch is stored once.
 func assertExactlyOnce(t *testing.T, rs []store.Result, total int) {
 	t.Helper()

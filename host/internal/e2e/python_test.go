@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -436,19 +435,7 @@ func TestPythonRunnerNodeSpans(t *testing.T) {
 		}
 	}
 
-	ctx := context.Background()
-	cps, err := st.Checkpoints().ListByBatch(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var runIDs []string
-	for _, cp := range cps {
-		runIDs = append(runIDs, cp.ID)
-	}
-	rows, err := st.Spans().ListByRuns(ctx, id, runIDs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := e.spanRows(st, id)
 	if len(rows) != 20 {
 		t.Fatalf("%d node runs have spans, want 20", len(rows))
 	}
@@ -688,19 +675,7 @@ batch_test "b" {
 			t.Errorf("%s: tool_used %v (%s)", res.ExecutionKey, res.Scores["looked_up"], res.Notes["looked_up"])
 		}
 	}
-	ctx := context.Background()
-	cps, err := st.Checkpoints().ListByBatch(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var runIDs []string
-	for _, cp := range cps {
-		runIDs = append(runIDs, cp.ID)
-	}
-	rows, err := st.Spans().ListByRuns(ctx, id, runIDs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := e.spanRows(st, id)
 	if len(rows) != 4 {
 		t.Fatalf("%d node runs have spans, want 4", len(rows))
 	}
