@@ -75,14 +75,20 @@ func Duration(ms float64) string {
 	// Each unit as long as the figure rounds within it: 9.96 is "10 ms",
 	// not "10.0 ms" (which printed two ways in one column); 999.6 is
 	// "1.00 s".
-	if s := Fixed(ms, 1); ms < 10 && s != "10.0" {
-		return s + " ms"
+	if ms < 10 {
+		if s := Fixed(ms, 1); s != "10.0" {
+			return s + " ms"
+		}
 	}
-	if s := Fixed(ms, 0); ms < 1000 && s != "1000" {
-		return s + " ms"
+	if ms < 1000 {
+		if s := Fixed(ms, 0); s != "1000" {
+			return s + " ms"
+		}
 	}
-	if s := Fixed(ms/1000, 2); ms < 60000 && s != "60.00" {
-		return s + " s"
+	if ms < 60000 {
+		if s := Fixed(ms/1000, 2); s != "60.00" {
+			return s + " s"
+		}
 	}
 	secs := int64(math.Round(ms / 1000))
 	return strconv.FormatInt(secs/60, 10) + "m" + pad2(secs%60) + "s"
