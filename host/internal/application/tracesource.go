@@ -123,7 +123,14 @@ func (s *traceSource) cache(cp *store.Checkpoint) *store.Checkpoint {
 	c := *cp
 	c.State, c.Output, c.Logs = nil, nil, nil
 	if len(s.cps) >= traceCachedCheckpoints {
-		s.oldCps, s.cps = s.cps, make(map[string]*store.Checkpoint, traceCachedCheckpoints)
+		// The older generation's map is emptied and becomes the newer
+		// (its memory kept rather than a map that size made anew).
+		older := s.oldCps
+		clear(older)
+		if older == nil {
+			older = make(map[string]*store.Checkpoint, traceCachedCheckpoints)
+		}
+		s.oldCps, s.cps = s.cps, older
 	}
 	s.cps[c.ID] = &c
 	return &c

@@ -11,14 +11,17 @@ package traceout
 
 import (
 	"encoding/hex"
+	"fmt"
 	"sort"
 	"time"
 
 	"github.com/wtbench/wtb/host/internal/store"
 	"github.com/wtbench/wtb/sdk"
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcev1 "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // Service is the service.name of WTB's own spans.
@@ -88,7 +91,8 @@ func (ex Execution) owner(id string) string {
 	return ex.Result.ExecutionKey
 }
 
-// Trace collects spans by resource (service) and scope, ready to send.
+// Trace collects spans by resource (service) and scope, in OTLP's wire
+// format, ready to send.
 type Trace struct {
 	batchID string
 	traceID []byte
@@ -96,22 +100,21 @@ type Trace struct {
 	parent []byte
 	// batchSpan is the batch span's id, the executions' parent.
 	batchSpan []byte
-	// a holds the messages of WTB's own spans.
-	a       arena
-	version string
-	res     map[string]*tracev1.ResourceSpans
-	scopes  map[[2]string]*tracev1.ScopeSpans
-	order   []string
-	n       int
-	// wire holds the spans encoded for the last request (wire.go).
-	wire []byte
+	version   string
+	// scopes are the spans by service and scope, in the order each was
+	// first added to; index finds them, and free keeps the buffers of a
+	// reset trace's for the next request.
+	scopes []*scopeSpans
+	index  map[[2]string]*scopeSpans
+	free   []*scopeSpans
+	n      int
 }
 
 // NewTrace starts a trace of a batch; version is wtb's (service.version).
 // Under a parent (TRACEPARENT) the batch is part of the parent's trace and
 // its span hangs from the parent's span; else the trace is the batch's own.
 func NewTrace(batchID, version string, parent *Parent) *Trace {
-	t := &Trace{batchID: batchID, traceID: TraceID(batchID), batchSpan: BatchSpanID(batchID), version: version, res: map[string]*tracev1.ResourceSpans{}, scopes: map[[2]string]*tracev1.ScopeSpans{}}
+	t := &Trace{batchID: batchID, traceID: TraceID(batchID), batchSpan: BatchSpanID(batchID), version: version, index: map[[2]string]*scopeSpans{}}
 	if parent != nil {
 		t.traceID, t.parent = parent.TraceID, parent.SpanID
 	}
@@ -119,14 +122,17 @@ func NewTrace(batchID, version string, parent *Parent) *Trace {
 }
 
 // Reset empties the trace for the next request of the same batch, keeping
-// the memory its messages took: nothing may hold a span or a resource it
+// the memory its spans took: nothing may hold what wireResourceSpans
 // returned before.
 func (t *Trace) Reset() {
-	t.a.reset()
-	clear(t.res)
+	for _, s := range t.scopes {
+		s.wire = s.wire[:0]
+		t.free = append(t.free, s)
+	}
 	clear(t.scopes)
-	t.order, t.n = t.order[:0], 0
-	t.wire = t.wire[:0]
+	t.scopes = t.scopes[:0]
+	clear(t.index)
+	t.n = 0
 }
 
 // TraceIDHex is the id of the trace the spans go to, in hex.
@@ -135,60 +141,91 @@ func (t *Trace) TraceIDHex() string { return hex.EncodeToString(t.traceID) }
 // Len is the number of spans added.
 func (t *Trace) Len() int { return t.n }
 
-// ResourceSpans are the spans added, one resource per service.
-func (t *Trace) ResourceSpans() []*tracev1.ResourceSpans {
-	out := make([]*tracev1.ResourceSpans, 0, len(t.order))
-	for _, s := range t.order {
-		out = append(out, t.res[s])
-	}
-	return out
-}
-
-func (t *Trace) add(service, scope string, s *tracev1.Span) {
+// scope is the spans of service and scope, started when there are none.
+func (t *Trace) scope(service, scope string) *scopeSpans {
 	if service == "" {
 		service = "unknown_service"
 	}
-	rs := t.res[service]
-	if rs == nil {
-		attrs := []*commonv1.KeyValue{str("service.name", service)}
-		if service == Service {
-			attrs = append(attrs, str("service.version", t.version))
-		}
-		rs = &tracev1.ResourceSpans{Resource: &resourcev1.Resource{Attributes: attrs}}
-		t.res[service] = rs
-		t.order = append(t.order, service)
-	}
 	k := [2]string{service, scope}
-	ss := t.scopes[k]
-	if ss == nil {
-		ss = &tracev1.ScopeSpans{Scope: &commonv1.InstrumentationScope{Name: scope}}
-		if service == Service {
-			ss.Scope.Version = t.version
+	s := t.index[k]
+	if s == nil {
+		if n := len(t.free); n > 0 {
+			s, t.free = t.free[n-1], t.free[:n-1]
+		} else {
+			s = &scopeSpans{}
 		}
-		rs.ScopeSpans = append(rs.ScopeSpans, ss)
-		t.scopes[k] = ss
+		s.service, s.name = service, scope
+		t.index[k] = s
+		t.scopes = append(t.scopes, s)
 	}
-	ss.Spans = append(ss.Spans, s)
-	t.n++
+	return s
+}
+
+// own is where WTB's own spans are written.
+func (t *Trace) own() *scopeSpans { return t.scope(Service, Service) }
+
+// add adds a span built as a message (a node's own, a stand-in).
+func (t *Trace) add(service, scope string, s *tracev1.Span) {
+	if t.scope(service, scope).message(s) {
+		t.n++
+	}
+}
+
+// resource describes a service's spans: its name, and wtb's version for
+// WTB's own.
+func (t *Trace) resource(service string) *resourcev1.Resource {
+	attrs := []*commonv1.KeyValue{str("service.name", service)}
+	if service == Service {
+		attrs = append(attrs, str("service.version", t.version))
+	}
+	return &resourcev1.Resource{Attributes: attrs}
+}
+
+// instrumentation is a scope's description: its name, and wtb's version
+// for WTB's own.
+func (t *Trace) instrumentation(s *scopeSpans) *commonv1.InstrumentationScope {
+	is := &commonv1.InstrumentationScope{Name: s.name}
+	if s.service == Service {
+		is.Version = t.version
+	}
+	return is
+}
+
+// ResourceSpans are the spans added, decoded, one resource per service:
+// what a collector makes of the request (tests and tools read them; the
+// exporter sends the encoded spans, wireResourceSpans).
+func (t *Trace) ResourceSpans() []*tracev1.ResourceSpans {
+	b, err := proto.Marshal(&collectortrace.ExportTraceServiceRequest{ResourceSpans: t.wireResourceSpans()})
+	var req collectortrace.ExportTraceServiceRequest
+	if err == nil {
+		err = proto.Unmarshal(b, &req)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("traceout: the trace's request does not decode: %v", err))
+	}
+	return req.ResourceSpans
 }
 
 // AddBatch adds the batch's root span.
 func (t *Trace) AddBatch(b Batch) {
-	s := t.a.span()
-	*s = tracev1.Span{TraceId: t.traceID, SpanId: BatchSpanID(b.ID), ParentSpanId: t.parent, Name: "batch " + b.Name, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
-		StartTimeUnixNano: nanos(b.Start), EndTimeUnixNano: nanos(maxTime(b.Start, b.End)),
-		Attributes: []*commonv1.KeyValue{t.a.str("wtb.batch.id", b.ID), t.a.str("wtb.batch.name", b.Name), t.a.str("wtb.batch.status", b.Status),
-			t.a.str("wtb.runner", b.Runner), t.a.integer("wtb.batch.executions", int64(b.Total))}}
+	s := t.own()
+	s.begin(t.traceID, BatchSpanID(b.ID), t.parent, "batch ", b.Name, nanos(b.Start), nanos(maxTime(b.Start, b.End)))
+	s.str("wtb.batch.id", b.ID)
+	s.str("wtb.batch.name", b.Name)
+	s.str("wtb.batch.status", b.Status)
+	s.str("wtb.runner", b.Runner)
+	s.integer("wtb.batch.executions", int64(b.Total))
 	if b.Host != "" {
-		s.Attributes = append(s.Attributes, t.a.str("host.name", b.Host))
+		s.str("host.name", b.Host)
 	}
 	switch b.Status {
 	case store.StatusFailed:
-		s.Status = t.a.status(tracev1.Status_STATUS_CODE_ERROR, "batch failed")
+		s.status(tracev1.Status_STATUS_CODE_ERROR, "batch failed")
 	case store.StatusCompleted:
-		s.Status = t.a.status(tracev1.Status_STATUS_CODE_OK, "")
+		s.status(tracev1.Status_STATUS_CODE_OK, "")
 	}
-	t.add(Service, Service, s)
+	s.end()
+	t.n++
 }
 
 // AddExecution adds an execution's span, its node runs' spans and their own
@@ -196,37 +233,38 @@ func (t *Trace) AddBatch(b Batch) {
 func (t *Trace) AddExecution(ex Execution) {
 	res := ex.Result
 	trace := t.traceID
-	execID := ExecutionSpanID(t.batchID, res.ExecutionKey)
+	execIDArray := executionSpanID(t.batchID, res.ExecutionKey)
+	execID := execIDArray[:]
 	end := res.CreatedAt
 	start := end.Add(-time.Duration(res.DurationMs * float64(time.Millisecond)))
-	es := t.a.span()
-	*es = tracev1.Span{TraceId: trace, SpanId: execID, ParentSpanId: t.batchSpan, Name: "execution " + res.ExecutionKey,
-		Kind: tracev1.Span_SPAN_KIND_INTERNAL, StartTimeUnixNano: nanos(start), EndTimeUnixNano: nanos(end),
-		Attributes: append(make([]*commonv1.KeyValue, 0, 12+len(res.Variants)+len(res.Scores)),
-			t.a.str("wtb.execution.key", res.ExecutionKey), t.a.str("wtb.combination", res.Combination),
-			t.a.str("wtb.case.id", res.CaseID), t.a.integer("wtb.repeat", int64(res.Repeat)), t.a.str("wtb.outcome", res.Status),
-			t.a.double("wtb.score", res.OverallScore), t.a.boolean("wtb.passed", res.Passed), t.a.integer("wtb.attempts", int64(res.Attempts)))}
+	s := t.own()
+	s.begin(trace, execID, t.batchSpan, "execution ", res.ExecutionKey, nanos(start), nanos(end))
+	s.str("wtb.execution.key", res.ExecutionKey)
+	s.str("wtb.combination", res.Combination)
+	s.str("wtb.case.id", res.CaseID)
+	s.integer("wtb.repeat", int64(res.Repeat))
+	s.str("wtb.outcome", res.Status)
+	s.double("wtb.score", res.OverallScore)
+	s.boolean("wtb.passed", res.Passed)
+	s.integer("wtb.attempts", int64(res.Attempts))
 	if res.WorkerID != "" {
-		es.Attributes = append(es.Attributes, t.a.str("wtb.worker", res.WorkerID))
+		s.str("wtb.worker", res.WorkerID)
 	}
-	for _, name := range sortedKeys(res.Variants) {
-		es.Attributes = append(es.Attributes, t.a.str("wtb.variant."+name, res.Variants[name]))
-	}
-	for _, name := range sortedKeys(res.Scores) {
-		es.Attributes = append(es.Attributes, t.a.double("wtb.score."+name, res.Scores[name]))
-	}
+	eachSorted(res.Variants, func(name, v string) { s.strKey("wtb.variant.", name, v) })
+	eachSorted(res.Scores, func(name string, v float64) { s.doubleKey("wtb.score.", name, v) })
 	if res.Success {
-		es.Status = t.a.status(tracev1.Status_STATUS_CODE_OK, "")
+		s.status(tracev1.Status_STATUS_CODE_OK, "")
 	} else {
-		es.Status = t.a.status(tracev1.Status_STATUS_CODE_ERROR, res.Error)
 		if res.FailureKind != "" {
-			es.Attributes = append(es.Attributes, t.a.str("error.type", res.FailureKind))
+			s.str("error.type", res.FailureKind)
 		}
 		if res.FailedNode != "" {
-			es.Attributes = append(es.Attributes, t.a.str("wtb.failed_node", res.FailedNode))
+			s.str("wtb.failed_node", res.FailedNode)
 		}
+		s.status(tracev1.Status_STATUS_CODE_ERROR, res.Error)
 	}
-	t.add(Service, Service, es)
+	s.end()
+	t.n++
 
 	rows := map[string]*store.NodeSpans{}
 	for i := range ex.Spans {
@@ -282,6 +320,20 @@ func (t *Trace) AddExecution(ex Execution) {
 		// still says it failed, and when.
 		t.addNodeRun(res, execID, nodeRun{node: res.FailedNode, variant: res.Variants[res.FailedNode], source: SourceRan,
 			worker: res.WorkerID, attempt: max(res.Attempts, 1), outcome: store.ResultFailed, err: res.Error, start: prevEnd, end: end})
+	}
+}
+
+// eachSorted calls fn with m's entries in the order of their keys (without
+// a slice of them for the common map of one).
+func eachSorted[V any](m map[string]V, fn func(string, V)) {
+	if len(m) == 1 {
+		for k, v := range m {
+			fn(k, v)
+		}
+		return
+	}
+	for _, k := range sortedKeys(m) {
+		fn(k, m[k])
 	}
 }
 

@@ -232,22 +232,30 @@ func (e *Exporter) take() ([]queued, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := min(maxPerRequest, e.queued())
-	// The sender's slice is reused (it is done with the last one when it
-	// takes again), and the queue's head advances rather than what stays
-	// being moved forward on every take: with a large buffer that copy was
-	// most of a take. It is moved once the head is past half the queue.
-	out := append(e.request[:0], e.queue[e.head:e.head+n]...)
-	e.request = out
-	clear(e.queue[e.head : e.head+n])
-	e.head += n
-	switch {
-	case e.head == len(e.queue):
-		e.queue, e.head = e.queue[:0], 0
-	case e.head > len(e.queue)/2:
-		k := copy(e.queue, e.queue[e.head:])
-		clear(e.queue[k:])
-		e.queue, e.head = e.queue[:k], 0
+	var out []queued
+	if e.head == 0 && n == len(e.queue) {
+		// All that waits is one request (the sender keeps up): the queue
+		// becomes the request and the last request's memory the queue,
+		// with nothing copied.
+		clear(e.request)
+		out, e.queue = e.queue, e.request[:0]
+	} else {
+		// The queue's head advances rather than what stays being moved
+		// forward on every take: with a large buffer that copy was most of
+		// a take. It is moved once the head is past half the queue.
+		out = append(e.request[:0], e.queue[e.head:e.head+n]...)
+		clear(e.queue[e.head : e.head+n])
+		e.head += n
+		switch {
+		case e.head == len(e.queue):
+			e.queue, e.head = e.queue[:0], 0
+		case e.head > len(e.queue)/2:
+			k := copy(e.queue, e.queue[e.head:])
+			clear(e.queue[k:])
+			e.queue, e.head = e.queue[:k], 0
+		}
 	}
+	e.request = out
 	e.taken, e.takenResent = n, 0
 	for _, q := range out {
 		if q.resent {

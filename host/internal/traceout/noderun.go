@@ -3,6 +3,7 @@ package traceout
 import (
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,15 +42,11 @@ func replayed(calls []string) bool {
 
 func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 	trace := t.traceID
-	var spans []sdk.Span
+	spans := storedSpans(run.row)
 	var own *sdk.Span
-	if run.row != nil && len(run.row.Spans) > 0 {
-		if err := json.Unmarshal(run.row.Spans, &spans); err == nil {
-			for i := range spans {
-				if spans[i].Source == sdk.SpanSourceWTB && own == nil {
-					own = &spans[i]
-				}
-			}
+	for i := range spans {
+		if spans[i].Source == sdk.SpanSourceWTB && own == nil {
+			own = &spans[i]
 		}
 	}
 	// A run reused from the node cache or a fork's parent brings the spans
@@ -73,7 +70,8 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 	}
 	// The owner's span of the run: the stored one's id, or one derived
 	// from the owner's key.
-	ownerID := nodeRunSpanID(t.batchID, run.owner, run.node, run.attempt)
+	ownerIDArray := nodeRunSpanIDArray(t.batchID, run.owner, run.node, run.attempt)
+	ownerID := ownerIDArray[:]
 	if own != nil {
 		if b := ident(own.SpanID); b != nil {
 			ownerID = b
@@ -84,7 +82,8 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 	if shared {
 		// A span of its own in this execution, linking to the run's, and
 		// none of the run's spans (they are beneath the owner's).
-		id, spans = nodeRunSpanID(t.batchID, res.ExecutionKey, run.node, run.attempt), nil
+		sharedID := nodeRunSpanIDArray(t.batchID, res.ExecutionKey, run.node, run.attempt)
+		id, spans = sharedID[:], nil
 	}
 	start, end := run.start, run.end
 	if own != nil {
@@ -95,54 +94,62 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 			run.err = own.StatusMessage
 		}
 	}
-	s := t.a.span()
-	*s = tracev1.Span{TraceId: trace, SpanId: id, ParentSpanId: parent, Name: "node " + run.node, Kind: tracev1.Span_SPAN_KIND_INTERNAL,
-		StartTimeUnixNano: nanos(start), EndTimeUnixNano: nanos(maxTime(start, end)),
-		Attributes: append(make([]*commonv1.KeyValue, 0, 10+2*len(run.metrics)),
-			t.a.str("wtb.node", run.node), t.a.str("wtb.node_run.source", run.source), t.a.str("wtb.outcome", run.outcome))}
+	s := t.own()
+	s.begin(trace, id, parent, "node ", run.node, nanos(start), nanos(maxTime(start, end)))
+	s.str("wtb.node", run.node)
+	s.str("wtb.node_run.source", run.source)
+	s.str("wtb.outcome", run.outcome)
 	if run.variant != "" {
-		s.Attributes = append(s.Attributes, t.a.str("wtb.variant", run.variant))
+		s.str("wtb.variant", run.variant)
 	}
 	if run.worker != "" {
-		s.Attributes = append(s.Attributes, t.a.str("wtb.worker", run.worker))
+		s.str("wtb.worker", run.worker)
 	}
 	if run.checkpoint != "" {
-		s.Attributes = append(s.Attributes, t.a.str("wtb.checkpoint.id", run.checkpoint))
+		s.str("wtb.checkpoint.id", run.checkpoint)
 	}
 	if run.attempt > 0 {
-		s.Attributes = append(s.Attributes, t.a.integer("wtb.attempt", int64(run.attempt)))
+		s.integer("wtb.attempt", int64(run.attempt))
 	}
 	if shared {
-		s.Attributes = append(s.Attributes, t.a.str("wtb.node_run.shared_from", run.owner))
-		s.Links = append(s.Links, &tracev1.Span_Link{TraceId: trace, SpanId: ownerID,
-			Attributes: []*commonv1.KeyValue{t.a.str("wtb.link", "the node run this execution shares")}})
+		s.str("wtb.node_run.shared_from", run.owner)
 	}
 	if run.row != nil && run.row.Dropped > 0 {
-		s.Attributes = append(s.Attributes, t.a.integer("wtb.spans_dropped", int64(run.row.Dropped)))
+		s.integer("wtb.spans_dropped", int64(run.row.Dropped))
 	}
-	for _, name := range sortedKeys(run.metrics) {
-		v := run.metrics[name]
+	eachSorted(run.metrics, func(name string, v float64) {
 		switch name {
 		case "wtb.llm.input_tokens":
-			s.Attributes = append(s.Attributes, t.a.integer("gen_ai.usage.input_tokens", int64(v)))
+			s.integer("gen_ai.usage.input_tokens", int64(v))
 		case "wtb.llm.output_tokens":
-			s.Attributes = append(s.Attributes, t.a.integer("gen_ai.usage.output_tokens", int64(v)))
+			s.integer("gen_ai.usage.output_tokens", int64(v))
 		}
-		if !strings.HasPrefix(name, "wtb.") {
-			name = "wtb.metric." + name
+		if strings.HasPrefix(name, "wtb.") {
+			s.double(name, v)
+		} else {
+			s.doubleKey("wtb.metric.", name, v)
 		}
-		s.Attributes = append(s.Attributes, t.a.double(name, v))
+	})
+	if shared {
+		s.link(trace, ownerID, "wtb.link", "the node run this execution shares")
 	}
 	if run.outcome == store.ResultFailed {
-		s.Status = t.a.status(tracev1.Status_STATUS_CODE_ERROR, run.err)
+		s.status(tracev1.Status_STATUS_CODE_ERROR, run.err)
 	} else {
-		s.Status = t.a.status(tracev1.Status_STATUS_CODE_OK, "")
+		s.status(tracev1.Status_STATUS_CODE_OK, "")
 	}
-	t.add(Service, Service, s)
+	s.end()
+	t.n++
 
 	// The node's own spans and the stand-ins, beneath the node run: a span
 	// whose parent is not among them (a root of the node's own making, or
 	// the node run's stored span) hangs from the node run's span.
+	if len(spans) == 0 {
+		return
+	}
+	// The node's spans keep their parent's id: a copy, so the node run's
+	// stays on the stack for the runs that have none.
+	runID := slices.Clone(id)
 	ids := map[string]bool{}
 	for _, sp := range spans {
 		if sp.Source != sdk.SpanSourceWTB {
@@ -157,7 +164,7 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 		if sid == nil {
 			continue
 		}
-		parentID := id
+		parentID := runID
 		if ids[sp.ParentID] && sp.ParentID != sp.SpanID {
 			parentID = ident(sp.ParentID)
 		}
@@ -168,6 +175,18 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 		}
 		t.add(serviceOf(sp, run.node), sp.Scope, s)
 	}
+}
+
+// storedSpans are a run's stored spans (none when its row does not decode).
+func storedSpans(row *store.NodeSpans) []sdk.Span {
+	if row == nil || len(row.Spans) == 0 {
+		return nil
+	}
+	var spans []sdk.Span
+	if json.Unmarshal(row.Spans, &spans) != nil {
+		return nil
+	}
+	return spans
 }
 
 // callSource sets a stand-in span's wtb.call.source to its model call's

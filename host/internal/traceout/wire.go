@@ -2,11 +2,11 @@ package traceout
 
 import (
 	"math"
+	"slices"
 
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -65,52 +65,24 @@ const (
 	fieldKVListItems = 1
 )
 
-// wireResourceSpans are the trace's spans for the client: the resources
-// and scopes as added, each scope's spans encoded into t.wire.
+// wireResourceSpans are the trace's spans for the client: a resource per
+// service and a scope per scope, in the order first added to, each scope's
+// spans its encoded buffer (the scopes keep those until the trace is
+// reset).
 func (t *Trace) wireResourceSpans() []*tracev1.ResourceSpans {
-	type scoped struct {
-		ss         *tracev1.ScopeSpans
-		start, end int
-	}
-	var scopes []scoped
-	out := make([]*tracev1.ResourceSpans, 0, len(t.order))
-	buf := t.wire[:0]
-	for _, service := range t.order {
-		rs := t.res[service]
-		wrs := &tracev1.ResourceSpans{Resource: rs.Resource, SchemaUrl: rs.SchemaUrl}
-		for _, ss := range rs.ScopeSpans {
-			wss := &tracev1.ScopeSpans{Scope: ss.Scope, SchemaUrl: ss.SchemaUrl}
-			start := len(buf)
-			for _, s := range ss.Spans {
-				if s == nil {
-					continue
-				}
-				buf = protowire.AppendTag(buf, fieldScopeSpansSpans, protowire.BytesType)
-				if spanWireable(s) {
-					buf = protowire.AppendVarint(buf, uint64(spanSize(s)))
-					buf = appendSpan(buf, s)
-				} else {
-					b, err := proto.Marshal(s)
-					if err != nil {
-						// Cannot happen for a message this package built;
-						// the span is left out rather than the request.
-						buf = buf[:len(buf)-protowire.SizeTag(fieldScopeSpansSpans)]
-						continue
-					}
-					buf = protowire.AppendBytes(buf, b)
-				}
-			}
-			scopes = append(scopes, scoped{wss, start, len(buf)})
-			wrs.ScopeSpans = append(wrs.ScopeSpans, wss)
+	var out []*tracev1.ResourceSpans
+	var services []string // out's, in order (a request has a few)
+	for _, s := range t.scopes {
+		i := slices.Index(services, s.service)
+		if i < 0 {
+			i = len(out)
+			out = append(out, &tracev1.ResourceSpans{Resource: t.resource(s.service)})
+			services = append(services, s.service)
 		}
-		out = append(out, wrs)
+		ss := &tracev1.ScopeSpans{Scope: t.instrumentation(s)}
+		ss.ProtoReflect().SetUnknown(protoreflect.RawFields(s.wire[:len(s.wire):len(s.wire)]))
+		out[i].ScopeSpans = append(out[i].ScopeSpans, ss)
 	}
-	// The buffer may have moved while it grew: the scopes take their
-	// slices of it once it is complete.
-	for _, s := range scopes {
-		s.ss.ProtoReflect().SetUnknown(protoreflect.RawFields(buf[s.start:s.end:s.end]))
-	}
-	t.wire = buf
 	return out
 }
 

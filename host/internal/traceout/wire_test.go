@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"math"
 	"testing"
+	"time"
+
+	"github.com/wtbench/wtb/host/internal/store"
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"pgregory.net/rapid"
 )
@@ -99,27 +103,52 @@ func drawSpan(t *rapid.T) *tracev1.Span {
 // The wire encoder writes a span exactly as the protobuf runtime does
 // (byte for byte: fields in number order, zero scalars left out, a set
 // oneof written even when it holds a zero), and a trace's request decodes
-// to the same spans, resources and scopes as the runtime's own encoding of
-// it — spans outside the encoder's subset included (the runtime writes
-// those).
+// to the spans added, under their resources and scopes in the order first
+// added to — spans outside the encoder's subset included (the runtime
+// writes those).
 func TestWireEncodingIsTheRuntimes(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		tr := NewTrace("B", "v", nil)
+		// want is the request as the runtime would build it from the
+		// messages added.
+		want := &collectortrace.ExportTraceServiceRequest{}
+		resources, scopes := map[string]*tracev1.ResourceSpans{}, map[[2]string]*tracev1.ScopeSpans{}
 		for range rapid.IntRange(0, 12).Draw(t, "spans") {
 			s := drawSpan(t)
 			if spanWireable(s) {
-				want, err := proto.Marshal(s)
+				b, err := proto.Marshal(s)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := appendSpan(nil, s); !bytes.Equal(got, want) {
-					t.Fatalf("span %v:\nwire    %x\nruntime %x", s, got, want)
+				if got := appendSpan(nil, s); !bytes.Equal(got, b) {
+					t.Fatalf("span %v:\nwire    %x\nruntime %x", s, got, b)
 				}
-				if n := spanSize(s); n != len(want) {
-					t.Fatalf("spanSize %d, the runtime's %d", n, len(want))
+				if n := spanSize(s); n != len(b) {
+					t.Fatalf("spanSize %d, the runtime's %d", n, len(b))
 				}
 			}
-			tr.add(rapid.SampledFrom([]string{Service, "agent", ""}).Draw(t, "service"), rapid.SampledFrom([]string{Service, "openai", ""}).Draw(t, "scope"), s)
+			service := rapid.SampledFrom([]string{Service, "agent", ""}).Draw(t, "service")
+			scope := rapid.SampledFrom([]string{Service, "openai", ""}).Draw(t, "scope")
+			tr.add(service, scope, s)
+			if service == "" {
+				service = "unknown_service"
+			}
+			rs := resources[service]
+			if rs == nil {
+				rs = &tracev1.ResourceSpans{Resource: tr.resource(service)}
+				resources[service] = rs
+				want.ResourceSpans = append(want.ResourceSpans, rs)
+			}
+			ss := scopes[[2]string{service, scope}]
+			if ss == nil {
+				ss = &tracev1.ScopeSpans{Scope: &commonv1.InstrumentationScope{Name: scope}}
+				if service == Service {
+					ss.Scope.Version = "v"
+				}
+				scopes[[2]string{service, scope}] = ss
+				rs.ScopeSpans = append(rs.ScopeSpans, ss)
+			}
+			ss.Spans = append(ss.Spans, s)
 		}
 		decode := func(rs []*tracev1.ResourceSpans) *collectortrace.ExportTraceServiceRequest {
 			b, err := proto.Marshal(&collectortrace.ExportTraceServiceRequest{ResourceSpans: rs})
@@ -132,11 +161,58 @@ func TestWireEncodingIsTheRuntimes(t *testing.T) {
 			}
 			return &req
 		}
-		want := decode(tr.ResourceSpans())
-		for round := range 2 { // the second in the first's buffer
-			if got := decode(tr.wireResourceSpans()); !proto.Equal(got, want) {
+		for round := range 2 { // the second from the same buffers
+			if got := decode(tr.wireResourceSpans()); !proto.Equal(got, decode(want.ResourceSpans)) {
 				t.Fatalf("round %d: the wire request decodes to\n%v\nthe runtime's to\n%v", round, got, want)
 			}
+		}
+	})
+}
+
+// WTB's own spans, written field by field with no message (scope.go), are
+// what the runtime writes for the spans they decode to, byte for byte: a
+// length, a field order or a size wrong in the writer changes the bytes or
+// fails to decode. Their content is what the tests of convert_test.go read.
+func TestOwnSpansAreCanonical(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		tr := NewTrace("B", "v", nil)
+		if rapid.Bool().Draw(t, "batch span") {
+			tr.AddBatch(Batch{ID: "B", Name: rapid.String().Draw(t, "name"), Host: rapid.StringMatching(`(h[0-9])?`).Draw(t, "host"),
+				Status: rapid.SampledFrom([]string{store.StatusCompleted, store.StatusFailed, store.StatusRunning}).Draw(t, "status"),
+				Total:  rapid.IntRange(0, 1<<20).Draw(t, "total"), Start: time.Unix(1, 0), End: time.Unix(2, 0)})
+		}
+		for _, ex := range drawExecutions(t, "own") {
+			tr.AddExecution(ex)
+		}
+		n := 0
+		for _, s := range tr.scopes {
+			for b := s.wire; len(b) > 0; {
+				num, typ, k := protowire.ConsumeTag(b)
+				if k < 0 || num != fieldScopeSpansSpans || typ != protowire.BytesType {
+					t.Fatalf("scope %s/%s: not a span field at %d", s.service, s.name, len(s.wire)-len(b))
+				}
+				b = b[k:]
+				record, k := protowire.ConsumeBytes(b)
+				if k < 0 {
+					t.Fatalf("scope %s/%s: a span's length runs past the buffer", s.service, s.name)
+				}
+				b = b[k:]
+				var span tracev1.Span
+				if err := proto.Unmarshal(record, &span); err != nil {
+					t.Fatalf("a span does not decode: %v", err)
+				}
+				again, err := proto.MarshalOptions{Deterministic: true}.Marshal(&span)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(record, again) {
+					t.Fatalf("span %q:\nwritten %x\nruntime %x", span.GetName(), record, again)
+				}
+				n++
+			}
+		}
+		if n != tr.Len() {
+			t.Fatalf("%d spans in the buffers, Len %d", n, tr.Len())
 		}
 	})
 }
