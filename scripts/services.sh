@@ -283,7 +283,8 @@ exporters:
     trace_storage: memstore
 YAML
   "$bin" --config "$dir/config.yaml" >"$dir/log" 2>&1 &
-  echo "$! $dir" >"$state.jaeger"
+  local pid=$!
+  echo "$pid $dir" >"$state.jaeger"
   for _ in $(seq 150); do
     curl -sf "http://127.0.0.1:$query/api/services" >/dev/null 2>&1 && break
     sleep 0.2
@@ -292,7 +293,7 @@ YAML
     echo "echo 'services: Jaeger did not start (log in $dir/log); trace export tests will skip' >&2"
     return
   fi
-  echo "export WTB_TEST_JAEGER_OTLP_URL='http://127.0.0.1:$otlp' WTB_TEST_JAEGER_QUERY_URL='http://127.0.0.1:$query'"
+  echo "export WTB_TEST_JAEGER_OTLP_URL='http://127.0.0.1:$otlp' WTB_TEST_JAEGER_QUERY_URL='http://127.0.0.1:$query' WTB_TEST_JAEGER_PID='$pid'"
 }
 
 ray_pids() { # the processes of the Ray whose temp dir is $1

@@ -61,7 +61,9 @@ const (
 func newTraceSource(st store.Store, rec *store.Batch, b *spec.Batch, live bool) *traceSource {
 	s := &traceSource{st: st, rec: rec, b: b, cases: map[string]int{}, groups: map[int]*plan.Group{},
 		planner: plan.NewPlanner(b, plan.Options{BatchID: rec.ID, FileHasher: plan.StoredHashes(b.FileHashes)}),
-		cps:     map[string]*store.Checkpoint{}, live: live, spanRuns: map[uint64]struct{}{}, calls: map[uint64][]string{}}
+		// Sized for the batch up front (up to the bound): grown one
+		// checkpoint at a time, it was rehashed on the writer's goroutine.
+		cps: make(map[string]*store.Checkpoint, min(2*max(rec.Total, 32), traceCachedCheckpoints)), live: live, spanRuns: map[uint64]struct{}{}, calls: map[uint64][]string{}}
 	for i := range b.Cases {
 		s.cases[b.Cases[i].ID] = i
 	}
