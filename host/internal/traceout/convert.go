@@ -143,6 +143,7 @@ func (t *Trace) Len() int { return t.n }
 
 // scope is the spans of service and scope, started when there are none.
 func (t *Trace) scope(service, scope string) *scopeSpans {
+	service, scope = valid(service), valid(scope)
 	if service == "" {
 		service = "unknown_service"
 	}
@@ -195,15 +196,25 @@ func (t *Trace) instrumentation(s *scopeSpans) *commonv1.InstrumentationScope {
 // what a collector makes of the request (tests and tools read them; the
 // exporter sends the encoded spans, wireResourceSpans).
 func (t *Trace) ResourceSpans() []*tracev1.ResourceSpans {
+	rs, err := t.decoded()
+	if err != nil {
+		panic(fmt.Sprintf("traceout: %v", err))
+	}
+	return rs
+}
+
+// decoded is ResourceSpans with the error (which a trace this package
+// wrote never has).
+func (t *Trace) decoded() ([]*tracev1.ResourceSpans, error) {
 	b, err := proto.Marshal(&collectortrace.ExportTraceServiceRequest{ResourceSpans: t.wireResourceSpans()})
 	var req collectortrace.ExportTraceServiceRequest
 	if err == nil {
 		err = proto.Unmarshal(b, &req)
 	}
 	if err != nil {
-		panic(fmt.Sprintf("traceout: the trace's request does not decode: %v", err))
+		return nil, fmt.Errorf("the trace's request does not decode: %w", err)
 	}
-	return req.ResourceSpans
+	return req.ResourceSpans, nil
 }
 
 // AddBatch adds the batch's root span.

@@ -42,10 +42,10 @@ func replayed(calls []string) bool {
 
 func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 	trace := t.traceID
-	spans := storedSpans(run.row)
+	spans, whole := storedSpans(run.row)
 	var own *sdk.Span
 	for i := range spans {
-		if spans[i].Source == sdk.SpanSourceWTB && own == nil {
+		if whole && spans[i].Source == sdk.SpanSourceWTB && own == nil {
 			own = &spans[i]
 		}
 	}
@@ -177,16 +177,15 @@ func (t *Trace) addNodeRun(res *store.Result, parent []byte, run nodeRun) {
 	}
 }
 
-// storedSpans are a run's stored spans (none when its row does not decode).
-func storedSpans(row *store.NodeSpans) []sdk.Span {
+// storedSpans are a run's stored spans; whole says the row decoded without
+// error (one that did not still gives the spans read before the error, which
+// are sent, but not the run's own span from among them).
+func storedSpans(row *store.NodeSpans) (spans []sdk.Span, whole bool) {
 	if row == nil || len(row.Spans) == 0 {
-		return nil
+		return nil, true
 	}
-	var spans []sdk.Span
-	if json.Unmarshal(row.Spans, &spans) != nil {
-		return nil
-	}
-	return spans
+	err := json.Unmarshal(row.Spans, &spans)
+	return spans, err == nil
 }
 
 // callSource sets a stand-in span's wtb.call.source to its model call's

@@ -3,7 +3,10 @@ package traceout
 import (
 	"math"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
+	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -35,6 +38,7 @@ type scopeSpans struct {
 // by the wire encoder when it writes every field the span has, else by
 // the runtime.
 func (s *scopeSpans) message(m *tracev1.Span) bool {
+	validSpan(m)
 	if spanWireable(m) {
 		s.wire = protowire.AppendTag(s.wire, fieldScopeSpansSpans, protowire.BytesType)
 		s.wire = protowire.AppendVarint(s.wire, uint64(spanSize(m)))
@@ -55,6 +59,7 @@ func (s *scopeSpans) message(m *tracev1.Span) bool {
 // begin starts a span of kind internal named namePrefix+name; the ids are
 // left out when empty and the times when zero, as the runtime does.
 func (s *scopeSpans) begin(trace, id, parent []byte, namePrefix, name string, start, end uint64) {
+	namePrefix, name = valid(namePrefix), valid(name)
 	b := protowire.AppendTag(s.wire, fieldScopeSpansSpans, protowire.BytesType)
 	s.open = len(b)
 	b = append(b, 0, 0)
@@ -111,6 +116,7 @@ const binaryMaxVarint = 10
 // attribute writes an attribute's key-value up to its value's contents:
 // the key keyPrefix+key and the value's length, valueSize.
 func (s *scopeSpans) attribute(keyPrefix, key string, valueSize int) {
+	keyPrefix, key = valid(keyPrefix), valid(key)
 	kn := len(keyPrefix) + len(key)
 	size := sizeBytes(fieldKeyValueValue, valueSize)
 	if kn > 0 {
@@ -134,6 +140,7 @@ func (s *scopeSpans) attribute(keyPrefix, key string, valueSize int) {
 func (s *scopeSpans) str(key, v string) { s.strKey("", key, v) }
 
 func (s *scopeSpans) strKey(keyPrefix, key, v string) {
+	v = valid(v)
 	s.attribute(keyPrefix, key, sizeBytes(fieldAnyString, len(v)))
 	s.wire = protowire.AppendTag(s.wire, fieldAnyString, protowire.BytesType)
 	s.wire = protowire.AppendString(s.wire, v)
@@ -166,8 +173,12 @@ func (s *scopeSpans) boolean(key string, v bool) {
 // link writes a link to span id of trace with one string attribute (after
 // the span's attributes).
 func (s *scopeSpans) link(trace, id []byte, key, v string) {
+	key, v = valid(key), valid(v)
 	valueSize := sizeBytes(fieldAnyString, len(v))
-	kvSize := sizeBytes(fieldKeyValueKey, len(key)) + sizeBytes(fieldKeyValueValue, valueSize)
+	kvSize := sizeBytes(fieldKeyValueValue, valueSize)
+	if key != "" {
+		kvSize += sizeBytes(fieldKeyValueKey, len(key))
+	}
 	size := sizeBytes(fieldLinkAttributes, kvSize)
 	if len(trace) > 0 {
 		size += sizeBytes(fieldLinkTraceID, len(trace))
@@ -187,8 +198,10 @@ func (s *scopeSpans) link(trace, id []byte, key, v string) {
 	}
 	b = protowire.AppendTag(b, fieldLinkAttributes, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(kvSize))
-	b = protowire.AppendTag(b, fieldKeyValueKey, protowire.BytesType)
-	b = protowire.AppendString(b, key)
+	if key != "" {
+		b = protowire.AppendTag(b, fieldKeyValueKey, protowire.BytesType)
+		b = protowire.AppendString(b, key)
+	}
 	b = protowire.AppendTag(b, fieldKeyValueValue, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(valueSize))
 	b = protowire.AppendTag(b, fieldAnyString, protowire.BytesType)
@@ -198,6 +211,7 @@ func (s *scopeSpans) link(trace, id []byte, key, v string) {
 // status writes the span's status (last: its field number is the
 // highest).
 func (s *scopeSpans) status(code tracev1.Status_StatusCode, msg string) {
+	msg = valid(msg)
 	size := 0
 	if msg != "" {
 		size += sizeBytes(fieldStatusMessage, len(msg))
@@ -216,4 +230,60 @@ func (s *scopeSpans) status(code tracev1.Status_StatusCode, msg string) {
 		b = protowire.AppendVarint(b, uint64(code))
 	}
 	s.wire = b
+}
+
+// valid is s as a protobuf string may hold it: bytes that are not UTF-8 (an
+// error message cut in the middle of a character, a node's binary output)
+// become U+FFFD. The runtime refuses to encode such a string and a
+// collector to decode it: one of them failed a whole request of 256
+// executions.
+func valid(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// validSpan makes every string of a span built as a message valid (see
+// valid).
+func validSpan(m *tracev1.Span) {
+	m.TraceState, m.Name = valid(m.TraceState), valid(m.Name)
+	validAttributes(m.Attributes)
+	for _, e := range m.Events {
+		if e != nil {
+			e.Name = valid(e.Name)
+			validAttributes(e.Attributes)
+		}
+	}
+	for _, l := range m.Links {
+		if l != nil {
+			l.TraceState = valid(l.TraceState)
+			validAttributes(l.Attributes)
+		}
+	}
+	if m.Status != nil {
+		m.Status.Message = valid(m.Status.Message)
+	}
+}
+
+func validAttributes(kvs []*commonv1.KeyValue) {
+	for _, kv := range kvs {
+		if kv != nil {
+			kv.Key = valid(kv.Key)
+			validValue(kv.Value)
+		}
+	}
+}
+
+func validValue(v *commonv1.AnyValue) {
+	switch x := v.GetValue().(type) {
+	case *commonv1.AnyValue_StringValue:
+		x.StringValue = valid(x.StringValue)
+	case *commonv1.AnyValue_ArrayValue:
+		for _, e := range x.ArrayValue.GetValues() {
+			validValue(e)
+		}
+	case *commonv1.AnyValue_KvlistValue:
+		validAttributes(x.KvlistValue.GetValues())
+	}
 }

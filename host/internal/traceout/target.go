@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -73,6 +74,9 @@ func (t Target) Describe() string {
 // when set, win over the variables.
 type uploader struct {
 	client otlptrace.Client
+	// json: the variables chose http/json, whose encoder reads the spans'
+	// messages, not the bytes the trace holds (see upload).
+	json bool
 }
 
 func newUploader(ctx context.Context, t Target) (*uploader, error) {
@@ -96,12 +100,33 @@ func newUploader(ctx context.Context, t Target) (*uploader, error) {
 	if err := c.Start(ctx); err != nil {
 		return nil, err
 	}
-	return &uploader{client: c}, nil
+	return &uploader{client: c, json: jsonProtocol(os.Getenv)}, nil
 }
 
+// jsonProtocol says the OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL variables
+// choose http/json, as the client reads them (the traces variable first).
+func jsonProtocol(getenv func(string) string) bool {
+	p := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))
+	if p == "" {
+		p = strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_PROTOCOL"))
+	}
+	return p == "http/json"
+}
+
+// upload sends the trace: its spans as the bytes it holds (written in
+// OTLP's wire format, which the client's protobuf encoding copies as they
+// are), or, for http/json, decoded into messages (the JSON encoder reads
+// only those: handed the bytes, it sent every scope without its spans).
 func (u *uploader) upload(ctx context.Context, tr *Trace) error {
 	if tr.Len() == 0 {
 		return nil
+	}
+	if u.json {
+		rs, err := tr.decoded()
+		if err != nil {
+			return err
+		}
+		return u.client.UploadTraces(ctx, rs)
 	}
 	return u.client.UploadTraces(ctx, tr.wireResourceSpans())
 }

@@ -14,12 +14,15 @@ import (
 // runtime: its generic marshalling (a size pass, then an append pass, both
 // through the oneof wrappers of every attribute value) was the largest
 // part of what the export costs a batch. A span is written directly in
-// OTLP's wire format into one buffer the trace keeps from request to
-// request, and handed to the client as the ScopeSpans' unknown fields —
-// bytes the protobuf runtime writes out as they are — so the client, its
-// retries and its OTEL_EXPORTER_OTLP_* settings stay as they were. Only
-// the fields WTB's and the nodes' spans use are written this way; a span
-// with anything else is marshalled by the runtime (the same bytes, slower).
+// OTLP's wire format into a buffer of its scope, which the trace keeps from
+// request to request (WTB's own spans with no message at all: scope.go),
+// and handed to the client as the ScopeSpans' unknown fields — bytes the
+// protobuf runtime writes out as they are — so the client, its retries and
+// its OTEL_EXPORTER_OTLP_* settings stay as they were. The client's JSON
+// encoding (OTEL_EXPORTER_OTLP_PROTOCOL=http/json) reads only messages: for
+// it the bytes are decoded first (uploader.upload). Only the fields WTB's
+// and the nodes' spans use are written this way; a node's span with
+// anything else is marshalled by the runtime (the same bytes, slower).
 
 // Field numbers of opentelemetry/proto/trace/v1/trace.proto and
 // common/v1/common.proto.

@@ -216,3 +216,37 @@ func TestOwnSpansAreCanonical(t *testing.T) {
 		}
 	})
 }
+
+// Each part the writer has, on its own, with empty and invalid strings:
+// a link with an empty key (the runtime leaves the key out) and the rest.
+func TestOwnSpanPartsAreTheRuntimes(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := &scopeSpans{}
+		text := rapid.SampledFrom([]string{"", "k", "wtb.link", "\xff", "é"})
+		s.begin(drawID(t, 16), drawID(t, 8), drawID(t, 8), text.Draw(t, "prefix"), text.Draw(t, "name"), rapid.Uint64().Draw(t, "start"), rapid.Uint64().Draw(t, "end"))
+		s.strKey(text.Draw(t, "key prefix"), text.Draw(t, "key"), text.Draw(t, "value"))
+		s.integer(text.Draw(t, "int key"), rapid.Int64().Draw(t, "int"))
+		s.boolean(text.Draw(t, "bool key"), rapid.Bool().Draw(t, "bool"))
+		s.double(text.Draw(t, "double key"), rapid.Float64().Draw(t, "double"))
+		for range rapid.IntRange(0, 2).Draw(t, "links") {
+			s.link(drawID(t, 16), drawID(t, 8), text.Draw(t, "link key"), text.Draw(t, "link value"))
+		}
+		if rapid.Bool().Draw(t, "status") {
+			s.status(tracev1.Status_StatusCode(rapid.IntRange(0, 2).Draw(t, "code")), text.Draw(t, "message"))
+		}
+		s.end()
+		_, _, k := protowire.ConsumeTag(s.wire)
+		record, _ := protowire.ConsumeBytes(s.wire[k:])
+		var span tracev1.Span
+		if err := proto.Unmarshal(record, &span); err != nil {
+			t.Fatalf("does not decode: %v", err)
+		}
+		again, err := proto.MarshalOptions{Deterministic: true}.Marshal(&span)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(record, again) {
+			t.Fatalf("written %x\nruntime %x", record, again)
+		}
+	})
+}
