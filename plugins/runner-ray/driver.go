@@ -95,7 +95,11 @@ func (d *driver) writePackage() error {
 	if d.pyDir != "" {
 		return nil
 	}
-	dir, err := os.MkdirTemp("", "wtb-ray-driver-")
+	// Beside this plugin's socket, in the directory the host made for it
+	// (PLUGIN_UNIX_SOCKET_DIR; "" when run without one): the host removes
+	// that when it stops the plugin, so a plugin or a driver killed
+	// outright leaves nothing behind.
+	dir, err := os.MkdirTemp(os.Getenv("PLUGIN_UNIX_SOCKET_DIR"), "wtb-ray-driver-")
 	if err != nil {
 		return fmt.Errorf("writing the Ray driver: %w", err)
 	}

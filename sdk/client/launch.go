@@ -50,6 +50,12 @@ type LaunchConfig struct {
 	Logger hclog.Logger
 	// Env is added to the plugin's environment.
 	Env []string
+	// SocketDir is where the plugin's socket directory is made (go-plugin
+	// hands it to the plugin as PLUGIN_UNIX_SOCKET_DIR, and removes it when
+	// the plugin is stopped, whatever the plugin left in it); "" is the
+	// system's temporary directory. A host gives a directory of its own so
+	// that what a killed host leaves can be found and removed.
+	SocketDir string
 	// ProtocolVersions overrides the versions the host offers (tests only).
 	ProtocolVersions []int
 }
@@ -169,6 +175,10 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 		versioned[v] = set
 	}
 
+	var sockets *plugin.UnixSocketConfig
+	if cfg.SocketDir != "" {
+		sockets = &plugin.UnixSocketConfig{TempDir: cfg.SocketDir}
+	}
 	tlsConfig, clientCert, err := hostTLS()
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
@@ -189,6 +199,7 @@ func Launch(cfg LaunchConfig) (*Plugin, error) {
 			return proc, err
 		},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		UnixSocketConfig: sockets,
 		// AutoMTLS with a P-256 certificate (hostTLS says why not go-plugin's).
 		TLSConfig:       tlsConfig,
 		Managed:         true,

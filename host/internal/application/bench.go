@@ -23,6 +23,9 @@ type App struct {
 	Version string
 	// PluginDirs is the plugin search path given the bench file's plugin_dir.
 	PluginDirs func(configured string) []string
+	// ScratchDir is where plugins' sockets and scratch files go (the host
+	// process's scratch directory; "": the system's temporary directory).
+	ScratchDir string
 	// Notice receives what a user should know that is not an error ("prefix
 	// sharing is off: the runner cannot start from a checkpoint").
 	Notice func(msg string)

@@ -54,7 +54,7 @@ func KillPlugins() { pluginhost.KillAll() }
 func (a *App) Plugins(ctx context.Context) (dirs []string, found []FoundPlugin) {
 	dirs = a.PluginDirs("")
 	for _, c := range pluginhost.Discover(dirs) {
-		d, err := pluginhost.Describe(ctx, c)
+		d, err := pluginhost.Describe(ctx, c, a.ScratchDir)
 		found = append(found, foundPlugin(c, d, err))
 	}
 	return dirs, found
@@ -84,7 +84,7 @@ func (a *App) DescribePlugin(ctx context.Context, name, kind string) (FoundPlugi
 	case len(found) > 1:
 		return FoundPlugin{}, configErr("%q names a runner and an environment provider: add --kind runner or --kind environment", name)
 	}
-	d, err := pluginhost.Describe(ctx, found[0])
+	d, err := pluginhost.Describe(ctx, found[0], a.ScratchDir)
 	if err != nil {
 		return FoundPlugin{}, &Error{Kind: KindRuntime, Err: err}
 	}

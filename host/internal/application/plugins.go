@@ -43,7 +43,7 @@ func (a *App) pluginSpec(dirs []string, benchDir string, kind pluginhost.Kind, r
 		prefix = "env-"
 	}
 	return pluginhost.Spec{Name: prefix + ref.Plugin, Path: path, SHA256: ref.SHA256, StartTimeout: ref.StartTimeout.D(),
-		Config: ref.Config, Logger: a.Log, HostVersion: a.Version, Env: []string{"WTB_BENCH_DIR=" + benchDir},
+		Config: ref.Config, Logger: a.Log, HostVersion: a.Version, Env: []string{"WTB_BENCH_DIR=" + benchDir}, SocketDir: a.ScratchDir,
 		OnEvent: func(e pluginhost.Event) { publishPluginEvent(bus, e) }}, nil
 }
 

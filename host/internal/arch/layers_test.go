@@ -39,7 +39,8 @@ var layers = []struct {
 
 // leaves are helpers any layer may import; they import no package of this
 // module.
-var leaves = []string{"host/internal/numfmt", "host/internal/diagnostic", "host/internal/suggest", "host/internal/testbin"}
+var leaves = []string{"host/internal/numfmt", "host/internal/diagnostic", "host/internal/suggest", "host/internal/testbin",
+	"host/internal/scratch"}
 
 // tools are the test programs that drive the whole host (built binaries,
 // the README check, these rules, plugins for tests): they may import

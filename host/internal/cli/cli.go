@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 	"github.com/wtbench/wtb/host/internal/application"
+	"github.com/wtbench/wtb/host/internal/scratch"
 	"github.com/wtbench/wtb/host/internal/store"
 )
 
@@ -62,6 +63,9 @@ type app struct {
 	ctx            context.Context
 	interrupts     chan os.Signal
 	profiles       profiles
+	// scratch is the process's scratch directory for its plugins (nil when
+	// it could not be made: they use the system's temporary directory).
+	scratch *scratch.Dir
 }
 
 // Main runs the command line and returns the process exit code.
@@ -72,7 +76,17 @@ func Main(args []string) int {
 	ctx, stop := a.signals()
 	defer stop()
 	a.ctx = ctx
+	// Made (and what killed hosts left swept) before any command, removed
+	// after it: its plugins are stopped by then.
+	sc, serr := scratch.Open("")
+	if serr != nil {
+		fmt.Fprintf(a.stderr, "warning: %v; plugins use the system's temporary directory\n", serr)
+	}
+	a.scratch = sc
 	err := root.ExecuteContext(ctx)
+	if rerr := sc.Remove(); rerr != nil {
+		fmt.Fprintf(a.stderr, "warning: removing the scratch directory: %v\n", rerr)
+	}
 	if perr := a.profiles.stop(); perr != nil {
 		fmt.Fprintf(a.stderr, "warning: %v\n", perr)
 	}
@@ -173,7 +187,7 @@ error · 3 runtime failure · 130 interrupted.`,
 // bench is the application layer, with this command's logger, plugin search
 // path and stderr for notices.
 func (a *app) bench() *application.App {
-	return &application.App{Log: a.log, Version: Version, PluginDirs: a.searchPath,
+	return &application.App{Log: a.log, Version: Version, PluginDirs: a.searchPath, ScratchDir: a.scratch.Path(),
 		Notice: func(msg string) { fmt.Fprintln(a.stderr, msg) }}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -271,6 +272,51 @@ func TestHostKilledMidBatchThenResumeStoresEachExecutionOnce(t *testing.T) {
 	b, _ := st.Batches().Get(context.Background(), id)
 	if b.Status != store.StatusCompleted {
 		t.Errorf("batch status after resume: %s", b.Status)
+	}
+}
+
+// A host keeps its plugins' sockets and scratch files in a directory of its
+// own; one killed outright leaves it, with the socket directory of each
+// plugin it ran, and the next host removes it on its way in. A host that
+// ends leaves nothing. Before, every killed host left a plugin-dir* in /tmp
+// for each plugin.
+func TestAKilledHostsScratchIsRemovedByTheNext(t *testing.T) {
+	tmp, err := os.MkdirTemp("", "w") // short: sockets go beneath it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(tmp) })
+	e := newEnv(t)
+	e.environ = []string{"TMPDIR=" + tmp}
+	e.write("slow.hcl", slowBench)
+	proc, id, wait := startBatch(t, e, "slow.hcl", 6)
+	scratch := func() []string { m, _ := filepath.Glob(filepath.Join(tmp, "wtb-host-*")); return m }
+	own := scratch()
+	if len(own) != 1 || !strings.HasPrefix(filepath.Base(own[0]), fmt.Sprintf("wtb-host-%d-", proc.Pid)) {
+		t.Fatalf("want the running host's scratch directory in TMPDIR, found %v", own)
+	}
+	if sockets, _ := filepath.Glob(filepath.Join(own[0], "plugin-dir*", "plugin*")); len(sockets) != 1 {
+		t.Errorf("want the runner plugin's socket in the host's scratch directory, found %v", sockets)
+	}
+	plugins := childPids(proc.Pid, "wtb-runner-pool")
+	if err := proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	for _, pid := range plugins {
+		waitFor(t, 5*time.Second, func() string { return fmt.Sprintf("plugin %d to exit after its host was killed", pid) }, func() bool { return !alive(pid) })
+	}
+	if left := scratch(); len(left) != 1 || left[0] != own[0] {
+		t.Fatalf("the killed host's scratch directory: want %v left, found %v", own, left)
+	}
+	e.mustRun("resume", id)
+	entries, _ := os.ReadDir(tmp)
+	var names []string
+	for _, en := range entries {
+		names = append(names, en.Name())
+	}
+	if len(names) != 0 {
+		t.Errorf("after the next host ended, TMPDIR still holds %v", names)
 	}
 }
 

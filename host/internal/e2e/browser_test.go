@@ -42,8 +42,11 @@ func chromium(t *testing.T) string {
 // browser starts a headless Chromium for one test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	// Chromium's own temporary files (a directory for its singleton socket,
+	// which it removes only on a clean exit, and chromedp ends it with a
+	// kill) go in the test's directory: /tmp held one per browser test.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.WindowSize(1400, 1200))
+		chromedp.DisableGPU, chromedp.WindowSize(1400, 1200), chromedp.Env("TMPDIR="+t.TempDir()))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)

@@ -35,6 +35,8 @@ type env struct {
 	dir string
 	db  string
 	wtb string
+	// environ is added to every command's environment.
+	environ []string
 }
 
 // Stores an end-to-end test can run against.
@@ -87,7 +89,7 @@ type result struct {
 func (e *env) cmd(args ...string) *osexec.Cmd {
 	cmd := osexec.Command(e.wtb, append([]string{"--db", e.db}, args...)...)
 	cmd.Dir = e.dir
-	cmd.Env = append(os.Environ(), "WTB_PLUGIN_PATH="+testbin.PluginDir(e.t), "NO_COLOR=1")
+	cmd.Env = append(append(os.Environ(), "WTB_PLUGIN_PATH="+testbin.PluginDir(e.t), "NO_COLOR=1"), e.environ...)
 	return cmd
 }
 

@@ -282,8 +282,14 @@ batch_test "b" {
 }
 `)
 	cmd := e.cmd("--plugin-dir", dir, "run", "bench.hcl", "--no-progress")
-	// A temporary directory of its own, where the plugin makes its socket's.
-	tmp := t.TempDir()
+	// A temporary directory of its own, where the host makes its scratch
+	// directory and the plugin its socket's, in the directory go-plugin
+	// makes for it there (short: sockets go beneath it).
+	tmp, err := os.MkdirTemp("", "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(tmp) })
 	cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
@@ -293,7 +299,10 @@ batch_test "b" {
 	waited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(waited) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-waited })
-	socketDirs := func() []string { m, _ := filepath.Glob(filepath.Join(tmp, "wtb-plugin-*")); return m }
+	socketDirs := func() []string {
+		m, _ := filepath.Glob(filepath.Join(tmp, "wtb-host-*", "plugin-dir*", "wtb-plugin-*"))
+		return m
+	}
 	var plugins []int
 	waitFor(t, 30*time.Second, func() string { return "the chatty plugin to run its nodes (wtb stderr: " + stderr.String() + ")" }, func() bool {
 		plugins = childPids(cmd.Process.Pid, "chatty.py")

@@ -145,9 +145,11 @@ type Description struct {
 	Negotiated int
 }
 
-// Describe launches a plugin, reads its info and stops it.
-func Describe(ctx context.Context, c Candidate) (Description, error) {
-	p, err := client.Launch(client.LaunchConfig{Name: string(c.Kind) + "-" + c.Name, Path: c.Path, Kind: c.Kind, StartTimeout: 10 * time.Second})
+// Describe launches a plugin, reads its info and stops it; its socket goes
+// in socketDir (see Spec.SocketDir).
+func Describe(ctx context.Context, c Candidate, socketDir string) (Description, error) {
+	p, err := client.Launch(client.LaunchConfig{Name: string(c.Kind) + "-" + c.Name, Path: c.Path, Kind: c.Kind, StartTimeout: 10 * time.Second,
+		SocketDir: socketDir})
 	if err != nil {
 		return Description{}, err
 	}

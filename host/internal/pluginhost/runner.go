@@ -54,6 +54,9 @@ type Spec struct {
 	// directory of the bench file, against which a plugin resolves relative
 	// paths in its configuration.
 	Env []string
+	// SocketDir is where the plugin's socket directory (and the scratch
+	// files it makes beside its socket) go: the host's scratch directory.
+	SocketDir string
 	// MaxRestarts bounds restarts within RestartWindow before the host gives up.
 	MaxRestarts   int
 	RestartWindow time.Duration
@@ -98,7 +101,7 @@ func (s *Spec) callError(rpc string, err error) error {
 
 func (s *Spec) launch() (*client.Plugin, error) {
 	return client.Launch(client.LaunchConfig{Name: s.Name, Path: s.Path, Kind: s.Kind, SHA256: s.SHA256,
-		StartTimeout: s.StartTimeout, Logger: s.Logger, Env: s.Env})
+		StartTimeout: s.StartTimeout, Logger: s.Logger, Env: s.Env, SocketDir: s.SocketDir})
 }
 
 // ErrGaveUp is returned once a plugin has crashed more often than allowed.

@@ -97,7 +97,7 @@ def serve(kind_name: str, register, on_stop, name: str) -> None:
     threading.Thread(target=_watch_parent, args=(stopping,), name="wtb-parent-watch", daemon=True).start()
 
     version = _negotiate()
-    sock_dir = tempfile.mkdtemp(prefix="wtb-plugin-")
+    sock_dir = tempfile.mkdtemp(prefix="wtb-plugin-", dir=_socket_parent())
     address = os.path.join(sock_dir, "plugin.sock")
     stopping.sock_dir = sock_dir
 
@@ -158,6 +158,21 @@ def _negotiate() -> int:
     if versions and t.PROTOCOL_VERSION not in versions:
         log.warning("the host offers protocol versions %s; this plugin speaks %d", sorted(versions), t.PROTOCOL_VERSION)
     return t.PROTOCOL_VERSION
+
+
+def _socket_parent():
+    """Where the plugin's socket directory goes: in the directory the host
+    made for this plugin's socket when it names one (go-plugin's
+    PLUGIN_UNIX_SOCKET_DIR), which the host removes when it stops the
+    plugin, so a plugin killed outright leaves nothing; else (or when the
+    socket's path would be too long there for a Unix socket) the system's
+    temporary directory."""
+    parent = os.environ.get("PLUGIN_UNIX_SOCKET_DIR") or ""
+    # wtb-plugin-XXXXXXXX/plugin.sock, within the 103 bytes sun_path holds
+    # everywhere (104 on macOS, with its NUL).
+    if parent and len(parent) + len("/wtb-plugin-abcdefgh/plugin.sock") <= 103:
+        return parent
+    return None
 
 
 class _Stopper:

@@ -226,7 +226,11 @@ def ship_dir(binary):
     import shutil
     import tempfile
 
-    root = tempfile.mkdtemp(prefix="wtb-ray-ship-")
+    # Beside the plugin's socket, in the directory the wtb host made for it
+    # (PLUGIN_UNIX_SOCKET_DIR, inherited from the plugin): the host removes
+    # that when it stops the plugin, so a driver killed outright (which
+    # cannot remove it itself) leaves nothing either.
+    root = tempfile.mkdtemp(prefix="wtb-ray-ship-", dir=os.environ.get("PLUGIN_UNIX_SOCKET_DIR") or None)
     # Ray reads the module when an actor that names it is created, so it
     # stays until the driver exits; left behind it kept a link to every
     # plugin binary a batch ever shipped.
