@@ -22,12 +22,18 @@ import (
 )
 
 // prefix starts the name of a host's scratch directory, followed by the
-// host's process id and a random part: wtb-host-PID-RANDOM.
+// host's process id (for people; what says the host runs is the lock) and
+// a random part: wtb-host-PID-RANDOM.
 const prefix = "wtb-host-"
+
+// lockFile is the file in a scratch directory its host holds locked for as
+// long as it runs.
+const lockFile = "lock"
 
 // Dir is a host process's scratch directory.
 type Dir struct {
 	path string
+	lock *os.File
 }
 
 // Open removes the scratch directories in parent (the system's temporary
@@ -43,11 +49,31 @@ func Open(parent string) (*Dir, error) {
 	if len(parent)+len(deepestSocket) > maxSocketPath {
 		return nil, nil
 	}
-	path, err := os.MkdirTemp(parent, prefix+strconv.Itoa(os.Getpid())+"-")
+	// Made under a name Sweep does not look at, locked, then renamed: a
+	// sweep never sees the directory unlocked.
+	tmp, err := os.MkdirTemp(parent, ".wtb-host-")
 	if err != nil {
 		return nil, fmt.Errorf("making the host's scratch directory: %w", err)
 	}
-	return &Dir{path: path}, nil
+	f, err := os.OpenFile(filepath.Join(tmp, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err == nil {
+		var ok bool
+		if ok, err = lock(f); err == nil && !ok {
+			err = errors.New("its lock is held by another process")
+		}
+	}
+	path := filepath.Join(parent, prefix+strconv.Itoa(os.Getpid())+"-"+strings.TrimPrefix(filepath.Base(tmp), ".wtb-host-"))
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		if f != nil {
+			_ = f.Close()
+		}
+		_ = os.RemoveAll(tmp)
+		return nil, fmt.Errorf("making the host's scratch directory: %w", err)
+	}
+	return &Dir{path: path, lock: f}, nil
 }
 
 // deepestSocket is the longest path of a plugin's socket beneath parent: a
@@ -74,12 +100,14 @@ func (d *Dir) Remove() error {
 	if d == nil {
 		return nil
 	}
-	return os.RemoveAll(d.path)
+	err := os.RemoveAll(d.path)
+	_ = d.lock.Close()
+	return err
 }
 
-// Sweep removes the scratch directories in parent whose host process no
-// longer runs, and returns how many it removed. A directory whose process
-// id belongs to a running process is left, whatever that process is now.
+// Sweep removes the scratch directories in parent whose host no longer
+// runs (nobody holds their lock), and returns how many it removed. One
+// without a lock file is left: it is not one this package made.
 func Sweep(parent string) (int, error) {
 	entries, err := os.ReadDir(parent)
 	if err != nil {
@@ -88,17 +116,32 @@ func Sweep(parent string) (int, error) {
 	removed := 0
 	var errs []error
 	for _, e := range entries {
-		pid, ok := owner(e.Name())
-		if !ok || !e.IsDir() || running(pid) {
+		if _, ok := owner(e.Name()); !ok || !e.IsDir() {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(parent, e.Name())); err != nil {
+		dir := filepath.Join(parent, e.Name())
+		gone, err := abandoned(dir)
+		if err != nil || !gone {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		removed++
 	}
 	return removed, errors.Join(errs...)
+}
+
+// abandoned says nobody holds a scratch directory's lock: its host has
+// ended.
+func abandoned(dir string) (bool, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR, 0)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	return lock(f)
 }
 
 // owner reads the process id in a scratch directory's name.
