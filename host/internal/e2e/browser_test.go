@@ -44,9 +44,16 @@ func browser(t *testing.T) context.Context {
 	t.Helper()
 	// Chromium's own temporary files (a directory for its singleton socket,
 	// which it removes only on a clean exit, and chromedp ends it with a
-	// kill) go in the test's directory: /tmp held one per browser test.
+	// kill) go in a directory of the test's, removed after the browser has
+	// ended: /tmp held one per browser test. Short: the socket's path must
+	// fit a Unix socket's (t.TempDir() under a long test name does not).
+	tmp, err := os.MkdirTemp("", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(tmp) })
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.WindowSize(1400, 1200), chromedp.Env("TMPDIR="+t.TempDir()))
+		chromedp.DisableGPU, chromedp.WindowSize(1400, 1200), chromedp.Env("TMPDIR="+tmp))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)

@@ -313,6 +313,9 @@ func TestNoOrphansWhenHostIsKilled(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "node.pid")
 	cmd := exec.Command(host, pool, fmt.Sprintf("echo $$ > %s; sleep 1000", pidFile))
 	cmd.Stderr = os.Stderr
+	// The killed mini host cannot remove its plugin's socket directory:
+	// made in the test's, not /tmp.
+	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
