@@ -15,6 +15,12 @@ import (
 	"pgregory.net/rapid"
 )
 
+// nodeRunSpanID is nodeRunSpanIDArray as a slice.
+func nodeRunSpanID(batchID, key, node string, attempt int) []byte {
+	id := nodeRunSpanIDArray(batchID, key, node, attempt)
+	return id[:]
+}
+
 // spansOf flattens a trace: every span with its service.
 func spansOf(tr *Trace) map[string]*tracev1.Span {
 	out := map[string]*tracev1.Span{}

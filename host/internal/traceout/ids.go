@@ -53,14 +53,9 @@ func executionSpanID(batchID, key string) [8]byte {
 	return spanIDArray("wtb.execution", batchID, key)
 }
 
-// nodeRunSpanID is the id of a node run's span when no stored span of the
-// run names it: per execution, node and attempt (0: the run that made the
-// checkpoint).
-func nodeRunSpanID(batchID, key, node string, attempt int) []byte {
-	id := nodeRunSpanIDArray(batchID, key, node, attempt)
-	return id[:]
-}
-
+// nodeRunSpanIDArray is the id of a node run's span when no stored span of
+// the run names it: per execution, node and attempt (0: the run that made
+// the checkpoint).
 func nodeRunSpanIDArray(batchID, key, node string, attempt int) [8]byte {
 	return spanIDArray("wtb.node_run", batchID, key, node, strconv.Itoa(attempt))
 }
