@@ -63,18 +63,9 @@ func (s *scopeSpans) begin(trace, id, parent []byte, namePrefix, name string, st
 	b := protowire.AppendTag(s.wire, fieldScopeSpansSpans, protowire.BytesType)
 	s.open = len(b)
 	b = append(b, 0, 0)
-	if len(trace) > 0 {
-		b = protowire.AppendTag(b, fieldSpanTraceID, protowire.BytesType)
-		b = protowire.AppendBytes(b, trace)
-	}
-	if len(id) > 0 {
-		b = protowire.AppendTag(b, fieldSpanSpanID, protowire.BytesType)
-		b = protowire.AppendBytes(b, id)
-	}
-	if len(parent) > 0 {
-		b = protowire.AppendTag(b, fieldSpanParentSpanID, protowire.BytesType)
-		b = protowire.AppendBytes(b, parent)
-	}
+	b = appendBytesField(b, fieldSpanTraceID, trace)
+	b = appendBytesField(b, fieldSpanSpanID, id)
+	b = appendBytesField(b, fieldSpanParentSpanID, parent)
 	if n := len(namePrefix) + len(name); n > 0 {
 		b = protowire.AppendTag(b, fieldSpanName, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(n))
@@ -188,14 +179,8 @@ func (s *scopeSpans) link(trace, id []byte, key, v string) {
 	}
 	b := protowire.AppendTag(s.wire, fieldSpanLinks, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(size))
-	if len(trace) > 0 {
-		b = protowire.AppendTag(b, fieldLinkTraceID, protowire.BytesType)
-		b = protowire.AppendBytes(b, trace)
-	}
-	if len(id) > 0 {
-		b = protowire.AppendTag(b, fieldLinkSpanID, protowire.BytesType)
-		b = protowire.AppendBytes(b, id)
-	}
+	b = appendBytesField(b, fieldLinkTraceID, trace)
+	b = appendBytesField(b, fieldLinkSpanID, id)
 	b = protowire.AppendTag(b, fieldLinkAttributes, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(kvSize))
 	if key != "" {

@@ -141,6 +141,16 @@ func valueWireable(v *commonv1.AnyValue) bool {
 	return false
 }
 
+// appendBytesField appends a bytes field, left out when empty (as the
+// runtime leaves out an empty id).
+func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
 // sizeBytes is the size of a length-delimited field holding n bytes.
 func sizeBytes(num protowire.Number, n int) int {
 	return protowire.SizeTag(num) + protowire.SizeBytes(n)
@@ -185,18 +195,9 @@ func spanSize(s *tracev1.Span) int {
 }
 
 func appendSpan(b []byte, s *tracev1.Span) []byte {
-	if len(s.TraceId) > 0 {
-		b = protowire.AppendTag(b, fieldSpanTraceID, protowire.BytesType)
-		b = protowire.AppendBytes(b, s.TraceId)
-	}
-	if len(s.SpanId) > 0 {
-		b = protowire.AppendTag(b, fieldSpanSpanID, protowire.BytesType)
-		b = protowire.AppendBytes(b, s.SpanId)
-	}
-	if len(s.ParentSpanId) > 0 {
-		b = protowire.AppendTag(b, fieldSpanParentSpanID, protowire.BytesType)
-		b = protowire.AppendBytes(b, s.ParentSpanId)
-	}
+	b = appendBytesField(b, fieldSpanTraceID, s.TraceId)
+	b = appendBytesField(b, fieldSpanSpanID, s.SpanId)
+	b = appendBytesField(b, fieldSpanParentSpanID, s.ParentSpanId)
 	if s.Name != "" {
 		b = protowire.AppendTag(b, fieldSpanName, protowire.BytesType)
 		b = protowire.AppendString(b, s.Name)
@@ -282,14 +283,8 @@ func linkSize(l *tracev1.Span_Link) int {
 }
 
 func appendLink(b []byte, l *tracev1.Span_Link) []byte {
-	if len(l.TraceId) > 0 {
-		b = protowire.AppendTag(b, fieldLinkTraceID, protowire.BytesType)
-		b = protowire.AppendBytes(b, l.TraceId)
-	}
-	if len(l.SpanId) > 0 {
-		b = protowire.AppendTag(b, fieldLinkSpanID, protowire.BytesType)
-		b = protowire.AppendBytes(b, l.SpanId)
-	}
+	b = appendBytesField(b, fieldLinkTraceID, l.TraceId)
+	b = appendBytesField(b, fieldLinkSpanID, l.SpanId)
 	for _, kv := range l.Attributes {
 		b = protowire.AppendTag(b, fieldLinkAttributes, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(keyValueSize(kv)))

@@ -169,6 +169,22 @@ func TestWireEncodingIsTheRuntimes(t *testing.T) {
 	})
 }
 
+// assertCanonical checks a span written by the writer decodes, and is the
+// bytes the runtime writes for what it decodes to.
+func assertCanonical(t *rapid.T, record []byte) {
+	var span tracev1.Span
+	if err := proto.Unmarshal(record, &span); err != nil {
+		t.Fatalf("a span does not decode: %v", err)
+	}
+	again, err := proto.MarshalOptions{Deterministic: true}.Marshal(&span)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(record, again) {
+		t.Fatalf("span %q:\nwritten %x\nruntime %x", span.GetName(), record, again)
+	}
+}
+
 // WTB's own spans, written field by field with no message (scope.go), are
 // what the runtime writes for the spans they decode to, byte for byte: a
 // length, a field order or a size wrong in the writer changes the bytes or
@@ -197,17 +213,7 @@ func TestOwnSpansAreCanonical(t *testing.T) {
 					t.Fatalf("scope %s/%s: a span's length runs past the buffer", s.service, s.name)
 				}
 				b = b[k:]
-				var span tracev1.Span
-				if err := proto.Unmarshal(record, &span); err != nil {
-					t.Fatalf("a span does not decode: %v", err)
-				}
-				again, err := proto.MarshalOptions{Deterministic: true}.Marshal(&span)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(record, again) {
-					t.Fatalf("span %q:\nwritten %x\nruntime %x", span.GetName(), record, again)
-				}
+				assertCanonical(t, record)
 				n++
 			}
 		}
@@ -237,16 +243,6 @@ func TestOwnSpanPartsAreTheRuntimes(t *testing.T) {
 		s.end()
 		_, _, k := protowire.ConsumeTag(s.wire)
 		record, _ := protowire.ConsumeBytes(s.wire[k:])
-		var span tracev1.Span
-		if err := proto.Unmarshal(record, &span); err != nil {
-			t.Fatalf("does not decode: %v", err)
-		}
-		again, err := proto.MarshalOptions{Deterministic: true}.Marshal(&span)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(record, again) {
-			t.Fatalf("written %x\nruntime %x", record, again)
-		}
+		assertCanonical(t, record)
 	})
 }
